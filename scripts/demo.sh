@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The demo, end to end: set up, build, make the busybox image, and run the demo box.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo build --release
+[ -f images/busybox.tar.gz ] || bash images/build-busybox.sh images/busybox.tar.gz
+./target/release/foxbox check specs/hello.toml
+./target/release/foxbox up specs/hello.toml --rm

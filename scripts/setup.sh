@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Install what foxbox's tests and demo need on a fresh Debian machine (run as root; a no-op for
+# packages already present). Not as root it only reports what is missing.
+set -euo pipefail
+pkgs=(busybox-static uidmap slirp4netns passt bubblewrap crun runc podman skopeo docker-registry
+  golang-github-containers-common debootstrap tmux util-linux iproute2 hyperfine qemu-system-x86)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing packages (install as root): ${missing[*]}" >&2
+  else
+    echo "setup: installing ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+if [ "$(id -u)" = 0 ] && [ -e /dev/net/tun ]; then
+  # Distributions ship it 0666; this machine has 0600, which keeps rootless pasta/slirp4netns out.
+  chmod 0666 /dev/net/tun
+fi

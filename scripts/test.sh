@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite: set-up, formatting, lints, unit and integration tests (as root these run
+# every integration test both as root and as an unprivileged user).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cargo fmt --check
+cargo clippy --all-targets -- -D warnings
+cargo test --all-targets -- --test-threads="${FOXBOX_TEST_THREADS:-2}"

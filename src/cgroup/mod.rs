@@ -1,0 +1,1 @@
+//! cgroups: one interface, v2 and v1 behind it, delegation detection.

@@ -1,0 +1,180 @@
+//! Command-line definitions (one file per command) and the glue that runs them.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+mod check;
+mod completions;
+mod exec;
+mod image;
+mod lifecycle;
+mod plan;
+mod run;
+mod schema;
+mod up;
+mod volume;
+
+/// foxbox: rootless boxes from a committed Foxbox.toml.
+#[derive(Debug, Parser)]
+#[command(name = "foxbox", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// The store directory (images, boxes, volumes); overrides FOXBOX_ROOT.
+    #[arg(long, global = true, value_name = "DIR", env = "FOXBOX_ROOT")]
+    pub root: Option<PathBuf>,
+
+    /// Log level for foxbox's own tracing on stderr (error, warn, info, debug, trace).
+    #[arg(long, global = true, value_name = "LEVEL", default_value = "warn")]
+    pub log_level: String,
+
+    /// When to use colour in diagnostics (NO_COLOR is honoured with `auto`).
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check box specs for errors (and, with --host, what this host cannot honour).
+    Check(check::CheckArgs),
+    /// Print the ordered steps the executor will run for a spec.
+    Plan(plan::PlanArgs),
+    /// Run a box from a spec (./Foxbox.toml by default).
+    Up(up::UpArgs),
+    /// Run a box from an image and podman-style flags.
+    Run(run::RunArgs),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(image::ImageCommand),
+    /// Manage named volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCommand),
+    /// Run a command inside a running box.
+    Exec(exec::ExecArgs),
+    /// List boxes.
+    Ps(lifecycle::PsArgs),
+    /// Show the processes running in a box.
+    Top(lifecycle::TopArgs),
+    /// Show a box's stored logs.
+    Logs(lifecycle::LogsArgs),
+    /// Show boxes in detail as JSON.
+    Inspect(lifecycle::InspectArgs),
+    /// Stop boxes (SIGTERM, then SIGKILL after a timeout).
+    Stop(lifecycle::StopArgs),
+    /// Send a signal to boxes.
+    Kill(lifecycle::KillArgs),
+    /// Remove boxes.
+    Rm(lifecycle::RmArgs),
+    /// Wait for boxes to exit and print their exit codes.
+    Wait(lifecycle::WaitArgs),
+    /// Print the JSON Schema of Foxbox.toml.
+    Schema(schema::SchemaArgs),
+    /// Print shell completions.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff).
+    Man(completions::ManArgs),
+}
+
+/// What every command gets besides its own arguments.
+pub struct Ctx {
+    pub root: Option<PathBuf>,
+    pub color: Color,
+}
+
+impl Ctx {
+    pub fn paths(&self) -> miette::Result<foxbox::store::paths::Paths> {
+        foxbox::store::paths::Paths::resolve(self.root.as_deref())
+            .map_err(|e| miette::miette!("{e}"))
+    }
+
+    /// Whether diagnostics on stderr get colour.
+    pub fn color_stderr(&self) -> bool {
+        match self.color {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::IsTerminal::is_terminal(&std::io::stderr())
+            }
+        }
+    }
+}
+
+/// A command's outcome: Ok(exit code), or an error rendered at the edge with exit code 125.
+pub type CmdResult = miette::Result<u8>;
+
+pub fn main(cli: Cli) -> u8 {
+    init_tracing(&cli.log_level);
+    let ctx = Ctx {
+        root: cli.root,
+        color: cli.color,
+    };
+    let color = ctx.color_stderr();
+    miette::set_hook(Box::new(move |_| {
+        Box::new(
+            miette::MietteHandlerOpts::new()
+                .color(color)
+                .unicode(color)
+                .build(),
+        )
+    }))
+    .ok();
+    let result = match cli.command {
+        Command::Check(a) => check::run(a, &ctx),
+        Command::Plan(a) => plan::run(a, &ctx),
+        Command::Up(a) => up::run(a, &ctx),
+        Command::Run(a) => run::run(a, &ctx),
+        Command::Image(a) => image::run(a, &ctx),
+        Command::Volume(a) => volume::run(a, &ctx),
+        Command::Exec(a) => exec::run(a, &ctx),
+        Command::Ps(a) => lifecycle::ps(a, &ctx),
+        Command::Top(a) => lifecycle::top(a, &ctx),
+        Command::Logs(a) => lifecycle::logs(a, &ctx),
+        Command::Inspect(a) => lifecycle::inspect(a, &ctx),
+        Command::Stop(a) => lifecycle::stop(a, &ctx),
+        Command::Kill(a) => lifecycle::kill(a, &ctx),
+        Command::Rm(a) => lifecycle::rm(a, &ctx),
+        Command::Wait(a) => lifecycle::wait(a, &ctx),
+        Command::Schema(a) => schema::run(a, &ctx),
+        Command::Completions(a) => completions::completions(a),
+        Command::Man(a) => completions::man(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(report) => {
+            eprintln!("{report:?}");
+            125
+        }
+    }
+}
+
+fn init_tracing(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("foxbox={level}"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("foxbox=warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .without_time()
+        .try_init();
+}
+
+/// The placeholder for commands whose issue has not landed yet.
+pub fn not_yet(what: &str) -> CmdResult {
+    Err(miette::miette!("`foxbox {what}` is not implemented yet"))
+}

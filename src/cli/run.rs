@@ -1,0 +1,98 @@
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{not_yet, CmdResult, Ctx};
+
+/// podman's `run` flags. They build the same spec values a Foxbox.toml does (one code path).
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunArgs {
+    /// Name of the box.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set an environment variable (KEY=VALUE, or KEY to copy it from the caller).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Working directory inside the box.
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User to run as: uid[:gid] or a name from the box's /etc/passwd.
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+    /// Hostname inside the box.
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Bind mount or volume: SRC:DST[:ro] (SRC a host path or a volume name).
+    #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:OPTS]")]
+    pub volume: Vec<String>,
+    /// tmpfs mount: DST[:size=64m,mode=1777].
+    #[arg(long, value_name = "DST[:OPTS]")]
+    pub tmpfs: Vec<String>,
+    /// Memory limit (e.g. 64m, 1g).
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// CPU limit in cores (e.g. 0.5).
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Limit on the number of processes.
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<String>,
+    /// Wall-clock limit (e.g. 30s, 1m30s).
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Add a capability.
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability (ALL for all).
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Security options: seccomp=default|unconfined|PROFILE.json, no-new-privileges.
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Network mode: none, host, pasta, slirp4netns.
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Publish a port: [host_ip:]host_port:box_port[/tcp|udp].
+    #[arg(short = 'p', long = "publish", value_name = "PORT")]
+    pub publish: Vec<String>,
+    /// Make the root filesystem read-only.
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Remove the box when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Run in the background and print the box id.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Keep stdin open.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-terminal.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Run a tiny init as pid 1 that reaps zombies and forwards signals.
+    #[arg(long)]
+    pub init: bool,
+    /// Print how long each executor step took.
+    #[arg(long)]
+    pub timings: bool,
+    /// Parent cgroup for the box, relative to each hierarchy's root.
+    #[arg(long, env = "FOXBOX_CGROUP_PARENT", value_name = "PATH")]
+    pub cgroup_parent: Option<String>,
+    /// Image: a stored name[:tag][@sha256:...] or a path to a .tar/.tar.gz rootfs.
+    pub image: String,
+    /// Command and arguments (default: the image's).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+impl RunArgs {
+    /// Paths given on the command line are relative to the caller's working directory.
+    pub fn base_dir() -> PathBuf {
+        std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"))
+    }
+}
+
+pub fn run(_a: RunArgs, _ctx: &Ctx) -> CmdResult {
+    not_yet("run")
+}

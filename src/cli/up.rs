@@ -1,0 +1,34 @@
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{not_yet, CmdResult, Ctx};
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// The spec file (default: ./Foxbox.toml).
+    #[arg(value_name = "SPEC")]
+    pub spec: Option<PathBuf>,
+    /// Name of the box (overrides the spec's box.name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Remove the box when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Run in the background and print the box id.
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Print how long each executor step took.
+    #[arg(long)]
+    pub timings: bool,
+    /// Parent cgroup for the box, relative to each hierarchy's root.
+    #[arg(long, env = "FOXBOX_CGROUP_PARENT", value_name = "PATH")]
+    pub cgroup_parent: Option<String>,
+    /// Command to run instead of the spec's.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+pub fn run(_a: UpArgs, _ctx: &Ctx) -> CmdResult {
+    not_yet("up")
+}

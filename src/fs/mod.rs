@@ -1,0 +1,1 @@
+//! The box's filesystem: rootfs overlay, mounts, /dev, masked and read-only paths.

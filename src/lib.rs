@@ -1,0 +1,15 @@
+//! foxbox: a rootless Linux container runtime driven by a committed `Foxbox.toml`.
+//!
+//! The library holds everything but argument parsing: spec → plan → executor, and the stores.
+
+pub mod cgroup;
+pub mod diag;
+pub mod exec;
+pub mod fs;
+pub mod image;
+pub mod net;
+pub mod plan;
+pub mod security;
+pub mod spec;
+pub mod store;
+pub mod sys;

@@ -1,0 +1,19 @@
+//! The `foxbox` command: parse arguments, run the command, turn its outcome into an exit code.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let args = match cli::Cli::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            // podman's convention: 125 for errors of foxbox itself, usage errors included.
+            return ExitCode::from(if e.use_stderr() { 125 } else { 0 });
+        }
+    };
+    ExitCode::from(cli::main(args))
+}

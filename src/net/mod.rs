@@ -1,0 +1,1 @@
+//! Networking: none, host, pasta, slirp4netns; port forwards.

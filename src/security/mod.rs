@@ -1,0 +1,3 @@
+//! Capabilities, no_new_privs and seccomp.
+pub mod caps;
+pub mod seccomp;

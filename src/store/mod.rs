@@ -1,0 +1,2 @@
+//! Where foxbox keeps things, and how it writes them safely.
+pub mod paths;

@@ -1,0 +1,1 @@
+//! Thin safe wrappers over the syscalls foxbox uses. Unsafe code lives here, wrapped once.

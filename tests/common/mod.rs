@@ -1,0 +1,349 @@
+//! The integration-test harness: runs the built `foxbox` binary for real, as root and as an
+//! unprivileged user, each with its own HOME, XDG directories and store.
+//!
+//! As root, `Who::User` runs the binary through `setpriv` as the `foxtest` user (created here
+//! when missing, with a subordinate id range) and `Who::UserNoSubids` as `foxtest-nosub` (a
+//! system user without one). Not as root, every `Who` runs as the caller and root-only cases are
+//! reported as skipped by `Who::available`.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub const TEST_USER: &str = "foxtest";
+pub const TEST_USER_NOSUB: &str = "foxtest-nosub";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    Root,
+    /// An unprivileged user with a subordinate id range in /etc/subuid and /etc/subgid.
+    User,
+    /// An unprivileged user without a subordinate id range.
+    UserNoSubids,
+}
+
+impl Who {
+    /// Root and the unprivileged user: the two modes every integration test covers.
+    pub const BOTH: [Who; 2] = [Who::Root, Who::User];
+
+    /// Whether this mode can run here; prints why not when it cannot.
+    pub fn available(self) -> bool {
+        if self != Who::Root || is_root() {
+            return true;
+        }
+        eprintln!("SKIP (root mode): the tests are not running as root");
+        false
+    }
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Where the tests keep files that the unprivileged user must reach (not under /root).
+fn scratch_base() -> PathBuf {
+    let base = std::env::var_os("FOXBOX_TEST_TMP")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("foxbox-tests"));
+    fs::create_dir_all(&base).expect("create the test scratch dir");
+    let _ = fs::set_permissions(&base, fs::Permissions::from_mode(0o1777));
+    base
+}
+
+fn lock_file(name: &str) -> fs::File {
+    let f = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(scratch_base().join(name))
+        .expect("open a lock file");
+    // SAFETY: flock on a file descriptor we own; it is released when the File is dropped.
+    let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&f), libc::LOCK_EX) };
+    assert_eq!(rc, 0, "flock");
+    f
+}
+
+/// uid and gid of a user from /etc/passwd.
+pub fn user_ids(name: &str) -> Option<(u32, u32)> {
+    let passwd = fs::read_to_string("/etc/passwd").ok()?;
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        if f.len() >= 4 && f[0] == name {
+            Some((f[2].parse().ok()?, f[3].parse().ok()?))
+        } else {
+            None
+        }
+    })
+}
+
+/// Create the test users when running as root and they are missing (idempotent, serialised).
+fn ensure_users() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        if !is_root() {
+            return;
+        }
+        let _lock = lock_file("users.lock");
+        if user_ids(TEST_USER).is_none() {
+            run_ok(Command::new("useradd").args([
+                "--create-home",
+                "--shell",
+                "/bin/sh",
+                TEST_USER,
+            ]));
+        }
+        if user_ids(TEST_USER_NOSUB).is_none() {
+            // A system user: useradd gives it no subordinate ranges.
+            run_ok(Command::new("useradd").args([
+                "--system",
+                "--create-home",
+                "--shell",
+                "/bin/sh",
+                TEST_USER_NOSUB,
+            ]));
+        }
+    });
+}
+
+fn run_ok(cmd: &mut Command) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The foxbox binary, copied once to a place every test user can execute it from.
+pub fn foxbox_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let built = PathBuf::from(env!("CARGO_BIN_EXE_foxbox"));
+        let dir = tempfile::Builder::new()
+            .prefix("bin-")
+            .tempdir_in(scratch_base())
+            .expect("bin dir")
+            .keep();
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod bin dir");
+        let dst = dir.join("foxbox");
+        fs::copy(&built, &dst).expect("copy foxbox");
+        fs::set_permissions(&dst, fs::Permissions::from_mode(0o755)).expect("chmod foxbox");
+        dst
+    })
+    .clone()
+}
+
+/// The busybox rootfs tarball from `images/build-busybox.sh`, built once per test run.
+pub fn busybox_tarball() -> PathBuf {
+    static TAR: OnceLock<PathBuf> = OnceLock::new();
+    TAR.get_or_init(|| {
+        let _lock = lock_file("busybox.lock");
+        let out = scratch_base().join("busybox.tar.gz");
+        if !out.exists() {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/build-busybox.sh");
+            run_ok(Command::new("bash").arg(script).arg(&out));
+        }
+        let _ = fs::set_permissions(&out, fs::Permissions::from_mode(0o644));
+        out
+    })
+    .clone()
+}
+
+/// One isolated foxbox world: a user, a HOME, XDG dirs and thus a store of its own.
+pub struct Env {
+    pub who: Who,
+    pub dir: PathBuf,
+    _tmp: tempfile::TempDir,
+    ids: Option<(u32, u32)>,
+}
+
+impl Env {
+    pub fn new(who: Who) -> Env {
+        ensure_users();
+        let tmp = tempfile::Builder::new()
+            .prefix("env-")
+            .tempdir_in(scratch_base())
+            .expect("env dir");
+        let dir = tmp.path().to_path_buf();
+        let ids = match who {
+            Who::Root => None,
+            _ if !is_root() => None,
+            Who::User => Some(user_ids(TEST_USER).expect("test user")),
+            Who::UserNoSubids => Some(user_ids(TEST_USER_NOSUB).expect("test user")),
+        };
+        for sub in ["home", "data", "config", "cache", "runtime", "work"] {
+            fs::create_dir_all(dir.join(sub)).expect("env subdir");
+        }
+        fs::set_permissions(dir.join("runtime"), fs::Permissions::from_mode(0o700)).expect("chmod");
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod");
+        if let Some((uid, gid)) = ids {
+            chown_tree(&dir, uid, gid);
+        }
+        Env {
+            who,
+            dir,
+            _tmp: tmp,
+            ids,
+        }
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.dir.join("home")
+    }
+    /// A directory the env's user owns, for specs, tarballs and bind sources.
+    pub fn work(&self) -> PathBuf {
+        self.dir.join("work")
+    }
+    /// The store root foxbox uses for this env (XDG_DATA_HOME/foxbox).
+    pub fn store(&self) -> PathBuf {
+        self.dir.join("data/foxbox")
+    }
+
+    /// The uid and gid commands run as.
+    pub fn ids(&self) -> (u32, u32) {
+        // SAFETY: getuid/getgid cannot fail.
+        self.ids
+            .unwrap_or_else(|| unsafe { (libc::getuid(), libc::getgid()) })
+    }
+
+    /// Write a file into the work dir, owned by the env's user.
+    pub fn write(&self, rel: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.work().join(rel);
+        if let Some(parent) = p.parent() {
+            fs::create_dir_all(parent).expect("mkdir");
+        }
+        fs::write(&p, contents).expect("write");
+        if let Some((uid, gid)) = self.ids {
+            chown_tree(&self.work(), uid, gid);
+        }
+        p
+    }
+
+    /// A `Command` for any program, run as this env's user with its environment.
+    pub fn command(&self, program: impl AsRef<OsStr>) -> Command {
+        let mut cmd = match self.ids {
+            Some((uid, gid)) => {
+                let mut c = Command::new("setpriv");
+                c.arg(format!("--reuid={uid}"))
+                    .arg(format!("--regid={gid}"))
+                    .arg("--init-groups")
+                    .arg("--reset-env")
+                    .arg("--")
+                    .arg(program);
+                c
+            }
+            None => Command::new(program),
+        };
+        cmd.env_clear()
+            .env(
+                "PATH",
+                "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            )
+            .env("HOME", self.home())
+            .env("XDG_DATA_HOME", self.dir.join("data"))
+            .env("XDG_CONFIG_HOME", self.dir.join("config"))
+            .env("XDG_CACHE_HOME", self.dir.join("cache"))
+            .env("XDG_RUNTIME_DIR", self.dir.join("runtime"))
+            .env("LANG", "C.UTF-8")
+            .current_dir(self.work())
+            .stdin(Stdio::null());
+        if let Some(user) = match self.who {
+            Who::Root => Some("root"),
+            Who::User if self.ids.is_some() => Some(TEST_USER),
+            Who::UserNoSubids if self.ids.is_some() => Some(TEST_USER_NOSUB),
+            _ => None,
+        } {
+            cmd.env("USER", user).env("LOGNAME", user);
+        }
+        cmd
+    }
+
+    /// `foxbox ARGS...` as this env's user.
+    pub fn foxbox<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut c = self.command(foxbox_bin());
+        c.args(args);
+        c
+    }
+
+    /// Run `foxbox ARGS...` and collect its output.
+    pub fn run<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut c = self.foxbox(args);
+        let out = c.output().unwrap_or_else(|e| panic!("run {c:?}: {e}"));
+        Run::from(out)
+    }
+
+    /// Import the busybox test image into this env's store as `busybox:latest`.
+    pub fn import_busybox(&self) {
+        let tar = busybox_tarball();
+        let r = self.run([
+            OsStr::new("image"),
+            OsStr::new("import"),
+            OsStr::new("--name"),
+            OsStr::new("busybox"),
+            tar.as_os_str(),
+        ]);
+        r.assert_code(0);
+    }
+}
+
+fn chown_tree(p: &Path, uid: u32, gid: u32) {
+    run_ok(
+        Command::new("chown")
+            .arg("-R")
+            .arg(format!("{uid}:{gid}"))
+            .arg(p),
+    );
+}
+
+/// A finished command: exit code and both streams as text.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        use std::os::unix::process::ExitStatusExt;
+        let code = o
+            .status
+            .code()
+            .unwrap_or_else(|| 128 + o.status.signal().unwrap_or(0));
+        Run {
+            code,
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}, got {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn ok(&self) -> &Run {
+        self.assert_code(0)
+    }
+}
