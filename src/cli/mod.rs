@@ -58,7 +58,7 @@ pub enum Command {
     /// Run a box from a spec (./Foxbox.toml by default).
     Up(up::UpArgs),
     /// Run a box from an image and podman-style flags.
-    Run(run::RunArgs),
+    Run(Box<run::RunArgs>),
     /// Manage images.
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -92,11 +92,14 @@ pub enum Command {
 }
 
 /// What every command gets besides its own arguments.
+// Until the store-backed commands land, nothing reads the root.
+#[allow(dead_code)]
 pub struct Ctx {
     pub root: Option<PathBuf>,
     pub color: Color,
 }
 
+#[allow(dead_code)]
 impl Ctx {
     pub fn paths(&self) -> miette::Result<foxbox::store::paths::Paths> {
         foxbox::store::paths::Paths::resolve(self.root.as_deref())
@@ -139,7 +142,7 @@ pub fn main(cli: Cli) -> u8 {
         Command::Check(a) => check::run(a, &ctx),
         Command::Plan(a) => plan::run(a, &ctx),
         Command::Up(a) => up::run(a, &ctx),
-        Command::Run(a) => run::run(a, &ctx),
+        Command::Run(a) => run::run(*a, &ctx),
         Command::Image(a) => image::run(a, &ctx),
         Command::Volume(a) => volume::run(a, &ctx),
         Command::Exec(a) => exec::run(a, &ctx),

@@ -1,5 +1,3 @@
-use std::path::PathBuf;
-
 use clap::Args;
 
 use super::{not_yet, CmdResult, Ctx};
@@ -84,13 +82,6 @@ pub struct RunArgs {
     /// Command and arguments (default: the image's).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
-}
-
-impl RunArgs {
-    /// Paths given on the command line are relative to the caller's working directory.
-    pub fn base_dir() -> PathBuf {
-        std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"))
-    }
 }
 
 pub fn run(_a: RunArgs, _ctx: &Ctx) -> CmdResult {

@@ -1,1 +1,2 @@
 //! Thin safe wrappers over the syscalls foxbox uses. Unsafe code lives here, wrapped once.
+pub mod idmap;

@@ -1,0 +1,290 @@
+//! uid/gid maps for a box's user namespace.
+//!
+//! - root: the identity map over the whole id space. The box is in a user namespace of its own,
+//!   so its capabilities never reach the host's, yet files keep their real owners.
+//! - an unprivileged user with a subordinate range (/etc/subuid, /etc/subgid) and
+//!   newuidmap/newgidmap installed: the user's own id becomes the box's 0 and the range becomes
+//!   1..=count, as podman does.
+//! - otherwise: only the user's own id, as the box's 0.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde::Serialize;
+
+/// One line of a uid_map/gid_map: `count` ids from `inside` map to ids from `outside`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct IdRange {
+    pub inside: u32,
+    pub outside: u32,
+    pub count: u32,
+}
+
+/// The maps for one user namespace, and how to install them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IdMaps {
+    pub uids: Vec<IdRange>,
+    pub gids: Vec<IdRange>,
+    /// Install through the setuid helpers newuidmap/newgidmap (needed for a subordinate range).
+    pub via_helpers: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdMapError {
+    #[error("cannot write {path}: {source}")]
+    Write { path: PathBuf, source: io::Error },
+    #[error("cannot run {helper}: {source}")]
+    Spawn {
+        helper: &'static str,
+        source: io::Error,
+    },
+    #[error("{helper} {args} failed: {stderr}")]
+    Helper {
+        helper: &'static str,
+        args: String,
+        stderr: String,
+    },
+}
+
+/// The full id space less the invalid id (u32::MAX is "-1").
+const ALL_IDS: u32 = u32::MAX;
+
+pub const NEWUIDMAP: &str = "newuidmap";
+pub const NEWGIDMAP: &str = "newgidmap";
+
+impl IdMaps {
+    /// The maps for a box started by the calling process.
+    pub fn for_caller() -> IdMaps {
+        let uid = nix::unistd::geteuid().as_raw();
+        let gid = nix::unistd::getegid().as_raw();
+        let name = user_name(uid);
+        let helpers = find_in_path(NEWUIDMAP).is_some() && find_in_path(NEWGIDMAP).is_some();
+        let subuid = fs::read_to_string("/etc/subuid").unwrap_or_default();
+        let subgid = fs::read_to_string("/etc/subgid").unwrap_or_default();
+        IdMaps::compute(uid, gid, name.as_deref(), &subuid, &subgid, helpers)
+    }
+
+    /// Pure form of [`IdMaps::for_caller`], for tests and `check --host`.
+    pub fn compute(
+        uid: u32,
+        gid: u32,
+        name: Option<&str>,
+        subuid: &str,
+        subgid: &str,
+        helpers: bool,
+    ) -> IdMaps {
+        if uid == 0 {
+            let all = vec![IdRange {
+                inside: 0,
+                outside: 0,
+                count: ALL_IDS,
+            }];
+            return IdMaps {
+                uids: all.clone(),
+                gids: all,
+                via_helpers: false,
+            };
+        }
+        let own = |id| IdRange {
+            inside: 0,
+            outside: id,
+            count: 1,
+        };
+        let su = subordinate_ranges(subuid, name, uid);
+        let sg = subordinate_ranges(subgid, name, uid);
+        if helpers && !su.is_empty() && !sg.is_empty() {
+            IdMaps {
+                uids: stack(own(uid), &su),
+                gids: stack(own(gid), &sg),
+                via_helpers: true,
+            }
+        } else {
+            IdMaps {
+                uids: vec![own(uid)],
+                gids: vec![own(gid)],
+                via_helpers: false,
+            }
+        }
+    }
+
+    /// True when the box has more than one id (a subordinate range, or root's identity map).
+    pub fn has_range(&self) -> bool {
+        self.uids.iter().map(|r| r.count as u64).sum::<u64>() > 1
+    }
+
+    /// The host uid that box uid `inside` is stored as, if it is mapped.
+    pub fn host_uid(&self, inside: u32) -> Option<u32> {
+        map_one(&self.uids, inside)
+    }
+
+    /// The host gid that box gid `inside` is stored as, if it is mapped.
+    pub fn host_gid(&self, inside: u32) -> Option<u32> {
+        map_one(&self.gids, inside)
+    }
+
+    /// Install the maps for the process `pid`, which has just unshared its user namespace and
+    /// waits. Must run in the parent user namespace.
+    pub fn write(&self, pid: i32) -> Result<(), IdMapError> {
+        if self.via_helpers {
+            run_helper(NEWUIDMAP, pid, &self.uids)?;
+            run_helper(NEWGIDMAP, pid, &self.gids)?;
+            return Ok(());
+        }
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        if nix::unistd::geteuid().as_raw() != 0 {
+            // An unprivileged writer may only map its own gid once setgroups is denied.
+            write_file(&proc_dir.join("setgroups"), "deny")?;
+        }
+        write_file(&proc_dir.join("uid_map"), &map_text(&self.uids))?;
+        write_file(&proc_dir.join("gid_map"), &map_text(&self.gids))?;
+        Ok(())
+    }
+}
+
+fn map_one(ranges: &[IdRange], inside: u32) -> Option<u32> {
+    ranges.iter().find_map(|r| {
+        let off = inside.checked_sub(r.inside)?;
+        (off < r.count).then(|| r.outside + off)
+    })
+}
+
+fn stack(own: IdRange, subs: &[(u32, u32)]) -> Vec<IdRange> {
+    let mut v = vec![own];
+    let mut next = 1u32;
+    for &(start, count) in subs {
+        v.push(IdRange {
+            inside: next,
+            outside: start,
+            count,
+        });
+        next = next.saturating_add(count);
+    }
+    v
+}
+
+/// The ranges `(start, count)` in a /etc/subuid-format text for a user, by name or by uid.
+pub fn subordinate_ranges(text: &str, name: Option<&str>, uid: u32) -> Vec<(u32, u32)> {
+    let uid_s = uid.to_string();
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.trim().split(':');
+            let who = f.next()?;
+            let start: u32 = f.next()?.trim().parse().ok()?;
+            let count: u32 = f.next()?.trim().parse().ok()?;
+            let matches = who == uid_s || Some(who) == name;
+            (matches && count > 0).then_some((start, count))
+        })
+        .collect()
+}
+
+fn map_text(ranges: &[IdRange]) -> String {
+    ranges
+        .iter()
+        .map(|r| format!("{} {} {}\n", r.inside, r.outside, r.count))
+        .collect()
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), IdMapError> {
+    fs::write(path, text).map_err(|source| IdMapError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn run_helper(helper: &'static str, pid: i32, ranges: &[IdRange]) -> Result<(), IdMapError> {
+    let mut args = vec![pid.to_string()];
+    for r in ranges {
+        args.extend([
+            r.inside.to_string(),
+            r.outside.to_string(),
+            r.count.to_string(),
+        ]);
+    }
+    let out = Command::new(helper)
+        .args(&args)
+        .output()
+        .map_err(|source| IdMapError::Spawn { helper, source })?;
+    if !out.status.success() {
+        return Err(IdMapError::Helper {
+            helper,
+            args: args.join(" "),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The login name of a uid from /etc/passwd.
+pub fn user_name(uid: u32) -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+}
+
+/// A program's path in $PATH (or the usual system dirs when PATH is unset).
+pub fn find_in_path(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")
+        .unwrap_or_else(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SUB: &str = "alice:100000:65536\n1002:200000:1000\nbob:300000:0\n";
+
+    #[test]
+    fn root_gets_the_identity_map() {
+        let m = IdMaps::compute(0, 0, Some("root"), SUB, SUB, true);
+        assert_eq!(
+            m.uids,
+            vec![IdRange {
+                inside: 0,
+                outside: 0,
+                count: u32::MAX
+            }]
+        );
+        assert!(!m.via_helpers);
+        assert_eq!(m.host_uid(1234), Some(1234));
+    }
+
+    #[test]
+    fn user_with_range_by_name_stacks_it_after_their_own_id() {
+        let m = IdMaps::compute(1001, 1001, Some("alice"), SUB, SUB, true);
+        assert!(m.via_helpers);
+        assert_eq!(m.host_uid(0), Some(1001));
+        assert_eq!(m.host_uid(1), Some(100000));
+        assert_eq!(m.host_uid(65536), Some(165535));
+        assert_eq!(m.host_uid(65537), None);
+        assert!(m.has_range());
+    }
+
+    #[test]
+    fn user_matched_by_uid_and_zero_count_ignored() {
+        let m = IdMaps::compute(1002, 1002, Some("carol"), SUB, SUB, true);
+        assert_eq!(m.host_gid(1000), Some(200999));
+        let b = IdMaps::compute(1003, 1003, Some("bob"), SUB, SUB, true);
+        assert!(!b.has_range());
+    }
+
+    #[test]
+    fn without_helpers_only_the_own_id_is_mapped() {
+        let m = IdMaps::compute(1001, 1001, Some("alice"), SUB, SUB, false);
+        assert_eq!(
+            m.uids,
+            vec![IdRange {
+                inside: 0,
+                outside: 1001,
+                count: 1
+            }]
+        );
+        assert!(!m.via_helpers);
+        assert_eq!(map_text(&m.uids), "0 1001 1\n");
+    }
+}
