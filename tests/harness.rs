@@ -22,6 +22,20 @@ fn the_binary_runs_as_root_and_as_the_unprivileged_user() {
                 .unwrap();
         assert!(id.status.success());
         assert_eq!(uid, env.ids().0);
+        let xdg = env
+            .command("sh")
+            .args(["-c", "echo $HOME:$XDG_DATA_HOME"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&xdg.stdout).trim(),
+            format!(
+                "{}:{}",
+                env.home().display(),
+                env.dir.join("data").display()
+            ),
+            "each env has its own HOME and XDG dirs, whoever runs it"
+        );
         if who == Who::User && common::is_root() {
             assert_ne!(uid, 0, "the unprivileged mode must not run as root");
         }

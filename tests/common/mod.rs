@@ -124,11 +124,23 @@ pub fn foxbox_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         let built = PathBuf::from(env!("CARGO_BIN_EXE_foxbox"));
-        let dir = tempfile::Builder::new()
-            .prefix("bin-")
-            .tempdir_in(scratch_base())
-            .expect("bin dir")
-            .keep();
+        // One copy per test process; copies left by processes that are gone are swept.
+        let base = scratch_base();
+        if let Ok(entries) = fs::read_dir(&base) {
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(pid) = name
+                    .strip_prefix("bin-")
+                    .and_then(|p| p.parse::<u32>().ok())
+                {
+                    if !Path::new(&format!("/proc/{pid}")).exists() {
+                        let _ = fs::remove_dir_all(e.path());
+                    }
+                }
+            }
+        }
+        let dir = base.join(format!("bin-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("bin dir");
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod bin dir");
         let dst = dir.join("foxbox");
         fs::copy(&built, &dst).expect("copy foxbox");
@@ -232,7 +244,6 @@ impl Env {
                 c.arg(format!("--reuid={uid}"))
                     .arg(format!("--regid={gid}"))
                     .arg("--init-groups")
-                    .arg("--reset-env")
                     .arg("--")
                     .arg(program);
                 c
