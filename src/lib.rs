@@ -13,3 +13,4 @@ pub mod security;
 pub mod spec;
 pub mod store;
 pub mod sys;
+pub mod volume;

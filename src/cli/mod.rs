@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod check;
 mod completions;
 mod exec;
+mod human;
 mod image;
 mod lifecycle;
 mod plan;
@@ -92,14 +93,11 @@ pub enum Command {
 }
 
 /// What every command gets besides its own arguments.
-// Until the store-backed commands land, nothing reads the root.
-#[allow(dead_code)]
 pub struct Ctx {
     pub root: Option<PathBuf>,
     pub color: Color,
 }
 
-#[allow(dead_code)]
 impl Ctx {
     pub fn paths(&self) -> miette::Result<foxbox::store::paths::Paths> {
         foxbox::store::paths::Paths::resolve(self.root.as_deref())

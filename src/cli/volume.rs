@@ -1,29 +1,123 @@
 use clap::{Args, Subcommand};
+use foxbox::volume::{Volume, Volumes};
+use miette::IntoDiagnostic;
 
-use super::{not_yet, CmdResult, Ctx};
+use super::{human, CmdResult, Ctx, Format};
 
 #[derive(Debug, Subcommand)]
 pub enum VolumeCommand {
     /// Create a named volume.
-    Create(NameArgs),
+    Create(CreateArgs),
     /// List volumes.
-    Ls(NoArgs),
+    #[command(alias = "list")]
+    Ls(LsArgs),
     /// Show volumes as JSON.
-    Inspect(NameArgs),
-    /// Remove volumes (refused while a box uses one).
-    Rm(NameArgs),
+    Inspect(NamesArgs),
+    /// Remove volumes (refused while a box uses one, unless --force).
+    Rm(RmArgs),
     /// Remove every volume no box uses.
-    Prune(NoArgs),
+    Prune(PruneArgs),
 }
 
 #[derive(Debug, Args)]
-pub struct NameArgs {
+pub struct CreateArgs {
+    /// Volume name: a letter or digit, then letters, digits, '_', '.', '-'.
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Print only names.
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct NamesArgs {
+    #[arg(required = true)]
     pub names: Vec<String>,
 }
 
 #[derive(Debug, Args)]
-pub struct NoArgs {}
+pub struct RmArgs {
+    /// Remove even when a box uses it.
+    #[arg(short, long)]
+    pub force: bool,
+    #[arg(required = true)]
+    pub names: Vec<String>,
+}
 
-pub fn run(_cmd: VolumeCommand, _ctx: &Ctx) -> CmdResult {
-    not_yet("volume")
+#[derive(Debug, Args)]
+pub struct PruneArgs {}
+
+fn open(ctx: &Ctx) -> miette::Result<Volumes> {
+    let paths = ctx.paths()?;
+    Volumes::open(paths.volumes(), paths.boxes()).into_diagnostic()
+}
+
+pub fn run(cmd: VolumeCommand, ctx: &Ctx) -> CmdResult {
+    let vols = open(ctx)?;
+    match cmd {
+        VolumeCommand::Create(a) => {
+            let v = vols.create(&a.name).into_diagnostic()?;
+            println!("{}", v.name);
+            Ok(0)
+        }
+        VolumeCommand::Ls(a) => {
+            let list = vols.list().into_diagnostic()?;
+            if a.format == Format::Json {
+                print_json(&list)?;
+            } else if a.quiet {
+                list.iter().for_each(|v| println!("{}", v.name));
+            } else {
+                println!("{:<24} {:<16} USED BY", "VOLUME NAME", "CREATED");
+                for v in &list {
+                    println!(
+                        "{:<24} {:<16} {}",
+                        v.name,
+                        human::ago(v.created),
+                        v.users.len()
+                    );
+                }
+            }
+            Ok(0)
+        }
+        VolumeCommand::Inspect(a) => {
+            // All or nothing: a missing name fails the command before anything is printed.
+            let list = a
+                .names
+                .iter()
+                .map(|n| vols.get(n))
+                .collect::<Result<Vec<Volume>, _>>()
+                .into_diagnostic()?;
+            print_json(&list)?;
+            Ok(0)
+        }
+        VolumeCommand::Rm(a) => {
+            let mut failed = false;
+            for n in &a.names {
+                match vols.remove(n, a.force) {
+                    Ok(()) => println!("{n}"),
+                    Err(e) => {
+                        eprintln!("Error: {e}");
+                        failed = true;
+                    }
+                }
+            }
+            Ok(if failed { 125 } else { 0 })
+        }
+        VolumeCommand::Prune(_) => {
+            for n in vols.prune().into_diagnostic()? {
+                println!("{n}");
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn print_json<T: serde::Serialize>(v: &T) -> miette::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v).into_diagnostic()?);
+    Ok(())
 }

@@ -1,0 +1,367 @@
+//! Named volumes: directories in the store that outlive the boxes that use them.
+//!
+//! Layout: `<root>/volumes/<name>/{volume.json,_data/,users/<box id>}`. A volume is created whole
+//! in a temporary directory and renamed into place, so a crash never leaves a half-made one and
+//! two concurrent creations of one name end with one volume. A box that uses a volume leaves a
+//! marker under `users/`; a marker whose box no longer exists does not count.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+const TMP_PREFIX: &str = ".tmp-";
+
+#[derive(Debug, thiserror::Error)]
+pub enum VolumeError {
+    #[error("invalid volume name {name:?}: {why}")]
+    BadName { name: String, why: &'static str },
+    #[error("volume {0:?} already exists")]
+    Exists(String),
+    #[error("no such volume {0:?}")]
+    NotFound(String),
+    #[error("volume {name:?} is in use by {}", boxes.join(", "))]
+    InUse { name: String, boxes: Vec<String> },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("volume {name:?} has unreadable metadata: {source}")]
+    Meta {
+        name: String,
+        source: serde_json::Error,
+    },
+}
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> VolumeError + 'a {
+    move |source| VolumeError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A volume as `volume ls` and `volume inspect` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Volume {
+    pub name: String,
+    /// Seconds since the Unix epoch.
+    pub created: u64,
+    /// The host directory mounted into boxes.
+    #[serde(skip_deserializing)]
+    pub mountpoint: PathBuf,
+    /// Boxes (ids) that currently use it.
+    #[serde(skip_deserializing)]
+    pub users: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Meta {
+    name: String,
+    created: u64,
+}
+
+/// The volume store of one foxbox root.
+pub struct Volumes {
+    dir: PathBuf,
+    boxes_dir: PathBuf,
+}
+
+/// podman's rule: a letter or digit, then letters, digits, `_`, `.`, `-`.
+pub fn validate_name(name: &str) -> Result<(), VolumeError> {
+    let bad = |why| {
+        Err(VolumeError::BadName {
+            name: name.to_string(),
+            why,
+        })
+    };
+    let mut chars = name.chars();
+    match chars.next() {
+        None => return bad("it is empty"),
+        Some(c) if !c.is_ascii_alphanumeric() => {
+            return bad("it must start with a letter or digit")
+        }
+        _ => {}
+    }
+    if name.len() > 128 {
+        return bad("it is longer than 128 characters");
+    }
+    if !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
+        return bad("only letters, digits, '_', '.' and '-' are allowed");
+    }
+    Ok(())
+}
+
+impl Volumes {
+    /// `volumes_dir` is `<root>/volumes`; `boxes_dir` is `<root>/boxes`, consulted to tell a
+    /// live user from a stale marker.
+    pub fn open(volumes_dir: PathBuf, boxes_dir: PathBuf) -> Result<Volumes, VolumeError> {
+        fs::create_dir_all(&volumes_dir).map_err(io_err("cannot create", &volumes_dir))?;
+        let v = Volumes {
+            dir: volumes_dir,
+            boxes_dir,
+        };
+        v.clean_leftovers();
+        Ok(v)
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Remove temporary directories of creations that were interrupted.
+    fn clean_leftovers(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some(pid) = name
+                .strip_prefix(TMP_PREFIX)
+                .and_then(|r| r.split('-').next())
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            // A creation still under way in a live process keeps its directory.
+            if pid != std::process::id() as i32 && !Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = fs::remove_dir_all(e.path());
+            }
+        }
+    }
+
+    /// Create a volume; an error when it exists.
+    pub fn create(&self, name: &str) -> Result<Volume, VolumeError> {
+        validate_name(name)?;
+        let dst = self.path(name);
+        if dst.exists() {
+            return Err(VolumeError::Exists(name.to_string()));
+        }
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!("{TMP_PREFIX}{}-", std::process::id()))
+            .tempdir_in(&self.dir)
+            .map_err(io_err("cannot create a temporary directory in", &self.dir))?;
+        let data = tmp.path().join("_data");
+        fs::create_dir(&data).map_err(io_err("cannot create", &data))?;
+        fs::create_dir(tmp.path().join("users")).map_err(io_err("cannot create", tmp.path()))?;
+        let meta = Meta {
+            name: name.to_string(),
+            created: now(),
+        };
+        write_json(&tmp.path().join("volume.json"), &meta)?;
+        let tmp_path = tmp.keep();
+        match fs::rename(&tmp_path, &dst) {
+            Ok(()) => {
+                sync_dir(&self.dir);
+                self.get(name)
+            }
+            Err(e) => {
+                let _ = fs::remove_dir_all(&tmp_path);
+                if dst.exists() {
+                    Err(VolumeError::Exists(name.to_string()))
+                } else {
+                    Err(io_err("cannot rename into", &dst)(e))
+                }
+            }
+        }
+    }
+
+    /// The volume, created when missing (first use by a box).
+    pub fn ensure(&self, name: &str) -> Result<Volume, VolumeError> {
+        match self.create(name) {
+            Err(VolumeError::Exists(_)) => self.get(name),
+            other => other,
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Result<Volume, VolumeError> {
+        validate_name(name)?;
+        let dir = self.path(name);
+        let meta_path = dir.join("volume.json");
+        let text = match fs::read(&meta_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(VolumeError::NotFound(name.to_string()))
+            }
+            Err(e) => return Err(io_err("cannot read", &meta_path)(e)),
+        };
+        let meta: Meta = serde_json::from_slice(&text).map_err(|source| VolumeError::Meta {
+            name: name.to_string(),
+            source,
+        })?;
+        Ok(Volume {
+            name: meta.name,
+            created: meta.created,
+            mountpoint: dir.join("_data"),
+            users: self.users(name),
+        })
+    }
+
+    /// Every volume, sorted by name.
+    pub fn list(&self) -> Result<Vec<Volume>, VolumeError> {
+        let mut out = Vec::new();
+        let entries = fs::read_dir(&self.dir).map_err(io_err("cannot read", &self.dir))?;
+        for e in entries.flatten() {
+            let Some(name) = e.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            match self.get(&name) {
+                Ok(v) => out.push(v),
+                Err(VolumeError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Boxes that use the volume and still exist.
+    pub fn users(&self, name: &str) -> Vec<String> {
+        let Ok(entries) = fs::read_dir(self.path(name).join("users")) else {
+            return Vec::new();
+        };
+        let mut v: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|id| self.boxes_dir.join(id).exists())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Record that box `box_id` uses the volume.
+    pub fn add_user(&self, name: &str, box_id: &str) -> Result<(), VolumeError> {
+        let p = self.path(name).join("users").join(box_id);
+        fs::write(&p, b"").map_err(io_err("cannot write", &p))
+    }
+
+    pub fn remove_user(&self, name: &str, box_id: &str) {
+        let _ = fs::remove_file(self.path(name).join("users").join(box_id));
+    }
+
+    /// Remove a volume and its data; refused while a box uses it unless `force`.
+    pub fn remove(&self, name: &str, force: bool) -> Result<(), VolumeError> {
+        let v = self.get(name)?;
+        if !v.users.is_empty() && !force {
+            return Err(VolumeError::InUse {
+                name: name.to_string(),
+                boxes: v.users,
+            });
+        }
+        // Rename first so the volume vanishes at once and a failed delete leaves only a
+        // leftover that the next open sweeps, never a half-deleted volume under its name.
+        let dir = self.path(name);
+        let doomed = self
+            .dir
+            .join(format!("{TMP_PREFIX}{}-rm-{name}", std::process::id()));
+        fs::rename(&dir, &doomed).map_err(io_err("cannot remove", &dir))?;
+        sync_dir(&self.dir);
+        fs::remove_dir_all(&doomed).map_err(io_err("cannot delete", &doomed))
+    }
+
+    /// Remove every volume no box uses; returns their names.
+    pub fn prune(&self) -> Result<Vec<String>, VolumeError> {
+        let mut removed = Vec::new();
+        for v in self.list()? {
+            if v.users.is_empty() {
+                self.remove(&v.name, false)?;
+                removed.push(v.name);
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), VolumeError> {
+    let mut f = fs::File::create(path).map_err(io_err("cannot create", path))?;
+    let text =
+        serde_json::to_vec_pretty(value).map_err(|e| io_err("cannot encode", path)(e.into()))?;
+    f.write_all(&text)
+        .and_then(|_| f.sync_all())
+        .map_err(io_err("cannot write", path))
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> (tempfile::TempDir, Volumes) {
+        let t = tempfile::tempdir().unwrap();
+        let v = Volumes::open(t.path().join("volumes"), t.path().join("boxes")).unwrap();
+        (t, v)
+    }
+
+    #[test]
+    fn names_follow_podmans_rule() {
+        assert!(validate_name("data-1.x_y").is_ok());
+        for bad in ["", "-x", ".x", "a/b", "a b", "..", "a:b"] {
+            assert!(validate_name(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn create_get_list_remove() {
+        let (_t, v) = store();
+        let a = v.create("a").unwrap();
+        assert!(a.mountpoint.is_dir());
+        assert!(matches!(v.create("a"), Err(VolumeError::Exists(_))));
+        v.ensure("b").unwrap();
+        v.ensure("b").unwrap();
+        let names: Vec<_> = v.list().unwrap().into_iter().map(|x| x.name).collect();
+        assert_eq!(names, ["a", "b"]);
+        v.remove("a", false).unwrap();
+        assert!(matches!(v.get("a"), Err(VolumeError::NotFound(_))));
+        assert!(matches!(
+            v.remove("a", false),
+            Err(VolumeError::NotFound(_))
+        ));
+    }
+
+    #[test]
+    fn in_use_only_while_the_box_exists() {
+        let (t, v) = store();
+        v.create("data").unwrap();
+        v.add_user("data", "box1").unwrap();
+        assert!(v.users("data").is_empty(), "a marker without a box counts");
+        fs::create_dir_all(t.path().join("boxes/box1")).unwrap();
+        assert_eq!(v.users("data"), ["box1"]);
+        assert!(matches!(
+            v.remove("data", false),
+            Err(VolumeError::InUse { .. })
+        ));
+        assert!(v.prune().unwrap().is_empty());
+        v.remove_user("data", "box1");
+        assert_eq!(v.prune().unwrap(), ["data"]);
+    }
+
+    #[test]
+    fn leftovers_of_dead_creations_are_swept() {
+        let (t, _v) = store();
+        let stale = t.path().join("volumes/.tmp-999999999-abc");
+        fs::create_dir_all(stale.join("_data")).unwrap();
+        let v = Volumes::open(t.path().join("volumes"), t.path().join("boxes")).unwrap();
+        assert!(!stale.exists());
+        assert!(v.list().unwrap().is_empty());
+    }
+}
