@@ -1,0 +1,637 @@
+//! The box store: one directory per box under `<root>/boxes/<id>`, holding its fixed
+//! configuration (`config.json`), its changing state (`state.json`), its rootfs upper dir and
+//! its log.
+//!
+//! Crash safety: a box directory appears whole (made under a temporary name, then renamed); every
+//! state write is atomic (temp file, fsync, rename); names are reserved under a lock file
+//! (`.names.lock`, an flock the kernel drops when its holder dies) so twenty parallel creations
+//! with one name end with one box; and state that says "running" is checked against the recorded
+//! process identities (pid + start time), so a crash never leaves `ps` lying.
+
+pub mod names;
+pub mod proc;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+pub use proc::ProcId;
+
+const TMP_PREFIX: &str = ".tmp-";
+const TRASH_PREFIX: &str = ".trash-";
+const NAMES_DIR: &str = ".names";
+const NAMES_LOCK: &str = ".names.lock";
+
+#[derive(Debug, thiserror::Error)]
+pub enum BoxError {
+    #[error("invalid box name {name:?}: {why}")]
+    BadName { name: String, why: &'static str },
+    #[error("the name {name:?} is already in use by box {id}")]
+    NameInUse { name: String, id: String },
+    #[error("no such box: {0}")]
+    NotFound(String),
+    #[error("{prefix:?} names more than one box: {}", ids.join(", "))]
+    Ambiguous { prefix: String, ids: Vec<String> },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("box {id} has unreadable {file}: {source}")]
+    Corrupt {
+        id: String,
+        file: &'static str,
+        source: serde_json::Error,
+    },
+}
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> BoxError + 'a {
+    move |source| BoxError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// What a box is, fixed when it is created.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoxConfig {
+    pub id: String,
+    pub name: String,
+    /// Milliseconds since the epoch.
+    pub created: u64,
+    /// The image as the user named it.
+    pub image: String,
+    /// The image id it resolved to, when known.
+    #[serde(default)]
+    pub image_id: Option<String>,
+    pub command: Vec<String>,
+    /// The spec file it came from, if any.
+    #[serde(default)]
+    pub spec: Option<PathBuf>,
+    /// Published ports as `host_ip:host_port->box_port/proto`.
+    #[serde(default)]
+    pub ports: Vec<String>,
+    /// Named volumes it uses.
+    #[serde(default)]
+    pub volumes: Vec<String>,
+    /// Remove the box when it exits.
+    #[serde(default)]
+    pub auto_remove: bool,
+    /// The resolved plan, as `foxbox plan --format json` prints it.
+    #[serde(default)]
+    pub plan: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Made, not (yet) started.
+    Created,
+    Running,
+    Exited,
+}
+
+/// What a box is doing, rewritten atomically as it changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoxState {
+    pub status: Status,
+    /// The process creating or starting the box (the CLI), while it does.
+    #[serde(default)]
+    pub creator: Option<ProcId>,
+    /// The box's first process as seen from the host.
+    #[serde(default)]
+    pub fox: Option<ProcId>,
+    /// The supervisor of a detached box.
+    #[serde(default)]
+    pub supervisor: Option<ProcId>,
+    #[serde(default)]
+    pub started: Option<u64>,
+    #[serde(default)]
+    pub finished: Option<u64>,
+    /// `None` after exit means foxbox never learned it (its supervisor died first).
+    #[serde(default)]
+    pub exit_code: Option<i32>,
+    #[serde(default)]
+    pub oom_killed: bool,
+    #[serde(default)]
+    pub timed_out: bool,
+    /// Why the box failed to start, if it did.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl BoxState {
+    fn created(creator: Option<ProcId>) -> BoxState {
+        BoxState {
+            status: Status::Created,
+            creator,
+            fox: None,
+            supervisor: None,
+            started: None,
+            finished: None,
+            exit_code: None,
+            oom_killed: false,
+            timed_out: false,
+            error: None,
+        }
+    }
+
+    /// The state as it really is: a box recorded as running whose processes are all gone has
+    /// exited (with an unknown code unless one was recorded).
+    pub fn observed(&self) -> BoxState {
+        let mut s = self.clone();
+        if s.status == Status::Running {
+            let fox_alive = s.fox.is_some_and(|p| p.alive());
+            let sup_alive = s.supervisor.is_some_and(|p| p.alive());
+            let creator_alive = s.creator.is_some_and(|p| p.alive());
+            if !fox_alive && !sup_alive && !creator_alive {
+                s.status = Status::Exited;
+            }
+        }
+        s
+    }
+
+    /// True while some process of the box may still run.
+    pub fn is_running(&self) -> bool {
+        self.observed().status == Status::Running
+    }
+}
+
+/// One box as listed.
+#[derive(Debug, Clone)]
+pub struct BoxEntry {
+    pub config: BoxConfig,
+    /// Already observed (see [`BoxState::observed`]).
+    pub state: BoxState,
+    pub dir: PathBuf,
+}
+
+/// The box store under `<root>/boxes`.
+pub struct Boxes {
+    dir: PathBuf,
+}
+
+/// An exclusive lock on one box (or on the name table), released on drop or process death.
+pub struct Lock {
+    _file: File,
+}
+
+fn flock(path: &Path) -> Result<Lock, BoxError> {
+    let f = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io_err("cannot open lock", path))?;
+    // SAFETY: flock on a descriptor this function owns; the lock lives as long as the File.
+    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
+    if rc != 0 {
+        return Err(io_err("cannot lock", path)(io::Error::last_os_error()));
+    }
+    Ok(Lock { _file: f })
+}
+
+/// Write a file atomically: a temp file in the same directory, fsync, rename, fsync the dir.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BoxError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TMP_PREFIX)
+        .tempfile_in(dir)
+        .map_err(io_err("cannot create a temporary file in", dir))?;
+    tmp.write_all(bytes)
+        .and_then(|_| tmp.as_file().sync_all())
+        .map_err(io_err("cannot write", path))?;
+    tmp.persist(path)
+        .map_err(|e| io_err("cannot rename into", path)(e.error))?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), BoxError> {
+    let bytes =
+        serde_json::to_vec_pretty(v).map_err(|e| io_err("cannot encode", path)(e.into()))?;
+    write_atomic(path, &bytes)
+}
+
+impl Boxes {
+    pub fn open(dir: PathBuf) -> Result<Boxes, BoxError> {
+        fs::create_dir_all(dir.join(NAMES_DIR)).map_err(io_err("cannot create", &dir))?;
+        let b = Boxes { dir };
+        b.sweep();
+        Ok(b)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn box_dir(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// Remove what interrupted creations and removals left behind. Trash that cannot be
+    /// deleted (files owned by subordinate ids) is left for [`Boxes::trash`]'s caller.
+    fn sweep(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let owner_pid = name
+                .strip_prefix(TMP_PREFIX)
+                .or_else(|| name.strip_prefix(TRASH_PREFIX))
+                .and_then(|r| r.split('-').next())
+                .and_then(|p| p.parse::<i32>().ok());
+            if let Some(pid) = owner_pid {
+                if !Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+
+    /// Leftover trash directories (to delete with more privilege, e.g. in a user namespace).
+    pub fn trash(&self) -> Vec<PathBuf> {
+        fs::read_dir(&self.dir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with(TRASH_PREFIX))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Create a box: its directory appears whole, then its name is reserved. A name already
+    /// held by an existing box is an error and leaves nothing behind.
+    pub fn create(&self, mut config: BoxConfig) -> Result<BoxEntry, BoxError> {
+        let generate = config.name.is_empty();
+        if !generate {
+            names::validate_name(&config.name).map_err(|why| BoxError::BadName {
+                name: config.name.clone(),
+                why,
+            })?;
+        }
+        config.id = names::new_id().map_err(io_err("cannot read", Path::new("/dev/urandom")))?;
+        config.created = now_ms();
+        let me = ProcId::of(std::process::id() as i32);
+        let state = BoxState::created(me);
+
+        let tmp = self
+            .dir
+            .join(format!("{TMP_PREFIX}{}-{}", std::process::id(), config.id));
+        fs::create_dir(&tmp).map_err(io_err("cannot create", &tmp))?;
+        let made = (|| {
+            write_json(&tmp.join("config.json"), &config)?;
+            write_json(&tmp.join("state.json"), &state)?;
+            let dst = self.box_dir(&config.id);
+            fs::rename(&tmp, &dst).map_err(io_err("cannot rename into", &dst))
+        })();
+        if let Err(e) = made {
+            let _ = fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+
+        let reserved = if generate {
+            self.reserve_generated(&mut config)
+        } else {
+            self.reserve_name(&config.name, &config.id)
+        };
+        if let Err(e) = reserved {
+            let _ = fs::remove_dir_all(self.box_dir(&config.id));
+            return Err(e);
+        }
+        if generate {
+            // The name was chosen after the directory was made: record it.
+            write_json(&self.box_dir(&config.id).join("config.json"), &config)?;
+        }
+        Ok(BoxEntry {
+            dir: self.box_dir(&config.id),
+            config,
+            state,
+        })
+    }
+
+    fn reserve_generated(&self, config: &mut BoxConfig) -> Result<(), BoxError> {
+        let mut last = None;
+        for _ in 0..64 {
+            let name =
+                names::generate_name().map_err(io_err("cannot read", Path::new("/dev/urandom")))?;
+            match self.reserve_name(&name, &config.id) {
+                Ok(()) => {
+                    config.name = name;
+                    return Ok(());
+                }
+                Err(e @ BoxError::NameInUse { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        // Every try clashed: fall back to a name made unique by the id.
+        let name = format!("fox_{}", &config.id[..12]);
+        self.reserve_name(&name, &config.id)
+            .map_err(|e| last.unwrap_or(e))?;
+        config.name = name;
+        Ok(())
+    }
+
+    fn reserve_name(&self, name: &str, id: &str) -> Result<(), BoxError> {
+        let _lock = flock(&self.dir.join(NAMES_LOCK))?;
+        let path = self.dir.join(NAMES_DIR).join(name);
+        if let Ok(holder) = fs::read_to_string(&path) {
+            let holder = holder.trim();
+            // A name whose box directory is gone was left by a crash: it is free again.
+            if !holder.is_empty() && self.box_dir(holder).is_dir() {
+                return Err(BoxError::NameInUse {
+                    name: name.to_string(),
+                    id: holder.to_string(),
+                });
+            }
+        }
+        write_atomic(&path, id.as_bytes())
+    }
+
+    fn release_name(&self, name: &str, id: &str) -> Result<(), BoxError> {
+        let _lock = flock(&self.dir.join(NAMES_LOCK))?;
+        let path = self.dir.join(NAMES_DIR).join(name);
+        if fs::read_to_string(&path).is_ok_and(|h| h.trim() == id) {
+            fs::remove_file(&path).map_err(io_err("cannot remove", &path))?;
+        }
+        Ok(())
+    }
+
+    /// Lock one box against concurrent changes.
+    pub fn lock(&self, id: &str) -> Result<Lock, BoxError> {
+        let dir = self.box_dir(id);
+        if !dir.is_dir() {
+            return Err(BoxError::NotFound(id.to_string()));
+        }
+        flock(&dir.join("lock"))
+    }
+
+    /// The box a user named: an exact name, a full id, or a unique id prefix.
+    pub fn resolve(&self, what: &str) -> Result<String, BoxError> {
+        if names::validate_name(what).is_ok() {
+            if let Ok(id) = fs::read_to_string(self.dir.join(NAMES_DIR).join(what)) {
+                let id = id.trim().to_string();
+                if self.box_dir(&id).is_dir() {
+                    return Ok(id);
+                }
+            }
+        }
+        if what.is_empty() || !what.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(BoxError::NotFound(what.to_string()));
+        }
+        let mut ids: Vec<String> = self
+            .ids()?
+            .into_iter()
+            .filter(|id| id.starts_with(what))
+            .collect();
+        match ids.len() {
+            0 => Err(BoxError::NotFound(what.to_string())),
+            1 => Ok(ids.remove(0)),
+            _ => Err(BoxError::Ambiguous {
+                prefix: what.to_string(),
+                ids: ids.into_iter().map(|i| i[..12].to_string()).collect(),
+            }),
+        }
+    }
+
+    fn ids(&self) -> Result<Vec<String>, BoxError> {
+        let rd = fs::read_dir(&self.dir).map_err(io_err("cannot read", &self.dir))?;
+        Ok(rd
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| !n.starts_with('.'))
+            .collect())
+    }
+
+    pub fn load(&self, id: &str) -> Result<BoxEntry, BoxError> {
+        let dir = self.box_dir(id);
+        let read = |file: &'static str| -> Result<Vec<u8>, BoxError> {
+            let p = dir.join(file);
+            fs::read(&p).map_err(|e| {
+                if e.kind() == io::ErrorKind::NotFound {
+                    BoxError::NotFound(id.to_string())
+                } else {
+                    io_err("cannot read", &p)(e)
+                }
+            })
+        };
+        let config: BoxConfig =
+            serde_json::from_slice(&read("config.json")?).map_err(|source| BoxError::Corrupt {
+                id: id.to_string(),
+                file: "config.json",
+                source,
+            })?;
+        let state: BoxState =
+            serde_json::from_slice(&read("state.json")?).map_err(|source| BoxError::Corrupt {
+                id: id.to_string(),
+                file: "state.json",
+                source,
+            })?;
+        Ok(BoxEntry {
+            config,
+            state: state.observed(),
+            dir,
+        })
+    }
+
+    /// Every box, newest first. Boxes that vanish while listing are skipped.
+    pub fn list(&self) -> Result<Vec<BoxEntry>, BoxError> {
+        let mut v = Vec::new();
+        for id in self.ids()? {
+            match self.load(&id) {
+                Ok(b) => v.push(b),
+                Err(BoxError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        v.sort_by_key(|e| std::cmp::Reverse(e.config.created));
+        Ok(v)
+    }
+
+    /// Replace a box's state (the caller holds the box's lock).
+    pub fn write_state(&self, id: &str, state: &BoxState) -> Result<(), BoxError> {
+        write_json(&self.box_dir(id).join("state.json"), state)
+    }
+
+    /// Change a box's state under its lock: read, modify, write.
+    pub fn update_state(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut BoxState),
+    ) -> Result<BoxState, BoxError> {
+        let _lock = self.lock(id)?;
+        let path = self.box_dir(id).join("state.json");
+        let bytes = fs::read(&path).map_err(io_err("cannot read", &path))?;
+        let mut state: BoxState =
+            serde_json::from_slice(&bytes).map_err(|source| BoxError::Corrupt {
+                id: id.to_string(),
+                file: "state.json",
+                source,
+            })?;
+        f(&mut state);
+        self.write_state(id, &state)?;
+        Ok(state)
+    }
+
+    /// Remove a box's record: its name is released and its directory renamed away at once,
+    /// then deleted. Returns the trash path when deletion failed (files owned by subordinate
+    /// ids need deleting from inside a user namespace); it is swept later otherwise.
+    pub fn remove(&self, id: &str) -> Result<Option<PathBuf>, BoxError> {
+        let entry = self.load(id)?;
+        let _lock = self.lock(id)?;
+        self.release_name(&entry.config.name, id)?;
+        let trash = self
+            .dir
+            .join(format!("{TRASH_PREFIX}{}-{id}", std::process::id()));
+        fs::rename(&entry.dir, &trash).map_err(io_err("cannot remove", &entry.dir))?;
+        match fs::remove_dir_all(&trash) {
+            Ok(()) => Ok(None),
+            Err(_) => Ok(Some(trash)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(name: &str) -> BoxConfig {
+        BoxConfig {
+            id: String::new(),
+            name: name.to_string(),
+            created: 0,
+            image: "busybox".into(),
+            image_id: None,
+            command: vec!["true".into()],
+            spec: None,
+            ports: vec![],
+            volumes: vec![],
+            auto_remove: false,
+            plan: serde_json::Value::Null,
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, Boxes) {
+        let t = tempfile::tempdir().unwrap();
+        let b = Boxes::open(t.path().join("boxes")).unwrap();
+        (t, b)
+    }
+
+    #[test]
+    fn create_resolve_by_name_and_prefix_then_remove() {
+        let (_t, b) = store();
+        let e = b.create(cfg("web")).unwrap();
+        assert_eq!(b.resolve("web").unwrap(), e.config.id);
+        assert_eq!(b.resolve(&e.config.id[..6]).unwrap(), e.config.id);
+        assert!(matches!(
+            b.create(cfg("web")),
+            Err(BoxError::NameInUse { .. })
+        ));
+        assert_eq!(
+            b.list().unwrap().len(),
+            1,
+            "a refused create leaves nothing"
+        );
+        assert_eq!(b.remove(&e.config.id).unwrap(), None);
+        assert!(matches!(b.resolve("web"), Err(BoxError::NotFound(_))));
+        b.create(cfg("web")).unwrap();
+    }
+
+    #[test]
+    fn generated_names_and_bad_names() {
+        let (_t, b) = store();
+        let e = b.create(cfg("")).unwrap();
+        assert!(e.config.name.contains('_'));
+        assert_eq!(b.load(&e.config.id).unwrap().config.name, e.config.name);
+        assert!(matches!(
+            b.create(cfg("a/b")),
+            Err(BoxError::BadName { .. })
+        ));
+    }
+
+    #[test]
+    fn a_stale_name_is_free_again() {
+        let (_t, b) = store();
+        let e = b.create(cfg("x")).unwrap();
+        // A crash between the directory's removal and the name's release.
+        fs::remove_dir_all(b.box_dir(&e.config.id)).unwrap();
+        b.create(cfg("x")).unwrap();
+    }
+
+    #[test]
+    fn running_without_live_processes_is_observed_as_exited() {
+        let (_t, b) = store();
+        let e = b.create(cfg("r")).unwrap();
+        let dead = ProcId {
+            pid: i32::MAX,
+            start_time: 1,
+        };
+        b.update_state(&e.config.id, |s| {
+            s.status = Status::Running;
+            s.creator = None;
+            s.fox = Some(dead);
+            s.supervisor = Some(dead);
+        })
+        .unwrap();
+        let l = b.load(&e.config.id).unwrap();
+        assert_eq!(l.state.status, Status::Exited);
+        assert_eq!(l.state.exit_code, None);
+        let me = ProcId::of(std::process::id() as i32).unwrap();
+        b.update_state(&e.config.id, |s| s.fox = Some(me)).unwrap();
+        assert_eq!(b.load(&e.config.id).unwrap().state.status, Status::Running);
+    }
+
+    #[test]
+    fn twenty_parallel_creations_with_one_name_end_with_one_box() {
+        let (_t, b) = store();
+        let b = std::sync::Arc::new(b);
+        let results: Vec<_> = (0..20)
+            .map(|_| {
+                let b = b.clone();
+                std::thread::spawn(move || b.create(cfg("same")).is_ok())
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .collect();
+        assert_eq!(results.iter().filter(|ok| **ok).count(), 1);
+        assert_eq!(b.list().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn ambiguous_prefix() {
+        let (_t, b) = store();
+        for _ in 0..40 {
+            b.create(cfg("")).unwrap();
+        }
+        // 40 ids over 16 first digits: by pigeonhole some digit starts at least two.
+        let ids: Vec<_> = b.list().unwrap().into_iter().map(|e| e.config.id).collect();
+        let shared = (0..16u32)
+            .map(|d| std::char::from_digit(d, 16).unwrap().to_string())
+            .find(|d| ids.iter().filter(|i| i.starts_with(d.as_str())).count() > 1)
+            .unwrap();
+        assert!(matches!(
+            b.resolve(&shared),
+            Err(BoxError::Ambiguous { .. })
+        ));
+        assert!(matches!(b.resolve("zz"), Err(BoxError::NotFound(_))));
+    }
+}

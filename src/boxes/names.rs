@@ -1,0 +1,87 @@
+//! Box ids and names: random hex ids as podman's, and fox-themed generated names.
+
+use std::fs::File;
+use std::io::{self, Read};
+
+const ADJECTIVES: &[&str] = &[
+    "amber", "bold", "brave", "bright", "calm", "clever", "cunning", "dusky", "eager", "fleet",
+    "gentle", "happy", "keen", "lively", "lucky", "misty", "nimble", "quick", "quiet", "rusty",
+    "shy", "sly", "snowy", "sunny", "swift", "tawny", "wily", "wise", "witty", "young",
+];
+
+const FOXES: &[&str] = &[
+    "arctic", "bengal", "blanford", "cape", "corsac", "culpeo", "darwin", "fennec", "grey",
+    "hoary", "kit", "pale", "pampas", "red", "ruppell", "sechuran", "swift", "tibetan", "vulpes",
+    "zorro",
+];
+
+/// `n` random bytes from the kernel.
+pub fn random_bytes(n: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; n];
+    File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+/// A new 64-hex-digit box id.
+pub fn new_id() -> io::Result<String> {
+    Ok(hex::encode(random_bytes(32)?))
+}
+
+/// A generated name such as `nimble_fennec`; the caller retries on a clash.
+pub fn generate_name() -> io::Result<String> {
+    let r = random_bytes(2)?;
+    Ok(format!(
+        "{}_{}",
+        ADJECTIVES[r[0] as usize % ADJECTIVES.len()],
+        FOXES[r[1] as usize % FOXES.len()]
+    ))
+}
+
+/// podman's rule for box names: a letter or digit, then letters, digits, `_`, `.`, `-`.
+pub fn validate_name(name: &str) -> Result<(), &'static str> {
+    let mut chars = name.chars();
+    match chars.next() {
+        None => return Err("it is empty"),
+        Some(c) if !c.is_ascii_alphanumeric() => {
+            return Err("it must start with a letter or digit")
+        }
+        _ => {}
+    }
+    if name.len() > 128 {
+        return Err("it is longer than 128 characters");
+    }
+    if !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
+        return Err("only letters, digits, '_', '.' and '-' are allowed");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_64_hex_and_differ() {
+        let a = new_id().unwrap();
+        assert_eq!(a.len(), 64);
+        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(a, new_id().unwrap());
+    }
+
+    #[test]
+    fn generated_names_are_valid() {
+        for _ in 0..50 {
+            let n = generate_name().unwrap();
+            assert!(validate_name(&n).is_ok(), "{n}");
+            assert!(n.contains('_'));
+        }
+    }
+
+    #[test]
+    fn name_rules() {
+        assert!(validate_name("web-1.a_b").is_ok());
+        for bad in ["", "_x", "a/b", "a b", "..", "x:y"] {
+            assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}
