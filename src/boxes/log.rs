@@ -1,0 +1,306 @@
+//! Box logs in the CRI line format: `<RFC 3339 time> <stream> <F|P> <text>`, one line per line
+//! the box printed (`F`), or per piece of an over-long or unterminated line (`P`).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+/// Lines longer than this are split into partial (`P`) records.
+const MAX_LINE: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+/// Appends what a box prints to its log, one record per line, with the time it arrived.
+pub struct LogWriter {
+    file: File,
+    partial: [Vec<u8>; 2],
+}
+
+impl LogWriter {
+    pub fn open(path: &Path) -> io::Result<LogWriter> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(LogWriter {
+            file,
+            partial: [Vec::new(), Vec::new()],
+        })
+    }
+
+    /// Record bytes read from one of the box's streams.
+    pub fn write(&mut self, stream: Stream, mut bytes: &[u8]) -> io::Result<()> {
+        let idx = stream as usize;
+        while let Some(nl) = bytes.iter().position(|b| *b == b'\n') {
+            let mut line = std::mem::take(&mut self.partial[idx]);
+            line.extend_from_slice(&bytes[..nl]);
+            self.record(stream, 'F', &line)?;
+            bytes = &bytes[nl + 1..];
+        }
+        self.partial[idx].extend_from_slice(bytes);
+        while self.partial[idx].len() >= MAX_LINE {
+            let rest = self.partial[idx].split_off(MAX_LINE);
+            let piece = std::mem::replace(&mut self.partial[idx], rest);
+            self.record(stream, 'P', &piece)?;
+        }
+        Ok(())
+    }
+
+    /// Write out unterminated text (the stream ended).
+    pub fn flush_partial(&mut self, stream: Stream) -> io::Result<()> {
+        let piece = std::mem::take(&mut self.partial[stream as usize]);
+        if !piece.is_empty() {
+            self.record(stream, 'P', &piece)?;
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, stream: Stream, tag: char, text: &[u8]) -> io::Result<()> {
+        let time = humantime::format_rfc3339_nanos(SystemTime::now());
+        let mut rec = Vec::with_capacity(text.len() + 48);
+        write!(rec, "{time} {} {tag} ", stream.name())?;
+        rec.extend_from_slice(text);
+        rec.push(b'\n');
+        // One write per record keeps records whole even if a reader races the writer.
+        self.file.write_all(&rec)
+    }
+}
+
+/// One record read back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub time: SystemTime,
+    pub time_text: String,
+    pub stream: Stream,
+    /// False for a piece of a longer line (no newline after it).
+    pub full: bool,
+    pub text: Vec<u8>,
+}
+
+/// Parse one record line (without its newline).
+pub fn parse(line: &[u8]) -> Option<Record> {
+    let mut parts = line.splitn(4, |b| *b == b' ');
+    let time_text = std::str::from_utf8(parts.next()?).ok()?.to_string();
+    let time = humantime::parse_rfc3339(&time_text).ok()?;
+    let stream = match parts.next()? {
+        b"stdout" => Stream::Stdout,
+        b"stderr" => Stream::Stderr,
+        _ => return None,
+    };
+    let full = match parts.next()? {
+        b"F" => true,
+        b"P" => false,
+        _ => return None,
+    };
+    Some(Record {
+        time,
+        time_text,
+        stream,
+        full,
+        text: parts.next().unwrap_or_default().to_vec(),
+    })
+}
+
+/// What `foxbox logs` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub since: Option<SystemTime>,
+    pub tail: Option<usize>,
+    pub timestamps: bool,
+}
+
+/// Print records to the caller's stdout and stderr, each to the stream it came from.
+fn emit(r: &Record, q: &Query, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<()> {
+    let w: &mut dyn Write = match r.stream {
+        Stream::Stdout => out,
+        Stream::Stderr => err,
+    };
+    if q.timestamps {
+        write!(w, "{} ", r.time_text)?;
+    }
+    w.write_all(&r.text)?;
+    if r.full {
+        w.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
+/// Print the stored log; with `follow`, keep printing new records until `done()` says the
+/// box has exited (and everything it wrote is printed).
+pub fn show(
+    path: &Path,
+    q: &Query,
+    follow: bool,
+    mut done: impl FnMut() -> bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<()> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && follow => {
+            // The supervisor makes the log at start; wait for it.
+            loop {
+                if let Ok(f) = File::open(path) {
+                    break f;
+                }
+                if done() {
+                    return Ok(());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let mut reader = BufReader::new(file);
+    let keep = |r: &Record| q.since.is_none_or(|s| r.time >= s);
+    let mut records = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line)? == 0 || line.last() != Some(&b'\n') {
+            break;
+        }
+        if let Some(r) = parse(&line[..line.len() - 1]).filter(keep) {
+            records.push(r);
+        }
+    }
+    // A record without its newline is still being written: re-read it with the rest.
+    let mut pos = reader.stream_position()? - line.len() as u64;
+    let skip = q.tail.map_or(0, |n| records.len().saturating_sub(n));
+    for r in &records[skip..] {
+        emit(r, q, out, err)?;
+    }
+    out.flush()?;
+    err.flush()?;
+    if !follow {
+        return Ok(());
+    }
+    let mut file = reader.into_inner();
+    loop {
+        let finished = done();
+        file.seek(SeekFrom::Start(pos))?;
+        let mut reader = BufReader::new(&mut file);
+        loop {
+            line.clear();
+            let n = reader.read_until(b'\n', &mut line)?;
+            if n == 0 || line.last() != Some(&b'\n') {
+                break;
+            }
+            pos += n as u64;
+            if let Some(r) = parse(&line[..line.len() - 1]).filter(keep) {
+                emit(&r, q, out, err)?;
+            }
+        }
+        out.flush()?;
+        err.flush()?;
+        if finished {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_all(path: &Path, q: &Query) -> (String, String) {
+        let (mut o, mut e) = (Vec::new(), Vec::new());
+        show(path, q, false, || true, &mut o, &mut e).unwrap();
+        (String::from_utf8(o).unwrap(), String::from_utf8(e).unwrap())
+    }
+
+    #[test]
+    fn lines_split_across_writes_and_streams_stay_apart() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("log");
+        let mut w = LogWriter::open(&p).unwrap();
+        w.write(Stream::Stdout, b"hel").unwrap();
+        w.write(Stream::Stderr, b"oops\n").unwrap();
+        w.write(Stream::Stdout, b"lo\nworld\nno newline").unwrap();
+        w.flush_partial(Stream::Stdout).unwrap();
+        let (o, e) = read_all(&p, &Query::default());
+        assert_eq!(o, "hello\nworld\nno newline");
+        assert_eq!(e, "oops\n");
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(
+            text.lines().all(|l| parse(l.as_bytes()).is_some()),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn tail_and_timestamps() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("log");
+        let mut w = LogWriter::open(&p).unwrap();
+        w.write(Stream::Stdout, b"1\n2\n3\n").unwrap();
+        let q = Query {
+            tail: Some(2),
+            ..Query::default()
+        };
+        assert_eq!(read_all(&p, &q).0, "2\n3\n");
+        let q = Query {
+            timestamps: true,
+            ..Query::default()
+        };
+        let o = read_all(&p, &q).0;
+        assert!(o.lines().all(|l| l.contains("Z ")), "{o}");
+        let later = Query {
+            since: Some(SystemTime::now() + Duration::from_secs(60)),
+            ..Query::default()
+        };
+        assert_eq!(read_all(&p, &later).0, "");
+    }
+
+    #[test]
+    fn long_lines_become_partial_records() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("log");
+        let mut w = LogWriter::open(&p).unwrap();
+        let long = vec![b'x'; MAX_LINE * 2 + 5];
+        w.write(Stream::Stdout, &long).unwrap();
+        w.write(Stream::Stdout, b"\n").unwrap();
+        let (o, _) = read_all(&p, &Query::default());
+        assert_eq!(o.len(), long.len() + 1);
+        assert_eq!(std::fs::read_to_string(&p).unwrap().lines().count(), 3);
+    }
+
+    #[test]
+    fn follow_prints_what_arrives_until_done() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("log");
+        let mut w = LogWriter::open(&p).unwrap();
+        w.write(Stream::Stdout, b"first\n").unwrap();
+        let p2 = p.clone();
+        let h = std::thread::spawn(move || {
+            let (mut o, mut e) = (Vec::new(), Vec::new());
+            let start = std::time::Instant::now();
+            show(
+                &p2,
+                &Query::default(),
+                true,
+                || start.elapsed() > Duration::from_millis(600),
+                &mut o,
+                &mut e,
+            )
+            .unwrap();
+            String::from_utf8(o).unwrap()
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        w.write(Stream::Stdout, b"second\n").unwrap();
+        assert_eq!(h.join().unwrap(), "first\nsecond\n");
+    }
+}
