@@ -8,6 +8,8 @@
 //! with one name end with one box; and state that says "running" is checked against the recorded
 //! process identities (pid + start time), so a crash never leaves `ps` lying.
 
+pub mod cleanup;
+pub mod control;
 pub mod log;
 pub mod names;
 pub mod proc;

@@ -1,6 +1,13 @@
-use clap::Args;
+//! ps, top, logs, inspect, stop, kill, rm, wait: commands that act on stored boxes.
 
-use super::{not_yet, CmdResult, Ctx, Format};
+use std::time::{Duration, UNIX_EPOCH};
+
+use clap::Args;
+use foxbox::boxes::{control, log, BoxEntry, Boxes, Status};
+use miette::{miette, IntoDiagnostic};
+use serde_json::json;
+
+use super::{human, CmdResult, Ctx, Format};
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
@@ -27,11 +34,11 @@ pub struct LogsArgs {
     /// Follow until the box exits.
     #[arg(short, long)]
     pub follow: bool,
-    /// Only lines newer than this (e.g. 10m, or an RFC 3339 time).
+    /// Only lines newer than this: a duration (10m) or an RFC 3339 time.
     #[arg(long)]
     pub since: Option<String>,
     /// Only the last N lines.
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub tail: Option<usize>,
     /// Show timestamps.
     #[arg(short, long)]
@@ -47,8 +54,8 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
-    /// Seconds (or a duration) to wait before SIGKILL.
-    #[arg(short, long, default_value = "10s")]
+    /// Time to wait before SIGKILL: seconds (10) or a duration (10s, 1m).
+    #[arg(short, long, default_value = "10")]
     pub time: String,
     #[arg(required = true)]
     pub boxes: Vec<String>,
@@ -56,7 +63,7 @@ pub struct StopArgs {
 
 #[derive(Debug, Args)]
 pub struct KillArgs {
-    /// Signal to send.
+    /// Signal to send (name or number).
     #[arg(short, long, default_value = "KILL")]
     pub signal: String,
     #[arg(required = true)]
@@ -65,7 +72,7 @@ pub struct KillArgs {
 
 #[derive(Debug, Args)]
 pub struct RmArgs {
-    /// Stop and remove running boxes too.
+    /// Kill and remove running boxes too.
     #[arg(short, long)]
     pub force: bool,
     #[arg(required = true)]
@@ -78,27 +85,328 @@ pub struct WaitArgs {
     pub boxes: Vec<String>,
 }
 
-pub fn ps(_a: PsArgs, _ctx: &Ctx) -> CmdResult {
-    not_yet("ps")
+pub fn open(ctx: &Ctx) -> miette::Result<Boxes> {
+    Boxes::open(ctx.paths()?.boxes()).into_diagnostic()
 }
-pub fn top(_a: TopArgs, _ctx: &Ctx) -> CmdResult {
-    not_yet("top")
+
+fn find(boxes: &Boxes, what: &str) -> miette::Result<BoxEntry> {
+    let id = boxes.resolve(what).into_diagnostic()?;
+    boxes.load(&id).into_diagnostic()
 }
-pub fn logs(_a: LogsArgs, _ctx: &Ctx) -> CmdResult {
-    not_yet("logs")
+
+/// Run `f` for each named box; report failures as podman does (go on, exit 125 at the end).
+fn each(names: &[String], mut f: impl FnMut(&str) -> miette::Result<()>) -> CmdResult {
+    let mut failed = false;
+    for n in names {
+        if let Err(e) = f(n) {
+            eprintln!("{e:?}");
+            failed = true;
+        }
+    }
+    Ok(if failed { 125 } else { 0 })
 }
-pub fn inspect(_a: InspectArgs, _ctx: &Ctx) -> CmdResult {
-    not_yet("inspect")
+
+/// podman's STATUS column.
+pub fn status_text(e: &BoxEntry) -> String {
+    let s = &e.state;
+    let secs = |ms: u64| ms / 1000;
+    match s.status {
+        Status::Created => "Created".to_string(),
+        Status::Running => {
+            let since = s.started.unwrap_or(e.config.created);
+            format!(
+                "Up {}",
+                human::duration(human::now().saturating_sub(secs(since)))
+            )
+        }
+        Status::Exited => {
+            let code = s
+                .exit_code
+                .map_or_else(|| "unknown".to_string(), |c| c.to_string());
+            let mut t = format!("Exited ({code})");
+            if let Some(f) = s.finished {
+                t.push(' ');
+                t.push_str(&human::ago(secs(f)));
+            }
+            if s.oom_killed {
+                t.push_str(" (OOM killed)");
+            } else if s.timed_out {
+                t.push_str(" (timed out)");
+            }
+            t
+        }
+    }
 }
-pub fn stop(_a: StopArgs, _ctx: &Ctx) -> CmdResult {
-    not_yet("stop")
+
+fn quote_command(cmd: &[String]) -> String {
+    cmd.join(" ")
 }
-pub fn kill(_a: KillArgs, _ctx: &Ctx) -> CmdResult {
-    not_yet("kill")
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(3)).collect();
+        t.push_str("...");
+        t
+    }
 }
-pub fn rm(_a: RmArgs, _ctx: &Ctx) -> CmdResult {
-    not_yet("rm")
+
+pub fn ps(a: PsArgs, ctx: &Ctx) -> CmdResult {
+    let boxes = open(ctx)?;
+    let list: Vec<BoxEntry> = boxes
+        .list()
+        .into_diagnostic()?
+        .into_iter()
+        .filter(|e| a.all || e.state.status == Status::Running)
+        .collect();
+    if a.format == Format::Json {
+        let v: Vec<_> = list.iter().map(ps_json).collect();
+        println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
+        return Ok(0);
+    }
+    let id = |e: &BoxEntry| {
+        if a.no_trunc {
+            e.config.id.clone()
+        } else {
+            e.config.id[..12].to_string()
+        }
+    };
+    if a.quiet {
+        list.iter().for_each(|e| println!("{}", id(e)));
+        return Ok(0);
+    }
+    let mut out = String::new();
+    let rows: Vec<[String; 7]> = list
+        .iter()
+        .map(|e| {
+            let cmd = quote_command(&e.config.command);
+            [
+                id(e),
+                e.config.name.clone(),
+                e.config.image.clone(),
+                if a.no_trunc { cmd } else { truncate(&cmd, 24) },
+                human::ago(e.config.created / 1000),
+                status_text(e),
+                e.config.ports.join(", "),
+            ]
+        })
+        .collect();
+    let head = [
+        "BOX ID", "NAME", "IMAGE", "COMMAND", "CREATED", "STATUS", "PORTS",
+    ];
+    let mut widths = head.map(str::len);
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: &[&str]| {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(c);
+            } else {
+                l.push_str(&format!("{c:<w$}  ", w = widths[i]));
+            }
+        }
+        l.trim_end().to_string() + "\n"
+    };
+    out.push_str(&line(&head));
+    for r in &rows {
+        let cells: Vec<&str> = r.iter().map(String::as_str).collect();
+        out.push_str(&line(&cells));
+    }
+    print!("{out}");
+    Ok(0)
 }
-pub fn wait(_a: WaitArgs, _ctx: &Ctx) -> CmdResult {
-    not_yet("wait")
+
+fn rfc3339(ms: Option<u64>) -> serde_json::Value {
+    ms.map_or(serde_json::Value::Null, |ms| {
+        json!(humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string())
+    })
+}
+
+fn ps_json(e: &BoxEntry) -> serde_json::Value {
+    json!({
+        "Id": e.config.id,
+        "Name": e.config.name,
+        "Image": e.config.image,
+        "Command": e.config.command,
+        "Created": rfc3339(Some(e.config.created)),
+        "State": e.state.status,
+        "Status": status_text(e),
+        "ExitCode": e.state.exit_code,
+        "Pid": e.state.fox.map(|p| p.pid),
+        "Ports": e.config.ports,
+    })
+}
+
+pub fn inspect(a: InspectArgs, ctx: &Ctx) -> CmdResult {
+    let boxes = open(ctx)?;
+    // All or nothing, as podman: an unknown name fails before anything is printed.
+    let entries = a
+        .boxes
+        .iter()
+        .map(|b| find(&boxes, b))
+        .collect::<miette::Result<Vec<_>>>()?;
+    let v: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            let s = &e.state;
+            json!({
+                "Id": e.config.id,
+                "Name": e.config.name,
+                "Created": rfc3339(Some(e.config.created)),
+                "Image": e.config.image,
+                "ImageId": e.config.image_id,
+                "Command": e.config.command,
+                "Spec": e.config.spec,
+                "Ports": e.config.ports,
+                "Volumes": e.config.volumes,
+                "AutoRemove": e.config.auto_remove,
+                "State": {
+                    "Status": s.status,
+                    "Running": s.status == Status::Running,
+                    "Pid": s.fox.map(|p| p.pid),
+                    "PidStartTime": s.fox.map(|p| p.start_time),
+                    "SupervisorPid": s.supervisor.map(|p| p.pid),
+                    "StartedAt": rfc3339(s.started),
+                    "FinishedAt": rfc3339(s.finished),
+                    "ExitCode": s.exit_code,
+                    "OOMKilled": s.oom_killed,
+                    "TimedOut": s.timed_out,
+                    "Error": s.error,
+                },
+                "Paths": {
+                    "Dir": e.dir,
+                    "Rootfs": e.dir.join("rootfs"),
+                    "Log": e.dir.join("log"),
+                },
+                "Plan": e.config.plan,
+            })
+        })
+        .collect();
+    println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
+    Ok(0)
+}
+
+pub fn top(a: TopArgs, ctx: &Ctx) -> CmdResult {
+    let boxes = open(ctx)?;
+    let e = find(&boxes, &a.r#box)?;
+    if e.state.status != Status::Running {
+        return Err(miette!("box {} is not running", e.config.name));
+    }
+    println!("{:<8} {:<10} {:<8} COMMAND", "PID", "HOST PID", "HOST UID");
+    for p in control::processes(&e) {
+        println!(
+            "{:<8} {:<10} {:<8} {}",
+            p.pid, p.host_pid, p.host_uid, p.command
+        );
+    }
+    Ok(0)
+}
+
+fn parse_since(s: &str) -> miette::Result<std::time::SystemTime> {
+    if let Ok(d) = humantime::parse_duration(s) {
+        return Ok(std::time::SystemTime::now() - d);
+    }
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(UNIX_EPOCH + Duration::from_secs(secs));
+    }
+    humantime::parse_rfc3339_weak(s).map_err(|_| {
+        miette!(
+            "--since {s:?}: expected a duration (10m, 1h30m), Unix seconds, or an RFC 3339 time"
+        )
+    })
+}
+
+pub fn logs(a: LogsArgs, ctx: &Ctx) -> CmdResult {
+    let boxes = open(ctx)?;
+    let e = find(&boxes, &a.r#box)?;
+    let q = log::Query {
+        since: a.since.as_deref().map(parse_since).transpose()?,
+        tail: a.tail,
+        timestamps: a.timestamps,
+    };
+    let id = e.config.id.clone();
+    let done = || {
+        boxes
+            .load(&id)
+            .map(|b| b.state.status != Status::Running)
+            .unwrap_or(true)
+    };
+    let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+    log::show(&e.dir.join("log"), &q, a.follow, done, &mut out, &mut err).into_diagnostic()?;
+    Ok(0)
+}
+
+fn parse_grace(s: &str) -> miette::Result<Duration> {
+    if let Ok(n) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(n));
+    }
+    humantime::parse_duration(s)
+        .map_err(|_| miette!("--time {s:?}: expected seconds (10) or a duration (10s, 1m)"))
+}
+
+pub fn stop(a: StopArgs, ctx: &Ctx) -> CmdResult {
+    let boxes = open(ctx)?;
+    let grace = parse_grace(&a.time)?;
+    each(&a.boxes, |b| {
+        let e = find(&boxes, b)?;
+        control::stop(&boxes, &e.config.id, grace).into_diagnostic()?;
+        println!("{b}");
+        Ok(())
+    })
+}
+
+pub fn kill(a: KillArgs, ctx: &Ctx) -> CmdResult {
+    let boxes = open(ctx)?;
+    let sig =
+        control::parse_signal(&a.signal).ok_or_else(|| miette!("unknown signal {:?}", a.signal))?;
+    each(&a.boxes, |b| {
+        let e = find(&boxes, b)?;
+        if !control::signal(&e, sig).into_diagnostic()? {
+            return Err(miette!("box {} is not running", e.config.name));
+        }
+        println!("{b}");
+        Ok(())
+    })
+}
+
+pub fn rm(a: RmArgs, ctx: &Ctx) -> CmdResult {
+    let boxes = open(ctx)?;
+    let paths = ctx.paths()?;
+    each(&a.boxes, |b| {
+        let e = find(&boxes, b)?;
+        if e.state.status == Status::Running {
+            if !a.force {
+                return Err(miette!(
+                    help = "stop it first (foxbox stop), or use rm -f to kill it",
+                    "box {} is running",
+                    e.config.name
+                ));
+            }
+            control::signal(&e, nix::sys::signal::Signal::SIGKILL).into_diagnostic()?;
+            control::wait_stopped(&boxes, &e.config.id, Some(Duration::from_secs(10)))
+                .into_diagnostic()?;
+        }
+        foxbox::boxes::cleanup::remove_box(&paths, &boxes, &e).into_diagnostic()?;
+        println!("{b}");
+        Ok(())
+    })
+}
+
+pub fn wait(a: WaitArgs, ctx: &Ctx) -> CmdResult {
+    let boxes = open(ctx)?;
+    each(&a.boxes, |b| {
+        let e = find(&boxes, b)?;
+        control::wait_stopped(&boxes, &e.config.id, None).into_diagnostic()?;
+        let e = boxes.load(&e.config.id).into_diagnostic()?;
+        match e.state.exit_code {
+            Some(c) => println!("{c}"),
+            None => println!("-1"),
+        }
+        Ok(())
+    })
 }
