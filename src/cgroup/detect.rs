@@ -91,6 +91,10 @@ impl Hierarchy {
     /// The directory of a cgroup given by its path in the hierarchy (as in /proc/PID/cgroup).
     pub fn dir_of(&self, cgroup: &Path) -> Option<PathBuf> {
         let rel = cgroup.strip_prefix(&self.mount_root).ok()?;
+        if rel.as_os_str().is_empty() {
+            // join("") would add a trailing slash, and paths are compared and shown.
+            return Some(self.mount.clone());
+        }
         Some(self.mount.join(rel))
     }
 
