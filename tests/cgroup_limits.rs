@@ -701,6 +701,12 @@ fn run_all(filter: Option<&str>) -> i32 {
         eprintln!("SKIP: the cgroup tests set up delegation and must run as root");
         return 0;
     }
+    if user_ids(TEST_USER).is_none() {
+        // As tests/common does: a user with a subordinate id range.
+        let _ = Command::new("useradd")
+            .args(["--create-home", "--shell", "/bin/sh", TEST_USER])
+            .status();
+    }
     let Some((uid, gid)) = user_ids(TEST_USER) else {
         eprintln!(
             "FAIL: no user {TEST_USER} (tests/common creates it; run the harness tests first)"

@@ -105,6 +105,38 @@ impl CgroupError {
         }
     }
 
+    /// The same refusal about another controller of the same hierarchy (one undelegated v2
+    /// cgroup refuses memory, cpu and pids alike); `None` for errors that are not about one.
+    pub fn for_controller(&self, c: Controller) -> Option<CgroupError> {
+        match self {
+            CgroupError::NotDelegated {
+                version,
+                mount,
+                path,
+                uid,
+                ..
+            } => Some(CgroupError::NotDelegated {
+                controller: c,
+                version: *version,
+                mount: mount.clone(),
+                path: path.clone(),
+                uid: *uid,
+            }),
+            CgroupError::InternalProcesses { mount, path, .. } => {
+                Some(CgroupError::InternalProcesses {
+                    controller: c,
+                    mount: mount.clone(),
+                    path: path.clone(),
+                })
+            }
+            CgroupError::NoOwnCgroup { mount, .. } => Some(CgroupError::NoOwnCgroup {
+                controller: c,
+                mount: mount.clone(),
+            }),
+            _ => None,
+        }
+    }
+
     /// How to fix it, for the `help:` line of a diagnostic.
     pub fn help(&self) -> Option<String> {
         match self {

@@ -210,7 +210,8 @@ pub fn plan(limits: &Limits, host: &Host, parent: Option<&str>) -> LimitPlan {
             Err(e) => {
                 let e = Arc::new(e);
                 for c in req {
-                    failed.insert(c, e.clone());
+                    let own = e.for_controller(c).map(Arc::new);
+                    failed.insert(c, own.unwrap_or_else(|| e.clone()));
                 }
             }
         }
