@@ -1,0 +1,218 @@
+//! One cgroup directory of a box in one hierarchy: the interface, and the file helpers both
+//! versions share.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+
+use super::{v1::V1Node, v2::V2Node, CgroupError, Version};
+
+/// Memory usage of a cgroup, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct MemoryUsage {
+    pub current: u64,
+    /// The high-water mark; `None` where the kernel does not keep one (v2 before 5.19).
+    pub peak: Option<u64>,
+}
+
+/// What a cgroup directory can do, whatever the version. Each method touches only the files of
+/// its controller; calling one for a controller the node lacks gives a read/write error naming
+/// the missing file.
+pub trait CgroupNode {
+    fn path(&self) -> &Path;
+    fn version(&self) -> Version;
+    /// `swap_total` is memory + swap in bytes (`Some(limit)`: no swap); `None` leaves swap alone.
+    fn set_memory(&self, limit: u64, swap_total: Option<u64>) -> Result<(), CgroupError>;
+    /// Bandwidth as quota per period, in microseconds.
+    fn set_cpu(&self, quota_us: u64, period_us: u64) -> Result<(), CgroupError>;
+    fn set_pids(&self, max: u64) -> Result<(), CgroupError>;
+    /// Whether this kernel can limit memory + swap here.
+    fn has_swap_limit(&self) -> bool;
+    fn memory_usage(&self) -> Result<MemoryUsage, CgroupError>;
+    fn cpu_usage(&self) -> Result<Duration, CgroupError>;
+    fn pids_current(&self) -> Result<u64, CgroupError>;
+    /// How many processes the memory controller's OOM killer killed here; `None` when this
+    /// kernel does not count them.
+    fn oom_kills(&self) -> Result<Option<u64>, CgroupError>;
+    /// Ask the kernel to kill every process at once, where it can (v2's cgroup.kill); returns
+    /// whether it did.
+    fn kill_native(&self) -> Result<bool, CgroupError>;
+
+    /// Move a process (all its threads) into this cgroup.
+    fn place(&self, pid: i32) -> Result<(), CgroupError> {
+        write_file(&self.path().join("cgroup.procs"), &pid.to_string())
+    }
+
+    /// The processes in this cgroup and every cgroup below it.
+    fn procs(&self) -> Result<Vec<i32>, CgroupError> {
+        let mut out = Vec::new();
+        for dir in subtree(self.path())? {
+            let text = read_file(&dir.join("cgroup.procs"))?;
+            out.extend(
+                text.split_whitespace()
+                    .filter_map(|p| p.parse::<i32>().ok()),
+            );
+        }
+        Ok(out)
+    }
+
+    /// SIGKILL every process until none is left, for at most `wait`.
+    fn kill_all(&self, wait: Duration) -> Result<(), CgroupError> {
+        let start = Instant::now();
+        let native = self.kill_native()?;
+        loop {
+            let pids = self.procs()?;
+            if pids.is_empty() {
+                return Ok(());
+            }
+            if start.elapsed() > wait {
+                return Err(CgroupError::Busy {
+                    path: self.path().to_path_buf(),
+                    pids,
+                    waited: wait,
+                });
+            }
+            // Without cgroup.kill, a fork bomb races the kill loop; every round kills all it
+            // sees, and a killed process forks no more, so the set shrinks round by round.
+            if !native {
+                for pid in pids {
+                    match kill(Pid::from_raw(pid), Signal::SIGKILL) {
+                        Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+                        Err(e) => {
+                            return Err(CgroupError::Kill {
+                                pid,
+                                path: self.path().to_path_buf(),
+                                source: io::Error::from(e),
+                            })
+                        }
+                    }
+                }
+            }
+            sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Remove the directory and any cgroups the box made below it, deepest first, retrying
+    /// while the kernel still reports it busy (exiting processes) for at most `wait`.
+    fn remove(&self, wait: Duration) -> Result<(), CgroupError> {
+        let start = Instant::now();
+        let dirs = match subtree(self.path()) {
+            Ok(d) => d,
+            Err(CgroupError::Read { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                return Ok(())
+            }
+            Err(e) => return Err(e),
+        };
+        for dir in dirs.iter().rev() {
+            loop {
+                match fs::remove_dir(dir) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => break,
+                    Err(e) if e.raw_os_error() == Some(libc::EBUSY) && start.elapsed() < wait => {
+                        sleep(Duration::from_millis(20));
+                    }
+                    Err(source) => {
+                        return Err(CgroupError::Remove {
+                            path: dir.clone(),
+                            source,
+                        })
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A box's cgroup in one hierarchy, as stored in the box's state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "version", rename_all = "lowercase")]
+pub enum Node {
+    V1(V1Node),
+    V2(V2Node),
+}
+
+impl Node {
+    pub fn new(version: Version, path: PathBuf) -> Node {
+        match version {
+            Version::V1 => Node::V1(V1Node { path }),
+            Version::V2 => Node::V2(V2Node { path }),
+        }
+    }
+
+    pub fn ops(&self) -> &dyn CgroupNode {
+        match self {
+            Node::V1(n) => n,
+            Node::V2(n) => n,
+        }
+    }
+}
+
+/// A directory and every directory below it, parents before children.
+pub(crate) fn subtree(root: &Path) -> Result<Vec<PathBuf>, CgroupError> {
+    let mut out = vec![root.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        let dir = out[i].clone();
+        let rd = fs::read_dir(&dir).map_err(|source| CgroupError::Read {
+            path: dir.clone(),
+            source,
+        })?;
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                out.push(e.path());
+            }
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+pub(crate) fn read_file(path: &Path) -> Result<String, CgroupError> {
+    fs::read_to_string(path).map_err(|source| CgroupError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+pub(crate) fn read_u64(path: &Path) -> Result<u64, CgroupError> {
+    let text = read_file(path)?;
+    text.trim().parse().map_err(|_| CgroupError::Parse {
+        path: path.to_path_buf(),
+        what: format!("expected a number, got {:?}", text.trim()),
+    })
+}
+
+/// A `key value` line of a flat-keyed file (memory.events, cpu.stat, memory.oom_control).
+pub(crate) fn read_key(path: &Path, key: &str) -> Result<Option<u64>, CgroupError> {
+    let text = read_file(path)?;
+    for line in text.lines() {
+        let mut it = line.split_whitespace();
+        if it.next() == Some(key) {
+            let v = it.next().unwrap_or("");
+            return v.parse().map(Some).map_err(|_| CgroupError::Parse {
+                path: path.to_path_buf(),
+                what: format!("{key}: expected a number, got {v:?}"),
+            });
+        }
+    }
+    Ok(None)
+}
+
+/// Write a value with a single write(2): cgroupfs takes each write as one command. The file
+/// must exist (cgroupfs cannot create files).
+pub(crate) fn write_file(path: &Path, value: &str) -> Result<(), CgroupError> {
+    let err = |source| CgroupError::Write {
+        path: path.to_path_buf(),
+        value: value.to_string(),
+        source,
+    };
+    let mut f = fs::OpenOptions::new().write(true).open(path).map_err(err)?;
+    f.write_all(value.as_bytes()).map_err(err)
+}
