@@ -7,3 +7,9 @@ bash scripts/setup.sh
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets -- --test-threads="${FOXBOX_TEST_THREADS:-2}"
+if [ "$(id -u)" = 0 ]; then
+  # The same cgroup tests on a kernel with cgroup v2 only, in a throwaway QEMU VM.
+  bash tests/vm/cgroup-v2.sh
+else
+  echo "SKIP cgroup v2 VM tests: they need root (QEMU, 9p)"
+fi
