@@ -10,14 +10,23 @@ use foxbox::boxes::{BoxConfig, Boxes, Status};
 const BOXES: usize = 1000;
 const RUNS: usize = 30;
 
+/// `cargo bench` passes `--bench`; under `cargo test` the bench only checks that it runs.
+fn sizes() -> (usize, usize) {
+    if std::env::args().any(|a| a == "--bench") {
+        (BOXES, RUNS)
+    } else {
+        (10, 2)
+    }
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
 }
 
-fn time(mut cmd: impl FnMut() -> Command) -> Option<Duration> {
+fn time(runs: usize, mut cmd: impl FnMut() -> Command) -> Option<Duration> {
     let mut v = Vec::new();
-    for _ in 0..RUNS {
+    for _ in 0..runs {
         let mut c = cmd();
         c.stdout(Stdio::null()).stderr(Stdio::null());
         let t = Instant::now();
@@ -30,9 +39,9 @@ fn time(mut cmd: impl FnMut() -> Command) -> Option<Duration> {
     Some(median(v))
 }
 
-fn fill(root: &Path) {
+fn fill(root: &Path, n: usize) {
     let boxes = Boxes::open(root.join("boxes")).expect("open store");
-    for i in 0..BOXES {
+    for i in 0..n {
         let e = boxes
             .create(BoxConfig {
                 id: String::new(),
@@ -60,11 +69,12 @@ fn fill(root: &Path) {
 }
 
 fn main() {
+    let (n, runs) = sizes();
     let tmp = tempfile::tempdir().expect("tempdir");
-    fill(tmp.path());
+    fill(tmp.path(), n);
     let bin = env!("CARGO_BIN_EXE_foxbox");
     let root = tmp.path().to_path_buf();
-    let fox = time(|| {
+    let fox = time(runs, || {
         let mut c = Command::new(bin);
         c.arg("--root").arg(&root).args(["ps", "-a"]);
         c
@@ -75,7 +85,7 @@ fn main() {
         fox.as_secs_f64() * 1e3
     );
     let podman_root = tmp.path().join("podman");
-    let podman = time(|| {
+    let podman = time(runs, || {
         let mut c = Command::new("podman");
         c.arg("--root")
             .arg(podman_root.join("root"))
