@@ -81,7 +81,7 @@ fn main() {
     })
     .expect("foxbox ps -a failed");
     println!(
-        "foxbox ps -a, {BOXES} boxes: median {:.1} ms over {RUNS} runs (target < 50 ms)",
+        "foxbox ps -a, {n} boxes: median {:.1} ms over {runs} runs (target < 50 ms)",
         fox.as_secs_f64() * 1e3
     );
     let podman_root = tmp.path().join("podman");
