@@ -758,6 +758,13 @@ fn box_reaches_host_loopback_through_the_gateway_only_when_allowed() {
     for who in whos() {
         for mode in MODES {
             for allow in [true, false] {
+                // pasta without the gateway mapping routes the gateway address to the host's
+                // real gateway: probing it would send traffic off this machine. There the box
+                // has no address for the host's loopback at all, so only slirp4netns (whose
+                // 10.0.2.2 is virtual and refused inside the helper) is probed when not allowed.
+                if !allow && mode == "pasta" {
+                    continue;
+                }
                 let host = HostListener::new();
                 // Released only after the network is up, so the gateway is known: the box
                 // connects to whatever address the parent reports.
