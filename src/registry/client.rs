@@ -32,7 +32,8 @@ pub enum ClientError {
     #[error("authentication required by {registry}{}", fmt_hint(.creds_from))]
     Unauthorized {
         registry: String,
-        creds_from: Option<PathBuf>,
+        /// Where the refused credentials came from (a file, or the command line).
+        creds_from: Option<String>,
     },
     #[error("{registry} refused access to {what}{}", fmt_msg(.message))]
     Denied {
@@ -66,9 +67,9 @@ fn fmt_msg(m: &str) -> String {
     }
 }
 
-fn fmt_hint(from: &Option<PathBuf>) -> String {
+fn fmt_hint(from: &Option<String>) -> String {
     match from {
-        Some(p) => format!(": the credentials from {} were refused", p.display()),
+        Some(p) => format!(": the credentials from {p} were refused"),
         None => ": no credentials found (use `foxbox login`)".to_string(),
     }
 }
@@ -127,9 +128,9 @@ impl Client {
             return Ok(s.clone());
         }
         let creds = match &self.explicit {
-            Some((r, c)) if r == registry => Some((c.clone(), None)),
+            Some((r, c)) if r == registry => Some((c.clone(), "the command line".to_string())),
             _ => find_credentials(&self.settings.auth_files, registry, repository)?
-                .map(|(c, p)| (c, Some(p))),
+                .map(|(c, p)| (c, p.display().to_string())),
         };
         let insecure = self.settings.is_insecure(registry);
         let agent = build_agent(&self.settings, registry, insecure)?;
@@ -160,7 +161,7 @@ impl Client {
                     s2 if s2.is_success() => Ok(()),
                     StatusCode::UNAUTHORIZED => Err(ClientError::Unauthorized {
                         registry: registry.to_string(),
-                        creds_from: Some(PathBuf::from("the command line")),
+                        creds_from: s.creds.as_ref().map(|c| c.1.clone()),
                     }),
                     other => Err(status_error(&url, resp_status(other), resp)),
                 }
@@ -259,7 +260,8 @@ struct Session {
     host: String,
     plain_http_ok: bool,
     agent: ureq::Agent,
-    creds: Option<(Credentials, Option<PathBuf>)>,
+    /// The credentials and where they came from.
+    creds: Option<(Credentials, String)>,
     state: Mutex<State>,
 }
 
@@ -366,7 +368,7 @@ impl Session {
             if refreshed {
                 return Err(ClientError::Unauthorized {
                     registry: self.registry.clone(),
-                    creds_from: self.creds.as_ref().and_then(|c| c.1.clone()),
+                    creds_from: self.creds.as_ref().map(|c| c.1.clone()),
                 });
             }
             if let Some(c) = challenge_of(&resp) {
@@ -438,10 +440,7 @@ impl Session {
         if resp.status() == StatusCode::UNAUTHORIZED || resp.status() == StatusCode::FORBIDDEN {
             return Err(ClientError::Unauthorized {
                 registry: self.registry.clone(),
-                creds_from: self
-                    .creds
-                    .as_ref()
-                    .map(|c| c.1.clone().unwrap_or_else(|| "the command line".into())),
+                creds_from: self.creds.as_ref().map(|c| c.1.clone()),
             });
         }
         if !resp.status().is_success() {
