@@ -23,6 +23,12 @@ const MAX_REDIRECTS: usize = 5;
 pub enum ClientError {
     #[error("cannot reach {url}: {source}")]
     Transport { url: String, source: ureq::Error },
+    #[error("{url}: the server's certificate is not trusted ({source}); put its CA in {hint} or give --cert-dir")]
+    Certificate {
+        url: String,
+        source: ureq::Error,
+        hint: String,
+    },
     #[error("{url}: {status}{}", fmt_msg(.message))]
     Status {
         url: String,
@@ -295,9 +301,17 @@ impl Session {
             Err(ClientError::Transport { source, .. })
                 if self.plain_http_ok && !is_certificate_error(&source) =>
             {
+                tracing::debug!("{https} does not speak TLS ({source:?}); trying plain HTTP");
                 let http = format!("http://{}", self.host);
                 let r = self.send_raw(&format!("{http}/v2/"), None, None)?;
                 (http, r)
+            }
+            Err(ClientError::Transport { url, source }) if is_certificate_error(&source) => {
+                return Err(ClientError::Certificate {
+                    url,
+                    source,
+                    hint: format!("$XDG_CONFIG_HOME/foxbox/certs.d/{}/ca.crt", self.registry),
+                })
             }
             Err(e) => return Err(e),
         };
@@ -465,15 +479,39 @@ impl Session {
     }
 }
 
+/// Whether TLS failed on the server's certificate (as opposed to the server not speaking TLS
+/// at all): then falling back to plain HTTP would only hide the real problem.
 fn is_certificate_error(e: &ureq::Error) -> bool {
-    matches!(
-        e,
-        ureq::Error::Rustls(
+    let cert = |r: &rustls::Error| {
+        matches!(
+            r,
             rustls::Error::InvalidCertificate(_)
                 | rustls::Error::NoCertificatesPresented
                 | rustls::Error::UnsupportedNameType
         )
-    )
+    };
+    match e {
+        ureq::Error::Rustls(r) => return cert(r),
+        ureq::Error::Io(io) => {
+            if let Some(r) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                return cert(r);
+            }
+        }
+        _ => {}
+    }
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = src {
+        if let Some(r) = s.downcast_ref::<rustls::Error>() {
+            return cert(r);
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if let Some(r) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+                return cert(r);
+            }
+        }
+        src = s.source();
+    }
+    false
 }
 
 fn challenge_of(resp: &Response<Body>) -> Option<Challenge> {

@@ -185,8 +185,13 @@ impl Layout {
         let mut j = d.json();
         j["annotations"] = serde_json::json!({"org.opencontainers.image.ref.name": name});
         self.refs.push(j);
-        let idx = serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": self.refs});
-        fs::write(self.dir.join("index.json"), serde_json::to_vec(&idx).unwrap()).unwrap();
+        let idx =
+            serde_json::json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": self.refs});
+        fs::write(
+            self.dir.join("index.json"),
+            serde_json::to_vec(&idx).unwrap(),
+        )
+        .unwrap();
     }
 }
 

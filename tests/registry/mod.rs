@@ -14,7 +14,7 @@ use std::fs;
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -81,13 +81,14 @@ pub fn registries() -> &'static Registries {
         // The registries' parent-death signal fires when the thread that spawned them ends:
         // this one never does.
         std::thread::spawn(move || {
-            let r = start_and_seed();
+            let (r, _children) = start_and_seed();
             tx.send(r).unwrap();
             loop {
                 std::thread::park();
             }
         });
-        rx.recv().expect("registry set-up failed (see the panic above)")
+        rx.recv()
+            .expect("registry set-up failed (see the panic above)")
     })
 }
 
@@ -100,9 +101,7 @@ fn free_port() -> u16 {
 }
 
 fn run(cmd: &mut Command) {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(
         out.status.success(),
         "{cmd:?} failed:\n{}{}",
@@ -117,23 +116,92 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 fn make_certs(d: &Path) {
     fs::create_dir_all(d).unwrap();
-    openssl(d, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
-        "-subj", "/CN=foxbox test CA", "-keyout", "ca.key", "-out", "ca.crt",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign"]);
-    openssl(d, &["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-        "-keyout", "server.key", "-out", "server.csr"]);
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=foxbox test CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign,cRLSign",
+        ],
+    );
+    openssl(
+        d,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+        ],
+    );
     fs::write(
         d.join("server.ext"),
         "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
     )
     .unwrap();
-    openssl(d, &["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-days", "30", "-extfile", "server.ext", "-out", "server.crt"]);
-    let chain = [fs::read(d.join("server.crt")).unwrap(), fs::read(d.join("ca.crt")).unwrap()].concat();
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "30",
+            "-extfile",
+            "server.ext",
+            "-out",
+            "server.crt",
+        ],
+    );
+    let chain = [
+        fs::read(d.join("server.crt")).unwrap(),
+        fs::read(d.join("ca.crt")).unwrap(),
+    ]
+    .concat();
     fs::write(d.join("server-chain.crt"), chain).unwrap();
-    openssl(d, &["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
-        "-subj", "/CN=foxbox token signer", "-keyout", "token.key", "-out", "token.crt"]);
+    openssl(
+        d,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=foxbox token signer",
+            "-keyout",
+            "token.key",
+            "-out",
+            "token.crt",
+        ],
+    );
     // skopeo's --cert-dir takes a directory whose *.crt are CAs.
     fs::create_dir_all(d.join("certdir")).unwrap();
     fs::copy(d.join("ca.crt"), d.join("certdir/ca.crt")).unwrap();
@@ -151,7 +219,7 @@ fn write_config(dir: &Path, name: &str, port: u16, extra: &str) -> PathBuf {
     p
 }
 
-fn spawn_registry(dir: &Path, name: &str, config: &Path) {
+fn spawn_registry(dir: &Path, name: &str, config: &Path) -> Child {
     let log = fs::File::create(dir.join(name).join("log")).unwrap();
     Command::new("setpriv")
         .args(["--pdeathsig", "KILL", "--"])
@@ -162,7 +230,7 @@ fn spawn_registry(dir: &Path, name: &str, config: &Path) {
         .stdout(log.try_clone().unwrap())
         .stderr(log)
         .spawn()
-        .expect("start docker-registry (apt-get install docker-registry)");
+        .expect("start docker-registry (apt-get install docker-registry)")
 }
 
 fn registry_bin() -> PathBuf {
@@ -179,10 +247,26 @@ fn wait_port(port: u16) {
     }
 }
 
-fn start_and_seed() -> Registries {
+fn start_and_seed() -> (Registries, Vec<Child>) {
+    // A process's registries die with it; their files are swept by the next run.
+    let tmp = std::env::temp_dir();
+    if let Ok(entries) = fs::read_dir(&tmp) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name
+                .strip_prefix("foxbox-registries-")
+                .and_then(|r| r.split('-').next())
+                .and_then(|p| p.parse::<u32>().ok());
+            if let Some(pid) = pid {
+                if !Path::new(&format!("/proc/{pid}")).exists() {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
     let dir = tempfile::Builder::new()
-        .prefix("foxbox-registries-")
-        .tempdir()
+        .prefix(&format!("foxbox-registries-{}-", std::process::id()))
+        .tempdir_in(&tmp)
         .unwrap()
         .keep();
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
@@ -205,8 +289,9 @@ fn start_and_seed() -> Registries {
         certs.join("server-chain.crt").display(),
         certs.join("server.key").display()
     );
+    let mut children = Vec::new();
     let c = write_config(&dir, "plain", plain, "");
-    spawn_registry(&dir, "plain", &c);
+    children.push(spawn_registry(&dir, "plain", &c));
     let c = write_config(
         &dir,
         "basic",
@@ -216,7 +301,7 @@ fn start_and_seed() -> Registries {
             dir.join("htpasswd").display()
         ),
     );
-    spawn_registry(&dir, "basic", &c);
+    children.push(spawn_registry(&dir, "basic", &c));
     let c = write_config(
         &dir,
         "token",
@@ -227,12 +312,12 @@ fn start_and_seed() -> Registries {
             certs.join("token.crt").display()
         ),
     );
-    spawn_registry(&dir, "token", &c);
+    children.push(spawn_registry(&dir, "token", &c));
     for p in [plain, basic, token] {
         wait_port(p);
     }
     let seeded = seed(&dir, plain, basic, token);
-    Registries {
+    let r = Registries {
         ca: certs.join("ca.crt"),
         dir,
         plain,
@@ -240,7 +325,8 @@ fn start_and_seed() -> Registries {
         token,
         toksrv: toksrv.port,
         seeded,
-    }
+    };
+    (r, children)
 }
 
 fn skopeo(args: &[&str]) {
@@ -254,7 +340,7 @@ fn seed(dir: &Path, plain: u16, basic: u16, token: u16) -> Seeded {
 
     let bb = Layer::from_gzip_file(&super::common::busybox_tarball());
     s.busybox_layer = bb.digest();
-    let m = l.image("amd64", None, &[bb.clone()], &["/bin/sh"]);
+    let m = l.image("amd64", None, std::slice::from_ref(&bb), &["/bin/sh"]);
     s.busybox_manifest = m.digest.clone();
     l.tag("busybox", &m);
 
@@ -279,7 +365,7 @@ fn seed(dir: &Path, plain: u16, basic: u16, token: u16) -> Seeded {
     l.tag("layered", &m);
 
     let arm = Layer::gzip(&tar(&[("etc/", b""), ("etc/arch", b"arm64\n")]));
-    let amd = l.image("amd64", None, &[bb.clone()], &["/bin/sh"]);
+    let amd = l.image("amd64", None, std::slice::from_ref(&bb), &["/bin/sh"]);
     let armm = l.image("arm64", Some("v8"), &[arm], &["/bin/sh"]);
     s.multi_amd64 = amd.digest.clone();
     s.multi_arm64 = armm.digest.clone();
@@ -332,21 +418,49 @@ fn seed(dir: &Path, plain: u16, basic: u16, token: u16) -> Seeded {
     let oci_s = oci.display().to_string();
     let src = |name: &str| format!("oci:{oci_s}:{name}");
     let ph = format!("docker://127.0.0.1:{plain}");
-    for name in ["busybox", "layered", "zstd", "plain", "sharea", "shareb", "corrupt", "big"] {
-        skopeo(&["--dest-tls-verify=false", &src(name), &format!("{ph}/{name}:1")]);
+    for name in [
+        "busybox", "layered", "zstd", "plain", "sharea", "shareb", "corrupt", "big",
+    ] {
+        // As built: skopeo would otherwise compress the uncompressed layers.
+        skopeo(&[
+            "--preserve-digests",
+            "--dest-tls-verify=false",
+            &src(name),
+            &format!("{ph}/{name}:1"),
+        ]);
     }
-    skopeo(&["--all", "--dest-tls-verify=false", &src("multi"), &format!("{ph}/multi:1")]);
     skopeo(&[
-        "--format", "v2s2", "--dest-tls-verify=false", &src("busybox"), &format!("{ph}/busybox:1-docker"),
+        "--all",
+        "--dest-tls-verify=false",
+        &src("multi"),
+        &format!("{ph}/multi:1"),
+    ]);
+    skopeo(&[
+        "--format",
+        "v2s2",
+        "--dest-tls-verify=false",
+        &src("busybox"),
+        &format!("{ph}/busybox:1-docker"),
     ]);
     let certdir = dir.join("certs/certdir").display().to_string();
     let creds = format!("{USER}:{PASS}");
-    let secure = ["--dest-cert-dir", certdir.as_str(), "--dest-creds", creds.as_str()];
+    let secure = [
+        "--dest-cert-dir",
+        certdir.as_str(),
+        "--dest-creds",
+        creds.as_str(),
+    ];
     let bh = format!("docker://127.0.0.1:{basic}");
     skopeo(&[&secure[..], &[&src("busybox"), &format!("{bh}/busybox:1")]].concat());
     let th = format!("docker://127.0.0.1:{token}");
     skopeo(&[&secure[..], &[&src("busybox"), &format!("{th}/busybox:1")]].concat());
-    skopeo(&[&secure[..], &[&src("layered"), &format!("{th}/private/layered:1")]].concat());
+    skopeo(
+        &[
+            &secure[..],
+            &[&src("layered"), &format!("{th}/private/layered:1")],
+        ]
+        .concat(),
+    );
 
     // Flip bytes of the corrupt image's layer in the plain registry's storage (same size, so
     // only the digest check can notice).
@@ -363,7 +477,6 @@ fn seed(dir: &Path, plain: u16, basic: u16, token: u16) -> Seeded {
     fs::write(&f, bytes).unwrap();
     s
 }
-
 
 /// Trust the test CA for `port` in an env's certs.d, owned by the env's user.
 pub fn trust_ca(env: &super::common::Env, port: u16) {

@@ -144,7 +144,10 @@ impl Cfg {
     ) -> (u16, String) {
         if let Some((u, p)) = &user {
             if !self.users.iter().any(|(uu, pp)| uu == u && pp == p) {
-                return (401, r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#.into());
+                return (
+                    401,
+                    r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#.into(),
+                );
             }
         }
         if !service.is_empty() && service != self.service {
@@ -253,13 +256,20 @@ fn serve(s: &mut (impl Read + Write), cfg: &Cfg) -> std::io::Result<()> {
         .and_then(|a| a.strip_prefix("Basic "))
         .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
         .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| s.split_once(':').map(|(u, p)| (u.to_string(), p.to_string())));
+        .and_then(|s| {
+            s.split_once(':')
+                .map(|(u, p)| (u.to_string(), p.to_string()))
+        });
     let (code, text) = if path != "/token" {
         (404, "{}".to_string())
     } else if method == "POST" {
         let f = parse_form(&String::from_utf8_lossy(&body));
         let get = |k: &str| f.iter().find(|(kk, _)| kk == k).map(|x| x.1.clone());
-        let scopes: Vec<String> = f.iter().filter(|(k, _)| k == "scope").map(|x| x.1.clone()).collect();
+        let scopes: Vec<String> = f
+            .iter()
+            .filter(|(k, _)| k == "scope")
+            .map(|x| x.1.clone())
+            .collect();
         let user = match (get("username"), get("password")) {
             (Some(u), Some(p)) => Some((u, p)),
             _ => None,
@@ -267,7 +277,11 @@ fn serve(s: &mut (impl Read + Write), cfg: &Cfg) -> std::io::Result<()> {
         cfg.answer(user, &get("service").unwrap_or_default(), &scopes)
     } else {
         let q = parse_form(query);
-        let scopes: Vec<String> = q.iter().filter(|(k, _)| k == "scope").map(|x| x.1.clone()).collect();
+        let scopes: Vec<String> = q
+            .iter()
+            .filter(|(k, _)| k == "scope")
+            .map(|x| x.1.clone())
+            .collect();
         let service = q
             .iter()
             .find(|(k, _)| k == "service")
