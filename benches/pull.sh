@@ -2,12 +2,12 @@
 # Pull time of a large local image: `foxbox pull` next to `skopeo copy docker://... oci:DIR`,
 # both from the same docker-registry on 127.0.0.1, each into a fresh destination, N runs each.
 #
-#   benches/pull.sh [LAYERS=4] [MB_PER_LAYER=100] [RUNS=3]
+#   benches/pull.sh [LAYERS=6] [MB_PER_LAYER=100] [RUNS=3]
 #
 # Needs docker-registry, skopeo, gzip, sha256sum (scripts/setup.sh installs them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-layers=${1:-4}
+layers=${1:-6}
 mb=${2:-100}
 runs=${3:-3}
 work=$(mktemp -d /tmp/foxbox-bench-pull.XXXXXX)
