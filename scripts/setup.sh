@@ -3,7 +3,8 @@
 # packages already present). Not as root it only reports what is missing.
 set -euo pipefail
 pkgs=(busybox-static uidmap slirp4netns passt bubblewrap crun runc podman skopeo docker-registry
-  golang-github-containers-common debootstrap tmux util-linux iproute2 hyperfine qemu-system-x86)
+  golang-github-containers-common debootstrap tmux util-linux iproute2 hyperfine qemu-system-x86
+  openssl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -10,6 +10,7 @@ pub mod fs;
 pub mod image;
 pub mod net;
 pub mod plan;
+pub mod registry;
 pub mod security;
 pub mod spec;
 pub mod store;

@@ -10,7 +10,9 @@ mod exec;
 mod human;
 mod image;
 mod lifecycle;
+mod login;
 mod plan;
+mod pull;
 mod run;
 mod schema;
 mod up;
@@ -63,6 +65,10 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// Pull an image from a registry.
+    Pull(pull::PullArgs),
+    /// Log in to a registry (credentials stored 0600 in $XDG_CONFIG_HOME/foxbox/auth.json).
+    Login(login::LoginArgs),
     /// Manage named volumes.
     #[command(subcommand)]
     Volume(volume::VolumeCommand),
@@ -143,6 +149,8 @@ pub fn main(cli: Cli) -> u8 {
         Command::Run(a) => run::run(*a, &ctx),
         Command::Image(a) => image::run(a, &ctx),
         Command::Volume(a) => volume::run(a, &ctx),
+        Command::Pull(a) => pull::run(a, &ctx),
+        Command::Login(a) => login::run(a, &ctx),
         Command::Exec(a) => exec::run(a, &ctx),
         Command::Ps(a) => lifecycle::ps(a, &ctx),
         Command::Top(a) => lifecycle::top(a, &ctx),
