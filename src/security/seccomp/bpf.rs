@@ -280,11 +280,11 @@ fn gap(rs: &Ruleset, out: &mut Vec<Range<'_>>, from: u64, to: u64) {
 fn ranges(rs: &Ruleset) -> Vec<Range<'_>> {
     let mut out = Vec::new();
     let mut next: u64 = 0;
-    for (&nr, rules) in &rs.syscalls {
+    for (nr, rules) in rs.iter() {
         gap(rs, &mut out, next, u64::from(nr));
-        let leaf = match rules.as_slice() {
+        let leaf = match rules {
             [only] if only.conds.is_empty() => Leaf::Ret(only.action),
-            _ => Leaf::Rules(rules.as_slice()),
+            _ => Leaf::Rules(rules),
         };
         add(&mut out, u64::from(nr), leaf);
         next = u64::from(nr) + 1;
@@ -295,6 +295,8 @@ fn ranges(rs: &Ruleset) -> Vec<Range<'_>> {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CompileError {
+    #[error("foxbox cannot build seccomp filters for this architecture ({0})")]
+    UnsupportedArch(&'static str),
     #[error(
         "the seccomp filter needs {len} BPF instructions, more than the kernel's limit of {MAX_INSNS}"
     )]

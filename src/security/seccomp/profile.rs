@@ -218,10 +218,13 @@ impl KernelVersion {
         Some(KernelVersion { major, minor })
     }
 
-    /// The running kernel's version, from /proc/sys/kernel/osrelease.
+    /// The running kernel's version, from /proc/sys/kernel/osrelease (read once).
     pub fn running() -> Option<KernelVersion> {
-        let s = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
-        KernelVersion::parse(&s)
+        static RUNNING: std::sync::OnceLock<Option<KernelVersion>> = std::sync::OnceLock::new();
+        *RUNNING.get_or_init(|| {
+            let s = std::fs::read_to_string("/proc/sys/kernel/osrelease").ok()?;
+            KernelVersion::parse(&s)
+        })
     }
 }
 

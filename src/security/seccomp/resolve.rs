@@ -1,8 +1,6 @@
 //! A profile resolved for one architecture, capability set and kernel: which rules apply to
 //! which syscall numbers. This is also the reference meaning the BPF program must implement.
 
-use std::collections::BTreeMap;
-
 use super::arch::{Arch, X32_SYSCALL_BIT};
 use super::profile::{Action, ArgCond, Condition, KernelVersion, Profile};
 use crate::security::caps::CapSet;
@@ -37,18 +35,21 @@ pub struct Rule {
 }
 
 /// The resolved filter. For a call with number `nr` on `arch`:
-/// the first rule of `syscalls[nr]` whose conditions all hold decides (rules are kept most
-/// restrictive first, so when several rules match, the most restrictive wins, as the kernel
-/// does between filters); when none holds, `default`; a number above `enosys_above` that the
-/// profile never names returns ENOSYS. Calls through any other ABI are killed.
+/// the first rule for `nr` whose conditions all hold decides (rules are kept most restrictive
+/// first, so when several rules match, the most restrictive wins, as the kernel does between
+/// filters); when none holds, `default`; a number above `enosys_above` that the profile never
+/// names returns ENOSYS. Calls through any other ABI are killed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ruleset {
     pub arch: Arch,
     pub default: Action,
-    pub syscalls: BTreeMap<u32, Vec<Rule>>,
     pub enosys_above: Option<u32>,
     /// `SECCOMP_FILTER_FLAG_*` bits.
     pub flags: u32,
+    /// Sorted by number: each syscall with the span of its rules in `rules`. Flat vectors, not
+    /// a map of vectors: resolving runs before every box start and allocations dominated it.
+    syscalls: Vec<(u32, std::ops::Range<usize>)>,
+    rules: Vec<Rule>,
 }
 
 pub const ENOSYS: Action = Action::Errno {
@@ -61,7 +62,7 @@ impl Ruleset {
         if self.arch == Arch::X86_64 && nr & X32_SYSCALL_BIT != 0 {
             return Action::KillProcess;
         }
-        match self.syscalls.get(&nr) {
+        match self.rules_for(nr) {
             Some(rules) => rules
                 .iter()
                 .find(|r| r.conds.iter().all(|c| c.matches(args)))
@@ -76,6 +77,23 @@ impl Ruleset {
             Some(max) if nr > max => ENOSYS,
             _ => self.default,
         }
+    }
+
+    /// The rules for one syscall number, most restrictive first.
+    pub fn rules_for(&self, nr: u32) -> Option<&[Rule]> {
+        let i = self.syscalls.binary_search_by_key(&nr, |(n, _)| *n).ok()?;
+        Some(&self.rules[self.syscalls[i].1.clone()])
+    }
+
+    /// Every syscall number with rules, ascending, with its rules.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &[Rule])> + '_ {
+        self.syscalls
+            .iter()
+            .map(|(nr, r)| (*nr, &self.rules[r.clone()]))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.syscalls.is_empty()
     }
 }
 
@@ -102,34 +120,47 @@ fn excludes_hold(c: &Condition, t: &Target) -> bool {
 /// skipped, as libseccomp does (profiles list other architectures' calls on purpose).
 pub fn resolve(profile: &Profile, target: &Target) -> Ruleset {
     let arch = target.arch;
-    let mut syscalls: BTreeMap<u32, Vec<Rule>> = BTreeMap::new();
+    // (number, precedence, index of the profile rule): sorting these orders each syscall's
+    // rules most restrictive first, the profile's order breaking ties.
+    let mut entries: Vec<(u32, i32, usize)> = Vec::with_capacity(512);
     let mut highest_named: Option<u32> = None;
-    for rule in &profile.syscalls {
-        let nrs: Vec<u32> = rule.names.iter().filter_map(|n| arch.syscall(n)).collect();
-        if let Some(m) = nrs.iter().max() {
-            highest_named = highest_named.max(Some(*m));
-        }
-        if !includes_hold(&rule.includes, target) || excludes_hold(&rule.excludes, target) {
-            continue;
-        }
-        for nr in nrs {
-            let r = Rule {
-                action: rule.action,
-                conds: rule.args.clone(),
-            };
-            let list = syscalls.entry(nr).or_default();
-            if !list.contains(&r) {
-                list.push(r);
+    for (i, rule) in profile.syscalls.iter().enumerate() {
+        let applies =
+            includes_hold(&rule.includes, target) && !excludes_hold(&rule.excludes, target);
+        for nr in rule.names.iter().filter_map(|n| arch.syscall(n)) {
+            highest_named = highest_named.max(Some(nr));
+            if applies {
+                entries.push((nr, rule.action.precedence(), i));
             }
         }
     }
-    for rules in syscalls.values_mut() {
-        // Stable: among equally restrictive rules, the profile's order decides.
-        rules.sort_by_key(|r| r.action.precedence());
-        // Rules after an unconditional one can never decide anything.
-        if let Some(i) = rules.iter().position(|r| r.conds.is_empty()) {
-            rules.truncate(i + 1);
+    entries.sort_unstable();
+    let mut syscalls = Vec::with_capacity(entries.len());
+    let mut rules: Vec<Rule> = Vec::with_capacity(entries.len());
+    let mut k = 0;
+    while k < entries.len() {
+        let nr = entries[k].0;
+        let start = rules.len();
+        let mut closed = false;
+        while k < entries.len() && entries[k].0 == nr {
+            let src = &profile.syscalls[entries[k].2];
+            k += 1;
+            // Rules after an unconditional one can never decide anything.
+            if closed {
+                continue;
+            }
+            let dup = rules[start..]
+                .iter()
+                .any(|r| r.action == src.action && r.conds == src.args);
+            if !dup {
+                rules.push(Rule {
+                    action: src.action,
+                    conds: src.args.clone(),
+                });
+            }
+            closed = src.args.is_empty();
         }
+        syscalls.push((nr, start..rules.len()));
     }
     // A syscall newer than every call the profile names cannot have been meant by its author:
     // answer ENOSYS so that libc falls back to an older call (runc does the same). Only when the
@@ -142,8 +173,9 @@ pub fn resolve(profile: &Profile, target: &Target) -> Ruleset {
     Ruleset {
         arch,
         default: profile.default_action,
-        syscalls,
         enosys_above,
         flags,
+        syscalls,
+        rules,
     }
 }
