@@ -239,8 +239,10 @@ impl Emitter {
     /// A search over `ranges` (sorted, the first starting at the lowest number reachable
     /// here); the accumulator holds the syscall number.
     fn tree(&mut self, ranges: &[Range<'_>], default: Action) -> Label {
-        if ranges.len() == 1 {
-            return self.leaf(&ranges[0].leaf, default);
+        match ranges {
+            [] => return self.ret(default),
+            [only] => return self.leaf(&only.leaf, default),
+            _ => {}
         }
         let mid = ranges.len() / 2;
         let right = self.tree(&ranges[mid..], default);

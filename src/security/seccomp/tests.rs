@@ -889,3 +889,53 @@ fn long_jumps_and_the_size_limit() {
         other => panic!("expected TooLong, got {other:?}"),
     }
 }
+
+/// Damaged profiles: parsing never panics, and whatever parses compiles to a program that
+/// means what the rules mean.
+#[test]
+fn mutated_profiles_never_panic() {
+    let base = include_str!("../../../tests/data/seccomp-docker-style.json");
+    let pieces = [
+        "",
+        "0",
+        "-1",
+        "1e3",
+        "null",
+        "[]",
+        "{}",
+        "\"x\"",
+        "\"SCMP_CMP_GT\"",
+        "18446744073709551616",
+        "\"SCMP_ACT_KILL\"",
+        "\"CAP_SYS_ADMIN\"",
+        ",",
+        "\"\\u0000\"",
+        "\"names\"",
+        "7",
+    ];
+    let mut rng = Rng(0xfeed);
+    let mut parsed = 0;
+    for round in 0..300 {
+        let mut text = base.to_string();
+        for _ in 0..rng.below(3) + 1 {
+            let at = rng.below(text.len() as u64) as usize;
+            let end = (at + rng.below(12) as usize).min(text.len());
+            if !text.is_char_boundary(at) || !text.is_char_boundary(end) {
+                continue;
+            }
+            let piece = pieces[rng.below(pieces.len() as u64) as usize];
+            text.replace_range(at..end, piece);
+        }
+        if let Ok(p) = parse_profile(&text) {
+            parsed += 1;
+            if round % 10 == 0 {
+                let rs = resolve(&p, &x86(CapSet::podman_default()));
+                check_program(&rs, round);
+            }
+        }
+    }
+    assert!(
+        parsed > 0 && parsed < 300,
+        "{parsed} of 300 mutated profiles parsed"
+    );
+}
