@@ -12,6 +12,7 @@ mod image;
 mod lifecycle;
 mod plan;
 mod run;
+mod run_interim;
 mod schema;
 mod up;
 mod volume;
