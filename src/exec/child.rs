@@ -123,7 +123,16 @@ impl State<'_> {
                     .root
                     .as_ref()
                     .ok_or_else(|| StepError::msg("the rootfs is not mounted yet"))?;
-                etc::install(r.scratch.as_fd(), r.root.as_fd(), &files)
+                etc::install(r.scratch.as_fd(), r.root.as_fd(), &files).map_err(|e| {
+                    if e.errno == libc::EACCES || e.errno == libc::EPERM {
+                        e.with_hint(
+                            "the image's /etc belongs to an id the box does not map \
+                             (was it unpacked by another user?)",
+                        )
+                    } else {
+                        e
+                    }
+                })
             }
             Action::PivotRoot => {
                 pivot::pivot_into(self.root()?)?;
