@@ -58,6 +58,9 @@ pub enum ExecError {
     },
     #[error("the box's set-up process ended without reporting ({0})")]
     Vanished(String),
+    /// Following a started box failed (signals, the pty relay, waiting for it).
+    #[error("lost track of the box: {0}")]
+    Relay(String),
 }
 
 impl ExecError {
@@ -98,10 +101,8 @@ impl ExecError {
                 }
                 d
             }
-            ExecError::Vanished(why) => Diagnostic::error(
-                "foxbox::exec::vanished",
-                format!("the box's set-up process ended without reporting ({why})"),
-            ),
+            ExecError::Vanished(_) => Diagnostic::error("foxbox::exec::vanished", self.to_string()),
+            ExecError::Relay(_) => Diagnostic::error("foxbox::exec::relay", self.to_string()),
         }
     }
 }

@@ -26,8 +26,8 @@ pub fn fork_init(chan: RawFd) -> Result<(), StepError> {
             Ok(())
         }
         Some(fox) => {
-            // SAFETY: the init owns no other reference to the channel's fd.
-            unsafe { libc::close(chan) };
+            // The init's copy of the channel: the State that owns it never runs again here.
+            p::close_raw(chan);
             run(fox, &all)
         }
     }

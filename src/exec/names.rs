@@ -13,19 +13,14 @@ const FOXES: &[&str] = &[
 ];
 
 fn random_u64() -> u64 {
-    let mut b = [0u8; 8];
-    // SAFETY: getrandom writes at most b.len() bytes into b.
-    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), libc::GRND_NONBLOCK) };
-    if n == 8 {
-        u64::from_ne_bytes(b)
-    } else {
+    crate::sys::process::random_u64().unwrap_or_else(|| {
         // Entropy is not critical for a name: fall back to the clock and pid.
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(0);
         t ^ (std::process::id() as u64) << 32
-    }
+    })
 }
 
 /// A new name such as `swift-fennec`.

@@ -207,12 +207,12 @@ pub fn run_foreground(
     watched.push(libc::SIGCHLD);
     // Blocked before the clone so none is lost or kills foxbox mid-start; the child restores
     // a clean mask before exec.
-    let old = p::block_signals(&watched).map_err(|e| ExecError::Vanished(e.to_string()))?;
+    let relay = |what: &str, e: io::Error| ExecError::Relay(format!("{what}: {e}"));
+    let old = p::block_signals(&watched).map_err(|e| relay("block signals", e))?;
     let result = (|| {
-        let sfd = p::signalfd(&watched).map_err(|e| ExecError::Vanished(e.to_string()))?;
+        let sfd = p::signalfd(&watched).map_err(|e| relay("signalfd", e))?;
         let started = start(launch, helpers)?;
-        let exit =
-            supervise(&started, sfd.as_fd()).map_err(|e| ExecError::Vanished(e.to_string()))?;
+        let exit = supervise(&started, sfd.as_fd()).map_err(|e| relay("relay", e))?;
         Ok(Finished {
             exit,
             timings: started.timings,

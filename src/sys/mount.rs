@@ -31,6 +31,12 @@ fn owned(ret: libc::c_long) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// The current directory as a "descriptor" for the *at calls.
+pub fn at_cwd() -> BorrowedFd<'static> {
+    // SAFETY: AT_FDCWD is valid for the *at calls for the whole life of the process.
+    unsafe { BorrowedFd::borrow_raw(libc::AT_FDCWD) }
+}
+
 /// mount(2) with paths.
 pub fn mount(
     source: Option<&Path>,

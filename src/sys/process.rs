@@ -406,3 +406,17 @@ pub fn exit_now(code: i32) -> ! {
     // SAFETY: _exit never returns and touches no Rust state.
     unsafe { libc::_exit(code) }
 }
+
+/// close(2) a descriptor this process holds without an owner (e.g. a copy inherited by fork).
+pub fn close_raw(fd: RawFd) {
+    // SAFETY: the caller guarantees no OwnedFd in this process refers to `fd` any more.
+    unsafe { libc::close(fd) };
+}
+
+/// Eight random bytes from the kernel, if it has entropy ready.
+pub fn random_u64() -> Option<u64> {
+    let mut b = [0u8; 8];
+    // SAFETY: getrandom writes at most b.len() bytes into b.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), libc::GRND_NONBLOCK) };
+    (n == 8).then(|| u64::from_ne_bytes(b))
+}
