@@ -341,3 +341,116 @@ fn image_detail(plan: &Plan) -> String {
         crate::plan::ImageRef::Tarball { path } => format!("import {}", path.display()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::*;
+    use crate::security::caps::CapSet;
+    use std::path::PathBuf;
+
+    fn plan() -> Plan {
+        Plan {
+            origin: Origin::CommandLine,
+            name: None,
+            image: Spanned::bare(ImageRef::Tarball {
+                path: PathBuf::from("/i.tar"),
+            }),
+            process: Process {
+                args: Spanned::bare(vec!["true".into()]),
+                env: Vec::new(),
+                cwd: Spanned::bare(PathBuf::from("/")),
+                user: Spanned::bare(User::Id { uid: 0, gid: None }),
+                tty: None,
+                init: false,
+            },
+            hostname: None,
+            limits: Limits {
+                memory: None,
+                memory_swap: None,
+                cpus: None,
+                pids: None,
+                timeout: None,
+                enforce: Enforce::Strict,
+            },
+            capabilities: Spanned::bare(CapSet::podman_default()),
+            no_new_privs: false,
+            seccomp: Spanned::bare(Seccomp::Default),
+            network: Network {
+                mode: Spanned::bare(NetMode::None),
+                ports: Vec::new(),
+                allow_host_loopback: false,
+            },
+            mounts: vec![Mount {
+                kind: MountKind::Tmpfs {
+                    size: None,
+                    mode: None,
+                },
+                target: PathBuf::from("/scratch"),
+                readonly: false,
+                span: Some(Span::new(10, 20)),
+            }],
+            rootfs: Rootfs {
+                readonly: Spanned::bare(false),
+            },
+        }
+    }
+
+    fn names(p: &Plan) -> Vec<&'static str> {
+        steps(p, StartChoices::default())
+            .iter()
+            .map(|s| s.name)
+            .collect()
+    }
+
+    fn pos(v: &[&str], n: &str) -> usize {
+        v.iter().position(|x| *x == n).unwrap()
+    }
+
+    #[test]
+    fn anchors_order_and_exec_last() {
+        let v = names(&plan());
+        for (a, b) in [
+            ("clone", "id-maps"),
+            ("propagation", "rootfs"),
+            ("rootfs", "mount"),
+            ("mount", "pivot-root"),
+            ("pivot-root", "masked-paths"),
+            ("masked-paths", "hostname"),
+            ("close-fds", "user"),
+            ("user", "capabilities"),
+        ] {
+            assert!(pos(&v, a) < pos(&v, b), "{a} before {b}: {v:?}");
+        }
+        assert_eq!(v.last(), Some(&"exec"));
+        assert!(!v.contains(&"init") && !v.contains(&"readonly-root"));
+    }
+
+    #[test]
+    fn seccomp_goes_last_only_with_no_new_privs() {
+        let mut p = plan();
+        let v = names(&p);
+        assert!(pos(&v, "seccomp") < pos(&v, "user"), "{v:?}");
+        p.no_new_privs = true;
+        p.process.init = true;
+        let v = names(&p);
+        let n = v.len();
+        assert_eq!(
+            &v[n - 5..],
+            ["capabilities", "no-new-privs", "seccomp", "init", "exec"]
+        );
+        p.seccomp = Spanned::bare(Seccomp::Unconfined);
+        assert!(!names(&p).contains(&"seccomp"));
+    }
+
+    #[test]
+    fn mount_steps_carry_their_spec_span_and_describe_matches() {
+        let p = plan();
+        let s = steps(&p, StartChoices::default());
+        let m = s.iter().find(|s| s.action == Action::Mount(0)).unwrap();
+        assert_eq!(m.span, Some(Span::new(10, 20)));
+        let d = describe(&p);
+        assert_eq!(d.len(), s.len());
+        assert!(d.iter().zip(&s).all(|(d, s)| d.name == s.name));
+    }
+}
