@@ -439,3 +439,20 @@ fn plan_mounts_bind_and_tmpfs() {
         assert_eq!(fs::read_to_string(dir.join("out.txt")).unwrap(), "out\n");
     }
 }
+
+#[test]
+fn named_volumes_outlive_the_box() {
+    for env in envs() {
+        sh(&env, &["-v", "den:/den"], "echo kept > /den/f").ok();
+        let r = sh(
+            &env,
+            &["-v", "den:/data:ro"],
+            "cat /data/f; touch /data/g 2>/dev/null || echo ro",
+        );
+        r.ok();
+        assert_eq!(r.stdout, "kept\nro\n", "{:?}", env.who);
+        let r = env.run(["volume", "ls", "--format", "json"]);
+        r.ok();
+        assert!(r.stdout.contains("\"den\""), "{}", r.stdout);
+    }
+}

@@ -113,7 +113,7 @@ pub fn run(a: RunArgs, ctx: &Ctx) -> CmdResult {
         .as_ref()
         .map(|n| n.value.clone())
         .unwrap_or_else(exec::names::generate);
-    execute(&plan, rootfs, &name, a.timings, image_took)
+    execute(&plan, rootfs, &name, &paths, a.timings, image_took)
 }
 
 /// Run a resolved plan in the foreground: the exit code of the fox, or 125/126/127 with a
@@ -122,6 +122,7 @@ pub(super) fn execute(
     plan: &Plan,
     rootfs: BoxRootfs,
     name: &str,
+    paths: &foxbox::store::paths::Paths,
     timings: bool,
     image_took: std::time::Duration,
 ) -> CmdResult {
@@ -129,6 +130,14 @@ pub(super) fn execute(
         tracing::warn!("seccomp filters are not installed yet in this build");
     }
     let mut launch = Launch::new(plan, rootfs, name);
+    for m in &plan.mounts {
+        if let foxbox::plan::MountKind::Volume { name: vol } = &m.kind {
+            let store = foxbox::volume::Volumes::open(paths.volumes(), paths.boxes())
+                .map_err(|e| miette::miette!("{e}"))?;
+            let v = store.ensure(vol).map_err(|e| miette::miette!("{e}"))?;
+            launch.volumes.insert(vol.clone(), v.mountpoint);
+        }
+    }
     launch.tty = match plan.process.tty {
         Some(t) => t,
         None => std::io::IsTerminal::is_terminal(&std::io::stdin()),

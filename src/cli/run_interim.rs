@@ -1,7 +1,7 @@
 //! INTERIM `run` flags → Plan, until the spec parser's `RunArgs` path lands (then this file is
 //! deleted). Deliberately small: podman's default capabilities, the default seccomp profile, no
 //! network unless `--network host`, the command, -e, -w, -u, --hostname, --read-only,
-//! --cap-add/--cap-drop, -t, --init, -v SRC:DST[:ro] with absolute sources, --tmpfs DST.
+//! --cap-add/--cap-drop, -t, --init, -v SRC:DST[:ro] (an absolute host path or a volume name), --tmpfs DST.
 
 use std::path::{Path, PathBuf};
 
@@ -57,13 +57,20 @@ pub fn plan(a: &RunArgs) -> Result<Plan, String> {
             [s, d, "rw"] => (*s, *d, false),
             _ => return Err(format!("--volume {v:?}: expected SRC:DST[:ro]")),
         };
-        if !src.starts_with('/') || !dst.starts_with('/') {
-            return Err(format!("--volume {v:?}: both paths must be absolute"));
+        if !dst.starts_with('/') {
+            return Err(format!("--volume {v:?}: the target must be absolute"));
         }
-        mounts.push(Mount {
-            kind: MountKind::Bind {
+        let kind = if src.starts_with('/') {
+            MountKind::Bind {
                 source: PathBuf::from(src),
-            },
+            }
+        } else {
+            MountKind::Volume {
+                name: src.to_string(),
+            }
+        };
+        mounts.push(Mount {
+            kind,
             target: PathBuf::from(dst),
             readonly: ro,
             span: None,
