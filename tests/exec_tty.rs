@@ -120,3 +120,54 @@ fn a_tty_session_through_a_real_pty() {
         tmux.expect("EXITED=5");
     }
 }
+
+fn gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // A zombie waiting for the host's init to reap it has ended too.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+#[test]
+fn when_the_terminal_hangs_up_the_box_ends() {
+    for who in Who::BOTH {
+        if !who.available() {
+            continue;
+        }
+        let env = Env::new(who);
+        let tmux = Tmux {
+            env: &env,
+            socket: format!("fb-hup-{}", std::process::id()),
+        };
+        let cmd = format!(
+            "exec {} --log-level error run -t {} sh",
+            foxbox_bin().display(),
+            busybox_tarball().display()
+        );
+        let out = tmux.cmd(&["new-session", "-d", "-s", "t", &cmd]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tmux.expect("/ #");
+        let pane = tmux.cmd(&["list-panes", "-t", "t", "-F", "#{pane_pid}"]);
+        let pid: u32 = String::from_utf8_lossy(&pane.stdout)
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(!gone(pid));
+        tmux.cmd(&["kill-server"]);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !gone(pid) {
+            assert!(
+                Instant::now() < deadline,
+                "{who:?}: foxbox outlived its terminal"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}

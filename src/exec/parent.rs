@@ -211,8 +211,8 @@ pub fn run_foreground(
     let old = p::block_signals(&watched).map_err(|e| relay("block signals", e))?;
     let result = (|| {
         let sfd = p::signalfd(&watched).map_err(|e| relay("signalfd", e))?;
-        let started = start(launch, helpers)?;
-        let exit = supervise(&started, sfd.as_fd()).map_err(|e| relay("relay", e))?;
+        let mut started = start(launch, helpers)?;
+        let exit = supervise(&mut started, sfd.as_fd()).map_err(|e| relay("relay", e))?;
         Ok(Finished {
             exit,
             timings: started.timings,
@@ -222,11 +222,15 @@ pub fn run_foreground(
     result
 }
 
+/// How long a box whose terminal hung up may take to end before it is killed.
+const HANGUP_GRACE: Duration = Duration::from_secs(10);
+
 /// Relay until the box's pid 1 exits; returns how it ended.
-fn supervise(s: &Started, sfd: BorrowedFd<'_>) -> io::Result<Exit> {
+fn supervise(s: &mut Started, sfd: BorrowedFd<'_>) -> io::Result<Exit> {
     let stdin = io::stdin();
     let stdout = io::stdout();
-    let _raw = match &s.pty {
+    let mut pty = s.pty.take();
+    let _raw = match &pty {
         Some(m) => {
             if let Some(ws) = tty::window_size(stdout.as_fd()).or(tty::window_size(stdin.as_fd())) {
                 tty::set_window_size(m.as_fd(), &ws);
@@ -239,14 +243,17 @@ fn supervise(s: &Started, sfd: BorrowedFd<'_>) -> io::Result<Exit> {
         }
         None => None,
     };
-    if let Some(m) = &s.pty {
+    if let Some(m) = &pty {
         fd::set_nonblocking(m.as_fd())?;
     }
-    let mut stdin_open = s.pty.is_some();
+    let stdin_tty = tty::is_terminal(stdin.as_fd());
+    let mut stdin_open = pty.is_some();
     let mut to_box: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 16 * 1024];
-    let mut exited = false;
-    while !exited {
+    // Set when our terminal went away: the box's pty is hung up in turn (it reads EOF), and a
+    // box that still does not end is killed after a grace period.
+    let mut hung_up: Option<Instant> = None;
+    loop {
         let mut fds = vec![
             libc::pollfd {
                 fd: sfd.as_raw_fd(),
@@ -259,7 +266,7 @@ fn supervise(s: &Started, sfd: BorrowedFd<'_>) -> io::Result<Exit> {
                 revents: 0,
             },
         ];
-        if let Some(m) = &s.pty {
+        if let Some(m) = &pty {
             let mut ev = libc::POLLIN;
             if !to_box.is_empty() {
                 ev |= libc::POLLOUT;
@@ -277,10 +284,15 @@ fn supervise(s: &Started, sfd: BorrowedFd<'_>) -> io::Result<Exit> {
                 });
             }
         }
-        fd::poll(&mut fds)?;
+        let timeout = hung_up.map(|t| HANGUP_GRACE.saturating_sub(t.elapsed()));
+        fd::poll(&mut fds, timeout)?;
+        if hung_up.is_some_and(|t| t.elapsed() >= HANGUP_GRACE) {
+            let _ = p::pidfd_signal(s.pidfd.as_fd(), libc::SIGKILL);
+        }
+        let mut hangup = false;
         if fds[0].revents != 0 {
             while let Some(sig) = p::read_signalfd(sfd) {
-                match (sig, &s.pty) {
+                match (sig, &pty) {
                     (libc::SIGCHLD, _) => {}
                     // The box's terminal follows ours; the kernel signals its foreground group.
                     (libc::SIGWINCH, Some(m)) => {
@@ -290,14 +302,15 @@ fn supervise(s: &Started, sfd: BorrowedFd<'_>) -> io::Result<Exit> {
                     }
                     (sig, _) => {
                         let _ = p::pidfd_signal(s.pidfd.as_fd(), sig);
+                        hangup |= sig == libc::SIGHUP;
                     }
                 }
             }
         }
         if fds[1].revents != 0 {
-            exited = true;
+            break;
         }
-        if let Some(m) = &s.pty {
+        if let Some(m) = &pty {
             let mrev = fds[2].revents;
             if mrev & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
                 drain(m.as_fd(), &mut buf, &mut stdout.lock())?;
@@ -311,17 +324,24 @@ fn supervise(s: &Started, sfd: BorrowedFd<'_>) -> io::Result<Exit> {
                     Err(e) => return Err(e.into()),
                 }
             }
-            if let Some(f) = fds.get(3) {
-                if f.revents != 0 {
-                    match stdin.lock().read(&mut buf) {
-                        Ok(0) | Err(_) => stdin_open = false,
-                        Ok(n) => to_box.extend_from_slice(&buf[..n]),
-                    }
+            if fds.get(3).is_some_and(|f| f.revents != 0) {
+                match stdin.lock().read(&mut buf) {
+                    Ok(n) if n > 0 => to_box.extend_from_slice(&buf[..n]),
+                    // A terminal that reads EOF or fails has gone away.
+                    Ok(_) | Err(_) if stdin_tty => hangup = true,
+                    _ => stdin_open = false,
                 }
             }
         }
+        if hangup && hung_up.is_none() {
+            stdin_open = false;
+            if let Some(m) = pty.take() {
+                let _ = drain(m.as_fd(), &mut buf, &mut stdout.lock());
+            }
+            hung_up = Some(Instant::now());
+        }
     }
-    if let Some(m) = &s.pty {
+    if let Some(m) = &pty {
         // The box is gone; whatever it wrote is still in the pty.
         drain(m.as_fd(), &mut buf, &mut stdout.lock())?;
     }

@@ -3,11 +3,12 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
-/// poll(2) without a timeout, retried on EINTR.
-pub fn poll(fds: &mut [libc::pollfd]) -> io::Result<()> {
+/// poll(2), retried on EINTR; `None` waits forever.
+pub fn poll(fds: &mut [libc::pollfd], timeout: Option<std::time::Duration>) -> io::Result<()> {
+    let ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32);
     loop {
         // SAFETY: fds is a valid, initialised slice of pollfd for the call.
-        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
         if r >= 0 {
             return Ok(());
         }
