@@ -27,9 +27,11 @@ if [ "$(id -u)" = 0 ] && [ -n "${BENCH_AS:-}" ]; then
   cp "$0" "$work/start.sh"
   bash "$here/images/build-busybox.sh" "$work/busybox.tar.gz" >/dev/null
   chown -R "$BENCH_AS" "$work"
-  exec setpriv --reuid="$BENCH_AS" --regid="$(id -g "$BENCH_AS")" --init-groups \
+  trap 'rm -rf "$work"' EXIT
+  setpriv --reuid="$BENCH_AS" --regid="$(id -g "$BENCH_AS")" --init-groups \
     env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$work" FOXBOX_BENCH_BIN="$work/foxbox" \
     BUSYBOX_TARBALL="$work/busybox.tar.gz" bash "$work/start.sh" "$runs"
+  exit
 fi
 
 work=$(mktemp -d /tmp/foxbox-bench-run-XXXXXX)
