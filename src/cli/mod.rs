@@ -14,6 +14,7 @@ mod login;
 mod plan;
 mod pull;
 mod run;
+mod run_interim;
 mod schema;
 mod up;
 mod volume;

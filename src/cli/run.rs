@@ -1,6 +1,12 @@
 use clap::Args;
 
-use super::{not_yet, CmdResult, Ctx};
+use std::io::Write;
+use std::time::Instant;
+
+use foxbox::exec::{self, parent::Timing, BoxRootfs, Launch, NoHelpers};
+use foxbox::plan::{Plan, Seccomp};
+
+use super::{not_yet, run_interim, CmdResult, Ctx};
 
 /// podman's `run` flags. They build the same spec values a Foxbox.toml does (one code path).
 #[derive(Debug, Args, Clone, Default)]
@@ -84,6 +90,82 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
-pub fn run(_a: RunArgs, _ctx: &Ctx) -> CmdResult {
-    not_yet("run")
+pub fn run(a: RunArgs, ctx: &Ctx) -> CmdResult {
+    if a.detach {
+        return not_yet("run --detach");
+    }
+    let plan = run_interim::plan(&a).map_err(|e| miette::miette!("{e}"))?;
+    let paths = ctx.paths()?;
+    let t = Instant::now();
+    let image = match &plan.image.value {
+        foxbox::plan::ImageRef::Tarball { path } => path.clone(),
+        foxbox::plan::ImageRef::Stored { name, .. } => {
+            return Err(miette::miette!(
+                "image {name:?}: only paths are supported yet"
+            ))
+        }
+    };
+    let rootfs =
+        exec::interim_rootfs::rootfs(&image, &paths.root).map_err(|e| miette::miette!("{e}"))?;
+    let image_took = t.elapsed();
+    let name = plan
+        .name
+        .as_ref()
+        .map(|n| n.value.clone())
+        .unwrap_or_else(exec::names::generate);
+    execute(&plan, rootfs, &name, &paths, a.timings, image_took)
+}
+
+/// Run a resolved plan in the foreground: the exit code of the fox, or 125/126/127 with a
+/// diagnostic for foxbox's own failures. Shared by `run` and `up`.
+pub(super) fn execute(
+    plan: &Plan,
+    rootfs: BoxRootfs,
+    name: &str,
+    paths: &foxbox::store::paths::Paths,
+    timings: bool,
+    image_took: std::time::Duration,
+) -> CmdResult {
+    if !exec::security_glue::SECCOMP_ENFORCED && plan.seccomp.value != Seccomp::Unconfined {
+        tracing::warn!("seccomp filters are not installed yet in this build");
+    }
+    let mut launch = Launch::new(plan, rootfs, name);
+    for m in &plan.mounts {
+        if let foxbox::plan::MountKind::Volume { name: vol } = &m.kind {
+            let store = foxbox::volume::Volumes::open(paths.volumes(), paths.boxes())
+                .map_err(|e| miette::miette!("{e}"))?;
+            let v = store.ensure(vol).map_err(|e| miette::miette!("{e}"))?;
+            launch.volumes.insert(vol.clone(), v.mountpoint);
+        }
+    }
+    launch.tty = match plan.process.tty {
+        Some(t) => t,
+        None => std::io::IsTerminal::is_terminal(&std::io::stdin()),
+    };
+    match exec::run_foreground(&launch, &mut NoHelpers) {
+        Ok(done) => {
+            if timings {
+                print_timings(image_took, &done.timings);
+            }
+            Ok(done.exit.shell_code().clamp(0, 255) as u8)
+        }
+        Err(e) => {
+            eprintln!("{:?}", exec::render::report(plan, &e.diagnostic()));
+            Ok(e.exit_code())
+        }
+    }
+}
+
+fn print_timings(image: std::time::Duration, steps: &[Timing]) {
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    let mut out = std::io::stderr().lock();
+    let _ = writeln!(out, "{:<16} {:<7} {:>9}", "step", "side", "ms");
+    let _ = writeln!(out, "{:<16} {:<7} {:>9.3}", "image", "parent", ms(image));
+    for t in steps {
+        let side = match t.side {
+            exec::steps::Side::Parent => "parent",
+            exec::steps::Side::Child => "child",
+        };
+        let _ = writeln!(out, "{:<16} {side:<7} {:>9.3}", t.name, ms(t.took));
+    }
 }

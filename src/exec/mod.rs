@@ -1,2 +1,89 @@
 //! The staged executor: a flat, ordered list of named steps, parent side and child side.
+//!
+//! Callers build a [`Launch`] (a plan, a rootfs, a name) and call [`start`] (a supervisor that
+//! owns the box) or [`run_foreground`] (the attached `foxbox run`/`up`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+pub mod channel;
+mod child;
+pub mod error;
+mod init;
+pub mod interim_rootfs;
+pub mod names;
+pub mod parent;
+pub mod render;
+pub mod security_glue;
 pub mod steps;
+pub mod user;
+
+pub use crate::fs::rootfs::{BoxRootfs, Layers, UpperDirs};
+pub use error::{ExecError, StepError};
+pub use parent::{run_foreground, start, Finished, Started, Timing};
+
+use crate::plan::Plan;
+use crate::sys::idmap::IdMaps;
+
+/// Everything the executor needs to start one box. It does not know where the rootfs came
+/// from (the image store, or anything else).
+pub struct Launch<'a> {
+    pub plan: &'a Plan,
+    pub rootfs: BoxRootfs,
+    /// The box's hostname (the plan's, else the box's name).
+    pub hostname: String,
+    /// The command when the plan names none (the image's).
+    pub default_args: Vec<String>,
+    /// Host directories of the named volumes the plan mounts.
+    pub volumes: HashMap<String, PathBuf>,
+    /// Give the box a pty (its own devpts) and relay it.
+    pub tty: bool,
+    pub id_maps: IdMaps,
+}
+
+impl<'a> Launch<'a> {
+    /// A launch with the caller's id maps, the plan's hostname or `name`, and no tty.
+    pub fn new(plan: &'a Plan, rootfs: BoxRootfs, name: &str) -> Launch<'a> {
+        let hostname = plan
+            .hostname
+            .as_ref()
+            .map(|h| h.value.clone())
+            .unwrap_or_else(|| name.to_string());
+        Launch {
+            plan,
+            rootfs,
+            hostname,
+            default_args: Vec::new(),
+            volumes: HashMap::new(),
+            tty: false,
+            id_maps: IdMaps::for_caller(),
+        }
+    }
+}
+
+/// Parent-side steps that other parts of foxbox provide (cgroups, user-mode networking). Each
+/// runs after the clone and the id maps, before the child is released, with the host pid of
+/// the box's set-up process.
+pub trait Helpers {
+    /// The `cgroup` step: put `pid` into the box's cgroup with the plan's limits.
+    fn cgroup(&mut self, plan: &Plan, pid: i32) -> Result<(), StepError> {
+        let _ = pid;
+        Err(refuse(plan, "cgroup limits"))
+    }
+
+    /// The `network` step: start pasta/slirp4netns for `pid`'s network namespace.
+    fn network(&mut self, plan: &Plan, pid: i32) -> Result<(), StepError> {
+        let _ = pid;
+        Err(refuse(plan, "user-mode networking"))
+    }
+}
+
+fn refuse(_plan: &Plan, what: &str) -> StepError {
+    StepError::msg(format!("{what} are not available in this build yet"))
+        .with_hint("remove the setting, or wait for its support to land")
+}
+
+/// No helpers: a plan that needs one fails at that step with a clear message.
+pub struct NoHelpers;
+
+impl Helpers for NoHelpers {}

@@ -10,7 +10,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use serde::Serialize;
 
@@ -128,9 +128,7 @@ impl IdMaps {
     /// waits. Must run in the parent user namespace.
     pub fn write(&self, pid: i32) -> Result<(), IdMapError> {
         if self.via_helpers {
-            run_helper(NEWUIDMAP, pid, &self.uids)?;
-            run_helper(NEWGIDMAP, pid, &self.gids)?;
-            return Ok(());
+            return run_helpers(pid, &self.uids, &self.gids);
         }
         let proc_dir = PathBuf::from(format!("/proc/{pid}"));
         if nix::unistd::geteuid().as_raw() != 0 {
@@ -193,7 +191,7 @@ fn write_file(path: &Path, text: &str) -> Result<(), IdMapError> {
     })
 }
 
-fn run_helper(helper: &'static str, pid: i32, ranges: &[IdRange]) -> Result<(), IdMapError> {
+fn helper_args(pid: i32, ranges: &[IdRange]) -> Vec<String> {
     let mut args = vec![pid.to_string()];
     for r in ranges {
         args.extend([
@@ -202,9 +200,37 @@ fn run_helper(helper: &'static str, pid: i32, ranges: &[IdRange]) -> Result<(), 
             r.count.to_string(),
         ]);
     }
-    let out = Command::new(helper)
-        .args(&args)
-        .output()
+    args
+}
+
+/// Run newuidmap and newgidmap side by side (each is a setuid exec of its own; together they
+/// are most of a rootless box's start-up time).
+fn run_helpers(pid: i32, uids: &[IdRange], gids: &[IdRange]) -> Result<(), IdMapError> {
+    let spawn = |helper: &'static str, args: &[String]| {
+        Command::new(helper)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| IdMapError::Spawn { helper, source })
+    };
+    let uargs = helper_args(pid, uids);
+    let gargs = helper_args(pid, gids);
+    let u = spawn(NEWUIDMAP, &uargs)?;
+    let g = spawn(NEWGIDMAP, &gargs);
+    let ur = finish(NEWUIDMAP, &uargs, u);
+    let gr = g.and_then(|g| finish(NEWGIDMAP, &gargs, g));
+    ur.and(gr)
+}
+
+fn finish(
+    helper: &'static str,
+    args: &[String],
+    child: std::process::Child,
+) -> Result<(), IdMapError> {
+    let out = child
+        .wait_with_output()
         .map_err(|source| IdMapError::Spawn { helper, source })?;
     if !out.status.success() {
         return Err(IdMapError::Helper {

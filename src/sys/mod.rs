@@ -1,2 +1,7 @@
 //! Thin safe wrappers over the syscalls foxbox uses. Unsafe code lives here, wrapped once.
+pub mod fd;
 pub mod idmap;
+pub mod mount;
+pub mod net;
+pub mod process;
+pub mod tty;

@@ -1,0 +1,364 @@
+//! The parent side: clone the box's set-up process into its namespaces, install the id maps,
+//! run the parent's steps, release the child and follow it over the sync channel until the fox
+//! is exec'd (or a step failed). [`start`] is all a supervisor needs; [`run_foreground`] adds
+//! the attached session of `foxbox run`/`up` (signal forwarding, the pty, the exit code).
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use super::channel::{self, FromChild};
+use super::error::{ExecError, StepError};
+use super::steps::{self, Action, Side, StartChoices, Step};
+use super::{child, Helpers, Launch};
+use crate::plan::NetMode;
+use crate::sys::process::{self as p, ns, Exit, Forked};
+use crate::sys::{fd, tty};
+
+/// How long one step took.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Timing {
+    pub name: &'static str,
+    pub side: Side,
+    pub took: Duration,
+}
+
+/// A box whose fox has been exec'd.
+pub struct Started {
+    /// The host pid of the box's pid 1 (the fox, or the init).
+    pub pid: i32,
+    /// A pidfd for it: signal it with [`p::pidfd_signal`], poll it for its exit.
+    pub pidfd: OwnedFd,
+    /// The pty master, when the box has a terminal.
+    pub pty: Option<OwnedFd>,
+    pub timings: Vec<Timing>,
+}
+
+/// The signals foxbox forwards to the box.
+pub const FORWARDED: &[i32] = &[
+    libc::SIGINT,
+    libc::SIGTERM,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+    libc::SIGWINCH,
+];
+
+/// Start the box: clone, id maps, the parent's helper steps, then the child's steps up to and
+/// including exec. The calling process must be single-threaded. On error the child is gone.
+pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, ExecError> {
+    let plan = launch.plan;
+    let list = steps::steps(
+        plan,
+        StartChoices {
+            tty: Some(launch.tty),
+        },
+    );
+    let span_of = |a: Action| list.iter().find(|s| s.action == a).and_then(|s| s.span);
+    let fail = |a: Action, name: &'static str, e: StepError| ExecError::step(name, span_of(a), e);
+    let mut timings = Vec::new();
+
+    let (pend, cend) =
+        channel::pair().map_err(|e| fail(Action::Clone, "clone", io_step("sync channel", e)))?;
+    let mut flags = ns::USER | ns::MOUNT | ns::PID | ns::UTS | ns::IPC | ns::CGROUP;
+    if plan.network.mode.value != NetMode::Host {
+        flags |= ns::NET;
+    }
+    let t = Instant::now();
+    let (pid, pidfd) = match p::fork_into(flags) {
+        Ok(Forked::Child) => {
+            drop(pend);
+            child::run(launch, &list, cend)
+        }
+        Ok(Forked::Parent { pid, pidfd }) => (pid, pidfd),
+        Err(e) => {
+            let mut err = io_step("clone3", e);
+            if err.errno == libc::EINVAL {
+                err = err.with_hint("a multi-threaded process cannot enter a new user namespace");
+            } else if err.errno == libc::ENOSPC || err.errno == libc::EPERM {
+                err = err.with_hint(
+                    "unprivileged user namespaces may be disabled \
+                     (sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone)",
+                );
+            }
+            return Err(fail(Action::Clone, "clone", err));
+        }
+    };
+    drop(cend);
+    let kill = |pidfd: &OwnedFd| {
+        let _ = p::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
+        let _ = p::wait_pid(pid);
+    };
+    timings.push(timing(&list, Action::Clone, t));
+
+    let t = Instant::now();
+    if let Err(e) = launch.id_maps.write(pid) {
+        kill(&pidfd);
+        let err = StepError::msg(e.to_string())
+            .with_hint("check /etc/subuid, /etc/subgid and that newuidmap/newgidmap are setuid");
+        return Err(fail(Action::IdMaps, "id-maps", err));
+    }
+    timings.push(timing(&list, Action::IdMaps, t));
+
+    for step in list.iter().filter(|s| s.side == Side::Parent) {
+        let t = Instant::now();
+        let r = match step.action {
+            Action::Cgroup => helpers.cgroup(plan, pid),
+            Action::Network => helpers.network(plan, pid),
+            _ => continue,
+        };
+        if let Err(e) = r {
+            kill(&pidfd);
+            return Err(ExecError::step(step.name, step.span, e));
+        }
+        timings.push(timing(&list, step.action, t));
+    }
+
+    let t = Instant::now();
+    if let Err(e) = pend.release_child() {
+        kill(&pidfd);
+        return Err(ExecError::Vanished(format!("could not release it: {e}")));
+    }
+    let mut pty = None;
+    let mut ready = false;
+    loop {
+        match pend.recv() {
+            Ok(Some((FromChild::Pty, fd))) => pty = fd,
+            Ok(Some((FromChild::Ready { timings: child }, _))) => {
+                ready = true;
+                for (i, nanos) in child {
+                    if let Some(s) = list.get(i) {
+                        timings.push(Timing {
+                            name: s.name,
+                            side: s.side,
+                            took: Duration::from_nanos(nanos),
+                        });
+                    }
+                }
+            }
+            Ok(Some((FromChild::Failed { step, error }, _))) => {
+                // The set-up process exits by itself right after reporting.
+                let _ = p::wait_pid(pid);
+                let (name, span) = list
+                    .get(step)
+                    .map(|s| (s.name, s.span))
+                    .unwrap_or(("unknown", None));
+                return Err(ExecError::step(name, span, error));
+            }
+            Ok(None) if ready => break,
+            Ok(None) => {
+                let how = match p::wait_pid(pid) {
+                    Ok(Exit::Code(c)) => format!("exit code {c}"),
+                    Ok(Exit::Signal(s)) => format!("killed by signal {s}"),
+                    Err(e) => e.to_string(),
+                };
+                return Err(ExecError::Vanished(how));
+            }
+            Err(e) => {
+                kill(&pidfd);
+                return Err(ExecError::Vanished(format!("reading from it: {e}")));
+            }
+        }
+    }
+    // From release to the fox's exec, as the parent saw it.
+    timings.push(Timing {
+        name: "child-total",
+        side: Side::Parent,
+        took: t.elapsed(),
+    });
+    Ok(Started {
+        pid,
+        pidfd,
+        pty,
+        timings,
+    })
+}
+
+fn timing(list: &[Step], a: Action, t: Instant) -> Timing {
+    let (name, side) = list
+        .iter()
+        .find(|s| s.action == a)
+        .map(|s| (s.name, s.side))
+        .unwrap_or(("?", Side::Parent));
+    Timing {
+        name,
+        side,
+        took: t.elapsed(),
+    }
+}
+
+fn io_step(what: &str, e: io::Error) -> StepError {
+    StepError::new(e.raw_os_error().unwrap_or(0), format!("{what}: {e}"))
+}
+
+/// The outcome of a foreground run.
+#[derive(Debug)]
+pub struct Finished {
+    pub exit: Exit,
+    pub timings: Vec<Timing>,
+}
+
+/// Start the box attached to this terminal, forward signals, relay the pty, and wait for the
+/// box's pid 1 to exit.
+pub fn run_foreground(
+    launch: &Launch<'_>,
+    helpers: &mut dyn Helpers,
+) -> Result<Finished, ExecError> {
+    let mut watched = FORWARDED.to_vec();
+    watched.push(libc::SIGCHLD);
+    // Blocked before the clone so none is lost or kills foxbox mid-start; the child restores
+    // a clean mask before exec.
+    let relay = |what: &str, e: io::Error| ExecError::Relay(format!("{what}: {e}"));
+    let old = p::block_signals(&watched).map_err(|e| relay("block signals", e))?;
+    let result = (|| {
+        let sfd = p::signalfd(&watched).map_err(|e| relay("signalfd", e))?;
+        let mut started = start(launch, helpers)?;
+        let exit = supervise(&mut started, sfd.as_fd()).map_err(|e| relay("relay", e))?;
+        Ok(Finished {
+            exit,
+            timings: started.timings,
+        })
+    })();
+    p::set_signal_mask(&old);
+    result
+}
+
+/// How long a box whose terminal hung up may take to end before it is killed.
+const HANGUP_GRACE: Duration = Duration::from_secs(10);
+
+/// Relay until the box's pid 1 exits; returns how it ended.
+fn supervise(s: &mut Started, sfd: BorrowedFd<'_>) -> io::Result<Exit> {
+    let stdin = io::stdin();
+    let stdout = io::stdout();
+    let mut pty = s.pty.take();
+    let _raw = match &pty {
+        Some(m) => {
+            if let Some(ws) = tty::window_size(stdout.as_fd()).or(tty::window_size(stdin.as_fd())) {
+                tty::set_window_size(m.as_fd(), &ws);
+            }
+            if tty::is_terminal(stdin.as_fd()) {
+                tty::RawMode::enter(stdin.as_fd()).ok()
+            } else {
+                None
+            }
+        }
+        None => None,
+    };
+    if let Some(m) = &pty {
+        fd::set_nonblocking(m.as_fd())?;
+    }
+    let stdin_tty = tty::is_terminal(stdin.as_fd());
+    let mut stdin_open = pty.is_some();
+    let mut to_box: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    // Set when our terminal went away: the box's pty is hung up in turn (it reads EOF), and a
+    // box that still does not end is killed after a grace period.
+    let mut hung_up: Option<Instant> = None;
+    loop {
+        let mut fds = vec![
+            libc::pollfd {
+                fd: sfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: s.pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        if let Some(m) = &pty {
+            let mut ev = libc::POLLIN;
+            if !to_box.is_empty() {
+                ev |= libc::POLLOUT;
+            }
+            fds.push(libc::pollfd {
+                fd: m.as_raw_fd(),
+                events: ev,
+                revents: 0,
+            });
+            if stdin_open && to_box.is_empty() {
+                fds.push(libc::pollfd {
+                    fd: 0,
+                    events: libc::POLLIN,
+                    revents: 0,
+                });
+            }
+        }
+        let timeout = hung_up.map(|t| HANGUP_GRACE.saturating_sub(t.elapsed()));
+        fd::poll(&mut fds, timeout)?;
+        if hung_up.is_some_and(|t| t.elapsed() >= HANGUP_GRACE) {
+            let _ = p::pidfd_signal(s.pidfd.as_fd(), libc::SIGKILL);
+        }
+        let mut hangup = false;
+        if fds[0].revents != 0 {
+            while let Some(sig) = p::read_signalfd(sfd) {
+                match (sig, &pty) {
+                    (libc::SIGCHLD, _) => {}
+                    // The box's terminal follows ours; the kernel signals its foreground group.
+                    (libc::SIGWINCH, Some(m)) => {
+                        if let Some(ws) = tty::window_size(stdout.as_fd()) {
+                            tty::set_window_size(m.as_fd(), &ws);
+                        }
+                    }
+                    (sig, _) => {
+                        let _ = p::pidfd_signal(s.pidfd.as_fd(), sig);
+                        hangup |= sig == libc::SIGHUP;
+                    }
+                }
+            }
+        }
+        if fds[1].revents != 0 {
+            break;
+        }
+        if let Some(m) = &pty {
+            let mrev = fds[2].revents;
+            if mrev & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+                drain(m.as_fd(), &mut buf, &mut stdout.lock())?;
+            }
+            if mrev & libc::POLLOUT != 0 && !to_box.is_empty() {
+                match nix::unistd::write(m.as_fd(), &to_box) {
+                    Ok(n) => {
+                        to_box.drain(..n);
+                    }
+                    Err(nix::errno::Errno::EAGAIN) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            if fds.get(3).is_some_and(|f| f.revents != 0) {
+                match stdin.lock().read(&mut buf) {
+                    Ok(n) if n > 0 => to_box.extend_from_slice(&buf[..n]),
+                    // A terminal that reads EOF or fails has gone away.
+                    Ok(_) | Err(_) if stdin_tty => hangup = true,
+                    _ => stdin_open = false,
+                }
+            }
+        }
+        if hangup && hung_up.is_none() {
+            stdin_open = false;
+            if let Some(m) = pty.take() {
+                let _ = drain(m.as_fd(), &mut buf, &mut stdout.lock());
+            }
+            hung_up = Some(Instant::now());
+        }
+    }
+    if let Some(m) = &pty {
+        // The box is gone; whatever it wrote is still in the pty.
+        drain(m.as_fd(), &mut buf, &mut stdout.lock())?;
+    }
+    p::wait_pid(s.pid)
+}
+
+/// Copy everything readable from the pty master to `out`.
+fn drain(m: BorrowedFd<'_>, buf: &mut [u8], out: &mut impl Write) -> io::Result<()> {
+    loop {
+        match nix::unistd::read(m, buf) {
+            Ok(0) => break,
+            Ok(n) => out.write_all(&buf[..n])?,
+            // EIO: every slave fd is closed.
+            Err(nix::errno::Errno::EAGAIN) | Err(nix::errno::Errno::EIO) => break,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    out.flush()
+}

@@ -1,0 +1,107 @@
+//! Paths podman masks or makes read-only, applied after pivot_root (so they name the box's own
+//! /proc and /sys).
+
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use super::dev::tmpfs;
+use crate::exec::error::{Context, StepError};
+use crate::sys::mount::{self, attr};
+
+/// Masked: /dev/null over files, an empty read-only tmpfs over directories.
+pub const MASKED: &[&str] = &[
+    "/proc/acpi",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/proc/interrupts",
+    "/sys/firmware",
+    "/sys/fs/selinux",
+    "/sys/dev/block",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Read-only.
+pub const READONLY: &[&str] = &[
+    "/proc/asound",
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+fn open_existing(p: &str) -> Result<Option<std::os::fd::OwnedFd>, StepError> {
+    let cwd = crate::fs::cwd();
+    match mount::openat2(cwd, Path::new(p), libc::O_PATH | libc::O_NOFOLLOW, 0, 0) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+        Err(e) => Err(e).ctx(|| format!("open {p}")),
+    }
+}
+
+pub fn mask_paths() -> Result<(), StepError> {
+    let mut null = None;
+    for p in MASKED {
+        let Some(target) = open_existing(p)? else {
+            continue;
+        };
+        let cover = if super::resolve::is_dir(target.as_fd()).ctx(|| format!("stat {p}"))? {
+            tmpfs(
+                "size=0",
+                attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
+            )?
+        } else {
+            if null.is_none() {
+                null = Some(
+                    mount::clone_tree(None, Path::new("/dev/null"))
+                        .ctx(|| "bind /dev/null".into())?,
+                );
+            }
+            // One clone of /dev/null per file: a mount can only be attached once.
+            match &null {
+                Some(n) => mount::clone_tree_fd(n.as_fd()).ctx(|| "clone /dev/null".into())?,
+                None => continue,
+            }
+        };
+        mount::move_to(cover.as_fd(), target.as_fd()).ctx(|| format!("mask {p}"))?;
+    }
+    Ok(())
+}
+
+pub fn readonly_paths() -> Result<(), StepError> {
+    for p in READONLY {
+        let Some(target) = open_existing(p)? else {
+            continue;
+        };
+        let tree = mount::clone_tree(None, Path::new(p)).ctx(|| format!("bind {p}"))?;
+        mount::set_attr_fd(
+            tree.as_fd(),
+            attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
+            0,
+            true,
+        )
+        .ctx(|| format!("make {p} read-only"))?;
+        mount::move_to(tree.as_fd(), target.as_fd()).ctx(|| format!("attach {p}"))?;
+    }
+    Ok(())
+}
+
+/// tmpfs on /tmp, /var/tmp and /run (where they exist), then / read-only.
+pub fn readonly_root() -> Result<(), StepError> {
+    for (p, mode) in [("/tmp", "1777"), ("/var/tmp", "1777"), ("/run", "0755")] {
+        let Some(target) = open_existing(p)? else {
+            continue;
+        };
+        if !super::resolve::is_dir(target.as_fd()).ctx(|| format!("stat {p}"))? {
+            continue;
+        }
+        let fs = tmpfs(&format!("mode={mode}"), attr::NOSUID | attr::NODEV)?;
+        mount::move_to(fs.as_fd(), target.as_fd()).ctx(|| format!("tmpfs on {p}"))?;
+    }
+    mount::set_attr(Path::new("/"), attr::RDONLY, 0, false).ctx(|| "remount / read-only".into())
+}

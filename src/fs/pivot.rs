@@ -1,0 +1,21 @@
+//! pivot_root into the new root and detach the old one (no chroot: nothing of the host's tree
+//! stays reachable through `..` or /proc/1/root).
+
+use std::os::fd::BorrowedFd;
+use std::path::Path;
+
+use crate::exec::error::{Context, StepError};
+use crate::sys::mount;
+
+pub fn pivot_into(root: BorrowedFd<'_>) -> Result<(), StepError> {
+    nix::unistd::fchdir(root)
+        .map_err(std::io::Error::from)
+        .ctx(|| "enter the new root".into())?;
+    // pivot_root(".", ".") stacks the old root on top of the new one at "/"; detaching "."
+    // then removes it, with no temporary directory in the image.
+    mount::pivot_root(Path::new("."), Path::new(".")).ctx(|| "pivot_root".into())?;
+    mount::umount_detach(Path::new(".")).ctx(|| "detach the old root".into())?;
+    nix::unistd::chdir("/")
+        .map_err(std::io::Error::from)
+        .ctx(|| "chdir /".into())
+}

@@ -1,0 +1,182 @@
+//! The box's root: an overlay of the image layers (or a bound directory) mounted inside the
+//! box's user and mount namespaces, on a small scratch tmpfs that also holds the box's
+//! generated /etc files.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use super::cwd;
+use crate::exec::error::{Context, StepError};
+use crate::sys::mount::{self, FsContext};
+
+/// The box's root filesystem as the executor receives it (from the image store, or any other
+/// source): it does not know where the directories came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoxRootfs {
+    pub layers: Layers,
+    /// An existing directory on the host. The box's mounts are made over it inside the box's
+    /// own mount namespace, so the host never sees them and any number of boxes can share it.
+    pub mountpoint: PathBuf,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Layers {
+    /// Read-only lower directories, bottom first, under a writable upper.
+    Overlay {
+        lower: Vec<PathBuf>,
+        /// `None`: an ephemeral upper on the box's scratch tmpfs, gone when the box ends.
+        upper: Option<UpperDirs>,
+    },
+    /// One directory, bind-mounted (read-write) as the root.
+    Dir(PathBuf),
+}
+
+/// An overlay's upper and work directories (same filesystem).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpperDirs {
+    pub upper: PathBuf,
+    pub work: PathBuf,
+}
+
+/// The mounted new root.
+pub struct NewRoot {
+    /// An O_PATH fd on the root of the mounted rootfs.
+    pub root: OwnedFd,
+    /// A directory fd on the scratch tmpfs (for generated files).
+    pub scratch: OwnedFd,
+}
+
+const ROOT: &str = "root";
+
+/// Mount the scratch tmpfs on the mountpoint and the rootfs inside it.
+pub fn mount_rootfs(rootfs: &BoxRootfs) -> Result<NewRoot, StepError> {
+    let mp = &rootfs.mountpoint;
+    let mp_fd = mount::openat2(cwd(), mp, libc::O_PATH | libc::O_DIRECTORY, 0, 0)
+        .ctx(|| format!("open the mountpoint {}", mp.display()))?;
+    let fc = FsContext::open("tmpfs").ctx(|| "create a tmpfs".into())?;
+    fc.set("mode", "0755")
+        .ctx(|| "configure the scratch tmpfs".into())?;
+    let scratch_mnt = fc.mount(0).ctx(|| "mount the scratch tmpfs".into())?;
+    mount::move_to(scratch_mnt.as_fd(), mp_fd.as_fd())
+        .ctx(|| format!("attach the scratch tmpfs on {}", mp.display()))?;
+    let scratch = reopen_dir(mp).ctx(|| format!("open {}", mp.display()))?;
+    mount::mkdirat(scratch.as_fd(), Path::new(ROOT), 0o755).ctx(|| "create the root dir".into())?;
+    let root_dir = mount::openat(
+        scratch.as_fd(),
+        Path::new(ROOT),
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+    )
+    .ctx(|| "open the root dir".into())?;
+
+    let tree = match &rootfs.layers {
+        Layers::Overlay { lower, upper } => overlay(mp, &scratch, lower, upper.as_ref())?,
+        Layers::Dir(dir) => {
+            mount::clone_tree(None, dir).ctx(|| format!("bind {}", dir.display()))?
+        }
+    };
+    mount::move_to(tree.as_fd(), root_dir.as_fd()).ctx(|| "attach the rootfs".into())?;
+    // Re-open: the earlier fd names the directory under the mount, not the mount's root.
+    let root = mount::openat(
+        scratch.as_fd(),
+        Path::new(ROOT),
+        libc::O_PATH | libc::O_DIRECTORY,
+        0,
+    )
+    .ctx(|| "open the new root".into())?;
+    Ok(NewRoot { root, scratch })
+}
+
+fn reopen_dir(p: &Path) -> io::Result<OwnedFd> {
+    mount::openat2(cwd(), p, libc::O_RDONLY | libc::O_DIRECTORY, 0, 0)
+}
+
+fn overlay(
+    mp: &Path,
+    scratch: &OwnedFd,
+    lower: &[PathBuf],
+    upper: Option<&UpperDirs>,
+) -> Result<OwnedFd, StepError> {
+    if lower.is_empty() {
+        return Err(StepError::msg("the image has no layers"));
+    }
+    let (up, work) = match upper {
+        Some(u) => (u.upper.clone(), u.work.clone()),
+        None => {
+            for d in ["upper", "work"] {
+                mount::mkdirat(scratch.as_fd(), Path::new(d), 0o755)
+                    .ctx(|| format!("create the scratch {d} dir"))?;
+            }
+            (mp.join("upper"), mp.join("work"))
+        }
+    };
+    let fc = FsContext::open("overlay").ctx(|| "create an overlay".into())?;
+    let set = |key: &str, value: &str, what: String| {
+        fc.set(key, value)
+            .ctx(|| what.clone())
+            .map_err(|e| kernel_says(&fc, &what, e))
+    };
+    // The top layer comes first. `lowerdir+` (Linux 6.8) takes one layer at a time and needs
+    // no escaping; older kernels get the joined, escaped form.
+    let mut appended = true;
+    for (i, l) in lower.iter().rev().enumerate() {
+        if let Err(e) = fc.set("lowerdir+", &l.to_string_lossy()) {
+            if i == 0 && e.raw_os_error() == Some(libc::EINVAL) {
+                appended = false;
+                break;
+            }
+            let what = format!("overlay lower layer {}", l.display());
+            return Err(kernel_says(
+                &fc,
+                &what,
+                StepError::new(e.raw_os_error().unwrap_or(0), format!("{what}: {e}")),
+            ));
+        }
+    }
+    if !appended {
+        let joined: Vec<String> = lower.iter().rev().map(|l| escape(l)).collect();
+        set("lowerdir", &joined.join(":"), "overlay lower layers".into())?;
+    }
+    set(
+        "upperdir",
+        &up.to_string_lossy(),
+        format!("overlay upper dir {}", up.display()),
+    )?;
+    set(
+        "workdir",
+        &work.to_string_lossy(),
+        format!("overlay work dir {}", work.display()),
+    )?;
+    // Inside a user namespace overlay keeps its whiteout/opaque marks in user.* xattrs.
+    fc.flag("userxattr")
+        .ctx(|| "overlay userxattr".into())
+        .map_err(|e| kernel_says(&fc, "overlay userxattr", e))?;
+    fc.mount(0)
+        .ctx(|| "mount the overlay".into())
+        .map_err(|e| kernel_says(&fc, "mount the overlay", e))
+}
+
+/// The kernel logs the reason for an fsconfig failure on the context: use its words.
+fn kernel_says(fc: &FsContext, what: impl std::fmt::Display, e: StepError) -> StepError {
+    match fc.last_message() {
+        Some(m) => StepError {
+            message: format!("{what}: {m}"),
+            ..e
+        },
+        None => e,
+    }
+}
+
+/// Escape `:` and `\` for the classic lowerdir list.
+fn escape(p: &Path) -> String {
+    let s = p.to_string_lossy();
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c == ':' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}

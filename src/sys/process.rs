@@ -1,0 +1,422 @@
+//! Processes: a fork-like clone3 into new namespaces, pidfds, fd closing, prctl bits, signals.
+
+use std::io;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// Namespace flags for [`fork_into`].
+pub mod ns {
+    pub const USER: u64 = libc::CLONE_NEWUSER as u64;
+    pub const MOUNT: u64 = libc::CLONE_NEWNS as u64;
+    pub const PID: u64 = libc::CLONE_NEWPID as u64;
+    pub const UTS: u64 = libc::CLONE_NEWUTS as u64;
+    pub const IPC: u64 = libc::CLONE_NEWIPC as u64;
+    pub const CGROUP: u64 = libc::CLONE_NEWCGROUP as u64;
+    pub const NET: u64 = libc::CLONE_NEWNET as u64;
+}
+
+/// Which side of [`fork_into`] we are on.
+pub enum Forked {
+    /// In the parent: the child's pid and a pidfd for it.
+    Parent {
+        pid: i32,
+        pidfd: OwnedFd,
+    },
+    Child,
+}
+
+/// Fork into new namespaces (clone3 with no new stack: the child continues on a copy of ours,
+/// as with fork). The child gets SIGCHLD as its exit signal.
+///
+/// The caller must be single-threaded: the child holds a copy of every lock as it was, and a
+/// multi-threaded process cannot enter a new user namespace anyway.
+pub fn fork_into(namespaces: u64) -> io::Result<Forked> {
+    let mut pidfd: RawFd = -1;
+    let mut args = libc::clone_args {
+        flags: namespaces | libc::CLONE_PIDFD as u64,
+        pidfd: &mut pidfd as *mut RawFd as u64,
+        child_tid: 0,
+        parent_tid: 0,
+        exit_signal: libc::SIGCHLD as u64,
+        stack: 0,
+        stack_size: 0,
+        tls: 0,
+        set_tid: 0,
+        set_tid_size: 0,
+        cgroup: 0,
+    };
+    // SAFETY: clone3 with a zero stack behaves like fork: the child resumes here on a copy of
+    // this stack. `args` and `pidfd` live across the call. No other thread exists (see above).
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut args as *mut libc::clone_args,
+            std::mem::size_of::<libc::clone_args>(),
+        )
+    };
+    match r {
+        0 => Ok(Forked::Child),
+        n if n > 0 => Ok(Forked::Parent {
+            pid: n as i32,
+            // SAFETY: the kernel stored a new pidfd that nothing else owns.
+            pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+        }),
+        _ => Err(io::Error::last_os_error()),
+    }
+}
+
+/// Plain fork(2) (glibc's, so its at-fork bookkeeping stays right).
+pub fn fork() -> io::Result<Option<i32>> {
+    // SAFETY: callers are single-threaded (the box's set-up process).
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        pid => Ok(Some(pid)),
+    }
+}
+
+/// Send `sig` through a pidfd (immune to pid reuse).
+pub fn pidfd_signal(pidfd: BorrowedFd<'_>, sig: i32) -> io::Result<()> {
+    // SAFETY: a valid pidfd, a null siginfo and no flags.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// How a waited-for process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl Exit {
+    /// podman's convention: the code, or 128+N for signal N.
+    pub fn shell_code(self) -> i32 {
+        match self {
+            Exit::Code(c) => c,
+            Exit::Signal(s) => 128 + s,
+        }
+    }
+}
+
+/// waitpid(pid, 0), retried on EINTR.
+pub fn wait_pid(pid: i32) -> io::Result<Exit> {
+    loop {
+        let mut status = 0;
+        // SAFETY: status is a valid out pointer.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(e);
+        }
+        return Ok(decode_status(status));
+    }
+}
+
+/// waitpid(-1, WNOHANG): a child that has ended, if any.
+pub fn reap_any() -> Option<(i32, Exit)> {
+    let mut status = 0;
+    // SAFETY: status is a valid out pointer.
+    let r = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+    (r > 0).then(|| (r, decode_status(status)))
+}
+
+fn decode_status(status: i32) -> Exit {
+    if libc::WIFSIGNALED(status) {
+        Exit::Signal(libc::WTERMSIG(status))
+    } else {
+        Exit::Code(libc::WEXITSTATUS(status))
+    }
+}
+
+/// Close every descriptor from `from` up, except `keep`.
+pub fn close_fds_from(from: u32, keep: Option<RawFd>) -> io::Result<()> {
+    let close = |lo: u32, hi: u32| -> io::Result<()> {
+        if lo > hi {
+            return Ok(());
+        }
+        // SAFETY: closing descriptors this process no longer uses; nothing borrows them (the
+        // set-up process holds no OwnedFd above 2 but `keep` at this point).
+        let r = unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) };
+        if r < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    };
+    match keep {
+        Some(k) if k as u32 >= from => {
+            close(from, k as u32 - 1)?;
+            close(k as u32 + 1, u32::MAX)
+        }
+        _ => close(from, u32::MAX),
+    }
+}
+
+fn prctl(op: libc::c_int, a: libc::c_ulong, b: libc::c_ulong) -> io::Result<i32> {
+    // SAFETY: prctl with integer arguments only.
+    let r = unsafe { libc::prctl(op, a, b, 0 as libc::c_ulong, 0 as libc::c_ulong) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// Signal this process gets when its parent dies.
+pub fn set_parent_death_signal(sig: i32) -> io::Result<()> {
+    prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0).map(drop)
+}
+
+pub fn set_dumpable(on: bool) -> io::Result<()> {
+    prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0).map(drop)
+}
+
+pub fn set_keep_caps(on: bool) -> io::Result<()> {
+    prctl(libc::PR_SET_KEEPCAPS, on as libc::c_ulong, 0).map(drop)
+}
+
+pub fn set_no_new_privs() -> io::Result<()> {
+    prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).map(drop)
+}
+
+pub fn drop_bounding_cap(cap: u32) -> io::Result<()> {
+    prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0).map(drop)
+}
+
+/// Whether `cap` is in the bounding set (false for numbers the kernel does not know).
+pub fn in_bounding_set(cap: u32) -> bool {
+    prctl(libc::PR_CAPBSET_READ, cap as libc::c_ulong, 0).is_ok_and(|r| r == 1)
+}
+
+pub fn ambient_clear_all() -> io::Result<()> {
+    prctl(
+        libc::PR_CAP_AMBIENT,
+        libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+        0,
+    )
+    .map(drop)
+}
+
+pub fn ambient_raise(cap: u32) -> io::Result<()> {
+    prctl(
+        libc::PR_CAP_AMBIENT,
+        libc::PR_CAP_AMBIENT_RAISE as libc::c_ulong,
+        cap as libc::c_ulong,
+    )
+    .map(drop)
+}
+
+/// The three capability sets of capset(2), as 64-bit masks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CapSets {
+    pub effective: u64,
+    pub permitted: u64,
+    pub inheritable: u64,
+}
+
+const CAP_V3: u32 = 0x2008_0522;
+
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// capset(2) for this thread.
+pub fn capset(s: CapSets) -> io::Result<()> {
+    let mut h = CapHeader {
+        version: CAP_V3,
+        pid: 0,
+    };
+    let lo = |v: u64| v as u32;
+    let hi = |v: u64| (v >> 32) as u32;
+    let d = [
+        CapData {
+            effective: lo(s.effective),
+            permitted: lo(s.permitted),
+            inheritable: lo(s.inheritable),
+        },
+        CapData {
+            effective: hi(s.effective),
+            permitted: hi(s.permitted),
+            inheritable: hi(s.inheritable),
+        },
+    ];
+    // SAFETY: a v3 header with two data structs, as the kernel expects.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &mut h as *mut CapHeader, d.as_ptr()) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// capget(2) for this thread.
+pub fn capget() -> io::Result<CapSets> {
+    let mut h = CapHeader {
+        version: CAP_V3,
+        pid: 0,
+    };
+    let mut d = [CapData::default(); 2];
+    // SAFETY: a v3 header and room for two data structs.
+    let r = unsafe { libc::syscall(libc::SYS_capget, &mut h as *mut CapHeader, d.as_mut_ptr()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let join = |lo: u32, hi: u32| lo as u64 | (hi as u64) << 32;
+    Ok(CapSets {
+        effective: join(d[0].effective, d[1].effective),
+        permitted: join(d[0].permitted, d[1].permitted),
+        inheritable: join(d[0].inheritable, d[1].inheritable),
+    })
+}
+
+/// Block `sigs` in this thread; returns the previous mask.
+pub fn block_signals(sigs: &[i32]) -> io::Result<libc::sigset_t> {
+    // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in sigs {
+            libc::sigaddset(&mut set, s);
+        }
+        if libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(old)
+    }
+}
+
+/// Restore a signal mask.
+pub fn set_signal_mask(mask: &libc::sigset_t) {
+    // SAFETY: a valid, initialised mask.
+    unsafe {
+        libc::pthread_sigmask(libc::SIG_SETMASK, mask, std::ptr::null_mut());
+    }
+}
+
+/// Every signal's disposition back to the default and an empty mask, as a fresh process
+/// expects (ignored signals would otherwise stay ignored across exec).
+pub fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: setting a default disposition has no memory effects.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+    // SAFETY: an empty mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// A signalfd for `sigs` (which the caller has blocked).
+pub fn signalfd(sigs: &[i32]) -> io::Result<OwnedFd> {
+    // SAFETY: a properly initialised mask; signalfd returns a new fd or -1.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in sigs {
+            libc::sigaddset(&mut set, s);
+        }
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// Read one pending signal number from a signalfd, if any.
+pub fn read_signalfd(fd: BorrowedFd<'_>) -> Option<i32> {
+    // SAFETY: signalfd_siginfo is plain data; we read at most its size into it.
+    unsafe {
+        let mut info: libc::signalfd_siginfo = std::mem::zeroed();
+        let n = libc::read(
+            fd.as_raw_fd(),
+            (&mut info as *mut libc::signalfd_siginfo).cast(),
+            std::mem::size_of::<libc::signalfd_siginfo>(),
+        );
+        (n == std::mem::size_of::<libc::signalfd_siginfo>() as isize)
+            .then_some(info.ssi_signo as i32)
+    }
+}
+
+/// Wait for one of `sigs` (blocked by the caller).
+pub fn wait_signal(sigs: &[i32]) -> i32 {
+    // SAFETY: a properly initialised mask; sigwaitinfo writes into `info`.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for &s in sigs {
+            libc::sigaddset(&mut set, s);
+        }
+        loop {
+            let mut info: libc::siginfo_t = std::mem::zeroed();
+            let r = libc::sigwaitinfo(&set, &mut info);
+            if r > 0 {
+                return r;
+            }
+        }
+    }
+}
+
+/// kill(2).
+pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: kill has no memory effects.
+    if unsafe { libc::kill(pid, sig) } < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// _exit(2): leave without running destructors or atexit handlers (the set-up child shares
+/// them with the parent it was forked from).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust state.
+    unsafe { libc::_exit(code) }
+}
+
+/// close(2) a descriptor this process holds without an owner (e.g. a copy inherited by fork).
+pub fn close_raw(fd: RawFd) {
+    // SAFETY: the caller guarantees no OwnedFd in this process refers to `fd` any more.
+    unsafe { libc::close(fd) };
+}
+
+/// Eight random bytes from the kernel, if it has entropy ready.
+pub fn random_u64() -> Option<u64> {
+    let mut b = [0u8; 8];
+    // SAFETY: getrandom writes at most b.len() bytes into b.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), libc::GRND_NONBLOCK) };
+    (n == 8).then(|| u64::from_ne_bytes(b))
+}

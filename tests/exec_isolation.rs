@@ -1,0 +1,458 @@
+//! What a box sees of itself and of the host, checked from inside the box, as root and as the
+//! unprivileged user, through the built binary with the busybox image.
+
+mod common;
+
+use std::ffi::OsString;
+use std::fs;
+
+use common::{busybox_tarball, Env, Run, Who};
+use foxbox::security::caps::{self, CapSet};
+
+/// `foxbox run [flags] BUSYBOX args...` as the env's user.
+fn boxed(env: &Env, flags: &[&str], args: &[&str]) -> Run {
+    let mut v: Vec<OsString> = vec!["--log-level".into(), "error".into(), "run".into()];
+    v.extend(flags.iter().map(OsString::from));
+    v.push(busybox_tarball().into_os_string());
+    v.extend(args.iter().map(OsString::from));
+    env.run(v)
+}
+
+fn sh(env: &Env, flags: &[&str], script: &str) -> Run {
+    boxed(env, flags, &["/bin/sh", "-c", script])
+}
+
+fn envs() -> Vec<Env> {
+    Who::BOTH
+        .into_iter()
+        .filter(|w| w.available())
+        .map(Env::new)
+        .collect()
+}
+
+fn status_field(status: &str, key: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("no {key} in\n{status}"))
+}
+
+#[test]
+fn the_box_sees_only_its_own_processes() {
+    for env in envs() {
+        let r = sh(&env, &[], "ls /proc | grep -E '^[0-9]+$'");
+        r.ok();
+        let pids: Vec<&str> = r.stdout.lines().collect();
+        // The shell (pid 1) and `ls` (its child); grep runs in a pipe, so at most three.
+        assert!(pids.contains(&"1"), "{:?}: {pids:?}", env.who);
+        assert!(
+            pids.len() <= 3,
+            "{:?}: host processes visible: {pids:?}",
+            env.who
+        );
+        let r = boxed(&env, &[], &["cat", "/proc/1/cmdline"]);
+        r.ok();
+        assert_eq!(r.stdout, "cat\0/proc/1/cmdline\0", "{:?}", env.who);
+    }
+}
+
+#[test]
+fn hostname_is_the_flag_or_a_generated_fox_name() {
+    for env in envs() {
+        let r = boxed(&env, &["--hostname", "den"], &["hostname"]);
+        r.ok();
+        assert_eq!(r.stdout.trim(), "den");
+        let r = sh(
+            &env,
+            &["--hostname", "den"],
+            "cat /etc/hostname; echo $HOSTNAME; grep den /etc/hosts",
+        );
+        r.ok();
+        let lines: Vec<&str> = r.stdout.lines().collect();
+        assert_eq!(&lines[..2], ["den", "den"], "{}", r.stdout);
+        assert!(lines[2].starts_with("127.0.1.1"), "{}", r.stdout);
+        let r = boxed(&env, &[], &["hostname"]);
+        r.ok();
+        let name = r.stdout.trim();
+        assert!(
+            name.split('-').count() == 2
+                && name.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+            "generated hostname {name:?}"
+        );
+        let host = fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        assert_ne!(name, host.trim());
+    }
+}
+
+fn subordinate(file: &str, user: &str) -> (u32, u32) {
+    let text = fs::read_to_string(file).unwrap();
+    text.lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f[0] == user).then(|| (f[1].parse().unwrap(), f[2].parse().unwrap()))
+        })
+        .unwrap_or_else(|| panic!("{user} has no range in {file}"))
+}
+
+fn map_lines(text: &str) -> Vec<Vec<u64>> {
+    text.lines()
+        .map(|l| l.split_whitespace().map(|n| n.parse().unwrap()).collect())
+        .collect()
+}
+
+#[test]
+fn id_maps_put_the_caller_at_root_with_its_subordinate_range() {
+    for env in envs() {
+        let r = sh(
+            &env,
+            &[],
+            "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map",
+        );
+        r.ok();
+        let (uids, gids) = r.stdout.split_once("--\n").unwrap();
+        let (uid, gid) = env.ids();
+        match env.who {
+            Who::Root => {
+                assert_eq!(map_lines(uids), vec![vec![0, 0, 4294967295]]);
+                assert_eq!(map_lines(gids), vec![vec![0, 0, 4294967295]]);
+            }
+            _ => {
+                let (su, sc) = subordinate("/etc/subuid", common::TEST_USER);
+                let (gu, gc) = subordinate("/etc/subgid", common::TEST_USER);
+                assert_eq!(
+                    map_lines(uids),
+                    vec![vec![0, uid as u64, 1], vec![1, su as u64, sc as u64]]
+                );
+                assert_eq!(
+                    map_lines(gids),
+                    vec![vec![0, gid as u64, 1], vec![1, gu as u64, gc as u64]]
+                );
+            }
+        }
+        // Root too gets a user namespace of its own.
+        let r = boxed(&env, &[], &["readlink", "/proc/self/ns/user"]);
+        r.ok();
+        let host = fs::read_link("/proc/self/ns/user").unwrap();
+        assert_ne!(r.stdout.trim(), host.to_string_lossy(), "{:?}", env.who);
+        // A user from the image's /etc/passwd, with its groups.
+        let r = boxed(&env, &["-u", "fox"], &["id"]);
+        r.ok();
+        assert_eq!(
+            r.stdout.trim(),
+            "uid=1000(fox) gid=1000(fox) groups=10(wheel)",
+            "{:?}",
+            env.who
+        );
+        let r = sh(&env, &["-u", "1000:1000"], "echo $HOME; id -u");
+        r.ok();
+        assert_eq!(r.stdout, "/home/fox\n1000\n");
+    }
+}
+
+#[test]
+fn without_a_subordinate_range_only_root_exists_in_the_box() {
+    if !common::is_root() {
+        eprintln!("SKIP: needs root to run as the user without a range");
+        return;
+    }
+    let env = Env::new(Who::UserNoSubids);
+    let r = boxed(&env, &[], &["cat", "/proc/self/uid_map"]);
+    r.ok();
+    assert_eq!(map_lines(&r.stdout), vec![vec![0, env.ids().0 as u64, 1]]);
+    let r = boxed(&env, &["-u", "fox"], &["id"]);
+    r.assert_code(125);
+    assert!(r.stderr.contains("user"), "{}", r.stderr);
+    assert!(r.stderr.contains("not mapped"), "{}", r.stderr);
+}
+
+fn hex(set: CapSet) -> String {
+    format!("{:016x}", set.0)
+}
+
+#[test]
+fn capability_sets_are_exactly_the_plans() {
+    let default = CapSet::podman_default();
+    let mut nbs = CapSet::EMPTY;
+    nbs.insert(caps::parse("NET_BIND_SERVICE").unwrap());
+    for env in envs() {
+        for (flags, want) in [
+            (vec![], default),
+            (
+                vec!["--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE"],
+                nbs,
+            ),
+        ] {
+            for user in ["0", "fox"] {
+                let mut f: Vec<&str> = flags.clone();
+                f.extend(["-u", user]);
+                let r = boxed(&env, &f, &["cat", "/proc/self/status"]);
+                r.ok();
+                for key in ["CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb"] {
+                    assert_eq!(
+                        status_field(&r.stdout, key),
+                        hex(want),
+                        "{:?} {f:?}: {key}",
+                        env.who
+                    );
+                }
+            }
+        }
+        // Dropped capabilities are really gone: chown needs CAP_CHOWN.
+        let r = sh(&env, &["--cap-drop", "CHOWN"], "touch /f && chown 1:1 /f");
+        assert_ne!(r.code, 0, "{:?}: chown worked without CAP_CHOWN", env.who);
+        let r = sh(&env, &[], "touch /f && chown 1:1 /f");
+        r.ok();
+    }
+}
+
+#[test]
+fn no_new_privs_follows_the_plan() {
+    for env in envs() {
+        let r = boxed(
+            &env,
+            &["--security-opt", "no-new-privileges"],
+            &["cat", "/proc/self/status"],
+        );
+        r.ok();
+        assert_eq!(status_field(&r.stdout, "NoNewPrivs"), "1");
+        let r = boxed(&env, &[], &["cat", "/proc/self/status"]);
+        r.ok();
+        assert_eq!(status_field(&r.stdout, "NoNewPrivs"), "0");
+    }
+}
+
+#[test]
+fn masked_and_read_only_paths() {
+    for env in envs() {
+        // Masked files read as empty (a /dev/null bind), masked dirs are empty and read-only.
+        let r = sh(
+            &env,
+            &[],
+            "for f in /proc/kcore /proc/keys /proc/timer_list /proc/sched_debug /proc/interrupts; do \
+               [ -e $f ] && printf '%s %s\\n' $f $(wc -c < $f); done; \
+             ls -A /proc/acpi /sys/firmware | grep -v : | grep . ; \
+             touch /sys/firmware/x 2>/dev/null && echo WROTE-FIRMWARE; \
+             echo 1 > /proc/sys/kernel/domainname 2>/dev/null && echo WROTE-PROC-SYS; \
+             echo h > /proc/sysrq-trigger 2>/dev/null && echo WROTE-SYSRQ; \
+             touch /sys/x 2>/dev/null && echo WROTE-SYS; \
+             grep -E ' /proc/(sys|irq|bus|fs) ' /proc/self/mountinfo | grep -vc ' ro,'",
+        );
+        assert!(!r.stdout.contains("WROTE"), "{:?}: {}", env.who, r.stdout);
+        for line in r.stdout.lines().filter(|l| l.starts_with("/proc/")) {
+            assert!(
+                line.ends_with(" 0"),
+                "{:?}: masked file has content: {line}",
+                env.who
+            );
+        }
+        assert!(
+            r.stdout.lines().any(|l| l.starts_with("/proc/keys")),
+            "{}",
+            r.stdout
+        );
+        assert_eq!(r.stdout.lines().last(), Some("0"), "{}", r.stdout);
+    }
+}
+
+#[test]
+fn dev_holds_exactly_the_listed_entries() {
+    for env in envs() {
+        let r = sh(&env, &[], "ls -A /dev; echo --; ls -A /dev/pts; for l in ptmx fd stdin; do readlink /dev/$l; done; echo x > /dev/null && head -c 4 /dev/zero | wc -c; echo y > /dev/full || echo FULL");
+        r.ok();
+        let (dev, rest) = r.stdout.split_once("--\n").unwrap();
+        let names: Vec<&str> = dev.lines().collect();
+        assert_eq!(
+            names,
+            [
+                "fd", "full", "null", "ptmx", "pts", "random", "shm", "stderr", "stdin", "stdout",
+                "tty", "urandom", "zero"
+            ],
+            "{:?}",
+            env.who
+        );
+        let rest: Vec<&str> = rest.lines().collect();
+        assert_eq!(
+            rest,
+            [
+                "ptmx",
+                "pts/ptmx",
+                "/proc/self/fd",
+                "/proc/self/fd/0",
+                "4",
+                "FULL"
+            ],
+            "{:?}",
+            env.who
+        );
+    }
+}
+
+#[test]
+fn no_descriptors_beyond_stdio() {
+    for env in envs() {
+        for flags in [&[][..], &["--init"][..]] {
+            // Not the last command: busybox sh would exec it in place of itself.
+            let r = sh(&env, flags, "ls /proc/$$/fd; exit 0");
+            r.ok();
+            assert_eq!(r.stdout, "0\n1\n2\n", "{:?} {flags:?}", env.who);
+        }
+    }
+}
+
+#[test]
+fn cwd_is_inside_the_new_root() {
+    for env in envs() {
+        let r = sh(
+            &env,
+            &[],
+            "pwd; readlink /proc/self/cwd; readlink /proc/1/root",
+        );
+        r.ok();
+        assert_eq!(r.stdout, "/\n/\n/\n", "{:?}", env.who);
+        let r = sh(&env, &["-w", "/usr/bin"], "pwd; readlink /proc/self/cwd");
+        r.ok();
+        assert_eq!(r.stdout, "/usr/bin\n/usr/bin\n");
+    }
+}
+
+#[test]
+fn nothing_of_the_host_filesystem_is_reachable() {
+    for env in envs() {
+        let canary = env.write("canary-7f3e91", "host secret");
+        let host_path = canary.to_string_lossy().to_string();
+        let r = sh(
+            &env,
+            &[],
+            &format!(
+                "cat {host_path} 2>/dev/null && echo SEEN; \
+                 ls /proc/1/root/ | tr '\\n' ' '; echo; \
+                 find / -xdev -name canary-7f3e91 2>/dev/null; \
+                 cd /..; pwd"
+            ),
+        );
+        r.ok();
+        assert!(!r.stdout.contains("SEEN"), "{:?}: {}", env.who, r.stdout);
+        assert!(!r.stdout.contains("canary"), "{:?}: {}", env.who, r.stdout);
+        let lines: Vec<&str> = r.stdout.lines().collect();
+        assert!(
+            lines[0].contains("bin") && lines[0].contains("etc"),
+            "{}",
+            r.stdout
+        );
+        assert!(
+            !lines[0].contains("work") && !lines[0].contains("boot"),
+            "{}",
+            r.stdout
+        );
+        assert_eq!(lines[1], "/");
+        // No mount from the host but the ones the box is made of.
+        let r = boxed(&env, &[], &["cat", "/proc/self/mountinfo"]);
+        r.ok();
+        for l in r.stdout.lines() {
+            let mp = l.split_whitespace().nth(4).unwrap();
+            assert!(
+                ["/", "/proc", "/dev", "/sys", "/etc"]
+                    .iter()
+                    .any(|p| mp == *p || mp.starts_with(&format!("{p}/"))),
+                "{:?}: unexpected mount {l}",
+                env.who
+            );
+        }
+    }
+}
+
+#[test]
+fn read_only_root_keeps_tmp_run_and_shm_writable() {
+    for env in envs() {
+        let r = sh(
+            &env,
+            &["--read-only"],
+            "touch /etc/x 2>/dev/null && echo ROOT-WRITABLE; \
+             touch /tmp/a /var/tmp/a /run/a /dev/shm/a && echo ok",
+        );
+        r.ok();
+        assert_eq!(r.stdout, "ok\n", "{:?}", env.who);
+    }
+}
+
+fn interim_layers(env: &Env) -> Vec<std::path::PathBuf> {
+    fs::read_dir(env.store().join("interim"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().len() == 64)
+        .collect()
+}
+
+#[test]
+fn rootfs_changes_never_reach_the_image() {
+    for env in envs() {
+        let r = sh(
+            &env,
+            &[],
+            "echo changed > /etc/foxbox-image && rm /bin/ls && touch /new-file && echo done",
+        );
+        r.ok();
+        assert_eq!(r.stdout, "done\n");
+        let layers = interim_layers(&env);
+        assert_eq!(layers.len(), 1, "{layers:?}");
+        let l = &layers[0];
+        assert_eq!(
+            fs::read_to_string(l.join("etc/foxbox-image")).unwrap(),
+            "busybox\n"
+        );
+        assert!(fs::symlink_metadata(l.join("bin/ls")).is_ok());
+        assert!(!l.join("new-file").exists());
+        let r = sh(
+            &env,
+            &[],
+            "cat /etc/foxbox-image; ls /new-file 2>&1 >/dev/null | wc -l; ls /bin/ls",
+        );
+        r.ok();
+        assert_eq!(r.stdout, "busybox\n1\n/bin/ls\n");
+    }
+}
+
+#[test]
+fn plan_mounts_bind_and_tmpfs() {
+    for env in envs() {
+        let dir = env.work().join("shared");
+        fs::create_dir_all(&dir).unwrap();
+        env.write("shared/in.txt", "from host");
+        let d = dir.to_string_lossy().to_string();
+        let r = sh(
+            &env,
+            &[
+                "-v",
+                &format!("{d}:/data"),
+                "-v",
+                &format!("{d}:/ro:ro"),
+                "--tmpfs",
+                "/scratch",
+            ],
+            "cat /data/in.txt; echo; echo out > /data/out.txt; \
+             touch /ro/x 2>/dev/null && echo RO-WRITABLE; \
+             touch /scratch/s && grep ' /scratch ' /proc/self/mountinfo | grep -c tmpfs",
+        );
+        r.ok();
+        assert_eq!(r.stdout, "from host\n1\n", "{:?}", env.who);
+        assert_eq!(fs::read_to_string(dir.join("out.txt")).unwrap(), "out\n");
+    }
+}
+
+#[test]
+fn named_volumes_outlive_the_box() {
+    for env in envs() {
+        sh(&env, &["-v", "den:/den"], "echo kept > /den/f").ok();
+        let r = sh(
+            &env,
+            &["-v", "den:/data:ro"],
+            "cat /data/f; touch /data/g 2>/dev/null || echo ro",
+        );
+        r.ok();
+        assert_eq!(r.stdout, "kept\nro\n", "{:?}", env.who);
+        let r = env.run(["volume", "ls", "--format", "json"]);
+        r.ok();
+        assert!(r.stdout.contains("\"den\""), "{}", r.stdout);
+    }
+}
