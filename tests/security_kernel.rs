@@ -685,8 +685,8 @@ mod probe {
         Ok(())
     }
 
-    /// As uid 0 (host root or a user namespace's root): all of effective, permitted,
-    /// inheritable and bounding equal the set, ambient empty; and exec keeps the set.
+    /// As uid 0 (host root or a user namespace's root): all five sets equal the set, ambient
+    /// included; and exec keeps the set.
     fn caps_root(mode: Mode) -> R {
         if mode == Mode::Userns {
             enter_userns()?;
@@ -704,7 +704,7 @@ mod probe {
                     ("CapPrm", set),
                     ("CapInh", set),
                     ("CapBnd", set),
-                    ("CapAmb", CapSet::EMPTY),
+                    ("CapAmb", set),
                 ],
             )?;
             let cur = capset::current().map_err(|e| e.to_string())?;
@@ -714,7 +714,7 @@ mod probe {
                     permitted: set,
                     inheritable: set,
                     bounding: set,
-                    ambient: CapSet::EMPTY
+                    ambient: set
                 },
                 "capset::current() = {cur:?}"
             );

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::Instant;
 
 use foxbox::exec::{self, parent::Timing, BoxRootfs, Launch, NoHelpers};
-use foxbox::plan::{Plan, Seccomp};
+use foxbox::plan::Plan;
 
 use super::{not_yet, run_interim, CmdResult, Ctx};
 
@@ -126,9 +126,6 @@ pub(super) fn execute(
     timings: bool,
     image_took: std::time::Duration,
 ) -> CmdResult {
-    if !exec::security_glue::SECCOMP_ENFORCED && plan.seccomp.value != Seccomp::Unconfined {
-        tracing::warn!("seccomp filters are not installed yet in this build");
-    }
     let mut launch = Launch::new(plan, rootfs, name);
     for m in &plan.mounts {
         if let foxbox::plan::MountKind::Volume { name: vol } = &m.kind {

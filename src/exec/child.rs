@@ -13,6 +13,7 @@ use super::steps::{Action, Side, Step};
 use super::{init, security_glue, user, Launch};
 use crate::fs::{dev, etc, kernfs, masks, mounts, pivot, rootfs};
 use crate::plan::{MountKind, NetMode};
+use crate::security::seccomp::Program;
 use crate::sys::mount::{self, MsFlags};
 use crate::sys::{net, process as p, tty};
 
@@ -24,7 +25,12 @@ pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bi
 const SETUP_FAILED: i32 = 125;
 
 /// Run in the freshly cloned child. Never returns.
-pub(crate) fn run(launch: &Launch<'_>, steps: &[Step], chan: ChildEnd) -> ! {
+pub(crate) fn run(
+    launch: &Launch<'_>,
+    steps: &[Step],
+    chan: ChildEnd,
+    seccomp: Option<&Program>,
+) -> ! {
     // The box must not outlive the process that started it (the CLI, or a supervisor).
     let _ = p::set_parent_death_signal(libc::SIGKILL);
     if !chan.wait_for_release() {
@@ -36,6 +42,7 @@ pub(crate) fn run(launch: &Launch<'_>, steps: &[Step], chan: ChildEnd) -> ! {
         root: None,
         identity: None,
         env: Vec::new(),
+        seccomp,
     };
     let mut timings = Vec::with_capacity(steps.len());
     for (i, s) in steps.iter().enumerate() {
@@ -68,6 +75,8 @@ struct State<'a> {
     root: Option<rootfs::NewRoot>,
     identity: Option<user::Identity>,
     env: Vec<(String, String)>,
+    /// Compiled by the parent before the clone, so the child only installs it.
+    seccomp: Option<&'a Program>,
 }
 
 impl State<'_> {
@@ -169,7 +178,7 @@ impl State<'_> {
             }
             Action::Capabilities => security_glue::set_capabilities(plan.capabilities.value),
             Action::NoNewPrivs => security_glue::set_no_new_privs(),
-            Action::Seccomp => security_glue::install_seccomp(&plan.seccomp.value),
+            Action::Seccomp => security_glue::install_seccomp(self.seccomp, plan.no_new_privs),
             Action::Init => init::fork_init(self.chan.raw()),
             Action::Image
             | Action::Clone

@@ -57,6 +57,9 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
     let fail = |a: Action, name: &'static str, e: StepError| ExecError::step(name, span_of(a), e);
     let mut timings = Vec::new();
 
+    // Compiled here, before the clone: the child only installs it.
+    let seccomp =
+        super::security_glue::compile(plan).map_err(|e| fail(Action::Seccomp, "seccomp", e))?;
     let (pend, cend) =
         channel::pair().map_err(|e| fail(Action::Clone, "clone", io_step("sync channel", e)))?;
     let mut flags = ns::USER | ns::MOUNT | ns::PID | ns::UTS | ns::IPC | ns::CGROUP;
@@ -67,7 +70,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
     let (pid, pidfd) = match p::fork_into(flags) {
         Ok(Forked::Child) => {
             drop(pend);
-            child::run(launch, &list, cend)
+            child::run(launch, &list, cend, seccomp.as_ref())
         }
         Ok(Forked::Parent { pid, pidfd }) => (pid, pidfd),
         Err(e) => {

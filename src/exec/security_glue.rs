@@ -1,66 +1,47 @@
-//! The child's calls into capabilities, no_new_privs and seccomp, in one place so the security
-//! layer can take them over at merge.
-//!
-//! INTERIM: capabilities and no_new_privs are real (capset, PR_CAPBSET_DROP, PR_CAP_AMBIENT,
-//! PR_SET_NO_NEW_PRIVS). [`install_seccomp`] installs nothing yet: it is the hook the real
-//! compiler/installer (`foxbox::security::seccomp`) replaces.
+//! The child's calls into the security layer (capabilities, no_new_privs, seccomp), mapped to
+//! step errors. The seccomp program is compiled by the parent before the clone ([`compile`]),
+//! so the child only installs it.
 
-use crate::exec::error::{Context, StepError};
-use crate::plan::Seccomp;
-use crate::security::caps::CapSet;
-use crate::sys::process::{self as p, CapSets};
+use crate::exec::error::StepError;
+use crate::plan::{Plan, Seccomp};
+use crate::security::capset;
+use crate::security::seccomp::{self, Program};
 
-/// Highest capability number the kernel could know (bits of a u64 mask).
-const MAX_CAP: u32 = 63;
+fn cap_err(e: capset::CapError) -> StepError {
+    StepError::new(e.errno().unwrap_or(0), e.to_string())
+}
 
-/// Set all five capability sets to exactly `want`. Runs after the user change (which, with
-/// keep-caps, left the permitted set intact but cleared the effective one).
-pub fn set_capabilities(want: CapSet) -> Result<(), StepError> {
-    let cur = p::capget().ctx(|| "capget".into())?;
-    // Effective again, so that CAP_SETPCAP allows the bounding-set drops below.
-    p::capset(CapSets {
-        effective: cur.permitted,
-        ..cur
-    })
-    .ctx(|| "raise the effective set".into())?;
-    for cap in 0..=MAX_CAP {
-        if !want.contains(cap) && p::in_bounding_set(cap) {
-            p::drop_bounding_cap(cap)
-                .ctx(|| format!("drop capability {cap} from the bounding set"))?;
-        }
-    }
-    let bits = want.0 & cur.permitted;
-    if bits != want.0 {
-        let missing = CapSet(want.0 & !cur.permitted);
-        return Err(StepError::new(
-            libc::EPERM,
-            format!(
-                "the box's user namespace lacks {}",
-                missing.names().join(", ")
-            ),
-        ));
-    }
-    p::capset(CapSets {
-        effective: bits,
-        permitted: bits,
-        inheritable: bits,
-    })
-    .ctx(|| "capset".into())?;
-    p::ambient_clear_all().ctx(|| "clear the ambient set".into())?;
-    for cap in want.iter() {
-        p::ambient_raise(cap).ctx(|| format!("raise ambient capability {cap}"))?;
-    }
-    Ok(())
+/// Set all five capability sets to exactly the plan's.
+pub fn set_capabilities(want: crate::security::caps::CapSet) -> Result<(), StepError> {
+    capset::set_capabilities(want).map_err(cap_err)
 }
 
 pub fn set_no_new_privs() -> Result<(), StepError> {
-    p::set_no_new_privs().ctx(|| "prctl(PR_SET_NO_NEW_PRIVS)".into())
+    capset::set_no_new_privs().map_err(cap_err)
 }
 
-/// INTERIM: no filter is installed until the seccomp compiler lands (see the module docs).
-pub fn install_seccomp(_profile: &Seccomp) -> Result<(), StepError> {
-    Ok(())
+/// The filter for the plan (none when unconfined), compiled for the box's final capabilities.
+pub fn compile(plan: &Plan) -> Result<Option<Program>, StepError> {
+    let caps = plan.capabilities.value;
+    let compiled = match &plan.seccomp.value {
+        Seccomp::Unconfined => return Ok(None),
+        Seccomp::Default => seccomp::compile_native(seccomp::default_profile(), caps),
+        Seccomp::Profile { profile, .. } => seccomp::compile_native(profile, caps),
+    };
+    compiled.map(Some).map_err(|e| {
+        StepError::msg(format!("cannot compile the seccomp profile: {e}"))
+            .with_hint("simplify the profile, or use profile = \"default\"")
+    })
 }
 
-/// Whether [`install_seccomp`] really installs a filter (the parent warns when not).
-pub const SECCOMP_ENFORCED: bool = false;
+/// Install the parent-compiled filter on this (the child's) thread.
+pub fn install_seccomp(program: Option<&Program>, no_new_privs: bool) -> Result<(), StepError> {
+    let Some(p) = program else { return Ok(()) };
+    seccomp::install(p, no_new_privs).map_err(|e| {
+        let err = StepError::new(e.errno().unwrap_or(0), e.to_string());
+        match e.help() {
+            Some(h) => err.with_hint(h),
+            None => err,
+        }
+    })
+}

@@ -131,8 +131,8 @@ pub fn current() -> Result<CapState, CapError> {
 }
 
 /// Set all five capability sets of the calling thread to exactly `set`: bounding, effective,
-/// permitted, inheritable, and ambient when the effective uid is not 0 (for uid 0, exec gives
-/// the permitted set from the inheritable and bounding sets, and ambient is cleared).
+/// permitted, inheritable and ambient. Ambient matters only for a non-root user (it is what
+/// carries the set across exec); for uid 0 it is set too, so that every set says the same.
 ///
 /// Call it after the uid change (see the module docs). Capabilities the kernel does not have
 /// are dropped from the bounding set like any other cap outside `set`.
@@ -160,17 +160,15 @@ pub fn set_capabilities(set: CapSet) -> Result<(), CapError> {
     sys::prctl(PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as _, 0, 0, 0)
         .map_err(fail("PR_CAP_AMBIENT_CLEAR_ALL", None))?;
     sys::capset(&data(set, set, set)).map_err(fail("capset", None))?;
-    if !nix::unistd::geteuid().is_root() {
-        for cap in set.iter() {
-            sys::prctl(
-                PR_CAP_AMBIENT,
-                libc::PR_CAP_AMBIENT_RAISE as _,
-                cap.into(),
-                0,
-                0,
-            )
-            .map_err(fail("PR_CAP_AMBIENT_RAISE", Some(cap)))?;
-        }
+    for cap in set.iter() {
+        sys::prctl(
+            PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_RAISE as _,
+            cap.into(),
+            0,
+            0,
+        )
+        .map_err(fail("PR_CAP_AMBIENT_RAISE", Some(cap)))?;
     }
     Ok(())
 }

@@ -1,0 +1,81 @@
+//! seccomp in a real box, as root and as the unprivileged user: the built-in default filter is
+//! installed and refuses what it should with EPERM while busybox works; `unconfined` installs
+//! none.
+
+mod common;
+
+use std::ffi::OsString;
+
+use common::{busybox_tarball, Env, Run, Who};
+
+fn sh(env: &Env, flags: &[&str], script: &str) -> Run {
+    let mut v: Vec<OsString> = vec!["--log-level".into(), "error".into(), "run".into()];
+    v.extend(flags.iter().map(OsString::from));
+    v.push(busybox_tarball().into_os_string());
+    v.extend(["/bin/sh", "-c", script].map(OsString::from));
+    env.run(v)
+}
+
+fn envs() -> Vec<Env> {
+    Who::BOTH
+        .into_iter()
+        .filter(|w| w.available())
+        .map(Env::new)
+        .collect()
+}
+
+#[test]
+fn the_default_filter_is_installed_and_refuses_with_eperm() {
+    for env in envs() {
+        let r = sh(
+            &env,
+            &[],
+            "grep -E '^(Seccomp|Seccomp_filters):' /proc/self/status; \
+             unshare -U true; echo unshare=$?; \
+             echo hi | sed s/hi/ok/; ls / >/dev/null && echo ls-ok",
+        );
+        r.ok();
+        assert!(
+            r.stdout.contains("Seccomp:\t2"),
+            "{:?}: {}",
+            env.who,
+            r.stdout
+        );
+        assert!(
+            r.stdout.contains("unshare=1"),
+            "{:?}: {}",
+            env.who,
+            r.stdout
+        );
+        assert!(
+            r.stderr.contains("Operation not permitted"),
+            "{:?}: unshare must fail with EPERM: {}",
+            env.who,
+            r.stderr
+        );
+        assert!(
+            r.stdout.contains("ok\nls-ok"),
+            "{:?}: {}",
+            env.who,
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn unconfined_installs_no_filter() {
+    for env in envs() {
+        let r = sh(
+            &env,
+            &["--security-opt", "seccomp=unconfined"],
+            "grep '^Seccomp:' /proc/self/status",
+        );
+        r.ok();
+        assert!(
+            r.stdout.contains("Seccomp:\t0"),
+            "{:?}: {}",
+            env.who,
+            r.stdout
+        );
+    }
+}
