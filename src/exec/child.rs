@@ -227,7 +227,8 @@ impl State<'_> {
         if self.launch.id_maps.host_gid(id.gid).is_none() {
             return Err(unmapped("gid", id.gid));
         }
-        p::set_keep_caps(true).ctx(|| "keep capabilities across setuid".into())?;
+        crate::security::capset::set_keep_caps(true)
+            .map_err(|e| StepError::new(e.errno().unwrap_or(0), e.to_string()))?;
         let groups: Vec<nix::unistd::Gid> = id
             .groups
             .iter()
@@ -251,7 +252,8 @@ impl State<'_> {
         nix::unistd::setresuid(u, u, u)
             .map_err(std::io::Error::from)
             .ctx(|| format!("setresuid {}", id.uid))?;
-        p::set_keep_caps(false).ctx(|| "reset keep-caps".into())?;
+        crate::security::capset::set_keep_caps(false)
+            .map_err(|e| StepError::new(e.errno().unwrap_or(0), e.to_string()))?;
         // A credential change clears the parent-death signal.
         let _ = p::set_parent_death_signal(libc::SIGKILL);
         self.identity = Some(id);
