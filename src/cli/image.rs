@@ -122,11 +122,17 @@ fn import(store: &mut Store, a: ImportArgs) -> CmdResult {
         ));
     }
     store.set_progress(true);
-    let image = store
-        .import(&a.file, Some(&name))
-        .map_err(|e| miette::miette!("cannot import {}: {e}", a.file.display()))?;
-    println!("{}", image.hex());
-    Ok(0)
+    // Printed whole, not through the diagnostic renderer: it would wrap the entry's name.
+    match store.import(&a.file, Some(&name)) {
+        Ok(image) => {
+            println!("{}", image.hex());
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("Error: cannot import {}: {e}", a.file.display());
+            Ok(125)
+        }
+    }
 }
 
 /// podman's sizes: SI units, three significant digits ("4.27 MB").

@@ -89,8 +89,8 @@ pub struct Unpacked {
 
 /// Unpack a `.tar` or `.tar.gz` (whatever its name says) read from `file` into `dest`, hashing
 /// the file's bytes on the way.
-pub fn unpack_file(
-    file: File,
+pub fn unpack_file<R: Read>(
+    file: R,
     dest: &Path,
     opts: &Options,
     progress: Option<indicatif::ProgressBar>,
