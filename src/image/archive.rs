@@ -87,34 +87,116 @@ pub struct Unpacked {
     pub stats: Stats,
 }
 
+/// Chunks handed from the reading thread to the unpacking one.
+const CHUNK: usize = 256 * 1024;
+
+/// Reads the chunks another thread sends; an `Err` chunk is that thread's read error.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.cur.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.cur = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Fill `buf` as far as the stream goes; 0 at its end.
+fn read_chunk(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Read, hash and decompress `file`, sending the tar stream down `tx`; the file's digest.
+/// Stops early (without error) when the receiving side has gone.
+fn produce<R: Read>(
+    file: R,
+    progress: Option<indicatif::ProgressBar>,
+    tx: std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>,
+) -> io::Result<String> {
+    let mut hashing = Hashing::new(file, progress);
+    {
+        let mut buffered = BufReader::with_capacity(CHUNK, &mut hashing);
+        let gz = buffered.fill_buf()?.starts_with(&GZIP_MAGIC);
+        let mut src: Box<dyn Read + '_> = if gz {
+            Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
+        } else {
+            Box::new(buffered)
+        };
+        loop {
+            let mut buf = vec![0u8; CHUNK];
+            match read_chunk(&mut src, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx.send(Ok(buf)).is_err() {
+                        return Ok(String::new());
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return Ok(String::new());
+                }
+            }
+        }
+    }
+    drop(tx);
+    // Whatever follows the stream still belongs to the file's digest.
+    io::copy(&mut hashing, &mut io::sink())?;
+    Ok(hashing.digest())
+}
+
 /// Unpack a `.tar` or `.tar.gz` (whatever its name says) read from `file` into `dest`, hashing
-/// the file's bytes on the way.
-pub fn unpack_file<R: Read>(
+/// the file's bytes on the way. Reading, hashing and decompressing run on a second thread (as
+/// `tar -z` runs gzip in a second process), joined before this returns.
+pub fn unpack_file<R: Read + Send>(
     file: R,
     dest: &Path,
     opts: &Options,
     progress: Option<indicatif::ProgressBar>,
 ) -> Result<Unpacked, UnpackError> {
-    let mut hashing = Hashing::new(file, progress);
-    let stats = {
-        let mut buffered = BufReader::with_capacity(256 * 1024, &mut hashing);
-        let head = buffered.fill_buf().map_err(UnpackError::Read)?;
-        if head.starts_with(&GZIP_MAGIC) {
-            let gz = flate2::bufread::MultiGzDecoder::new(buffered);
-            unpack::unpack(BufReader::with_capacity(256 * 1024, gz), dest, opts)?
-        } else {
-            unpack::unpack(buffered, dest, opts)?
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(16);
+        let producer = scope.spawn(move || produce(file, progress, tx));
+        let reader = ChannelReader {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+        };
+        let stats = unpack::unpack(reader, dest, opts);
+        let digest = producer
+            .join()
+            .map_err(|_| UnpackError::Read(io::Error::other("the reading thread panicked")))?;
+        let stats = stats?;
+        let digest = digest.map_err(UnpackError::Read)?;
+        if stats.entries == 0 {
+            return Err(UnpackError::Corrupt(
+                "it holds no entries (is it a tar archive?)".into(),
+            ));
         }
-    };
-    if stats.entries == 0 {
-        return Err(UnpackError::Corrupt(
-            "it holds no entries (is it a tar archive?)".into(),
-        ));
-    }
-    // Whatever follows the stream still belongs to the file's digest.
-    io::copy(&mut hashing, &mut io::sink()).map_err(UnpackError::Read)?;
-    Ok(Unpacked {
-        digest: hashing.digest(),
-        stats,
+        Ok(Unpacked { digest, stats })
     })
 }

@@ -463,6 +463,26 @@ impl Unpacker {
         }
     }
 
+    /// Run `op` to create `name`; when something is already there (a duplicate entry), remove
+    /// it and try once more. Trying first saves a stat per entry on the common path.
+    fn create<T>(
+        &self,
+        parent: BorrowedFd<'_>,
+        name: &[u8],
+        entry: &[u8],
+        what: &str,
+        mut op: impl FnMut() -> Result<T, Errno>,
+    ) -> Result<T, UnpackError> {
+        let fail = |e: Errno| refused(entry, format!("cannot create the {what}: {}", e.desc()));
+        match op() {
+            Err(Errno::EEXIST) => {
+                self.clear(parent, name, entry, false)?;
+                op().map_err(fail)
+            }
+            r => r.map_err(fail),
+        }
+    }
+
     fn dir(
         &mut self,
         parent: BorrowedFd<'_>,
@@ -470,16 +490,23 @@ impl Unpacker {
         m: &Meta,
         path: Vec<u8>,
     ) -> Result<(), UnpackError> {
-        if !self.clear(parent, name, &m.path, true)? {
-            // Owner-only until the end: the contents still have to go in.
-            nix::sys::stat::mkdirat(parent, name, Mode::from_bits_truncate(0o700)).map_err(
-                |e| {
-                    refused(
-                        &m.path,
-                        format!("cannot create the directory: {}", e.desc()),
-                    )
-                },
-            )?;
+        // Owner-only until the end: the contents still have to go in.
+        let mkdir = || nix::sys::stat::mkdirat(parent, name, Mode::from_bits_truncate(0o700));
+        let fail = |e: Errno| {
+            refused(
+                &m.path,
+                format!("cannot create the directory: {}", e.desc()),
+            )
+        };
+        match mkdir() {
+            Ok(()) => {}
+            // A directory over a directory keeps it (and its contents); anything else goes.
+            Err(Errno::EEXIST) => {
+                if !self.clear(parent, name, &m.path, true)? {
+                    mkdir().map_err(fail)?;
+                }
+            }
+            Err(e) => return Err(fail(e)),
         }
         self.forget_cache_under(&path);
         self.dirs.insert(path, dir_meta(m));
@@ -493,14 +520,18 @@ impl Unpacker {
         m: &Meta,
         data: &mut R,
     ) -> Result<(), UnpackError> {
-        self.clear(parent, name, &m.path, false)?;
-        let fd = openat(
-            parent,
-            name,
-            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o600),
-        )
-        .map_err(|e| refused(&m.path, format!("cannot create the file: {}", e.desc())))?;
+        let fd = self.create(parent, name, &m.path, "file", || {
+            openat(
+                parent,
+                name,
+                OFlag::O_WRONLY
+                    | OFlag::O_CREAT
+                    | OFlag::O_EXCL
+                    | OFlag::O_NOFOLLOW
+                    | OFlag::O_CLOEXEC,
+                Mode::from_bits_truncate(0o600),
+            )
+        })?;
         let mut file = std::fs::File::from(fd);
         let mut left = m.size;
         while left > 0 {
@@ -538,9 +569,9 @@ impl Unpacker {
             Some(t) if !t.is_empty() => t.as_slice(),
             _ => return Err(refused(&m.path, "a symlink without a target")),
         };
-        self.clear(parent, name, &m.path, false)?;
-        symlinkat(target, parent, name)
-            .map_err(|e| refused(&m.path, format!("cannot create the symlink: {}", e.desc())))?;
+        self.create(parent, name, &m.path, "symlink", || {
+            symlinkat(target, parent, name)
+        })?;
         self.own_at(parent, name, m)?;
         let t = TimeSpec::new(m.mtime, 0);
         // Best effort: a symlink's time matters to nobody but `ls -l`.
@@ -601,26 +632,22 @@ impl Unpacker {
             Ok(Some(_)) => {}
             _ => return Err(missing()),
         }
-        self.clear(parent, name, &m.path, false)?;
         // No AT_SYMLINK_FOLLOW: a link to a symlink links the symlink itself.
-        linkat(tparent.as_fd(), tname, parent, name, AtFlags::empty()).map_err(|e| {
-            refused(
-                &m.path,
-                format!("cannot create the hard link: {}", e.desc()),
-            )
+        self.create(parent, name, &m.path, "hard link", || {
+            linkat(tparent.as_fd(), tname, parent, name, AtFlags::empty())
         })
     }
 
     fn fifo(&mut self, parent: BorrowedFd<'_>, name: &[u8], m: &Meta) -> Result<(), UnpackError> {
-        self.clear(parent, name, &m.path, false)?;
-        mknodat(
-            parent,
-            name,
-            SFlag::S_IFIFO,
-            Mode::from_bits_truncate(0o600),
-            0,
-        )
-        .map_err(|e| refused(&m.path, format!("cannot create the fifo: {}", e.desc())))?;
+        self.create(parent, name, &m.path, "fifo", || {
+            mknodat(
+                parent,
+                name,
+                SFlag::S_IFIFO,
+                Mode::from_bits_truncate(0o600),
+                0,
+            )
+        })?;
         self.own_at(parent, name, m)?;
         // The fifo was made by this call, under a real directory: following it cannot escape.
         fchmodat(
