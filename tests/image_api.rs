@@ -100,3 +100,76 @@ fn resolve_names_pins_and_tarballs() {
     assert!(s.list().unwrap().is_empty());
     assert!(!a.layers[0].exists());
 }
+
+fn layers() -> (Vec<u8>, Vec<u8>) {
+    let lower = tar(&[
+        E::file("a/x", "x"),
+        E::file("a/y", "y"),
+        E::file("b/z", "z"),
+    ]);
+    let upper = tar(&[
+        E::file("a/.wh.x", ""),
+        E::dir("b/"),
+        E::file("b/.wh..wh..opq", ""),
+        E::file("b/new", "new"),
+    ]);
+    (lower, upper)
+}
+
+#[test]
+fn layers_with_whiteouts_apply_and_convert_for_overlayfs() {
+    use foxbox::image::unpack::{unpack, Options, Owners, Whiteouts};
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    if !common::is_root() {
+        eprintln!("SKIP: needs root to mount the overlay");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let (lower, upper) = layers();
+    let opts = |w| Options {
+        whiteouts: w,
+        owners: Owners::Keep,
+        max_size: 1 << 20,
+    };
+    // Applied onto one directory: the result is the merged tree.
+    let flat = t.path().join("flat");
+    fs::create_dir(&flat).unwrap();
+    unpack(&lower[..], &flat, &opts(Whiteouts::Apply)).unwrap();
+    unpack(&upper[..], &flat, &opts(Whiteouts::Apply)).unwrap();
+    assert!(!flat.join("a/x").exists() && flat.join("a/y").exists());
+    assert!(!flat.join("b/z").exists() && flat.join("b/new").exists());
+    assert!(!flat.join("a/.wh.x").exists() && !flat.join("b/.wh..wh..opq").exists());
+    // As separate overlay layers: whiteout devices and the opaque mark, merged by the kernel.
+    let (l1, l2) = (t.path().join("l1"), t.path().join("l2"));
+    fs::create_dir(&l1).unwrap();
+    fs::create_dir(&l2).unwrap();
+    let ov = Whiteouts::Overlay { user_xattr: false };
+    unpack(&lower[..], &l1, &opts(ov)).unwrap();
+    unpack(&upper[..], &l2, &opts(ov)).unwrap();
+    let wh = fs::symlink_metadata(l2.join("a/x")).unwrap();
+    assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
+    assert!(foxbox::image::xattr::is_opaque(&l2.join("b")));
+    let merged = t.path().join("merged");
+    fs::create_dir(&merged).unwrap();
+    let script = format!(
+        "mount -t overlay overlay -o lowerdir={}:{} {m} && ls {m}/a {m}/b",
+        l2.display(),
+        l1.display(),
+        m = merged.display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let names: Vec<&str> = listing
+        .lines()
+        .filter(|l| !l.is_empty() && !l.ends_with(':'))
+        .collect();
+    assert_eq!(names, ["y", "new"], "{listing}");
+}

@@ -49,9 +49,14 @@
 //! These fork (a user-namespace child for an unprivileged caller): call them while the process
 //! is single-threaded.
 //!
-//! For registry pulls: `Store::import_layer(digest, Whiteouts::Apply | Flatten, open)`,
-//! `Store::add_image(ImageRecord)`, `Store::blob_path(digest)`, [`unpack::unpack`] for applying
-//! a layer tar onto a directory with whiteout semantics.
+//! For registry pulls (layers shared between images, one directory each):
+//! `Store::import_layer(digest, Whiteouts::Overlay { user_xattr: !root }, open)` turns OCI
+//! whiteouts into overlayfs ones (0/0 character devices, the opaque xattr; rootless overlays
+//! mount with `userxattr`, as `BoxRootfs::overlay_options` does), then
+//! `Store::add_image(ImageRecord { layers: bottom first, config, .. })`; `Store::blob_path`
+//! is where blobs go. [`unpack::unpack`] with `Whiteouts::Apply` applies a layer onto a
+//! directory that holds the layers below (flattening). The copy fallback honours both kinds of
+//! overlay whiteouts.
 
 pub mod archive;
 pub mod inroot;
@@ -59,6 +64,7 @@ pub mod reference;
 pub mod rootfs;
 pub mod store;
 pub mod unpack;
+pub mod xattr;
 
 use std::io;
 use std::path::PathBuf;

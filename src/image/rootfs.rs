@@ -224,8 +224,9 @@ fn copy_root_attrs(from: &Path, to: &Path) {
     }
 }
 
-/// Copy the layers bottom first into `dest`, keeping owners, modes, times, symlinks and hard
-/// links (overlay whiteouts in a layer remove what lies below).
+/// Copy the layers bottom first into `dest`, keeping owners, modes, symlinks and hard links;
+/// overlay whiteouts and opaque directories in a layer remove what lies below, as the overlay
+/// would show it.
 fn copy_layers(layers: &[PathBuf], dest: &Path) -> Result<(), String> {
     fs::create_dir_all(dest).map_err(|e| format!("cannot create {}: {e}", dest.display()))?;
     for layer in layers {
@@ -251,7 +252,22 @@ fn copy_tree(
             let dp = d.join(e.file_name());
             let m = fs::symlink_metadata(&sp)?;
             let ft = m.file_type();
+            // An overlay whiteout: what the layers below put here goes.
+            if std::os::unix::fs::FileTypeExt::is_char_device(&ft) && m.rdev() == 0 {
+                match fs::symlink_metadata(&dp) {
+                    Ok(x) if x.is_dir() => fs::remove_dir_all(&dp)?,
+                    Ok(_) => fs::remove_file(&dp)?,
+                    Err(_) => {}
+                }
+                continue;
+            }
             if ft.is_dir() {
+                // An opaque directory hides everything below it.
+                if super::xattr::is_opaque(&sp)
+                    && fs::symlink_metadata(&dp).is_ok_and(|x| x.is_dir())
+                {
+                    fs::remove_dir_all(&dp)?;
+                }
                 match fs::symlink_metadata(&dp) {
                     Ok(x) if x.is_dir() => {}
                     Ok(_) => {

@@ -48,6 +48,11 @@ pub enum Whiteouts {
     /// flatten): `.wh.NAME` removes NAME from the directory, `.wh..wh..opq` removes everything
     /// in its directory that this layer did not create.
     Apply,
+    /// One layer of an overlay (registry pulls that share layers): `.wh.NAME` becomes the
+    /// overlayfs whiteout (a 0/0 character device), `.wh..wh..opq` the opaque mark on its
+    /// directory (`user.overlay.opaque` with `user_xattr`, for rootless mounts with
+    /// `userxattr`; else `trusted.overlay.opaque`).
+    Overlay { user_xattr: bool },
 }
 
 /// What happens to the owners recorded in the archive.
@@ -673,13 +678,22 @@ impl Unpacker {
         parents: &[&[u8]],
         target: &[u8],
     ) -> Result<(), UnpackError> {
-        let parent = match self.root.open_dir(parents) {
+        let lookup = if matches!(self.opts.whiteouts, Whiteouts::Overlay { .. }) {
+            // The marks live in this layer's own copy of the directory.
+            self.root.make_dir(parents)
+        } else {
+            self.root.open_dir(parents)
+        };
+        let parent = match lookup {
             Ok(fd) => fd,
             // Nothing there to hide.
             Err(LookupError::Sys(Errno::ENOENT)) | Err(LookupError::NotDir) => return Ok(()),
             Err(e) => return Err(lookup_refused(path, e)),
         };
         self.cache = None;
+        if let Whiteouts::Overlay { user_xattr } = self.opts.whiteouts {
+            return self.overlay_whiteout(path, parent, target, user_xattr);
+        }
         if target == b".wh..opq" {
             if self.opts.whiteouts == Whiteouts::Apply {
                 let dir = inroot::join(parents);
@@ -721,6 +735,40 @@ impl Unpacker {
         self.dirs
             .retain(|d, _| !(d == &p || (d.starts_with(&p) && d.get(p.len()) == Some(&b'/'))));
         Ok(())
+    }
+
+    fn overlay_whiteout(
+        &mut self,
+        path: &[u8],
+        parent: OwnedFd,
+        target: &[u8],
+        user_xattr: bool,
+    ) -> Result<(), UnpackError> {
+        if target == b".wh..opq" {
+            // An O_PATH fd takes no xattrs: reopen the directory for reading.
+            return openat(
+                parent.as_fd(),
+                ".",
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .and_then(|fd| super::xattr::set_opaque(fd.as_fd(), user_xattr))
+            .map_err(|e| {
+                refused(
+                    path,
+                    format!("cannot mark the directory opaque: {}", e.desc()),
+                )
+            });
+        }
+        if target.starts_with(b".wh.") {
+            return Ok(());
+        }
+        if target.is_empty() || target == b"." || target == b".." {
+            return Err(refused(path, "a whiteout that names no file"));
+        }
+        self.create(parent.as_fd(), target, path, "whiteout", || {
+            mknodat(parent.as_fd(), target, SFlag::S_IFCHR, Mode::empty(), 0)
+        })
     }
 
     fn owner(&mut self, m: &Meta) -> Option<(u32, u32)> {
