@@ -1,8 +1,11 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use foxbox::image::{reference, Image, ImageError, Removed, Store};
+use miette::IntoDiagnostic;
+use serde::Serialize;
 
-use super::{not_yet, CmdResult, Ctx, Format};
+use super::{human, CmdResult, Ctx, Format};
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
@@ -15,6 +18,12 @@ pub enum ImageCommand {
     Rm(RmArgs),
     /// Show images in detail as JSON.
     Inspect(InspectArgs),
+    /// Prepare a box rootfs directory for an image and print it as JSON (benchmarks, debugging).
+    #[command(hide = true)]
+    PrepareRootfs(PrepareArgs),
+    /// Remove a directory made by prepare-rootfs.
+    #[command(hide = true)]
+    RemoveRootfs(RemoveRootfsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -55,11 +64,248 @@ pub struct InspectArgs {
     pub images: Vec<String>,
 }
 
-pub fn run(cmd: ImageCommand, _ctx: &Ctx) -> CmdResult {
+#[derive(Debug, Args)]
+pub struct PrepareArgs {
+    pub image: String,
+    /// The box directory (its rootfs/ is created inside).
+    pub box_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RemoveRootfsArgs {
+    pub box_dir: PathBuf,
+}
+
+fn open(ctx: &Ctx) -> miette::Result<Store> {
+    Store::open(&ctx.paths()?).into_diagnostic()
+}
+
+pub fn run(cmd: ImageCommand, ctx: &Ctx) -> CmdResult {
+    let mut store = open(ctx)?;
     match cmd {
-        ImageCommand::Import(_) => not_yet("image import"),
-        ImageCommand::Ls(_) => not_yet("image ls"),
-        ImageCommand::Rm(_) => not_yet("image rm"),
-        ImageCommand::Inspect(_) => not_yet("image inspect"),
+        ImageCommand::Import(a) => import(&mut store, a),
+        ImageCommand::Ls(a) => ls(&store, a),
+        ImageCommand::Rm(a) => Ok(rm(&store, a)),
+        ImageCommand::Inspect(a) => inspect(&store, a),
+        ImageCommand::PrepareRootfs(a) => {
+            let image = store.lookup(&a.image).into_diagnostic()?;
+            let r = store
+                .prepare_box_rootfs(&image, &a.box_dir)
+                .into_diagnostic()?;
+            print_json(&r)?;
+            Ok(0)
+        }
+        ImageCommand::RemoveRootfs(a) => {
+            store.remove_box_rootfs(&a.box_dir).into_diagnostic()?;
+            Ok(0)
+        }
+    }
+}
+
+fn import(store: &mut Store, a: ImportArgs) -> CmdResult {
+    let name = match &a.name {
+        Some(n) => reference::parse(n).into_diagnostic()?,
+        None => {
+            let stem = reference::name_from_file(&a.file)
+                .ok_or_else(|| miette::miette!("{} has no file name", a.file.display()))?;
+            reference::parse(&stem).map_err(|e| {
+                miette::miette!(
+                    help = "name it with --name NAME[:TAG]",
+                    "cannot name the image after the file: {e}"
+                )
+            })?
+        }
+    };
+    if name.digest.is_some() {
+        return Err(miette::miette!(
+            "--name takes NAME[:TAG]; the digest is the file's own sha256"
+        ));
+    }
+    store.set_progress(true);
+    // Printed whole, not through the diagnostic renderer: it would wrap the entry's name.
+    match store.import(&a.file, Some(&name)) {
+        Ok(image) => {
+            println!("{}", image.hex());
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("Error: cannot import {}: {e}", a.file.display());
+            Ok(125)
+        }
+    }
+}
+
+/// podman's sizes: SI units, three significant digits ("4.27 MB").
+fn human_size(bytes: u64) -> String {
+    let units = ["B", "kB", "MB", "GB", "TB", "PB"];
+    let mut v = bytes as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < units.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    let digits = if v >= 100.0 {
+        0
+    } else if v >= 10.0 {
+        1
+    } else {
+        2
+    };
+    let mut s = format!("{v:.digits$}");
+    if s.contains('.') {
+        s = s.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    format!("{s} {}", units[i])
+}
+
+fn short_id(img: &Image, no_trunc: bool) -> String {
+    if no_trunc {
+        img.id.clone()
+    } else {
+        img.hex().chars().take(12).collect()
+    }
+}
+
+#[derive(Serialize)]
+struct Listed<'a> {
+    #[serde(flatten)]
+    image: &'a Image,
+    /// Boxes that use it.
+    users: Vec<String>,
+}
+
+fn ls(store: &Store, a: LsArgs) -> CmdResult {
+    let images = store.list().into_diagnostic()?;
+    if a.format == Format::Json {
+        let v: Vec<Listed> = images
+            .iter()
+            .map(|i| Listed {
+                image: i,
+                users: store.users(&i.id),
+            })
+            .collect();
+        print_json(&v)?;
+        return Ok(0);
+    }
+    if a.quiet {
+        for i in &images {
+            println!("{}", short_id(i, a.no_trunc));
+        }
+        return Ok(0);
+    }
+    let mut rows: Vec<[String; 5]> = Vec::new();
+    for i in &images {
+        let names: Vec<(String, String)> = if i.names.is_empty() {
+            vec![("<none>".into(), "<none>".into())]
+        } else {
+            i.names
+                .iter()
+                .map(|n| match n.rsplit_once(':') {
+                    Some((r, t)) => (r.to_string(), t.to_string()),
+                    None => (n.clone(), "<none>".into()),
+                })
+                .collect()
+        };
+        for (repo, tag) in names {
+            rows.push([
+                repo,
+                tag,
+                short_id(i, a.no_trunc),
+                human::ago(i.created),
+                human_size(i.size),
+            ]);
+        }
+    }
+    let head = ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"];
+    let mut w = head.map(str::len);
+    for r in &rows {
+        for (k, c) in r.iter().enumerate() {
+            w[k] = w[k].max(c.len());
+        }
+    }
+    let line = |c: [&str; 5]| {
+        format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {:<w3$}  {}",
+            c[0],
+            c[1],
+            c[2],
+            c[3],
+            c[4],
+            w0 = w[0],
+            w1 = w[1],
+            w2 = w[2],
+            w3 = w[3]
+        )
+    };
+    println!("{}", line(head));
+    for r in &rows {
+        println!("{}", line([&r[0], &r[1], &r[2], &r[3], &r[4]]));
+    }
+    Ok(0)
+}
+
+/// podman's exit codes for rmi: 1 an image did not exist, 2 an image is in use, 125 other.
+fn rm(store: &Store, a: RmArgs) -> u8 {
+    let mut code = 0u8;
+    for what in &a.images {
+        match store.remove(what, a.force) {
+            Ok(Removed::Untagged(n)) => println!("Untagged: {n}"),
+            Ok(Removed::Deleted { id, names }) => {
+                for n in names {
+                    println!("Untagged: {n}");
+                }
+                println!("Deleted: {}", id.strip_prefix("sha256:").unwrap_or(&id));
+            }
+            Err(e) => {
+                eprintln!("Error: {e}");
+                let c = match e {
+                    ImageError::NotFound { .. } => 1,
+                    ImageError::InUse { .. } => 2,
+                    _ => 125,
+                };
+                if code == 0 || c > code {
+                    code = c;
+                }
+            }
+        }
+    }
+    code
+}
+
+fn inspect(store: &Store, a: InspectArgs) -> CmdResult {
+    let images = a
+        .images
+        .iter()
+        .map(|n| store.lookup(n))
+        .collect::<Result<Vec<Image>, _>>()
+        .into_diagnostic()?;
+    let v: Vec<Listed> = images
+        .iter()
+        .map(|i| Listed {
+            image: i,
+            users: store.users(&i.id),
+        })
+        .collect();
+    print_json(&v)?;
+    Ok(0)
+}
+
+fn print_json<T: Serialize>(v: &T) -> miette::Result<()> {
+    println!("{}", serde_json::to_string_pretty(v).into_diagnostic()?);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_podman() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(999), "999 B");
+        assert_eq!(human_size(1500), "1.5 kB");
+        assert_eq!(human_size(4_270_000), "4.27 MB");
+        assert_eq!(human_size(123_456_789), "123 MB");
+        assert_eq!(human_size(10_000_000_000), "10 GB");
     }
 }

@@ -1,2 +1,8 @@
 //! Where foxbox keeps things, and how it writes them safely.
+//!
+//! - [`paths`]: the data root and the runtime directory.
+//! - [`atomic`]: whole-file writes that a crash never leaves half done.
+//! - [`lock`]: advisory file locks (flock) that guard an index or a box against a second writer.
+pub mod atomic;
+pub mod lock;
 pub mod paths;

@@ -166,6 +166,27 @@ pub fn busybox_tarball() -> PathBuf {
     .clone()
 }
 
+/// The Debian minbase tarball from `images/build-debian.sh` (debootstrap, about a minute), built
+/// once and kept in the test scratch dir across runs. `None` when not root (debootstrap needs it).
+pub fn debian_tarball() -> Option<PathBuf> {
+    static TAR: OnceLock<Option<PathBuf>> = OnceLock::new();
+    TAR.get_or_init(|| {
+        if !is_root() {
+            eprintln!("SKIP (debian image): building it needs root");
+            return None;
+        }
+        let _lock = lock_file("debian.lock");
+        let out = scratch_base().join("debian.tar.gz");
+        if !out.exists() {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/build-debian.sh");
+            run_ok(Command::new("bash").arg(script).arg(&out));
+        }
+        let _ = fs::set_permissions(&out, fs::Permissions::from_mode(0o644));
+        Some(out)
+    })
+    .clone()
+}
+
 /// One isolated foxbox world: a user, a HOME, XDG dirs and thus a store of its own.
 pub struct Env {
     pub who: Who,

@@ -1,0 +1,202 @@
+//! Reading an archive file: its sha256 (of the bytes as stored), gzip detected by its magic
+//! number, progress on a terminal.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use super::unpack::{self, Options, Stats, UnpackError};
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Hashes every byte read through it, and moves a progress bar.
+pub struct Hashing<R> {
+    inner: R,
+    hasher: Sha256,
+    read: u64,
+    progress: Option<indicatif::ProgressBar>,
+}
+
+impl<R: Read> Hashing<R> {
+    pub fn new(inner: R, progress: Option<indicatif::ProgressBar>) -> Self {
+        Hashing {
+            inner,
+            hasher: Sha256::new(),
+            read: 0,
+            progress,
+        }
+    }
+
+    /// `sha256:<hex>` of everything read so far.
+    pub fn digest(self) -> String {
+        if let Some(p) = &self.progress {
+            p.finish_and_clear();
+        }
+        format!("sha256:{}", hex::encode(self.hasher.finalize()))
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        let before = self.read >> 20;
+        self.read += n as u64;
+        if let Some(p) = &self.progress {
+            // Redraw at most once per MiB: the bar's own rate limit still costs a clock read.
+            if self.read >> 20 != before {
+                p.set_position(self.read);
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// The sha256 of a file, `sha256:<hex>`.
+pub fn digest_file(path: &Path) -> io::Result<String> {
+    let mut h = Hashing::new(File::open(path)?, None);
+    io::copy(&mut h, &mut io::sink())?;
+    Ok(h.digest())
+}
+
+/// A progress bar on stderr when it is a terminal; `None` otherwise.
+pub fn progress_bar(total: u64, label: &str) -> Option<indicatif::ProgressBar> {
+    if !io::IsTerminal::is_terminal(&io::stderr()) {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr_with_hz(10),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+    ) {
+        pb.set_style(style.progress_chars("=> "));
+    }
+    pb.set_message(label.to_string());
+    Some(pb)
+}
+
+/// What unpacking an archive file produced.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Unpacked {
+    /// sha256 of the file as stored (compressed or not).
+    pub digest: String,
+    pub stats: Stats,
+}
+
+/// Chunks handed from the reading thread to the unpacking one.
+const CHUNK: usize = 256 * 1024;
+
+/// Reads the chunks another thread sends; an `Err` chunk is that thread's read error.
+struct ChannelReader {
+    rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.cur.len() {
+            match self.rx.recv() {
+                Ok(Ok(chunk)) => {
+                    self.cur = chunk;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.cur.len() - self.pos);
+        buf[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// Fill `buf` as far as the stream goes; 0 at its end.
+fn read_chunk(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Read, hash and decompress `file`, sending the tar stream down `tx`; the file's digest.
+/// Stops early (without error) when the receiving side has gone.
+fn produce<R: Read>(
+    file: R,
+    progress: Option<indicatif::ProgressBar>,
+    tx: std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>,
+) -> io::Result<String> {
+    let mut hashing = Hashing::new(file, progress);
+    {
+        let mut buffered = BufReader::with_capacity(CHUNK, &mut hashing);
+        let gz = buffered.fill_buf()?.starts_with(&GZIP_MAGIC);
+        let mut src: Box<dyn Read + '_> = if gz {
+            Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
+        } else {
+            Box::new(buffered)
+        };
+        loop {
+            let mut buf = vec![0u8; CHUNK];
+            match read_chunk(&mut src, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx.send(Ok(buf)).is_err() {
+                        return Ok(String::new());
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return Ok(String::new());
+                }
+            }
+        }
+    }
+    drop(tx);
+    // Whatever follows the stream still belongs to the file's digest.
+    io::copy(&mut hashing, &mut io::sink())?;
+    Ok(hashing.digest())
+}
+
+/// Unpack a `.tar` or `.tar.gz` (whatever its name says) read from `file` into `dest`, hashing
+/// the file's bytes on the way. Reading, hashing and decompressing run on a second thread (as
+/// `tar -z` runs gzip in a second process), joined before this returns.
+pub fn unpack_file<R: Read + Send>(
+    file: R,
+    dest: &Path,
+    opts: &Options,
+    progress: Option<indicatif::ProgressBar>,
+) -> Result<Unpacked, UnpackError> {
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel(16);
+        let producer = scope.spawn(move || produce(file, progress, tx));
+        let reader = ChannelReader {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+        };
+        let stats = unpack::unpack(reader, dest, opts);
+        let digest = producer
+            .join()
+            .map_err(|_| UnpackError::Read(io::Error::other("the reading thread panicked")))?;
+        let stats = stats?;
+        let digest = digest.map_err(UnpackError::Read)?;
+        if stats.entries == 0 {
+            return Err(UnpackError::Corrupt(
+                "it holds no entries (is it a tar archive?)".into(),
+            ));
+        }
+        Ok(Unpacked { digest, stats })
+    })
+}

@@ -1,0 +1,333 @@
+//! A box's root filesystem: the image's read-only layers under an overlay, with an upper and a
+//! work directory of the box's own; a full copy where overlayfs is unavailable.
+//!
+//! Preparing one creates two empty directories, whatever the image's size. The executor mounts
+//! the overlay inside the box's user and mount namespaces ([`BoxRootfs::overlay_options`]).
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
+
+use super::store::{Image, Store};
+use super::ImageError;
+use crate::sys::idmap::IdMaps;
+use crate::sys::userns;
+
+/// The directories a box's root is made of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoxRootfs {
+    /// The image's layers, top first (overlayfs's `lowerdir=` order). Empty for a copy.
+    pub lower_dirs: Vec<PathBuf>,
+    /// The box's writable layer; for a copy, the whole root (bind-mount it).
+    pub upper: PathBuf,
+    /// overlayfs's work directory (same filesystem as `upper`).
+    pub work: PathBuf,
+    /// True when overlayfs was unavailable and `upper` is a full copy of the image.
+    pub copy: bool,
+    /// Mount with `userxattr` (an unprivileged user's overlay keeps its metadata in user.*).
+    pub userxattr: bool,
+}
+
+impl BoxRootfs {
+    /// The `-o` data for `mount -t overlay`; `None` for a copy (bind-mount `upper` instead).
+    pub fn overlay_options(&self) -> Option<String> {
+        if self.copy {
+            return None;
+        }
+        let lower: Vec<String> = self
+            .lower_dirs
+            .iter()
+            .map(|p| escape_overlay_path(p))
+            .collect();
+        let mut o = format!(
+            "lowerdir={},upperdir={},workdir={}",
+            lower.join(":"),
+            escape_overlay_path(&self.upper),
+            escape_overlay_path(&self.work)
+        );
+        if self.userxattr {
+            o.push_str(",userxattr");
+        }
+        Some(o)
+    }
+}
+
+/// overlayfs splits its options on `,` and lower dirs on `:`; both are escaped with `\`.
+fn escape_overlay_path(p: &Path) -> String {
+    let s = p.to_string_lossy();
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if matches!(c, ',' | ':' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Whether overlayfs can be mounted here the way boxes mount it (inside a user namespace for an
+/// unprivileged user). Tried once per process, for real: a child makes a private mount
+/// namespace, mounts an overlay of two scratch directories under `scratch`, and checks it.
+/// `Err` says why not.
+pub fn overlay_supported(maps: &IdMaps, scratch: &Path) -> Result<(), String> {
+    static CACHE: OnceLock<Result<(), String>> = OnceLock::new();
+    CACHE.get_or_init(|| probe_overlay(maps, scratch)).clone()
+}
+
+fn probe_overlay(maps: &IdMaps, scratch: &Path) -> Result<(), String> {
+    let dir = tempfile::Builder::new()
+        .prefix("overlay-probe-")
+        .tempdir_in(scratch)
+        .map_err(|e| {
+            format!(
+                "cannot create a scratch directory in {}: {e}",
+                scratch.display()
+            )
+        })?;
+    for d in ["lower", "upper", "work", "merged"] {
+        fs::create_dir(dir.path().join(d)).map_err(|e| format!("cannot create {d}: {e}"))?;
+    }
+    fs::write(dir.path().join("lower/probe"), b"lower")
+        .map_err(|e| format!("cannot write the probe file: {e}"))?;
+    let root = dir.path().to_path_buf();
+    let userxattr = !nix::unistd::geteuid().is_root();
+    let result = userns::run_in_child_as_root(maps, move || -> Result<(), String> {
+        use nix::mount::{mount, MsFlags};
+        nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+            .map_err(|e| format!("cannot create a mount namespace: {e}"))?;
+        mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .map_err(|e| format!("cannot make mounts private: {e}"))?;
+        let rootfs = BoxRootfs {
+            lower_dirs: vec![root.join("lower")],
+            upper: root.join("upper"),
+            work: root.join("work"),
+            copy: false,
+            userxattr,
+        };
+        let opts = rootfs.overlay_options().unwrap_or_default();
+        let merged = root.join("merged");
+        mount(
+            Some("overlay"),
+            &merged,
+            Some("overlay"),
+            MsFlags::empty(),
+            Some(opts.as_str()),
+        )
+        .map_err(|e| format!("mount -t overlay failed: {e}"))?;
+        fs::write(merged.join("probe2"), b"upper")
+            .map_err(|e| format!("cannot write through the overlay: {e}"))?;
+        let seen = fs::read(merged.join("probe"))
+            .map_err(|e| format!("cannot read through the overlay: {e}"))?;
+        let _ = nix::mount::umount2(&merged, nix::mount::MntFlags::MNT_DETACH);
+        if seen != b"lower" {
+            return Err("the overlay does not show its lower layer".into());
+        }
+        Ok(())
+    });
+    let result = result.map_err(|e| e.to_string());
+    // The child's files (work/work, upper/probe2) belong to the namespace's root: remove them
+    // there, or a plain delete cannot.
+    let p = dir.keep();
+    let _ = userns::run_as_root(maps, move || {
+        super::inroot::remove_tree(&p).map_err(|e| e.to_string())
+    });
+    result
+}
+
+impl Store {
+    /// Make `box_dir/rootfs/{upper,work}` for a box of `image` and say how to mount it. The
+    /// cost does not depend on the image's size: nothing of the image is copied, unless
+    /// overlayfs is unavailable here (then the layers are copied, with a warning).
+    pub fn prepare_box_rootfs(
+        &self,
+        image: &Image,
+        box_dir: &Path,
+    ) -> Result<BoxRootfs, ImageError> {
+        let base = box_dir.join("rootfs");
+        let upper = base.join("upper");
+        let work = base.join("work");
+        let mut b = fs::DirBuilder::new();
+        b.recursive(true).mode(0o700);
+        b.create(&base).map_err(|source| ImageError::Io {
+            what: "cannot create",
+            path: base.clone(),
+            source,
+        })?;
+        let userxattr = !nix::unistd::geteuid().is_root();
+        match overlay_supported(self.id_maps(), &self.dir().join("tmp")) {
+            Ok(()) => {
+                for d in [&upper, &work] {
+                    b.create(d).map_err(|source| ImageError::Io {
+                        what: "cannot create",
+                        path: d.clone(),
+                        source,
+                    })?;
+                }
+                // The overlay's root takes the upper dir's mode and owner: give it the image's.
+                if let Some(top) = image.layers.last() {
+                    copy_root_attrs(top, &upper);
+                }
+                Ok(BoxRootfs {
+                    lower_dirs: image.layers.iter().rev().cloned().collect(),
+                    upper,
+                    work,
+                    copy: false,
+                    userxattr,
+                })
+            }
+            Err(why) => {
+                tracing::warn!("overlayfs is unavailable ({why}): copying the image for this box");
+                let layers = image.layers.clone();
+                let dest = upper.clone();
+                self.with_root(move || copy_layers(&layers, &dest))?;
+                Ok(BoxRootfs {
+                    lower_dirs: Vec::new(),
+                    upper,
+                    work,
+                    copy: true,
+                    userxattr,
+                })
+            }
+        }
+    }
+
+    /// Remove what [`Store::prepare_box_rootfs`] made (the box's upper dir holds files owned by
+    /// the box's ids: this runs as root of the store's user namespace).
+    pub fn remove_box_rootfs(&self, box_dir: &Path) -> Result<(), ImageError> {
+        self.remove_tree(&box_dir.join("rootfs"))
+    }
+
+    fn with_root<F>(&self, f: F) -> Result<(), ImageError>
+    where
+        F: FnOnce() -> Result<(), String>,
+    {
+        userns::run_as_root(self.id_maps(), f).map_err(ImageError::from)
+    }
+}
+
+fn copy_root_attrs(from: &Path, to: &Path) {
+    if let Ok(m) = fs::metadata(from) {
+        let _ = fs::set_permissions(to, fs::Permissions::from_mode(m.mode() & 0o7777));
+        if nix::unistd::geteuid().is_root() {
+            let _ = std::os::unix::fs::chown(to, Some(m.uid()), Some(m.gid()));
+        }
+    }
+}
+
+/// Copy the layers bottom first into `dest`, keeping owners, modes, symlinks and hard links;
+/// overlay whiteouts and opaque directories in a layer remove what lies below, as the overlay
+/// would show it.
+fn copy_layers(layers: &[PathBuf], dest: &Path) -> Result<(), String> {
+    fs::create_dir_all(dest).map_err(|e| format!("cannot create {}: {e}", dest.display()))?;
+    for layer in layers {
+        let mut links = std::collections::HashMap::new();
+        copy_tree(layer, dest, &mut links)
+            .map_err(|e| format!("cannot copy {}: {e}", layer.display()))?;
+    }
+    Ok(())
+}
+
+fn copy_tree(
+    src: &Path,
+    dst: &Path,
+    links: &mut std::collections::HashMap<(u64, u64), PathBuf>,
+) -> io::Result<()> {
+    let meta = fs::symlink_metadata(src)?;
+    copy_meta(&meta, dst)?;
+    let mut stack = vec![(src.to_path_buf(), dst.to_path_buf())];
+    while let Some((s, d)) = stack.pop() {
+        for e in fs::read_dir(&s)? {
+            let e = e?;
+            let sp = e.path();
+            let dp = d.join(e.file_name());
+            let m = fs::symlink_metadata(&sp)?;
+            let ft = m.file_type();
+            // An overlay whiteout: what the layers below put here goes.
+            if std::os::unix::fs::FileTypeExt::is_char_device(&ft) && m.rdev() == 0 {
+                match fs::symlink_metadata(&dp) {
+                    Ok(x) if x.is_dir() => fs::remove_dir_all(&dp)?,
+                    Ok(_) => fs::remove_file(&dp)?,
+                    Err(_) => {}
+                }
+                continue;
+            }
+            if ft.is_dir() {
+                // An opaque directory hides everything below it.
+                if super::xattr::is_opaque(&sp)
+                    && fs::symlink_metadata(&dp).is_ok_and(|x| x.is_dir())
+                {
+                    fs::remove_dir_all(&dp)?;
+                }
+                match fs::symlink_metadata(&dp) {
+                    Ok(x) if x.is_dir() => {}
+                    Ok(_) => {
+                        fs::remove_file(&dp)?;
+                        fs::create_dir(&dp)?;
+                    }
+                    Err(_) => fs::create_dir(&dp)?,
+                }
+                copy_meta(&m, &dp)?;
+                stack.push((sp, dp));
+                continue;
+            }
+            if let Ok(x) = fs::symlink_metadata(&dp) {
+                if x.is_dir() {
+                    fs::remove_dir_all(&dp)?;
+                } else {
+                    fs::remove_file(&dp)?;
+                }
+            }
+            if m.nlink() > 1 {
+                if let Some(first) = links.get(&(m.dev(), m.ino())) {
+                    fs::hard_link(first, &dp)?;
+                    continue;
+                }
+                links.insert((m.dev(), m.ino()), dp.clone());
+            }
+            if ft.is_symlink() {
+                std::os::unix::fs::symlink(fs::read_link(&sp)?, &dp)?;
+                let _ = std::os::unix::fs::lchown(&dp, Some(m.uid()), Some(m.gid()));
+            } else if ft.is_file() {
+                fs::copy(&sp, &dp)?;
+                copy_meta(&m, &dp)?;
+            }
+            // Whiteouts, fifos: nothing for a box to read; a whiteout's target is already gone.
+        }
+    }
+    Ok(())
+}
+
+fn copy_meta(m: &fs::Metadata, dst: &Path) -> io::Result<()> {
+    let _ = std::os::unix::fs::chown(dst, Some(m.uid()), Some(m.gid()));
+    fs::set_permissions(dst, fs::Permissions::from_mode(m.mode() & 0o7777))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overlay_options_escape_and_order() {
+        let r = BoxRootfs {
+            lower_dirs: vec!["/s/l2".into(), "/s/l:1".into()],
+            upper: "/b/u,x".into(),
+            work: "/b/w".into(),
+            copy: false,
+            userxattr: true,
+        };
+        assert_eq!(
+            r.overlay_options().unwrap(),
+            "lowerdir=/s/l2:/s/l\\:1,upperdir=/b/u\\,x,workdir=/b/w,userxattr"
+        );
+    }
+}

@@ -1,0 +1,765 @@
+//! The image store of one foxbox root: the index, imports, lookups, removal, box references.
+
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::archive::{self, Unpacked};
+use super::reference::{self, NameRef};
+use super::unpack::{self, Owners, UnpackError, Whiteouts};
+use super::{inroot, ImageError};
+use crate::plan::ImageRef;
+use crate::store::atomic;
+use crate::store::lock::{Lock, Mode};
+use crate::store::paths::Paths;
+use crate::sys::idmap::IdMaps;
+use crate::sys::userns;
+
+/// The default size limit of an archive's uncompressed contents.
+pub const DEFAULT_MAX_SIZE: u64 = 32 << 30;
+/// The environment variable that overrides it (bytes, or with a K/M/G/T suffix).
+pub const MAX_SIZE_ENV: &str = "FOXBOX_MAX_IMAGE_SIZE";
+
+/// The run-time configuration an image carries (OCI's `config`); empty for a rootfs tarball.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageConfig {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub entrypoint: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cmd: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+}
+
+/// One image as the index records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRecord {
+    /// `sha256:<hex>`: the digest of the imported file (of the config, for pulled images).
+    pub id: String,
+    /// `name:tag` references, possibly none (a tarball imported by a spec, or a moved tag).
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Seconds since the epoch.
+    pub created: u64,
+    /// Bytes of file contents across the layers.
+    pub size: u64,
+    /// Layer digests (`sha256:<hex>`), bottom first.
+    pub layers: Vec<String>,
+    #[serde(default)]
+    pub config: ImageConfig,
+    /// The file it was imported from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Index {
+    version: u32,
+    images: Vec<ImageRecord>,
+}
+
+/// An image ready for a box: what the executor needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Image {
+    pub id: String,
+    pub names: Vec<String>,
+    pub created: u64,
+    pub size: u64,
+    /// Unpacked, read-only layer directories, bottom first.
+    pub layers: Vec<PathBuf>,
+    pub layer_digests: Vec<String>,
+    pub config: ImageConfig,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<PathBuf>,
+}
+
+impl Image {
+    /// The id's hex digits (no `sha256:`).
+    pub fn hex(&self) -> &str {
+        self.id.strip_prefix("sha256:").unwrap_or(&self.id)
+    }
+}
+
+/// What `remove` did to one image.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Removed {
+    /// Only the name went; the image has others.
+    Untagged(String),
+    /// The image went, with these names.
+    Deleted { id: String, names: Vec<String> },
+}
+
+/// The image store of one foxbox root.
+#[derive(Debug)]
+pub struct Store {
+    dir: PathBuf,
+    boxes: PathBuf,
+    maps: IdMaps,
+    max_size: u64,
+    progress: bool,
+}
+
+fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ImageError + 'a {
+    move |source| ImageError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Parse `1234`, `10K`, `512M`, `2G`, `1T` (powers of 1024; an optional trailing `B`/`iB`).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (num, mult) = match t.chars().last()? {
+        'k' | 'K' => (&t[..t.len() - 1], 1u64 << 10),
+        'm' | 'M' => (&t[..t.len() - 1], 1 << 20),
+        'g' | 'G' => (&t[..t.len() - 1], 1 << 30),
+        't' | 'T' => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    num.trim().parse::<u64>().ok()?.checked_mul(mult)
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn hex_of(digest: &str) -> &str {
+    digest.strip_prefix("sha256:").unwrap_or(digest)
+}
+
+fn random_suffix() -> String {
+    let mut b = [0u8; 8];
+    if File::open("/dev/urandom")
+        .and_then(|mut f| io::Read::read_exact(&mut f, &mut b))
+        .is_err()
+    {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        b = (t as u64 ^ u64::from(std::process::id())).to_le_bytes();
+    }
+    hex::encode(b)
+}
+
+impl Store {
+    /// Open (creating when missing) the store under `paths.images()`, and sweep what interrupted
+    /// imports left behind.
+    pub fn open(paths: &Paths) -> Result<Store, ImageError> {
+        let max_size = match std::env::var(MAX_SIZE_ENV) {
+            Ok(v) if !v.is_empty() => parse_size(&v).ok_or(ImageError::BadSize(v))?,
+            _ => DEFAULT_MAX_SIZE,
+        };
+        let store = Store {
+            dir: paths.images(),
+            boxes: paths.boxes(),
+            maps: IdMaps::for_caller(),
+            max_size,
+            progress: false,
+        };
+        store.create_dirs()?;
+        if let Err(e) = store.sweep() {
+            tracing::warn!("cannot clean up after interrupted imports: {e}");
+        }
+        Ok(store)
+    }
+
+    /// Show a progress bar on a terminal during imports.
+    pub fn set_progress(&mut self, on: bool) {
+        self.progress = on;
+    }
+
+    /// The uncompressed size past which an archive is refused.
+    pub fn set_max_size(&mut self, bytes: u64) {
+        self.max_size = bytes;
+    }
+
+    pub fn max_size(&self) -> u64 {
+        self.max_size
+    }
+
+    /// The id maps this store's files are written with (the caller's).
+    pub fn id_maps(&self) -> &IdMaps {
+        &self.maps
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        self.dir.join(".lock")
+    }
+    fn index_path(&self) -> PathBuf {
+        self.dir.join("index.json")
+    }
+    fn tmp_dir(&self) -> PathBuf {
+        self.dir.join("tmp")
+    }
+    fn layers_dir(&self) -> PathBuf {
+        self.dir.join("layers")
+    }
+    fn users_dir(&self) -> PathBuf {
+        self.dir.join("users")
+    }
+
+    /// Where the blob with this digest lives (`blobs/sha256/<hex>`), for registry pulls.
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        self.dir.join("blobs/sha256").join(hex_of(digest))
+    }
+
+    /// Where the unpacked layer with this digest lives.
+    pub fn layer_path(&self, digest: &str) -> PathBuf {
+        self.layers_dir().join(hex_of(digest))
+    }
+
+    fn create_dirs(&self) -> Result<(), ImageError> {
+        fs::create_dir_all(&self.dir).map_err(io_err("cannot create", &self.dir))?;
+        // Owner only: layers hold setuid files owned by the box's ids, which no other host
+        // user may reach (see the module docs).
+        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+            .map_err(io_err("cannot restrict", &self.dir))?;
+        let mut b = fs::DirBuilder::new();
+        b.recursive(true).mode(0o700);
+        for d in [
+            self.layers_dir(),
+            self.tmp_dir(),
+            self.users_dir(),
+            self.dir.join("blobs/sha256"),
+        ] {
+            b.create(&d).map_err(io_err("cannot create", &d))?;
+        }
+        Ok(())
+    }
+
+    /// Remove the leftovers of imports and removals that died: every `tmp/NAME` whose
+    /// `tmp/NAME.lock` nobody holds.
+    fn sweep(&self) -> Result<(), ImageError> {
+        let tmp = self.tmp_dir();
+        // `image rm` deletes under this lock: never sweep what it is still deleting.
+        let _l = self.lock()?;
+        let entries = fs::read_dir(&tmp).map_err(io_err("cannot read", &tmp))?;
+        let mut stale: Vec<(PathBuf, Lock)> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".lock") {
+                names.push(name);
+            }
+        }
+        for name in names {
+            let lock_path = tmp.join(format!("{name}.lock"));
+            match Lock::try_acquire(&lock_path, Mode::Exclusive) {
+                Ok(Some(lock)) => stale.push((tmp.join(&name), lock)),
+                Ok(None) => {}
+                Err(e) => return Err(ImageError::Lock(e)),
+            }
+        }
+        if stale.is_empty() {
+            return Ok(());
+        }
+        let paths: Vec<PathBuf> = stale.iter().map(|(p, _)| p.clone()).collect();
+        self.as_root(move || -> Result<(), String> {
+            for p in &paths {
+                inroot::remove_tree(p)
+                    .map_err(|e| format!("cannot remove {}: {e}", p.display()))?;
+            }
+            Ok(())
+        })?;
+        for (p, lock) in stale {
+            let _ = fs::remove_file(lock.path());
+            drop(lock);
+            tracing::debug!("swept {}", p.display());
+        }
+        Ok(())
+    }
+
+    /// Run store work as root of the caller's user namespace (in-process for root).
+    fn as_root<T, E, F>(&self, f: F) -> Result<T, ImageError>
+    where
+        T: Serialize + serde::de::DeserializeOwned,
+        E: std::fmt::Display,
+        F: FnOnce() -> Result<T, E>,
+    {
+        userns::run_as_root(&self.maps, f).map_err(ImageError::from)
+    }
+
+    fn owners(&self) -> Owners {
+        if nix::unistd::geteuid().is_root() || self.maps.has_range() {
+            Owners::Keep
+        } else {
+            Owners::Ignore
+        }
+    }
+
+    fn read_index(&self) -> Result<Index, ImageError> {
+        let p = self.index_path();
+        match fs::read(&p) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|source| ImageError::BadIndex {
+                path: p.clone(),
+                source,
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Index {
+                version: 1,
+                images: Vec::new(),
+            }),
+            Err(e) => Err(io_err("cannot read", &p)(e)),
+        }
+    }
+
+    fn write_index(&self, index: &Index) -> Result<(), ImageError> {
+        atomic::write_json(&self.index_path(), index).map_err(ImageError::Atomic)
+    }
+
+    fn lock(&self) -> Result<Lock, ImageError> {
+        Lock::acquire(&self.lock_path(), Mode::Exclusive).map_err(ImageError::Lock)
+    }
+
+    fn image(&self, r: &ImageRecord) -> Image {
+        Image {
+            id: r.id.clone(),
+            names: r.names.clone(),
+            created: r.created,
+            size: r.size,
+            layers: r.layers.iter().map(|d| self.layer_path(d)).collect(),
+            layer_digests: r.layers.clone(),
+            config: r.config.clone(),
+            source: r.source.clone(),
+        }
+    }
+
+    /// Every image, newest first.
+    pub fn list(&self) -> Result<Vec<Image>, ImageError> {
+        let mut v: Vec<Image> = self
+            .read_index()?
+            .images
+            .iter()
+            .map(|r| self.image(r))
+            .collect();
+        v.sort_by(|a, b| b.created.cmp(&a.created).then(a.id.cmp(&b.id)));
+        Ok(v)
+    }
+
+    /// Import a `.tar` or `.tar.gz` rootfs as an image, named `name:tag` (none: no name).
+    /// Importing the same file again reuses the unpacked layer and moves the name to it.
+    pub fn import(&self, file: &Path, name: Option<&NameRef>) -> Result<Image, ImageError> {
+        let f = File::open(file).map_err(io_err("cannot open", file))?;
+        let meta = f.metadata().map_err(io_err("cannot read", file))?;
+        if !meta.is_file() {
+            return Err(ImageError::NotAFile(file.to_path_buf()));
+        }
+        let source = fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
+        let label = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let progress = if self.progress {
+            archive::progress_bar(meta.len(), &label)
+        } else {
+            None
+        };
+        let opts = unpack::Options {
+            whiteouts: Whiteouts::Flatten,
+            owners: self.owners(),
+            max_size: self.max_size,
+        };
+        let full_name = name.map(|n| n.full());
+        let record: ImageRecord = self.as_root(|| -> Result<ImageRecord, ImageError> {
+            let (unpacked, lock) =
+                self.unpack_to_layer(|dest| archive::unpack_file(f, dest, &opts, progress))?;
+            let Unpacked { digest, stats } = unpacked;
+            let rec = ImageRecord {
+                id: digest.clone(),
+                names: full_name.clone().into_iter().collect(),
+                created: now(),
+                size: stats.bytes,
+                layers: vec![digest],
+                config: ImageConfig::default(),
+                source: Some(source.clone()),
+            };
+            self.commit_locked(&lock, rec, &stats)
+        })?;
+        self.warn_owners();
+        Ok(self.image(&record))
+    }
+
+    /// Unpack into a fresh temporary directory with `f`, then move it into `layers/` under the
+    /// store lock (unless an import that finished first already put it there). Runs as root of
+    /// the store's user namespace.
+    fn unpack_to_layer(
+        &self,
+        f: impl FnOnce(&Path) -> Result<Unpacked, UnpackError>,
+    ) -> Result<(Unpacked, Lock), ImageError> {
+        let name = format!("import-{}", random_suffix());
+        let tmp = self.tmp_dir().join(&name);
+        let lock_path = self.tmp_dir().join(format!("{name}.lock"));
+        // Held until the directory is gone or renamed: a sweep leaves a live import alone.
+        let lock = Lock::acquire(&lock_path, Mode::Exclusive).map_err(ImageError::Lock)?;
+        let cleanup = |tmp: &Path| {
+            let _ = inroot::remove_tree(tmp);
+            let _ = fs::remove_file(&lock_path);
+        };
+        if let Err(e) = fs::DirBuilder::new().mode(0o755).create(&tmp) {
+            cleanup(&tmp);
+            return Err(io_err("cannot create", &tmp)(e));
+        }
+        let unpacked = match f(&tmp) {
+            Ok(u) => u,
+            Err(e) => {
+                cleanup(&tmp);
+                return Err(ImageError::Unpack(e));
+            }
+        };
+        let dest = self.layer_path(&unpacked.digest);
+        let store_lock = match self.lock() {
+            Ok(l) => l,
+            Err(e) => {
+                cleanup(&tmp);
+                return Err(e);
+            }
+        };
+        if dest.exists() {
+            cleanup(&tmp);
+        } else if let Err(e) = fs::rename(&tmp, &dest) {
+            cleanup(&tmp);
+            return Err(io_err("cannot move the unpacked layer to", &dest)(e));
+        } else {
+            let _ = fs::remove_file(&lock_path);
+            atomic::sync_dir(&self.layers_dir());
+        }
+        drop(lock);
+        // The store lock stays held until the caller has recorded the layer in the index, so
+        // an `image rm` cannot delete a layer between its arrival and its first reference.
+        Ok((unpacked, store_lock))
+    }
+
+    /// Add or update the image record (by id), moving its names off other images.
+    fn commit(&self, rec: ImageRecord, stats: &unpack::Stats) -> Result<ImageRecord, ImageError> {
+        let l = self.lock()?;
+        self.commit_locked(&l, rec, stats)
+    }
+
+    /// [`Store::commit`] with the store lock already held.
+    fn commit_locked(
+        &self,
+        _held: &Lock,
+        rec: ImageRecord,
+        stats: &unpack::Stats,
+    ) -> Result<ImageRecord, ImageError> {
+        for d in &rec.layers {
+            if !self.layer_path(d).is_dir() {
+                return Err(ImageError::MissingLayer(d.clone()));
+            }
+        }
+        let mut index = self.read_index()?;
+        index.version = 1;
+        for other in index.images.iter_mut().filter(|i| i.id != rec.id) {
+            other.names.retain(|n| !rec.names.contains(n));
+        }
+        let out = match index.images.iter_mut().find(|i| i.id == rec.id) {
+            Some(existing) => {
+                for n in &rec.names {
+                    if !existing.names.contains(n) {
+                        existing.names.push(n.clone());
+                    }
+                }
+                if existing.source.is_none() {
+                    existing.source = rec.source.clone();
+                }
+                existing.clone()
+            }
+            None => {
+                index.images.push(rec.clone());
+                rec
+            }
+        };
+        self.write_index(&index)?;
+        if stats.devices_skipped > 0 {
+            tracing::warn!(
+                "skipped {} device node(s) (first: {}): a box gets its own /dev",
+                stats.devices_skipped,
+                stats.first_device.as_deref().unwrap_or("?")
+            );
+        }
+        if stats.unmapped_owners > 0 {
+            tracing::warn!(
+                "{} entr(y/ies) (first: {}) are owned by ids outside this user's id range; they belong to the box's root",
+                stats.unmapped_owners,
+                stats.first_unmapped.as_deref().unwrap_or("?")
+            );
+        }
+        Ok(out)
+    }
+
+    fn warn_owners(&self) {
+        if self.owners() == Owners::Ignore {
+            let user = crate::sys::idmap::user_name(nix::unistd::geteuid().as_raw())
+                .unwrap_or_else(|| nix::unistd::geteuid().to_string());
+            tracing::warn!(
+                "no subordinate id range for {user} (/etc/subuid, /etc/subgid, newuidmap): every file of the image belongs to the box's root"
+            );
+        }
+    }
+
+    /// Register an image whose layers are already in the store (a registry pull).
+    pub fn add_image(&self, rec: ImageRecord) -> Result<Image, ImageError> {
+        let rec = self.commit(rec, &unpack::Stats::default())?;
+        Ok(self.image(&rec))
+    }
+
+    /// Unpack one layer (an uncompressed tar stream from `open`, called in the store's user
+    /// namespace) as layer `digest`, unless it is already there. For registry pulls: `open`
+    /// runs in a forked child, so it should open its blob file itself.
+    pub fn import_layer<R, F>(
+        &self,
+        digest: &str,
+        whiteouts: Whiteouts,
+        open: F,
+    ) -> Result<PathBuf, ImageError>
+    where
+        R: io::Read,
+        F: FnOnce() -> io::Result<R>,
+    {
+        let dest = self.layer_path(digest);
+        if dest.is_dir() {
+            return Ok(dest);
+        }
+        let opts = unpack::Options {
+            whiteouts,
+            owners: self.owners(),
+            max_size: self.max_size,
+        };
+        let digest = digest.to_string();
+        self.as_root(|| -> Result<(), ImageError> {
+            self.unpack_to_layer(|tmp| {
+                let r = open().map_err(UnpackError::Read)?;
+                let stats = unpack::unpack(r, tmp, &opts)?;
+                Ok(Unpacked {
+                    digest: digest.clone(),
+                    stats,
+                })
+            })
+            .map(|_| ())
+        })?;
+        Ok(dest)
+    }
+
+    /// Find one image by `name[:tag]`, `name@sha256:<hex>`, a full id or an id prefix.
+    pub fn lookup(&self, what: &str) -> Result<Image, ImageError> {
+        let index = self.read_index()?;
+        let rec = self.find(&index, what)?;
+        Ok(self.image(rec))
+    }
+
+    fn find<'a>(&self, index: &'a Index, what: &str) -> Result<&'a ImageRecord, ImageError> {
+        if let Ok(r) = reference::parse(what) {
+            let full = r.full();
+            if let Some(rec) = index.images.iter().find(|i| i.names.contains(&full)) {
+                if let Some(want) = &r.digest {
+                    if want != &rec.id {
+                        return Err(ImageError::DigestMismatch {
+                            name: full,
+                            want: want.clone(),
+                            have: rec.id.clone(),
+                        });
+                    }
+                }
+                return Ok(rec);
+            }
+        }
+        if let Some(prefix) = reference::id_prefix(what) {
+            let hits: Vec<&ImageRecord> = index
+                .images
+                .iter()
+                .filter(|i| hex_of(&i.id).starts_with(&prefix))
+                .collect();
+            match hits.as_slice() {
+                [one] => return Ok(one),
+                [] => {}
+                many => {
+                    return Err(ImageError::Ambiguous {
+                        what: what.to_string(),
+                        ids: many.iter().map(|i| i.id.clone()).collect(),
+                    })
+                }
+            }
+        }
+        let mut known: Vec<String> = index.images.iter().flat_map(|i| i.names.clone()).collect();
+        known.sort();
+        Err(ImageError::NotFound {
+            what: what.to_string(),
+            known,
+        })
+    }
+
+    /// The image a plan names: a stored one by name (checked against a pinned digest), or a
+    /// tarball, imported on first use and found by its digest after.
+    pub fn resolve(&self, r: &ImageRef) -> Result<Image, ImageError> {
+        match r {
+            ImageRef::Stored { name, tag, digest } => {
+                let full = format!("{name}:{tag}");
+                let index = self.read_index()?;
+                let Some(rec) = index.images.iter().find(|i| i.names.contains(&full)) else {
+                    let mut known: Vec<String> =
+                        index.images.iter().flat_map(|i| i.names.clone()).collect();
+                    known.sort();
+                    return Err(ImageError::NotFound { what: full, known });
+                };
+                if let Some(want) = digest {
+                    if want != &rec.id {
+                        return Err(ImageError::DigestMismatch {
+                            name: full,
+                            want: want.clone(),
+                            have: rec.id.clone(),
+                        });
+                    }
+                }
+                Ok(self.image(rec))
+            }
+            ImageRef::Tarball { path } => {
+                let digest = archive::digest_file(path).map_err(io_err("cannot read", path))?;
+                let index = self.read_index()?;
+                if let Some(rec) = index.images.iter().find(|i| i.id == digest) {
+                    if rec.layers.iter().all(|d| self.layer_path(d).is_dir()) {
+                        return Ok(self.image(rec));
+                    }
+                }
+                self.import(path, None)
+            }
+        }
+    }
+
+    /// Remove an image (or only the name, when `what` is a name and the image has others).
+    /// Refused while a box uses it, unless `force`.
+    pub fn remove(&self, what: &str, force: bool) -> Result<Removed, ImageError> {
+        let _l = self.lock()?;
+        let mut index = self.read_index()?;
+        let rec = self.find(&index, what)?.clone();
+        let by_name = reference::parse(what)
+            .ok()
+            .map(|r| r.full())
+            .filter(|n| rec.names.contains(n));
+        if let Some(name) = &by_name {
+            if rec.names.len() > 1 {
+                for i in index.images.iter_mut().filter(|i| i.id == rec.id) {
+                    i.names.retain(|n| n != name);
+                }
+                self.write_index(&index)?;
+                return Ok(Removed::Untagged(name.clone()));
+            }
+        }
+        let users = self.users(&rec.id);
+        if !users.is_empty() && !force {
+            return Err(ImageError::InUse {
+                id: rec.id.clone(),
+                boxes: users,
+            });
+        }
+        index.images.retain(|i| i.id != rec.id);
+        self.write_index(&index)?;
+        // Layers no other image has go: renamed away first (so a crash mid-delete leaves a
+        // leftover for the sweep, never a half-deleted layer under its name), then deleted.
+        let doomed: Vec<(PathBuf, PathBuf)> = rec
+            .layers
+            .iter()
+            .filter(|d| !index.images.iter().any(|i| i.layers.contains(d)))
+            .map(|d| {
+                let name = format!("rm-{}-{}", hex_of(d), random_suffix());
+                (self.layer_path(d), self.tmp_dir().join(name))
+            })
+            .collect();
+        let _ = fs::remove_dir_all(self.users_dir().join(hex_of(&rec.id)));
+        if !doomed.is_empty() {
+            // Renaming a directory to another parent needs write access to it: root of the
+            // namespace has that over layers owned by the box's ids.
+            self.as_root(move || -> Result<(), String> {
+                for (from, to) in &doomed {
+                    match fs::rename(from, to) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(format!("cannot remove {}: {e}", from.display())),
+                    }
+                    inroot::remove_tree(to)
+                        .map_err(|e| format!("cannot delete {}: {e}", to.display()))?;
+                }
+                Ok(())
+            })?;
+        }
+        drop(_l);
+        Ok(Removed::Deleted {
+            id: rec.id,
+            names: rec.names,
+        })
+    }
+
+    /// Record that box `box_id` uses image `image_id` (`image rm` refuses it then).
+    pub fn add_user(&self, image_id: &str, box_id: &str) -> Result<(), ImageError> {
+        let dir = self.users_dir().join(hex_of(image_id));
+        fs::create_dir_all(&dir).map_err(io_err("cannot create", &dir))?;
+        let p = dir.join(box_id);
+        fs::write(&p, b"").map_err(io_err("cannot write", &p))
+    }
+
+    /// Forget that box `box_id` uses image `image_id`.
+    pub fn remove_user(&self, image_id: &str, box_id: &str) {
+        let dir = self.users_dir().join(hex_of(image_id));
+        let _ = fs::remove_file(dir.join(box_id));
+        let _ = fs::remove_dir(dir);
+    }
+
+    /// Boxes that use the image and still exist (`<root>/boxes/<id>`).
+    pub fn users(&self, image_id: &str) -> Vec<String> {
+        let Ok(entries) = fs::read_dir(self.users_dir().join(hex_of(image_id))) else {
+            return Vec::new();
+        };
+        let mut v: Vec<String> = entries
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|id| self.boxes.join(id).exists())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Remove a directory tree written by a box or the store (owned by the box's ids), as root
+    /// of the store's user namespace.
+    pub fn remove_tree(&self, path: &Path) -> Result<(), ImageError> {
+        if fs::symlink_metadata(path).is_err() {
+            return Ok(());
+        }
+        let p = path.to_path_buf();
+        self.as_root(move || -> Result<(), String> {
+            inroot::remove_tree(&p).map_err(|e| format!("cannot delete {}: {e}", p.display()))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("1024"), Some(1024));
+        assert_eq!(parse_size("10K"), Some(10240));
+        assert_eq!(parse_size("2G"), Some(2 << 30));
+        assert_eq!(parse_size("3MiB"), Some(3 << 20));
+        assert_eq!(parse_size("x"), None);
+        assert_eq!(parse_size(""), None);
+    }
+}

@@ -1,0 +1,54 @@
+//! The overlayfs "opaque directory" mark, as an extended attribute (nix has no xattr calls).
+//!
+//! Root's overlays read `trusted.overlay.opaque`; an unprivileged user's, mounted with
+//! `userxattr`, read `user.overlay.opaque`.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use nix::errno::Errno;
+
+/// The attribute name for this kind of overlay.
+pub fn opaque_name(user_xattr: bool) -> &'static str {
+    if user_xattr {
+        "user.overlay.opaque"
+    } else {
+        "trusted.overlay.opaque"
+    }
+}
+
+/// Mark the open directory `dir` opaque.
+pub fn set_opaque(dir: BorrowedFd<'_>, user_xattr: bool) -> Result<(), Errno> {
+    let name = CString::new(opaque_name(user_xattr)).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: `dir` is a live fd for the call's duration; name is NUL-terminated; the value
+    // pointer and length describe a live one-byte buffer.
+    let rc = unsafe { libc::fsetxattr(dir.as_raw_fd(), name.as_ptr(), b"y".as_ptr().cast(), 1, 0) };
+    Errno::result(rc).map(drop)
+}
+
+/// Whether the directory at `path` (not followed if a symlink) is marked opaque, in either
+/// namespace.
+pub fn is_opaque(path: &Path) -> bool {
+    let Ok(p) = CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    [true, false].iter().any(|user| {
+        let Ok(name) = CString::new(opaque_name(*user)) else {
+            return false;
+        };
+        let mut buf = [0u8; 4];
+        // SAFETY: both strings are NUL-terminated and live; buf is a live writable buffer of
+        // the length passed.
+        let n = unsafe {
+            libc::lgetxattr(
+                p.as_ptr(),
+                name.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        n == 1 && buf[0] == b'y'
+    })
+}

@@ -1,0 +1,175 @@
+//! The library API the executor calls: `Store::resolve` for stored names (pinned or not) and
+//! tarball paths, run in this (root) test process. The rootless path of the same code is the
+//! CLI's, covered by the image_cli and image_owners tests.
+
+mod common;
+mod image_support;
+
+use std::fs;
+
+use foxbox::image::{ImageError, Store};
+use foxbox::plan::ImageRef;
+use foxbox::store::paths::Paths;
+use image_support::{tar, E};
+
+fn store(dir: &std::path::Path) -> Store {
+    let paths = Paths {
+        root: dir.join("root"),
+        runtime: dir.join("run"),
+    };
+    Store::open(&paths).unwrap()
+}
+
+#[test]
+fn resolve_names_pins_and_tarballs() {
+    if !common::is_root() {
+        eprintln!("SKIP: in-process store tests run as root (rootless goes through the CLI)");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let s = store(t.path());
+    let tb = t.path().join("app.tar");
+    fs::write(&tb, tar(&[E::file("etc/hostname", "app")])).unwrap();
+
+    // Unknown name: the error lists what exists (nothing yet, then app:latest).
+    let want = ImageRef::Stored {
+        name: "app".into(),
+        tag: "latest".into(),
+        digest: None,
+    };
+    let e = s.resolve(&want).unwrap_err();
+    assert!(matches!(e, ImageError::NotFound { .. }));
+    assert!(e.to_string().contains("image import"), "{e}");
+
+    // A tarball is imported on first use, then found by its digest.
+    let by_path = ImageRef::Tarball { path: tb.clone() };
+    let a = s.resolve(&by_path).unwrap();
+    assert!(a.names.is_empty());
+    assert_eq!(fs::read(a.layers[0].join("etc/hostname")).unwrap(), b"app");
+    let layer_ino = std::os::unix::fs::MetadataExt::ino(&fs::metadata(&a.layers[0]).unwrap());
+    let b = s.resolve(&by_path).unwrap();
+    assert_eq!(a.id, b.id);
+    assert_eq!(
+        layer_ino,
+        std::os::unix::fs::MetadataExt::ino(&fs::metadata(&b.layers[0]).unwrap()),
+        "reused, not unpacked again"
+    );
+    assert_eq!(s.list().unwrap().len(), 1);
+    assert_eq!(a.config, Default::default());
+
+    // Named import, then resolve by name, pinned right and wrong.
+    let name = foxbox::image::reference::parse("app").unwrap();
+    s.import(&tb, Some(&name)).unwrap();
+    let got = s.resolve(&want).unwrap();
+    assert_eq!(got.id, a.id);
+    assert_eq!(got.names, ["app:latest"]);
+    let pinned = ImageRef::Stored {
+        name: "app".into(),
+        tag: "latest".into(),
+        digest: Some(a.id.clone()),
+    };
+    assert_eq!(s.resolve(&pinned).unwrap().id, a.id);
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    let e = s
+        .resolve(&ImageRef::Stored {
+            name: "app".into(),
+            tag: "latest".into(),
+            digest: Some(wrong.clone()),
+        })
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains(&wrong) && msg.contains(&a.id), "{msg}");
+    let e = s
+        .resolve(&ImageRef::Stored {
+            name: "other".into(),
+            tag: "latest".into(),
+            digest: None,
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("app:latest"), "{e}");
+
+    // Users block removal until removed; the marker counts only while the box dir exists.
+    s.add_user(&a.id, "box9").unwrap();
+    fs::create_dir_all(t.path().join("root/boxes/box9")).unwrap();
+    assert!(matches!(
+        s.remove("app", false),
+        Err(ImageError::InUse { .. })
+    ));
+    s.remove_user(&a.id, "box9");
+    s.remove("app", false).unwrap();
+    assert!(s.list().unwrap().is_empty());
+    assert!(!a.layers[0].exists());
+}
+
+fn layers() -> (Vec<u8>, Vec<u8>) {
+    let lower = tar(&[
+        E::file("a/x", "x"),
+        E::file("a/y", "y"),
+        E::file("b/z", "z"),
+    ]);
+    let upper = tar(&[
+        E::file("a/.wh.x", ""),
+        E::dir("b/"),
+        E::file("b/.wh..wh..opq", ""),
+        E::file("b/new", "new"),
+    ]);
+    (lower, upper)
+}
+
+#[test]
+fn layers_with_whiteouts_apply_and_convert_for_overlayfs() {
+    use foxbox::image::unpack::{unpack, Options, Owners, Whiteouts};
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    if !common::is_root() {
+        eprintln!("SKIP: needs root to mount the overlay");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let (lower, upper) = layers();
+    let opts = |w| Options {
+        whiteouts: w,
+        owners: Owners::Keep,
+        max_size: 1 << 20,
+    };
+    // Applied onto one directory: the result is the merged tree.
+    let flat = t.path().join("flat");
+    fs::create_dir(&flat).unwrap();
+    unpack(&lower[..], &flat, &opts(Whiteouts::Apply)).unwrap();
+    unpack(&upper[..], &flat, &opts(Whiteouts::Apply)).unwrap();
+    assert!(!flat.join("a/x").exists() && flat.join("a/y").exists());
+    assert!(!flat.join("b/z").exists() && flat.join("b/new").exists());
+    assert!(!flat.join("a/.wh.x").exists() && !flat.join("b/.wh..wh..opq").exists());
+    // As separate overlay layers: whiteout devices and the opaque mark, merged by the kernel.
+    let (l1, l2) = (t.path().join("l1"), t.path().join("l2"));
+    fs::create_dir(&l1).unwrap();
+    fs::create_dir(&l2).unwrap();
+    let ov = Whiteouts::Overlay { user_xattr: false };
+    unpack(&lower[..], &l1, &opts(ov)).unwrap();
+    unpack(&upper[..], &l2, &opts(ov)).unwrap();
+    let wh = fs::symlink_metadata(l2.join("a/x")).unwrap();
+    assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
+    assert!(foxbox::image::xattr::is_opaque(&l2.join("b")));
+    let merged = t.path().join("merged");
+    fs::create_dir(&merged).unwrap();
+    let script = format!(
+        "mount -t overlay overlay -o lowerdir={}:{} {m} && ls {m}/a {m}/b",
+        l2.display(),
+        l1.display(),
+        m = merged.display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let names: Vec<&str> = listing
+        .lines()
+        .filter(|l| !l.is_empty() && !l.ends_with(':'))
+        .collect();
+    assert_eq!(names, ["y", "new"], "{listing}");
+}
