@@ -11,6 +11,7 @@ pub mod image;
 pub mod net;
 pub mod plan;
 pub mod registry;
+pub mod runner;
 pub mod security;
 pub mod spec;
 pub mod store;

@@ -376,8 +376,8 @@ fn read_only_root_keeps_tmp_run_and_shm_writable() {
     }
 }
 
-fn interim_layers(env: &Env) -> Vec<std::path::PathBuf> {
-    fs::read_dir(env.store().join("interim"))
+fn image_layers(env: &Env) -> Vec<std::path::PathBuf> {
+    fs::read_dir(env.store().join("images/layers"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.file_name().unwrap().len() == 64)
@@ -394,7 +394,7 @@ fn rootfs_changes_never_reach_the_image() {
         );
         r.ok();
         assert_eq!(r.stdout, "done\n");
-        let layers = interim_layers(&env);
+        let layers = image_layers(&env);
         assert_eq!(layers.len(), 1, "{layers:?}");
         let l = &layers[0];
         assert_eq!(

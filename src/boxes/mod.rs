@@ -8,7 +8,6 @@
 //! with one name end with one box; and state that says "running" is checked against the recorded
 //! process identities (pid + start time), so a crash never leaves `ps` lying.
 
-pub mod cleanup;
 pub mod control;
 pub mod log;
 pub mod names;
@@ -346,7 +345,7 @@ impl Boxes {
             }
         }
         // Every try clashed: fall back to a name made unique by the id.
-        let name = format!("fox_{}", &config.id[..12]);
+        let name = format!("fox-{}", &config.id[..12]);
         self.reserve_name(&name, &config.id)
             .map_err(|e| last.unwrap_or(e))?;
         config.name = name;
@@ -562,7 +561,7 @@ mod tests {
     fn generated_names_and_bad_names() {
         let (_t, b) = store();
         let e = b.create(cfg("")).unwrap();
-        assert!(e.config.name.contains('_'));
+        assert!(e.config.name.contains('-'));
         assert_eq!(b.load(&e.config.id).unwrap().config.name, e.config.name);
         assert!(matches!(
             b.create(cfg("a/b")),

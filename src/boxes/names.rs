@@ -27,11 +27,12 @@ pub fn new_id() -> io::Result<String> {
     Ok(hex::encode(random_bytes(32)?))
 }
 
-/// A generated name such as `nimble_fennec`; the caller retries on a clash.
+/// A generated name such as `nimble-fennec`; the caller retries on a clash. A dash, not
+/// podman's underscore: the name is also the box's hostname, and hostnames have no `_`.
 pub fn generate_name() -> io::Result<String> {
     let r = random_bytes(2)?;
     Ok(format!(
-        "{}_{}",
+        "{}-{}",
         ADJECTIVES[r[0] as usize % ADJECTIVES.len()],
         FOXES[r[1] as usize % FOXES.len()]
     ))
@@ -73,7 +74,7 @@ mod tests {
         for _ in 0..50 {
             let n = generate_name().unwrap();
             assert!(validate_name(&n).is_ok(), "{n}");
-            assert!(n.contains('_'));
+            assert!(n.contains('-'));
         }
     }
 

@@ -391,7 +391,7 @@ pub fn rm(a: RmArgs, ctx: &Ctx) -> CmdResult {
             control::wait_stopped(&boxes, &e.config.id, Some(Duration::from_secs(10)))
                 .into_diagnostic()?;
         }
-        foxbox::boxes::cleanup::remove_box(&paths, &boxes, &e).into_diagnostic()?;
+        foxbox::runner::remove::remove(&paths, &boxes, &e).into_diagnostic()?;
         println!("{b}");
         Ok(())
     })

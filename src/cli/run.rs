@@ -1,10 +1,10 @@
 use clap::Args;
 
 use std::io::Write;
-use std::time::Instant;
 
-use foxbox::exec::{self, parent::Timing, BoxRootfs, Launch, NoHelpers};
+use foxbox::exec::{self, parent::Timing};
 use foxbox::plan::Plan;
+use foxbox::runner::{self, RunError, RunOptions};
 
 use super::{not_yet, run_interim, CmdResult, Ctx};
 
@@ -95,62 +95,61 @@ pub fn run(a: RunArgs, ctx: &Ctx) -> CmdResult {
         return not_yet("run --detach");
     }
     let plan = run_interim::plan(&a).map_err(|e| miette::miette!("{e}"))?;
-    let paths = ctx.paths()?;
-    let t = Instant::now();
-    let image = match &plan.image.value {
-        foxbox::plan::ImageRef::Tarball { path } => path.clone(),
-        foxbox::plan::ImageRef::Stored { name, .. } => {
-            return Err(miette::miette!(
-                "image {name:?}: only paths are supported yet"
-            ))
-        }
+    let opts = RunOptions {
+        auto_remove: a.rm,
+        cgroup_parent: a.cgroup_parent.clone(),
+        tty: if a.tty { Some(true) } else { None },
     };
-    let rootfs =
-        exec::interim_rootfs::rootfs(&image, &paths.root).map_err(|e| miette::miette!("{e}"))?;
-    let image_took = t.elapsed();
-    let name = plan
-        .name
-        .as_ref()
-        .map(|n| n.value.clone())
-        .unwrap_or_else(exec::names::generate);
-    execute(&plan, rootfs, &name, &paths, a.timings, image_took)
+    execute(&plan, &opts, ctx, a.timings)
 }
 
 /// Run a resolved plan in the foreground: the exit code of the fox, or 125/126/127 with a
 /// diagnostic for foxbox's own failures. Shared by `run` and `up`.
-pub(super) fn execute(
-    plan: &Plan,
-    rootfs: BoxRootfs,
-    name: &str,
-    paths: &foxbox::store::paths::Paths,
-    timings: bool,
-    image_took: std::time::Duration,
-) -> CmdResult {
-    let mut launch = Launch::new(plan, rootfs, name);
-    for m in &plan.mounts {
-        if let foxbox::plan::MountKind::Volume { name: vol } = &m.kind {
-            let store = foxbox::volume::Volumes::open(paths.volumes(), paths.boxes())
-                .map_err(|e| miette::miette!("{e}"))?;
-            let v = store.ensure(vol).map_err(|e| miette::miette!("{e}"))?;
-            launch.volumes.insert(vol.clone(), v.mountpoint);
-        }
-    }
-    launch.tty = match plan.process.tty {
-        Some(t) => t,
-        None => std::io::IsTerminal::is_terminal(&std::io::stdin()),
+pub(super) fn execute(plan: &Plan, opts: &RunOptions, ctx: &Ctx, timings: bool) -> CmdResult {
+    let paths = ctx.paths()?;
+    let prepared = match runner::prepare(&paths, plan, opts) {
+        Ok(p) => p,
+        Err(e) => return Ok(report(plan, &e)),
     };
-    match exec::run_foreground(&launch, &mut NoHelpers) {
-        Ok(done) => {
-            if timings {
-                print_timings(image_took, &done.timings);
+    for w in &prepared.warnings {
+        eprintln!("{:?}", exec::render::report(plan, w));
+    }
+    let result = runner::run_foreground(&paths, plan, opts, &prepared);
+    if opts.auto_remove {
+        if let Ok(entry) = prepared.boxes.load(prepared.id()) {
+            if let Err(e) = runner::remove::remove(&paths, &prepared.boxes, &entry) {
+                eprintln!("warning: could not remove box {}: {e}", entry.config.name);
             }
-            Ok(done.exit.shell_code().clamp(0, 255) as u8)
-        }
-        Err(e) => {
-            eprintln!("{:?}", exec::render::report(plan, &e.diagnostic()));
-            Ok(e.exit_code())
         }
     }
+    match result {
+        Ok((outcome, steps)) => {
+            if timings {
+                print_timings(prepared.image_took, &steps);
+            }
+            if outcome.oom_killed {
+                eprintln!(
+                    "foxbox: box {} was killed by its memory limit (OOM)",
+                    prepared.entry.config.name
+                );
+            } else if outcome.timed_out {
+                eprintln!(
+                    "foxbox: box {} was stopped by its timeout",
+                    prepared.entry.config.name
+                );
+            }
+            Ok(outcome.code.clamp(0, 255) as u8)
+        }
+        Err(e) => Ok(report(plan, &e)),
+    }
+}
+
+/// Print a run error's diagnostics against the spec and give its exit code.
+pub(super) fn report(plan: &Plan, e: &RunError) -> u8 {
+    for d in &e.diagnostics {
+        eprintln!("{:?}", exec::render::report(plan, d));
+    }
+    e.exit
 }
 
 fn print_timings(image: std::time::Duration, steps: &[Timing]) {

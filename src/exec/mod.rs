@@ -10,8 +10,6 @@ pub mod channel;
 mod child;
 pub mod error;
 mod init;
-pub mod interim_rootfs;
-pub mod names;
 pub mod parent;
 pub mod render;
 pub mod security_glue;
@@ -20,7 +18,7 @@ pub mod user;
 
 pub use crate::fs::rootfs::{BoxRootfs, Layers, UpperDirs};
 pub use error::{ExecError, StepError};
-pub use parent::{run_foreground, start, Finished, Started, Timing};
+pub use parent::{run_foreground, start, Deadline, Finished, Started, Timing, TIMEOUT_GRACE};
 
 use crate::plan::Plan;
 use crate::sys::idmap::IdMaps;
@@ -75,6 +73,11 @@ pub trait Helpers {
     fn network(&mut self, plan: &Plan, pid: i32) -> Result<(), StepError> {
         let _ = pid;
         Err(refuse(plan, "user-mode networking"))
+    }
+
+    /// The fox has been exec'd as host pid `pid` (the box's pid 1).
+    fn started(&mut self, pid: i32) {
+        let _ = pid;
     }
 }
 

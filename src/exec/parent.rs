@@ -198,6 +198,57 @@ fn io_step(what: &str, e: io::Error) -> StepError {
 pub struct Finished {
     pub exit: Exit,
     pub timings: Vec<Timing>,
+    /// The plan's wall-clock limit ran out and foxbox ended the box.
+    pub timed_out: bool,
+}
+
+/// How long a box whose wall-clock limit ran out has between SIGTERM and SIGKILL.
+pub const TIMEOUT_GRACE: Duration = Duration::from_secs(10);
+
+/// The plan's wall-clock limit, as a deadline and the state of its enforcement.
+pub struct Deadline {
+    at: Option<Instant>,
+    grace: Duration,
+    termed: Option<Instant>,
+}
+
+impl Deadline {
+    pub fn new(timeout: Option<Duration>, grace: Duration) -> Deadline {
+        Deadline {
+            at: timeout.map(|t| Instant::now() + t),
+            grace,
+            termed: None,
+        }
+    }
+
+    /// How long poll may sleep before the deadline needs attention.
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        let now = Instant::now();
+        match (self.at, self.termed) {
+            (_, Some(t)) => Some((t + self.grace).saturating_duration_since(now)),
+            (Some(at), None) => Some(at.saturating_duration_since(now)),
+            (None, None) => None,
+        }
+    }
+
+    /// SIGTERM when the time is up, SIGKILL after the grace period.
+    pub fn enforce(&mut self, pidfd: BorrowedFd<'_>) {
+        let now = Instant::now();
+        match (self.at, self.termed) {
+            (Some(at), None) if now >= at => {
+                let _ = p::pidfd_signal(pidfd, libc::SIGTERM);
+                self.termed = Some(now);
+            }
+            (_, Some(t)) if now >= t + self.grace => {
+                let _ = p::pidfd_signal(pidfd, libc::SIGKILL);
+            }
+            _ => {}
+        }
+    }
+
+    pub fn expired(&self) -> bool {
+        self.termed.is_some()
+    }
 }
 
 /// Start the box attached to this terminal, forward signals, relay the pty, and wait for the
@@ -215,10 +266,15 @@ pub fn run_foreground(
     let result = (|| {
         let sfd = p::signalfd(&watched).map_err(|e| relay("signalfd", e))?;
         let mut started = start(launch, helpers)?;
-        let exit = supervise(&mut started, sfd.as_fd()).map_err(|e| relay("relay", e))?;
+        helpers.started(started.pid);
+        let timeout = launch.plan.limits.timeout.as_ref().map(|t| t.value);
+        let mut deadline = Deadline::new(timeout, TIMEOUT_GRACE);
+        let exit =
+            supervise(&mut started, sfd.as_fd(), &mut deadline).map_err(|e| relay("relay", e))?;
         Ok(Finished {
             exit,
             timings: started.timings,
+            timed_out: deadline.expired(),
         })
     })();
     p::set_signal_mask(&old);
@@ -229,7 +285,7 @@ pub fn run_foreground(
 const HANGUP_GRACE: Duration = Duration::from_secs(10);
 
 /// Relay until the box's pid 1 exits; returns how it ended.
-fn supervise(s: &mut Started, sfd: BorrowedFd<'_>) -> io::Result<Exit> {
+fn supervise(s: &mut Started, sfd: BorrowedFd<'_>, deadline: &mut Deadline) -> io::Result<Exit> {
     let stdin = io::stdin();
     let stdout = io::stdout();
     let mut pty = s.pty.take();
@@ -287,8 +343,13 @@ fn supervise(s: &mut Started, sfd: BorrowedFd<'_>) -> io::Result<Exit> {
                 });
             }
         }
-        let timeout = hung_up.map(|t| HANGUP_GRACE.saturating_sub(t.elapsed()));
+        let hangup_wait = hung_up.map(|t| HANGUP_GRACE.saturating_sub(t.elapsed()));
+        let timeout = match (hangup_wait, deadline.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         fd::poll(&mut fds, timeout)?;
+        deadline.enforce(s.pidfd.as_fd());
         if hung_up.is_some_and(|t| t.elapsed() >= HANGUP_GRACE) {
             let _ = p::pidfd_signal(s.pidfd.as_fd(), libc::SIGKILL);
         }

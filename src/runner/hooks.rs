@@ -1,0 +1,87 @@
+//! The executor's parent-side hooks for one box: its cgroup, its network helper, and the
+//! moment its fox starts.
+
+use std::path::PathBuf;
+
+use crate::boxes::{Boxes, ProcId};
+use crate::exec::{Helpers, StepError};
+use crate::net::{self, NetGuard};
+use crate::plan::Plan;
+
+use super::{record_started, Prepared};
+
+pub struct BoxHooks<'a> {
+    prepared: &'a Prepared,
+    run_dir: PathBuf,
+    boxes: &'a Boxes,
+    /// Record the start in the box's state (a supervisor records its own pid beside it).
+    record: bool,
+    supervisor: Option<ProcId>,
+    net: Option<NetGuard>,
+    pub started_pid: Option<i32>,
+}
+
+impl<'a> BoxHooks<'a> {
+    pub fn new(prepared: &'a Prepared, run_dir: PathBuf, boxes: &'a Boxes, record: bool) -> Self {
+        BoxHooks {
+            prepared,
+            run_dir,
+            boxes,
+            record,
+            supervisor: None,
+            net: None,
+            started_pid: None,
+        }
+    }
+
+    /// Record `sup` as the box's supervisor when the fox starts.
+    pub fn with_supervisor(mut self, sup: Option<ProcId>) -> Self {
+        self.supervisor = sup;
+        self
+    }
+
+    /// Stop the network helper (the box is gone).
+    pub fn stop_network(&mut self) {
+        if let Some(g) = self.net.take() {
+            g.stop();
+        }
+        let _ = std::fs::remove_dir_all(&self.run_dir);
+    }
+}
+
+impl Helpers for BoxHooks<'_> {
+    fn cgroup(&mut self, _plan: &Plan, pid: i32) -> Result<(), StepError> {
+        match &self.prepared.cgroup {
+            Some(cg) => cg.place(pid).map_err(|e| {
+                let err = StepError::new(e.errno().unwrap_or(0), e.to_string());
+                match e.help() {
+                    Some(h) => err.with_hint(h),
+                    None => err,
+                }
+            }),
+            // Limits that could not be enforced were refused, or warned about under
+            // best-effort, before the box was made.
+            None => Ok(()),
+        }
+    }
+
+    fn network(&mut self, plan: &Plan, pid: i32) -> Result<(), StepError> {
+        std::fs::create_dir_all(&self.run_dir).map_err(|e| {
+            StepError::new(
+                e.raw_os_error().unwrap_or(0),
+                format!("cannot create {}: {e}", self.run_dir.display()),
+            )
+        })?;
+        let guard = net::start(&plan.network, pid as u32, &self.run_dir)
+            .map_err(|e| StepError::msg(e.to_string()))?;
+        self.net = Some(guard);
+        Ok(())
+    }
+
+    fn started(&mut self, pid: i32) {
+        self.started_pid = Some(pid);
+        if self.record {
+            record_started(self.boxes, self.prepared.id(), pid, self.supervisor);
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! One box from plan to exit: the image, the box's record, its rootfs, volumes, cgroup and
+//! network, the executor, and the state it leaves. `foxbox up` and `foxbox run` (attached or
+//! detached) all come through here, so a box is the same thing however it was started.
+
+mod hooks;
+pub mod remove;
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::boxes::{now_ms, BoxConfig, BoxEntry, Boxes, ProcId, Status};
+use crate::cgroup::{self, BoxCgroup, Host};
+use crate::diag::Diagnostic;
+use crate::exec::{self, BoxRootfs, Launch, Layers, UpperDirs};
+use crate::image::{Image, Store};
+use crate::plan::{ImageRef, MountKind, Plan};
+use crate::store::paths::Paths;
+use crate::volume::Volumes;
+
+pub use hooks::BoxHooks;
+
+/// How a box is started, beyond its plan.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Remove the box when it exits.
+    pub auto_remove: bool,
+    /// Parent cgroup (relative to each hierarchy's root), from `--cgroup-parent`.
+    pub cgroup_parent: Option<String>,
+    /// A terminal for the box; `None`: when stdin is one.
+    pub tty: Option<bool>,
+}
+
+/// A box that could not be run: diagnostics to render against the plan, and the exit code
+/// (125 for foxbox's own errors, 126/127 for a command that cannot run).
+#[derive(Debug, thiserror::Error)]
+#[error("{}", diagnostics.first().map(|d| d.message.as_str()).unwrap_or("the box could not run"))]
+pub struct RunError {
+    pub diagnostics: Vec<Diagnostic>,
+    pub exit: u8,
+}
+
+impl RunError {
+    pub fn new(code: &str, message: impl Into<String>) -> RunError {
+        RunError {
+            diagnostics: vec![Diagnostic::error(code, message)],
+            exit: 125,
+        }
+    }
+
+    fn from_exec(e: exec::ExecError) -> RunError {
+        RunError {
+            exit: e.exit_code(),
+            diagnostics: vec![e.diagnostic()],
+        }
+    }
+}
+
+fn err(code: &'static str) -> impl Fn(String) -> RunError {
+    move |m| RunError::new(code, m)
+}
+
+/// Everything made for a box before it starts.
+pub struct Prepared {
+    pub boxes: Boxes,
+    pub entry: BoxEntry,
+    pub image: Image,
+    pub rootfs: BoxRootfs,
+    pub volumes: HashMap<String, PathBuf>,
+    pub cgroup: Option<BoxCgroup>,
+    /// Warnings to show before the box runs (limits not enforced under best-effort, ...).
+    pub warnings: Vec<Diagnostic>,
+    /// How long resolving (or importing) the image took.
+    pub image_took: std::time::Duration,
+}
+
+/// What the image reference looks like to a person (`ps`'s IMAGE column).
+pub fn image_label(r: &ImageRef) -> String {
+    match r {
+        ImageRef::Stored { name, tag, digest } => match digest {
+            Some(d) => format!("{name}@{d}"),
+            None => format!("{name}:{tag}"),
+        },
+        ImageRef::Tarball { path } => path.display().to_string(),
+    }
+}
+
+/// The command the box runs: the plan's, else the image's entrypoint + cmd.
+pub fn effective_command(plan: &Plan, image: &Image) -> Vec<String> {
+    if !plan.process.args.value.is_empty() {
+        return plan.process.args.value.clone();
+    }
+    let mut v = image.config.entrypoint.clone();
+    v.extend(image.config.cmd.iter().cloned());
+    v
+}
+
+/// Resolve the image, record the box, and make its rootfs, volumes and cgroup. On failure
+/// nothing of the box is left behind.
+pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
+    let t = Instant::now();
+    let store = Store::open(paths).map_err(|e| err("foxbox::image::store")(e.to_string()))?;
+    let image = store.resolve(&plan.image.value).map_err(|e| RunError {
+        diagnostics: vec![Diagnostic::error("foxbox::image::resolve", e.to_string())
+            .with_span(plan.image.span)
+            .with_label("this image")],
+        exit: 125,
+    })?;
+    let image_took = t.elapsed();
+    let command = effective_command(plan, &image);
+    if command.is_empty() {
+        return Err(RunError {
+            diagnostics: vec![Diagnostic::error(
+                "foxbox::spec::no_command",
+                "no command: the spec names none and the image has no default",
+            )
+            .with_span(plan.process.args.span.or(plan.image.span))
+            .with_help("set box.command, or give the command after the image")],
+            exit: 125,
+        });
+    }
+
+    let boxes = Boxes::open(paths.boxes()).map_err(|e| err("foxbox::box::store")(e.to_string()))?;
+    let volume_names: Vec<String> = plan
+        .mounts
+        .iter()
+        .filter_map(|m| match &m.kind {
+            MountKind::Volume { name } => Some(name.clone()),
+            _ => None,
+        })
+        .collect();
+    let config = BoxConfig {
+        id: String::new(),
+        name: plan
+            .name
+            .as_ref()
+            .map(|n| n.value.clone())
+            .unwrap_or_default(),
+        created: 0,
+        image: image_label(&plan.image.value),
+        image_id: Some(image.id.clone()),
+        command,
+        spec: match &plan.origin {
+            crate::plan::Origin::Spec { path, .. } => Some(path.clone()),
+            crate::plan::Origin::CommandLine => None,
+        },
+        ports: plan
+            .network
+            .ports
+            .iter()
+            .map(|p| crate::net::ports::describe(&p.value))
+            .collect(),
+        volumes: volume_names.clone(),
+        auto_remove: opts.auto_remove,
+        plan: serde_json::to_value(plan).unwrap_or_default(),
+    };
+    let entry = boxes.create(config).map_err(|e| RunError {
+        diagnostics: vec![Diagnostic::error("foxbox::box::create", e.to_string())
+            .with_span(plan.name.as_ref().and_then(|n| n.span))],
+        exit: 125,
+    })?;
+
+    let mut made = Prepared {
+        boxes,
+        entry,
+        image,
+        rootfs: BoxRootfs {
+            layers: Layers::Dir(PathBuf::new()),
+            mountpoint: PathBuf::new(),
+        },
+        volumes: HashMap::new(),
+        cgroup: None,
+        warnings: Vec::new(),
+        image_took,
+    };
+    match fill(paths, plan, opts, &store, &mut made, &volume_names) {
+        Ok(()) => Ok(made),
+        Err(e) => {
+            let _ = remove::remove(paths, &made.boxes, &made.entry);
+            Err(e)
+        }
+    }
+}
+
+fn fill(
+    paths: &Paths,
+    plan: &Plan,
+    opts: &RunOptions,
+    store: &Store,
+    made: &mut Prepared,
+    volume_names: &[String],
+) -> Result<(), RunError> {
+    let id = made.entry.config.id.clone();
+    let dir = made.entry.dir.clone();
+    store
+        .add_user(&made.image.id, &id)
+        .map_err(|e| err("foxbox::image::users")(e.to_string()))?;
+    let r = store
+        .prepare_box_rootfs(&made.image, &dir)
+        .map_err(|e| err("foxbox::image::rootfs")(e.to_string()))?;
+    let mountpoint = dir.join("mnt");
+    fs::create_dir_all(&mountpoint)
+        .map_err(|e| err("foxbox::box::mountpoint")(format!("{}: {e}", mountpoint.display())))?;
+    made.rootfs = BoxRootfs {
+        layers: if r.copy {
+            Layers::Dir(r.upper)
+        } else {
+            Layers::Overlay {
+                // The image store lists lower dirs top first; the executor takes bottom first.
+                lower: r.lower_dirs.into_iter().rev().collect(),
+                upper: Some(UpperDirs {
+                    upper: r.upper,
+                    work: r.work,
+                }),
+            }
+        },
+        mountpoint,
+    };
+
+    if !volume_names.is_empty() {
+        let vols = Volumes::open(paths.volumes(), paths.boxes())
+            .map_err(|e| err("foxbox::volume")(e.to_string()))?;
+        for name in volume_names {
+            let v = vols.ensure(name).map_err(|e| {
+                let span = plan
+                    .mounts
+                    .iter()
+                    .find(|m| matches!(&m.kind, MountKind::Volume { name: n } if n == name))
+                    .and_then(|m| m.span);
+                RunError {
+                    diagnostics: vec![
+                        Diagnostic::error("foxbox::volume", e.to_string()).with_span(span)
+                    ],
+                    exit: 125,
+                }
+            })?;
+            vols.add_user(name, &id)
+                .map_err(|e| err("foxbox::volume")(e.to_string()))?;
+            made.volumes.insert(name.clone(), v.mountpoint);
+        }
+    }
+
+    if plan.limits.needs_cgroup() {
+        let host = Host::detect().map_err(|e| err("foxbox::limits::detect")(e.to_string()))?;
+        let lp = cgroup::plan(&plan.limits, &host, opts.cgroup_parent.as_deref());
+        let diags = lp.diagnostics(plan.limits.enforce);
+        if lp.refuses(plan.limits.enforce) {
+            return Err(RunError {
+                diagnostics: diags,
+                exit: 125,
+            });
+        }
+        made.warnings.extend(diags);
+        if lp.has_limits() {
+            let cg = BoxCgroup::create(&lp, &id)
+                .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
+            let text = serde_json::to_vec(&cg).unwrap_or_default();
+            crate::boxes::write_atomic(&dir.join("cgroup.json"), &text)
+                .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
+            made.cgroup = Some(cg);
+        }
+    }
+    Ok(())
+}
+
+impl Prepared {
+    /// The executor's launch for this box.
+    pub fn launch<'a>(&'a self, plan: &'a Plan, opts: &RunOptions) -> Launch<'a> {
+        let mut l = Launch::new(plan, self.rootfs.clone(), &self.entry.config.name);
+        l.default_args = self.entry.config.command.clone();
+        l.volumes = self.volumes.clone();
+        l.tty = opts
+            .tty
+            .or(plan.process.tty)
+            .unwrap_or_else(|| std::io::IsTerminal::is_terminal(&std::io::stdin()));
+        l
+    }
+
+    /// The box's runtime directory (helper sockets and logs): short, for unix socket paths.
+    pub fn run_dir(&self, paths: &Paths) -> PathBuf {
+        paths.runtime.join(&self.entry.config.id[..12])
+    }
+
+    pub fn id(&self) -> &str {
+        &self.entry.config.id
+    }
+}
+
+/// How a box ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    /// The shell-style code: the fox's own, 128+N for signal N.
+    pub code: i32,
+    pub oom_killed: bool,
+    pub timed_out: bool,
+}
+
+/// Run a prepared box attached to this terminal; returns how it ended and the step timings.
+pub fn run_foreground(
+    paths: &Paths,
+    plan: &Plan,
+    opts: &RunOptions,
+    prepared: &Prepared,
+) -> Result<(Outcome, Vec<exec::Timing>), RunError> {
+    let id = prepared.id().to_string();
+    let launch = prepared.launch(plan, opts);
+    let mut hooks = BoxHooks::new(prepared, prepared.run_dir(paths), &prepared.boxes, true);
+    let result = exec::run_foreground(&launch, &mut hooks);
+    hooks.stop_network();
+    match result {
+        Ok(done) => {
+            let outcome = record_exit(
+                &prepared.boxes,
+                &id,
+                prepared.cgroup.as_ref(),
+                done.exit.shell_code(),
+                done.timed_out,
+            );
+            Ok((outcome, done.timings))
+        }
+        Err(e) => {
+            let e = RunError::from_exec(e);
+            let msg = e.diagnostics.first().map(|d| d.message.clone());
+            let _ = prepared.boxes.update_state(&id, |s| {
+                s.status = Status::Exited;
+                s.creator = None;
+                s.finished = Some(now_ms());
+                s.exit_code = Some(e.exit as i32);
+                s.error = msg;
+            });
+            Err(e)
+        }
+    }
+}
+
+/// Record the box's exit in its state (and release its cgroup): the one place exits are
+/// written, for attached boxes and supervisors alike.
+pub fn record_exit(
+    boxes: &Boxes,
+    id: &str,
+    cgroup: Option<&BoxCgroup>,
+    code: i32,
+    timed_out: bool,
+) -> Outcome {
+    let oom_killed =
+        code == 137 && cgroup.is_some_and(|cg| cg.oom_kills().ok().flatten().unwrap_or(0) > 0);
+    if let Some(cg) = cgroup {
+        let _ = cg.destroy();
+    }
+    let _ = boxes.update_state(id, |s| {
+        s.status = Status::Exited;
+        s.creator = None;
+        s.finished = Some(now_ms());
+        s.exit_code = Some(code);
+        s.oom_killed = oom_killed;
+        s.timed_out = timed_out;
+    });
+    Outcome {
+        code,
+        oom_killed,
+        timed_out,
+    }
+}
+
+/// Mark the box running with its first process (called once the fox is exec'd).
+pub fn record_started(boxes: &Boxes, id: &str, pid: i32, supervisor: Option<ProcId>) {
+    let fox = ProcId::of(pid);
+    let _ = boxes.update_state(id, |s| {
+        s.status = Status::Running;
+        s.fox = fox;
+        s.started = Some(now_ms());
+        if supervisor.is_some() {
+            s.supervisor = supervisor;
+        }
+    });
+}

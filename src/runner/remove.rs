@@ -1,0 +1,34 @@
+//! Removing a box and everything it holds: cgroup, rootfs upper dir (owned by the box's ids,
+//! so deleted from inside its user namespace), image and volume use markers, runtime files and
+//! the record itself.
+
+use crate::boxes::{BoxEntry, BoxError, Boxes};
+use crate::cgroup::BoxCgroup;
+use crate::image::Store;
+use crate::store::paths::Paths;
+use crate::volume::Volumes;
+
+/// Remove a box that no longer runs. What cannot be removed is reported after the rest is
+/// done; the record goes last, so a failed removal can be retried with `rm`.
+pub fn remove(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<(), BoxError> {
+    let id = &entry.config.id;
+    if let Ok(text) = std::fs::read(entry.dir.join("cgroup.json")) {
+        if let Ok(cg) = serde_json::from_slice::<BoxCgroup>(&text) {
+            let _ = cg.destroy();
+        }
+    }
+    if let Ok(store) = Store::open(paths) {
+        let _ = store.remove_box_rootfs(&entry.dir);
+        if let Some(image) = &entry.config.image_id {
+            store.remove_user(image, id);
+        }
+    }
+    if let Ok(vols) = Volumes::open(paths.volumes(), paths.boxes()) {
+        for v in &entry.config.volumes {
+            vols.remove_user(v, id);
+        }
+    }
+    let _ = std::fs::remove_dir_all(paths.runtime.join(&id[..id.len().min(12)]));
+    boxes.remove(id)?;
+    Ok(())
+}
