@@ -87,3 +87,64 @@ fn box_rootfs_is_an_overlay_of_the_shared_layer() {
         assert!(Path::new(lower).join("etc/passwd").exists());
     }
 }
+
+#[test]
+fn without_overlayfs_the_box_gets_a_copy_with_owners_and_links() {
+    for who in Who::BOTH {
+        if !who.available() {
+            continue;
+        }
+        let env = Env::new(who);
+        env.import_busybox();
+        let box_dir = env.work().join("copybox");
+        let r = env
+            .foxbox(["image", "prepare-rootfs", "busybox"])
+            .arg(&box_dir)
+            .env("FOXBOX_NO_OVERLAY", "1")
+            .output()
+            .unwrap();
+        let r = common::Run::from(r);
+        r.ok();
+        assert!(
+            r.stderr.contains("copying the image"),
+            "one warning: {}",
+            r.stderr
+        );
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+        assert_eq!(v["copy"], true);
+        assert_eq!(v["lower_dirs"], serde_json::json!([]));
+        let root = Path::new(v["upper"].as_str().unwrap());
+        let layer = {
+            let i: serde_json::Value =
+                serde_json::from_str(&env.run(["image", "inspect", "busybox"]).stdout).unwrap();
+            std::path::PathBuf::from(i[0]["layers"][0].as_str().unwrap())
+        };
+        use std::os::unix::fs::MetadataExt;
+        for p in ["bin/busybox", "etc/passwd", "home/fox", "tmp", "root"] {
+            let (a, b) = (
+                fs::symlink_metadata(layer.join(p)).unwrap(),
+                fs::symlink_metadata(root.join(p)).unwrap(),
+            );
+            assert_eq!(
+                (a.uid(), a.gid(), a.mode()),
+                (b.uid(), b.gid(), b.mode()),
+                "{p}"
+            );
+        }
+        assert_eq!(
+            fs::read_link(root.join("bin/sh")).unwrap(),
+            Path::new("busybox")
+        );
+        assert_eq!(
+            fs::read_link(root.join("var/run")).unwrap(),
+            Path::new("/run")
+        );
+        env.run([
+            "image".as_ref(),
+            "remove-rootfs".as_ref(),
+            box_dir.as_os_str(),
+        ])
+        .ok();
+        assert!(!box_dir.join("rootfs").exists());
+    }
+}

@@ -69,11 +69,18 @@ fn escape_overlay_path(p: &Path) -> String {
     out
 }
 
+/// Set to 1 to take the copy fallback even where overlayfs works (debugging, tests).
+pub const NO_OVERLAY_ENV: &str = "FOXBOX_NO_OVERLAY";
+
 /// Whether overlayfs can be mounted here the way boxes mount it (inside a user namespace for an
 /// unprivileged user). Tried once per process, for real: a child makes a private mount
-/// namespace, mounts an overlay of two scratch directories under `scratch`, and checks it.
-/// `Err` says why not.
+/// namespace, mounts an overlay of two scratch directories under `scratch` (a directory on the
+/// filesystem that will hold upper dirs, e.g. `<root>/boxes`), and checks it. `Err` says why
+/// not; `check --host` can show it. Forks: call while single-threaded.
 pub fn overlay_supported(maps: &IdMaps, scratch: &Path) -> Result<(), String> {
+    if std::env::var_os(NO_OVERLAY_ENV).is_some_and(|v| v == "1") {
+        return Err(format!("{NO_OVERLAY_ENV}=1"));
+    }
     static CACHE: OnceLock<Result<(), String>> = OnceLock::new();
     CACHE.get_or_init(|| probe_overlay(maps, scratch)).clone()
 }
@@ -164,7 +171,7 @@ impl Store {
             source,
         })?;
         let userxattr = !nix::unistd::geteuid().is_root();
-        match overlay_supported(self.id_maps(), &self.dir().join("tmp")) {
+        match overlay_supported(self.id_maps(), &base) {
             Ok(()) => {
                 for d in [&upper, &work] {
                     b.create(d).map_err(|source| ImageError::Io {
