@@ -31,6 +31,9 @@ pub struct RunArgs {
     /// Memory limit (e.g. 64m, 1g).
     #[arg(short = 'm', long)]
     pub memory: Option<String>,
+    /// Memory plus swap limit (at least --memory; default: no swap).
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
     /// CPU limit in cores (e.g. 0.5).
     #[arg(long)]
     pub cpus: Option<String>,
