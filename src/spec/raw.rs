@@ -49,6 +49,7 @@ impl<T: JsonSchema> JsonSchema for Sp<T> {
 pub struct RawSpec {
     /// The box: its image, command and process settings.
     #[serde(rename = "box")]
+    #[schemars(required)]
     pub box_: Option<Sp<RawBox>>,
     /// Resource limits (cgroups) and the wall-clock timeout.
     pub limits: Option<Sp<RawLimits>>,
@@ -69,13 +70,14 @@ pub struct RawSpec {
 
 /// The `[box]` table.
 #[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(deny_unknown_fields, rename = "Box")]
 pub struct RawBox {
     /// Name of the box; when absent foxbox generates a fox-themed one. Letters, digits, `_`, `.`
     /// and `-`, starting with a letter or digit.
     pub name: Option<Sp<String>>,
     /// The image: a stored image `name[:tag][@sha256:<hex>]`, or a path to a `.tar`/`.tar.gz`
     /// rootfs tarball (relative paths are relative to the spec file's directory). Required.
+    #[schemars(required)]
     pub image: Option<Sp<String>>,
     /// The command: an argv array, or a string run through `/bin/sh -c`. Default: the image's.
     pub command: Option<Sp<RawCommand>>,
@@ -83,16 +85,31 @@ pub struct RawBox {
     pub workdir: Option<Sp<String>>,
     /// The user to run as: `uid[:gid]`, or `name[:group]` looked up in the box's /etc/passwd
     /// and /etc/group. Default `0` (root inside the box, the caller outside).
+    #[serde(default)]
+    #[schemars(with = "UserSchema")]
     pub user: Option<Sp<String>>,
     /// Hostname inside the box. Default: the box name.
     pub hostname: Option<Sp<String>>,
     /// Environment variables, set over the defaults (PATH, HOME, HOSTNAME, TERM).
+    #[serde(default)]
     #[schemars(with = "std::collections::BTreeMap<String, String>")]
     pub env: Option<Sp<Vec<RawEnv>>>,
     /// Allocate a pseudo-terminal. Default: true when stdin is a terminal.
     pub tty: Option<Sp<bool>>,
     /// Run a tiny pid 1 that reaps zombies and forwards signals. Default false.
     pub init: Option<Sp<bool>>,
+}
+
+/// The schema of `box.user`.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "User")]
+#[allow(dead_code)]
+enum UserSchema {
+    /// A numeric uid.
+    Uid(u32),
+    /// `uid[:gid]` or `name[:group]`.
+    Text(String),
 }
 
 /// One `env` entry.
@@ -105,6 +122,7 @@ pub struct RawEnv {
 /// `command`: an argv array or a shell string.
 #[derive(Debug, Clone, PartialEq, JsonSchema)]
 #[serde(untagged)]
+#[schemars(rename = "Command")]
 pub enum RawCommand {
     /// The program and its arguments, run as they are.
     Argv(Vec<Sp<String>>),
@@ -115,6 +133,7 @@ pub enum RawCommand {
 /// A size: bytes as an integer, or a string with a binary unit.
 #[derive(Debug, Clone, PartialEq, JsonSchema)]
 #[serde(untagged)]
+#[schemars(rename = "Size")]
 pub enum RawSize {
     /// Bytes.
     Bytes(i64),
@@ -125,7 +144,7 @@ pub enum RawSize {
 
 /// The `[limits]` table. Every limit but `timeout` needs a cgroup controller.
 #[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(deny_unknown_fields, rename = "Limits")]
 pub struct RawLimits {
     /// Memory limit: `"64MiB"`, `"64m"`, `"1g"` (binary units), or bytes as an integer. At least
     /// 6 MiB.
@@ -141,12 +160,14 @@ pub struct RawLimits {
     pub timeout: Option<Sp<String>>,
     /// What to do when a limit cannot be enforced on this host: `strict` refuses to start
     /// (default), `best-effort` starts with a warning.
+    #[serde(default)]
     #[schemars(with = "EnforceName")]
     pub enforce: Option<Sp<String>>,
 }
 
 /// Values of `limits.enforce`.
 #[derive(JsonSchema)]
+#[schemars(rename = "Enforce")]
 #[serde(rename_all = "kebab-case")]
 #[allow(dead_code)]
 enum EnforceName {
@@ -158,7 +179,7 @@ enum EnforceName {
 
 /// The `[capabilities]` table.
 #[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(deny_unknown_fields, rename = "Capabilities")]
 pub struct RawCapabilities {
     /// Capabilities to remove from the default set (podman's). Names are case-insensitive with an
     /// optional `CAP_` prefix; `ALL` removes every one.
@@ -169,7 +190,7 @@ pub struct RawCapabilities {
 
 /// The `[seccomp]` table.
 #[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(deny_unknown_fields, rename = "Seccomp")]
 pub struct RawSeccomp {
     /// `default` (foxbox's built-in allow-list, like podman's), `unconfined` (no filter), or a
     /// path to an OCI/Docker seccomp JSON profile relative to the spec file's directory.
@@ -178,7 +199,7 @@ pub struct RawSeccomp {
 
 /// The `[security]` table.
 #[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(deny_unknown_fields, rename = "Security")]
 pub struct RawSecurity {
     /// Set no_new_privs so that setuid binaries and file capabilities cannot raise privileges.
     /// Default true.
@@ -187,10 +208,11 @@ pub struct RawSecurity {
 
 /// The `[network]` table.
 #[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(deny_unknown_fields, rename = "Network")]
 pub struct RawNetwork {
     /// `none` (only loopback; the default), `host` (share the host's network), `pasta` or
     /// `slirp4netns` (user-mode networking with outbound access).
+    #[serde(default)]
     #[schemars(with = "NetModeName")]
     pub mode: Option<Sp<String>>,
     /// Port forwards from the host into the box: `[host_ip:]host_port:box_port[/tcp|udp]`.
@@ -202,6 +224,7 @@ pub struct RawNetwork {
 
 /// Values of `network.mode`.
 #[derive(JsonSchema)]
+#[schemars(rename = "NetworkMode")]
 #[serde(rename_all = "snake_case")]
 #[allow(dead_code)]
 enum NetModeName {
@@ -217,17 +240,18 @@ enum NetModeName {
 
 /// One `[[mounts]]` entry.
 #[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(deny_unknown_fields, rename = "Mount")]
 pub struct RawMount {
     /// `bind` (a host path), `tmpfs` (memory-backed, empty) or `volume` (a named volume in the
     /// store, created on first use).
     #[serde(rename = "type")]
-    #[schemars(with = "MountTypeName")]
+    #[schemars(with = "MountTypeName", required)]
     pub kind: Option<Sp<String>>,
     /// bind: the host path (relative to the spec file's directory); volume: the volume name;
     /// tmpfs: not allowed.
     pub source: Option<Sp<String>>,
     /// Absolute path inside the box.
+    #[schemars(required)]
     pub target: Option<Sp<String>>,
     /// Mount read-only. Default false.
     pub readonly: Option<Sp<bool>>,
@@ -235,12 +259,14 @@ pub struct RawMount {
     pub size: Option<Sp<RawSize>>,
     /// tmpfs only: permissions of the mount's root as an octal string (`"1777"`) or an octal
     /// integer (`0o1777`). Default 1777.
+    #[serde(default)]
     #[schemars(with = "ModeSchema")]
     pub mode: Option<Sp<RawMode>>,
 }
 
 /// Values of a mount's `type`.
 #[derive(JsonSchema)]
+#[schemars(rename = "MountType")]
 #[serde(rename_all = "snake_case")]
 #[allow(dead_code)]
 enum MountTypeName {
@@ -259,9 +285,10 @@ pub enum RawMode {
     Text(String),
 }
 
-/// The schema of a mode.
+/// A file mode in octal.
 #[derive(JsonSchema)]
 #[serde(untagged)]
+#[schemars(rename = "Mode")]
 #[allow(dead_code)]
 enum ModeSchema {
     /// An integer written as an octal literal (`0o1777`).
@@ -272,7 +299,7 @@ enum ModeSchema {
 
 /// The `[rootfs]` table.
 #[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
-#[schemars(deny_unknown_fields)]
+#[schemars(deny_unknown_fields, rename = "Rootfs")]
 pub struct RawRootfs {
     /// Mount the root filesystem read-only. Default false.
     pub readonly: Option<Sp<bool>>,

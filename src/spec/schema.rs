@@ -14,12 +14,10 @@ pub const SCHEMA_PATH: &str = "schemas/foxbox.schema.json";
 pub fn schema() -> serde_json::Value {
     let mut settings = SchemaSettings::draft2020_12();
     settings.transforms.push(Box::new(drop_null));
-    let mut root = settings.into_generator().into_root_schema_for::<RawSpec>();
-    root.insert(
-        "$id".into(),
-        "https://foxbox.dev/schemas/foxbox.schema.json".into(),
-    );
-    root.to_value()
+    settings
+        .into_generator()
+        .into_root_schema_for::<RawSpec>()
+        .to_value()
 }
 
 /// The schema as pretty JSON with a trailing newline, exactly as committed.

@@ -163,7 +163,7 @@ fn target(rx: &mut Rx<'_>, t: &Sp<String>) -> Option<PathBuf> {
     let p = match paths::box_path(&t.value) {
         Ok(p) => p,
         Err(e) => {
-            rx.push(path_error(e, "target", t));
+            rx.push(path_error(e, "mounts.target", t));
             return None;
         }
     };
@@ -283,24 +283,27 @@ fn tmpfs(rx: &mut Rx<'_>, m: &Sp<RawMount>) -> Option<MountKind> {
             "a tmpfs starts empty: remove `source`",
         );
     }
-    let size = match &raw.size {
+    let size = raw.size.as_ref().map(|s| match super::limits::size(rx, s, "mounts.size") {
+        Some(0) => {
+            rx.push(
+                Diagnostic::error(codes::BAD_SIZE, "a tmpfs `size` of 0 means no limit at all")
+                    .with_span(Some(s.span))
+                    .with_label("zero")
+                    .with_help("give a size like `\"64m\"`, or omit `size` for the kernel's default (half of RAM)"),
+            );
+            None
+        }
+        n => n,
+    });
+    let mode = raw.mode.as_ref().map(|md| mode(rx, md));
+    // Both are checked before either can stop the mount, so both get reported.
+    let size = match size {
+        Some(s) => Some(s?),
         None => None,
-        Some(s) => match super::limits::size(rx, s, "size")? {
-            0 => {
-                rx.push(
-                    Diagnostic::error(codes::BAD_SIZE, "a tmpfs `size` of 0 means no limit at all")
-                        .with_span(Some(s.span))
-                        .with_label("zero")
-                        .with_help("give a size like `\"64m\"`, or omit `size` for the kernel's default (half of RAM)"),
-                );
-                return None;
-            }
-            n => Some(n),
-        },
     };
-    let mode = match &raw.mode {
+    let mode = match mode {
+        Some(m) => Some(m?),
         None => None,
-        Some(md) => Some(mode(rx, md)?),
     };
     Some(MountKind::Tmpfs { size, mode })
 }

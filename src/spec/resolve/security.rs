@@ -237,7 +237,7 @@ pub fn seccomp(rx: &mut Rx<'_>, s: Option<&Sp<RawSeccomp>>) -> Option<Spanned<Se
         Err(e) => {
             rx.push(profile_error(
                 p,
-                format!("cannot read the seccomp profile {}: {e}", path.display()),
+                format!("cannot read the seccomp profile {}: {e}", p.value),
                 Some("the path is relative to the spec file's directory".into()),
             ));
             return None;
@@ -260,7 +260,7 @@ pub fn seccomp(rx: &mut Rx<'_>, s: Option<&Sp<RawSeccomp>>) -> Option<Spanned<Se
                     .unwrap_or_default();
                 rx.push(profile_error(
                     p,
-                    format!("seccomp profile {}{at}: {}", path.display(), e.message),
+                    format!("seccomp profile {}{at}: {}", p.value, e.message),
                     e.help.clone(),
                 ));
             }
