@@ -29,6 +29,11 @@ pub fn run(a: CheckArgs, ctx: &Ctx) -> CmdResult {
     };
     let host_opts = spec::host::HostOptions {
         store: ctx.paths().ok(),
+        // The same variable `run --cgroup-parent` and `up --cgroup-parent` read.
+        cgroup_parent: std::env::var("FOXBOX_CGROUP_PARENT")
+            .ok()
+            .filter(|p| !p.is_empty()),
+        image_in_store: None,
     };
     let mut json = Vec::new();
     let mut code = 0u8;
