@@ -231,3 +231,16 @@ fn every_spec_and_example_checks_clean() {
         }
     });
 }
+
+#[test]
+fn the_readme_example_is_a_valid_spec() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).expect("README");
+    let start = readme.find("```toml\n").expect("a toml block") + "```toml\n".len();
+    let len = readme[start..].find("```").expect("its end");
+    let (plan, diags) =
+        foxbox::spec::check_str(&readme[start..start + len], Path::new("README.md"), repo());
+    assert!(diags.is_empty(), "{diags:#?}");
+    let plan = plan.expect("a plan");
+    assert_eq!(plan.mounts.len(), 2);
+    assert_eq!(plan.limits.memory.map(|m| m.value), Some(64 << 20));
+}
