@@ -324,3 +324,54 @@ impl miette::Diagnostic for View<'_> {
         Some(Box::new(labels.into_iter()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_and_column_count_characters() {
+        let t = "a = 1\nné = \"x\"\n";
+        assert_eq!(line_col(t, 0), (1, 1));
+        assert_eq!(line_col(t, 6), (2, 1));
+        // After the two-byte é.
+        assert_eq!(line_col(t, 9), (2, 3));
+        // Inside the é: clamped to its start.
+        assert_eq!(line_col(t, 8), (2, 2));
+        assert_eq!(line_col(t, 1000), (3, 1));
+    }
+
+    #[test]
+    fn renders_any_span_without_panicking() {
+        let text = "[box]\nimage = \"é\"\n";
+        for (s, e) in [
+            (0, 0),
+            (9, 10),
+            (100, 200),
+            (12, 3),
+            (text.len(), text.len()),
+        ] {
+            let d = Diagnostic::error("foxbox::test", "m")
+                .with_span(Some(Span::new(s, e)))
+                .with_label("l")
+                .with_related(Some(Span::new(e, s)), "r");
+            let src = Source {
+                name: "x.toml",
+                text: Some(text),
+            };
+            let out = render_source(std::slice::from_ref(&d), src, RenderOptions::default());
+            assert!(out.contains("foxbox::test"), "{out}");
+            let j = to_json(&[d], src);
+            assert!(j[0].line.is_some());
+        }
+    }
+
+    #[test]
+    fn without_a_source_the_file_is_named_in_the_message() {
+        let d = Diagnostic::error("foxbox::test", "it broke").with_help("fix it");
+        let out = render(&[d], &Origin::CommandLine, false);
+        assert!(out.contains("command line: it broke"), "{out}");
+        assert!(out.contains("help: fix it"), "{out}");
+        assert!(!out.contains('\x1b'));
+    }
+}

@@ -232,7 +232,6 @@ impl Env {
                 c.arg(format!("--reuid={uid}"))
                     .arg(format!("--regid={gid}"))
                     .arg("--init-groups")
-                    .arg("--reset-env")
                     .arg("--")
                     .arg(program);
                 c
