@@ -154,8 +154,11 @@ pub fn render(diags: &[Diagnostic], origin: &Origin, color: bool) -> String {
     )
 }
 
+/// At most this many diagnostics are drawn for a human; the JSON form has them all.
+pub const MAX_RENDERED: usize = 200;
+
 /// Render diagnostics as miette graphical reports (file:line:col, the text underlined, the
-/// code and the help), one after the other.
+/// code and the help), one after the other; past [`MAX_RENDERED`], a count of the rest.
 pub fn render_source(diags: &[Diagnostic], src: Source<'_>, opts: RenderOptions) -> String {
     let theme = if opts.color {
         miette::GraphicalTheme::unicode()
@@ -166,23 +169,28 @@ pub fn render_source(diags: &[Diagnostic], src: Source<'_>, opts: RenderOptions)
         .with_width(opts.width)
         .with_links(false)
         .without_syntax_highlighting();
-    let named = src
-        .text
-        .map(|t| miette::NamedSource::new(src.name, t.to_string()));
+    let named = src.text.map(|t| Indexed::new(src.name, t));
     let mut out = String::new();
-    for (i, d) in diags.iter().enumerate() {
+    for (i, d) in diags.iter().enumerate().take(MAX_RENDERED) {
         if i > 0 {
             out.push('\n');
         }
         let view = View {
             d,
-            src: named.as_ref(),
+            src: named.as_ref().map(|n| n as &dyn miette::SourceCode),
             text: src.text.unwrap_or(""),
             name: src.name,
         };
         if handler.render_report(&mut out, &view).is_err() {
             out.push_str(&format!("{}: {}\n", d.code, d.message));
         }
+    }
+    if diags.len() > MAX_RENDERED {
+        out.push_str(&format!(
+            "\n... and {} more in {} (`--format json` lists them all)\n",
+            diags.len() - MAX_RENDERED,
+            src.name
+        ));
     }
     out
 }
@@ -205,13 +213,14 @@ pub struct JsonDiagnostic {
 
 /// The machine-readable form of diagnostics.
 pub fn to_json(diags: &[Diagnostic], src: Source<'_>) -> Vec<JsonDiagnostic> {
+    let starts = src.text.map(line_starts).unwrap_or_default();
     diags
         .iter()
         .map(|d| {
             let (start, end) = match (d.span, src.text) {
                 (Some(s), Some(t)) => (
-                    Some(line_col(t, s.start)),
-                    Some(line_col(t, s.end.max(s.start))),
+                    Some(line_col_in(t, &starts, s.start)),
+                    Some(line_col_in(t, &starts, s.end.max(s.start))),
                 ),
                 _ => (None, None),
             };
@@ -231,13 +240,89 @@ pub fn to_json(diags: &[Diagnostic], src: Source<'_>) -> Vec<JsonDiagnostic> {
         .collect()
 }
 
-/// 1-based line and character column of a byte offset (clamped into the text).
+/// 1-based line and character column of a byte offset (clamped into the text). Lines end at
+/// `\n`, `\r\n` or a lone `\r`, as miette counts them.
 pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    line_col_in(text, &line_starts(text), offset)
+}
+
+fn line_col_in(text: &str, starts: &[usize], offset: usize) -> (usize, usize) {
     let offset = floor_boundary(text, offset);
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
+    let line = line_of(starts, offset);
+    let col = text
+        .get(starts[line].min(offset)..offset)
+        .map_or(0, |s| s.chars().count());
+    (line + 1, col + 1)
+}
+
+/// Byte offsets where lines start (the first is 0).
+fn line_starts(text: &str) -> Vec<usize> {
+    let b = text.as_bytes();
+    let mut starts = vec![0];
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\r' if b.get(i + 1) == Some(&b'\n') => {
+                i += 2;
+                starts.push(i);
+            }
+            b'\r' | b'\n' => {
+                i += 1;
+                starts.push(i);
+            }
+            _ => i += 1,
+        }
+    }
+    starts
+}
+
+/// The 0-based line holding `offset`.
+fn line_of(starts: &[usize], offset: usize) -> usize {
+    starts.partition_point(|s| *s <= offset).saturating_sub(1)
+}
+
+/// A source with a line index, so that each snippet costs its context, not the whole file
+/// (miette's own sources scan from the start for every label).
+struct Indexed<'a> {
+    name: String,
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> Indexed<'a> {
+    fn new(name: &str, text: &'a str) -> Self {
+        Indexed {
+            name: name.to_string(),
+            text,
+            starts: line_starts(text),
+        }
+    }
+}
+
+impl miette::SourceCode for Indexed<'_> {
+    fn read_span<'b>(
+        &'b self,
+        span: &miette::SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'b> + 'b>, miette::MietteError> {
+        // Read from a window that starts `before` lines ahead of the span: miette's reader
+        // gives the same snippet there, with line numbers counted from the window.
+        let first = line_of(&self.starts, span.offset()).saturating_sub(before);
+        let win_start = self.starts[first];
+        let window = self.text.as_bytes().get(win_start..).unwrap_or(&[]);
+        let shifted =
+            miette::SourceSpan::new(span.offset().saturating_sub(win_start).into(), span.len());
+        let c = window.read_span(&shifted, before, after)?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.clone(),
+            c.data(),
+            miette::SourceSpan::new((c.span().offset() + win_start).into(), c.span().len()),
+            c.line() + first,
+            c.column(),
+            c.line_count() + first,
+        )))
+    }
 }
 
 /// The largest char boundary at or below `offset`, within the text.
@@ -265,7 +350,7 @@ fn clamp(text: &str, s: Span) -> miette::SourceSpan {
 /// A [`Diagnostic`] seen through miette's eyes.
 struct View<'a> {
     d: &'a Diagnostic,
-    src: Option<&'a miette::NamedSource<String>>,
+    src: Option<&'a dyn miette::SourceCode>,
     text: &'a str,
     name: &'a str,
 }
@@ -306,7 +391,7 @@ impl miette::Diagnostic for View<'_> {
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         self.d.span?;
-        self.src.map(|s| s as &dyn miette::SourceCode)
+        self.src
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
         self.src?;
@@ -363,6 +448,38 @@ mod tests {
             assert!(out.contains("foxbox::test"), "{out}");
             let j = to_json(&[d], src);
             assert!(j[0].line.is_some());
+        }
+    }
+
+    /// The indexed source renders exactly what miette's own (whole-text scanning) source does.
+    #[test]
+    fn indexed_source_matches_miettes() {
+        let text = "l1\nl2 x\r\nl3\rl4 yy\n\nl6 zzz\nl7\nl8 w\n";
+        let handler =
+            miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+                .with_width(100);
+        let named = miette::NamedSource::new("t.toml", text.to_string());
+        let indexed = Indexed::new("t.toml", text);
+        for start in 0..text.len() {
+            for len in [0, 1, 3, 9] {
+                let end = (start + len).min(text.len());
+                let d = Diagnostic::error("c", "m")
+                    .with_span(Some(Span::new(start, end)))
+                    .with_label("here")
+                    .with_related(Some(Span::new(text.len() - 2, text.len())), "there");
+                let render = |src: &dyn miette::SourceCode| {
+                    let mut out = String::new();
+                    let v = View {
+                        d: &d,
+                        src: Some(src),
+                        text,
+                        name: "t.toml",
+                    };
+                    handler.render_report(&mut out, &v).unwrap();
+                    out
+                };
+                assert_eq!(render(&indexed), render(&named), "span {start}..{end}");
+            }
         }
     }
 

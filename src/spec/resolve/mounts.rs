@@ -31,12 +31,12 @@ const SENSITIVE: &[&str] = &[
 pub fn resolve(rx: &mut Rx<'_>, raw: &[Sp<RawMount>]) -> Option<Vec<Mount>> {
     let before = rx.error_count();
     let mut out = Vec::new();
-    let mut targets: Vec<(PathBuf, Span)> = Vec::new();
+    let mut targets: std::collections::HashMap<PathBuf, Span> = std::collections::HashMap::new();
     for m in raw {
         let (target, mount) = one(rx, m);
         let Some(target) = target else { continue };
         let t_span = m.value.target.as_ref().map_or(m.span, |t| t.span);
-        if let Some((_, first)) = targets.iter().find(|(t, _)| *t == target) {
+        if let Some(first) = targets.get(&target) {
             rx.push(
                 Diagnostic::error(
                     codes::DUPLICATE_MOUNT,
@@ -51,7 +51,7 @@ pub fn resolve(rx: &mut Rx<'_>, raw: &[Sp<RawMount>]) -> Option<Vec<Mount>> {
             );
             continue;
         }
-        targets.push((target, t_span));
+        targets.insert(target, t_span);
         out.extend(mount);
     }
     (rx.error_count() == before).then_some(out)

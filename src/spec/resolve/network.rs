@@ -2,7 +2,10 @@
 
 use super::Rx;
 use crate::diag::Diagnostic;
-use crate::plan::{NetMode, Network, PortForward, Spanned};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use crate::plan::{NetMode, Network, PortForward, Proto, Span, Spanned};
 use crate::spec::codes;
 use crate::spec::ports;
 use crate::spec::raw::{RawNetwork, Sp};
@@ -15,6 +18,10 @@ const MODES: &[(&str, NetMode)] = &[
     ("slirp4netns", NetMode::Slirp4netns),
 ];
 
+/// A host address a port is forwarded from (`None`: all of them), and where.
+type Bound = (Option<IpAddr>, Span);
+
+/// Forwards by (host port, is tcp), to find two that would bind the same socket.
 pub fn resolve(rx: &mut Rx<'_>, n: Option<&Sp<RawNetwork>>) -> Option<Network> {
     let empty = RawNetwork::default();
     let raw = n.map(|n| &n.value).unwrap_or(&empty);
@@ -42,16 +49,16 @@ pub fn resolve(rx: &mut Rx<'_>, n: Option<&Sp<RawNetwork>>) -> Option<Network> {
             }
         },
     };
-    let mut forwards: Vec<(Spanned<PortForward>, crate::plan::Span)> = Vec::new();
+    let mut forwards: Vec<Spanned<PortForward>> = Vec::new();
+    let mut taken: HashMap<(u16, bool), Vec<Bound>> = HashMap::new();
     for p in raw.ports.iter().flat_map(|p| p.value.iter()) {
         match ports::parse_port(&p.value) {
             Ok(f) => {
-                let clash = forwards.iter().find(|(g, _)| {
-                    let g = &g.value;
-                    g.host_port == f.host_port
-                        && g.proto == f.proto
-                        && (g.host_ip.is_none() || f.host_ip.is_none() || g.host_ip == f.host_ip)
-                });
+                let same = taken.entry((f.host_port, f.proto == Proto::Tcp)).or_default();
+                // An unspecified address binds them all, so it clashes with any other.
+                let clash = same
+                    .iter()
+                    .find(|(ip, _)| ip.is_none() || f.host_ip.is_none() || *ip == f.host_ip);
                 if let Some((_, first)) = clash {
                     rx.push(
                         Diagnostic::error(
@@ -65,7 +72,8 @@ pub fn resolve(rx: &mut Rx<'_>, n: Option<&Sp<RawNetwork>>) -> Option<Network> {
                     );
                     continue;
                 }
-                forwards.push((rx.spanned(p, f), p.span));
+                same.push((f.host_ip, p.span));
+                forwards.push(rx.spanned(p, f));
             }
             Err(e) => rx.push(
                 Diagnostic::error(codes::BAD_PORT, format!("bad port forward `{}`: {e}", p.value))
@@ -116,7 +124,7 @@ pub fn resolve(rx: &mut Rx<'_>, n: Option<&Sp<RawNetwork>>) -> Option<Network> {
     }
     Some(Network {
         mode,
-        ports: forwards.into_iter().map(|(f, _)| f).collect(),
+        ports: forwards,
         allow_host_loopback: allow_host_loopback.is_some_and(|a| a.value),
     })
 }

@@ -295,6 +295,8 @@ fn hostname(rx: &mut Rx<'_>, h: &Sp<String>) -> Option<Spanned<String>> {
 
 fn env(rx: &mut Rx<'_>, raw: &RawBox) -> Option<Vec<(String, String)>> {
     let mut out = vec![("PATH".to_string(), DEFAULT_PATH.to_string())];
+    let mut index: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::from([("PATH".to_string(), 0)]);
     let mut ok = true;
     for e in raw.env.iter().flat_map(|e| e.value.iter()) {
         let k = &e.key.value;
@@ -324,9 +326,12 @@ fn env(rx: &mut Rx<'_>, raw: &RawBox) -> Option<Vec<(String, String)>> {
             ok = false;
             continue;
         }
-        match out.iter_mut().find(|(name, _)| name == k) {
-            Some(slot) => slot.1 = e.value.value.clone(),
-            None => out.push((k.clone(), e.value.value.clone())),
+        match index.get(k) {
+            Some(i) => out[*i].1 = e.value.value.clone(),
+            None => {
+                index.insert(k.clone(), out.len());
+                out.push((k.clone(), e.value.value.clone()));
+            }
         }
     }
     ok.then_some(out)

@@ -23,12 +23,12 @@ enum Entry {
 
 fn entries(rx: &mut Rx<'_>, list: Option<&Sp<Vec<Sp<String>>>>, what: &str) -> Vec<(Entry, Span)> {
     let mut out = Vec::new();
-    let mut seen: Vec<(String, Span)> = Vec::new();
+    let mut seen: std::collections::HashMap<String, Span> = std::collections::HashMap::new();
     for item in list.iter().flat_map(|l| l.value.iter()) {
         let name = item.value.trim();
         let canon = name.to_ascii_uppercase();
         let canon = canon.strip_prefix("CAP_").unwrap_or(&canon).to_string();
-        if let Some((_, first)) = seen.iter().find(|(n, _)| *n == canon) {
+        if let Some(first) = seen.get(&canon) {
             rx.push(
                 Diagnostic::warning(
                     codes::REDUNDANT_CAPABILITY,
@@ -41,7 +41,7 @@ fn entries(rx: &mut Rx<'_>, list: Option<&Sp<Vec<Sp<String>>>>, what: &str) -> V
             );
             continue;
         }
-        seen.push((canon.clone(), item.span));
+        seen.insert(canon.clone(), item.span);
         if canon == "ALL" {
             out.push((Entry::All, item.span));
             continue;
