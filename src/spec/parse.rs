@@ -435,8 +435,14 @@ impl Cx {
     }
 
     fn out_of_range(&mut self, what: &str, v: &Val<'_>) {
+        let code = match what {
+            "box.user" => codes::BAD_USER,
+            "mounts.mode" => codes::BAD_MODE,
+            "mounts.size" => codes::BAD_SIZE,
+            _ => codes::IMPOSSIBLE_LIMIT,
+        };
         self.diags.push(
-            Diagnostic::error(codes::IMPOSSIBLE_LIMIT, format!("`{what}` is out of range"))
+            Diagnostic::error(code, format!("`{what}` is out of range"))
                 .with_span(Some(span_of(v)))
                 .with_label("too large"),
         );

@@ -21,7 +21,8 @@ const MODES: &[(&str, NetMode)] = &[
 /// A host address a port is forwarded from (`None`: all of them), and where.
 type Bound = (Option<IpAddr>, Span);
 
-/// Forwards by (host port, is tcp), to find two that would bind the same socket.
+/// Resolve `[network]`; forwards are keyed by (host port, is tcp) to find two that would bind
+/// the same socket.
 pub fn resolve(rx: &mut Rx<'_>, n: Option<&Sp<RawNetwork>>) -> Option<Network> {
     let empty = RawNetwork::default();
     let raw = n.map(|n| &n.value).unwrap_or(&empty);
