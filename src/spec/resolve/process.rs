@@ -58,6 +58,19 @@ pub fn resolve(rx: &mut Rx<'_>, b: Option<&Sp<RawBox>>) -> Option<Boxed> {
         None => Some(Spanned::bare(User::Id { uid: 0, gid: None })),
     };
     let hostname = raw.hostname.as_ref().and_then(|h| hostname(rx, h));
+    if let (Some(n), None) = (&name, &raw.hostname) {
+        if !valid_hostname(&n.value) {
+            rx.push(
+                Diagnostic::warning(
+                    codes::BAD_HOSTNAME,
+                    format!("the hostname defaults to the box name, and `{}` is not a valid hostname", n.value),
+                )
+                .with_span(n.span)
+                .with_label("used as the hostname")
+                .with_help("set `hostname` explicitly, or use only letters, digits, `-` and `.` in the name"),
+            );
+        }
+    }
     let env = env(rx, raw);
     let process = Process {
         args: args?,
