@@ -117,7 +117,10 @@ pub struct Process {
     /// argv; a string command in the spec becomes `["/bin/sh", "-c", cmd]`. Empty means the
     /// image's default command.
     pub args: Spanned<Vec<String>>,
-    /// Environment in order, defaults (PATH, HOME, TERM, HOSTNAME) already merged under the spec's.
+    /// Environment in order: the default PATH first, then the spec's (a spec PATH replaces the
+    /// default in place). HOME, HOSTNAME and TERM depend on the box's /etc/passwd, its
+    /// (possibly generated) name and the tty decision, so the executor adds each at start when
+    /// it is absent here.
     pub env: Vec<(String, String)>,
     /// Absolute path inside the box.
     pub cwd: Spanned<PathBuf>,

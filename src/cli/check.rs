@@ -2,7 +2,10 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{not_yet, CmdResult, Ctx, Format};
+use foxbox::diag::{self, Diagnostic, RenderOptions, Source};
+use foxbox::spec;
+
+use super::{CmdResult, Ctx, Format};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -17,6 +20,76 @@ pub struct CheckArgs {
     pub format: Format,
 }
 
-pub fn run(_a: CheckArgs, _ctx: &Ctx) -> CmdResult {
-    not_yet("check")
+/// Exit 0 when every spec is valid (warnings allowed), 1 when any has errors, 125 when a spec
+/// cannot be read at all.
+pub fn run(a: CheckArgs, ctx: &Ctx) -> CmdResult {
+    let opts = RenderOptions {
+        color: ctx.color_stderr(),
+        ..RenderOptions::default()
+    };
+    let host_opts = spec::host::HostOptions {
+        store: ctx.paths().ok(),
+        // The same variable `run --cgroup-parent` and `up --cgroup-parent` read.
+        cgroup_parent: std::env::var("FOXBOX_CGROUP_PARENT")
+            .ok()
+            .filter(|p| !p.is_empty()),
+        image_in_store: None,
+    };
+    let mut json = Vec::new();
+    let mut code = 0u8;
+    for path in &a.specs {
+        let name = path.display().to_string();
+        let (text, diags) = match spec::read_spec(path) {
+            Ok(text) => {
+                let (plan, mut diags) = spec::check_str(&text, path, &spec::spec_dir(path));
+                if a.host {
+                    if let Some(plan) = &plan {
+                        diags.extend(spec::host::check(plan, &host_opts));
+                    }
+                }
+                (Some(text), diags)
+            }
+            Err(e) => {
+                code = 125;
+                let d = Diagnostic::error(spec::codes::READ, format!("cannot read it: {e}"))
+                    .with_help("check the path");
+                (None, vec![d])
+            }
+        };
+        let src = Source {
+            name: &name,
+            text: text.as_deref(),
+        };
+        let errors = diags.iter().filter(|d| d.is_error()).count();
+        let warnings = diags.len() - errors;
+        if errors > 0 {
+            code = code.max(1);
+        }
+        match a.format {
+            Format::Json => json.extend(diag::to_json(&diags, src)),
+            Format::Human => {
+                super::err(&diag::render_source(&diags, src, opts));
+                super::out(&format!(
+                    "{name}: {}\n",
+                    summary(text.is_some(), errors, warnings)
+                ));
+            }
+        }
+    }
+    if a.format == Format::Json {
+        let text = serde_json::to_string_pretty(&json).map_err(|e| miette::miette!("{e}"))?;
+        super::out(&format!("{text}\n"));
+    }
+    Ok(code)
+}
+
+fn summary(read: bool, errors: usize, warnings: usize) -> String {
+    let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    match (read, errors, warnings) {
+        (false, _, _) => "unreadable".into(),
+        (true, 0, 0) => "ok".into(),
+        (true, 0, w) => format!("ok, {}", plural(w, "warning")),
+        (true, e, 0) => plural(e, "error"),
+        (true, e, w) => format!("{}, {}", plural(e, "error"), plural(w, "warning")),
+    }
 }

@@ -14,7 +14,7 @@ mod login;
 mod plan;
 mod pull;
 mod run;
-mod run_interim;
+mod run_flags;
 mod schema;
 mod up;
 mod volume;
@@ -54,6 +54,8 @@ pub enum Format {
 }
 
 #[derive(Debug, Subcommand)]
+// `run`'s flags make its variant large; the enum exists once per process.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Check box specs for errors (and, with --host, what this host cannot honour).
     Check(check::CheckArgs),
@@ -187,4 +189,17 @@ fn init_tracing(level: &str) {
 /// The placeholder for commands whose issue has not landed yet.
 pub fn not_yet(what: &str) -> CmdResult {
     Err(miette::miette!("`foxbox {what}` is not implemented yet"))
+}
+
+/// Write to stdout without panicking when the reader went away (`foxbox ... | head`).
+pub fn out(text: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(text.as_bytes()).and_then(|_| o.flush());
+}
+
+/// Write to stderr without panicking when it is closed.
+pub fn err(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }

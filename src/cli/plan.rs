@@ -1,8 +1,13 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::{not_yet, CmdResult, Ctx, Format};
+use foxbox::diag::{self, RenderOptions, Source};
+use foxbox::exec::steps::{self, Side};
+use foxbox::plan::{Enforce, ImageRef, MountKind, NetMode, Plan, Seccomp, User};
+use foxbox::spec::{self, units::format_size};
+
+use super::{CmdResult, Ctx, Format};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -14,6 +19,219 @@ pub struct PlanArgs {
     pub format: Format,
 }
 
-pub fn run(_a: PlanArgs, _ctx: &Ctx) -> CmdResult {
-    not_yet("plan")
+pub fn run(a: PlanArgs, ctx: &Ctx) -> CmdResult {
+    let path = a.spec.unwrap_or_else(|| PathBuf::from("Foxbox.toml"));
+    let plan = match load_plan(&path, ctx) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let steps = steps::describe(&plan);
+    match a.format {
+        Format::Json => {
+            #[derive(serde::Serialize)]
+            struct Out<'a> {
+                plan: &'a Plan,
+                steps: &'a [steps::StepDesc],
+            }
+            let v = Out {
+                plan: &plan,
+                steps: &steps,
+            };
+            let text = serde_json::to_string_pretty(&v).map_err(|e| miette::miette!("{e}"))?;
+            super::out(&format!("{text}\n"));
+        }
+        Format::Human => super::out(&human(&path, &plan, &steps)),
+    }
+    Ok(0)
+}
+
+/// Load a spec for a command that goes on to use the plan (`plan`, `up`): warnings and errors
+/// are rendered on stderr; `Err` is the exit code to return (125: foxbox could not go on).
+pub fn load_plan(path: &Path, ctx: &Ctx) -> Result<Plan, u8> {
+    let opts = RenderOptions {
+        color: ctx.color_stderr(),
+        ..RenderOptions::default()
+    };
+    match spec::load(path) {
+        Ok(loaded) => {
+            super::err(&diag::render(
+                &loaded.warnings,
+                &loaded.plan.origin,
+                opts.color,
+            ));
+            Ok(loaded.plan)
+        }
+        Err(e) => {
+            let (diags, origin) = e.into_diagnostics();
+            let mut name = String::new();
+            let src = Source::of_origin(&origin, &mut name);
+            let src = Source {
+                text: src.text.filter(|t| !t.is_empty()),
+                ..src
+            };
+            super::err(&diag::render_source(&diags, src, opts));
+            Err(125)
+        }
+    }
+}
+
+fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
+    let mut out = format!("plan for {}\n", path.display());
+    let mut row = |k: &str, v: String| out.push_str(&format!("  {k:<12} {v}\n"));
+    row(
+        "name",
+        plan.name
+            .as_ref()
+            .map_or("(generated)".into(), |n| n.value.clone()),
+    );
+    row(
+        "image",
+        match &plan.image.value {
+            ImageRef::Stored { name, tag, digest } => match digest {
+                Some(d) => format!("{name}:{tag}@{d}"),
+                None => format!("{name}:{tag}"),
+            },
+            ImageRef::Tarball { path } => format!("tarball {}", path.display()),
+        },
+    );
+    row(
+        "command",
+        if plan.process.args.value.is_empty() {
+            "(the image's default)".into()
+        } else {
+            format!("{:?}", plan.process.args.value)
+        },
+    );
+    row(
+        "user",
+        match &plan.process.user.value {
+            User::Id { uid, gid: Some(g) } => format!("{uid}:{g}"),
+            User::Id { uid, gid: None } => uid.to_string(),
+            User::Name {
+                user,
+                group: Some(g),
+            } => format!("{user}:{g}"),
+            User::Name { user, group: None } => user.clone(),
+        },
+    );
+    row("workdir", plan.process.cwd.value.display().to_string());
+    row(
+        "hostname",
+        plan.hostname
+            .as_ref()
+            .map_or("(the box name)".into(), |h| h.value.clone()),
+    );
+    for (k, v) in &plan.process.env {
+        row("env", format!("{k}={v}"));
+    }
+    row(
+        "tty",
+        match plan.process.tty {
+            None => "when stdin is a terminal".into(),
+            Some(t) => t.to_string(),
+        },
+    );
+    row("init", plan.process.init.to_string());
+    let l = &plan.limits;
+    let mut limits = Vec::new();
+    if let Some(m) = &l.memory {
+        limits.push(format!("memory {}", format_size(m.value)));
+    }
+    if let Some(m) = &l.memory_swap {
+        limits.push(format!("memory+swap {}", format_size(m.value)));
+    }
+    if let Some(c) = &l.cpus {
+        limits.push(format!("cpus {}", c.value));
+    }
+    if let Some(p) = &l.pids {
+        limits.push(format!("pids {}", p.value));
+    }
+    if let Some(t) = &l.timeout {
+        limits.push(format!("timeout {}", humantime::format_duration(t.value)));
+    }
+    if limits.is_empty() {
+        limits.push("none".into());
+    } else if l.needs_cgroup() {
+        limits.push(match l.enforce {
+            Enforce::Strict => "enforce strict".into(),
+            Enforce::BestEffort => "enforce best-effort".into(),
+        });
+    }
+    row("limits", limits.join(", "));
+    let caps = plan.capabilities.value.names();
+    row(
+        "capabilities",
+        if caps.is_empty() {
+            "none".into()
+        } else {
+            caps.join(" ")
+        },
+    );
+    row("no_new_privs", plan.no_new_privs.to_string());
+    row(
+        "seccomp",
+        match &plan.seccomp.value {
+            Seccomp::Default => "default".into(),
+            Seccomp::Unconfined => "unconfined".into(),
+            Seccomp::Profile { path, .. } => format!("profile {}", path.display()),
+        },
+    );
+    let mode = match plan.network.mode.value {
+        NetMode::None => "none",
+        NetMode::Host => "host",
+        NetMode::Pasta => "pasta",
+        NetMode::Slirp4netns => "slirp4netns",
+    };
+    row("network", mode.to_string());
+    for p in &plan.network.ports {
+        let f = &p.value;
+        let ip = f.host_ip.map(|i| format!("{i} ")).unwrap_or_default();
+        row(
+            "port",
+            format!("{ip}{} -> {}/{:?}", f.host_port, f.box_port, f.proto).to_lowercase(),
+        );
+    }
+    if plan.network.allow_host_loopback {
+        row("host loopback", "allowed".into());
+    }
+    for m in &plan.mounts {
+        let what = match &m.kind {
+            MountKind::Bind { source } => format!("bind {}", source.display()),
+            MountKind::Tmpfs { size, mode } => {
+                let mut t = "tmpfs".to_string();
+                if let Some(s) = size {
+                    t.push_str(&format!(" size={}", format_size(*s)));
+                }
+                if let Some(m) = mode {
+                    t.push_str(&format!(" mode={m:o}"));
+                }
+                t
+            }
+            MountKind::Volume { name } => format!("volume {name}"),
+        };
+        let ro = if m.readonly { " (read-only)" } else { "" };
+        row("mount", format!("{what} -> {}{ro}", m.target.display()));
+    }
+    row(
+        "rootfs",
+        if plan.rootfs.readonly.value {
+            "read-only".into()
+        } else {
+            "writable".into()
+        },
+    );
+    out.push_str("\nsteps\n");
+    for (i, s) in steps.iter().enumerate() {
+        let side = match s.side {
+            Side::Parent => "parent",
+            Side::Child => "child",
+        };
+        out.push_str(&format!(
+            "  {:>2}. {side:<6} {:<15} {}\n",
+            i + 1,
+            s.name,
+            s.detail
+        ));
+    }
+    out
 }

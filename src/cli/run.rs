@@ -2,11 +2,12 @@ use clap::Args;
 
 use std::io::Write;
 
+use foxbox::diag;
 use foxbox::exec::{self, parent::Timing};
 use foxbox::plan::Plan;
 use foxbox::runner::{self, RunError, RunOptions};
 
-use super::{not_yet, run_interim, CmdResult, Ctx};
+use super::{not_yet, run_flags, CmdResult, Ctx};
 
 /// podman's `run` flags. They build the same spec values a Foxbox.toml does (one code path).
 #[derive(Debug, Args, Clone, Default)]
@@ -35,6 +36,9 @@ pub struct RunArgs {
     /// Memory limit (e.g. 64m, 1g).
     #[arg(short = 'm', long)]
     pub memory: Option<String>,
+    /// Memory plus swap limit (at least --memory; default: no swap).
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
     /// CPU limit in cores (e.g. 0.5).
     #[arg(long)]
     pub cpus: Option<String>,
@@ -90,11 +94,21 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
+impl RunArgs {
+    /// Paths on the command line are relative to the caller's working directory.
+    pub fn base_dir() -> std::path::PathBuf {
+        std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("/"))
+    }
+}
+
 pub fn run(a: RunArgs, ctx: &Ctx) -> CmdResult {
     if a.detach {
         return not_yet("run --detach");
     }
-    let plan = run_interim::plan(&a).map_err(|e| miette::miette!("{e}"))?;
+    let plan = match run_flags::plan_from_args(&a, ctx) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
     let opts = RunOptions {
         auto_remove: a.rm,
         cgroup_parent: a.cgroup_parent.clone(),
@@ -109,10 +123,14 @@ pub(super) fn execute(plan: &Plan, opts: &RunOptions, ctx: &Ctx, timings: bool) 
     let paths = ctx.paths()?;
     let prepared = match runner::prepare(&paths, plan, opts) {
         Ok(p) => p,
-        Err(e) => return Ok(report(plan, &e)),
+        Err(e) => return Ok(report(plan, &e, ctx)),
     };
-    for w in &prepared.warnings {
-        eprintln!("{:?}", exec::render::report(plan, w));
+    if !prepared.warnings.is_empty() {
+        super::err(&diag::render(
+            &prepared.warnings,
+            &plan.origin,
+            ctx.color_stderr(),
+        ));
     }
     let result = runner::run_foreground(&paths, plan, opts, &prepared);
     if opts.auto_remove {
@@ -140,15 +158,17 @@ pub(super) fn execute(plan: &Plan, opts: &RunOptions, ctx: &Ctx, timings: bool) 
             }
             Ok(outcome.code.clamp(0, 255) as u8)
         }
-        Err(e) => Ok(report(plan, &e)),
+        Err(e) => Ok(report(plan, &e, ctx)),
     }
 }
 
 /// Print a run error's diagnostics against the spec and give its exit code.
-pub(super) fn report(plan: &Plan, e: &RunError) -> u8 {
-    for d in &e.diagnostics {
-        eprintln!("{:?}", exec::render::report(plan, d));
-    }
+pub(super) fn report(plan: &Plan, e: &RunError, ctx: &Ctx) -> u8 {
+    super::err(&diag::render(
+        &e.diagnostics,
+        &plan.origin,
+        ctx.color_stderr(),
+    ));
     e.exit
 }
 

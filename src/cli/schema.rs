@@ -1,10 +1,11 @@
 use clap::Args;
 
-use super::{not_yet, CmdResult, Ctx};
+use super::{CmdResult, Ctx};
 
 #[derive(Debug, Args)]
 pub struct SchemaArgs {}
 
 pub fn run(_a: SchemaArgs, _ctx: &Ctx) -> CmdResult {
-    not_yet("schema")
+    super::out(&foxbox::spec::schema::schema_json());
+    Ok(0)
 }

@@ -2,6 +2,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
+use foxbox::plan::Spanned;
+use foxbox::runner::RunOptions;
+
 use super::{not_yet, CmdResult, Ctx};
 
 #[derive(Debug, Args)]
@@ -29,6 +32,25 @@ pub struct UpArgs {
     pub command: Vec<String>,
 }
 
-pub fn run(_a: UpArgs, _ctx: &Ctx) -> CmdResult {
-    not_yet("up")
+pub fn run(a: UpArgs, ctx: &Ctx) -> CmdResult {
+    if a.detach {
+        return not_yet("up --detach");
+    }
+    let path = a.spec.unwrap_or_else(|| PathBuf::from("Foxbox.toml"));
+    let mut plan = match super::plan::load_plan(&path, ctx) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    if let Some(n) = a.name {
+        plan.name = Some(Spanned::bare(n));
+    }
+    if !a.command.is_empty() {
+        plan.process.args = Spanned::bare(a.command);
+    }
+    let opts = RunOptions {
+        auto_remove: a.rm,
+        cgroup_parent: a.cgroup_parent,
+        tty: None,
+    };
+    super::run::execute(&plan, &opts, ctx, a.timings)
 }

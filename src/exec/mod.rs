@@ -11,7 +11,6 @@ mod child;
 pub mod error;
 mod init;
 pub mod parent;
-pub mod render;
 pub mod security_glue;
 pub mod steps;
 pub mod user;

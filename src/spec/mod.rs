@@ -1,1 +1,211 @@
 //! The Foxbox.toml spec: raw types with spans, validation, diagnostics, resolution into a Plan.
+//!
+//! # The one path
+//!
+//! ```text
+//! Foxbox.toml ──parse──▶ RawSpec ─┐
+//! run flags ───flags───▶ RawSpec ─┴─resolve──▶ (Option<Plan>, Vec<Diagnostic>)
+//! ```
+//!
+//! [`parse`] reads TOML into a [`raw::RawSpec`] whose values keep their spans (syntax errors,
+//! wrong types and unknown keys are reported there); [`flags`] builds the same `RawSpec` from
+//! podman-style `run` flags; [`resolve`] checks every value and, when nothing is an error,
+//! assembles the immutable [`Plan`]. Every problem in the input is reported in one go.
+//!
+//! # Library API
+//!
+//! - [`load`]: read a spec file and resolve it (`Err` carries the diagnostics and the source
+//!   to render them against).
+//! - [`check_str`]: the same on text already in memory; never touches the host except to read
+//!   a seccomp profile the spec names.
+//! - [`flags::check_run_flags`]: `run` flags to a plan through the same resolver.
+//! - [`host::check`]: what this machine cannot honour of a plan (`foxbox check --host`).
+//! - [`schema::schema_json`]: the JSON schema of the spec.
+//! - [`crate::diag::render`] / [`crate::diag::to_json`]: show diagnostics.
+//!
+//! ```no_run
+//! let (plan, diagnostics) = foxbox::spec::check_str(
+//!     "[box]\nimage = \"busybox\"\n",
+//!     std::path::Path::new("Foxbox.toml"),
+//!     std::path::Path::new("/repo"),
+//! );
+//! assert!(plan.is_some() && diagnostics.is_empty());
+//! ```
+
+pub mod codes;
+pub mod flags;
+pub mod host;
+pub mod image;
+pub mod parse;
+pub mod paths;
+pub mod ports;
+pub mod raw;
+pub mod resolve;
+pub mod schema;
+mod suggest;
+pub mod units;
+
+use std::path::{Path, PathBuf};
+
+use crate::diag::Diagnostic;
+use crate::plan::{Origin, Plan, Span};
+
+/// A spec that resolved: the plan and any warnings.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub plan: Plan,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Why a spec file did not give a plan.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The spec has errors; `origin` holds the text to render `diagnostics` against.
+    #[error("{} has {} error(s)", path_of(origin).display(), diagnostics.iter().filter(|d| d.is_error()).count())]
+    Invalid {
+        diagnostics: Vec<Diagnostic>,
+        origin: Origin,
+    },
+}
+
+impl LoadError {
+    /// The diagnostic form of the error, with the origin to render it against.
+    pub fn into_diagnostics(self) -> (Vec<Diagnostic>, Origin) {
+        match self {
+            LoadError::Read { path, source } => (
+                vec![Diagnostic::error(
+                    codes::READ,
+                    format!("cannot read {}: {source}", path.display()),
+                )],
+                Origin::Spec {
+                    dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+                    path,
+                    text: String::new(),
+                },
+            ),
+            LoadError::Invalid {
+                diagnostics,
+                origin,
+            } => (diagnostics, origin),
+        }
+    }
+}
+
+fn path_of(o: &Origin) -> &Path {
+    match o {
+        Origin::Spec { path, .. } => path,
+        Origin::CommandLine => Path::new("command line"),
+    }
+}
+
+/// The largest spec foxbox reads: a spec is a hand-written file, and anything bigger is a mistake.
+pub const MAX_SPEC_BYTES: u64 = 1 << 20;
+
+/// Read `path` and resolve it; relative paths in the spec are relative to its directory.
+pub fn load(path: &Path) -> Result<Loaded, LoadError> {
+    let text = read_spec(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let base = spec_dir(path);
+    let (plan, diagnostics) = check_str(&text, path, &base);
+    match plan {
+        Some(plan) => Ok(Loaded {
+            plan,
+            warnings: diagnostics,
+        }),
+        None => Err(LoadError::Invalid {
+            diagnostics,
+            origin: Origin::Spec {
+                path: path.to_path_buf(),
+                dir: base,
+                text,
+            },
+        }),
+    }
+}
+
+/// Read a spec file's text (a regular file, at most [`MAX_SPEC_BYTES`]).
+pub fn read_spec(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path)?;
+    if meta.is_dir() {
+        return Err(std::io::Error::other("is a directory"));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(MAX_SPEC_BYTES + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_SPEC_BYTES {
+        return Err(std::io::Error::other("larger than 1 MiB"));
+    }
+    Ok(text)
+}
+
+/// The absolute directory of a spec file: where its relative paths start.
+pub fn spec_dir(path: &Path) -> PathBuf {
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let abs = if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .unwrap_or_else(|_| PathBuf::from("/"))
+            .join(dir)
+    };
+    paths::normalise(&abs)
+}
+
+/// Check a spec's text: every diagnostic (errors and warnings, sorted by position), and the
+/// plan when there is no error. `path` is how the file is named in the plan's origin;
+/// `base_dir` is where relative paths start (made absolute against the working directory).
+pub fn check_str(text: &str, path: &Path, base_dir: &Path) -> (Option<Plan>, Vec<Diagnostic>) {
+    let base = if base_dir.is_absolute() {
+        paths::normalise(base_dir)
+    } else {
+        spec_dir(&base_dir.join("x"))
+    };
+    let parsed = parse::parse(text);
+    let origin = Origin::Spec {
+        path: path.to_path_buf(),
+        dir: base.clone(),
+        text: text.to_string(),
+    };
+    let (plan, more) = resolve::resolve(
+        &parsed.raw,
+        origin,
+        &resolve::Options {
+            base_dir: &base,
+            keep_spans: true,
+        },
+    );
+    let diagnostics = merge(parsed.diagnostics, more, &parsed.syntax_spans);
+    let has_errors = diagnostics.iter().any(Diagnostic::is_error);
+    (plan.filter(|_| !has_errors), diagnostics)
+}
+
+/// Parse diagnostics, then the resolver's, minus those a syntax error explains (a value the
+/// recovering parser guessed at, or a "missing" key that sits on a broken line), sorted by
+/// position with span-less ones last.
+pub(crate) fn merge(
+    mut first: Vec<Diagnostic>,
+    more: Vec<Diagnostic>,
+    syntax: &[Span],
+) -> Vec<Diagnostic> {
+    let overlaps = |s: &Span| syntax.iter().any(|e| e.start <= s.end && s.start <= e.end);
+    first.extend(more.into_iter().filter(|d| match &d.span {
+        _ if syntax.is_empty() => true,
+        None => false,
+        Some(s) => !overlaps(s) && d.code != codes::MISSING_IMAGE,
+    }));
+    first.sort_by_key(|d| {
+        d.span
+            .map_or((usize::MAX, usize::MAX), |s| (s.start, s.end))
+    });
+    first
+}

@@ -1,0 +1,57 @@
+//! `foxbox run` flags → the library's [`RunFlags`] → the same resolver a spec goes through.
+//!
+//! The `run` command calls [`plan_from_args`] and gets the plan, or the exit code to return
+//! after the diagnostics have been shown.
+
+use foxbox::diag::{self, RenderOptions, Source};
+use foxbox::plan::Plan;
+use foxbox::spec::flags::{check_run_flags, RunFlags};
+
+use super::run::RunArgs;
+use super::Ctx;
+
+impl From<&RunArgs> for RunFlags {
+    fn from(a: &RunArgs) -> RunFlags {
+        RunFlags {
+            name: a.name.clone(),
+            env: a.env.clone(),
+            workdir: a.workdir.clone(),
+            user: a.user.clone(),
+            hostname: a.hostname.clone(),
+            volume: a.volume.clone(),
+            tmpfs: a.tmpfs.clone(),
+            memory: a.memory.clone(),
+            memory_swap: a.memory_swap.clone(),
+            cpus: a.cpus.clone(),
+            pids_limit: a.pids_limit.clone(),
+            timeout: a.timeout.clone(),
+            cap_add: a.cap_add.clone(),
+            cap_drop: a.cap_drop.clone(),
+            security_opt: a.security_opt.clone(),
+            network: a.network.clone(),
+            publish: a.publish.clone(),
+            read_only: a.read_only,
+            tty: a.tty,
+            init: a.init,
+            image: a.image.clone(),
+            command: a.command.clone(),
+        }
+    }
+}
+
+/// Resolve `run` flags into a plan. Warnings and errors are rendered on stderr against the
+/// command line; `Err` is the exit code to return (125, podman's for foxbox's own errors).
+pub fn plan_from_args(a: &RunArgs, ctx: &Ctx) -> Result<Plan, u8> {
+    let flags = RunFlags::from(a);
+    let checked = check_run_flags(&flags, &RunArgs::base_dir(), &|k| std::env::var(k).ok());
+    let src = Source {
+        name: "command line",
+        text: Some(&checked.command_line),
+    };
+    let opts = RenderOptions {
+        color: ctx.color_stderr(),
+        ..RenderOptions::default()
+    };
+    super::err(&diag::render_source(&checked.diagnostics, src, opts));
+    checked.plan.ok_or(125)
+}

@@ -1,0 +1,438 @@
+//! Host checks (`foxbox check --host`): what this machine cannot honour of a plan, each problem
+//! pointing at the spec line that needs the missing thing.
+//!
+//! [`Facts::gather`] reads the host (read-only: /proc, /etc/subuid, PATH, /dev/net/tun, the
+//! cgroup mounts, the files the plan names); [`check_facts`] turns facts and a plan into
+//! diagnostics. Plain `foxbox check` never calls this.
+
+pub mod cgroup;
+mod facts;
+
+pub use facts::{CgroupAccess, Facts, SubidRange};
+
+use crate::diag::Diagnostic;
+use crate::plan::{ImageRef, MountKind, NetMode, Plan, Span, User};
+
+/// Stable codes of host problems.
+pub mod codes {
+    /// User namespaces are not allowed for this user.
+    pub const USERNS: &str = "foxbox::host::userns";
+    /// No subordinate id range, or no newuidmap/newgidmap.
+    pub const SUBIDS: &str = "foxbox::host::subids";
+    /// A cgroup controller a limit needs is missing or not writable.
+    pub const CGROUP: &str = "foxbox::host::cgroup";
+    /// pasta or slirp4netns is not installed.
+    pub const NET_HELPER: &str = "foxbox::host::net_helper";
+    /// /dev/net/tun is missing or not usable by this user.
+    pub const TUN: &str = "foxbox::host::tun";
+    /// A host port below net.ipv4.ip_unprivileged_port_start.
+    pub const LOW_PORT: &str = "foxbox::host::low_port";
+    /// overlayfs is missing or not usable without privileges.
+    pub const OVERLAY: &str = "foxbox::host::overlay";
+    /// A bind mount's source is missing or unreadable.
+    pub const BIND_SOURCE: &str = "foxbox::host::bind_source";
+    /// The image tarball is missing or unreadable, or the image is not in the store.
+    pub const IMAGE: &str = "foxbox::host::image";
+    /// Warning: `limits.cpus` above the host's CPU count.
+    pub const CPUS: &str = "foxbox::host::cpus";
+}
+
+/// Answers whether a stored image is in the store.
+pub type ImageLookup = Box<dyn Fn(&ImageRef) -> bool>;
+
+/// What the host checks look at besides the plan.
+#[derive(Default)]
+pub struct HostOptions {
+    /// The store (`--root` / FOXBOX_ROOT / XDG), where stored images live.
+    pub store: Option<crate::store::paths::Paths>,
+    /// The cgroup the box would be created under (`--cgroup-parent` / FOXBOX_CGROUP_PARENT),
+    /// relative to each hierarchy's root; `None`: this process's own cgroup.
+    pub cgroup_parent: Option<String>,
+    /// Whether a stored image is present; `None` skips that check (the image store decides
+    /// its own layout).
+    pub image_in_store: Option<ImageLookup>,
+}
+
+/// Every problem this host has with running `plan`.
+pub fn check(plan: &Plan, opts: &HostOptions) -> Vec<Diagnostic> {
+    let facts = Facts::gather(plan, opts);
+    check_facts(plan, &facts, opts)
+}
+
+fn at(d: Diagnostic, span: Option<Span>, label: &str) -> Diagnostic {
+    match span {
+        Some(_) => d.with_span(span).with_label(label.to_string()),
+        None => d,
+    }
+}
+
+/// The diagnostics for a plan given the host's facts.
+pub fn check_facts(plan: &Plan, f: &Facts, opts: &HostOptions) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let box_span = plan.image.span;
+    // --- user namespaces ---
+    if let Some(why) = &f.userns_blocked {
+        out.push(at(
+            Diagnostic::error(
+                codes::USERNS,
+                format!("user namespaces are not allowed here: {why}"),
+            )
+            .with_help(
+                "every box runs in a user namespace; ask the administrator to allow them (sysctl)",
+            ),
+            box_span,
+            "this box needs a user namespace",
+        ));
+    }
+    // --- subordinate ids ---
+    if f.uid != 0 {
+        let user_span = plan.process.user.span;
+        let needs_more_ids = !matches!(
+            plan.process.user.value,
+            User::Id {
+                uid: 0,
+                gid: None | Some(0)
+            }
+        );
+        let problem = if f.subuid.is_none() || f.subgid.is_none() {
+            Some(format!(
+                "{} has no subordinate id range in /etc/subuid and /etc/subgid",
+                f.user_name.as_deref().unwrap_or("this user")
+            ))
+        } else if !f.newuidmap || !f.newgidmap {
+            Some("newuidmap and newgidmap (package uidmap) are not installed".to_string())
+        } else {
+            None
+        };
+        if let Some(p) = problem {
+            let help = "add a range (e.g. `usermod --add-subuids 100000-165535 --add-subgids 100000-165535 USER`) and install uidmap";
+            let d = if needs_more_ids {
+                at(
+                    Diagnostic::error(
+                        codes::SUBIDS,
+                        format!("{p}: only your own uid maps into the box"),
+                    )
+                    .with_help(help),
+                    user_span,
+                    "this user is not your own uid",
+                )
+            } else {
+                at(
+                    Diagnostic::warning(
+                        codes::SUBIDS,
+                        format!("{p}: only your own uid maps into the box"),
+                    )
+                    .with_help(format!(
+                        "{help}; files of other owners in the image will show as nobody"
+                    )),
+                    box_span,
+                    "this box gets a single id",
+                )
+            };
+            out.push(d);
+        }
+    }
+    // --- cgroups ---
+    let l = &plan.limits;
+    let strict = l.enforce == crate::plan::Enforce::Strict;
+    let wanted: [(&str, &str, Option<Span>, bool); 4] = [
+        (
+            "memory",
+            "memory",
+            l.memory.as_ref().and_then(|m| m.span),
+            l.memory.is_some(),
+        ),
+        (
+            "memory",
+            "memory_swap",
+            l.memory_swap.as_ref().and_then(|m| m.span),
+            l.memory_swap.is_some(),
+        ),
+        (
+            "cpu",
+            "cpus",
+            l.cpus.as_ref().and_then(|m| m.span),
+            l.cpus.is_some(),
+        ),
+        (
+            "pids",
+            "pids",
+            l.pids.as_ref().and_then(|m| m.span),
+            l.pids.is_some(),
+        ),
+    ];
+    for (ctrl, key, span, declared) in wanted {
+        if !declared {
+            continue;
+        }
+        let problem = match f.cgroups.iter().find(|(c, _)| c == ctrl).map(|(_, a)| a) {
+            Some(CgroupAccess::Writable(_)) => continue,
+            Some(CgroupAccess::NotWritable(dir)) => format!(
+                "the {ctrl} cgroup at {} is not writable for uid {}",
+                dir.display(),
+                f.uid
+            ),
+            Some(CgroupAccess::Missing) | None => {
+                format!("the {ctrl} cgroup controller is not available to this process")
+            }
+        };
+        let help = if strict {
+            "delegate a cgroup to this user (chown it) and name it with FOXBOX_CGROUP_PARENT, run as root, or set `enforce = \"best-effort\"`"
+        } else {
+            "with `enforce = \"best-effort\"` the box starts without this limit"
+        };
+        let d = if strict {
+            Diagnostic::error(
+                codes::CGROUP,
+                format!("`limits.{key}` cannot be enforced: {problem}"),
+            )
+        } else {
+            Diagnostic::warning(
+                codes::CGROUP,
+                format!("`limits.{key}` will not be enforced: {problem}"),
+            )
+        };
+        out.push(at(d.with_help(help), span, "needs a cgroup"));
+    }
+    if let Some(c) = &l.cpus {
+        if c.value > f.cpus as f64 {
+            out.push(at(
+                Diagnostic::warning(
+                    codes::CPUS,
+                    format!(
+                        "`limits.cpus = {}` is more than this host's {} CPUs",
+                        c.value, f.cpus
+                    ),
+                )
+                .with_help("the limit cannot bind; lower it or omit it"),
+                c.span,
+                "more than the host has",
+            ));
+        }
+    }
+    // --- network ---
+    let mode = &plan.network.mode;
+    let helper = match mode.value {
+        NetMode::Pasta => Some(("pasta", f.pasta, "passt")),
+        NetMode::Slirp4netns => Some(("slirp4netns", f.slirp4netns, "slirp4netns")),
+        _ => None,
+    };
+    if let Some((name, present, pkg)) = helper {
+        if !present {
+            out.push(at(
+                Diagnostic::error(codes::NET_HELPER, format!("{name} is not installed")).with_help(
+                    format!("install it (`apt-get install {pkg}`) or use another `network.mode`"),
+                ),
+                mode.span,
+                "needs this program",
+            ));
+        }
+        if f.uid != 0 && !f.tun_usable {
+            out.push(at(
+                Diagnostic::error(
+                    codes::TUN,
+                    "/dev/net/tun is missing or not read-writable for this user",
+                )
+                .with_help(
+                    "distributions ship it with mode 0666: `chmod 0666 /dev/net/tun` as root",
+                ),
+                mode.span,
+                "needs a tap device",
+            ));
+        }
+        if f.uid != 0 {
+            for p in &plan.network.ports {
+                if u32::from(p.value.host_port) < f.unprivileged_port_start {
+                    out.push(at(
+                        Diagnostic::error(
+                            codes::LOW_PORT,
+                            format!(
+                                "host port {} is below net.ipv4.ip_unprivileged_port_start ({})",
+                                p.value.host_port, f.unprivileged_port_start
+                            ),
+                        )
+                        .with_help(format!(
+                            "use a host port of {} or more, e.g. `\"8080:{}\"`",
+                            f.unprivileged_port_start, p.value.box_port
+                        )),
+                        p.span,
+                        "a privileged port",
+                    ));
+                }
+            }
+        }
+    }
+    // --- overlayfs ---
+    if let Some(why) = &f.overlay_problem {
+        out.push(at(
+            Diagnostic::error(codes::OVERLAY, format!("overlayfs is not usable: {why}"))
+                .with_help("the box's root filesystem is an overlay over the image"),
+            box_span,
+            "needs overlayfs",
+        ));
+    }
+    // --- files the plan names ---
+    for m in &plan.mounts {
+        if let MountKind::Bind { source } = &m.kind {
+            if let Some(e) = f
+                .unreadable
+                .iter()
+                .find(|(p, _)| p == source)
+                .map(|(_, e)| e)
+            {
+                out.push(at(
+                    Diagnostic::error(codes::BIND_SOURCE, format!("bind source {}: {e}", source.display()))
+                        .with_help("create it, or fix `source` (relative paths start at the spec file's directory)"),
+                    m.span,
+                    "this mount",
+                ));
+            }
+        }
+    }
+    match &plan.image.value {
+        ImageRef::Tarball { path } => {
+            if let Some(e) = f.unreadable.iter().find(|(p, _)| p == path).map(|(_, e)| e) {
+                out.push(at(
+                    Diagnostic::error(
+                        codes::IMAGE,
+                        format!("image tarball {}: {e}", path.display()),
+                    )
+                    .with_help(
+                        "build or download it (images/build-busybox.sh makes a busybox rootfs)",
+                    ),
+                    box_span,
+                    "this image",
+                ));
+            }
+        }
+        img @ ImageRef::Stored { name, tag, .. } => {
+            if let Some(present) = &opts.image_in_store {
+                if !present(img) {
+                    out.push(at(
+                        Diagnostic::error(
+                            codes::IMAGE,
+                            format!("image {name}:{tag} is not in the store"),
+                        )
+                        .with_help("import it with `foxbox image import`"),
+                        box_span,
+                        "this image",
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    fn plan(spec: &str) -> Plan {
+        let (p, d) = crate::spec::check_str(spec, Path::new("t.toml"), Path::new("/spec"));
+        p.unwrap_or_else(|| panic!("{d:?}"))
+    }
+
+    fn good() -> Facts {
+        Facts {
+            uid: 1000,
+            user_name: Some("fox".into()),
+            userns_blocked: None,
+            subuid: Some(SubidRange {
+                start: 100000,
+                count: 65536,
+            }),
+            subgid: Some(SubidRange {
+                start: 100000,
+                count: 65536,
+            }),
+            newuidmap: true,
+            newgidmap: true,
+            cgroups: vec![
+                (
+                    "memory".into(),
+                    CgroupAccess::Writable(PathBuf::from("/cg/memory")),
+                ),
+                (
+                    "cpu".into(),
+                    CgroupAccess::NotWritable(PathBuf::from("/cg/cpu")),
+                ),
+                ("pids".into(), CgroupAccess::Missing),
+            ],
+            cpus: 2,
+            pasta: true,
+            slirp4netns: false,
+            tun_usable: true,
+            unprivileged_port_start: 1024,
+            overlay_problem: None,
+            unreadable: vec![(
+                PathBuf::from("/spec/gone"),
+                "No such file or directory".into(),
+            )],
+        }
+    }
+
+    fn codes_of(spec: &str, f: &Facts) -> Vec<(String, bool)> {
+        check_facts(&plan(spec), f, &HostOptions::default())
+            .into_iter()
+            .map(|d| (d.code.clone(), d.is_error()))
+            .collect()
+    }
+
+    #[test]
+    fn a_good_host_has_nothing_to_say() {
+        let spec = "[box]\nimage = \"busybox\"\nuser = \"1000\"\n[limits]\nmemory = \"64m\"\n[network]\nmode = \"pasta\"\nports = [\"8080:80\"]\n";
+        assert_eq!(codes_of(spec, &good()), []);
+    }
+
+    #[test]
+    fn each_missing_thing_is_named_at_its_line() {
+        let spec = "[box]\nimage = \"busybox\"\nuser = \"1000\"\n[limits]\ncpus = 4\npids = 9\n[network]\nmode = \"slirp4netns\"\nports = [\"80:80\"]\n[[mounts]]\ntype = \"bind\"\nsource = \"gone\"\ntarget = \"/g\"\n";
+        let mut f = good();
+        f.subuid = None;
+        f.tun_usable = false;
+        let p = plan(spec);
+        let d = check_facts(&p, &f, &HostOptions::default());
+        let got: Vec<&str> = d.iter().map(|d| d.code.as_str()).collect();
+        assert_eq!(
+            got,
+            [
+                codes::SUBIDS,
+                codes::CGROUP,
+                codes::CGROUP,
+                codes::CPUS,
+                codes::NET_HELPER,
+                codes::TUN,
+                codes::LOW_PORT,
+                codes::BIND_SOURCE
+            ]
+        );
+        let text = |d: &Diagnostic| {
+            let s = d.span.unwrap();
+            spec[s.start..s.end].to_string()
+        };
+        assert_eq!(text(&d[0]), "\"1000\"");
+        assert_eq!(text(&d[1]), "4");
+        assert_eq!(text(&d[2]), "9");
+        assert_eq!(text(&d[4]), "\"slirp4netns\"");
+        assert_eq!(text(&d[6]), "\"80:80\"");
+        assert!(text(&d[7]).starts_with("[[mounts]]"));
+    }
+
+    #[test]
+    fn best_effort_limits_only_warn_and_root_needs_no_subids() {
+        let spec = "[box]\nimage = \"busybox\"\n[limits]\ncpus = 1\nenforce = \"best-effort\"\n";
+        let mut f = good();
+        f.subuid = None;
+        assert_eq!(
+            codes_of(spec, &f),
+            [
+                (codes::SUBIDS.to_string(), false),
+                (codes::CGROUP.to_string(), false)
+            ]
+        );
+        f.uid = 0;
+        assert_eq!(codes_of(spec, &f), [(codes::CGROUP.to_string(), false)]);
+    }
+}

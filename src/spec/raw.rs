@@ -1,0 +1,306 @@
+//! The spec as the user wrote it: every value keeps its span, nothing is interpreted yet.
+//!
+//! These types are filled from TOML (`parse`) or from `run` flags (`flags`), and the JSON schema
+//! (`schema`) is generated from them, so their doc comments are the key descriptions users see
+//! in their editors. Values that need interpretation (sizes, durations, names) stay strings here;
+//! `resolve` turns them into typed plan values and reports what is wrong with them.
+
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+
+use crate::plan::Span;
+
+/// A value and the span of source text it came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sp<T> {
+    pub value: T,
+    pub span: Span,
+}
+
+impl<T> Sp<T> {
+    pub fn new(value: T, span: impl Into<Span>) -> Self {
+        Sp {
+            value,
+            span: span.into(),
+        }
+    }
+}
+
+/// The schema of a spanned value is the schema of the value.
+impl<T: JsonSchema> JsonSchema for Sp<T> {
+    fn inline_schema() -> bool {
+        T::inline_schema()
+    }
+    fn schema_name() -> Cow<'static, str> {
+        T::schema_name()
+    }
+    fn schema_id() -> Cow<'static, str> {
+        T::schema_id()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        T::json_schema(generator)
+    }
+}
+
+/// A Foxbox.toml box spec.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(title = "Foxbox.toml", deny_unknown_fields)]
+pub struct RawSpec {
+    /// The box: its image, command and process settings.
+    #[serde(rename = "box")]
+    #[schemars(required)]
+    pub box_: Option<Sp<RawBox>>,
+    /// Resource limits (cgroups) and the wall-clock timeout.
+    pub limits: Option<Sp<RawLimits>>,
+    /// Capabilities given to the box's processes, starting from podman's default set.
+    pub capabilities: Option<Sp<RawCapabilities>>,
+    /// The seccomp system-call filter.
+    pub seccomp: Option<Sp<RawSeccomp>>,
+    /// Other process hardening.
+    pub security: Option<Sp<RawSecurity>>,
+    /// The box's network.
+    pub network: Option<Sp<RawNetwork>>,
+    /// Extra mounts, applied in order after the root filesystem, /proc, /dev and /sys.
+    #[serde(default)]
+    pub mounts: Vec<Sp<RawMount>>,
+    /// The box's root filesystem.
+    pub rootfs: Option<Sp<RawRootfs>>,
+}
+
+/// The `[box]` table.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Box")]
+pub struct RawBox {
+    /// Name of the box; when absent foxbox generates a fox-themed one. Letters, digits, `_`, `.`
+    /// and `-`, starting with a letter or digit.
+    pub name: Option<Sp<String>>,
+    /// The image: a stored image `name[:tag][@sha256:<hex>]`, or a path to a `.tar`/`.tar.gz`
+    /// rootfs tarball (relative paths are relative to the spec file's directory). Required.
+    #[schemars(required)]
+    pub image: Option<Sp<String>>,
+    /// The command: an argv array, or a string run through `/bin/sh -c`. Default: the image's.
+    pub command: Option<Sp<RawCommand>>,
+    /// Absolute working directory inside the box. Default `/`.
+    pub workdir: Option<Sp<String>>,
+    /// The user to run as: `uid[:gid]`, or `name[:group]` looked up in the box's /etc/passwd
+    /// and /etc/group. Default `0` (root inside the box, the caller outside).
+    #[serde(default)]
+    #[schemars(with = "UserSchema")]
+    pub user: Option<Sp<String>>,
+    /// Hostname inside the box. Default: the box name.
+    pub hostname: Option<Sp<String>>,
+    /// Environment variables, set over the defaults (PATH, HOME, HOSTNAME, TERM).
+    #[serde(default)]
+    #[schemars(with = "std::collections::BTreeMap<String, String>")]
+    pub env: Option<Sp<Vec<RawEnv>>>,
+    /// Allocate a pseudo-terminal. Default: true when stdin is a terminal.
+    pub tty: Option<Sp<bool>>,
+    /// Run a tiny pid 1 that reaps zombies and forwards signals. Default false.
+    pub init: Option<Sp<bool>>,
+}
+
+/// The schema of `box.user`.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "User")]
+#[allow(dead_code)]
+enum UserSchema {
+    /// A numeric uid.
+    Uid(u32),
+    /// `uid[:gid]` or `name[:group]`.
+    Text(String),
+}
+
+/// One `env` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawEnv {
+    pub key: Sp<String>,
+    pub value: Sp<String>,
+}
+
+/// `command`: an argv array or a shell string.
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "Command")]
+pub enum RawCommand {
+    /// The program and its arguments, run as they are.
+    Argv(Vec<Sp<String>>),
+    /// A command line run with `/bin/sh -c`.
+    Shell(String),
+}
+
+/// A size: bytes as an integer, or a string with a binary unit.
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "Size")]
+pub enum RawSize {
+    /// Bytes.
+    Bytes(i64),
+    /// A number with a binary unit like podman's: `b`, `k`/`KiB`, `m`/`MiB`, `g`/`GiB`
+    /// (`64m` = 64 MiB).
+    Text(String),
+}
+
+/// The `[limits]` table. Every limit but `timeout` needs a cgroup controller.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Limits")]
+pub struct RawLimits {
+    /// Memory limit: `"64MiB"`, `"64m"`, `"1g"` (binary units), or bytes as an integer. At least
+    /// 6 MiB.
+    pub memory: Option<Sp<RawSize>>,
+    /// Memory plus swap limit, at least `memory` (which it needs). Default: equal to `memory`,
+    /// that is no swap.
+    pub memory_swap: Option<Sp<RawSize>>,
+    /// CPU limit in cores, e.g. `0.5` or `2`. At least 0.01.
+    pub cpus: Option<Sp<f64>>,
+    /// Maximum number of processes (and threads) in the box. At least 1.
+    pub pids: Option<Sp<i64>>,
+    /// Wall-clock limit after which the box is killed, in humantime syntax (`"30s"`, `"1m30s"`).
+    pub timeout: Option<Sp<String>>,
+    /// What to do when a limit cannot be enforced on this host: `strict` refuses to start
+    /// (default), `best-effort` starts with a warning.
+    #[serde(default)]
+    #[schemars(with = "EnforceName")]
+    pub enforce: Option<Sp<String>>,
+}
+
+/// Values of `limits.enforce`.
+#[derive(JsonSchema)]
+#[schemars(rename = "Enforce")]
+#[serde(rename_all = "kebab-case")]
+#[allow(dead_code)]
+enum EnforceName {
+    /// Refuse to start when a declared limit cannot be enforced.
+    Strict,
+    /// Start anyway, warning about each limit that is not enforced.
+    BestEffort,
+}
+
+/// The `[capabilities]` table.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Capabilities")]
+pub struct RawCapabilities {
+    /// Capabilities to remove from the default set (podman's). Names are case-insensitive with an
+    /// optional `CAP_` prefix; `ALL` removes every one.
+    pub drop: Option<Sp<Vec<Sp<String>>>>,
+    /// Capabilities to add after dropping. `ALL` adds every one.
+    pub add: Option<Sp<Vec<Sp<String>>>>,
+}
+
+/// The `[seccomp]` table.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Seccomp")]
+pub struct RawSeccomp {
+    /// `default` (foxbox's built-in allow-list, like podman's), `unconfined` (no filter), or a
+    /// path to an OCI/Docker seccomp JSON profile relative to the spec file's directory.
+    pub profile: Option<Sp<String>>,
+}
+
+/// The `[security]` table.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Security")]
+pub struct RawSecurity {
+    /// Set no_new_privs so that setuid binaries and file capabilities cannot raise privileges.
+    /// Default true.
+    pub no_new_privileges: Option<Sp<bool>>,
+}
+
+/// The `[network]` table.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Network")]
+pub struct RawNetwork {
+    /// `none` (only loopback; the default), `host` (share the host's network), `pasta` or
+    /// `slirp4netns` (user-mode networking with outbound access).
+    #[serde(default)]
+    #[schemars(with = "NetModeName")]
+    pub mode: Option<Sp<String>>,
+    /// Port forwards from the host into the box: `[host_ip:]host_port:box_port[/tcp|udp]`.
+    /// Needs `pasta` or `slirp4netns`.
+    pub ports: Option<Sp<Vec<Sp<String>>>>,
+    /// Let the box reach the host's loopback addresses (pasta/slirp4netns only). Default false.
+    pub allow_host_loopback: Option<Sp<bool>>,
+}
+
+/// Values of `network.mode`.
+#[derive(JsonSchema)]
+#[schemars(rename = "NetworkMode")]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum NetModeName {
+    /// A network namespace with only loopback.
+    None,
+    /// The host's network namespace.
+    Host,
+    /// A network namespace connected through pasta.
+    Pasta,
+    /// A network namespace connected through slirp4netns.
+    Slirp4netns,
+}
+
+/// One `[[mounts]]` entry.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Mount")]
+pub struct RawMount {
+    /// `bind` (a host path), `tmpfs` (memory-backed, empty) or `volume` (a named volume in the
+    /// store, created on first use).
+    #[serde(rename = "type")]
+    #[schemars(with = "MountTypeName", required)]
+    pub kind: Option<Sp<String>>,
+    /// bind: the host path (relative to the spec file's directory); volume: the volume name;
+    /// tmpfs: not allowed.
+    pub source: Option<Sp<String>>,
+    /// Absolute path inside the box.
+    #[schemars(required)]
+    pub target: Option<Sp<String>>,
+    /// Mount read-only. Default false.
+    pub readonly: Option<Sp<bool>>,
+    /// tmpfs only: size limit, like `limits.memory` (`"64m"`). Default: the kernel's (half of RAM).
+    pub size: Option<Sp<RawSize>>,
+    /// tmpfs only: permissions of the mount's root as an octal string (`"1777"`) or an octal
+    /// integer (`0o1777`). Default 1777.
+    #[serde(default)]
+    #[schemars(with = "ModeSchema")]
+    pub mode: Option<Sp<RawMode>>,
+}
+
+/// Values of a mount's `type`.
+#[derive(JsonSchema)]
+#[schemars(rename = "MountType")]
+#[serde(rename_all = "snake_case")]
+#[allow(dead_code)]
+enum MountTypeName {
+    /// A host path bind-mounted into the box.
+    Bind,
+    /// An empty memory-backed file system.
+    Tmpfs,
+    /// A named volume in foxbox's store.
+    Volume,
+}
+
+/// A file mode: an octal string, or an integer and the radix it was written in.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawMode {
+    Int { value: i64, radix: u32 },
+    Text(String),
+}
+
+/// A file mode in octal.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "Mode")]
+#[allow(dead_code)]
+enum ModeSchema {
+    /// An integer written as an octal literal (`0o1777`).
+    Int(u32),
+    /// Octal digits, e.g. `"1777"`.
+    Text(String),
+}
+
+/// The `[rootfs]` table.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Rootfs")]
+pub struct RawRootfs {
+    /// Mount the root filesystem read-only. Default false.
+    pub readonly: Option<Sp<bool>>,
+}

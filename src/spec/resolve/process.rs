@@ -1,0 +1,351 @@
+//! `[box]`: name, image, command, workdir, user, hostname, env, tty, init.
+
+use std::path::PathBuf;
+
+use super::Rx;
+use crate::diag::Diagnostic;
+use crate::plan::{ImageRef, Process, Spanned, User};
+use crate::spec::codes;
+use crate::spec::image;
+use crate::spec::paths::{self, PathError};
+use crate::spec::raw::{RawBox, RawCommand, Sp};
+
+/// The default PATH, as podman sets it.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What `[box]` resolves into.
+pub struct Boxed {
+    pub name: Option<Spanned<String>>,
+    pub image: Spanned<ImageRef>,
+    pub process: Process,
+    pub hostname: Option<Spanned<String>>,
+}
+
+pub fn resolve(rx: &mut Rx<'_>, b: Option<&Sp<RawBox>>) -> Option<Boxed> {
+    let empty = RawBox::default();
+    let raw = b.map(|b| &b.value).unwrap_or(&empty);
+    let name = raw.name.as_ref().and_then(|n| box_name(rx, n));
+    let image = match &raw.image {
+        Some(i) => image_ref(rx, i),
+        None => {
+            rx.push(
+                Diagnostic::error(codes::MISSING_IMAGE, "the spec has no `box.image`")
+                    .with_span(b.map(|b| b.span))
+                    .with_label("this section needs an `image`")
+                    .with_help(
+                        "add `image = \"busybox\"` (a stored image) or `image = \"./rootfs.tar.gz\"` under [box]",
+                    ),
+            );
+            None
+        }
+    };
+    let args = match &raw.command {
+        Some(c) => command(rx, c).map(|a| rx.spanned(c, a)),
+        None => Some(Spanned::bare(Vec::new())),
+    };
+    let cwd = match &raw.workdir {
+        Some(w) => match paths::box_path(&w.value) {
+            Ok(p) => Some(rx.spanned(w, p)),
+            Err(e) => {
+                rx.push(path_error(e, "box.workdir", w));
+                None
+            }
+        },
+        None => Some(Spanned::bare(PathBuf::from("/"))),
+    };
+    let user = match &raw.user {
+        Some(u) => user(rx, u).map(|v| rx.spanned(u, v)),
+        None => Some(Spanned::bare(User::Id { uid: 0, gid: None })),
+    };
+    let hostname = raw.hostname.as_ref().and_then(|h| hostname(rx, h));
+    if let (Some(n), None) = (&name, &raw.hostname) {
+        if !valid_hostname(&n.value) {
+            rx.push(
+                Diagnostic::warning(
+                    codes::BAD_HOSTNAME,
+                    format!("the hostname defaults to the box name, and `{}` is not a valid hostname", n.value),
+                )
+                .with_span(n.span)
+                .with_label("used as the hostname")
+                .with_help("set `hostname` explicitly, or use only letters, digits, `-` and `.` in the name"),
+            );
+        }
+    }
+    let env = env(rx, raw);
+    let process = Process {
+        args: args?,
+        env: env?,
+        cwd: cwd?,
+        user: user?,
+        tty: raw.tty.as_ref().map(|t| t.value),
+        init: raw.init.as_ref().is_some_and(|i| i.value),
+    };
+    if raw.name.is_some() && name.is_none() || raw.hostname.is_some() && hostname.is_none() {
+        return None;
+    }
+    Some(Boxed {
+        name,
+        image: image?,
+        process,
+        hostname,
+    })
+}
+
+/// A diagnostic for a bad path in the box.
+pub fn path_error(e: PathError, what: &str, v: &Sp<String>) -> Diagnostic {
+    let help = match &e {
+        PathError::Relative(p) => format!("paths inside the box are absolute: `/{p}`"),
+        PathError::DotDot(_) => "write the path without `..`".to_string(),
+        PathError::Empty | PathError::Nul => "give an absolute path like `/work`".to_string(),
+    };
+    Diagnostic::error(codes::BAD_PATH, format!("bad `{what}`: {e}"))
+        .with_span(Some(v.span))
+        .with_label("not an absolute path without `..`")
+        .with_help(help)
+}
+
+/// Names of boxes and volumes: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 128 bytes.
+pub fn valid_name(n: &str) -> bool {
+    let mut b = n.bytes();
+    n.len() <= 128
+        && b.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+}
+
+fn box_name(rx: &mut Rx<'_>, n: &Sp<String>) -> Option<Spanned<String>> {
+    if valid_name(&n.value) {
+        return Some(rx.spanned(n, n.value.clone()));
+    }
+    rx.push(
+        Diagnostic::error(
+            codes::BAD_NAME,
+            format!("`{}` is not a valid box name", n.value),
+        )
+        .with_span(Some(n.span))
+        .with_label("bad name")
+        .with_help(
+            "use letters, digits, `_`, `.` and `-`, starting with a letter or digit (at most 128)",
+        ),
+    );
+    None
+}
+
+fn image_ref(rx: &mut Rx<'_>, i: &Sp<String>) -> Option<Spanned<ImageRef>> {
+    match image::parse_image(&i.value, rx.base_dir) {
+        Ok(r) => Some(rx.spanned(i, r)),
+        Err(e) => {
+            rx.push(
+                Diagnostic::error(codes::BAD_IMAGE, format!("bad `box.image`: {e}"))
+                    .with_span(Some(i.span))
+                    .with_label("bad image")
+                    .with_help("write `name[:tag][@sha256:<hex>]` for a stored image, or a path ending in .tar or .tar.gz (starting with ./ when relative)"),
+            );
+            None
+        }
+    }
+}
+
+fn command(rx: &mut Rx<'_>, c: &Sp<RawCommand>) -> Option<Vec<String>> {
+    let bad = |rx: &mut Rx<'_>, span, msg: &str, help: &str| {
+        rx.push(
+            Diagnostic::error(codes::BAD_COMMAND, msg.to_string())
+                .with_span(Some(span))
+                .with_label("here")
+                .with_help(help.to_string()),
+        );
+    };
+    match &c.value {
+        RawCommand::Shell(s) => {
+            if s.trim().is_empty() {
+                bad(
+                    rx,
+                    c.span,
+                    "`box.command` is empty",
+                    "omit `command` to run the image's default command",
+                );
+                return None;
+            }
+            if s.contains('\0') {
+                bad(
+                    rx,
+                    c.span,
+                    "`box.command` contains a NUL byte",
+                    "remove the \\u0000",
+                );
+                return None;
+            }
+            Some(vec!["/bin/sh".into(), "-c".into(), s.clone()])
+        }
+        RawCommand::Argv(args) => {
+            let Some(first) = args.first() else {
+                bad(
+                    rx,
+                    c.span,
+                    "`box.command` is empty",
+                    "omit `command` to run the image's default command",
+                );
+                return None;
+            };
+            let mut ok = true;
+            if first.value.is_empty() {
+                bad(
+                    rx,
+                    first.span,
+                    "the program to run is empty",
+                    "name a program, e.g. `\"/bin/sh\"`",
+                );
+                ok = false;
+            }
+            for a in args {
+                if a.value.contains('\0') {
+                    bad(
+                        rx,
+                        a.span,
+                        "a command argument contains a NUL byte",
+                        "remove the \\u0000",
+                    );
+                    ok = false;
+                }
+            }
+            ok.then(|| args.iter().map(|a| a.value.clone()).collect())
+        }
+    }
+}
+
+fn user(rx: &mut Rx<'_>, u: &Sp<String>) -> Option<User> {
+    let (user, group) = match u.value.split_once(':') {
+        Some((a, b)) => (a, Some(b)),
+        None => (u.value.as_str(), None),
+    };
+    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let name_ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 256
+            && !s
+                .bytes()
+                .any(|b| b == b'/' || b == b'\0' || b == b':' || b.is_ascii_whitespace())
+    };
+    let err = |rx: &mut Rx<'_>, msg: String, help: &str| {
+        rx.push(
+            Diagnostic::error(codes::BAD_USER, msg)
+                .with_span(Some(u.span))
+                .with_label("bad user")
+                .with_help(help.to_string()),
+        );
+        None
+    };
+    let id = |s: &str| s.parse::<u32>().ok().filter(|n| *n != u32::MAX);
+    match group {
+        None if numeric(user) => match id(user) {
+            Some(uid) => Some(User::Id { uid, gid: None }),
+            None => err(
+                rx,
+                format!("uid `{user}` is out of range"),
+                "ids go from 0 to 4294967294",
+            ),
+        },
+        Some(g) if numeric(user) && numeric(g) => match (id(user), id(g)) {
+            (Some(uid), Some(gid)) => Some(User::Id {
+                uid,
+                gid: Some(gid),
+            }),
+            _ => err(
+                rx,
+                format!("`{}` is out of range", u.value),
+                "ids go from 0 to 4294967294",
+            ),
+        },
+        Some(g) if numeric(user) != numeric(g) => err(
+            rx,
+            format!("`{}` mixes a number and a name", u.value),
+            "write `uid:gid` with two numbers or `user:group` with two names",
+        ),
+        _ => {
+            if !name_ok(user) || group.is_some_and(|g| !name_ok(g)) {
+                return err(
+                    rx,
+                    format!("`{}` is not a valid user", u.value),
+                    "write `uid[:gid]` (e.g. `1000:1000`) or `name[:group]` from the box's /etc/passwd",
+                );
+            }
+            Some(User::Name {
+                user: user.to_string(),
+                group: group.map(str::to_string),
+            })
+        }
+    }
+}
+
+/// RFC 1123 host names: dot-separated labels of letters, digits and `-`, at most 64 bytes
+/// (the kernel's limit).
+pub fn valid_hostname(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 64
+        && h.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
+        })
+}
+
+fn hostname(rx: &mut Rx<'_>, h: &Sp<String>) -> Option<Spanned<String>> {
+    if valid_hostname(&h.value) {
+        return Some(rx.spanned(h, h.value.clone()));
+    }
+    rx.push(
+        Diagnostic::error(
+            codes::BAD_HOSTNAME,
+            format!("`{}` is not a valid hostname", h.value),
+        )
+        .with_span(Some(h.span))
+        .with_label("bad hostname")
+        .with_help("use letters, digits and `-` in dot-separated labels, at most 64 characters"),
+    );
+    None
+}
+
+fn env(rx: &mut Rx<'_>, raw: &RawBox) -> Option<Vec<(String, String)>> {
+    let mut out = vec![("PATH".to_string(), DEFAULT_PATH.to_string())];
+    let mut index: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::from([("PATH".to_string(), 0)]);
+    let mut ok = true;
+    for e in raw.env.iter().flat_map(|e| e.value.iter()) {
+        let k = &e.key.value;
+        if k.is_empty() || k.contains('=') || k.contains('\0') {
+            rx.push(
+                Diagnostic::error(
+                    codes::BAD_ENV,
+                    format!("`{k}` is not a valid environment variable name"),
+                )
+                .with_span(Some(e.key.span))
+                .with_label("bad name")
+                .with_help("names are non-empty and contain neither `=` nor NUL"),
+            );
+            ok = false;
+            continue;
+        }
+        if e.value.value.contains('\0') {
+            rx.push(
+                Diagnostic::error(
+                    codes::BAD_ENV,
+                    format!("the value of `{k}` contains a NUL byte"),
+                )
+                .with_span(Some(e.value.span))
+                .with_label("NUL byte")
+                .with_help("remove the \\u0000"),
+            );
+            ok = false;
+            continue;
+        }
+        match index.get(k) {
+            Some(i) => out[*i].1 = e.value.value.clone(),
+            None => {
+                index.insert(k.clone(), out.len());
+                out.push((k.clone(), e.value.value.clone()));
+            }
+        }
+    }
+    ok.then_some(out)
+}
