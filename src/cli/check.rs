@@ -33,7 +33,12 @@ pub fn run(a: CheckArgs, ctx: &Ctx) -> CmdResult {
         cgroup_parent: std::env::var("FOXBOX_CGROUP_PARENT")
             .ok()
             .filter(|p| !p.is_empty()),
-        image_in_store: None,
+        image_in_store: ctx.paths().ok().map(|paths| {
+            let lookup: spec::host::ImageLookup = Box::new(move |r: &foxbox::plan::ImageRef| {
+                foxbox::image::Store::open(&paths).is_ok_and(|s| s.resolve(r).is_ok())
+            });
+            lookup
+        }),
     };
     let mut json = Vec::new();
     let mut code = 0u8;
