@@ -47,9 +47,11 @@ pub fn run(a: CheckArgs, ctx: &Ctx) -> CmdResult {
         let (text, diags) = match spec::read_spec(path) {
             Ok(text) => {
                 let (plan, mut diags) = spec::check_str(&text, path, &spec::spec_dir(path));
-                if a.host {
-                    if let Some(plan) = &plan {
+                if let Some(plan) = &plan {
+                    if a.host {
                         diags.extend(spec::host::check(plan, &host_opts));
+                    } else {
+                        diags.extend(spec::host::missing_bind_sources(plan));
                     }
                 }
                 (Some(text), diags)
