@@ -207,7 +207,10 @@ fn flock(path: &Path) -> Result<Lock, BoxError> {
     Ok(Lock { _file: f })
 }
 
-/// Write a file atomically: a temp file in the same directory, fsync, rename, fsync the dir.
+/// Write a file atomically: a temp file in the same directory, fsync, rename. Readers see the
+/// old or the new file whole. The directory is not fsynced: after a power loss a box record may
+/// fall back to its previous state, which the liveness check then corrects; every start of a box
+/// would otherwise pay for it several times.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BoxError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
@@ -219,9 +222,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BoxError> {
         .map_err(io_err("cannot write", path))?;
     tmp.persist(path)
         .map_err(|e| io_err("cannot rename into", path)(e.error))?;
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
     Ok(())
 }
 
