@@ -170,7 +170,6 @@ fn supervisor(
         }
     };
     tell(Report::Started);
-    drop(tell);
     // SAFETY: malloc_trim only returns free heap pages to the kernel.
     unsafe {
         libc::malloc_trim(0);
