@@ -257,6 +257,25 @@ fn fill(
         }
         made.warnings.extend(diags);
         if lp.has_limits() {
+            // Recorded before it is made: a CLI killed while making it leaves a record that
+            // `rm` can clean up from.
+            let name = cgroup::cgroup_name(&id)
+                .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
+            let intended = BoxCgroup {
+                nodes: lp
+                    .sites
+                    .iter()
+                    .map(|(site, controllers)| cgroup::BoxNode {
+                        node: cgroup::Node::new(site.version, site.parent.join(&name)),
+                        controllers: controllers.clone(),
+                    })
+                    .collect(),
+            };
+            crate::boxes::write_atomic(
+                &dir.join("cgroup.json"),
+                &serde_json::to_vec(&intended).unwrap_or_default(),
+            )
+            .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
             let cg = BoxCgroup::create(&lp, &id)
                 .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
             let text = serde_json::to_vec(&cg).unwrap_or_default();
