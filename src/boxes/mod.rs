@@ -9,6 +9,7 @@
 //! process identities (pid + start time), so a crash never leaves `ps` lying.
 
 pub mod control;
+pub mod execinfo;
 pub mod log;
 pub mod names;
 pub mod proc;
@@ -156,6 +157,16 @@ impl BoxState {
     /// exited (with an unknown code unless one was recorded).
     pub fn observed(&self) -> BoxState {
         let mut s = self.clone();
+        // A box whose creator and supervisor died before its fox started never will.
+        if s.status == Status::Created {
+            let creator_alive = s.creator.is_some_and(|p| p.alive());
+            let sup_alive = s.supervisor.is_some_and(|p| p.alive());
+            if !creator_alive && !sup_alive {
+                s.status = Status::Exited;
+                s.error
+                    .get_or_insert_with(|| "foxbox died before the box started".to_string());
+            }
+        }
         if s.status == Status::Running {
             let fox_alive = s.fox.is_some_and(|p| p.alive());
             let sup_alive = s.supervisor.is_some_and(|p| p.alive());

@@ -320,7 +320,7 @@ fn environment(launch: &Launch<'_>, id: Option<&user::Identity>) -> Vec<(String,
     env
 }
 
-fn exec_search(argv: &[CString], envp: &[CString], path: &str) -> StepError {
+pub(crate) fn exec_search(argv: &[CString], envp: &[CString], path: &str) -> StepError {
     let prog = argv[0].to_string_lossy().into_owned();
     let try_exec = |file: &std::ffi::CStr| -> nix::errno::Errno {
         match nix::unistd::execve(file, argv, envp) {
