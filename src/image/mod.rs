@@ -59,7 +59,10 @@
 //! overlay whiteouts.
 
 pub mod archive;
+mod blobs;
 pub mod inroot;
+pub mod oci;
+pub mod pull;
 pub mod reference;
 pub mod rootfs;
 pub mod store;
@@ -69,9 +72,10 @@ pub mod xattr;
 use std::io;
 use std::path::PathBuf;
 
+pub use pull::{PullContext, StoreProgress};
 pub use reference::NameRef;
 pub use rootfs::{overlay_supported, BoxRootfs};
-pub use store::{Image, ImageConfig, ImageRecord, Removed, Store};
+pub use store::{Image, ImageConfig, ImageRecord, ManifestRef, Removed, Store};
 pub use unpack::{Owners, UnpackError, Whiteouts};
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +119,16 @@ pub enum ImageError {
     MissingLayer(String),
     #[error("{0}")]
     Userns(String),
+    #[error(transparent)]
+    Blob(Box<crate::registry::BlobError>),
+    #[error(transparent)]
+    Pull(Box<crate::registry::PullError>),
+    #[error(transparent)]
+    Layout(Box<crate::registry::layout::LayoutError>),
+    #[error(transparent)]
+    Reference(#[from] crate::registry::reference::ReferenceError),
+    #[error("{0}")]
+    Oci(String),
 }
 
 fn known_list(known: &[String]) -> String {
