@@ -23,6 +23,10 @@ pub enum ImageCommand {
     Save(SaveArgs),
     /// Load the images of an OCI image layout directory or archive (`image save`, `skopeo copy ... oci:DIR`).
     Load(LoadArgs),
+    /// Find an image as a box would (stored, else pulled when it names a registry or is a
+    /// short name), and print it as JSON (tests, debugging).
+    #[command(hide = true)]
+    Resolve(ResolveArgs),
     /// Prepare a box rootfs directory for an image and print it as JSON (benchmarks, debugging).
     #[command(hide = true)]
     PrepareRootfs(PrepareArgs),
@@ -96,6 +100,12 @@ pub struct LoadArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// NAME[:TAG][@sha256:DIGEST]
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
 pub struct PrepareArgs {
     pub image: String,
     /// The box directory (its rootfs/ is created inside).
@@ -119,6 +129,21 @@ pub fn run(cmd: ImageCommand, ctx: &Ctx) -> CmdResult {
         ImageCommand::Rm(a) => Ok(rm(&store, a)),
         ImageCommand::Inspect(a) => inspect(&store, a),
         ImageCommand::Save(a) => save(&store, a),
+        ImageCommand::Resolve(a) => {
+            let r = reference::parse(&a.image).into_diagnostic()?;
+            let image_ref = foxbox::plan::ImageRef::Stored {
+                name: r.name,
+                tag: r.tag,
+                digest: r.digest,
+            };
+            let settings = Settings::from_env().map_err(|e| miette::miette!("{e}"))?;
+            let client = Client::new(settings);
+            let image = store
+                .resolve_or_pull(&image_ref, &PullContext::new(&client))
+                .into_diagnostic()?;
+            print_json(&image)?;
+            Ok(0)
+        }
         ImageCommand::Load(a) => load(&store, a),
         ImageCommand::PrepareRootfs(a) => {
             let image = store.lookup(&a.image).into_diagnostic()?;
@@ -361,10 +386,10 @@ fn load(store: &Store, a: LoadArgs) -> CmdResult {
     for p in &loaded {
         if a.quiet {
             println!("{}", p.image.hex());
-        } else if p.image.names.is_empty() {
+        } else if p.names.is_empty() {
             println!("Loaded image: {}", p.image.hex());
         } else {
-            for n in &p.image.names {
+            for n in &p.names {
                 println!("Loaded image: {n} ({})", p.image.hex());
             }
         }

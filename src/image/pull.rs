@@ -81,6 +81,8 @@ pub struct Pulled {
     pub pulled: PulledImage,
     /// Layers unpacked by this pull (the others were in the store already).
     pub unpacked: Vec<Digest>,
+    /// The names this pull or load gave it (the image may have others).
+    pub names: Vec<String>,
 }
 
 impl Store {
@@ -161,7 +163,7 @@ impl Store {
         let platform = c.platform();
         let rec = ImageRecord {
             id: pulled.config_digest.to_string(),
-            names,
+            names: names.clone(),
             created: c
                 .created
                 .as_deref()
@@ -192,6 +194,7 @@ impl Store {
             image,
             pulled,
             unpacked,
+            names,
         })
     }
 
