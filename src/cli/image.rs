@@ -378,11 +378,17 @@ fn save(store: &Store, a: SaveArgs) -> CmdResult {
 fn load(store: &Store, a: LoadArgs) -> CmdResult {
     let settings = Settings::from_env().map_err(|e| miette::miette!("{e}"))?;
     let client = Client::new(settings);
+    let bars = if a.quiet {
+        super::pull::Bars::new(false)
+    } else {
+        super::pull::Bars::for_stderr()
+    };
     let mut ctx = PullContext::new(&client);
     ctx.platform = a.platform.clone();
-    let loaded = store
-        .load(&a.input, &ctx)
-        .map_err(|e| miette::miette!("cannot load {}: {e}", a.input.display()))?;
+    ctx.progress = &bars;
+    let result = store.load(&a.input, &ctx);
+    bars.finish();
+    let loaded = result.map_err(|e| miette::miette!("cannot load {}: {e}", a.input.display()))?;
     for p in &loaded {
         if a.quiet {
             println!("{}", p.image.hex());

@@ -141,8 +141,9 @@ fn size(n: u64) -> String {
     }
 }
 
-/// One line per layer on a terminal, redrawn in place; nothing at all otherwise.
-struct Bars {
+/// One line per layer on a terminal, redrawn in place; nothing at all otherwise. The run path
+/// can pass `Bars::for_stderr()` as a `PullContext`'s progress.
+pub struct Bars {
     on: bool,
     state: Mutex<BarState>,
 }
@@ -154,7 +155,12 @@ struct BarState {
 }
 
 impl Bars {
-    fn new(on: bool) -> Bars {
+    /// Bars when stderr is a terminal.
+    pub fn for_stderr() -> Bars {
+        Bars::new(std::io::stderr().is_terminal())
+    }
+
+    pub fn new(on: bool) -> Bars {
         Bars {
             on,
             state: Mutex::new(BarState {
@@ -188,7 +194,8 @@ impl Bars {
         }
     }
 
-    fn finish(&self) {
+    /// Draw the last state (call when the pull is over).
+    pub fn finish(&self) {
         if self.on {
             let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
             draw(&mut st);
