@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Pull time of a large local image: `foxbox pull` next to `skopeo copy docker://... oci:DIR`,
-# both from the same docker-registry on 127.0.0.1, each into a fresh destination, N runs each.
+# Pull time of a large local image: `foxbox pull` into a fresh image store (download, verify,
+# unpack every layer, record the image) next to `skopeo copy docker://... oci:DIR` (download
+# and verify only) and, when podman is installed, `podman pull` into a fresh store (which
+# unpacks too), all from the same docker-registry on 127.0.0.1, N runs each.
 #
 #   benches/pull.sh [LAYERS=6] [MB_PER_LAYER=100] [RUNS=3]
 #
@@ -88,8 +90,16 @@ rm -rf "$oci"
 echo "image: $layers layers, ${total} MB compressed, ${mb} MB each uncompressed; $runs runs each"
 
 now() { date +%s.%N; }
+podman=
+if command -v podman >/dev/null; then podman=podman; fi
+pod() { # a podman of its own, in the work dir, that leaves nothing behind
+  "$podman" --root "$work/pod/root" --runroot "$work/pod/run" --storage-driver overlay \
+    --cgroup-manager cgroupfs --events-backend none "$@"
+}
 fox_times=()
 sk_times=()
+pod_times=()
+secs() { awk -v a="$1" -v b="$2" 'BEGIN {print b - a}'; }
 for r in $(seq 1 "$runs"); do
   rm -rf "$work/fox" "$work/sk"
   sync
@@ -98,11 +108,29 @@ for r in $(seq 1 "$runs"); do
   t1=$(now)
   skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$port/big:1" "oci:$work/sk:big"
   t2=$(now)
-  fox_times+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN {print b - a}')")
-  sk_times+=("$(awk -v a="$t1" -v b="$t2" 'BEGIN {print b - a}')")
-  printf 'run %d: foxbox pull %.2fs  skopeo copy %.2fs\n' "$r" "${fox_times[-1]}" "${sk_times[-1]}"
+  fox_times+=("$(secs "$t0" "$t1")")
+  sk_times+=("$(secs "$t1" "$t2")")
+  line=$(printf 'run %d: foxbox pull %.2fs  skopeo copy %.2fs' "$r" "${fox_times[-1]}" "${sk_times[-1]}")
+  if [ -n "$podman" ]; then
+    [ -d "$work/pod" ] && { pod system reset -f >/dev/null 2>&1 || true; rm -rf "$work/pod"; }
+    sync
+    t3=$(now)
+    pod pull -q --tls-verify=false "127.0.0.1:$port/big:1" >/dev/null
+    t4=$(now)
+    pod_times+=("$(secs "$t3" "$t4")")
+    line+=$(printf '  podman pull %.2fs' "${pod_times[-1]}")
+  fi
+  echo "$line"
+  rm -rf "$work/fox" "$work/sk"
 done
+[ -d "$work/pod" ] && { pod system reset -f >/dev/null 2>&1 || true; rm -rf "$work/pod"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 fm=$(median "${fox_times[@]}")
 sm=$(median "${sk_times[@]}")
-printf 'median: foxbox pull %.2fs, skopeo copy %.2fs, ratio foxbox/skopeo = %.2f\n' "$fm" "$sm" "$(awk -v a="$fm" -v b="$sm" 'BEGIN {print a / b}')"
+printf 'median: foxbox pull %.2fs (download + unpack), skopeo copy %.2fs (download only): ratio foxbox/skopeo = %s\n' \
+  "$fm" "$sm" "$(ratio "$fm" "$sm")"
+if [ -n "$podman" ]; then
+  pm=$(median "${pod_times[@]}")
+  printf 'median: podman pull %.2fs (download + unpack): ratio foxbox/podman = %s\n' "$pm" "$(ratio "$fm" "$pm")"
+fi

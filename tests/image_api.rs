@@ -143,22 +143,30 @@ fn layers_with_whiteouts_apply_and_convert_for_overlayfs() {
     let (l1, l2) = (t.path().join("l1"), t.path().join("l2"));
     fs::create_dir(&l1).unwrap();
     fs::create_dir(&l2).unwrap();
-    let ov = Whiteouts::Overlay { user_xattr: false };
+    let ov = Whiteouts::Overlay;
     unpack(&lower[..], &l1, &opts(ov)).unwrap();
     unpack(&upper[..], &l2, &opts(ov)).unwrap();
     let wh = fs::symlink_metadata(l2.join("a/x")).unwrap();
     assert!(wh.file_type().is_char_device() && wh.rdev() == 0);
     assert!(foxbox::image::xattr::is_opaque(&l2.join("b")));
+    // The mark a userxattr overlay reads, for root too (boxes always mount in a user
+    // namespace); not the trusted.* one.
+    assert_eq!(
+        xattr(&l2.join("b"), "user.overlay.opaque"),
+        Some(b"y".to_vec())
+    );
+    assert_eq!(xattr(&l2.join("b"), "trusted.overlay.opaque"), None);
     let merged = t.path().join("merged");
     fs::create_dir(&merged).unwrap();
+    // Mounted as boxes mount it: in a user namespace, with userxattr.
     let script = format!(
-        "mount -t overlay overlay -o lowerdir={}:{} {m} && ls {m}/a {m}/b",
+        "mount -t overlay overlay -o lowerdir={}:{},userxattr {m} && ls {m}/a {m}/b",
         l2.display(),
         l1.display(),
         m = merged.display()
     );
     let out = std::process::Command::new("unshare")
-        .args(["--mount", "sh", "-c", &script])
+        .args(["--user", "--map-root-user", "--mount", "sh", "-c", &script])
         .output()
         .unwrap();
     assert!(
@@ -172,4 +180,15 @@ fn layers_with_whiteouts_apply_and_convert_for_overlayfs() {
         .filter(|l| !l.is_empty() && !l.ends_with(':'))
         .collect();
     assert_eq!(names, ["y", "new"], "{listing}");
+}
+
+fn xattr(path: &std::path::Path, name: &str) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    let p = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    let n = std::ffi::CString::new(name).unwrap();
+    let mut buf = [0u8; 64];
+    // SAFETY: both strings are NUL-terminated; buf is writable for its length.
+    let len =
+        unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    (len >= 0).then(|| buf[..len as usize].to_vec())
 }

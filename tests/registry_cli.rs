@@ -3,6 +3,9 @@
 
 mod common;
 mod registry;
+// Pulls into the image store; one binary, so one set of registries for both files.
+#[path = "registry_cli/store.rs"]
+mod store;
 
 use std::fs;
 use std::io::Write;
@@ -24,7 +27,7 @@ fn pull_json(env: &Env, args: &[&str]) -> Value {
 }
 
 fn blobs(env: &Env) -> std::path::PathBuf {
-    env.store().join("blobs")
+    env.store().join("images/blobs")
 }
 
 /// Every file under the blob store is a complete blob named by its digest; nothing else.
@@ -124,6 +127,20 @@ fn shared_layers_are_not_fetched_twice() {
         );
         assert_eq!(relay.blob_gets(&r.seeded.share_a_top), 1);
         assert_eq!(relay.blob_gets(&r.seeded.share_b_top), 1);
+        // ... and unpacked once: one directory, the lower layer of both images.
+        let layers = |name: &str| -> Vec<Value> {
+            let r = env.run(["image", "inspect", &format!("{host}/{name}:1")]);
+            r.ok();
+            let v: Value = serde_json::from_str(&r.stdout).unwrap();
+            v[0]["layers"].as_array().unwrap().clone()
+        };
+        assert_eq!(layers("sharea")[0], layers("shareb")[0]);
+        assert_eq!(
+            fs::read_dir(env.store().join("images/layers"))
+                .unwrap()
+                .count(),
+            3
+        );
         // Pulling the same image again fetches no blob at all.
         let before = relay.requests().len();
         pull_json(&env, &[&format!("{host}/shareb:1")]);
@@ -471,7 +488,7 @@ fn bad_references_and_flags_are_clear_errors() {
     let out = env.run(["pull", "127.0.0.1:1/x"]);
     out.assert_code(125);
     assert!(out.stderr.contains("127.0.0.1:1"), "{}", out.stderr);
-    assert!(!Path::new(&env.store().join("blobs/sha256"))
+    assert!(!Path::new(&env.store().join("images/blobs/sha256"))
         .read_dir()
         .map(|mut d| d.next().is_some())
         .unwrap_or(false));

@@ -1,7 +1,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use foxbox::image::{reference, Image, ImageError, Removed, Store};
+use foxbox::image::{reference, Image, ImageError, PullContext, Removed, Store};
+use foxbox::registry::{Client, Settings};
 use miette::IntoDiagnostic;
 use serde::Serialize;
 
@@ -18,6 +19,14 @@ pub enum ImageCommand {
     Rm(RmArgs),
     /// Show images in detail as JSON.
     Inspect(InspectArgs),
+    /// Write an image as an OCI image layout (a directory, or FILE.tar: an OCI archive).
+    Save(SaveArgs),
+    /// Load the images of an OCI image layout directory or archive (`image save`, `skopeo copy ... oci:DIR`).
+    Load(LoadArgs),
+    /// Find an image as a box would (stored, else pulled when it names a registry or is a
+    /// short name), and print it as JSON (tests, debugging).
+    #[command(hide = true)]
+    Resolve(ResolveArgs),
     /// Prepare a box rootfs directory for an image and print it as JSON (benchmarks, debugging).
     #[command(hide = true)]
     PrepareRootfs(PrepareArgs),
@@ -65,6 +74,38 @@ pub struct InspectArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// The image: name[:tag] or id (prefix).
+    pub image: String,
+    /// Where to write: a directory (created, or an existing OCI layout to add to), or a file
+    /// ending in .tar.
+    #[arg(short, long, value_name = "DIR|FILE.tar")]
+    pub output: PathBuf,
+    /// Print nothing.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// The OCI layout directory or archive.
+    #[arg(short, long, value_name = "DIR|FILE.tar")]
+    pub input: PathBuf,
+    /// The platform to choose from a multi-platform image (default: this machine's).
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
+    pub platform: Option<foxbox::registry::Platform>,
+    /// Print only the image ids.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// NAME[:TAG][@sha256:DIGEST]
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
 pub struct PrepareArgs {
     pub image: String,
     /// The box directory (its rootfs/ is created inside).
@@ -87,6 +128,23 @@ pub fn run(cmd: ImageCommand, ctx: &Ctx) -> CmdResult {
         ImageCommand::Ls(a) => ls(&store, a),
         ImageCommand::Rm(a) => Ok(rm(&store, a)),
         ImageCommand::Inspect(a) => inspect(&store, a),
+        ImageCommand::Save(a) => save(&store, a),
+        ImageCommand::Resolve(a) => {
+            let r = reference::parse(&a.image).into_diagnostic()?;
+            let image_ref = foxbox::plan::ImageRef::Stored {
+                name: r.name,
+                tag: r.tag,
+                digest: r.digest,
+            };
+            let settings = Settings::from_env().map_err(|e| miette::miette!("{e}"))?;
+            let client = Client::new(settings);
+            let image = store
+                .resolve_or_pull(&image_ref, &PullContext::new(&client))
+                .into_diagnostic()?;
+            print_json(&image)?;
+            Ok(0)
+        }
+        ImageCommand::Load(a) => load(&store, a),
         ImageCommand::PrepareRootfs(a) => {
             let image = store.lookup(&a.image).into_diagnostic()?;
             let r = store
@@ -196,7 +254,13 @@ fn ls(store: &Store, a: LsArgs) -> CmdResult {
     let mut rows: Vec<[String; 5]> = Vec::new();
     for i in &images {
         let names: Vec<(String, String)> = if i.names.is_empty() {
-            vec![("<none>".into(), "<none>".into())]
+            // Pulled by digest alone: podman shows the repository without a tag.
+            let repo = i
+                .repo_digests
+                .first()
+                .and_then(|d| d.rsplit_once('@'))
+                .map_or("<none>", |(r, _)| r);
+            vec![(repo.into(), "<none>".into())]
         } else {
             i.names
                 .iter()
@@ -287,6 +351,55 @@ fn inspect(store: &Store, a: InspectArgs) -> CmdResult {
         })
         .collect();
     print_json(&v)?;
+    Ok(0)
+}
+
+fn save(store: &Store, a: SaveArgs) -> CmdResult {
+    let saved = store
+        .save(&a.image, &a.output)
+        .map_err(|e| miette::miette!("cannot save {} to {}: {e}", a.image, a.output.display()))?;
+    if !a.quiet {
+        let kind = if foxbox::image::oci::is_archive(&a.output) {
+            "OCI archive"
+        } else {
+            "OCI layout"
+        };
+        println!(
+            "Saved {} ({}) to {kind} {}{}",
+            saved.id.strip_prefix("sha256:").unwrap_or(&saved.id),
+            saved.manifest,
+            a.output.display(),
+            saved.name.map(|n| format!(" as {n}")).unwrap_or_default()
+        );
+    }
+    Ok(0)
+}
+
+fn load(store: &Store, a: LoadArgs) -> CmdResult {
+    let settings = Settings::from_env().map_err(|e| miette::miette!("{e}"))?;
+    let client = Client::new(settings);
+    let bars = if a.quiet {
+        super::pull::Bars::new(false)
+    } else {
+        super::pull::Bars::for_stderr()
+    };
+    let mut ctx = PullContext::new(&client);
+    ctx.platform = a.platform.clone();
+    ctx.progress = &bars;
+    let result = store.load(&a.input, &ctx);
+    bars.finish();
+    let loaded = result.map_err(|e| miette::miette!("cannot load {}: {e}", a.input.display()))?;
+    for p in &loaded {
+        if a.quiet {
+            println!("{}", p.image.hex());
+        } else if p.names.is_empty() {
+            println!("Loaded image: {}", p.image.hex());
+        } else {
+            for n in &p.names {
+                println!("Loaded image: {n} ({})", p.image.hex());
+            }
+        }
+    }
     Ok(0)
 }
 

@@ -1,4 +1,5 @@
-//! `foxbox pull REF`: fetch an image from a registry into the store's blobs.
+//! `foxbox pull REF`: fetch an image from a registry into the image store (blobs, each layer
+//! unpacked once, the image recorded under its name).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -6,10 +7,9 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::Args;
+use foxbox::image::{PullContext, Store, StoreProgress};
 use foxbox::registry::manifest::Descriptor;
-use foxbox::registry::{
-    pull, Client, DirBlobStore, Platform, Progress, PullOptions, Reference, Settings,
-};
+use foxbox::registry::{Client, Platform, Progress, Reference, Settings};
 use miette::{miette, IntoDiagnostic};
 
 use super::{CmdResult, Ctx, Format};
@@ -30,7 +30,7 @@ pub struct PullArgs {
     /// Require HTTPS with verified certificates (false: allow plain HTTP and any certificate).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub tls_verify: bool,
-    /// Print nothing but the manifest digest.
+    /// Print nothing but the image id.
     #[arg(short, long)]
     pub quiet: bool,
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -63,16 +63,19 @@ pub fn run(a: PullArgs, ctx: &Ctx) -> CmdResult {
         client = client.with_credentials(&reference.registry, creds_flag(c));
     }
     let paths = ctx.paths()?;
-    let store = DirBlobStore::new(paths.root.join("blobs")).into_diagnostic()?;
+    let store = Store::open(&paths).into_diagnostic()?;
     let bar = Bars::new(!a.quiet && a.format == Format::Human && std::io::stderr().is_terminal());
-    let opts = PullOptions {
+    let pctx = PullContext {
+        client: &client,
         platform: a.platform.clone(),
         progress: &bar,
         jobs: 3,
     };
-    let img = pull(&client, &reference, &store, &opts)
-        .map_err(|e| miette!("pulling {reference}: {e}"))?;
+    let result = store.pull(&reference, &pctx);
     bar.finish();
+    let pulled = result.map_err(|e| miette!("pulling {reference}: {e}"))?;
+    let image = &pulled.image;
+    let img = &pulled.pulled;
     if let Some(p) = &img.platform_mismatch {
         eprintln!(
             "warning: {reference} is for {p}, not {}",
@@ -85,11 +88,14 @@ pub fn run(a: PullArgs, ctx: &Ctx) -> CmdResult {
             "size": l.size,
             "mediaType": l.media_type,
             "fetched": img.fetched.contains(&l.digest),
+            "unpacked": pulled.unpacked.contains(&l.digest),
         })
     };
     if a.format == Format::Json {
         let v = serde_json::json!({
             "reference": reference.to_string(),
+            "id": image.id,
+            "names": image.names,
             "manifest": img.manifest_digest.to_string(),
             "index": img.index_digest.as_ref().map(|d| d.to_string()),
             "config": img.config_digest.to_string(),
@@ -98,9 +104,10 @@ pub fn run(a: PullArgs, ctx: &Ctx) -> CmdResult {
         });
         println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
     } else if a.quiet {
-        println!("{}", img.manifest_digest);
+        println!("{}", image.hex());
     } else {
         println!("Pulled {reference}");
+        println!("id        {}", image.hex());
         if let Some(i) = &img.index_digest {
             println!("index     {i}");
         }
@@ -111,10 +118,13 @@ pub fn run(a: PullArgs, ctx: &Ctx) -> CmdResult {
         );
         println!("config    {}", img.config_digest);
         for l in &img.layers {
-            let how = if img.fetched.contains(&l.digest) {
-                "fetched"
-            } else {
-                "already present"
+            let how = match (
+                img.fetched.contains(&l.digest),
+                pulled.unpacked.contains(&l.digest),
+            ) {
+                (true, _) => "fetched",
+                (false, true) => "unpacked",
+                (false, false) => "already present",
             };
             println!("layer     {} {} {how}", l.digest, size(l.size));
         }
@@ -131,8 +141,9 @@ fn size(n: u64) -> String {
     }
 }
 
-/// One line per layer on a terminal, redrawn in place; nothing at all otherwise.
-struct Bars {
+/// One line per layer on a terminal, redrawn in place; nothing at all otherwise. The run path
+/// can pass `Bars::for_stderr()` as a `PullContext`'s progress.
+pub struct Bars {
     on: bool,
     state: Mutex<BarState>,
 }
@@ -144,7 +155,12 @@ struct BarState {
 }
 
 impl Bars {
-    fn new(on: bool) -> Bars {
+    /// Bars when stderr is a terminal.
+    pub fn for_stderr() -> Bars {
+        Bars::new(std::io::stderr().is_terminal())
+    }
+
+    pub fn new(on: bool) -> Bars {
         Bars {
             on,
             state: Mutex::new(BarState {
@@ -178,7 +194,8 @@ impl Bars {
         }
     }
 
-    fn finish(&self) {
+    /// Draw the last state (call when the pull is over).
+    pub fn finish(&self) {
         if self.on {
             let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
             draw(&mut st);
@@ -222,6 +239,24 @@ impl Progress for Bars {
                 x.2 = x.1;
                 x.3 = "already present";
             } else {
+                x.3 = "downloaded";
+            }
+        });
+    }
+}
+
+impl StoreProgress for Bars {
+    fn unpacking(&self, l: &Descriptor) {
+        self.update(l, |x| {
+            if x.3 != "already present" {
+                x.3 = "unpacking";
+            }
+        });
+    }
+    fn unpacked(&self, l: &Descriptor, reused: bool) {
+        self.update(l, |x| {
+            x.2 = x.1;
+            if !reused {
                 x.3 = "done";
             }
         });

@@ -165,7 +165,7 @@ pub(super) fn execute(plan: &Plan, opts: &RunOptions, ctx: &Ctx, timings: bool) 
             ctx.color_stderr(),
         ));
     }
-    let result = runner::run_foreground(&paths, plan, opts, &prepared);
+    let result = runner::run_foreground(&paths, opts, &prepared);
     if opts.auto_remove {
         if let Ok(entry) = prepared.boxes.load(prepared.id()) {
             if let Err(e) = runner::remove::remove(&paths, &prepared.boxes, &entry) {

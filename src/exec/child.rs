@@ -18,7 +18,7 @@ use crate::sys::mount::{self, MsFlags};
 use crate::sys::{net, process as p, tty};
 
 /// The default PATH (podman's).
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub use crate::spec::resolve::DEFAULT_PATH;
 
 /// Exit status of the set-up process when a step failed (the parent reads the reason from the
 /// channel; this status is only seen if that message was lost).

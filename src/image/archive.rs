@@ -88,13 +88,23 @@ pub struct Unpacked {
 }
 
 /// Chunks handed from the reading thread to the unpacking one.
-const CHUNK: usize = 256 * 1024;
+pub(super) const CHUNK: usize = 256 * 1024;
 
 /// Reads the chunks another thread sends; an `Err` chunk is that thread's read error.
-struct ChannelReader {
+pub(super) struct ChannelReader {
     rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
     cur: Vec<u8>,
     pos: usize,
+}
+
+impl ChannelReader {
+    pub(super) fn new(rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>) -> ChannelReader {
+        ChannelReader {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+        }
+    }
 }
 
 impl Read for ChannelReader {
@@ -117,7 +127,7 @@ impl Read for ChannelReader {
 }
 
 /// Fill `buf` as far as the stream goes; 0 at its end.
-fn read_chunk(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+pub(super) fn read_chunk(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..]) {

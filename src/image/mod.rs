@@ -2,10 +2,12 @@
 //!
 //! # Layout (under `Paths::images()`, mode 0700)
 //! ```text
-//! index.json            every image: id, names (name:tag), created, size, layer digests, config
+//! index.json            every image: id, names (name:tag), created, size, layer digests, config,
+//!                       and for pulled/loaded images their manifest and repo digests
 //! .lock                 flock held by every writer of the index (imports, rm, sweeps)
+//! .pulls.lock           flock held (shared) by every pull and load while it runs
 //! layers/<hex>/         an unpacked layer, named by its digest; read-only once there, shared
-//! blobs/sha256/<hex>    blobs by digest (registry pulls)
+//! blobs/sha256/<hex>    blobs by digest (pulled and loaded images: manifests, configs, layers)
 //! tmp/<name>/           an import in progress (with tmp/<name>.lock held), or a layer being deleted
 //! users/<image hex>/<box id>   a box that uses the image (counts while <root>/boxes/<box id> exists)
 //! ```
@@ -18,6 +20,23 @@
 //! A tarball's image id, and its layer's digest, is the sha256 of the file as stored
 //! (compressed or not): `sha256sum busybox.tar.gz` gives the id to pin with
 //! `busybox@sha256:<hex>`.
+//!
+//! A pulled (or loaded) image's id is its config's digest, as podman's IMAGE ID: the same
+//! image pulled by tag, through an index or by its manifest digest is one image. Its layers
+//! are named by their (compressed) blob digests, as the manifest lists them; `name@sha256:<hex>`
+//! pins match the id and every manifest or index digest it was pulled by (`repo_digests`).
+//!
+//! # Pulls ([`pull`], [`oci`])
+//! Blobs stream into `blobs/` verified (an anonymous temporary file linked in only once its
+//! digest matched); each layer not yet unpacked is unpacked once, through the same
+//! hostile-archive unpacker, with OCI whiteouts turned into overlayfs ones (0/0 character
+//! devices, `user.overlay.opaque`: boxes mount their overlay in a user namespace with
+//! `userxattr`, root's boxes too) and its content checked against the config's diff id; then
+//! the image is recorded. A pull holds `.pulls.lock` (shared) throughout; blobs and layers no
+//! image references (a refused or killed pull's, or those an `image rm` could not delete while
+//! a pull ran) are deleted by the next open or removal that finds no pull running, so such a
+//! pull leaves the store as it was. Blobs stay after unpacking: `image save` writes them back
+//! byte for byte, and a second pull of a shared layer fetches nothing.
 //!
 //! # Ownership
 //! - root: files keep the archive's uids and gids.
@@ -38,7 +57,13 @@
 //! # The API the executor calls
 //! ```text
 //! let store = Store::open(&paths)?;                         // sweeps leftovers
-//! let image = store.resolve(&plan.image.value)?;            // Image { id, layers (bottom first), config, .. }
+//! let client = registry::Client::new(registry::Settings::from_env()?);
+//! let mut pctx = PullContext::new(&client);                 // platform: this machine's; quiet
+//! pctx.progress = &bars;                                    // per-layer bars on a terminal (cli::pull::Bars)
+//! let image = store.resolve_or_pull(&plan.image.value, &pctx)?;
+//!     // Image { id, layers (bottom first), config: ImageConfig { entrypoint, cmd, env,
+//!     //         workdir, user } (the image's defaults; empty for a tarball), .. }
+//!     // (store.resolve(..) is the same without pulling)
 //! store.add_user(&image.id, &box_id)?;                      // `image rm` refuses it while the box exists
 //! let rootfs = store.prepare_box_rootfs(&image, &box_dir)?; // BoxRootfs { lower_dirs (top first), upper, work, copy, userxattr }
 //! // executor, inside the box's user + mount namespaces:
@@ -49,17 +74,15 @@
 //! These fork (a user-namespace child for an unprivileged caller): call them while the process
 //! is single-threaded.
 //!
-//! For registry pulls (layers shared between images, one directory each):
-//! `Store::import_layer(digest, Whiteouts::Overlay { user_xattr: !root }, open)` turns OCI
-//! whiteouts into overlayfs ones (0/0 character devices, the opaque xattr; rootless overlays
-//! mount with `userxattr`, as `BoxRootfs::overlay_options` does), then
-//! `Store::add_image(ImageRecord { layers: bottom first, config, .. })`; `Store::blob_path`
-//! is where blobs go. [`unpack::unpack`] with `Whiteouts::Apply` applies a layer onto a
-//! directory that holds the layers below (flattening). The copy fallback honours both kinds of
-//! overlay whiteouts.
+//! Layers are shared between images, one directory each. [`unpack::unpack`] with
+//! `Whiteouts::Apply` applies a layer onto a directory that holds the layers below
+//! (flattening). The copy fallback honours overlay whiteouts and opaque marks.
 
 pub mod archive;
+mod blobs;
 pub mod inroot;
+pub mod oci;
+pub mod pull;
 pub mod reference;
 pub mod rootfs;
 pub mod store;
@@ -69,9 +92,10 @@ pub mod xattr;
 use std::io;
 use std::path::PathBuf;
 
+pub use pull::{PullContext, StoreProgress};
 pub use reference::NameRef;
 pub use rootfs::{overlay_supported, BoxRootfs};
-pub use store::{Image, ImageConfig, ImageRecord, Removed, Store};
+pub use store::{Image, ImageConfig, ImageRecord, ManifestRef, Removed, Store};
 pub use unpack::{Owners, UnpackError, Whiteouts};
 
 #[derive(Debug, thiserror::Error)]
@@ -115,6 +139,16 @@ pub enum ImageError {
     MissingLayer(String),
     #[error("{0}")]
     Userns(String),
+    #[error(transparent)]
+    Blob(Box<crate::registry::BlobError>),
+    #[error(transparent)]
+    Pull(Box<crate::registry::PullError>),
+    #[error(transparent)]
+    Layout(Box<crate::registry::layout::LayoutError>),
+    #[error(transparent)]
+    Reference(#[from] crate::registry::reference::ReferenceError),
+    #[error("{0}")]
+    Oci(String),
 }
 
 fn known_list(known: &[String]) -> String {

@@ -28,7 +28,8 @@ pub struct BoxRootfs {
     pub work: PathBuf,
     /// True when overlayfs was unavailable and `upper` is a full copy of the image.
     pub copy: bool,
-    /// Mount with `userxattr` (an unprivileged user's overlay keeps its metadata in user.*).
+    /// Mount with `userxattr`: always, as the executor does (every box's overlay is mounted in
+    /// a user namespace, where overlayfs keeps its metadata in user.*).
     pub userxattr: bool,
 }
 
@@ -114,7 +115,8 @@ fn probe_overlay(maps: &IdMaps, scratch: &Path) -> Result<(), String> {
     fs::write(dir.path().join("lower/probe"), b"lower")
         .map_err(|e| format!("cannot write the probe file: {e}"))?;
     let root = dir.path().to_path_buf();
-    let userxattr = !nix::unistd::geteuid().is_root();
+    // As boxes mount it: inside a user namespace, with userxattr, for every user.
+    let userxattr = true;
     let result = userns::run_in_child_as_root(maps, move || -> Result<(), String> {
         use nix::mount::{mount, MsFlags};
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
@@ -183,7 +185,8 @@ impl Store {
             path: base.clone(),
             source,
         })?;
-        let userxattr = !nix::unistd::geteuid().is_root();
+        // As boxes mount it: inside a user namespace, with userxattr, for every user.
+        let userxattr = true;
         match self.overlay_usable(&base) {
             Ok(()) => {
                 for d in [&upper, &work] {

@@ -1,5 +1,6 @@
 //! The image store of one foxbox root: the index, imports, lookups, removal, box references.
 
+use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -12,6 +13,7 @@ use super::reference::{self, NameRef};
 use super::unpack::{self, Owners, UnpackError, Whiteouts};
 use super::{inroot, ImageError};
 use crate::plan::ImageRef;
+use crate::registry::DirBlobStore;
 use crate::store::atomic;
 use crate::store::lock::{Lock, Mode};
 use crate::store::paths::Paths;
@@ -38,10 +40,20 @@ pub struct ImageConfig {
     pub user: Option<String>,
 }
 
-/// One image as the index records it.
+/// The image manifest of a pulled or loaded image, as stored in `blobs/`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestRef {
+    pub digest: String,
+    pub media_type: String,
+    pub size: u64,
+}
+
+/// One image as the index records it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageRecord {
-    /// `sha256:<hex>`: the digest of the imported file (of the config, for pulled images).
+    /// `sha256:<hex>`: for a tarball, the digest of the imported file; for an image pulled
+    /// from a registry or loaded from an OCI layout, the digest of its config (podman's IMAGE
+    /// ID: the same image pulled by tag, by index or by manifest digest has one id).
     pub id: String,
     /// `name:tag` references, possibly none (a tarball imported by a spec, or a moved tag).
     #[serde(default)]
@@ -57,6 +69,19 @@ pub struct ImageRecord {
     /// The file it was imported from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<PathBuf>,
+    /// Bytes of file contents of each layer (same order as `layers`; empty in old records).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub layer_sizes: Vec<u64>,
+    /// Pulled and loaded images: the manifest `image save` writes (its blobs are stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ManifestRef>,
+    /// `name@sha256:<hex>` for each manifest or index digest the image was pulled by
+    /// (podman's RepoDigests): `name@digest` pins match these as well as the id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repo_digests: Vec<String>,
+    /// `os/arch[/variant]`, when the image says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -78,6 +103,14 @@ pub struct Image {
     pub config: ImageConfig,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<PathBuf>,
+    /// `name@sha256:<hex>` pins it is known by (pulled images).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repo_digests: Vec<String>,
+    /// The digest of its image manifest (pulled and loaded images).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
 }
 
 impl Image {
@@ -100,6 +133,8 @@ pub enum Removed {
 #[derive(Debug)]
 pub struct Store {
     dir: PathBuf,
+    /// `blobs/`: pulled and loaded blobs, by digest.
+    pub(super) blobs: DirBlobStore,
     boxes: PathBuf,
     maps: IdMaps,
     max_size: u64,
@@ -131,6 +166,130 @@ pub fn parse_size(s: &str) -> Option<u64> {
     num.trim().parse::<u64>().ok()?.checked_mul(mult)
 }
 
+/// A scratch directory of the store's `tmp/`, held by its lock; see [`Store::scratch`].
+#[derive(Debug)]
+pub struct Scratch {
+    dir: PathBuf,
+    lock: Option<Lock>,
+}
+
+impl Scratch {
+    pub fn path(&self) -> &Path {
+        &self.dir
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        // Files made in it by a user-namespace child belong to the caller: a plain delete.
+        let _ = fs::remove_dir_all(&self.dir);
+        if let Some(lock) = self.lock.take() {
+            let _ = fs::remove_file(lock.path());
+        }
+    }
+}
+
+fn warn_stats(stats: &unpack::Stats) {
+    if stats.devices_skipped > 0 {
+        tracing::warn!(
+            "skipped {} device node(s) (first: {}): a box gets its own /dev",
+            stats.devices_skipped,
+            stats.first_device.as_deref().unwrap_or("?")
+        );
+    }
+    if stats.unmapped_owners > 0 {
+        tracing::warn!(
+            "{} entr(y/ies) (first: {}) are owned by ids outside this user's id range; they belong to the box's root",
+            stats.unmapped_owners,
+            stats.first_unmapped.as_deref().unwrap_or("?")
+        );
+    }
+}
+
+fn not_found(index: &Index, what: String) -> ImageError {
+    let mut known: Vec<String> = index.images.iter().flat_map(|i| i.names.clone()).collect();
+    known.sort();
+    ImageError::NotFound { what, known }
+}
+
+/// Whether a name names a registry (`host.domain/...`, `host:port/...`, `localhost/...`).
+pub fn has_registry(name: &str) -> bool {
+    match name.split_once('/') {
+        Some((first, _)) => first.contains('.') || first.contains(':') || first == "localhost",
+        None => false,
+    }
+}
+
+/// Docker Hub's full name for a short name: `busybox` is `docker.io/library/busybox`.
+pub fn docker_hub_name(name: &str) -> String {
+    if name.contains('/') {
+        format!("docker.io/{name}")
+    } else {
+        format!("docker.io/library/{name}")
+    }
+}
+
+/// The repository part of a `name:tag`.
+fn repo_of(full: &str) -> &str {
+    let last_slash = full.rfind('/').map_or(0, |i| i + 1);
+    match full[last_slash..].rfind(':') {
+        Some(i) => &full[..last_slash + i],
+        None => full,
+    }
+}
+
+/// `name:tag` as stored, pinned to `digest` when given (the id, or a manifest or index digest
+/// the image was pulled by under that name).
+fn find_exact<'a>(
+    index: &'a Index,
+    name: &str,
+    tag: &str,
+    digest: Option<&str>,
+) -> Result<Option<&'a ImageRecord>, ImageError> {
+    let full = format!("{name}:{tag}");
+    let tagged = index.images.iter().find(|i| i.names.contains(&full));
+    let Some(want) = digest else {
+        return Ok(tagged);
+    };
+    let repo_digest = format!("{name}@{want}");
+    let pinned = |i: &ImageRecord| i.id == want || i.repo_digests.contains(&repo_digest);
+    if let Some(rec) = tagged.filter(|r| pinned(r)) {
+        return Ok(Some(rec));
+    }
+    // Pulled by digest alone (no tag), or the tag has moved to another image since.
+    if let Some(rec) = index.images.iter().find(|i| {
+        i.repo_digests.contains(&repo_digest)
+            || (i.id == want && i.names.iter().any(|n| repo_of(n) == name))
+    }) {
+        return Ok(Some(rec));
+    }
+    match tagged {
+        Some(rec) => Err(ImageError::DigestMismatch {
+            name: full,
+            want: want.to_string(),
+            have: rec.id.clone(),
+        }),
+        None => Ok(None),
+    }
+}
+
+/// [`find_exact`], then for a short name its Docker Hub name; with the name used.
+fn find_local<'a>(
+    index: &'a Index,
+    name: &str,
+    tag: &str,
+    digest: Option<&str>,
+) -> Result<Option<(&'a ImageRecord, String)>, ImageError> {
+    if let Some(rec) = find_exact(index, name, tag, digest)? {
+        return Ok(Some((rec, name.to_string())));
+    }
+    if has_registry(name) {
+        return Ok(None);
+    }
+    let hub = docker_hub_name(name);
+    Ok(find_exact(index, &hub, tag, digest)?.map(|rec| (rec, hub)))
+}
+
 fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -140,6 +299,20 @@ fn now() -> u64 {
 
 fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
+}
+
+/// A digest as a file name: the hex of a sha256 (as layers have always been named), else
+/// `<alg>-<hex>` (no `:`, which overlayfs's lowerdir list would need escaped).
+fn file_name_of(digest: &str) -> String {
+    match digest.strip_prefix("sha256:") {
+        Some(hex) => hex.to_string(),
+        None => digest.replace(':', "-"),
+    }
+}
+
+/// `alg:hex` of a `name@alg:hex` repo digest.
+fn digest_of_repo_digest(rd: &str) -> &str {
+    rd.rsplit_once('@').map_or(rd, |(_, d)| d)
 }
 
 fn random_suffix() -> String {
@@ -165,8 +338,12 @@ impl Store {
             Ok(v) if !v.is_empty() => parse_size(&v).ok_or(ImageError::BadSize(v))?,
             _ => DEFAULT_MAX_SIZE,
         };
+        let dir = paths.images();
+        let blobs =
+            DirBlobStore::new(dir.join("blobs")).map_err(|e| ImageError::Blob(Box::new(e)))?;
         let store = Store {
-            dir: paths.images(),
+            blobs,
+            dir,
             boxes: paths.boxes(),
             maps: IdMaps::for_caller(),
             max_size,
@@ -218,14 +395,99 @@ impl Store {
         self.dir.join("users")
     }
 
-    /// Where the blob with this digest lives (`blobs/sha256/<hex>`), for registry pulls.
+    /// Where the blob with this digest lives (`blobs/<alg>/<hex>`), for registry pulls.
     pub fn blob_path(&self, digest: &str) -> PathBuf {
-        self.dir.join("blobs/sha256").join(hex_of(digest))
+        match digest.split_once(':') {
+            Some((alg, hex)) => self.dir.join("blobs").join(alg).join(hex),
+            None => self.dir.join("blobs/sha256").join(digest),
+        }
     }
 
     /// Where the unpacked layer with this digest lives.
     pub fn layer_path(&self, digest: &str) -> PathBuf {
-        self.layers_dir().join(hex_of(digest))
+        self.layers_dir().join(file_name_of(digest))
+    }
+
+    fn pulls_lock_path(&self) -> PathBuf {
+        self.dir.join(".pulls.lock")
+    }
+
+    /// Held (shared) by every pull and load from before its first blob until its image is
+    /// recorded. While any is held, blobs and layers that no image references yet may be a
+    /// pull's work in progress; when none is, they are leftovers (of a killed pull, or of a
+    /// removal that ran beside a pull), and [`Store::collect_garbage`] deletes them.
+    pub(super) fn pull_guard(&self) -> Result<Lock, ImageError> {
+        Lock::acquire(&self.pulls_lock_path(), Mode::Shared).map_err(ImageError::Lock)
+    }
+
+    /// Delete blobs and layers that no image references, unless a pull or load is running.
+    /// Called with the store lock held (`_held`), so no import or removal is half done.
+    fn collect_garbage(&self, _held: &Lock) -> Result<(), ImageError> {
+        let Some(_no_pulls) = Lock::try_acquire(&self.pulls_lock_path(), Mode::Exclusive)
+            .map_err(ImageError::Lock)?
+        else {
+            return Ok(());
+        };
+        let index = self.read_index()?;
+        let mut blobs: HashSet<String> = HashSet::new();
+        let mut layers: HashSet<String> = HashSet::new();
+        for rec in &index.images {
+            for l in &rec.layers {
+                blobs.insert(l.clone());
+                layers.insert(file_name_of(l));
+            }
+            blobs.insert(rec.id.clone());
+            if let Some(m) = &rec.manifest {
+                blobs.insert(m.digest.clone());
+            }
+            for rd in &rec.repo_digests {
+                blobs.insert(digest_of_repo_digest(rd).to_string());
+            }
+        }
+        let blob_root = self.dir.join("blobs");
+        for alg in ["sha256", "sha512"] {
+            let Ok(entries) = fs::read_dir(blob_root.join(alg)) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !blobs.contains(&format!("{alg}:{name}")) {
+                    let _ = fs::remove_file(e.path());
+                    tracing::debug!("removed unreferenced blob {alg}:{name}");
+                }
+            }
+        }
+        let mut doomed: Vec<(PathBuf, PathBuf)> = Vec::new();
+        let entries =
+            fs::read_dir(self.layers_dir()).map_err(io_err("cannot read", &self.layers_dir()))?;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !layers.contains(&name) {
+                let to = self
+                    .tmp_dir()
+                    .join(format!("rm-{name}-{}", random_suffix()));
+                doomed.push((e.path(), to));
+            }
+        }
+        if doomed.is_empty() {
+            return Ok(());
+        }
+        // Renamed away first (so a crash mid-delete leaves a leftover for the sweep, never a
+        // half-deleted layer under its name), then deleted. Renaming a directory to another
+        // parent needs write access to it: root of the namespace has that over layers owned by
+        // the box's ids.
+        self.as_root(move || -> Result<(), String> {
+            for (from, to) in &doomed {
+                match fs::rename(from, to) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(format!("cannot remove {}: {e}", from.display())),
+                }
+                inroot::remove_tree(to)
+                    .map_err(|e| format!("cannot delete {}: {e}", to.display()))?;
+            }
+            Ok(())
+        })
     }
 
     fn create_dirs(&self) -> Result<(), ImageError> {
@@ -270,27 +532,26 @@ impl Store {
                 Err(e) => return Err(ImageError::Lock(e)),
             }
         }
-        if stale.is_empty() {
-            return Ok(());
-        }
-        let paths: Vec<PathBuf> = stale.iter().map(|(p, _)| p.clone()).collect();
-        self.as_root(move || -> Result<(), String> {
-            for p in &paths {
-                inroot::remove_tree(p)
-                    .map_err(|e| format!("cannot remove {}: {e}", p.display()))?;
+        if !stale.is_empty() {
+            let paths: Vec<PathBuf> = stale.iter().map(|(p, _)| p.clone()).collect();
+            self.as_root(move || -> Result<(), String> {
+                for p in &paths {
+                    inroot::remove_tree(p)
+                        .map_err(|e| format!("cannot remove {}: {e}", p.display()))?;
+                }
+                Ok(())
+            })?;
+            for (p, lock) in stale {
+                let _ = fs::remove_file(lock.path());
+                drop(lock);
+                tracing::debug!("swept {}", p.display());
             }
-            Ok(())
-        })?;
-        for (p, lock) in stale {
-            let _ = fs::remove_file(lock.path());
-            drop(lock);
-            tracing::debug!("swept {}", p.display());
         }
-        Ok(())
+        self.collect_garbage(&_l)
     }
 
     /// Run store work as root of the caller's user namespace (in-process for root).
-    fn as_root<T, E, F>(&self, f: F) -> Result<T, ImageError>
+    pub(super) fn as_root<T, E, F>(&self, f: F) -> Result<T, ImageError>
     where
         T: Serialize + serde::de::DeserializeOwned,
         E: std::fmt::Display,
@@ -340,7 +601,38 @@ impl Store {
             layer_digests: r.layers.clone(),
             config: r.config.clone(),
             source: r.source.clone(),
+            repo_digests: r.repo_digests.clone(),
+            manifest: r.manifest.as_ref().map(|m| m.digest.clone()),
+            platform: r.platform.clone(),
         }
+    }
+
+    /// A fresh directory `tmp/<what>-<random>` for work that must not outlive its process:
+    /// removed when the [`Scratch`] is dropped, or by the next sweep if the process dies.
+    pub(super) fn scratch(&self, what: &str) -> Result<Scratch, ImageError> {
+        let name = format!("{what}-{}", random_suffix());
+        let dir = self.tmp_dir().join(&name);
+        let lock_path = self.tmp_dir().join(format!("{name}.lock"));
+        let lock = Lock::acquire(&lock_path, Mode::Exclusive).map_err(ImageError::Lock)?;
+        if let Err(e) = fs::DirBuilder::new().mode(0o700).create(&dir) {
+            let _ = fs::remove_file(&lock_path);
+            return Err(io_err("cannot create", &dir)(e));
+        }
+        Ok(Scratch {
+            dir,
+            lock: Some(lock),
+        })
+    }
+
+    /// Every image record as the index has it.
+    pub(super) fn list_records(&self) -> Result<Vec<ImageRecord>, ImageError> {
+        Ok(self.read_index()?.images)
+    }
+
+    /// The record of one image by `name[:tag]`, `name@sha256:<hex>`, a full id or an id prefix.
+    pub(super) fn record(&self, what: &str) -> Result<ImageRecord, ImageError> {
+        let index = self.read_index()?;
+        Ok(self.find(&index, what)?.clone())
     }
 
     /// Every image, newest first.
@@ -391,6 +683,8 @@ impl Store {
                 layers: vec![digest],
                 config: ImageConfig::default(),
                 source: Some(source.clone()),
+                layer_sizes: vec![stats.bytes],
+                ..ImageRecord::default()
             };
             self.commit_locked(&lock, rec, &stats)
         })?;
@@ -478,8 +772,22 @@ impl Store {
                         existing.names.push(n.clone());
                     }
                 }
+                for d in &rec.repo_digests {
+                    if !existing.repo_digests.contains(d) {
+                        existing.repo_digests.push(d.clone());
+                    }
+                }
                 if existing.source.is_none() {
                     existing.source = rec.source.clone();
+                }
+                if existing.manifest.is_none() {
+                    existing.manifest = rec.manifest.clone();
+                }
+                if existing.platform.is_none() {
+                    existing.platform = rec.platform.clone();
+                }
+                if existing.layer_sizes.len() != existing.layers.len() {
+                    existing.layer_sizes = rec.layer_sizes.clone();
                 }
                 existing.clone()
             }
@@ -489,20 +797,7 @@ impl Store {
             }
         };
         self.write_index(&index)?;
-        if stats.devices_skipped > 0 {
-            tracing::warn!(
-                "skipped {} device node(s) (first: {}): a box gets its own /dev",
-                stats.devices_skipped,
-                stats.first_device.as_deref().unwrap_or("?")
-            );
-        }
-        if stats.unmapped_owners > 0 {
-            tracing::warn!(
-                "{} entr(y/ies) (first: {}) are owned by ids outside this user's id range; they belong to the box's root",
-                stats.unmapped_owners,
-                stats.first_unmapped.as_deref().unwrap_or("?")
-            );
-        }
+        warn_stats(stats);
         Ok(out)
     }
 
@@ -522,41 +817,38 @@ impl Store {
         Ok(self.image(&rec))
     }
 
-    /// Unpack one layer (an uncompressed tar stream from `open`, called in the store's user
-    /// namespace) as layer `digest`, unless it is already there. For registry pulls: `open`
-    /// runs in a forked child, so it should open its blob file itself.
-    pub fn import_layer<R, F>(
-        &self,
-        digest: &str,
-        whiteouts: Whiteouts,
-        open: F,
-    ) -> Result<PathBuf, ImageError>
+    /// Unpack a pulled layer as layer `digest`, unless it is already there. `f` gets a fresh
+    /// directory and the options to unpack with (OCI whiteouts become overlay ones) and runs
+    /// as root of the store's user namespace: in a forked child for an unprivileged caller, so
+    /// it opens its input itself. Returns the bytes unpacked, `None` when the layer was there.
+    ///
+    /// Call it with a [`Store::pull_guard`] held until the image is recorded, or the layer is
+    /// a leftover for the next sweep.
+    pub(super) fn unpack_layer<F>(&self, digest: &str, f: F) -> Result<Option<u64>, ImageError>
     where
-        R: io::Read,
-        F: FnOnce() -> io::Result<R>,
+        F: FnOnce(&Path, &unpack::Options) -> Result<unpack::Stats, UnpackError>,
     {
-        let dest = self.layer_path(digest);
-        if dest.is_dir() {
-            return Ok(dest);
+        if self.layer_path(digest).is_dir() {
+            return Ok(None);
         }
         let opts = unpack::Options {
-            whiteouts,
+            whiteouts: Whiteouts::Overlay,
             owners: self.owners(),
             max_size: self.max_size,
         };
         let digest = digest.to_string();
-        self.as_root(|| -> Result<(), ImageError> {
-            self.unpack_to_layer(|tmp| {
-                let r = open().map_err(UnpackError::Read)?;
-                let stats = unpack::unpack(r, tmp, &opts)?;
+        let bytes = self.as_root(|| -> Result<u64, ImageError> {
+            let (unpacked, _store_lock) = self.unpack_to_layer(|tmp| {
+                let stats = f(tmp, &opts)?;
                 Ok(Unpacked {
                     digest: digest.clone(),
                     stats,
                 })
-            })
-            .map(|_| ())
+            })?;
+            warn_stats(&unpacked.stats);
+            Ok(unpacked.stats.bytes)
         })?;
-        Ok(dest)
+        Ok(Some(bytes))
     }
 
     /// Find one image by `name[:tag]`, `name@sha256:<hex>`, a full id or an id prefix.
@@ -568,17 +860,7 @@ impl Store {
 
     fn find<'a>(&self, index: &'a Index, what: &str) -> Result<&'a ImageRecord, ImageError> {
         if let Ok(r) = reference::parse(what) {
-            let full = r.full();
-            if let Some(rec) = index.images.iter().find(|i| i.names.contains(&full)) {
-                if let Some(want) = &r.digest {
-                    if want != &rec.id {
-                        return Err(ImageError::DigestMismatch {
-                            name: full,
-                            want: want.clone(),
-                            have: rec.id.clone(),
-                        });
-                    }
-                }
+            if let Some((rec, _)) = find_local(index, &r.name, &r.tag, r.digest.as_deref())? {
                 return Ok(rec);
             }
         }
@@ -599,37 +881,33 @@ impl Store {
                 }
             }
         }
-        let mut known: Vec<String> = index.images.iter().flat_map(|i| i.names.clone()).collect();
-        known.sort();
-        Err(ImageError::NotFound {
-            what: what.to_string(),
-            known,
-        })
+        Err(not_found(index, what.to_string()))
+    }
+
+    /// The stored image `name:tag` (pinned to `digest` when given), with the name it was
+    /// found under: a short name (no registry) means the local image of that name, else the
+    /// local `docker.io/library/NAME`. `None` when the store has neither.
+    pub fn find_named(
+        &self,
+        name: &str,
+        tag: &str,
+        digest: Option<&str>,
+    ) -> Result<Option<(Image, String)>, ImageError> {
+        let index = self.read_index()?;
+        Ok(find_local(&index, name, tag, digest)?.map(|(rec, used)| (self.image(rec), used)))
     }
 
     /// The image a plan names: a stored one by name (checked against a pinned digest), or a
-    /// tarball, imported on first use and found by its digest after.
+    /// tarball, imported on first use and found by its digest after. Nothing is pulled: see
+    /// [`Store::resolve_or_pull`].
     pub fn resolve(&self, r: &ImageRef) -> Result<Image, ImageError> {
         match r {
             ImageRef::Stored { name, tag, digest } => {
-                let full = format!("{name}:{tag}");
                 let index = self.read_index()?;
-                let Some(rec) = index.images.iter().find(|i| i.names.contains(&full)) else {
-                    let mut known: Vec<String> =
-                        index.images.iter().flat_map(|i| i.names.clone()).collect();
-                    known.sort();
-                    return Err(ImageError::NotFound { what: full, known });
-                };
-                if let Some(want) = digest {
-                    if want != &rec.id {
-                        return Err(ImageError::DigestMismatch {
-                            name: full,
-                            want: want.clone(),
-                            have: rec.id.clone(),
-                        });
-                    }
+                match find_local(&index, name, tag, digest.as_deref())? {
+                    Some((rec, _)) => Ok(self.image(rec)),
+                    None => Err(not_found(&index, format!("{name}:{tag}"))),
                 }
-                Ok(self.image(rec))
             }
             ImageRef::Tarball { path } => {
                 let digest = archive::digest_file(path).map_err(io_err("cannot read", path))?;
@@ -650,10 +928,11 @@ impl Store {
         let _l = self.lock()?;
         let mut index = self.read_index()?;
         let rec = self.find(&index, what)?.clone();
-        let by_name = reference::parse(what)
-            .ok()
-            .map(|r| r.full())
-            .filter(|n| rec.names.contains(n));
+        let by_name = reference::parse(what).ok().and_then(|r| {
+            [r.full(), format!("{}:{}", docker_hub_name(&r.name), r.tag)]
+                .into_iter()
+                .find(|n| rec.names.contains(n))
+        });
         if let Some(name) = &by_name {
             if rec.names.len() > 1 {
                 for i in index.images.iter_mut().filter(|i| i.id == rec.id) {
@@ -672,34 +951,10 @@ impl Store {
         }
         index.images.retain(|i| i.id != rec.id);
         self.write_index(&index)?;
-        // Layers no other image has go: renamed away first (so a crash mid-delete leaves a
-        // leftover for the sweep, never a half-deleted layer under its name), then deleted.
-        let doomed: Vec<(PathBuf, PathBuf)> = rec
-            .layers
-            .iter()
-            .filter(|d| !index.images.iter().any(|i| i.layers.contains(d)))
-            .map(|d| {
-                let name = format!("rm-{}-{}", hex_of(d), random_suffix());
-                (self.layer_path(d), self.tmp_dir().join(name))
-            })
-            .collect();
         let _ = fs::remove_dir_all(self.users_dir().join(hex_of(&rec.id)));
-        if !doomed.is_empty() {
-            // Renaming a directory to another parent needs write access to it: root of the
-            // namespace has that over layers owned by the box's ids.
-            self.as_root(move || -> Result<(), String> {
-                for (from, to) in &doomed {
-                    match fs::rename(from, to) {
-                        Ok(()) => {}
-                        Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                        Err(e) => return Err(format!("cannot remove {}: {e}", from.display())),
-                    }
-                    inroot::remove_tree(to)
-                        .map_err(|e| format!("cannot delete {}: {e}", to.display()))?;
-                }
-                Ok(())
-            })?;
-        }
+        // Layers and blobs no other image has go now; while a pull runs (it may be about to
+        // use them), at the next open or removal after it.
+        self.collect_garbage(&_l)?;
         drop(_l);
         Ok(Removed::Deleted {
             id: rec.id,

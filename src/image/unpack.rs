@@ -50,9 +50,9 @@ pub enum Whiteouts {
     Apply,
     /// One layer of an overlay (registry pulls that share layers): `.wh.NAME` becomes the
     /// overlayfs whiteout (a 0/0 character device), `.wh..wh..opq` the opaque mark on its
-    /// directory (`user.overlay.opaque` with `user_xattr`, for rootless mounts with
-    /// `userxattr`; else `trusted.overlay.opaque`).
-    Overlay { user_xattr: bool },
+    /// directory (`user.overlay.opaque`: boxes mount their overlay with `userxattr`, root's
+    /// too).
+    Overlay,
 }
 
 /// What happens to the owners recorded in the archive.
@@ -678,7 +678,7 @@ impl Unpacker {
         parents: &[&[u8]],
         target: &[u8],
     ) -> Result<(), UnpackError> {
-        let lookup = if matches!(self.opts.whiteouts, Whiteouts::Overlay { .. }) {
+        let lookup = if self.opts.whiteouts == Whiteouts::Overlay {
             // The marks live in this layer's own copy of the directory.
             self.root.make_dir(parents)
         } else {
@@ -691,8 +691,8 @@ impl Unpacker {
             Err(e) => return Err(lookup_refused(path, e)),
         };
         self.cache = None;
-        if let Whiteouts::Overlay { user_xattr } = self.opts.whiteouts {
-            return self.overlay_whiteout(path, parent, target, user_xattr);
+        if self.opts.whiteouts == Whiteouts::Overlay {
+            return self.overlay_whiteout(path, parent, target);
         }
         if target == b".wh..opq" {
             if self.opts.whiteouts == Whiteouts::Apply {
@@ -742,7 +742,6 @@ impl Unpacker {
         path: &[u8],
         parent: OwnedFd,
         target: &[u8],
-        user_xattr: bool,
     ) -> Result<(), UnpackError> {
         if target == b".wh..opq" {
             // An O_PATH fd takes no xattrs: reopen the directory for reading.
@@ -752,7 +751,7 @@ impl Unpacker {
                 OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
                 Mode::empty(),
             )
-            .and_then(|fd| super::xattr::set_opaque(fd.as_fd(), user_xattr))
+            .and_then(|fd| super::xattr::set_opaque(fd.as_fd()))
             .map_err(|e| {
                 refused(
                     path,

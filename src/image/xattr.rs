@@ -1,7 +1,9 @@
 //! The overlayfs "opaque directory" mark, as an extended attribute (nix has no xattr calls).
 //!
-//! Root's overlays read `trusted.overlay.opaque`; an unprivileged user's, mounted with
-//! `userxattr`, read `user.overlay.opaque`.
+//! Every box's overlay is mounted inside a user namespace with `userxattr` (as root too: the
+//! executor always makes a user namespace), and such an overlay reads only
+//! `user.overlay.opaque`: layers carry that mark for every user. `trusted.overlay.opaque` is
+//! still recognised when reading (the copy fallback), for layers written before.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -10,18 +12,14 @@ use std::path::Path;
 
 use nix::errno::Errno;
 
-/// The attribute name for this kind of overlay.
-pub fn opaque_name(user_xattr: bool) -> &'static str {
-    if user_xattr {
-        "user.overlay.opaque"
-    } else {
-        "trusted.overlay.opaque"
-    }
-}
+/// The mark a `userxattr` overlay reads.
+pub const OPAQUE: &str = "user.overlay.opaque";
+/// The mark an overlay mounted without `userxattr` reads.
+const TRUSTED_OPAQUE: &str = "trusted.overlay.opaque";
 
-/// Mark the open directory `dir` opaque.
-pub fn set_opaque(dir: BorrowedFd<'_>, user_xattr: bool) -> Result<(), Errno> {
-    let name = CString::new(opaque_name(user_xattr)).map_err(|_| Errno::EINVAL)?;
+/// Mark the open directory `dir` opaque (`user.overlay.opaque`).
+pub fn set_opaque(dir: BorrowedFd<'_>) -> Result<(), Errno> {
+    let name = CString::new(OPAQUE).map_err(|_| Errno::EINVAL)?;
     // SAFETY: `dir` is a live fd for the call's duration; name is NUL-terminated; the value
     // pointer and length describe a live one-byte buffer.
     let rc = unsafe { libc::fsetxattr(dir.as_raw_fd(), name.as_ptr(), b"y".as_ptr().cast(), 1, 0) };
@@ -34,8 +32,8 @@ pub fn is_opaque(path: &Path) -> bool {
     let Ok(p) = CString::new(path.as_os_str().as_bytes()) else {
         return false;
     };
-    [true, false].iter().any(|user| {
-        let Ok(name) = CString::new(opaque_name(*user)) else {
+    [OPAQUE, TRUSTED_OPAQUE].iter().any(|attr| {
+        let Ok(name) = CString::new(*attr) else {
             return false;
         };
         let mut buf = [0u8; 4];

@@ -17,7 +17,7 @@ use crate::cgroup::{self, BoxCgroup, Host};
 use crate::diag::Diagnostic;
 use crate::exec::{self, BoxRootfs, Launch, Layers, UpperDirs};
 use crate::image::{Image, Store};
-use crate::plan::{ImageRef, MountKind, Plan};
+use crate::plan::{ImageRef, MountKind, Plan, Spanned, User};
 use crate::store::paths::Paths;
 use crate::volume::Volumes;
 
@@ -66,6 +66,8 @@ fn err(code: &'static str) -> impl Fn(String) -> RunError {
 
 /// Everything made for a box before it starts.
 pub struct Prepared {
+    /// The plan with the image's defaults (workdir, user, env, command) under the spec's.
+    pub plan: Plan,
     pub boxes: Boxes,
     pub entry: BoxEntry,
     pub image: Image,
@@ -76,6 +78,89 @@ pub struct Prepared {
     pub warnings: Vec<Diagnostic>,
     /// How long resolving (or importing) the image took.
     pub image_took: std::time::Duration,
+}
+
+/// The image from the store; a registry reference (or a pinned digest) that is not there is
+/// pulled first.
+fn resolve_image(store: &Store, plan: &Plan) -> Result<Image, RunError> {
+    let fail = |e: String| RunError {
+        diagnostics: vec![Diagnostic::error("foxbox::image::resolve", e)
+            .with_span(plan.image.span)
+            .with_label("this image")],
+        exit: 125,
+    };
+    match store.resolve(&plan.image.value) {
+        Ok(image) => Ok(image),
+        Err(local) => {
+            if !matches!(plan.image.value, ImageRef::Stored { .. }) {
+                return Err(fail(local.to_string()));
+            }
+            let settings = crate::registry::Settings::from_env().map_err(|e| fail(e.to_string()))?;
+            let client = crate::registry::Client::new(settings);
+            let ctx = crate::image::PullContext::new(&client);
+            store
+                .resolve_or_pull(&plan.image.value, &ctx)
+                .map_err(|e| fail(e.to_string()))
+        }
+    }
+}
+
+/// The image's defaults under the plan: a value the spec or a flag set (it has a span) wins;
+/// a value foxbox defaulted (no span) yields to the image's.
+pub fn with_image_defaults(plan: &Plan, image: &Image) -> Plan {
+    let mut p = plan.clone();
+    let c = &image.config;
+    if p.process.cwd.span.is_none() {
+        if let Some(w) = c.workdir.as_ref().filter(|w| w.starts_with('/')) {
+            p.process.cwd = Spanned::bare(PathBuf::from(w));
+        }
+    }
+    if p.process.user.span.is_none() {
+        if let Some(u) = c.user.as_deref().and_then(parse_image_user) {
+            p.process.user = Spanned::bare(u);
+        }
+    }
+    let default_path = p
+        .process
+        .env
+        .iter()
+        .any(|(k, v)| k == "PATH" && v == crate::spec::resolve::DEFAULT_PATH);
+    for kv in &c.env {
+        let Some((k, v)) = kv.split_once('=') else {
+            continue;
+        };
+        match p.process.env.iter_mut().find(|(pk, _)| pk == k) {
+            Some(entry) if k == "PATH" && default_path => entry.1 = v.to_string(),
+            Some(_) => {}
+            None => p.process.env.insert(0, (k.to_string(), v.to_string())),
+        }
+    }
+    if p.process.args.value.is_empty() {
+        p.process.args = Spanned::bare(effective_command(plan, image));
+    }
+    p
+}
+
+/// An image config's `User`: `uid[:gid]` or `name[:group]`.
+fn parse_image_user(s: &str) -> Option<User> {
+    let (u, g) = match s.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (s, None),
+    };
+    if u.is_empty() {
+        return None;
+    }
+    match (u.parse::<u32>(), g.map(str::parse::<u32>)) {
+        (Ok(uid), None) => Some(User::Id { uid, gid: None }),
+        (Ok(uid), Some(Ok(gid))) => Some(User::Id {
+            uid,
+            gid: Some(gid),
+        }),
+        _ => Some(User::Name {
+            user: u.to_string(),
+            group: g.map(str::to_string),
+        }),
+    }
 }
 
 /// What the image reference looks like to a person (`ps`'s IMAGE column).
@@ -104,13 +189,9 @@ pub fn effective_command(plan: &Plan, image: &Image) -> Vec<String> {
 pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
     let t = Instant::now();
     let store = Store::open(paths).map_err(|e| err("foxbox::image::store")(e.to_string()))?;
-    let image = store.resolve(&plan.image.value).map_err(|e| RunError {
-        diagnostics: vec![Diagnostic::error("foxbox::image::resolve", e.to_string())
-            .with_span(plan.image.span)
-            .with_label("this image")],
-        exit: 125,
-    })?;
+    let image = resolve_image(&store, plan)?;
     let image_took = t.elapsed();
+    let plan = &with_image_defaults(plan, &image);
     let command = effective_command(plan, &image);
     if command.is_empty() {
         return Err(RunError {
@@ -165,6 +246,7 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
     })?;
 
     let mut made = Prepared {
+        plan: plan.clone(),
         boxes,
         entry,
         image,
@@ -306,7 +388,8 @@ fn save_exec_info(plan: &Plan, entry: &BoxEntry) -> Result<(), RunError> {
 
 impl Prepared {
     /// The executor's launch for this box.
-    pub fn launch<'a>(&'a self, plan: &'a Plan, opts: &RunOptions) -> Launch<'a> {
+    pub fn launch<'a>(&'a self, opts: &RunOptions) -> Launch<'a> {
+        let plan = &self.plan;
         let mut l = Launch::new(plan, self.rootfs.clone(), &self.entry.config.name);
         l.default_args = self.entry.config.command.clone();
         l.volumes = self.volumes.clone();
@@ -339,12 +422,11 @@ pub struct Outcome {
 /// Run a prepared box attached to this terminal; returns how it ended and the step timings.
 pub fn run_foreground(
     paths: &Paths,
-    plan: &Plan,
     opts: &RunOptions,
     prepared: &Prepared,
 ) -> Result<(Outcome, Vec<exec::Timing>), RunError> {
     let id = prepared.id().to_string();
-    let launch = prepared.launch(plan, opts);
+    let launch = prepared.launch(opts);
     let mut hooks = BoxHooks::new(prepared, prepared.run_dir(paths), &prepared.boxes, true);
     let result = exec::run_foreground(&launch, &mut hooks);
     hooks.stop_network();

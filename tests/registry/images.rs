@@ -137,21 +137,49 @@ impl Layout {
 
     /// An image manifest for `arch` with these layers and `cmd`.
     pub fn image(&self, arch: &str, variant: Option<&str>, layers: &[Layer], cmd: &[&str]) -> Desc {
-        let mut config = serde_json::json!({
+        let config = serde_json::json!({
+            "Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
+            "Cmd": cmd,
+            "WorkingDir": "/",
+        });
+        let diff_ids: Vec<String> = layers.iter().map(|l| l.diff_id.clone()).collect();
+        self.image_with(arch, variant, layers, config, &diff_ids)
+    }
+
+    /// An image manifest with this `config` section and these diff ids in its config.
+    pub fn image_with(
+        &self,
+        arch: &str,
+        variant: Option<&str>,
+        layers: &[Layer],
+        config: serde_json::Value,
+        diff_ids: &[String],
+    ) -> Desc {
+        self.manifest(self.config_blob(arch, variant, config, diff_ids), layers)
+    }
+
+    /// The config blob of an image.
+    pub fn config_blob(
+        &self,
+        arch: &str,
+        variant: Option<&str>,
+        config: serde_json::Value,
+        diff_ids: &[String],
+    ) -> Desc {
+        let mut doc = serde_json::json!({
             "architecture": arch,
             "os": "linux",
             "created": "2023-11-14T22:13:20Z",
-            "config": {
-                "Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"],
-                "Cmd": cmd,
-                "WorkingDir": "/",
-            },
-            "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()},
+            "config": config,
+            "rootfs": {"type": "layers", "diff_ids": diff_ids},
         });
         if let Some(v) = variant {
-            config["variant"] = v.into();
+            doc["variant"] = v.into();
         }
-        let cfg = self.blob(OCI_CONFIG, &serde_json::to_vec(&config).unwrap());
+        self.blob(OCI_CONFIG, &serde_json::to_vec(&doc).unwrap())
+    }
+
+    fn manifest(&self, cfg: Desc, layers: &[Layer]) -> Desc {
         let ls: Vec<serde_json::Value> = layers
             .iter()
             .map(|l| self.blob(l.media_type, &l.blob).json())

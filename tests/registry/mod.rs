@@ -40,6 +40,10 @@ pub struct Seeded {
     pub big_layer: String,
     pub zstd_layer: String,
     pub plain_layer: String,
+    /// `withcfg:1`: busybox with Entrypoint, Cmd, Env, WorkingDir and User set.
+    pub withcfg_config: String,
+    /// `baddiff:1`: a layer whose config names another diff id.
+    pub baddiff_layer: String,
 }
 
 pub struct Registries {
@@ -415,11 +419,46 @@ fn seed(dir: &Path, plain: u16, basic: u16, token: u16) -> Seeded {
     let m = l.image("amd64", None, &[big], &["/bin/sh"]);
     l.tag("big", &m);
 
+    let cfg = serde_json::json!({
+        "Entrypoint": ["/bin/echo"],
+        "Cmd": ["hello", "world"],
+        "Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin", "FOO=bar baz"],
+        "WorkingDir": "/tmp",
+        "User": "1000:1000",
+    });
+    let m = l.image_with(
+        "amd64",
+        None,
+        std::slice::from_ref(&bb),
+        cfg.clone(),
+        std::slice::from_ref(&bb.diff_id),
+    );
+    s.withcfg_config = l
+        .config_blob("amd64", None, cfg, std::slice::from_ref(&bb.diff_id))
+        .digest;
+    l.tag("withcfg", &m);
+
+    let bd = Layer::gzip(&tar(&[
+        ("bad/", b""),
+        ("bad/file", b"not what the config says\n"),
+    ]));
+    s.baddiff_layer = bd.digest();
+    let wrong = images::sha256(b"another layer");
+    let m = l.image_with(
+        "amd64",
+        None,
+        std::slice::from_ref(&bd),
+        serde_json::json!({"Cmd": ["/bin/sh"]}),
+        &[wrong],
+    );
+    l.tag("baddiff", &m);
+
     let oci_s = oci.display().to_string();
     let src = |name: &str| format!("oci:{oci_s}:{name}");
     let ph = format!("docker://127.0.0.1:{plain}");
     for name in [
-        "busybox", "layered", "zstd", "plain", "sharea", "shareb", "corrupt", "big",
+        "busybox", "layered", "zstd", "plain", "sharea", "shareb", "corrupt", "big", "withcfg",
+        "baddiff",
     ] {
         // As built: skopeo would otherwise compress the uncompressed layers.
         skopeo(&[

@@ -8,6 +8,7 @@ mod limits;
 mod mounts;
 mod network;
 mod process;
+pub use process::DEFAULT_PATH;
 mod security;
 
 use std::path::Path;

@@ -1,0 +1,466 @@
+//! `image save` and `image load`: the store's images as OCI image layouts (a directory, or a
+//! tar of one: podman's and skopeo's `oci:` and `oci-archive:`), and back.
+//!
+//! A pulled or loaded image is saved as it was pulled: its manifest, config and layer blobs,
+//! byte for byte, so loading the layout again gives the same id. A tarball-imported image has
+//! no blobs: its layer is packed again (a gzip tar of the unpacked layer, ids as the box sees
+//! them) with a generated config holding its defaults; loading that gives an image whose id is
+//! that config's digest.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, BufReader, Write};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use super::pull::{PullContext, Pulled};
+use super::reference;
+use super::store::{docker_hub_name, ImageRecord};
+use super::{ImageError, Store};
+use crate::registry::blobstore::{BlobStore, DirBlobStore};
+use crate::registry::layout::{write_layout, write_layout_tar, OciLayout, SaveImage};
+use crate::registry::manifest::{
+    ContainerConfig, Descriptor, ImageConfig as OciConfig, ImageManifest, RootFs, OCI_CONFIG,
+    OCI_LAYER_GZIP, OCI_MANIFEST,
+};
+use crate::registry::{Digest, Platform};
+
+/// What `image save` wrote.
+#[derive(Debug, Clone)]
+pub struct Saved {
+    pub id: String,
+    /// The manifest digest in the layout.
+    pub manifest: String,
+    /// Its `org.opencontainers.image.ref.name`.
+    pub name: Option<String>,
+}
+
+/// Whether `out` names an archive (`*.tar`) rather than a layout directory.
+pub fn is_archive(out: &Path) -> bool {
+    out.extension().is_some_and(|e| e == "tar")
+}
+
+fn blob_err(e: crate::registry::BlobError) -> ImageError {
+    ImageError::Blob(Box::new(e))
+}
+
+fn layout_err(e: crate::registry::layout::LayoutError) -> ImageError {
+    ImageError::Layout(Box::new(e))
+}
+
+impl Store {
+    /// Write the image `what` as an OCI image layout at `out` (a directory; a `*.tar` file
+    /// gets the layout as a tar archive). Its name in the layout is the name it was asked by,
+    /// else its first name.
+    pub fn save(&self, what: &str, out: &Path) -> Result<Saved, ImageError> {
+        let rec = self.record(what)?;
+        let name = save_name(&rec, what);
+        let write = |store: &dyn BlobStore, manifest: Descriptor| -> Result<(), ImageError> {
+            let images = [SaveImage {
+                name: name.clone(),
+                manifest,
+            }];
+            if is_archive(out) {
+                write_layout_tar(out, store, &images)
+            } else {
+                write_layout(out, store, &images)
+            }
+            .map_err(layout_err)
+        };
+        if let Some(m) = &rec.manifest {
+            let desc = descriptor(&m.media_type, &m.digest, m.size)?;
+            write(self, desc)?;
+            return Ok(Saved {
+                id: rec.id.clone(),
+                manifest: m.digest.clone(),
+                name,
+            });
+        }
+        let scratch = self.scratch("save")?;
+        let staging = DirBlobStore::new(scratch.path().join("blobs")).map_err(blob_err)?;
+        let manifest = self.generate_blobs(&rec, scratch.path(), &staging)?;
+        write(&staging, manifest.clone())?;
+        Ok(Saved {
+            id: rec.id,
+            manifest: manifest.digest.to_string(),
+            name,
+        })
+    }
+
+    /// A gzip layer, a config and a manifest for an image imported from a tarball, into
+    /// `staging`; the manifest's descriptor.
+    fn generate_blobs(
+        &self,
+        rec: &ImageRecord,
+        scratch: &Path,
+        staging: &DirBlobStore,
+    ) -> Result<Descriptor, ImageError> {
+        let [layer] = rec.layers.as_slice() else {
+            return Err(ImageError::Oci(format!(
+                "image {} has {} layers and no stored manifest: cannot save it",
+                rec.id,
+                rec.layers.len()
+            )));
+        };
+        let dir = self.layer_path(layer);
+        if !dir.is_dir() {
+            return Err(ImageError::MissingLayer(layer.clone()));
+        }
+        let tmp = scratch.join("layer.tar.gz");
+        let out = tmp.clone();
+        // Read as root of the store's user namespace: the layer's files belong to the box's
+        // ids, and the tar records them as the box sees them.
+        let packed: Packed = self.as_root(move || pack_layer(&dir, &out))?;
+        let layer_digest: Digest = packed.digest.parse().map_err(bad_digest)?;
+        let blob = staging.dir().join("sha256").join(layer_digest.hex());
+        fs::rename(&tmp, &blob).map_err(|source| ImageError::Io {
+            what: "cannot move the packed layer to",
+            path: blob.clone(),
+            source,
+        })?;
+        let c = &rec.config;
+        let host = Platform::host();
+        let config = OciConfig {
+            architecture: host.architecture,
+            os: host.os,
+            variant: host.variant,
+            created: Some(humantime::format_rfc3339_seconds(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(rec.created),
+            ))
+            .map(|t| t.to_string()),
+            config: ContainerConfig {
+                user: c.user.clone(),
+                env: (!c.env.is_empty()).then(|| c.env.clone()),
+                entrypoint: (!c.entrypoint.is_empty()).then(|| c.entrypoint.clone()),
+                cmd: (!c.cmd.is_empty()).then(|| c.cmd.clone()),
+                working_dir: c.workdir.clone(),
+                ..ContainerConfig::default()
+            },
+            rootfs: RootFs {
+                kind: "layers".into(),
+                diff_ids: vec![packed.diff_id.parse().map_err(bad_digest)?],
+            },
+        };
+        let config_desc = put_json(staging, OCI_CONFIG, &config)?;
+        let manifest = ImageManifest {
+            schema_version: 2,
+            media_type: Some(OCI_MANIFEST.into()),
+            config: config_desc,
+            layers: vec![descriptor(OCI_LAYER_GZIP, &packed.digest, packed.size)?],
+            annotations: Default::default(),
+        };
+        put_json(staging, OCI_MANIFEST, &manifest)
+    }
+
+    /// Load every image of an OCI image layout (a directory, or a tar of one: what
+    /// `image save` and `skopeo copy ... oci:DIR` / `oci-archive:FILE` write), each named
+    /// after its `org.opencontainers.image.ref.name` when that is a valid image name (a bare
+    /// `NAME` gets the tag `latest`). An index chooses `ctx.platform` (default: this machine's).
+    pub fn load(&self, input: &Path, ctx: &PullContext) -> Result<Vec<Pulled>, ImageError> {
+        let meta = fs::metadata(input).map_err(|source| ImageError::Io {
+            what: "cannot read",
+            path: input.to_path_buf(),
+            source,
+        })?;
+        let scratch;
+        let dir = if meta.is_dir() {
+            input.to_path_buf()
+        } else {
+            scratch = self.scratch("load")?;
+            extract_layout(input, scratch.path())?;
+            if !scratch.path().join("oci-layout").is_file() {
+                return Err(ImageError::Oci(format!(
+                    "{} is not an OCI image archive: it has no oci-layout file",
+                    input.display()
+                )));
+            }
+            scratch.path().to_path_buf()
+        };
+        let layout = OciLayout::open(&dir).map_err(layout_err)?;
+        let refs = layout.refs();
+        if refs.is_empty() {
+            return Err(ImageError::Oci(format!(
+                "{} holds no image",
+                input.display()
+            )));
+        }
+        let mut out = Vec::new();
+        for (ref_name, desc) in refs {
+            let which = ref_name
+                .clone()
+                .unwrap_or_else(|| format!("@{}", desc.digest));
+            let names: Vec<String> = ref_name
+                .as_deref()
+                .and_then(|n| match reference::parse(n) {
+                    Ok(r) => Some(r.full()),
+                    Err(e) => {
+                        tracing::warn!("{}: left unnamed ({e})", input.display());
+                        None
+                    }
+                })
+                .into_iter()
+                .collect();
+            out.push(self.load_from_layout(&layout, Some(&which), names, ctx)?);
+        }
+        Ok(out)
+    }
+}
+
+/// The name an image is saved under: the one it was asked by when that is one of its names,
+/// else its first.
+fn save_name(rec: &ImageRecord, what: &str) -> Option<String> {
+    if let Ok(r) = reference::parse(what) {
+        for n in [r.full(), format!("{}:{}", docker_hub_name(&r.name), r.tag)] {
+            if rec.names.contains(&n) {
+                return Some(n);
+            }
+        }
+    }
+    rec.names.first().cloned()
+}
+
+fn bad_digest(e: crate::registry::digest::DigestParseError) -> ImageError {
+    ImageError::Oci(e.to_string())
+}
+
+fn descriptor(media_type: &str, digest: &str, size: u64) -> Result<Descriptor, ImageError> {
+    Ok(Descriptor {
+        media_type: media_type.to_string(),
+        digest: digest.parse().map_err(bad_digest)?,
+        size,
+        platform: None,
+        annotations: Default::default(),
+        urls: vec![],
+    })
+}
+
+fn put_json<T: serde::Serialize>(
+    store: &DirBlobStore,
+    media_type: &str,
+    value: &T,
+) -> Result<Descriptor, ImageError> {
+    let bytes = serde_json::to_vec(value).map_err(|e| ImageError::Oci(e.to_string()))?;
+    let digest = Digest::sha256_of(&bytes);
+    store
+        .put(&digest, Some(bytes.len() as u64), &mut &bytes[..])
+        .map_err(blob_err)?;
+    descriptor(media_type, &digest.to_string(), bytes.len() as u64)
+}
+
+/// A packed layer: digests of the gzip file and of the tar inside, the gzip's size.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Packed {
+    digest: String,
+    diff_id: String,
+    size: u64,
+}
+
+/// A writer that hashes and counts what goes through it.
+struct HashWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    len: u64,
+}
+
+impl<W: Write> Write for HashWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+fn hash_writer<W: Write>(inner: W) -> HashWriter<W> {
+    HashWriter {
+        inner,
+        hasher: Sha256::new(),
+        len: 0,
+    }
+}
+
+fn sha256_string(h: Sha256) -> String {
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+/// Pack the directory `dir` as a gzip tar at `out`: entries in name order, owners, modes and
+/// times as stored, hard links as links, symlinks not followed.
+fn pack_layer(dir: &Path, out: &Path) -> Result<Packed, String> {
+    let err = |e: io::Error| format!("cannot pack {}: {e}", dir.display());
+    let file = File::create(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let gz = flate2::GzBuilder::new().write(hash_writer(file), flate2::Compression::new(6));
+    let mut b = tar::Builder::new(hash_writer(gz));
+    b.follow_symlinks(false);
+    b.mode(tar::HeaderMode::Complete);
+    let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    let mut stack: Vec<PathBuf> = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let mut entries: Vec<(std::ffi::OsString, fs::Metadata)> = Vec::new();
+        for e in fs::read_dir(dir.join(&rel)).map_err(err)? {
+            let e = e.map_err(err)?;
+            let m = fs::symlink_metadata(e.path()).map_err(err)?;
+            entries.push((e.file_name(), m));
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut subdirs = Vec::new();
+        for (name, m) in entries {
+            let r = rel.join(&name);
+            let full = dir.join(&r);
+            let ft = m.file_type();
+            if ft.is_file() && m.nlink() > 1 {
+                if let Some(first) = links.get(&(m.dev(), m.ino())) {
+                    let mut h = tar::Header::new_gnu();
+                    h.set_metadata_in_mode(&m, tar::HeaderMode::Complete);
+                    h.set_entry_type(tar::EntryType::Link);
+                    h.set_size(0);
+                    b.append_link(&mut h, &r, first).map_err(err)?;
+                    continue;
+                }
+                links.insert((m.dev(), m.ino()), r.clone());
+            }
+            let fifo = std::os::unix::fs::FileTypeExt::is_fifo(&ft);
+            if ft.is_dir() || ft.is_file() || ft.is_symlink() || fifo {
+                b.append_path_with_name(&full, &r).map_err(err)?;
+            }
+            // Sockets and devices are not image content (imports skip devices).
+            if ft.is_dir() {
+                subdirs.push(r);
+            }
+        }
+        // Depth first, in name order: pushed in reverse so the first pops first.
+        stack.extend(subdirs.into_iter().rev());
+    }
+    let tar_hash = b.into_inner().map_err(err)?;
+    let diff_id = sha256_string(tar_hash.hasher);
+    let file_hash = tar_hash.inner.finish().map_err(err)?;
+    file_hash.inner.sync_all().map_err(err)?;
+    Ok(Packed {
+        digest: sha256_string(file_hash.hasher),
+        diff_id,
+        size: file_hash.len,
+    })
+}
+
+/// The parts of an OCI archive a layout is made of: `oci-layout`, `index.json` and
+/// `blobs/<alg>/<hex>`, as regular files under `dest`. Anything else (other files, links,
+/// devices, paths leaving the archive) is skipped; the blobs are verified when loaded.
+fn extract_layout(file: &Path, dest: &Path) -> Result<(), ImageError> {
+    let io_err = |what: &'static str| {
+        let path = file.to_path_buf();
+        move |source: io::Error| ImageError::Io { what, path, source }
+    };
+    let f = File::open(file).map_err(io_err("cannot open"))?;
+    let mut archive = tar::Archive::new(BufReader::new(f));
+    for entry in archive.entries().map_err(io_err("cannot read"))? {
+        let mut e = entry.map_err(io_err("cannot read"))?;
+        if e.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let path = e.path().map_err(io_err("cannot read"))?.into_owned();
+        let Some(rel) = layout_member(&path) else {
+            continue;
+        };
+        let target = dest.join(&rel);
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(io_err("cannot unpack"))?;
+        }
+        let mut out = File::create(&target).map_err(io_err("cannot unpack"))?;
+        io::copy(&mut e, &mut out).map_err(io_err("cannot unpack"))?;
+    }
+    Ok(())
+}
+
+/// `path` as one of a layout's files (relative, normalised), or `None`.
+fn layout_member(path: &Path) -> Option<PathBuf> {
+    let mut parts: Vec<String> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::Normal(p) => parts.push(p.to_str()?.to_string()),
+            _ => return None,
+        }
+    }
+    let ok = match parts.as_slice() {
+        [f] => f == "oci-layout" || f == "index.json",
+        [b, alg, hex] => {
+            b == "blobs"
+                && (alg == "sha256" || alg == "sha512")
+                && !hex.is_empty()
+                && hex.bytes().all(|c| c.is_ascii_hexdigit())
+        }
+        _ => false,
+    };
+    ok.then(|| parts.iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_layout_files_are_extracted() {
+        let hex = "ab".repeat(32);
+        assert_eq!(
+            layout_member(Path::new("./index.json")),
+            Some(PathBuf::from("index.json"))
+        );
+        assert_eq!(
+            layout_member(Path::new(&format!("blobs/sha256/{hex}"))),
+            Some(PathBuf::from(format!("blobs/sha256/{hex}")))
+        );
+        for bad in [
+            "../index.json",
+            "/index.json",
+            "blobs/sha256/../../x",
+            "blobs/md5/00",
+            "blobs/sha256/xyz",
+            "etc/passwd",
+            "blobs/sha256",
+        ] {
+            assert_eq!(layout_member(Path::new(bad)), None, "{bad}");
+        }
+        assert!(is_archive(Path::new("/x/a.tar")));
+        assert!(!is_archive(Path::new("/x/dir")));
+    }
+
+    #[test]
+    fn packs_a_tree_with_links_in_name_order() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("l");
+        fs::create_dir_all(d.join("b/c")).unwrap();
+        fs::write(d.join("b/c/f"), "x").unwrap();
+        fs::hard_link(d.join("b/c/f"), d.join("a")).unwrap();
+        std::os::unix::fs::symlink("b/c/f", d.join("s")).unwrap();
+        let out = t.path().join("l.tar.gz");
+        let p = pack_layer(&d, &out).unwrap();
+        let bytes = fs::read(&out).unwrap();
+        assert_eq!(p.size, bytes.len() as u64);
+        assert_eq!(p.digest, sha256_string(Sha256::new_with_prefix(&bytes)));
+        let mut a = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+        let got: Vec<(String, tar::EntryType)> = a
+            .entries()
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.path()
+                        .unwrap()
+                        .display()
+                        .to_string()
+                        .trim_end_matches('/')
+                        .to_string(),
+                    e.header().entry_type(),
+                )
+            })
+            .collect();
+        let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["a", "b", "s", "b/c", "b/c/f"]);
+        assert_eq!(got[4].1, tar::EntryType::Link, "{got:?}");
+        assert_eq!(got[2].1, tar::EntryType::Symlink);
+    }
+}
