@@ -297,7 +297,13 @@ fn each_who(tag: &str, f: impl Fn(&Env, &Parent)) {
     if !available() {
         return;
     }
+    // FOXBOX_LIMITS_WHO=root|user runs one of the two (the v2 VM, emulated, is slow).
+    let only = std::env::var("FOXBOX_LIMITS_WHO").unwrap_or_default();
     for who in Who::BOTH {
+        if (only == "root" && who != Who::Root) || (only == "user" && who != Who::User) {
+            eprintln!("SKIP as {who:?}: FOXBOX_LIMITS_WHO={only}");
+            continue;
+        }
         eprintln!("--- as {who:?}");
         let env = Env::new(who);
         let p = Parent::new(&env, &format!("{tag}-{who:?}").to_lowercase());
@@ -651,7 +657,11 @@ fn without_delegation_limits_are_refused_or_warned() {
     let t = tar();
     let hint = |s: &str| {
         assert!(s.contains("cannot be enforced"), "{s}");
-        assert!(s.contains("chown") && s.contains("--cgroup-parent"), "{s}");
+        // v1: root chowns a subtree; v2: systemd's Delegate=yes (or the same by hand).
+        assert!(
+            (s.contains("chown") || s.contains("Delegate=yes")) && s.contains("--cgroup-parent"),
+            "{s}"
+        );
     };
 
     let r = env.run(["run", "--rm", "-m", "32m", &t, "echo", "ran"]);
@@ -694,16 +704,34 @@ fn without_delegation_limits_are_refused_or_warned() {
         "{}",
         r.stderr
     );
+    // Other host problems may be reported too (the v2 VM has no overlayfs): only the limit's
+    // diagnostic is looked at.
     let check = env.run([
-        "--color",
-        "never",
         "check",
         "--host",
+        "--format",
+        "json",
         best.to_str().unwrap(),
     ]);
-    check.ok();
-    assert!(check.stderr.contains("best.toml:6:"), "{}", check.stderr);
-    assert!(check.stdout.contains("1 warning"), "{}", check.stdout);
+    let diags: serde_json::Value = serde_json::from_str(&check.stdout).expect("check json");
+    let limit: Vec<_> = diags
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|d| {
+            d["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("`memory` limit")
+        })
+        .collect();
+    assert_eq!(limit.len(), 1, "{diags:#}");
+    assert_eq!(limit[0]["severity"], "warning", "{diags:#}");
+    assert_eq!(limit[0]["line"], 6, "{diags:#}");
+    assert!(limit[0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("running without it"));
 }
 
 /// `foxbox stats` on a box that is not running, or has no cgroup, says so.
