@@ -16,6 +16,7 @@ mod pull;
 mod run;
 mod run_flags;
 mod schema;
+mod stats;
 mod up;
 mod volume;
 
@@ -93,6 +94,8 @@ pub enum Command {
     Rm(lifecycle::RmArgs),
     /// Wait for boxes to exit and print their exit codes.
     Wait(lifecycle::WaitArgs),
+    /// Show what running boxes use: memory, cpu time, processes (from their cgroups).
+    Stats(stats::StatsArgs),
     /// Print the JSON Schema of Foxbox.toml.
     Schema(schema::SchemaArgs),
     /// Print shell completions.
@@ -163,6 +166,7 @@ pub fn main(cli: Cli) -> u8 {
         Command::Kill(a) => lifecycle::kill(a, &ctx),
         Command::Rm(a) => lifecycle::rm(a, &ctx),
         Command::Wait(a) => lifecycle::wait(a, &ctx),
+        Command::Stats(a) => stats::run(a, &ctx),
         Command::Schema(a) => schema::run(a, &ctx),
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),

@@ -33,7 +33,11 @@ pub(crate) fn run(
 ) -> ! {
     // The box must not outlive the process that started it (the CLI, or a supervisor).
     let _ = p::set_parent_death_signal(libc::SIGKILL);
-    if !chan.wait_for_release() {
+    // Now in the box's cgroups (the parent's `cgroup` step): a cgroup namespace made here, not
+    // at clone, shows them as the root.
+    if !chan.wait_for_release()
+        || nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).is_err()
+    {
         p::exit_now(SETUP_FAILED);
     }
     let mut st = State {

@@ -45,7 +45,6 @@ fn open_existing(p: &str) -> Result<Option<std::os::fd::OwnedFd>, StepError> {
 }
 
 pub fn mask_paths() -> Result<(), StepError> {
-    let mut null = None;
     for p in MASKED {
         let Some(target) = open_existing(p)? else {
             continue;
@@ -56,17 +55,9 @@ pub fn mask_paths() -> Result<(), StepError> {
                 attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
             )?
         } else {
-            if null.is_none() {
-                null = Some(
-                    mount::clone_tree(None, Path::new("/dev/null"))
-                        .ctx(|| "bind /dev/null".into())?,
-                );
-            }
-            // One clone of /dev/null per file: a mount can only be attached once.
-            match &null {
-                Some(n) => mount::clone_tree_fd(n.as_fd()).ctx(|| "clone /dev/null".into())?,
-                None => continue,
-            }
+            // A clone of /dev/null per file: a mount can be attached only once, and kernels
+            // before 6.15 refuse to clone a detached one (EINVAL), so each comes from the path.
+            mount::clone_tree(None, Path::new("/dev/null")).ctx(|| "bind /dev/null".into())?
         };
         mount::move_to(cover.as_fd(), target.as_fd()).ctx(|| format!("mask {p}"))?;
     }

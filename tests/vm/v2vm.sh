@@ -21,6 +21,9 @@
 # Needs: qemu-system-x86 (qemu-system-x86_64), busybox-static, python3, apt-get, dpkg.
 set -uo pipefail
 CACHE="${FOXBOX_VM_CACHE:-/var/tmp/foxbox-vm}"
+# No overlay: the guest's stores are on tmpfs, which before Linux 6.6 has no user.* xattrs,
+# so a box's overlay (userxattr, in its user namespace) cannot mount there; without the
+# module foxbox falls back to copying the image, as on any host without overlayfs.
 MODULES="9p 9pnet_virtio virtio_pci"
 
 die() { echo "v2vm: $*" >&2; exit 125; }
@@ -144,6 +147,7 @@ exec switch_root /host /run/v2vm/busybox sh /run/v2vm/stage2
 EOF
   chmod +x "$ir/init"
   (cd "$ir" && find . | newc) > "$CACHE/base.cpio" || die "cpio failed"
+  echo "$MODULES" > "$CACHE/modules"
   echo "v2vm: ready: kernel $kver, modules $(tr '\n' ' ' < "$ir/mods/order")" >&2
 }
 
@@ -171,7 +175,8 @@ run() {
   done
   [ $# -ge 1 ] || die "no command"
   [ -d "$workdir" ] || die "no dir $workdir"
-  [ -s "$CACHE/base.cpio" ] && [ -s "$CACHE/vmlinux" ] || prepare
+  # Rebuilt when missing or made with another module list.
+  { [ -s "$CACHE/base.cpio" ] && [ -s "$CACHE/vmlinux" ] && [ "$(cat "$CACHE/modules" 2>/dev/null)" = "$MODULES" ]; } || prepare
   local t; t=$(mktemp -d "${TMPDIR:-/tmp}/foxbox-v2vm.XXXXXX") || die "mktemp"
   trap 'rm -rf "$t"' RETURN
   mkdir -p "$t/p/payload"

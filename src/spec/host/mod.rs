@@ -56,7 +56,18 @@ pub struct HostOptions {
 /// Every problem this host has with running `plan`.
 pub fn check(plan: &Plan, opts: &HostOptions) -> Vec<Diagnostic> {
     let facts = Facts::gather(plan, opts);
-    check_facts(plan, &facts, opts)
+    let mut out = check_facts(plan, &facts, opts);
+    // The limits in the words `up` and `run` use: the cgroup module decides for both.
+    out.retain(|d| d.code != codes::CGROUP);
+    out.extend(
+        crate::cgroup::check_limits(&plan.limits, opts.cgroup_parent.as_deref())
+            .into_iter()
+            .map(|mut d| {
+                d.code = codes::CGROUP.to_string();
+                d
+            }),
+    );
+    out
 }
 
 fn at(d: Diagnostic, span: Option<Span>, label: &str) -> Diagnostic {
