@@ -111,7 +111,10 @@ mod tests {
         let f = contents_from("b", &net(NetMode::Slirp4netns, false), HOSTS, RESOLV);
         assert_eq!(file(&f, "resolv.conf"), "nameserver 10.0.2.3\nsearch lan\n");
         let f = contents_from("b", &net(NetMode::Pasta, false), HOSTS, RESOLV);
-        assert_eq!(file(&f, "resolv.conf"), "nameserver 169.254.1.1\nsearch lan\n");
+        assert_eq!(
+            file(&f, "resolv.conf"),
+            "nameserver 169.254.1.1\nsearch lan\n"
+        );
         let f = contents_from("b", &net(NetMode::Host, false), HOSTS, RESOLV);
         assert_eq!(file(&f, "resolv.conf"), RESOLV);
         assert_eq!(file(&f, "hosts"), format!("{}127.0.1.1\tb\n", HOSTS));
