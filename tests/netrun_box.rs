@@ -871,3 +871,27 @@ fn helper_is_gone_after_kill_9_of_the_cli() {
         }
     }
 }
+
+/// A taken host port is reported at its own `ports` entry, not at `mode`.
+#[test]
+#[ignore = "needs the runner to keep NetError::span() (src/runner/hooks.rs maps it to a StepError without a span)"]
+fn a_taken_port_is_reported_at_its_spec_line() {
+    let env = Env::new(Who::User);
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let s = spec(
+        &env,
+        "slirp4netns",
+        &[
+            format!("127.0.0.1:{}:81", free_port()),
+            format!("127.0.0.1:{port}:80"),
+        ],
+        None,
+        "true",
+    );
+    let r = env.run(["up", "--rm", s.to_str().unwrap()]);
+    r.assert_code(125);
+    // Line 9 holds the second forward (see `spec`).
+    let at = format!("{}:9:", s.file_name().unwrap().to_str().unwrap());
+    assert!(r.stderr.contains(&at), "{r:?}");
+}
