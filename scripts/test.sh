@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
-cargo test --all-targets -- --test-threads="${FOXBOX_TEST_THREADS:-2}"
+cargo test --all-targets --no-fail-fast -- --test-threads="${FOXBOX_TEST_THREADS:-2}"
 if [ "$(id -u)" = 0 ]; then
   # The same cgroup tests on a kernel with cgroup v2 only, in a throwaway QEMU VM.
   bash tests/vm/cgroup-v2.sh

@@ -47,12 +47,21 @@ fn files_the_spec_names_must_exist_and_plain_check_does_not_care() {
             continue;
         }
         let env = Env::new(who);
+        env.import_busybox();
         let (r, d) = host_diags(&env, spec, &[]);
         r.assert_code(1);
         assert!(has(&d, "foxbox::host::image", "error", 2), "{d:?}");
         assert!(has(&d, "foxbox::host::bind_source", "error", 4), "{d:?}");
-        // Plain check needs nothing of the host.
-        env.run(["check", "Foxbox.toml"]).ok();
+        // Plain check needs nothing of the host but the bind sources (a missing one is an
+        // error at its line, issue 8); a missing image tarball is for `--host`.
+        let r = env.run(["check", "Foxbox.toml"]);
+        r.assert_code(1);
+        assert!(
+            r.stderr.contains("foxbox::host::bind_source"),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("foxbox::host::image"), "{}", r.stderr);
 
         env.write("rootfs.tar.gz", "not really a tarball, but readable");
         env.write("data/file", "x");
@@ -77,6 +86,7 @@ fn subordinate_ids_are_needed_for_a_box_user_other_than_root() {
     }
     let spec = "[box]\nimage = \"busybox\"\nuser = \"1000:1000\"\n";
     let env = Env::new(Who::UserNoSubids);
+    env.import_busybox();
     let (r, d) = host_diags(&env, spec, &[]);
     r.assert_code(1);
     assert!(has(&d, "foxbox::host::subids", "error", 3), "{d:?}");
@@ -87,6 +97,7 @@ fn subordinate_ids_are_needed_for_a_box_user_other_than_root() {
     assert!(has(&d, "foxbox::host::subids", "warning", 2), "{d:?}");
 
     let env = Env::new(Who::User);
+    env.import_busybox();
     let (r, d) = host_diags(&env, spec, &[]);
     r.ok();
     assert!(d.is_empty(), "foxtest has a range: {d:?}");
@@ -100,6 +111,7 @@ fn privileged_host_ports_are_for_root_only() {
             continue;
         }
         let env = Env::new(who);
+        env.import_busybox();
         let (_, d) = host_diags(&env, spec, &[]);
         let low = has(&d, "foxbox::host::low_port", "error", 6);
         let root = env.ids().0 == 0;
@@ -158,11 +170,13 @@ fn limits_need_a_writable_cgroup_unless_best_effort() {
     let best = "[box]\nimage = \"busybox\"\n\n[limits]\npids = 16\nenforce = \"best-effort\"\n";
 
     let root = Env::new(Who::Root);
+    root.import_busybox();
     let (r, d) = host_diags(&root, strict, &[]);
     r.ok();
     assert!(d.is_empty(), "{d:?}");
 
     let user = Env::new(Who::User);
+    user.import_busybox();
     // The test user's processes stay in the caller's cgroup, which is root's.
     let (r, d) = host_diags(&user, strict, &[]);
     r.assert_code(1);

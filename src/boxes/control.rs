@@ -74,6 +74,50 @@ pub fn stop(boxes: &Boxes, id: &str, grace: Duration) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// Whether any process of the box lives: its fox, its supervisor, or the CLI still creating
+/// or starting it.
+pub fn has_live_process(entry: &BoxEntry) -> bool {
+    let s = &entry.state;
+    [s.fox, s.supervisor, s.creator]
+        .iter()
+        .flatten()
+        .any(|p| p.alive())
+}
+
+/// End every process of a box for `rm -f`: its supervisor first (so it starts or records
+/// nothing more), then its fox (which ends the rest of its pid namespace). A box still being
+/// made by a live CLI is left to it. Returns once they are gone, or fails after `timeout`.
+pub fn kill_all(entry: &BoxEntry, timeout: Duration) -> Result<(), BoxError> {
+    let s = &entry.state;
+    let busy = |what: String| BoxError::Io {
+        what: "cannot remove the box",
+        path: entry.dir.clone(),
+        source: std::io::Error::other(what),
+    };
+    if let Some(c) = s.creator.filter(|c| c.alive() && s.supervisor.is_none()) {
+        if c.pid != std::process::id() as i32 && s.status == Status::Created {
+            return Err(busy(format!(
+                "it is still being created by process {}",
+                c.pid
+            )));
+        }
+    }
+    let procs: Vec<_> = [s.supervisor, s.fox].into_iter().flatten().collect();
+    for p in &procs {
+        if p.alive() {
+            let _ = kill(Pid::from_raw(p.pid), Signal::SIGKILL);
+        }
+    }
+    let start = Instant::now();
+    while procs.iter().any(|p| p.alive()) {
+        if start.elapsed() >= timeout {
+            return Err(busy("its processes did not end after SIGKILL".to_string()));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
 /// One process in a box, as `foxbox top` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct BoxProcess {

@@ -9,6 +9,7 @@
 //! process identities (pid + start time), so a crash never leaves `ps` lying.
 
 pub mod control;
+pub mod execinfo;
 pub mod log;
 pub mod names;
 pub mod proc;
@@ -156,6 +157,16 @@ impl BoxState {
     /// exited (with an unknown code unless one was recorded).
     pub fn observed(&self) -> BoxState {
         let mut s = self.clone();
+        // A box whose creator and supervisor died before its fox started never will.
+        if s.status == Status::Created {
+            let creator_alive = s.creator.is_some_and(|p| p.alive());
+            let sup_alive = s.supervisor.is_some_and(|p| p.alive());
+            if !creator_alive && !sup_alive {
+                s.status = Status::Exited;
+                s.error
+                    .get_or_insert_with(|| "foxbox died before the box started".to_string());
+            }
+        }
         if s.status == Status::Running {
             let fox_alive = s.fox.is_some_and(|p| p.alive());
             let sup_alive = s.supervisor.is_some_and(|p| p.alive());
@@ -207,7 +218,10 @@ fn flock(path: &Path) -> Result<Lock, BoxError> {
     Ok(Lock { _file: f })
 }
 
-/// Write a file atomically: a temp file in the same directory, fsync, rename, fsync the dir.
+/// Write a file atomically: a temp file in the same directory, fsync, rename. Readers see the
+/// old or the new file whole. The directory is not fsynced: after a power loss a box record may
+/// fall back to its previous state, which the liveness check then corrects; every start of a box
+/// would otherwise pay for it several times.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BoxError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
@@ -219,9 +233,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BoxError> {
         .map_err(io_err("cannot write", path))?;
     tmp.persist(path)
         .map_err(|e| io_err("cannot rename into", path)(e.error))?;
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
     Ok(())
 }
 

@@ -33,7 +33,12 @@ pub fn run(a: CheckArgs, ctx: &Ctx) -> CmdResult {
         cgroup_parent: std::env::var("FOXBOX_CGROUP_PARENT")
             .ok()
             .filter(|p| !p.is_empty()),
-        image_in_store: None,
+        image_in_store: ctx.paths().ok().map(|paths| {
+            let lookup: spec::host::ImageLookup = Box::new(move |r: &foxbox::plan::ImageRef| {
+                foxbox::image::Store::open(&paths).is_ok_and(|s| s.resolve(r).is_ok())
+            });
+            lookup
+        }),
     };
     let mut json = Vec::new();
     let mut code = 0u8;
@@ -42,9 +47,11 @@ pub fn run(a: CheckArgs, ctx: &Ctx) -> CmdResult {
         let (text, diags) = match spec::read_spec(path) {
             Ok(text) => {
                 let (plan, mut diags) = spec::check_str(&text, path, &spec::spec_dir(path));
-                if a.host {
-                    if let Some(plan) = &plan {
+                if let Some(plan) = &plan {
+                    if a.host {
                         diags.extend(spec::host::check(plan, &host_opts));
+                    } else {
+                        diags.extend(spec::host::missing_bind_sources(plan));
                     }
                 }
                 (Some(text), diags)

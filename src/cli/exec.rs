@@ -1,6 +1,16 @@
-use clap::Args;
+use std::path::PathBuf;
 
-use super::{not_yet, CmdResult, Ctx};
+use clap::Args;
+use miette::{miette, IntoDiagnostic};
+
+use foxbox::boxes::execinfo::ExecInfo;
+use foxbox::boxes::Status;
+use foxbox::cgroup::BoxCgroup;
+use foxbox::diag;
+use foxbox::exec::join::{self, Request};
+use foxbox::plan::{Origin, User};
+
+use super::{CmdResult, Ctx};
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
@@ -26,6 +36,125 @@ pub struct ExecArgs {
     pub command: Vec<String>,
 }
 
-pub fn run(_a: ExecArgs, _ctx: &Ctx) -> CmdResult {
-    not_yet("exec")
+/// `uid[:gid]` with numbers, or `name[:group]` from the box's /etc files.
+fn parse_user(s: &str) -> miette::Result<User> {
+    let (u, g) = match s.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (s, None),
+    };
+    let bad = || {
+        miette!(
+            help = "write uid[:gid] (e.g. 1000:1000) or name[:group]",
+            "--user {s:?} is not a valid user"
+        )
+    };
+    if u.is_empty() || g.is_some_and(str::is_empty) {
+        return Err(bad());
+    }
+    let num = |x: &str| x.parse::<u32>().ok().filter(|n| *n != u32::MAX);
+    match (num(u), g.map(|g| (g, num(g)))) {
+        (Some(uid), None) => Ok(User::Id { uid, gid: None }),
+        (Some(uid), Some((_, Some(gid)))) => Ok(User::Id {
+            uid,
+            gid: Some(gid),
+        }),
+        (None, _) if u.chars().all(|c| c.is_ascii_digit()) => Err(bad()),
+        (None, g) => Ok(User::Name {
+            user: u.to_string(),
+            group: g.map(|(g, _)| g.to_string()),
+        }),
+        (Some(_), Some(_)) => Err(bad()),
+    }
+}
+
+pub fn run(a: ExecArgs, ctx: &Ctx) -> CmdResult {
+    let boxes = super::lifecycle::open(ctx)?;
+    let id = boxes.resolve(&a.r#box).into_diagnostic()?;
+    let e = boxes.load(&id).into_diagnostic()?;
+    let fox = match e.state.fox.filter(|p| p.alive()) {
+        Some(f) if e.state.status == Status::Running => f,
+        _ => return Err(miette!("box {} is not running", e.config.name)),
+    };
+    let info = ExecInfo::load(&e.dir).into_diagnostic()?;
+    let color = ctx.color_stderr();
+    let fail = |err: foxbox::exec::ExecError| {
+        super::err(&diag::render(
+            &[err.diagnostic()],
+            &Origin::CommandLine,
+            color,
+        ));
+        err.exit_code()
+    };
+    let mut req = match Request::from_info(&info, a.command) {
+        Ok(r) => r,
+        Err(err) => return Ok(fail(err)),
+    };
+    req.tty = a.tty;
+    req.stdin = a.interactive || a.tty;
+    for kv in &a.env {
+        match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => req.set_env(k, v),
+            Some(_) => return Err(miette!("--env {kv:?}: expected KEY=VALUE")),
+            // KEY alone copies the caller's value, as podman does; unset means skipped.
+            None => {
+                if let Ok(v) = std::env::var(kv) {
+                    req.set_env(kv, &v);
+                }
+            }
+        }
+    }
+    if let Some(w) = &a.workdir {
+        if !w.starts_with('/') {
+            return Err(miette!(
+                help = "give an absolute path inside the box",
+                "--workdir {w:?} is not absolute"
+            ));
+        }
+        req.cwd = PathBuf::from(w);
+    }
+    if let Some(u) = &a.user {
+        req.user = parse_user(u)?;
+    }
+    let cgroup: Option<BoxCgroup> = match std::fs::read(e.dir.join("cgroup.json")) {
+        Ok(text) => Some(serde_json::from_slice(&text).into_diagnostic()?),
+        Err(_) => None,
+    };
+    match join::run(fox, cgroup.as_ref(), &req) {
+        Ok(exit) => Ok(exit.shell_code().clamp(0, 255) as u8),
+        Err(err) => Ok(fail(err)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn users_parse_as_podman_takes_them() {
+        assert_eq!(
+            parse_user("1000").unwrap(),
+            User::Id {
+                uid: 1000,
+                gid: None
+            }
+        );
+        assert_eq!(
+            parse_user("1:2").unwrap(),
+            User::Id {
+                uid: 1,
+                gid: Some(2)
+            }
+        );
+        assert_eq!(
+            parse_user("fox:wheel").unwrap(),
+            User::Name {
+                user: "fox".into(),
+                group: Some("wheel".into())
+            }
+        );
+        assert!(parse_user("").is_err());
+        assert!(parse_user("1:").is_err());
+        assert!(parse_user("1:wheel").is_err());
+        assert!(parse_user("99999999999").is_err());
+    }
 }

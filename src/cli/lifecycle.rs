@@ -379,7 +379,8 @@ pub fn rm(a: RmArgs, ctx: &Ctx) -> CmdResult {
     let paths = ctx.paths()?;
     each(&a.boxes, |b| {
         let e = find(&boxes, b)?;
-        if e.state.status == Status::Running {
+        // Running, or still starting (a supervisor that has not exec'd the fox yet).
+        if e.state.status == Status::Running || control::has_live_process(&e) {
             if !a.force {
                 return Err(miette!(
                     help = "stop it first (foxbox stop), or use rm -f to kill it",
@@ -387,9 +388,7 @@ pub fn rm(a: RmArgs, ctx: &Ctx) -> CmdResult {
                     e.config.name
                 ));
             }
-            control::signal(&e, nix::sys::signal::Signal::SIGKILL).into_diagnostic()?;
-            control::wait_stopped(&boxes, &e.config.id, Some(Duration::from_secs(10)))
-                .into_diagnostic()?;
+            control::kill_all(&e, Duration::from_secs(10)).into_diagnostic()?;
         }
         foxbox::runner::remove::remove(&paths, &boxes, &e).into_diagnostic()?;
         println!("{b}");

@@ -186,11 +186,6 @@ fn init_tracing(level: &str) {
         .try_init();
 }
 
-/// The placeholder for commands whose issue has not landed yet.
-pub fn not_yet(what: &str) -> CmdResult {
-    Err(miette::miette!("`foxbox {what}` is not implemented yet"))
-}
-
 /// Write to stdout without panicking when the reader went away (`foxbox ... | head`).
 pub fn out(text: &str) {
     use std::io::Write;

@@ -7,7 +7,7 @@ use foxbox::exec::{self, parent::Timing};
 use foxbox::plan::Plan;
 use foxbox::runner::{self, RunError, RunOptions};
 
-use super::{not_yet, run_flags, CmdResult, Ctx};
+use super::{run_flags, CmdResult, Ctx};
 
 /// podman's `run` flags. They build the same spec values a Foxbox.toml does (one code path).
 #[derive(Debug, Args, Clone, Default)]
@@ -102,9 +102,6 @@ impl RunArgs {
 }
 
 pub fn run(a: RunArgs, ctx: &Ctx) -> CmdResult {
-    if a.detach {
-        return not_yet("run --detach");
-    }
     let plan = match run_flags::plan_from_args(&a, ctx) {
         Ok(p) => p,
         Err(code) => return Ok(code),
@@ -114,7 +111,43 @@ pub fn run(a: RunArgs, ctx: &Ctx) -> CmdResult {
         cgroup_parent: a.cgroup_parent.clone(),
         tty: if a.tty { Some(true) } else { None },
     };
+    if a.detach {
+        return detach(&plan, opts, ctx);
+    }
     execute(&plan, &opts, ctx, a.timings)
+}
+
+/// Start the box in the background under its supervisor: print its id once the fox runs, or
+/// the diagnostics (and 125/126/127) when it could not start. Shared by `run -d` and `up -d`.
+pub(super) fn detach(plan: &Plan, mut opts: RunOptions, ctx: &Ctx) -> CmdResult {
+    // A detached box's terminal is its own choice, never the caller's stdin.
+    opts.tty = Some(opts.tty.or(plan.process.tty).unwrap_or(false));
+    let paths = ctx.paths()?;
+    let prepared = match runner::prepare(&paths, plan, &opts) {
+        Ok(p) => p,
+        Err(e) => return Ok(report(plan, &e, ctx)),
+    };
+    if !prepared.warnings.is_empty() {
+        super::err(&diag::render(
+            &prepared.warnings,
+            &plan.origin,
+            ctx.color_stderr(),
+        ));
+    }
+    let id = prepared.id().to_string();
+    let color = ctx.color_stderr();
+    let render = |e: &RunError| diag::render(&e.diagnostics, &plan.origin, color);
+    match runner::detach(&paths, plan, &opts, prepared, &render) {
+        Ok(runner::Detached::Started { .. }) => {
+            super::out(&format!("{id}\n"));
+            Ok(0)
+        }
+        Ok(runner::Detached::Failed { exit, text }) => {
+            super::err(&text);
+            Ok(exit)
+        }
+        Err(e) => Ok(report(plan, &e, ctx)),
+    }
 }
 
 /// Run a resolved plan in the foreground: the exit code of the fox, or 125/126/127 with a

@@ -5,7 +5,7 @@ use clap::Args;
 use foxbox::plan::Spanned;
 use foxbox::runner::RunOptions;
 
-use super::{not_yet, CmdResult, Ctx};
+use super::{CmdResult, Ctx};
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -33,9 +33,6 @@ pub struct UpArgs {
 }
 
 pub fn run(a: UpArgs, ctx: &Ctx) -> CmdResult {
-    if a.detach {
-        return not_yet("up --detach");
-    }
     let path = a.spec.unwrap_or_else(|| PathBuf::from("Foxbox.toml"));
     let mut plan = match super::plan::load_plan(&path, ctx) {
         Ok(p) => p,
@@ -52,5 +49,8 @@ pub fn run(a: UpArgs, ctx: &Ctx) -> CmdResult {
         cgroup_parent: a.cgroup_parent,
         tty: None,
     };
+    if a.detach {
+        return super::run::detach(&plan, opts, ctx);
+    }
     super::run::execute(&plan, &opts, ctx, a.timings)
 }

@@ -101,6 +101,9 @@ impl State<'_> {
             .ctx(|| "make / rprivate".into()),
             Action::Rootfs => {
                 self.root = Some(rootfs::mount_rootfs(&self.launch.rootfs)?);
+                if plan.rootfs.readonly.value {
+                    mounts::readonly_root_scratch(self.root()?, &plan.mounts)?;
+                }
                 Ok(())
             }
             Action::Proc => kernfs::mount_proc(self.root()?),
@@ -124,7 +127,7 @@ impl State<'_> {
                     }
                     MountKind::Tmpfs { .. } => None,
                 };
-                mounts::apply(self.root()?, m, source)
+                mounts::apply(self.root()?, m, &plan.mounts[..i], source)
             }
             Action::EtcFiles => {
                 let files = etc::contents(&self.launch.hostname, &plan.network);
@@ -150,7 +153,7 @@ impl State<'_> {
             }
             Action::MaskedPaths => masks::mask_paths(),
             Action::ReadonlyPaths => masks::readonly_paths(),
-            Action::ReadonlyRoot => masks::readonly_root(),
+            Action::ReadonlyRoot => mounts::remount_root_readonly(),
             Action::Console => self.console(),
             Action::Hostname => nix::unistd::sethostname(&self.launch.hostname)
                 .map_err(std::io::Error::from)
@@ -317,7 +320,7 @@ fn environment(launch: &Launch<'_>, id: Option<&user::Identity>) -> Vec<(String,
     env
 }
 
-fn exec_search(argv: &[CString], envp: &[CString], path: &str) -> StepError {
+pub(crate) fn exec_search(argv: &[CString], envp: &[CString], path: &str) -> StepError {
     let prog = argv[0].to_string_lossy().into_owned();
     let try_exec = |file: &std::ffi::CStr| -> nix::errno::Errno {
         match nix::unistd::execve(file, argv, envp) {

@@ -10,6 +10,7 @@ pub mod channel;
 mod child;
 pub mod error;
 mod init;
+pub mod join;
 pub mod parent;
 pub mod security_glue;
 pub mod steps;

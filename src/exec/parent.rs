@@ -285,7 +285,11 @@ pub fn run_foreground(
 const HANGUP_GRACE: Duration = Duration::from_secs(10);
 
 /// Relay until the box's pid 1 exits; returns how it ended.
-fn supervise(s: &mut Started, sfd: BorrowedFd<'_>, deadline: &mut Deadline) -> io::Result<Exit> {
+pub(crate) fn supervise(
+    s: &mut Started,
+    sfd: BorrowedFd<'_>,
+    deadline: &mut Deadline,
+) -> io::Result<Exit> {
     let stdin = io::stdin();
     let stdout = io::stdout();
     let mut pty = s.pty.take();

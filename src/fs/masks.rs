@@ -90,18 +90,3 @@ pub fn readonly_paths() -> Result<(), StepError> {
     }
     Ok(())
 }
-
-/// tmpfs on /tmp, /var/tmp and /run (where they exist), then / read-only.
-pub fn readonly_root() -> Result<(), StepError> {
-    for (p, mode) in [("/tmp", "1777"), ("/var/tmp", "1777"), ("/run", "0755")] {
-        let Some(target) = open_existing(p)? else {
-            continue;
-        };
-        if !super::resolve::is_dir(target.as_fd()).ctx(|| format!("stat {p}"))? {
-            continue;
-        }
-        let fs = tmpfs(&format!("mode={mode}"), attr::NOSUID | attr::NODEV)?;
-        mount::move_to(fs.as_fd(), target.as_fd()).ctx(|| format!("tmpfs on {p}"))?;
-    }
-    mount::set_attr(Path::new("/"), attr::RDONLY, 0, false).ctx(|| "remount / read-only".into())
-}

@@ -1,7 +1,13 @@
 //! The plan's own mounts: binds (and volumes, which are binds of a store directory) and
-//! tmpfs, attached onto targets resolved inside the new root.
+//! tmpfs, attached onto targets resolved inside the new root; and the writable scratch
+//! directories of a read-only root.
+//!
+//! A target below an earlier mount of the plan is resolved inside *that* mount, as if it were
+//! `/`: a volume is shared with other boxes, which may swap a directory in it for a symlink
+//! (to `/`, or to a host path) while this box starts, and the mount must still land inside the
+//! volume.
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use super::dev::tmpfs;
@@ -10,10 +16,26 @@ use crate::exec::error::{Context, StepError};
 use crate::plan::{Mount, MountKind};
 use crate::sys::mount::{self, attr};
 
-/// Attach one mount. `source` is the host directory or file for binds and volumes.
-pub fn apply(root: BorrowedFd<'_>, m: &Mount, source: Option<&Path>) -> Result<(), StepError> {
+/// Directories a read-only root keeps writable (tmpfs each), as podman's `--read-only` does,
+/// with their modes. /dev/shm is writable anyway (a tmpfs of the box's /dev).
+pub const READONLY_ROOT_SCRATCH: &[(&str, &str)] =
+    &[("/tmp", "1777"), ("/var/tmp", "1777"), ("/run", "0755")];
+
+/// Attach mount `m`; `earlier` are the plan's mounts already attached (in order). `source` is
+/// the host directory or file for binds and volumes.
+pub fn apply(
+    root: BorrowedFd<'_>,
+    m: &Mount,
+    earlier: &[Mount],
+    source: Option<&Path>,
+) -> Result<(), StepError> {
     let ro = if m.readonly { attr::RDONLY } else { 0 };
     let target = &m.target;
+    let at = |kind: Kind| {
+        target_fd(root, target, earlier, kind)
+            .ctx(|| format!("mount point {} in the box", target.display()))
+            .map_err(|e| target_hint(e, target))
+    };
     match (&m.kind, source) {
         (MountKind::Tmpfs { size, mode }, _) => {
             let mut opts = String::new();
@@ -22,8 +44,7 @@ pub fn apply(root: BorrowedFd<'_>, m: &Mount, source: Option<&Path>) -> Result<(
             }
             opts.push_str(&format!("mode={:o}", mode.unwrap_or(0o1777)));
             let fs = tmpfs(&opts, ro | attr::NOSUID | attr::NODEV)?;
-            let at = resolve::ensure(root, target, Kind::Dir)
-                .ctx(|| format!("mount point {} in the box", target.display()))?;
+            let at = at(Kind::Dir)?;
             mount::move_to(fs.as_fd(), at.as_fd())
                 .ctx(|| format!("attach tmpfs on {}", target.display()))
         }
@@ -37,11 +58,12 @@ pub fn apply(root: BorrowedFd<'_>, m: &Mount, source: Option<&Path>) -> Result<(
                 Kind::File
             };
             if ro != 0 {
+                // Recursive: every submount of the source (a tmpfs or another disk mounted
+                // below it on the host) turns read-only with it, in one call.
                 mount::set_attr_fd(tree.as_fd(), ro, 0, true)
                     .ctx(|| format!("make {} read-only", target.display()))?;
             }
-            let at = resolve::ensure(root, target, kind)
-                .ctx(|| format!("mount point {} in the box", target.display()))?;
+            let at = at(kind)?;
             mount::move_to(tree.as_fd(), at.as_fd())
                 .ctx(|| format!("attach {} on {}", src.display(), target.display()))
         }
@@ -55,6 +77,45 @@ pub fn apply(root: BorrowedFd<'_>, m: &Mount, source: Option<&Path>) -> Result<(
     }
 }
 
+/// The mount point for `target`: resolved (and created) inside the innermost earlier mount
+/// that contains it, else inside the root.
+fn target_fd(
+    root: BorrowedFd<'_>,
+    target: &Path,
+    earlier: &[Mount],
+    kind: Kind,
+) -> std::io::Result<OwnedFd> {
+    let parent = earlier
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.target != target && target.starts_with(&e.target))
+        .max_by_key(|(_, e)| e.target.components().count());
+    match parent {
+        None => resolve::ensure(root, target, kind),
+        Some((i, p)) => {
+            // The earlier mount's root, itself resolved inside whatever contains it.
+            let base = target_fd(root, &p.target, &earlier[..i], Kind::Dir)?;
+            let rest = target.strip_prefix(&p.target).unwrap_or(target);
+            resolve::ensure(base.as_fd(), rest, kind)
+        }
+    }
+}
+
+fn target_hint(e: StepError, target: &Path) -> StepError {
+    match e.errno {
+        libc::ENOENT | libc::ENOTDIR | libc::ELOOP => e.with_hint(format!(
+            "{} is (or passes through) a dangling symlink or a file in the box; mount targets \
+             are resolved inside the box and never follow a link out of it",
+            target.display()
+        )),
+        libc::EROFS => e.with_hint(
+            "the mount point does not exist and its parent is read-only: create it in the image, \
+             or mount the parent read-write",
+        ),
+        _ => e,
+    }
+}
+
 fn missing_source_hint(e: StepError, src: &Path) -> StepError {
     if e.errno == libc::ENOENT {
         e.with_hint(format!(
@@ -64,4 +125,37 @@ fn missing_source_hint(e: StepError, src: &Path) -> StepError {
     } else {
         e
     }
+}
+
+/// For a read-only root: a tmpfs on /tmp, /var/tmp and /run, before the plan's mounts (so a
+/// plan mount below them lands on the tmpfs and stays visible). A directory the plan mounts
+/// something on itself is left to that mount; /var/tmp only when the image has it.
+pub fn readonly_root_scratch(root: BorrowedFd<'_>, plan_mounts: &[Mount]) -> Result<(), StepError> {
+    for (p, mode) in READONLY_ROOT_SCRATCH {
+        let path = Path::new(p);
+        if plan_mounts.iter().any(|m| m.target == path) {
+            continue;
+        }
+        let at = if *p == "/var/tmp" {
+            match resolve::open(root, path) {
+                Ok(fd) => fd,
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
+                Err(e) => return Err(e).ctx(|| format!("open {p} in the box")),
+            }
+        } else {
+            resolve::ensure(root, path, Kind::Dir).ctx(|| format!("create {p} in the box"))?
+        };
+        if !resolve::is_dir(at.as_fd()).ctx(|| format!("stat {p}"))? {
+            continue;
+        }
+        let fs = tmpfs(&format!("mode={mode}"), attr::NOSUID | attr::NODEV)?;
+        mount::move_to(fs.as_fd(), at.as_fd()).ctx(|| format!("tmpfs on {p}"))?;
+    }
+    Ok(())
+}
+
+/// After pivot_root: / itself read-only (not recursive: /proc, /dev, the scratch tmpfs and
+/// the plan's mounts keep their own flags).
+pub fn remount_root_readonly() -> Result<(), StepError> {
+    mount::set_attr(Path::new("/"), attr::RDONLY, 0, false).ctx(|| "remount / read-only".into())
 }

@@ -85,6 +85,19 @@ pub fn overlay_supported(maps: &IdMaps, scratch: &Path) -> Result<(), String> {
     CACHE.get_or_init(|| probe_overlay(maps, scratch)).clone()
 }
 
+/// The file in the store's image directory that records a successful overlay probe.
+const OVERLAY_STAMP: &str = "overlay-ok";
+
+/// What a successful probe was valid for: the running kernel and the id maps boxes get.
+fn overlay_stamp_key(maps: &IdMaps) -> Option<String> {
+    let uts = nix::sys::utsname::uname().ok()?;
+    let maps = serde_json::to_string(maps).ok()?;
+    Some(format!(
+        "kernel {}\nmaps {maps}\n",
+        uts.release().to_string_lossy()
+    ))
+}
+
 fn probe_overlay(maps: &IdMaps, scratch: &Path) -> Result<(), String> {
     let dir = tempfile::Builder::new()
         .prefix("overlay-probe-")
@@ -171,7 +184,7 @@ impl Store {
             source,
         })?;
         let userxattr = !nix::unistd::geteuid().is_root();
-        match overlay_supported(self.id_maps(), &base) {
+        match self.overlay_usable(&base) {
             Ok(()) => {
                 for d in [&upper, &work] {
                     b.create(d).map_err(|source| ImageError::Io {
@@ -206,6 +219,34 @@ impl Store {
                 })
             }
         }
+    }
+
+    /// [`overlay_supported`], remembered in the store once it said yes: without this every box
+    /// start paid for the probe (a forked child in a new user namespace, newuidmap/newgidmap
+    /// when rootless, an overlay mount and its removal: tens of milliseconds). The stamp names
+    /// the kernel release and the id maps it was made for, so a new kernel or a new
+    /// subordinate range probes again; a failure is not kept, so a host that gains overlay
+    /// support uses it at the next start.
+    fn overlay_usable(&self, scratch: &Path) -> Result<(), String> {
+        if std::env::var_os(NO_OVERLAY_ENV).is_some_and(|v| v == "1") {
+            return Err(format!("{NO_OVERLAY_ENV}=1"));
+        }
+        let stamp = self.dir().join(OVERLAY_STAMP);
+        let key = overlay_stamp_key(self.id_maps());
+        if key.is_some() && fs::read_to_string(&stamp).ok() == key {
+            return Ok(());
+        }
+        overlay_supported(self.id_maps(), scratch)?;
+        if let Some(key) = key {
+            // Best effort: a store that cannot keep the stamp just probes again next time.
+            let tmp = self
+                .dir()
+                .join(format!(".{OVERLAY_STAMP}.{}", std::process::id()));
+            if fs::write(&tmp, key).is_ok() && fs::rename(&tmp, &stamp).is_err() {
+                let _ = fs::remove_file(&tmp);
+            }
+        }
+        Ok(())
     }
 
     /// Remove what [`Store::prepare_box_rootfs`] made (the box's upper dir holds files owned by

@@ -40,6 +40,12 @@ impl<'a> BoxHooks<'a> {
         self
     }
 
+    /// Hand over the network helper (a supervisor keeps it while the box lives, after
+    /// dropping everything else the start needed).
+    pub fn take_network(&mut self) -> Option<NetGuard> {
+        self.net.take()
+    }
+
     /// Stop the network helper (the box is gone).
     pub fn stop_network(&mut self) {
         if let Some(g) = self.net.take() {

@@ -4,12 +4,14 @@
 
 mod hooks;
 pub mod remove;
+pub mod supervisor;
 
 use std::collections::HashMap;
 use std::fs;
 use std::path::PathBuf;
 use std::time::Instant;
 
+use crate::boxes::execinfo::ExecInfo;
 use crate::boxes::{now_ms, BoxConfig, BoxEntry, Boxes, ProcId, Status};
 use crate::cgroup::{self, BoxCgroup, Host};
 use crate::diag::Diagnostic;
@@ -20,6 +22,7 @@ use crate::store::paths::Paths;
 use crate::volume::Volumes;
 
 pub use hooks::BoxHooks;
+pub use supervisor::{detach, Detached};
 
 /// How a box is started, beyond its plan.
 #[derive(Debug, Clone, Default)]
@@ -49,7 +52,7 @@ impl RunError {
         }
     }
 
-    fn from_exec(e: exec::ExecError) -> RunError {
+    pub(crate) fn from_exec(e: exec::ExecError) -> RunError {
         RunError {
             exit: e.exit_code(),
             diagnostics: vec![e.diagnostic()],
@@ -193,6 +196,7 @@ fn fill(
 ) -> Result<(), RunError> {
     let id = made.entry.config.id.clone();
     let dir = made.entry.dir.clone();
+    save_exec_info(plan, &made.entry)?;
     store
         .add_user(&made.image.id, &id)
         .map_err(|e| err("foxbox::image::users")(e.to_string()))?;
@@ -253,6 +257,25 @@ fn fill(
         }
         made.warnings.extend(diags);
         if lp.has_limits() {
+            // Recorded before it is made: a CLI killed while making it leaves a record that
+            // `rm` can clean up from.
+            let name = cgroup::cgroup_name(&id)
+                .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
+            let intended = BoxCgroup {
+                nodes: lp
+                    .sites
+                    .iter()
+                    .map(|(site, controllers)| cgroup::BoxNode {
+                        node: cgroup::Node::new(site.version, site.parent.join(&name)),
+                        controllers: controllers.clone(),
+                    })
+                    .collect(),
+            };
+            crate::boxes::write_atomic(
+                &dir.join("cgroup.json"),
+                &serde_json::to_vec(&intended).unwrap_or_default(),
+            )
+            .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
             let cg = BoxCgroup::create(&lp, &id)
                 .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
             let text = serde_json::to_vec(&cg).unwrap_or_default();
@@ -262,6 +285,23 @@ fn fill(
         }
     }
     Ok(())
+}
+
+/// What `foxbox exec` needs to enter the box as its fox runs (see [`ExecInfo`]).
+fn save_exec_info(plan: &Plan, entry: &BoxEntry) -> Result<(), RunError> {
+    let hostname = plan
+        .hostname
+        .as_ref()
+        .map(|h| h.value.clone())
+        .unwrap_or_else(|| entry.config.name.clone());
+    // A profile that does not compile fails the start itself, with its diagnostic.
+    let program = exec::security_glue::compile(plan)
+        .ok()
+        .flatten()
+        .and_then(|p| serde_json::to_value(&p).ok());
+    ExecInfo::from_plan(plan, &hostname, program)
+        .save(&entry.dir)
+        .map_err(|e| err("foxbox::box::create")(e.to_string()))
 }
 
 impl Prepared {

@@ -18,7 +18,12 @@ pub fn remove(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<(), BoxE
         }
     }
     if let Ok(store) = Store::open(paths) {
-        let _ = store.remove_box_rootfs(&entry.dir);
+        // Most boxes leave only files owned by the caller (the box's root): delete those
+        // directly, and enter the store's user namespace only for what that cannot remove.
+        let rootfs = entry.dir.join("rootfs");
+        if std::fs::remove_dir_all(&rootfs).is_err() && rootfs.exists() {
+            let _ = store.remove_box_rootfs(&entry.dir);
+        }
         if let Some(image) = &entry.config.image_id {
             store.remove_user(image, id);
         }

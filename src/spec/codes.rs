@@ -58,8 +58,6 @@ pub const REDUNDANT_CAPABILITY: &str = "foxbox::spec::redundant_capability";
 pub const SECCOMP_PROFILE: &str = "foxbox::spec::seccomp_profile";
 /// Warning: a setting that has no effect where it is.
 pub const NO_EFFECT: &str = "foxbox::spec::no_effect";
-/// Warning: a read-only root filesystem without a writable /tmp.
-pub const READONLY_NO_TMP: &str = "foxbox::spec::readonly_without_tmp";
 /// Warning: a writable bind mount of a sensitive host path.
 pub const SENSITIVE_BIND: &str = "foxbox::spec::sensitive_bind";
 /// A malformed `run` flag (only from the command line).

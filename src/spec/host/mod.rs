@@ -94,6 +94,31 @@ fn at(d: Diagnostic, span: Option<Span>, label: &str) -> Diagnostic {
     }
 }
 
+/// Bind sources that do not exist on this host, each an error at its `[[mounts]]` entry:
+/// what plain `foxbox check` says about the host (`--host` covers them, and more).
+pub fn missing_bind_sources(plan: &Plan) -> Vec<Diagnostic> {
+    plan.mounts
+        .iter()
+        .filter_map(|m| match &m.kind {
+            MountKind::Bind { source } => match std::fs::metadata(source) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(at(
+                    Diagnostic::error(
+                        codes::BIND_SOURCE,
+                        format!("bind source {} does not exist", source.display()),
+                    )
+                    .with_help(
+                        "create it, or fix `source` (relative paths start at the spec file's directory)",
+                    ),
+                    m.span,
+                    "this mount",
+                )),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
 /// The diagnostics for a plan given the host's facts.
 pub fn check_facts(plan: &Plan, f: &Facts, opts: &HostOptions) -> Vec<Diagnostic> {
     let mut out = Vec::new();

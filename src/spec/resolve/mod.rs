@@ -74,7 +74,7 @@ pub fn resolve(
     let no_new_privs = security::no_new_privs(raw.security.as_ref());
     let network = network::resolve(&mut rx, raw.network.as_ref());
     let mounts = mounts::resolve(&mut rx, &raw.mounts);
-    let rootfs = mounts::rootfs(&mut rx, raw.rootfs.as_ref(), &mounts);
+    let rootfs = mounts::rootfs(&mut rx, raw.rootfs.as_ref());
     if rx.has_errors() {
         return (None, rx.diags);
     }

@@ -349,24 +349,12 @@ fn mode(rx: &mut Rx<'_>, m: &Sp<RawMode>) -> Option<u32> {
     }
 }
 
-pub fn rootfs(rx: &mut Rx<'_>, r: Option<&Sp<RawRootfs>>, mounts: &Option<Vec<Mount>>) -> Rootfs {
+/// `[rootfs]`. A read-only root needs no writable /tmp from the spec: the executor keeps /tmp,
+/// /var/tmp and /run writable (tmpfs each) unless a mount of the spec takes their place.
+pub fn rootfs(rx: &mut Rx<'_>, r: Option<&Sp<RawRootfs>>) -> Rootfs {
     let readonly = match r.and_then(|r| r.value.readonly.as_ref()) {
         Some(ro) => rx.spanned(ro, ro.value),
         None => Spanned::bare(false),
     };
-    if readonly.value {
-        let has_tmp = mounts
-            .as_ref()
-            .is_none_or(|ms| ms.iter().any(|m| m.target == Path::new("/tmp")));
-        if !has_tmp {
-            let span = r.and_then(|r| r.value.readonly.as_ref()).map(|ro| ro.span);
-            rx.push(
-                Diagnostic::warning(codes::READONLY_NO_TMP, "the root filesystem is read-only and /tmp is not a mount")
-                    .with_span(span)
-                    .with_label("read-only root")
-                    .with_help("programs that write to /tmp will fail; add a `[[mounts]]` with `type = \"tmpfs\"` and `target = \"/tmp\"`"),
-            );
-        }
-    }
     Rootfs { readonly }
 }

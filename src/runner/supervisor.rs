@@ -1,0 +1,490 @@
+//! The supervisor of a detached box (`run -d`, `up -d`), like podman's conmon: a fork of the
+//! CLI that outlives it in a session of its own, is the box's parent (and a subreaper for
+//! anything the box's helpers leave behind), copies the box's stdout and stderr into the box
+//! log, enforces the wall-clock limit, records the exit and removes the box when asked to.
+//!
+//! Protocol with the CLI: one JSON message on a close-on-exec pipe, [`Report::Started`] once
+//! the fox has been exec'd or [`Report::Failed`] with the rendered diagnostics; end of file
+//! without a message means the supervisor died before it could say.
+//!
+//! Memory: the fork shares the CLI's pages until they are written; everything the start
+//! needed (image, plan-derived launch, seccomp program, hooks) is dropped and the heap trimmed
+//! before the long wait, so what stays resident is the code it runs and a few buffers.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use nix::fcntl::OFlag;
+use serde::{Deserialize, Serialize};
+
+use super::{record_exit, remove, BoxHooks, Prepared, RunError, RunOptions};
+use crate::boxes::log::{LogWriter, Stream};
+use crate::boxes::{Boxes, ProcId};
+use crate::cgroup::BoxCgroup;
+use crate::exec::{self, Deadline, TIMEOUT_GRACE};
+use crate::net::NetGuard;
+use crate::plan::Plan;
+use crate::store::paths::Paths;
+use crate::sys::fd;
+use crate::sys::process::{self as p, Exit};
+
+/// What the supervisor tells the CLI.
+#[derive(Debug, Serialize, Deserialize)]
+enum Report {
+    Started,
+    Failed { exit: u8, text: String },
+}
+
+/// How a detached start went.
+#[derive(Debug)]
+pub enum Detached {
+    /// The fox runs; the supervisor's pid.
+    Started { supervisor: i32 },
+    /// It did not start; the box is gone. `text`: the diagnostics, rendered for stderr.
+    Failed { exit: u8, text: String },
+}
+
+/// Signals the supervisor handles itself (SIGCHLD), or passes on to the box.
+const WATCHED: &[i32] = &[
+    libc::SIGCHLD,
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGHUP,
+    libc::SIGQUIT,
+];
+
+/// How long output may still arrive after the box's pid 1 ended (every process of the box is
+/// killed with it, so the pipes close within moments).
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// Start a prepared box under a supervisor and return once its fox was exec'd (or failed to
+/// be). The caller must be single-threaded. `render` turns a start failure into the text the
+/// CLI prints (it runs in the supervisor, which has the plan's diagnostics at hand).
+pub fn detach(
+    paths: &Paths,
+    plan: &Plan,
+    opts: &RunOptions,
+    prepared: Prepared,
+    render: &dyn Fn(&RunError) -> String,
+) -> Result<Detached, RunError> {
+    let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| {
+        let _ = remove::remove(paths, &prepared.boxes, &prepared.entry);
+        RunError::new(
+            "foxbox::supervisor::pipe",
+            format!("cannot make a pipe: {e}"),
+        )
+    })?;
+    match p::fork() {
+        Err(e) => {
+            let _ = remove::remove(paths, &prepared.boxes, &prepared.entry);
+            Err(RunError::new(
+                "foxbox::supervisor::fork",
+                format!("cannot fork the box's supervisor: {e}"),
+            ))
+        }
+        Ok(None) => {
+            drop(report_r);
+            supervisor(paths, plan, opts, prepared, report_w, render)
+        }
+        Ok(Some(pid)) => {
+            drop(report_w);
+            let mut text = Vec::new();
+            let read = File::from(report_r).read_to_end(&mut text);
+            match serde_json::from_slice::<Report>(&text) {
+                Ok(Report::Started) if read.is_ok() => Ok(Detached::Started { supervisor: pid }),
+                Ok(Report::Failed { exit, text }) => {
+                    let _ = p::wait_pid(pid);
+                    Ok(Detached::Failed { exit, text })
+                }
+                _ => {
+                    // It died without a word: its box (killed with it) is cleaned up here.
+                    let how = match p::wait_pid(pid) {
+                        Ok(Exit::Code(c)) => format!("exit code {c}"),
+                        Ok(Exit::Signal(s)) => format!("killed by signal {s}"),
+                        Err(e) => e.to_string(),
+                    };
+                    if let Ok(e) = prepared.boxes.load(prepared.id()) {
+                        if !e.state.is_running() {
+                            let _ = remove::remove(paths, &prepared.boxes, &e);
+                        }
+                    }
+                    Err(RunError::new(
+                        "foxbox::supervisor::died",
+                        format!("the box's supervisor ended before the box started ({how})"),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// What the supervisor keeps once the box runs.
+struct Running {
+    boxes: Boxes,
+    id: String,
+    cgroup: Option<BoxCgroup>,
+    auto_remove: bool,
+    run_dir: PathBuf,
+    net: Option<NetGuard>,
+    timeout: Option<Duration>,
+    pid: i32,
+    pidfd: OwnedFd,
+    /// The box's output: (descriptor, the stream it is logged as).
+    sources: Vec<(OwnedFd, Stream)>,
+}
+
+/// The supervisor process. Never returns.
+fn supervisor(
+    paths: &Paths,
+    plan: &Plan,
+    opts: &RunOptions,
+    prepared: Prepared,
+    report: OwnedFd,
+    render: &dyn Fn(&RunError) -> String,
+) -> ! {
+    // Out of the CLI's session and process group: the caller's terminal and its job control
+    // no longer reach the box.
+    let _ = nix::unistd::setsid();
+    let _ = set_child_subreaper();
+    let _ = std::env::set_current_dir("/");
+    // Whatever the CLI inherited (a caller's pipes) must not stay open for the box's life.
+    let _ = p::close_fds_from(3, Some(report.as_raw_fd()));
+    let mut report = Some(File::from(report));
+    let mut tell = |r: Report| {
+        if let Some(mut f) = report.take() {
+            let _ = f.write_all(&serde_json::to_vec(&r).unwrap_or_default());
+        }
+    };
+
+    let running = match start(paths, plan, opts, prepared) {
+        Ok(r) => r,
+        Err(e) => {
+            tell(Report::Failed {
+                exit: e.exit,
+                text: render(&e),
+            });
+            p::exit_now(0);
+        }
+    };
+    tell(Report::Started);
+    shed_memory();
+    finish(paths, running);
+    p::exit_now(0)
+}
+
+/// Stdio, the log, the start itself. On failure the box is removed.
+fn start(
+    paths: &Paths,
+    plan: &Plan,
+    opts: &RunOptions,
+    prepared: Prepared,
+) -> Result<Running, RunError> {
+    let boxes = &prepared.boxes;
+    let id = prepared.id().to_string();
+    let fail = |e: RunError| {
+        let _ = remove::remove(paths, boxes, &prepared.entry);
+        e
+    };
+    let io_fail = |what: &str, e: io::Error| {
+        fail(RunError::new(
+            "foxbox::supervisor",
+            format!("supervisor: {what}: {e}"),
+        ))
+    };
+    let me = ProcId::of(std::process::id() as i32);
+    // Recorded before anything can fail or hang, so a crash from here on reads as one.
+    let _ = boxes.update_state(&id, |s| s.supervisor = me);
+
+    let null = File::options()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| io_fail("open /dev/null", e))?;
+    let (out_r, out_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+        .map_err(|e| io_fail("make the stdout pipe", e.into()))?;
+    let (err_r, err_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC)
+        .map_err(|e| io_fail("make the stderr pipe", e.into()))?;
+    // The box inherits 0, 1 and 2.
+    for (from, to) in [(null.as_fd(), 0), (out_w.as_fd(), 1), (err_w.as_fd(), 2)] {
+        dup2(from, to).map_err(|e| io_fail("set up stdio", e))?;
+    }
+    drop((out_w, err_w));
+    let log_path = prepared.entry.dir.join("log");
+    // Made before the start, so `logs -f` finds it at once.
+    LogWriter::open(&log_path).map_err(|e| io_fail("open the log", e))?;
+    p::block_signals(WATCHED).map_err(|e| io_fail("block signals", e))?;
+
+    let mut launch = prepared.launch(plan, opts);
+    // Never decided by the supervisor's stdin (/dev/null by now).
+    launch.tty = opts.tty.or(plan.process.tty).unwrap_or(false);
+    let run_dir = prepared.run_dir(paths);
+    let mut hooks = BoxHooks::new(&prepared, run_dir.clone(), boxes, true).with_supervisor(me);
+    let started = match exec::start(&launch, &mut hooks) {
+        Ok(s) => s,
+        Err(e) => {
+            hooks.stop_network();
+            return Err(fail(RunError::from_exec(e)));
+        }
+    };
+    exec::Helpers::started(&mut hooks, started.pid);
+    let net = hooks.take_network();
+    drop(hooks);
+    // Only the box holds the write ends now: end of file means all of it has gone.
+    for to in [1, 2] {
+        let _ = dup2(null.as_fd(), to);
+    }
+    let mut sources = vec![(out_r, Stream::Stdout), (err_r, Stream::Stderr)];
+    if let Some(m) = started.pty {
+        sources.push((m, Stream::Stdout));
+    }
+    let (pid, pidfd) = (started.pid, started.pidfd);
+    drop(launch);
+    let Prepared {
+        boxes,
+        entry,
+        cgroup,
+        ..
+    } = prepared;
+    Ok(Running {
+        boxes,
+        id,
+        cgroup,
+        auto_remove: entry.config.auto_remove,
+        run_dir,
+        net,
+        timeout: plan.limits.timeout.as_ref().map(|t| t.value),
+        pid,
+        pidfd,
+        sources,
+    })
+}
+
+/// Follow the box until it ends, then record how, stop its network and remove it if asked.
+fn finish(paths: &Paths, mut r: Running) {
+    let sfd = p::signalfd(WATCHED).ok();
+    let mut log = LogWriter::open(&r.boxes.box_dir(&r.id).join("log")).ok();
+    let mut deadline = Deadline::new(r.timeout, TIMEOUT_GRACE);
+    let helper = r
+        .net
+        .as_ref()
+        .and_then(|n| n.helper_pid())
+        .map(|p| p as i32);
+    let exit = follow(&mut r, sfd.as_ref(), log.as_mut(), &mut deadline, helper);
+    let code = match exit {
+        Ok(e) => e.shell_code(),
+        Err(e) => {
+            // Lost track of it: end it rather than leave it unsupervised.
+            let _ = p::pidfd_signal(r.pidfd.as_fd(), libc::SIGKILL);
+            let _ = p::wait_pid(r.pid);
+            let _ = r.boxes.update_state(&r.id, |s| {
+                s.error = Some(format!("the supervisor lost track of the box: {e}"))
+            });
+            128 + libc::SIGKILL
+        }
+    };
+    if let Some(l) = log.as_mut() {
+        let _ = l.flush_partial(Stream::Stdout);
+        let _ = l.flush_partial(Stream::Stderr);
+    }
+    record_exit(&r.boxes, &r.id, r.cgroup.as_ref(), code, deadline.expired());
+    if let Some(n) = r.net.take() {
+        n.stop();
+    }
+    let _ = std::fs::remove_dir_all(&r.run_dir);
+    if r.auto_remove {
+        if let Ok(e) = r.boxes.load(&r.id) {
+            let _ = remove::remove(paths, &r.boxes, &e);
+        }
+    }
+}
+
+/// Copy the box's output into its log and pass signals on until its pid 1 has exited and its
+/// output ended; returns how pid 1 ended.
+fn follow(
+    r: &mut Running,
+    sfd: Option<&OwnedFd>,
+    mut log: Option<&mut LogWriter>,
+    deadline: &mut Deadline,
+    helper: Option<i32>,
+) -> io::Result<Exit> {
+    for (f, _) in &r.sources {
+        fd::set_nonblocking(f.as_fd())?;
+    }
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut exit: Option<(Exit, Instant)> = None;
+    loop {
+        if let Some((e, at)) = exit {
+            if r.sources.is_empty() || at.elapsed() >= DRAIN {
+                return Ok(e);
+            }
+        }
+        let mut fds = Vec::with_capacity(2 + r.sources.len());
+        let watch = |fd: BorrowedFd<'_>| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // Indices: 0 the signalfd (or a placeholder), 1 the pidfd (until it fired), then sources.
+        fds.push(libc::pollfd {
+            fd: sfd.map_or(-1, |s| s.as_raw_fd()),
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        fds.push(libc::pollfd {
+            fd: if exit.is_none() {
+                r.pidfd.as_raw_fd()
+            } else {
+                -1
+            },
+            events: libc::POLLIN,
+            revents: 0,
+        });
+        fds.extend(r.sources.iter().map(|(f, _)| watch(f.as_fd())));
+        let timeout = match exit {
+            Some((_, at)) => Some(DRAIN.saturating_sub(at.elapsed())),
+            None => deadline.poll_timeout(),
+        };
+        fd::poll(&mut fds, timeout)?;
+        if exit.is_none() {
+            deadline.enforce(r.pidfd.as_fd());
+        }
+        if fds[0].revents != 0 {
+            if let Some(s) = sfd {
+                while let Some(sig) = p::read_signalfd(s.as_fd()) {
+                    if sig == libc::SIGCHLD {
+                        reap_orphans(r.pid, helper);
+                    } else if exit.is_none() {
+                        let _ = p::pidfd_signal(r.pidfd.as_fd(), sig);
+                    }
+                }
+            }
+        }
+        if fds[1].revents != 0 && exit.is_none() {
+            exit = Some((p::wait_pid(r.pid)?, Instant::now()));
+        }
+        let mut closed = Vec::new();
+        for (i, (f, stream)) in r.sources.iter().enumerate() {
+            if fds[2 + i].revents == 0 {
+                continue;
+            }
+            loop {
+                match nix::unistd::read(f.as_fd(), &mut buf) {
+                    Ok(0) => {
+                        closed.push(i);
+                        break;
+                    }
+                    Ok(n) => {
+                        if let Some(l) = log.as_deref_mut() {
+                            // A full disk loses log lines, never the box.
+                            let _ = l.write(*stream, &buf[..n]);
+                        }
+                    }
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(nix::errno::Errno::EAGAIN) => break,
+                    // EIO: a pty whose every slave is closed.
+                    Err(_) => {
+                        closed.push(i);
+                        break;
+                    }
+                }
+            }
+        }
+        for i in closed.into_iter().rev() {
+            let (_, stream) = r.sources.remove(i);
+            if let Some(l) = log.as_deref_mut() {
+                let _ = l.flush_partial(stream);
+            }
+        }
+    }
+}
+
+/// Reap children that are neither the box's pid 1 (waited for through its pidfd) nor the
+/// network helper (its guard waits for it): processes orphaned onto this subreaper.
+fn reap_orphans(box_pid: i32, helper: Option<i32>) {
+    let me = std::process::id();
+    let Ok(list) = std::fs::read_to_string(format!("/proc/{me}/task/{me}/children")) else {
+        return;
+    };
+    for pid in list
+        .split_whitespace()
+        .filter_map(|s| s.parse::<i32>().ok())
+    {
+        if pid != box_pid && Some(pid) != helper {
+            let mut status = 0;
+            // SAFETY: waitpid on our own child with a valid status pointer, without blocking.
+            unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        }
+    }
+}
+
+/// Give back what the start needed: free heap pages, and the page-table entries of the
+/// binary's read-only and code pages the CLI and the start touched (clean file pages: they
+/// stay in the page cache and fault back in when the supervisor runs that code again, so only
+/// the few pages its wait loop uses stay resident).
+fn shed_memory() {
+    // SAFETY: malloc_trim only returns free heap pages to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+    let (Ok(exe), Ok(smaps)) = (
+        std::fs::read_link("/proc/self/exe"),
+        std::fs::read_to_string("/proc/self/smaps"),
+    ) else {
+        return;
+    };
+    let exe = exe.to_string_lossy().into_owned();
+    // Mappings of the executable that are not writable and hold no anonymous (copied) page:
+    // RELRO, for one, is read-only now but was written at load time, and must stay.
+    let mut current: Option<(usize, usize)> = None;
+    let mut clean = Vec::new();
+    for line in smaps.lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if let Some(range) = f.first().and_then(|a| a.split_once('-')) {
+            if let (Ok(lo), Ok(hi)) = (
+                usize::from_str_radix(range.0, 16),
+                usize::from_str_radix(range.1, 16),
+            ) {
+                // address perms offset dev inode path
+                current = (f.len() >= 6 && f[5] == exe && !f[1].contains('w')).then_some((lo, hi));
+                continue;
+            }
+        }
+        if f.first() == Some(&"Anonymous:") {
+            if let Some(r) = current.take() {
+                if f.get(1) == Some(&"0") {
+                    clean.push(r);
+                }
+            }
+        }
+    }
+    for (lo, hi) in clean {
+        // SAFETY: the range maps the executable read-only and holds no anonymous page, so
+        // every page in it is the file's own: dropping the page-table entries loses nothing,
+        // and the next access reads the same bytes from the page cache.
+        unsafe {
+            libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_DONTNEED);
+        }
+    }
+}
+
+fn set_child_subreaper() -> io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn dup2(from: BorrowedFd<'_>, to: i32) -> io::Result<()> {
+    // SAFETY: dup2 onto stdio on purpose; no OwnedFd in this process owns 0, 1 or 2.
+    if unsafe { libc::dup2(from.as_raw_fd(), to) } < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,198 @@
+//! Crash safety through the binary, as root (with a memory limit, so the box has cgroups) and
+//! as the unprivileged user: kill -9 of a box's supervisor, and of the CLI at several moments
+//! of `run -d`; afterwards `ps` tells the truth and `rm` leaves nothing of the box behind.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Env, Who};
+
+fn envs() -> Vec<Env> {
+    Who::BOTH
+        .into_iter()
+        .filter(|w| w.available())
+        .map(|w| {
+            let e = Env::new(w);
+            e.import_busybox();
+            e
+        })
+        .collect()
+}
+
+/// Root boxes get a memory limit, hence cgroups to clean up.
+fn limits(env: &Env) -> Vec<&'static str> {
+    if env.who == Who::Root {
+        vec!["-m", "64m"]
+    } else {
+        vec![]
+    }
+}
+
+#[track_caller]
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn box_dirs(env: &Env) -> Vec<PathBuf> {
+    std::fs::read_dir(env.store().join("boxes"))
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Host pids whose command line is exactly `cmd`.
+fn processes_running(cmd: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                .filter(|pid| {
+                    let c = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    let state =
+                        std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                    let zombie = state
+                        .rsplit_once(')')
+                        .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
+                    !zombie && String::from_utf8_lossy(&c).replace('\0', " ").trim() == cmd
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Cgroup directories of the box with this id, anywhere in the host's hierarchies.
+fn cgroups_of(id: &str) -> Vec<String> {
+    let out = Command::new("find")
+        .args(["/sys/fs/cgroup", "-maxdepth", "6", "-type", "d", "-name"])
+        .arg(format!("foxbox-{id}"))
+        .stderr(Stdio::null())
+        .output()
+        .expect("find");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn ps_json(env: &Env) -> Vec<serde_json::Value> {
+    let r = env.run(["ps", "-a", "--format", "json"]);
+    r.ok();
+    serde_json::from_str(&r.stdout).expect("ps prints JSON")
+}
+
+fn kill9(pid: i32) {
+    // SAFETY: kill has no memory effects.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
+#[test]
+fn kill_9_of_the_supervisor_leaves_truthful_state_and_rm_cleans_up() {
+    const CMD: &str = "sleep 98761";
+    for env in envs() {
+        let mut a = vec!["run", "-d", "--name", "orphan"];
+        a.extend(limits(&env));
+        a.extend(["busybox", "sleep", "98761"]);
+        let r = env.run(&a);
+        r.ok();
+        let id = r.stdout.trim().to_string();
+        let v: serde_json::Value =
+            serde_json::from_str(&env.run(["inspect", "orphan"]).stdout).unwrap();
+        let sup = v[0]["State"]["SupervisorPid"]
+            .as_i64()
+            .expect("a supervisor") as i32;
+        let fox = v[0]["State"]["Pid"].as_i64().expect("a pid") as i32;
+        assert!(Path::new(&format!("/proc/{sup}")).exists());
+        if env.who == Who::Root {
+            assert!(!cgroups_of(&id).is_empty(), "the box has cgroups");
+        }
+        kill9(sup);
+        // The box dies with its supervisor; nothing may claim it still runs.
+        eventually("the box's process to go", || {
+            !Path::new(&format!("/proc/{fox}")).exists()
+        });
+        eventually("ps to show it exited", || {
+            let ps = ps_json(&env);
+            ps.len() == 1 && ps[0]["State"] == "exited"
+        });
+        assert!(!env.run(["ps"]).stdout.contains("orphan"));
+        assert!(env.run(["ps", "-a"]).stdout.contains("Exited (unknown)"));
+        env.run(["rm", "orphan"]).ok();
+        assert!(box_dirs(&env).is_empty());
+        assert_eq!(cgroups_of(&id), Vec::<String>::new());
+        assert_eq!(processes_running(CMD), Vec::<i32>::new());
+        assert!(
+            !env.dir.join("runtime/foxbox").join(&id[..12]).exists(),
+            "runtime files removed"
+        );
+    }
+}
+
+#[test]
+fn kill_9_of_the_cli_mid_start_then_ps_and_rm() {
+    const CMD: &str = "sleep 98762";
+    for env in envs() {
+        let mut ids = Vec::new();
+        for (i, delay_ms) in [0u64, 10, 40, 80, 130, 180, 250, 400]
+            .into_iter()
+            .enumerate()
+        {
+            let name = format!("crash{i}");
+            let mut a = vec!["run".to_string(), "-d".into(), "--name".into(), name];
+            a.extend(limits(&env).into_iter().map(String::from));
+            a.extend(["busybox", "sleep", "98762"].map(String::from));
+            let mut child = env
+                .foxbox(&a)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn");
+            std::thread::sleep(Duration::from_millis(delay_ms));
+            kill9(child.id() as i32);
+            let _ = child.wait();
+            // Whatever moment it died at, the listing is consistent with the processes.
+            for b in ps_json(&env) {
+                ids.push(b["Id"].as_str().unwrap().to_string());
+                if b["State"] == "running" {
+                    let pid = b["Pid"].as_i64();
+                    assert!(
+                        pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists())
+                            || b["Status"].as_str().is_some_and(|s| s.starts_with("Up")),
+                        "{b}"
+                    );
+                }
+            }
+        }
+        let listed = env.run(["ps", "-a", "-q", "--no-trunc"]);
+        listed.ok();
+        let all: Vec<&str> = listed.stdout.lines().collect();
+        if !all.is_empty() {
+            let mut a = vec!["rm", "-f"];
+            a.extend(&all);
+            env.run(&a).ok();
+        }
+        assert!(box_dirs(&env).is_empty(), "{:?}", box_dirs(&env));
+        assert_eq!(env.run(["ps", "-a", "-q"]).stdout, "");
+        eventually("every box process to go", || {
+            processes_running(CMD).is_empty()
+        });
+        ids.sort();
+        ids.dedup();
+        for id in &ids {
+            assert_eq!(cgroups_of(id), Vec::<String>::new(), "box {id}");
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! Detached boxes through the binary, as root and as the unprivileged user: `run -d` under a
+//! supervisor, ps, logs (both streams, -f, --tail, --since, -t), wait, inspect, top, stop,
+//! kill, rm, --rm, synchronous start failures, and the parallel-name race.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{Env, Run, Who};
+
+fn envs() -> Vec<Env> {
+    Who::BOTH
+        .into_iter()
+        .filter(|w| w.available())
+        .map(|w| {
+            let e = Env::new(w);
+            e.import_busybox();
+            e
+        })
+        .collect()
+}
+
+/// `foxbox run -d FLAGS busybox CMD...`; returns the printed id.
+fn detach(env: &Env, flags: &[&str], cmd: &[&str]) -> String {
+    let mut a = vec!["run", "-d"];
+    a.extend(flags);
+    a.push("busybox");
+    a.extend(cmd);
+    let r = env.run(&a);
+    r.ok();
+    let id = r.stdout.trim().to_string();
+    assert_eq!(id.len(), 64, "a full id: {r:?}");
+    assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{r:?}");
+    id
+}
+
+/// Poll `f` until it holds (bounded: a hang fails the test instead of stalling the suite).
+#[track_caller]
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn inspect(env: &Env, name: &str) -> serde_json::Value {
+    let r = env.run(["inspect", name]);
+    r.ok();
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("inspect prints JSON");
+    v[0].clone()
+}
+
+fn box_dirs(env: &Env) -> Vec<PathBuf> {
+    std::fs::read_dir(env.store().join("boxes"))
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_detached_box_logs_both_streams_and_its_exit() {
+    for env in envs() {
+        let id = detach(
+            &env,
+            &["--name", "web"],
+            &[
+                "sh",
+                "-c",
+                "echo out1; echo err1 >&2; while [ ! -e /tmp/go ]; do sleep 0.05; done; \
+                 echo out2; exit 3",
+            ],
+        );
+        let ps = env.run(["ps"]);
+        ps.ok();
+        let line = ps.stdout.lines().find(|l| l.contains("web")).unwrap_or("");
+        assert!(line.starts_with(&id[..12]), "{}", ps.stdout);
+        assert!(line.contains("Up "), "{}", ps.stdout);
+        assert_eq!(env.run(["ps", "-q", "--no-trunc"]).stdout.trim(), id);
+
+        // `logs -f` started now ends by itself once the box exits.
+        let follower = env
+            .foxbox(["logs", "-f", "web"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn logs -f");
+        eventually("the first lines in the log", || {
+            let r = env.run(["logs", "web"]);
+            r.stdout == "out1\n" && r.stderr == "err1\n"
+        });
+        let st = inspect(&env, "web");
+        assert_eq!(st["State"]["Status"], "running");
+        assert!(st["State"]["SupervisorPid"].as_i64().is_some(), "{st}");
+        assert!(PathBuf::from(st["Paths"]["Log"].as_str().unwrap()).is_file());
+
+        env.run(["exec", "web", "touch", "/tmp/go"]).ok();
+        let w = env.run(["wait", &id[..8]]);
+        w.ok();
+        assert_eq!(w.stdout.trim(), "3");
+        let f = Run::from(follower.wait_with_output().expect("logs -f ends"));
+        f.ok();
+        assert_eq!(f.stdout, "out1\nout2\n");
+        assert_eq!(f.stderr, "err1\n");
+
+        assert_eq!(env.run(["logs", "--tail", "1", "web"]).stdout, "out2\n");
+        let t = env.run(["logs", "-t", "web"]);
+        for l in t.stdout.lines() {
+            let (time, text) = l.split_once(' ').unwrap();
+            assert!(time.ends_with('Z') && time.contains('T'), "{l}");
+            assert!(text.starts_with("out"), "{l}");
+        }
+        assert_eq!(
+            env.run(["logs", "--since", "1h", "web"]).stdout,
+            "out1\nout2\n"
+        );
+        assert_eq!(
+            env.run(["logs", "--since", "2999-01-01T00:00:00Z", "web"])
+                .stdout,
+            ""
+        );
+
+        let ps = env.run(["ps", "-a"]);
+        assert!(ps.stdout.contains("Exited (3)"), "{}", ps.stdout);
+        assert!(!env.run(["ps"]).stdout.contains("web"));
+        let st = inspect(&env, "web");
+        assert_eq!(st["State"]["Status"], "exited");
+        assert_eq!(st["State"]["ExitCode"], 3);
+        assert!(st["State"]["FinishedAt"].is_string());
+        env.run(["rm", "web"]).ok();
+        assert!(box_dirs(&env).is_empty());
+    }
+}
+
+#[test]
+fn exec_joins_the_box_and_keeps_its_limits() {
+    for env in envs() {
+        detach(
+            &env,
+            &["--name", "den", "-e", "FROM_BOX=1"],
+            &["sh", "-c", "sleep 1000 & wait"],
+        );
+        let r = env.run([
+            "exec",
+            "den",
+            "sh",
+            "-c",
+            "echo $$; hostname; echo $FROM_BOX; grep CapEff /proc/self/status; \
+             grep CapEff /proc/1/status; ls /proc | grep -c '^[0-9]'",
+        ]);
+        r.ok();
+        let l: Vec<&str> = r.stdout.lines().collect();
+        let pid: i32 = l[0].parse().unwrap();
+        assert!(pid < 10, "a pid of the box's namespace, got {pid}");
+        assert_eq!(l[1], "den");
+        assert_eq!(l[2], "1");
+        assert_eq!(
+            l[3].replace("CapEff:", "").trim(),
+            l[4].replace("CapEff:", "").trim()
+        );
+        let procs: usize = l[5].parse().unwrap();
+        assert!(procs < 10, "sees only the box's processes: {procs}");
+
+        let r = env.run([
+            "exec",
+            "-e",
+            "A=b c",
+            "-w",
+            "/etc",
+            "-u",
+            "1000:1000",
+            "den",
+            "sh",
+            "-c",
+            "echo $A; pwd; id -u; grep CapEff /proc/self/status",
+        ]);
+        r.ok();
+        assert!(r.stdout.starts_with("b c\n/etc\n1000\n"), "{}", r.stdout);
+        env.run(["exec", "den", "sh", "-c", "exit 5"])
+            .assert_code(5);
+        let r = env.run(["exec", "den", "no-such-cmd"]);
+        r.assert_code(127);
+        assert!(r.stderr.contains("no-such-cmd"), "{}", r.stderr);
+        env.run(["exec", "den", "/etc/passwd"]).assert_code(126);
+        let r = env.run(["exec", "-w", "/nope", "den", "true"]);
+        r.assert_code(125);
+        assert!(r.stderr.contains("/nope"), "{}", r.stderr);
+
+        let top = env.run(["top", "den"]);
+        top.ok();
+        assert!(
+            top.stdout.contains("sh -c sleep 1000 & wait"),
+            "{}",
+            top.stdout
+        );
+        assert!(
+            top.stdout.lines().any(|l| l.ends_with("sleep 1000")),
+            "{}",
+            top.stdout
+        );
+
+        // A box with fewer capabilities: exec gets no more than it.
+        detach(
+            &env,
+            &["--name", "bare", "--cap-drop", "ALL"],
+            &["sleep", "1000"],
+        );
+        let r = env.run([
+            "exec",
+            "bare",
+            "grep",
+            "-E",
+            "Cap(Eff|Prm|Bnd)",
+            "/proc/self/status",
+        ]);
+        r.ok();
+        for l in r.stdout.lines() {
+            assert!(l.ends_with("0000000000000000"), "{}", r.stdout);
+        }
+        env.run(["rm", "-f", "den", "bare"]).ok();
+        env.run(["exec", "den", "true"]).assert_code(125);
+        assert!(box_dirs(&env).is_empty());
+    }
+}
+
+#[test]
+fn stop_kill_rm_and_wait() {
+    for env in envs() {
+        detach(
+            &env,
+            &["--name", "stubborn"],
+            &["sh", "-c", "trap '' TERM; while :; do sleep 0.1; done"],
+        );
+        let r = env.run(["rm", "stubborn"]);
+        r.assert_code(125);
+        assert!(r.stderr.contains("is running"), "{}", r.stderr);
+        assert_eq!(inspect(&env, "stubborn")["State"]["Status"], "running");
+        env.run(["stop", "-t", "1s", "stubborn"]).ok();
+        assert_eq!(env.run(["wait", "stubborn"]).stdout.trim(), "137");
+        assert!(env.run(["ps", "-a"]).stdout.contains("Exited (137)"));
+
+        detach(
+            &env,
+            &["--name", "sig"],
+            &[
+                "sh",
+                "-c",
+                "trap 'exit 42' USR1; while :; do sleep 0.1; done",
+            ],
+        );
+        env.run(["kill", "-s", "USR1", "sig"]).ok();
+        assert_eq!(env.run(["wait", "sig"]).stdout.trim(), "42");
+        let r = env.run(["kill", "sig"]);
+        r.assert_code(125);
+        assert!(r.stderr.contains("not running"), "{}", r.stderr);
+
+        detach(&env, &["--name", "forced"], &["sleep", "1000"]);
+        env.run(["rm", "-f", "forced"]).ok();
+        env.run(["rm", "stubborn", "sig"]).ok();
+        assert!(box_dirs(&env).is_empty());
+    }
+}
+
+#[test]
+fn rm_on_exit_and_start_failures_leave_no_box() {
+    for env in envs() {
+        detach(
+            &env,
+            &["--rm", "--name", "brief"],
+            &["sh", "-c", "echo bye"],
+        );
+        eventually("the --rm box to go", || box_dirs(&env).is_empty());
+        assert_eq!(env.run(["ps", "-a", "-q"]).stdout, "");
+
+        let r = env.run(["run", "-d", "-w", "/nope", "busybox", "true"]);
+        r.assert_code(125);
+        assert!(r.stderr.contains("workdir"), "{}", r.stderr);
+        assert!(r.stderr.contains("/nope"), "{}", r.stderr);
+        assert_eq!(r.stdout, "");
+        let r = env.run(["run", "-d", "busybox", "no-such-cmd"]);
+        r.assert_code(127);
+        assert!(r.stderr.contains("no-such-cmd"), "{}", r.stderr);
+        env.run(["run", "-d", "busybox", "/etc/passwd"])
+            .assert_code(126);
+        assert!(box_dirs(&env).is_empty(), "{:?}", box_dirs(&env));
+        assert_eq!(env.run(["ps", "-a", "-q"]).stdout, "");
+    }
+}
+
+#[test]
+fn twenty_parallel_runs_with_one_name_make_one_box() {
+    for env in envs() {
+        let children: Vec<_> = (0..20)
+            .map(|_| {
+                env.foxbox(["run", "-d", "--name", "same", "busybox", "sleep", "1000"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn")
+            })
+            .collect();
+        let runs: Vec<Run> = children
+            .into_iter()
+            .map(|c| Run::from(c.wait_with_output().expect("wait")))
+            .collect();
+        let ok: Vec<&Run> = runs.iter().filter(|r| r.code == 0).collect();
+        assert_eq!(ok.len(), 1, "{runs:#?}");
+        for r in runs.iter().filter(|r| r.code != 0) {
+            r.assert_code(125);
+            assert!(r.stderr.contains("already in use"), "{}", r.stderr);
+        }
+        assert_eq!(box_dirs(&env).len(), 1);
+        let ps = env.run(["ps", "-q", "--no-trunc"]);
+        assert_eq!(ps.stdout.trim(), ok[0].stdout.trim());
+        env.run(["rm", "-f", "same"]).ok();
+        assert!(box_dirs(&env).is_empty());
+    }
+}
