@@ -34,13 +34,17 @@ fn check_host_names_the_helpers_and_the_tun_device() {
 
 #[test]
 fn check_host_warns_that_the_hosts_network_weakens_isolation() {
-    let spec = "[box]\nimage = \"busybox\"\n\n[network]\nmode = \"host\"\n";
+    // A tarball: the host check looks a stored image up in the store.
+    let spec = format!(
+        "[box]\nimage = \"{}\"\n\n[network]\nmode = \"host\"\n",
+        common::busybox_tarball().display()
+    );
     for who in Who::BOTH {
         if !who.available() {
             continue;
         }
         let env = Env::new(who);
-        env.write("Foxbox.toml", spec);
+        env.write("Foxbox.toml", &spec);
         let r = env.run(["check", "--host", "--format", "json", "Foxbox.toml"]);
         let v: serde_json::Value =
             serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {r:?}"));
