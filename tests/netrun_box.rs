@@ -895,3 +895,69 @@ fn a_taken_port_is_reported_at_its_spec_line() {
     let at = format!("{}:9:", s.file_name().unwrap().to_str().unwrap());
     assert!(r.stderr.contains(&at), "{r:?}");
 }
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// A detached box keeps its helper under its supervisor: the forward serves while the box runs,
+/// and the helper is gone when the box is stopped, and when the supervisor is killed with -9.
+#[test]
+fn detached_boxes_keep_their_helper_under_the_supervisor() {
+    for who in Who::BOTH {
+        if !who.available() {
+            continue;
+        }
+        let env = Env::new(who);
+        for (i, mode) in MODES.iter().enumerate() {
+            // root stops its pasta box and kills its slirp4netns box's supervisor; the user
+            // the reverse.
+            let kill_supervisor = (i == 1) == (who == Who::Root);
+            let ctx = format!("{who:?} {mode} kill -9 of the supervisor: {kill_supervisor}");
+            let (port, tok, name) = (free_port(), token(), unique_name("detached"));
+            let script = format!(
+                "mkdir -p /www && echo {tok} > /www/index.html && exec httpd -f -p 80 -h /www"
+            );
+            let publish = format!("127.0.0.1:{port}:80");
+            let mut args: Vec<String> = ["run", "-d", "--name", &name, "--network", mode, "-p"]
+                .map(String::from)
+                .to_vec();
+            args.push(publish);
+            args.extend([
+                busybox_tarball().display().to_string(),
+                "sh".into(),
+                "-c".into(),
+                script,
+            ]);
+            env.run(&args).ok();
+            let body = http_get(port, Duration::from_secs(10))
+                .unwrap_or_else(|e| panic!("{ctx}: GET 127.0.0.1:{port}: {e}"));
+            assert!(body.contains(&tok), "{ctx}: {body}");
+            let info = inspect_running(&env, &name);
+            let id = info["Id"].as_str().unwrap().to_string();
+            let fox = info["State"]["Pid"].as_u64().unwrap() as u32;
+            let sup = info["State"]["SupervisorPid"].as_u64().unwrap() as u32;
+            let helpers = helpers_of(&id);
+            assert_eq!(helpers.len(), 1, "{ctx}: helpers {helpers:?}");
+            assert_eq!(parent_of(helpers[0]), Some(sup), "{ctx}");
+            if kill_supervisor {
+                // SAFETY: kill(2) has no memory preconditions; the supervisor's pid was read
+                // from the box's state just now, while it ran.
+                assert_eq!(unsafe { libc::kill(sup as i32, libc::SIGKILL) }, 0);
+            } else {
+                env.run(["stop", "-t", "1", &name]).ok();
+            }
+            assert!(
+                wait_until(Duration::from_secs(5), || dead(helpers[0]) && dead(fox)),
+                "{ctx}: helper {helpers:?} or box {fox} outlived the box"
+            );
+            env.run(["rm", "-f", &name]).ok();
+        }
+    }
+}
