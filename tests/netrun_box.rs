@@ -146,11 +146,19 @@ impl Probe {
     fn get() -> &'static Probe {
         static P: OnceLock<Probe> = OnceLock::new();
         P.get_or_init(|| {
-            let dir = tempfile::Builder::new()
-                .prefix("foxbox-netprobe-")
-                .tempdir()
-                .unwrap()
-                .keep();
+            // One per test process; those of processes that are gone are swept.
+            let tmp = std::env::temp_dir();
+            for e in std::fs::read_dir(&tmp).unwrap().flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(pid) = name.strip_prefix("foxbox-netprobe-") {
+                    if !Path::new(&format!("/proc/{pid}")).exists() {
+                        let _ = std::fs::remove_dir_all(e.path());
+                    }
+                }
+            }
+            let dir = tmp.join(format!("foxbox-netprobe-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir(&dir).unwrap();
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
             let exe = std::env::current_exe().unwrap();
             let mut files = vec![(exe.clone(), "t".to_string())];
