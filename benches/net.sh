@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# Throughput of a forwarded port: foxbox's pasta and slirp4netns set-ups (through foxbox::net, the
-# library code `foxbox run` uses) beside podman's rootless port forward and plain host loopback,
-# all in this run on this machine. A file of BENCH_MB MB is fetched with curl from a busybox httpd
+# Throughput of a forwarded port: `foxbox run --network pasta|slirp4netns -p` beside podman's
+# rootless port forward and plain host loopback, all in this run on this machine. A file of BENCH_MB MB is fetched with curl from a busybox httpd
 # in the box through 127.0.0.1:PORT. Prints MB/s per setup and ratios against podman.
 #
 #   benches/net.sh            as root: runs the measurements as the unprivileged FOXUSER (rootless)
 #   FOXUSER=foxtest BENCH_MB=300 ROUNDS=3 benches/net.sh
 #
-# Until the executor lands, the box is `unshare --user --map-root-user --net` (as tests/net_box.rs
-# does) and the parent side is tests/net_box.rs's `parent` role, which calls foxbox::net::start.
+# The foxbox binary is the debug build: the bytes go through pasta or slirp4netns, never through
+# foxbox itself, so its build profile does not matter here.
 set -uo pipefail
 FOXUSER=${FOXUSER:-foxtest}
 BENCH_MB=${BENCH_MB:-300}
@@ -23,7 +22,7 @@ user_main() {
   local exe=$1 tarball=$2
   W=$(mktemp -d /tmp/foxnetbench.XXXXXX)
   chmod 755 "$W"
-  mkdir -p "$W/www" "$W/run-pasta" "$W/run-slirp"
+  mkdir -p "$W/www"
   # Real bytes, not a sparse file: nothing on the way may shortcut zeros.
   head -c $((BENCH_MB * 1048576)) /dev/urandom >"$W/www/big"
   BYTES=$(stat -c %s "$W/www/big")
@@ -33,8 +32,8 @@ user_main() {
 
   declare -gA RESULT
   measure baseline host_loopback
-  measure foxbox-pasta box pasta "$exe"
-  measure foxbox-slirp4netns box slirp4netns "$exe"
+  measure foxbox-pasta box pasta "$exe" "$tarball"
+  measure foxbox-slirp4netns box slirp4netns "$exe" "$tarball"
   measure podman podman "$tarball"
   measure podman-slirp-hostfwd podman "$tarball" slirp4netns:port_handler=slirp4netns
 
@@ -58,6 +57,9 @@ cleanup() {
     pm rm -f foxnetbench >/dev/null 2>&1
     pm system reset -f >/dev/null 2>&1
   fi
+  # The box store holds files of the user's subordinate ids: remove it from inside a namespace
+  # that maps them.
+  [ -d "$W/fox" ] && unshare --user --map-root-user --map-auto rm -rf "$W/fox" 2>/dev/null
   rm -rf "$W" ${PODMAN_RUN:+"$PODMAN_RUN"} 2>/dev/null
 }
 
@@ -93,33 +95,20 @@ measure() {
       kill "${PIDS[-1]}"
       ;;
     box)
-      local mode=$3 exe=$4 box parent
-      unshare --user --map-root-user --net --fork --kill-child busybox httpd -f -p 80 -h "$W/www" & box=$!
-      PIDS+=($box)
-      for _ in $(seq 100); do
-        [ "$(readlink /proc/$box/ns/net)" != "$(readlink /proc/self/ns/net)" ] && break
-        sleep 0.01
-      done
-      local run="$W/run-${mode%%4netns}"
-      # The parent role holds the network until its stdin (a fifo we hold open on fd 7) closes.
-      mkfifo "$run/ctl"
-      FOXNET_ROLE=parent FOXNET_MODE=$mode FOXNET_PORTS="tcp,127.0.0.1,$port,80" \
-        FOXNET_ALLOW=0 FOXNET_PID=$box FOXNET_RUNDIR=$run \
-        "$exe" --exact role --include-ignored --nocapture --test-threads=1 -q <"$run/ctl" >"$run/out" 2>&1 &
-      parent=$!
-      PIDS+=($parent)
-      exec 7>"$run/ctl"
-      for _ in $(seq 200); do grep -q $'^PROBE\tstatus=' "$run/out" 2>/dev/null && break; sleep 0.05; done
-      if ! grep -q $'^PROBE\tstatus=ok' "$run/out"; then
-        echo "$name: network did not start: $(cat "$run/out")"
+      local mode=$3 exe=$4 tarball=$5 cli
+      # A short store root: slirp4netns's API socket lives under it (at most 107 bytes).
+      FOXBOX_ROOT="$W/fox" "$exe" run --rm --name "foxnetbench-$mode" --network "$mode" \
+        -p "127.0.0.1:$port:80" -v "$W/www:/www:ro" "$tarball" httpd -f -p 80 -h /www \
+        >"$W/$mode.out" 2>&1 &
+      cli=$!
+      PIDS+=($cli)
+      if ! wait_http "$port"; then
+        echo "$name: forward did not answer: $(cat "$W/$mode.out")"
         return
       fi
-      wait_http "$port" || { echo "$name: forward did not answer"; return; }
       RESULT[$name]=$(fetch "$port")
-      exec 7>&-
-      wait "$parent" 2>/dev/null
-      kill -9 "$box" 2>/dev/null
-      wait "$box" 2>/dev/null
+      FOXBOX_ROOT="$W/fox" "$exe" kill "foxnetbench-$mode" >/dev/null
+      wait "$cli" 2>/dev/null
       ;;
     podman)
       local tarball=$3 network=${4:-}
@@ -176,12 +165,11 @@ if [ "$(id -u)" = 0 ]; then
   id "$FOXUSER" >/dev/null 2>&1 || die "no user $FOXUSER (the test harness creates foxtest)"
 fi
 cd "$REPO" || exit 1
-exe=$(cargo test --test net_box --no-run --message-format=json 2>/dev/null |
-  grep -o '"executable":"[^"]*net_box[^"]*"' | tail -1 | cut -d'"' -f4)
-[ -x "$exe" ] || die "cannot build tests/net_box.rs"
+cargo build --quiet --bin foxbox || die "cannot build foxbox"
+exe="$REPO/target/debug/foxbox"
 share=$(mktemp -d /tmp/foxnetbench-bin.XXXXXX)
 chmod 755 "$share"
-cp "$exe" "$share/net_box"
+cp "$exe" "$share/foxbox"
 bash images/build-busybox.sh "$share/busybox.tar.gz" >/dev/null || die "cannot build the busybox image"
 chmod 644 "$share/busybox.tar.gz"
 trap 'rm -rf "$share"' EXIT
@@ -189,8 +177,8 @@ echo "net.sh: ${BENCH_MB} MB per fetch, best of ${ROUNDS}; pasta $(dpkg-query -W
 if [ "$(id -u)" = 0 ]; then
   echo "net.sh: measuring rootless, as $FOXUSER"
   setpriv --reuid="$(id -u "$FOXUSER")" --regid="$(id -g "$FOXUSER")" --init-groups \
-    env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin LANG=C.UTF-8 \
-    bash "$SELF" __user "$share/net_box" "$share/busybox.tar.gz"
+    env -i PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin LANG=C.UTF-8 BENCH_MB="$BENCH_MB" ROUNDS="$ROUNDS" \
+    bash "$SELF" __user "$share/foxbox" "$share/busybox.tar.gz"
 else
-  bash "$SELF" __user "$share/net_box" "$share/busybox.tar.gz"
+  bash "$SELF" __user "$share/foxbox" "$share/busybox.tar.gz"
 fi

@@ -83,6 +83,11 @@ pub fn run(a: CheckArgs, ctx: &Ctx) -> CmdResult {
             }
         }
     }
+    if a.host && a.format == Format::Human {
+        let summary = spec::host::network_summary(&foxbox::net::probe::probe_host());
+        let indented: String = summary.lines().map(|l| format!("  {l}\n")).collect();
+        super::out(&format!("host network:\n{indented}"));
+    }
     if a.format == Format::Json {
         let text = serde_json::to_string_pretty(&json).map_err(|e| miette::miette!("{e}"))?;
         super::out(&format!("{text}\n"));

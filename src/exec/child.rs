@@ -134,7 +134,7 @@ impl State<'_> {
                 mounts::apply(self.root()?, m, &plan.mounts[..i], source)
             }
             Action::EtcFiles => {
-                let files = etc::contents(&self.launch.hostname, plan.network.mode.value);
+                let files = etc::contents(&self.launch.hostname, &plan.network);
                 let r = self
                     .root
                     .as_ref()

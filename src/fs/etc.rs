@@ -7,47 +7,47 @@ use std::path::Path;
 
 use super::resolve::{self, Kind};
 use crate::exec::error::{Context, StepError};
-use crate::plan::NetMode;
+use crate::net;
+use crate::plan::{NetMode, Network};
 use crate::sys::mount;
 
-/// The three files' contents for a box.
-pub fn contents(hostname: &str, net: NetMode) -> [(&'static str, String); 3] {
-    let host_hosts = || std::fs::read_to_string("/etc/hosts").unwrap_or_default();
-    let host_resolv = || std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-    let hosts = match net {
-        NetMode::Host => format!("{}\n127.0.1.1\t{hostname}\n", host_hosts().trim_end()),
+/// The name a box can reach the host's loopback services by, when its network allows it
+/// (podman's name, so images written for podman find the host the same way).
+pub const HOST_ALIASES: &str = "host.containers.internal host.foxbox.internal";
+
+/// The three files' contents for a box, given the host's /etc/hosts and /etc/resolv.conf.
+pub fn contents(hostname: &str, network: &Network) -> [(&'static str, String); 3] {
+    let host_hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    contents_from(hostname, network, &host_hosts, &host_resolv)
+}
+
+fn contents_from(
+    hostname: &str,
+    network: &Network,
+    host_hosts: &str,
+    host_resolv: &str,
+) -> [(&'static str, String); 3] {
+    let mode = network.mode.value;
+    let mut hosts = match mode {
+        NetMode::Host => format!("{}\n127.0.1.1\t{hostname}\n", host_hosts.trim_end()),
         _ => format!(
             "127.0.0.1\tlocalhost localhost.localdomain\n\
              ::1\tlocalhost localhost.localdomain ip6-localhost ip6-loopback\n\
              127.0.1.1\t{hostname}\n"
         ),
     };
-    let resolv = match net {
-        NetMode::Slirp4netns => {
-            let search: String = host_resolv()
-                .lines()
-                .filter(|l| l.starts_with("search ") || l.starts_with("options "))
-                .map(|l| format!("{l}\n"))
-                .collect();
-            format!("{search}nameserver 10.0.2.3\n")
+    // The gateway answers for the host's loopback only when the box may reach it; otherwise
+    // a name for it would only promise what the network refuses.
+    if network.allow_host_loopback {
+        if let Some(gw) = net::gateway(mode) {
+            hosts.push_str(&format!("{gw}\t{HOST_ALIASES}\n"));
         }
-        NetMode::Host => host_resolv(),
-        // A loopback resolver on the host is not reachable from the box's own namespace.
-        NetMode::None | NetMode::Pasta => host_resolv()
-            .lines()
-            .filter(|l| {
-                let mut f = l.split_whitespace();
-                !(f.next() == Some("nameserver")
-                    && f.next()
-                        .is_some_and(|a| a.starts_with("127.") || a == "::1"))
-            })
-            .map(|l| format!("{l}\n"))
-            .collect(),
-    };
+    }
     [
         ("hostname", format!("{hostname}\n")),
         ("hosts", hosts),
-        ("resolv.conf", resolv),
+        ("resolv.conf", net::resolv_conf(mode, host_resolv)),
     ]
 }
 
@@ -84,4 +84,60 @@ pub fn install(
         mount::move_to(src.as_fd(), at.as_fd()).ctx(|| format!("attach {}", target.display()))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Spanned;
+
+    fn net(mode: NetMode, allow: bool) -> Network {
+        Network {
+            mode: Spanned::bare(mode),
+            ports: Vec::new(),
+            allow_host_loopback: allow,
+        }
+    }
+
+    const HOSTS: &str = "127.0.0.1 localhost\n10.1.1.1 build\n";
+    const RESOLV: &str = "nameserver 127.0.0.53\nsearch lan\n";
+
+    fn file(files: &[(&'static str, String); 3], name: &str) -> String {
+        files.iter().find(|(n, _)| *n == name).unwrap().1.clone()
+    }
+
+    #[test]
+    fn resolv_conf_names_the_helpers_nameserver() {
+        let f = contents_from("b", &net(NetMode::Slirp4netns, false), HOSTS, RESOLV);
+        assert_eq!(file(&f, "resolv.conf"), "nameserver 10.0.2.3\nsearch lan\n");
+        let f = contents_from("b", &net(NetMode::Pasta, false), HOSTS, RESOLV);
+        assert_eq!(
+            file(&f, "resolv.conf"),
+            "nameserver 169.254.1.1\nsearch lan\n"
+        );
+        let f = contents_from("b", &net(NetMode::Host, false), HOSTS, RESOLV);
+        assert_eq!(file(&f, "resolv.conf"), RESOLV);
+        assert_eq!(file(&f, "hosts"), format!("{}127.0.1.1\tb\n", HOSTS));
+        let f = contents_from("b", &net(NetMode::None, false), HOSTS, RESOLV);
+        assert!(!file(&f, "resolv.conf").contains("nameserver "));
+        assert_eq!(file(&f, "hostname"), "b\n");
+    }
+
+    #[test]
+    fn the_host_alias_only_when_host_loopback_is_allowed() {
+        let f = contents_from("b", &net(NetMode::Slirp4netns, true), HOSTS, RESOLV);
+        assert!(
+            file(&f, "hosts").ends_with(&format!("10.0.2.2\t{HOST_ALIASES}\n")),
+            "{}",
+            file(&f, "hosts")
+        );
+        for (mode, allow) in [
+            (NetMode::Slirp4netns, false),
+            (NetMode::Pasta, false),
+            (NetMode::None, true),
+        ] {
+            let f = contents_from("b", &net(mode, allow), HOSTS, RESOLV);
+            assert!(!file(&f, "hosts").contains("host.containers.internal"));
+        }
+    }
 }

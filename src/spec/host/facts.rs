@@ -8,6 +8,7 @@ use nix::unistd::{access, AccessFlags};
 
 use super::cgroup;
 use super::HostOptions;
+use crate::net::probe::{self, TunStatus};
 use crate::plan::{ImageRef, MountKind, Plan};
 
 /// A subordinate id range from /etc/subuid or /etc/subgid.
@@ -69,6 +70,7 @@ impl Facts {
         let ids = |file: &str| {
             read(Path::new(file)).and_then(|t| subid_range(&t, user_name.as_deref(), uid))
         };
+        let net = probe::probe_host();
         Facts {
             uid,
             userns_blocked: userns_blocked(uid),
@@ -79,9 +81,11 @@ impl Facts {
             newgidmap: in_path("newgidmap"),
             cgroups: cgroups(opts.cgroup_parent.as_deref()),
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            pasta: in_path("pasta"),
-            slirp4netns: in_path("slirp4netns"),
-            tun_usable: access("/dev/net/tun", AccessFlags::R_OK | AccessFlags::W_OK).is_ok(),
+            pasta: net.pasta.path.is_some(),
+            slirp4netns: net.slirp4netns.path.is_some(),
+            // Opened read-write as this user, as the helpers will (root passes access(2) even
+            // for a device it could not use).
+            tun_usable: net.tun == TunStatus::Usable,
             unprivileged_port_start: read_trim("/proc/sys/net/ipv4/ip_unprivileged_port_start")
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(1024),

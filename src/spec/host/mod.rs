@@ -35,6 +35,34 @@ pub mod codes {
     pub const IMAGE: &str = "foxbox::host::image";
     /// Warning: `limits.cpus` above the host's CPU count.
     pub const CPUS: &str = "foxbox::host::cpus";
+    /// Warning: `network.mode = "host"` gives the box the host's network.
+    pub const HOST_NETWORK: &str = "foxbox::host::host_network";
+}
+
+/// What `check --host` says about networking on this host whatever the spec asks for: which
+/// user-mode helpers are installed and whether this user can use /dev/net/tun.
+pub fn network_summary(h: &crate::net::probe::HostNet) -> String {
+    use crate::net::probe::{HelperStatus, TunStatus, TUN_PATH};
+    let helper = |s: &HelperStatus| match &s.path {
+        Some(p) => format!(
+            "{}: installed ({}{})",
+            s.name,
+            p.display(),
+            s.version
+                .as_ref()
+                .map(|v| format!(", version {v}"))
+                .unwrap_or_default()
+        ),
+        None => format!("{}: not installed (package {})", s.name, s.package),
+    };
+    let tun = match &h.tun {
+        TunStatus::Usable => format!("{TUN_PATH}: usable by this user"),
+        TunStatus::Missing => format!("{TUN_PATH}: missing"),
+        TunStatus::Denied { mode, error } => {
+            format!("{TUN_PATH}: not usable by this user (mode {mode:04o}: {error})")
+        }
+    };
+    format!("{}\n{}\n{tun}\n", helper(&h.pasta), helper(&h.slirp4netns))
 }
 
 /// Answers whether a stored image is in the store.
@@ -248,6 +276,20 @@ pub fn check_facts(plan: &Plan, f: &Facts, opts: &HostOptions) -> Vec<Diagnostic
     }
     // --- network ---
     let mode = &plan.network.mode;
+    if mode.value == NetMode::Host {
+        out.push(at(
+            Diagnostic::warning(
+                codes::HOST_NETWORK,
+                "`mode = \"host\"` shares the host's network namespace: this weakens isolation",
+            )
+            .with_help(
+                "the box can reach every host service, on 127.0.0.1 and abstract unix sockets too, \
+                 and bind the host's ports; use \"pasta\" or \"slirp4netns\" with `ports` instead",
+            ),
+            mode.span,
+            "the host's network",
+        ));
+    }
     let helper = match mode.value {
         NetMode::Pasta => Some(("pasta", f.pasta, "passt")),
         NetMode::Slirp4netns => Some(("slirp4netns", f.slirp4netns, "slirp4netns")),
@@ -454,6 +496,48 @@ mod tests {
         assert_eq!(text(&d[4]), "\"slirp4netns\"");
         assert_eq!(text(&d[6]), "\"80:80\"");
         assert!(text(&d[7]).starts_with("[[mounts]]"));
+    }
+
+    #[test]
+    fn host_network_is_a_warning_at_its_mode_line() {
+        let spec = "[box]\nimage = \"busybox\"\n[network]\nmode = \"host\"\n";
+        let mut f = good();
+        f.uid = 0;
+        let d = check_facts(&plan(spec), &f, &HostOptions::default());
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].code, codes::HOST_NETWORK);
+        assert!(!d[0].is_error());
+        let s = d[0].span.unwrap();
+        assert_eq!(&spec[s.start..s.end], "\"host\"");
+    }
+
+    #[test]
+    fn network_summary_names_each_helper_and_the_tun_device() {
+        use crate::net::probe::{HelperStatus, HostNet, TunStatus};
+        let h = HostNet {
+            pasta: HelperStatus {
+                name: "pasta",
+                package: "passt",
+                path: Some(PathBuf::from("/usr/bin/pasta")),
+                version: None,
+            },
+            slirp4netns: HelperStatus {
+                name: "slirp4netns",
+                package: "slirp4netns",
+                path: None,
+                version: None,
+            },
+            tun: TunStatus::Denied {
+                mode: 0o600,
+                error: "Permission denied".into(),
+            },
+        };
+        assert_eq!(
+            network_summary(&h),
+            "pasta: installed (/usr/bin/pasta)\n\
+             slirp4netns: not installed (package slirp4netns)\n\
+             /dev/net/tun: not usable by this user (mode 0600: Permission denied)\n"
+        );
     }
 
     #[test]
