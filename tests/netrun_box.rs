@@ -882,7 +882,6 @@ fn helper_is_gone_after_kill_9_of_the_cli() {
 
 /// A taken host port is reported at its own `ports` entry, not at `mode`.
 #[test]
-#[ignore = "needs the runner to keep NetError::span() (src/runner/hooks.rs maps it to a StepError without a span)"]
 fn a_taken_port_is_reported_at_its_spec_line() {
     let env = Env::new(Who::User);
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();

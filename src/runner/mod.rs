@@ -95,7 +95,8 @@ fn resolve_image(store: &Store, plan: &Plan) -> Result<Image, RunError> {
             if !matches!(plan.image.value, ImageRef::Stored { .. }) {
                 return Err(fail(local.to_string()));
             }
-            let settings = crate::registry::Settings::from_env().map_err(|e| fail(e.to_string()))?;
+            let settings =
+                crate::registry::Settings::from_env().map_err(|e| fail(e.to_string()))?;
             let client = crate::registry::Client::new(settings);
             let ctx = crate::image::PullContext::new(&client);
             store
@@ -205,6 +206,14 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
         });
     }
 
+    // A taken host port is refused here, at its own spec line, before anything is made.
+    crate::net::ports::check_free(&plan.network.ports).map_err(|e| RunError {
+        diagnostics: vec![Diagnostic::error("foxbox::net::port", e.to_string())
+            .with_span(e.span().or(plan.network.mode.span))
+            .with_label("this port")
+            .with_help("choose another host port, or stop what holds this one")],
+        exit: 125,
+    })?;
     let boxes = Boxes::open(paths.boxes()).map_err(|e| err("foxbox::box::store")(e.to_string()))?;
     let volume_names: Vec<String> = plan
         .mounts
