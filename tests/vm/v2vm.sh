@@ -25,6 +25,8 @@ CACHE="${FOXBOX_VM_CACHE:-/var/tmp/foxbox-vm}"
 # so a box's overlay (userxattr, in its user namespace) cannot mount there; without the
 # module foxbox falls back to copying the image, as on any host without overlayfs.
 MODULES="9p 9pnet_virtio virtio_pci"
+# Bumped whenever the guest's init changes, so a cached initramfs is rebuilt.
+INIT_VERSION=2
 
 die() { echo "v2vm: $*" >&2; exit 125; }
 
@@ -129,7 +131,11 @@ for m in $(cat /mods/order); do insmod /mods/$m 2>/dev/null; done
 O=trans=virtio,version=9p2000.L,msize=262144
 mount -t 9p -o $O,ro,cache=loose hostroot /host || { echo "v2vm-guest: cannot mount the host root"; echo FOXVM-RC=125; poweroff -f; }
 mount --move /proc /host/proc; mount --move /sys /host/sys; mount --move /dev /host/dev
+# The caller's directory (a checkout, with its build) stays visible even when it lives under
+# one of the directories the guest gives a tmpfs of its own.
+mkdir -p /keep && mount --bind "/host$V2VM_KEEP" /keep
 for d in /tmp /run /var/tmp; do [ -d /host$d ] && mount -t tmpfs -o mode=1777 tmpfs /host$d; done
+mkdir -p "/host$V2VM_KEEP" 2>/dev/null && mount --move /keep "/host$V2VM_KEEP"
 mkdir -p "/host$V2VM_WORKDIR" 2>/dev/null
 mount -t 9p -o $O,cache=mmap work "/host$V2VM_WORKDIR" || echo "v2vm-guest: cannot mount the work dir"
 mkdir -p /host/run/v2vm && cp /bin/busybox /payload/run.sh /host/run/v2vm/
@@ -147,7 +153,7 @@ exec switch_root /host /run/v2vm/busybox sh /run/v2vm/stage2
 EOF
   chmod +x "$ir/init"
   (cd "$ir" && find . | newc) > "$CACHE/base.cpio" || die "cpio failed"
-  echo "$MODULES" > "$CACHE/modules"
+  echo "$MODULES $INIT_VERSION" > "$CACHE/modules"
   echo "v2vm: ready: kernel $kver, modules $(tr '\n' ' ' < "$ir/mods/order")" >&2
 }
 
@@ -176,11 +182,12 @@ run() {
   [ $# -ge 1 ] || die "no command"
   [ -d "$workdir" ] || die "no dir $workdir"
   # Rebuilt when missing or made with another module list.
-  { [ -s "$CACHE/base.cpio" ] && [ -s "$CACHE/vmlinux" ] && [ "$(cat "$CACHE/modules" 2>/dev/null)" = "$MODULES" ]; } || prepare
+  { [ -s "$CACHE/base.cpio" ] && [ -s "$CACHE/vmlinux" ] && [ "$(cat "$CACHE/modules" 2>/dev/null)" = "$MODULES $INIT_VERSION" ]; } || prepare
   local t; t=$(mktemp -d "${TMPDIR:-/tmp}/foxbox-v2vm.XXXXXX") || die "mktemp"
   trap 'rm -rf "$t"' RETURN
   mkdir -p "$t/p/payload"
   echo "V2VM_WORKDIR=$(q "$workdir")" > "$t/p/payload/env"
+  echo "V2VM_KEEP=$(q "$PWD")" >> "$t/p/payload/env"
   {
     echo "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb"
     for e in "${envs[@]}"; do echo "export $(q "$e")"; done
