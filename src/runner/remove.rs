@@ -21,6 +21,11 @@ pub fn remove(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<(), BoxE
         // Most boxes leave only files owned by the caller (the box's root): delete those
         // directly, and enter the store's user namespace only for what that cannot remove.
         let rootfs = entry.dir.join("rootfs");
+        // overlayfs leaves its inner work dir with mode 000; it is ours, so open it up first.
+        let _ = std::fs::set_permissions(
+            rootfs.join("work/work"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o700),
+        );
         if std::fs::remove_dir_all(&rootfs).is_err() && rootfs.exists() {
             let _ = store.remove_box_rootfs(&entry.dir);
         }
