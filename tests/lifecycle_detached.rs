@@ -325,3 +325,29 @@ fn twenty_parallel_runs_with_one_name_make_one_box() {
         assert!(box_dirs(&env).is_empty());
     }
 }
+
+#[test]
+fn up_detached_from_a_spec_honours_its_timeout() {
+    for env in envs() {
+        let spec = env.write(
+            "timed/Foxbox.toml",
+            "[box]\nname = \"timed\"\nimage = \"busybox\"\n\
+             command = [\"sh\", \"-c\", \"echo started; trap 'echo bye; exit 3' TERM; \
+             while :; do sleep 0.1; done\"]\n\n[limits]\ntimeout = \"1s\"\n",
+        );
+        let r = env.run(["up", "-d", spec.to_str().unwrap()]);
+        r.ok();
+        assert_eq!(r.stdout.trim().len(), 64, "{r:?}");
+        let w = env.run(["wait", "timed"]);
+        w.ok();
+        // The box's pid 1 traps SIGTERM from the timeout and exits 3 by itself.
+        assert_eq!(w.stdout.trim(), "3", "{w:?}");
+        let state = &inspect(&env, "timed")["State"];
+        assert_eq!(state["TimedOut"], true, "{state}");
+        let logs = env.run(["logs", "timed"]);
+        assert_eq!(logs.stdout, "started\nbye\n", "{logs:?}");
+        let ps = env.run(["ps", "-a"]);
+        assert!(ps.stdout.contains("(timed out)"), "{}", ps.stdout);
+        env.run(["rm", "timed"]).ok();
+    }
+}
