@@ -55,15 +55,25 @@ pub const NEWUIDMAP: &str = "newuidmap";
 pub const NEWGIDMAP: &str = "newgidmap";
 
 impl IdMaps {
-    /// The maps for a box started by the calling process.
+    /// The maps for a box started by the calling process. Worked out once per process: the
+    /// caller's ids and the id files do not change while a command runs, and several steps
+    /// (image store, executor) ask.
     pub fn for_caller() -> IdMaps {
-        let uid = nix::unistd::geteuid().as_raw();
-        let gid = nix::unistd::getegid().as_raw();
-        let name = user_name(uid);
-        let helpers = find_in_path(NEWUIDMAP).is_some() && find_in_path(NEWGIDMAP).is_some();
-        let subuid = fs::read_to_string("/etc/subuid").unwrap_or_default();
-        let subgid = fs::read_to_string("/etc/subgid").unwrap_or_default();
-        IdMaps::compute(uid, gid, name.as_deref(), &subuid, &subgid, helpers)
+        static MAPS: std::sync::OnceLock<IdMaps> = std::sync::OnceLock::new();
+        MAPS.get_or_init(|| {
+            let uid = nix::unistd::geteuid().as_raw();
+            let gid = nix::unistd::getegid().as_raw();
+            if uid == 0 {
+                // Root maps the whole id space itself: no helpers, no id files to read.
+                return IdMaps::compute(0, gid, None, "", "", false);
+            }
+            let name = user_name(uid);
+            let helpers = find_in_path(NEWUIDMAP).is_some() && find_in_path(NEWGIDMAP).is_some();
+            let subuid = fs::read_to_string("/etc/subuid").unwrap_or_default();
+            let subgid = fs::read_to_string("/etc/subgid").unwrap_or_default();
+            IdMaps::compute(uid, gid, name.as_deref(), &subuid, &subgid, helpers)
+        })
+        .clone()
     }
 
     /// Pure form of [`IdMaps::for_caller`], for tests and `check --host`.
