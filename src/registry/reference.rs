@@ -170,7 +170,7 @@ pub fn host_part(registry: &str) -> &str {
     registry.split(':').next().unwrap_or(registry)
 }
 
-fn valid_tag(t: &str) -> bool {
+pub(crate) fn valid_tag(t: &str) -> bool {
     !t.is_empty()
         && t.len() <= 128
         && !t.starts_with(['.', '-'])
@@ -178,7 +178,7 @@ fn valid_tag(t: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
-fn valid_registry(r: &str) -> bool {
+pub(crate) fn valid_registry(r: &str) -> bool {
     let (host, port) = if let Some(rest) = r.strip_prefix('[') {
         match rest.split_once(']') {
             Some((h, p)) => (h, p.strip_prefix(':')),
@@ -199,7 +199,7 @@ fn valid_registry(r: &str) -> bool {
 }
 
 /// `[a-z0-9]+` runs separated by `.`, `_`, `__` or one or more `-`.
-fn valid_component(c: &str) -> bool {
+pub(crate) fn valid_component(c: &str) -> bool {
     let b = c.as_bytes();
     if b.is_empty() || !is_alnum(b[0]) || !is_alnum(b[b.len() - 1]) {
         return false;

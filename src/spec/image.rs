@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::paths;
 use crate::plan::ImageRef;
+use crate::registry::reference::{valid_component, valid_registry, valid_tag};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImageError {
@@ -71,14 +72,8 @@ pub fn parse_image(text: &str, base: &Path) -> Result<ImageRef, ImageError> {
     })
 }
 
-fn valid_tag(tag: &str) -> bool {
-    let mut b = tag.bytes();
-    tag.len() <= 128
-        && b.next()
-            .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_')
-        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
-}
-
+/// A repository name with an optional registry host: the grammar the registry client parses,
+/// so a spec accepts exactly the names `foxbox pull` does.
 fn valid_name(name: &str) -> bool {
     if name.is_empty() || name.len() > 255 {
         return false;
@@ -91,57 +86,10 @@ fn valid_name(name: &str) -> bool {
     let first_is_host =
         parts.len() > 1 && (first.contains('.') || first.contains(':') || *first == "localhost");
     if first_is_host {
-        if !valid_host(first) {
-            return false;
-        }
-        rest.iter().all(|c| valid_component(c))
+        valid_registry(first) && rest.iter().all(|c| valid_component(c))
     } else {
         parts.iter().all(|c| valid_component(c))
     }
-}
-
-/// `host[:port]` of a registry.
-fn valid_host(h: &str) -> bool {
-    let (host, port) = match h.split_once(':') {
-        Some((host, port)) => (host, Some(port)),
-        None => (h, None),
-    };
-    let host_ok = !host.is_empty()
-        && host.split('.').all(|l| {
-            !l.is_empty()
-                && !l.starts_with('-')
-                && !l.ends_with('-')
-                && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
-        });
-    let port_ok =
-        port.is_none_or(|p| p.parse::<u16>().is_ok() && p.bytes().all(|c| c.is_ascii_digit()));
-    host_ok && port_ok
-}
-
-/// A path component: `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`.
-fn valid_component(c: &str) -> bool {
-    let b = c.as_bytes();
-    let alnum = |x: u8| x.is_ascii_lowercase() || x.is_ascii_digit();
-    if b.is_empty() || !alnum(b[0]) || !alnum(b[b.len() - 1]) {
-        return false;
-    }
-    let mut i = 0;
-    while i < b.len() {
-        if alnum(b[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && !alnum(b[i]) {
-            i += 1;
-        }
-        let sep = &c[start..i];
-        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
-        if !ok {
-            return false;
-        }
-    }
-    true
 }
 
 #[cfg(test)]
