@@ -4,10 +4,6 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use nix::unistd::{access, AccessFlags};
-
-use super::cgroup;
-use super::HostOptions;
 use crate::net::probe::{self, TunStatus};
 use crate::plan::{ImageRef, MountKind, Plan};
 
@@ -16,16 +12,6 @@ use crate::plan::{ImageRef, MountKind, Plan};
 pub struct SubidRange {
     pub start: u64,
     pub count: u64,
-}
-
-/// Whether a cgroup controller can be used for the box.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CgroupAccess {
-    /// The directory the box's cgroup would go in (or under), writable by this user.
-    Writable(PathBuf),
-    NotWritable(PathBuf),
-    /// No hierarchy offers the controller to this process.
-    Missing,
 }
 
 /// What the host checks know about this machine and user.
@@ -39,8 +25,6 @@ pub struct Facts {
     pub subgid: Option<SubidRange>,
     pub newuidmap: bool,
     pub newgidmap: bool,
-    /// (controller, access) for memory, cpu and pids.
-    pub cgroups: Vec<(String, CgroupAccess)>,
     pub cpus: usize,
     pub pasta: bool,
     pub slirp4netns: bool,
@@ -61,7 +45,7 @@ fn read_trim(p: &str) -> Option<String> {
 
 impl Facts {
     /// Read the host for `plan`.
-    pub fn gather(plan: &Plan, opts: &HostOptions) -> Facts {
+    pub fn gather(plan: &Plan) -> Facts {
         let uid = nix::unistd::geteuid().as_raw();
         let user_name = nix::unistd::User::from_uid(uid.into())
             .ok()
@@ -79,7 +63,6 @@ impl Facts {
             user_name: user_name.clone(),
             newuidmap: in_path("newuidmap"),
             newgidmap: in_path("newgidmap"),
-            cgroups: cgroups(opts.cgroup_parent.as_deref()),
             cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
             pasta: net.pasta.path.is_some(),
             slirp4netns: net.slirp4netns.path.is_some(),
@@ -135,39 +118,6 @@ pub fn in_path(name: &str) -> bool {
             fs::metadata(d.join(name))
                 .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         })
-}
-
-fn cgroups(parent: Option<&str>) -> Vec<(String, CgroupAccess)> {
-    let mounts =
-        cgroup::parse_mountinfo(&read(Path::new("/proc/self/mountinfo")).unwrap_or_default());
-    let member =
-        cgroup::parse_self_cgroup(&read(Path::new("/proc/self/cgroup")).unwrap_or_default());
-    ["memory", "cpu", "pids"]
-        .into_iter()
-        .map(|c| {
-            let access = match cgroup::locate(c, &mounts, &member, parent, &read) {
-                None => CgroupAccess::Missing,
-                Some(loc) if writable_or_creatable(&loc.dir) => CgroupAccess::Writable(loc.dir),
-                Some(loc) => CgroupAccess::NotWritable(loc.dir),
-            };
-            (c.to_string(), access)
-        })
-        .collect()
-}
-
-/// A directory we can write in, or (when it does not exist yet) whose nearest existing
-/// ancestor we can write in.
-fn writable_or_creatable(dir: &Path) -> bool {
-    let mut d = dir;
-    loop {
-        if d.exists() {
-            return access(d, AccessFlags::W_OK).is_ok();
-        }
-        match d.parent() {
-            Some(p) => d = p,
-            None => return false,
-        }
-    }
 }
 
 fn overlay_problem(uid: u32) -> Option<String> {

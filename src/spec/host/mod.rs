@@ -2,13 +2,13 @@
 //! pointing at the spec line that needs the missing thing.
 //!
 //! [`Facts::gather`] reads the host (read-only: /proc, /etc/subuid, PATH, /dev/net/tun, the
-//! cgroup mounts, the files the plan names); [`check_facts`] turns facts and a plan into
-//! diagnostics. Plain `foxbox check` never calls this.
+//! files the plan names); [`check_facts`] turns facts and a plan into diagnostics. Limits are
+//! judged by the cgroup module itself (`cgroup::check_limits`), the same decision `up` makes.
+//! Plain `foxbox check` never calls this.
 
-pub mod cgroup;
 mod facts;
 
-pub use facts::{CgroupAccess, Facts, SubidRange};
+pub use facts::{Facts, SubidRange};
 
 use crate::diag::Diagnostic;
 use crate::plan::{ImageRef, MountKind, NetMode, Plan, Span, User};
@@ -83,10 +83,9 @@ pub struct HostOptions {
 
 /// Every problem this host has with running `plan`.
 pub fn check(plan: &Plan, opts: &HostOptions) -> Vec<Diagnostic> {
-    let facts = Facts::gather(plan, opts);
+    let facts = Facts::gather(plan);
     let mut out = check_facts(plan, &facts, opts);
     // The limits in the words `up` and `run` use: the cgroup module decides for both.
-    out.retain(|d| d.code != codes::CGROUP);
     out.extend(
         crate::cgroup::check_limits(&plan.limits, opts.cgroup_parent.as_deref())
             .into_iter()
@@ -196,68 +195,7 @@ pub fn check_facts(plan: &Plan, f: &Facts, opts: &HostOptions) -> Vec<Diagnostic
             out.push(d);
         }
     }
-    // --- cgroups ---
     let l = &plan.limits;
-    let strict = l.enforce == crate::plan::Enforce::Strict;
-    let wanted: [(&str, &str, Option<Span>, bool); 4] = [
-        (
-            "memory",
-            "memory",
-            l.memory.as_ref().and_then(|m| m.span),
-            l.memory.is_some(),
-        ),
-        (
-            "memory",
-            "memory_swap",
-            l.memory_swap.as_ref().and_then(|m| m.span),
-            l.memory_swap.is_some(),
-        ),
-        (
-            "cpu",
-            "cpus",
-            l.cpus.as_ref().and_then(|m| m.span),
-            l.cpus.is_some(),
-        ),
-        (
-            "pids",
-            "pids",
-            l.pids.as_ref().and_then(|m| m.span),
-            l.pids.is_some(),
-        ),
-    ];
-    for (ctrl, key, span, declared) in wanted {
-        if !declared {
-            continue;
-        }
-        let problem = match f.cgroups.iter().find(|(c, _)| c == ctrl).map(|(_, a)| a) {
-            Some(CgroupAccess::Writable(_)) => continue,
-            Some(CgroupAccess::NotWritable(dir)) => format!(
-                "the {ctrl} cgroup at {} is not writable for uid {}",
-                dir.display(),
-                f.uid
-            ),
-            Some(CgroupAccess::Missing) | None => {
-                format!("the {ctrl} cgroup controller is not available to this process")
-            }
-        };
-        let help = if strict {
-            "delegate a cgroup to this user (chown it) and name it with FOXBOX_CGROUP_PARENT, run as root, or set `enforce = \"best-effort\"`"
-        } else {
-            "with `enforce = \"best-effort\"` the box starts without this limit"
-        };
-        let d = if strict {
-            Diagnostic::error(
-                codes::CGROUP,
-                format!("`limits.{key}` cannot be enforced: {problem}"),
-            )
-        } else {
-            Diagnostic::warning(
-                codes::CGROUP,
-                format!("`limits.{key}` will not be enforced: {problem}"),
-            )
-        };
-        out.push(at(d.with_help(help), span, "needs a cgroup"));
-    }
     if let Some(c) = &l.cpus {
         if c.value > f.cpus as f64 {
             out.push(at(
@@ -427,17 +365,6 @@ mod tests {
             }),
             newuidmap: true,
             newgidmap: true,
-            cgroups: vec![
-                (
-                    "memory".into(),
-                    CgroupAccess::Writable(PathBuf::from("/cg/memory")),
-                ),
-                (
-                    "cpu".into(),
-                    CgroupAccess::NotWritable(PathBuf::from("/cg/cpu")),
-                ),
-                ("pids".into(), CgroupAccess::Missing),
-            ],
             cpus: 2,
             pasta: true,
             slirp4netns: false,
@@ -477,8 +404,6 @@ mod tests {
             got,
             [
                 codes::SUBIDS,
-                codes::CGROUP,
-                codes::CGROUP,
                 codes::CPUS,
                 codes::NET_HELPER,
                 codes::TUN,
@@ -491,11 +416,9 @@ mod tests {
             spec[s.start..s.end].to_string()
         };
         assert_eq!(text(&d[0]), "\"1000\"");
-        assert_eq!(text(&d[1]), "4");
-        assert_eq!(text(&d[2]), "9");
-        assert_eq!(text(&d[4]), "\"slirp4netns\"");
-        assert_eq!(text(&d[6]), "\"80:80\"");
-        assert!(text(&d[7]).starts_with("[[mounts]]"));
+        assert_eq!(text(&d[2]), "\"slirp4netns\"");
+        assert_eq!(text(&d[4]), "\"80:80\"");
+        assert!(text(&d[5]).starts_with("[[mounts]]"));
     }
 
     #[test]
@@ -541,18 +464,12 @@ mod tests {
     }
 
     #[test]
-    fn best_effort_limits_only_warn_and_root_needs_no_subids() {
-        let spec = "[box]\nimage = \"busybox\"\n[limits]\ncpus = 1\nenforce = \"best-effort\"\n";
+    fn root_needs_no_subids() {
+        let spec = "[box]\nimage = \"busybox\"\n";
         let mut f = good();
         f.subuid = None;
-        assert_eq!(
-            codes_of(spec, &f),
-            [
-                (codes::SUBIDS.to_string(), false),
-                (codes::CGROUP.to_string(), false)
-            ]
-        );
+        assert_eq!(codes_of(spec, &f), [(codes::SUBIDS.to_string(), false)]);
         f.uid = 0;
-        assert_eq!(codes_of(spec, &f), [(codes::CGROUP.to_string(), false)]);
+        assert!(codes_of(spec, &f).is_empty());
     }
 }
