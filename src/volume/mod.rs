@@ -71,29 +71,12 @@ pub struct Volumes {
     boxes_dir: PathBuf,
 }
 
-/// podman's rule: a letter or digit, then letters, digits, `_`, `.`, `-`.
+/// podman's rule, the same as for box names (see `boxes::names::validate_name`).
 pub fn validate_name(name: &str) -> Result<(), VolumeError> {
-    let bad = |why| {
-        Err(VolumeError::BadName {
-            name: name.to_string(),
-            why,
-        })
-    };
-    let mut chars = name.chars();
-    match chars.next() {
-        None => return bad("it is empty"),
-        Some(c) if !c.is_ascii_alphanumeric() => {
-            return bad("it must start with a letter or digit")
-        }
-        _ => {}
-    }
-    if name.len() > 128 {
-        return bad("it is longer than 128 characters");
-    }
-    if !chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
-        return bad("only letters, digits, '_', '.' and '-' are allowed");
-    }
-    Ok(())
+    crate::boxes::names::validate_name(name).map_err(|why| VolumeError::BadName {
+        name: name.to_string(),
+        why,
+    })
 }
 
 impl Volumes {

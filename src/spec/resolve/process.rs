@@ -104,12 +104,9 @@ pub fn path_error(e: PathError, what: &str, v: &Sp<String>) -> Diagnostic {
         .with_help(help)
 }
 
-/// Names of boxes and volumes: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 128 bytes.
+/// Names of boxes and volumes, by the same rule the box and volume stores apply.
 pub fn valid_name(n: &str) -> bool {
-    let mut b = n.bytes();
-    n.len() <= 128
-        && b.next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && b.all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'))
+    crate::boxes::names::validate_name(n).is_ok()
 }
 
 fn box_name(rx: &mut Rx<'_>, n: &Sp<String>) -> Option<Spanned<String>> {
