@@ -55,6 +55,8 @@ fn fill(root: &Path, n: usize) {
                 volumes: vec![],
                 auto_remove: false,
                 plan: serde_json::json!({"process": {"args": ["/bin/sh"]}}),
+                exec: None,
+                creator: None,
             })
             .expect("create");
         boxes

@@ -3,10 +3,15 @@
 //! its log.
 //!
 //! Crash safety: a box directory appears whole (made under a temporary name, then renamed); every
-//! state write is atomic (temp file, fsync, rename); names are reserved under a lock file
-//! (`.names.lock`, an flock the kernel drops when its holder dies) so twenty parallel creations
-//! with one name end with one box; and state that says "running" is checked against the recorded
-//! process identities (pid + start time), so a crash never leaves `ps` lying.
+//! record write is atomic (temp file, fsync, rename); a name is reserved by creating the symlink
+//! `.names/NAME -> ID`, which only one of twenty parallel creations can do, and a stale name (its
+//! box gone) is taken over under a lock file (`.names.lock`, an flock the kernel drops when its
+//! holder dies); and state that says "running" is checked against the recorded process
+//! identities (pid + start time), so a crash never leaves `ps` lying.
+//!
+//! A new box is one directory holding one fsynced file (`config.json`, which also records the
+//! creating process); `state.json` appears when the box's state first changes. Starting a box
+//! is on every `run`'s path, so it writes as little as the guarantees allow.
 
 pub mod control;
 pub mod execinfo;
@@ -28,6 +33,8 @@ const TMP_PREFIX: &str = ".tmp-";
 const TRASH_PREFIX: &str = ".trash-";
 const NAMES_DIR: &str = ".names";
 const NAMES_LOCK: &str = ".names.lock";
+const CONFIG: &str = "config.json";
+const STATE: &str = "state.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BoxError {
@@ -97,6 +104,12 @@ pub struct BoxConfig {
     /// The resolved plan, as `foxbox plan --format json` prints it.
     #[serde(default)]
     pub plan: serde_json::Value,
+    /// How `foxbox exec` runs a process the way the fox runs.
+    #[serde(default)]
+    pub exec: Option<execinfo::ExecInfo>,
+    /// The process that created the box: its state until `state.json` is first written.
+    #[serde(default)]
+    pub creator: Option<ProcId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,6 +207,7 @@ pub struct BoxEntry {
 }
 
 /// The box store under `<root>/boxes`.
+#[derive(Debug, Clone)]
 pub struct Boxes {
     dir: PathBuf,
 }
@@ -210,6 +224,10 @@ fn flock(path: &Path) -> Result<Lock, BoxError> {
         .write(true)
         .open(path)
         .map_err(io_err("cannot open lock", path))?;
+    lock_file(f, path)
+}
+
+fn lock_file(f: File, path: &Path) -> Result<Lock, BoxError> {
     // SAFETY: flock on a descriptor this function owns; the lock lives as long as the File.
     let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
     if rc != 0 {
@@ -295,7 +313,12 @@ impl Boxes {
     /// held by an existing box is an error and leaves nothing behind.
     pub fn create(&self, mut config: BoxConfig) -> Result<BoxEntry, BoxError> {
         let generate = config.name.is_empty();
-        if !generate {
+        if generate {
+            // Chosen before the record is written, so that it is written once; a clash (rare)
+            // rewrites it.
+            config.name =
+                names::generate_name().map_err(io_err("cannot read", Path::new("/dev/urandom")))?;
+        } else {
             names::validate_name(&config.name).map_err(|why| BoxError::BadName {
                 name: config.name.clone(),
                 why,
@@ -303,16 +326,15 @@ impl Boxes {
         }
         config.id = names::new_id().map_err(io_err("cannot read", Path::new("/dev/urandom")))?;
         config.created = now_ms();
-        let me = ProcId::of(std::process::id() as i32);
-        let state = BoxState::created(me);
+        config.creator = ProcId::of(std::process::id() as i32);
+        let state = BoxState::created(config.creator);
 
         let tmp = self
             .dir
             .join(format!("{TMP_PREFIX}{}-{}", std::process::id(), config.id));
         fs::create_dir(&tmp).map_err(io_err("cannot create", &tmp))?;
         let made = (|| {
-            write_json(&tmp.join("config.json"), &config)?;
-            write_json(&tmp.join("state.json"), &state)?;
+            write_json(&tmp.join(CONFIG), &config)?;
             let dst = self.box_dir(&config.id);
             fs::rename(&tmp, &dst).map_err(io_err("cannot rename into", &dst))
         })();
@@ -330,10 +352,6 @@ impl Boxes {
             let _ = fs::remove_dir_all(self.box_dir(&config.id));
             return Err(e);
         }
-        if generate {
-            // The name was chosen after the directory was made: record it.
-            write_json(&self.box_dir(&config.id).join("config.json"), &config)?;
-        }
         Ok(BoxEntry {
             dir: self.box_dir(&config.id),
             config,
@@ -341,48 +359,87 @@ impl Boxes {
         })
     }
 
+    /// Reserve the generated name the config holds, or another one when it is taken (the
+    /// config is rewritten then).
     fn reserve_generated(&self, config: &mut BoxConfig) -> Result<(), BoxError> {
         let mut last = None;
-        for _ in 0..64 {
-            let name =
-                names::generate_name().map_err(io_err("cannot read", Path::new("/dev/urandom")))?;
+        for attempt in 0..=64 {
+            let name = match attempt {
+                0 => config.name.clone(),
+                64 => format!("fox-{}", &config.id[..12]),
+                _ => names::generate_name()
+                    .map_err(io_err("cannot read", Path::new("/dev/urandom")))?,
+            };
             match self.reserve_name(&name, &config.id) {
                 Ok(()) => {
-                    config.name = name;
+                    if name != config.name {
+                        config.name = name;
+                        let path = self.box_dir(&config.id).join(CONFIG);
+                        if let Err(e) = write_json(&path, config) {
+                            let _ = self.release_name(&config.name, &config.id);
+                            return Err(e);
+                        }
+                    }
                     return Ok(());
                 }
                 Err(e @ BoxError::NameInUse { .. }) => last = Some(e),
                 Err(e) => return Err(e),
             }
         }
-        // Every try clashed: fall back to a name made unique by the id.
-        let name = format!("fox-{}", &config.id[..12]);
-        self.reserve_name(&name, &config.id)
-            .map_err(|e| last.unwrap_or(e))?;
-        config.name = name;
-        Ok(())
+        Err(last.unwrap_or_else(|| BoxError::NotFound(config.name.clone())))
+    }
+
+    /// The box id a name file points at: a symlink to the id (or, as older stores wrote it, a
+    /// file holding the id).
+    fn name_holder(path: &Path) -> Option<String> {
+        match fs::read_link(path) {
+            Ok(t) => Some(t.to_string_lossy().into_owned()),
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+            }
+            Err(_) => None,
+        }
     }
 
     fn reserve_name(&self, name: &str, id: &str) -> Result<(), BoxError> {
-        let _lock = flock(&self.dir.join(NAMES_LOCK))?;
         let path = self.dir.join(NAMES_DIR).join(name);
-        if let Ok(holder) = fs::read_to_string(&path) {
-            let holder = holder.trim();
+        // The symlink's creation is the reservation: atomic, and exclusive among racers.
+        match std::os::unix::fs::symlink(id, &path) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io_err("cannot reserve the name at", &path)(e)),
+        }
+        let _lock = flock(&self.dir.join(NAMES_LOCK))?;
+        if let Some(holder) = Self::name_holder(&path) {
             // A name whose box directory is gone was left by a crash: it is free again.
-            if !holder.is_empty() && self.box_dir(holder).is_dir() {
+            if holder == id {
+                return Ok(());
+            }
+            if !holder.is_empty() && self.box_dir(&holder).is_dir() {
                 return Err(BoxError::NameInUse {
                     name: name.to_string(),
-                    id: holder.to_string(),
+                    id: holder,
                 });
             }
         }
-        write_atomic(&path, id.as_bytes())
+        let _ = fs::remove_file(&path);
+        std::os::unix::fs::symlink(id, &path).map_err(|e| {
+            if e.kind() == io::ErrorKind::AlreadyExists {
+                let holder = Self::name_holder(&path).unwrap_or_default();
+                BoxError::NameInUse {
+                    name: name.to_string(),
+                    id: holder,
+                }
+            } else {
+                io_err("cannot reserve the name at", &path)(e)
+            }
+        })
     }
 
     fn release_name(&self, name: &str, id: &str) -> Result<(), BoxError> {
         let _lock = flock(&self.dir.join(NAMES_LOCK))?;
         let path = self.dir.join(NAMES_DIR).join(name);
-        if fs::read_to_string(&path).is_ok_and(|h| h.trim() == id) {
+        if Self::name_holder(&path).is_some_and(|h| h == id) {
             fs::remove_file(&path).map_err(io_err("cannot remove", &path))?;
         }
         Ok(())
@@ -390,19 +447,23 @@ impl Boxes {
 
     /// Lock one box against concurrent changes.
     pub fn lock(&self, id: &str) -> Result<Lock, BoxError> {
+        // The directory itself is locked: no lock file to make and delete with every box.
         let dir = self.box_dir(id);
-        if !dir.is_dir() {
-            return Err(BoxError::NotFound(id.to_string()));
-        }
-        flock(&dir.join("lock"))
+        let f = match File::open(&dir) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(BoxError::NotFound(id.to_string()))
+            }
+            Err(e) => return Err(io_err("cannot open", &dir)(e)),
+        };
+        lock_file(f, &dir)
     }
 
     /// The box a user named: an exact name, a full id, or a unique id prefix.
     pub fn resolve(&self, what: &str) -> Result<String, BoxError> {
         if names::validate_name(what).is_ok() {
-            if let Ok(id) = fs::read_to_string(self.dir.join(NAMES_DIR).join(what)) {
-                let id = id.trim().to_string();
-                if self.box_dir(&id).is_dir() {
+            if let Some(id) = Self::name_holder(&self.dir.join(NAMES_DIR).join(what)) {
+                if names::validate_id(&id) && self.box_dir(&id).is_dir() {
                     return Ok(id);
                 }
             }
@@ -436,33 +497,44 @@ impl Boxes {
 
     pub fn load(&self, id: &str) -> Result<BoxEntry, BoxError> {
         let dir = self.box_dir(id);
-        let read = |file: &'static str| -> Result<Vec<u8>, BoxError> {
-            let p = dir.join(file);
-            fs::read(&p).map_err(|e| {
-                if e.kind() == io::ErrorKind::NotFound {
-                    BoxError::NotFound(id.to_string())
-                } else {
-                    io_err("cannot read", &p)(e)
-                }
-            })
-        };
-        let config: BoxConfig =
-            serde_json::from_slice(&read("config.json")?).map_err(|source| BoxError::Corrupt {
-                id: id.to_string(),
-                file: "config.json",
-                source,
-            })?;
-        let state: BoxState =
-            serde_json::from_slice(&read("state.json")?).map_err(|source| BoxError::Corrupt {
-                id: id.to_string(),
-                file: "state.json",
-                source,
-            })?;
+        let config = self.read_config(id)?;
+        let state = self.read_state(id, &config)?;
         Ok(BoxEntry {
             config,
             state: state.observed(),
             dir,
         })
+    }
+
+    fn read_config(&self, id: &str) -> Result<BoxConfig, BoxError> {
+        let p = self.box_dir(id).join(CONFIG);
+        let bytes = fs::read(&p).map_err(|e| {
+            if e.kind() == io::ErrorKind::NotFound {
+                BoxError::NotFound(id.to_string())
+            } else {
+                io_err("cannot read", &p)(e)
+            }
+        })?;
+        serde_json::from_slice(&bytes).map_err(|source| BoxError::Corrupt {
+            id: id.to_string(),
+            file: CONFIG,
+            source,
+        })
+    }
+
+    /// The recorded state: `state.json`, or before that is first written, "created" by the
+    /// process the config names.
+    fn read_state(&self, id: &str, config: &BoxConfig) -> Result<BoxState, BoxError> {
+        let p = self.box_dir(id).join(STATE);
+        match fs::read(&p) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| BoxError::Corrupt {
+                id: id.to_string(),
+                file: STATE,
+                source,
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BoxState::created(config.creator)),
+            Err(e) => Err(io_err("cannot read", &p)(e)),
+        }
     }
 
     /// Every box, newest first. Boxes that vanish while listing are skipped.
@@ -481,7 +553,7 @@ impl Boxes {
 
     /// Replace a box's state (the caller holds the box's lock).
     pub fn write_state(&self, id: &str, state: &BoxState) -> Result<(), BoxError> {
-        write_json(&self.box_dir(id).join("state.json"), state)
+        write_json(&self.box_dir(id).join(STATE), state)
     }
 
     /// Change a box's state under its lock: read, modify, write.
@@ -491,14 +563,8 @@ impl Boxes {
         f: impl FnOnce(&mut BoxState),
     ) -> Result<BoxState, BoxError> {
         let _lock = self.lock(id)?;
-        let path = self.box_dir(id).join("state.json");
-        let bytes = fs::read(&path).map_err(io_err("cannot read", &path))?;
-        let mut state: BoxState =
-            serde_json::from_slice(&bytes).map_err(|source| BoxError::Corrupt {
-                id: id.to_string(),
-                file: "state.json",
-                source,
-            })?;
+        let config = self.read_config(id)?;
+        let mut state = self.read_state(id, &config)?;
         f(&mut state);
         self.write_state(id, &state)?;
         Ok(state)
@@ -539,6 +605,8 @@ mod tests {
             volumes: vec![],
             auto_remove: false,
             plan: serde_json::Value::Null,
+            exec: None,
+            creator: None,
         }
     }
 

@@ -27,6 +27,11 @@ pub fn new_id() -> io::Result<String> {
     Ok(hex::encode(random_bytes(32)?))
 }
 
+/// True for what [`new_id`] makes: 64 lowercase hex digits.
+pub fn validate_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// A generated name such as `nimble-fennec`; the caller retries on a clash. A dash, not
 /// podman's underscore: the name is also the box's hostname, and hostnames have no `_`.
 pub fn generate_name() -> io::Result<String> {

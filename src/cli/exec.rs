@@ -3,7 +3,6 @@ use std::path::PathBuf;
 use clap::Args;
 use miette::{miette, IntoDiagnostic};
 
-use foxbox::boxes::execinfo::ExecInfo;
 use foxbox::boxes::Status;
 use foxbox::cgroup::BoxCgroup;
 use foxbox::diag;
@@ -75,7 +74,11 @@ pub fn run(a: ExecArgs, ctx: &Ctx) -> CmdResult {
         Some(f) if e.state.status == Status::Running => f,
         _ => return Err(miette!("box {} is not running", e.config.name)),
     };
-    let info = ExecInfo::load(&e.dir).into_diagnostic()?;
+    let info = e
+        .config
+        .exec
+        .clone()
+        .ok_or_else(|| miette!("box {} has no record of how its fox runs", e.config.name))?;
     let color = ctx.color_stderr();
     let fail = |err: foxbox::exec::ExecError| {
         super::err(&diag::render(
@@ -85,7 +88,7 @@ pub fn run(a: ExecArgs, ctx: &Ctx) -> CmdResult {
         ));
         err.exit_code()
     };
-    let mut req = match Request::from_info(&info, a.command) {
+    let mut req = match Request::from_info(&info, &e.config.name, a.command) {
         Ok(r) => r,
         Err(err) => return Ok(fail(err)),
     };

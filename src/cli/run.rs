@@ -170,6 +170,10 @@ pub(super) fn execute(plan: &Plan, opts: &RunOptions, ctx: &Ctx, timings: bool) 
         if let Ok(entry) = prepared.boxes.load(prepared.id()) {
             if let Err(e) = runner::remove::remove(&paths, &prepared.boxes, &entry) {
                 eprintln!("warning: could not remove box {}: {e}", entry.config.name);
+                // The box stays: it must say how it ended.
+                if let Ok((outcome, _)) = &result {
+                    runner::write_exit(&prepared.boxes, prepared.id(), outcome);
+                }
             }
         }
     }

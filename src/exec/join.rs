@@ -46,12 +46,12 @@ pub struct Request {
 }
 
 impl Request {
-    /// The box's settings from its `exec.json`, for `args`.
-    pub fn from_info(info: &ExecInfo, args: Vec<String>) -> Result<Request, ExecError> {
+    /// The box's settings from its config, for `args` (`name`: the box's).
+    pub fn from_info(info: &ExecInfo, name: &str, args: Vec<String>) -> Result<Request, ExecError> {
         Ok(Request {
             args,
             env: info.env.clone(),
-            hostname: info.hostname.clone(),
+            hostname: info.hostname.clone().unwrap_or_else(|| name.to_string()),
             cwd: info.cwd.clone(),
             user: (&info.user).into(),
             capabilities: info.caps(),
@@ -111,8 +111,11 @@ pub fn seccomp_program(info: &ExecInfo) -> Result<Option<Program>, ExecError> {
             "restore the box's profile",
         )
     })?;
-    let now = serde_json::to_value(&program).ok();
-    if info.seccomp_program.is_some() && now != info.seccomp_program {
+    if info
+        .seccomp_digest
+        .as_ref()
+        .is_some_and(|d| *d != program.digest())
+    {
         return Err(refused(
             "the box's seccomp profile changed since the box started".to_string(),
             "exec applies exactly the box's filter; restore the profile or restart the box",

@@ -21,6 +21,7 @@ pub use error::{ExecError, StepError};
 pub use parent::{run_foreground, start, Deadline, Finished, Started, Timing, TIMEOUT_GRACE};
 
 use crate::plan::Plan;
+use crate::security::seccomp::Program;
 use crate::sys::idmap::IdMaps;
 
 /// Everything the executor needs to start one box. It does not know where the rootfs came
@@ -37,6 +38,8 @@ pub struct Launch<'a> {
     /// Give the box a pty (its own devpts) and relay it.
     pub tty: bool,
     pub id_maps: IdMaps,
+    /// The plan's seccomp filter when the caller compiled it already (else [`start`] does).
+    pub seccomp: Option<&'a Program>,
 }
 
 impl<'a> Launch<'a> {
@@ -55,6 +58,7 @@ impl<'a> Launch<'a> {
             volumes: HashMap::new(),
             tty: false,
             id_maps: IdMaps::for_caller(),
+            seccomp: None,
         }
     }
 }

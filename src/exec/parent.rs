@@ -58,8 +58,15 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
     let mut timings = Vec::new();
 
     // Compiled here, before the clone: the child only installs it.
-    let seccomp =
-        super::security_glue::compile(plan).map_err(|e| fail(Action::Seccomp, "seccomp", e))?;
+    let compiled;
+    let seccomp = match launch.seccomp {
+        Some(p) => Some(p),
+        None => {
+            compiled = super::security_glue::compile(plan)
+                .map_err(|e| fail(Action::Seccomp, "seccomp", e))?;
+            compiled.as_ref()
+        }
+    };
     let (pend, cend) =
         channel::pair().map_err(|e| fail(Action::Clone, "clone", io_step("sync channel", e)))?;
     let mut flags = ns::USER | ns::MOUNT | ns::PID | ns::UTS | ns::IPC | ns::CGROUP;
@@ -70,7 +77,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
     let (pid, pidfd) = match p::fork_into(flags) {
         Ok(Forked::Child) => {
             drop(pend);
-            child::run(launch, &list, cend, seccomp.as_ref())
+            child::run(launch, &list, cend, seccomp)
         }
         Ok(Forked::Parent { pid, pidfd }) => (pid, pidfd),
         Err(e) => {

@@ -334,6 +334,20 @@ impl Store {
     /// Open (creating when missing) the store under `paths.images()`, and sweep what interrupted
     /// imports left behind.
     pub fn open(paths: &Paths) -> Result<Store, ImageError> {
+        let store = Self::open_unswept(paths)?;
+        if let Err(e) = store.sweep() {
+            tracing::warn!("cannot clean up after interrupted imports: {e}");
+        }
+        Ok(store)
+    }
+
+    /// Open the store to start or remove a box: as [`Store::open`], without the sweep, which
+    /// commands that write images do (it would add a lock and directory scans to every start).
+    pub fn open_for_boxes(paths: &Paths) -> Result<Store, ImageError> {
+        Self::open_unswept(paths)
+    }
+
+    fn open_unswept(paths: &Paths) -> Result<Store, ImageError> {
         let max_size = match std::env::var(MAX_SIZE_ENV) {
             Ok(v) if !v.is_empty() => parse_size(&v).ok_or(ImageError::BadSize(v))?,
             _ => DEFAULT_MAX_SIZE,
@@ -349,9 +363,8 @@ impl Store {
             max_size,
             progress: false,
         };
-        store.create_dirs()?;
-        if let Err(e) = store.sweep() {
-            tracing::warn!("cannot clean up after interrupted imports: {e}");
+        if !store.users_dir().is_dir() {
+            store.create_dirs()?;
         }
         Ok(store)
     }

@@ -78,6 +78,8 @@ pub struct Prepared {
     pub warnings: Vec<Diagnostic>,
     /// How long resolving (or importing) the image took.
     pub image_took: std::time::Duration,
+    /// The plan's seccomp filter, compiled (`None`: unconfined, or left to the executor).
+    pub seccomp: Option<crate::security::seccomp::Program>,
 }
 
 /// The image from the store; a registry reference (or a pinned digest) that is not there is
@@ -189,7 +191,8 @@ pub fn effective_command(plan: &Plan, image: &Image) -> Vec<String> {
 /// nothing of the box is left behind.
 pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
     let t = Instant::now();
-    let store = Store::open(paths).map_err(|e| err("foxbox::image::store")(e.to_string()))?;
+    let store =
+        Store::open_for_boxes(paths).map_err(|e| err("foxbox::image::store")(e.to_string()))?;
     let image = resolve_image(&store, plan)?;
     let image_took = t.elapsed();
     let plan = &with_image_defaults(plan, &image);
@@ -215,6 +218,9 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
         exit: 125,
     })?;
     let boxes = Boxes::open(paths.boxes()).map_err(|e| err("foxbox::box::store")(e.to_string()))?;
+    // Compiled once, for the executor and for `exec`'s record. A profile that does not
+    // compile is left to the executor's seccomp step, which reports it against the spec.
+    let seccomp = exec::security_glue::compile(plan).ok().flatten();
     let volume_names: Vec<String> = plan
         .mounts
         .iter()
@@ -247,6 +253,11 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
         volumes: volume_names.clone(),
         auto_remove: opts.auto_remove,
         plan: serde_json::to_value(plan).unwrap_or_default(),
+        exec: Some(ExecInfo::from_plan(
+            plan,
+            seccomp.as_ref().map(|p| p.digest()),
+        )),
+        creator: None,
     };
     let entry = boxes.create(config).map_err(|e| RunError {
         diagnostics: vec![Diagnostic::error("foxbox::box::create", e.to_string())
@@ -267,6 +278,7 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
         cgroup: None,
         warnings: Vec::new(),
         image_took,
+        seccomp,
     };
     match fill(paths, plan, opts, &store, &mut made, &volume_names) {
         Ok(()) => Ok(made),
@@ -287,7 +299,6 @@ fn fill(
 ) -> Result<(), RunError> {
     let id = made.entry.config.id.clone();
     let dir = made.entry.dir.clone();
-    save_exec_info(plan, &made.entry)?;
     store
         .add_user(&made.image.id, &id)
         .map_err(|e| err("foxbox::image::users")(e.to_string()))?;
@@ -378,23 +389,6 @@ fn fill(
     Ok(())
 }
 
-/// What `foxbox exec` needs to enter the box as its fox runs (see [`ExecInfo`]).
-fn save_exec_info(plan: &Plan, entry: &BoxEntry) -> Result<(), RunError> {
-    let hostname = plan
-        .hostname
-        .as_ref()
-        .map(|h| h.value.clone())
-        .unwrap_or_else(|| entry.config.name.clone());
-    // A profile that does not compile fails the start itself, with its diagnostic.
-    let program = exec::security_glue::compile(plan)
-        .ok()
-        .flatten()
-        .and_then(|p| serde_json::to_value(&p).ok());
-    ExecInfo::from_plan(plan, &hostname, program)
-        .save(&entry.dir)
-        .map_err(|e| err("foxbox::box::create")(e.to_string()))
-}
-
 impl Prepared {
     /// The executor's launch for this box.
     pub fn launch<'a>(&'a self, opts: &RunOptions) -> Launch<'a> {
@@ -402,6 +396,7 @@ impl Prepared {
         let mut l = Launch::new(plan, self.rootfs.clone(), &self.entry.config.name);
         l.default_args = self.entry.config.command.clone();
         l.volumes = self.volumes.clone();
+        l.seccomp = self.seccomp.as_ref();
         l.tty = opts
             .tty
             .or(plan.process.tty)
@@ -436,18 +431,20 @@ pub fn run_foreground(
 ) -> Result<(Outcome, Vec<exec::Timing>), RunError> {
     let id = prepared.id().to_string();
     let launch = prepared.launch(opts);
-    let mut hooks = BoxHooks::new(prepared, prepared.run_dir(paths), &prepared.boxes, true);
+    let mut hooks =
+        BoxHooks::new(prepared, prepared.run_dir(paths), &prepared.boxes, true).in_background();
     let result = exec::run_foreground(&launch, &mut hooks);
+    hooks.finish();
     hooks.stop_network();
     match result {
         Ok(done) => {
-            let outcome = record_exit(
-                &prepared.boxes,
-                &id,
-                prepared.cgroup.as_ref(),
-                done.exit.shell_code(),
-                done.timed_out,
-            );
+            let code = done.exit.shell_code();
+            let outcome = release(prepared.cgroup.as_ref(), code, done.timed_out);
+            // A box removed on exit needs no exit record: [`run_foreground`]'s caller writes
+            // one only when the removal fails. One fsync fewer on every `run --rm`.
+            if !opts.auto_remove {
+                write_exit(&prepared.boxes, &id, &outcome);
+            }
             Ok((outcome, done.timings))
         }
         Err(e) => {
@@ -474,19 +471,18 @@ pub fn record_exit(
     code: i32,
     timed_out: bool,
 ) -> Outcome {
+    let outcome = release(cgroup, code, timed_out);
+    write_exit(boxes, id, &outcome);
+    outcome
+}
+
+/// How the box ended, its cgroup asked about an OOM kill and then removed.
+fn release(cgroup: Option<&BoxCgroup>, code: i32, timed_out: bool) -> Outcome {
     let oom_killed =
         code == 137 && cgroup.is_some_and(|cg| cg.oom_kills().ok().flatten().unwrap_or(0) > 0);
     if let Some(cg) = cgroup {
         let _ = cg.destroy();
     }
-    let _ = boxes.update_state(id, |s| {
-        s.status = Status::Exited;
-        s.creator = None;
-        s.finished = Some(now_ms());
-        s.exit_code = Some(code);
-        s.oom_killed = oom_killed;
-        s.timed_out = timed_out;
-    });
     Outcome {
         code,
         oom_killed,
@@ -494,9 +490,20 @@ pub fn record_exit(
     }
 }
 
+/// Write a box's exit into its state.
+pub fn write_exit(boxes: &Boxes, id: &str, outcome: &Outcome) {
+    let _ = boxes.update_state(id, |s| {
+        s.status = Status::Exited;
+        s.creator = None;
+        s.finished = Some(now_ms());
+        s.exit_code = Some(outcome.code);
+        s.oom_killed = outcome.oom_killed;
+        s.timed_out = outcome.timed_out;
+    });
+}
+
 /// Mark the box running with its first process (called once the fox is exec'd).
-pub fn record_started(boxes: &Boxes, id: &str, pid: i32, supervisor: Option<ProcId>) {
-    let fox = ProcId::of(pid);
+pub fn record_started(boxes: &Boxes, id: &str, fox: Option<ProcId>, supervisor: Option<ProcId>) {
     let _ = boxes.update_state(id, |s| {
         s.status = Status::Running;
         s.fox = fox;

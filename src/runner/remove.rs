@@ -17,7 +17,7 @@ pub fn remove(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<(), BoxE
             let _ = cg.destroy();
         }
     }
-    if let Ok(store) = Store::open(paths) {
+    if let Ok(store) = Store::open_for_boxes(paths) {
         // Most boxes leave only files owned by the caller (the box's root): delete those
         // directly, and enter the store's user namespace only for what that cannot remove.
         let rootfs = entry.dir.join("rootfs");

@@ -52,6 +52,14 @@ pub struct Program {
 }
 
 impl Program {
+    /// A short fingerprint of the filter (sha256 of its JSON), to tell later whether a profile
+    /// still compiles to the filter a box got.
+    pub fn digest(&self) -> String {
+        use sha2::Digest;
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
+    }
+
     pub fn arch(&self) -> Arch {
         self.arch
     }
