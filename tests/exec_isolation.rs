@@ -458,3 +458,79 @@ fn named_volumes_outlive_the_box() {
         assert!(r.stdout.contains("\"den\""), "{}", r.stdout);
     }
 }
+
+/// The generated /etc files lie over the image's /etc (its own files stay beside them), the box
+/// may change them, and a file the user binds over one of them wins over foxbox's.
+#[test]
+fn generated_etc_files_lie_over_the_image_and_yield_to_a_users_bind() {
+    for env in envs() {
+        let mine = env.write("my-hosts", "10.9.9.9\tmine\n");
+        let bind = format!("{}:/etc/hosts:ro", mine.display());
+        let r = sh(
+            &env,
+            &["--hostname", "den", "-v", &bind],
+            "cat /etc/hosts; head -1 /etc/passwd; cat /etc/hostname; \
+             echo 'search here' >> /etc/resolv.conf && tail -1 /etc/resolv.conf",
+        );
+        r.ok();
+        assert_eq!(
+            r.stdout, "10.9.9.9\tmine\nroot:x:0:0:root:/root:/bin/sh\nden\nsearch here\n",
+            "{:?}",
+            env.who
+        );
+    }
+}
+
+/// An image whose /etc is a symlink keeps it: the generated files are bound over the files it
+/// leads to instead of hiding it under a directory of three.
+#[test]
+fn an_image_whose_etc_is_a_symlink_keeps_its_files() {
+    for env in envs() {
+        let tree = env.work().join("etc-link");
+        fs::create_dir_all(&tree).unwrap();
+        let untar = std::process::Command::new("tar")
+            .arg("-xzf")
+            .arg(busybox_tarball())
+            .arg("-C")
+            .arg(&tree)
+            .status()
+            .unwrap();
+        assert!(untar.success());
+        fs::create_dir_all(tree.join("usr")).unwrap();
+        fs::rename(tree.join("etc"), tree.join("usr/etc")).unwrap();
+        std::os::unix::fs::symlink("usr/etc", tree.join("etc")).unwrap();
+        let tarball = env.work().join("etc-link.tar");
+        let pack = std::process::Command::new("tar")
+            .arg("-cf")
+            .arg(&tarball)
+            .arg("-C")
+            .arg(&tree)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(pack.success());
+        fs::set_permissions(
+            &tarball,
+            std::os::unix::fs::PermissionsExt::from_mode(0o644),
+        )
+        .unwrap();
+        let r = env.run([
+            OsString::from("--log-level"),
+            "error".into(),
+            "run".into(),
+            "--hostname".into(),
+            "den".into(),
+            tarball.into_os_string(),
+            "/bin/sh".into(),
+            "-c".into(),
+            "readlink /etc; head -1 /etc/passwd; cat /usr/etc/hostname; grep -c den /etc/hosts"
+                .into(),
+        ]);
+        r.ok();
+        assert_eq!(
+            r.stdout, "usr/etc\nroot:x:0:0:root:/root:/bin/sh\nden\n1\n",
+            "{:?}",
+            env.who
+        );
+    }
+}

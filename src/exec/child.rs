@@ -104,7 +104,8 @@ impl State<'_> {
             )
             .ctx(|| "make / rprivate".into()),
             Action::Rootfs => {
-                self.root = Some(rootfs::mount_rootfs(&self.launch.rootfs)?);
+                let files = etc::contents(&self.launch.hostname, &plan.network);
+                self.root = Some(rootfs::mount_rootfs(&self.launch.rootfs, &files)?);
                 if plan.rootfs.readonly.value {
                     mounts::readonly_root_scratch(self.root()?, &plan.mounts)?;
                 }
@@ -132,23 +133,6 @@ impl State<'_> {
                     MountKind::Tmpfs { .. } => None,
                 };
                 mounts::apply(self.root()?, m, &plan.mounts[..i], source)
-            }
-            Action::EtcFiles => {
-                let files = etc::contents(&self.launch.hostname, &plan.network);
-                let r = self
-                    .root
-                    .as_ref()
-                    .ok_or_else(|| StepError::msg("the rootfs is not mounted yet"))?;
-                etc::install(r.scratch.as_fd(), r.root.as_fd(), &files).map_err(|e| {
-                    if e.errno == libc::EACCES || e.errno == libc::EPERM {
-                        e.with_hint(
-                            "the image's /etc belongs to an id the box does not map \
-                             (was it unpacked by another user?)",
-                        )
-                    } else {
-                        e
-                    }
-                })
             }
             Action::PivotRoot => {
                 pivot::pivot_into(self.root()?)?;

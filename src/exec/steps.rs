@@ -28,7 +28,6 @@ pub enum Action {
     Sys,
     /// The plan's mount with this index.
     Mount(usize),
-    EtcFiles,
     PivotRoot,
     MaskedPaths,
     ReadonlyPaths,
@@ -154,7 +153,8 @@ pub fn steps(plan: &Plan, choices: StartChoices) -> Vec<Step> {
         A::Rootfs,
         "rootfs",
         Child,
-        "overlay of the image layers with the box's upper dir",
+        "overlay of the image layers with the box's upper dir; \
+         /etc/hostname, /etc/hosts, /etc/resolv.conf on top",
     ));
     v.push(step(A::Proc, "proc", Child, "mount a new /proc"));
     v.push(step(
@@ -181,12 +181,6 @@ pub fn steps(plan: &Plan, choices: StartChoices) -> Vec<Step> {
             .at(m.span),
         );
     }
-    v.push(step(
-        A::EtcFiles,
-        "etc-files",
-        Child,
-        "/etc/hostname, /etc/hosts, /etc/resolv.conf",
-    ));
     v.push(step(
         A::PivotRoot,
         "pivot-root",

@@ -1,5 +1,7 @@
-//! /etc/hostname, /etc/hosts and /etc/resolv.conf: written on the box's scratch tmpfs and bound
-//! over the image's files, so the image and its layers are never modified.
+//! /etc/hostname, /etc/hosts and /etc/resolv.conf: written on the box's scratch tmpfs, never
+//! into the image. Over an overlay root they form the overlay's top layer (nothing to copy up
+//! into the box's upper dir, nothing to mount per file); over a directory root, or an image
+//! whose /etc is not a plain directory, each is bound over /etc/<name>.
 
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -51,6 +53,60 @@ fn contents_from(
     ]
 }
 
+/// The directory (on the scratch tmpfs) of the top layer [`write_layer`] makes.
+pub const LAYER: &str = "etc-layer";
+
+/// Whether the files can be a layer over these lower dirs (top first): the topmost `etc` among
+/// them must be a directory (or there must be none), else the layer's directory would hide
+/// what the image's /etc is (a symlink, say).
+pub fn layer_fits(lower_top_first: &[&Path]) -> Option<std::fs::Metadata> {
+    for l in lower_top_first {
+        match std::fs::symlink_metadata(l.join("etc")) {
+            Ok(m) if m.is_dir() => return Some(m),
+            Ok(_) => return None,
+            Err(_) => continue,
+        }
+    }
+    None
+}
+
+/// Write the files as `<scratch>/etc-layer/etc/<name>`, the layer's /etc taking the owner and
+/// mode of the image's (`like`), since the top layer's directory is what the box sees.
+pub fn write_layer(
+    scratch: BorrowedFd<'_>,
+    files: &[(&'static str, String)],
+    like: &std::fs::Metadata,
+) -> Result<(), StepError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    mount::mkdirat(scratch, Path::new(LAYER), 0o755).ctx(|| "create the /etc layer".into())?;
+    let etc_path = Path::new(LAYER).join("etc");
+    mount::mkdirat(scratch, &etc_path, 0o755).ctx(|| "create the /etc layer".into())?;
+    let etc = mount::openat(scratch, &etc_path, libc::O_RDONLY | libc::O_DIRECTORY, 0)
+        .ctx(|| "open the /etc layer".into())?;
+    let dir = std::fs::File::from(etc);
+    dir.set_permissions(std::fs::Permissions::from_mode(like.mode() & 0o7777))
+        .ctx(|| "set the /etc layer's mode".into())?;
+    // An owner the box does not map cannot be given; the box's root then owns it.
+    let _ = std::os::unix::fs::fchown(&dir, Some(like.uid()), Some(like.gid()));
+    write_files(dir.as_fd(), files)
+}
+
+fn write_files(etc: BorrowedFd<'_>, files: &[(&'static str, String)]) -> Result<(), StepError> {
+    for (name, text) in files {
+        let f = mount::openat(
+            etc,
+            Path::new(name),
+            libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC | libc::O_NOFOLLOW,
+            0o644,
+        )
+        .ctx(|| format!("create {name}"))?;
+        std::fs::File::from(f)
+            .write_all(text.as_bytes())
+            .ctx(|| format!("write {name}"))?;
+    }
+    Ok(())
+}
+
 /// Write the files on the scratch tmpfs and bind each over /etc/<name> in the new root.
 pub fn install(
     scratch: BorrowedFd<'_>,
@@ -65,17 +121,8 @@ pub fn install(
         0,
     )
     .ctx(|| "open the scratch etc dir".into())?;
-    for (name, text) in files {
-        let f = mount::openat(
-            etc.as_fd(),
-            Path::new(name),
-            libc::O_CREAT | libc::O_WRONLY | libc::O_TRUNC | libc::O_NOFOLLOW,
-            0o644,
-        )
-        .ctx(|| format!("create {name}"))?;
-        std::fs::File::from(f)
-            .write_all(text.as_bytes())
-            .ctx(|| format!("write {name}"))?;
+    write_files(etc.as_fd(), files)?;
+    for (name, _) in files {
         let src =
             mount::clone_tree(Some(etc.as_fd()), Path::new(name)).ctx(|| format!("bind {name}"))?;
         let target = Path::new("/etc").join(name);

@@ -1,12 +1,12 @@
 //! The box's root: an overlay of the image layers (or a bound directory) mounted inside the
 //! box's user and mount namespaces, on a small scratch tmpfs that also holds the box's
-//! generated /etc files.
+//! generated /etc files (the overlay's top layer, or bound over the image's; see [`etc`]).
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use super::cwd;
+use super::{cwd, etc};
 use crate::exec::error::{Context, StepError};
 use crate::sys::mount::{self, FsContext};
 
@@ -49,8 +49,12 @@ pub struct NewRoot {
 
 const ROOT: &str = "root";
 
-/// Mount the scratch tmpfs on the mountpoint and the rootfs inside it.
-pub fn mount_rootfs(rootfs: &BoxRootfs) -> Result<NewRoot, StepError> {
+/// Mount the scratch tmpfs on the mountpoint and the rootfs inside it, with the generated
+/// /etc files (`etc_files`) in place.
+pub fn mount_rootfs(
+    rootfs: &BoxRootfs,
+    etc_files: &[(&'static str, String)],
+) -> Result<NewRoot, StepError> {
     let mp = &rootfs.mountpoint;
     let mp_fd = mount::openat2(cwd(), mp, libc::O_PATH | libc::O_DIRECTORY, 0, 0)
         .ctx(|| format!("open the mountpoint {}", mp.display()))?;
@@ -70,8 +74,18 @@ pub fn mount_rootfs(rootfs: &BoxRootfs) -> Result<NewRoot, StepError> {
     )
     .ctx(|| "open the root dir".into())?;
 
+    let mut etc_layered = false;
     let tree = match &rootfs.layers {
-        Layers::Overlay { lower, upper } => overlay(mp, &scratch, lower, upper.as_ref())?,
+        Layers::Overlay { lower, upper } => {
+            let top_first: Vec<&Path> = lower.iter().rev().map(|p| p.as_path()).collect();
+            let mut lower = lower.clone();
+            if let Some(like) = etc::layer_fits(&top_first) {
+                etc::write_layer(scratch.as_fd(), etc_files, &like)?;
+                lower.push(mp.join(etc::LAYER));
+                etc_layered = true;
+            }
+            overlay(mp, &scratch, &lower, upper.as_ref())?
+        }
         Layers::Dir(dir) => {
             mount::clone_tree(None, dir).ctx(|| format!("bind {}", dir.display()))?
         }
@@ -85,6 +99,18 @@ pub fn mount_rootfs(rootfs: &BoxRootfs) -> Result<NewRoot, StepError> {
         0,
     )
     .ctx(|| "open the new root".into())?;
+    if !etc_layered {
+        etc::install(scratch.as_fd(), root.as_fd(), etc_files).map_err(|e| {
+            if e.errno == libc::EACCES || e.errno == libc::EPERM {
+                e.with_hint(
+                    "the image's /etc belongs to an id the box does not map \
+                     (was it unpacked by another user?)",
+                )
+            } else {
+                e
+            }
+        })?;
+    }
     Ok(NewRoot { root, scratch })
 }
 

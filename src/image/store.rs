@@ -985,9 +985,8 @@ impl Store {
 
     /// Forget that box `box_id` uses image `image_id`.
     pub fn remove_user(&self, image_id: &str, box_id: &str) {
-        let dir = self.users_dir().join(hex_of(image_id));
-        let _ = fs::remove_file(dir.join(box_id));
-        let _ = fs::remove_dir(dir);
+        // The image's directory stays (until `image rm`) for its next box.
+        let _ = fs::remove_file(self.users_dir().join(hex_of(image_id)).join(box_id));
     }
 
     /// Boxes that use the image and still exist (`<root>/boxes/<id>`).

@@ -305,7 +305,9 @@ fn fill(
     let r = store
         .prepare_box_rootfs(&made.image, &dir)
         .map_err(|e| err("foxbox::image::rootfs")(e.to_string()))?;
-    let mountpoint = dir.join("mnt");
+    // Every box mounts its root over this one directory, each inside its own mount namespace
+    // (see [`BoxRootfs::mountpoint`]): no directory to make and delete per box.
+    let mountpoint = made.boxes.dir().join(".mnt");
     fs::create_dir_all(&mountpoint)
         .map_err(|e| err("foxbox::box::mountpoint")(format!("{}: {e}", mountpoint.display())))?;
     made.rootfs = BoxRootfs {
