@@ -2,16 +2,16 @@
 //! configuration (`config.json`), its changing state (`state.json`), its rootfs upper dir and
 //! its log.
 //!
-//! Crash safety: a box directory appears whole (made under a temporary name, then renamed); every
-//! record write is atomic (temp file, fsync, rename); a name is reserved by creating the symlink
-//! `.names/NAME -> ID`, which only one of twenty parallel creations can do, and a stale name (its
-//! box gone) is taken over under a lock file (`.names.lock`, an flock the kernel drops when its
-//! holder dies); and state that says "running" is checked against the recorded process
-//! identities (pid + start time), so a crash never leaves `ps` lying.
-//!
-//! A new box is one directory holding one fsynced file (`config.json`, which also records the
-//! creating process); `state.json` appears when the box's state first changes. Starting a box
-//! is on every `run`'s path, so it writes as little as the guarantees allow.
+//! Crash safety: a box is made in two steps. Staging makes its directory, holds an flock on
+//! it and reserves its name (by creating the symlink `.names/NAME -> ID`, which only one of
+//! twenty parallel creations can do); committing writes `config.json` atomically (temp file,
+//! fsync, rename) and lets go of the lock. Until then the box is invisible (no record), and a
+//! staged directory whose lock nobody holds was left by a crash: it is removed, its name
+//! freed, when met. `run` commits while the box's set-up process works, so the fsync costs its
+//! start nothing. Every later write is atomic too; `state.json` appears on the first change
+//! (before that the config records the creating process). State that says "running" is
+//! checked against the recorded process identities (pid + start time), so a crash never
+//! leaves `ps` lying. Removal renames the directory to trash at once, then deletes it.
 
 pub mod control;
 pub mod execinfo;
@@ -206,6 +206,32 @@ pub struct BoxEntry {
     pub dir: PathBuf,
 }
 
+/// The hold on a box that is staged but not yet recorded (see [`Boxes::stage`]).
+pub struct Pending {
+    /// Held until the commit: a staged directory nobody holds was abandoned.
+    lock: std::cell::Cell<Option<Lock>>,
+}
+
+impl Pending {
+    /// True until [`Boxes::commit`] or [`Boxes::abandon`].
+    pub fn is_pending(&self) -> bool {
+        let l = self.lock.take();
+        let pending = l.is_some();
+        self.lock.set(l);
+        pending
+    }
+}
+
+/// Delete a box's directory as far as the caller can (overlayfs leaves its inner work dirs
+/// with mode 000: they are the caller's, so they are opened up first).
+pub fn remove_box_tree(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for d in ["rootfs/work/work", "rootfs/work/incompat"] {
+        let _ = fs::set_permissions(dir.join(d), fs::Permissions::from_mode(0o700));
+    }
+    let _ = fs::remove_dir_all(dir);
+}
+
 /// The box store under `<root>/boxes`.
 #[derive(Debug, Clone)]
 pub struct Boxes {
@@ -297,25 +323,39 @@ impl Boxes {
         }
     }
 
-    /// Leftover trash directories (to delete with more privilege, e.g. in a user namespace).
+    /// Leftover trash directories whose deleter is gone (to delete with more privilege, e.g.
+    /// in a user namespace).
     pub fn trash(&self) -> Vec<PathBuf> {
         fs::read_dir(&self.dir)
             .map(|rd| {
                 rd.flatten()
-                    .filter(|e| e.file_name().to_string_lossy().starts_with(TRASH_PREFIX))
+                    .filter(|e| {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        name.strip_prefix(TRASH_PREFIX)
+                            .and_then(|r| r.split('-').next())
+                            .and_then(|p| p.parse::<i32>().ok())
+                            .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+                    })
                     .map(|e| e.path())
                     .collect()
             })
             .unwrap_or_default()
     }
 
-    /// Create a box: its directory appears whole, then its name is reserved. A name already
-    /// held by an existing box is an error and leaves nothing behind.
-    pub fn create(&self, mut config: BoxConfig) -> Result<BoxEntry, BoxError> {
+    /// Create a box: stage it, then commit it. A name already held by an existing box is an
+    /// error and leaves nothing behind.
+    pub fn create(&self, config: BoxConfig) -> Result<BoxEntry, BoxError> {
+        let (entry, pending) = self.stage(config)?;
+        self.commit(&entry, &pending)?;
+        Ok(entry)
+    }
+
+    /// Make the box's directory and reserve its name, without a record yet: the box is
+    /// invisible until [`Boxes::commit`], and is removed as abandoned if this process dies
+    /// first. A name held by an existing box is an error and leaves nothing behind.
+    pub fn stage(&self, mut config: BoxConfig) -> Result<(BoxEntry, Pending), BoxError> {
         let generate = config.name.is_empty();
         if generate {
-            // Chosen before the record is written, so that it is written once; a clash (rare)
-            // rewrites it.
             config.name =
                 names::generate_name().map_err(io_err("cannot read", Path::new("/dev/urandom")))?;
         } else {
@@ -327,40 +367,76 @@ impl Boxes {
         config.id = names::new_id().map_err(io_err("cannot read", Path::new("/dev/urandom")))?;
         config.created = now_ms();
         config.creator = ProcId::of(std::process::id() as i32);
-        let state = BoxState::created(config.creator);
-
-        let tmp = self
-            .dir
-            .join(format!("{TMP_PREFIX}{}-{}", std::process::id(), config.id));
-        fs::create_dir(&tmp).map_err(io_err("cannot create", &tmp))?;
-        let made = (|| {
-            write_json(&tmp.join(CONFIG), &config)?;
-            let dst = self.box_dir(&config.id);
-            fs::rename(&tmp, &dst).map_err(io_err("cannot rename into", &dst))
-        })();
-        if let Err(e) = made {
-            let _ = fs::remove_dir_all(&tmp);
-            return Err(e);
+        let dir = self.box_dir(&config.id);
+        fs::create_dir(&dir).map_err(io_err("cannot create", &dir))?;
+        let lock = File::open(&dir)
+            .map_err(io_err("cannot open", &dir))
+            .and_then(|f| lock_file(f, &dir));
+        let reserved = lock.and_then(|lock| {
+            if generate {
+                self.reserve_generated(&mut config)?;
+            } else {
+                self.reserve_name(&config.name, &config.id)?;
+            }
+            Ok(lock)
+        });
+        match reserved {
+            Ok(lock) => Ok((
+                BoxEntry {
+                    state: BoxState::created(config.creator),
+                    config,
+                    dir,
+                },
+                Pending {
+                    lock: std::cell::Cell::new(Some(lock)),
+                },
+            )),
+            Err(e) => {
+                let _ = fs::remove_dir_all(&dir);
+                Err(e)
+            }
         }
-
-        let reserved = if generate {
-            self.reserve_generated(&mut config)
-        } else {
-            self.reserve_name(&config.name, &config.id)
-        };
-        if let Err(e) = reserved {
-            let _ = fs::remove_dir_all(self.box_dir(&config.id));
-            return Err(e);
-        }
-        Ok(BoxEntry {
-            dir: self.box_dir(&config.id),
-            config,
-            state,
-        })
     }
 
-    /// Reserve the generated name the config holds, or another one when it is taken (the
-    /// config is rewritten then).
+    /// Write a staged box's record: from here on it is a box like any other.
+    pub fn commit(&self, entry: &BoxEntry, pending: &Pending) -> Result<(), BoxError> {
+        write_json(&entry.dir.join(CONFIG), &entry.config)?;
+        pending.lock.take();
+        Ok(())
+    }
+
+    /// Undo a staging: the directory and the name go.
+    pub fn abandon(&self, entry: &BoxEntry, pending: &Pending) {
+        let _ = self.release_name(&entry.config.name, &entry.config.id);
+        remove_box_tree(&entry.dir);
+        pending.lock.take();
+    }
+
+    /// A staged box whose creator died before committing it: remove it (true) unless it is
+    /// committed or its creator still holds it.
+    fn reap_abandoned(&self, id: &str) -> bool {
+        let dir = self.box_dir(id);
+        if dir.join(CONFIG).exists() {
+            return false;
+        }
+        let Ok(f) = File::open(&dir) else {
+            return false;
+        };
+        // SAFETY: a non-blocking flock on a descriptor owned here.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            return false;
+        }
+        if dir.join(CONFIG).exists() {
+            return false;
+        }
+        let trash = self.trash_path(std::process::id(), id);
+        if fs::rename(&dir, &trash).is_ok() {
+            remove_box_tree(&trash);
+        }
+        true
+    }
+
+    /// Reserve the generated name the config holds, or another one when it is taken.
     fn reserve_generated(&self, config: &mut BoxConfig) -> Result<(), BoxError> {
         let mut last = None;
         for attempt in 0..=64 {
@@ -372,14 +448,7 @@ impl Boxes {
             };
             match self.reserve_name(&name, &config.id) {
                 Ok(()) => {
-                    if name != config.name {
-                        config.name = name;
-                        let path = self.box_dir(&config.id).join(CONFIG);
-                        if let Err(e) = write_json(&path, config) {
-                            let _ = self.release_name(&config.name, &config.id);
-                            return Err(e);
-                        }
-                    }
+                    config.name = name;
                     return Ok(());
                 }
                 Err(e @ BoxError::NameInUse { .. }) => last = Some(e),
@@ -415,7 +484,10 @@ impl Boxes {
             if holder == id {
                 return Ok(());
             }
-            if !holder.is_empty() && self.box_dir(&holder).is_dir() {
+            if names::validate_id(&holder)
+                && self.box_dir(&holder).is_dir()
+                && !self.reap_abandoned(&holder)
+            {
                 return Err(BoxError::NameInUse {
                     name: name.to_string(),
                     id: holder,
@@ -543,7 +615,10 @@ impl Boxes {
         for id in self.ids()? {
             match self.load(&id) {
                 Ok(b) => v.push(b),
-                Err(BoxError::NotFound(_)) => {}
+                // No record: being staged, or abandoned by a crash (then it goes).
+                Err(BoxError::NotFound(_)) => {
+                    self.reap_abandoned(&id);
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -574,16 +649,40 @@ impl Boxes {
     /// then deleted. Returns the trash path when deletion failed (files owned by subordinate
     /// ids need deleting from inside a user namespace); it is swept later otherwise.
     pub fn remove(&self, id: &str) -> Result<Option<PathBuf>, BoxError> {
-        let entry = self.load(id)?;
-        let _lock = self.lock(id)?;
-        self.release_name(&entry.config.name, id)?;
-        let trash = self
-            .dir
-            .join(format!("{TRASH_PREFIX}{}-{id}", std::process::id()));
-        fs::rename(&entry.dir, &trash).map_err(io_err("cannot remove", &entry.dir))?;
+        let trash = self.retire(id)?;
         match fs::remove_dir_all(&trash) {
             Ok(()) => Ok(None),
             Err(_) => Ok(Some(trash)),
+        }
+    }
+
+    /// Take a box out of the store in one step: its name is released and its directory is
+    /// renamed to trash, which is returned for the caller to delete.
+    pub fn retire(&self, id: &str) -> Result<PathBuf, BoxError> {
+        let entry = self.load(id)?;
+        let _lock = self.lock(id)?;
+        self.release_name(&entry.config.name, id)?;
+        let trash = self.trash_path(std::process::id(), id);
+        fs::rename(&entry.dir, &trash).map_err(io_err("cannot remove", &entry.dir))?;
+        Ok(trash)
+    }
+
+    fn trash_path(&self, owner: u32, id: &str) -> PathBuf {
+        self.dir.join(format!("{TRASH_PREFIX}{owner}-{id}"))
+    }
+
+    /// Make this process the owner of trash another one retired (sweeps leave it alone while
+    /// this process lives). Returns its new path.
+    pub fn adopt_trash(&self, trash: &Path) -> PathBuf {
+        let id = trash
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .and_then(|n| n.rsplit('-').next().map(str::to_string))
+            .unwrap_or_default();
+        let mine = self.trash_path(std::process::id(), &id);
+        match fs::rename(trash, &mine) {
+            Ok(()) => mine,
+            Err(_) => trash.to_path_buf(),
         }
     }
 }

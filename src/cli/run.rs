@@ -166,9 +166,13 @@ pub(super) fn execute(plan: &Plan, opts: &RunOptions, ctx: &Ctx, timings: bool) 
         ));
     }
     let result = runner::run_foreground(&paths, opts, &prepared);
-    if opts.auto_remove {
+    if !prepared.committed() {
+        // It failed before it was recorded: nothing of it may stay.
+        prepared.discard(&paths);
+    } else if opts.auto_remove {
         if let Ok(entry) = prepared.boxes.load(prepared.id()) {
-            if let Err(e) = runner::remove::remove(&paths, &prepared.boxes, &entry) {
+            // The box is gone for everyone at once; its files are deleted in the background.
+            if let Err(e) = runner::remove::remove_in_background(&paths, &prepared.boxes, &entry) {
                 eprintln!("warning: could not remove box {}: {e}", entry.config.name);
                 // The box stays: it must say how it ended.
                 if let Ok((outcome, _)) = &result {

@@ -79,6 +79,14 @@ pub trait Helpers {
         Err(refuse(plan, "user-mode networking"))
     }
 
+    /// The set-up process (host pid `pid`) has been released and works on its own: the time
+    /// to do what must be done before the fox runs but need not hold the set-up up (writing
+    /// the box's record). An error kills the box.
+    fn released(&mut self, pid: i32) -> Result<(), StepError> {
+        let _ = pid;
+        Ok(())
+    }
+
     /// The fox has been exec'd as host pid `pid` (the box's pid 1).
     fn started(&mut self, pid: i32) {
         let _ = pid;

@@ -128,6 +128,10 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
         kill(&pidfd);
         return Err(ExecError::Vanished(format!("could not release it: {e}")));
     }
+    if let Err(e) = helpers.released(pid) {
+        kill(&pidfd);
+        return Err(ExecError::step("record", None, e));
+    }
     let mut pty = None;
     let mut ready = false;
     loop {

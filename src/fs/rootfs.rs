@@ -37,6 +37,10 @@ pub enum Layers {
 pub struct UpperDirs {
     pub upper: PathBuf,
     pub work: PathBuf,
+    /// The upper dir need not survive a crash (its box is removed when it ends): overlay's
+    /// `volatile` skips syncing it, above all the journal commit on the upper filesystem
+    /// that unmounting would otherwise cost every box's exit.
+    pub volatile: bool,
 }
 
 /// The mounted new root.
@@ -127,14 +131,15 @@ fn overlay(
     if lower.is_empty() {
         return Err(StepError::msg("the image has no layers"));
     }
-    let (up, work) = match upper {
-        Some(u) => (u.upper.clone(), u.work.clone()),
+    let (up, work, volatile) = match upper {
+        Some(u) => (u.upper.clone(), u.work.clone(), u.volatile),
         None => {
             for d in ["upper", "work"] {
                 mount::mkdirat(scratch.as_fd(), Path::new(d), 0o755)
                     .ctx(|| format!("create the scratch {d} dir"))?;
             }
-            (mp.join("upper"), mp.join("work"))
+            // On the scratch tmpfs, gone with the box: nothing there is worth syncing.
+            (mp.join("upper"), mp.join("work"), true)
         }
     };
     let fc = FsContext::open("overlay").ctx(|| "create an overlay".into())?;
@@ -174,6 +179,11 @@ fn overlay(
         &work.to_string_lossy(),
         format!("overlay work dir {}", work.display()),
     )?;
+    if volatile {
+        fc.flag("volatile")
+            .ctx(|| "overlay volatile".into())
+            .map_err(|e| kernel_says(&fc, "overlay volatile", e))?;
+    }
     // Inside a user namespace overlay keeps its whiteout/opaque marks in user.* xattrs.
     fc.flag("userxattr")
         .ctx(|| "overlay userxattr".into())

@@ -105,6 +105,17 @@ impl Helpers for BoxHooks<'_> {
         Ok(())
     }
 
+    fn released(&mut self, _pid: i32) -> Result<(), StepError> {
+        self.prepared.commit().map_err(|e| {
+            let msg = e
+                .diagnostics
+                .first()
+                .map(|d| d.message.clone())
+                .unwrap_or_else(|| "cannot record the box".into());
+            StepError::msg(msg)
+        })
+    }
+
     fn started(&mut self, pid: i32) {
         self.started_pid = Some(pid);
         if !self.record {

@@ -12,12 +12,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::boxes::execinfo::ExecInfo;
-use crate::boxes::{now_ms, BoxConfig, BoxEntry, Boxes, ProcId, Status};
+use crate::boxes::{now_ms, BoxConfig, BoxEntry, Boxes, Pending, ProcId, Status};
 use crate::cgroup::{self, BoxCgroup, Host};
 use crate::diag::Diagnostic;
 use crate::exec::{self, BoxRootfs, Launch, Layers, UpperDirs};
 use crate::image::{Image, Store};
-use crate::plan::{ImageRef, MountKind, Plan, Spanned, User};
+use crate::plan::{ImageRef, MountKind, NetMode, Plan, Spanned, User};
 use crate::store::paths::Paths;
 use crate::volume::Volumes;
 
@@ -80,6 +80,8 @@ pub struct Prepared {
     pub image_took: std::time::Duration,
     /// The plan's seccomp filter, compiled (`None`: unconfined, or left to the executor).
     pub seccomp: Option<crate::security::seccomp::Program>,
+    /// Holds the box while its record is not yet written (see [`Prepared::commit`]).
+    pending: Pending,
 }
 
 /// The image from the store; a registry reference (or a pinned digest) that is not there is
@@ -259,11 +261,22 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
         )),
         creator: None,
     };
-    let entry = boxes.create(config).map_err(|e| RunError {
+    let (entry, pending) = boxes.stage(config).map_err(|e| RunError {
         diagnostics: vec![Diagnostic::error("foxbox::box::create", e.to_string())
             .with_span(plan.name.as_ref().and_then(|n| n.span))],
         exit: 125,
     })?;
+    // A box that makes nothing outside its own directory (no cgroup, no network helper) is
+    // recorded while its set-up process works (see [`BoxHooks`]); any other is recorded
+    // first, so that `rm` finds all it made even if foxbox is killed on the way.
+    let outside = plan.limits.needs_cgroup()
+        || !matches!(plan.network.mode.value, NetMode::None | NetMode::Host);
+    if outside {
+        if let Err(e) = boxes.commit(&entry, &pending) {
+            boxes.abandon(&entry, &pending);
+            return Err(err("foxbox::box::create")(e.to_string()));
+        }
+    }
 
     let mut made = Prepared {
         plan: plan.clone(),
@@ -279,11 +292,12 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
         warnings: Vec::new(),
         image_took,
         seccomp,
+        pending,
     };
     match fill(paths, plan, opts, &store, &mut made, &volume_names) {
         Ok(()) => Ok(made),
         Err(e) => {
-            let _ = remove::remove(paths, &made.boxes, &made.entry);
+            made.discard(paths);
             Err(e)
         }
     }
@@ -320,6 +334,7 @@ fn fill(
                 upper: Some(UpperDirs {
                     upper: r.upper,
                     work: r.work,
+                    volatile: opts.auto_remove,
                 }),
             }
         },
@@ -413,6 +428,41 @@ impl Prepared {
 
     pub fn id(&self) -> &str {
         &self.entry.config.id
+    }
+
+    /// Write the box's record, if that is still to do. Until then the box is invisible, and
+    /// removed as abandoned should this process die.
+    pub fn commit(&self) -> Result<(), RunError> {
+        if !self.pending.is_pending() {
+            return Ok(());
+        }
+        self.boxes
+            .commit(&self.entry, &self.pending)
+            .map_err(|e| err("foxbox::box::create")(e.to_string()))
+    }
+
+    /// True once the box is recorded.
+    pub fn committed(&self) -> bool {
+        !self.pending.is_pending()
+    }
+
+    /// Remove the box after a failed start: all of it once recorded, else what was staged.
+    pub fn discard(&self, paths: &Paths) {
+        if self.committed() {
+            let _ = remove::remove(paths, &self.boxes, &self.entry);
+            return;
+        }
+        if let Ok(store) = Store::open_for_boxes(paths) {
+            store.remove_user(&self.image.id, self.id());
+        }
+        if !self.entry.config.volumes.is_empty() {
+            if let Ok(vols) = Volumes::open(paths.volumes(), paths.boxes()) {
+                for v in &self.entry.config.volumes {
+                    vols.remove_user(v, self.id());
+                }
+            }
+        }
+        self.boxes.abandon(&self.entry, &self.pending);
     }
 }
 

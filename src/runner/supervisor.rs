@@ -70,6 +70,11 @@ pub fn detach(
     prepared: Prepared,
     render: &dyn Fn(&RunError) -> String,
 ) -> Result<Detached, RunError> {
+    // The supervisor records state from its first moment: the box must be on record.
+    if let Err(e) = prepared.commit() {
+        prepared.discard(paths);
+        return Err(e);
+    }
     let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| {
         let _ = remove::remove(paths, &prepared.boxes, &prepared.entry);
         RunError::new(

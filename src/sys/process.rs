@@ -292,6 +292,28 @@ pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
     }
 }
 
+/// Point stdin, stdout and stderr at /dev/null (a process that outlives its caller must not
+/// hold the caller's terminal or pipes).
+pub fn stdio_to_null() {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        for target in 0..=2 {
+            // SAFETY: dup2 onto the standard descriptors of this process; `null` stays open
+            // until the calls are done.
+            unsafe { libc::dup2(null.as_raw_fd(), target) };
+        }
+    }
+}
+
+/// Yield the CPU to everything else (background work such as deleting a box's files).
+pub fn lower_priority() {
+    // SAFETY: setpriority on this process only; failure leaves the priority as it was.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+}
+
 /// _exit(2): leave without running destructors or atexit handlers (the set-up child shares
 /// them with the parent it was forked from).
 pub fn exit_now(code: i32) -> ! {
