@@ -296,6 +296,67 @@ fn rm_on_exit_and_start_failures_leave_no_box() {
     }
 }
 
+/// Every entry of the box store, hidden ones included, but for the store's own fixtures.
+fn store_leftovers(env: &Env) -> Vec<String> {
+    std::fs::read_dir(env.store().join("boxes"))
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| ![".names", ".names.lock", ".mnt"].contains(&n.as_str()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `run --rm` in the foreground: the box is gone when the command returns (its name free at
+/// once), and its files, even those a box user owns (subordinate ids, rootless), are deleted
+/// in the background soon after. Failed starts leave nothing either.
+#[test]
+fn a_foreground_rm_box_is_gone_at_once_and_its_files_soon_after() {
+    for env in envs() {
+        let r = env.run([
+            "run",
+            "--rm",
+            "--name",
+            "fleeting",
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir -p /data/deep && echo x > /data/deep/f && chown -R 1000:1000 /data \
+             && chmod 000 /data/deep && echo done",
+        ]);
+        r.ok();
+        assert_eq!(r.stdout, "done\n");
+        assert!(box_dirs(&env).is_empty(), "{:?}", box_dirs(&env));
+        assert_eq!(env.run(["ps", "-a", "-q"]).stdout, "");
+        env.run(["run", "--rm", "--name", "fleeting", "busybox", "true"])
+            .ok();
+        eventually("the trash to be deleted", || {
+            store_leftovers(&env).is_empty()
+        });
+
+        env.run(["run", "--rm", "busybox", "no-such-cmd"])
+            .assert_code(127);
+        env.run(["run", "--name", "failed", "-w", "/nope", "busybox", "true"])
+            .assert_code(125);
+        eventually("failed starts to leave nothing", || {
+            store_leftovers(&env)
+                .iter()
+                .all(|n| !n.starts_with(".trash"))
+        });
+        let ps = env.run(["ps", "-a", "--format", "json"]);
+        ps.ok();
+        let listed: serde_json::Value = serde_json::from_str(&ps.stdout).unwrap();
+        let names: Vec<&str> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["Names"].as_str().or(b["Name"].as_str()))
+            .collect();
+        assert!(!names.iter().any(|n| n.contains("fleeting")), "{names:?}");
+    }
+}
+
 #[test]
 fn twenty_parallel_runs_with_one_name_make_one_box() {
     for env in envs() {

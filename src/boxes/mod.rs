@@ -748,6 +748,39 @@ mod tests {
     }
 
     #[test]
+    fn a_staged_box_is_invisible_until_committed_and_reaped_once_abandoned() {
+        let (_t, b) = store();
+        let (e, pending) = b.stage(cfg("st")).unwrap();
+        assert!(pending.is_pending());
+        assert!(b.list().unwrap().is_empty(), "no record yet");
+        assert!(e.dir.is_dir(), "a box held by its creator is not reaped");
+        assert!(matches!(
+            b.create(cfg("st")),
+            Err(BoxError::NameInUse { .. })
+        ));
+        b.commit(&e, &pending).unwrap();
+        assert!(!pending.is_pending());
+        assert_eq!(b.list().unwrap().len(), 1);
+
+        // A creator that dies between staging and commit lets go of its lock.
+        let (e2, pending2) = b.stage(cfg("gone")).unwrap();
+        drop(pending2);
+        assert_eq!(b.list().unwrap().len(), 1);
+        assert!(!e2.dir.exists(), "the abandoned box is reaped");
+        b.create(cfg("gone")).unwrap();
+    }
+
+    #[test]
+    fn an_abandoned_box_frees_its_name_for_a_new_one() {
+        let (_t, b) = store();
+        let (e, pending) = b.stage(cfg("x")).unwrap();
+        drop(pending);
+        let again = b.create(cfg("x")).unwrap();
+        assert!(!e.dir.exists());
+        assert_eq!(b.resolve("x").unwrap(), again.config.id);
+    }
+
+    #[test]
     fn a_stale_name_is_free_again() {
         let (_t, b) = store();
         let e = b.create(cfg("x")).unwrap();
