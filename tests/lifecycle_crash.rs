@@ -196,3 +196,40 @@ fn kill_9_of_the_cli_mid_start_then_ps_and_rm() {
         }
     }
 }
+
+/// `run --rm` in the foreground whose CLI is killed while its box runs: the box dies with it,
+/// and the box is still removed, files and all (its reaper outlives the CLI).
+#[test]
+fn kill_9_of_a_foreground_rm_run_still_removes_its_box() {
+    const CMD: &str = "sleep 98763";
+    for env in envs() {
+        let mut child = env
+            .foxbox([
+                "run", "--rm", "--name", "doomed", "busybox", "sleep", "98763",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        eventually("the box to run", || !processes_running(CMD).is_empty());
+        assert_eq!(box_dirs(&env).len(), 1, "{:?}", box_dirs(&env));
+        kill9(child.id() as i32);
+        let _ = child.wait();
+        eventually("the box's processes to go", || {
+            processes_running(CMD).is_empty()
+        });
+        eventually("the box to be removed", || {
+            box_dirs(&env).is_empty()
+                && std::fs::read_dir(env.store().join("boxes"))
+                    .map(|rd| {
+                        rd.flatten()
+                            .all(|e| !e.file_name().to_string_lossy().starts_with(".trash"))
+                    })
+                    .unwrap_or(true)
+        });
+        assert_eq!(env.run(["ps", "-a", "-q"]).stdout, "");
+        // Its name is free again.
+        env.run(["run", "--rm", "--name", "doomed", "busybox", "true"])
+            .ok();
+    }
+}

@@ -667,7 +667,8 @@ impl Boxes {
         Ok(trash)
     }
 
-    fn trash_path(&self, owner: u32, id: &str) -> PathBuf {
+    /// Where [`Boxes::retire`] run by process `owner` puts box `id`.
+    pub fn trash_path(&self, owner: u32, id: &str) -> PathBuf {
         self.dir.join(format!("{TRASH_PREFIX}{owner}-{id}"))
     }
 

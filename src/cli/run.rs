@@ -172,7 +172,7 @@ pub(super) fn execute(plan: &Plan, opts: &RunOptions, ctx: &Ctx, timings: bool) 
     } else if opts.auto_remove {
         if let Ok(entry) = prepared.boxes.load(prepared.id()) {
             // The box is gone for everyone at once; its files are deleted in the background.
-            if let Err(e) = runner::remove::remove_in_background(&paths, &prepared.boxes, &entry) {
+            if let Err(e) = runner::remove::remove_on_exit(&paths, &prepared.boxes, &entry) {
                 eprintln!("warning: could not remove box {}: {e}", entry.config.name);
                 // The box stays: it must say how it ended.
                 if let Ok((outcome, _)) = &result {

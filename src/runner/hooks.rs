@@ -22,6 +22,8 @@ pub struct BoxHooks<'a> {
     /// Record the start on a thread of its own (see [`BoxHooks::in_background`]).
     background: bool,
     recording: Option<std::thread::JoinHandle<()>>,
+    /// Fork a [`super::remove::Reaper`] for the box once it is recorded.
+    reaper_for: Option<crate::store::paths::Paths>,
 }
 
 impl<'a> BoxHooks<'a> {
@@ -36,7 +38,16 @@ impl<'a> BoxHooks<'a> {
             started_pid: None,
             background: false,
             recording: None,
+            reaper_for: None,
         }
+    }
+
+    /// The box is removed when it exits (`--rm`): fork a reaper for it (see
+    /// [`super::remove::Reaper`]). Only for a caller that removes it with
+    /// [`super::remove::remove_on_exit`].
+    pub fn with_reaper(mut self, paths: &crate::store::paths::Paths) -> Self {
+        self.reaper_for = Some(paths.clone());
+        self
     }
 
     /// Write the start record on a thread while the fox runs: its fsync is the slowest part of
@@ -113,7 +124,13 @@ impl Helpers for BoxHooks<'_> {
                 .map(|d| d.message.clone())
                 .unwrap_or_else(|| "cannot record the box".into());
             StepError::msg(msg)
-        })
+        })?;
+        // Still single-threaded here (the start record's thread comes later), and the
+        // set-up process is busy: the moment to fork the reaper.
+        if let Some(paths) = &self.reaper_for {
+            super::remove::Reaper::spawn(paths, self.boxes, self.prepared.id());
+        }
+        Ok(())
     }
 
     fn started(&mut self, pid: i32) {

@@ -485,6 +485,9 @@ pub fn run_foreground(
     let launch = prepared.launch(opts);
     let mut hooks =
         BoxHooks::new(prepared, prepared.run_dir(paths), &prepared.boxes, true).in_background();
+    if opts.auto_remove {
+        hooks = hooks.with_reaper(paths);
+    }
     let result = exec::run_foreground(&launch, &mut hooks);
     hooks.finish();
     hooks.stop_network();

@@ -4,10 +4,14 @@
 //!
 //! A removal has two halves. What others can see goes at once: the box's claims on images and
 //! volumes, its name, and its record, renamed away in one step ([`Boxes::retire`]). Deleting
-//! the files left in that trash comes second; `run --rm` hands it to a process of its own so
-//! that the caller need not wait for the disk. Trash whose deleter died is swept later.
+//! the files left in that trash comes second; for `run --rm` a [`Reaper`] does it once the
+//! caller has gone, so the caller need not wait for the disk. Trash whose deleter died is
+//! swept later.
 
-use std::path::Path;
+use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use crate::boxes::{BoxEntry, BoxError, Boxes};
 use crate::cgroup::BoxCgroup;
@@ -23,33 +27,91 @@ pub fn remove(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<(), BoxE
     Ok(())
 }
 
-/// Remove a box that no longer runs; its files are deleted by a detached process (or here,
-/// when none can be started). The caller must be single-threaded: it forks.
-pub fn remove_in_background(
-    paths: &Paths,
-    boxes: &Boxes,
-    entry: &BoxEntry,
-) -> Result<(), BoxError> {
+/// Remove a box that no longer runs as `run --rm` does: gone for everyone when this returns;
+/// its files are deleted by this process's [`Reaper`] once it exits, or here if it has none.
+pub fn remove_on_exit(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<(), BoxError> {
     let trash = retire(paths, boxes, entry)?;
-    match p::fork() {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => {
-            detach_from_caller();
-            let trash = boxes.adopt_trash(&trash);
-            delete_trash(paths, &trash);
-            sweep_trash(paths, boxes);
-            // Nothing of the parent's (buffered output, destructors) may run twice.
-            p::exit_now(0)
+    if CALLER_END.get().is_none() {
+        delete_trash(paths, &trash);
+    }
+    Ok(())
+}
+
+/// This process's end of its reaper's pipe: never closed, so that the reaper wakes exactly
+/// when this process is gone, however it ends.
+static CALLER_END: OnceLock<RawFd> = OnceLock::new();
+
+/// A process forked while a `--rm` box starts, that outlives its caller (the CLI). Once the
+/// caller is gone it deletes the box's trash ([`remove_on_exit`]), or, if the caller died
+/// before removing the box, removes the whole box once nothing of it runs. Forked while the
+/// box's set-up runs, it takes the fork and the deletion off the box's exit.
+pub struct Reaper;
+
+impl Reaper {
+    /// Fork the reaper for box `id` (at most one per process). The caller must be
+    /// single-threaded.
+    pub fn spawn(paths: &Paths, boxes: &Boxes, id: &str) -> bool {
+        if CALLER_END.get().is_some() {
+            return false;
         }
-        Err(_) => {
-            delete_trash(paths, &trash);
-            Ok(())
+        let Ok((r, w)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) else {
+            return false;
+        };
+        let caller = std::process::id();
+        match p::fork() {
+            Ok(Some(_)) => {
+                drop(r);
+                let _ = CALLER_END.set(w.into_raw_fd());
+                true
+            }
+            Ok(None) => {
+                drop(w);
+                let _ = p::close_fds_from(3, Some(r.as_raw_fd()));
+                detach_from_caller();
+                let mut byte = [0u8; 1];
+                loop {
+                    match nix::unistd::read(&r, &mut byte) {
+                        Ok(0) => break,
+                        Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                        Err(_) => break,
+                    }
+                }
+                reap(paths, boxes, id, caller);
+                p::exit_now(0)
+            }
+            Err(_) => false,
         }
     }
 }
 
+/// How long the reaper waits for a box whose caller died to stop running.
+const REAP_PATIENCE: Duration = Duration::from_secs(10);
+
+/// In the reaper, once its caller is gone.
+fn reap(paths: &Paths, boxes: &Boxes, id: &str, caller: u32) {
+    let trash = boxes.trash_path(caller, id);
+    if trash.exists() {
+        let trash = boxes.adopt_trash(&trash);
+        delete_trash(paths, &trash);
+        sweep_trash(paths, boxes);
+        return;
+    }
+    // The caller died before removing the box (killed, say): its fox dies with it.
+    let start = Instant::now();
+    while let Ok(entry) = boxes.load(id) {
+        if !entry.state.is_running() {
+            let _ = remove(paths, boxes, &entry);
+            return;
+        }
+        if start.elapsed() > REAP_PATIENCE {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Release everything others can see of the box; returns where its files now lie.
-fn retire(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<std::path::PathBuf, BoxError> {
+fn retire(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<PathBuf, BoxError> {
     let id = &entry.config.id;
     if let Ok(text) = std::fs::read(entry.dir.join("cgroup.json")) {
         if let Ok(cg) = serde_json::from_slice::<BoxCgroup>(&text) {
@@ -76,14 +138,8 @@ fn retire(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<std::path::P
 /// box's root): those go directly, and the store's user namespace is entered only for what
 /// that cannot remove.
 fn delete_trash(paths: &Paths, trash: &Path) {
-    // overlayfs leaves its inner work dirs with mode 000; they are ours, so open them up first.
-    for d in ["rootfs/work/work", "rootfs/work/incompat"] {
-        let _ = std::fs::set_permissions(
-            trash.join(d),
-            std::os::unix::fs::PermissionsExt::from_mode(0o700),
-        );
-    }
-    if std::fs::remove_dir_all(trash).is_ok() || !trash.exists() {
+    crate::boxes::remove_box_tree(trash);
+    if !trash.exists() {
         return;
     }
     if let Ok(store) = Store::open_for_boxes(paths) {
@@ -100,9 +156,11 @@ fn sweep_trash(paths: &Paths, boxes: &Boxes) {
     }
 }
 
-/// In the forked deleter: no terminal, no signals meant for the caller's job, no hold on the
-/// caller's output pipes (a shell reading them would wait for us), and low priority.
+/// In the reaper: no terminal, no signals meant for the caller's job (a new session), no hold
+/// on the caller's output pipes (a shell reading them would wait for us), and low priority.
 fn detach_from_caller() {
+    // The caller blocks the signals it relays; the reaper takes them as any process does.
+    p::reset_signals();
     let _ = nix::unistd::setsid();
     p::stdio_to_null();
     p::lower_priority();
