@@ -534,3 +534,29 @@ fn an_image_whose_etc_is_a_symlink_keeps_its_files() {
         );
     }
 }
+
+/// The fox starts with no signal ignored or blocked, whatever foxbox's caller ignored (a
+/// shell's `trap ''`) and foxbox itself ignores or blocks while relaying.
+#[test]
+fn the_fox_inherits_no_ignored_or_blocked_signals() {
+    for env in envs() {
+        let script = format!(
+            "trap '' HUP INT PIPE; exec {} --log-level error run {} grep -E '^Sig(Ign|Blk)' /proc/self/status",
+            common::foxbox_bin().display(),
+            busybox_tarball().display()
+        );
+        let out = env
+            .command("sh")
+            .arg("-c")
+            .arg(&script)
+            .output()
+            .expect("run sh");
+        let r = common::Run::from(out);
+        r.ok();
+        assert_eq!(
+            r.stdout, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n",
+            "{:?}",
+            env.who
+        );
+    }
+}

@@ -66,8 +66,12 @@ impl Reaper {
             }
             Ok(None) => {
                 drop(w);
+                // The box is still being set up on the other CPU: take only what is needed
+                // now (off the caller's terminal and pipes), and the rest once woken.
+                p::lower_priority();
+                let _ = nix::unistd::setsid();
+                p::stdio_to_null();
                 let _ = p::close_fds_from(3, Some(r.as_raw_fd()));
-                detach_from_caller();
                 let mut byte = [0u8; 1];
                 loop {
                     match nix::unistd::read(&r, &mut byte) {
@@ -76,6 +80,9 @@ impl Reaper {
                         Err(_) => break,
                     }
                 }
+                // The caller blocked the signals it relays; the reaper takes them as any
+                // process does.
+                p::reset_signals();
                 reap(paths, boxes, id, caller);
                 p::exit_now(0)
             }
@@ -154,14 +161,4 @@ fn sweep_trash(paths: &Paths, boxes: &Boxes) {
     for t in boxes.trash() {
         delete_trash(paths, &t);
     }
-}
-
-/// In the reaper: no terminal, no signals meant for the caller's job (a new session), no hold
-/// on the caller's output pipes (a shell reading them would wait for us), and low priority.
-fn detach_from_caller() {
-    // The caller blocks the signals it relays; the reaper takes them as any process does.
-    p::reset_signals();
-    let _ = nix::unistd::setsid();
-    p::stdio_to_null();
-    p::lower_priority();
 }

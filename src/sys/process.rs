@@ -211,16 +211,35 @@ pub fn set_signal_mask(mask: &libc::sigset_t) {
     }
 }
 
-/// Every signal's disposition back to the default and an empty mask, as a fresh process
-/// expects (ignored signals would otherwise stay ignored across exec).
+/// Ignored signals back to their default and an empty mask, as a fresh process expects
+/// (ignored signals and the mask would otherwise outlive an exec; caught ones do not).
 pub fn reset_signals() {
-    for sig in 1..libc::SIGRTMAX() {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+    // execve resets caught signals to their defaults by itself; only ignored ones survive it.
+    // /proc tells which are ignored in one read, where asking sigaction costs a call a signal.
+    let ignored = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("SigIgn:"))
+                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        })
+        .unwrap_or(u64::MAX);
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || ignored & (1u64 << (sig - 1)) == 0 {
             continue;
         }
-        // SAFETY: setting a default disposition has no memory effects.
+        // The raw call: libc's wrappers refuse the signals it reserves (32, 33), which a
+        // caller may still have ignored. SAFETY: the kernel reads its own (smaller) struct
+        // from the start of this zeroed buffer: SIG_DFL, no flags, no restorer, empty mask.
         unsafe {
-            libc::signal(sig, libc::SIG_DFL);
+            let act: libc::sigaction = std::mem::zeroed();
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &act as *const libc::sigaction,
+                std::ptr::null_mut::<libc::sigaction>(),
+                8usize,
+            );
         }
     }
     // SAFETY: an empty mask.
