@@ -7,6 +7,8 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // A holder of the caller's user namespace is this binary started again (never returns).
+    foxbox::sys::holder::serve_if_asked();
     let args = match cli::Cli::try_parse() {
         Ok(a) => a,
         Err(e) => {

@@ -104,29 +104,57 @@ fn map_lines(text: &str) -> Vec<Vec<u64>> {
 #[test]
 fn id_maps_put_the_caller_at_root_with_its_subordinate_range() {
     for env in envs() {
+        // The maps as the host sees them: the fox's own, read from the host's /proc.
+        let r = env.run([
+            OsString::from("run"),
+            "-d".into(),
+            busybox_tarball().into_os_string(),
+            "sleep".into(),
+            "30".into(),
+        ]);
+        r.ok();
+        let id = r.stdout.trim().to_string();
+        let st = env.run(["inspect", &id]);
+        st.ok();
+        let v: serde_json::Value = serde_json::from_str(&st.stdout).unwrap();
+        let pid = v[0]["State"]["Pid"].as_i64().expect("the fox's pid");
+        let uids = fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+        let gids = fs::read_to_string(format!("/proc/{pid}/gid_map")).unwrap();
+        env.run(["rm", "-f", &id]).ok();
+        let (uid, gid) = env.ids();
+        // And as the box sees them: relative to its parent user namespace, which for a user
+        // with a range is the id holder's (the same ids, already mapped; see sys::holder).
         let r = sh(
             &env,
             &[],
             "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map",
         );
         r.ok();
-        let (uids, gids) = r.stdout.split_once("--\n").unwrap();
-        let (uid, gid) = env.ids();
+        let (inner_uids, inner_gids) = r.stdout.split_once("--\n").unwrap();
         match env.who {
             Who::Root => {
-                assert_eq!(map_lines(uids), vec![vec![0, 0, 4294967295]]);
-                assert_eq!(map_lines(gids), vec![vec![0, 0, 4294967295]]);
+                for m in [&uids, &gids, inner_uids, inner_gids] {
+                    assert_eq!(map_lines(m), vec![vec![0, 0, 4294967295]]);
+                }
             }
             _ => {
                 let (su, sc) = subordinate("/etc/subuid", common::TEST_USER);
                 let (gu, gc) = subordinate("/etc/subgid", common::TEST_USER);
                 assert_eq!(
-                    map_lines(uids),
+                    map_lines(&uids),
                     vec![vec![0, uid as u64, 1], vec![1, su as u64, sc as u64]]
                 );
                 assert_eq!(
-                    map_lines(gids),
+                    map_lines(&gids),
                     vec![vec![0, gid as u64, 1], vec![1, gu as u64, gc as u64]]
+                );
+                assert_eq!(
+                    map_lines(inner_uids),
+                    vec![vec![0, 0, 1], vec![1, 1, sc as u64]]
+                );
+                assert_eq!(
+                    map_lines(inner_gids),
+                    vec![vec![0, 0, 1], vec![1, 1, gc as u64]]
                 );
             }
         }

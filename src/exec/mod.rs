@@ -40,6 +40,9 @@ pub struct Launch<'a> {
     pub id_maps: IdMaps,
     /// The plan's seccomp filter when the caller compiled it already (else [`start`] does).
     pub seccomp: Option<&'a Program>,
+    /// Make the box's user namespace inside this holder's, maps and all (see
+    /// [`crate::sys::holder`]); else the maps are written after the clone.
+    pub holder: Option<crate::sys::holder::Holder>,
 }
 
 impl<'a> Launch<'a> {
@@ -59,6 +62,7 @@ impl<'a> Launch<'a> {
             tty: false,
             id_maps: IdMaps::for_caller(),
             seccomp: None,
+            holder: None,
         }
     }
 }

@@ -74,7 +74,21 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
         flags |= ns::NET;
     }
     let t = Instant::now();
-    let (pid, pidfd) = match p::fork_into(flags) {
+    let mut mapped = false;
+    let forked = match &launch.holder {
+        Some(h) => match h.fork_into(flags, &launch.id_maps) {
+            Ok(f) => {
+                mapped = true;
+                Ok(f)
+            }
+            Err(e) => {
+                tracing::debug!("the user-namespace holder failed ({e}); mapping with helpers");
+                p::fork_into(flags)
+            }
+        },
+        None => p::fork_into(flags),
+    };
+    let (pid, pidfd) = match forked {
         Ok(Forked::Child) => {
             drop(pend);
             child::run(launch, &list, cend, seccomp)
@@ -101,7 +115,11 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
     timings.push(timing(&list, Action::Clone, t));
 
     let t = Instant::now();
-    if let Err(e) = launch.id_maps.write(pid) {
+    if let Err(e) = if mapped {
+        Ok(())
+    } else {
+        launch.id_maps.write(pid)
+    } {
         kill(&pidfd);
         let err = StepError::msg(e.to_string())
             .with_hint("check /etc/subuid, /etc/subgid and that newuidmap/newgidmap are setuid");

@@ -408,12 +408,13 @@ fn fill(
 
 impl Prepared {
     /// The executor's launch for this box.
-    pub fn launch<'a>(&'a self, opts: &RunOptions) -> Launch<'a> {
+    pub fn launch<'a>(&'a self, paths: &Paths, opts: &RunOptions) -> Launch<'a> {
         let plan = &self.plan;
         let mut l = Launch::new(plan, self.rootfs.clone(), &self.entry.config.name);
         l.default_args = self.entry.config.command.clone();
         l.volumes = self.volumes.clone();
         l.seccomp = self.seccomp.as_ref();
+        l.holder = crate::sys::holder::Holder::get(&paths.runtime, &l.id_maps);
         l.tty = opts
             .tty
             .or(plan.process.tty)
@@ -482,7 +483,7 @@ pub fn run_foreground(
     prepared: &Prepared,
 ) -> Result<(Outcome, Vec<exec::Timing>), RunError> {
     let id = prepared.id().to_string();
-    let launch = prepared.launch(opts);
+    let launch = prepared.launch(paths, opts);
     let mut hooks =
         BoxHooks::new(prepared, prepared.run_dir(paths), &prepared.boxes, true).in_background();
     if opts.auto_remove {

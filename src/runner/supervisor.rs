@@ -222,7 +222,7 @@ fn start(
     LogWriter::open(&log_path).map_err(|e| io_fail("open the log", e))?;
     p::block_signals(WATCHED).map_err(|e| io_fail("block signals", e))?;
 
-    let mut launch = prepared.launch(opts);
+    let mut launch = prepared.launch(paths, opts);
     // Never decided by the supervisor's stdin (/dev/null by now).
     launch.tty = opts.tty.or(plan.process.tty).unwrap_or(false);
     let run_dir = prepared.run_dir(paths);

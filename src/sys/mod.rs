@@ -1,5 +1,6 @@
 //! Thin safe wrappers over the syscalls foxbox uses. Unsafe code lives here, wrapped once.
 pub mod fd;
+pub mod holder;
 pub mod idmap;
 pub mod mount;
 pub mod net;

@@ -36,7 +36,13 @@ pub fn fork_into(namespaces: u64) -> io::Result<Forked> {
         pidfd: &mut pidfd as *mut RawFd as u64,
         child_tid: 0,
         parent_tid: 0,
-        exit_signal: libc::SIGCHLD as u64,
+        // clone3 refuses an exit signal with CLONE_PARENT: the child then takes the caller's
+        // own (SIGCHLD, for a forked caller) and reports to the caller's parent.
+        exit_signal: if namespaces & libc::CLONE_PARENT as u64 != 0 {
+            0
+        } else {
+            libc::SIGCHLD as u64
+        },
         stack: 0,
         stack_size: 0,
         tls: 0,
@@ -71,6 +77,18 @@ pub fn fork() -> io::Result<Option<i32>> {
         -1 => Err(io::Error::last_os_error()),
         0 => Ok(None),
         pid => Ok(Some(pid)),
+    }
+}
+
+/// A pidfd for process `pid` (race-free for a child not yet reaped).
+pub fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        // SAFETY: the kernel returned a new descriptor that nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
     }
 }
 
