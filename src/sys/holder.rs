@@ -186,24 +186,31 @@ fn start(record: &Path, maps: &IdMaps) -> io::Result<Holder> {
     let (up_r, up_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
     let (down_r, down_w) =
         nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io::Error::from)?;
-    let Some(pid) = p::fork()? else {
+    // Forked twice, so that the holder is never this process's child (a caller counting or
+    // waiting for its children must not meet it).
+    let Some(middle) = p::fork()? else {
         drop(up_r);
         drop(down_w);
-        become_holder(record, up_w, down_r)
+        match p::fork() {
+            Ok(None) => become_holder(record, up_w, down_r),
+            _ => p::exit_now(0),
+        }
     };
     drop(up_w);
     drop(down_r);
-    let mut byte = [0u8; 1];
-    let got = fs::File::from(up_r).read(&mut byte);
-    if !matches!(got, Ok(1)) || byte[0] != b'U' {
-        let _ = p::wait_pid(pid);
+    let _ = p::wait_pid(middle);
+    let mut text = String::new();
+    let _ = fs::File::from(up_r).read_to_string(&mut text);
+    let Some(pid) = text
+        .strip_prefix('U')
+        .and_then(|t| t.trim().parse::<i32>().ok())
+    else {
         return Err(io::Error::other(
             "the holder could not make its user namespace",
         ));
-    }
+    };
     if let Err(e) = maps.write(pid) {
         let _ = p::kill(pid, libc::SIGKILL);
-        let _ = p::wait_pid(pid);
         return Err(io::Error::other(e.to_string()));
     }
     let userns = fs::File::open(format!("/proc/{pid}/ns/user"))?;
@@ -221,10 +228,9 @@ fn start(record: &Path, maps: &IdMaps) -> io::Result<Holder> {
 fn become_holder(record: &Path, up: OwnedFd, down: OwnedFd) -> ! {
     let mut up = fs::File::from(up);
     if nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER).is_err() {
-        let _ = up.write_all(b"E");
         p::exit_now(1);
     }
-    let _ = up.write_all(b"U");
+    let _ = write!(up, "U{}\n", std::process::id());
     drop(up);
     let mut byte = [0u8; 1];
     if !matches!(fs::File::from(down).read(&mut byte), Ok(1)) {
