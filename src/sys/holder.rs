@@ -230,7 +230,7 @@ fn become_holder(record: &Path, up: OwnedFd, down: OwnedFd) -> ! {
     if nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWUSER).is_err() {
         p::exit_now(1);
     }
-    let _ = write!(up, "U{}\n", std::process::id());
+    let _ = writeln!(up, "U{}", std::process::id());
     drop(up);
     let mut byte = [0u8; 1];
     if !matches!(fs::File::from(down).read(&mut byte), Ok(1)) {
