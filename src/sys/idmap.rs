@@ -254,10 +254,22 @@ fn finish(
 
 /// The login name of a uid from /etc/passwd.
 pub fn user_name(uid: u32) -> Option<String> {
-    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
-        .ok()
-        .flatten()
-        .map(|u| u.name)
+    // /etc/passwd first: the name service would load its modules for the same answer on
+    // every start. Users it does not list (LDAP, say) go to the name service.
+    let uid_s = uid.to_string();
+    let local = fs::read_to_string("/etc/passwd").ok().and_then(|text| {
+        text.lines().find_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            (f.nth(1)? == uid_s).then(|| name.to_string())
+        })
+    });
+    local.or_else(|| {
+        nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+    })
 }
 
 /// A program's path in $PATH (or the usual system dirs when PATH is unset).
@@ -274,6 +286,11 @@ mod tests {
     use super::*;
 
     const SUB: &str = "alice:100000:65536\n1002:200000:1000\nbob:300000:0\n";
+
+    #[test]
+    fn user_names_come_from_passwd() {
+        assert_eq!(user_name(0).as_deref(), Some("root"));
+    }
 
     #[test]
     fn root_gets_the_identity_map() {
