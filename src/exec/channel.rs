@@ -104,6 +104,11 @@ fn recv<T: for<'de> Deserialize<'de>>(fd: RawFd) -> io::Result<Option<(T, Option
 pub struct ParentEnd(OwnedFd);
 
 impl ParentEnd {
+    /// Its descriptor (for a set-up process to close its copy of it).
+    pub fn raw(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+
     pub fn release_child(&self) -> io::Result<()> {
         send(self.0.as_raw_fd(), &ToChild::Go, None)
     }

@@ -75,18 +75,35 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
     }
     let t = Instant::now();
     let mut mapped = false;
+    // The child end goes to the set-up process; it stays here too (for a fallback) until the
+    // clone is done.
+    let mut child_end = Some(cend);
     let forked = match &launch.holder {
-        Some(h) => match h.fork_into(flags, &launch.id_maps) {
-            Ok(f) => {
-                mapped = true;
-                Ok(f)
+        Some(h) => {
+            let parent_end = pend.raw();
+            let list = &list;
+            let child_end = &mut child_end;
+            let spawned = h.spawn(flags, &launch.id_maps, move || {
+                p::close_raw(parent_end);
+                if let Some(c) = child_end.take() {
+                    child::run(launch, list, c, seccomp)
+                }
+            });
+            match spawned {
+                Ok((pid, pidfd)) => {
+                    mapped = true;
+                    Ok(Forked::Parent { pid, pidfd })
+                }
+                Err(e) => {
+                    tracing::debug!("the user-namespace holder failed ({e}); using helpers");
+                    p::fork_into(flags)
+                }
             }
-            Err(e) => {
-                tracing::debug!("the user-namespace holder failed ({e}); mapping with helpers");
-                p::fork_into(flags)
-            }
-        },
+        }
         None => p::fork_into(flags),
+    };
+    let Some(cend) = child_end else {
+        return Err(ExecError::Vanished("the set-up channel was lost".into()));
     };
     let (pid, pidfd) = match forked {
         Ok(Forked::Child) => {
