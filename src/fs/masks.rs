@@ -45,15 +45,25 @@ fn open_existing(p: &str) -> Result<Option<std::os::fd::OwnedFd>, StepError> {
 }
 
 pub fn mask_paths() -> Result<(), StepError> {
+    // Directories are covered by one empty read-only tmpfs, bound again over each after the
+    // first: one superblock instead of one per directory.
+    let mut first_dir: Option<&str> = None;
     for p in MASKED {
         let Some(target) = open_existing(p)? else {
             continue;
         };
         let cover = if super::resolve::is_dir(target.as_fd()).ctx(|| format!("stat {p}"))? {
-            tmpfs(
-                "size=0",
-                attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
-            )?
+            match first_dir {
+                Some(first) => mount::clone_tree(None, Path::new(first))
+                    .ctx(|| format!("bind the mask of {first}"))?,
+                None => {
+                    first_dir = Some(p);
+                    tmpfs(
+                        "size=0",
+                        attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC,
+                    )?
+                }
+            }
         } else {
             // A clone of /dev/null per file: a mount can be attached only once, and kernels
             // before 6.15 refuse to clone a detached one (EINVAL), so each comes from the path.
