@@ -133,10 +133,6 @@ tools = {
 }
 
 def once(argv):
-    # A pause first, the same for every tool: what one leaves running in the background
-    # (foxbox's reaper deleting a --rm box's files, runc's clean-up) is not charged to the
-    # next one measured.
-    time.sleep(0.02)
     t = time.perf_counter_ns()
     r = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.PIPE)
