@@ -660,10 +660,17 @@ impl Boxes {
     /// renamed to trash, which is returned for the caller to delete.
     pub fn retire(&self, id: &str) -> Result<PathBuf, BoxError> {
         let entry = self.load(id)?;
+        self.retire_named(id, &entry.config.name)
+    }
+
+    /// [`Boxes::retire`] for a caller that knows the box's name (it never changes once the
+    /// box is recorded): its record need not be read again.
+    pub fn retire_named(&self, id: &str, name: &str) -> Result<PathBuf, BoxError> {
         let _lock = self.lock(id)?;
-        self.release_name(&entry.config.name, id)?;
+        self.release_name(name, id)?;
+        let dir = self.box_dir(id);
         let trash = self.trash_path(std::process::id(), id);
-        fs::rename(&entry.dir, &trash).map_err(io_err("cannot remove", &entry.dir))?;
+        fs::rename(&dir, &trash).map_err(io_err("cannot remove", &dir))?;
         Ok(trash)
     }
 

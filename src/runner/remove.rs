@@ -138,7 +138,7 @@ fn retire(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<PathBuf, Box
         }
     }
     let _ = std::fs::remove_dir_all(paths.runtime.join(&id[..id.len().min(12)]));
-    boxes.retire(id)
+    boxes.retire_named(id, &entry.config.name)
 }
 
 /// Delete a retired box's directory. Most boxes leave only files owned by the caller (the
