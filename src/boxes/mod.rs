@@ -414,7 +414,7 @@ impl Boxes {
 
     /// A staged box whose creator died before committing it: remove it (true) unless it is
     /// committed or its creator still holds it.
-    fn reap_abandoned(&self, id: &str) -> bool {
+    pub fn reap_abandoned(&self, id: &str) -> bool {
         let dir = self.box_dir(id);
         if dir.join(CONFIG).exists() {
             return false;

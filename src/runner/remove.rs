@@ -103,7 +103,12 @@ fn reap(paths: &Paths, boxes: &Boxes, id: &str, caller: u32) {
         sweep_trash(paths, boxes);
         return;
     }
-    // The caller died before removing the box (killed, say): its fox dies with it.
+    // The caller died before removing the box (killed, say): its fox dies with it. A box
+    // it had not recorded yet is an abandoned staging.
+    if matches!(boxes.load(id), Err(BoxError::NotFound(_))) {
+        boxes.reap_abandoned(id);
+        return;
+    }
     let start = Instant::now();
     while let Ok(entry) = boxes.load(id) {
         if !entry.state.is_running() {
