@@ -3,12 +3,14 @@
 
 mod common;
 
+use common::envs;
+
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{busybox_tarball, Env, Run, Who};
+use common::{busybox_tarball, Env, Run};
 
 fn args(flags: &[&str], cmd: &[&str]) -> Vec<OsString> {
     let mut v: Vec<OsString> = vec!["--log-level".into(), "error".into(), "run".into()];
@@ -20,14 +22,6 @@ fn args(flags: &[&str], cmd: &[&str]) -> Vec<OsString> {
 
 fn boxed(env: &Env, flags: &[&str], cmd: &[&str]) -> Run {
     env.run(args(flags, cmd))
-}
-
-fn envs() -> Vec<Env> {
-    Who::BOTH
-        .into_iter()
-        .filter(|w| w.available())
-        .map(Env::new)
-        .collect()
 }
 
 #[test]

@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::envs;
+
 use std::ffi::OsString;
 use std::fs;
 
@@ -20,14 +22,6 @@ fn boxed(env: &Env, flags: &[&str], args: &[&str]) -> Run {
 
 fn sh(env: &Env, flags: &[&str], script: &str) -> Run {
     boxed(env, flags, &["/bin/sh", "-c", script])
-}
-
-fn envs() -> Vec<Env> {
-    Who::BOTH
-        .into_iter()
-        .filter(|w| w.available())
-        .map(Env::new)
-        .collect()
 }
 
 fn status_field(status: &str, key: &str) -> String {

@@ -13,6 +13,8 @@
 
 mod common;
 
+use common::envs;
+
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -23,14 +25,6 @@ use std::sync::OnceLock;
 use common::{busybox_tarball, Env, Run, Who};
 
 const PODMAN_PROFILE: &str = "/usr/share/containers/seccomp.json";
-
-fn envs() -> Vec<Env> {
-    Who::BOTH
-        .into_iter()
-        .filter(|w| w.available())
-        .map(Env::new)
-        .collect()
-}
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -4,9 +4,11 @@
 
 mod common;
 
+use common::envs;
+
 use std::ffi::OsString;
 
-use common::{busybox_tarball, Env, Run, Who};
+use common::{busybox_tarball, Env, Run};
 
 fn sh(env: &Env, flags: &[&str], script: &str) -> Run {
     let mut v: Vec<OsString> = vec!["--log-level".into(), "error".into(), "run".into()];
@@ -14,14 +16,6 @@ fn sh(env: &Env, flags: &[&str], script: &str) -> Run {
     v.push(busybox_tarball().into_os_string());
     v.extend(["/bin/sh", "-c", script].map(OsString::from));
     env.run(v)
-}
-
-fn envs() -> Vec<Env> {
-    Who::BOTH
-        .into_iter()
-        .filter(|w| w.available())
-        .map(Env::new)
-        .collect()
 }
 
 #[test]

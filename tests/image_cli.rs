@@ -2,6 +2,8 @@
 //! naming, re-import, listing formats, removal rules, concurrent and interrupted imports.
 
 mod common;
+
+use common::envs;
 mod image_support;
 
 use std::ffi::OsStr;
@@ -9,16 +11,8 @@ use std::fs;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::{busybox_tarball, Env, Who};
+use common::{busybox_tarball, Env};
 use image_support::{gzip, snapshot, tar, E};
-
-fn envs() -> Vec<Env> {
-    Who::BOTH
-        .into_iter()
-        .filter(|w| w.available())
-        .map(Env::new)
-        .collect()
-}
 
 fn import(env: &Env, args: &[&OsStr]) -> common::Run {
     let mut v: Vec<&OsStr> = vec![OsStr::new("image"), OsStr::new("import")];

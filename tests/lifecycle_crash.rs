@@ -4,23 +4,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use common::{envs_with_busybox as envs, eventually};
+
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Env, Who};
-
-fn envs() -> Vec<Env> {
-    Who::BOTH
-        .into_iter()
-        .filter(|w| w.available())
-        .map(|w| {
-            let e = Env::new(w);
-            e.import_busybox();
-            e
-        })
-        .collect()
-}
 
 /// Root boxes get a memory limit, hence cgroups to clean up.
 fn limits(env: &Env) -> Vec<&'static str> {
@@ -29,29 +19,6 @@ fn limits(env: &Env) -> Vec<&'static str> {
     } else {
         vec![]
     }
-}
-
-#[track_caller]
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn box_dirs(env: &Env) -> Vec<PathBuf> {
-    std::fs::read_dir(env.store().join("boxes"))
-        .map(|rd| {
-            rd.flatten()
-                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// Host pids whose command line is exactly `cmd`.
@@ -131,7 +98,7 @@ fn kill_9_of_the_supervisor_leaves_truthful_state_and_rm_cleans_up() {
         assert!(!env.run(["ps"]).stdout.contains("orphan"));
         assert!(env.run(["ps", "-a"]).stdout.contains("Exited (unknown)"));
         env.run(["rm", "orphan"]).ok();
-        assert!(box_dirs(&env).is_empty());
+        assert!(env.box_dirs().is_empty());
         assert_eq!(cgroups_of(&id), Vec::<String>::new());
         assert_eq!(processes_running(CMD), Vec::<i32>::new());
         assert!(
@@ -184,7 +151,7 @@ fn kill_9_of_the_cli_mid_start_then_ps_and_rm() {
             a.extend(&all);
             env.run(&a).ok();
         }
-        assert!(box_dirs(&env).is_empty(), "{:?}", box_dirs(&env));
+        assert!(env.box_dirs().is_empty(), "{:?}", env.box_dirs());
         assert_eq!(env.run(["ps", "-a", "-q"]).stdout, "");
         eventually("every box process to go", || {
             processes_running(CMD).is_empty()
@@ -212,14 +179,14 @@ fn kill_9_of_a_foreground_rm_run_still_removes_its_box() {
             .spawn()
             .expect("spawn");
         eventually("the box to run", || !processes_running(CMD).is_empty());
-        assert_eq!(box_dirs(&env).len(), 1, "{:?}", box_dirs(&env));
+        assert_eq!(env.box_dirs().len(), 1, "{:?}", env.box_dirs());
         kill9(child.id() as i32);
         let _ = child.wait();
         eventually("the box's processes to go", || {
             processes_running(CMD).is_empty()
         });
         eventually("the box to be removed", || {
-            box_dirs(&env).is_empty()
+            env.box_dirs().is_empty()
                 && std::fs::read_dir(env.store().join("boxes"))
                     .map(|rd| {
                         rd.flatten()

@@ -4,23 +4,12 @@
 
 mod common;
 
+use common::{envs_with_busybox as envs, eventually};
+
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
-use common::{Env, Run, Who};
-
-fn envs() -> Vec<Env> {
-    Who::BOTH
-        .into_iter()
-        .filter(|w| w.available())
-        .map(|w| {
-            let e = Env::new(w);
-            e.import_busybox();
-            e
-        })
-        .collect()
-}
+use common::{Env, Run};
 
 /// `foxbox run -d FLAGS busybox CMD...`; returns the printed id.
 fn detach(env: &Env, flags: &[&str], cmd: &[&str]) -> String {
@@ -36,35 +25,11 @@ fn detach(env: &Env, flags: &[&str], cmd: &[&str]) -> String {
     id
 }
 
-/// Poll `f` until it holds (bounded: a hang fails the test instead of stalling the suite).
-#[track_caller]
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 fn inspect(env: &Env, name: &str) -> serde_json::Value {
     let r = env.run(["inspect", name]);
     r.ok();
     let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("inspect prints JSON");
     v[0].clone()
-}
-
-fn box_dirs(env: &Env) -> Vec<PathBuf> {
-    std::fs::read_dir(env.store().join("boxes"))
-        .map(|rd| {
-            rd.flatten()
-                .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[test]
@@ -137,7 +102,7 @@ fn a_detached_box_logs_both_streams_and_its_exit() {
         assert_eq!(st["State"]["ExitCode"], 3);
         assert!(st["State"]["FinishedAt"].is_string());
         env.run(["rm", "web"]).ok();
-        assert!(box_dirs(&env).is_empty());
+        assert!(env.box_dirs().is_empty());
     }
 }
 
@@ -228,7 +193,7 @@ fn exec_joins_the_box_and_keeps_its_limits() {
         }
         env.run(["rm", "-f", "den", "bare"]).ok();
         env.run(["exec", "den", "true"]).assert_code(125);
-        assert!(box_dirs(&env).is_empty());
+        assert!(env.box_dirs().is_empty());
     }
 }
 
@@ -266,7 +231,7 @@ fn stop_kill_rm_and_wait() {
         detach(&env, &["--name", "forced"], &["sleep", "1000"]);
         env.run(["rm", "-f", "forced"]).ok();
         env.run(["rm", "stubborn", "sig"]).ok();
-        assert!(box_dirs(&env).is_empty());
+        assert!(env.box_dirs().is_empty());
     }
 }
 
@@ -278,7 +243,7 @@ fn rm_on_exit_and_start_failures_leave_no_box() {
             &["--rm", "--name", "brief"],
             &["sh", "-c", "echo bye"],
         );
-        eventually("the --rm box to go", || box_dirs(&env).is_empty());
+        eventually("the --rm box to go", || env.box_dirs().is_empty());
         assert_eq!(env.run(["ps", "-a", "-q"]).stdout, "");
 
         let r = env.run(["run", "-d", "-w", "/nope", "busybox", "true"]);
@@ -291,21 +256,9 @@ fn rm_on_exit_and_start_failures_leave_no_box() {
         assert!(r.stderr.contains("no-such-cmd"), "{}", r.stderr);
         env.run(["run", "-d", "busybox", "/etc/passwd"])
             .assert_code(126);
-        assert!(box_dirs(&env).is_empty(), "{:?}", box_dirs(&env));
+        assert!(env.box_dirs().is_empty(), "{:?}", env.box_dirs());
         assert_eq!(env.run(["ps", "-a", "-q"]).stdout, "");
     }
-}
-
-/// Every entry of the box store, hidden ones included, but for the store's own fixtures.
-fn store_leftovers(env: &Env) -> Vec<String> {
-    std::fs::read_dir(env.store().join("boxes"))
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| ![".names", ".names.lock", ".mnt"].contains(&n.as_str()))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// `run --rm` in the foreground: the box is gone when the command returns (its name free at
@@ -327,12 +280,12 @@ fn a_foreground_rm_box_is_gone_at_once_and_its_files_soon_after() {
         ]);
         r.ok();
         assert_eq!(r.stdout, "done\n");
-        assert!(box_dirs(&env).is_empty(), "{:?}", box_dirs(&env));
+        assert!(env.box_dirs().is_empty(), "{:?}", env.box_dirs());
         assert_eq!(env.run(["ps", "-a", "-q"]).stdout, "");
         env.run(["run", "--rm", "--name", "fleeting", "busybox", "true"])
             .ok();
         eventually("the trash to be deleted", || {
-            store_leftovers(&env).is_empty()
+            env.store_leftovers().is_empty()
         });
 
         env.run(["run", "--rm", "busybox", "no-such-cmd"])
@@ -340,7 +293,7 @@ fn a_foreground_rm_box_is_gone_at_once_and_its_files_soon_after() {
         env.run(["run", "--name", "failed", "-w", "/nope", "busybox", "true"])
             .assert_code(125);
         eventually("failed starts to leave nothing", || {
-            store_leftovers(&env)
+            env.store_leftovers()
                 .iter()
                 .all(|n| !n.starts_with(".trash"))
         });
@@ -379,11 +332,11 @@ fn twenty_parallel_runs_with_one_name_make_one_box() {
             r.assert_code(125);
             assert!(r.stderr.contains("already in use"), "{}", r.stderr);
         }
-        assert_eq!(box_dirs(&env).len(), 1);
+        assert_eq!(env.box_dirs().len(), 1);
         let ps = env.run(["ps", "-q", "--no-trunc"]);
         assert_eq!(ps.stdout.trim(), ok[0].stdout.trim());
         env.run(["rm", "-f", "same"]).ok();
-        assert!(box_dirs(&env).is_empty());
+        assert!(env.box_dirs().is_empty());
     }
 }
 

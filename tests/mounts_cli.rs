@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::envs;
+
 use std::ffi::OsString;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -11,15 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{busybox_tarball, is_root, Env, Run, Who};
-
-fn envs() -> Vec<Env> {
-    Who::BOTH
-        .into_iter()
-        .filter(|w| w.available())
-        .map(Env::new)
-        .collect()
-}
+use common::{busybox_tarball, is_root, Env, Run};
 
 fn tar() -> String {
     busybox_tarball().to_str().unwrap().to_string()

@@ -4,8 +4,9 @@
 
 mod common;
 
+use common::eventually;
+
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use common::{Env, Who};
 
@@ -24,18 +25,6 @@ fn alive(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| !s.contains(") Z"))
         .unwrap_or(false)
-}
-
-#[track_caller]
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(20),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 fn box_uid_map(env: &Env) -> String {

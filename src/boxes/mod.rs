@@ -302,40 +302,27 @@ impl Boxes {
         self.dir.join(id)
     }
 
-    /// Remove what interrupted creations and removals left behind. Trash that cannot be
-    /// deleted (files owned by subordinate ids) is left for [`Boxes::trash`]'s caller.
+    /// Delete trash whose deleter died (trash that cannot be deleted, files owned by
+    /// subordinate ids, is left for [`Boxes::trash`]'s caller).
     fn sweep(&self) {
-        let Ok(entries) = fs::read_dir(&self.dir) else {
-            return;
-        };
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let owner_pid = name
-                .strip_prefix(TMP_PREFIX)
-                .or_else(|| name.strip_prefix(TRASH_PREFIX))
-                .and_then(|r| r.split('-').next())
-                .and_then(|p| p.parse::<i32>().ok());
-            if let Some(pid) = owner_pid {
-                if !Path::new(&format!("/proc/{pid}")).exists() {
-                    let _ = fs::remove_dir_all(e.path());
-                }
-            }
+        for t in self.trash() {
+            let _ = fs::remove_dir_all(t);
         }
     }
 
     /// Leftover trash directories whose deleter is gone (to delete with more privilege, e.g.
     /// in a user namespace).
     pub fn trash(&self) -> Vec<PathBuf> {
+        let owner_gone = |name: &str| {
+            name.strip_prefix(TRASH_PREFIX)
+                .and_then(|r| r.split('-').next())
+                .and_then(|p| p.parse::<i32>().ok())
+                .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
+        };
         fs::read_dir(&self.dir)
             .map(|rd| {
                 rd.flatten()
-                    .filter(|e| {
-                        let name = e.file_name().to_string_lossy().into_owned();
-                        name.strip_prefix(TRASH_PREFIX)
-                            .and_then(|r| r.split('-').next())
-                            .and_then(|p| p.parse::<i32>().ok())
-                            .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists())
-                    })
+                    .filter(|e| owner_gone(&e.file_name().to_string_lossy()))
                     .map(|e| e.path())
                     .collect()
             })
@@ -645,17 +632,6 @@ impl Boxes {
         Ok(state)
     }
 
-    /// Remove a box's record: its name is released and its directory renamed away at once,
-    /// then deleted. Returns the trash path when deletion failed (files owned by subordinate
-    /// ids need deleting from inside a user namespace); it is swept later otherwise.
-    pub fn remove(&self, id: &str) -> Result<Option<PathBuf>, BoxError> {
-        let trash = self.retire(id)?;
-        match fs::remove_dir_all(&trash) {
-            Ok(()) => Ok(None),
-            Err(_) => Ok(Some(trash)),
-        }
-    }
-
     /// Take a box out of the store in one step: its name is released and its directory is
     /// renamed to trash, which is returned for the caller to delete.
     pub fn retire(&self, id: &str) -> Result<PathBuf, BoxError> {
@@ -738,7 +714,8 @@ mod tests {
             1,
             "a refused create leaves nothing"
         );
-        assert_eq!(b.remove(&e.config.id).unwrap(), None);
+        let trash = b.retire(&e.config.id).unwrap();
+        assert!(!b.box_dir(&e.config.id).exists() && trash.is_dir());
         assert!(matches!(b.resolve("web"), Err(BoxError::NotFound(_))));
         b.create(cfg("web")).unwrap();
     }

@@ -23,6 +23,7 @@ use std::time::Duration;
 use super::idmap::{IdMaps, IdRange};
 use super::process as p;
 use crate::boxes::ProcId;
+use crate::store::lock::{Lock, Mode};
 
 /// The first argument that makes the foxbox binary a holder (see [`serve_if_asked`]).
 const SERVE_ARG: &str = "__foxbox-userns-holder";
@@ -47,16 +48,7 @@ impl Holder {
             return Some(h);
         }
         fs::create_dir_all(runtime).ok()?;
-        let lock = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(runtime.join(LOCK))
-            .ok()?;
-        // SAFETY: flock on a descriptor owned here; released when `lock` closes.
-        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return None;
-        }
+        let _lock = Lock::acquire(&runtime.join(LOCK), Mode::Exclusive).ok()?;
         if let Some(h) = open_recorded(&record, maps) {
             return Some(h);
         }

@@ -379,3 +379,62 @@ impl Run {
         self.assert_code(0)
     }
 }
+
+/// An env for each mode every integration test covers: root and the unprivileged user (each
+/// only where it can run).
+pub fn envs() -> Vec<Env> {
+    Who::BOTH
+        .into_iter()
+        .filter(|w| w.available())
+        .map(Env::new)
+        .collect()
+}
+
+/// [`envs`], each with the busybox image imported.
+pub fn envs_with_busybox() -> Vec<Env> {
+    let v = envs();
+    for e in &v {
+        e.import_busybox();
+    }
+    v
+}
+
+/// Poll `f` until it holds; fail after 20 s, naming `what`.
+#[track_caller]
+pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(20),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+impl Env {
+    /// The box directories in this env's store (hidden entries left out).
+    pub fn box_dirs(&self) -> Vec<PathBuf> {
+        fs::read_dir(self.store().join("boxes"))
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                    .map(|e| e.path())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Every entry of the box store, hidden ones included, but for the store's own fixtures
+    /// (trash, staged boxes and temp files show here).
+    pub fn store_leftovers(&self) -> Vec<String> {
+        fs::read_dir(self.store().join("boxes"))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| ![".names", ".names.lock", ".mnt"].contains(&n.as_str()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
