@@ -18,7 +18,7 @@ trap cleanup EXIT
 
 echo "building foxbox (release)..." >&2
 cargo build --release --quiet --manifest-path "$here/Cargo.toml"
-fox=$here/target/release/foxbox
+fox=$here/target/$(rustc --print host-tuple)/release/foxbox
 
 now() { date +%s.%N; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }

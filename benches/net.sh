@@ -166,7 +166,7 @@ if [ "$(id -u)" = 0 ]; then
 fi
 cd "$REPO" || exit 1
 cargo build --quiet --bin foxbox || die "cannot build foxbox"
-exe="$REPO/target/debug/foxbox"
+exe="$REPO/target/$(rustc --print host-tuple)/debug/foxbox"
 share=$(mktemp -d /tmp/foxnetbench-bin.XXXXXX)
 chmod 755 "$share"
 cp "$exe" "$share/foxbox"

@@ -21,7 +21,7 @@ cleanup() {
 trap cleanup EXIT
 
 cargo build --release -q
-fox=$PWD/target/release/foxbox
+fox=$PWD/target/$(rustc --print host-tuple)/release/foxbox
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mkdir -p "$work/storage"

@@ -25,7 +25,7 @@ if [ "$(id -u)" = 0 ] && [ -n "${BENCH_AS:-}" ]; then
   work=$(mktemp -d /tmp/foxbox-bench-XXXXXX)
   chmod 755 "$work"
   (cd "$here" && cargo build --release --quiet)
-  cp "$here/target/release/foxbox" "$work/foxbox"
+  cp "$here/target/$(rustc --print host-tuple)/release/foxbox" "$work/foxbox"
   cp "$0" "$work/start.sh"
   bash "$here/images/build-busybox.sh" "$work/busybox.tar.gz" >/dev/null
   chown -R "$BENCH_AS" "$work"
@@ -42,7 +42,7 @@ if [ -n "${FOXBOX_BENCH_BIN:-}" ]; then
   fox=$FOXBOX_BENCH_BIN
 else
   (cd "$here" && cargo build --release --quiet)
-  fox=$here/target/release/foxbox
+  fox=$here/target/$(rustc --print host-tuple)/release/foxbox
 fi
 for t in bwrap runc crun unshare python3; do
   command -v "$t" >/dev/null || { echo "start.sh: $t is not installed" >&2; exit 1; }

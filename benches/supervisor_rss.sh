@@ -28,7 +28,7 @@ if [ -n "${FOXBOX_BENCH_BIN:-}" ]; then
   fox=$FOXBOX_BENCH_BIN
 else
   (cd "$here" && cargo build --release --quiet)
-  fox=$here/target/release/foxbox
+  fox=$here/target/$(rustc --print host-tuple)/release/foxbox
 fi
 tarball=${BUSYBOX_TARBALL:-$work/busybox.tar.gz}
 [ -f "$tarball" ] || bash "$here/images/build-busybox.sh" "$tarball" >/dev/null

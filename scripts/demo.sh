@@ -5,5 +5,6 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo build --release
 [ -f images/busybox.tar.gz ] || bash images/build-busybox.sh images/busybox.tar.gz
-./target/release/foxbox check specs/hello.toml
-./target/release/foxbox up specs/hello.toml --rm
+fox=./target/$(rustc --print host-tuple)/release/foxbox
+"$fox" check specs/hello.toml
+"$fox" up specs/hello.toml --rm

@@ -5,8 +5,8 @@
 //! this machine's real default gateway, so the gateway is probed there only when it is mapped to
 //! the host's loopback.
 //!
-//! Box-side probes busybox cannot do (UDP, abstract unix sockets) are this test binary, staged
-//! with its dynamic loader and libraries in a directory bound into the box (see [`Probe`]).
+//! Box-side probes busybox cannot do (UDP, abstract unix sockets) are this (statically linked)
+//! test binary, staged in a directory bound into the box (see [`Probe`]).
 
 mod common;
 
@@ -136,7 +136,7 @@ fn reach_abstract(name: &str, token: &str) -> Result<(), String> {
 // ------------------------------------------------------------------------------------------
 // The host side.
 
-/// This test binary with its loader and libraries, in a directory every test user can read,
+/// A copy of this test binary, in a directory every test user can read,
 /// to be bound into a busybox box at /probe.
 struct Probe {
     dir: PathBuf,
@@ -160,17 +160,10 @@ impl Probe {
             let _ = std::fs::remove_dir_all(&dir);
             std::fs::create_dir(&dir).unwrap();
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-            let exe = std::env::current_exe().unwrap();
-            let mut files = vec![(exe.clone(), "t".to_string())];
-            for lib in libraries(&exe) {
-                let name = lib.file_name().unwrap().to_string_lossy().into_owned();
-                files.push((lib, name));
-            }
-            for (src, name) in files {
-                let dst = dir.join(&name);
-                std::fs::copy(&src, &dst).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
-                std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755)).unwrap();
-            }
+            // The test binary is statically linked (.cargo/config.toml), so it runs in busybox as is.
+            let dst = dir.join("t");
+            std::fs::copy(std::env::current_exe().unwrap(), &dst).unwrap();
+            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(0o755)).unwrap();
             Probe { dir }
         })
     }
@@ -188,9 +181,6 @@ impl Probe {
         v.push(busybox_tarball().display().to_string());
         v.extend(
             [
-                "/probe/ld-linux-x86-64.so.2",
-                "--library-path",
-                "/probe",
                 "/probe/t",
                 "--exact",
                 "role",
@@ -203,27 +193,6 @@ impl Probe {
         );
         v
     }
-}
-
-/// The shared libraries `exe` loads, as ldd lists them (the loader included).
-fn libraries(exe: &Path) -> Vec<PathBuf> {
-    let out = std::process::Command::new("ldd").arg(exe).output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let libs: Vec<PathBuf> = text
-        .lines()
-        .filter_map(|l| {
-            let path = match l.split_once("=>") {
-                Some((_, rest)) => rest.split_whitespace().next()?,
-                None => l.split_whitespace().next()?,
-            };
-            path.starts_with('/').then(|| PathBuf::from(path))
-        })
-        .collect();
-    assert!(
-        libs.iter().any(|l| l.ends_with("ld-linux-x86-64.so.2")),
-        "no loader in ldd's output: {text}"
-    );
-    libs
 }
 
 /// A host port free for both TCP and UDP on 127.0.0.1, never handed out twice by this process.
