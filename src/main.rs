@@ -4,12 +4,10 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     // A holder of the caller's user namespace is this binary started again (never returns).
     foxbox::sys::holder::serve_if_asked();
-    let args = match cli::Cli::try_parse() {
+    let args = match cli::parse() {
         Ok(a) => a,
         Err(e) => {
             let _ = e.print();

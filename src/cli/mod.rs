@@ -2,11 +2,12 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod check;
 mod completions;
 mod exec;
+mod fast_parse;
 mod human;
 mod image;
 mod lifecycle;
@@ -24,6 +25,16 @@ mod volume;
 #[derive(Debug, Parser)]
 #[command(name = "foxbox", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
+    #[command(flatten)]
+    pub globals: Globals,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The options every command takes.
+#[derive(Debug, Args)]
+pub struct Globals {
     /// The store directory (images, boxes, volumes); overrides FOXBOX_ROOT.
     #[arg(long, global = true, value_name = "DIR", env = "FOXBOX_ROOT")]
     pub root: Option<PathBuf>,
@@ -35,9 +46,6 @@ pub struct Cli {
     /// When to use colour in diagnostics (NO_COLOR is honoured with `auto`).
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
-
-    #[command(subcommand)]
-    pub command: Command,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -132,11 +140,13 @@ impl Ctx {
 /// A command's outcome: Ok(exit code), or an error rendered at the edge with exit code 125.
 pub type CmdResult = miette::Result<u8>;
 
+pub use fast_parse::parse;
+
 pub fn main(cli: Cli) -> u8 {
-    init_tracing(&cli.log_level);
+    init_tracing(&cli.globals.log_level);
     let ctx = Ctx {
-        root: cli.root,
-        color: cli.color,
+        root: cli.globals.root,
+        color: cli.globals.color,
     };
     let color = ctx.color_stderr();
     miette::set_hook(Box::new(move |_| {
