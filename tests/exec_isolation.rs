@@ -582,3 +582,52 @@ fn the_fox_inherits_no_ignored_or_blocked_signals() {
         );
     }
 }
+
+/// `--network none` (the default): the box's own network namespace, owned by its user
+/// namespace, holding only `lo`, up and usable. The namespace is made beside the set-up steps
+/// (sys::netns), so this also checks that it is the one the fox ends up in.
+#[test]
+fn network_none_is_a_namespace_of_its_own_with_lo_up() {
+    let host_ns = fs::read_link("/proc/self/ns/net").unwrap();
+    for env in envs() {
+        let r = sh(
+            &env,
+            &[],
+            "readlink /proc/self/ns/net; ls /sys/class/net; cat /sys/class/net/lo/operstate; \
+             grep -c : /proc/net/dev",
+        );
+        r.ok();
+        let lines: Vec<&str> = r.stdout.lines().collect();
+        assert_ne!(
+            lines[0],
+            host_ns.to_str().unwrap(),
+            "{:?}: the host's",
+            env.who
+        );
+        // operstate of lo reads "unknown" when up, "down" otherwise.
+        assert_eq!(&lines[1..], ["lo", "unknown", "1"], "{:?}", env.who);
+        // lo carries traffic: a listener and a client in the box, over 127.0.0.1.
+        let r = sh(
+            &env,
+            &[],
+            "nc -l -p 7001 > /tmp/got & for i in $(seq 100); do \
+             echo fox | nc 127.0.0.1 7001 2>/dev/null && break; sleep 0.05; done; \
+             wait; cat /tmp/got",
+        );
+        r.ok();
+        assert_eq!(r.stdout.trim(), "fox", "{:?}", env.who);
+        // Its owner is the box's user namespace: the box's root, given CAP_NET_ADMIN, may
+        // change it (in a namespace another user namespace owned this is EPERM).
+        let r = sh(
+            &env,
+            &["--cap-add", "NET_ADMIN"],
+            "ip link set lo down && cat /sys/class/net/lo/operstate",
+        );
+        r.ok();
+        assert_eq!(r.stdout.trim(), "down", "{:?}", env.who);
+        // And no other box shares it.
+        let a = sh(&env, &[], "readlink /proc/self/ns/net");
+        let b = sh(&env, &[], "readlink /proc/self/ns/net");
+        assert_ne!(a.stdout, b.stdout, "{:?}", env.who);
+    }
+}

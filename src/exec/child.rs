@@ -15,7 +15,7 @@ use crate::fs::{dev, etc, kernfs, masks, mounts, pivot, rootfs};
 use crate::plan::{MountKind, NetMode};
 use crate::security::seccomp::Program;
 use crate::sys::mount::{self, MsFlags};
-use crate::sys::{net, process as p, tty};
+use crate::sys::{net, netns, process as p, tty};
 
 /// The default PATH (podman's).
 pub use crate::spec::resolve::DEFAULT_PATH;
@@ -46,6 +46,7 @@ pub(crate) fn run(
         root: None,
         identity: None,
         env: Vec::new(),
+        netns: None,
         seccomp,
     };
     let mut timings = Vec::with_capacity(steps.len());
@@ -79,6 +80,8 @@ struct State<'a> {
     root: Option<rootfs::NewRoot>,
     identity: Option<user::Identity>,
     env: Vec<(String, String)>,
+    /// The box's network namespace, being made (see [`netns`]).
+    netns: Option<netns::Maker>,
     /// Compiled by the parent before the clone, so the child only installs it.
     seccomp: Option<&'a Program>,
 }
@@ -95,6 +98,17 @@ impl State<'_> {
         let plan = self.launch.plan;
         match action {
             Action::Loopback => net::loopback_up().ctx(|| "bring up lo".into()),
+            Action::NetNs => {
+                self.netns =
+                    Some(netns::start().ctx(|| "start the network namespace maker".into())?);
+                Ok(())
+            }
+            Action::JoinNetNs => match self.netns.take() {
+                Some(maker) => maker.join().map_err(|(what, e)| {
+                    StepError::new(e.raw_os_error().unwrap_or(0), format!("{what}: {e}"))
+                }),
+                None => Err(StepError::msg("no network namespace is being made")),
+            },
             Action::Propagation => mount::mount(
                 None,
                 Path::new("/"),

@@ -176,7 +176,7 @@ fn enter(target: ProcId, cgroup: Option<&BoxCgroup>, req: &Request) -> Result<St
             step_err("cgroup")(StepError::new(e.errno().unwrap_or(0), e.to_string()))
         })?;
     }
-    setns(pidfd.as_fd(), flags)
+    p::setns(pidfd.as_fd(), flags)
         .ctx(|| "setns into the box's namespaces".into())
         .map_err(|e| {
             join(if e.errno == libc::EINVAL {
@@ -440,14 +440,4 @@ fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
     }
     // SAFETY: a fresh descriptor nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
-}
-
-fn setns(fd: std::os::fd::BorrowedFd<'_>, flags: libc::c_int) -> std::io::Result<()> {
-    // SAFETY: setns on a valid pidfd with namespace flags; it only changes this process's
-    // namespaces (the caller is single-threaded, as a user namespace requires).
-    if unsafe { libc::setns(fd.as_raw_fd(), flags) } < 0 {
-        Err(std::io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
 }

@@ -70,7 +70,13 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
     let (pend, cend) =
         channel::pair().map_err(|e| fail(Action::Clone, "clone", io_step("sync channel", e)))?;
     let mut flags = ns::USER | ns::MOUNT | ns::PID | ns::UTS | ns::IPC | ns::CGROUP;
-    if plan.network.mode.value != NetMode::Host {
+    // A network helper (pasta, slirp4netns) attaches to the box's network namespace before the
+    // box is released, so it is made here; with `none` the child has it made beside its other
+    // steps (see sys::netns), which takes the slowest namespace off the clone.
+    if matches!(
+        plan.network.mode.value,
+        NetMode::Pasta | NetMode::Slirp4netns
+    ) {
         flags |= ns::NET;
     }
     let t = Instant::now();

@@ -21,6 +21,10 @@ pub enum Action {
     Cgroup,
     Network,
     Loopback,
+    /// Start making the box's network namespace beside the set-up process.
+    NetNs,
+    /// Join the network namespace made since [`Action::NetNs`].
+    JoinNetNs,
     Propagation,
     Rootfs,
     Proc,
@@ -140,7 +144,15 @@ pub fn steps(plan: &Plan, choices: StartChoices) -> Vec<Step> {
             );
             v.push(step(A::Loopback, "loopback", Child, "bring up lo").at(net_span));
         }
-        NetMode::None => v.push(step(A::Loopback, "loopback", Child, "bring up lo").at(net_span)),
+        NetMode::None => v.push(
+            step(
+                A::NetNs,
+                "netns",
+                Child,
+                "make a network namespace with lo up, beside the steps that follow",
+            )
+            .at(net_span),
+        ),
         NetMode::Host => {}
     }
     v.push(step(
@@ -163,6 +175,18 @@ pub fn steps(plan: &Plan, choices: StartChoices) -> Vec<Step> {
         Child,
         "tmpfs /dev with null, zero, full, random, urandom, tty, pts, shm",
     ));
+    if plan.network.mode.value == NetMode::None {
+        // Before /sys: a sysfs mount shows the network namespace of its mounter.
+        v.push(
+            step(
+                A::JoinNetNs,
+                "join-netns",
+                Child,
+                "enter the network namespace made since `netns`",
+            )
+            .at(net_span),
+        );
+    }
     v.push(step(A::Sys, "sys", Child, "read-only /sys"));
     for (i, m) in plan.mounts.iter().enumerate() {
         let what = match &m.kind {

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use super::idmap::{IdMaps, IdRange};
 use super::process as p;
+use super::stack::Stack;
 use crate::boxes::ProcId;
 use crate::store::lock::{Lock, Mode};
 
@@ -124,44 +125,6 @@ impl Holder {
 
 /// The joiner's stack: it also becomes the stack the new process starts on (a copy of it).
 const JOINER_STACK: usize = 8 << 20;
-
-struct Stack {
-    base: *mut libc::c_void,
-    len: usize,
-}
-
-impl Stack {
-    fn new(len: usize) -> io::Result<Stack> {
-        // SAFETY: a fresh private anonymous mapping; pages are only made when touched.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Stack { base, len })
-    }
-
-    fn top(&self) -> *mut libc::c_void {
-        // SAFETY: one past the end of the mapping, where a downward-growing stack starts.
-        unsafe { (self.base as *mut u8).add(self.len) as *mut libc::c_void }
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `new`; the joiner that used it has exited, and the new
-        // process has its own copy.
-        unsafe { libc::munmap(self.base, self.len) };
-    }
-}
 
 /// Shared between the caller and the joiner.
 struct JoinArgs<'a, F> {

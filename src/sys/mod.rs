@@ -4,6 +4,8 @@ pub mod holder;
 pub mod idmap;
 pub mod mount;
 pub mod net;
+pub mod netns;
 pub mod process;
+pub mod stack;
 pub mod tty;
 pub mod userns;

@@ -2,32 +2,32 @@
 
 use std::io;
 
+use rustix::ioctl::{ioctl, Opcode, Updater};
+use rustix::net::{socket, AddressFamily, SocketType};
+
+const SIOCGIFFLAGS: Opcode = libc::SIOCGIFFLAGS as Opcode;
+const SIOCSIFFLAGS: Opcode = libc::SIOCSIFFLAGS as Opcode;
+
 /// Set IFF_UP on the loopback interface of this network namespace.
 pub fn loopback_up() -> io::Result<()> {
-    // SAFETY: a datagram socket used only for the interface ioctls below.
-    let s = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
-    if s < 0 {
-        return Err(io::Error::last_os_error());
+    Ok(loopback_up_raw()?)
+}
+
+/// [`loopback_up`] in raw syscalls only (no allocation, errno untouched), so that a process
+/// sharing another's memory may call it (see [`super::netns`]).
+pub fn loopback_up_raw() -> rustix::io::Result<()> {
+    let s = socket(AddressFamily::INET, SocketType::DGRAM, None)?;
+    // SAFETY: ifreq is plain data, all zeroes is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (i, b) in b"lo".iter().enumerate() {
+        req.ifr_name[i] = *b as libc::c_char;
     }
-    // SAFETY: ifreq is plain data; the name fits (3 bytes + NUL) and the ioctls read/write it.
-    let r = unsafe {
-        let mut req: libc::ifreq = std::mem::zeroed();
-        for (i, b) in b"lo\0".iter().enumerate() {
-            req.ifr_name[i] = *b as libc::c_char;
-        }
-        let mut r = libc::ioctl(s, libc::SIOCGIFFLAGS, &mut req);
-        if r == 0 {
-            req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
-            r = libc::ioctl(s, libc::SIOCSIFFLAGS, &req);
-        }
-        r
-    };
-    let err = io::Error::last_os_error();
-    // SAFETY: closing the socket we opened.
-    unsafe { libc::close(s) };
-    if r < 0 {
-        Err(err)
-    } else {
-        Ok(())
+    // SAFETY: both ioctls take a `struct ifreq` naming the interface; SIOCGIFFLAGS fills in
+    // its flags, SIOCSIFFLAGS reads them.
+    unsafe {
+        ioctl(&s, Updater::<SIOCGIFFLAGS, libc::ifreq>::new(&mut req))?;
+        req.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+        ioctl(&s, Updater::<SIOCSIFFLAGS, libc::ifreq>::new(&mut req))?;
     }
+    Ok(())
 }

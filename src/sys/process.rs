@@ -128,6 +128,17 @@ impl Exit {
     }
 }
 
+/// Move this process into the namespace(s) `fd` refers to (a namespace file or a pidfd).
+pub fn setns(fd: BorrowedFd<'_>, flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: setns on a valid descriptor; it changes only this process's namespaces (for a
+    // user namespace the kernel refuses a multi-threaded caller).
+    if unsafe { libc::setns(fd.as_raw_fd(), flags) } < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// waitpid(pid, 0), retried on EINTR.
 pub fn wait_pid(pid: i32) -> io::Result<Exit> {
     loop {
