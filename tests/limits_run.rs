@@ -315,6 +315,43 @@ fn each_who(tag: &str, f: impl Fn(&Env, &Parent)) {
 // ---------------------------------------------------------------------------------------------
 // The tests.
 
+/// A pids limit of 1 leaves room for the box's own process only: its network namespace, made
+/// beside the set-up process when it can be, is then made by the set-up process itself.
+#[test]
+fn a_pids_limit_of_one_runs_the_fox_alone_with_its_own_network() {
+    each_who("pids1", |env, p| {
+        let t = tar();
+        let r = p.run(
+            env,
+            run_args(
+                p,
+                &[
+                    "--rm",
+                    "--pids-limit",
+                    "1",
+                    &t,
+                    "cat",
+                    "/sys/class/net/lo/operstate",
+                ],
+            ),
+        );
+        // lo, up ("unknown"), in a namespace of the box's own.
+        assert_eq!((r.code, r.stdout.trim()), (0, "unknown"), "{}", r.stderr);
+        let r = p.run(
+            env,
+            run_args(
+                p,
+                &["--rm", "--pids-limit", "1", &t, "sh", "-c", "ls /; ls /"],
+            ),
+        );
+        assert_ne!(
+            r.code, 0,
+            "a second process in a box limited to one: {}",
+            r.stdout
+        );
+    });
+}
+
 /// A fork bomb stops at the pids limit: the box holds at most `pids` processes, forks beyond
 /// it fail, and the host can still start processes.
 #[test]

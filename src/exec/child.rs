@@ -74,6 +74,10 @@ pub(crate) fn run(
     p::exit_now(SETUP_FAILED)
 }
 
+fn netns_error((what, e): (&str, std::io::Error)) -> StepError {
+    StepError::new(e.raw_os_error().unwrap_or(0), format!("{what}: {e}"))
+}
+
 struct State<'a> {
     launch: &'a Launch<'a>,
     chan: &'a ChildEnd,
@@ -81,7 +85,7 @@ struct State<'a> {
     identity: Option<user::Identity>,
     env: Vec<(String, String)>,
     /// The box's network namespace, being made (see [`netns`]).
-    netns: Option<netns::Maker>,
+    netns: Option<netns::NetNs>,
     /// Compiled by the parent before the clone, so the child only installs it.
     seccomp: Option<&'a Program>,
 }
@@ -99,14 +103,11 @@ impl State<'_> {
         match action {
             Action::Loopback => net::loopback_up().ctx(|| "bring up lo".into()),
             Action::NetNs => {
-                self.netns =
-                    Some(netns::start().ctx(|| "start the network namespace maker".into())?);
+                self.netns = Some(netns::begin().map_err(netns_error)?);
                 Ok(())
             }
             Action::JoinNetNs => match self.netns.take() {
-                Some(maker) => maker.join().map_err(|(what, e)| {
-                    StepError::new(e.raw_os_error().unwrap_or(0), format!("{what}: {e}"))
-                }),
+                Some(ns) => ns.join().map_err(netns_error),
                 None => Err(StepError::msg("no network namespace is being made")),
             },
             Action::Propagation => mount::mount(

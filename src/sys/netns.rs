@@ -6,7 +6,7 @@
 //! so a maker does it meanwhile, on another CPU when there is one: a process sharing the set-up
 //! process's memory and file table (`CLONE_VM | CLONE_FILES`), and so its user namespace, that
 //! unshares a network namespace, brings `lo` up and opens the namespace into the shared file
-//! table. The set-up process joins it when it needs it ([`Maker::join`]).
+//! table. The set-up process joins it when it needs it ([`NetNs::join`]).
 //!
 //! The maker runs at the same time as the set-up process and in the same memory, so it makes
 //! only raw syscalls through rustix, which neither allocate nor touch errno (glibc keeps errno
@@ -48,9 +48,40 @@ pub struct Maker {
     reaped: bool,
 }
 
-/// Start making a network namespace. The caller must be in the user namespace that is to own
-/// it, with its capabilities there.
-pub fn start() -> io::Result<Maker> {
+/// This process's network namespace: being made beside it, or made already.
+pub enum NetNs {
+    Making(Maker),
+    Made,
+}
+
+/// Start making a network namespace for this process. The caller must be in the user
+/// namespace that is to own it, with its capabilities there. Where no process can be started
+/// for it (a box whose pids limit leaves room for its own process only), the namespace is made
+/// here and now instead.
+pub fn begin() -> Result<NetNs, (&'static str, io::Error)> {
+    match start() {
+        Ok(m) => Ok(NetNs::Making(m)),
+        Err(_) => {
+            // SAFETY: the caller is single-threaded; leaving its network namespace is the point.
+            unsafe { rustix::thread::unshare_unsafe(UnshareFlags::NEWNET) }
+                .map_err(|e| (STAGES[0], e.into()))?;
+            loopback_up_raw().map_err(|e| (STAGES[1], e.into()))?;
+            Ok(NetNs::Made)
+        }
+    }
+}
+
+impl NetNs {
+    /// Be in the new namespace once this returns. Returns what failed and how.
+    pub fn join(self) -> Result<(), (&'static str, io::Error)> {
+        match self {
+            NetNs::Making(m) => m.join(),
+            NetNs::Made => Ok(()),
+        }
+    }
+}
+
+fn start() -> io::Result<Maker> {
     let stack = Stack::new(STACK)?;
     let slot = Box::new(Slot {
         fd: AtomicI32::new(-1),
@@ -126,9 +157,8 @@ extern "C" fn make(arg: *mut libc::c_void) -> libc::c_int {
 }
 
 impl Maker {
-    /// Wait for the maker and move this process into the namespace it made. Returns what
-    /// failed and how.
-    pub fn join(mut self) -> Result<(), (&'static str, io::Error)> {
+    /// Wait for the maker and move this process into the namespace it made.
+    fn join(mut self) -> Result<(), (&'static str, io::Error)> {
         self.reap();
         let fd = self.slot.fd.load(Ordering::Acquire);
         if fd < 0 {
