@@ -57,6 +57,7 @@ fn fill(root: &Path, n: usize) {
                 plan: serde_json::json!({"process": {"args": ["/bin/sh"]}}),
                 exec: None,
                 creator: None,
+                initial: None,
             })
             .expect("create");
         boxes

@@ -292,6 +292,20 @@ fn a_foreground_rm_box_is_gone_at_once_and_its_files_soon_after() {
             .assert_code(127);
         env.run(["run", "--name", "failed", "-w", "/nope", "busybox", "true"])
             .assert_code(125);
+        // Without --rm a box that failed to start stays, with why (recorded at the failure:
+        // a foreground box is recorded once its fox runs).
+        let i = env.run(["inspect", "failed"]);
+        i.ok();
+        let i: serde_json::Value = serde_json::from_str(&i.stdout).unwrap();
+        assert_eq!(i[0]["State"]["ExitCode"], 125, "{i}");
+        assert!(
+            i[0]["State"]["Error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("/nope"),
+            "{i}"
+        );
+        env.run(["rm", "failed"]).ok();
         eventually("failed starts to leave nothing", || {
             env.store_leftovers()
                 .iter()

@@ -110,6 +110,11 @@ pub struct BoxConfig {
     /// The process that created the box: its state until `state.json` is first written.
     #[serde(default)]
     pub creator: Option<ProcId>,
+    /// The state the box had when it was recorded, for a box recorded once it was running or
+    /// had failed (see [`Boxes::record_with_state`]): its state until `state.json` is first
+    /// written, instead of "created by `creator`".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial: Option<BoxState>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,6 +156,21 @@ pub struct BoxState {
 }
 
 impl BoxState {
+    /// Its fox started now, `creator` still at work.
+    pub fn running(
+        creator: Option<ProcId>,
+        fox: Option<ProcId>,
+        supervisor: Option<ProcId>,
+    ) -> Self {
+        BoxState {
+            status: Status::Running,
+            fox,
+            supervisor,
+            started: Some(now_ms()),
+            ..BoxState::created(creator)
+        }
+    }
+
     fn created(creator: Option<ProcId>) -> BoxState {
         BoxState {
             status: Status::Created,
@@ -213,6 +233,11 @@ pub struct Pending {
 }
 
 impl Pending {
+    /// The record was written by [`Boxes::record_with_state`]: the box is a box like any other.
+    pub fn recorded(&self) {
+        self.lock.take();
+    }
+
     /// True until [`Boxes::commit`] or [`Boxes::abandon`].
     pub fn is_pending(&self) -> bool {
         let l = self.lock.take();
@@ -225,11 +250,35 @@ impl Pending {
 /// Delete a box's directory as far as the caller can (overlayfs leaves its inner work dirs
 /// with mode 000: they are the caller's, so they are opened up first).
 pub fn remove_box_tree(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    for d in ["rootfs/work/work", "rootfs/work/incompat"] {
-        let _ = fs::set_permissions(dir.join(d), fs::Permissions::from_mode(0o700));
+    if fs::remove_dir_all(dir).is_ok() || !dir.exists() {
+        return;
     }
+    // overlayfs leaves directories without any permission in its work dir (work/work, and for
+    // a volatile mount work/work/incompat/volatile): open up every directory of ours, then
+    // try again. What belongs to a box's subordinate ids needs its user namespace
+    // (`Store::remove_tree`).
+    open_up(dir, nix::unistd::geteuid().as_raw());
     let _ = fs::remove_dir_all(dir);
+}
+
+fn open_up(dir: &Path, me: u32) {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let Ok(meta) = fs::symlink_metadata(dir) else {
+        return;
+    };
+    if !meta.is_dir() || meta.uid() != me {
+        return;
+    }
+    if meta.mode() & 0o700 != 0o700 {
+        let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+    }
+    if let Ok(rd) = fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                open_up(&e.path(), me);
+            }
+        }
+    }
 }
 
 /// The box store under `<root>/boxes`.
@@ -390,6 +439,16 @@ impl Boxes {
         write_json(&entry.dir.join(CONFIG), &entry.config)?;
         pending.lock.take();
         Ok(())
+    }
+
+    /// Write a staged box's record together with the state it has already reached: one write
+    /// where [`Boxes::commit`] and a state change would be two. The staging lock stays held
+    /// (this may run on another thread); let go of it with [`Pending::recorded`] once this
+    /// returned Ok.
+    pub fn record_with_state(&self, entry: &BoxEntry, state: BoxState) -> Result<(), BoxError> {
+        let mut config = entry.config.clone();
+        config.initial = Some(state);
+        write_json(&entry.dir.join(CONFIG), &config)
     }
 
     /// Undo a staging: the directory and the name go.
@@ -581,8 +640,8 @@ impl Boxes {
         })
     }
 
-    /// The recorded state: `state.json`, or before that is first written, "created" by the
-    /// process the config names.
+    /// The recorded state: `state.json`, or before that is first written, the state the config
+    /// was recorded with, else "created" by the process the config names.
     fn read_state(&self, id: &str, config: &BoxConfig) -> Result<BoxState, BoxError> {
         let p = self.box_dir(id).join(STATE);
         match fs::read(&p) {
@@ -591,7 +650,10 @@ impl Boxes {
                 file: STATE,
                 source,
             }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BoxState::created(config.creator)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(config
+                .initial
+                .clone()
+                .unwrap_or_else(|| BoxState::created(config.creator))),
             Err(e) => Err(io_err("cannot read", &p)(e)),
         }
     }
@@ -690,6 +752,7 @@ mod tests {
             plan: serde_json::Value::Null,
             exec: None,
             creator: None,
+            initial: None,
         }
     }
 
@@ -753,6 +816,28 @@ mod tests {
         assert_eq!(b.list().unwrap().len(), 1);
         assert!(!e2.dir.exists(), "the abandoned box is reaped");
         b.create(cfg("gone")).unwrap();
+    }
+
+    #[test]
+    fn a_box_recorded_with_its_state_reads_as_that_state_until_state_json() {
+        let (_t, b) = store();
+        let (e, pending) = b.stage(cfg("late")).unwrap();
+        let me = ProcId::of(std::process::id() as i32);
+        b.record_with_state(&e, BoxState::running(me, me, None))
+            .unwrap();
+        // Written while still held: not reaped, and visible with that state.
+        let got = b.load(&e.config.id).unwrap();
+        assert_eq!(got.state.status, Status::Running);
+        assert_eq!(got.state.fox, me);
+        assert!(got.state.started.is_some());
+        pending.recorded();
+        assert!(!pending.is_pending());
+        b.update_state(&e.config.id, |s| s.status = Status::Exited)
+            .unwrap();
+        assert_eq!(b.load(&e.config.id).unwrap().state.status, Status::Exited);
+        // A record without that state still reads as created by its creator.
+        let plain = b.create(cfg("plain")).unwrap();
+        assert_eq!(b.load(&plain.config.id).unwrap().config.initial, None);
     }
 
     #[test]

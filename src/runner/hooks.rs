@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::boxes::{Boxes, ProcId};
+use crate::boxes::{BoxError, BoxState, Boxes, ProcId};
 use crate::exec::{Helpers, StepError};
 use crate::net::{self, NetGuard};
 use crate::plan::Plan;
@@ -21,7 +21,8 @@ pub struct BoxHooks<'a> {
     pub started_pid: Option<i32>,
     /// Record the start on a thread of its own (see [`BoxHooks::in_background`]).
     background: bool,
-    recording: Option<std::thread::JoinHandle<()>>,
+    /// That thread; it returns whether it wrote the box's first record.
+    recording: Option<std::thread::JoinHandle<Result<bool, BoxError>>>,
     /// Fork a [`super::remove::Reaper`] for the box once it is recorded.
     reaper_for: Option<crate::store::paths::Paths>,
 }
@@ -54,16 +55,32 @@ impl<'a> BoxHooks<'a> {
     /// a short box's start. Only for a caller that forks no more until [`BoxHooks::finish`]
     /// (a process with threads must not fork). The state says "running" only once the fox
     /// has been exec'd either way.
+    ///
+    /// A box not recorded yet (one that makes nothing outside its directory) is then recorded
+    /// only there, together with its running state: one write instead of two, and none while
+    /// the set-up process mounts the box's root on the same filesystem (their metadata writes
+    /// would wait on each other).
     pub fn in_background(mut self) -> Self {
         self.background = true;
         self
     }
 
-    /// Wait for the start record to be written (before the exit is recorded over it).
+    /// Wait for the start record to be written (before the exit is recorded over it). A box
+    /// whose record could not be written stays unrecorded: the caller removes it.
     pub fn finish(&mut self) {
         if let Some(h) = self.recording.take() {
-            let _ = h.join();
+            match h.join() {
+                Ok(Ok(true)) => self.prepared.recorded(),
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => tracing::warn!("could not record box {}: {e}", self.prepared.id()),
+                Err(_) => tracing::warn!("recording box {} failed", self.prepared.id()),
+            }
         }
+    }
+
+    /// The record waits for the start (see [`BoxHooks::in_background`]).
+    fn record_at_start(&self) -> bool {
+        self.background && self.record && !self.prepared.committed()
     }
 
     /// Record `sup` as the box's supervisor when the fox starts.
@@ -117,14 +134,16 @@ impl Helpers for BoxHooks<'_> {
     }
 
     fn released(&mut self, _pid: i32) -> Result<(), StepError> {
-        self.prepared.commit().map_err(|e| {
-            let msg = e
-                .diagnostics
-                .first()
-                .map(|d| d.message.clone())
-                .unwrap_or_else(|| "cannot record the box".into());
-            StepError::msg(msg)
-        })?;
+        if !self.record_at_start() {
+            self.prepared.commit().map_err(|e| {
+                let msg = e
+                    .diagnostics
+                    .first()
+                    .map(|d| d.message.clone())
+                    .unwrap_or_else(|| "cannot record the box".into());
+                StepError::msg(msg)
+            })?;
+        }
         // Still single-threaded here (the start record's thread comes later), and the
         // set-up process is busy: the moment to fork the reaper.
         if let Some(paths) = &self.reaper_for {
@@ -142,17 +161,40 @@ impl Helpers for BoxHooks<'_> {
         // record is written.
         let fox = ProcId::of(pid);
         if self.background {
-            let boxes = self.boxes.clone();
-            let id = self.prepared.id().to_string();
             let sup = self.supervisor;
+            let job: Box<dyn FnOnce() -> Result<bool, BoxError> + Send> = if self.record_at_start()
+            {
+                let state = BoxState::running(self.prepared.entry.config.creator, fox, sup);
+                let record = self.prepared.record_with_state();
+                Box::new(move || record(state).map(|()| true))
+            } else {
+                let boxes = self.boxes.clone();
+                let id = self.prepared.id().to_string();
+                Box::new(move || {
+                    record_started(&boxes, &id, fox, sup);
+                    Ok(false)
+                })
+            };
             let spawned = std::thread::Builder::new()
                 .name("record-start".into())
-                // It reads and writes two small files: a small stack is mapped faster.
+                // It reads and writes small files: a small stack is mapped faster.
                 .stack_size(256 << 10)
-                .spawn(move || record_started(&boxes, &id, fox, sup));
+                .spawn(job);
             match spawned {
                 Ok(h) => self.recording = Some(h),
-                Err(_) => record_started(self.boxes, self.prepared.id(), fox, self.supervisor),
+                Err(_) => {
+                    // No thread: write it here.
+                    let r = if self.record_at_start() {
+                        let state = BoxState::running(self.prepared.entry.config.creator, fox, sup);
+                        self.prepared.record_with_state()(state).map(|()| true)
+                    } else {
+                        record_started(self.boxes, self.prepared.id(), fox, sup);
+                        Ok(false)
+                    };
+                    if let Ok(true) = r {
+                        self.prepared.recorded();
+                    }
+                }
             }
         } else {
             record_started(self.boxes, self.prepared.id(), fox, self.supervisor);

@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::boxes::execinfo::ExecInfo;
-use crate::boxes::{now_ms, BoxConfig, BoxEntry, Boxes, Pending, ProcId, Status};
+use crate::boxes::{
+    now_ms, BoxConfig, BoxEntry, BoxError, BoxState, Boxes, Pending, ProcId, Status,
+};
 use crate::cgroup::{self, BoxCgroup, Host};
 use crate::diag::Diagnostic;
 use crate::exec::{self, BoxRootfs, Launch, Layers, UpperDirs};
@@ -260,6 +262,7 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
             seccomp.as_ref().map(|p| p.digest()),
         )),
         creator: None,
+        initial: None,
     };
     let (entry, pending) = boxes.stage(config).map_err(|e| RunError {
         diagnostics: vec![Diagnostic::error("foxbox::box::create", e.to_string())
@@ -267,7 +270,7 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
         exit: 125,
     })?;
     // A box that makes nothing outside its own directory (no cgroup, no network helper) is
-    // recorded while its set-up process works (see [`BoxHooks`]); any other is recorded
+    // recorded once it runs, or later (see [`BoxHooks`]); any other is recorded
     // first, so that `rm` finds all it made even if foxbox is killed on the way.
     let outside = plan.limits.needs_cgroup()
         || !matches!(plan.network.mode.value, NetMode::None | NetMode::Host);
@@ -447,6 +450,20 @@ impl Prepared {
         !self.pending.is_pending()
     }
 
+    /// Write the record of a box not recorded yet with the state it has reached (a box that
+    /// runs, or failed to start), in one write. The record is not the box's until
+    /// [`Prepared::recorded`]; this part may run on another thread.
+    pub fn record_with_state(&self) -> impl FnOnce(BoxState) -> Result<(), BoxError> + Send {
+        let boxes = self.boxes.clone();
+        let entry = self.entry.clone();
+        move |state| boxes.record_with_state(&entry, state)
+    }
+
+    /// The record written by [`Prepared::record_with_state`] is in place: let go of the box.
+    pub fn recorded(&self) {
+        self.pending.recorded();
+    }
+
     /// Remove the box after a failed start: all of it once recorded, else what was staged.
     pub fn discard(&self, paths: &Paths) {
         if self.committed() {
@@ -464,6 +481,12 @@ impl Prepared {
             }
         }
         self.boxes.abandon(&self.entry, &self.pending);
+        if self.entry.dir.exists() {
+            // Files of the box's subordinate ids (its fox ran, then its record failed).
+            if let Ok(store) = Store::open_for_boxes(paths) {
+                let _ = store.remove_tree(&self.entry.dir);
+            }
+        }
     }
 }
 
@@ -506,13 +529,23 @@ pub fn run_foreground(
         Err(e) => {
             let e = RunError::from_exec(e);
             let msg = e.diagnostics.first().map(|d| d.message.clone());
-            let _ = prepared.boxes.update_state(&id, |s| {
+            let failed = |s: &mut BoxState| {
                 s.status = Status::Exited;
                 s.creator = None;
                 s.finished = Some(now_ms());
                 s.exit_code = Some(e.exit as i32);
                 s.error = msg;
-            });
+            };
+            if prepared.committed() {
+                let _ = prepared.boxes.update_state(&id, failed);
+            } else if !opts.auto_remove {
+                // Kept, as podman keeps a box that failed to start, with the reason.
+                let mut state = prepared.entry.state.clone();
+                failed(&mut state);
+                if prepared.record_with_state()(state).is_ok() {
+                    prepared.recorded();
+                }
+            }
             Err(e)
         }
     }

@@ -107,6 +107,8 @@ fn reap(paths: &Paths, boxes: &Boxes, id: &str, caller: u32) {
     // it had not recorded yet is an abandoned staging.
     if matches!(boxes.load(id), Err(BoxError::NotFound(_))) {
         boxes.reap_abandoned(id);
+        // Whatever only the box's user namespace could delete is left as trash.
+        sweep_trash(paths, boxes);
         return;
     }
     let start = Instant::now();
