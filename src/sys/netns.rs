@@ -159,10 +159,22 @@ extern "C" fn make(arg: *mut libc::c_void) -> libc::c_int {
 impl Maker {
     /// Wait for the maker and move this process into the namespace it made.
     fn join(mut self) -> Result<(), (&'static str, io::Error)> {
-        self.reap();
+        let ended = self.reap();
         let fd = self.slot.fd.load(Ordering::Acquire);
         if fd < 0 {
             let errno = self.slot.errno.load(Ordering::Acquire);
+            if errno == 0 {
+                // It never got to say: killed, say.
+                let how = match ended {
+                    Some(p::Exit::Signal(s)) => format!("killed by signal {s}"),
+                    Some(p::Exit::Code(c)) => format!("exited with {c}"),
+                    None => "lost".to_string(),
+                };
+                return Err((
+                    "make a network namespace",
+                    io::Error::other(format!("the maker {how}")),
+                ));
+            }
             let stage = STAGES[self
                 .slot
                 .stage
@@ -176,17 +188,18 @@ impl Maker {
         p::setns(ns.as_fd(), libc::CLONE_NEWNET).map_err(|e| ("join the new network namespace", e))
     }
 
-    fn reap(&mut self) {
-        if !self.reaped {
-            let _ = p::wait_pid(self.pid);
-            self.reaped = true;
+    fn reap(&mut self) -> Option<p::Exit> {
+        if self.reaped {
+            return None;
         }
+        self.reaped = true;
+        p::wait_pid(self.pid).ok()
     }
 }
 
 impl Drop for Maker {
     fn drop(&mut self) {
         // Its stack must outlive it.
-        self.reap();
+        let _ = self.reap();
     }
 }
