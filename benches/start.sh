@@ -108,6 +108,10 @@ PY
 bundle "$work/runc-bundle" "$uid" "$gid"
 # Inside `unshare -Ur` the caller is uid/gid 0, so the bundle maps that.
 bundle "$work/crun-bundle" 0 0
+# The set-up above (image, rootfs, bundles) left megabytes of dirty pages: write them out now,
+# or their writeback lands on whichever runs measure a disk write (foxbox records its boxes,
+# fsynced; runc and crun write state files).
+sync
 
 python3 - "$runs" "$fox" "$work" <<'PY'
 import os, statistics, subprocess, sys, time
