@@ -392,15 +392,20 @@ impl Boxes {
     pub fn stage(&self, mut config: BoxConfig) -> Result<(BoxEntry, Pending), BoxError> {
         let generate = config.name.is_empty();
         if generate {
-            config.name =
-                names::generate_name().map_err(io_err("cannot read", Path::new("/dev/urandom")))?;
+            config.name = names::generate_name().map_err(io_err(
+                "cannot get random bytes from",
+                Path::new("getrandom(2)"),
+            ))?;
         } else {
             names::validate_name(&config.name).map_err(|why| BoxError::BadName {
                 name: config.name.clone(),
                 why,
             })?;
         }
-        config.id = names::new_id().map_err(io_err("cannot read", Path::new("/dev/urandom")))?;
+        config.id = names::new_id().map_err(io_err(
+            "cannot get random bytes from",
+            Path::new("getrandom(2)"),
+        ))?;
         config.created = now_ms();
         config.creator = ProcId::of(std::process::id() as i32);
         let dir = self.box_dir(&config.id);
@@ -489,8 +494,10 @@ impl Boxes {
             let name = match attempt {
                 0 => config.name.clone(),
                 64 => format!("fox-{}", &config.id[..12]),
-                _ => names::generate_name()
-                    .map_err(io_err("cannot read", Path::new("/dev/urandom")))?,
+                _ => names::generate_name().map_err(io_err(
+                    "cannot get random bytes from",
+                    Path::new("getrandom(2)"),
+                ))?,
             };
             match self.reserve_name(&name, &config.id) {
                 Ok(()) => {

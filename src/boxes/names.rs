@@ -1,7 +1,6 @@
 //! Box ids and names: random hex ids as podman's, and fox-themed generated names.
 
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 
 const ADJECTIVES: &[&str] = &[
     "amber", "bold", "brave", "bright", "calm", "clever", "cunning", "dusky", "eager", "fleet",
@@ -15,10 +14,18 @@ const FOXES: &[&str] = &[
     "zorro",
 ];
 
-/// `n` random bytes from the kernel.
+/// `n` random bytes from the kernel (getrandom(2): no file to open, as /dev/urandom would be).
 pub fn random_bytes(n: usize) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; n];
-    File::open("/dev/urandom")?.read_exact(&mut buf)?;
+    let mut filled = 0;
+    while filled < n {
+        let rest = &mut buf[filled..];
+        match rustix::rand::getrandom(&mut *rest, rustix::rand::GetRandomFlags::empty()) {
+            Ok(k) => filled += k,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
     Ok(buf)
 }
 
