@@ -144,16 +144,18 @@ impl Helpers for BoxHooks<'_> {
                 StepError::msg(msg)
             })?;
         }
-        // Still single-threaded here (the start record's thread comes later), and the
-        // set-up process is busy: the moment to fork the reaper.
-        if let Some(paths) = &self.reaper_for {
-            super::remove::Reaper::spawn(paths, self.boxes, self.prepared.id());
-        }
         Ok(())
     }
 
     fn started(&mut self, pid: i32) {
         self.started_pid = Some(pid);
+        // Still single-threaded here (the record's thread comes next), and idle while the
+        // fox runs: the moment to fork the reaper. Any earlier, the fork would take the CPU
+        // the set-up process's namespace maker runs on. A box whose caller dies before this
+        // never ran: it is reaped as an abandoned staging.
+        if let Some(paths) = &self.reaper_for {
+            super::remove::Reaper::spawn(paths, self.boxes, self.prepared.id());
+        }
         if !self.record {
             return;
         }

@@ -41,10 +41,10 @@ pub fn remove_on_exit(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<
 /// when this process is gone, however it ends.
 static CALLER_END: OnceLock<RawFd> = OnceLock::new();
 
-/// A process forked while a `--rm` box starts, that outlives its caller (the CLI). Once the
+/// A process forked once a `--rm` box's fox runs, that outlives its caller (the CLI). Once the
 /// caller is gone it deletes the box's trash ([`remove_on_exit`]), or, if the caller died
 /// before removing the box, removes the whole box once nothing of it runs. Forked while the
-/// box's set-up runs, it takes the fork and the deletion off the box's exit.
+/// fox runs, it takes the fork and the deletion off the box's exit.
 pub struct Reaper;
 
 impl Reaper {
@@ -66,8 +66,8 @@ impl Reaper {
             }
             Ok(None) => {
                 drop(w);
-                // The box is still being set up on the other CPU: take only what is needed
-                // now (off the caller's terminal and pipes), and the rest once woken.
+                // The fox is starting on the other CPU: take only what is needed now (off
+                // the caller's terminal and pipes), and the rest once woken.
                 p::lower_priority();
                 let _ = nix::unistd::setsid();
                 p::stdio_to_null();

@@ -122,7 +122,20 @@ fn elsewhere(pid: libc::pid_t) {
         if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
             return;
         }
-        let me = libc::sched_getcpu();
+        // The getcpu syscall, not glibc's sched_getcpu: that reads the thread's rseq area,
+        // which a set-up process cloned by the holder's joiner (CLONE_VM, so no rseq of its
+        // own) inherits stale from foxbox's main thread.
+        let mut me: libc::c_uint = 0;
+        if libc::syscall(
+            libc::SYS_getcpu,
+            &mut me as *mut libc::c_uint,
+            std::ptr::null_mut::<libc::c_uint>(),
+            std::ptr::null_mut::<libc::c_void>(),
+        ) != 0
+        {
+            return;
+        }
+        let me = me as i32;
         if me < 0 || !libc::CPU_ISSET(me as usize, &set) || libc::CPU_COUNT(&set) < 2 {
             return;
         }
