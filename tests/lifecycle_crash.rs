@@ -200,3 +200,92 @@ fn kill_9_of_a_foreground_rm_run_still_removes_its_box() {
             .ok();
     }
 }
+
+/// A foreground box is recorded once its fox runs. When that record cannot be written (here
+/// the store's filesystem is full), the fox's run stands, foxbox says why, the box leaves
+/// nothing behind, and foxbox does not hang on its own staging lock. Root only: the full
+/// filesystem is a small tmpfs mounted for the test.
+#[test]
+fn a_record_that_cannot_be_written_leaves_nothing_and_no_hang() {
+    if !common::is_root() {
+        eprintln!("SKIP: mounting a tmpfs needs root");
+        return;
+    }
+    let env = Env::new(Who::Root);
+    let dir = tempfile::tempdir().unwrap();
+    let mnt = dir.path().join("full");
+    std::fs::create_dir(&mnt).unwrap();
+    let ok = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "mount a tmpfs");
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg("-l").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&mnt);
+    let root = mnt.join("store");
+    let with_root = |args: &[&str]| {
+        let mut v = vec!["--root".to_string(), root.display().to_string()];
+        v.extend(args.iter().map(|s| s.to_string()));
+        v
+    };
+    let tar = common::busybox_tarball().display().to_string();
+    env.run(with_root(&["image", "import", "--name", "bb", &tar]))
+        .ok();
+    // One box first, while there is room: the store's one-time overlay probe writes a file.
+    env.run(with_root(&["run", "--rm", "bb", "true"])).ok();
+    // Fill the filesystem.
+    let mut fill = std::fs::File::create(mnt.join("fill")).unwrap();
+    let block = vec![0u8; 1 << 16];
+    while std::io::Write::write_all(&mut fill, &block).is_ok() {}
+    drop(fill);
+
+    for extra in [&[][..], &["--rm"][..]] {
+        let mut args = vec!["run"];
+        args.extend_from_slice(extra);
+        args.extend(["--name", "unrecorded", "bb", "sh", "-c", "echo ran"]);
+        let mut child = env
+            .foxbox(with_root(&args))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        while child.try_wait().unwrap().is_none() {
+            if start.elapsed() > Duration::from_secs(30) {
+                let _ = child.kill();
+                panic!("foxbox {args:?} hung with its record unwritten");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "ran\n");
+        assert!(
+            stderr.contains("could not record box"),
+            "{args:?}: {stderr}"
+        );
+        let r = env.run(with_root(&["ps", "-a", "-q"]));
+        r.ok();
+        assert_eq!(r.stdout, "", "{args:?}");
+        let left: Vec<String> = std::fs::read_dir(root.join("boxes"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| ![".names", ".names.lock", ".mnt"].contains(&n.as_str()))
+            .collect();
+        assert!(left.is_empty(), "{args:?}: left {left:?}");
+        assert!(root
+            .join("boxes/.names")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_none());
+    }
+}

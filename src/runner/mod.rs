@@ -520,8 +520,10 @@ pub fn run_foreground(
             let code = done.exit.shell_code();
             let outcome = release(prepared.cgroup.as_ref(), code, done.timed_out);
             // A box removed on exit needs no exit record: [`run_foreground`]'s caller writes
-            // one only when the removal fails. One fsync fewer on every `run --rm`.
-            if !opts.auto_remove {
+            // one only when the removal fails. One fsync fewer on every `run --rm`. A box
+            // whose record could not be written is not one to update (its staging lock is
+            // still held, here): the caller removes it.
+            if !opts.auto_remove && prepared.committed() {
                 write_exit(&prepared.boxes, &id, &outcome);
             }
             Ok((outcome, done.timings))
