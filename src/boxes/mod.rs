@@ -238,6 +238,17 @@ impl Pending {
         self.lock.take();
     }
 
+    /// Hand the hold on the box to whoever writes its record (on another thread): it lets go
+    /// once the record is written, or gives the hold back with [`Pending::hold_again`].
+    pub fn take_hold(&self) -> Option<Lock> {
+        self.lock.take()
+    }
+
+    /// The hold taken by [`Pending::take_hold`], back: the record was not written.
+    pub fn hold_again(&self, lock: Lock) {
+        self.lock.set(Some(lock));
+    }
+
     /// True until [`Boxes::commit`] or [`Boxes::abandon`].
     pub fn is_pending(&self) -> bool {
         let l = self.lock.take();

@@ -2,13 +2,18 @@
 //! moment its fox starts.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
-use crate::boxes::{BoxError, BoxState, Boxes, ProcId};
+use crate::boxes::{BoxError, BoxState, Boxes, Lock, ProcId};
 use crate::exec::{Helpers, StepError};
 use crate::net::{self, NetGuard};
 use crate::plan::Plan;
 
 use super::{record_started, Prepared};
+
+/// How writing a start record went; a first record that failed gives back the hold on its box.
+type RecordResult = Result<(), (BoxError, Option<Lock>)>;
+type Job = Box<dyn FnOnce() -> RecordResult + Send>;
 
 pub struct BoxHooks<'a> {
     prepared: &'a Prepared,
@@ -21,8 +26,9 @@ pub struct BoxHooks<'a> {
     pub started_pid: Option<i32>,
     /// Record the start on a thread of its own (see [`BoxHooks::in_background`]).
     background: bool,
-    /// That thread; it returns whether it wrote the box's first record.
-    recording: Option<std::thread::JoinHandle<Result<bool, BoxError>>>,
+    /// That thread; if it could not write the box's first record, it gives back the hold on
+    /// the box.
+    recording: Option<std::thread::JoinHandle<RecordResult>>,
     /// Fork a [`super::remove::Reaper`] for the box once it is recorded.
     reaper_for: Option<crate::store::paths::Paths>,
 }
@@ -70,11 +76,18 @@ impl<'a> BoxHooks<'a> {
     pub fn finish(&mut self) {
         if let Some(h) = self.recording.take() {
             match h.join() {
-                Ok(Ok(true)) => self.prepared.recorded(),
-                Ok(Ok(false)) => {}
-                Ok(Err(e)) => tracing::warn!("could not record box {}: {e}", self.prepared.id()),
+                Ok(r) => self.settle(r),
                 Err(_) => tracing::warn!("recording box {} failed", self.prepared.id()),
             }
+        }
+    }
+
+    /// What writing the start record came to: a box whose first record could not be written
+    /// is held (staged) again, for its caller to remove.
+    fn settle(&self, r: RecordResult) {
+        if let Err((e, hold)) = r {
+            self.prepared.hold_again(hold);
+            tracing::warn!("could not record box {}: {e}", self.prepared.id());
         }
     }
 
@@ -162,44 +175,46 @@ impl Helpers for BoxHooks<'_> {
         // Read now, while the fox surely lives: a short one may be gone by the time the
         // record is written.
         let fox = ProcId::of(pid);
-        if self.background {
-            let sup = self.supervisor;
-            let job: Box<dyn FnOnce() -> Result<bool, BoxError> + Send> = if self.record_at_start()
-            {
-                let state = BoxState::running(self.prepared.entry.config.creator, fox, sup);
-                let record = self.prepared.record_with_state();
-                Box::new(move || record(state).map(|()| true))
-            } else {
-                let boxes = self.boxes.clone();
-                let id = self.prepared.id().to_string();
-                Box::new(move || {
-                    record_started(&boxes, &id, fox, sup);
-                    Ok(false)
-                })
-            };
-            let spawned = std::thread::Builder::new()
-                .name("record-start".into())
-                // It reads and writes small files: a small stack is mapped faster.
-                .stack_size(256 << 10)
-                .spawn(job);
-            match spawned {
-                Ok(h) => self.recording = Some(h),
-                Err(_) => {
-                    // No thread: write it here.
-                    let r = if self.record_at_start() {
-                        let state = BoxState::running(self.prepared.entry.config.creator, fox, sup);
-                        self.prepared.record_with_state()(state).map(|()| true)
-                    } else {
-                        record_started(self.boxes, self.prepared.id(), fox, sup);
-                        Ok(false)
-                    };
-                    if let Ok(true) = r {
-                        self.prepared.recorded();
-                    }
+        let sup = self.supervisor;
+        let job: Job = if self.record_at_start() {
+            let state = BoxState::running(self.prepared.entry.config.creator, fox, sup);
+            let record = self.prepared.recorder();
+            Box::new(move || record(state))
+        } else {
+            let boxes = self.boxes.clone();
+            let id = self.prepared.id().to_string();
+            Box::new(move || {
+                record_started(&boxes, &id, fox, sup);
+                Ok(())
+            })
+        };
+        if !self.background {
+            let r = job();
+            self.settle(r);
+            return;
+        }
+        // The job may own the hold on an unrecorded box: should no thread start, it runs
+        // here rather than being dropped with it.
+        let slot = Arc::new(Mutex::new(Some(job)));
+        let theirs = Arc::clone(&slot);
+        let spawned = std::thread::Builder::new()
+            .name("record-start".into())
+            // It reads and writes small files: a small stack is mapped faster.
+            .stack_size(256 << 10)
+            .spawn(
+                move || match theirs.lock().ok().and_then(|mut j| j.take()) {
+                    Some(job) => job(),
+                    None => Ok(()),
+                },
+            );
+        match spawned {
+            Ok(h) => self.recording = Some(h),
+            Err(_) => {
+                if let Some(job) = slot.lock().ok().and_then(|mut j| j.take()) {
+                    let r = job();
+                    self.settle(r);
                 }
             }
-        } else {
-            record_started(self.boxes, self.prepared.id(), fox, self.supervisor);
         }
     }
 }

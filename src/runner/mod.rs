@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use crate::boxes::execinfo::ExecInfo;
 use crate::boxes::{
-    now_ms, BoxConfig, BoxEntry, BoxError, BoxState, Boxes, Pending, ProcId, Status,
+    now_ms, BoxConfig, BoxEntry, BoxError, BoxState, Boxes, Lock, Pending, ProcId, Status,
 };
 use crate::cgroup::{self, BoxCgroup, Host};
 use crate::diag::Diagnostic;
@@ -451,17 +451,24 @@ impl Prepared {
     }
 
     /// Write the record of a box not recorded yet with the state it has reached (a box that
-    /// runs, or failed to start), in one write. The record is not the box's until
-    /// [`Prepared::recorded`]; this part may run on another thread.
-    pub fn record_with_state(&self) -> impl FnOnce(BoxState) -> Result<(), BoxError> + Send {
+    /// runs, or failed to start), in one write, then let go of the box. What this returns
+    /// may run on another thread; on failure it gives back the hold on the box, for
+    /// [`Prepared::hold_again`].
+    pub fn recorder(&self) -> impl FnOnce(BoxState) -> Result<(), (BoxError, Option<Lock>)> + Send {
         let boxes = self.boxes.clone();
         let entry = self.entry.clone();
-        move |state| boxes.record_with_state(&entry, state)
+        let hold = self.pending.take_hold();
+        move |state| match boxes.record_with_state(&entry, state) {
+            Ok(()) => Ok(()),
+            Err(e) => Err((e, hold)),
+        }
     }
 
-    /// The record written by [`Prepared::record_with_state`] is in place: let go of the box.
-    pub fn recorded(&self) {
-        self.pending.recorded();
+    /// The record was not written: the box is held (staged) again.
+    pub fn hold_again(&self, hold: Option<Lock>) {
+        if let Some(l) = hold {
+            self.pending.hold_again(l);
+        }
     }
 
     /// Remove the box after a failed start: all of it once recorded, else what was staged.
@@ -544,8 +551,8 @@ pub fn run_foreground(
                 // Kept, as podman keeps a box that failed to start, with the reason.
                 let mut state = prepared.entry.state.clone();
                 failed(&mut state);
-                if prepared.record_with_state()(state).is_ok() {
-                    prepared.recorded();
+                if let Err((_, hold)) = prepared.recorder()(state) {
+                    prepared.hold_again(hold);
                 }
             }
             Err(e)
