@@ -91,6 +91,13 @@ impl<'a> BoxHooks<'a> {
         }
     }
 
+    /// Fork the box's reaper, if it has one and it is not forked yet.
+    fn spawn_reaper(&self) {
+        if let Some(paths) = &self.reaper_for {
+            super::remove::Reaper::spawn(paths, self.boxes, self.prepared.id());
+        }
+    }
+
     /// The record waits for the start (see [`BoxHooks::in_background`]).
     fn record_at_start(&self) -> bool {
         self.background && self.record && !self.prepared.committed()
@@ -156,19 +163,19 @@ impl Helpers for BoxHooks<'_> {
                     .unwrap_or_else(|| "cannot record the box".into());
                 StepError::msg(msg)
             })?;
+            // Recorded: from here on a caller killed must not leave the box behind.
+            self.spawn_reaper();
         }
         Ok(())
     }
 
     fn started(&mut self, pid: i32) {
         self.started_pid = Some(pid);
-        // Still single-threaded here (the record's thread comes next), and idle while the
-        // fox runs: the moment to fork the reaper. Any earlier, the fork would take the CPU
-        // the set-up process's namespace maker runs on. A box whose caller dies before this
-        // never ran: it is reaped as an abandoned staging.
-        if let Some(paths) = &self.reaper_for {
-            super::remove::Reaper::spawn(paths, self.boxes, self.prepared.id());
-        }
+        // A box recorded only now gets its reaper now: still single-threaded here (the
+        // record's thread comes next), and idle while the fox runs. Earlier, the fork would
+        // take the CPU the set-up process's namespace maker runs on; a box whose caller dies
+        // before this never ran, and is reaped as an abandoned staging.
+        self.spawn_reaper();
         if !self.record {
             return;
         }
