@@ -174,8 +174,7 @@ fn id_maps_put_the_caller_at_root_with_its_subordinate_range() {
 
 #[test]
 fn without_a_subordinate_range_only_root_exists_in_the_box() {
-    if !common::is_root() {
-        eprintln!("SKIP: needs root to run as the user without a range");
+    if !common::root_or_skip("needs root to run as the user without a range") {
         return;
     }
     let env = Env::new(Who::UserNoSubids);

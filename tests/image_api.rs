@@ -22,8 +22,7 @@ fn store(dir: &std::path::Path) -> Store {
 
 #[test]
 fn resolve_names_pins_and_tarballs() {
-    if !common::is_root() {
-        eprintln!("SKIP: in-process store tests run as root (rootless goes through the CLI)");
+    if !common::root_or_skip("in-process store tests run as root (rootless goes through the CLI)") {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -120,8 +119,7 @@ fn layers() -> (Vec<u8>, Vec<u8>) {
 fn layers_with_whiteouts_apply_and_convert_for_overlayfs() {
     use foxbox::image::unpack::{unpack, Options, Owners, Whiteouts};
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
-    if !common::is_root() {
-        eprintln!("SKIP: needs root to mount the overlay");
+    if !common::root_or_skip("needs root to mount the overlay") {
         return;
     }
     let t = tempfile::tempdir().unwrap();

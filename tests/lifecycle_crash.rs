@@ -203,20 +203,30 @@ fn kill_9_of_a_foreground_rm_run_still_removes_its_box() {
 
 /// A foreground box is recorded once its fox runs. When that record cannot be written (here
 /// the store's filesystem is full), the fox's run stands, foxbox says why, the box leaves
-/// nothing behind, and foxbox does not hang on its own staging lock. Root only: the full
-/// filesystem is a small tmpfs mounted for the test.
+/// nothing behind, and foxbox does not hang on its own staging lock. As root and as the
+/// unprivileged user; root mounts the small tmpfs that fills up, owned by the user it is for.
 #[test]
 fn a_record_that_cannot_be_written_leaves_nothing_and_no_hang() {
-    if !common::is_root() {
-        eprintln!("SKIP: mounting a tmpfs needs root");
+    if !common::root_or_skip("mounting a tmpfs needs root") {
         return;
     }
-    let env = Env::new(Who::Root);
+    for who in [Who::Root, Who::User] {
+        eprintln!("--- as {who:?}");
+        record_fails_on_a_full_store(&Env::new(who));
+    }
+}
+
+fn record_fails_on_a_full_store(env: &Env) {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let mnt = dir.path().join("full");
     std::fs::create_dir(&mnt).unwrap();
+    let (uid, gid) = env.ids();
     let ok = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .args(["-t", "tmpfs", "-o"])
+        .arg(format!("size=16m,mode=0755,uid={uid},gid={gid}"))
+        .arg("tmpfs")
         .arg(&mnt)
         .status()
         .unwrap();

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{busybox_tarball, is_root, Env, Run, Who};
+use common::{busybox_tarball, Env, Run, Who};
 use foxbox::cgroup::{Controller, Host, Node, Version};
 
 // ---------------------------------------------------------------------------------------------
@@ -46,8 +46,7 @@ fn host() -> Host {
 
 /// Whether the limits tests can run here: as root (to delegate), with the controllers.
 fn available() -> bool {
-    if !is_root() {
-        eprintln!("SKIP: the limits tests delegate cgroups and must run as root");
+    if !common::root_or_skip("the limits tests delegate cgroups and must run as root") {
         return false;
     }
     let h = host();

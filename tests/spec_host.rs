@@ -80,8 +80,7 @@ fn files_the_spec_names_must_exist_and_plain_check_does_not_care() {
 
 #[test]
 fn subordinate_ids_are_needed_for_a_box_user_other_than_root() {
-    if !common::is_root() {
-        eprintln!("SKIP: needs root to run as users with and without a subordinate range");
+    if !common::root_or_skip("needs root to run as users with and without a subordinate range") {
         return;
     }
     let spec = "[box]\nimage = \"busybox\"\nuser = \"1000:1000\"\n";
@@ -162,8 +161,7 @@ impl Drop for TestCgroup {
 
 #[test]
 fn limits_need_a_writable_cgroup_unless_best_effort() {
-    if !common::is_root() {
-        eprintln!("SKIP: needs root to delegate a cgroup");
+    if !common::root_or_skip("needs root to delegate a cgroup") {
         return;
     }
     let strict = "[box]\nimage = \"busybox\"\n\n[limits]\npids = 16\n";

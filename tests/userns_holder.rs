@@ -39,8 +39,7 @@ fn box_uid_map(env: &Env) -> String {
 
 #[test]
 fn the_holder_is_started_once_reused_replaced_when_killed_and_gone_with_its_record() {
-    if !common::is_root() {
-        eprintln!("SKIP: needs root to run as the test user with a subordinate range");
+    if !common::root_or_skip("needs root to run as the test user with a subordinate range") {
         return;
     }
     let env = Env::new(Who::User);
@@ -72,8 +71,7 @@ fn the_holder_is_started_once_reused_replaced_when_killed_and_gone_with_its_reco
 
 #[test]
 fn without_a_subordinate_range_there_is_no_holder() {
-    if !common::is_root() {
-        eprintln!("SKIP: needs root to run as the test user without a range");
+    if !common::root_or_skip("needs root to run as the test user without a range") {
         return;
     }
     let env = Env::new(Who::UserNoSubids);

@@ -7,8 +7,8 @@
 //! twenty parallel creations can do); committing writes `config.json` atomically (temp file,
 //! fsync, rename) and lets go of the lock. Until then the box is invisible (no record), and a
 //! staged directory whose lock nobody holds was left by a crash: it is removed, its name
-//! freed, when met. `run` commits while the box's set-up process works, so the fsync costs its
-//! start nothing. Every later write is atomic too; `state.json` appears on the first change
+//! freed, when met. A foreground box is committed once its fox runs, together with that state
+//! ([`Boxes::record_with_state`]), so the fsync overlaps the fox. Every later write is atomic too; `state.json` appears on the first change
 //! (before that the config records the creating process). State that says "running" is
 //! checked against the recorded process identities (pid + start time), so a crash never
 //! leaves `ps` lying. Removal renames the directory to trash at once, then deletes it.
@@ -233,11 +233,6 @@ pub struct Pending {
 }
 
 impl Pending {
-    /// The record was written by [`Boxes::record_with_state`]: the box is a box like any other.
-    pub fn recorded(&self) {
-        self.lock.take();
-    }
-
     /// Hand the hold on the box to whoever writes its record (on another thread): it lets go
     /// once the record is written, or gives the hold back with [`Pending::hold_again`].
     pub fn take_hold(&self) -> Option<Lock> {
@@ -340,6 +335,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// getrandom(2) failed (box ids and generated names need it).
+fn no_random(e: io::Error) -> BoxError {
+    io_err("cannot get random bytes from", Path::new("getrandom(2)"))(e)
+}
+
 fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), BoxError> {
     let bytes =
         serde_json::to_vec_pretty(v).map_err(|e| io_err("cannot encode", path)(e.into()))?;
@@ -348,10 +348,16 @@ fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), BoxError> {
 
 impl Boxes {
     pub fn open(dir: PathBuf) -> Result<Boxes, BoxError> {
-        fs::create_dir_all(dir.join(NAMES_DIR)).map_err(io_err("cannot create", &dir))?;
-        let b = Boxes { dir };
+        let b = Boxes::open_unswept(dir)?;
         b.sweep();
         Ok(b)
+    }
+
+    /// [`Boxes::open`] without the sweep, for starting a box: reading every box's entry is
+    /// not the start's business (`ps`, `rm` and the `--rm` reaper sweep).
+    pub fn open_unswept(dir: PathBuf) -> Result<Boxes, BoxError> {
+        fs::create_dir_all(dir.join(NAMES_DIR)).map_err(io_err("cannot create", &dir))?;
+        Ok(Boxes { dir })
     }
 
     pub fn dir(&self) -> &Path {
@@ -403,20 +409,14 @@ impl Boxes {
     pub fn stage(&self, mut config: BoxConfig) -> Result<(BoxEntry, Pending), BoxError> {
         let generate = config.name.is_empty();
         if generate {
-            config.name = names::generate_name().map_err(io_err(
-                "cannot get random bytes from",
-                Path::new("getrandom(2)"),
-            ))?;
+            config.name = names::generate_name().map_err(no_random)?;
         } else {
             names::validate_name(&config.name).map_err(|why| BoxError::BadName {
                 name: config.name.clone(),
                 why,
             })?;
         }
-        config.id = names::new_id().map_err(io_err(
-            "cannot get random bytes from",
-            Path::new("getrandom(2)"),
-        ))?;
+        config.id = names::new_id().map_err(no_random)?;
         config.created = now_ms();
         config.creator = ProcId::of(std::process::id() as i32);
         let dir = self.box_dir(&config.id);
@@ -458,9 +458,9 @@ impl Boxes {
     }
 
     /// Write a staged box's record together with the state it has already reached: one write
-    /// where [`Boxes::commit`] and a state change would be two. The staging lock stays held
-    /// (this may run on another thread); let go of it with [`Pending::recorded`] once this
-    /// returned Ok.
+    /// where [`Boxes::commit`] and a state change would be two. The caller holds the staging
+    /// lock (taken with [`Pending::take_hold`], as this may run on another thread) and lets go
+    /// of it once this returned Ok.
     pub fn record_with_state(&self, entry: &BoxEntry, state: BoxState) -> Result<(), BoxError> {
         let mut config = entry.config.clone();
         config.initial = Some(state);
@@ -505,10 +505,7 @@ impl Boxes {
             let name = match attempt {
                 0 => config.name.clone(),
                 64 => format!("fox-{}", &config.id[..12]),
-                _ => names::generate_name().map_err(io_err(
-                    "cannot get random bytes from",
-                    Path::new("getrandom(2)"),
-                ))?,
+                _ => names::generate_name().map_err(no_random)?,
             };
             match self.reserve_name(&name, &config.id) {
                 Ok(()) => {
@@ -848,7 +845,7 @@ mod tests {
         assert_eq!(got.state.status, Status::Running);
         assert_eq!(got.state.fox, me);
         assert!(got.state.started.is_some());
-        pending.recorded();
+        drop(pending.take_hold());
         assert!(!pending.is_pending());
         b.update_state(&e.config.id, |s| s.status = Status::Exited)
             .unwrap();

@@ -171,16 +171,14 @@ pub(super) fn execute(plan: &Plan, opts: &RunOptions, ctx: &Ctx, timings: bool) 
         prepared.discard(&paths);
     } else if opts.auto_remove {
         // Its record is the one written at the start (config never changes): no need to
-        // read it back.
-        {
-            let entry = &prepared.entry;
-            // The box is gone for everyone at once; its files are deleted in the background.
-            if let Err(e) = runner::remove::remove_on_exit(&paths, &prepared.boxes, entry) {
-                eprintln!("warning: could not remove box {}: {e}", entry.config.name);
-                // The box stays: it must say how it ended.
-                if let Ok((outcome, _)) = &result {
-                    runner::write_exit(&prepared.boxes, prepared.id(), outcome);
-                }
+        // read it back. The box is gone for everyone at once; its files are deleted in the
+        // background.
+        let entry = &prepared.entry;
+        if let Err(e) = runner::remove::remove_on_exit(&paths, &prepared.boxes, entry) {
+            eprintln!("warning: could not remove box {}: {e}", entry.config.name);
+            // The box stays: it must say how it ended.
+            if let Ok((outcome, _)) = &result {
+                runner::write_exit(&prepared.boxes, prepared.id(), outcome);
             }
         }
     }

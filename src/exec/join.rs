@@ -10,7 +10,7 @@
 //! the command ended.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::channel::{self, FromChild};
@@ -160,7 +160,7 @@ fn step_err(name: &'static str) -> impl Fn(StepError) -> ExecError {
 /// Join the box and start the command; the caller follows it.
 fn enter(target: ProcId, cgroup: Option<&BoxCgroup>, req: &Request) -> Result<Started, ExecError> {
     let join = step_err("join");
-    let pidfd = pidfd_open(target.pid).ctx(|| "pidfd_open on the box's pid 1".into());
+    let pidfd = p::pidfd_open(target.pid).ctx(|| "pidfd_open on the box's pid 1".into());
     let pidfd = pidfd.map_err(&join)?;
     // The pidfd names the process it was opened for; checking after opening rules out a
     // recycled pid.
@@ -430,14 +430,4 @@ fn namespaces_to_join(pid: i32) -> Result<libc::c_int, StepError> {
         }
     }
     Ok(flags)
-}
-
-fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor or -1.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if r < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a fresh descriptor nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
 }

@@ -221,7 +221,8 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
             .with_help("choose another host port, or stop what holds this one")],
         exit: 125,
     })?;
-    let boxes = Boxes::open(paths.boxes()).map_err(|e| err("foxbox::box::store")(e.to_string()))?;
+    let boxes =
+        Boxes::open_unswept(paths.boxes()).map_err(|e| err("foxbox::box::store")(e.to_string()))?;
     // Compiled once, for the executor and for `exec`'s record. A profile that does not
     // compile is left to the executor's seccomp step, which reports it against the spec.
     let seccomp = exec::security_glue::compile(plan).ok().flatten();
@@ -477,7 +478,8 @@ impl Prepared {
             let _ = remove::remove(paths, &self.boxes, &self.entry);
             return;
         }
-        if let Ok(store) = Store::open_for_boxes(paths) {
+        let store = Store::open_for_boxes(paths).ok();
+        if let Some(store) = &store {
             store.remove_user(&self.image.id, self.id());
         }
         if !self.entry.config.volumes.is_empty() {
@@ -488,11 +490,9 @@ impl Prepared {
             }
         }
         self.boxes.abandon(&self.entry, &self.pending);
-        if self.entry.dir.exists() {
+        if let (true, Some(store)) = (self.entry.dir.exists(), &store) {
             // Files of the box's subordinate ids (its fox ran, then its record failed).
-            if let Ok(store) = Store::open_for_boxes(paths) {
-                let _ = store.remove_tree(&self.entry.dir);
-            }
+            let _ = store.remove_tree(&self.entry.dir);
         }
     }
 }

@@ -45,6 +45,14 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// For a test that only root can run: true as root, else report it skipped with `why`.
+pub fn root_or_skip(why: &str) -> bool {
+    if !is_root() {
+        eprintln!("SKIP: {why}");
+    }
+    is_root()
+}
+
 /// Where the tests keep files that the unprivileged user must reach (not under /root).
 fn scratch_base() -> PathBuf {
     let base = std::env::var_os("FOXBOX_TEST_TMP")
