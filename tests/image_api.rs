@@ -98,6 +98,30 @@ fn resolve_names_pins_and_tarballs() {
     s.remove("app", false).unwrap();
     assert!(s.list().unwrap().is_empty());
     assert!(!a.layers[0].exists());
+
+    // A box that resolved the image before an `image rm` read the (then empty) users is
+    // refused when it records itself, and leaves no marker behind.
+    let e = s.add_user(&a.id, "box10").unwrap_err();
+    assert!(
+        matches!(&e, ImageError::RemovedWhileStarting(id) if *id == a.id),
+        "{e}"
+    );
+    let markers = t.path().join("root/images/users");
+    let left: Vec<_> = walk_files(&markers);
+    assert!(left.is_empty(), "markers left: {left:?}");
+}
+
+fn walk_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk_files(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 fn layers() -> (Vec<u8>, Vec<u8>) {

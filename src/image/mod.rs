@@ -64,7 +64,8 @@
 //!     // Image { id, layers (bottom first), config: ImageConfig { entrypoint, cmd, env,
 //!     //         workdir, user } (the image's defaults; empty for a tarball), .. }
 //!     // (store.resolve(..) is the same without pulling)
-//! store.add_user(&image.id, &box_id)?;                      // `image rm` refuses it while the box exists
+//! store.add_user(&image.id, &box_id)?;                      // `image rm` refuses it while the box exists;
+//!                                                           // RemovedWhileStarting if an `image rm` beat it
 //! let rootfs = store.prepare_box_rootfs(&image, &box_dir)?; // BoxRootfs { lower_dirs (top first), upper, work, copy, userxattr }
 //! // executor, inside the box's user + mount namespaces:
 //! //   mount("overlay", target, "overlay", 0, rootfs.overlay_options())   or, if rootfs.copy, bind-mount rootfs.upper
@@ -135,6 +136,8 @@ pub enum ImageError {
     },
     #[error("image {id} is in use by box(es) {} (use -f to remove it anyway)", boxes.join(", "))]
     InUse { id: String, boxes: Vec<String> },
+    #[error("image {0} was removed while the box was starting")]
+    RemovedWhileStarting(String),
     #[error("layer {0} is missing from the store")]
     MissingLayer(String),
     #[error("{0}")]

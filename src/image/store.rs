@@ -975,12 +975,33 @@ impl Store {
         })
     }
 
-    /// Record that box `box_id` uses image `image_id` (`image rm` refuses it then).
+    /// Record that box `box_id` uses image `image_id` (`image rm` refuses it then), and
+    /// confirm that the image is still stored.
+    ///
+    /// The image was resolved before this record existed, so an `image rm` may have read the
+    /// users in between and be removing it. `remove` holds the exclusive lock from reading the
+    /// users until its layers are gone: under the shared lock, the image is either still in the
+    /// index (and any later `image rm` sees this box), or gone, and the box must not start.
     pub fn add_user(&self, image_id: &str, box_id: &str) -> Result<(), ImageError> {
         let dir = self.users_dir().join(hex_of(image_id));
         fs::create_dir_all(&dir).map_err(io_err("cannot create", &dir))?;
         let p = dir.join(box_id);
-        fs::write(&p, b"").map_err(io_err("cannot write", &p))
+        fs::write(&p, b"").map_err(io_err("cannot write", &p))?;
+        let still_there = Lock::acquire(&self.lock_path(), Mode::Shared)
+            .map_err(ImageError::Lock)
+            .and_then(|_shared| self.read_index())
+            .map(|index| index.images.iter().any(|i| i.id == image_id));
+        match still_there {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                self.remove_user(image_id, box_id);
+                Err(ImageError::RemovedWhileStarting(image_id.to_string()))
+            }
+            Err(e) => {
+                self.remove_user(image_id, box_id);
+                Err(e)
+            }
+        }
     }
 
     /// Forget that box `box_id` uses image `image_id`.
