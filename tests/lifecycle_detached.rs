@@ -236,7 +236,7 @@ fn stop_kill_rm_and_wait() {
 }
 
 #[test]
-fn rm_on_exit_and_start_failures_leave_no_box() {
+fn rm_boxes_leave_nothing_and_failed_starts_keep_their_reason() {
     for env in envs() {
         detach(
             &env,
@@ -246,18 +246,48 @@ fn rm_on_exit_and_start_failures_leave_no_box() {
         eventually("the --rm box to go", || env.box_dirs().is_empty());
         assert_eq!(env.run(["ps", "-a", "-q"]).stdout, "");
 
-        let r = env.run(["run", "-d", "-w", "/nope", "busybox", "true"]);
+        let r = env.run(["run", "-d", "--rm", "-w", "/nope", "busybox", "true"]);
         r.assert_code(125);
         assert!(r.stderr.contains("workdir"), "{}", r.stderr);
         assert!(r.stderr.contains("/nope"), "{}", r.stderr);
         assert_eq!(r.stdout, "");
-        let r = env.run(["run", "-d", "busybox", "no-such-cmd"]);
+        let r = env.run(["run", "-d", "--rm", "busybox", "no-such-cmd"]);
         r.assert_code(127);
         assert!(r.stderr.contains("no-such-cmd"), "{}", r.stderr);
-        env.run(["run", "-d", "busybox", "/etc/passwd"])
+        env.run(["run", "-d", "--rm", "busybox", "/etc/passwd"])
             .assert_code(126);
         assert!(env.box_dirs().is_empty(), "{:?}", env.box_dirs());
         assert_eq!(env.run(["ps", "-a", "-q"]).stdout, "");
+
+        // Without --rm a failed start keeps the box, exited, with the reason (as podman and
+        // a foreground box do), and `rm` takes it.
+        for (name, args, code, why) in [
+            (
+                "nowd",
+                &["-w", "/nope", "busybox", "true"][..],
+                125,
+                "/nope",
+            ),
+            ("nocmd", &["busybox", "no-such-cmd"][..], 127, "no-such-cmd"),
+        ] {
+            let mut cmd = vec!["run", "-d", "--name", name];
+            cmd.extend_from_slice(args);
+            let r = env.run(cmd);
+            r.assert_code(code);
+            assert!(r.stderr.contains(why), "{}", r.stderr);
+            assert_eq!(r.stdout, "");
+            let i = env.run(["inspect", name]);
+            i.ok();
+            let i: serde_json::Value = serde_json::from_str(&i.stdout).unwrap();
+            assert_eq!(i[0]["State"]["Status"], "exited", "{i}");
+            assert_eq!(i[0]["State"]["ExitCode"], code, "{i}");
+            let error = i[0]["State"]["Error"].as_str().unwrap_or("");
+            assert!(error.contains(why), "{i}");
+            assert_eq!(env.run(["wait", name]).stdout.trim(), code.to_string());
+        }
+        assert_eq!(env.run(["ps", "-a", "-q"]).stdout.lines().count(), 2);
+        env.run(["rm", "nowd", "nocmd"]).ok();
+        assert!(env.box_dirs().is_empty(), "{:?}", env.box_dirs());
     }
 }
 

@@ -537,20 +537,12 @@ pub fn run_foreground(
         }
         Err(e) => {
             let e = RunError::from_exec(e);
-            let msg = e.diagnostics.first().map(|d| d.message.clone());
-            let failed = |s: &mut BoxState| {
-                s.status = Status::Exited;
-                s.creator = None;
-                s.finished = Some(now_ms());
-                s.exit_code = Some(e.exit as i32);
-                s.error = msg;
-            };
             if prepared.committed() {
-                let _ = prepared.boxes.update_state(&id, failed);
+                let _ = prepared.boxes.update_state(&id, |s| failed_start(s, &e));
             } else if !opts.auto_remove {
                 // Kept, as podman keeps a box that failed to start, with the reason.
                 let mut state = prepared.entry.state.clone();
-                failed(&mut state);
+                failed_start(&mut state, &e);
                 if let Err((_, hold)) = prepared.recorder()(state) {
                     prepared.hold_again(hold);
                 }
@@ -558,6 +550,16 @@ pub fn run_foreground(
             Err(e)
         }
     }
+}
+
+/// A box that failed to start, as it is kept (without `--rm`): exited with foxbox's code for
+/// the failure and its first diagnostic as the reason.
+pub fn failed_start(s: &mut BoxState, e: &RunError) {
+    s.status = Status::Exited;
+    s.creator = None;
+    s.finished = Some(now_ms());
+    s.exit_code = Some(e.exit as i32);
+    s.error = e.diagnostics.first().map(|d| d.message.clone());
 }
 
 /// Record the box's exit in its state (and release its cgroup): the one place exits are

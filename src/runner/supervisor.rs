@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use nix::fcntl::OFlag;
 use serde::{Deserialize, Serialize};
 
-use super::{record_exit, remove, BoxHooks, Prepared, RunError, RunOptions};
+use super::{failed_start, record_exit, remove, BoxHooks, Prepared, RunError, RunOptions};
 use crate::boxes::log::{LogWriter, Stream};
 use crate::boxes::{Boxes, ProcId};
 use crate::cgroup::BoxCgroup;
@@ -43,7 +43,8 @@ enum Report {
 pub enum Detached {
     /// The fox runs; the supervisor's pid.
     Started { supervisor: i32 },
-    /// It did not start; the box is gone. `text`: the diagnostics, rendered for stderr.
+    /// It did not start; the box is gone, or kept with the reason (see [`start`]). `text`:
+    /// the diagnostics, rendered for stderr.
     Failed { exit: u8, text: String },
 }
 
@@ -180,7 +181,8 @@ fn supervisor(
     p::exit_now(0)
 }
 
-/// Stdio, the log, the start itself. On failure the box is removed.
+/// Stdio, the log, the start itself. On failure the box is removed; when the start itself
+/// failed and the box is not `--rm`, it is kept with the reason instead.
 fn start(
     paths: &Paths,
     plan: &Plan,
@@ -231,7 +233,19 @@ fn start(
         Ok(s) => s,
         Err(e) => {
             hooks.stop_network();
-            return Err(fail(RunError::from_exec(e)));
+            let e = RunError::from_exec(e);
+            if prepared.entry.config.auto_remove {
+                return Err(fail(e));
+            }
+            // Kept with the reason, as a foreground box and podman's are; its cgroup and
+            // runtime files go, as an exited box's do.
+            drop(hooks);
+            let _ = boxes.update_state(&id, |s| failed_start(s, &e));
+            if let Some(cg) = &prepared.cgroup {
+                let _ = cg.destroy();
+            }
+            let _ = std::fs::remove_dir_all(&run_dir);
+            return Err(e);
         }
     };
     exec::Helpers::started(&mut hooks, started.pid);
