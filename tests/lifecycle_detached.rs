@@ -354,6 +354,64 @@ fn a_foreground_rm_box_is_gone_at_once_and_its_files_soon_after() {
     }
 }
 
+/// `wait` on a `--rm` box prints its exit code though the box is gone when it ends, detached
+/// or in the foreground elsewhere; afterwards its id (not its name) still finds the code.
+#[test]
+fn wait_learns_the_exit_of_an_rm_box() {
+    const HOLD: &str = "while [ ! -e /tmp/go ]; do sleep 0.05; done; exit ";
+    for env in envs() {
+        let id = detach(
+            &env,
+            &["--rm", "--name", "brief"],
+            &["sh", "-c", &format!("{HOLD}5")],
+        );
+        let fg = env
+            .foxbox(["run", "--rm", "--name", "front", "busybox", "sh", "-c"])
+            .arg(format!("{HOLD}9"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn run --rm");
+        eventually("the foreground box to run", || {
+            let r = env.run(["inspect", "front"]);
+            r.code == 0 && r.stdout.contains("\"running\"")
+        });
+        let waiters: Vec<_> = ["brief", "front"]
+            .into_iter()
+            .map(|name| {
+                env.foxbox(["wait", name])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("spawn wait")
+            })
+            .collect();
+        // Both waiters have found their box (and poll its record) before it ends.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        for name in ["brief", "front"] {
+            env.run(["exec", name, "touch", "/tmp/go"]).ok();
+        }
+        let codes: Vec<String> = waiters
+            .into_iter()
+            .map(|w| {
+                let out = w.wait_with_output().expect("wait for wait");
+                assert!(out.status.success(), "{out:?}");
+                String::from_utf8_lossy(&out.stdout).trim().to_string()
+            })
+            .collect();
+        assert_eq!(codes, ["5", "9"]);
+        let mut fg = fg;
+        assert_eq!(fg.wait().expect("run --rm").code(), Some(9));
+        eventually("the --rm boxes to go", || env.box_dirs().is_empty());
+
+        assert_eq!(env.run(["wait", &id]).stdout.trim(), "5");
+        assert_eq!(env.run(["wait", &id[..12]]).stdout.trim(), "5");
+        let r = env.run(["wait", "brief"]);
+        r.assert_code(125);
+        assert!(r.stderr.contains("brief"), "{}", r.stderr);
+    }
+}
+
 #[test]
 fn twenty_parallel_runs_with_one_name_make_one_box() {
     for env in envs() {

@@ -15,6 +15,7 @@
 
 pub mod control;
 pub mod execinfo;
+pub mod exits;
 pub mod log;
 pub mod names;
 pub mod proc;

@@ -3,7 +3,8 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use clap::Args;
-use foxbox::boxes::{control, log, BoxEntry, Boxes, Status};
+use foxbox::boxes::exits::Exits;
+use foxbox::boxes::{control, log, BoxEntry, BoxError, Boxes, Status};
 use miette::{miette, IntoDiagnostic};
 use serde_json::json;
 
@@ -396,16 +397,53 @@ pub fn rm(a: RmArgs, ctx: &Ctx) -> CmdResult {
     })
 }
 
+/// How long `wait` looks for the exit code of a `--rm` box that is gone: its caller's reaper
+/// writes it once woken, moments after the box's record went.
+const EXIT_PATIENCE: Duration = Duration::from_secs(3);
+
 pub fn wait(a: WaitArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
+    let exits = Exits::new(&ctx.paths()?.runtime);
     each(&a.boxes, |b| {
-        let e = find(&boxes, b)?;
-        control::wait_stopped(&boxes, &e.config.id, None).into_diagnostic()?;
-        let e = boxes.load(&e.config.id).into_diagnostic()?;
-        match e.state.exit_code {
-            Some(c) => println!("{c}"),
-            None => println!("-1"),
-        }
+        let id = match boxes.resolve(b) {
+            Ok(id) => id,
+            // A `--rm` box already gone: its exit code, if it ended lately, by id.
+            Err(e @ BoxError::NotFound(_)) => match exits.get(b) {
+                Some(code) => {
+                    println!("{code}");
+                    return Ok(());
+                }
+                None => return Err(e).into_diagnostic(),
+            },
+            Err(e) => return Err(e).into_diagnostic(),
+        };
+        let auto_remove = boxes.load(&id).is_ok_and(|e| e.config.auto_remove);
+        let code = match control::wait_stopped(&boxes, &id, None).and_then(|_| boxes.load(&id)) {
+            Ok(e) => e.state.exit_code.unwrap_or(-1),
+            // Removed on exit while this waited. A supervisor keeps the code before removing
+            // the box; a foreground run's reaper keeps it just after its caller has exited.
+            Err(BoxError::NotFound(_)) => {
+                let patience = if auto_remove {
+                    EXIT_PATIENCE
+                } else {
+                    Duration::ZERO
+                };
+                let start = std::time::Instant::now();
+                loop {
+                    if let Some(code) = exits.get(&id) {
+                        break code;
+                    }
+                    if start.elapsed() >= patience {
+                        return Err(miette!(
+                            "box {b} was removed before its exit code could be read"
+                        ));
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            Err(e) => return Err(e).into_diagnostic(),
+        };
+        println!("{code}");
         Ok(())
     })
 }

@@ -174,6 +174,9 @@ pub(super) fn execute(plan: &Plan, opts: &RunOptions, ctx: &Ctx, timings: bool) 
         // read it back. The box is gone for everyone at once; its files are deleted in the
         // background.
         let entry = &prepared.entry;
+        if let Ok((outcome, _)) = &result {
+            runner::remove::keep_exit_code(&paths, prepared.id(), outcome.code);
+        }
         if let Err(e) = runner::remove::remove_on_exit(&paths, &prepared.boxes, entry) {
             eprintln!("warning: could not remove box {}: {e}", entry.config.name);
             // The box stays: it must say how it ended.

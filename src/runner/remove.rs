@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use crate::boxes::exits::{self, Exits};
 use crate::boxes::{BoxEntry, BoxError, Boxes};
 use crate::cgroup::BoxCgroup;
 use crate::image::Store;
@@ -40,6 +41,21 @@ pub fn remove_on_exit(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<
 /// This process's end of its reaper's pipe: never closed, so that the reaper wakes exactly
 /// when this process is gone, however it ends.
 static CALLER_END: OnceLock<RawFd> = OnceLock::new();
+
+/// Keep the exit code of a box removed on exit for a `wait` from elsewhere ([`Exits`]). With a
+/// reaper, the code goes down its pipe and the reaper writes it once this process is gone:
+/// no file is written while the caller of `run --rm` waits.
+pub fn keep_exit_code(paths: &Paths, id: &str, code: i32) {
+    if let Some(&fd) = CALLER_END.get() {
+        // SAFETY: `fd` is this process's end of the reaper's pipe, never closed (above); the
+        // buffer is 4 valid bytes. A pipe takes writes this small whole.
+        let n = unsafe { libc::write(fd, code.to_le_bytes().as_ptr().cast(), 4) };
+        if n == 4 {
+            return;
+        }
+    }
+    let _ = Exits::new(&paths.runtime).record(id, code);
+}
 
 /// A process forked once a `--rm` box's fox runs, that outlives its caller (the CLI). Once the
 /// caller is gone it deletes the box's trash ([`remove_on_exit`]), or, if the caller died
@@ -72,17 +88,25 @@ impl Reaper {
                 let _ = nix::unistd::setsid();
                 p::stdio_to_null();
                 let _ = p::close_fds_from(3, Some(r.as_raw_fd()));
-                let mut byte = [0u8; 1];
+                // Until the caller is gone; it may send the box's exit code first.
+                let mut got = Vec::with_capacity(4);
+                let mut buf = [0u8; 8];
                 loop {
-                    match nix::unistd::read(&r, &mut byte) {
+                    match nix::unistd::read(&r, &mut buf) {
                         Ok(0) => break,
-                        Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                        Err(nix::errno::Errno::EINTR) => continue,
                         Err(_) => break,
                     }
                 }
                 // The caller blocked the signals it relays; the reaper takes them as any
                 // process does.
                 p::reset_signals();
+                let exits = Exits::new(&paths.runtime);
+                if let Ok(code) = <[u8; 4]>::try_from(got.as_slice()) {
+                    let _ = exits.record(id, i32::from_le_bytes(code));
+                }
+                exits.sweep(exits::KEEP);
                 reap(paths, boxes, id, caller);
                 p::exit_now(0)
             }

@@ -1,0 +1,112 @@
+//! Exit codes of boxes removed on exit (`--rm`), kept a while in the runtime directory.
+//!
+//! A `wait` that found such a box polls its record, and the record is gone moments after the
+//! exit is known: without these, `run -d --rm ...; wait NAME` would learn the exit only when
+//! its poll happened to fall in that moment. podman keeps removed containers' exit codes too.
+//! They are runtime files (a tmpfs where `XDG_RUNTIME_DIR` is one): a reboot forgets them.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// How long an exit code stays after its box was removed (podman's retention).
+pub const KEEP: Duration = Duration::from_secs(5 * 60);
+
+/// The exit codes of removed boxes, one file per box id.
+pub struct Exits {
+    dir: PathBuf,
+}
+
+impl Exits {
+    /// The exit codes kept under the runtime directory `runtime`.
+    pub fn new(runtime: &Path) -> Exits {
+        Exits {
+            dir: runtime.join("exits"),
+        }
+    }
+
+    /// Keep box `id`'s exit code; called before its record is removed.
+    pub fn record(&self, id: &str, code: i32) -> io::Result<()> {
+        fs::create_dir_all(&self.dir)?;
+        // Renamed into place: a reader sees the whole code or nothing.
+        let tmp = self.dir.join(format!(".{id}.{}", std::process::id()));
+        fs::write(&tmp, code.to_string())?;
+        fs::rename(&tmp, self.dir.join(id)).inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })
+    }
+
+    /// The exit code kept for the box whose full id is `id`, or whose id alone starts with it.
+    pub fn get(&self, id: &str) -> Option<i32> {
+        if id.is_empty() || id.starts_with('.') || id.contains('/') {
+            return None;
+        }
+        if let Some(code) = self.read(id) {
+            return Some(code);
+        }
+        let mut found = fs::read_dir(&self.dir)
+            .ok()?
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| !n.starts_with('.') && n.starts_with(id));
+        match (found.next(), found.next()) {
+            (Some(only), None) => self.read(&only),
+            _ => None,
+        }
+    }
+
+    fn read(&self, name: &str) -> Option<i32> {
+        fs::read_to_string(self.dir.join(name))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Forget codes older than `keep` (and files a writer left half made).
+    pub fn sweep(&self, keep: Duration) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        let now = SystemTime::now();
+        for e in entries.flatten() {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age > keep);
+            if old {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_found_by_id_or_unique_prefix_and_swept_when_old() {
+        let t = tempfile::tempdir().unwrap();
+        let x = Exits::new(t.path());
+        assert_eq!(x.get("abc"), None);
+        x.record("abc123", 7).unwrap();
+        x.record("abd456", 0).unwrap();
+        x.record("abc123", 42).unwrap();
+        assert_eq!(x.get("abc123"), Some(42));
+        assert_eq!(x.get("abc"), Some(42));
+        assert_eq!(x.get("abd"), Some(0));
+        assert_eq!(x.get("ab"), None, "ambiguous");
+        assert_eq!(x.get(""), None);
+        assert_eq!(x.get("../x"), None);
+        x.sweep(KEEP);
+        assert_eq!(x.get("abc123"), Some(42), "fresh codes stay");
+        std::thread::sleep(Duration::from_millis(20));
+        x.sweep(Duration::from_millis(10));
+        assert_eq!(x.get("abc123"), None);
+        assert_eq!(fs::read_dir(t.path().join("exits")).unwrap().count(), 0);
+    }
+}
