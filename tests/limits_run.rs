@@ -459,6 +459,31 @@ fn memory_hog_is_oom_killed_and_reported() {
         );
         r.ok();
         assert!(r.stdout.contains("survived 2000000"), "{}", r.stdout);
+
+        // The limit kills a child; the box's shell goes on and exits with its own code. The
+        // box still counts as OOM-killed, as podman's would. (One process, dd, holds all the
+        // memory: with a pipeline's, a second OOM kill may take the shell too.)
+        let child = "dd if=/dev/zero of=/dev/null bs=200M count=1; echo after; exit 3";
+        let r = p.run(
+            env,
+            run_args(p, &["--name", "kid", "-m", "32m", &t, "sh", "-c", child]),
+        );
+        r.assert_code(3);
+        assert!(
+            r.stdout.contains("after") && !r.stdout.contains("survived"),
+            "{}",
+            r.stdout
+        );
+        assert!(
+            r.stderr
+                .contains("a process of box kid was killed by its memory limit"),
+            "stderr: {}",
+            r.stderr
+        );
+        let i = inspect(env, "kid");
+        assert_eq!(i["State"]["OOMKilled"], true, "{i}");
+        assert_eq!(i["State"]["ExitCode"], 3, "{i}");
+        env.run(["rm", "kid"]).ok();
     });
 }
 

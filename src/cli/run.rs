@@ -191,8 +191,13 @@ pub(super) fn execute(plan: &Plan, opts: &RunOptions, ctx: &Ctx, timings: bool) 
                 print_timings(prepared.image_took, &steps);
             }
             if outcome.oom_killed {
+                let what = if outcome.code == 128 + libc::SIGKILL {
+                    "box"
+                } else {
+                    "a process of box"
+                };
                 eprintln!(
-                    "foxbox: box {} was killed by its memory limit (OOM)",
+                    "foxbox: {what} {} was killed by its memory limit (OOM)",
                     prepared.entry.config.name
                 );
             } else if outcome.timed_out {

@@ -578,8 +578,9 @@ pub fn record_exit(
 
 /// How the box ended, its cgroup asked about an OOM kill and then removed.
 fn release(cgroup: Option<&BoxCgroup>, code: i32, timed_out: bool) -> Outcome {
-    let oom_killed =
-        code == 137 && cgroup.is_some_and(|cg| cg.oom_kills().ok().flatten().unwrap_or(0) > 0);
+    // Any of its processes, as podman reports it: a shell whose child the limit killed
+    // ends with a code of its own.
+    let oom_killed = cgroup.is_some_and(|cg| cg.oom_kills().ok().flatten().unwrap_or(0) > 0);
     if let Some(cg) = cgroup {
         let _ = cg.destroy();
     }
