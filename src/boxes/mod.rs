@@ -20,13 +20,14 @@ pub mod log;
 pub mod names;
 pub mod proc;
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+
+use crate::store::lock::Mode;
 
 pub use proc::ProcId;
 
@@ -53,6 +54,8 @@ pub enum BoxError {
         path: PathBuf,
         source: io::Error,
     },
+    #[error(transparent)]
+    Lock(#[from] crate::store::lock::LockError),
     #[error("box {id} has unreadable {file}: {source}")]
     Corrupt {
         id: String,
@@ -295,27 +298,14 @@ pub struct Boxes {
 }
 
 /// An exclusive lock on one box (or on the name table), released on drop or process death.
-pub struct Lock {
-    _file: File,
-}
+pub use crate::store::lock::Lock;
 
 fn flock(path: &Path) -> Result<Lock, BoxError> {
-    let f = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-        .map_err(io_err("cannot open lock", path))?;
-    lock_file(f, path)
+    Lock::acquire(path, Mode::Exclusive).map_err(BoxError::Lock)
 }
 
 fn lock_file(f: File, path: &Path) -> Result<Lock, BoxError> {
-    // SAFETY: flock on a descriptor this function owns; the lock lives as long as the File.
-    let rc = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) };
-    if rc != 0 {
-        return Err(io_err("cannot lock", path)(io::Error::last_os_error()));
-    }
-    Ok(Lock { _file: f })
+    Lock::acquire_open(f, path, Mode::Exclusive).map_err(BoxError::Lock)
 }
 
 /// Write a file atomically: a temp file in the same directory, fsync, rename. Readers see the
@@ -485,10 +475,9 @@ impl Boxes {
         let Ok(f) = File::open(&dir) else {
             return false;
         };
-        // SAFETY: a non-blocking flock on a descriptor owned here.
-        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let Ok(Some(_held)) = Lock::try_acquire_open(f, &dir, Mode::Exclusive) else {
             return false;
-        }
+        };
         if dir.join(CONFIG).exists() {
             return false;
         }

@@ -59,12 +59,49 @@ impl Lock {
         Self::take(path, arg)
     }
 
+    /// Wait for the lock on a file already open as `file` (a directory, say, which
+    /// [`Lock::acquire`] cannot open for writing); `path` names it in errors.
+    pub fn acquire_open(file: fs::File, path: &Path, mode: Mode) -> Result<Lock, LockError> {
+        let arg = match mode {
+            Mode::Exclusive => FlockArg::LockExclusive,
+            Mode::Shared => FlockArg::LockShared,
+        };
+        Self::lock_open(file, path, arg)?.ok_or_else(|| LockError {
+            path: path.to_path_buf(),
+            source: io::Error::from(io::ErrorKind::WouldBlock),
+        })
+    }
+
+    /// [`Lock::acquire_open`], only if the lock is free right now.
+    pub fn try_acquire_open(
+        file: fs::File,
+        path: &Path,
+        mode: Mode,
+    ) -> Result<Option<Lock>, LockError> {
+        let arg = match mode {
+            Mode::Exclusive => FlockArg::LockExclusiveNonblock,
+            Mode::Shared => FlockArg::LockSharedNonblock,
+        };
+        Self::lock_open(file, path, arg)
+    }
+
     fn take(path: &Path, arg: FlockArg) -> Result<Option<Lock>, LockError> {
+        let file = open_lock_file(path).map_err(|source| LockError {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::lock_open(file, path, arg)
+    }
+
+    fn lock_open(
+        mut file: fs::File,
+        path: &Path,
+        arg: FlockArg,
+    ) -> Result<Option<Lock>, LockError> {
         let err = |source| LockError {
             path: path.to_path_buf(),
             source,
         };
-        let mut file = open_lock_file(path).map_err(err)?;
         loop {
             match Flock::lock(file, arg) {
                 Ok(flock) => {
@@ -119,6 +156,21 @@ mod tests {
         let s2 = Lock::try_acquire(&p, Mode::Shared).unwrap();
         assert!(s1.is_some() && s2.is_some());
         assert!(Lock::try_acquire(&p, Mode::Exclusive).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_directory_opened_read_only_locks_too() {
+        let t = tempfile::tempdir().unwrap();
+        let open = || fs::File::open(t.path()).unwrap();
+        let held = Lock::acquire_open(open(), t.path(), Mode::Exclusive).unwrap();
+        assert_eq!(held.path(), t.path());
+        assert!(Lock::try_acquire_open(open(), t.path(), Mode::Exclusive)
+            .unwrap()
+            .is_none());
+        drop(held);
+        assert!(Lock::try_acquire_open(open(), t.path(), Mode::Exclusive)
+            .unwrap()
+            .is_some());
     }
 
     #[test]
