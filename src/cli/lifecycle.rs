@@ -401,46 +401,50 @@ pub fn rm(a: RmArgs, ctx: &Ctx) -> CmdResult {
 /// writes it once woken, moments after the box's record went.
 const EXIT_PATIENCE: Duration = Duration::from_secs(3);
 
+/// The exit code of box `id`, removed while `wait` waited on it. A supervisor keeps the code
+/// before it removes a `--rm` box; a foreground run's reaper keeps it just after its caller
+/// has exited, so for a `--rm` box it may take a moment to appear.
+fn kept_exit(exits: &Exits, id: &str, auto_remove: bool) -> Option<i32> {
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(code) = exits.get(id) {
+            return Some(code);
+        }
+        if !auto_remove || start.elapsed() >= EXIT_PATIENCE {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn looks_like_id(s: &str) -> bool {
+    s.len() >= 12 && s.chars().all(|c| c.is_ascii_hexdigit())
+}
+
 pub fn wait(a: WaitArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
     let exits = Exits::new(&ctx.paths()?.runtime);
     each(&a.boxes, |b| {
         let id = match boxes.resolve(b) {
             Ok(id) => id,
-            // A `--rm` box already gone: its exit code, if it ended lately, by id.
-            Err(e @ BoxError::NotFound(_)) => match exits.get(b) {
-                Some(code) => {
-                    println!("{code}");
-                    return Ok(());
+            // A `--rm` box already gone: its exit code, if it ended lately, by id (12 hex
+            // digits at least, as `ps` shows them; a shorter word may be a name).
+            Err(e @ BoxError::NotFound(_)) => {
+                match looks_like_id(b).then(|| exits.get(b)).flatten() {
+                    Some(code) => {
+                        println!("{code}");
+                        return Ok(());
+                    }
+                    None => return Err(e).into_diagnostic(),
                 }
-                None => return Err(e).into_diagnostic(),
-            },
+            }
             Err(e) => return Err(e).into_diagnostic(),
         };
         let auto_remove = boxes.load(&id).is_ok_and(|e| e.config.auto_remove);
         let code = match control::wait_stopped(&boxes, &id, None).and_then(|_| boxes.load(&id)) {
             Ok(e) => e.state.exit_code.unwrap_or(-1),
-            // Removed on exit while this waited. A supervisor keeps the code before removing
-            // the box; a foreground run's reaper keeps it just after its caller has exited.
-            Err(BoxError::NotFound(_)) => {
-                let patience = if auto_remove {
-                    EXIT_PATIENCE
-                } else {
-                    Duration::ZERO
-                };
-                let start = std::time::Instant::now();
-                loop {
-                    if let Some(code) = exits.get(&id) {
-                        break code;
-                    }
-                    if start.elapsed() >= patience {
-                        return Err(miette!(
-                            "box {b} was removed before its exit code could be read"
-                        ));
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-            }
+            Err(BoxError::NotFound(_)) => kept_exit(&exits, &id, auto_remove)
+                .ok_or_else(|| miette!("box {b} was removed before its exit code could be read"))?,
             Err(e) => return Err(e).into_diagnostic(),
         };
         println!("{code}");
