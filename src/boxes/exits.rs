@@ -13,6 +13,9 @@ use std::time::{Duration, SystemTime};
 /// How long an exit code stays after its box was removed (podman's retention).
 pub const KEEP: Duration = Duration::from_secs(5 * 60);
 
+/// How often [`Exits::sweep_now_and_then`] sweeps.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
 /// The exit codes of removed boxes, one file per box id.
 pub struct Exits {
     dir: PathBuf,
@@ -64,6 +67,21 @@ impl Exits {
             .ok()
     }
 
+    /// [`Exits::sweep`] with [`KEEP`], at most once a minute: a reaper calls this after every
+    /// `run --rm`, beside the next box's start, and a scan of a directory holding the codes
+    /// of minutes of such runs is not free.
+    pub fn sweep_now_and_then(&self) {
+        let marker = self.dir.join(".swept");
+        let due = fs::metadata(&marker)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_none_or(|age| age >= SWEEP_EVERY);
+        if due && fs::write(&marker, b"").is_ok() {
+            self.sweep(KEEP);
+        }
+    }
+
     /// Forget codes older than `keep` (and files a writer left half made).
     pub fn sweep(&self, keep: Duration) {
         let Ok(entries) = fs::read_dir(&self.dir) else {
@@ -71,6 +89,9 @@ impl Exits {
         };
         let now = SystemTime::now();
         for e in entries.flatten() {
+            if e.file_name() == ".swept" {
+                continue;
+            }
             let old = e
                 .metadata()
                 .and_then(|m| m.modified())
@@ -108,5 +129,11 @@ mod tests {
         x.sweep(Duration::from_millis(10));
         assert_eq!(x.get("abc123"), None);
         assert_eq!(fs::read_dir(t.path().join("exits")).unwrap().count(), 0);
+
+        // The occasional sweep leaves fresh codes alone, and marks when it ran.
+        x.record("abe789", 1).unwrap();
+        x.sweep_now_and_then();
+        assert_eq!(x.get("abe789"), Some(1));
+        assert!(t.path().join("exits/.swept").exists());
     }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::boxes::exits::{self, Exits};
+use crate::boxes::exits::Exits;
 use crate::boxes::{BoxEntry, BoxError, Boxes};
 use crate::cgroup::BoxCgroup;
 use crate::image::Store;
@@ -106,7 +106,7 @@ impl Reaper {
                 if let Ok(code) = <[u8; 4]>::try_from(got.as_slice()) {
                     let _ = exits.record(id, i32::from_le_bytes(code));
                 }
-                exits.sweep(exits::KEEP);
+                exits.sweep_now_and_then();
                 reap(paths, boxes, id, caller);
                 p::exit_now(0)
             }

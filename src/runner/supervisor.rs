@@ -21,7 +21,7 @@ use nix::fcntl::OFlag;
 use serde::{Deserialize, Serialize};
 
 use super::{failed_start, record_exit, remove, BoxHooks, Prepared, RunError, RunOptions};
-use crate::boxes::exits::{self, Exits};
+use crate::boxes::exits::Exits;
 use crate::boxes::log::{LogWriter, Stream};
 use crate::boxes::{Boxes, ProcId};
 use crate::cgroup::BoxCgroup;
@@ -317,7 +317,7 @@ fn finish(paths: &Paths, mut r: Running) {
     if r.auto_remove {
         let exits = Exits::new(&paths.runtime);
         let _ = exits.record(&r.id, code);
-        exits.sweep(exits::KEEP);
+        exits.sweep_now_and_then();
         if let Ok(e) = r.boxes.load(&r.id) {
             let _ = remove::remove(paths, &r.boxes, &e);
         }
