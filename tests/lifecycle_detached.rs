@@ -355,7 +355,8 @@ fn a_foreground_rm_box_is_gone_at_once_and_its_files_soon_after() {
 }
 
 /// `wait` on a `--rm` box prints its exit code though the box is gone when it ends, detached
-/// or in the foreground elsewhere; afterwards its id (not its name) still finds the code.
+/// or in the foreground elsewhere; afterwards a detached box's id (not its name) still finds
+/// the code.
 #[test]
 fn wait_learns_the_exit_of_an_rm_box() {
     const HOLD: &str = "while [ ! -e /tmp/go ]; do sleep 0.05; done; exit ";

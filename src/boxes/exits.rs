@@ -4,6 +4,11 @@
 //! exit is known: without these, `run -d --rm ...; wait NAME` would learn the exit only when
 //! its poll happened to fall in that moment. podman keeps removed containers' exit codes too.
 //! They are runtime files (a tmpfs where `XDG_RUNTIME_DIR` is one): a reboot forgets them.
+//!
+//! A detached box's supervisor always keeps its code. A foreground `run --rm` keeps it only
+//! when a `wait` asked for it ([`Exits::want`]): its caller already has the code, and a file
+//! written after every such run cost the next one's start a tenth (measured in
+//! `benches/start.sh`, with the runtime directory on disk).
 
 use std::fs;
 use std::io;
@@ -37,12 +42,29 @@ impl Exits {
         fs::write(&tmp, code.to_string())?;
         fs::rename(&tmp, self.dir.join(id)).inspect_err(|_| {
             let _ = fs::remove_file(&tmp);
-        })
+        })?;
+        let _ = fs::remove_file(self.want_path(id));
+        Ok(())
+    }
+
+    /// Ask that box `id`'s code be kept even where that is not done for everyone.
+    pub fn want(&self, id: &str) -> io::Result<()> {
+        fs::create_dir_all(&self.dir)?;
+        fs::write(self.want_path(id), b"")
+    }
+
+    /// Whether a `wait` asked for box `id`'s code ([`Exits::want`]).
+    pub fn wanted(&self, id: &str) -> bool {
+        self.want_path(id).exists()
+    }
+
+    fn want_path(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.want"))
     }
 
     /// The exit code kept for the box whose full id is `id`, or whose id alone starts with it.
     pub fn get(&self, id: &str) -> Option<i32> {
-        if id.is_empty() || id.starts_with('.') || id.contains('/') {
+        if id.is_empty() || id.contains('.') || id.contains('/') {
             return None;
         }
         if let Some(code) = self.read(id) {
@@ -52,7 +74,7 @@ impl Exits {
             .ok()?
             .flatten()
             .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| !n.starts_with('.') && n.starts_with(id));
+            .filter(|n| !n.contains('.') && n.starts_with(id));
         match (found.next(), found.next()) {
             (Some(only), None) => self.read(&only),
             _ => None,
@@ -123,6 +145,13 @@ mod tests {
         assert_eq!(x.get("ab"), None, "ambiguous");
         assert_eq!(x.get(""), None);
         assert_eq!(x.get("../x"), None);
+        assert!(!x.wanted("abf000"));
+        x.want("abf000").unwrap();
+        assert!(x.wanted("abf000"));
+        assert_eq!(x.get("abf"), None, "asked for, not kept yet");
+        x.record("abf000", 2).unwrap();
+        assert!(!x.wanted("abf000"), "the request goes once it is met");
+        assert_eq!(x.get("abf"), Some(2));
         x.sweep(KEEP);
         assert_eq!(x.get("abc123"), Some(42), "fresh codes stay");
         std::thread::sleep(Duration::from_millis(20));

@@ -441,6 +441,10 @@ pub fn wait(a: WaitArgs, ctx: &Ctx) -> CmdResult {
             Err(e) => return Err(e).into_diagnostic(),
         };
         let auto_remove = boxes.load(&id).is_ok_and(|e| e.config.auto_remove);
+        if auto_remove {
+            // A foreground `run --rm` keeps its code only when asked.
+            let _ = exits.want(&id);
+        }
         let code = match control::wait_stopped(&boxes, &id, None).and_then(|_| boxes.load(&id)) {
             Ok(e) => e.state.exit_code.unwrap_or(-1),
             Err(BoxError::NotFound(_)) => kept_exit(&exits, &id, auto_remove)

@@ -102,7 +102,8 @@ pub enum Command {
     Rm(lifecycle::RmArgs),
     /// Wait for boxes to exit and print their exit codes.
     ///
-    /// A `--rm` box's code is kept for five minutes after it is removed: its id finds it then.
+    /// A detached `--rm` box's code is kept for five minutes after it is removed: its id
+    /// finds it then.
     Wait(lifecycle::WaitArgs),
     /// Show what running boxes use: memory, cpu time, processes (from their cgroups).
     Stats(stats::StatsArgs),

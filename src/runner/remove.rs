@@ -42,9 +42,9 @@ pub fn remove_on_exit(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<
 /// when this process is gone, however it ends.
 static CALLER_END: OnceLock<RawFd> = OnceLock::new();
 
-/// Keep the exit code of a box removed on exit for a `wait` from elsewhere ([`Exits`]). With a
-/// reaper, the code goes down its pipe and the reaper writes it once this process is gone:
-/// no file is written while the caller of `run --rm` waits.
+/// Keep the exit code of a box removed on exit for a `wait` from elsewhere that asked for it
+/// ([`Exits`]). With a reaper, the code goes down its pipe and the reaper looks once this
+/// process is gone: nothing is looked up or written while the caller of `run --rm` waits.
 pub fn keep_exit_code(paths: &Paths, id: &str, code: i32) {
     if let Some(&fd) = CALLER_END.get() {
         // SAFETY: `fd` is this process's end of the reaper's pipe, never closed (above); the
@@ -54,7 +54,10 @@ pub fn keep_exit_code(paths: &Paths, id: &str, code: i32) {
             return;
         }
     }
-    let _ = Exits::new(&paths.runtime).record(id, code);
+    let exits = Exits::new(&paths.runtime);
+    if exits.wanted(id) {
+        let _ = exits.record(id, code);
+    }
 }
 
 /// A process forked once a `--rm` box's fox runs, that outlives its caller (the CLI). Once the
@@ -104,9 +107,10 @@ impl Reaper {
                 p::reset_signals();
                 let exits = Exits::new(&paths.runtime);
                 if let Ok(code) = <[u8; 4]>::try_from(got.as_slice()) {
-                    let _ = exits.record(id, i32::from_le_bytes(code));
+                    if exits.wanted(id) && exits.record(id, i32::from_le_bytes(code)).is_ok() {
+                        exits.sweep_now_and_then();
+                    }
                 }
-                exits.sweep_now_and_then();
                 reap(paths, boxes, id, caller);
                 p::exit_now(0)
             }
