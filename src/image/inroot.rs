@@ -115,11 +115,15 @@ impl Root {
         } else {
             join(comps)
         };
-        Ok(openat2(
-            self.fd.as_fd(),
-            path.as_slice(),
-            in_root_how(flags),
-        )?)
+        let mut tries = 0;
+        loop {
+            match openat2(self.fd.as_fd(), path.as_slice(), in_root_how(flags)) {
+                // A ".." met during a rename or mount anywhere on the host (see
+                // `sys::mount::openat2`).
+                Err(Errno::EAGAIN) if tries < crate::sys::mount::OPENAT2_TRIES => tries += 1,
+                r => return Ok(r?),
+            }
+        }
     }
 
     /// The directory at `comps`, created (mode 0755) with any missing parents. Symlinks on the

@@ -243,17 +243,31 @@ pub fn openat2(
         mode: mode as u64,
         resolve,
     };
-    // SAFETY: `how` is a valid open_how of the size we pass; path is NUL-terminated.
-    owned(unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dirfd.as_raw_fd(),
-            c.as_ptr(),
-            &mut how as *mut OpenHow,
-            std::mem::size_of::<OpenHow>(),
-        )
-    })
+    let mut tries = 0;
+    loop {
+        // SAFETY: `how` is a valid open_how of the size we pass; path is NUL-terminated.
+        let r = owned(unsafe {
+            libc::syscall(
+                libc::SYS_openat2,
+                dirfd.as_raw_fd(),
+                c.as_ptr(),
+                &mut how as *mut OpenHow,
+                std::mem::size_of::<OpenHow>(),
+            )
+        });
+        match r {
+            // With RESOLVE_IN_ROOT, a ".." met while any rename or mount happened anywhere on
+            // the host fails with EAGAIN, and openat2(2) says to try again.
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) && tries < OPENAT2_TRIES => {
+                tries += 1;
+            }
+            r => return r,
+        }
+    }
 }
+
+/// How often an openat2 that met a concurrent rename or mount is tried again.
+pub const OPENAT2_TRIES: u32 = 64;
 
 /// openat(2) of a single name relative to `dirfd` (close-on-exec).
 pub fn openat(
@@ -298,5 +312,50 @@ pub fn symlinkat(target: &str, dirfd: BorrowedFd<'_>, name: &Path) -> io::Result
         Err(io::Error::last_os_error())
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// Renames elsewhere make a RESOLVE_IN_ROOT lookup through ".." fail with EAGAIN now and
+    /// then; the wrapper tries again, so the lookup never fails for it.
+    #[test]
+    fn in_root_lookups_through_dotdot_survive_concurrent_renames() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("root/a")).unwrap();
+        std::fs::write(t.path().join("root/f"), b"").unwrap();
+        std::fs::write(t.path().join("x"), b"").unwrap();
+        let root = std::fs::File::open(t.path().join("root")).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let renamer = {
+            let (stop, dir) = (stop.clone(), t.path().to_path_buf());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = std::fs::rename(dir.join("x"), dir.join("y"));
+                    let _ = std::fs::rename(dir.join("y"), dir.join("x"));
+                }
+            })
+        };
+        let start = std::time::Instant::now();
+        let mut failures = Vec::new();
+        while start.elapsed() < std::time::Duration::from_millis(500) {
+            if let Err(e) = openat2(
+                root.as_fd(),
+                Path::new("a/../a/../f"),
+                libc::O_PATH,
+                0,
+                resolve::IN_ROOT,
+            ) {
+                failures.push(e.to_string());
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        renamer.join().unwrap();
+        assert!(failures.is_empty(), "{} failures: {:?}", failures.len(), &failures[..1]);
     }
 }
