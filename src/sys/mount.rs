@@ -356,6 +356,11 @@ mod tests {
         }
         stop.store(true, Ordering::Relaxed);
         renamer.join().unwrap();
-        assert!(failures.is_empty(), "{} failures: {:?}", failures.len(), &failures[..1]);
+        assert!(
+            failures.is_empty(),
+            "{} failures, first: {:?}",
+            failures.len(),
+            failures.first()
+        );
     }
 }
