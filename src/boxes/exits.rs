@@ -36,7 +36,7 @@ impl Exits {
 
     /// Keep box `id`'s exit code; called before its record is removed.
     pub fn record(&self, id: &str, code: i32) -> io::Result<()> {
-        fs::create_dir_all(&self.dir)?;
+        self.make_dir()?;
         // Renamed into place: a reader sees the whole code or nothing.
         let tmp = self.dir.join(format!(".{id}.{}", std::process::id()));
         fs::write(&tmp, code.to_string())?;
@@ -49,13 +49,29 @@ impl Exits {
 
     /// Ask that box `id`'s code be kept even where that is not done for everyone.
     pub fn want(&self, id: &str) -> io::Result<()> {
-        fs::create_dir_all(&self.dir)?;
+        self.make_dir()?;
         fs::write(self.want_path(id), b"")
     }
 
     /// Whether a `wait` asked for box `id`'s code ([`Exits::want`]).
     pub fn wanted(&self, id: &str) -> bool {
         self.want_path(id).exists()
+    }
+
+    /// The directory and foxbox's runtime directory, but not what holds that (such as
+    /// `XDG_RUNTIME_DIR`): a supervisor that outlives its whole world (a test's, deleted while
+    /// its last box ended) must not bring it back.
+    fn make_dir(&self) -> io::Result<()> {
+        for d in [self.dir.parent(), Some(self.dir.as_path())]
+            .into_iter()
+            .flatten()
+        {
+            match fs::create_dir(d) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+                r => r?,
+            }
+        }
+        Ok(())
     }
 
     fn want_path(&self, id: &str) -> PathBuf {
@@ -158,6 +174,15 @@ mod tests {
         x.sweep(Duration::from_millis(10));
         assert_eq!(x.get("abc123"), None);
         assert_eq!(fs::read_dir(t.path().join("exits")).unwrap().count(), 0);
+
+        // foxbox's runtime directory is made when missing, but not what should hold it.
+        let fresh = Exits::new(&t.path().join("fresh"));
+        fresh.record("abc", 1).unwrap();
+        assert_eq!(fresh.get("abc"), Some(1));
+        let gone = Exits::new(&t.path().join("gone/foxbox"));
+        assert!(gone.record("abc", 1).is_err());
+        assert!(gone.want("abc").is_err());
+        assert!(!t.path().join("gone").exists());
 
         // The occasional sweep leaves fresh codes alone, and marks when it ran.
         x.record("abe789", 1).unwrap();
