@@ -15,8 +15,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use crate::store::atomic;
+
 /// How long an exit code stays after its box was removed (podman's retention).
-pub const KEEP: Duration = Duration::from_secs(5 * 60);
+const KEEP: Duration = Duration::from_secs(5 * 60);
 
 /// How often [`Exits::sweep_now_and_then`] sweeps.
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
@@ -37,12 +39,9 @@ impl Exits {
     /// Keep box `id`'s exit code; called before its record is removed.
     pub fn record(&self, id: &str, code: i32) -> io::Result<()> {
         self.make_dir()?;
-        // Renamed into place: a reader sees the whole code or nothing.
-        let tmp = self.dir.join(format!(".{id}.{}", std::process::id()));
-        fs::write(&tmp, code.to_string())?;
-        fs::rename(&tmp, self.dir.join(id)).inspect_err(|_| {
-            let _ = fs::remove_file(&tmp);
-        })?;
+        // Whole or not at all for a reader; a temporary file a crash left is swept as old.
+        atomic::write_file(&self.dir.join(id), code.to_string().as_bytes())
+            .map_err(|e| io::Error::other(e.to_string()))?;
         let _ = fs::remove_file(self.want_path(id));
         Ok(())
     }
@@ -121,7 +120,7 @@ impl Exits {
     }
 
     /// Forget codes older than `keep` (and files a writer left half made).
-    pub fn sweep(&self, keep: Duration) {
+    fn sweep(&self, keep: Duration) {
         let Ok(entries) = fs::read_dir(&self.dir) else {
             return;
         };

@@ -18,9 +18,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use nix::errno::Errno;
-use nix::fcntl::{openat, openat2, readlinkat, OFlag, OpenHow, ResolveFlag};
+use nix::fcntl::{openat, readlinkat, OFlag};
 use nix::sys::stat::{fstatat, mkdirat, Mode, SFlag};
 use nix::unistd::{unlinkat, UnlinkatFlags};
+
+use crate::sys::mount::{self, resolve};
 
 /// The kernel's limit on symlinks followed in one lookup (ELOOP past it).
 const MAX_SYMLINKS: usize = 40;
@@ -71,13 +73,8 @@ fn real_dir_flags() -> OFlag {
     dir_flags() | OFlag::O_NOFOLLOW
 }
 
-fn in_root_how(flags: OFlag) -> OpenHow {
-    OpenHow::new().flags(flags).resolve(
-        ResolveFlag::RESOLVE_IN_ROOT
-            | ResolveFlag::RESOLVE_NO_MAGICLINKS
-            | ResolveFlag::RESOLVE_NO_XDEV,
-    )
-}
+/// The confinement of every whole-path lookup here.
+const IN_ROOT: u64 = resolve::IN_ROOT | resolve::NO_MAGICLINKS | resolve::NO_XDEV;
 
 /// Join components with `/` for a kernel lookup.
 pub fn join(comps: &[&[u8]]) -> Vec<u8> {
@@ -115,15 +112,14 @@ impl Root {
         } else {
             join(comps)
         };
-        let mut tries = 0;
-        loop {
-            match openat2(self.fd.as_fd(), path.as_slice(), in_root_how(flags)) {
-                // A ".." met during a rename or mount anywhere on the host (see
-                // `sys::mount::openat2`).
-                Err(Errno::EAGAIN) if tries < crate::sys::mount::OPENAT2_TRIES => tries += 1,
-                r => return Ok(r?),
-            }
-        }
+        mount::openat2(
+            self.fd.as_fd(),
+            Path::new(OsStr::from_bytes(&path)),
+            flags.bits(),
+            0,
+            IN_ROOT,
+        )
+        .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)).into())
     }
 
     /// The directory at `comps`, created (mode 0755) with any missing parents. Symlinks on the

@@ -36,27 +36,12 @@ pub enum Mode {
 impl Lock {
     /// Wait for the lock on `path` (created when missing, mode 0600).
     pub fn acquire(path: &Path, mode: Mode) -> Result<Lock, LockError> {
-        let arg = match mode {
-            Mode::Exclusive => FlockArg::LockExclusive,
-            Mode::Shared => FlockArg::LockShared,
-        };
-        match Self::take(path, arg)? {
-            Some(l) => Ok(l),
-            // A blocking flock never reports EWOULDBLOCK; should a kernel do so, say it plainly.
-            None => Err(LockError {
-                path: path.to_path_buf(),
-                source: io::Error::from(io::ErrorKind::WouldBlock),
-            }),
-        }
+        Self::acquire_open(open_lock_file(path)?, path, mode)
     }
 
     /// Take the lock only if it is free right now.
     pub fn try_acquire(path: &Path, mode: Mode) -> Result<Option<Lock>, LockError> {
-        let arg = match mode {
-            Mode::Exclusive => FlockArg::LockExclusiveNonblock,
-            Mode::Shared => FlockArg::LockSharedNonblock,
-        };
-        Self::take(path, arg)
+        Self::try_acquire_open(open_lock_file(path)?, path, mode)
     }
 
     /// Wait for the lock on a file already open as `file` (a directory, say, which
@@ -66,6 +51,7 @@ impl Lock {
             Mode::Exclusive => FlockArg::LockExclusive,
             Mode::Shared => FlockArg::LockShared,
         };
+        // A blocking flock never reports EWOULDBLOCK; should a kernel do so, say it plainly.
         Self::lock_open(file, path, arg)?.ok_or_else(|| LockError {
             path: path.to_path_buf(),
             source: io::Error::from(io::ErrorKind::WouldBlock),
@@ -82,14 +68,6 @@ impl Lock {
             Mode::Exclusive => FlockArg::LockExclusiveNonblock,
             Mode::Shared => FlockArg::LockSharedNonblock,
         };
-        Self::lock_open(file, path, arg)
-    }
-
-    fn take(path: &Path, arg: FlockArg) -> Result<Option<Lock>, LockError> {
-        let file = open_lock_file(path).map_err(|source| LockError {
-            path: path.to_path_buf(),
-            source,
-        })?;
         Self::lock_open(file, path, arg)
     }
 
@@ -128,7 +106,7 @@ impl AsFd for Lock {
     }
 }
 
-fn open_lock_file(path: &Path) -> io::Result<fs::File> {
+fn open_lock_file(path: &Path) -> Result<fs::File, LockError> {
     use std::os::unix::fs::OpenOptionsExt;
     fs::OpenOptions::new()
         .read(true)
@@ -138,6 +116,10 @@ fn open_lock_file(path: &Path) -> io::Result<fs::File> {
         .mode(0o600)
         .custom_flags(libc::O_CLOEXEC)
         .open(path)
+        .map_err(|source| LockError {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
 #[cfg(test)]

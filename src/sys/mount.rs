@@ -218,6 +218,7 @@ impl FsContext {
 
 /// Resolution rules for [`openat2`].
 pub mod resolve {
+    pub const NO_XDEV: u64 = 0x01;
     pub const NO_MAGICLINKS: u64 = 0x02;
     pub const IN_ROOT: u64 = 0x10;
 }
@@ -267,7 +268,7 @@ pub fn openat2(
 }
 
 /// How often an openat2 that met a concurrent rename or mount is tried again.
-pub const OPENAT2_TRIES: u32 = 64;
+const OPENAT2_TRIES: u32 = 64;
 
 /// openat(2) of a single name relative to `dirfd` (close-on-exec).
 pub fn openat(
