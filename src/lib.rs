@@ -14,6 +14,7 @@ pub mod registry;
 pub mod runner;
 pub mod security;
 pub mod spec;
+pub mod step_error;
 pub mod store;
 pub mod sys;
 pub mod volume;

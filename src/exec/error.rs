@@ -1,51 +1,9 @@
 //! Errors of the executor: a step that failed (on either side), with its errno, as a value the
 //! parent renders as a diagnostic pointing at the spec line that asked for the step.
 
-use std::io;
-
-use serde::{Deserialize, Serialize};
-
 use crate::diag::Diagnostic;
 use crate::plan::Span;
-
-/// What went wrong inside one step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StepError {
-    /// 0 when the failure is not a failed syscall.
-    pub errno: i32,
-    pub message: String,
-    pub hint: Option<String>,
-}
-
-impl StepError {
-    pub fn new(errno: i32, message: impl Into<String>) -> StepError {
-        StepError {
-            errno,
-            message: message.into(),
-            hint: None,
-        }
-    }
-
-    pub fn msg(message: impl Into<String>) -> StepError {
-        StepError::new(0, message)
-    }
-
-    pub fn with_hint(mut self, hint: impl Into<String>) -> StepError {
-        self.hint = Some(hint.into());
-        self
-    }
-}
-
-/// Attach what was being done to an io::Error: "mount proc on /proc: Operation not permitted".
-pub trait Context<T> {
-    fn ctx(self, what: impl FnOnce() -> String) -> Result<T, StepError>;
-}
-
-impl<T> Context<T> for io::Result<T> {
-    fn ctx(self, what: impl FnOnce() -> String) -> Result<T, StepError> {
-        self.map_err(|e| StepError::new(e.raw_os_error().unwrap_or(0), format!("{}: {e}", what())))
-    }
-}
+pub use crate::step_error::{Context, StepError};
 
 /// Why a box did not start (or its command could not be run).
 #[derive(Debug, Clone, thiserror::Error)]

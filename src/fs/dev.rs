@@ -5,7 +5,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use super::resolve::{self, Kind};
-use crate::exec::error::{Context, StepError};
+use crate::step_error::{Context, StepError};
 use crate::sys::mount::{self, attr, FsContext};
 
 /// Device nodes bound from the host's /dev.

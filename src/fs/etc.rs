@@ -8,9 +8,9 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
 use super::resolve::{self, Kind};
-use crate::exec::error::{Context, StepError};
 use crate::net;
 use crate::plan::{NetMode, Network};
+use crate::step_error::{Context, StepError};
 use crate::sys::mount;
 
 /// The name a box can reach the host's loopback services by, when its network allows it

@@ -4,7 +4,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
 use super::resolve::{self, Kind};
-use crate::exec::error::{Context, StepError};
+use crate::step_error::{Context, StepError};
 use crate::sys::mount::{self, attr, FsContext};
 
 /// A new proc instance (it shows only the box's pid namespace) on /proc.

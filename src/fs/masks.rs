@@ -5,7 +5,7 @@ use std::os::fd::AsFd;
 use std::path::Path;
 
 use super::dev::tmpfs;
-use crate::exec::error::{Context, StepError};
+use crate::step_error::{Context, StepError};
 use crate::sys::mount::{self, attr};
 
 /// Masked: /dev/null over files, an empty read-only tmpfs over directories.

@@ -12,8 +12,8 @@ use std::path::Path;
 
 use super::dev::tmpfs;
 use super::resolve::{self, Kind};
-use crate::exec::error::{Context, StepError};
 use crate::plan::{Mount, MountKind};
+use crate::step_error::{Context, StepError};
 use crate::sys::mount::{self, attr};
 
 /// Directories a read-only root keeps writable (tmpfs each), as podman's `--read-only` does,

@@ -4,7 +4,7 @@
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 
-use crate::exec::error::{Context, StepError};
+use crate::step_error::{Context, StepError};
 use crate::sys::mount;
 
 pub fn pivot_into(root: BorrowedFd<'_>) -> Result<(), StepError> {

@@ -7,7 +7,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::{cwd, etc};
-use crate::exec::error::{Context, StepError};
+use crate::step_error::{Context, StepError};
 use crate::sys::mount::{self, FsContext};
 
 /// The box's root filesystem as the executor receives it (from the image store, or any other
