@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     // A holder of the caller's user namespace is this binary started again (never returns).
-    foxbox::sys::holder::serve_if_asked();
+    foxbox::runner::holder::serve_if_asked();
     let args = match cli::parse() {
         Ok(a) => a,
         Err(e) => {

@@ -2,6 +2,7 @@
 //! network, the executor, and the state it leaves. `foxbox up` and `foxbox run` (attached or
 //! detached) all come through here, so a box is the same thing however it was started.
 
+pub mod holder;
 mod hooks;
 pub mod remove;
 pub mod supervisor;
@@ -418,7 +419,7 @@ impl Prepared {
         l.default_args = self.entry.config.command.clone();
         l.volumes = self.volumes.clone();
         l.seccomp = self.seccomp.as_ref();
-        l.holder = crate::sys::holder::Holder::get(&paths.runtime, &l.id_maps);
+        l.holder = holder::get(&paths.runtime, &l.id_maps);
         l.tty = opts
             .tty
             .or(plan.process.tty)
