@@ -3,14 +3,20 @@
 //! Nothing here knows TOML: values are typed (bytes, capability sets, absolute paths, parsed
 //! seccomp rules). Every item that came from the user remembers the span it came from, so a
 //! failure at run time can point back at the spec line that asked for it.
+//!
+//! The value types the plan holds live with it ([`caps`], [`seccomp_profile`]): the mechanisms
+//! that apply them (`security`) import them from here, never the other way.
+
+pub mod caps;
+pub mod seccomp_profile;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
-use crate::security::caps::CapSet;
-use crate::security::seccomp::Profile;
+use caps::CapSet;
+use seccomp_profile::Profile;
 
 /// A byte range in the spec source that a plan item came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

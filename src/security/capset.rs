@@ -18,8 +18,8 @@
 
 use std::io;
 
-use super::caps::CapSet;
 use super::sys::{self, CapData};
+use crate::plan::caps::CapSet;
 
 #[derive(Debug, thiserror::Error)]
 #[error("{op}{}: {source}", cap.map(|c| format!(" ({})", cap_name(c))).unwrap_or_default())]
@@ -38,7 +38,7 @@ impl CapError {
 }
 
 fn cap_name(c: u32) -> String {
-    super::caps::NAMES
+    crate::plan::caps::NAMES
         .get(c as usize)
         .map(|n| format!("CAP_{n}"))
         .unwrap_or_else(|| format!("capability {c}"))

@@ -7,7 +7,8 @@
 //!   [`capset::set_capabilities`], [`capset::set_no_new_privs`], [`seccomp::install`], exec;
 //! - child, without no_new_privs: [`seccomp::install`] first (it needs CAP_SYS_ADMIN), then user
 //!   and groups, [`capset::set_capabilities`], exec.
-pub mod caps;
+/// Capability names and sets are plan values; here at their old path too.
+pub use crate::plan::caps;
 pub mod capset;
 pub mod seccomp;
 mod sys;

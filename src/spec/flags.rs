@@ -495,8 +495,8 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::caps::CapSet;
     use crate::plan::{MountKind, NetMode, User};
-    use crate::security::caps::CapSet;
 
     fn no_env(_: &str) -> Option<String> {
         None

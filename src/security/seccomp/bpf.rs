@@ -9,8 +9,8 @@
 use serde::Serialize;
 
 use super::arch::{Arch, X32_SYSCALL_BIT};
-use super::profile::{Action, ArgCond, CmpOp};
 use super::resolve::{Rule, Ruleset, ENOSYS};
+use crate::plan::seccomp_profile::{Action, ArgCond, CmpOp};
 
 /// The kernel's limit on a classic BPF program (`BPF_MAXINSNS`).
 pub const MAX_INSNS: usize = 4096;

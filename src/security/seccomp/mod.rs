@@ -35,7 +35,8 @@ mod errno;
 mod install;
 pub mod interp;
 mod parse;
-pub mod profile;
+/// The checked profile is a plan value; here at its old path too.
+pub use crate::plan::seccomp_profile as profile;
 pub mod resolve;
 mod tables;
 
@@ -49,7 +50,7 @@ pub use profile::{
 };
 pub use resolve::{resolve, Rule, Ruleset, Target};
 
-use crate::security::caps::CapSet;
+use crate::plan::caps::CapSet;
 
 /// One problem in a profile: what and, where known, the JSON pointer to it.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

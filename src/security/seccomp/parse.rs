@@ -4,11 +4,11 @@ use serde_json::{Map, Value};
 
 use super::arch::{self, closest, PROFILE_ARCHES, SCMP_ARCHES};
 use super::errno;
-use super::profile::{
+use super::ProfileError;
+use crate::plan::caps;
+use crate::plan::seccomp_profile::{
     Action, ArgCond, CmpOp, Condition, FilterFlag, KernelVersion, Profile, SyscallRule, MAX_ERRNO,
 };
-use super::ProfileError;
-use crate::security::caps;
 
 const TOP_KEYS: &[&str] = &[
     "defaultAction",

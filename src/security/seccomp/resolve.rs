@@ -2,8 +2,8 @@
 //! which syscall numbers. This is also the reference meaning the BPF program must implement.
 
 use super::arch::{Arch, X32_SYSCALL_BIT};
-use super::profile::{Action, ArgCond, Condition, KernelVersion, Profile};
-use crate::security::caps::CapSet;
+use crate::plan::caps::CapSet;
+use crate::plan::seccomp_profile::{Action, ArgCond, Condition, KernelVersion, Profile};
 
 /// What a profile is resolved against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

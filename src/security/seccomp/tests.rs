@@ -3,7 +3,7 @@
 
 use super::interp::{self, SeccompData};
 use super::*;
-use crate::security::caps::{self, CapSet};
+use crate::plan::caps::{self, CapSet};
 
 const PODMAN: &str = "/usr/share/containers/seccomp.json";
 

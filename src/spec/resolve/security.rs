@@ -4,8 +4,8 @@ use std::io::Read;
 
 use super::Rx;
 use crate::diag::Diagnostic;
+use crate::plan::caps::{self, CapSet};
 use crate::plan::{Seccomp, Span, Spanned};
-use crate::security::caps::{self, CapSet};
 use crate::security::seccomp;
 use crate::spec::codes;
 use crate::spec::paths;

@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::security::caps::CapSet;
+use super::caps::CapSet;
 
 /// A parsed, checked OCI/Docker seccomp profile, ready to compile for an architecture and a
 /// capability set.
