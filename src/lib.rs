@@ -10,6 +10,7 @@ pub mod fs;
 pub mod image;
 pub mod net;
 pub mod plan;
+pub mod preflight;
 pub mod registry;
 pub mod runner;
 pub mod security;

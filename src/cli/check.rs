@@ -3,7 +3,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use foxbox::diag::{self, Diagnostic, RenderOptions, Source};
-use foxbox::spec;
+use foxbox::{preflight, spec};
 
 use super::{CmdResult, Ctx, Format};
 
@@ -27,14 +27,14 @@ pub fn run(a: CheckArgs, ctx: &Ctx) -> CmdResult {
         color: ctx.color_stderr(),
         ..RenderOptions::default()
     };
-    let host_opts = spec::host::HostOptions {
+    let host_opts = preflight::HostOptions {
         store: ctx.paths().ok(),
         // The same variable `run --cgroup-parent` and `up --cgroup-parent` read.
         cgroup_parent: std::env::var("FOXBOX_CGROUP_PARENT")
             .ok()
             .filter(|p| !p.is_empty()),
         image_in_store: ctx.paths().ok().map(|paths| {
-            let lookup: spec::host::ImageLookup = Box::new(move |r: &foxbox::plan::ImageRef| {
+            let lookup: preflight::ImageLookup = Box::new(move |r: &foxbox::plan::ImageRef| {
                 foxbox::image::Store::open(&paths).is_ok_and(|s| s.resolve(r).is_ok())
             });
             lookup
@@ -49,9 +49,9 @@ pub fn run(a: CheckArgs, ctx: &Ctx) -> CmdResult {
                 let (plan, mut diags) = spec::check_str(&text, path, &spec::spec_dir(path));
                 if let Some(plan) = &plan {
                     if a.host {
-                        diags.extend(spec::host::check(plan, &host_opts));
+                        diags.extend(preflight::check(plan, &host_opts));
                     } else {
-                        diags.extend(spec::host::missing_bind_sources(plan));
+                        diags.extend(preflight::missing_bind_sources(plan));
                     }
                 }
                 (Some(text), diags)
@@ -84,7 +84,7 @@ pub fn run(a: CheckArgs, ctx: &Ctx) -> CmdResult {
         }
     }
     if a.host && a.format == Format::Human {
-        let summary = spec::host::network_summary(&foxbox::net::probe::probe_host());
+        let summary = preflight::host_network_summary();
         let indented: String = summary.lines().map(|l| format!("  {l}\n")).collect();
         super::out(&format!("host network:\n{indented}"));
     }

@@ -19,7 +19,8 @@
 //! - [`check_str`]: the same on text already in memory; never touches the host except to read
 //!   a seccomp profile the spec names.
 //! - [`flags::check_run_flags`]: `run` flags to a plan through the same resolver.
-//! - [`host::check`]: what this machine cannot honour of a plan (`foxbox check --host`).
+//! - [`crate::preflight::check`] (beside the spec, not in it): what this machine cannot honour
+//!   of a plan (`foxbox check --host`).
 //! - [`schema::schema_json`]: the JSON schema of the spec.
 //! - [`crate::diag::render`] / [`crate::diag::to_json`]: show diagnostics.
 //!
@@ -34,7 +35,10 @@
 
 pub mod codes;
 pub mod flags;
-pub mod host;
+/// The host checks moved beside the spec ([`crate::preflight`]): parsing a spec needs nothing
+/// of the host. This old path is kept for callers not yet moved.
+#[doc(hidden)]
+pub use crate::preflight as host;
 pub mod image;
 pub mod parse;
 pub mod paths;

@@ -5,6 +5,9 @@
 //! files the plan names); [`check_facts`] turns facts and a plan into diagnostics. Limits are
 //! judged by the cgroup module itself (`cgroup::check_limits`), the same decision `up` makes.
 //! Plain `foxbox check` never calls this.
+//!
+//! A module beside `spec`, not inside it: it reads the host (cgroups, network helpers, the
+//! store), and parsing a spec must need none of that.
 
 mod facts;
 
@@ -37,6 +40,11 @@ pub mod codes {
     pub const CPUS: &str = "foxbox::host::cpus";
     /// Warning: `network.mode = "host"` gives the box the host's network.
     pub const HOST_NETWORK: &str = "foxbox::host::host_network";
+}
+
+/// [`network_summary`] of this host, probed now.
+pub fn host_network_summary() -> String {
+    network_summary(&crate::net::probe::probe_host())
 }
 
 /// What `check --host` says about networking on this host whatever the spec asks for: which
