@@ -37,6 +37,10 @@ const NAMES_DIR: &str = ".names";
 const NAMES_LOCK: &str = ".names.lock";
 const CONFIG: &str = "config.json";
 const STATE: &str = "state.json";
+/// The box's output (see [`log`]).
+const LOG: &str = "log";
+/// The box's cgroup, recorded before it is made so that `rm` can remove it.
+const CGROUP: &str = "cgroup.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BoxError {
@@ -230,6 +234,19 @@ pub struct BoxEntry {
     pub dir: PathBuf,
 }
 
+/// The files of a box's directory: named here only.
+impl BoxEntry {
+    /// The box's output log.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join(LOG)
+    }
+
+    /// The record of the box's cgroup (a box without limits has none).
+    pub fn cgroup_path(&self) -> PathBuf {
+        self.dir.join(CGROUP)
+    }
+}
+
 /// The hold on a box that is staged but not yet recorded (see [`Boxes::stage`]).
 pub struct Pending {
     /// Held until the commit: a staged directory nobody holds was abandoned.
@@ -357,6 +374,11 @@ impl Boxes {
 
     pub fn box_dir(&self, id: &str) -> PathBuf {
         self.dir.join(id)
+    }
+
+    /// The output log of box `id` (see [`BoxEntry::log_path`]).
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.box_dir(id).join(LOG)
     }
 
     /// Delete trash whose deleter died (trash that cannot be deleted, files owned by

@@ -4,7 +4,6 @@ use clap::Args;
 use miette::{miette, IntoDiagnostic};
 
 use foxbox::boxes::Status;
-use foxbox::cgroup::BoxCgroup;
 use foxbox::diag;
 use foxbox::exec::join::{self, Request};
 use foxbox::plan::{Origin, User};
@@ -118,10 +117,7 @@ pub fn run(a: ExecArgs, ctx: &Ctx) -> CmdResult {
     if let Some(u) = &a.user {
         req.user = parse_user(u)?;
     }
-    let cgroup: Option<BoxCgroup> = match std::fs::read(e.dir.join("cgroup.json")) {
-        Ok(text) => Some(serde_json::from_slice(&text).into_diagnostic()?),
-        Err(_) => None,
-    };
+    let cgroup = foxbox::runner::cgroup_record::recorded(&e).into_diagnostic()?;
     match join::run(fox, cgroup.as_ref(), &req) {
         Ok(exit) => Ok(exit.shell_code().clamp(0, 255) as u8),
         Err(err) => Ok(fail(err)),

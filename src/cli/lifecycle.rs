@@ -282,7 +282,7 @@ pub fn inspect(a: InspectArgs, ctx: &Ctx) -> CmdResult {
                 "Paths": {
                     "Dir": e.dir,
                     "Rootfs": e.dir.join("rootfs"),
-                    "Log": e.dir.join("log"),
+                    "Log": e.log_path(),
                 },
                 "Plan": e.config.plan,
             })
@@ -338,7 +338,7 @@ pub fn logs(a: LogsArgs, ctx: &Ctx) -> CmdResult {
             .unwrap_or(true)
     };
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
-    log::show(&e.dir.join("log"), &q, a.follow, done, &mut out, &mut err).into_diagnostic()?;
+    log::show(&e.log_path(), &q, a.follow, done, &mut out, &mut err).into_diagnostic()?;
     Ok(0)
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 use foxbox::boxes::{BoxEntry, Status};
-use foxbox::cgroup::{BoxCgroup, Stats};
+use foxbox::runner::cgroup_record::{self, Stats, UsageError};
 use miette::{miette, IntoDiagnostic};
 use serde_json::json;
 
@@ -63,22 +63,19 @@ fn sample(entry: BoxEntry) -> miette::Result<Sample> {
             "box {name} is not running: usage is read from its cgroup, which exists only while it runs"
         ));
     }
-    let text = std::fs::read(entry.dir.join("cgroup.json")).map_err(|e| {
-        miette!(
+    let usage = cgroup_record::usage(&entry).map_err(|e| match e {
+        UsageError::NoCgroup(e) => miette!(
             help = "foxbox makes a cgroup for a box that declares a limit (memory, cpus, pids)",
             "box {name} has no cgroup to read usage from ({e})"
-        )
+        ),
+        UsageError::BadRecord(e) => miette!("box {name}: cannot read its cgroup.json: {e}"),
+        UsageError::Read(e) => miette!("box {name}: cannot read its cgroup usage: {e}"),
     })?;
-    let cg: BoxCgroup = serde_json::from_slice(&text)
-        .map_err(|e| miette!("box {name}: cannot read its cgroup.json: {e}"))?;
-    let stats = cg
-        .stats()
-        .map_err(|e| miette!("box {name}: cannot read its cgroup usage: {e}"))?;
     let memory_limit = entry.config.plan["limits"]["memory"].as_u64();
     Ok(Sample {
-        cgroups: cg.paths(),
+        cgroups: usage.cgroups,
         entry,
-        stats,
+        stats: usage.stats,
         memory_limit,
     })
 }

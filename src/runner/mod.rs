@@ -2,6 +2,7 @@
 //! network, the executor, and the state it leaves. `foxbox up` and `foxbox run` (attached or
 //! detached) all come through here, so a box is the same thing however it was started.
 
+pub mod cgroup_record;
 pub mod holder;
 mod hooks;
 pub mod remove;
@@ -396,14 +397,14 @@ fn fill(
                     .collect(),
             };
             crate::boxes::write_atomic(
-                &dir.join("cgroup.json"),
+                &made.entry.cgroup_path(),
                 &serde_json::to_vec(&intended).unwrap_or_default(),
             )
             .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
             let cg = BoxCgroup::create(&lp, &id)
                 .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
             let text = serde_json::to_vec(&cg).unwrap_or_default();
-            crate::boxes::write_atomic(&dir.join("cgroup.json"), &text)
+            crate::boxes::write_atomic(&made.entry.cgroup_path(), &text)
                 .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
             made.cgroup = Some(cg);
         }

@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use crate::boxes::exits::Exits;
 use crate::boxes::{BoxEntry, BoxError, Boxes};
-use crate::cgroup::BoxCgroup;
 use crate::image::Store;
 use crate::store::paths::Paths;
 use crate::sys::process as p;
@@ -155,10 +154,8 @@ fn reap(paths: &Paths, boxes: &Boxes, id: &str, caller: u32) {
 /// Release everything others can see of the box; returns where its files now lie.
 fn retire(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<PathBuf, BoxError> {
     let id = &entry.config.id;
-    if let Ok(text) = std::fs::read(entry.dir.join("cgroup.json")) {
-        if let Ok(cg) = serde_json::from_slice::<BoxCgroup>(&text) {
-            let _ = cg.destroy();
-        }
+    if let Ok(Some(cg)) = super::cgroup_record::recorded(entry) {
+        let _ = cg.destroy();
     }
     if let Some(image) = &entry.config.image_id {
         if let Ok(store) = Store::open_for_boxes(paths) {

@@ -220,7 +220,7 @@ fn start(
         dup2(from, to).map_err(|e| io_fail("set up stdio", e))?;
     }
     drop((out_w, err_w));
-    let log_path = prepared.entry.dir.join("log");
+    let log_path = prepared.entry.log_path();
     // Made before the start, so `logs -f` finds it at once.
     LogWriter::open(&log_path).map_err(|e| io_fail("open the log", e))?;
     p::block_signals(WATCHED).map_err(|e| io_fail("block signals", e))?;
@@ -285,7 +285,7 @@ fn start(
 /// Follow the box until it ends, then record how, stop its network and remove it if asked.
 fn finish(paths: &Paths, mut r: Running) {
     let sfd = p::signalfd(WATCHED).ok();
-    let mut log = LogWriter::open(&r.boxes.box_dir(&r.id).join("log")).ok();
+    let mut log = LogWriter::open(&r.boxes.log_path(&r.id)).ok();
     let mut deadline = Deadline::new(r.timeout, TIMEOUT_GRACE);
     let helper = r
         .net
