@@ -3,7 +3,6 @@
 
 use std::ffi::OsString;
 use std::fs::{self, File};
-use std::io;
 use std::os::fd::{OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -74,30 +73,9 @@ impl HelperCmd<'_> {
             .stderr(log2)
             // Its own process group: a Ctrl-C meant for the box must not take its network away.
             .process_group(0);
-        let keep = self.keep_fds;
-        let die_with_parent = self.die_with_parent;
         let parent = std::process::id() as libc::pid_t;
-        // SAFETY: the closure runs between fork and exec; it only makes async-signal-safe
-        // syscalls (prctl, getppid, fcntl) and does not allocate (`keep` is only iterated).
-        unsafe {
-            cmd.pre_exec(move || {
-                if die_with_parent {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                    // The parent may have died before prctl: then no signal will ever come.
-                    if libc::getppid() != parent {
-                        return Err(io::Error::from_raw_os_error(libc::ESRCH));
-                    }
-                }
-                for &fd in &keep {
-                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                }
-                Ok(())
-            });
-        }
+        let die_with = self.die_with_parent.then_some(parent);
+        crate::sys::process::before_exec(&mut cmd, die_with, self.keep_fds);
         let child = cmd.spawn().map_err(|e| NetError::HelperFailed {
             helper: self.name,
             detail: format!("cannot run {}: {e}", program.display()),

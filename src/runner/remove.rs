@@ -46,10 +46,9 @@ static CALLER_END: OnceLock<RawFd> = OnceLock::new();
 /// process is gone: nothing is looked up or written while the caller of `run --rm` waits.
 pub fn keep_exit_code(paths: &Paths, id: &str, code: i32) {
     if let Some(&fd) = CALLER_END.get() {
-        // SAFETY: `fd` is this process's end of the reaper's pipe, never closed (above); the
-        // buffer is 4 valid bytes. A pipe takes writes this small whole.
-        let n = unsafe { libc::write(fd, code.to_le_bytes().as_ptr().cast(), 4) };
-        if n == 4 {
+        // `fd` is this process's end of the reaper's pipe, never closed (above). A pipe takes
+        // writes this small whole.
+        if matches!(crate::sys::fd::write_raw(fd, &code.to_le_bytes()), Ok(4)) {
             return;
         }
     }

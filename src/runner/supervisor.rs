@@ -155,7 +155,7 @@ fn supervisor(
     // Out of the CLI's session and process group: the caller's terminal and its job control
     // no longer reach the box.
     let _ = nix::unistd::setsid();
-    let _ = set_child_subreaper();
+    let _ = p::set_child_subreaper();
     let _ = std::env::set_current_dir("/");
     // Whatever the CLI inherited (a caller's pipes) must not stay open for the box's life.
     let _ = p::close_fds_from(3, Some(report.as_raw_fd()));
@@ -177,7 +177,7 @@ fn supervisor(
         }
     };
     tell(Report::Started);
-    shed_memory();
+    crate::sys::memory::shed();
     finish(paths, running);
     p::exit_now(0)
 }
@@ -217,7 +217,7 @@ fn start(
         .map_err(|e| io_fail("make the stderr pipe", e.into()))?;
     // The box inherits 0, 1 and 2.
     for (from, to) in [(null.as_fd(), 0), (out_w.as_fd(), 1), (err_w.as_fd(), 2)] {
-        dup2(from, to).map_err(|e| io_fail("set up stdio", e))?;
+        fd::dup_onto(from, to).map_err(|e| io_fail("set up stdio", e))?;
     }
     drop((out_w, err_w));
     let log_path = prepared.entry.log_path();
@@ -254,7 +254,7 @@ fn start(
     drop(hooks);
     // Only the box holds the write ends now: end of file means all of it has gone.
     for to in [1, 2] {
-        let _ = dup2(null.as_fd(), to);
+        let _ = fd::dup_onto(null.as_fd(), to);
     }
     let mut sources = vec![(out_r, Stream::Stdout), (err_r, Stream::Stderr)];
     if let Some(m) = started.pty {
@@ -436,78 +436,7 @@ fn reap_orphans(box_pid: i32, helper: Option<i32>) {
         .filter_map(|s| s.parse::<i32>().ok())
     {
         if pid != box_pid && Some(pid) != helper {
-            let mut status = 0;
-            // SAFETY: waitpid on our own child with a valid status pointer, without blocking.
-            unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            p::try_reap(pid);
         }
-    }
-}
-
-/// Give back what the start needed: free heap pages, and the page-table entries of the
-/// binary's read-only and code pages the CLI and the start touched (clean file pages: they
-/// stay in the page cache and fault back in when the supervisor runs that code again, so only
-/// the few pages its wait loop uses stay resident).
-fn shed_memory() {
-    // SAFETY: malloc_trim only returns free heap pages to the kernel.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-    let (Ok(exe), Ok(smaps)) = (
-        std::fs::read_link("/proc/self/exe"),
-        std::fs::read_to_string("/proc/self/smaps"),
-    ) else {
-        return;
-    };
-    let exe = exe.to_string_lossy().into_owned();
-    // Mappings of the executable that are not writable and hold no anonymous (copied) page:
-    // RELRO, for one, is read-only now but was written at load time, and must stay.
-    let mut current: Option<(usize, usize)> = None;
-    let mut clean = Vec::new();
-    for line in smaps.lines() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if let Some(range) = f.first().and_then(|a| a.split_once('-')) {
-            if let (Ok(lo), Ok(hi)) = (
-                usize::from_str_radix(range.0, 16),
-                usize::from_str_radix(range.1, 16),
-            ) {
-                // address perms offset dev inode path
-                current = (f.len() >= 6 && f[5] == exe && !f[1].contains('w')).then_some((lo, hi));
-                continue;
-            }
-        }
-        if f.first() == Some(&"Anonymous:") {
-            if let Some(r) = current.take() {
-                if f.get(1) == Some(&"0") {
-                    clean.push(r);
-                }
-            }
-        }
-    }
-    for (lo, hi) in clean {
-        // SAFETY: the range maps the executable read-only and holds no anonymous page, so
-        // every page in it is the file's own: dropping the page-table entries loses nothing,
-        // and the next access reads the same bytes from the page cache.
-        unsafe {
-            libc::madvise(lo as *mut libc::c_void, hi - lo, libc::MADV_DONTNEED);
-        }
-    }
-}
-
-fn set_child_subreaper() -> io::Result<()> {
-    // SAFETY: prctl with integer arguments only.
-    let r = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong, 0, 0, 0) };
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-fn dup2(from: BorrowedFd<'_>, to: i32) -> io::Result<()> {
-    // SAFETY: dup2 onto stdio on purpose; no OwnedFd in this process owns 0, 1 or 2.
-    if unsafe { libc::dup2(from.as_raw_fd(), to) } < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
     }
 }

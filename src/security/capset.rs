@@ -18,8 +18,8 @@
 
 use std::io;
 
-use super::sys::{self, CapData};
 use crate::plan::caps::CapSet;
+use crate::sys::security::{self as sys, CapData};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{op}{}: {source}", cap.map(|c| format!(" ({})", cap_name(c))).unwrap_or_default())]

@@ -11,4 +11,3 @@
 pub use crate::plan::caps;
 pub mod capset;
 pub mod seccomp;
-mod sys;

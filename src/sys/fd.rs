@@ -1,7 +1,7 @@
-//! File descriptor odds and ends: poll, non-blocking mode.
+//! File descriptor odds and ends: poll, non-blocking mode, dup2, raw writes.
 
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 /// poll(2), retried on EINTR; `None` waits forever.
 pub fn poll(fds: &mut [libc::pollfd], timeout: Option<std::time::Duration>) -> io::Result<()> {
@@ -26,4 +26,29 @@ pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     fcntl(fd, FcntlArg::F_SETFL(fl))
         .map(drop)
         .map_err(io::Error::from)
+}
+
+/// dup2(2) `from` onto descriptor number `to` (stdio, on purpose): whatever `to` was is
+/// closed. The caller makes sure no `OwnedFd` of its own owns `to`.
+pub fn dup_onto(from: BorrowedFd<'_>, to: RawFd) -> io::Result<()> {
+    // SAFETY: dup2 touches no memory of ours; replacing `to` is what the caller asked for.
+    if unsafe { libc::dup2(from.as_raw_fd(), to) } < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// One write(2) of `buf` to descriptor number `fd`, which the caller keeps open (a raw
+/// number, for a descriptor held for the whole life of the process); returns the bytes
+/// written. Allocates nothing.
+pub fn write_raw(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for `buf.len()` bytes and only read; whatever `fd` is, the call
+    // touches no other memory of ours.
+    let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
 }

@@ -2,10 +2,12 @@
 pub mod fd;
 pub mod holder;
 pub mod idmap;
+pub mod memory;
 pub mod mount;
 pub mod net;
 pub mod netns;
 pub mod process;
+pub mod security;
 pub mod stack;
 pub mod tty;
 pub mod userns;

@@ -215,6 +215,50 @@ pub fn set_dumpable(on: bool) -> io::Result<()> {
     prctl(libc::PR_SET_DUMPABLE, on as libc::c_ulong, 0).map(drop)
 }
 
+/// Become the reaper of orphaned descendants (they are reparented to this process).
+pub fn set_child_subreaper() -> io::Result<()> {
+    prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0).map(drop)
+}
+
+/// Reap child `pid` if it has ended, without blocking; its status is not wanted.
+pub fn try_reap(pid: i32) {
+    let mut status = 0;
+    // SAFETY: waitpid with a valid status pointer, without blocking.
+    unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+}
+
+/// What `cmd`'s child does between fork and exec: with `die_with` (this process's pid), ask
+/// for SIGKILL when its parent dies, and fail the spawn if that parent is already gone; and
+/// keep the descriptors `keep` open across the exec.
+pub fn before_exec(
+    cmd: &mut std::process::Command,
+    die_with: Option<libc::pid_t>,
+    keep: Vec<RawFd>,
+) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs between fork and exec; it only makes async-signal-safe
+    // syscalls (prctl, getppid, fcntl) and does not allocate (`keep` is only iterated).
+    unsafe {
+        cmd.pre_exec(move || {
+            if let Some(parent) = die_with {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                // The parent may have died before prctl: then no signal will ever come.
+                if libc::getppid() != parent {
+                    return Err(io::Error::from_raw_os_error(libc::ESRCH));
+                }
+            }
+            for &fd in &keep {
+                if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
+}
+
 /// Block `sigs` in this thread; returns the previous mask.
 pub fn block_signals(sigs: &[i32]) -> io::Result<libc::sigset_t> {
     // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it.

@@ -15,15 +15,9 @@ use crate::plan::seccomp_profile::{Action, ArgCond, CmpOp};
 /// The kernel's limit on a classic BPF program (`BPF_MAXINSNS`).
 pub const MAX_INSNS: usize = 4096;
 
-/// One classic BPF instruction, laid out as the kernel's `struct sock_filter`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[repr(C)]
-pub struct Insn {
-    pub code: u16,
-    pub jt: u8,
-    pub jf: u8,
-    pub k: u32,
-}
+/// One classic BPF instruction: the kernel's `struct sock_filter`, defined beside the call
+/// that hands it to the kernel.
+pub use crate::sys::security::Insn;
 
 pub const LD_W_ABS: u16 = 0x20;
 pub const ALU_AND_K: u16 = 0x54;

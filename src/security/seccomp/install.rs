@@ -4,7 +4,7 @@ use std::io;
 
 use super::arch::Arch;
 use super::bpf::Program;
-use crate::security::sys;
+use crate::sys::security as sys;
 
 #[derive(Debug, thiserror::Error)]
 pub enum InstallError {

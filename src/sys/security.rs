@@ -1,11 +1,22 @@
-//! The raw system calls of this module, each wrapped once. None of them allocates, so they are
-//! safe to call in a child between fork and exec.
+//! The raw system calls of capabilities, no_new_privs and seccomp (for `crate::security`),
+//! each wrapped once. None of them allocates, so they are safe to call in a child between fork
+//! and exec.
 
 use std::io;
 
 use libc::{c_int, c_ulong};
 
-use super::seccomp::bpf::Insn;
+use serde::Serialize;
+
+/// One classic BPF instruction, laid out as the kernel's `struct sock_filter`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[repr(C)]
+pub struct Insn {
+    pub code: u16,
+    pub jt: u8,
+    pub jf: u8,
+    pub k: u32,
+}
 
 // The kernel reads a program as `struct sock_filter[]`; `Insn` must be laid out the same.
 const _: () = assert!(std::mem::size_of::<Insn>() == std::mem::size_of::<libc::sock_filter>());
