@@ -30,6 +30,22 @@ pub struct Usage {
     pub cgroups: Vec<PathBuf>,
 }
 
+/// Why a box's cgroup could not be recorded.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("cannot encode the box's cgroup record: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error(transparent)]
+    Write(#[from] crate::boxes::BoxError),
+}
+
+/// Record `cg` as the box's cgroup (replacing any earlier record).
+pub fn write(entry: &BoxEntry, cg: &BoxCgroup) -> Result<(), RecordError> {
+    let text = serde_json::to_vec(cg)?;
+    crate::boxes::write_atomic(&entry.cgroup_path(), &text)?;
+    Ok(())
+}
+
 /// The box's recorded cgroup; `None` when it has no record (a box without limits).
 pub fn recorded(entry: &BoxEntry) -> Result<Option<BoxCgroup>, serde_json::Error> {
     match std::fs::read(entry.cgroup_path()) {

@@ -259,7 +259,9 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
             .collect(),
         volumes: volume_names.clone(),
         auto_remove: opts.auto_remove,
-        plan: serde_json::to_value(plan).unwrap_or_default(),
+        plan: serde_json::to_value(plan).map_err(|e| {
+            err("foxbox::box::create")(format!("cannot encode the box's plan: {e}"))
+        })?,
         exec: Some(ExecInfo::from_plan(
             plan,
             seccomp.as_ref().map(|p| p.digest()),
@@ -396,15 +398,11 @@ fn fill(
                     })
                     .collect(),
             };
-            crate::boxes::write_atomic(
-                &made.entry.cgroup_path(),
-                &serde_json::to_vec(&intended).unwrap_or_default(),
-            )
-            .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
+            cgroup_record::write(&made.entry, &intended)
+                .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
             let cg = BoxCgroup::create(&lp, &id)
                 .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
-            let text = serde_json::to_vec(&cg).unwrap_or_default();
-            crate::boxes::write_atomic(&made.entry.cgroup_path(), &text)
+            cgroup_record::write(&made.entry, &cg)
                 .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
             made.cgroup = Some(cg);
         }
