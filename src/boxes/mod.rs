@@ -21,17 +21,16 @@ pub mod names;
 pub mod proc;
 
 use std::fs::{self, File};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::store::atomic;
 use crate::store::lock::Mode;
 
 pub use proc::ProcId;
 
-const TMP_PREFIX: &str = ".tmp-";
 const TRASH_PREFIX: &str = ".trash-";
 const NAMES_DIR: &str = ".names";
 const NAMES_LOCK: &str = ".names.lock";
@@ -76,13 +75,8 @@ fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> B
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
+/// Milliseconds since the Unix epoch (the store's clock; here for the box store's callers).
+pub use crate::store::clock::now_ms;
 
 /// What a box is, fixed when it is created.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -325,33 +319,26 @@ fn lock_file(f: File, path: &Path) -> Result<Lock, BoxError> {
     Lock::acquire_open(f, path, Mode::Exclusive).map_err(BoxError::Lock)
 }
 
-/// Write a file atomically: a temp file in the same directory, fsync, rename. Readers see the
-/// old or the new file whole. The directory is not fsynced: after a power loss a box record may
-/// fall back to its previous state, which the liveness check then corrects; every start of a box
-/// would otherwise pay for it several times.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), BoxError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(TMP_PREFIX)
-        .tempfile_in(dir)
-        .map_err(io_err("cannot create a temporary file in", dir))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(io_err("cannot write", path))?;
-    tmp.persist(path)
-        .map_err(|e| io_err("cannot rename into", path)(e.error))?;
-    Ok(())
-}
-
 /// getrandom(2) failed (box ids and generated names need it).
 fn no_random(e: io::Error) -> BoxError {
     io_err("cannot get random bytes from", Path::new("getrandom(2)"))(e)
 }
 
+/// A box's record, written atomically; the directory is not fsynced (see
+/// [`atomic::write_file_unsynced_dir`]).
 fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), BoxError> {
     let bytes =
         serde_json::to_vec_pretty(v).map_err(|e| io_err("cannot encode", path)(e.into()))?;
-    write_atomic(path, &bytes)
+    atomic::write_file_unsynced_dir(path, &bytes).map_err(|e| match e {
+        atomic::AtomicError::Io { path, source } => BoxError::Io {
+            what: "cannot write",
+            path,
+            source,
+        },
+        atomic::AtomicError::Encode { path, source } => {
+            io_err("cannot encode", &path)(source.into())
+        }
+    })
 }
 
 impl Boxes {

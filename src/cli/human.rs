@@ -1,14 +1,7 @@
 //! How times read in tables: podman's "3 minutes ago".
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// Seconds since the epoch now.
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+/// Seconds since the epoch now (the clock records are stamped with).
+pub use foxbox::store::clock::now_secs as now;
 
 /// "About a minute ago", "3 hours ago", as podman prints them.
 pub fn ago(then: u64) -> String {

@@ -26,6 +26,7 @@ use crate::registry::manifest::Descriptor;
 use crate::registry::{
     self, Client, Digest, Platform, Progress, PullOptions, PulledImage, Reference,
 };
+use crate::store::clock::now_secs as now;
 
 /// What a pull shows while it runs (a terminal's progress bars, or nothing).
 pub trait StoreProgress: Progress {
@@ -262,13 +263,6 @@ pub(super) fn repo_part(full: &str) -> &str {
         Some(i) => &full[..last_slash + i],
         None => full,
     }
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// An image config's `created` (RFC 3339) in seconds since the epoch.

@@ -15,6 +15,7 @@ use super::{inroot, ImageError};
 use crate::plan::ImageRef;
 use crate::registry::DirBlobStore;
 use crate::store::atomic;
+use crate::store::clock::now_secs as now;
 use crate::store::lock::{Lock, Mode};
 use crate::store::paths::Paths;
 use crate::sys::idmap::IdMaps;
@@ -288,13 +289,6 @@ fn find_local<'a>(
     }
     let hub = docker_hub_name(name);
     Ok(find_exact(index, &hub, tag, digest)?.map(|rec| (rec, hub)))
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 fn hex_of(digest: &str) -> &str {

@@ -36,13 +36,14 @@ pub enum RecordError {
     #[error("cannot encode the box's cgroup record: {0}")]
     Encode(#[from] serde_json::Error),
     #[error(transparent)]
-    Write(#[from] crate::boxes::BoxError),
+    Write(#[from] crate::store::atomic::AtomicError),
 }
 
-/// Record `cg` as the box's cgroup (replacing any earlier record).
+/// Record `cg` as the box's cgroup (replacing any earlier record; the directory is not
+/// fsynced, as for the box's other records).
 pub fn write(entry: &BoxEntry, cg: &BoxCgroup) -> Result<(), RecordError> {
     let text = serde_json::to_vec(cg)?;
-    crate::boxes::write_atomic(&entry.cgroup_path(), &text)?;
+    crate::store::atomic::write_file_unsynced_dir(&entry.cgroup_path(), &text)?;
     Ok(())
 }
 

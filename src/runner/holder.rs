@@ -131,7 +131,8 @@ fn start(record: &Path, maps: &IdMaps) -> io::Result<Holder> {
     let userns = fs::File::open(format!("/proc/{pid}/ns/user"))?;
     let me = ProcId::of(pid).ok_or_else(|| io::Error::other("the holder died"))?;
     let text = format!("{} {}\n", me.pid, me.start_time);
-    crate::boxes::write_atomic(record, text.as_bytes()).map_err(io::Error::other)?;
+    crate::store::atomic::write_file_unsynced_dir(record, text.as_bytes())
+        .map_err(io::Error::other)?;
     fs::File::from(down_w).write_all(b"G")?;
     Ok(Holder::new(userns.into()))
 }

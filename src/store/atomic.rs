@@ -25,6 +25,17 @@ pub enum AtomicError {
 
 /// Replace `path` with `contents` atomically (and durably: data and directory are synced).
 pub fn write_file(path: &Path, contents: &[u8]) -> Result<(), AtomicError> {
+    write(path, contents, true)
+}
+
+/// [`write_file`] without the directory's fsync: after a power loss the file may be back to
+/// its previous contents (whole, never a mix). For a box's records, which its liveness check
+/// corrects after a crash anyway, and which every start of a box writes several times.
+pub fn write_file_unsynced_dir(path: &Path, contents: &[u8]) -> Result<(), AtomicError> {
+    write(path, contents, false)
+}
+
+fn write(path: &Path, contents: &[u8], durable_dir: bool) -> Result<(), AtomicError> {
     let io_err = |source| AtomicError::Io {
         path: path.to_path_buf(),
         source,
@@ -45,7 +56,9 @@ pub fn write_file(path: &Path, contents: &[u8]) -> Result<(), AtomicError> {
     tmp.as_file().sync_all().map_err(io_err)?;
     // NamedTempFile creates 0600; a state file gets the usual 0644 less the umask's say.
     tmp.persist(path).map_err(|e| io_err(e.error))?;
-    sync_dir(dir);
+    if durable_dir {
+        sync_dir(dir);
+    }
     Ok(())
 }
 

@@ -2,7 +2,9 @@
 //!
 //! - [`paths`]: the data root and the runtime directory.
 //! - [`atomic`]: whole-file writes that a crash never leaves half done.
+//! - [`clock`]: the time records are stamped with.
 //! - [`lock`]: advisory file locks (flock) that guard an index or a box against a second writer.
 pub mod atomic;
+pub mod clock;
 pub mod lock;
 pub mod paths;

@@ -8,9 +8,10 @@
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
+
+use crate::store::clock::now_secs as now;
 
 const TMP_PREFIX: &str = ".tmp-";
 
@@ -261,13 +262,6 @@ impl Volumes {
         }
         Ok(removed)
     }
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), VolumeError> {
