@@ -4,11 +4,12 @@
 //! seccomp rules). Every item that came from the user remembers the span it came from, so a
 //! failure at run time can point back at the spec line that asked for it.
 //!
-//! The value types the plan holds live with it ([`caps`], [`seccomp_profile`]): the mechanisms
+//! The value types the plan holds live with it ([`caps`], [`seccomp_profile`], [`units`]): the mechanisms
 //! that apply them (`security`) import them from here, never the other way.
 
 pub mod caps;
 pub mod seccomp_profile;
+pub mod units;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -12,6 +12,7 @@ use super::archive::{self, Unpacked};
 use super::reference::{self, NameRef};
 use super::unpack::{self, Owners, UnpackError, Whiteouts};
 use super::{inroot, ImageError};
+use crate::plan::units::parse_size;
 use crate::plan::ImageRef;
 use crate::registry::DirBlobStore;
 use crate::store::atomic;
@@ -148,23 +149,6 @@ fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> I
         path: path.to_path_buf(),
         source,
     }
-}
-
-/// Parse `1234`, `10K`, `512M`, `2G`, `1T` (powers of 1024; an optional trailing `B`/`iB`).
-pub fn parse_size(s: &str) -> Option<u64> {
-    let t = s.trim();
-    let t = t
-        .strip_suffix("iB")
-        .or_else(|| t.strip_suffix('B'))
-        .unwrap_or(t);
-    let (num, mult) = match t.chars().last()? {
-        'k' | 'K' => (&t[..t.len() - 1], 1u64 << 10),
-        'm' | 'M' => (&t[..t.len() - 1], 1 << 20),
-        'g' | 'G' => (&t[..t.len() - 1], 1 << 30),
-        't' | 'T' => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    num.trim().parse::<u64>().ok()?.checked_mul(mult)
 }
 
 /// A scratch directory of the store's `tmp/`, held by its lock; see [`Store::scratch`].
@@ -343,7 +327,7 @@ impl Store {
 
     fn open_unswept(paths: &Paths) -> Result<Store, ImageError> {
         let max_size = match std::env::var(MAX_SIZE_ENV) {
-            Ok(v) if !v.is_empty() => parse_size(&v).ok_or(ImageError::BadSize(v))?,
+            Ok(v) if !v.is_empty() => parse_size(&v).map_err(|_| ImageError::BadSize(v))?,
             _ => DEFAULT_MAX_SIZE,
         };
         let dir = paths.images();
@@ -1037,11 +1021,12 @@ mod tests {
 
     #[test]
     fn sizes_parse() {
-        assert_eq!(parse_size("1024"), Some(1024));
-        assert_eq!(parse_size("10K"), Some(10240));
-        assert_eq!(parse_size("2G"), Some(2 << 30));
-        assert_eq!(parse_size("3MiB"), Some(3 << 20));
-        assert_eq!(parse_size("x"), None);
-        assert_eq!(parse_size(""), None);
+        // The forms FOXBOX_MAX_IMAGE_SIZE has always taken (the spec's size parser since).
+        assert_eq!(parse_size("1024").ok(), Some(1024));
+        assert_eq!(parse_size("10K").ok(), Some(10240));
+        assert_eq!(parse_size("2G").ok(), Some(2 << 30));
+        assert_eq!(parse_size("3MiB").ok(), Some(3 << 20));
+        assert_eq!(parse_size("x").ok(), None);
+        assert_eq!(parse_size("").ok(), None);
     }
 }

@@ -47,7 +47,8 @@ pub mod raw;
 pub mod resolve;
 pub mod schema;
 mod suggest;
-pub mod units;
+/// Sizes and durations are plan values ([`crate::plan::units`]); here at their old path too.
+pub use crate::plan::units;
 
 use std::path::{Path, PathBuf};
 
