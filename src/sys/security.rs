@@ -1,4 +1,4 @@
-//! The raw system calls of capabilities, no_new_privs and seccomp (for `crate::security`),
+//! The raw system calls of capabilities, no_new_privs and seccomp (the security module's),
 //! each wrapped once. None of them allocates, so they are safe to call in a child between fork
 //! and exec.
 
