@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{NetMode, Plan, Seccomp, User};
 use crate::plan::caps::CapSet;
+use crate::plan::{NetMode, Plan, Seccomp, User};
 
 /// Where the box's seccomp filter came from, so that `exec` can compile it again.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
