@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::store::atomic::sync_dir;
 use crate::store::clock::now_secs as now;
 
 const TMP_PREFIX: &str = ".tmp-";
@@ -271,12 +272,6 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), VolumeError> {
     f.write_all(&text)
         .and_then(|_| f.sync_all())
         .map_err(io_err("cannot write", path))
-}
-
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
 }
 
 #[cfg(test)]
