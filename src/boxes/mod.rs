@@ -40,6 +40,8 @@ const STATE: &str = "state.json";
 const LOG: &str = "log";
 /// The box's cgroup, recorded before it is made so that `rm` can remove it.
 const CGROUP: &str = "cgroup.json";
+/// In the boxes directory: the one directory every box mounts its root over.
+const MOUNTPOINT: &str = ".mnt";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BoxError {
@@ -361,6 +363,12 @@ impl Boxes {
 
     pub fn box_dir(&self, id: &str) -> PathBuf {
         self.dir.join(id)
+    }
+
+    /// The directory every box mounts its root over, each inside its own mount namespace:
+    /// nothing to make and delete per box.
+    pub fn mountpoint(&self) -> PathBuf {
+        self.dir.join(MOUNTPOINT)
     }
 
     /// The output log of box `id` (see [`BoxEntry::log_path`]).

@@ -329,7 +329,7 @@ fn fill(
         .map_err(|e| err("foxbox::image::rootfs")(e.to_string()))?;
     // Every box mounts its root over this one directory, each inside its own mount namespace
     // (see [`BoxRootfs::mountpoint`]): no directory to make and delete per box.
-    let mountpoint = made.boxes.dir().join(".mnt");
+    let mountpoint = made.boxes.mountpoint();
     fs::create_dir_all(&mountpoint)
         .map_err(|e| err("foxbox::box::mountpoint")(format!("{}: {e}", mountpoint.display())))?;
     made.rootfs = BoxRootfs {
