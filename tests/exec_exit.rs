@@ -63,10 +63,11 @@ fn missing_command_is_127_and_non_executable_is_126() {
 #[test]
 fn a_failing_step_is_a_diagnostic_naming_it_and_exit_125() {
     for env in envs() {
-        let r = boxed(&env, &["-w", "/does/not/exist"], &["true"]);
+        // A missing working directory is made (see exec_isolation); a file is no directory.
+        let r = boxed(&env, &["-w", "/etc/passwd"], &["true"]);
         r.assert_code(125);
         assert!(r.stderr.contains("workdir"), "{}", r.stderr);
-        assert!(r.stderr.contains("/does/not/exist"), "{}", r.stderr);
+        assert!(r.stderr.contains("/etc/passwd"), "{}", r.stderr);
         let missing = env.work().join("vanished-source");
         let r = boxed(
             &env,

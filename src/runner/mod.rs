@@ -2,6 +2,7 @@
 //! network, the executor, and the state it leaves. `foxbox up` and `foxbox run` (attached or
 //! detached) all come through here, so a box is the same thing however it was started.
 
+pub mod exec_request;
 mod hooks;
 pub mod remove;
 pub mod supervisor;
