@@ -195,14 +195,27 @@ fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
         });
     }
     row("limits", limits.join(", "));
-    let caps = plan.capabilities.value.names();
+    let names = |set: foxbox::security::caps::CapSet| {
+        let n = set.names();
+        if n.is_empty() {
+            "none".to_string()
+        } else {
+            n.join(" ")
+        }
+    };
     row(
         "capabilities",
-        if caps.is_empty() {
-            "none".into()
-        } else {
-            caps.join(" ")
-        },
+        format!(
+            "{} (uid 0: all five sets; any user: the bounding set)",
+            names(plan.capabilities.value)
+        ),
+    );
+    row(
+        "non-root",
+        format!(
+            "{} (a non-root user's effective, permitted, inheritable, ambient: the added ones)",
+            names(plan.added_capabilities)
+        ),
     );
     row("no_new_privs", plan.no_new_privs.to_string());
     row(

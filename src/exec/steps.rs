@@ -432,9 +432,11 @@ pub fn capabilities_detail(set: CapSet, added: CapSet) -> String {
     let n = set.iter().count();
     let others = if added == CapSet::EMPTY {
         "none but the bounding set".to_string()
+    } else if added == set {
+        "the same (all were added)".to_string()
     } else {
         format!(
-            "{} (added), bounding set as uid 0's",
+            "{} (added), the rest in the bounding set only",
             added.names().join(" ")
         )
     };
