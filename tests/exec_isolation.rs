@@ -419,6 +419,55 @@ fn cwd_is_inside_the_new_root() {
     }
 }
 
+/// A missing working directory is made, with its missing parents, owned by the box's user (as
+/// podman does); `exec -w` into a missing one is refused, as podman's exec refuses it.
+#[test]
+fn a_missing_workdir_is_made_for_the_user() {
+    for env in common::envs_with_busybox() {
+        let r = sh(
+            &env,
+            &["-w", "/new/dir"],
+            "pwd; stat -c '%u:%g %A' /new/dir /new",
+        );
+        r.ok();
+        assert_eq!(
+            r.stdout, "/new/dir\n0:0 drwxr-xr-x\n0:0 drwxr-xr-x\n",
+            "{:?}",
+            env.who
+        );
+        let r = sh(
+            &env,
+            &["-u", "1000:1000", "-w", "/work/here"],
+            "pwd; stat -c '%u:%g' /work/here /work; touch f && echo writable",
+        );
+        r.ok();
+        assert_eq!(
+            r.stdout, "/work/here\n1000:1000\n1000:1000\nwritable\n",
+            "{:?}",
+            env.who
+        );
+        // Inside a bind mount too, on the host's side.
+        let host = env.work().join("bound");
+        fs::create_dir_all(&host).unwrap();
+        let (uid, gid) = env.ids();
+        std::os::unix::fs::chown(&host, Some(uid), Some(gid)).unwrap();
+        let bind = format!("{}:/b", host.display());
+        sh(&env, &["-v", &bind, "-w", "/b/sub"], "true").ok();
+        assert!(host.join("sub").is_dir(), "{:?}", env.who);
+        // A path through a file is still an error of the workdir steps.
+        let r = sh(&env, &["-w", "/etc/passwd/x"], "true");
+        r.assert_code(125);
+        assert!(r.stderr.contains("/etc/passwd/x"), "{}", r.stderr);
+        env.run(["run", "-d", "--name", "wd", "busybox", "sleep", "1000"])
+            .ok();
+        let r = env.run(["exec", "-w", "/not/here", "wd", "true"]);
+        r.assert_code(125);
+        assert!(r.stderr.contains("/not/here"), "{}", r.stderr);
+        env.run(["exec", "wd", "test", "!", "-e", "/not"]).ok();
+        env.run(["rm", "-f", "wd"]).ok();
+    }
+}
+
 #[test]
 fn nothing_of_the_host_filesystem_is_reachable() {
     for env in envs() {
