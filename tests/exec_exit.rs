@@ -183,6 +183,46 @@ fn killed_by_a_signal_is_128_plus_n() {
     }
 }
 
+/// The init's command line is its own: nothing of the command line foxbox was started with
+/// (its binary's path, bind sources, variables) is readable from the box.
+#[test]
+fn the_init_shows_no_host_command_line() {
+    for env in envs() {
+        let host_dir = env.work().join("host-side-dir");
+        std::fs::create_dir_all(&host_dir).unwrap();
+        let bind = format!("{}:/x", host_dir.display());
+        let r = boxed(
+            &env,
+            &["--init", "-e", "API_TOKEN=hush-4711", "-v", &bind],
+            &[
+                "sh",
+                "-c",
+                "cat /proc/1/cmdline; echo; cat /proc/1/comm; cat /proc/1/environ 2>&1; \
+                 cat /proc/1/status | grep ^Name",
+            ],
+        );
+        r.ok();
+        let bin = common::foxbox_bin();
+        for leak in [
+            "hush-4711",
+            "API_TOKEN",
+            &host_dir.display().to_string(),
+            &bin.display().to_string(),
+            "--init",
+        ] {
+            assert!(
+                !r.stdout.contains(leak),
+                "{:?}: {leak} in {:?}",
+                env.who,
+                r.stdout
+            );
+        }
+        let first = r.stdout.lines().next().unwrap_or("");
+        assert_eq!(first, "foxbox-init\0", "{:?}: {:?}", env.who, r.stdout);
+        assert!(r.stdout.contains("Name:\tfoxbox-init"), "{}", r.stdout);
+    }
+}
+
 #[test]
 fn init_reaps_orphans_and_is_not_the_runtime_binary_reachable() {
     for env in envs() {
