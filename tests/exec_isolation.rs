@@ -877,3 +877,60 @@ fn exec_gets_exactly_the_credentials_and_confinement_of_the_box() {
         env.run(["rm", "-f", "narrow", "fox", "fox-nnp"]).ok();
     }
 }
+
+/// A process `foxbox exec` forks into a box runs the caller's program until it execs, and box
+/// processes see it: /proc would show them the caller's command line with its `-e` values.
+/// Held in its user step here (the box's /etc/passwd is a FIFO), it shows a title only. (Its
+/// environment and memory are closed to them already: until its capabilities step it holds
+/// every capability of the box's user namespace, more than any box process.)
+#[test]
+fn a_process_joining_a_box_shows_nothing_of_the_caller() {
+    const SPY: &str = "rm /etc/passwd; mkfifo /etc/passwd; echo ready; \
+        while [ -z \"$pid\" ]; do \
+          for p in /proc/[0-9]*; do \
+            case \"$(cat $p/comm 2>/dev/null)\" in foxbox*) pid=${p#/proc/};; esac; \
+          done; sleep 0.05; \
+        done; \
+        sleep 1; \
+        echo cmdline: $(tr '\\0' ' ' < /proc/$pid/cmdline); \
+        echo comm: $(cat /proc/$pid/comm); \
+        echo 'fox:x:1000:1000::/:/bin/sh' > /etc/passwd; echo done; sleep 1000";
+    for env in common::envs_with_busybox() {
+        env.run(["run", "-d", "--name", "spy", "busybox", "sh", "-c", SPY])
+            .ok();
+        common::eventually("the spy to be ready", || {
+            env.run(["logs", "spy"]).stdout.contains("ready")
+        });
+        let out = env
+            .foxbox([
+                "exec",
+                "-e",
+                "API_TOKEN=hush-4711",
+                "-u",
+                "fox",
+                "spy",
+                "true",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{:?}: {out:?}", env.who);
+        common::eventually("the spy to be done", || {
+            env.run(["logs", "spy"]).stdout.contains("done")
+        });
+        let seen = env.run(["logs", "spy"]).stdout;
+        for leak in ["hush-4711", "API_TOKEN", "spy true"] {
+            assert!(!seen.contains(leak), "{:?}: {leak} in {seen}", env.who);
+        }
+        assert!(
+            seen.contains("cmdline: foxbox-exec\n"),
+            "{:?}: {seen}",
+            env.who
+        );
+        assert!(
+            seen.contains("comm: foxbox-exec\n"),
+            "{:?}: {seen}",
+            env.who
+        );
+        env.run(["rm", "-f", "spy"]).ok();
+    }
+}

@@ -188,7 +188,7 @@ fn plan_exec_prints_the_box_s_process_steps_in_its_order() {
     each_user(|env| {
         env.write(
             "Foxbox.toml",
-            &format!("{VALID}\n[security]\nno_new_privileges = false\n"),
+            format!("{VALID}\n[security]\nno_new_privileges = false\n"),
         );
         let names = |args: &[&str]| -> Vec<String> {
             let r = env.run(args);

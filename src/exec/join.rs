@@ -28,6 +28,9 @@ use crate::security::seccomp::Program;
 use crate::sys::idmap::IdMaps;
 use crate::sys::process::{self as p, ns, Exit, Forked};
 
+/// What /proc shows of the process `exec` forks into a box, until it execs.
+pub const TITLE: &str = "foxbox-exec";
+
 /// One process to run in a box.
 #[derive(Debug, Clone)]
 pub struct Request {
@@ -144,6 +147,11 @@ fn enter(
         )));
     }
     let flags = namespaces_to_join(target.pid).map_err(join)?;
+    // The child is this program, with the caller's command line, until it execs: read here
+    // (the host's /proc) where its argument strings are, for it to rewrite them.
+    let title = p::ArgArea::of_self()
+        .ctx(|| "read /proc/self/stat".into())
+        .map_err(join)?;
     // Read from here (the host's /proc): which ids the box maps, for the user step.
     let id_maps = IdMaps::of_process(target.pid)
         .ctx(|| "the box's uid and gid maps".into())
@@ -172,6 +180,8 @@ fn enter(
     let (pid, child_pidfd) = match p::fork_into(0).ctx(|| "fork into the box".into()) {
         Ok(Forked::Child) => {
             drop(pend);
+            // Box processes see this one: nothing of the caller's command line for them.
+            p::retitle(title, TITLE);
             let seccomp = req.seccomp.as_ref().map(|f| &f.program);
             child::run_joined(proc_of(req, seccomp, &id_maps), &list, cend)
         }
