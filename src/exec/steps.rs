@@ -575,6 +575,25 @@ mod tests {
     }
 
     #[test]
+    fn joining_runs_the_box_s_process_steps_in_the_box_s_order() {
+        for nnp in [false, true] {
+            let mut p = plan();
+            p.no_new_privs = nnp;
+            p.process.init = true;
+            let shape = ProcessShape::of_plan(&p, StartChoices::default());
+            let joined: Vec<Action> = join_steps(&shape, true).iter().map(|s| s.action).collect();
+            assert_eq!(joined[..2], [Action::Cgroup, Action::Join]);
+            let own: Vec<Action> = steps(&p, StartChoices::default())
+                .iter()
+                .map(|s| s.action)
+                .skip_while(|a| *a != Action::Console)
+                .filter(|a| ![Action::Hostname, Action::MakeWorkdir, Action::Init].contains(a))
+                .collect();
+            assert_eq!(joined[2..], own[..], "no_new_privs {nnp}");
+        }
+    }
+
+    #[test]
     fn mount_steps_carry_their_spec_span_and_describe_matches() {
         let p = plan();
         let s = steps(&p, StartChoices::default());
