@@ -19,6 +19,9 @@ use serde::{Serialize, Serializer};
 use caps::CapSet;
 use seccomp_profile::Profile;
 
+/// The PATH a box's processes get unless the spec sets one (podman's).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// A byte range in the spec source that a plan item came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Span {
@@ -95,9 +98,14 @@ pub struct Plan {
     /// `None`: the box name.
     pub hostname: Option<Spanned<String>>,
     pub limits: Limits,
-    /// The capability set given to the fox: all of effective, permitted, inheritable, bounding
-    /// and ambient (for a non-root user) are set to exactly this.
+    /// The box's capability set: the bounding set of every process in the box, and all five
+    /// sets (effective, permitted, inheritable, bounding, ambient) of one running as uid 0.
     pub capabilities: Spanned<CapSet>,
+    /// The capabilities `capabilities.add` (`--cap-add`) names, within `capabilities` (all of
+    /// them with `ALL`). As podman does, a process running as any uid but 0 gets only these in
+    /// its effective, permitted, inheritable and ambient sets (the bounding set stays
+    /// `capabilities`): a non-root user keeps no default capability.
+    pub added_capabilities: CapSet,
     pub no_new_privs: bool,
     pub seccomp: Spanned<Seccomp>,
     pub network: Network,

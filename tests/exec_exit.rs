@@ -63,10 +63,11 @@ fn missing_command_is_127_and_non_executable_is_126() {
 #[test]
 fn a_failing_step_is_a_diagnostic_naming_it_and_exit_125() {
     for env in envs() {
-        let r = boxed(&env, &["-w", "/does/not/exist"], &["true"]);
+        // A missing working directory is made (see exec_isolation); a file is no directory.
+        let r = boxed(&env, &["-w", "/etc/passwd"], &["true"]);
         r.assert_code(125);
         assert!(r.stderr.contains("workdir"), "{}", r.stderr);
-        assert!(r.stderr.contains("/does/not/exist"), "{}", r.stderr);
+        assert!(r.stderr.contains("/etc/passwd"), "{}", r.stderr);
         let missing = env.work().join("vanished-source");
         let r = boxed(
             &env,
@@ -179,6 +180,46 @@ fn killed_by_a_signal_is_128_plus_n() {
         let _out = wait_line(&mut child, "ready");
         kill(child.id(), libc::SIGTERM);
         assert_eq!(wait_code(child), 143, "{:?}", env.who);
+    }
+}
+
+/// The init's command line is its own: nothing of the command line foxbox was started with
+/// (its binary's path, bind sources, variables) is readable from the box.
+#[test]
+fn the_init_shows_no_host_command_line() {
+    for env in envs() {
+        let host_dir = env.work().join("host-side-dir");
+        std::fs::create_dir_all(&host_dir).unwrap();
+        let bind = format!("{}:/x", host_dir.display());
+        let r = boxed(
+            &env,
+            &["--init", "-e", "API_TOKEN=hush-4711", "-v", &bind],
+            &[
+                "sh",
+                "-c",
+                "cat /proc/1/cmdline; echo; cat /proc/1/comm; cat /proc/1/environ 2>&1; \
+                 cat /proc/1/status | grep ^Name",
+            ],
+        );
+        r.ok();
+        let bin = common::foxbox_bin();
+        for leak in [
+            "hush-4711",
+            "API_TOKEN",
+            &host_dir.display().to_string(),
+            &bin.display().to_string(),
+            "--init",
+        ] {
+            assert!(
+                !r.stdout.contains(leak),
+                "{:?}: {leak} in {:?}",
+                env.who,
+                r.stdout
+            );
+        }
+        let first = r.stdout.lines().next().unwrap_or("");
+        assert_eq!(first, "foxbox-init\0", "{:?}: {:?}", env.who, r.stdout);
+        assert!(r.stdout.contains("Name:\tfoxbox-init"), "{}", r.stdout);
     }
 }
 

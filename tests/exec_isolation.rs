@@ -191,28 +191,44 @@ fn hex(set: CapSet) -> String {
     format!("{:016x}", set.0)
 }
 
+/// uid 0 gets the plan's set in all five sets; any other uid (podman's rule) only what was added
+/// explicitly, in all but the bounding set, which stays the plan's.
 #[test]
 fn capability_sets_are_exactly_the_plans() {
     let default = CapSet::podman_default();
     let mut nbs = CapSet::EMPTY;
     nbs.insert(caps::parse("NET_BIND_SERVICE").unwrap());
+    let mut raw = default;
+    raw.insert(caps::parse("NET_RAW").unwrap());
+    let mut net_raw = CapSet::EMPTY;
+    net_raw.insert(caps::parse("NET_RAW").unwrap());
     for env in envs() {
-        for (flags, want) in [
-            (vec![], default),
+        // (flags, bounding set, what a non-root user gets)
+        for (flags, want, added) in [
+            (vec![], default, CapSet::EMPTY),
             (
                 vec!["--cap-drop", "ALL", "--cap-add", "NET_BIND_SERVICE"],
                 nbs,
+                nbs,
             ),
+            (vec!["--cap-add", "NET_RAW"], raw, net_raw),
         ] {
-            for user in ["0", "fox"] {
+            for user in ["0", "fox", "1000"] {
                 let mut f: Vec<&str> = flags.clone();
                 f.extend(["-u", user]);
                 let r = boxed(&env, &f, &["cat", "/proc/self/status"]);
                 r.ok();
-                for key in ["CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb"] {
+                let others = if user == "0" { want } else { added };
+                for (key, set) in [
+                    ("CapEff", others),
+                    ("CapPrm", others),
+                    ("CapBnd", want),
+                    ("CapInh", others),
+                    ("CapAmb", others),
+                ] {
                     assert_eq!(
                         status_field(&r.stdout, key),
-                        hex(want),
+                        hex(set),
                         "{:?} {f:?}: {key}",
                         env.who
                     );
@@ -224,6 +240,70 @@ fn capability_sets_are_exactly_the_plans() {
         assert_ne!(r.code, 0, "{:?}: chown worked without CAP_CHOWN", env.who);
         let r = sh(&env, &[], "touch /f && chown 1:1 /f");
         r.ok();
+    }
+}
+
+/// A non-root box user cannot override file permissions: a file only its owner (the box's
+/// root, which is the caller) may read stays closed to uid 1000, through a bind mount too.
+#[test]
+fn a_non_root_user_keeps_no_default_capability() {
+    for env in envs() {
+        let secret = env.write("private/secret", "hush\n");
+        fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        let bind = format!("{}:/private", secret.parent().unwrap().display());
+        let r = sh(&env, &["-v", &bind], "cat /private/secret");
+        r.ok();
+        assert_eq!(r.stdout, "hush\n");
+        let r = sh(
+            &env,
+            &["-v", &bind, "-u", "1000"],
+            "cat /private/secret; echo more >> /private/secret; grep CapEff /proc/self/status",
+        );
+        assert!(!r.stdout.contains("hush"), "{:?}: {}", env.who, r.stdout);
+        assert!(
+            r.stderr.contains("Permission denied"),
+            "{:?}: {}",
+            env.who,
+            r.stderr
+        );
+        assert!(
+            r.stdout.contains("CapEff:\t0000000000000000"),
+            "{}",
+            r.stdout
+        );
+        assert_eq!(fs::read_to_string(&secret).unwrap(), "hush\n");
+        // `exec -u` follows the same rule.
+        let mut a: Vec<OsString> = ["run", "-d", "--name", "den", "-v", &bind]
+            .map(OsString::from)
+            .to_vec();
+        a.push(busybox_tarball().into_os_string());
+        a.extend(["sleep", "1000"].map(OsString::from));
+        env.run(a).ok();
+        let r = env.run(["exec", "-u", "1000", "den", "cat", "/private/secret"]);
+        assert_ne!(r.code, 0, "{:?}: {}", env.who, r.stdout);
+        let r = env.run([
+            "exec",
+            "-u",
+            "1000:1000",
+            "den",
+            "grep",
+            "Cap",
+            "/proc/self/status",
+        ]);
+        r.ok();
+        for key in ["CapEff", "CapPrm", "CapInh", "CapAmb"] {
+            assert_eq!(
+                status_field(&r.stdout, key),
+                hex(CapSet::EMPTY),
+                "{:?} {key}",
+                env.who
+            );
+        }
+        assert_eq!(
+            status_field(&r.stdout, "CapBnd"),
+            hex(CapSet::podman_default())
+        );
+        env.run(["rm", "-f", "den"]).ok();
     }
 }
 
@@ -336,6 +416,55 @@ fn cwd_is_inside_the_new_root() {
         let r = sh(&env, &["-w", "/usr/bin"], "pwd; readlink /proc/self/cwd");
         r.ok();
         assert_eq!(r.stdout, "/usr/bin\n/usr/bin\n");
+    }
+}
+
+/// A missing working directory is made, with its missing parents, owned by the box's user (as
+/// podman does); `exec -w` into a missing one is refused, as podman's exec refuses it.
+#[test]
+fn a_missing_workdir_is_made_for_the_user() {
+    for env in common::envs_with_busybox() {
+        let r = sh(
+            &env,
+            &["-w", "/new/dir"],
+            "pwd; stat -c '%u:%g %A' /new/dir /new",
+        );
+        r.ok();
+        assert_eq!(
+            r.stdout, "/new/dir\n0:0 drwxr-xr-x\n0:0 drwxr-xr-x\n",
+            "{:?}",
+            env.who
+        );
+        let r = sh(
+            &env,
+            &["-u", "1000:1000", "-w", "/work/here"],
+            "pwd; stat -c '%u:%g' /work/here /work; touch f && echo writable",
+        );
+        r.ok();
+        assert_eq!(
+            r.stdout, "/work/here\n1000:1000\n1000:1000\nwritable\n",
+            "{:?}",
+            env.who
+        );
+        // Inside a bind mount too, on the host's side.
+        let host = env.work().join("bound");
+        fs::create_dir_all(&host).unwrap();
+        let (uid, gid) = env.ids();
+        std::os::unix::fs::chown(&host, Some(uid), Some(gid)).unwrap();
+        let bind = format!("{}:/b", host.display());
+        sh(&env, &["-v", &bind, "-w", "/b/sub"], "true").ok();
+        assert!(host.join("sub").is_dir(), "{:?}", env.who);
+        // A path through a file is still an error of the workdir steps.
+        let r = sh(&env, &["-w", "/etc/passwd/x"], "true");
+        r.assert_code(125);
+        assert!(r.stderr.contains("/etc/passwd/x"), "{}", r.stderr);
+        env.run(["run", "-d", "--name", "wd", "busybox", "sleep", "1000"])
+            .ok();
+        let r = env.run(["exec", "-w", "/not/here", "wd", "true"]);
+        r.assert_code(125);
+        assert!(r.stderr.contains("/not/here"), "{}", r.stderr);
+        env.run(["exec", "wd", "test", "!", "-e", "/not"]).ok();
+        env.run(["rm", "-f", "wd"]).ok();
     }
 }
 
@@ -628,5 +757,180 @@ fn network_none_is_a_namespace_of_its_own_with_lo_up() {
         let a = sh(&env, &[], "readlink /proc/self/ns/net");
         let b = sh(&env, &[], "readlink /proc/self/ns/net");
         assert_ne!(a.stdout, b.stdout, "{:?}", env.who);
+    }
+}
+
+/// A profile of our own: everything allowed but making device nodes.
+const NO_MKNOD: &str = r#"{"defaultAction": "SCMP_ACT_ALLOW",
+  "syscalls": [{"names": ["mknod", "mknodat"], "action": "SCMP_ACT_ERRNO"}]}"#;
+
+/// `foxbox exec` runs through the box's own process steps: the exec'd process's credentials,
+/// capability sets, no_new_privs and seccomp mode are exactly those of the box's pid 1, for a
+/// box with a narrowed capability set, one with a non-root user and added capabilities, and
+/// both with a custom seccomp profile (installed before and after the user change).
+#[test]
+fn exec_gets_exactly_the_credentials_and_confinement_of_the_box() {
+    const KEYS: &[&str] = &[
+        "Uid",
+        "Gid",
+        "Groups",
+        "CapInh",
+        "CapPrm",
+        "CapEff",
+        "CapBnd",
+        "CapAmb",
+        "NoNewPrivs",
+        "Seccomp",
+        "Seccomp_filters",
+    ];
+    let set = |names: &[&str]| {
+        let mut s = CapSet::EMPTY;
+        for n in names {
+            s.insert(caps::parse(n).unwrap());
+        }
+        hex(s)
+    };
+    let narrow = set(&["KILL", "NET_RAW", "SETUID", "SETGID"]);
+    let net_raw = set(&["NET_RAW"]);
+    let none = set(&[]);
+    for env in common::envs_with_busybox() {
+        let profile = env.write("no-mknod.json", NO_MKNOD);
+        let seccomp = format!("seccomp={}", profile.display());
+        let cases: [(&str, Vec<&str>, &str, &String); 3] = [
+            (
+                "narrow",
+                vec![
+                    "--cap-drop",
+                    "ALL",
+                    "--cap-add",
+                    "KILL,NET_RAW,SETUID,SETGID",
+                ],
+                "0",
+                &narrow,
+            ),
+            (
+                "fox",
+                vec![
+                    "-u",
+                    "fox",
+                    "--cap-add",
+                    "NET_RAW",
+                    "--security-opt",
+                    &seccomp,
+                    "--security-opt",
+                    "no-new-privileges=false",
+                ],
+                "1000",
+                &net_raw,
+            ),
+            (
+                "fox-nnp",
+                vec!["-u", "1000:1000", "--security-opt", &seccomp],
+                "1000",
+                &none,
+            ),
+        ];
+        for (name, flags, uid, eff) in cases {
+            let mut a = vec!["run", "-d", "--name", name];
+            a.extend(flags.iter().copied());
+            a.extend(["busybox", "sleep", "1000"]);
+            env.run(&a).ok();
+            let r = env.run([
+                "exec",
+                name,
+                "sh",
+                "-c",
+                "cat /proc/self/status; echo ---; cat /proc/1/status",
+            ]);
+            r.ok();
+            let (ours, box1) = r.stdout.split_once("---\n").expect("two status files");
+            for key in KEYS {
+                assert_eq!(
+                    status_field(ours, key),
+                    status_field(box1, key),
+                    "{:?} {name}: {key}",
+                    env.who
+                );
+            }
+            // Not equal by being empty: the box's own values are the ones asked for.
+            let id = status_field(box1, "Uid");
+            assert!(id.starts_with(&format!("{uid}\t")), "{name}: Uid {id}");
+            assert_eq!(&status_field(box1, "CapEff"), eff, "{:?} {name}", env.who);
+            assert_eq!(status_field(box1, "Seccomp"), "2", "{name}");
+            let mknod = env.run(["exec", name, "mknod", "/tmp/p", "p"]);
+            if name != "narrow" {
+                assert_ne!(
+                    mknod.code, 0,
+                    "{:?} {name}: mknod under the profile",
+                    env.who
+                );
+            }
+        }
+        // With an added capability a non-root user gets it, and nothing else but the bounding set.
+        let fox = env.run(["exec", "fox", "grep", "CapAmb", "/proc/self/status"]);
+        fox.ok();
+        assert!(
+            fox.stdout.ends_with(&format!("{net_raw}\n")),
+            "{}",
+            fox.stdout
+        );
+        env.run(["rm", "-f", "narrow", "fox", "fox-nnp"]).ok();
+    }
+}
+
+/// A process `foxbox exec` forks into a box runs the caller's program until it execs, and box
+/// processes see it: /proc would show them the caller's command line with its `-e` values.
+/// Held in its user step here (the box's /etc/passwd is a FIFO), it shows a title only. (Its
+/// environment and memory are closed to them already: until its capabilities step it holds
+/// every capability of the box's user namespace, more than any box process.)
+#[test]
+fn a_process_joining_a_box_shows_nothing_of_the_caller() {
+    const SPY: &str = "rm /etc/passwd; mkfifo /etc/passwd; echo ready; \
+        while [ -z \"$pid\" ]; do \
+          for p in /proc/[0-9]*; do \
+            case \"$(cat $p/comm 2>/dev/null)\" in foxbox*) pid=${p#/proc/};; esac; \
+          done; sleep 0.05; \
+        done; \
+        sleep 1; \
+        echo cmdline: $(tr '\\0' ' ' < /proc/$pid/cmdline); \
+        echo comm: $(cat /proc/$pid/comm); \
+        echo 'fox:x:1000:1000::/:/bin/sh' > /etc/passwd; echo done; sleep 1000";
+    for env in common::envs_with_busybox() {
+        env.run(["run", "-d", "--name", "spy", "busybox", "sh", "-c", SPY])
+            .ok();
+        common::eventually("the spy to be ready", || {
+            env.run(["logs", "spy"]).stdout.contains("ready")
+        });
+        let out = env
+            .foxbox([
+                "exec",
+                "-e",
+                "API_TOKEN=hush-4711",
+                "-u",
+                "fox",
+                "spy",
+                "true",
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{:?}: {out:?}", env.who);
+        common::eventually("the spy to be done", || {
+            env.run(["logs", "spy"]).stdout.contains("done")
+        });
+        let seen = env.run(["logs", "spy"]).stdout;
+        for leak in ["hush-4711", "API_TOKEN", "spy true"] {
+            assert!(!seen.contains(leak), "{:?}: {leak} in {seen}", env.who);
+        }
+        assert!(
+            seen.contains("cmdline: foxbox-exec\n"),
+            "{:?}: {seen}",
+            env.who
+        );
+        assert!(
+            seen.contains("comm: foxbox-exec\n"),
+            "{:?}: {seen}",
+            env.who
+        );
+        env.run(["rm", "-f", "spy"]).ok();
     }
 }

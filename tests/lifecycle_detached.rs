@@ -246,10 +246,10 @@ fn rm_boxes_leave_nothing_and_failed_starts_keep_their_reason() {
         eventually("the --rm box to go", || env.box_dirs().is_empty());
         assert_eq!(env.run(["ps", "-a", "-q"]).stdout, "");
 
-        let r = env.run(["run", "-d", "--rm", "-w", "/nope", "busybox", "true"]);
+        let r = env.run(["run", "-d", "--rm", "-w", "/etc/passwd", "busybox", "true"]);
         r.assert_code(125);
         assert!(r.stderr.contains("workdir"), "{}", r.stderr);
-        assert!(r.stderr.contains("/nope"), "{}", r.stderr);
+        assert!(r.stderr.contains("/etc/passwd"), "{}", r.stderr);
         assert_eq!(r.stdout, "");
         let r = env.run(["run", "-d", "--rm", "busybox", "no-such-cmd"]);
         r.assert_code(127);
@@ -264,9 +264,9 @@ fn rm_boxes_leave_nothing_and_failed_starts_keep_their_reason() {
         for (name, args, code, why) in [
             (
                 "nowd",
-                &["-w", "/nope", "busybox", "true"][..],
+                &["-w", "/etc/passwd", "busybox", "true"][..],
                 125,
-                "/nope",
+                "/etc/passwd",
             ),
             ("nocmd", &["busybox", "no-such-cmd"][..], 127, "no-such-cmd"),
         ] {
@@ -320,8 +320,16 @@ fn a_foreground_rm_box_is_gone_at_once_and_its_files_soon_after() {
 
         env.run(["run", "--rm", "busybox", "no-such-cmd"])
             .assert_code(127);
-        env.run(["run", "--name", "failed", "-w", "/nope", "busybox", "true"])
-            .assert_code(125);
+        env.run([
+            "run",
+            "--name",
+            "failed",
+            "-w",
+            "/etc/passwd",
+            "busybox",
+            "true",
+        ])
+        .assert_code(125);
         // Without --rm a box that failed to start stays, with why (recorded at the failure:
         // a foreground box is recorded once its fox runs).
         let i = env.run(["inspect", "failed"]);
@@ -332,7 +340,7 @@ fn a_foreground_rm_box_is_gone_at_once_and_its_files_soon_after() {
             i[0]["State"]["Error"]
                 .as_str()
                 .unwrap_or("")
-                .contains("/nope"),
+                .contains("/etc/passwd"),
             "{i}"
         );
         env.run(["rm", "failed"]).ok();

@@ -180,6 +180,49 @@ fn plan_prints_the_steps_and_the_resolved_values() {
     });
 }
 
+/// `plan --exec` prints the steps of a process `foxbox exec` starts in such a box: it joins the
+/// box (its cgroup, its namespaces), then runs the box's own process steps in the same order,
+/// without those only the box's command has.
+#[test]
+fn plan_exec_prints_the_box_s_process_steps_in_its_order() {
+    each_user(|env| {
+        env.write(
+            "Foxbox.toml",
+            format!("{VALID}\n[security]\nno_new_privileges = false\n"),
+        );
+        let names = |args: &[&str]| -> Vec<String> {
+            let r = env.run(args);
+            r.ok();
+            let v: Value = serde_json::from_str(&r.stdout).expect("JSON");
+            v["steps"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        let exec = names(&["plan", "--exec", "--format", "json"]);
+        let whole = names(&["plan", "--format", "json"]);
+        assert_eq!(exec[..2], ["cgroup", "join"], "{exec:?}");
+        let from = whole.iter().position(|n| n == "console").unwrap();
+        let own: Vec<&String> = whole[from..]
+            .iter()
+            .filter(|n| !["hostname", "make-workdir", "init"].contains(&n.as_str()))
+            .collect();
+        assert_eq!(exec[2..].iter().collect::<Vec<_>>(), own);
+        // Without no_new_privs the filter goes in before the user changes, in both.
+        let pos = |n: &str| exec.iter().position(|x| x == n).unwrap();
+        assert!(pos("seccomp") < pos("user"), "{exec:?}");
+        let r = env.run(["plan", "--exec"]);
+        r.ok();
+        assert!(
+            r.stdout.contains("the command given to `foxbox exec`"),
+            "{}",
+            r.stdout
+        );
+    });
+}
+
 #[test]
 fn plan_refuses_an_invalid_or_missing_spec() {
     each_user(|env| {

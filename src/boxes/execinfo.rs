@@ -59,8 +59,12 @@ impl From<&UserSpec> for User {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecInfo {
-    /// Bit N = capability N: the fox's five sets.
+    /// Bit N = capability N: the box's set (the bounding set, and uid 0's five sets).
     pub capabilities: u64,
+    /// The part of it added explicitly: a non-root user's sets (see
+    /// [`crate::plan::Plan::added_capabilities`]). Records written before it hold none.
+    #[serde(default)]
+    pub added_capabilities: u64,
     pub no_new_privs: bool,
     pub seccomp: SeccompSource,
     /// The digest of the filter the box got ([`crate::security::seccomp::Program::digest`]).
@@ -82,6 +86,7 @@ impl ExecInfo {
     pub fn from_plan(plan: &Plan, digest: Option<String>) -> ExecInfo {
         ExecInfo {
             capabilities: plan.capabilities.value.0,
+            added_capabilities: plan.added_capabilities.0,
             no_new_privs: plan.no_new_privs,
             seccomp: match &plan.seccomp.value {
                 Seccomp::Default => SeccompSource::Default,
@@ -110,6 +115,7 @@ mod tests {
     fn round_trips_through_json() {
         let info = ExecInfo {
             capabilities: CapSet::podman_default().0,
+            added_capabilities: 1 << 10,
             no_new_privs: true,
             seccomp: SeccompSource::Profile {
                 path: "/etc/p.json".into(),

@@ -5,7 +5,7 @@ use miette::{miette, IntoDiagnostic};
 
 use foxbox::boxes::Status;
 use foxbox::diag;
-use foxbox::exec::join::{self, Request};
+use foxbox::exec::join::{self, Target};
 use foxbox::plan::{Origin, User};
 
 use super::{CmdResult, Ctx};
@@ -87,7 +87,7 @@ pub fn run(a: ExecArgs, ctx: &Ctx) -> CmdResult {
         ));
         err.exit_code()
     };
-    let mut req = match Request::from_info(&info, &e.config.name, a.command) {
+    let mut req = match foxbox::runner::exec_request::request(&info, &e.config.name, a.command) {
         Ok(r) => r,
         Err(err) => return Ok(fail(err)),
     };
@@ -118,7 +118,11 @@ pub fn run(a: ExecArgs, ctx: &Ctx) -> CmdResult {
         req.user = parse_user(u)?;
     }
     let cgroup = foxbox::runner::cgroup_record::recorded(&e).into_diagnostic()?;
-    match join::run(fox, cgroup.as_ref(), &req) {
+    let target = Target {
+        pid: fox.pid,
+        alive: &|| fox.alive(),
+    };
+    match join::run(target, cgroup.as_ref(), &req) {
         Ok(exit) => Ok(exit.shell_code().clamp(0, 255) as u8),
         Err(err) => Ok(fail(err)),
     }

@@ -17,6 +17,9 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Print the steps `foxbox exec` runs in a box started from this spec instead.
+    #[arg(long)]
+    pub exec: bool,
 }
 
 pub fn run(a: PlanArgs, ctx: &Ctx) -> CmdResult {
@@ -25,6 +28,9 @@ pub fn run(a: PlanArgs, ctx: &Ctx) -> CmdResult {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
+    if a.exec {
+        return exec_steps(&path, &plan, a.format, ctx);
+    }
     let steps = steps::describe(&plan);
     match a.format {
         Format::Json => {
@@ -41,6 +47,37 @@ pub fn run(a: PlanArgs, ctx: &Ctx) -> CmdResult {
             super::out(&format!("{text}\n"));
         }
         Format::Human => super::out(&human(&path, &plan, &steps)),
+    }
+    Ok(0)
+}
+
+/// `plan --exec`: the step list of a process `foxbox exec` starts in a box of this plan.
+fn exec_steps(path: &Path, plan: &Plan, format: Format, ctx: &Ctx) -> CmdResult {
+    let list = match foxbox::runner::exec_request::plan_steps(plan) {
+        Ok(l) => steps::describe_list(l),
+        Err(e) => {
+            super::err(&diag::render(
+                &[e.diagnostic()],
+                &plan.origin,
+                ctx.color_stderr(),
+            ));
+            return Ok(e.exit_code());
+        }
+    };
+    match format {
+        Format::Json => {
+            let v = serde_json::json!({ "steps": list });
+            let text = serde_json::to_string_pretty(&v).map_err(|e| miette::miette!("{e}"))?;
+            super::out(&format!("{text}\n"));
+        }
+        Format::Human => {
+            let mut out = format!(
+                "steps of `foxbox exec` in a box of {} (as the box's user)\n",
+                path.display()
+            );
+            out.push_str(&step_lines(&list));
+            super::out(&out);
+        }
     }
     Ok(0)
 }
@@ -158,14 +195,27 @@ fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
         });
     }
     row("limits", limits.join(", "));
-    let caps = plan.capabilities.value.names();
+    let names = |set: foxbox::security::caps::CapSet| {
+        let n = set.names();
+        if n.is_empty() {
+            "none".to_string()
+        } else {
+            n.join(" ")
+        }
+    };
     row(
         "capabilities",
-        if caps.is_empty() {
-            "none".into()
-        } else {
-            caps.join(" ")
-        },
+        format!(
+            "{} (uid 0: all five sets; any user: the bounding set)",
+            names(plan.capabilities.value)
+        ),
+    );
+    row(
+        "non-root",
+        format!(
+            "{} (a non-root user's effective, permitted, inheritable, ambient: the added ones)",
+            names(plan.added_capabilities)
+        ),
     );
     row("no_new_privs", plan.no_new_privs.to_string());
     row(
@@ -221,6 +271,12 @@ fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
         },
     );
     out.push_str("\nsteps\n");
+    out.push_str(&step_lines(steps));
+    out
+}
+
+fn step_lines(steps: &[steps::StepDesc]) -> String {
+    let mut out = String::new();
     for (i, s) in steps.iter().enumerate() {
         let side = match s.side {
             Side::Parent => "parent",

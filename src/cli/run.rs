@@ -48,7 +48,7 @@ pub struct RunArgs {
     /// Wall-clock limit (e.g. 30s, 1m30s).
     #[arg(long)]
     pub timeout: Option<String>,
-    /// Add a capability.
+    /// Add a capability (a non-root user gets only the added ones).
     #[arg(long = "cap-add", value_name = "CAP")]
     pub cap_add: Vec<String>,
     /// Drop a capability (ALL for all).

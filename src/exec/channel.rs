@@ -10,16 +10,12 @@
 //!    exec'd (with an init, the init closed its copy first).
 
 use std::io;
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
-use nix::sys::socket::{
-    self, recvmsg, sendmsg, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag,
-    SockType,
-};
 use serde::{Deserialize, Serialize};
 
 use super::error::StepError;
+use crate::sys::fd;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ToChild {
@@ -38,61 +34,27 @@ pub enum FromChild {
 
 /// A connected pair: (parent's end, child's end).
 pub fn pair() -> io::Result<(ParentEnd, ChildEnd)> {
-    let (a, b) = socket::socketpair(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(io::Error::from)?;
+    let (a, b) = fd::seqpacket_pair()?;
     Ok((ParentEnd(a), ChildEnd(b)))
 }
 
 const MAX_MSG: usize = 64 * 1024;
 
-fn send(fd: RawFd, msg: &impl Serialize, pass: Option<RawFd>) -> io::Result<()> {
+fn send(
+    sock: BorrowedFd<'_>,
+    msg: &impl Serialize,
+    pass: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
     let bytes = serde_json::to_vec(msg).map_err(io::Error::other)?;
-    let iov = [IoSlice::new(&bytes)];
-    let fds;
-    let cmsgs: &[ControlMessage] = match pass {
-        Some(f) => {
-            fds = [f];
-            &[ControlMessage::ScmRights(&fds)]
-        }
-        None => &[],
-    };
-    loop {
-        match sendmsg::<()>(fd, &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            r => return r.map(drop).map_err(io::Error::from),
-        }
-    }
+    fd::send_msg(sock, &bytes, pass)
 }
 
 /// One message and any fd passed with it; `None` at end of file.
-fn recv<T: for<'de> Deserialize<'de>>(fd: RawFd) -> io::Result<Option<(T, Option<OwnedFd>)>> {
+fn recv<T: for<'de> Deserialize<'de>>(
+    sock: BorrowedFd<'_>,
+) -> io::Result<Option<(T, Option<OwnedFd>)>> {
     let mut buf = vec![0u8; MAX_MSG];
-    let mut cspace = nix::cmsg_space!([RawFd; 1]);
-    let (n, passed) = loop {
-        let mut iov = [IoSliceMut::new(&mut buf)];
-        match recvmsg::<()>(fd, &mut iov, Some(&mut cspace), MsgFlags::MSG_CMSG_CLOEXEC) {
-            Err(nix::errno::Errno::EINTR) => continue,
-            Err(e) => return Err(e.into()),
-            Ok(m) => {
-                let mut passed = None;
-                for c in m.cmsgs().map_err(io::Error::from)? {
-                    if let ControlMessageOwned::ScmRights(fds) = c {
-                        for f in fds {
-                            // SAFETY: the kernel installed this descriptor for us just now.
-                            let owned = unsafe { OwnedFd::from_raw_fd(f) };
-                            passed.get_or_insert(owned);
-                        }
-                    }
-                }
-                break (m.bytes, passed);
-            }
-        }
-    };
+    let (n, passed) = fd::recv_msg(sock, &mut buf)?;
     if n == 0 {
         return Ok(None);
     }
@@ -110,12 +72,12 @@ impl ParentEnd {
     }
 
     pub fn release_child(&self) -> io::Result<()> {
-        send(self.0.as_raw_fd(), &ToChild::Go, None)
+        send(self.0.as_fd(), &ToChild::Go, None)
     }
 
     /// The next message from the child; `None` once the child's end is closed.
     pub fn recv(&self) -> io::Result<Option<(FromChild, Option<OwnedFd>)>> {
-        recv(self.0.as_raw_fd())
+        recv(self.0.as_fd())
     }
 }
 
@@ -129,27 +91,20 @@ impl ChildEnd {
 
     /// Block until the parent says go. False if the parent went away instead.
     pub fn wait_for_release(&self) -> bool {
-        matches!(
-            recv::<ToChild>(self.0.as_raw_fd()),
-            Ok(Some((ToChild::Go, _)))
-        )
+        matches!(recv::<ToChild>(self.0.as_fd()), Ok(Some((ToChild::Go, _))))
     }
 
     pub fn send_pty(&self, master: &OwnedFd) -> io::Result<()> {
-        send(
-            self.0.as_raw_fd(),
-            &FromChild::Pty,
-            Some(master.as_raw_fd()),
-        )
+        send(self.0.as_fd(), &FromChild::Pty, Some(master.as_fd()))
     }
 
     pub fn ready(&self, timings: Vec<(usize, u64)>) -> io::Result<()> {
-        send(self.0.as_raw_fd(), &FromChild::Ready { timings }, None)
+        send(self.0.as_fd(), &FromChild::Ready { timings }, None)
     }
 
     pub fn failed(&self, step: usize, error: StepError) {
         // Nothing more can be done if the parent is gone.
-        let _ = send(self.0.as_raw_fd(), &FromChild::Failed { step, error }, None);
+        let _ = send(self.0.as_fd(), &FromChild::Failed { step, error }, None);
     }
 }
 

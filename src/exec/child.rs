@@ -1,6 +1,12 @@
-//! The box's set-up process: after the parent releases it, it runs the child steps in order,
-//! each a small function returning a Result, and reports the first failure (step, errno,
-//! message) to the parent before it exits. It never prints.
+//! The child side of the executor: the process that runs the child steps in order, each a
+//! small function returning a Result, and reports the first failure (step, errno, message) to
+//! the parent before it exits. It never prints.
+//!
+//! Two kinds of process run them: a box's set-up process, once the parent releases it ([`run`]:
+//! every child step, from the mounts to the box's command), and a process `foxbox exec` forked
+//! into a running box ([`run_joined`]: the process steps only, see
+//! [`super::steps::join_steps`]). Both go through the same [`State`] and the same function per
+//! step.
 
 use std::ffi::CString;
 use std::os::fd::AsFd;
@@ -12,19 +18,66 @@ use super::error::{Context, StepError};
 use super::steps::{Action, Side, Step};
 use super::{init, security_glue, user, Launch};
 use crate::fs::{dev, etc, kernfs, masks, mounts, pivot, rootfs};
-use crate::plan::{MountKind, NetMode};
+use crate::plan::{MountKind, NetMode, User, DEFAULT_PATH};
+use crate::security::caps::CapSet;
 use crate::security::seccomp::Program;
+use crate::sys::idmap::IdMaps;
 use crate::sys::mount::{self, MsFlags};
-use crate::sys::{net, netns, process as p, tty};
-
-/// The default PATH (podman's).
-pub use crate::spec::resolve::DEFAULT_PATH;
+use crate::sys::{fd, net, netns, process as p, tty};
 
 /// Exit status of the set-up process when a step failed (the parent reads the reason from the
 /// channel; this status is only seen if that message was lost).
 const SETUP_FAILED: i32 = 125;
 
-/// Run in the freshly cloned child. Never returns.
+/// What the process steps need: the same for a box's command and for a process `foxbox exec`
+/// starts in the box.
+pub(crate) struct Proc<'a> {
+    /// argv (empty: no command, an error at exec).
+    pub args: &'a [String],
+    /// The variables given (the plan's, with any overrides), over PATH, HOME, TERM, HOSTNAME
+    /// and `container`.
+    pub env: &'a [(String, String)],
+    pub hostname: &'a str,
+    pub cwd: &'a Path,
+    pub user: &'a User,
+    pub capabilities: CapSet,
+    pub added_capabilities: CapSet,
+    pub no_new_privs: bool,
+    /// Compiled before the fork, so the child only installs it.
+    pub seccomp: Option<&'a Program>,
+    /// The box's user namespace maps (which ids the user step can take).
+    pub id_maps: &'a IdMaps,
+    /// A pty from the box's devpts, handed to the parent.
+    pub tty: bool,
+    /// Without a pty: read /dev/null rather than the caller's stdin.
+    pub stdin_null: bool,
+}
+
+impl<'a> Proc<'a> {
+    fn of_launch(launch: &'a Launch<'a>, seccomp: Option<&'a Program>) -> Proc<'a> {
+        let plan = launch.plan;
+        Proc {
+            args: if plan.process.args.value.is_empty() {
+                &launch.default_args
+            } else {
+                &plan.process.args.value
+            },
+            env: &plan.process.env,
+            hostname: &launch.hostname,
+            cwd: &plan.process.cwd.value,
+            user: &plan.process.user.value,
+            capabilities: plan.capabilities.value,
+            added_capabilities: plan.added_capabilities,
+            no_new_privs: plan.no_new_privs,
+            seccomp,
+            id_maps: &launch.id_maps,
+            tty: launch.tty,
+            stdin_null: false,
+        }
+    }
+}
+
+/// Run in the freshly cloned set-up process of a box. Never returns.
 pub(crate) fn run(
     launch: &Launch<'_>,
     steps: &[Step],
@@ -40,38 +93,12 @@ pub(crate) fn run(
     {
         p::exit_now(SETUP_FAILED);
     }
-    let mut st = State {
-        launch,
-        chan: &chan,
-        root: None,
-        identity: None,
-        env: Vec::new(),
-        netns: None,
-        seccomp,
-    };
-    let mut timings = Vec::with_capacity(steps.len());
-    for (i, s) in steps.iter().enumerate() {
-        if s.side != Side::Child {
-            continue;
-        }
-        if s.action == Action::Exec {
-            let e = st.exec(timings);
-            let code = if e.errno == libc::ENOENT { 127 } else { 126 };
-            chan.failed(i, e);
-            p::exit_now(code);
-        }
-        let t = Instant::now();
-        if let Err(e) = st.run(s.action) {
-            chan.failed(i, e);
-            p::exit_now(SETUP_FAILED);
-        }
-        timings.push((i, t.elapsed().as_nanos() as u64));
-    }
-    chan.failed(
-        steps.len().saturating_sub(1),
-        StepError::msg("the step list has no exec step"),
-    );
-    p::exit_now(SETUP_FAILED)
+    State::new(Some(launch), Proc::of_launch(launch, seccomp), &chan).run_all(steps)
+}
+
+/// Run in a process forked into a running box's namespaces (`foxbox exec`). Never returns.
+pub(crate) fn run_joined(proc: Proc<'_>, steps: &[Step], chan: ChildEnd) -> ! {
+    State::new(None, proc, &chan).run_all(steps)
 }
 
 fn netns_error((what, e): (&str, std::io::Error)) -> StepError {
@@ -79,18 +106,63 @@ fn netns_error((what, e): (&str, std::io::Error)) -> StepError {
 }
 
 struct State<'a> {
-    launch: &'a Launch<'a>,
+    /// The box being set up; `None` in a process that joins a running box.
+    launch: Option<&'a Launch<'a>>,
+    proc: Proc<'a>,
     chan: &'a ChildEnd,
     root: Option<rootfs::NewRoot>,
     identity: Option<user::Identity>,
     env: Vec<(String, String)>,
     /// The box's network namespace, being made (see [`netns`]).
     netns: Option<netns::NetNs>,
-    /// Compiled by the parent before the clone, so the child only installs it.
-    seccomp: Option<&'a Program>,
 }
 
-impl State<'_> {
+impl<'a> State<'a> {
+    fn new(launch: Option<&'a Launch<'a>>, proc: Proc<'a>, chan: &'a ChildEnd) -> State<'a> {
+        State {
+            launch,
+            proc,
+            chan,
+            root: None,
+            identity: None,
+            env: Vec::new(),
+            netns: None,
+        }
+    }
+
+    /// Run the child steps in order, up to the exec. Never returns.
+    fn run_all(mut self, steps: &[Step]) -> ! {
+        let chan = self.chan;
+        let mut timings = Vec::with_capacity(steps.len());
+        for (i, s) in steps.iter().enumerate() {
+            if s.side != Side::Child {
+                continue;
+            }
+            if s.action == Action::Exec {
+                let e = self.exec(timings);
+                let code = if e.errno == libc::ENOENT { 127 } else { 126 };
+                chan.failed(i, e);
+                p::exit_now(code);
+            }
+            let t = Instant::now();
+            if let Err(e) = self.run(s.action) {
+                chan.failed(i, e);
+                p::exit_now(SETUP_FAILED);
+            }
+            timings.push((i, t.elapsed().as_nanos() as u64));
+        }
+        chan.failed(
+            steps.len().saturating_sub(1),
+            StepError::msg("the step list has no exec step"),
+        );
+        p::exit_now(SETUP_FAILED)
+    }
+
+    fn launch(&self) -> Result<&'a Launch<'a>, StepError> {
+        self.launch
+            .ok_or_else(|| StepError::msg("not a step of a process that joins a box"))
+    }
+
     fn root(&self) -> Result<std::os::fd::BorrowedFd<'_>, StepError> {
         self.root
             .as_ref()
@@ -99,7 +171,6 @@ impl State<'_> {
     }
 
     fn run(&mut self, action: Action) -> Result<(), StepError> {
-        let plan = self.launch.plan;
         match action {
             Action::Loopback => net::loopback_up().ctx(|| "bring up lo".into()),
             Action::NetNs => {
@@ -119,8 +190,10 @@ impl State<'_> {
             )
             .ctx(|| "make / rprivate".into()),
             Action::Rootfs => {
-                let files = etc::contents(&self.launch.hostname, &plan.network);
-                self.root = Some(rootfs::mount_rootfs(&self.launch.rootfs, &files)?);
+                let launch = self.launch()?;
+                let plan = launch.plan;
+                let files = etc::contents(&launch.hostname, &plan.network);
+                self.root = Some(rootfs::mount_rootfs(&launch.rootfs, &files)?);
                 if plan.rootfs.readonly.value {
                     mounts::readonly_root_scratch(self.root()?, &plan.mounts)?;
                 }
@@ -128,23 +201,23 @@ impl State<'_> {
             }
             Action::Proc => kernfs::mount_proc(self.root()?),
             Action::Dev => {
-                let tty_gid = self.launch.id_maps.host_gid(5).map(|_| 5);
+                let tty_gid = self.proc.id_maps.host_gid(5).map(|_| 5);
                 dev::populate(self.root()?, tty_gid)
             }
             Action::Sys => {
-                let own_netns = plan.network.mode.value != NetMode::Host;
+                let own_netns = self.launch()?.plan.network.mode.value != NetMode::Host;
                 kernfs::mount_sys(self.root()?, own_netns)
             }
             Action::Mount(i) => {
+                let launch = self.launch()?;
+                let plan = launch.plan;
                 let m = plan
                     .mounts
                     .get(i)
                     .ok_or_else(|| StepError::msg(format!("no mount #{i} in the plan")))?;
                 let source = match &m.kind {
                     MountKind::Bind { source } => Some(source.as_path()),
-                    MountKind::Volume { name } => {
-                        self.launch.volumes.get(name).map(|p| p.as_path())
-                    }
+                    MountKind::Volume { name } => launch.volumes.get(name).map(|p| p.as_path()),
                     MountKind::Tmpfs { .. } => None,
                 };
                 mounts::apply(self.root()?, m, &plan.mounts[..i], source)
@@ -157,17 +230,22 @@ impl State<'_> {
             Action::MaskedPaths => masks::mask_paths(),
             Action::ReadonlyPaths => masks::readonly_paths(),
             Action::ReadonlyRoot => mounts::remount_root_readonly(),
+            Action::Hostname => {
+                let name = &self.launch()?.hostname;
+                nix::unistd::sethostname(name)
+                    .map_err(std::io::Error::from)
+                    .ctx(|| format!("sethostname {name:?}"))
+            }
+            Action::Init => init::fork_init(self.chan.raw()),
             Action::Console => self.console(),
-            Action::Hostname => nix::unistd::sethostname(&self.launch.hostname)
-                .map_err(std::io::Error::from)
-                .ctx(|| format!("sethostname {:?}", self.launch.hostname)),
             Action::CloseFds => {
                 p::close_fds_from(3, Some(self.chan.raw())).ctx(|| "close_range".into())
             }
             Action::User => self.user(),
+            Action::MakeWorkdir => self.make_workdir(),
             Action::Workdir => {
-                let cwd = &plan.process.cwd.value;
-                nix::unistd::chdir(cwd.as_path())
+                let cwd = self.proc.cwd;
+                nix::unistd::chdir(cwd)
                     .map_err(std::io::Error::from)
                     .ctx(|| format!("working directory {}", cwd.display()))
                     .map_err(|e| {
@@ -179,30 +257,46 @@ impl State<'_> {
                     })
             }
             Action::Env => {
-                self.env = environment(self.launch, self.identity.as_ref());
+                self.env = environment(&self.proc, self.identity.as_ref());
                 Ok(())
             }
-            Action::Capabilities => security_glue::set_capabilities(plan.capabilities.value),
+            Action::Capabilities => {
+                // podman's rule: uid 0 gets the whole set; any other uid only what was added
+                // explicitly, with the whole set as its bounding set.
+                let set = self.proc.capabilities;
+                let granted = match &self.identity {
+                    Some(id) if id.uid != 0 => CapSet(self.proc.added_capabilities.0 & set.0),
+                    _ => set,
+                };
+                security_glue::set_capabilities(set, granted)
+            }
             Action::NoNewPrivs => security_glue::set_no_new_privs(),
-            Action::Seccomp => security_glue::install_seccomp(self.seccomp, plan.no_new_privs),
-            Action::Init => init::fork_init(self.chan.raw()),
+            Action::Seccomp => {
+                security_glue::install_seccomp(self.proc.seccomp, self.proc.no_new_privs)
+            }
             Action::Image
             | Action::Clone
             | Action::IdMaps
             | Action::Cgroup
             | Action::Network
-            | Action::Exec => Err(StepError::msg("not a step of the box's set-up process")),
+            | Action::Join
+            | Action::Exec => Err(StepError::msg("not a child step")),
         }
     }
 
     fn console(&mut self) -> Result<(), StepError> {
-        if !self.launch.tty {
+        if !self.proc.tty {
             // Its own session, without a controlling terminal: the caller's terminal stays
             // out of reach of TIOCSTI, and terminal signals go to foxbox, which forwards them.
-            return nix::unistd::setsid()
+            nix::unistd::setsid()
                 .map(drop)
                 .map_err(std::io::Error::from)
-                .ctx(|| "setsid".into());
+                .ctx(|| "setsid".into())?;
+            if self.proc.stdin_null {
+                let null = std::fs::File::open("/dev/null").ctx(|| "open /dev/null".into())?;
+                fd::dup_onto(null.as_fd(), 0).ctx(|| "dup2 /dev/null onto stdin".into())?;
+            }
+            return Ok(());
         }
         let (master, slave) = tty::open_pty(Path::new("/dev/ptmx")).ctx(|| "open a pty".into())?;
         self.chan
@@ -212,11 +306,63 @@ impl State<'_> {
         tty::become_session_leader_on(slave).ctx(|| "take the pty as the terminal".into())
     }
 
+    /// The user's identity, from the box's own /etc files (read once).
+    fn identity(&mut self) -> Result<&user::Identity, StepError> {
+        if self.identity.is_none() {
+            let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+            let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+            self.identity = Some(user::resolve(self.proc.user, &passwd, &group)?);
+        }
+        self.identity
+            .as_ref()
+            .ok_or_else(|| StepError::msg("no identity"))
+    }
+
+    /// Create a missing working directory (and its missing parents) owned by the user, as
+    /// podman does for `run -w`. Anything else about it (not a directory, not reachable) is
+    /// left to the `workdir` step to report.
+    fn make_workdir(&mut self) -> Result<(), StepError> {
+        let cwd = self.proc.cwd;
+        match std::fs::symlink_metadata(cwd) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            _ => return Ok(()),
+        }
+        let maps = self.proc.id_maps;
+        let id = self.identity()?;
+        // An id the box does not map cannot own a file; the `user` step says why next.
+        let owner = (maps.host_uid(id.uid).is_some() && maps.host_gid(id.gid).is_some())
+            .then_some((id.uid, id.gid));
+        let mut missing = Vec::new();
+        let mut at = Some(cwd);
+        while let Some(dir) = at {
+            if std::fs::symlink_metadata(dir).is_ok() {
+                break;
+            }
+            missing.push(dir);
+            at = dir.parent();
+        }
+        for dir in missing.into_iter().rev() {
+            let made =
+                std::os::unix::fs::DirBuilderExt::mode(&mut std::fs::DirBuilder::new(), 0o755)
+                    .create(dir);
+            match made {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(e).ctx(|| format!("create the working directory {}", dir.display()))
+                }
+            }
+            if let Some((uid, gid)) = owner {
+                std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+                    .ctx(|| format!("chown the working directory {}", dir.display()))?;
+            }
+        }
+        Ok(())
+    }
+
     fn user(&mut self) -> Result<(), StepError> {
-        let plan = self.launch.plan;
-        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
-        let group = std::fs::read_to_string("/etc/group").unwrap_or_default();
-        let id = user::resolve(&plan.process.user.value, &passwd, &group)?;
+        let maps = self.proc.id_maps;
+        let id = self.identity()?.clone();
         let unmapped = |what: &str, n: u32| {
             StepError::new(
                 libc::EINVAL,
@@ -227,10 +373,10 @@ impl State<'_> {
                  rootless box has only one id, 0",
             )
         };
-        if self.launch.id_maps.host_uid(id.uid).is_none() {
+        if maps.host_uid(id.uid).is_none() {
             return Err(unmapped("uid", id.uid));
         }
-        if self.launch.id_maps.host_gid(id.gid).is_none() {
+        if maps.host_gid(id.gid).is_none() {
             return Err(unmapped("gid", id.gid));
         }
         crate::security::capset::set_keep_caps(true)
@@ -238,7 +384,7 @@ impl State<'_> {
         let groups: Vec<nix::unistd::Gid> = id
             .groups
             .iter()
-            .filter(|g| self.launch.id_maps.host_gid(**g).is_some())
+            .filter(|g| maps.host_gid(**g).is_some())
             .map(|g| nix::unistd::Gid::from_raw(*g))
             .collect();
         // setgroups is denied in a user namespace mapped without the helpers.
@@ -261,23 +407,20 @@ impl State<'_> {
         crate::security::capset::set_keep_caps(false)
             .map_err(|e| StepError::new(e.errno().unwrap_or(0), e.to_string()))?;
         // A credential change clears the parent-death signal.
-        let _ = p::set_parent_death_signal(libc::SIGKILL);
-        self.identity = Some(id);
+        if self.launch.is_some() {
+            let _ = p::set_parent_death_signal(libc::SIGKILL);
+        }
         Ok(())
     }
 
     /// Exec the fox (execvpe semantics with the box's PATH). Returns only on failure.
     fn exec(&mut self, timings: Vec<(usize, u64)>) -> StepError {
-        let plan = self.launch.plan;
-        let args: &[String] = if !plan.process.args.value.is_empty() {
-            &plan.process.args.value
-        } else if !self.launch.default_args.is_empty() {
-            &self.launch.default_args
-        } else {
+        let args = self.proc.args;
+        if args.is_empty() {
             return StepError::new(libc::ENOENT, "no command: the plan and the image name none");
-        };
+        }
         if self.env.is_empty() {
-            self.env = environment(self.launch, self.identity.as_ref());
+            self.env = environment(&self.proc, self.identity.as_ref());
         }
         let to_c = |s: &str| CString::new(s).map_err(|_| ());
         let argv: Result<Vec<CString>, ()> = args.iter().map(|a| to_c(a)).collect();
@@ -303,18 +446,18 @@ impl State<'_> {
     }
 }
 
-/// The fox's environment: PATH, HOME, TERM, HOSTNAME and `container`, then the plan's
-/// variables over them (a plan variable with the same name wins).
-fn environment(launch: &Launch<'_>, id: Option<&user::Identity>) -> Vec<(String, String)> {
+/// The process's environment: PATH, HOME, TERM, HOSTNAME and `container`, then the given
+/// variables over them (one with the same name wins).
+fn environment(proc: &Proc<'_>, id: Option<&user::Identity>) -> Vec<(String, String)> {
     let home = id.map(|i| i.home.clone()).unwrap_or_else(|| "/root".into());
     let mut env: Vec<(String, String)> = vec![
         ("PATH".into(), DEFAULT_PATH.into()),
         ("HOME".into(), home),
         ("TERM".into(), "xterm".into()),
-        ("HOSTNAME".into(), launch.hostname.clone()),
+        ("HOSTNAME".into(), proc.hostname.to_string()),
         ("container".into(), "foxbox".into()),
     ];
-    for (k, v) in &launch.plan.process.env {
+    for (k, v) in proc.env {
         match env.iter_mut().find(|(ek, _)| ek == k) {
             Some(slot) => slot.1 = v.clone(),
             None => env.push((k.clone(), v.clone())),
@@ -323,7 +466,7 @@ fn environment(launch: &Launch<'_>, id: Option<&user::Identity>) -> Vec<(String,
     env
 }
 
-pub(crate) fn exec_search(argv: &[CString], envp: &[CString], path: &str) -> StepError {
+fn exec_search(argv: &[CString], envp: &[CString], path: &str) -> StepError {
     let prog = argv[0].to_string_lossy().into_owned();
     let try_exec = |file: &std::ffi::CStr| -> nix::errno::Errno {
         match nix::unistd::execve(file, argv, envp) {

@@ -7,6 +7,12 @@
 //! caller's (the binary was exec'd there), not the box's; so no process in the box can open
 //! or write the runtime binary through it, whatever capabilities the plan grants. It holds no
 //! file descriptor but stdio (fds above 2 were closed, the sync channel it drops here).
+//!
+//! /proc/1/cmdline needs no such right, and would show the command line foxbox was started
+//! with (the host's binary path, bind sources, `-e TOKEN=...`): the init rewrites its argument
+//! area to read `foxbox-init` and blanks its environment strings ([`p::retitle`], as
+//! setproctitle does). Not exec'ing a separate init (as catatonit or tini are) keeps the
+//! protection above, works rootless, and copies no binary at start.
 
 use std::os::fd::RawFd;
 
@@ -19,6 +25,8 @@ pub fn fork_init(chan: RawFd) -> Result<(), StepError> {
     // Blocked before the fork so no signal (SIGCHLD above all) is lost; the fox unblocks
     // everything before exec.
     let all: Vec<i32> = (1..libc::SIGRTMAX()).collect();
+    // Read before the fork, so that a failure is the step's; the init, a copy, has the same.
+    let area = p::ArgArea::of_self().ctx(|| "read /proc/self/stat".into())?;
     let _ = p::block_signals(&all).ctx(|| "block signals".into())?;
     match p::fork().ctx(|| "fork the fox".into())? {
         None => {
@@ -28,13 +36,17 @@ pub fn fork_init(chan: RawFd) -> Result<(), StepError> {
         Some(fox) => {
             // The init's copy of the channel: the State that owns it never runs again here.
             p::close_raw(chan);
-            run(fox, &all)
+            run(fox, &all, area)
         }
     }
 }
 
-fn run(fox: i32, all: &[i32]) -> ! {
+/// What /proc/1/cmdline and /proc/1/comm read.
+pub const TITLE: &str = "foxbox-init";
+
+fn run(fox: i32, all: &[i32], area: p::ArgArea) -> ! {
     let _ = p::set_dumpable(false);
+    p::retitle(area, TITLE);
     loop {
         let sig = p::wait_signal(all);
         if sig == libc::SIGCHLD {

@@ -1,7 +1,8 @@
 //! The staged executor: a flat, ordered list of named steps, parent side and child side.
 //!
 //! Callers build a [`Launch`] (a plan, a rootfs, a name) and call [`start`] (a supervisor that
-//! owns the box) or [`run_foreground`] (the attached `foxbox run`/`up`).
+//! owns the box) or [`run_foreground`] (the attached `foxbox run`/`up`). [`join::run`] starts one
+//! more process in a running box (`foxbox exec`) through the same process steps.
 
 use std::collections::HashMap;
 use std::path::PathBuf;

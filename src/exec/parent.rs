@@ -7,7 +7,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
-use super::channel::{self, FromChild};
+use super::channel::{self, FromChild, ParentEnd};
 use super::error::{ExecError, StepError};
 use super::steps::{self, Action, Side, StartChoices, Step};
 use super::{child, Helpers, Launch};
@@ -173,6 +173,32 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
         kill(&pidfd);
         return Err(ExecError::step("record", None, e));
     }
+    let pty = follow(&pend, pid, pidfd.as_fd(), &list, &mut timings)?;
+    // From release to the fox's exec, as the parent saw it.
+    timings.push(Timing {
+        name: "child-total",
+        side: Side::Parent,
+        took: t.elapsed(),
+    });
+    Ok(Started {
+        pid,
+        pidfd,
+        pty,
+        timings,
+    })
+}
+
+/// Follow a process that runs child steps (a box's set-up process, or one that `exec` forked
+/// into a box) over the sync channel until its command is exec'd (end of file after `Ready`)
+/// or a step fails. Adds its step timings to `timings`; returns the pty master it handed over.
+/// On error the process is gone (reaped).
+pub(crate) fn follow(
+    pend: &ParentEnd,
+    pid: i32,
+    pidfd: BorrowedFd<'_>,
+    list: &[Step],
+    timings: &mut Vec<Timing>,
+) -> Result<Option<OwnedFd>, ExecError> {
     let mut pty = None;
     let mut ready = false;
     loop {
@@ -191,7 +217,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
                 }
             }
             Ok(Some((FromChild::Failed { step, error }, _))) => {
-                // The set-up process exits by itself right after reporting.
+                // It exits by itself right after reporting.
                 let _ = p::wait_pid(pid);
                 let (name, span) = list
                     .get(step)
@@ -199,7 +225,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
                     .unwrap_or(("unknown", None));
                 return Err(ExecError::step(name, span, error));
             }
-            Ok(None) if ready => break,
+            Ok(None) if ready => return Ok(pty),
             Ok(None) => {
                 let how = match p::wait_pid(pid) {
                     Ok(Exit::Code(c)) => format!("exit code {c}"),
@@ -209,23 +235,12 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
                 return Err(ExecError::Vanished(how));
             }
             Err(e) => {
-                kill(&pidfd);
+                let _ = p::pidfd_signal(pidfd, libc::SIGKILL);
+                let _ = p::wait_pid(pid);
                 return Err(ExecError::Vanished(format!("reading from it: {e}")));
             }
         }
     }
-    // From release to the fox's exec, as the parent saw it.
-    timings.push(Timing {
-        name: "child-total",
-        side: Side::Parent,
-        took: t.elapsed(),
-    });
-    Ok(Started {
-        pid,
-        pidfd,
-        pty,
-        timings,
-    })
 }
 
 fn timing(list: &[Step], a: Action, t: Instant) -> Timing {

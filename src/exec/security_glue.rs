@@ -4,6 +4,7 @@
 
 use crate::exec::error::StepError;
 use crate::plan::{Plan, Seccomp};
+use crate::security::caps::CapSet;
 use crate::security::capset;
 use crate::security::seccomp::{self, Program};
 
@@ -11,9 +12,10 @@ fn cap_err(e: capset::CapError) -> StepError {
     StepError::new(e.errno().unwrap_or(0), e.to_string())
 }
 
-/// Set all five capability sets to exactly the plan's.
-pub fn set_capabilities(want: crate::security::caps::CapSet) -> Result<(), StepError> {
-    capset::set_capabilities(want).map_err(cap_err)
+/// Set the bounding set to `bounding`, and effective, permitted, inheritable and ambient to
+/// `granted` (within it).
+pub fn set_capabilities(bounding: CapSet, granted: CapSet) -> Result<(), StepError> {
+    capset::set_sets(bounding, granted).map_err(cap_err)
 }
 
 pub fn set_no_new_privs() -> Result<(), StepError> {

@@ -1,9 +1,18 @@
 //! The ordered steps a plan turns into: the single list that `foxbox plan` prints and the
 //! executor runs (each [`Step`] names the [`Action`] the parent or the child performs).
+//!
+//! A process that `foxbox exec` starts in a running box gets a list of the same kind
+//! ([`join_steps`], printed by `foxbox plan --exec`): its parent steps join the box instead of
+//! making one, and its child steps are the box's own process steps ([`ProcessShape`]), in the
+//! same order and run by the same code, so it ends with the credentials, capabilities,
+//! no_new_privs and seccomp filter the box's command got.
+
+use std::path::Path;
 
 use serde::Serialize;
 
 use crate::plan::{MountKind, NetMode, Plan, Seccomp, Span};
+use crate::security::caps::CapSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -36,11 +45,15 @@ pub enum Action {
     MaskedPaths,
     ReadonlyPaths,
     ReadonlyRoot,
+    /// `foxbox exec`: enter the namespaces of the box's pid 1 and fork into its pid namespace.
+    Join,
     /// A new session, on a pty from the box's own devpts when there is a terminal.
     Console,
     Hostname,
     CloseFds,
     User,
+    /// Create the working directory, owned by the user, when it is missing.
+    MakeWorkdir,
     Workdir,
     Env,
     Seccomp,
@@ -234,34 +247,135 @@ pub fn steps(plan: &Plan, choices: StartChoices) -> Vec<Step> {
             .at(plan.rootfs.readonly.span),
         );
     }
-    let console = match choices.tty {
+    let fox = FoxSteps {
+        hostname_span: plan.hostname.as_ref().and_then(|h| h.span),
+        init: plan.process.init,
+    };
+    process_steps(&mut v, &ProcessShape::of_plan(plan, choices), Some(fox));
+    v
+}
+
+/// What the process half of a step list (console to exec) depends on: the same for a box's
+/// command and for a process `foxbox exec` starts in the box.
+#[derive(Debug, Clone)]
+pub struct ProcessShape<'a> {
+    pub args: &'a [String],
+    pub args_span: Option<Span>,
+    pub user_span: Option<Span>,
+    pub cwd: &'a Path,
+    pub cwd_span: Option<Span>,
+    /// The bounding set, and all five sets of uid 0.
+    pub capabilities: CapSet,
+    /// What a non-root user gets (see [`crate::plan::Plan::added_capabilities`]).
+    pub added_capabilities: CapSet,
+    pub capabilities_span: Option<Span>,
+    pub no_new_privs: bool,
+    /// `None`: unconfined; `Some(None)`: the built-in default profile; else a profile file.
+    pub seccomp: Option<Option<&'a Path>>,
+    pub seccomp_span: Option<Span>,
+    /// Whether the process gets a pty (`None`: not decided yet, as for `foxbox plan`).
+    pub tty: Option<bool>,
+}
+
+impl<'a> ProcessShape<'a> {
+    pub fn of_plan(plan: &'a Plan, choices: StartChoices) -> ProcessShape<'a> {
+        ProcessShape {
+            args: &plan.process.args.value,
+            args_span: plan.process.args.span,
+            user_span: plan.process.user.span,
+            cwd: &plan.process.cwd.value,
+            cwd_span: plan.process.cwd.span,
+            capabilities: plan.capabilities.value,
+            added_capabilities: plan.added_capabilities,
+            capabilities_span: plan.capabilities.span,
+            no_new_privs: plan.no_new_privs,
+            seccomp: match &plan.seccomp.value {
+                Seccomp::Unconfined => None,
+                Seccomp::Default => Some(None),
+                Seccomp::Profile { path, .. } => Some(Some(path.as_path())),
+            },
+            seccomp_span: plan.seccomp.span,
+            tty: choices.tty,
+        }
+    }
+}
+
+/// The process steps only a box's own command has.
+struct FoxSteps {
+    hostname_span: Option<Span>,
+    init: bool,
+}
+
+/// The steps of a process that `foxbox exec` starts in a running box: move into the box's
+/// cgroup (when it has one), join its namespaces, then the box's own process steps (without
+/// hostname, init, or creating a missing working directory: podman's exec refuses one too).
+pub fn join_steps(p: &ProcessShape<'_>, cgroup: bool) -> Vec<Step> {
+    use Side::*;
+    let mut v = Vec::new();
+    if cgroup {
+        v.push(step(
+            Action::Cgroup,
+            "cgroup",
+            Parent,
+            "move into the box's cgroup",
+        ));
+    }
+    v.push(step(
+        Action::Join,
+        "join",
+        Parent,
+        "setns into every namespace of the box's pid 1 that differs from ours; \
+         fork into its pid namespace",
+    ));
+    process_steps(&mut v, p, None);
+    v
+}
+
+/// The process steps, in the order both a box's command and `exec` run them.
+fn process_steps(v: &mut Vec<Step>, p: &ProcessShape<'_>, fox: Option<FoxSteps>) {
+    use Action as A;
+    use Side::*;
+    let console = match p.tty {
         Some(true) => "new session on a pty of the box's own devpts",
         Some(false) => "new session without a controlling terminal",
         None => "new session (on a pty when there is a terminal)",
     };
     v.push(step(A::Console, "console", Child, console));
-    v.push(
-        step(A::Hostname, "hostname", Child, "set the hostname")
-            .at(plan.hostname.as_ref().and_then(|h| h.span)),
-    );
+    if let Some(f) = &fox {
+        v.push(step(A::Hostname, "hostname", Child, "set the hostname").at(f.hostname_span));
+    }
     v.push(step(
         A::CloseFds,
         "close-fds",
         Child,
         "close every file descriptor above 2",
     ));
-    let seccomp = step(
-        A::Seccomp,
-        "seccomp",
-        Child,
-        seccomp_detail(&plan.seccomp.value),
-    )
-    .at(plan.seccomp.span);
-    let has_seccomp = !matches!(plan.seccomp.value, Seccomp::Unconfined);
+    let seccomp = p.seccomp.map(|profile| {
+        let detail = match profile {
+            None => "built-in default profile".to_string(),
+            Some(path) => format!("profile {}", path.display()),
+        };
+        step(A::Seccomp, "seccomp", Child, detail).at(p.seccomp_span)
+    });
     // Without no_new_privs the filter needs CAP_SYS_ADMIN, so it goes in while the box's root
     // still has it; with no_new_privs it goes in as late as possible.
-    if has_seccomp && !plan.no_new_privs {
-        v.push(seccomp.clone());
+    if !p.no_new_privs {
+        v.extend(seccomp.clone());
+    }
+    if fox.is_some() {
+        // Before the user changes: making a directory in one of root's needs root's rights.
+        v.push(
+            step(
+                A::MakeWorkdir,
+                "make-workdir",
+                Child,
+                format!(
+                    "create {} owned by the user when it is missing",
+                    p.cwd.display()
+                ),
+            )
+            .at(p.cwd_span),
+        );
     }
     v.push(
         step(
@@ -270,17 +384,9 @@ pub fn steps(plan: &Plan, choices: StartChoices) -> Vec<Step> {
             Child,
             "set uid, gid and supplementary groups",
         )
-        .at(plan.process.user.span),
+        .at(p.user_span),
     );
-    v.push(
-        step(
-            A::Workdir,
-            "workdir",
-            Child,
-            plan.process.cwd.value.display().to_string(),
-        )
-        .at(plan.process.cwd.span),
-    );
+    v.push(step(A::Workdir, "workdir", Child, p.cwd.display().to_string()).at(p.cwd_span));
     v.push(step(
         A::Env,
         "env",
@@ -292,22 +398,20 @@ pub fn steps(plan: &Plan, choices: StartChoices) -> Vec<Step> {
             A::Capabilities,
             "capabilities",
             Child,
-            format!("{} capabilities", plan.capabilities.value.iter().count()),
+            capabilities_detail(p.capabilities, p.added_capabilities),
         )
-        .at(plan.capabilities.span),
+        .at(p.capabilities_span),
     );
-    if plan.no_new_privs {
+    if p.no_new_privs {
         v.push(step(
             A::NoNewPrivs,
             "no-new-privs",
             Child,
             "set no_new_privs",
         ));
-        if has_seccomp {
-            v.push(seccomp);
-        }
+        v.extend(seccomp);
     }
-    if plan.process.init {
+    if fox.as_ref().is_some_and(|f| f.init) {
         v.push(step(
             A::Init,
             "init",
@@ -315,16 +419,28 @@ pub fn steps(plan: &Plan, choices: StartChoices) -> Vec<Step> {
             "fork: pid 1 reaps zombies and forwards signals",
         ));
     }
-    v.push(
-        step(
-            A::Exec,
-            "exec",
-            Child,
-            format!("{:?}", plan.process.args.value),
+    let command = if p.args.is_empty() && fox.is_none() {
+        "the command given to `foxbox exec`".to_string()
+    } else {
+        format!("{:?}", p.args)
+    };
+    v.push(step(A::Exec, "exec", Child, command).at(p.args_span));
+}
+
+/// The sets per user, as the `capabilities` step gives them.
+pub fn capabilities_detail(set: CapSet, added: CapSet) -> String {
+    let n = set.iter().count();
+    let others = if added == CapSet::EMPTY {
+        "none but the bounding set".to_string()
+    } else if added == set {
+        "the same (all were added)".to_string()
+    } else {
+        format!(
+            "{} (added), the rest in the bounding set only",
+            added.names().join(" ")
         )
-        .at(plan.process.args.span),
-    );
-    v
+    };
+    format!("uid 0: {n} capabilities in all five sets; other uids: {others}")
 }
 
 /// The steps as `foxbox plan` shows them.
@@ -332,22 +448,18 @@ pub fn describe(plan: &Plan) -> Vec<StepDesc> {
     let choices = StartChoices {
         tty: plan.process.tty,
     };
-    steps(plan, choices)
-        .into_iter()
+    describe_list(steps(plan, choices))
+}
+
+/// Any step list as `foxbox plan` shows it.
+pub fn describe_list(list: Vec<Step>) -> Vec<StepDesc> {
+    list.into_iter()
         .map(|s| StepDesc {
             name: s.name,
             side: s.side,
             detail: s.detail,
         })
         .collect()
-}
-
-fn seccomp_detail(s: &Seccomp) -> String {
-    match s {
-        Seccomp::Default => "built-in default profile".to_string(),
-        Seccomp::Unconfined => "unconfined".to_string(),
-        Seccomp::Profile { path, .. } => format!("profile {}", path.display()),
-    }
 }
 
 fn image_detail(plan: &Plan) -> String {
@@ -392,6 +504,7 @@ mod tests {
                 enforce: Enforce::Strict,
             },
             capabilities: Spanned::bare(CapSet::podman_default()),
+            added_capabilities: CapSet::EMPTY,
             no_new_privs: false,
             seccomp: Spanned::bare(Seccomp::Default),
             network: Network {
@@ -459,6 +572,25 @@ mod tests {
         );
         p.seccomp = Spanned::bare(Seccomp::Unconfined);
         assert!(!names(&p).contains(&"seccomp"));
+    }
+
+    #[test]
+    fn joining_runs_the_box_s_process_steps_in_the_box_s_order() {
+        for nnp in [false, true] {
+            let mut p = plan();
+            p.no_new_privs = nnp;
+            p.process.init = true;
+            let shape = ProcessShape::of_plan(&p, StartChoices::default());
+            let joined: Vec<Action> = join_steps(&shape, true).iter().map(|s| s.action).collect();
+            assert_eq!(joined[..2], [Action::Cgroup, Action::Join]);
+            let own: Vec<Action> = steps(&p, StartChoices::default())
+                .iter()
+                .map(|s| s.action)
+                .skip_while(|a| *a != Action::Console)
+                .filter(|a| ![Action::Hostname, Action::MakeWorkdir, Action::Init].contains(a))
+                .collect();
+            assert_eq!(joined[2..], own[..], "no_new_privs {nnp}");
+        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! detached) all come through here, so a box is the same thing however it was started.
 
 pub mod cgroup_record;
+pub mod exec_request;
 pub mod holder;
 mod hooks;
 pub mod remove;

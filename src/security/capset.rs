@@ -5,9 +5,10 @@
 //! 1. groups and gid, then [`set_keep_caps`]`(true)` and the uid: a change from uid 0 to a
 //!    non-zero uid clears the permitted set unless keep-caps is on, and always clears the
 //!    effective and ambient sets (the next step restores them);
-//! 2. [`set_capabilities`]: drops the bounding set (needs CAP_SETPCAP, so first), then sets
-//!    effective, permitted and inheritable, then raises ambient for a non-root uid (ambient
-//!    needs the cap in both permitted and inheritable, so last);
+//! 2. [`set_sets`]: drops the bounding set (needs CAP_SETPCAP, so first), then sets
+//!    effective, permitted and inheritable, then raises ambient (ambient needs the cap in both
+//!    permitted and inheritable, so last); a non-root uid gets only the added capabilities in
+//!    those four (podman's rule, applied by the executor's `capabilities` step);
 //! 3. [`set_no_new_privs`], then the seccomp filter (with no_new_privs, installing needs no
 //!    capability); without no_new_privs, the filter goes in before step 1, while the child
 //!    still has CAP_SYS_ADMIN in its user namespace (runc's order), and must allow the calls
@@ -131,12 +132,19 @@ pub fn current() -> Result<CapState, CapError> {
 }
 
 /// Set all five capability sets of the calling thread to exactly `set`: bounding, effective,
-/// permitted, inheritable and ambient. Ambient matters only for a non-root user (it is what
-/// carries the set across exec); for uid 0 it is set too, so that every set says the same.
+/// permitted, inheritable and ambient (see [`set_sets`]).
+pub fn set_capabilities(set: CapSet) -> Result<(), CapError> {
+    set_sets(set, set)
+}
+
+/// Set the bounding set of the calling thread to `bounding`, and its effective, permitted,
+/// inheritable and ambient sets to `granted` (which must lie within it). Ambient matters only
+/// for a non-root user (it is what carries the sets across exec); for uid 0 it is set too, so
+/// that every set says the same.
 ///
 /// Call it after the uid change (see the module docs). Capabilities the kernel does not have
-/// are dropped from the bounding set like any other cap outside `set`.
-pub fn set_capabilities(set: CapSet) -> Result<(), CapError> {
+/// are dropped from the bounding set like any other cap outside `bounding`.
+pub fn set_sets(bounding: CapSet, granted: CapSet) -> Result<(), CapError> {
     let d = sys::capget().map_err(fail("capget", None))?;
     let permitted = join(d[0].permitted, d[1].permitted);
     let effective = join(d[0].effective, d[1].effective);
@@ -150,7 +158,7 @@ pub fn set_capabilities(set: CapSet) -> Result<(), CapError> {
     for cap in 0..64u32 {
         match in_bounding(cap)? {
             None => break,
-            Some(true) if !set.contains(cap) => {
+            Some(true) if !bounding.contains(cap) => {
                 sys::prctl(PR_CAPBSET_DROP, cap.into(), 0, 0, 0)
                     .map_err(fail("PR_CAPBSET_DROP", Some(cap)))?;
             }
@@ -159,8 +167,8 @@ pub fn set_capabilities(set: CapSet) -> Result<(), CapError> {
     }
     sys::prctl(PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as _, 0, 0, 0)
         .map_err(fail("PR_CAP_AMBIENT_CLEAR_ALL", None))?;
-    sys::capset(&data(set, set, set)).map_err(fail("capset", None))?;
-    for cap in set.iter() {
+    sys::capset(&data(granted, granted, granted)).map_err(fail("capset", None))?;
+    for cap in granted.iter() {
         sys::prctl(
             PR_CAP_AMBIENT,
             libc::PR_CAP_AMBIENT_RAISE as _,

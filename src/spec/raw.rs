@@ -184,7 +184,7 @@ pub struct RawCapabilities {
     /// Capabilities to remove from the default set (podman's). Names are case-insensitive with an
     /// optional `CAP_` prefix; `ALL` removes every one.
     pub drop: Option<Sp<Vec<Sp<String>>>>,
-    /// Capabilities to add after dropping. `ALL` adds every one.
+    /// Capabilities to add after dropping. `ALL` adds every one. A non-root user gets only these.
     pub add: Option<Sp<Vec<Sp<String>>>>,
 }
 

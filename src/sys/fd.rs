@@ -1,7 +1,8 @@
-//! File descriptor odds and ends: poll, non-blocking mode, dup2, raw writes.
+//! File descriptor odds and ends: poll, non-blocking mode, dup onto stdio, raw writes, and messages with
+//! descriptors attached over a Unix socket pair.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// poll(2), retried on EINTR; `None` waits forever.
 pub fn poll(fds: &mut [libc::pollfd], timeout: Option<std::time::Duration>) -> io::Result<()> {
@@ -28,14 +29,83 @@ pub fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
         .map_err(io::Error::from)
 }
 
-/// dup2(2) `from` onto descriptor number `to` (stdio, on purpose): whatever `to` was is
-/// closed. The caller makes sure no `OwnedFd` of its own owns `to`.
-pub fn dup_onto(from: BorrowedFd<'_>, to: RawFd) -> io::Result<()> {
-    // SAFETY: dup2 touches no memory of ours; replacing `to` is what the caller asked for.
-    if unsafe { libc::dup2(from.as_raw_fd(), to) } < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
+/// dup2(2) `fd` onto `target` (a standard descriptor, replaced on purpose).
+pub fn dup_onto(fd: BorrowedFd<'_>, target: RawFd) -> io::Result<()> {
+    // SAFETY: dup2 has no memory effects; whatever `target` held is closed by the kernel, and
+    // callers pass only stdio numbers, which no OwnedFd in this process owns.
+    if unsafe { libc::dup2(fd.as_raw_fd(), target) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A connected pair of close-on-exec SOCK_SEQPACKET Unix sockets.
+pub fn seqpacket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{socketpair, AddressFamily, SockFlag, SockType};
+    socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .map_err(io::Error::from)
+}
+
+/// Send one message on a connected socket, with `pass` attached as SCM_RIGHTS (retried on
+/// EINTR; no SIGPIPE when the peer is gone).
+pub fn send_msg(
+    sock: BorrowedFd<'_>,
+    bytes: &[u8],
+    pass: Option<BorrowedFd<'_>>,
+) -> io::Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
+    let iov = [io::IoSlice::new(bytes)];
+    let fds;
+    let cmsgs: &[ControlMessage] = match pass {
+        Some(f) => {
+            fds = [f.as_raw_fd()];
+            &[ControlMessage::ScmRights(&fds)]
+        }
+        None => &[],
+    };
+    loop {
+        match sendmsg::<()>(sock.as_raw_fd(), &iov, cmsgs, MsgFlags::MSG_NOSIGNAL, None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            r => return r.map(drop).map_err(io::Error::from),
+        }
+    }
+}
+
+/// Receive one message into `buf`: its length (0 at end of file) and the first descriptor
+/// passed with it (close-on-exec; any further ones are closed).
+pub fn recv_msg(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut cspace = nix::cmsg_space!([RawFd; 1]);
+    loop {
+        let mut iov = [io::IoSliceMut::new(buf)];
+        match recvmsg::<()>(
+            sock.as_raw_fd(),
+            &mut iov,
+            Some(&mut cspace),
+            MsgFlags::MSG_CMSG_CLOEXEC,
+        ) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(m) => {
+                let mut passed = None;
+                for c in m.cmsgs().map_err(io::Error::from)? {
+                    if let ControlMessageOwned::ScmRights(fds) = c {
+                        for f in fds {
+                            // SAFETY: the kernel installed this descriptor in this process
+                            // for this message just now; nothing else refers to it.
+                            let owned = unsafe { OwnedFd::from_raw_fd(f) };
+                            passed.get_or_insert(owned);
+                        }
+                    }
+                }
+                return Ok((m.bytes, passed));
+            }
+        }
     }
 }
 

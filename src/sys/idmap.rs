@@ -119,6 +119,20 @@ impl IdMaps {
         }
     }
 
+    /// The maps of the user namespace process `pid` is in, as /proc shows them to the caller
+    /// (ids inside, and the caller's ids they stand for).
+    pub fn of_process(pid: i32) -> io::Result<IdMaps> {
+        let read = |kind: &str| -> io::Result<Vec<IdRange>> {
+            let text = fs::read_to_string(format!("/proc/{pid}/{kind}_map"))?;
+            Ok(parse_map(&text))
+        };
+        Ok(IdMaps {
+            uids: read("uid")?,
+            gids: read("gid")?,
+            via_helpers: false,
+        })
+    }
+
     /// True when the box has more than one id (a subordinate range, or root's identity map).
     pub fn has_range(&self) -> bool {
         self.uids.iter().map(|r| r.count as u64).sum::<u64>() > 1
@@ -170,6 +184,20 @@ fn stack(own: IdRange, subs: &[(u32, u32)]) -> Vec<IdRange> {
         next = next.saturating_add(count);
     }
     v
+}
+
+/// The lines of a uid_map/gid_map file.
+fn parse_map(text: &str) -> Vec<IdRange> {
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace().map(|n| n.parse::<u32>().ok());
+            Some(IdRange {
+                inside: f.next()??,
+                outside: f.next()??,
+                count: f.next()??,
+            })
+        })
+        .collect()
 }
 
 /// The ranges `(start, count)` in a /etc/subuid-format text for a user, by name or by uid.
@@ -286,6 +314,21 @@ mod tests {
     use super::*;
 
     const SUB: &str = "alice:100000:65536\n1002:200000:1000\nbob:300000:0\n";
+
+    #[test]
+    fn proc_maps_parse_with_their_padding() {
+        let m = parse_map("         0       1000          1\n         1     100000      65536\n");
+        assert_eq!(m.len(), 2);
+        assert_eq!(
+            m[1],
+            IdRange {
+                inside: 1,
+                outside: 100000,
+                count: 65536
+            }
+        );
+        assert!(parse_map("junk\n").is_empty());
+    }
 
     #[test]
     fn user_names_come_from_passwd() {

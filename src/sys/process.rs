@@ -259,6 +259,77 @@ pub fn before_exec(
     }
 }
 
+/// Where this process's argument and environment strings are (the kernel copied them onto
+/// its stack at exec), for [`retitle`]. Only [`ArgArea::of_self`] makes one, so it always
+/// describes the address space of the process that read it, or of a fork of it (a copy).
+#[derive(Debug, Clone, Copy)]
+pub struct ArgArea {
+    args: (usize, usize),
+    env: (usize, usize),
+}
+
+impl ArgArea {
+    /// Read from /proc/self/stat (fields 48 to 51).
+    pub fn of_self() -> io::Result<ArgArea> {
+        let stat = std::fs::read_to_string("/proc/self/stat")?;
+        let bad = || io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/self/stat");
+        // Fields are counted from the last ')': the command name may hold anything.
+        let rest = &stat[stat.rfind(')').ok_or_else(bad)? + 1..];
+        let f: Vec<usize> = rest
+            .split_whitespace()
+            .skip(45)
+            .take(4)
+            .map(|v| v.parse().map_err(|_| bad()))
+            .collect::<io::Result<_>>()?;
+        let (args, env) = match f[..] {
+            [a0, a1, e0, e1] if a0 < a1 && e0 <= e1 => ((a0, a1), (e0, e1)),
+            _ => return Err(bad()),
+        };
+        Ok(ArgArea { args, env })
+    }
+}
+
+/// Make /proc/self/cmdline read `name` alone, and blank the environment strings, in place (as
+/// setproctitle does): nothing of the command line this process was started with stays
+/// readable through /proc. The name is cut to fit the area.
+pub fn retitle(area: ArgArea, name: &str) {
+    let (start, end) = area.args;
+    let len = end - start;
+    let n = name.len().min(len.saturating_sub(2));
+    // SAFETY: [start, end) and area.env are the argument and environment strings the kernel
+    // placed on this process's stack at exec (or on the stack of the process it is a fork of:
+    // the same addresses in a copy), mapped read-write for its whole life and never unmapped.
+    // Nothing in Rust holds a reference into them (std keeps raw argv/environ pointers, which
+    // then see shorter NUL-terminated strings); the process is single-threaded here.
+    unsafe {
+        let args = std::slice::from_raw_parts_mut(start as *mut u8, len);
+        args.fill(0);
+        args[..n].copy_from_slice(&name.as_bytes()[..n]);
+        if len >= 2 {
+            // A last byte that is not NUL tells the kernel the title was rewritten: it then
+            // shows the area up to the first NUL only, not the NULs after the name.
+            args[len - 1] = b' ';
+        }
+        let (e0, e1) = area.env;
+        std::ptr::write_bytes(e0 as *mut u8, 0, e1 - e0);
+    }
+    let _ = set_name(name);
+}
+
+/// The thread's name (comm: /proc/self/comm, `ps`), cut to 15 bytes.
+pub fn set_name(name: &str) -> io::Result<()> {
+    let mut buf = [0u8; 16];
+    let n = name.len().min(15);
+    buf[..n].copy_from_slice(&name.as_bytes()[..n]);
+    // SAFETY: PR_SET_NAME reads at most 16 bytes from a NUL-terminated buffer that lives
+    // across the call.
+    let r = unsafe { libc::prctl(libc::PR_SET_NAME, buf.as_ptr() as libc::c_ulong, 0, 0, 0) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Block `sigs` in this thread; returns the previous mask.
 pub fn block_signals(sigs: &[i32]) -> io::Result<libc::sigset_t> {
     // SAFETY: sigset_t is plain data; sigemptyset/sigaddset initialise it.

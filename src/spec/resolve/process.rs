@@ -11,7 +11,7 @@ use crate::spec::paths::{self, PathError};
 use crate::spec::raw::{RawBox, RawCommand, Sp};
 
 /// The default PATH, as podman sets it.
-pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub use crate::plan::DEFAULT_PATH;
 
 /// What `[box]` resolves into.
 pub struct Boxed {

@@ -68,9 +68,13 @@ fn entries(rx: &mut Rx<'_>, list: Option<&Sp<Vec<Sp<String>>>>, what: &str) -> V
     out
 }
 
-pub fn capabilities(rx: &mut Rx<'_>, c: Option<&Sp<RawCapabilities>>) -> Option<Spanned<CapSet>> {
+/// The box's set, and the part of it `add` names (what a non-root user gets).
+pub fn capabilities(
+    rx: &mut Rx<'_>,
+    c: Option<&Sp<RawCapabilities>>,
+) -> Option<(Spanned<CapSet>, CapSet)> {
     let Some(c) = c else {
-        return Some(Spanned::bare(CapSet::podman_default()));
+        return Some((Spanned::bare(CapSet::podman_default()), CapSet::EMPTY));
     };
     let before = rx.error_count();
     let drop = entries(rx, c.value.drop.as_ref(), "drop");
@@ -171,6 +175,14 @@ pub fn capabilities(rx: &mut Rx<'_>, c: Option<&Sp<RawCapabilities>>) -> Option<
             set.insert(*a);
         }
     }
+    let mut added = CapSet::EMPTY;
+    for (a, _) in &add {
+        match a {
+            Entry::All => added = CapSet::all(),
+            Entry::Cap(a) => added.insert(*a),
+        }
+    }
+    added.0 &= set.0;
     if add_all.is_some() {
         for (a, span) in &add {
             if let Entry::Cap(a) = a {
@@ -186,7 +198,7 @@ pub fn capabilities(rx: &mut Rx<'_>, c: Option<&Sp<RawCapabilities>>) -> Option<
             }
         }
     }
-    Some(Spanned::new(set, rx.span(c.span)))
+    Some((Spanned::new(set, rx.span(c.span)), added))
 }
 
 pub fn no_new_privs(s: Option<&Sp<RawSecurity>>) -> bool {
