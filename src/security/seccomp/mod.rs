@@ -27,6 +27,22 @@
 //!   (as runc does), so libc falls back to older calls; it is still refused.
 //! - `SCMP_ACT_NOTIFY`, `listenerPath` and the notification flags are errors: foxbox has no
 //!   notification agent. ERRNO without `errnoRet` returns EPERM.
+//!
+//! `tests/seccomp_differential.rs` compiles the same resolved rules with libseccomp and
+//! compares every verdict; besides the points above, it names these differences:
+//! - Call number -1 (every bit set, the x32 bit among them) is killed as a foreign-ABI call;
+//!   libseccomp passes it to the rules (tracers use it to skip a call).
+//! - When rules with different actions hold for one call, libseccomp lets an unconditional rule
+//!   replace the call's conditional ones (the built-in default's EINVAL for audit netlink
+//!   sockets beside its `socket` allow would be lost) and leaves other combinations
+//!   unspecified; foxbox applies the kernel's precedence, so it is only ever the stricter.
+//! - libseccomp 2.5 merges one call's rules into an argument tree and can apply one rule's
+//!   range comparison to another rule's values (`a0 < 1 && a2 < X` beside `a0 > 4` killed a
+//!   call that neither matches, in the kernel too); foxbox keeps every rule whole.
+//! - Calls newer than libseccomp's table cannot be named for a foreign architecture there;
+//!   foxbox's tables come from the kernel's.
+//! - The kernel lets x86_64's `uretprobe` and `uprobe` past every filter: no profile can refuse
+//!   them, whichever compiler made it.
 
 pub mod arch;
 pub mod bpf;
