@@ -3,7 +3,7 @@
 //! message) to the parent before it exits. It never prints.
 
 use std::ffi::CString;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::time::Instant;
 
@@ -30,6 +30,7 @@ pub(crate) fn run(
     steps: &[Step],
     chan: ChildEnd,
     seccomp: Option<&Program>,
+    private_dev: Option<BorrowedFd<'_>>,
 ) -> ! {
     // The box must not outlive the process that started it (the CLI, or a supervisor).
     let _ = p::set_parent_death_signal(libc::SIGKILL);
@@ -48,6 +49,7 @@ pub(crate) fn run(
         env: Vec::new(),
         netns: None,
         seccomp,
+        private_dev,
     };
     let mut timings = Vec::with_capacity(steps.len());
     for (i, s) in steps.iter().enumerate() {
@@ -88,6 +90,8 @@ struct State<'a> {
     netns: Option<netns::NetNs>,
     /// Compiled by the parent before the clone, so the child only installs it.
     seccomp: Option<&'a Program>,
+    /// The /dev tmpfs with nodes of the box's own, made by the parent (see [`dev::private`]).
+    private_dev: Option<BorrowedFd<'a>>,
 }
 
 impl State<'_> {
@@ -129,7 +133,7 @@ impl State<'_> {
             Action::Proc => kernfs::mount_proc(self.root()?),
             Action::Dev => {
                 let tty_gid = self.launch.id_maps.host_gid(5).map(|_| 5);
-                dev::populate(self.root()?, tty_gid)
+                dev::populate(self.root()?, tty_gid, self.private_dev)
             }
             Action::Sys => {
                 let own_netns = plan.network.mode.value != NetMode::Host;

@@ -11,6 +11,7 @@ use super::channel::{self, FromChild};
 use super::error::{ExecError, StepError};
 use super::steps::{self, Action, Side, StartChoices, Step};
 use super::{child, Helpers, Launch};
+use crate::fs::dev;
 use crate::plan::NetMode;
 use crate::sys::process::{self as p, ns, Exit, Forked};
 use crate::sys::{fd, tty};
@@ -67,6 +68,13 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
             compiled.as_ref()
         }
     };
+    // Made here, in the host's user namespace, where mknod may make a device.
+    let private_dev = if dev::wants_private_nodes(&launch.id_maps) {
+        dev::private().map_err(|e| fail(Action::Dev, "dev", e))?
+    } else {
+        None
+    };
+    let private_dev = private_dev.as_ref().map(|d| d.as_fd());
     let (pend, cend) =
         channel::pair().map_err(|e| fail(Action::Clone, "clone", io_step("sync channel", e)))?;
     let mut flags = ns::USER | ns::MOUNT | ns::PID | ns::UTS | ns::IPC | ns::CGROUP;
@@ -92,7 +100,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
             let spawned = h.spawn(flags, &launch.id_maps, move || {
                 p::close_raw(parent_end);
                 if let Some(c) = child_end.take() {
-                    child::run(launch, list, c, seccomp)
+                    child::run(launch, list, c, seccomp, private_dev)
                 }
             });
             match spawned {
@@ -114,7 +122,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
     let (pid, pidfd) = match forked {
         Ok(Forked::Child) => {
             drop(pend);
-            child::run(launch, &list, cend, seccomp)
+            child::run(launch, &list, cend, seccomp, private_dev)
         }
         Ok(Forked::Parent { pid, pidfd }) => (pid, pidfd),
         Err(e) => {
