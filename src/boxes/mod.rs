@@ -22,6 +22,7 @@ pub mod proc;
 
 use std::fs::{self, File};
 use std::io::{self, Write};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -347,6 +348,7 @@ impl Boxes {
     /// [`Boxes::open`] without the sweep, for starting a box: reading every box's entry is
     /// not the start's business (`ps`, `rm` and the `--rm` reaper sweep).
     pub fn open_unswept(dir: PathBuf) -> Result<Boxes, BoxError> {
+        crate::store::private::create_dir(&dir).map_err(io_err("cannot create", &dir))?;
         fs::create_dir_all(dir.join(NAMES_DIR)).map_err(io_err("cannot create", &dir))?;
         Ok(Boxes { dir })
     }
@@ -411,7 +413,10 @@ impl Boxes {
         config.created = now_ms();
         config.creator = ProcId::of(std::process::id() as i32);
         let dir = self.box_dir(&config.id);
-        fs::create_dir(&dir).map_err(io_err("cannot create", &dir))?;
+        fs::DirBuilder::new()
+            .mode(crate::store::private::DIR_MODE)
+            .create(&dir)
+            .map_err(io_err("cannot create", &dir))?;
         let lock = File::open(&dir)
             .map_err(io_err("cannot open", &dir))
             .and_then(|f| lock_file(f, &dir));

@@ -3,6 +3,8 @@
 //! - [`paths`]: the data root and the runtime directory.
 //! - [`atomic`]: whole-file writes that a crash never leaves half done.
 //! - [`lock`]: advisory file locks (flock) that guard an index or a box against a second writer.
+//! - [`private`]: the store's modes: its owner's alone.
 pub mod atomic;
 pub mod lock;
 pub mod paths;
+pub mod private;

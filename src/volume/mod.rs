@@ -7,6 +7,7 @@
 
 use std::fs;
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -83,7 +84,8 @@ impl Volumes {
     /// `volumes_dir` is `<root>/volumes`; `boxes_dir` is `<root>/boxes`, consulted to tell a
     /// live user from a stale marker.
     pub fn open(volumes_dir: PathBuf, boxes_dir: PathBuf) -> Result<Volumes, VolumeError> {
-        fs::create_dir_all(&volumes_dir).map_err(io_err("cannot create", &volumes_dir))?;
+        crate::store::private::create_dir(&volumes_dir)
+            .map_err(io_err("cannot create", &volumes_dir))?;
         let v = Volumes {
             dir: volumes_dir,
             boxes_dir,
@@ -271,7 +273,13 @@ fn now() -> u64 {
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), VolumeError> {
-    let mut f = fs::File::create(path).map_err(io_err("cannot create", path))?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(crate::store::private::FILE_MODE)
+        .open(path)
+        .map_err(io_err("cannot create", path))?;
     let text =
         serde_json::to_vec_pretty(value).map_err(|e| io_err("cannot encode", path)(e.into()))?;
     f.write_all(&text)
