@@ -24,7 +24,7 @@ use std::fs::{self, File};
 use std::io::{self, Write};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -120,6 +120,18 @@ pub struct BoxConfig {
     /// written, instead of "created by `creator`".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial: Option<BoxState>,
+}
+
+impl BoxConfig {
+    /// The grace period between SIGTERM and SIGKILL its plan set (`limits.stop_timeout`), for
+    /// `foxbox stop` without `--time`.
+    pub fn stop_timeout(&self) -> Duration {
+        self.plan
+            .pointer("/limits/stop_timeout")
+            .and_then(|v| v.as_str())
+            .and_then(|s| humantime::parse_duration(s).ok())
+            .unwrap_or(crate::plan::DEFAULT_STOP_TIMEOUT)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
