@@ -79,6 +79,53 @@ fn hostname_is_the_flag_or_a_generated_fox_name() {
     }
 }
 
+/// Names may have 128 characters, hostnames 64: a long name gives the box a hostname cut from
+/// it (the start works, `exec` sees the same), and an explicit hostname too long is a spec
+/// error at its line, before anything starts.
+#[test]
+fn a_long_name_gives_a_valid_hostname_and_a_long_hostname_is_refused() {
+    let long = format!("fox-{}", "a".repeat(59)) + &"b".repeat(40);
+    assert_eq!(long.len(), 103);
+    let cut = &long[..63];
+    for env in envs() {
+        let r = boxed(
+            &env,
+            &["--name", &long, "-d"],
+            &["sh", "-c", "hostname; echo $HOSTNAME; sleep 30"],
+        );
+        r.ok();
+        assert!(
+            !r.stderr.contains("hostname"),
+            "{:?}: {}",
+            env.who,
+            r.stderr
+        );
+        let x = env.run(["exec", &long, "sh", "-c", "hostname; echo $HOSTNAME"]);
+        x.ok();
+        assert_eq!(x.stdout, format!("{cut}\n{cut}\n"), "{:?}", env.who);
+        env.run(["rm", "-f", &long]).ok();
+
+        let spec = env.write(
+            "Foxbox.toml",
+            format!(
+                "[box]\nimage = \"busybox\"\nhostname = \"{}\"\n",
+                "h".repeat(64)
+            ),
+        );
+        let r = env.run(["check", spec.to_str().unwrap()]);
+        r.assert_code(1);
+        assert!(
+            r.stderr.contains("bad_hostname") && r.stderr.contains("Foxbox.toml:3"),
+            "{:?}: {}",
+            env.who,
+            r.stderr
+        );
+        let r = boxed(&env, &["--hostname", &"h".repeat(70)], &["true"]);
+        r.assert_code(125);
+        assert!(r.stderr.contains("bad_hostname"), "{}", r.stderr);
+    }
+}
+
 fn subordinate(file: &str, user: &str) -> (u32, u32) {
     let text = fs::read_to_string(file).unwrap();
     text.lines()
