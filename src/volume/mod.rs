@@ -94,6 +94,15 @@ impl Volumes {
         Ok(v)
     }
 
+    /// Open for reading only (`volume ls`, `inspect`): nothing is created or swept, so a
+    /// read-only store lists; a store without volumes lists none.
+    pub fn open_read(volumes_dir: PathBuf, boxes_dir: PathBuf) -> Volumes {
+        Volumes {
+            dir: volumes_dir,
+            boxes_dir,
+        }
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
@@ -190,7 +199,11 @@ impl Volumes {
     /// Every volume, sorted by name.
     pub fn list(&self) -> Result<Vec<Volume>, VolumeError> {
         let mut out = Vec::new();
-        let entries = fs::read_dir(&self.dir).map_err(io_err("cannot read", &self.dir))?;
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io_err("cannot read", &self.dir)(e)),
+        };
         for e in entries.flatten() {
             let Some(name) = e.file_name().to_str().map(str::to_string) else {
                 continue;
