@@ -115,6 +115,46 @@ pub enum Command {
     Man(completions::ManArgs),
 }
 
+impl Command {
+    /// Whether the command only reads and prints: it may then die of SIGPIPE when its reader
+    /// goes away (`foxbox ps | head -1`), quietly, as other command-line tools do. The others
+    /// keep SIGPIPE ignored (Rust's default): they start boxes, supervisors and helpers, talk to
+    /// them over pipes and sockets, and must see a gone peer as an error, not die of it.
+    fn only_prints(&self) -> bool {
+        match self {
+            Command::Check(_)
+            | Command::Plan(_)
+            | Command::Ps(_)
+            | Command::Top(_)
+            | Command::Logs(_)
+            | Command::Inspect(_)
+            | Command::Wait(_)
+            | Command::Stats(_)
+            | Command::Schema(_)
+            | Command::Completions(_)
+            | Command::Man(_) => true,
+            Command::Image(c) => matches!(
+                c,
+                image::ImageCommand::Ls(_) | image::ImageCommand::Inspect(_)
+            ),
+            Command::Volume(c) => {
+                matches!(
+                    c,
+                    volume::VolumeCommand::Ls(_) | volume::VolumeCommand::Inspect(_)
+                )
+            }
+            Command::Up(_)
+            | Command::Run(_)
+            | Command::Pull(_)
+            | Command::Login(_)
+            | Command::Exec(_)
+            | Command::Stop(_)
+            | Command::Kill(_)
+            | Command::Rm(_) => false,
+        }
+    }
+}
+
 /// What every command gets besides its own arguments.
 pub struct Ctx {
     pub root: Option<PathBuf>,
@@ -161,6 +201,9 @@ pub fn main(cli: Cli) -> u8 {
         )
     }))
     .ok();
+    if cli.command.only_prints() {
+        foxbox::sys::process::default_sigpipe();
+    }
     let result = match cli.command {
         Command::Check(a) => check::run(a, &ctx),
         Command::Plan(a) => plan::run(a, &ctx),

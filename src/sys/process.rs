@@ -240,6 +240,16 @@ pub fn set_signal_mask(mask: &libc::sigset_t) {
     }
 }
 
+/// SIGPIPE back to its default disposition (Rust's runtime ignores it before `main`): a write
+/// to a pipe whose reader is gone then ends the process quietly.
+pub fn default_sigpipe() {
+    // SAFETY: installs the default disposition, no handler; nothing runs on another thread
+    // that could be changing it.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// A signal set of a process from /proc/`pid`/status (`field`: `SigIgn`, `SigCgt`, ...): bit
 /// N-1 for signal N.
 pub fn signal_mask(pid: &str, field: &str) -> Option<u64> {
