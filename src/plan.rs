@@ -165,10 +165,24 @@ pub struct Limits {
     pub pids: Option<Spanned<u64>>,
     #[serde(serialize_with = "ser_duration_opt")]
     pub timeout: Option<Spanned<Duration>>,
+    /// Between SIGTERM and SIGKILL when the box is stopped (`None`: [`DEFAULT_STOP_TIMEOUT`]).
+    #[serde(serialize_with = "ser_duration_opt")]
+    pub stop_timeout: Option<Spanned<Duration>>,
     pub enforce: Enforce,
 }
 
+/// How long a box being stopped has between SIGTERM and SIGKILL unless its plan says (podman's
+/// `--stop-timeout` default).
+pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Limits {
+    /// The grace period between SIGTERM and SIGKILL when the box is stopped.
+    pub fn stop_grace(&self) -> Duration {
+        self.stop_timeout
+            .as_ref()
+            .map_or(DEFAULT_STOP_TIMEOUT, |t| t.value)
+    }
+
     /// True when any cgroup-backed limit is declared (timeout is enforced by foxbox itself).
     pub fn needs_cgroup(&self) -> bool {
         self.memory.is_some() || self.cpus.is_some() || self.pids.is_some()

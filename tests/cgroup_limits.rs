@@ -264,6 +264,7 @@ fn limits() -> Limits {
         cpus: None,
         pids: None,
         timeout: None,
+        stop_timeout: None,
         enforce: Enforce::Strict,
     }
 }

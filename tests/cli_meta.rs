@@ -1,4 +1,5 @@
-//! Completions, the man page and --version come from the same clap definitions as the commands.
+//! Completions, the man page and --version come from the same clap definitions as the commands;
+//! listing commands end quietly when their reader goes away.
 
 mod common;
 
@@ -28,4 +29,51 @@ fn completions_man_and_version() {
     );
     let bad = env.run(["completions", "tcsh"]);
     bad.assert_code(125);
+}
+
+/// A reader that went away (`foxbox ps -a | head -1`) ends a listing command quietly, by
+/// SIGPIPE as other command-line tools, without a panic or a backtrace.
+#[test]
+fn a_closed_pipe_ends_listing_commands_quietly() {
+    for env in common::envs_with_busybox() {
+        env.run([
+            "run",
+            "-d",
+            "--name",
+            "piped",
+            "busybox",
+            "sh",
+            "-c",
+            "echo hi; sleep 60",
+        ])
+        .ok();
+        env.run(["volume", "create", "vol"]).ok();
+        let commands: [&[&str]; 7] = [
+            &["ps", "-a"],
+            &["inspect", "piped"],
+            &["image", "ls"],
+            &["top", "piped"],
+            &["logs", "piped"],
+            &["volume", "ls"],
+            &["image", "inspect", "busybox"],
+        ];
+        for args in commands {
+            let (reader, writer) = std::io::pipe().unwrap();
+            drop(reader);
+            let out = env
+                .foxbox(args)
+                .stdout(writer)
+                .stderr(std::process::Stdio::piped())
+                .output()
+                .unwrap();
+            let r = common::Run::from(out);
+            assert_eq!(
+                (r.code, r.stderr.as_str()),
+                (128 + libc::SIGPIPE, ""),
+                "{:?}: {args:?}",
+                env.who
+            );
+        }
+        env.run(["rm", "-f", "piped"]).ok();
+    }
 }

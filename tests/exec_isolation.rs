@@ -79,6 +79,53 @@ fn hostname_is_the_flag_or_a_generated_fox_name() {
     }
 }
 
+/// Names may have 128 characters, hostnames 64: a long name gives the box a hostname cut from
+/// it (the start works, `exec` sees the same), and an explicit hostname too long is a spec
+/// error at its line, before anything starts.
+#[test]
+fn a_long_name_gives_a_valid_hostname_and_a_long_hostname_is_refused() {
+    let long = format!("fox-{}", "a".repeat(59)) + &"b".repeat(40);
+    assert_eq!(long.len(), 103);
+    let cut = &long[..63];
+    for env in envs() {
+        let r = boxed(
+            &env,
+            &["--name", &long, "-d"],
+            &["sh", "-c", "hostname; echo $HOSTNAME; sleep 30"],
+        );
+        r.ok();
+        assert!(
+            !r.stderr.contains("hostname"),
+            "{:?}: {}",
+            env.who,
+            r.stderr
+        );
+        let x = env.run(["exec", &long, "sh", "-c", "hostname; echo $HOSTNAME"]);
+        x.ok();
+        assert_eq!(x.stdout, format!("{cut}\n{cut}\n"), "{:?}", env.who);
+        env.run(["rm", "-f", &long]).ok();
+
+        let spec = env.write(
+            "Foxbox.toml",
+            format!(
+                "[box]\nimage = \"busybox\"\nhostname = \"{}\"\n",
+                "h".repeat(64)
+            ),
+        );
+        let r = env.run(["check", spec.to_str().unwrap()]);
+        r.assert_code(1);
+        assert!(
+            r.stderr.contains("bad_hostname") && r.stderr.contains("Foxbox.toml:3"),
+            "{:?}: {}",
+            env.who,
+            r.stderr
+        );
+        let r = boxed(&env, &["--hostname", &"h".repeat(70)], &["true"]);
+        r.assert_code(125);
+        assert!(r.stderr.contains("bad_hostname"), "{}", r.stderr);
+    }
+}
+
 fn subordinate(file: &str, user: &str) -> (u32, u32) {
     let text = fs::read_to_string(file).unwrap();
     text.lines()
@@ -386,6 +433,71 @@ fn dev_holds_exactly_the_listed_entries() {
                 "FULL"
             ],
             "{:?}",
+            env.who
+        );
+    }
+}
+
+/// Mode, owner and (with `ctime`) ctime of each of the host's nodes a box's /dev holds.
+fn host_nodes(ctime: bool) -> Vec<(&'static str, u32, u32, u32, i64, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    ["null", "zero", "full", "random", "urandom", "tty"]
+        .into_iter()
+        .map(|n| {
+            let m = fs::metadata(format!("/dev/{n}")).unwrap();
+            let (s, ns) = if ctime {
+                (m.ctime(), m.ctime_nsec())
+            } else {
+                (0, 0)
+            };
+            (n, m.mode(), m.uid(), m.gid(), s, ns)
+        })
+        .collect()
+}
+
+/// With root's identity map a box's root would own bound host nodes: its chmod, chown or touch
+/// must reach only nodes of its own.
+#[test]
+fn the_box_cannot_change_the_hosts_device_nodes() {
+    for env in envs() {
+        // A touch of a 0666 node is every host user's right (and a rootless box's); only a
+        // root-run box must leave even the ctime alone.
+        let ctime = env.who == Who::Root;
+        let before = host_nodes(ctime);
+        // First what cannot harm the host even where the nodes are its own: each node's own
+        // mode and owner again, and a touch; only its ctime would show it.
+        let r = sh(
+            &env,
+            &[],
+            "for n in null zero full random urandom tty; do \
+               chmod $(stat -c %a /dev/$n) /dev/$n; chown $(stat -c %u:%g /dev/$n) /dev/$n; \
+               touch /dev/$n; done 2>/dev/null; \
+             echo x > /dev/null && head -c 4 /dev/zero | wc -c; echo y > /dev/full || echo FULL; \
+             head -c 4 /dev/urandom | wc -c; head -c 4 /dev/random | wc -c",
+        );
+        r.ok();
+        assert_eq!(r.stdout, "4\nFULL\n4\n4\n", "{:?}", env.who);
+        assert_eq!(
+            host_nodes(ctime),
+            before,
+            "{:?}: the box changed the host's nodes",
+            env.who
+        );
+        // Now they are known to be the box's own (or out of its reach): a real change.
+        let r = sh(
+            &env,
+            &[],
+            "chmod 0600 /dev/null /dev/zero; chown 1:1 /dev/null 2>/dev/null; \
+             stat -c '%a %u' /dev/null; echo x > /dev/null && head -c 2 /dev/zero | wc -c",
+        );
+        r.ok();
+        if env.who == Who::Root {
+            assert_eq!(r.stdout, "600 1\n2\n", "the box's root owns its nodes");
+        }
+        assert_eq!(
+            host_nodes(ctime),
+            before,
+            "{:?}: the box changed the host's nodes",
             env.who
         );
     }

@@ -56,6 +56,28 @@ fn the_default_filter_is_installed_and_refuses_with_eperm() {
     }
 }
 
+/// CAP_SYS_CHROOT is in the default set, and podman's filter allows `chroot` with it: so does
+/// the built-in one. Without the capability it is refused.
+#[test]
+fn chroot_works_in_a_default_box() {
+    for env in envs() {
+        let r = sh(
+            &env,
+            &[],
+            "mkdir -p /tmp/jail/bin && cp /bin/busybox /tmp/jail/bin/ && \
+             chroot /tmp/jail /bin/busybox echo inside",
+        );
+        r.ok();
+        assert_eq!(r.stdout, "inside\n", "{:?}: {}", env.who, r.stderr);
+        let r = sh(&env, &["--cap-drop", "SYS_CHROOT"], "chroot / /bin/true");
+        assert!(
+            r.code == 1 && r.stderr.contains("Operation not permitted"),
+            "{:?}: chroot without CAP_SYS_CHROOT: {r:?}",
+            env.who
+        );
+    }
+}
+
 #[test]
 fn unconfined_installs_no_filter() {
     for env in envs() {

@@ -614,14 +614,24 @@ fn timeout_ends_a_sleeping_box() {
     });
 }
 
-/// Without --init the sleeping pid 1 ignores SIGTERM: SIGKILL after the grace period, 137.
+/// Without --init the sleeping pid 1 ignores SIGTERM: SIGKILL after the stop timeout, 137.
 #[test]
 fn timeout_kills_a_box_that_ignores_sigterm() {
     if !available() {
         return;
     }
     let env = Env::new(Who::Root);
-    let r = env.run(["run", "--rm", "--timeout", "1s", &tar(), "sleep", "60"]);
+    let r = env.run([
+        "run",
+        "--rm",
+        "--timeout",
+        "1s",
+        "--stop-timeout",
+        "1",
+        &tar(),
+        "sleep",
+        "60",
+    ]);
     r.assert_code(137);
     assert!(r.stderr.contains("timeout"), "stderr: {}", r.stderr);
 }

@@ -437,6 +437,40 @@ fn credentials_from_containers_and_docker_files_and_cert_dir() {
     }
 }
 
+/// The system's trust store is used: a CA given only through `SSL_CERT_FILE` (a bundle) or
+/// `SSL_CERT_DIR` (a directory of certificates) is trusted without any certs.d entry.
+#[test]
+fn the_system_trust_store_is_honoured() {
+    let r = registries();
+    for who in Who::BOTH {
+        if !who.available() {
+            continue;
+        }
+        let env = Env::new(who);
+        let bundle = env.write("bundle/ca-bundle.crt", fs::read(&r.ca).unwrap());
+        let image = format!("{}/busybox:1", r.token_host());
+        for (var, value) in [
+            ("SSL_CERT_FILE", bundle.clone()),
+            ("SSL_CERT_DIR", bundle.parent().unwrap().to_path_buf()),
+        ] {
+            let out = env
+                .foxbox(["pull", "--format", "json", &image])
+                .env(var, &value)
+                .output()
+                .unwrap();
+            let out = common::Run::from(out);
+            out.ok();
+            let v: Value = serde_json::from_str(&out.stdout).unwrap();
+            assert_eq!(v["manifest"], r.seeded.busybox_manifest.as_str(), "{var}");
+            env.run(["image", "rm", &image]).ok();
+        }
+        // Without it the certificate is refused.
+        let out = env.run(["pull", &image]);
+        out.assert_code(125);
+        assert!(out.stderr.contains("not trusted"), "{}", out.stderr);
+    }
+}
+
 #[test]
 fn bearer_token_auth() {
     let r = registries();

@@ -108,3 +108,80 @@ fn concurrent_creations_of_one_name_end_with_one_volume() {
         .collect();
     assert_eq!(names, ["race"]);
 }
+
+/// A tmpfs holding a store, read-only on demand; unmounted on drop.
+struct RoMount(std::path::PathBuf);
+
+impl RoMount {
+    fn set(&self, ro: bool) {
+        let opts = if ro { "remount,ro" } else { "remount,rw" };
+        let s = std::process::Command::new("mount")
+            .args(["-o", opts])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(s.success());
+    }
+}
+
+impl Drop for RoMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// Listing writes nothing: `volume ls` and `inspect` work on a read-only store, with or without
+/// a `volumes/` directory, and a refused write says so once.
+#[test]
+fn listing_volumes_works_on_a_read_only_store() {
+    if !common::root_or_skip("mounting a read-only store needs root") {
+        return;
+    }
+    for who in Who::BOTH {
+        let env = Env::new(who);
+        let mnt = env.work().join("ro");
+        std::fs::create_dir(&mnt).unwrap();
+        let s = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "tmpfs"])
+            .arg(&mnt)
+            .status()
+            .unwrap();
+        assert!(s.success());
+        let m = RoMount(mnt.clone());
+        let (uid, gid) = env.ids();
+        std::os::unix::fs::chown(&mnt, Some(uid), Some(gid)).unwrap();
+        let root = mnt.join("store").display().to_string();
+        let fx = |args: &[&str]| {
+            let mut v = vec!["--root", root.as_str()];
+            v.extend_from_slice(args);
+            env.run(v)
+        };
+        fx(&["ps", "-a"]).ok();
+        m.set(true);
+        let r = fx(&["volume", "ls", "-q"]);
+        r.ok();
+        assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("", ""), "{who:?}");
+        let r = fx(&["volume", "inspect", "nothing"]);
+        r.assert_code(125);
+        assert!(r.stderr.contains("no such volume"), "{who:?}: {}", r.stderr);
+
+        m.set(false);
+        fx(&["volume", "create", "kept"]).ok();
+        m.set(true);
+        let r = fx(&["volume", "ls", "-q"]);
+        r.ok();
+        assert_eq!(r.stdout, "kept\n", "{who:?}: {}", r.stderr);
+        fx(&["volume", "inspect", "kept"]).ok();
+        let r = fx(&["volume", "create", "more"]);
+        r.assert_code(125);
+        assert_eq!(
+            r.stderr.matches("Read-only file system").count(),
+            1,
+            "{who:?}: said once:\n{}",
+            r.stderr
+        );
+    }
+}

@@ -8,7 +8,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use serde::Serialize;
 
-use super::{BoxEntry, BoxError, Boxes, Status};
+use super::{BoxEntry, BoxError, Boxes, ProcId, Status};
 
 /// Parse a signal as podman takes it: `KILL`, `SIGKILL`, `kill` or `9`.
 pub fn parse_signal(s: &str) -> Option<Signal> {
@@ -41,14 +41,148 @@ pub fn signal(entry: &BoxEntry, sig: Signal) -> Result<bool, BoxError> {
     }
 }
 
-/// Wait until the box is no longer running, or until `timeout`. Returns whether it stopped.
+/// How long a box's processes get to be gone once it is recorded as ended (its supervisor
+/// stops the network helper and removes a `--rm` box first) or killed.
+const GONE_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Every process of a box as it is when taken, to wait for: its supervisor and all the
+/// supervisor started (the network helper), and its fox's pid namespace (the fox, what it
+/// started, processes `exec` put there; looked for again on every check).
+#[derive(Debug, Default)]
+pub struct Processes {
+    known: Vec<ProcId>,
+    /// The box's pid namespace, as /proc/PID/ns/pid names it.
+    pid_ns: Option<std::path::PathBuf>,
+}
+
+impl Processes {
+    pub fn of(entry: &BoxEntry) -> Processes {
+        let s = &entry.state;
+        let mut pids: Vec<i32> = s
+            .supervisor
+            .filter(|p| p.exists())
+            .map(|p| p.pid)
+            .into_iter()
+            .collect();
+        // What the supervisor started stays in its session; a process that left it is not the
+        // box's (the user-namespace holder, orphaned onto the supervisor, a subreaper, when
+        // its start came from there, serves every box).
+        let session = pids.first().and_then(|p| session_of(*p));
+        let mut i = 0;
+        while i < pids.len() {
+            let more = children(pids[i]);
+            pids.extend(more.into_iter().filter(|c| session_of(*c) == session));
+            i += 1;
+        }
+        let fox = s.fox.filter(|p| p.exists());
+        pids.extend(fox.map(|p| p.pid));
+        let pid_ns = fox.and_then(|p| fs::read_link(format!("/proc/{}/ns/pid", p.pid)).ok());
+        let mut p = Processes {
+            known: Vec::new(),
+            pid_ns,
+        };
+        pids.extend(p.in_pid_ns());
+        pids.sort_unstable();
+        pids.dedup();
+        p.known = pids.into_iter().filter_map(ProcId::of).collect();
+        p
+    }
+
+    /// The host pids of the processes in the box's pid namespace now, zombies left out.
+    fn in_pid_ns(&self) -> Vec<i32> {
+        let Some(ns) = &self.pid_ns else {
+            return Vec::new();
+        };
+        let Ok(rd) = fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        rd.flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+            .filter(|pid| fs::read_link(format!("/proc/{pid}/ns/pid")).is_ok_and(|n| &n == ns))
+            .filter(|pid| ProcId::of(*pid).is_some_and(|p| p.alive()))
+            .collect()
+    }
+
+    /// Whether any is left. A zombie is not: it has let go of everything (memory, files,
+    /// namespaces, mounts) and waits only for its parent, which for the orphans of a killed
+    /// supervisor is init, to reap it; how soon that happens is init's affair.
+    fn any_left(&self) -> bool {
+        self.known.iter().any(|p| p.alive()) || !self.in_pid_ns().is_empty()
+    }
+
+    /// Wait until none is left, or `timeout`; whether none is.
+    pub fn wait_gone(&self, timeout: Duration) -> bool {
+        let start = Instant::now();
+        let mut pause = Duration::from_millis(2);
+        while self.any_left() {
+            if start.elapsed() >= timeout {
+                return false;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(50));
+        }
+        true
+    }
+}
+
+/// The session of process `pid` (field 6 of /proc/PID/stat, counted after the name).
+fn session_of(pid: i32) -> Option<i32> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(3)?
+        .parse()
+        .ok()
+}
+
+/// The children of every thread of process `pid`.
+fn children(pid: i32) -> Vec<i32> {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|list| {
+            list.split_whitespace()
+                .filter_map(|s| s.parse::<i32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// Wait until the box is no longer running, or until `timeout`. Returns whether it stopped;
+/// then its processes (those it had when this began) are gone too, as far as
+/// [`GONE_PATIENCE`] allows.
 pub fn wait_stopped(boxes: &Boxes, id: &str, timeout: Option<Duration>) -> Result<bool, BoxError> {
+    let procs = boxes
+        .load(id)
+        .map(|e| Processes::of(&e))
+        .unwrap_or_default();
+    wait_ended(boxes, id, timeout, &procs)
+}
+
+fn wait_ended(
+    boxes: &Boxes,
+    id: &str,
+    timeout: Option<Duration>,
+    procs: &Processes,
+) -> Result<bool, BoxError> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(5);
     loop {
-        let e = boxes.load(id)?;
-        if e.state.status != Status::Running {
-            return Ok(true);
+        match boxes.load(id) {
+            Ok(e) if e.state.status == Status::Running => {}
+            Ok(_) => {
+                procs.wait_gone(GONE_PATIENCE);
+                return Ok(true);
+            }
+            // A `--rm` box, removed by its supervisor.
+            Err(e @ BoxError::NotFound(_)) => {
+                procs.wait_gone(GONE_PATIENCE);
+                return Err(e);
+            }
+            Err(e) => return Err(e),
         }
         if timeout.is_some_and(|t| start.elapsed() >= t) {
             return Ok(false);
@@ -58,19 +192,21 @@ pub fn wait_stopped(boxes: &Boxes, id: &str, timeout: Option<Duration>) -> Resul
     }
 }
 
-/// SIGTERM, then SIGKILL after `grace` if the box is still running; returns when it stopped.
+/// SIGTERM, then SIGKILL after `grace` if the box is still running; returns when it stopped
+/// and its processes and helpers are gone.
 pub fn stop(boxes: &Boxes, id: &str, grace: Duration) -> Result<(), BoxError> {
     let e = boxes.load(id)?;
     if e.state.status != Status::Running {
         return Ok(());
     }
+    let procs = Processes::of(&e);
     signal(&e, Signal::SIGTERM)?;
-    if wait_stopped(boxes, id, Some(grace))? {
+    if wait_ended(boxes, id, Some(grace), &procs)? {
         return Ok(());
     }
     let e = boxes.load(id)?;
     signal(&e, Signal::SIGKILL)?;
-    wait_stopped(boxes, id, Some(Duration::from_secs(10)))?;
+    wait_ended(boxes, id, Some(Duration::from_secs(10)), &procs)?;
     Ok(())
 }
 
@@ -85,8 +221,9 @@ pub fn has_live_process(entry: &BoxEntry) -> bool {
 }
 
 /// End every process of a box for `rm -f`: its supervisor first (so it starts or records
-/// nothing more), then its fox (which ends the rest of its pid namespace). A box still being
-/// made by a live CLI is left to it. Returns once they are gone, or fails after `timeout`.
+/// nothing more), then its fox (which ends the rest of its pid namespace), then what the
+/// supervisor started (the network helper). A box still being made by a live CLI is left to
+/// it. Returns once they are gone, or fails after `timeout`.
 pub fn kill_all(entry: &BoxEntry, timeout: Duration) -> Result<(), BoxError> {
     let s = &entry.state;
     let busy = |what: String| BoxError::Io {
@@ -102,19 +239,22 @@ pub fn kill_all(entry: &BoxEntry, timeout: Duration) -> Result<(), BoxError> {
             )));
         }
     }
-    let procs: Vec<_> = [s.supervisor, s.fox].into_iter().flatten().collect();
-    for p in &procs {
+    let all = Processes::of(entry);
+    let first: Vec<_> = [s.supervisor, s.fox].into_iter().flatten().collect();
+    for p in first.iter().chain(&all.known) {
         if p.alive() {
             let _ = kill(Pid::from_raw(p.pid), Signal::SIGKILL);
         }
     }
     let start = Instant::now();
-    while procs.iter().any(|p| p.alive()) {
+    while first.iter().chain(&all.known).any(|p| p.alive()) {
         if start.elapsed() >= timeout {
             return Err(busy("its processes did not end after SIGKILL".to_string()));
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+    // The box's pid namespace, which may have gained processes since it was looked at.
+    all.wait_gone(GONE_PATIENCE);
     Ok(())
 }
 

@@ -3,6 +3,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
@@ -32,7 +33,11 @@ pub struct LogWriter {
 
 impl LogWriter {
     pub fn open(path: &Path) -> io::Result<LogWriter> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(crate::store::private::FILE_MODE)
+            .open(path)?;
         Ok(LogWriter {
             file,
             partial: [Vec::new(), Vec::new()],

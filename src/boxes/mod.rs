@@ -22,7 +22,9 @@ pub mod proc;
 
 use std::fs::{self, File};
 use std::io;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -119,6 +121,18 @@ pub struct BoxConfig {
     /// written, instead of "created by `creator`".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial: Option<BoxState>,
+}
+
+impl BoxConfig {
+    /// The grace period between SIGTERM and SIGKILL its plan set (`limits.stop_timeout`), for
+    /// `foxbox stop` without `--time`.
+    pub fn stop_timeout(&self) -> Duration {
+        self.plan
+            .pointer("/limits/stop_timeout")
+            .and_then(|v| v.as_str())
+            .and_then(|s| humantime::parse_duration(s).ok())
+            .unwrap_or(crate::plan::DEFAULT_STOP_TIMEOUT)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -353,6 +367,7 @@ impl Boxes {
     /// [`Boxes::open`] without the sweep, for starting a box: reading every box's entry is
     /// not the start's business (`ps`, `rm` and the `--rm` reaper sweep).
     pub fn open_unswept(dir: PathBuf) -> Result<Boxes, BoxError> {
+        crate::store::private::create_dir(&dir).map_err(io_err("cannot create", &dir))?;
         fs::create_dir_all(dir.join(NAMES_DIR)).map_err(io_err("cannot create", &dir))?;
         Ok(Boxes { dir })
     }
@@ -428,7 +443,10 @@ impl Boxes {
         config.created = now_ms();
         config.creator = ProcId::of(std::process::id() as i32);
         let dir = self.box_dir(&config.id);
-        fs::create_dir(&dir).map_err(io_err("cannot create", &dir))?;
+        fs::DirBuilder::new()
+            .mode(crate::store::private::DIR_MODE)
+            .create(&dir)
+            .map_err(io_err("cannot create", &dir))?;
         let lock = File::open(&dir)
             .map_err(io_err("cannot open", &dir))
             .and_then(|f| lock_file(f, &dir));

@@ -19,6 +19,11 @@ impl ProcId {
         start_time(pid).map(|start_time| ProcId { pid, start_time })
     }
 
+    /// True until the very process recorded has exited and been reaped (a zombie counts).
+    pub fn exists(&self) -> bool {
+        start_time(self.pid) == Some(self.start_time)
+    }
+
     /// True while the very process recorded runs (a zombie counts as gone).
     pub fn alive(&self) -> bool {
         let Ok(stat) = fs::read_to_string(format!("/proc/{}/stat", self.pid)) else {

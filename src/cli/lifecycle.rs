@@ -55,9 +55,10 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 pub struct StopArgs {
-    /// Time to wait before SIGKILL: seconds (10) or a duration (10s, 1m).
-    #[arg(short, long, default_value = "10")]
-    pub time: String,
+    /// Time to wait before SIGKILL: seconds or a duration (10s, 1m). Default: the box's stop
+    /// timeout (`--stop-timeout`, `limits.stop_timeout`), else 10 seconds.
+    #[arg(short, long)]
+    pub time: Option<String>,
     #[arg(required = true)]
     pub boxes: Vec<String>,
 }
@@ -352,9 +353,10 @@ fn parse_grace(s: &str) -> miette::Result<Duration> {
 
 pub fn stop(a: StopArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
-    let grace = parse_grace(&a.time)?;
+    let grace = a.time.as_deref().map(parse_grace).transpose()?;
     each(&a.boxes, |b| {
         let e = find(&boxes, b)?;
+        let grace = grace.unwrap_or_else(|| e.config.stop_timeout());
         control::stop(&boxes, &e.config.id, grace).into_diagnostic()?;
         println!("{b}");
         Ok(())

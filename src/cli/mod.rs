@@ -115,6 +115,46 @@ pub enum Command {
     Man(completions::ManArgs),
 }
 
+impl Command {
+    /// Whether the command only reads and prints: it may then die of SIGPIPE when its reader
+    /// goes away (`foxbox ps | head -1`), quietly, as other command-line tools do. The others
+    /// keep SIGPIPE ignored (Rust's default): they start boxes, supervisors and helpers, talk to
+    /// them over pipes and sockets, and must see a gone peer as an error, not die of it.
+    fn only_prints(&self) -> bool {
+        match self {
+            Command::Check(_)
+            | Command::Plan(_)
+            | Command::Ps(_)
+            | Command::Top(_)
+            | Command::Logs(_)
+            | Command::Inspect(_)
+            | Command::Wait(_)
+            | Command::Stats(_)
+            | Command::Schema(_)
+            | Command::Completions(_)
+            | Command::Man(_) => true,
+            Command::Image(c) => matches!(
+                c,
+                image::ImageCommand::Ls(_) | image::ImageCommand::Inspect(_)
+            ),
+            Command::Volume(c) => {
+                matches!(
+                    c,
+                    volume::VolumeCommand::Ls(_) | volume::VolumeCommand::Inspect(_)
+                )
+            }
+            Command::Up(_)
+            | Command::Run(_)
+            | Command::Pull(_)
+            | Command::Login(_)
+            | Command::Exec(_)
+            | Command::Stop(_)
+            | Command::Kill(_)
+            | Command::Rm(_) => false,
+        }
+    }
+}
+
 /// What every command gets besides its own arguments.
 pub struct Ctx {
     pub root: Option<PathBuf>,
@@ -161,6 +201,9 @@ pub fn main(cli: Cli) -> u8 {
         )
     }))
     .ok();
+    if cli.command.only_prints() {
+        foxbox::sys::process::default_sigpipe();
+    }
     let result = match cli.command {
         Command::Check(a) => check::run(a, &ctx),
         Command::Plan(a) => plan::run(a, &ctx),
@@ -187,9 +230,63 @@ pub fn main(cli: Cli) -> u8 {
     match result {
         Ok(code) => code,
         Err(report) => {
-            eprintln!("{report:?}");
+            eprintln!("{:?}", miette::Report::new(Stated(report)));
             125
         }
+    }
+}
+
+/// A report without the causes its own message already states: the library's errors name
+/// their cause in their message (for logs and `{e}`), and miette would print it again below.
+struct Stated(miette::Report);
+
+impl std::fmt::Display for Stated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::fmt::Debug for Stated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for Stated {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        let said = self.0.to_string();
+        let mut cause = self.0.source();
+        while let Some(c) = cause.filter(|c| said.contains(&c.to_string())) {
+            cause = c.source();
+        }
+        cause
+    }
+}
+
+impl miette::Diagnostic for Stated {
+    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.0.code()
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        self.0.severity()
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.0.help()
+    }
+    fn url<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
+        self.0.url()
+    }
+    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
+        self.0.source_code()
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
+        self.0.labels()
+    }
+    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
+        self.0.related()
+    }
+    fn diagnostic_source(&self) -> Option<&dyn miette::Diagnostic> {
+        self.0.diagnostic_source()
     }
 }
 

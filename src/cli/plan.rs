@@ -186,6 +186,12 @@ fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
     if let Some(t) = &l.timeout {
         limits.push(format!("timeout {}", humantime::format_duration(t.value)));
     }
+    if let Some(t) = &l.stop_timeout {
+        limits.push(format!(
+            "stop timeout {}",
+            humantime::format_duration(t.value)
+        ));
+    }
     if limits.is_empty() {
         limits.push("none".into());
     } else if l.needs_cgroup() {

@@ -48,6 +48,10 @@ pub struct RunArgs {
     /// Wall-clock limit (e.g. 30s, 1m30s).
     #[arg(long)]
     pub timeout: Option<String>,
+    /// Time between SIGTERM and SIGKILL when the box is stopped by its timeout or by `stop`:
+    /// seconds (10, the default) or a duration (1m).
+    #[arg(long = "stop-timeout", value_name = "TIME")]
+    pub stop_timeout: Option<String>,
     /// Add a capability (a non-root user gets only the added ones).
     #[arg(long = "cap-add", value_name = "CAP")]
     pub cap_add: Vec<String>,

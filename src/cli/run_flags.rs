@@ -25,6 +25,7 @@ impl From<&RunArgs> for RunFlags {
             cpus: a.cpus.clone(),
             pids_limit: a.pids_limit.clone(),
             timeout: a.timeout.clone(),
+            stop_timeout: a.stop_timeout.clone(),
             cap_add: a.cap_add.clone(),
             cap_drop: a.cap_drop.clone(),
             security_opt: a.security_opt.clone(),

@@ -52,13 +52,15 @@ pub struct RmArgs {
 #[derive(Debug, Args)]
 pub struct PruneArgs {}
 
-fn open(ctx: &Ctx) -> miette::Result<Volumes> {
-    let paths = ctx.paths()?;
-    Volumes::open(paths.volumes(), paths.boxes()).into_diagnostic()
-}
-
 pub fn run(cmd: VolumeCommand, ctx: &Ctx) -> CmdResult {
-    let vols = open(ctx)?;
+    let paths = ctx.paths()?;
+    // Listing writes nothing: a read-only store lists.
+    let vols = match cmd {
+        VolumeCommand::Ls(_) | VolumeCommand::Inspect(_) => {
+            Volumes::open_read(paths.volumes(), paths.boxes())
+        }
+        _ => Volumes::open(paths.volumes(), paths.boxes()).into_diagnostic()?,
+    };
     match cmd {
         VolumeCommand::Create(a) => {
             let v = vols.create(&a.name).into_diagnostic()?;

@@ -9,7 +9,7 @@
 //! step.
 
 use std::ffi::CString;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 use std::time::Instant;
 
@@ -83,6 +83,7 @@ pub(crate) fn run(
     steps: &[Step],
     chan: ChildEnd,
     seccomp: Option<&Program>,
+    private_dev: Option<BorrowedFd<'_>>,
 ) -> ! {
     // The box must not outlive the process that started it (the CLI, or a supervisor).
     let _ = p::set_parent_death_signal(libc::SIGKILL);
@@ -93,7 +94,9 @@ pub(crate) fn run(
     {
         p::exit_now(SETUP_FAILED);
     }
-    State::new(Some(launch), Proc::of_launch(launch, seccomp), &chan).run_all(steps)
+    let mut st = State::new(Some(launch), Proc::of_launch(launch, seccomp), &chan);
+    st.private_dev = private_dev;
+    st.run_all(steps)
 }
 
 /// Run in a process forked into a running box's namespaces (`foxbox exec`). Never returns.
@@ -115,6 +118,8 @@ struct State<'a> {
     env: Vec<(String, String)>,
     /// The box's network namespace, being made (see [`netns`]).
     netns: Option<netns::NetNs>,
+    /// The /dev tmpfs with nodes of the box's own, made by the parent (see [`dev::private`]).
+    private_dev: Option<BorrowedFd<'a>>,
 }
 
 impl<'a> State<'a> {
@@ -127,6 +132,7 @@ impl<'a> State<'a> {
             identity: None,
             env: Vec::new(),
             netns: None,
+            private_dev: None,
         }
     }
 
@@ -202,7 +208,7 @@ impl<'a> State<'a> {
             Action::Proc => kernfs::mount_proc(self.root()?),
             Action::Dev => {
                 let tty_gid = self.proc.id_maps.host_gid(5).map(|_| 5);
-                dev::populate(self.root()?, tty_gid)
+                dev::populate(self.root()?, tty_gid, self.private_dev)
             }
             Action::Sys => {
                 let own_netns = self.launch()?.plan.network.mode.value != NetMode::Host;

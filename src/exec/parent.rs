@@ -11,6 +11,7 @@ use super::channel::{self, FromChild, ParentEnd};
 use super::error::{ExecError, StepError};
 use super::steps::{self, Action, Side, StartChoices, Step};
 use super::{child, Helpers, Launch};
+use crate::fs::dev;
 use crate::plan::NetMode;
 use crate::sys::process::{self as p, ns, Exit, Forked};
 use crate::sys::{fd, tty};
@@ -67,6 +68,13 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
             compiled.as_ref()
         }
     };
+    // Made here, in the host's user namespace, where mknod may make a device.
+    let private_dev = if dev::wants_private_nodes(&launch.id_maps) {
+        dev::private().map_err(|e| fail(Action::Dev, "dev", e))?
+    } else {
+        None
+    };
+    let private_dev = private_dev.as_ref().map(|d| d.as_fd());
     let (pend, cend) =
         channel::pair().map_err(|e| fail(Action::Clone, "clone", io_step("sync channel", e)))?;
     let mut flags = ns::USER | ns::MOUNT | ns::PID | ns::UTS | ns::IPC | ns::CGROUP;
@@ -92,7 +100,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
             let spawned = h.spawn(flags, &launch.id_maps, move || {
                 p::close_raw(parent_end);
                 if let Some(c) = child_end.take() {
-                    child::run(launch, list, c, seccomp)
+                    child::run(launch, list, c, seccomp, private_dev)
                 }
             });
             match spawned {
@@ -114,7 +122,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
     let (pid, pidfd) = match forked {
         Ok(Forked::Child) => {
             drop(pend);
-            child::run(launch, &list, cend, seccomp)
+            child::run(launch, &list, cend, seccomp, private_dev)
         }
         Ok(Forked::Parent { pid, pidfd }) => (pid, pidfd),
         Err(e) => {
@@ -269,52 +277,80 @@ pub struct Finished {
     pub timed_out: bool,
 }
 
-/// How long a box whose wall-clock limit ran out has between SIGTERM and SIGKILL.
-pub const TIMEOUT_GRACE: Duration = Duration::from_secs(10);
+/// The grace period a plan without `stop_timeout` gives between SIGTERM and SIGKILL.
+pub const TIMEOUT_GRACE: Duration = crate::plan::DEFAULT_STOP_TIMEOUT;
 
 /// The plan's wall-clock limit, as a deadline and the state of its enforcement.
 pub struct Deadline {
     at: Option<Instant>,
     grace: Duration,
     termed: Option<Instant>,
+    /// The box's pid 1 hears SIGTERM (it has a handler, or it is foxbox's init, which waits
+    /// for it and passes it on): how the box ends next is its answer to it.
+    term_caught: bool,
+    killed: bool,
 }
 
 impl Deadline {
+    /// `grace`: the plan's stop timeout ([`crate::plan::Limits::stop_grace`]).
     pub fn new(timeout: Option<Duration>, grace: Duration) -> Deadline {
         Deadline {
             at: timeout.map(|t| Instant::now() + t),
             grace,
             termed: None,
+            term_caught: false,
+            killed: false,
         }
+    }
+
+    /// The box's pid 1 is foxbox's init (`init = true`), which hears every signal.
+    pub fn with_init(mut self, init: bool) -> Deadline {
+        self.term_caught = init;
+        self
     }
 
     /// How long poll may sleep before the deadline needs attention.
     pub fn poll_timeout(&self) -> Option<Duration> {
         let now = Instant::now();
         match (self.at, self.termed) {
+            _ if self.killed => None,
             (_, Some(t)) => Some((t + self.grace).saturating_duration_since(now)),
             (Some(at), None) => Some(at.saturating_duration_since(now)),
             (None, None) => None,
         }
     }
 
-    /// SIGTERM when the time is up, SIGKILL after the grace period.
-    pub fn enforce(&mut self, pidfd: BorrowedFd<'_>) {
+    /// SIGTERM to the box's pid 1 (`pid`, `pidfd`) when the time is up, SIGKILL after the
+    /// grace period.
+    pub fn enforce(&mut self, pid: i32, pidfd: BorrowedFd<'_>) {
         let now = Instant::now();
         match (self.at, self.termed) {
             (Some(at), None) if now >= at => {
+                // A pid 1 without a handler never sees SIGTERM (the kernel drops it).
+                self.term_caught = self.term_caught
+                    || p::signal_mask(&pid.to_string(), "SigCgt")
+                        .is_some_and(|m| m & (1 << (libc::SIGTERM - 1)) != 0);
                 let _ = p::pidfd_signal(pidfd, libc::SIGTERM);
                 self.termed = Some(now);
             }
-            (_, Some(t)) if now >= t + self.grace => {
+            (_, Some(t)) if now >= t + self.grace && !self.killed => {
                 let _ = p::pidfd_signal(pidfd, libc::SIGKILL);
+                self.killed = true;
             }
             _ => {}
         }
     }
 
-    pub fn expired(&self) -> bool {
+    /// Whether the timeout ended the box, which ended as `exit`: killed by the SIGTERM or the
+    /// SIGKILL sent for it, or after it handled the SIGTERM. A box that ran to its own end
+    /// during the grace period (its pid 1 ignoring SIGTERM) was not ended by it.
+    pub fn ended(&self, exit: Exit) -> bool {
         self.termed.is_some()
+            && match exit {
+                Exit::Signal(libc::SIGTERM) => true,
+                Exit::Signal(libc::SIGKILL) if self.killed => true,
+                _ => self.term_caught,
+            }
     }
 }
 
@@ -335,13 +371,14 @@ pub fn run_foreground(
         let mut started = start(launch, helpers)?;
         helpers.started(started.pid);
         let timeout = launch.plan.limits.timeout.as_ref().map(|t| t.value);
-        let mut deadline = Deadline::new(timeout, TIMEOUT_GRACE);
+        let mut deadline = Deadline::new(timeout, launch.plan.limits.stop_grace())
+            .with_init(launch.plan.process.init);
         let exit =
             supervise(&mut started, sfd.as_fd(), &mut deadline).map_err(|e| relay("relay", e))?;
         Ok(Finished {
             exit,
             timings: started.timings,
-            timed_out: deadline.expired(),
+            timed_out: deadline.ended(exit),
         })
     })();
     p::set_signal_mask(&old);
@@ -420,7 +457,7 @@ pub(crate) fn supervise(
             (a, b) => a.or(b),
         };
         fd::poll(&mut fds, timeout)?;
-        deadline.enforce(s.pidfd.as_fd());
+        deadline.enforce(s.pid, s.pidfd.as_fd());
         if hung_up.is_some_and(|t| t.elapsed() >= HANGUP_GRACE) {
             let _ = p::pidfd_signal(s.pidfd.as_fd(), libc::SIGKILL);
         }

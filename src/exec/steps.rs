@@ -501,6 +501,7 @@ mod tests {
                 cpus: None,
                 pids: None,
                 timeout: None,
+                stop_timeout: None,
                 enforce: Enforce::Strict,
             },
             capabilities: Spanned::bare(CapSet::podman_default()),

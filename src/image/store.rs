@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -343,6 +343,8 @@ impl Store {
         };
         if !store.users_dir().is_dir() {
             store.create_dirs()?;
+        } else {
+            crate::store::private::tighten(&store.dir);
         }
         Ok(store)
     }
@@ -482,11 +484,9 @@ impl Store {
     }
 
     fn create_dirs(&self) -> Result<(), ImageError> {
-        fs::create_dir_all(&self.dir).map_err(io_err("cannot create", &self.dir))?;
         // Owner only: layers hold setuid files owned by the box's ids, which no other host
         // user may reach (see the module docs).
-        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
-            .map_err(io_err("cannot restrict", &self.dir))?;
+        crate::store::private::create_dir(&self.dir).map_err(io_err("cannot create", &self.dir))?;
         let mut b = fs::DirBuilder::new();
         b.recursive(true).mode(0o700);
         for d in [

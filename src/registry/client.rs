@@ -192,34 +192,36 @@ fn build_agent(
     if insecure {
         tls = tls.disable_verification(true);
     } else {
-        let extra = settings.ca_files(registry);
-        if !extra.is_empty() {
-            let mut certs: Vec<Certificate<'static>> = system_roots();
-            for path in extra {
-                let pem = std::fs::read(&path).map_err(|e| ClientError::Ca {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })?;
-                let before = certs.len();
-                for item in ureq::tls::parse_pem(&pem) {
-                    match item {
-                        Ok(PemItem::Certificate(c)) => certs.push(c),
-                        Ok(_) => {}
-                        Err(e) => {
-                            return Err(ClientError::Ca {
-                                path,
-                                message: e.to_string(),
-                            })
-                        }
+        // The system's roots always (ureq would use its own copy of the web's), the registry's
+        // own CAs on top.
+        let mut certs: Vec<Certificate<'static>> = system_roots();
+        for path in settings.ca_files(registry) {
+            let pem = std::fs::read(&path).map_err(|e| ClientError::Ca {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+            let before = certs.len();
+            for item in ureq::tls::parse_pem(&pem) {
+                match item {
+                    Ok(PemItem::Certificate(c)) => certs.push(c),
+                    Ok(_) => {}
+                    Err(e) => {
+                        return Err(ClientError::Ca {
+                            path,
+                            message: e.to_string(),
+                        })
                     }
                 }
-                if certs.len() == before {
-                    return Err(ClientError::Ca {
-                        path,
-                        message: "no PEM certificate in it".into(),
-                    });
-                }
             }
+            if certs.len() == before {
+                return Err(ClientError::Ca {
+                    path,
+                    message: "no PEM certificate in it".into(),
+                });
+            }
+        }
+        // No trust store on this system at all: the bundled web roots rather than none.
+        if !certs.is_empty() {
             tls = tls.root_certs(RootCerts::new_with_certs(&certs));
         }
     }
@@ -235,20 +237,50 @@ fn build_agent(
     Ok(config.new_agent())
 }
 
-/// The system's trusted roots, so that a custom CA adds to them instead of replacing them.
+/// Where distributions keep their CA bundle (Go's list, in its order).
+const SYSTEM_BUNDLES: &[&str] = &[
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// The system's trusted roots, as OpenSSL finds them: the bundle `$SSL_CERT_FILE` names (else
+/// the distribution's), and every certificate in the directories `$SSL_CERT_DIR` lists
+/// (colon-separated). Unreadable files and what is not a certificate are skipped.
 fn system_roots() -> Vec<Certificate<'static>> {
-    let file = std::env::var_os("SSL_CERT_FILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/etc/ssl/certs/ca-certificates.crt"));
-    let Ok(pem) = std::fs::read(file) else {
-        return Vec::new();
+    let mut files: Vec<PathBuf> = match std::env::var_os("SSL_CERT_FILE") {
+        Some(f) if !f.is_empty() => vec![PathBuf::from(f)],
+        _ => SYSTEM_BUNDLES
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+            .into_iter()
+            .collect(),
     };
-    ureq::tls::parse_pem(&pem)
-        .filter_map(|i| match i {
+    if let Some(dirs) = std::env::var_os("SSL_CERT_DIR") {
+        for d in std::env::split_paths(&dirs) {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            let mut in_dir: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            in_dir.sort();
+            files.extend(in_dir);
+        }
+    }
+    let mut certs = Vec::new();
+    for f in files {
+        let Ok(pem) = std::fs::read(&f) else {
+            continue;
+        };
+        certs.extend(ureq::tls::parse_pem(&pem).filter_map(|i| match i {
             Ok(PemItem::Certificate(c)) => Some(c),
             _ => None,
-        })
-        .collect()
+        }));
+    }
+    certs
 }
 
 #[derive(Default)]

@@ -9,7 +9,10 @@
 //!   they speak TLS.
 //! - CA certificates: every `*.crt` in `certs.d/<host:port>/` under `$XDG_CONFIG_HOME/foxbox`,
 //!   `/etc/foxbox`, `/etc/containers` and `/etc/docker` (containers' layout), plus those in a
-//!   `--cert-dir`, added to the system roots (`$SSL_CERT_FILE`, else the Debian bundle).
+//!   `--cert-dir`, added to the system roots: the bundle `$SSL_CERT_FILE` names, else the
+//!   distribution's (`/etc/ssl/certs/ca-certificates.crt` and the like), and the certificates
+//!   in the directories `$SSL_CERT_DIR` lists. ureq's bundled web roots only when the system
+//!   has none.
 //! - Credentials: `$REGISTRY_AUTH_FILE`, then `$XDG_CONFIG_HOME/foxbox/auth.json` (where
 //!   `foxbox login` writes), `$XDG_RUNTIME_DIR/containers/auth.json`,
 //!   `$XDG_CONFIG_HOME/containers/auth.json`, `~/.docker/config.json`.

@@ -25,7 +25,7 @@ use crate::boxes::exits::Exits;
 use crate::boxes::log::{LogWriter, Stream};
 use crate::boxes::{Boxes, ProcId};
 use crate::cgroup::BoxCgroup;
-use crate::exec::{self, Deadline, TIMEOUT_GRACE};
+use crate::exec::{self, Deadline};
 use crate::net::NetGuard;
 use crate::plan::Plan;
 use crate::store::paths::Paths;
@@ -137,6 +137,10 @@ struct Running {
     run_dir: PathBuf,
     net: Option<NetGuard>,
     timeout: Option<Duration>,
+    /// The plan's stop timeout, for the wall-clock limit's SIGKILL.
+    grace: Duration,
+    /// The box's pid 1 is foxbox's init.
+    init: bool,
     pid: i32,
     pidfd: OwnedFd,
     /// The box's output: (descriptor, the stream it is logged as).
@@ -276,6 +280,8 @@ fn start(
         run_dir,
         net,
         timeout: plan.limits.timeout.as_ref().map(|t| t.value),
+        grace: plan.limits.stop_grace(),
+        init: plan.process.init,
         pid,
         pidfd,
         sources,
@@ -286,13 +292,14 @@ fn start(
 fn finish(paths: &Paths, mut r: Running) {
     let sfd = p::signalfd(WATCHED).ok();
     let mut log = LogWriter::open(&r.boxes.log_path(&r.id)).ok();
-    let mut deadline = Deadline::new(r.timeout, TIMEOUT_GRACE);
+    let mut deadline = Deadline::new(r.timeout, r.grace).with_init(r.init);
     let helper = r
         .net
         .as_ref()
         .and_then(|n| n.helper_pid())
         .map(|p| p as i32);
     let exit = follow(&mut r, sfd.as_ref(), log.as_mut(), &mut deadline, helper);
+    let timed_out = exit.as_ref().is_ok_and(|e| deadline.ended(*e));
     let code = match exit {
         Ok(e) => e.shell_code(),
         Err(e) => {
@@ -309,7 +316,7 @@ fn finish(paths: &Paths, mut r: Running) {
         let _ = l.flush_partial(Stream::Stdout);
         let _ = l.flush_partial(Stream::Stderr);
     }
-    record_exit(&r.boxes, &r.id, r.cgroup.as_ref(), code, deadline.expired());
+    record_exit(&r.boxes, &r.id, r.cgroup.as_ref(), code, timed_out);
     if let Some(n) = r.net.take() {
         n.stop();
     }
@@ -372,7 +379,7 @@ fn follow(
         };
         fd::poll(&mut fds, timeout)?;
         if exit.is_none() {
-            deadline.enforce(r.pidfd.as_fd());
+            deadline.enforce(r.pid, r.pidfd.as_fd());
         }
         if fds[0].revents != 0 {
             if let Some(s) = sfd {

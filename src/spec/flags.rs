@@ -39,6 +39,8 @@ pub struct RunFlags {
     pub pids_limit: Option<String>,
     /// `--timeout`
     pub timeout: Option<String>,
+    /// `--stop-timeout`: seconds, as podman's, or a duration.
+    pub stop_timeout: Option<String>,
     /// `--cap-add` (comma-separated lists allowed)
     pub cap_add: Vec<String>,
     /// `--cap-drop`
@@ -113,6 +115,7 @@ const KEY_TO_FLAG: &[(&str, &str)] = &[
     ("`limits.cpus", "`--cpus"),
     ("`limits.pids", "`--pids-limit"),
     ("`limits.timeout`", "`--timeout`"),
+    ("`limits.stop_timeout`", "`--stop-timeout`"),
     ("`capabilities.add`", "`--cap-add`"),
     ("`capabilities.drop`", "`--cap-drop`"),
     ("`seccomp.profile`", "`--security-opt seccomp`"),
@@ -287,6 +290,13 @@ impl Builder {
             }
         }
         limits.timeout = self.opt("--timeout", &f.timeout);
+        // podman's flag takes whole seconds; a duration works too.
+        limits.stop_timeout = self.opt("--stop-timeout", &f.stop_timeout).map(|mut s| {
+            if s.value.trim().parse::<u64>().is_ok() {
+                s.value = format!("{}s", s.value.trim());
+            }
+            s
+        });
         let any_limit = limits != RawLimits::default();
 
         let caps = RawCapabilities {

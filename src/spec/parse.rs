@@ -32,6 +32,7 @@ pub const LIMITS_KEYS: &[&str] = &[
     "cpus",
     "pids",
     "timeout",
+    "stop_timeout",
     "enforce",
 ];
 pub const CAPABILITIES_KEYS: &[&str] = &["drop", "add"];
@@ -269,28 +270,33 @@ impl Cx {
                 "memory_swap" => l.memory_swap = self.size("limits.memory_swap", v),
                 "cpus" => l.cpus = self.number("limits.cpus", v),
                 "pids" => l.pids = self.integer("limits.pids", v),
-                "timeout" => {
-                    l.timeout = match v.get_ref() {
-                        DeValue::Integer(_) | DeValue::Float(_) => {
-                            self.wrong_type(
-                                "limits.timeout",
-                                v,
-                                "a string",
-                                Some(format!(
-                                    "give a unit, e.g. `timeout = \"{}s\"`",
-                                    value_text(v.get_ref())
-                                )),
-                            );
-                            None
-                        }
-                        _ => self.string("limits.timeout", v),
-                    }
-                }
+                "timeout" => l.timeout = self.duration("timeout", v),
+                "stop_timeout" => l.stop_timeout = self.duration("stop_timeout", v),
                 "enforce" => l.enforce = self.string("limits.enforce", v),
                 _ => self.unknown_key(Some("limits"), k),
             }
         }
         l
+    }
+
+    /// `limits.KEY`, a duration: a string with a unit (a bare number gets a hint).
+    fn duration(&mut self, key: &str, v: &Val<'_>) -> Option<Sp<String>> {
+        let path = format!("limits.{key}");
+        match v.get_ref() {
+            DeValue::Integer(_) | DeValue::Float(_) => {
+                self.wrong_type(
+                    &path,
+                    v,
+                    "a string",
+                    Some(format!(
+                        "give a unit, e.g. `{key} = \"{}s\"`",
+                        value_text(v.get_ref())
+                    )),
+                );
+                None
+            }
+            _ => self.string(&path, v),
+        }
     }
 
     fn capabilities(&mut self, t: &DeTable<'_>) -> RawCapabilities {

@@ -156,8 +156,13 @@ pub struct RawLimits {
     pub cpus: Option<Sp<f64>>,
     /// Maximum number of processes (and threads) in the box. At least 1.
     pub pids: Option<Sp<i64>>,
-    /// Wall-clock limit after which the box is killed, in humantime syntax (`"30s"`, `"1m30s"`).
+    /// Wall-clock limit after which the box is stopped (SIGTERM, then SIGKILL after
+    /// `stop_timeout`), in humantime syntax (`"30s"`, `"1m30s"`).
     pub timeout: Option<Sp<String>>,
+    /// How long the box has to end after the SIGTERM that stops it (its `timeout` ran out, or
+    /// `foxbox stop` without `--time`) before it is killed with SIGKILL, in humantime syntax.
+    /// Default `"10s"`, as podman's `--stop-timeout`; `"0s"` kills at once.
+    pub stop_timeout: Option<Sp<String>>,
     /// What to do when a limit cannot be enforced on this host: `strict` refuses to start
     /// (default), `best-effort` starts with a warning.
     #[serde(default)]

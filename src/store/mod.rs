@@ -4,7 +4,9 @@
 //! - [`atomic`]: whole-file writes that a crash never leaves half done.
 //! - [`clock`]: the time records are stamped with.
 //! - [`lock`]: advisory file locks (flock) that guard an index or a box against a second writer.
+//! - [`private`]: the store's modes: its owner's alone.
 pub mod atomic;
 pub mod clock;
 pub mod lock;
 pub mod paths;
+pub mod private;

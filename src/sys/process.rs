@@ -355,19 +355,33 @@ pub fn set_signal_mask(mask: &libc::sigset_t) {
     }
 }
 
+/// SIGPIPE back to its default disposition (Rust's runtime ignores it before `main`): a write
+/// to a pipe whose reader is gone then ends the process quietly.
+pub fn default_sigpipe() {
+    // SAFETY: installs the default disposition, no handler; nothing runs on another thread
+    // that could be changing it.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
+/// A signal set of a process from /proc/`pid`/status (`field`: `SigIgn`, `SigCgt`, ...): bit
+/// N-1 for signal N.
+pub fn signal_mask(pid: &str, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| {
+        l.strip_prefix(field)?
+            .strip_prefix(':')
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+    })
+}
+
 /// Ignored signals back to their default and an empty mask, as a fresh process expects
 /// (ignored signals and the mask would otherwise outlive an exec; caught ones do not).
 pub fn reset_signals() {
     // execve resets caught signals to their defaults by itself; only ignored ones survive it.
     // /proc tells which are ignored in one read, where asking sigaction costs a call a signal.
-    let ignored = std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("SigIgn:"))
-                .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
-        })
-        .unwrap_or(u64::MAX);
+    let ignored = signal_mask("self", "SigIgn").unwrap_or(u64::MAX);
     for sig in 1..=64 {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP || ignored & (1u64 << (sig - 1)) == 0 {
             continue;

@@ -7,6 +7,7 @@
 
 use std::fs;
 use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -85,13 +86,23 @@ impl Volumes {
     /// `volumes_dir` is `<root>/volumes`; `boxes_dir` is `<root>/boxes`, consulted to tell a
     /// live user from a stale marker.
     pub fn open(volumes_dir: PathBuf, boxes_dir: PathBuf) -> Result<Volumes, VolumeError> {
-        fs::create_dir_all(&volumes_dir).map_err(io_err("cannot create", &volumes_dir))?;
+        crate::store::private::create_dir(&volumes_dir)
+            .map_err(io_err("cannot create", &volumes_dir))?;
         let v = Volumes {
             dir: volumes_dir,
             boxes_dir,
         };
         v.clean_leftovers();
         Ok(v)
+    }
+
+    /// Open for reading only (`volume ls`, `inspect`): nothing is created or swept, so a
+    /// read-only store lists; a store without volumes lists none.
+    pub fn open_read(volumes_dir: PathBuf, boxes_dir: PathBuf) -> Volumes {
+        Volumes {
+            dir: volumes_dir,
+            boxes_dir,
+        }
     }
 
     fn path(&self, name: &str) -> PathBuf {
@@ -190,7 +201,11 @@ impl Volumes {
     /// Every volume, sorted by name.
     pub fn list(&self) -> Result<Vec<Volume>, VolumeError> {
         let mut out = Vec::new();
-        let entries = fs::read_dir(&self.dir).map_err(io_err("cannot read", &self.dir))?;
+        let entries = match fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(io_err("cannot read", &self.dir)(e)),
+        };
         for e in entries.flatten() {
             let Some(name) = e.file_name().to_str().map(str::to_string) else {
                 continue;
@@ -266,7 +281,13 @@ impl Volumes {
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), VolumeError> {
-    let mut f = fs::File::create(path).map_err(io_err("cannot create", path))?;
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(crate::store::private::FILE_MODE)
+        .open(path)
+        .map_err(io_err("cannot create", path))?;
     let text =
         serde_json::to_vec_pretty(value).map_err(|e| io_err("cannot encode", path)(e.into()))?;
     f.write_all(&text)

@@ -83,8 +83,8 @@ pub fn parse_profile(text: &str) -> Result<Profile, Vec<ProfileError>> {
     parse::parse(text)
 }
 
-/// foxbox's built-in profile, equivalent to podman's default (see `default.rs` for the
-/// differences, all stricter).
+/// foxbox's built-in profile, equivalent to podman's default (`default.rs` lists every
+/// difference and why).
 pub fn default_profile() -> &'static Profile {
     static DEFAULT: OnceLock<Profile> = OnceLock::new();
     DEFAULT.get_or_init(default::build)

@@ -939,3 +939,82 @@ fn mutated_profiles_never_panic() {
         "{parsed} of 300 mutated profiles parsed"
     );
 }
+
+/// The calls named in `default.rs`' list of departures from podman's profile.
+fn listed_departures() -> Vec<String> {
+    let docs: String = include_str!("default.rs")
+        .lines()
+        .filter_map(|l| l.strip_prefix("//!"))
+        .skip_while(|l| !l.contains("# Departures from podman's profile"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    docs.split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|n| arch::is_syscall_anywhere(n))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Every call where the built-in profile decides otherwise than podman's `seccomp.json` is one
+/// `default.rs` lists with its reason; only the errno of a refusal may differ unlisted (EPERM
+/// for podman's ENOSYS, and ENOSYS past the end of the built-in list).
+#[test]
+fn every_departure_from_podmans_profile_is_listed() {
+    let text = std::fs::read_to_string(PODMAN)
+        .unwrap_or_else(|_| panic!("{PODMAN} is missing: install golang-github-containers-common"));
+    let podman = parse_profile(&text).expect("podman's profile parses");
+    let listed = listed_departures();
+    assert!(listed.contains(&"keyctl".to_string()), "{listed:?}");
+    let mut unlisted = std::collections::BTreeSet::new();
+    for arch in [Arch::X86_64, Arch::Aarch64] {
+        let mut sets = vec![
+            ("no capabilities".to_string(), CapSet::EMPTY),
+            ("the default set".into(), CapSet::podman_default()),
+            ("every capability".into(), CapSet::all()),
+        ];
+        for c in CapSet::all().iter() {
+            let mut s = CapSet::podman_default();
+            s.insert(c);
+            sets.push((format!("the default set + {:?}", CapSet(1 << c).names()), s));
+        }
+        for (label, caps) in sets {
+            let t = Target {
+                arch,
+                caps,
+                kernel: None,
+            };
+            let (theirs, ours) = (resolve(&podman, &t), resolve(default_profile(), &t));
+            let mut rng = Rng(3);
+            let mut values = interesting_values(&theirs, &mut rng);
+            values.extend(interesting_values(&ours, &mut rng));
+            for nr in 0..=arch.max_syscall() {
+                let Some(name) = arch.syscall_name(nr) else {
+                    continue;
+                };
+                let mut argsets = vec![[0u64; 6]];
+                for v in &values {
+                    // Each argument position any rule compares (socket's 0 and 2, clone's 0).
+                    argsets.push([*v, 0, 0, 0, 0, 0]);
+                    argsets.push([16, 3, *v, 0, 0, 0]);
+                }
+                for args in argsets {
+                    let (a, b) = (theirs.decide(nr, &args), ours.decide(nr, &args));
+                    let same = a == b
+                        || matches!((a, b), (ENOSYS, EPERM))
+                        || (b == ENOSYS && a != Action::Allow && ours.fallback(nr) == ENOSYS);
+                    if !same && !listed.iter().any(|l| l == name) {
+                        unlisted.insert(format!(
+                            "{name} on {arch:?} with {label}: podman {a:?}, foxbox {b:?}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        unlisted.is_empty(),
+        "departures from podman's profile that default.rs does not list:\n{}",
+        unlisted.into_iter().collect::<Vec<_>>().join("\n")
+    );
+}

@@ -1,4 +1,4 @@
-//! `[limits]`: memory, memory_swap, cpus, pids, timeout, enforce.
+//! `[limits]`: memory, memory_swap, cpus, pids, timeout, stop_timeout, enforce.
 
 use super::Rx;
 use crate::diag::Diagnostic;
@@ -113,6 +113,25 @@ pub fn resolve(rx: &mut Rx<'_>, l: Option<&Sp<RawLimits>>) -> Option<Limits> {
                 None
             }
         });
+    // Zero is podman's "kill at once".
+    let stop_timeout =
+        raw.stop_timeout
+            .as_ref()
+            .and_then(|t| match units::parse_duration(&t.value) {
+                Ok(d) => Some(rx.spanned(t, d)),
+                Err(e) => {
+                    rx.push(
+                        Diagnostic::error(
+                            codes::BAD_DURATION,
+                            format!("bad `limits.stop_timeout`: {e}"),
+                        )
+                        .with_span(Some(t.span))
+                        .with_label("not a duration")
+                        .with_help("write a duration like `\"10s\"`, `\"1m\"` or `\"0s\"`"),
+                    );
+                    None
+                }
+            });
     let enforce = match &raw.enforce {
         None => Some(Enforce::Strict),
         Some(e) => match e.value.as_str() {
@@ -146,6 +165,7 @@ pub fn resolve(rx: &mut Rx<'_>, l: Option<&Sp<RawLimits>>) -> Option<Limits> {
         cpus,
         pids,
         timeout,
+        stop_timeout,
         enforce: enforce?,
     };
     if let Some(e) = &raw.enforce {

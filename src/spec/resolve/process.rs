@@ -57,18 +57,27 @@ pub fn resolve(rx: &mut Rx<'_>, b: Option<&Sp<RawBox>>) -> Option<Boxed> {
         Some(u) => user(rx, u).map(|v| rx.spanned(u, v)),
         None => Some(Spanned::bare(User::Id { uid: 0, gid: None })),
     };
-    let hostname = raw.hostname.as_ref().and_then(|h| hostname(rx, h));
+    let mut hostname = raw.hostname.as_ref().and_then(|h| hostname(rx, h));
     if let (Some(n), None) = (&name, &raw.hostname) {
-        if !valid_hostname(&n.value) {
+        let derived = hostname_for(&n.value);
+        if !valid_hostname(&derived) {
             rx.push(
                 Diagnostic::warning(
                     codes::BAD_HOSTNAME,
-                    format!("the hostname defaults to the box name, and `{}` is not a valid hostname", n.value),
+                    format!("the hostname defaults to the box name, and `{derived}` is not a valid hostname"),
                 )
                 .with_span(n.span)
                 .with_label("used as the hostname")
                 .with_help("set `hostname` explicitly, or use only letters, digits, `-` and `.` in the name"),
             );
+        }
+        // A name longer than a hostname may be gives its start (names may have 128
+        // characters, the kernel's hostnames 64).
+        if derived != n.value {
+            hostname = Some(Spanned {
+                value: derived,
+                span: n.span,
+            });
         }
     }
     let env = env(rx, raw);
@@ -273,6 +282,17 @@ fn user(rx: &mut Rx<'_>, u: &Sp<String>) -> Option<User> {
     }
 }
 
+/// The hostname a box named `name` gets when its spec sets none: the name, cut to one label's
+/// 63 characters (and to end in a letter or digit) when it is longer.
+pub fn hostname_for(name: &str) -> String {
+    if name.len() <= 63 {
+        return name.to_string();
+    }
+    let cut: String = name.chars().take(63).collect();
+    cut.trim_end_matches(|c: char| !c.is_ascii_alphanumeric())
+        .to_string()
+}
+
 /// RFC 1123 host names: dot-separated labels of letters, digits and `-`, at most 64 bytes
 /// (the kernel's limit).
 pub fn valid_hostname(h: &str) -> bool {
@@ -345,4 +365,21 @@ fn env(rx: &mut Rx<'_>, raw: &RawBox) -> Option<Vec<(String, String)>> {
         }
     }
     ok.then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_name_is_cut_to_a_valid_hostname() {
+        assert_eq!(hostname_for("den"), "den");
+        let exact = "a".repeat(63);
+        assert_eq!(hostname_for(&exact), exact);
+        let long = format!("{}-.b", "a".repeat(61));
+        assert_eq!(hostname_for(&long), "a".repeat(61));
+        let long = "x".repeat(128);
+        assert_eq!(hostname_for(&long), "x".repeat(63));
+        assert!(valid_hostname(&hostname_for(&long)));
+    }
 }
