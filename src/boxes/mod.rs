@@ -228,6 +228,9 @@ pub struct BoxEntry {
     /// Already observed (see [`BoxState::observed`]).
     pub state: BoxState,
     pub dir: PathBuf,
+    /// Recorded as created or running, but every process of it is gone: it died without
+    /// recording its end (see [`Boxes::settle`]).
+    pub died: bool,
 }
 
 /// The hold on a box that is staged but not yet recorded (see [`Boxes::stage`]).
@@ -367,6 +370,74 @@ impl Boxes {
         }
     }
 
+    /// Name links whose box directory is gone: left by a crash between a box's staging and
+    /// its record, once its half-made directory was swept.
+    pub fn dangling_names(&self) -> Vec<PathBuf> {
+        fs::read_dir(self.dir.join(NAMES_DIR))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| self.dangling(p))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn dangling(&self, link: &Path) -> bool {
+        // A box's directory is made before its name is reserved, and its name released
+        // before its directory goes: a name whose directory is missing holds nothing.
+        Self::name_holder(link)
+            .is_some_and(|id| !names::validate_id(&id) || !self.box_dir(&id).is_dir())
+    }
+
+    /// Remove [`Boxes::dangling_names`] under the name table's lock; returns what went.
+    pub fn sweep_names(&self) -> Vec<PathBuf> {
+        let found = self.dangling_names();
+        if found.is_empty() {
+            return found;
+        }
+        let Ok(_lock) = flock(&self.dir.join(NAMES_LOCK)) else {
+            return Vec::new();
+        };
+        found
+            .into_iter()
+            .filter(|p| self.dangling(p) && fs::remove_file(p).is_ok())
+            .collect()
+    }
+
+    /// Staged boxes nobody holds: half-made by a process that died before recording them
+    /// (what [`Boxes::reap_abandoned`] removes).
+    pub fn abandoned(&self) -> Vec<String> {
+        self.ids()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|id| {
+                let dir = self.box_dir(id);
+                !dir.join(CONFIG).exists()
+                    && File::open(&dir).is_ok_and(|f| {
+                        matches!(
+                            Lock::try_acquire_open(f, &dir, Mode::Exclusive),
+                            Ok(Some(_))
+                        )
+                    })
+                    && !dir.join(CONFIG).exists()
+            })
+            .collect()
+    }
+
+    /// Temporary files of interrupted record writes in box `id`'s directory.
+    pub fn temp_files(&self, id: &str) -> Vec<PathBuf> {
+        crate::store::atomic::temp_files(&self.box_dir(id))
+    }
+
+    /// Remove [`Boxes::temp_files`] of a box that does not run, under its lock (its writers
+    /// hold it).
+    pub fn sweep_temp_files(&self, id: &str) {
+        if let Ok(_lock) = self.lock(id) {
+            crate::store::atomic::sweep_temp_files(&self.box_dir(id));
+        }
+    }
+
     /// Leftover trash directories whose deleter is gone (to delete with more privilege, e.g.
     /// in a user namespace).
     pub fn trash(&self) -> Vec<PathBuf> {
@@ -429,6 +500,7 @@ impl Boxes {
                     state: BoxState::created(config.creator),
                     config,
                     dir,
+                    died: false,
                 },
                 Pending {
                     lock: std::cell::Cell::new(Some(lock)),
@@ -609,7 +681,8 @@ impl Boxes {
         }
     }
 
-    fn ids(&self) -> Result<Vec<String>, BoxError> {
+    /// The ids of every box directory, recorded or not (hidden entries are the store's own).
+    pub fn ids(&self) -> Result<Vec<String>, BoxError> {
         let rd = fs::read_dir(&self.dir).map_err(io_err("cannot read", &self.dir))?;
         Ok(rd
             .flatten()
@@ -622,11 +695,33 @@ impl Boxes {
         let dir = self.box_dir(id);
         let config = self.read_config(id)?;
         let state = self.read_state(id, &config)?;
+        let observed = state.observed();
         Ok(BoxEntry {
             config,
-            state: state.observed(),
+            died: state.status != Status::Exited && observed.status == Status::Exited,
+            state: observed,
             dir,
         })
+    }
+
+    /// Record the end of a box that died without recording it (its supervisor or creating CLI
+    /// was killed), as its state is observed: exited, with an unknown code. Returns the box
+    /// when it had died, for its caller to release what it held (cgroup, runtime files);
+    /// `None` when it had not (or no longer exists).
+    pub fn settle(&self, id: &str) -> Result<Option<BoxEntry>, BoxError> {
+        let _lock = self.lock(id)?;
+        let entry = match self.load(id) {
+            Ok(e) if e.died => e,
+            Ok(_) | Err(BoxError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut state = entry.state.clone();
+        state.creator = None;
+        self.write_state(id, &state)?;
+        Ok(Some(BoxEntry {
+            died: false,
+            ..entry
+        }))
     }
 
     fn read_config(&self, id: &str) -> Result<BoxConfig, BoxError> {

@@ -18,6 +18,7 @@ mod run;
 mod run_flags;
 mod schema;
 mod stats;
+mod system;
 mod up;
 mod volume;
 
@@ -107,6 +108,9 @@ pub enum Command {
     Wait(lifecycle::WaitArgs),
     /// Show what running boxes use: memory, cpu time, processes (from their cgroups).
     Stats(stats::StatsArgs),
+    /// Check (and repair) the store as a whole.
+    #[command(subcommand)]
+    System(system::SystemCommand),
     /// Print the JSON Schema of Foxbox.toml.
     Schema(schema::SchemaArgs),
     /// Print shell completions.
@@ -180,6 +184,7 @@ pub fn main(cli: Cli) -> u8 {
         Command::Rm(a) => lifecycle::rm(a, &ctx),
         Command::Wait(a) => lifecycle::wait(a, &ctx),
         Command::Stats(a) => stats::run(a, &ctx),
+        Command::System(a) => system::run(a, &ctx),
         Command::Schema(a) => schema::run(a, &ctx),
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),

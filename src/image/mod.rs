@@ -81,6 +81,7 @@
 
 pub mod archive;
 mod blobs;
+mod check;
 pub mod inroot;
 pub mod oci;
 pub mod pull;

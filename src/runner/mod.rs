@@ -2,6 +2,7 @@
 //! network, the executor, and the state it leaves. `foxbox up` and `foxbox run` (attached or
 //! detached) all come through here, so a box is the same thing however it was started.
 
+pub mod check;
 mod hooks;
 pub mod remove;
 pub mod supervisor;
@@ -428,7 +429,7 @@ impl Prepared {
 
     /// The box's runtime directory (helper sockets and logs): short, for unix socket paths.
     pub fn run_dir(&self, paths: &Paths) -> PathBuf {
-        paths.runtime.join(&self.entry.config.id[..12])
+        box_run_dir(paths, &self.entry.config.id)
     }
 
     pub fn id(&self) -> &str {
@@ -496,6 +497,14 @@ impl Prepared {
         }
     }
 }
+
+/// A box's runtime directory (helper sockets and logs): short, for unix socket paths.
+pub fn box_run_dir(paths: &Paths, id: &str) -> PathBuf {
+    paths.runtime.join(&id[..id.len().min(RUN_DIR_ID)])
+}
+
+/// How much of a box's id names its runtime directory.
+const RUN_DIR_ID: usize = 12;
 
 /// How a box ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

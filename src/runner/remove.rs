@@ -155,10 +155,8 @@ fn reap(paths: &Paths, boxes: &Boxes, id: &str, caller: u32) {
 /// Release everything others can see of the box; returns where its files now lie.
 fn retire(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<PathBuf, BoxError> {
     let id = &entry.config.id;
-    if let Ok(text) = std::fs::read(entry.dir.join("cgroup.json")) {
-        if let Ok(cg) = serde_json::from_slice::<BoxCgroup>(&text) {
-            let _ = cg.destroy();
-        }
+    if let Some(cg) = recorded_cgroup(entry) {
+        let _ = cg.destroy();
     }
     if let Some(image) = &entry.config.image_id {
         if let Ok(store) = Store::open_for_boxes(paths) {
@@ -172,8 +170,14 @@ fn retire(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<PathBuf, Box
             }
         }
     }
-    let _ = std::fs::remove_dir_all(paths.runtime.join(&id[..id.len().min(12)]));
+    let _ = std::fs::remove_dir_all(super::box_run_dir(paths, id));
     boxes.retire_named(id, &entry.config.name)
+}
+
+/// The cgroup a box's record names (written before the cgroup is made).
+pub fn recorded_cgroup(entry: &BoxEntry) -> Option<BoxCgroup> {
+    let text = std::fs::read(entry.dir.join("cgroup.json")).ok()?;
+    serde_json::from_slice(&text).ok()
 }
 
 /// Delete a retired box's directory. Most boxes leave only files owned by the caller (the
@@ -192,7 +196,7 @@ fn delete_trash(paths: &Paths, trash: &Path) {
 }
 
 /// Delete trash that earlier removals left (their deleter died, or lacked the namespace).
-fn sweep_trash(paths: &Paths, boxes: &Boxes) {
+pub(crate) fn sweep_trash(paths: &Paths, boxes: &Boxes) {
     for t in boxes.trash() {
         delete_trash(paths, &t);
     }

@@ -3,6 +3,8 @@
 //! - [`paths`]: the data root and the runtime directory.
 //! - [`atomic`]: whole-file writes that a crash never leaves half done.
 //! - [`lock`]: advisory file locks (flock) that guard an index or a box against a second writer.
+//! - [`check`]: what `foxbox system check` reports.
 pub mod atomic;
+pub mod check;
 pub mod lock;
 pub mod paths;

@@ -92,14 +92,84 @@ impl Volumes {
         Ok(v)
     }
 
+    /// [`Volumes::open`] without its sweep, to look at the store as it is (`system check`).
+    pub fn open_unswept(volumes_dir: PathBuf, boxes_dir: PathBuf) -> Volumes {
+        Volumes {
+            dir: volumes_dir,
+            boxes_dir,
+        }
+    }
+
+    /// What is wrong with the volume store: leftovers of interrupted creations and removals,
+    /// and use markers of boxes that do not exist.
+    pub fn check(&self) -> Vec<crate::store::check::Finding> {
+        use crate::store::check::Finding;
+        let mut out: Vec<Finding> = self
+            .leftovers()
+            .into_iter()
+            .map(|p| {
+                Finding::new(
+                    "volume-leftover",
+                    p,
+                    "left by a volume creation or removal that was interrupted",
+                )
+            })
+            .collect();
+        out.extend(self.stale_users().into_iter().map(|p| {
+            Finding::new(
+                "volume-user-orphan",
+                p,
+                "marks a volume as used by a box that does not exist",
+            )
+        }));
+        out
+    }
+
+    /// Remove what [`Volumes::check`] finds.
+    pub fn repair(&self) {
+        self.clean_leftovers();
+        for p in self.stale_users() {
+            let _ = fs::remove_file(p);
+        }
+    }
+
+    /// Use markers whose box directory is gone.
+    fn stale_users(&self) -> Vec<PathBuf> {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .flat_map(|e| crate::store::check::gone_boxes(&e.path().join("users"), &self.boxes_dir))
+            .collect()
+    }
+
+    /// Forget box `box_id`'s use of every volume (a box removed before it was recorded).
+    pub fn forget_box(&self, box_id: &str) {
+        if let Ok(entries) = fs::read_dir(&self.dir) {
+            for e in entries.flatten() {
+                let _ = fs::remove_file(e.path().join("users").join(box_id));
+            }
+        }
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 
     /// Remove temporary directories of creations that were interrupted.
     fn clean_leftovers(&self) {
+        for p in self.leftovers() {
+            let _ = fs::remove_dir_all(p);
+        }
+    }
+
+    /// Temporary directories of creations and removals whose process is gone.
+    fn leftovers(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
         let Ok(entries) = fs::read_dir(&self.dir) else {
-            return;
+            return out;
         };
         for e in entries.flatten() {
             let name = e.file_name();
@@ -113,9 +183,10 @@ impl Volumes {
             };
             // A creation still under way in a live process keeps its directory.
             if pid != std::process::id() as i32 && !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = fs::remove_dir_all(e.path());
+                out.push(e.path());
             }
         }
+        out
     }
 
     /// Create a volume; an error when it exists.
