@@ -809,3 +809,34 @@ fn stats_needs_a_running_box_with_a_cgroup() {
     let r = env.run(["stats", "nosuchbox"]);
     r.assert_code(125);
 }
+
+/// A box whose start fails in the child is kept, exited with the reason (as podman's), but
+/// holds no cgroup, attached or detached: an exited box holds none.
+#[test]
+fn a_box_whose_start_failed_keeps_no_cgroup() {
+    each_who("failedstart", |env, p| {
+        let t = tar();
+        for (name, detach) in [("fg", false), ("bg", true)] {
+            let mut extra = vec![
+                "--name",
+                name,
+                "--pids-limit",
+                "64",
+                "-w",
+                "/proc/self/fd/5",
+            ];
+            if detach {
+                extra.push("-d");
+            }
+            extra.extend([t.as_str(), "true"]);
+            let r = p.run(env, run_args(p, &extra));
+            r.assert_code(125);
+            let b = inspect(env, name);
+            assert_eq!(b["State"]["Status"], "exited", "{b}");
+            assert_gone(&p.children());
+            let check = env.run(["system", "check"]);
+            assert!(!check.stdout.contains("cgroup "), "{}", check.stdout);
+            env.run(["rm", name]).ok();
+        }
+    });
+}

@@ -546,6 +546,11 @@ pub fn run_foreground(
         }
         Err(e) => {
             let e = RunError::from_exec(e);
+            // An exited box holds no cgroup, whether it ran or never started (the detached
+            // start's failure does the same).
+            if let Some(cg) = &prepared.cgroup {
+                let _ = cg.destroy();
+            }
             if prepared.committed() {
                 let _ = prepared.boxes.update_state(&id, |s| failed_start(s, &e));
             } else if !opts.auto_remove {
