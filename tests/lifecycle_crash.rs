@@ -299,3 +299,40 @@ fn record_fails_on_a_full_store(env: &Env) {
             .is_none());
     }
 }
+
+/// `run -d --name N -v V:/v` killed a few milliseconds in leaves a staged box directory, its
+/// name, and its image and volume markers (made here as such a kill leaves them, which a kill
+/// hits only now and then): the first command that sweeps the directory sweeps them too.
+#[test]
+fn a_box_killed_before_its_record_leaves_no_name_or_markers() {
+    for env in envs() {
+        env.run(["volume", "create", "v"]).ok();
+        let id = "ef".repeat(32);
+        let s = env.store();
+        env.sh(&format!(
+            "mkdir -p {s}/boxes/.names {s}/boxes/{id}
+             ln -s {id} {s}/boxes/.names/half
+             mkdir -p {s}/images/users/{img}
+             : > {s}/images/users/{img}/{id}
+             : > {s}/volumes/v/users/{id}",
+            s = s.display(),
+            img = env.image_hex(),
+        ));
+        env.run(["ps", "-a"]).ok();
+        let left: Vec<_> = [
+            format!("boxes/{id}"),
+            "boxes/.names/half".to_string(),
+            format!("images/users/{}/{id}", env.image_hex()),
+            format!("volumes/v/users/{id}"),
+        ]
+        .into_iter()
+        .filter(|p| std::fs::symlink_metadata(s.join(p)).is_ok())
+        .collect();
+        assert!(left.is_empty(), "{:?}: left after ps -a: {left:?}", env.who);
+        env.run(["system", "check"]).ok();
+        // The volume is free and the name too.
+        env.run(["run", "--rm", "--name", "half", "busybox", "true"])
+            .ok();
+        env.run(["volume", "rm", "v"]).ok();
+    }
+}

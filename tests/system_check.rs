@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{envs_with_busybox as envs, eventually, Env, Who};
+use common::{envs_with_busybox as envs, eventually, Who};
 
 /// A pid that is no process's: a child that has been waited for.
 fn dead_pid() -> u32 {
@@ -15,32 +15,6 @@ fn dead_pid() -> u32 {
     let pid = c.id();
     c.wait().expect("wait");
     pid
-}
-
-/// Run a shell script as the env's user (so what it makes is the user's, as foxbox's is).
-fn sh(env: &Env, script: &str) {
-    let out = env
-        .command("sh")
-        .args(["-euc", script])
-        .output()
-        .expect("sh");
-    assert!(
-        out.status.success(),
-        "{script}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-fn image_hex(env: &Env) -> String {
-    let v: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(env.store().join("images/index.json")).expect("index"),
-    )
-    .expect("index json");
-    v["images"][0]["id"]
-        .as_str()
-        .expect("an image")
-        .trim_start_matches("sha256:")
-        .to_string()
 }
 
 fn kill9(pid: i32) {
@@ -75,13 +49,11 @@ fn each_kind_of_leftover_is_reported_repaired_and_gone() {
         });
 
         let s = env.store();
-        let img = image_hex(&env);
+        let img = env.image_hex();
         let dead = dead_pid();
         let runtime = env.dir.join("runtime/foxbox");
-        sh(
-            &env,
-            &format!(
-                "mkdir {s}/boxes/{ghost}
+        env.sh(&format!(
+            "mkdir {s}/boxes/{ghost}
                  ln -s {ghost2} {s}/boxes/.names/ghostname
                  mkdir -p {s}/images/users/{img} {s}/images/users/{ghost2}
                  : > {s}/images/users/{img}/{ghost2}
@@ -94,12 +66,11 @@ fn each_kind_of_leftover_is_reported_repaired_and_gone() {
                  mkdir {s}/images/layers/{ghost2}
                  : > {s}/images/blobs/sha256/{ghost2}
                  mkdir -p {s}/volumes/.tmp-{dead}-x/_data",
-                s = s.display(),
-                kept = kept.display(),
-                runtime = runtime.display(),
-                short = &ghost2[..12],
-            ),
-        );
+            s = s.display(),
+            kept = kept.display(),
+            runtime = runtime.display(),
+            short = &ghost2[..12],
+        ));
         let expect = [
             ("box-half-made", format!("boxes/{ghost}")),
             ("name-dangling", "boxes/.names/ghostname".to_string()),
@@ -184,10 +155,11 @@ fn a_missing_layer_is_reported_and_stays_so() {
             .next()
             .expect("a layer")
             .path();
-        sh(
-            &env,
-            &format!("mv {} {}/../moved", layer.display(), layers.display()),
-        );
+        env.sh(&format!(
+            "mv {} {}/../moved",
+            layer.display(),
+            layers.display()
+        ));
         let r = env.run(["system", "check"]);
         r.assert_code(1);
         assert!(r.stdout.starts_with("layer-missing "), "{}", r.stdout);
@@ -198,10 +170,11 @@ fn a_missing_layer_is_reported_and_stays_so() {
             "{}",
             fixed.stdout
         );
-        sh(
-            &env,
-            &format!("mv {}/../moved {}", layers.display(), layer.display()),
-        );
+        env.sh(&format!(
+            "mv {}/../moved {}",
+            layers.display(),
+            layer.display()
+        ));
         env.run(["system", "check"]).ok();
     }
 }

@@ -368,6 +368,7 @@ impl Boxes {
         for t in self.trash() {
             let _ = fs::remove_dir_all(t);
         }
+        self.sweep_names();
     }
 
     /// Name links whose box directory is gone: left by a crash between a box's staging and
@@ -761,15 +762,20 @@ impl Boxes {
     /// Every box, newest first. Boxes that vanish while listing are skipped.
     pub fn list(&self) -> Result<Vec<BoxEntry>, BoxError> {
         let mut v = Vec::new();
+        let mut reaped = false;
         for id in self.ids()? {
             match self.load(&id) {
                 Ok(b) => v.push(b),
                 // No record: being staged, or abandoned by a crash (then it goes).
                 Err(BoxError::NotFound(_)) => {
-                    self.reap_abandoned(&id);
+                    reaped |= self.reap_abandoned(&id);
                 }
                 Err(e) => return Err(e),
             }
+        }
+        if reaped {
+            // The names those boxes had reserved.
+            self.sweep_names();
         }
         v.sort_by_key(|e| std::cmp::Reverse(e.config.created));
         Ok(v)

@@ -87,7 +87,10 @@ pub struct WaitArgs {
 }
 
 pub fn open(ctx: &Ctx) -> miette::Result<Boxes> {
-    Boxes::open(ctx.paths()?.boxes()).into_diagnostic()
+    let paths = ctx.paths()?;
+    let boxes = Boxes::open(paths.boxes()).into_diagnostic()?;
+    foxbox::runner::check::sweep(&paths, &boxes);
+    Ok(boxes)
 }
 
 fn find(boxes: &Boxes, what: &str) -> miette::Result<BoxEntry> {

@@ -146,6 +146,11 @@ impl Store {
         self.sweep()?;
         let _l = self.lock()?;
         atomic::sweep_temp_files(self.dir());
+        Ok(())
+    }
+
+    /// Remove stale use markers (see [`Store::check`]); the caller holds the store's lock.
+    pub(super) fn sweep_users_locked(&self, _held: &Lock) -> Result<(), ImageError> {
         let index = self.read_index()?;
         for p in self.stale_users_of(&index) {
             let _ = if p.is_dir() {
@@ -157,12 +162,15 @@ impl Store {
         Ok(())
     }
 
-    /// Forget every use marker of box `box_id` (a box removed before it was recorded, whose
-    /// image is not known).
-    pub fn forget_box(&self, box_id: &str) {
-        if let Ok(entries) = fs::read_dir(self.users_dir()) {
-            for e in entries.flatten() {
-                let _ = fs::remove_file(e.path().join(box_id));
+    /// Remove the use markers of boxes that do not exist (left by a start killed before its
+    /// box was recorded): no lock is needed, as a box's directory outlives its markers.
+    pub fn sweep_users(&self) {
+        let Ok(entries) = fs::read_dir(self.users_dir()) else {
+            return;
+        };
+        for e in entries.flatten() {
+            for m in gone_boxes(&e.path(), self.boxes_dir()) {
+                let _ = fs::remove_file(m);
             }
         }
     }

@@ -578,6 +578,7 @@ impl Store {
                 tracing::debug!("swept {}", p.display());
             }
         }
+        self.sweep_users_locked(&_l)?;
         self.collect_garbage(&_l)
     }
 

@@ -186,6 +186,22 @@ pub fn repair(paths: &Paths) {
     }
 }
 
+/// What commands that list or act on boxes sweep on the way, beside the box store's own
+/// sweep: half-made boxes (by listing) and what they had claimed.
+pub fn sweep(paths: &Paths, boxes: &Boxes) {
+    let _ = boxes.list();
+    forget_gone_boxes(paths);
+}
+
+/// Remove the image and volume use markers of boxes that do not exist.
+fn forget_gone_boxes(paths: &Paths) {
+    if let Ok(store) = Store::open_for_boxes(paths) {
+        store.sweep_users();
+    }
+    // Opening the volume store sweeps its markers.
+    let _ = Volumes::open(paths.volumes(), paths.boxes());
+}
+
 /// Finish what a box that died without recording it would have done: record its end and let
 /// go of what it held, or remove it if it was to be removed on exit.
 fn settle(paths: &Paths, boxes: &Boxes, e: &BoxEntry) {

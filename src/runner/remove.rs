@@ -134,7 +134,15 @@ fn reap(paths: &Paths, boxes: &Boxes, id: &str, caller: u32) {
     // The caller died before removing the box (killed, say): its fox dies with it. A box
     // it had not recorded yet is an abandoned staging.
     if matches!(boxes.load(id), Err(BoxError::NotFound(_))) {
-        boxes.reap_abandoned(id);
+        if boxes.reap_abandoned(id) {
+            // What it had claimed before it was recorded: its name and use markers.
+            boxes.sweep_names();
+            if let Ok(store) = Store::open_for_boxes(paths) {
+                store.sweep_users();
+            }
+            // Opening the volume store sweeps its markers.
+            let _ = Volumes::open(paths.volumes(), paths.boxes());
+        }
         // Whatever only the box's user namespace could delete is left as trash.
         sweep_trash(paths, boxes);
         return;

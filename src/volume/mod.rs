@@ -128,9 +128,6 @@ impl Volumes {
     /// Remove what [`Volumes::check`] finds.
     pub fn repair(&self) {
         self.clean_leftovers();
-        for p in self.stale_users() {
-            let _ = fs::remove_file(p);
-        }
     }
 
     /// Use markers whose box directory is gone.
@@ -145,23 +142,19 @@ impl Volumes {
             .collect()
     }
 
-    /// Forget box `box_id`'s use of every volume (a box removed before it was recorded).
-    pub fn forget_box(&self, box_id: &str) {
-        if let Ok(entries) = fs::read_dir(&self.dir) {
-            for e in entries.flatten() {
-                let _ = fs::remove_file(e.path().join("users").join(box_id));
-            }
-        }
-    }
-
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 
-    /// Remove temporary directories of creations that were interrupted.
+    /// Remove temporary directories of creations that were interrupted, and use markers of
+    /// boxes that do not exist (a box's directory outlives its markers: such a marker was left
+    /// by a start that was killed).
     fn clean_leftovers(&self) {
         for p in self.leftovers() {
             let _ = fs::remove_dir_all(p);
+        }
+        for p in self.stale_users() {
+            let _ = fs::remove_file(p);
         }
     }
 
