@@ -143,10 +143,7 @@ impl Store {
     /// Remove what [`Store::check`] finds and can safely go: leftovers of interrupted work,
     /// temporary files, unreferenced layers and blobs (unless a pull runs), stale markers.
     pub fn repair(&self) -> Result<(), ImageError> {
-        self.sweep()?;
-        let _l = self.lock()?;
-        atomic::sweep_temp_files(self.dir());
-        Ok(())
+        self.sweep()
     }
 
     /// Remove stale use markers (see [`Store::check`]); the caller holds the store's lock.

@@ -552,7 +552,8 @@ impl Store {
     }
 
     /// Remove the leftovers of imports and removals that died: every `tmp/NAME` whose
-    /// `tmp/NAME.lock` nobody holds.
+    /// `tmp/NAME.lock` nobody holds, temporary files of index writes, stale use markers, and
+    /// unreferenced layers and blobs.
     pub(super) fn sweep(&self) -> Result<(), ImageError> {
         // `image rm` deletes under this lock: never sweep what it is still deleting.
         let _l = self.lock()?;
@@ -578,6 +579,8 @@ impl Store {
                 tracing::debug!("swept {}", p.display());
             }
         }
+        // Index writes hold the lock: a temporary file now is one a killed write left.
+        atomic::sweep_temp_files(&self.dir);
         self.sweep_users_locked(&_l)?;
         self.collect_garbage(&_l)
     }
