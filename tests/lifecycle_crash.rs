@@ -336,3 +336,36 @@ fn a_box_killed_before_its_record_leaves_no_name_or_markers() {
         env.run(["volume", "rm", "v"]).ok();
     }
 }
+
+/// `rm -f` killed right after it moved a box to trash leaves `boxes/.trash-PID-ID` (made here
+/// as that kill leaves it), with files of the box's subordinate ids that only the store's user
+/// namespace can delete: the next command that sweeps deletes it, rootless as well as root.
+#[test]
+fn trash_left_by_a_killed_rm_is_swept_for_every_user() {
+    for env in envs() {
+        env.run([
+            "run",
+            "--name",
+            "t",
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir /d && touch /d/f && chown -R 1000:1000 /d && chmod 700 /d",
+        ])
+        .ok();
+        let dir = env.box_dirs()[0].clone();
+        let id = dir.file_name().unwrap().to_string_lossy().into_owned();
+        // What `rm` releases before it moves the box away.
+        std::fs::remove_file(env.store().join("boxes/.names/t")).expect("name");
+        let img = env.store().join("images/users").join(env.image_hex());
+        std::fs::remove_file(img.join(&id)).expect("marker");
+        let mut c = std::process::Command::new("true").spawn().expect("spawn");
+        let dead = c.id();
+        c.wait().expect("wait");
+        let trash = env.store().join(format!("boxes/.trash-{dead}-{id}"));
+        std::fs::rename(&dir, &trash).expect("to trash");
+        env.run(["ps", "-a"]).ok();
+        assert!(!trash.exists(), "{:?}: {} left", env.who, trash.display());
+        env.run(["system", "check"]).ok();
+    }
+}

@@ -158,8 +158,7 @@ fn is_box_prefix(name: &str) -> bool {
 /// (removing those that were to be removed on exit), release what boxes at rest hold.
 pub fn repair(paths: &Paths) {
     if let Ok(boxes) = Boxes::open(paths.boxes()) {
-        remove::sweep_trash(paths, &boxes);
-        // Listing removes half-made boxes.
+        sweep(paths, &boxes);
         if let Ok(list) = boxes.list() {
             for e in list.iter().filter(|e| e.died) {
                 settle(paths, &boxes, e);
@@ -187,8 +186,10 @@ pub fn repair(paths: &Paths) {
 }
 
 /// What commands that list or act on boxes sweep on the way, beside the box store's own
-/// sweep: half-made boxes (by listing) and what they had claimed.
+/// sweep: trash (what only the store's user namespace can delete, too), half-made boxes (by
+/// listing) and what they had claimed.
 pub fn sweep(paths: &Paths, boxes: &Boxes) {
+    remove::sweep_trash(paths, boxes);
     let _ = boxes.list();
     forget_gone_boxes(paths);
 }
