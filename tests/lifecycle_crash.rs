@@ -369,3 +369,50 @@ fn trash_left_by_a_killed_rm_is_swept_for_every_user() {
         env.run(["system", "check"]).ok();
     }
 }
+
+/// A detached box whose supervisor is killed: the next command that notices finishes what the
+/// supervisor would have done. A `--rm` box is removed (its name is free again); another is
+/// recorded as exited and gives up its cgroup and runtime files.
+#[test]
+fn a_dead_supervisors_box_is_finished_by_the_next_command() {
+    const CMD: &str = "sleep 98764";
+    for env in envs() {
+        let mut fox = Vec::new();
+        let mut ids = Vec::new();
+        for (name, rm) in [("gone", true), ("kept", false)] {
+            let mut a = vec!["run", "-d", "--name", name];
+            if rm {
+                a.push("--rm");
+            }
+            a.extend(limits(&env));
+            a.extend(["busybox", "sleep", "98764"]);
+            let r = env.run(&a);
+            r.ok();
+            ids.push(r.stdout.trim().to_string());
+            let v: serde_json::Value =
+                serde_json::from_str(&env.run(["inspect", name]).stdout).unwrap();
+            kill9(
+                v[0]["State"]["SupervisorPid"]
+                    .as_i64()
+                    .expect("a supervisor") as i32,
+            );
+            fox.push(v[0]["State"]["Pid"].as_i64().expect("a pid") as i32);
+        }
+        eventually("the boxes' processes to go", || {
+            fox.iter()
+                .all(|p| !Path::new(&format!("/proc/{p}")).exists())
+        });
+        let ps = env.run(["ps", "-a"]);
+        ps.ok();
+        assert!(!ps.stdout.contains("gone"), "{:?}: {}", env.who, ps.stdout);
+        assert!(ps.stdout.contains("kept"), "{}", ps.stdout);
+        for id in &ids {
+            assert_eq!(cgroups_of(id), Vec::<String>::new(), "box {id}");
+        }
+        env.run(["system", "check"]).ok();
+        env.run(["run", "--rm", "--name", "gone", "busybox", "true"])
+            .ok();
+        env.run(["rm", "kept"]).ok();
+        assert_eq!(processes_running(CMD), Vec::<i32>::new());
+    }
+}

@@ -159,11 +159,6 @@ fn is_box_prefix(name: &str) -> bool {
 pub fn repair(paths: &Paths) {
     if let Ok(boxes) = Boxes::open(paths.boxes()) {
         sweep(paths, &boxes);
-        if let Ok(list) = boxes.list() {
-            for e in list.iter().filter(|e| e.died) {
-                settle(paths, &boxes, e);
-            }
-        }
         boxes.sweep_names();
         for id in boxes.ids().unwrap_or_default() {
             match boxes.load(&id) {
@@ -187,10 +182,15 @@ pub fn repair(paths: &Paths) {
 
 /// What commands that list or act on boxes sweep on the way, beside the box store's own
 /// sweep: trash (what only the store's user namespace can delete, too), half-made boxes (by
-/// listing) and what they had claimed.
+/// listing) and what they had claimed, and boxes that died without recording it (finished as
+/// their supervisor would have: recorded as exited, or removed when they were `--rm`).
 pub fn sweep(paths: &Paths, boxes: &Boxes) {
     remove::sweep_trash(paths, boxes);
-    let _ = boxes.list();
+    if let Ok(list) = boxes.list() {
+        for e in list.iter().filter(|e| e.died) {
+            settle(paths, boxes, e);
+        }
+    }
     forget_gone_boxes(paths);
 }
 
