@@ -416,3 +416,45 @@ fn a_dead_supervisors_box_is_finished_by_the_next_command() {
         assert_eq!(processes_running(CMD), Vec::<i32>::new());
     }
 }
+
+/// Parallel `rm -f` of one box: one removes it, every other says "no such box" (never a raw
+/// system error such as "No such file or directory (os error 2)").
+#[test]
+fn losing_parallel_removals_say_no_such_box() {
+    for env in envs() {
+        for round in 0..6 {
+            let name = format!("race{round}");
+            env.run(["run", "-d", "--name", &name, "busybox", "sleep", "98765"])
+                .ok();
+            let children: Vec<_> = (0..8)
+                .map(|_| {
+                    env.foxbox(["rm", "-f", &name])
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .expect("spawn")
+                })
+                .collect();
+            let runs: Vec<common::Run> = children
+                .into_iter()
+                .map(|c| common::Run::from(c.wait_with_output().expect("wait")))
+                .collect();
+            assert_eq!(
+                runs.iter().filter(|r| r.code == 0).count(),
+                1,
+                "{:?}: {runs:?}",
+                env.who
+            );
+            for r in runs.iter().filter(|r| r.code != 0) {
+                assert!(
+                    r.stderr.contains("no such box") && !r.stderr.contains("os error"),
+                    "{:?}: {}",
+                    env.who,
+                    r.stderr
+                );
+            }
+        }
+        assert!(env.box_dirs().is_empty());
+        env.run(["system", "check"]).ok();
+    }
+}

@@ -814,7 +814,14 @@ impl Boxes {
         self.release_name(name, id)?;
         let dir = self.box_dir(id);
         let trash = self.trash_path(std::process::id(), id);
-        fs::rename(&dir, &trash).map_err(io_err("cannot remove", &dir))?;
+        fs::rename(&dir, &trash).map_err(|e| {
+            // A parallel removal moved it away while this one waited for the lock.
+            if e.kind() == io::ErrorKind::NotFound {
+                BoxError::NotFound(id.to_string())
+            } else {
+                io_err("cannot remove", &dir)(e)
+            }
+        })?;
         Ok(trash)
     }
 

@@ -394,7 +394,13 @@ pub fn rm(a: RmArgs, ctx: &Ctx) -> CmdResult {
             }
             control::kill_all(&e, Duration::from_secs(10)).into_diagnostic()?;
         }
-        foxbox::runner::remove::remove(&paths, &boxes, &e).into_diagnostic()?;
+        foxbox::runner::remove::remove(&paths, &boxes, &e)
+            .map_err(|e| match e {
+                // Removed by another process meanwhile: named as the user named it.
+                BoxError::NotFound(_) => BoxError::NotFound(b.to_string()),
+                e => e,
+            })
+            .into_diagnostic()?;
         println!("{b}");
         Ok(())
     })
