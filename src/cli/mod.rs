@@ -56,6 +56,27 @@ pub enum Color {
     Never,
 }
 
+/// `--pull`'s values (podman's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Pull {
+    Always,
+    #[default]
+    Missing,
+    Never,
+    Newer,
+}
+
+impl From<Pull> for foxbox::image::PullPolicy {
+    fn from(p: Pull) -> Self {
+        match p {
+            Pull::Always => Self::Always,
+            Pull::Missing => Self::Missing,
+            Pull::Never => Self::Never,
+            Pull::Newer => Self::Newer,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Format {
     #[default]

@@ -36,6 +36,8 @@ pub struct RunOptions {
     pub cgroup_parent: Option<String>,
     /// A terminal for the box; `None`: when stdin is one.
     pub tty: Option<bool>,
+    /// When the image is pulled (`--pull`).
+    pub pull: crate::image::PullPolicy,
 }
 
 /// A box that could not be run: diagnostics to render against the plan, and the exit code
@@ -89,28 +91,32 @@ pub struct Prepared {
 
 /// The image from the store; a registry reference (or a pinned digest) that is not there is
 /// pulled first.
-fn resolve_image(store: &Store, plan: &Plan) -> Result<Image, RunError> {
+fn resolve_image(
+    store: &Store,
+    plan: &Plan,
+    policy: crate::image::PullPolicy,
+) -> Result<Image, RunError> {
     let fail = |e: String| RunError {
         diagnostics: vec![Diagnostic::error("foxbox::image::resolve", e)
             .with_span(plan.image.span)
             .with_label("this image")],
         exit: 125,
     };
-    match store.resolve(&plan.image.value) {
-        Ok(image) => Ok(image),
-        Err(local) => {
-            if !matches!(plan.image.value, ImageRef::Stored { .. }) {
-                return Err(fail(local.to_string()));
-            }
-            let settings =
-                crate::registry::Settings::from_env().map_err(|e| fail(e.to_string()))?;
-            let client = crate::registry::Client::new(settings);
-            let ctx = crate::image::PullContext::new(&client);
-            store
-                .resolve_or_pull(&plan.image.value, &ctx)
-                .map_err(|e| fail(e.to_string()))
+    let pullable = matches!(plan.image.value, ImageRef::Stored { .. });
+    // The common case first, without reading the registry settings.
+    if !pullable || policy == crate::image::PullPolicy::Missing {
+        match store.resolve(&plan.image.value) {
+            Ok(image) => return Ok(image),
+            Err(local) if !pullable => return Err(fail(local.to_string())),
+            Err(_) => {}
         }
     }
+    let settings = crate::registry::Settings::from_env().map_err(|e| fail(e.to_string()))?;
+    let client = crate::registry::Client::new(settings);
+    let ctx = crate::image::PullContext::new(&client);
+    store
+        .resolve_with(&plan.image.value, &ctx, policy)
+        .map_err(|e| fail(e.to_string()))
 }
 
 /// The image's defaults under the plan: a value the spec or a flag set (it has a span) wins;
@@ -198,7 +204,7 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
     let t = Instant::now();
     let store =
         Store::open_for_boxes(paths).map_err(|e| err("foxbox::image::store")(e.to_string()))?;
-    let image = resolve_image(&store, plan)?;
+    let image = resolve_image(&store, plan, opts.pull)?;
     let image_took = t.elapsed();
     let plan = &with_image_defaults(plan, &image);
     let command = effective_command(plan, &image);
