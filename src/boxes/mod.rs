@@ -368,7 +368,6 @@ impl Boxes {
         for t in self.trash() {
             let _ = fs::remove_dir_all(t);
         }
-        self.sweep_names();
     }
 
     /// Name links whose box directory is gone: left by a crash between a box's staging and
@@ -761,6 +760,12 @@ impl Boxes {
 
     /// Every box, newest first. Boxes that vanish while listing are skipped.
     pub fn list(&self) -> Result<Vec<BoxEntry>, BoxError> {
+        self.list_reaping().map(|(v, _)| v)
+    }
+
+    /// [`Boxes::list`], and whether it reaped a half-made box (whose image and volume
+    /// markers, if it had made them, are left for the caller to sweep).
+    pub fn list_reaping(&self) -> Result<(Vec<BoxEntry>, bool), BoxError> {
         let mut v = Vec::new();
         let mut reaped = false;
         for id in self.ids()? {
@@ -778,7 +783,7 @@ impl Boxes {
             self.sweep_names();
         }
         v.sort_by_key(|e| std::cmp::Reverse(e.config.created));
-        Ok(v)
+        Ok((v, reaped))
     }
 
     /// Replace a box's state (the caller holds the box's lock).

@@ -89,13 +89,22 @@ pub struct WaitArgs {
 pub fn open(ctx: &Ctx) -> miette::Result<Boxes> {
     let paths = ctx.paths()?;
     let boxes = Boxes::open(paths.boxes()).into_diagnostic()?;
-    foxbox::runner::check::sweep(&paths, &boxes);
+    // Trash the box store's own sweep could not delete (rootless: files of the box's ids).
+    foxbox::runner::remove::sweep_trash(&paths, &boxes);
     Ok(boxes)
 }
 
-fn find(boxes: &Boxes, what: &str) -> miette::Result<BoxEntry> {
+/// The box a user named, finished first if it died without recording it (its supervisor was
+/// killed): a `--rm` one is then gone.
+fn find(ctx: &Ctx, boxes: &Boxes, what: &str) -> miette::Result<BoxEntry> {
     let id = boxes.resolve(what).into_diagnostic()?;
-    boxes.load(&id).into_diagnostic()
+    let e = boxes.load(&id).into_diagnostic()?;
+    if !e.died {
+        return Ok(e);
+    }
+    foxbox::runner::check::settle(&ctx.paths()?, boxes, &e)
+        .ok_or_else(|| BoxError::NotFound(what.to_string()))
+        .into_diagnostic()
 }
 
 /// Run `f` for each named box; report failures as podman does (go on, exit 125 at the end).
@@ -158,8 +167,7 @@ fn truncate(s: &str, n: usize) -> String {
 
 pub fn ps(a: PsArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
-    let list: Vec<BoxEntry> = boxes
-        .list()
+    let list: Vec<BoxEntry> = foxbox::runner::check::sweep(&ctx.paths()?, &boxes)
         .into_diagnostic()?
         .into_iter()
         .filter(|e| a.all || e.state.status == Status::Running)
@@ -252,7 +260,7 @@ pub fn inspect(a: InspectArgs, ctx: &Ctx) -> CmdResult {
     let entries = a
         .boxes
         .iter()
-        .map(|b| find(&boxes, b))
+        .map(|b| find(ctx, &boxes, b))
         .collect::<miette::Result<Vec<_>>>()?;
     let v: Vec<_> = entries
         .iter()
@@ -297,7 +305,7 @@ pub fn inspect(a: InspectArgs, ctx: &Ctx) -> CmdResult {
 
 pub fn top(a: TopArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
-    let e = find(&boxes, &a.r#box)?;
+    let e = find(ctx, &boxes, &a.r#box)?;
     if e.state.status != Status::Running {
         return Err(miette!("box {} is not running", e.config.name));
     }
@@ -327,7 +335,7 @@ fn parse_since(s: &str) -> miette::Result<std::time::SystemTime> {
 
 pub fn logs(a: LogsArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
-    let e = find(&boxes, &a.r#box)?;
+    let e = find(ctx, &boxes, &a.r#box)?;
     let q = log::Query {
         since: a.since.as_deref().map(parse_since).transpose()?,
         tail: a.tail,
@@ -357,7 +365,7 @@ pub fn stop(a: StopArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
     let grace = parse_grace(&a.time)?;
     each(&a.boxes, |b| {
-        let e = find(&boxes, b)?;
+        let e = find(ctx, &boxes, b)?;
         control::stop(&boxes, &e.config.id, grace).into_diagnostic()?;
         println!("{b}");
         Ok(())
@@ -369,7 +377,7 @@ pub fn kill(a: KillArgs, ctx: &Ctx) -> CmdResult {
     let sig =
         control::parse_signal(&a.signal).ok_or_else(|| miette!("unknown signal {:?}", a.signal))?;
     each(&a.boxes, |b| {
-        let e = find(&boxes, b)?;
+        let e = find(ctx, &boxes, b)?;
         if !control::signal(&e, sig).into_diagnostic()? {
             return Err(miette!("box {} is not running", e.config.name));
         }
@@ -382,7 +390,7 @@ pub fn rm(a: RmArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
     let paths = ctx.paths()?;
     each(&a.boxes, |b| {
-        let e = find(&boxes, b)?;
+        let e = find(ctx, &boxes, b)?;
         // Running, or still starting (a supervisor that has not exec'd the fox yet).
         if e.state.status == Status::Running || control::has_live_process(&e) {
             if !a.force {

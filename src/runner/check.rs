@@ -158,7 +158,8 @@ fn is_box_prefix(name: &str) -> bool {
 /// (removing those that were to be removed on exit), release what boxes at rest hold.
 pub fn repair(paths: &Paths) {
     if let Ok(boxes) = Boxes::open(paths.boxes()) {
-        sweep(paths, &boxes);
+        let _ = sweep(paths, &boxes);
+        forget_gone_boxes(paths);
         boxes.sweep_names();
         for id in boxes.ids().unwrap_or_default() {
             match boxes.load(&id) {
@@ -180,18 +181,27 @@ pub fn repair(paths: &Paths) {
     }
 }
 
-/// What commands that list or act on boxes sweep on the way, beside the box store's own
-/// sweep: trash (what only the store's user namespace can delete, too), half-made boxes (by
-/// listing) and what they had claimed, and boxes that died without recording it (finished as
-/// their supervisor would have: recorded as exited, or removed when they were `--rm`).
-pub fn sweep(paths: &Paths, boxes: &Boxes) {
+/// What listing every box (`ps`) sweeps on the way, beside the box store's own sweep: trash
+/// (what only the store's user namespace can delete, too), half-made boxes and what they had
+/// claimed, and boxes that died without recording it ([`settle`]). Returns the listing, as
+/// it is after that.
+pub fn sweep(paths: &Paths, boxes: &Boxes) -> Result<Vec<BoxEntry>, BoxError> {
     remove::sweep_trash(paths, boxes);
-    if let Ok(list) = boxes.list() {
-        for e in list.iter().filter(|e| e.died) {
-            settle(paths, boxes, e);
-        }
+    let (list, reaped) = boxes.list_reaping()?;
+    if reaped {
+        // Markers are only ever left by boxes that were never recorded.
+        forget_gone_boxes(paths);
     }
-    forget_gone_boxes(paths);
+    Ok(list
+        .into_iter()
+        .filter_map(|e| {
+            if e.died {
+                settle(paths, boxes, &e)
+            } else {
+                Some(e)
+            }
+        })
+        .collect())
 }
 
 /// Remove the image and volume use markers of boxes that do not exist.
@@ -203,15 +213,21 @@ fn forget_gone_boxes(paths: &Paths) {
     let _ = Volumes::open(paths.volumes(), paths.boxes());
 }
 
-/// Finish what a box that died without recording it would have done: record its end and let
-/// go of what it held, or remove it if it was to be removed on exit.
-fn settle(paths: &Paths, boxes: &Boxes, e: &BoxEntry) {
-    if let Ok(Some(e)) = boxes.settle(&e.config.id) {
-        if e.config.auto_remove {
+/// Finish what a box that died without recording it (its supervisor or creating CLI killed)
+/// would have done: record its end and let go of what it held, or remove it if it was to be
+/// removed on exit. Returns the box as it is then, `None` once removed.
+pub fn settle(paths: &Paths, boxes: &Boxes, e: &BoxEntry) -> Option<BoxEntry> {
+    match boxes.settle(&e.config.id) {
+        Ok(Some(e)) if e.config.auto_remove => {
             let _ = remove::remove(paths, boxes, &e);
-        } else {
-            release(paths, boxes, &e);
+            None
         }
+        Ok(Some(e)) => {
+            release(paths, boxes, &e);
+            Some(e)
+        }
+        // Settled meanwhile by another process, or gone.
+        Ok(None) | Err(_) => boxes.load(&e.config.id).ok(),
     }
 }
 

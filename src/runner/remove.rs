@@ -204,7 +204,7 @@ fn delete_trash(paths: &Paths, trash: &Path) {
 }
 
 /// Delete trash that earlier removals left (their deleter died, or lacked the namespace).
-pub(crate) fn sweep_trash(paths: &Paths, boxes: &Boxes) {
+pub fn sweep_trash(paths: &Paths, boxes: &Boxes) {
     for t in boxes.trash() {
         delete_trash(paths, &t);
     }
