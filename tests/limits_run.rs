@@ -840,3 +840,50 @@ fn a_box_whose_start_failed_keeps_no_cgroup() {
         }
     });
 }
+
+/// `system check` sees the cgroups of a box that does not run (a detached box whose
+/// supervisor was killed, before any command settled it) and `--repair` removes them.
+#[test]
+fn system_check_reports_and_repairs_cgroups_of_a_dead_box() {
+    each_who("checkcg", |env, p| {
+        let t = tar();
+        let r = p.run(
+            env,
+            run_args(
+                p,
+                &[
+                    "-d",
+                    "--name",
+                    "dead",
+                    "--pids-limit",
+                    "64",
+                    &t,
+                    "sleep",
+                    "98781",
+                ],
+            ),
+        );
+        r.ok();
+        let b = inspect(env, "dead");
+        let sup = b["State"]["SupervisorPid"].as_i64().expect("supervisor") as i32;
+        // SAFETY: kill has no memory effects.
+        unsafe { libc::kill(sup, libc::SIGKILL) };
+        let fox = b["State"]["Pid"].as_i64().expect("pid");
+        common::eventually("the box to end", || {
+            !Path::new(&format!("/proc/{fox}")).exists()
+        });
+        let check = env.run(["system", "check"]);
+        check.assert_code(1);
+        let cgroups: Vec<&str> = check
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("cgroup "))
+            .collect();
+        assert_eq!(cgroups.len(), p.children().len(), "{}", check.stdout);
+        assert!(!cgroups.is_empty(), "{}", check.stdout);
+        p.run(env, ["system", "check", "--repair"]).ok();
+        assert_gone(&p.children());
+        env.run(["system", "check"]).ok();
+        env.run(["rm", "dead"]).ok();
+    });
+}

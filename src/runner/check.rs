@@ -189,8 +189,12 @@ pub fn sweep(paths: &Paths, boxes: &Boxes) -> Result<Vec<BoxEntry>, BoxError> {
     remove::sweep_trash(paths, boxes);
     let (list, reaped) = boxes.list_reaping()?;
     if reaped {
-        // Markers are only ever left by boxes that were never recorded.
+        // Markers (and runtime files of a box with a network helper) are only ever left by
+        // boxes that were never recorded.
         forget_gone_boxes(paths);
+        for p in runtime_orphans(paths, &boxes.ids().unwrap_or_default()) {
+            let _ = fs::remove_dir_all(p);
+        }
     }
     Ok(list
         .into_iter()
