@@ -249,6 +249,14 @@ fn record_fails_on_a_full_store(env: &Env) {
         .ok();
     // One box first, while there is room: the store's one-time overlay probe writes a file.
     env.run(with_root(&["run", "--rm", "bb", "true"])).ok();
+    // Its files are deleted by its reaper after the CLI exits: space freed after the fill
+    // would let the record be written after all.
+    eventually("the first box's files to be deleted", || {
+        std::fs::read_dir(root.join("boxes")).is_ok_and(|rd| {
+            rd.flatten()
+                .all(|e| !e.file_name().to_string_lossy().starts_with(".trash"))
+        })
+    });
     // Fill the filesystem.
     let mut fill = std::fs::File::create(mnt.join("fill")).unwrap();
     let block = vec![0u8; 1 << 16];
