@@ -421,6 +421,24 @@ fn a_dead_supervisors_box_is_finished_by_the_next_command() {
         env.run(["run", "--rm", "--name", "gone", "busybox", "true"])
             .ok();
         env.run(["rm", "kept"]).ok();
+        // rm of such a box, first to notice: it is removed, and rm says so.
+        env.run([
+            "run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "98764",
+        ])
+        .ok();
+        let v: serde_json::Value =
+            serde_json::from_str(&env.run(["inspect", "gone"]).stdout).unwrap();
+        kill9(
+            v[0]["State"]["SupervisorPid"]
+                .as_i64()
+                .expect("a supervisor") as i32,
+        );
+        let fox = v[0]["State"]["Pid"].as_i64().expect("a pid");
+        eventually("the box's process to go", || {
+            !Path::new(&format!("/proc/{fox}")).exists()
+        });
+        assert_eq!(env.run(["rm", "gone"]).ok().stdout, "gone\n");
+        assert!(env.box_dirs().is_empty(), "{:?}", env.box_dirs());
         assert_eq!(processes_running(CMD), Vec::<i32>::new());
     }
 }

@@ -97,14 +97,19 @@ pub fn open(ctx: &Ctx) -> miette::Result<Boxes> {
 /// The box a user named, finished first if it died without recording it (its supervisor was
 /// killed): a `--rm` one is then gone.
 fn find(ctx: &Ctx, boxes: &Boxes, what: &str) -> miette::Result<BoxEntry> {
+    find_settled(ctx, boxes, what)?
+        .ok_or_else(|| BoxError::NotFound(what.to_string()))
+        .into_diagnostic()
+}
+
+/// [`find`]; `None` when the box was a `--rm` one that died, and is now removed.
+fn find_settled(ctx: &Ctx, boxes: &Boxes, what: &str) -> miette::Result<Option<BoxEntry>> {
     let id = boxes.resolve(what).into_diagnostic()?;
     let e = boxes.load(&id).into_diagnostic()?;
     if !e.died {
-        return Ok(e);
+        return Ok(Some(e));
     }
-    foxbox::runner::check::settle(&ctx.paths()?, boxes, &e)
-        .ok_or_else(|| BoxError::NotFound(what.to_string()))
-        .into_diagnostic()
+    Ok(foxbox::runner::check::settle(&ctx.paths()?, boxes, &e))
 }
 
 /// Run `f` for each named box; report failures as podman does (go on, exit 125 at the end).
@@ -390,7 +395,11 @@ pub fn rm(a: RmArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
     let paths = ctx.paths()?;
     each(&a.boxes, |b| {
-        let e = find(ctx, &boxes, b)?;
+        let Some(e) = find_settled(ctx, &boxes, b)? else {
+            // A dead `--rm` box, removed on the way as its supervisor would have.
+            println!("{b}");
+            return Ok(());
+        };
         // Running, or still starting (a supervisor that has not exec'd the fox yet).
         if e.state.status == Status::Running || control::has_live_process(&e) {
             if !a.force {
