@@ -707,13 +707,12 @@ impl Boxes {
     /// Record the end of a box that died without recording it (its supervisor or creating CLI
     /// was killed), as its state is observed: exited, with an unknown code. Returns the box
     /// when it had died, for its caller to release what it held (cgroup, runtime files);
-    /// `None` when it had not (or no longer exists).
+    /// `None` when it had not (settled meanwhile by another process).
     pub fn settle(&self, id: &str) -> Result<Option<BoxEntry>, BoxError> {
         let _lock = self.lock(id)?;
-        let entry = match self.load(id) {
-            Ok(e) if e.died => e,
-            Ok(_) | Err(BoxError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
+        let entry = match self.load(id)? {
+            e if e.died => e,
+            _ => return Ok(None),
         };
         let mut state = entry.state.clone();
         state.creator = None;

@@ -109,7 +109,13 @@ fn find_settled(ctx: &Ctx, boxes: &Boxes, what: &str) -> miette::Result<Option<B
     if !e.died {
         return Ok(Some(e));
     }
-    Ok(foxbox::runner::check::settle(&ctx.paths()?, boxes, &e))
+    foxbox::runner::check::settle(&ctx.paths()?, boxes, &e)
+        .map_err(|e| match e {
+            // Removed by another process meanwhile: named as the user named it.
+            BoxError::NotFound(_) => BoxError::NotFound(what.to_string()),
+            e => e,
+        })
+        .into_diagnostic()
 }
 
 /// Run `f` for each named box; report failures as podman does (go on, exit 125 at the end).
@@ -171,8 +177,10 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 pub fn ps(a: PsArgs, ctx: &Ctx) -> CmdResult {
-    let boxes = open(ctx)?;
-    let list: Vec<BoxEntry> = foxbox::runner::check::sweep(&ctx.paths()?, &boxes)
+    let paths = ctx.paths()?;
+    // The sweep `open` does is part of this one.
+    let boxes = Boxes::open(paths.boxes()).into_diagnostic()?;
+    let list: Vec<BoxEntry> = foxbox::runner::check::sweep(&paths, &boxes)
         .into_diagnostic()?
         .into_iter()
         .filter(|e| a.all || e.state.status == Status::Running)

@@ -200,7 +200,7 @@ pub fn sweep(paths: &Paths, boxes: &Boxes) -> Result<Vec<BoxEntry>, BoxError> {
         .into_iter()
         .filter_map(|e| {
             if e.died {
-                settle(paths, boxes, &e)
+                settle(paths, boxes, &e).ok().flatten()
             } else {
                 Some(e)
             }
@@ -219,19 +219,20 @@ fn forget_gone_boxes(paths: &Paths) {
 
 /// Finish what a box that died without recording it (its supervisor or creating CLI killed)
 /// would have done: record its end and let go of what it held, or remove it if it was to be
-/// removed on exit. Returns the box as it is then, `None` once removed.
-pub fn settle(paths: &Paths, boxes: &Boxes, e: &BoxEntry) -> Option<BoxEntry> {
-    match boxes.settle(&e.config.id) {
-        Ok(Some(e)) if e.config.auto_remove => {
-            let _ = remove::remove(paths, boxes, &e);
-            None
+/// removed on exit. Returns the box as it is then, `None` once this removed it (a box
+/// another process removed meanwhile is not found).
+pub fn settle(paths: &Paths, boxes: &Boxes, e: &BoxEntry) -> Result<Option<BoxEntry>, BoxError> {
+    match boxes.settle(&e.config.id)? {
+        Some(e) if e.config.auto_remove => {
+            remove::remove(paths, boxes, &e)?;
+            Ok(None)
         }
-        Ok(Some(e)) => {
+        Some(e) => {
             release(paths, boxes, &e);
-            Some(e)
+            Ok(Some(e))
         }
-        // Settled meanwhile by another process, or gone.
-        Ok(None) | Err(_) => boxes.load(&e.config.id).ok(),
+        // Settled meanwhile by another process.
+        None => boxes.load(&e.config.id).map(Some),
     }
 }
 
