@@ -484,3 +484,43 @@ fn losing_parallel_removals_say_no_such_box() {
         env.run(["system", "check"]).ok();
     }
 }
+
+/// Boxes start while `ps -a` sweeps half-made boxes over and over: a box being staged is
+/// never taken for one a crash left (every start succeeds, nothing is left).
+#[test]
+fn sweeps_beside_starting_boxes_take_none_of_them() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    for env in envs() {
+        let stop = AtomicBool::new(false);
+        let runs: Vec<common::Run> = std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = env.run(["ps", "-a"]);
+                }
+            });
+            let mut runs = Vec::new();
+            for _ in 0..4 {
+                let children: Vec<_> = (0..6)
+                    .map(|_| {
+                        env.foxbox(["run", "--rm", "busybox", "true"])
+                            .stdout(Stdio::piped())
+                            .stderr(Stdio::piped())
+                            .spawn()
+                            .expect("spawn")
+                    })
+                    .collect();
+                for c in children {
+                    runs.push(common::Run::from(c.wait_with_output().expect("wait")));
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            runs
+        });
+        let failed: Vec<_> = runs.iter().filter(|r| r.code != 0).collect();
+        assert!(failed.is_empty(), "{:?}: {failed:?}", env.who);
+        eventually("every box to be deleted", || {
+            env.store_leftovers().is_empty()
+        });
+        env.run(["system", "check"]).ok();
+    }
+}

@@ -482,10 +482,17 @@ impl Boxes {
         config.created = now_ms();
         config.creator = ProcId::of(std::process::id() as i32);
         let dir = self.box_dir(&config.id);
-        fs::create_dir(&dir).map_err(io_err("cannot create", &dir))?;
-        let lock = File::open(&dir)
-            .map_err(io_err("cannot open", &dir))
-            .and_then(|f| lock_file(f, &dir));
+        // Made under a trash name and locked before it takes its own: a sweep never meets it
+        // without its lock (trash whose maker lives is left alone, and is swept once it died).
+        let made = self.trash_path(std::process::id(), &config.id);
+        fs::create_dir(&made).map_err(io_err("cannot create", &made))?;
+        let lock = File::open(&made)
+            .map_err(io_err("cannot open", &made))
+            .and_then(|f| lock_file(f, &made))
+            .and_then(|lock| {
+                fs::rename(&made, &dir).map_err(io_err("cannot create", &dir))?;
+                Ok(lock)
+            });
         let reserved = lock.and_then(|lock| {
             if generate {
                 self.reserve_generated(&mut config)?;
@@ -508,6 +515,7 @@ impl Boxes {
             )),
             Err(e) => {
                 let _ = fs::remove_dir_all(&dir);
+                let _ = fs::remove_dir(&made);
                 Err(e)
             }
         }
