@@ -211,7 +211,7 @@ fn start(
         dead = s.status == crate::boxes::Status::Exited;
         s.supervisor = me;
     });
-    if recorded.is_err() || dead {
+    if dead || matches!(recorded, Err(crate::boxes::BoxError::NotFound(_))) {
         return Err(RunError::new(
             "foxbox::supervisor",
             "the box was removed or ended while its supervisor started",
