@@ -108,3 +108,41 @@ fn concurrent_creations_of_one_name_end_with_one_volume() {
         .collect();
     assert_eq!(names, ["race"]);
 }
+
+/// A volume a box wrote into as another of its ids (rootless: a subordinate id, which the
+/// caller cannot delete as itself) is removed whole, and so is such a volume's leftover of a
+/// `volume rm` that was killed: `system check` is clean after.
+#[test]
+fn volumes_with_files_of_other_ids_are_removed_whole() {
+    let write = "mkdir /v/d && touch /v/d/f && chown -R 1000:1000 /v/d && chmod 700 /v/d";
+    for env in common::envs_with_busybox() {
+        for v in ["v", "w"] {
+            env.run([
+                "run",
+                "--rm",
+                "-v",
+                &format!("{v}:/v"),
+                "busybox",
+                "sh",
+                "-c",
+                write,
+            ])
+            .ok();
+        }
+        env.run(["volume", "rm", "v"]).ok();
+        // What `volume rm w` killed after its rename leaves.
+        let mut c = std::process::Command::new("true").spawn().expect("spawn");
+        let dead = c.id();
+        c.wait().expect("wait");
+        let vols = env.store().join("volumes");
+        std::fs::rename(vols.join("w"), vols.join(format!(".tmp-{dead}-rm-w"))).expect("rename");
+        env.run(["volume", "ls"]).ok();
+        let left: Vec<_> = std::fs::read_dir(&vols)
+            .expect("volumes")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(left.is_empty(), "{:?}: {left:?}", env.who);
+        env.run(["system", "check"]).ok();
+    }
+}

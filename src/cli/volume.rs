@@ -53,8 +53,7 @@ pub struct RmArgs {
 pub struct PruneArgs {}
 
 fn open(ctx: &Ctx) -> miette::Result<Volumes> {
-    let paths = ctx.paths()?;
-    Volumes::open(paths.volumes(), paths.boxes()).into_diagnostic()
+    foxbox::runner::remove::volumes(&ctx.paths()?).into_diagnostic()
 }
 
 pub fn run(cmd: VolumeCommand, ctx: &Ctx) -> CmdResult {

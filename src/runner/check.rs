@@ -176,7 +176,7 @@ pub fn repair(paths: &Paths) {
             tracing::warn!("cannot repair the image store: {e}");
         }
     }
-    if let Ok(vols) = Volumes::open(paths.volumes(), paths.boxes()) {
+    if let Ok(vols) = remove::volumes(paths) {
         vols.repair();
     }
 }

@@ -182,6 +182,21 @@ fn retire(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<PathBuf, Box
     boxes.retire_named(id, &entry.config.name)
 }
 
+/// The volume store, able to delete what boxes wrote into volumes as any of their ids (as
+/// root of the store's user namespace, like a box's own files).
+pub fn volumes(paths: &Paths) -> Result<Volumes, crate::volume::VolumeError> {
+    let store_paths = paths.clone();
+    Volumes::open_with(
+        paths.volumes(),
+        paths.boxes(),
+        Some(Box::new(move |p: &Path| {
+            Store::open_for_boxes(&store_paths)
+                .and_then(|s| s.remove_tree(p))
+                .map_err(|e| e.to_string())
+        })),
+    )
+}
+
 /// The cgroup a box's record names (written before the cgroup is made).
 pub fn recorded_cgroup(entry: &BoxEntry) -> Option<BoxCgroup> {
     let text = std::fs::read(entry.dir.join("cgroup.json")).ok()?;

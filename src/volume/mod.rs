@@ -69,7 +69,13 @@ struct Meta {
 pub struct Volumes {
     dir: PathBuf,
     boxes_dir: PathBuf,
+    /// Deletes what a plain delete could not: files a box made as one of its subordinate
+    /// ids (see [`Volumes::open_with`]).
+    deleter: Option<Deleter>,
 }
+
+/// A way to delete a directory tree with more privilege than the caller's own.
+pub type Deleter = Box<dyn Fn(&Path) -> Result<(), String>>;
 
 /// podman's rule, the same as for box names (see `boxes::names::validate_name`).
 pub fn validate_name(name: &str) -> Result<(), VolumeError> {
@@ -83,10 +89,21 @@ impl Volumes {
     /// `volumes_dir` is `<root>/volumes`; `boxes_dir` is `<root>/boxes`, consulted to tell a
     /// live user from a stale marker.
     pub fn open(volumes_dir: PathBuf, boxes_dir: PathBuf) -> Result<Volumes, VolumeError> {
+        Self::open_with(volumes_dir, boxes_dir, None)
+    }
+
+    /// [`Volumes::open`] with a `deleter` for what a plain delete leaves: a volume a box
+    /// wrote files into as another of its ids cannot be removed without it (rootless).
+    pub fn open_with(
+        volumes_dir: PathBuf,
+        boxes_dir: PathBuf,
+        deleter: Option<Deleter>,
+    ) -> Result<Volumes, VolumeError> {
         fs::create_dir_all(&volumes_dir).map_err(io_err("cannot create", &volumes_dir))?;
         let v = Volumes {
             dir: volumes_dir,
             boxes_dir,
+            deleter,
         };
         v.clean_leftovers();
         Ok(v)
@@ -97,6 +114,21 @@ impl Volumes {
         Volumes {
             dir: volumes_dir,
             boxes_dir,
+            deleter: None,
+        }
+    }
+
+    /// Delete a directory tree: plainly, then with the deleter for what is left.
+    fn delete(&self, p: &Path) -> Result<(), VolumeError> {
+        let plain = fs::remove_dir_all(p);
+        match (&self.deleter, plain) {
+            (_, Ok(())) => Ok(()),
+            (Some(d), Err(e)) if p.exists() => d(p).map_err(|m| VolumeError::Io {
+                what: "cannot delete",
+                path: p.to_path_buf(),
+                source: io::Error::other(format!("{e}; {m}")),
+            }),
+            (_, Err(e)) => Err(io_err("cannot delete", p)(e)),
         }
     }
 
@@ -151,7 +183,7 @@ impl Volumes {
     /// by a start that was killed).
     fn clean_leftovers(&self) {
         for p in self.leftovers() {
-            let _ = fs::remove_dir_all(p);
+            let _ = self.delete(&p);
         }
         for p in self.stale_users() {
             let _ = fs::remove_file(p);
@@ -311,7 +343,7 @@ impl Volumes {
             .join(format!("{TMP_PREFIX}{}-rm-{name}", std::process::id()));
         fs::rename(&dir, &doomed).map_err(io_err("cannot remove", &dir))?;
         sync_dir(&self.dir);
-        fs::remove_dir_all(&doomed).map_err(io_err("cannot delete", &doomed))
+        self.delete(&doomed)
     }
 
     /// Remove every volume no box uses; returns their names.
