@@ -196,7 +196,9 @@ impl World {
                     "busybox",
                     "sh",
                     "-c",
-                    "for i in $(seq 100); do mkdir /v/d$i; echo $i > /v/d$i/f; done",
+                    // Some of it as another id (rootless: a subordinate one).
+                    "for i in $(seq 100); do mkdir /v/d$i; echo $i > /v/d$i/f; done; \
+                     chown -R 1000:1000 /v/d1 && chmod 700 /v/d1",
                 ])
                 .ok();
                 let d = after(rng, 20);
