@@ -294,3 +294,20 @@ fn a_killed_import_leaves_nothing_and_is_swept() {
         assert_eq!(before, snapshot(&env.store()));
     }
 }
+
+/// `image import` killed while writing the index leaves `images/.tmp-index.json-XXXXXX` (made
+/// here as the kill leaves it): the next image command sweeps it, as other partial work.
+#[test]
+fn a_temp_index_left_by_a_killed_import_is_swept() {
+    for env in envs() {
+        env.import_busybox();
+        let tmp = env.store().join("images/.tmp-index.json-AbC123");
+        env.sh(&format!(
+            "echo '{{\"version\": 1, \"ima' > {}",
+            tmp.display()
+        ));
+        env.run(["image", "ls"]).ok();
+        assert!(!tmp.exists(), "{:?}: {} left", env.who, tmp.display());
+        env.run(["system", "check"]).ok();
+    }
+}

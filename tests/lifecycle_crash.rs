@@ -249,6 +249,14 @@ fn record_fails_on_a_full_store(env: &Env) {
         .ok();
     // One box first, while there is room: the store's one-time overlay probe writes a file.
     env.run(with_root(&["run", "--rm", "bb", "true"])).ok();
+    // Its files are deleted by its reaper after the CLI exits: space freed after the fill
+    // would let the record be written after all.
+    eventually("the first box's files to be deleted", || {
+        std::fs::read_dir(root.join("boxes")).is_ok_and(|rd| {
+            rd.flatten()
+                .all(|e| !e.file_name().to_string_lossy().starts_with(".trash"))
+        })
+    });
     // Fill the filesystem.
     let mut fill = std::fs::File::create(mnt.join("fill")).unwrap();
     let block = vec![0u8; 1 << 16];
@@ -297,5 +305,222 @@ fn record_fails_on_a_full_store(env: &Env) {
             .unwrap()
             .next()
             .is_none());
+    }
+}
+
+/// `run -d --name N -v V:/v` killed a few milliseconds in leaves a staged box directory, its
+/// name, and its image and volume markers (made here as such a kill leaves them, which a kill
+/// hits only now and then): the first command that sweeps the directory sweeps them too.
+#[test]
+fn a_box_killed_before_its_record_leaves_no_name_or_markers() {
+    for env in envs() {
+        env.run(["volume", "create", "v"]).ok();
+        let id = "ef".repeat(32);
+        let s = env.store();
+        env.sh(&format!(
+            "mkdir -p {s}/boxes/.names {s}/boxes/{id}
+             ln -s {id} {s}/boxes/.names/half
+             mkdir -p {s}/images/users/{img}
+             : > {s}/images/users/{img}/{id}
+             : > {s}/volumes/v/users/{id}",
+            s = s.display(),
+            img = env.image_hex(),
+        ));
+        env.run(["ps", "-a"]).ok();
+        let left: Vec<_> = [
+            format!("boxes/{id}"),
+            "boxes/.names/half".to_string(),
+            format!("images/users/{}/{id}", env.image_hex()),
+            format!("volumes/v/users/{id}"),
+        ]
+        .into_iter()
+        .filter(|p| std::fs::symlink_metadata(s.join(p)).is_ok())
+        .collect();
+        assert!(left.is_empty(), "{:?}: left after ps -a: {left:?}", env.who);
+        env.run(["system", "check"]).ok();
+        // The volume is free and the name too.
+        env.run(["run", "--rm", "--name", "half", "busybox", "true"])
+            .ok();
+        env.run(["volume", "rm", "v"]).ok();
+    }
+}
+
+/// `rm -f` killed right after it moved a box to trash leaves `boxes/.trash-PID-ID` (made here
+/// as that kill leaves it), with files of the box's subordinate ids that only the store's user
+/// namespace can delete: the next command that sweeps deletes it, rootless as well as root.
+#[test]
+fn trash_left_by_a_killed_rm_is_swept_for_every_user() {
+    for env in envs() {
+        env.run([
+            "run",
+            "--name",
+            "t",
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir /d && touch /d/f && chown -R 1000:1000 /d && chmod 700 /d",
+        ])
+        .ok();
+        let dir = env.box_dirs()[0].clone();
+        let id = dir.file_name().unwrap().to_string_lossy().into_owned();
+        // What `rm` releases before it moves the box away.
+        std::fs::remove_file(env.store().join("boxes/.names/t")).expect("name");
+        let img = env.store().join("images/users").join(env.image_hex());
+        std::fs::remove_file(img.join(&id)).expect("marker");
+        let mut c = std::process::Command::new("true").spawn().expect("spawn");
+        let dead = c.id();
+        c.wait().expect("wait");
+        let trash = env.store().join(format!("boxes/.trash-{dead}-{id}"));
+        std::fs::rename(&dir, &trash).expect("to trash");
+        env.run(["ps", "-a"]).ok();
+        assert!(!trash.exists(), "{:?}: {} left", env.who, trash.display());
+        env.run(["system", "check"]).ok();
+    }
+}
+
+/// A detached box whose supervisor is killed: the next command that notices finishes what the
+/// supervisor would have done. A `--rm` box is removed (its name is free again); another is
+/// recorded as exited and gives up its cgroup and runtime files.
+#[test]
+fn a_dead_supervisors_box_is_finished_by_the_next_command() {
+    const CMD: &str = "sleep 98764";
+    for env in envs() {
+        let mut fox = Vec::new();
+        let mut ids = Vec::new();
+        for (name, rm) in [("gone", true), ("kept", false)] {
+            let mut a = vec!["run", "-d", "--name", name];
+            if rm {
+                a.push("--rm");
+            }
+            a.extend(limits(&env));
+            a.extend(["busybox", "sleep", "98764"]);
+            let r = env.run(&a);
+            r.ok();
+            ids.push(r.stdout.trim().to_string());
+            let v: serde_json::Value =
+                serde_json::from_str(&env.run(["inspect", name]).stdout).unwrap();
+            kill9(
+                v[0]["State"]["SupervisorPid"]
+                    .as_i64()
+                    .expect("a supervisor") as i32,
+            );
+            fox.push(v[0]["State"]["Pid"].as_i64().expect("a pid") as i32);
+        }
+        eventually("the boxes' processes to go", || {
+            fox.iter()
+                .all(|p| !Path::new(&format!("/proc/{p}")).exists())
+        });
+        let ps = env.run(["ps", "-a"]);
+        ps.ok();
+        assert!(!ps.stdout.contains("gone"), "{:?}: {}", env.who, ps.stdout);
+        assert!(ps.stdout.contains("kept"), "{}", ps.stdout);
+        for id in &ids {
+            assert_eq!(cgroups_of(id), Vec::<String>::new(), "box {id}");
+        }
+        env.run(["system", "check"]).ok();
+        env.run(["run", "--rm", "--name", "gone", "busybox", "true"])
+            .ok();
+        env.run(["rm", "kept"]).ok();
+        // rm of such a box, first to notice: it is removed, and rm says so.
+        env.run([
+            "run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "98764",
+        ])
+        .ok();
+        let v: serde_json::Value =
+            serde_json::from_str(&env.run(["inspect", "gone"]).stdout).unwrap();
+        kill9(
+            v[0]["State"]["SupervisorPid"]
+                .as_i64()
+                .expect("a supervisor") as i32,
+        );
+        let fox = v[0]["State"]["Pid"].as_i64().expect("a pid");
+        eventually("the box's process to go", || {
+            !Path::new(&format!("/proc/{fox}")).exists()
+        });
+        assert_eq!(env.run(["rm", "gone"]).ok().stdout, "gone\n");
+        assert!(env.box_dirs().is_empty(), "{:?}", env.box_dirs());
+        assert_eq!(processes_running(CMD), Vec::<i32>::new());
+    }
+}
+
+/// Parallel `rm -f` of one box: one removes it, every other says "no such box" (never a raw
+/// system error such as "No such file or directory (os error 2)").
+#[test]
+fn losing_parallel_removals_say_no_such_box() {
+    for env in envs() {
+        for round in 0..6 {
+            let name = format!("race{round}");
+            env.run(["run", "-d", "--name", &name, "busybox", "sleep", "98765"])
+                .ok();
+            let children: Vec<_> = (0..8)
+                .map(|_| {
+                    env.foxbox(["rm", "-f", &name])
+                        .stdout(Stdio::piped())
+                        .stderr(Stdio::piped())
+                        .spawn()
+                        .expect("spawn")
+                })
+                .collect();
+            let runs: Vec<common::Run> = children
+                .into_iter()
+                .map(|c| common::Run::from(c.wait_with_output().expect("wait")))
+                .collect();
+            assert_eq!(
+                runs.iter().filter(|r| r.code == 0).count(),
+                1,
+                "{:?}: {runs:?}",
+                env.who
+            );
+            for r in runs.iter().filter(|r| r.code != 0) {
+                assert!(
+                    r.stderr.contains("no such box") && !r.stderr.contains("os error"),
+                    "{:?}: {}",
+                    env.who,
+                    r.stderr
+                );
+            }
+        }
+        assert!(env.box_dirs().is_empty());
+        env.run(["system", "check"]).ok();
+    }
+}
+
+/// Boxes start while `ps -a` sweeps half-made boxes over and over: a box being staged is
+/// never taken for one a crash left (every start succeeds, nothing is left).
+#[test]
+fn sweeps_beside_starting_boxes_take_none_of_them() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    for env in envs() {
+        let stop = AtomicBool::new(false);
+        let runs: Vec<common::Run> = std::thread::scope(|s| {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = env.run(["ps", "-a"]);
+                }
+            });
+            let mut runs = Vec::new();
+            for _ in 0..4 {
+                let children: Vec<_> = (0..6)
+                    .map(|_| {
+                        env.foxbox(["run", "--rm", "busybox", "true"])
+                            .stdout(Stdio::piped())
+                            .stderr(Stdio::piped())
+                            .spawn()
+                            .expect("spawn")
+                    })
+                    .collect();
+                for c in children {
+                    runs.push(common::Run::from(c.wait_with_output().expect("wait")));
+                }
+            }
+            stop.store(true, Ordering::Relaxed);
+            runs
+        });
+        let failed: Vec<_> = runs.iter().filter(|r| r.code != 0).collect();
+        assert!(failed.is_empty(), "{:?}: {failed:?}", env.who);
+        eventually("every box to be deleted", || {
+            env.store_leftovers().is_empty()
+        });
+        env.run(["system", "check"]).ok();
     }
 }

@@ -476,3 +476,54 @@ fn up_detached_from_a_spec_honours_its_timeout() {
         env.run(["rm", "timed"]).ok();
     }
 }
+
+/// Runtime files (a detached `--rm` box's kept exit code; rootless, the id holder's record)
+/// live on the runtime tmpfs, `$XDG_RUNTIME_DIR`, also for a store named by `FOXBOX_ROOT`,
+/// in a directory of that store's own: none under the store, none shared with the default
+/// store's.
+#[test]
+fn runtime_files_of_an_explicit_root_are_under_the_runtime_dir() {
+    for env in common::envs() {
+        let root = env.work().join("altroot");
+        let fox = |args: &[&str]| {
+            let mut c = env.foxbox(args);
+            c.env("FOXBOX_ROOT", &root);
+            Run::from(c.output().expect("foxbox"))
+        };
+        let tar = common::busybox_tarball();
+        fox(&[
+            "image",
+            "import",
+            "--name",
+            "busybox",
+            tar.to_str().unwrap(),
+        ])
+        .ok();
+        let id = fox(&["run", "-d", "--rm", "busybox", "sh", "-c", "exit 3"]);
+        id.ok();
+        let code = fox(&["wait", id.stdout.trim()]);
+        code.ok();
+        assert_eq!(code.stdout.trim(), "3");
+        assert!(
+            !root.join("run").exists(),
+            "{:?}: runtime files under the store",
+            env.who
+        );
+        let mine: Vec<String> = std::fs::read_dir(env.dir.join("runtime"))
+            .expect("runtime dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("foxbox-"))
+            .collect();
+        assert_eq!(mine.len(), 1, "{:?}: {mine:?}", env.who);
+        assert!(
+            env.dir
+                .join("runtime")
+                .join(&mine[0])
+                .join("exits")
+                .is_dir(),
+            "{:?}",
+            env.who
+        );
+    }
+}

@@ -819,3 +819,81 @@ fn stats_needs_a_running_box_with_a_cgroup() {
     let r = env.run(["stats", "nosuchbox"]);
     r.assert_code(125);
 }
+
+/// A box whose start fails in the child is kept, exited with the reason (as podman's), but
+/// holds no cgroup, attached or detached: an exited box holds none.
+#[test]
+fn a_box_whose_start_failed_keeps_no_cgroup() {
+    each_who("failedstart", |env, p| {
+        let t = tar();
+        for (name, detach) in [("fg", false), ("bg", true)] {
+            let mut extra = vec![
+                "--name",
+                name,
+                "--pids-limit",
+                "64",
+                "-w",
+                "/proc/self/fd/5",
+            ];
+            if detach {
+                extra.push("-d");
+            }
+            extra.extend([t.as_str(), "true"]);
+            let r = p.run(env, run_args(p, &extra));
+            r.assert_code(125);
+            let b = inspect(env, name);
+            assert_eq!(b["State"]["Status"], "exited", "{b}");
+            assert_gone(&p.children());
+            let check = env.run(["system", "check"]);
+            assert!(!check.stdout.contains("cgroup "), "{}", check.stdout);
+            env.run(["rm", name]).ok();
+        }
+    });
+}
+
+/// `system check` sees the cgroups of a box that does not run (a detached box whose
+/// supervisor was killed, before any command settled it) and `--repair` removes them.
+#[test]
+fn system_check_reports_and_repairs_cgroups_of_a_dead_box() {
+    each_who("checkcg", |env, p| {
+        let t = tar();
+        let r = p.run(
+            env,
+            run_args(
+                p,
+                &[
+                    "-d",
+                    "--name",
+                    "dead",
+                    "--pids-limit",
+                    "64",
+                    &t,
+                    "sleep",
+                    "98781",
+                ],
+            ),
+        );
+        r.ok();
+        let b = inspect(env, "dead");
+        let sup = b["State"]["SupervisorPid"].as_i64().expect("supervisor") as i32;
+        // SAFETY: kill has no memory effects.
+        unsafe { libc::kill(sup, libc::SIGKILL) };
+        let fox = b["State"]["Pid"].as_i64().expect("pid");
+        common::eventually("the box to end", || {
+            !Path::new(&format!("/proc/{fox}")).exists()
+        });
+        let check = env.run(["system", "check"]);
+        check.assert_code(1);
+        let cgroups: Vec<&str> = check
+            .stdout
+            .lines()
+            .filter(|l| l.starts_with("cgroup "))
+            .collect();
+        assert_eq!(cgroups.len(), p.children().len(), "{}", check.stdout);
+        assert!(!cgroups.is_empty(), "{}", check.stdout);
+        p.run(env, ["system", "check", "--repair"]).ok();
+        assert_gone(&p.children());
+        env.run(["system", "check"]).ok();
+        env.run(["rm", "dead"]).ok();
+    });
+}

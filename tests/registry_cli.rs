@@ -527,3 +527,64 @@ fn bad_references_and_flags_are_clear_errors() {
         .map(|mut d| d.next().is_some())
         .unwrap_or(false));
 }
+
+/// `run` with an image that is not stored says what it pulls (podman's "Trying to pull ...")
+/// and honours `--pull`: never (refused without a pull, nothing stored), missing (the
+/// default: pulled once), always (pulled again), newer (a stored image is used when the
+/// registry cannot be reached; always then fails).
+#[test]
+fn run_says_what_it_pulls_and_honours_pull_policies() {
+    let r = registries();
+    for who in Who::BOTH {
+        if !who.available() {
+            continue;
+        }
+        let env = Env::new(who);
+        let image = format!("{}/busybox:1", r.plain_host());
+        let out = env.run(["run", "--rm", "--pull=never", &image, "true"]);
+        out.assert_code(125);
+        assert!(out.stderr.contains("--pull=never"), "{}", out.stderr);
+        assert!(!out.stderr.contains("Trying to pull"), "{}", out.stderr);
+        let out = env.run(["run", "--rm", "--pull=never", "nosuchimage", "true"]);
+        out.assert_code(125);
+        assert!(out.stderr.contains("--pull=never"), "{}", out.stderr);
+        assert_eq!(env.run(["image", "ls", "-q"]).stdout, "");
+
+        let trying = format!("Trying to pull {image}...");
+        let out = env.run(["run", "--rm", &image, "true"]);
+        out.ok();
+        assert!(out.stderr.contains(&trying), "{}", out.stderr);
+        for (policy, pulls) in [("missing", false), ("never", false), ("always", true)] {
+            let out = env.run(["run", "--rm", &format!("--pull={policy}"), &image, "true"]);
+            out.ok();
+            assert_eq!(
+                out.stderr.contains(&trying),
+                pulls,
+                "{policy}: {}",
+                out.stderr
+            );
+        }
+
+        let tar = common::busybox_tarball();
+        let gone = "127.0.0.1:1/gone:1";
+        env.run(["image", "import", "--name", gone, tar.to_str().unwrap()])
+            .ok();
+        let out = env.run(["run", "--rm", "--pull=newer", gone, "true"]);
+        out.ok();
+        assert!(
+            out.stderr.contains("Trying to pull 127.0.0.1:1/gone:1...")
+                && out.stderr.contains("Using the stored image"),
+            "{}",
+            out.stderr
+        );
+        env.run(["run", "--rm", "--pull=always", gone, "true"])
+            .assert_code(125);
+        let out = env.run(["run", "--rm", "--pull=sometimes", gone, "true"]);
+        out.assert_code(125);
+        assert!(
+            out.stderr.contains("always, missing, never, newer"),
+            "{}",
+            out.stderr
+        );
+    }
+}

@@ -22,9 +22,8 @@ fn create_ls_inspect_rm_prune() {
         assert_eq!(ls.stdout, "cache\ndata\n");
         let table = env.run(["volume", "ls"]);
         assert!(table.stdout.starts_with("VOLUME NAME"), "{}", table.stdout);
-        assert!(
-            table.stdout.contains("seconds ago") || table.stdout.contains("Less than a second ago")
-        );
+        // "Less than a second ago", "1 second ago" or "N seconds ago".
+        assert!(table.stdout.contains("second"), "{}", table.stdout);
 
         let inspect = env.run(["volume", "inspect", "data"]);
         inspect.ok();
@@ -183,5 +182,47 @@ fn listing_volumes_works_on_a_read_only_store() {
             "{who:?}: said once:\n{}",
             r.stderr
         );
+    }
+}
+
+/// A volume a box wrote into as another of its ids (rootless: a subordinate id, which the
+/// caller cannot delete as itself) is removed whole, and so is such a volume's leftover of a
+/// `volume rm` that was killed: `system check` is clean after.
+#[test]
+fn volumes_with_files_of_other_ids_are_removed_whole() {
+    let write = "mkdir /v/d && touch /v/d/f && chown -R 1000:1000 /v/d && chmod 700 /v/d";
+    for env in common::envs_with_busybox() {
+        for v in ["v", "w"] {
+            env.run([
+                "run",
+                "--rm",
+                "-v",
+                &format!("{v}:/v"),
+                "busybox",
+                "sh",
+                "-c",
+                write,
+            ])
+            .ok();
+        }
+        env.run(["volume", "rm", "v"]).ok();
+        // What `volume rm w` killed after its rename leaves.
+        let mut c = std::process::Command::new("true").spawn().expect("spawn");
+        let dead = c.id();
+        c.wait().expect("wait");
+        let vols = env.store().join("volumes");
+        std::fs::rename(vols.join("w"), vols.join(format!(".tmp-{dead}-rm-w"))).expect("rename");
+        // Listing writes nothing (a read-only store lists); the next command that writes to
+        // the volume store sweeps the leftover.
+        env.run(["volume", "ls"]).ok();
+        assert!(vols.join(format!(".tmp-{dead}-rm-w")).exists());
+        env.run(["volume", "create", "x"]).ok();
+        let left: Vec<_> = std::fs::read_dir(&vols)
+            .expect("volumes")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left, ["x"], "{:?}", env.who);
+        env.run(["system", "check"]).ok();
     }
 }

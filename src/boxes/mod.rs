@@ -242,6 +242,9 @@ pub struct BoxEntry {
     /// Already observed (see [`BoxState::observed`]).
     pub state: BoxState,
     pub dir: PathBuf,
+    /// Recorded as created or running, but every process of it is gone: it died without
+    /// recording its end (see [`Boxes::settle`]).
+    pub died: bool,
 }
 
 /// The files of a box's directory: named here only.
@@ -399,6 +402,74 @@ impl Boxes {
         }
     }
 
+    /// Name links whose box directory is gone: left by a crash between a box's staging and
+    /// its record, once its half-made directory was swept.
+    pub fn dangling_names(&self) -> Vec<PathBuf> {
+        fs::read_dir(self.dir.join(NAMES_DIR))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| self.dangling(p))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    fn dangling(&self, link: &Path) -> bool {
+        // A box's directory is made before its name is reserved, and its name released
+        // before its directory goes: a name whose directory is missing holds nothing.
+        Self::name_holder(link)
+            .is_some_and(|id| !names::validate_id(&id) || !self.box_dir(&id).is_dir())
+    }
+
+    /// Remove [`Boxes::dangling_names`] under the name table's lock; returns what went.
+    pub fn sweep_names(&self) -> Vec<PathBuf> {
+        let found = self.dangling_names();
+        if found.is_empty() {
+            return found;
+        }
+        let Ok(_lock) = flock(&self.dir.join(NAMES_LOCK)) else {
+            return Vec::new();
+        };
+        found
+            .into_iter()
+            .filter(|p| self.dangling(p) && fs::remove_file(p).is_ok())
+            .collect()
+    }
+
+    /// Staged boxes nobody holds: half-made by a process that died before recording them
+    /// (what [`Boxes::reap_abandoned`] removes).
+    pub fn abandoned(&self) -> Vec<String> {
+        self.ids()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|id| {
+                let dir = self.box_dir(id);
+                !dir.join(CONFIG).exists()
+                    && File::open(&dir).is_ok_and(|f| {
+                        matches!(
+                            Lock::try_acquire_open(f, &dir, Mode::Exclusive),
+                            Ok(Some(_))
+                        )
+                    })
+                    && !dir.join(CONFIG).exists()
+            })
+            .collect()
+    }
+
+    /// Temporary files of interrupted record writes in box `id`'s directory.
+    pub fn temp_files(&self, id: &str) -> Vec<PathBuf> {
+        crate::store::atomic::temp_files(&self.box_dir(id))
+    }
+
+    /// Remove [`Boxes::temp_files`] of a box that does not run, under its lock (its writers
+    /// hold it).
+    pub fn sweep_temp_files(&self, id: &str) {
+        if let Ok(_lock) = self.lock(id) {
+            crate::store::atomic::sweep_temp_files(&self.box_dir(id));
+        }
+    }
+
     /// Leftover trash directories whose deleter is gone (to delete with more privilege, e.g.
     /// in a user namespace).
     pub fn trash(&self) -> Vec<PathBuf> {
@@ -443,13 +514,20 @@ impl Boxes {
         config.created = now_ms();
         config.creator = ProcId::of(std::process::id() as i32);
         let dir = self.box_dir(&config.id);
+        // Made under a trash name and locked before it takes its own: a sweep never meets it
+        // without its lock (trash whose maker lives is left alone, and is swept once it died).
+        let made = self.trash_path(std::process::id(), &config.id);
         fs::DirBuilder::new()
             .mode(crate::store::private::DIR_MODE)
-            .create(&dir)
-            .map_err(io_err("cannot create", &dir))?;
-        let lock = File::open(&dir)
-            .map_err(io_err("cannot open", &dir))
-            .and_then(|f| lock_file(f, &dir));
+            .create(&made)
+            .map_err(io_err("cannot create", &made))?;
+        let lock = File::open(&made)
+            .map_err(io_err("cannot open", &made))
+            .and_then(|f| lock_file(f, &made))
+            .and_then(|lock| {
+                fs::rename(&made, &dir).map_err(io_err("cannot create", &dir))?;
+                Ok(lock)
+            });
         let reserved = lock.and_then(|lock| {
             if generate {
                 self.reserve_generated(&mut config)?;
@@ -464,6 +542,7 @@ impl Boxes {
                     state: BoxState::created(config.creator),
                     config,
                     dir,
+                    died: false,
                 },
                 Pending {
                     lock: std::cell::Cell::new(Some(lock)),
@@ -471,6 +550,7 @@ impl Boxes {
             )),
             Err(e) => {
                 let _ = fs::remove_dir_all(&dir);
+                let _ = fs::remove_dir(&made);
                 Err(e)
             }
         }
@@ -644,7 +724,8 @@ impl Boxes {
         }
     }
 
-    fn ids(&self) -> Result<Vec<String>, BoxError> {
+    /// The ids of every box directory, recorded or not (hidden entries are the store's own).
+    pub fn ids(&self) -> Result<Vec<String>, BoxError> {
         let rd = fs::read_dir(&self.dir).map_err(io_err("cannot read", &self.dir))?;
         Ok(rd
             .flatten()
@@ -657,11 +738,32 @@ impl Boxes {
         let dir = self.box_dir(id);
         let config = self.read_config(id)?;
         let state = self.read_state(id, &config)?;
+        let observed = state.observed();
         Ok(BoxEntry {
             config,
-            state: state.observed(),
+            died: state.status != Status::Exited && observed.status == Status::Exited,
+            state: observed,
             dir,
         })
+    }
+
+    /// Record the end of a box that died without recording it (its supervisor or creating CLI
+    /// was killed), as its state is observed: exited, with an unknown code. Returns the box
+    /// when it had died, for its caller to release what it held (cgroup, runtime files);
+    /// `None` when it had not (settled meanwhile by another process).
+    pub fn settle(&self, id: &str) -> Result<Option<BoxEntry>, BoxError> {
+        let _lock = self.lock(id)?;
+        let entry = match self.load(id)? {
+            e if e.died => e,
+            _ => return Ok(None),
+        };
+        let mut state = entry.state.clone();
+        state.creator = None;
+        self.write_state(id, &state)?;
+        Ok(Some(BoxEntry {
+            died: false,
+            ..entry
+        }))
     }
 
     fn read_config(&self, id: &str) -> Result<BoxConfig, BoxError> {
@@ -700,19 +802,30 @@ impl Boxes {
 
     /// Every box, newest first. Boxes that vanish while listing are skipped.
     pub fn list(&self) -> Result<Vec<BoxEntry>, BoxError> {
+        self.list_reaping().map(|(v, _)| v)
+    }
+
+    /// [`Boxes::list`], and whether it reaped a half-made box (whose image and volume
+    /// markers, if it had made them, are left for the caller to sweep).
+    pub fn list_reaping(&self) -> Result<(Vec<BoxEntry>, bool), BoxError> {
         let mut v = Vec::new();
+        let mut reaped = false;
         for id in self.ids()? {
             match self.load(&id) {
                 Ok(b) => v.push(b),
                 // No record: being staged, or abandoned by a crash (then it goes).
                 Err(BoxError::NotFound(_)) => {
-                    self.reap_abandoned(&id);
+                    reaped |= self.reap_abandoned(&id);
                 }
                 Err(e) => return Err(e),
             }
         }
+        if reaped {
+            // The names those boxes had reserved.
+            self.sweep_names();
+        }
         v.sort_by_key(|e| std::cmp::Reverse(e.config.created));
-        Ok(v)
+        Ok((v, reaped))
     }
 
     /// Replace a box's state (the caller holds the box's lock).
@@ -748,7 +861,14 @@ impl Boxes {
         self.release_name(name, id)?;
         let dir = self.box_dir(id);
         let trash = self.trash_path(std::process::id(), id);
-        fs::rename(&dir, &trash).map_err(io_err("cannot remove", &dir))?;
+        fs::rename(&dir, &trash).map_err(|e| {
+            // A parallel removal moved it away while this one waited for the lock.
+            if e.kind() == io::ErrorKind::NotFound {
+                BoxError::NotFound(id.to_string())
+            } else {
+                io_err("cannot remove", &dir)(e)
+            }
+        })?;
         Ok(trash)
     }
 

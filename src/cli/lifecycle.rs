@@ -88,12 +88,35 @@ pub struct WaitArgs {
 }
 
 pub fn open(ctx: &Ctx) -> miette::Result<Boxes> {
-    Boxes::open(ctx.paths()?.boxes()).into_diagnostic()
+    let paths = ctx.paths()?;
+    let boxes = Boxes::open(paths.boxes()).into_diagnostic()?;
+    // Trash the box store's own sweep could not delete (rootless: files of the box's ids).
+    foxbox::runner::remove::sweep_trash(&paths, &boxes);
+    Ok(boxes)
 }
 
-fn find(boxes: &Boxes, what: &str) -> miette::Result<BoxEntry> {
+/// The box a user named, finished first if it died without recording it (its supervisor was
+/// killed): a `--rm` one is then gone.
+fn find(ctx: &Ctx, boxes: &Boxes, what: &str) -> miette::Result<BoxEntry> {
+    find_settled(ctx, boxes, what)?
+        .ok_or_else(|| BoxError::NotFound(what.to_string()))
+        .into_diagnostic()
+}
+
+/// [`find`]; `None` when the box was a `--rm` one that died, and is now removed.
+fn find_settled(ctx: &Ctx, boxes: &Boxes, what: &str) -> miette::Result<Option<BoxEntry>> {
     let id = boxes.resolve(what).into_diagnostic()?;
-    boxes.load(&id).into_diagnostic()
+    let e = boxes.load(&id).into_diagnostic()?;
+    if !e.died {
+        return Ok(Some(e));
+    }
+    foxbox::runner::check::settle(&ctx.paths()?, boxes, &e)
+        .map_err(|e| match e {
+            // Removed by another process meanwhile: named as the user named it.
+            BoxError::NotFound(_) => BoxError::NotFound(what.to_string()),
+            e => e,
+        })
+        .into_diagnostic()
 }
 
 /// Run `f` for each named box; report failures as podman does (go on, exit 125 at the end).
@@ -155,9 +178,10 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 pub fn ps(a: PsArgs, ctx: &Ctx) -> CmdResult {
-    let boxes = open(ctx)?;
-    let list: Vec<BoxEntry> = boxes
-        .list()
+    let paths = ctx.paths()?;
+    // The sweep `open` does is part of this one.
+    let boxes = Boxes::open(paths.boxes()).into_diagnostic()?;
+    let list: Vec<BoxEntry> = foxbox::runner::check::sweep(&paths, &boxes)
         .into_diagnostic()?
         .into_iter()
         .filter(|e| a.all || e.state.status == Status::Running)
@@ -250,7 +274,7 @@ pub fn inspect(a: InspectArgs, ctx: &Ctx) -> CmdResult {
     let entries = a
         .boxes
         .iter()
-        .map(|b| find(&boxes, b))
+        .map(|b| find(ctx, &boxes, b))
         .collect::<miette::Result<Vec<_>>>()?;
     let v: Vec<_> = entries
         .iter()
@@ -295,7 +319,7 @@ pub fn inspect(a: InspectArgs, ctx: &Ctx) -> CmdResult {
 
 pub fn top(a: TopArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
-    let e = find(&boxes, &a.r#box)?;
+    let e = find(ctx, &boxes, &a.r#box)?;
     if e.state.status != Status::Running {
         return Err(miette!("box {} is not running", e.config.name));
     }
@@ -325,7 +349,7 @@ fn parse_since(s: &str) -> miette::Result<std::time::SystemTime> {
 
 pub fn logs(a: LogsArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
-    let e = find(&boxes, &a.r#box)?;
+    let e = find(ctx, &boxes, &a.r#box)?;
     let q = log::Query {
         since: a.since.as_deref().map(parse_since).transpose()?,
         tail: a.tail,
@@ -355,7 +379,7 @@ pub fn stop(a: StopArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
     let grace = a.time.as_deref().map(parse_grace).transpose()?;
     each(&a.boxes, |b| {
-        let e = find(&boxes, b)?;
+        let e = find(ctx, &boxes, b)?;
         let grace = grace.unwrap_or_else(|| e.config.stop_timeout());
         control::stop(&boxes, &e.config.id, grace).into_diagnostic()?;
         println!("{b}");
@@ -368,7 +392,7 @@ pub fn kill(a: KillArgs, ctx: &Ctx) -> CmdResult {
     let sig =
         control::parse_signal(&a.signal).ok_or_else(|| miette!("unknown signal {:?}", a.signal))?;
     each(&a.boxes, |b| {
-        let e = find(&boxes, b)?;
+        let e = find(ctx, &boxes, b)?;
         if !control::signal(&e, sig).into_diagnostic()? {
             return Err(miette!("box {} is not running", e.config.name));
         }
@@ -381,7 +405,11 @@ pub fn rm(a: RmArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
     let paths = ctx.paths()?;
     each(&a.boxes, |b| {
-        let e = find(&boxes, b)?;
+        let Some(e) = find_settled(ctx, &boxes, b)? else {
+            // A dead `--rm` box, removed on the way as its supervisor would have.
+            println!("{b}");
+            return Ok(());
+        };
         // Running, or still starting (a supervisor that has not exec'd the fox yet).
         if e.state.status == Status::Running || control::has_live_process(&e) {
             if !a.force {
@@ -393,7 +421,13 @@ pub fn rm(a: RmArgs, ctx: &Ctx) -> CmdResult {
             }
             control::kill_all(&e, Duration::from_secs(10)).into_diagnostic()?;
         }
-        foxbox::runner::remove::remove(&paths, &boxes, &e).into_diagnostic()?;
+        foxbox::runner::remove::remove(&paths, &boxes, &e)
+            .map_err(|e| match e {
+                // Removed by another process meanwhile: named as the user named it.
+                BoxError::NotFound(_) => BoxError::NotFound(b.to_string()),
+                e => e,
+            })
+            .into_diagnostic()?;
         println!("{b}");
         Ok(())
     })

@@ -18,6 +18,7 @@ mod run;
 mod run_flags;
 mod schema;
 mod stats;
+mod system;
 mod up;
 mod volume;
 
@@ -53,6 +54,27 @@ pub enum Color {
     Auto,
     Always,
     Never,
+}
+
+/// `--pull`'s values (podman's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Pull {
+    Always,
+    #[default]
+    Missing,
+    Never,
+    Newer,
+}
+
+impl From<Pull> for foxbox::image::PullPolicy {
+    fn from(p: Pull) -> Self {
+        match p {
+            Pull::Always => Self::Always,
+            Pull::Missing => Self::Missing,
+            Pull::Never => Self::Never,
+            Pull::Newer => Self::Newer,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
@@ -107,6 +129,9 @@ pub enum Command {
     Wait(lifecycle::WaitArgs),
     /// Show what running boxes use: memory, cpu time, processes (from their cgroups).
     Stats(stats::StatsArgs),
+    /// Check (and repair) the store as a whole.
+    #[command(subcommand)]
+    System(system::SystemCommand),
     /// Print the JSON Schema of Foxbox.toml.
     Schema(schema::SchemaArgs),
     /// Print shell completions.
@@ -150,7 +175,8 @@ impl Command {
             | Command::Exec(_)
             | Command::Stop(_)
             | Command::Kill(_)
-            | Command::Rm(_) => false,
+            | Command::Rm(_)
+            | Command::System(_) => false,
         }
     }
 }
@@ -223,6 +249,7 @@ pub fn main(cli: Cli) -> u8 {
         Command::Rm(a) => lifecycle::rm(a, &ctx),
         Command::Wait(a) => lifecycle::wait(a, &ctx),
         Command::Stats(a) => stats::run(a, &ctx),
+        Command::System(a) => system::run(a, &ctx),
         Command::Schema(a) => schema::run(a, &ctx),
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),

@@ -91,6 +91,10 @@ pub struct RunArgs {
     /// Parent cgroup for the box, relative to each hierarchy's root.
     #[arg(long, env = "FOXBOX_CGROUP_PARENT", value_name = "PATH")]
     pub cgroup_parent: Option<String>,
+    /// When to pull the image: missing (when not stored), always, never, or newer (pull, but
+    /// use the stored image when the pull fails).
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t = super::Pull::Missing)]
+    pub pull: super::Pull,
     /// Image: a stored name[:tag][@sha256:...] or a path to a .tar/.tar.gz rootfs.
     pub image: String,
     /// Command and arguments (default: the image's).
@@ -114,6 +118,7 @@ pub fn run(a: RunArgs, ctx: &Ctx) -> CmdResult {
         auto_remove: a.rm,
         cgroup_parent: a.cgroup_parent.clone(),
         tty: if a.tty { Some(true) } else { None },
+        pull: a.pull.into(),
     };
     if a.detach {
         return detach(&plan, opts, ctx);

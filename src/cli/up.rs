@@ -27,6 +27,10 @@ pub struct UpArgs {
     /// Parent cgroup for the box, relative to each hierarchy's root.
     #[arg(long, env = "FOXBOX_CGROUP_PARENT", value_name = "PATH")]
     pub cgroup_parent: Option<String>,
+    /// When to pull the image: missing (when not stored), always, never, or newer (pull, but
+    /// use the stored image when the pull fails).
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t = super::Pull::Missing)]
+    pub pull: super::Pull,
     /// Command to run instead of the spec's.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -48,6 +52,7 @@ pub fn run(a: UpArgs, ctx: &Ctx) -> CmdResult {
         auto_remove: a.rm,
         cgroup_parent: a.cgroup_parent,
         tty: None,
+        pull: a.pull.into(),
     };
     if a.detach {
         return super::run::detach(&plan, opts, ctx);

@@ -52,6 +52,10 @@ pub struct RmArgs {
 #[derive(Debug, Args)]
 pub struct PruneArgs {}
 
+fn open(ctx: &Ctx) -> miette::Result<Volumes> {
+    foxbox::runner::remove::volumes(&ctx.paths()?).into_diagnostic()
+}
+
 pub fn run(cmd: VolumeCommand, ctx: &Ctx) -> CmdResult {
     let paths = ctx.paths()?;
     // Listing writes nothing: a read-only store lists.
@@ -59,7 +63,7 @@ pub fn run(cmd: VolumeCommand, ctx: &Ctx) -> CmdResult {
         VolumeCommand::Ls(_) | VolumeCommand::Inspect(_) => {
             Volumes::open_read(paths.volumes(), paths.boxes())
         }
-        _ => Volumes::open(paths.volumes(), paths.boxes()).into_diagnostic()?,
+        _ => open(ctx)?,
     };
     match cmd {
         VolumeCommand::Create(a) => {

@@ -81,6 +81,7 @@
 
 pub mod archive;
 mod blobs;
+mod check;
 pub mod inroot;
 pub mod oci;
 pub mod pull;
@@ -93,7 +94,7 @@ pub mod xattr;
 use std::io;
 use std::path::PathBuf;
 
-pub use pull::{PullContext, StoreProgress};
+pub use pull::{PullContext, PullPolicy, StoreProgress};
 pub use reference::NameRef;
 pub use rootfs::{overlay_supported, BoxRootfs};
 pub use store::{Image, ImageConfig, ImageRecord, ManifestRef, Removed, Store};
@@ -136,6 +137,8 @@ pub enum ImageError {
     },
     #[error("image {id} is in use by box(es) {} (use -f to remove it anyway)", boxes.join(", "))]
     InUse { id: String, boxes: Vec<String> },
+    #[error("image {0} is not stored, and --pull=never forbids pulling it (foxbox pull it first)")]
+    NotPulled(String),
     #[error("image {0} was removed while the box was starting")]
     RemovedWhileStarting(String),
     #[error("layer {0} is missing from the store")]

@@ -28,6 +28,21 @@ use crate::registry::{
 };
 use crate::store::clock::now_secs as now;
 
+/// When `run` pulls its image (podman's `--pull`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PullPolicy {
+    /// Always pull (a registry image; a tarball is imported as ever).
+    Always,
+    /// Pull when the store does not have it.
+    #[default]
+    Missing,
+    /// Never pull: an image that is not stored is an error.
+    Never,
+    /// Pull, but use the stored image when the pull fails (the registry has the same or
+    /// cannot be reached).
+    Newer,
+}
+
 /// What a pull shows while it runs (a terminal's progress bars, or nothing).
 pub trait StoreProgress: Progress {
     /// A layer's unpacking starts.
@@ -219,12 +234,33 @@ impl Store {
     ///   stored: pulled. With `@sha256:<hex>` the pull is by that digest (and the image is
     ///   recorded under `name@digest`, not a tag, since the registry's tag may name another).
     pub fn resolve_or_pull(&self, r: &ImageRef, ctx: &PullContext) -> Result<Image, ImageError> {
+        self.resolve_with(r, ctx, PullPolicy::Missing)
+    }
+
+    /// [`Store::resolve_or_pull`] with a pull policy (`run --pull`, as podman's): with
+    /// `Always` a registry image is pulled even when stored, with `Newer` too, but a stored
+    /// one is used when the pull fails; with `Never` nothing is pulled. Every pull says what
+    /// it pulls first ("Trying to pull REFERENCE...", podman's words).
+    pub fn resolve_with(
+        &self,
+        r: &ImageRef,
+        ctx: &PullContext,
+        policy: PullPolicy,
+    ) -> Result<Image, ImageError> {
         let ImageRef::Stored { name, tag, digest } = r else {
             return self.resolve(r);
         };
         let registry = has_registry(name);
-        match self.find_named(name, tag, digest.as_deref()) {
-            Ok(Some((image, used))) => {
+        let local = match self.find_named(name, tag, digest.as_deref()) {
+            Ok(found) => found,
+            // The tag names another image here: fetch the pinned one.
+            Err(ImageError::DigestMismatch { .. }) if registry && policy != PullPolicy::Never => {
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        match (policy, local) {
+            (PullPolicy::Missing | PullPolicy::Never, Some((image, used))) => {
                 if used != *name {
                     ctx.progress.note(&format!(
                         "Resolved \"{name}\" as the local image {used}:{tag}"
@@ -232,13 +268,38 @@ impl Store {
                 }
                 return Ok(image);
             }
-            Ok(None) => {}
-            // The tag names another image here: fetch the pinned one.
-            Err(ImageError::DigestMismatch { .. }) if registry => {}
-            Err(e) => return Err(e),
+            (PullPolicy::Never, None) => {
+                return Err(ImageError::NotPulled(match digest {
+                    Some(d) => format!("{name}@{d}"),
+                    None => format!("{name}:{tag}"),
+                }))
+            }
+            (PullPolicy::Newer, Some((image, _))) => {
+                return match self.pull_named(name, tag, digest.as_deref(), ctx) {
+                    Ok(pulled) => Ok(pulled),
+                    Err(e) => {
+                        ctx.progress
+                            .note(&format!("Using the stored image: the pull failed ({e})"));
+                        Ok(image)
+                    }
+                };
+            }
+            _ => {}
         }
+        self.pull_named(name, tag, digest.as_deref(), ctx)
+    }
+
+    /// Pull `name:tag` (or `name@digest`), a short name from docker.io, saying what it pulls.
+    fn pull_named(
+        &self,
+        name: &str,
+        tag: &str,
+        digest: Option<&str>,
+        ctx: &PullContext,
+    ) -> Result<Image, ImageError> {
+        let registry = has_registry(name);
         let full = if registry {
-            name.clone()
+            name.to_string()
         } else {
             docker_hub_name(name)
         };
@@ -249,9 +310,10 @@ impl Store {
         let reference = Reference::parse(&text)?;
         if !registry {
             ctx.progress.note(&format!(
-                "Resolved \"{name}\" as {reference}: no local image of that name, pulling it"
+                "Resolved \"{name}\" as {reference}: a short name is pulled from docker.io, as no other registry is configured for short names"
             ));
         }
+        ctx.progress.note(&format!("Trying to pull {reference}..."));
         Ok(self.pull(&reference, ctx)?.image)
     }
 }

@@ -241,13 +241,9 @@ impl Store {
         }
         overlay_supported(self.id_maps(), scratch)?;
         if let Some(key) = key {
-            // Best effort: a store that cannot keep the stamp just probes again next time.
-            let tmp = self
-                .dir()
-                .join(format!(".{OVERLAY_STAMP}.{}", std::process::id()));
-            if fs::write(&tmp, key).is_ok() && fs::rename(&tmp, &stamp).is_err() {
-                let _ = fs::remove_file(&tmp);
-            }
+            // Best effort: a store that cannot keep the stamp just probes again next time. A
+            // temporary file a kill leaves is swept with the index's.
+            let _ = crate::store::atomic::write_file(&stamp, key.as_bytes());
         }
         Ok(())
     }

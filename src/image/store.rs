@@ -87,9 +87,9 @@ pub struct ImageRecord {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct Index {
+pub(super) struct Index {
     version: u32,
-    images: Vec<ImageRecord>,
+    pub(super) images: Vec<ImageRecord>,
 }
 
 /// An image ready for a box: what the executor needs.
@@ -275,7 +275,7 @@ fn find_local<'a>(
     Ok(find_exact(index, &hub, tag, digest)?.map(|rec| (rec, hub)))
 }
 
-fn hex_of(digest: &str) -> &str {
+pub(super) fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
 }
 
@@ -372,19 +372,24 @@ impl Store {
         &self.dir
     }
 
-    fn lock_path(&self) -> PathBuf {
+    /// `<root>/boxes`: a use marker counts while its box's directory is there.
+    pub(super) fn boxes_dir(&self) -> &Path {
+        &self.boxes
+    }
+
+    pub(super) fn lock_path(&self) -> PathBuf {
         self.dir.join(".lock")
     }
     fn index_path(&self) -> PathBuf {
         self.dir.join("index.json")
     }
-    fn tmp_dir(&self) -> PathBuf {
+    pub(super) fn tmp_dir(&self) -> PathBuf {
         self.dir.join("tmp")
     }
-    fn layers_dir(&self) -> PathBuf {
+    pub(super) fn layers_dir(&self) -> PathBuf {
         self.dir.join("layers")
     }
-    fn users_dir(&self) -> PathBuf {
+    pub(super) fn users_dir(&self) -> PathBuf {
         self.dir.join("users")
     }
 
@@ -416,52 +421,27 @@ impl Store {
     /// Delete blobs and layers that no image references, unless a pull or load is running.
     /// Called with the store lock held (`_held`), so no import or removal is half done.
     fn collect_garbage(&self, _held: &Lock) -> Result<(), ImageError> {
-        let Some(_no_pulls) = Lock::try_acquire(&self.pulls_lock_path(), Mode::Exclusive)
-            .map_err(ImageError::Lock)?
-        else {
+        let Some(_no_pulls) = self.no_pulls()? else {
             return Ok(());
         };
-        let index = self.read_index()?;
-        let mut blobs: HashSet<String> = HashSet::new();
-        let mut layers: HashSet<String> = HashSet::new();
-        for rec in &index.images {
-            for l in &rec.layers {
-                blobs.insert(l.clone());
-                layers.insert(file_name_of(l));
-            }
-            blobs.insert(rec.id.clone());
-            if let Some(m) = &rec.manifest {
-                blobs.insert(m.digest.clone());
-            }
-            for rd in &rec.repo_digests {
-                blobs.insert(digest_of_repo_digest(rd).to_string());
-            }
+        let (blobs, layers) = self.unreferenced()?;
+        for b in blobs {
+            let _ = fs::remove_file(&b);
+            tracing::debug!("removed unreferenced blob {}", b.display());
         }
-        let blob_root = self.dir.join("blobs");
-        for alg in ["sha256", "sha512"] {
-            let Ok(entries) = fs::read_dir(blob_root.join(alg)) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if !blobs.contains(&format!("{alg}:{name}")) {
-                    let _ = fs::remove_file(e.path());
-                    tracing::debug!("removed unreferenced blob {alg}:{name}");
-                }
-            }
-        }
-        let mut doomed: Vec<(PathBuf, PathBuf)> = Vec::new();
-        let entries =
-            fs::read_dir(self.layers_dir()).map_err(io_err("cannot read", &self.layers_dir()))?;
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if !layers.contains(&name) {
+        let doomed: Vec<(PathBuf, PathBuf)> = layers
+            .into_iter()
+            .map(|from| {
+                let name = from
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
                 let to = self
                     .tmp_dir()
                     .join(format!("rm-{name}-{}", random_suffix()));
-                doomed.push((e.path(), to));
-            }
-        }
+                (from, to)
+            })
+            .collect();
         if doomed.is_empty() {
             return Ok(());
         }
@@ -483,6 +463,55 @@ impl Store {
         })
     }
 
+    /// Held while no pull or load runs (`None`: one does): then blobs and layers no image
+    /// references are leftovers, not a pull's work in progress.
+    pub(super) fn no_pulls(&self) -> Result<Option<Lock>, ImageError> {
+        Lock::try_acquire(&self.pulls_lock_path(), Mode::Exclusive).map_err(ImageError::Lock)
+    }
+
+    /// Blobs and layer directories that no image in the index references.
+    pub(super) fn unreferenced(&self) -> Result<(Vec<PathBuf>, Vec<PathBuf>), ImageError> {
+        let index = self.read_index()?;
+        let mut blobs: HashSet<String> = HashSet::new();
+        let mut layers: HashSet<String> = HashSet::new();
+        for rec in &index.images {
+            for l in &rec.layers {
+                blobs.insert(l.clone());
+                layers.insert(file_name_of(l));
+            }
+            blobs.insert(rec.id.clone());
+            if let Some(m) = &rec.manifest {
+                blobs.insert(m.digest.clone());
+            }
+            for rd in &rec.repo_digests {
+                blobs.insert(digest_of_repo_digest(rd).to_string());
+            }
+        }
+        let blob_root = self.dir.join("blobs");
+        let mut unused_blobs = Vec::new();
+        for alg in ["sha256", "sha512"] {
+            let Ok(entries) = fs::read_dir(blob_root.join(alg)) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if !blobs.contains(&format!("{alg}:{name}")) {
+                    unused_blobs.push(e.path());
+                }
+            }
+        }
+        let mut unused_layers = Vec::new();
+        let entries =
+            fs::read_dir(self.layers_dir()).map_err(io_err("cannot read", &self.layers_dir()))?;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !layers.contains(&name) {
+                unused_layers.push(e.path());
+            }
+        }
+        Ok((unused_blobs, unused_layers))
+    }
+
     fn create_dirs(&self) -> Result<(), ImageError> {
         // Owner only: layers hold setuid files owned by the box's ids, which no other host
         // user may reach (see the module docs).
@@ -501,20 +530,53 @@ impl Store {
     }
 
     /// Remove the leftovers of imports and removals that died: every `tmp/NAME` whose
-    /// `tmp/NAME.lock` nobody holds.
-    fn sweep(&self) -> Result<(), ImageError> {
-        let tmp = self.tmp_dir();
+    /// `tmp/NAME.lock` nobody holds, temporary files of index writes, stale use markers, and
+    /// unreferenced layers and blobs.
+    pub(super) fn sweep(&self) -> Result<(), ImageError> {
         // `image rm` deletes under this lock: never sweep what it is still deleting.
         let _l = self.lock()?;
+        let stale = self.stale_tmp()?;
+        if !stale.is_empty() {
+            let paths: Vec<PathBuf> = stale
+                .iter()
+                .map(|(p, _)| p.clone())
+                .filter(|p| fs::symlink_metadata(p).is_ok())
+                .collect();
+            if !paths.is_empty() {
+                self.as_root(move || -> Result<(), String> {
+                    for p in &paths {
+                        inroot::remove_tree(p)
+                            .map_err(|e| format!("cannot remove {}: {e}", p.display()))?;
+                    }
+                    Ok(())
+                })?;
+            }
+            for (p, lock) in stale {
+                let _ = fs::remove_file(lock.path());
+                drop(lock);
+                tracing::debug!("swept {}", p.display());
+            }
+        }
+        // Index writes hold the lock: a temporary file now is one a killed write left.
+        atomic::sweep_temp_files(&self.dir);
+        self.sweep_users_locked(&_l)?;
+        self.collect_garbage(&_l)
+    }
+
+    /// Entries of `tmp/` whose work died: `NAME` (or a lone `NAME.lock`) whose `NAME.lock`
+    /// nobody holds, returned with that lock held.
+    pub(super) fn stale_tmp(&self) -> Result<Vec<(PathBuf, Lock)>, ImageError> {
+        let tmp = self.tmp_dir();
         let entries = fs::read_dir(&tmp).map_err(io_err("cannot read", &tmp))?;
-        let mut stale: Vec<(PathBuf, Lock)> = Vec::new();
         let mut names: Vec<String> = Vec::new();
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if !name.ends_with(".lock") {
+            let name = name.strip_suffix(".lock").unwrap_or(&name).to_string();
+            if !names.contains(&name) {
                 names.push(name);
             }
         }
+        let mut stale = Vec::new();
         for name in names {
             let lock_path = tmp.join(format!("{name}.lock"));
             match Lock::try_acquire(&lock_path, Mode::Exclusive) {
@@ -523,22 +585,7 @@ impl Store {
                 Err(e) => return Err(ImageError::Lock(e)),
             }
         }
-        if !stale.is_empty() {
-            let paths: Vec<PathBuf> = stale.iter().map(|(p, _)| p.clone()).collect();
-            self.as_root(move || -> Result<(), String> {
-                for p in &paths {
-                    inroot::remove_tree(p)
-                        .map_err(|e| format!("cannot remove {}: {e}", p.display()))?;
-                }
-                Ok(())
-            })?;
-            for (p, lock) in stale {
-                let _ = fs::remove_file(lock.path());
-                drop(lock);
-                tracing::debug!("swept {}", p.display());
-            }
-        }
-        self.collect_garbage(&_l)
+        Ok(stale)
     }
 
     /// Run store work as root of the caller's user namespace (in-process for root).
@@ -559,7 +606,7 @@ impl Store {
         }
     }
 
-    fn read_index(&self) -> Result<Index, ImageError> {
+    pub(super) fn read_index(&self) -> Result<Index, ImageError> {
         let p = self.index_path();
         match fs::read(&p) {
             Ok(b) => serde_json::from_slice(&b).map_err(|source| ImageError::BadIndex {
@@ -578,7 +625,7 @@ impl Store {
         atomic::write_json(&self.index_path(), index).map_err(ImageError::Atomic)
     }
 
-    fn lock(&self) -> Result<Lock, ImageError> {
+    pub(super) fn lock(&self) -> Result<Lock, ImageError> {
         Lock::acquire(&self.lock_path(), Mode::Exclusive).map_err(ImageError::Lock)
     }
 

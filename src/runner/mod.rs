@@ -3,6 +3,7 @@
 //! detached) all come through here, so a box is the same thing however it was started.
 
 pub mod cgroup_record;
+pub mod check;
 pub mod exec_request;
 pub mod holder;
 mod hooks;
@@ -38,6 +39,8 @@ pub struct RunOptions {
     pub cgroup_parent: Option<String>,
     /// A terminal for the box; `None`: when stdin is one.
     pub tty: Option<bool>,
+    /// When the image is pulled (`--pull`).
+    pub pull: crate::image::PullPolicy,
 }
 
 /// A box that could not be run: diagnostics to render against the plan, and the exit code
@@ -91,28 +94,32 @@ pub struct Prepared {
 
 /// The image from the store; a registry reference (or a pinned digest) that is not there is
 /// pulled first.
-fn resolve_image(store: &Store, plan: &Plan) -> Result<Image, RunError> {
+fn resolve_image(
+    store: &Store,
+    plan: &Plan,
+    policy: crate::image::PullPolicy,
+) -> Result<Image, RunError> {
     let fail = |e: String| RunError {
         diagnostics: vec![Diagnostic::error("foxbox::image::resolve", e)
             .with_span(plan.image.span)
             .with_label("this image")],
         exit: 125,
     };
-    match store.resolve(&plan.image.value) {
-        Ok(image) => Ok(image),
-        Err(local) => {
-            if !matches!(plan.image.value, ImageRef::Stored { .. }) {
-                return Err(fail(local.to_string()));
-            }
-            let settings =
-                crate::registry::Settings::from_env().map_err(|e| fail(e.to_string()))?;
-            let client = crate::registry::Client::new(settings);
-            let ctx = crate::image::PullContext::new(&client);
-            store
-                .resolve_or_pull(&plan.image.value, &ctx)
-                .map_err(|e| fail(e.to_string()))
+    let pullable = matches!(plan.image.value, ImageRef::Stored { .. });
+    // The common case first, without reading the registry settings.
+    if !pullable || policy == crate::image::PullPolicy::Missing {
+        match store.resolve(&plan.image.value) {
+            Ok(image) => return Ok(image),
+            Err(local) if !pullable => return Err(fail(local.to_string())),
+            Err(_) => {}
         }
     }
+    let settings = crate::registry::Settings::from_env().map_err(|e| fail(e.to_string()))?;
+    let client = crate::registry::Client::new(settings);
+    let ctx = crate::image::PullContext::new(&client);
+    store
+        .resolve_with(&plan.image.value, &ctx, policy)
+        .map_err(|e| fail(e.to_string()))
 }
 
 /// The image's defaults under the plan: a value the spec or a flag set (it has a span) wins;
@@ -200,7 +207,7 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
     let t = Instant::now();
     let store =
         Store::open_for_boxes(paths).map_err(|e| err("foxbox::image::store")(e.to_string()))?;
-    let image = resolve_image(&store, plan)?;
+    let image = resolve_image(&store, plan, opts.pull)?;
     let image_took = t.elapsed();
     let plan = &with_image_defaults(plan, &image);
     let command = effective_command(plan, &image);
@@ -429,7 +436,7 @@ impl Prepared {
 
     /// The box's runtime directory (helper sockets and logs): short, for unix socket paths.
     pub fn run_dir(&self, paths: &Paths) -> PathBuf {
-        paths.runtime.join(&self.entry.config.id[..12])
+        box_run_dir(paths, &self.entry.config.id)
     }
 
     pub fn id(&self) -> &str {
@@ -498,6 +505,14 @@ impl Prepared {
     }
 }
 
+/// A box's runtime directory (helper sockets and logs): short, for unix socket paths.
+pub fn box_run_dir(paths: &Paths, id: &str) -> PathBuf {
+    paths.runtime.join(&id[..id.len().min(RUN_DIR_ID)])
+}
+
+/// How much of a box's id names its runtime directory.
+const RUN_DIR_ID: usize = 12;
+
 /// How a box ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
@@ -538,6 +553,11 @@ pub fn run_foreground(
         }
         Err(e) => {
             let e = RunError::from_exec(e);
+            // An exited box holds no cgroup, whether it ran or never started (the detached
+            // start's failure does the same).
+            if let Some(cg) = &prepared.cgroup {
+                let _ = cg.destroy();
+            }
             if prepared.committed() {
                 let _ = prepared.boxes.update_state(&id, |s| failed_start(s, &e));
             } else if !opts.auto_remove {

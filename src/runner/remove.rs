@@ -132,7 +132,15 @@ fn reap(paths: &Paths, boxes: &Boxes, id: &str, caller: u32) {
     // The caller died before removing the box (killed, say): its fox dies with it. A box
     // it had not recorded yet is an abandoned staging.
     if matches!(boxes.load(id), Err(BoxError::NotFound(_))) {
-        boxes.reap_abandoned(id);
+        if boxes.reap_abandoned(id) {
+            // What it had claimed before it was recorded: its name and use markers.
+            boxes.sweep_names();
+            if let Ok(store) = Store::open_for_boxes(paths) {
+                store.sweep_users();
+            }
+            // Opening the volume store sweeps its markers.
+            let _ = Volumes::open(paths.volumes(), paths.boxes());
+        }
         // Whatever only the box's user namespace could delete is left as trash.
         sweep_trash(paths, boxes);
         return;
@@ -168,8 +176,23 @@ fn retire(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<PathBuf, Box
             }
         }
     }
-    let _ = std::fs::remove_dir_all(paths.runtime.join(&id[..id.len().min(12)]));
+    let _ = std::fs::remove_dir_all(super::box_run_dir(paths, id));
     boxes.retire_named(id, &entry.config.name)
+}
+
+/// The volume store, able to delete what boxes wrote into volumes as any of their ids (as
+/// root of the store's user namespace, like a box's own files).
+pub fn volumes(paths: &Paths) -> Result<Volumes, crate::volume::VolumeError> {
+    let store_paths = paths.clone();
+    Volumes::open_with(
+        paths.volumes(),
+        paths.boxes(),
+        Some(Box::new(move |p: &Path| {
+            Store::open_for_boxes(&store_paths)
+                .and_then(|s| s.remove_tree(p))
+                .map_err(|e| e.to_string())
+        })),
+    )
 }
 
 /// Delete a retired box's directory. Most boxes leave only files owned by the caller (the
@@ -188,7 +211,7 @@ fn delete_trash(paths: &Paths, trash: &Path) {
 }
 
 /// Delete trash that earlier removals left (their deleter died, or lacked the namespace).
-fn sweep_trash(paths: &Paths, boxes: &Boxes) {
+pub fn sweep_trash(paths: &Paths, boxes: &Boxes) {
     for t in boxes.trash() {
         delete_trash(paths, &t);
     }

@@ -207,8 +207,20 @@ fn start(
         ))
     };
     let me = ProcId::of(std::process::id() as i32);
-    // Recorded before anything can fail or hang, so a crash from here on reads as one.
-    let _ = boxes.update_state(&id, |s| s.supervisor = me);
+    // Recorded before anything can fail or hang, so a crash from here on reads as one. A box
+    // that is gone, or was found dead (its creator killed before this was recorded), is not
+    // started: a sweep has finished it.
+    let mut dead = false;
+    let recorded = boxes.update_state(&id, |s| {
+        dead = s.status == crate::boxes::Status::Exited;
+        s.supervisor = me;
+    });
+    if dead || matches!(recorded, Err(crate::boxes::BoxError::NotFound(_))) {
+        return Err(RunError::new(
+            "foxbox::supervisor",
+            "the box was removed or ended while its supervisor started",
+        ));
+    }
 
     let null = File::options()
         .read(true)

@@ -85,15 +85,24 @@ pub fn sync_dir(dir: &Path) {
 /// Call it while holding the lock that guards the directory's writers, or a live writer's
 /// temporary file may go (its rename then fails and it reports an error, nothing worse).
 pub fn sweep_temp_files(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let is_tmp = e.file_name().to_string_lossy().starts_with(TMP_PREFIX);
-        if is_tmp && e.file_type().map(|t| t.is_file()).unwrap_or(false) {
-            let _ = fs::remove_file(e.path());
-        }
+    for p in temp_files(dir) {
+        let _ = fs::remove_file(p);
     }
+}
+
+/// The `.tmp-*` files (not directories) in `dir`: writes under way, or left by a crash.
+pub fn temp_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            e.file_name().to_string_lossy().starts_with(TMP_PREFIX)
+                && e.file_type().is_ok_and(|t| t.is_file())
+        })
+        .map(|e| e.path())
+        .collect()
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@
 //! - [`clock`]: the time records are stamped with.
 //! - [`lock`]: advisory file locks (flock) that guard an index or a box against a second writer.
 //! - [`private`]: the store's modes: its owner's alone.
+//! - [`check`]: what `foxbox system check` reports.
 pub mod atomic;
+pub mod check;
 pub mod clock;
 pub mod lock;
 pub mod paths;

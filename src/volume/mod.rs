@@ -72,7 +72,13 @@ struct Meta {
 pub struct Volumes {
     dir: PathBuf,
     boxes_dir: PathBuf,
+    /// Deletes what a plain delete could not: files a box made as one of its subordinate
+    /// ids (see [`Volumes::open_with`]).
+    deleter: Option<Deleter>,
 }
+
+/// A way to delete a directory tree with more privilege than the caller's own.
+pub type Deleter = Box<dyn Fn(&Path) -> Result<(), String>>;
 
 /// podman's rule, the same as for box names (see `boxes::names::validate_name`).
 pub fn validate_name(name: &str) -> Result<(), VolumeError> {
@@ -86,11 +92,22 @@ impl Volumes {
     /// `volumes_dir` is `<root>/volumes`; `boxes_dir` is `<root>/boxes`, consulted to tell a
     /// live user from a stale marker.
     pub fn open(volumes_dir: PathBuf, boxes_dir: PathBuf) -> Result<Volumes, VolumeError> {
+        Self::open_with(volumes_dir, boxes_dir, None)
+    }
+
+    /// [`Volumes::open`] with a `deleter` for what a plain delete leaves: a volume a box
+    /// wrote files into as another of its ids cannot be removed without it (rootless).
+    pub fn open_with(
+        volumes_dir: PathBuf,
+        boxes_dir: PathBuf,
+        deleter: Option<Deleter>,
+    ) -> Result<Volumes, VolumeError> {
         crate::store::private::create_dir(&volumes_dir)
             .map_err(io_err("cannot create", &volumes_dir))?;
         let v = Volumes {
             dir: volumes_dir,
             boxes_dir,
+            deleter,
         };
         v.clean_leftovers();
         Ok(v)
@@ -102,17 +119,96 @@ impl Volumes {
         Volumes {
             dir: volumes_dir,
             boxes_dir,
+            deleter: None,
         }
+    }
+
+    /// [`Volumes::open`] without its sweep, to look at the store as it is (`system check`).
+    pub fn open_unswept(volumes_dir: PathBuf, boxes_dir: PathBuf) -> Volumes {
+        Volumes {
+            dir: volumes_dir,
+            boxes_dir,
+            deleter: None,
+        }
+    }
+
+    /// Delete a directory tree: plainly, then with the deleter for what is left.
+    fn delete(&self, p: &Path) -> Result<(), VolumeError> {
+        let plain = fs::remove_dir_all(p);
+        match (&self.deleter, plain) {
+            (_, Ok(())) => Ok(()),
+            (Some(d), Err(e)) if p.exists() => d(p).map_err(|m| VolumeError::Io {
+                what: "cannot delete",
+                path: p.to_path_buf(),
+                source: io::Error::other(format!("{e}; {m}")),
+            }),
+            (_, Err(e)) => Err(io_err("cannot delete", p)(e)),
+        }
+    }
+
+    /// What is wrong with the volume store: leftovers of interrupted creations and removals,
+    /// and use markers of boxes that do not exist.
+    pub fn check(&self) -> Vec<crate::store::check::Finding> {
+        use crate::store::check::Finding;
+        let mut out: Vec<Finding> = self
+            .leftovers()
+            .into_iter()
+            .map(|p| {
+                Finding::new(
+                    "volume-leftover",
+                    p,
+                    "left by a volume creation or removal that was interrupted",
+                )
+            })
+            .collect();
+        out.extend(self.stale_users().into_iter().map(|p| {
+            Finding::new(
+                "volume-user-orphan",
+                p,
+                "marks a volume as used by a box that does not exist",
+            )
+        }));
+        out
+    }
+
+    /// Remove what [`Volumes::check`] finds.
+    pub fn repair(&self) {
+        self.clean_leftovers();
+    }
+
+    /// Use markers whose box directory is gone.
+    fn stale_users(&self) -> Vec<PathBuf> {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return Vec::new();
+        };
+        entries
+            .flatten()
+            .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+            .flat_map(|e| crate::store::check::gone_boxes(&e.path().join("users"), &self.boxes_dir))
+            .collect()
     }
 
     fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
 
-    /// Remove temporary directories of creations that were interrupted.
+    /// Remove temporary directories of creations that were interrupted, and use markers of
+    /// boxes that do not exist (a box's directory outlives its markers: such a marker was left
+    /// by a start that was killed).
     fn clean_leftovers(&self) {
+        for p in self.leftovers() {
+            let _ = self.delete(&p);
+        }
+        for p in self.stale_users() {
+            let _ = fs::remove_file(p);
+        }
+    }
+
+    /// Temporary directories of creations and removals whose process is gone.
+    fn leftovers(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
         let Ok(entries) = fs::read_dir(&self.dir) else {
-            return;
+            return out;
         };
         for e in entries.flatten() {
             let name = e.file_name();
@@ -126,9 +222,10 @@ impl Volumes {
             };
             // A creation still under way in a live process keeps its directory.
             if pid != std::process::id() as i32 && !Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = fs::remove_dir_all(e.path());
+                out.push(e.path());
             }
         }
+        out
     }
 
     /// Create a volume; an error when it exists.
@@ -264,7 +361,7 @@ impl Volumes {
             .join(format!("{TMP_PREFIX}{}-rm-{name}", std::process::id()));
         fs::rename(&dir, &doomed).map_err(io_err("cannot remove", &dir))?;
         sync_dir(&self.dir);
-        fs::remove_dir_all(&doomed).map_err(io_err("cannot delete", &doomed))
+        self.delete(&doomed)
     }
 
     /// Remove every volume no box uses; returns their names.

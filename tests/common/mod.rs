@@ -445,4 +445,31 @@ impl Env {
             })
             .unwrap_or_default()
     }
+
+    /// Run a shell script as the env's user (what it makes is the user's, as foxbox's is), to
+    /// set the store up as a crash would have left it.
+    #[track_caller]
+    pub fn sh(&self, script: &str) {
+        let out = self
+            .command("sh")
+            .args(["-euc", script])
+            .output()
+            .expect("sh");
+        assert!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The hex id of the first image in the store's index.
+    pub fn image_hex(&self) -> String {
+        let text = fs::read_to_string(self.store().join("images/index.json")).expect("index");
+        let v: serde_json::Value = serde_json::from_str(&text).expect("index json");
+        v["images"][0]["id"]
+            .as_str()
+            .expect("an image")
+            .trim_start_matches("sha256:")
+            .to_string()
+    }
 }
