@@ -33,6 +33,7 @@
 //! assert!(plan.is_some() && diagnostics.is_empty());
 //! ```
 
+pub mod build;
 pub mod codes;
 pub mod flags;
 /// The host checks moved beside the spec ([`crate::preflight`]): parsing a spec needs nothing
