@@ -178,10 +178,9 @@ pub fn build(
                             Diagnostic::error(code, format!("step {}: {e}", i + 1))
                                 .with_span(Some(span))
                                 .with_label("this source")
-                                .with_help(format!(
-                                    "copy sources are files, directories or globs inside the context {}",
-                                    context.display()
-                                )),
+                                .with_help(
+                                    "copy sources are files, directories or globs inside the build context",
+                                ),
                         );
                         None
                     }

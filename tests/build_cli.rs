@@ -1,0 +1,294 @@
+//! `foxbox build` through the built binary, as root and as the unprivileged user (with a
+//! subordinate id range): the issue's example, the cache, layers that delete and replace files
+//! of the base, owners, and refused input.
+
+mod common;
+
+use common::{envs, Env, Who};
+
+/// The issue's example recipe, over the busybox test image (which has no /etc/motd, so the
+/// file the second step deletes is one it has; nor adduser, so the user is added by hand).
+const EXAMPLE: &str = r#"
+[build]
+from = "busybox"
+context = "."
+cmd = ["cat", "/app/hello.txt"]
+
+[[build.steps]]
+copy = ["hello.txt", "src/"]
+dest = "/app/"
+
+[[build.steps]]
+run = "echo built > /app/built.txt && rm /etc/foxbox-image"
+
+[[build.steps]]
+run = ["sh", "-c", "echo fox:x:1234:1234::/home/fox:/bin/sh >> /etc/passwd && chown 1234 /app/built.txt"]
+"#;
+
+fn example(env: &Env) {
+    env.import_busybox();
+    env.write("hello.txt", "hello from the context\n");
+    env.write("src/main.c", "int main(void) { return 0; }\n");
+    env.write("Foxfile.toml", EXAMPLE);
+}
+
+/// How many steps a build's progress reports as taken from the cache, and as made.
+fn counts(stderr: &str) -> (usize, usize) {
+    let cached = stderr.lines().filter(|l| l.ends_with("] CACHED")).count();
+    let made = stderr.lines().filter(|l| l.contains("] done in ")).count();
+    (cached, made)
+}
+
+#[test]
+fn the_example_builds_and_its_image_runs() {
+    for env in envs() {
+        example(&env);
+        let b = env.run(["build", "-f", "Foxfile.toml", "-t", "app:1", "."]);
+        b.ok();
+        assert_eq!(counts(&b.stderr), (0, 3), "{:?}: {}", env.who, b.stderr);
+        assert!(b.stdout.trim().starts_with("sha256:"), "{}", b.stdout);
+        let r = env.run(["run", "--rm", "app:1"]);
+        r.ok();
+        assert_eq!(r.stdout, "hello from the context\n", "{:?}", env.who);
+        let r = env.run([
+            "run",
+            "--rm",
+            "app:1",
+            "sh",
+            "-c",
+            "cat /app/built.txt /app/main.c; stat -c '%u %n' /app/built.txt; test -e /etc/foxbox-image || echo gone",
+        ]);
+        r.ok();
+        assert_eq!(
+            r.stdout, "built\nint main(void) { return 0; }\n1234 /app/built.txt\ngone\n",
+            "{:?}",
+            env.who
+        );
+        // The steps' images stay out of `image ls`; the named one is there.
+        let ls = env.run(["image", "ls"]);
+        ls.ok();
+        assert!(ls.stdout.contains("app "), "{}", ls.stdout);
+        assert_eq!(ls.stdout.lines().count(), 3, "{}", ls.stdout);
+        // No step box is left behind.
+        let ps = env.run(["ps", "-a", "-q"]);
+        assert_eq!(ps.stdout.trim(), "", "{:?}", env.who);
+        // `image tag` names it again.
+        env.run(["image", "tag", "app:1", "app:2"]).ok();
+        let r = env.run(["run", "--rm", "app:2"]);
+        assert_eq!(r.stdout, "hello from the context\n");
+    }
+}
+
+const CACHED: &str = r#"
+[build]
+from = "busybox"
+cmd = ["cat", "/app/greeting.txt"]
+
+[build.args]
+GREETING = "hi"
+
+[[build.steps]]
+run = "echo base > /base.txt"
+
+[[build.steps]]
+copy = "hello.txt"
+dest = "/app/"
+
+[[build.steps]]
+run = "echo ${GREETING} > /app/greeting.txt"
+"#;
+
+#[test]
+fn steps_are_cached_until_what_they_depend_on_changes() {
+    for env in envs() {
+        env.import_busybox();
+        env.write("hello.txt", "one\n");
+        env.write("Foxfile.toml", CACHED);
+        let build = |extra: &[&str]| {
+            let mut args = vec!["build", "-t", "c:1"];
+            args.extend_from_slice(extra);
+            args.push(".");
+            let b = env.run(args);
+            b.ok();
+            counts(&b.stderr)
+        };
+        assert_eq!(build(&[]), (0, 3), "{:?}", env.who);
+        assert_eq!(build(&[]), (3, 0), "a second build runs nothing");
+        env.write("hello.txt", "two\n");
+        assert_eq!(build(&[]), (1, 2), "the copy and the steps after it");
+        assert_eq!(
+            build(&["--build-arg", "GREETING=yo"]),
+            (2, 1),
+            "only the user"
+        );
+        let r = env.run(["run", "--rm", "c:1"]);
+        assert_eq!(r.stdout, "yo\n");
+        assert_eq!(build(&["--no-cache"]), (0, 3));
+        // An argument the recipe does not declare: a warning, and nothing else changes.
+        let b = env.run(["build", "-t", "c:1", "--build-arg", "NOPE=1", "."]);
+        b.ok();
+        assert!(
+            b.stderr.contains("foxbox::build::unknown_arg") && b.stderr.contains("NOPE"),
+            "{}",
+            b.stderr
+        );
+        assert_eq!(counts(&b.stderr), (3, 0));
+    }
+}
+
+#[test]
+fn a_run_step_deletes_and_replaces_files_of_the_layers_below() {
+    for env in envs() {
+        env.import_busybox();
+        env.write("old.txt", "old\n");
+        env.write("keep.txt", "keep\n");
+        env.write(
+            "Foxfile.toml",
+            r#"
+[build]
+from = "busybox"
+
+[[build.steps]]
+copy = ["old.txt", "keep.txt"]
+dest = "/srv/data/"
+
+[[build.steps]]
+run = "rm -r /srv/data && mkdir /srv/data && echo new > /srv/data/new.txt && rm /etc/foxbox-image"
+"#,
+        );
+        env.run(["build", "-t", "wh:1", "."]).ok();
+        let r = env.run([
+            "run",
+            "--rm",
+            "wh:1",
+            "sh",
+            "-c",
+            "ls /srv/data; ls /etc | grep -c passwd; test -e /etc/foxbox-image || echo gone",
+        ]);
+        r.ok();
+        // The replaced directory shows only its new contents; /etc keeps the rest.
+        assert_eq!(r.stdout, "new.txt\n1\ngone\n", "{:?}", env.who);
+    }
+}
+
+#[test]
+fn owners_links_and_modes_of_a_run_step_are_kept() {
+    for env in envs() {
+        env.import_busybox();
+        env.write(
+            "Foxfile.toml",
+            r#"
+[build]
+from = "busybox"
+
+[[build.steps]]
+run = """
+mkdir /o && cd /o && touch a b c && chown 1:2 a && chown 1000:1000 b && chown 65534:65534 c \
+&& chmod 4750 b && ln a hard && ln -s c soft && mkfifo pipe
+"""
+"#,
+        );
+        env.run(["build", "-t", "own:1", "."]).ok();
+        let r = env.run([
+            "run",
+            "--rm",
+            "own:1",
+            "sh",
+            "-c",
+            "cd /o && stat -c '%n %u:%g %a %h' a b c && readlink soft && test -p pipe && echo fifo",
+        ]);
+        r.ok();
+        assert_eq!(
+            r.stdout, "a 1:2 644 2\nb 1000:1000 4750 1\nc 65534:65534 644 1\nc\nfifo\n",
+            "{:?}",
+            env.who
+        );
+    }
+}
+
+#[test]
+fn a_copy_from_outside_the_context_is_refused_before_anything_runs() {
+    for env in envs() {
+        env.import_busybox();
+        std::fs::create_dir_all(env.work().join("ctx")).unwrap();
+        env.write("secret.txt", "s\n");
+        env.write("ctx/in.txt", "in\n");
+        std::os::unix::fs::symlink("/etc", env.work().join("ctx/etc-link")).unwrap();
+        for (src, code) in [
+            ("../secret.txt", "foxbox::build::copy_outside"),
+            ("/etc/passwd", "foxbox::build::copy_outside"),
+            ("etc-link/passwd", "foxbox::build::copy_outside"),
+            ("nothing-*.txt", "foxbox::build::copy_source"),
+        ] {
+            env.write(
+                "ctx/Foxfile.toml",
+                format!(
+                    "[build]\nfrom = \"busybox\"\n[[build.steps]]\nrun = \"touch /ran\"\n[[build.steps]]\ncopy = [\"in.txt\", \"{src}\"]\ndest = \"/x/\"\n"
+                ),
+            );
+            let b = env.run(["build", "-t", "bad:1", "ctx"]);
+            b.assert_code(125);
+            assert!(b.stderr.contains(code), "{src}: {}", b.stderr);
+            assert!(b.stderr.contains("step 2"), "{src}: {}", b.stderr);
+            assert!(!b.stderr.contains("[1/2]"), "a step ran: {}", b.stderr);
+        }
+        // The store is as it was: no image, no cached step.
+        let ls = env.run(["image", "ls", "-q"]);
+        assert_eq!(ls.stdout.lines().count(), 1, "{}", ls.stdout);
+        assert!(!env.store().join("images/build-cache.json").exists());
+        // A missing base image is named.
+        env.write("ctx/Foxfile.toml", "[build]\nfrom = \"nosuch:7\"\n");
+        let b = env.run(["build", "ctx"]);
+        b.assert_code(125);
+        assert!(
+            b.stderr.contains("foxbox::build::from") && b.stderr.contains("nosuch:7"),
+            "{}",
+            b.stderr
+        );
+    }
+}
+
+/// The context's directory in messages, made machine-independent.
+fn redact(env: &Env, s: &str) -> String {
+    let work = std::fs::canonicalize(env.work()).unwrap();
+    s.replace(&work.display().to_string(), "[CONTEXT]")
+}
+
+#[test]
+fn diagnostics_of_a_failing_step_and_a_copy_from_outside() {
+    let env = Env::new(if common::is_root() {
+        Who::Root
+    } else {
+        Who::User
+    });
+    env.import_busybox();
+    env.write(
+        "Foxfile.toml",
+        r#"[build]
+from = "busybox"
+
+[[build.steps]]
+env = { STAGE = "test" }
+
+[[build.steps]]
+run = "echo preparing $STAGE && echo 'no such thing' >&2 && exit 3"
+"#,
+    );
+    let b = env.run(["build", "--progress", "quiet", "."]);
+    b.assert_code(125);
+    insta::assert_snapshot!("failing_run_step", redact(&env, &b.stderr));
+
+    env.write(
+        "Foxfile.toml",
+        r#"[build]
+from = "busybox"
+
+[[build.steps]]
+copy = ["../outside.txt"]
+dest = "/app/"
+"#,
+    );
+    let b = env.run(["build", "--progress", "quiet", "."]);
+    b.assert_code(125);
+    insta::assert_snapshot!("copy_outside", redact(&env, &b.stderr));
+}
