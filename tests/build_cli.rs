@@ -292,3 +292,53 @@ dest = "/app/"
     b.assert_code(125);
     insta::assert_snapshot!("copy_outside", redact(&env, &b.stderr));
 }
+
+#[test]
+fn a_build_killed_mid_step_leaves_the_store_usable_and_its_finished_steps_cached() {
+    for env in envs() {
+        env.import_busybox();
+        env.write(
+            "Foxfile.toml",
+            "[build]\nfrom = \"busybox\"\n[[build.steps]]\nrun = \"echo one > /one\"\n[[build.steps]]\nrun = \"sleep 2\"\n",
+        );
+        let mut child = env
+            .foxbox(["build", "-t", "k:1", "."])
+            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // The second step's box exists once the first step is stored.
+        let t = std::time::Instant::now();
+        let cache = env.store().join("images/build-cache.json");
+        while !cache.exists() || env.run(["ps", "-a", "-q"]).stdout.trim().is_empty() {
+            assert!(t.elapsed().as_secs() < 20, "the step box never appeared");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let b = env.run(["build", "-t", "k:1", "."]);
+        b.ok();
+        assert_eq!(counts(&b.stderr), (1, 1), "{:?}: {}", env.who, b.stderr);
+        env.run(["run", "--rm", "k:1", "cat", "/one"]).ok();
+        // Every stored layer belongs to an image: none is half there.
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(env.store().join("images/index.json")).unwrap())
+                .unwrap();
+        let known: Vec<String> = index["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|i| i["layers"].as_array().unwrap().clone())
+            .map(|d| {
+                d.as_str()
+                    .unwrap()
+                    .trim_start_matches("sha256:")
+                    .to_string()
+            })
+            .collect();
+        for e in std::fs::read_dir(env.store().join("images/layers")).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(known.contains(&name), "layer {name} is not indexed");
+        }
+    }
+}
