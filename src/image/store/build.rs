@@ -503,3 +503,109 @@ fn copy_tree(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    type Entry = (String, tar::EntryType, Vec<(String, Vec<u8>)>);
+
+    /// (path, type, pax records) of every entry of a tar.
+    fn entries(tar_path: &Path) -> Vec<Entry> {
+        let mut a = tar::Archive::new(File::open(tar_path).unwrap());
+        let mut out = Vec::new();
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let pax: Vec<(String, Vec<u8>)> = e
+                .pax_extensions()
+                .unwrap()
+                .map(|it| {
+                    it.map(|x| {
+                        let x = x.unwrap();
+                        (x.key().unwrap().to_string(), x.value_bytes().to_vec())
+                    })
+                    .collect()
+                })
+                .unwrap_or_default();
+            let path = e.path().unwrap().display().to_string();
+            let ty = e.header().entry_type();
+            let mut sink = Vec::new();
+            e.read_to_end(&mut sink).unwrap();
+            out.push((path, ty, pax));
+        }
+        out
+    }
+
+    #[test]
+    fn an_upper_dir_packs_as_an_oci_layer() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("upper");
+        fs::create_dir_all(d.join("opq/sub")).unwrap();
+        fs::write(d.join("opq/sub/f"), "x").unwrap();
+        fs::write(d.join("a"), "a").unwrap();
+        fs::hard_link(d.join("a"), d.join("hard")).unwrap();
+        std::os::unix::fs::symlink("a", d.join("soft")).unwrap();
+        let has_xattrs = rustix::fs::setxattr(
+            d.join("a").as_path(),
+            "user.fox",
+            b"1",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .is_ok()
+            && rustix::fs::setxattr(
+                d.join("opq").as_path(),
+                crate::image::xattr::OPAQUE,
+                b"y",
+                rustix::fs::XattrFlags::empty(),
+            )
+            .is_ok();
+        // A whiteout is a 0/0 character device: only root can make one.
+        let root = nix::unistd::geteuid().is_root();
+        if root {
+            nix::sys::stat::mknod(
+                &d.join("gone"),
+                nix::sys::stat::SFlag::S_IFCHR,
+                nix::sys::stat::Mode::empty(),
+                0,
+            )
+            .unwrap();
+        }
+        let out = t.path().join("l.tar");
+        let p = pack_oci(&d, &out).unwrap();
+        let bytes = fs::read(&out).unwrap();
+        assert_eq!(
+            p.digest,
+            format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+        );
+        let e = entries(&out);
+        let find = |name: &str| e.iter().find(|(p, _, _)| p.trim_end_matches('/') == name);
+        assert_eq!(find("hard").unwrap().1, tar::EntryType::Link, "{e:?}");
+        assert_eq!(find("soft").unwrap().1, tar::EntryType::Symlink);
+        assert_eq!(find("opq/sub/f").unwrap().1, tar::EntryType::Regular);
+        if has_xattrs {
+            let a = find("a").unwrap();
+            assert!(
+                a.2.iter()
+                    .any(|(k, v)| k == "SCHILY.xattr.user.fox" && v == b"1"),
+                "{a:?}"
+            );
+            assert!(find("opq/.wh..wh..opq").is_some(), "{e:?}");
+            // Overlay's own marks never reach the layer.
+            assert!(!e
+                .iter()
+                .any(|(_, _, pax)| pax.iter().any(|(k, _)| k.contains("overlay"))));
+        } else {
+            eprintln!("SKIP (xattrs): this filesystem has no user xattrs");
+        }
+        if root {
+            assert!(find(".wh.gone").is_some(), "{e:?}");
+            assert!(find("gone").is_none());
+        }
+        // Packing again gives the same digest: entries in a fixed order.
+        assert_eq!(
+            pack_oci(&d, &t.path().join("l2.tar")).unwrap().digest,
+            p.digest
+        );
+    }
+}
