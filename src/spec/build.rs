@@ -546,11 +546,13 @@ fn step(
                 return None;
             };
             abs(diags, "dest", dest);
+            let mut bad = false;
             let chown = match &r.chown {
                 None => None,
-                Some(o) => match parse_chown(&o.value) {
-                    Some(ids) => Some(ids),
-                    None => {
+                Some(o) => {
+                    let ids = parse_chown(&o.value);
+                    if ids.is_none() {
+                        bad = true;
                         diags.push(
                             Diagnostic::error(
                                 codes::BAD_USER,
@@ -563,15 +565,16 @@ fn step(
                             .with_label("not uid[:gid]")
                             .with_help("names are not looked up yet: write e.g. `\"1000:1000\"`"),
                         );
-                        return None;
                     }
-                },
+                    ids
+                }
             };
             let chmod = match &r.chmod {
                 None => None,
                 Some(m) => match u32::from_str_radix(m.value.trim_start_matches("0o"), 8) {
                     Ok(v) if v <= 0o7777 => Some(v),
                     _ => {
+                        bad = true;
                         diags.push(
                             Diagnostic::error(
                                 codes::BAD_MODE,
@@ -581,10 +584,13 @@ fn step(
                             .with_label("not octal")
                             .with_help("write e.g. `\"0755\"`"),
                         );
-                        return None;
+                        None
                     }
                 },
             };
+            if bad {
+                return None;
+            }
             Action::Copy {
                 sources: c.value.clone(),
                 dest: dest.value.clone(),

@@ -190,6 +190,11 @@ pub fn check_str(text: &str, path: &Path, base_dir: &Path) -> (Option<Plan>, Vec
             keep_spans: true,
         },
     );
+    let mut more = more;
+    if let Some(b) = &parsed.raw.build {
+        // A spec's [build] table is checked with it (`foxbox check`), as `foxbox build` would.
+        more.extend(build::resolve(b, &base).1);
+    }
     let diagnostics = merge(parsed.diagnostics, more, &parsed.syntax_spans);
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
     (plan.filter(|_| !has_errors), diagnostics)
