@@ -342,3 +342,135 @@ fn a_build_killed_mid_step_leaves_the_store_usable_and_its_finished_steps_cached
         }
     }
 }
+
+#[test]
+fn configuration_steps_shape_the_later_steps_and_the_image() {
+    for env in envs() {
+        env.import_busybox();
+        env.write(
+            "Foxfile.toml",
+            r#"
+[build]
+from = "busybox"
+entrypoint = ["/bin/sh", "-c"]
+cmd = ["echo $MODE from $(pwd) as $(id -u)"]
+labels = { "org.example.fox" = "yes" }
+expose = [8080, "53/udp"]
+
+[[build.steps]]
+env = { MODE = "prod" }
+
+[[build.steps]]
+workdir = "/srv"
+
+[[build.steps]]
+run = "echo $MODE > mode.txt && pwd > pwd.txt"
+
+[[build.steps]]
+user = "1000"
+
+[[build.steps]]
+run = "id -u > /tmp/uid"
+"#,
+        );
+        env.run(["build", "-t", "cfg:1", "."]).ok();
+        let r = env.run(["run", "--rm", "cfg:1"]);
+        r.ok();
+        assert_eq!(r.stdout, "prod from /srv as 1000\n", "{:?}", env.who);
+        let r = env.run([
+            "run",
+            "--rm",
+            "cfg:1",
+            "cat",
+            "/srv/mode.txt",
+            "/srv/pwd.txt",
+            "/tmp/uid",
+        ]);
+        assert_eq!(
+            r.stdout, "prod\n/srv\n1000\n",
+            "{:?}: {}",
+            env.who, r.stderr
+        );
+    }
+}
+
+#[test]
+fn copies_keep_to_the_context_its_ignore_file_and_the_owner_asked() {
+    for env in envs() {
+        env.import_busybox();
+        env.write("site/index.html", "<p>fox</p>\n");
+        env.write("site/secret.key", "k\n");
+        env.write("site/drafts/a.html", "draft\n");
+        env.write(".dockerignore", "# Docker's rules\n**/*.key\nsite/drafts\n");
+        env.write(
+            ".foxignore",
+            "# read first: .dockerignore is then not used\n*.key\n**/*.key\nsite/drafts\n!site/drafts/keep.html\n",
+        );
+        env.write("site/drafts/keep.html", "keep\n");
+        env.write(
+            "Foxfile.toml",
+            r#"
+[build]
+from = "busybox"
+
+[[build.steps]]
+copy = "site/"
+dest = "/www"
+chown = "1000:1001"
+chmod = "0640"
+"#,
+        );
+        env.run(["build", "-t", "www:1", "."]).ok();
+        let r = env.run([
+            "run",
+            "--rm",
+            "www:1",
+            "sh",
+            "-c",
+            "cd /www && find . -type f | sort && stat -c '%u:%g %a' index.html",
+        ]);
+        r.ok();
+        assert_eq!(
+            r.stdout, "./drafts/keep.html\n./index.html\n1000:1001 640\n",
+            "{:?}",
+            env.who
+        );
+        // Naming an ignored file is refused, saying why.
+        env.write(
+            "Foxfile.toml",
+            "[build]\nfrom = \"busybox\"\n[[build.steps]]\ncopy = \"site/secret.key\"\ndest = \"/k\"\n",
+        );
+        let b = env.run(["build", "."]);
+        b.assert_code(125);
+        assert!(
+            b.stderr.contains("foxbox::build::copy_source") && b.stderr.contains(".foxignore"),
+            "{}",
+            b.stderr
+        );
+    }
+}
+
+#[test]
+fn builds_without_a_subordinate_range_from_a_tarball() {
+    if !common::is_root() {
+        eprintln!("SKIP: the user without a range is made by root");
+        return;
+    }
+    let env = Env::new(Who::UserNoSubids);
+    env.write(
+        "rootfs.tar.gz",
+        std::fs::read(common::busybox_tarball()).unwrap(),
+    );
+    env.write("hello.txt", "hi\n");
+    env.write(
+        "Foxfile.toml",
+        "[build]\nfrom = \"./rootfs.tar.gz\"\ncmd = [\"cat\", \"/hello.txt\", \"/made\"]\n[[build.steps]]\ncopy = \"hello.txt\"\ndest = \"/\"\n[[build.steps]]\nrun = \"echo made > /made\"\n",
+    );
+    let b = env.run(["build", "-t", "nosub:1", "."]);
+    b.ok();
+    let r = env.run(["run", "--rm", "nosub:1"]);
+    r.ok();
+    assert_eq!(r.stdout, "hi\nmade\n");
+    let b = env.run(["build", "-t", "nosub:1", "."]);
+    assert_eq!(counts(&b.stderr), (2, 0), "{}", b.stderr);
+}

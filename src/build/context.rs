@@ -83,6 +83,11 @@ impl Ignore {
         })
     }
 
+    /// Whether a `!` line re-includes anything.
+    pub fn has_exceptions(&self) -> bool {
+        self.rules.iter().any(|(_, include)| *include)
+    }
+
     /// Whether the context-relative path `rel` (`a/b/c`) is excluded: the last rule that
     /// matches it or one of its parent directories decides.
     pub fn excluded(&self, rel: &str) -> bool {
@@ -282,6 +287,11 @@ fn walk(context: &Path, base: &str, ignore: &Ignore, out: &mut Vec<String>) -> i
     names.sort();
     for (rel, is_dir) in names {
         if ignore.excluded(&rel) {
+            // As Docker: an excluded directory is still searched when a `!` line could
+            // bring back something inside it.
+            if is_dir && ignore.has_exceptions() {
+                walk(context, &rel, ignore, out)?;
+            }
             continue;
         }
         out.push(rel.clone());
