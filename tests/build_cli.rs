@@ -373,7 +373,22 @@ user = "1000"
 run = "id -u > /tmp/uid"
 "#,
         );
-        env.run(["build", "-t", "cfg:1", "."]).ok();
+        let b = env.run(["build", "-t", "cfg:1", "."]);
+        b.ok();
+        // The image's OCI config (its id is the config's digest) holds what the store's
+        // record has no place for.
+        let id = b.stdout.trim().trim_start_matches("sha256:").to_string();
+        let config: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(env.store().join("images/blobs/sha256").join(&id)).unwrap(),
+        )
+        .unwrap();
+        let c = &config["config"];
+        assert_eq!(c["Labels"]["org.example.fox"], "yes", "{config}");
+        assert!(c["ExposedPorts"].get("8080/tcp").is_some(), "{config}");
+        assert!(c["ExposedPorts"].get("53/udp").is_some(), "{config}");
+        assert_eq!(c["User"], "1000");
+        assert_eq!(c["WorkingDir"], "/srv");
+        assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 3);
         let r = env.run(["run", "--rm", "cfg:1"]);
         r.ok();
         assert_eq!(r.stdout, "prod from /srv as 1000\n", "{:?}", env.who);
