@@ -489,3 +489,21 @@ fn builds_without_a_subordinate_range_from_a_tarball() {
     let b = env.run(["build", "-t", "nosub:1", "."]);
     assert_eq!(counts(&b.stderr), (2, 0), "{}", b.stderr);
 }
+
+#[test]
+fn check_reads_a_foxfile() {
+    let env = Env::new(Who::Root);
+    env.write("Foxfile.toml", EXAMPLE);
+    env.run(["check", "Foxfile.toml"]).ok();
+    env.write(
+        "Foxfile.toml",
+        "[build]\nfrom = \"busybox\"\n[[build.steps]]\nrun = \"true\"\ndest = \"/x\"\n",
+    );
+    let c = env.run(["check", "Foxfile.toml"]);
+    c.assert_code(1);
+    assert!(
+        c.stderr.contains("foxbox::build::bad_step") && c.stderr.contains("Foxfile.toml:5:"),
+        "{}",
+        c.stderr
+    );
+}

@@ -192,7 +192,11 @@ pub fn check_str(text: &str, path: &Path, base_dir: &Path) -> (Option<Plan>, Vec
     );
     let mut more = more;
     if let Some(b) = &parsed.raw.build {
-        // A spec's [build] table is checked with it (`foxbox check`), as `foxbox build` would.
+        // A spec's [build] table is checked with it (`foxbox check`), as `foxbox build` would;
+        // a file of only [build] is a Foxfile.toml, which names no image to run.
+        if parsed.raw.box_.is_none() {
+            more.retain(|d| d.code != codes::MISSING_IMAGE);
+        }
         more.extend(build::resolve(b, &base).1);
     }
     let diagnostics = merge(parsed.diagnostics, more, &parsed.syntax_spans);
