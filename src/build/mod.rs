@@ -409,7 +409,10 @@ fn run_step(
             diagnostics: vec![d],
         }
     };
+    // Named for what it is, in `ps` while it runs (and after, should the build be killed).
+    let name = crate::sys::process::random_u64().map(|r| format!("build-{:012x}", r >> 16));
     let flags = RunFlags {
+        name,
         image: "foxbox-build".into(),
         command: argv.to_vec(),
         network: Some(network.to_string()),
