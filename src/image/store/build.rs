@@ -607,5 +607,26 @@ mod tests {
             pack_oci(&d, &t.path().join("l2.tar")).unwrap().digest,
             p.digest
         );
+        // A file capability (cap_net_bind_service, permitted + effective; VFS v2) as root.
+        let mut cap = vec![0u8; 20];
+        cap[..4].copy_from_slice(&0x0200_0001u32.to_le_bytes());
+        cap[4..8].copy_from_slice(&(1u32 << 10).to_le_bytes());
+        if root {
+            rustix::fs::setxattr(
+                d.join("a").as_path(),
+                "security.capability",
+                &cap,
+                rustix::fs::XattrFlags::empty(),
+            )
+            .unwrap();
+            pack_oci(&d, &out).unwrap();
+            let e = entries(&out);
+            let a = e.iter().find(|(p, _, _)| p == "a").unwrap();
+            assert!(
+                a.2.iter()
+                    .any(|(k, v)| k == "SCHILY.xattr.security.capability" && *v == cap),
+                "{a:?}"
+            );
+        }
     }
 }
