@@ -3,6 +3,7 @@
 //! of the base, owners, and refused input.
 
 mod common;
+mod registry;
 
 use common::{envs, Env, Who};
 
@@ -506,4 +507,21 @@ fn check_reads_a_foxfile() {
         "{}",
         c.stderr
     );
+}
+
+#[test]
+fn a_registry_reference_is_pulled_when_the_store_lacks_it() {
+    let r = registry::registries();
+    for env in envs() {
+        env.write(
+            "Foxfile.toml",
+            format!(
+                "[build]\nfrom = \"{}/busybox:1\"\ncmd = [\"cat\", \"/x\"]\n[[build.steps]]\nrun = \"echo pulled > /x\"\n",
+                r.plain_host()
+            ),
+        );
+        env.run(["build", "-t", "p:1", "."]).ok();
+        let out = env.run(["run", "--rm", "p:1"]);
+        assert_eq!(out.stdout, "pulled\n", "{:?}: {}", env.who, out.stderr);
+    }
 }
