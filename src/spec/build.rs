@@ -19,8 +19,9 @@ use crate::plan::Span;
 #[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
 #[schemars(deny_unknown_fields, rename = "Build")]
 pub struct RawBuild {
-    /// The base: a stored image `name[:tag]` (pulled from its registry when missing), a rootfs
-    /// tarball path relative to this file (`./rootfs.tar`), or `"scratch"` (nothing). Required.
+    /// The base: a stored image `name[:tag]`, a reference with a registry
+    /// (`host[:port]/name:tag`, pulled when the store lacks it), a rootfs tarball path
+    /// relative to this file (`./rootfs.tar`), or `"scratch"` (nothing). Required.
     #[schemars(required)]
     pub from: Option<Sp<String>>,
     /// The directory `copy` steps read, relative to this file. Default: this file's directory.
