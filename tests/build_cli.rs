@@ -169,6 +169,37 @@ run = "rm -r /srv/data && mkdir /srv/data && echo new > /srv/data/new.txt && rm 
         r.ok();
         // The replaced directory shows only its new contents; /etc keeps the rest.
         assert_eq!(r.stdout, "new.txt\n1\ngone\n", "{:?}", env.who);
+
+        // Saved as an OCI layout, skopeo reads it (and checks every blob's digest); loaded
+        // back from it (whiteouts and opaque marks unpacked by the pull code), it is the same.
+        let out = env.work().join("wh-oci");
+        env.run(["image", "save", "-o", out.to_str().unwrap(), "wh:1"])
+            .ok();
+        let layout = format!("oci:{}", out.display());
+        let inspect = std::process::Command::new("skopeo")
+            .args(["inspect", &layout])
+            .output()
+            .unwrap();
+        assert!(inspect.status.success(), "{inspect:?}");
+        let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+        assert_eq!(v["Layers"].as_array().unwrap().len(), 3, "{v}");
+        let copied = env.work().join("wh-copy");
+        let copy = std::process::Command::new("skopeo")
+            .args(["copy", &layout, &format!("dir:{}", copied.display())])
+            .output()
+            .unwrap();
+        assert!(copy.status.success(), "{copy:?}");
+        env.run(["image", "rm", "wh:1"]).ok();
+        env.run(["image", "load", "-i", out.to_str().unwrap()]).ok();
+        let again = env.run([
+            "run",
+            "--rm",
+            "wh:1",
+            "sh",
+            "-c",
+            "ls /srv/data; ls /etc | grep -c passwd; test -e /etc/foxbox-image || echo gone",
+        ]);
+        assert_eq!(again.stdout, r.stdout, "{:?}: {}", env.who, again.stderr);
     }
 }
 
