@@ -437,25 +437,33 @@ fn run_step(
     };
     let box_store = Store::open_for_boxes(paths).map_err(internal)?;
     let image = store_image(store, base)?;
-    let prepared = runner::prepare_image(paths, &plan, &run_opts, box_store, image, Duration::ZERO)
-        .map_err(|e| step_fail(format!("step {i}/{n} cannot run: {e}"), None))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("foxbox-build-")
+        .tempdir()
+        .map_err(internal)?;
+    let log = scratch.path().join("output");
+    // Started before the box is made: the copier is forked holding none of its locks.
+    let capture = output::Capture::start(&log, opts.echo).map_err(internal)?;
+    let prepared =
+        match runner::prepare_image(paths, &plan, &run_opts, box_store, image, Duration::ZERO) {
+            Ok(p) => p,
+            Err(e) => {
+                capture.finish(0);
+                return Err(step_fail(format!("step {i}/{n} cannot run: {e}"), None));
+            }
+        };
     let upper = match &prepared.rootfs.layers {
         crate::exec::Layers::Overlay { upper: Some(u), .. } => Some(u.upper.clone()),
         _ => None,
     };
     let Some(upper) = upper else {
+        capture.finish(0);
         prepared.discard(paths);
         return Err(step_fail(
             format!("step {i}/{n} cannot run: building needs overlayfs, which this host does not give foxbox"),
             None,
         ));
     };
-    let scratch = tempfile::Builder::new()
-        .prefix("foxbox-build-")
-        .tempdir()
-        .map_err(internal)?;
-    let log = scratch.path().join("output");
-    let capture = output::Capture::start(&log, opts.echo).map_err(internal)?;
     let result = runner::run_foreground(paths, &run_opts, &prepared);
     let last = capture.finish(LAST_LINES);
     let finish = |prepared: &runner::Prepared| {
