@@ -171,11 +171,12 @@ impl Store {
         }
         let config_bytes = oci_config(step, &layers)?;
         let id = Digest::sha256_of(&config_bytes);
+
+        // Blobs are stored under the lock too: a sweep collects those no image names.
+        let lock = self.lock()?;
         self.blobs
             .put(&id, Some(config_bytes.len() as u64), &mut &config_bytes[..])
             .map_err(|e| ImageError::Blob(Box::new(e)))?;
-
-        let lock = self.lock()?;
         if let Some((dir, packed)) = &made {
             let dest = self.layer_path(&packed.digest);
             if !dest.exists() {
