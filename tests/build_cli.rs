@@ -556,3 +556,20 @@ fn a_registry_reference_is_pulled_when_the_store_lacks_it() {
         assert_eq!(out.stdout, "pulled\n", "{:?}: {}", env.who, out.stderr);
     }
 }
+
+#[test]
+fn a_foxbox_toml_builds_the_image_its_box_runs() {
+    for env in envs() {
+        env.import_busybox();
+        env.write("hello.txt", "from the spec\n");
+        env.write(
+            "Foxbox.toml",
+            "[box]\nimage = \"sp:1\"\n\n[build]\nfrom = \"busybox\"\ncmd = [\"cat\", \"/app/hello.txt\"]\n\n[[build.steps]]\ncopy = [\"hello.txt\"]\ndest = \"/app/\"\n",
+        );
+        // No -f: the Foxbox.toml in the context, there being no Foxfile.toml.
+        env.run(["build", "-t", "sp:1"]).ok();
+        let up = env.run(["up", "--rm"]);
+        up.ok();
+        assert_eq!(up.stdout, "from the spec\n", "{:?}", env.who);
+    }
+}
