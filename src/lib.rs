@@ -3,6 +3,7 @@
 //! The library holds everything but argument parsing: spec → plan → executor, and the stores.
 
 pub mod boxes;
+pub mod build;
 pub mod cgroup;
 pub mod diag;
 pub mod exec;

@@ -19,6 +19,8 @@ pub enum ImageCommand {
     Rm(RmArgs),
     /// Show images in detail as JSON.
     Inspect(InspectArgs),
+    /// Give an image another name: `image tag SOURCE TARGET`.
+    Tag(TagArgs),
     /// Write an image as an OCI image layout (a directory, or FILE.tar: an OCI archive).
     Save(SaveArgs),
     /// Load the images of an OCI image layout directory or archive (`image save`, `skopeo copy ... oci:DIR`).
@@ -55,6 +57,14 @@ pub struct LsArgs {
     /// Do not truncate ids.
     #[arg(long)]
     pub no_trunc: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// The image: name[:tag] or id (prefix).
+    pub source: String,
+    /// The new name, NAME[:TAG] (moved off any image that has it).
+    pub target: String,
 }
 
 #[derive(Debug, Args)]
@@ -129,6 +139,11 @@ pub fn run(cmd: ImageCommand, ctx: &Ctx) -> CmdResult {
         ImageCommand::Rm(a) => Ok(rm(&store, a)),
         ImageCommand::Inspect(a) => inspect(&store, a),
         ImageCommand::Save(a) => save(&store, a),
+        ImageCommand::Tag(a) => {
+            let target = reference::parse(&a.target).into_diagnostic()?;
+            store.tag(&a.source, &target).into_diagnostic()?;
+            Ok(0)
+        }
         ImageCommand::Resolve(a) => {
             let r = reference::parse(&a.image).into_diagnostic()?;
             let image_ref = foxbox::plan::ImageRef::Stored {
@@ -233,7 +248,10 @@ struct Listed<'a> {
 }
 
 fn ls(store: &Store, a: LsArgs) -> CmdResult {
-    let images = store.list().into_diagnostic()?;
+    let mut images = store.list().into_diagnostic()?;
+    // Build steps stay out of the list until named (`image ls -a` is to show them).
+    let steps = store.build_step_ids();
+    images.retain(|i| !i.names.is_empty() || !steps.contains(&i.id));
     if a.format == Format::Json {
         let v: Vec<Listed> = images
             .iter()

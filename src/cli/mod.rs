@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod build;
 mod check;
 mod completions;
 mod exec;
@@ -96,6 +97,8 @@ pub enum Command {
     Up(up::UpArgs),
     /// Run a box from an image and podman-style flags.
     Run(Box<run::RunArgs>),
+    /// Build an image from a recipe (Foxfile.toml, or a Foxbox.toml's [build] table).
+    Build(build::BuildArgs),
     /// Manage images.
     #[command(subcommand)]
     Image(image::ImageCommand),
@@ -176,6 +179,7 @@ impl Command {
             | Command::Stop(_)
             | Command::Kill(_)
             | Command::Rm(_)
+            | Command::Build(_)
             | Command::System(_) => false,
         }
     }
@@ -235,6 +239,7 @@ pub fn main(cli: Cli) -> u8 {
         Command::Plan(a) => plan::run(a, &ctx),
         Command::Up(a) => up::run(a, &ctx),
         Command::Run(a) => run::run(*a, &ctx),
+        Command::Build(a) => build::run(a, &ctx),
         Command::Image(a) => image::run(a, &ctx),
         Command::Volume(a) => volume::run(a, &ctx),
         Command::Pull(a) => pull::run(a, &ctx),

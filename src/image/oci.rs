@@ -5,7 +5,8 @@
 //! byte for byte, so loading the layout again gives the same id. A tarball-imported image has
 //! no blobs: its layer is packed again (a gzip tar of the unpacked layer, ids as the box sees
 //! them) with a generated config holding its defaults; loading that gives an image whose id is
-//! that config's digest.
+//! that config's digest. A built image (`foxbox build`) is saved the same way, its steps'
+//! layers as the tar blobs the build stored and its configuration from its stored config.
 
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -89,39 +90,61 @@ impl Store {
         })
     }
 
-    /// A gzip layer, a config and a manifest for an image imported from a tarball, into
-    /// `staging`; the manifest's descriptor.
+    /// Layers, a config and a manifest for an image with no stored manifest, into `staging`;
+    /// the manifest's descriptor. A layer whose blob the store has (a built image's steps) is
+    /// written as it is; one it has only unpacked (a tarball import) is packed as a gzip tar.
+    /// A stored config (a built image's) gives the configuration, labels and ports included.
     fn generate_blobs(
         &self,
         rec: &ImageRecord,
         scratch: &Path,
         staging: &DirBlobStore,
     ) -> Result<Descriptor, ImageError> {
-        let [layer] = rec.layers.as_slice() else {
-            return Err(ImageError::Oci(format!(
-                "image {} has {} layers and no stored manifest: cannot save it",
-                rec.id,
-                rec.layers.len()
-            )));
-        };
-        let dir = self.layer_path(layer);
-        if !dir.is_dir() {
-            return Err(ImageError::MissingLayer(layer.clone()));
+        let mut layers = Vec::new();
+        let mut diff_ids = Vec::new();
+        for (i, layer) in rec.layers.iter().enumerate() {
+            let stored = self.blob_path(layer);
+            if stored.is_file() {
+                let digest: Digest = layer.parse().map_err(bad_digest)?;
+                let (media, diff_id) = stored_layer(&stored, layer)?;
+                let size = fs::metadata(&stored).map(|m| m.len()).unwrap_or(0);
+                let mut f = File::open(&stored).map_err(|source| ImageError::Io {
+                    what: "cannot read",
+                    path: stored.clone(),
+                    source,
+                })?;
+                staging.put(&digest, Some(size), &mut f).map_err(blob_err)?;
+                layers.push(descriptor(media, layer, size)?);
+                diff_ids.push(diff_id.parse().map_err(bad_digest)?);
+                continue;
+            }
+            let dir = self.layer_path(layer);
+            if !dir.is_dir() {
+                return Err(ImageError::MissingLayer(layer.clone()));
+            }
+            let tmp = scratch.join(format!("layer-{i}.tar.gz"));
+            let out = tmp.clone();
+            // Read as root of the store's user namespace: the layer's files belong to the box's
+            // ids, and the tar records them as the box sees them.
+            let packed: Packed = self.as_root(move || pack_layer(&dir, &out))?;
+            let layer_digest: Digest = packed.digest.parse().map_err(bad_digest)?;
+            let blob = staging.dir().join("sha256").join(layer_digest.hex());
+            fs::rename(&tmp, &blob).map_err(|source| ImageError::Io {
+                what: "cannot move the packed layer to",
+                path: blob.clone(),
+                source,
+            })?;
+            layers.push(descriptor(OCI_LAYER_GZIP, &packed.digest, packed.size)?);
+            diff_ids.push(packed.diff_id.parse().map_err(bad_digest)?);
         }
-        let tmp = scratch.join("layer.tar.gz");
-        let out = tmp.clone();
-        // Read as root of the store's user namespace: the layer's files belong to the box's
-        // ids, and the tar records them as the box sees them.
-        let packed: Packed = self.as_root(move || pack_layer(&dir, &out))?;
-        let layer_digest: Digest = packed.digest.parse().map_err(bad_digest)?;
-        let blob = staging.dir().join("sha256").join(layer_digest.hex());
-        fs::rename(&tmp, &blob).map_err(|source| ImageError::Io {
-            what: "cannot move the packed layer to",
-            path: blob.clone(),
-            source,
-        })?;
         let c = &rec.config;
         let host = Platform::host();
+        let stored_config: Option<OciConfig> = rec
+            .id
+            .parse::<Digest>()
+            .ok()
+            .and_then(|d| self.blobs.read_small(&d, 1 << 20).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok());
         let config = OciConfig {
             architecture: host.architecture,
             os: host.os,
@@ -130,17 +153,19 @@ impl Store {
                 std::time::UNIX_EPOCH + std::time::Duration::from_secs(rec.created),
             ))
             .map(|t| t.to_string()),
-            config: ContainerConfig {
-                user: c.user.clone(),
-                env: (!c.env.is_empty()).then(|| c.env.clone()),
-                entrypoint: (!c.entrypoint.is_empty()).then(|| c.entrypoint.clone()),
-                cmd: (!c.cmd.is_empty()).then(|| c.cmd.clone()),
-                working_dir: c.workdir.clone(),
-                ..ContainerConfig::default()
-            },
+            config: stored_config
+                .map(|s| s.config)
+                .unwrap_or_else(|| ContainerConfig {
+                    user: c.user.clone(),
+                    env: (!c.env.is_empty()).then(|| c.env.clone()),
+                    entrypoint: (!c.entrypoint.is_empty()).then(|| c.entrypoint.clone()),
+                    cmd: (!c.cmd.is_empty()).then(|| c.cmd.clone()),
+                    working_dir: c.workdir.clone(),
+                    ..ContainerConfig::default()
+                }),
             rootfs: RootFs {
                 kind: "layers".into(),
-                diff_ids: vec![packed.diff_id.parse().map_err(bad_digest)?],
+                diff_ids,
             },
         };
         let config_desc = put_json(staging, OCI_CONFIG, &config)?;
@@ -148,7 +173,7 @@ impl Store {
             schema_version: 2,
             media_type: Some(OCI_MANIFEST.into()),
             config: config_desc,
-            layers: vec![descriptor(OCI_LAYER_GZIP, &packed.digest, packed.size)?],
+            layers,
             annotations: Default::default(),
         };
         put_json(staging, OCI_MANIFEST, &manifest)
@@ -247,6 +272,38 @@ fn put_json<T: serde::Serialize>(
         .put(&digest, Some(bytes.len() as u64), &mut &bytes[..])
         .map_err(blob_err)?;
     descriptor(media_type, &digest.to_string(), bytes.len() as u64)
+}
+
+/// A stored layer blob's media type and diff id: a plain tar (a build step's) is its own diff
+/// id; a compressed one is read through to find it.
+fn stored_layer(blob: &Path, digest: &str) -> Result<(&'static str, String), ImageError> {
+    let io = |source: io::Error| ImageError::Io {
+        what: "cannot read",
+        path: blob.to_path_buf(),
+        source,
+    };
+    let mut f = File::open(blob).map_err(io)?;
+    let mut magic = [0u8; 4];
+    let n = io::Read::read(&mut f, &mut magic).map_err(io)?;
+    let f = File::open(blob).map_err(io)?;
+    let mut hasher = hash_writer(io::sink());
+    let media = match &magic[..n] {
+        [0x1f, 0x8b, ..] => {
+            io::copy(
+                &mut flate2::read::GzDecoder::new(BufReader::new(f)),
+                &mut hasher,
+            )
+            .map_err(io)?;
+            OCI_LAYER_GZIP
+        }
+        [0x28, 0xb5, 0x2f, 0xfd] => {
+            let mut d = zstd::stream::read::Decoder::new(f).map_err(io)?;
+            io::copy(&mut d, &mut hasher).map_err(io)?;
+            crate::registry::manifest::OCI_LAYER_ZSTD
+        }
+        _ => return Ok((crate::registry::manifest::OCI_LAYER, digest.to_string())),
+    };
+    Ok((media, sha256_string(hasher.hasher)))
 }
 
 /// A packed layer: digests of the gzip file and of the tar inside, the gzip's size.

@@ -22,6 +22,9 @@ use crate::store::paths::Paths;
 use crate::sys::idmap::IdMaps;
 use crate::sys::userns;
 
+mod build;
+pub use build::{BuildStep, CopyItem, NewLayer};
+
 /// The default size limit of an archive's uncompressed contents.
 pub const DEFAULT_MAX_SIZE: u64 = 32 << 30;
 /// The environment variable that overrides it (bytes, or with a K/M/G/T suffix).

@@ -208,7 +208,18 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
     let store =
         Store::open_for_boxes(paths).map_err(|e| err("foxbox::image::store")(e.to_string()))?;
     let image = resolve_image(&store, plan, opts.pull)?;
-    let image_took = t.elapsed();
+    prepare_image(paths, plan, opts, store, image, t.elapsed())
+}
+
+/// [`prepare`] for an image the caller already has (a build step's), not the plan's.
+pub fn prepare_image(
+    paths: &Paths,
+    plan: &Plan,
+    opts: &RunOptions,
+    store: Store,
+    image: Image,
+    image_took: std::time::Duration,
+) -> Result<Prepared, RunError> {
     let plan = &with_image_defaults(plan, &image);
     let command = effective_command(plan, &image);
     if command.is_empty() {

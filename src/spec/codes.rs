@@ -62,3 +62,23 @@ pub const NO_EFFECT: &str = "foxbox::spec::no_effect";
 pub const SENSITIVE_BIND: &str = "foxbox::spec::sensitive_bind";
 /// A malformed `run` flag (only from the command line).
 pub const BAD_FLAG: &str = "foxbox::run::bad_flag";
+/// A `[build]` table without `from`.
+pub const BUILD_MISSING_FROM: &str = "foxbox::build::missing_from";
+/// A `[[build.steps]]` table with no action, several, or keys of another action.
+pub const BUILD_BAD_STEP: &str = "foxbox::build::bad_step";
+/// A recipe file with no `[build]` table.
+pub const BUILD_NO_RECIPE: &str = "foxbox::build::no_recipe";
+/// A `copy` source outside the context (`..`, an absolute path, a symlink leading out).
+pub const BUILD_COPY_OUTSIDE: &str = "foxbox::build::copy_outside";
+/// A `copy` source that names nothing in the context (or only ignored files).
+pub const BUILD_COPY_SOURCE: &str = "foxbox::build::copy_source";
+/// The `from` image is not in the store and cannot be pulled or imported.
+pub const BUILD_FROM: &str = "foxbox::build::from";
+/// A `run` step that exited non-zero (or could not start).
+pub const BUILD_STEP_FAILED: &str = "foxbox::build::step_failed";
+/// Warning: `--build-arg` names an argument the recipe does not declare.
+pub const BUILD_UNKNOWN_ARG: &str = "foxbox::build::unknown_arg";
+/// A malformed `--build-arg` (not `KEY=VALUE`).
+pub const BUILD_BAD_ARG: &str = "foxbox::build::bad_arg";
+/// The builder failed on its own (the store, the context, a layer).
+pub const BUILD_INTERNAL: &str = "foxbox::build::failed";

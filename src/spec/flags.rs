@@ -413,6 +413,7 @@ impl Builder {
             network: (net != RawNetwork::default()).then(|| Sp::new(net, whole)),
             mounts,
             rootfs,
+            build: None,
         }
     }
 

@@ -33,6 +33,7 @@
 //! assert!(plan.is_some() && diagnostics.is_empty());
 //! ```
 
+pub mod build;
 pub mod codes;
 pub mod flags;
 /// The host checks moved beside the spec ([`crate::preflight`]): parsing a spec needs nothing
@@ -189,6 +190,15 @@ pub fn check_str(text: &str, path: &Path, base_dir: &Path) -> (Option<Plan>, Vec
             keep_spans: true,
         },
     );
+    let mut more = more;
+    if let Some(b) = &parsed.raw.build {
+        // A spec's [build] table is checked with it (`foxbox check`), as `foxbox build` would;
+        // a file of only [build] is a Foxfile.toml, which names no image to run.
+        if parsed.raw.box_.is_none() {
+            more.retain(|d| d.code != codes::MISSING_IMAGE);
+        }
+        more.extend(build::resolve(b, &base).1);
+    }
     let diagnostics = merge(parsed.diagnostics, more, &parsed.syntax_spans);
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
     (plan.filter(|_| !has_errors), diagnostics)

@@ -12,6 +12,8 @@ use super::suggest;
 use crate::diag::Diagnostic;
 use crate::plan::Span;
 
+mod build;
+
 /// Keys of each section; `tests::key_lists_match_the_schema` keeps them equal to the schema.
 pub const SECTIONS: &[(&str, &[&str])] = &[
     ("box", BOX_KEYS),
@@ -22,6 +24,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ("network", NETWORK_KEYS),
     ("mounts", MOUNT_KEYS),
     ("rootfs", ROOTFS_KEYS),
+    ("build", super::build::BUILD_KEYS),
 ];
 pub const BOX_KEYS: &[&str] = &[
     "name", "image", "command", "workdir", "user", "hostname", "env", "tty", "init",
@@ -202,6 +205,7 @@ impl Cx {
                 "security" => spec.security = Some(Sp::new(self.security(t), span)),
                 "network" => spec.network = Some(Sp::new(self.network(t), span)),
                 "rootfs" => spec.rootfs = Some(Sp::new(self.rootfs(t), span)),
+                "build" => spec.build = Some(Sp::new(self.build(t), span)),
                 _ => {}
             }
         }

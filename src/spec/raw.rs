@@ -66,6 +66,9 @@ pub struct RawSpec {
     pub mounts: Vec<Sp<RawMount>>,
     /// The box's root filesystem.
     pub rootfs: Option<Sp<RawRootfs>>,
+    /// How to build an image from the files beside this spec (`foxbox build`); also the whole
+    /// of a standalone `Foxfile.toml`.
+    pub build: Option<Sp<super::build::RawBuild>>,
 }
 
 /// The `[box]` table.

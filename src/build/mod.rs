@@ -1,0 +1,525 @@
+//! `foxbox build`: a recipe ([`crate::spec::build::Recipe`]) into an image, one cached step at
+//! a time.
+//!
+//! Beside the runner (it uses the runner, never the other way): a `run` step is a box started
+//! through [`crate::runner::prepare_image`] and [`crate::runner::run_foreground`], the same
+//! executor as `run` and `up`, with the network `none` unless the step asks; its overlay upper
+//! directory becomes the step's layer ([`crate::image::store::NewLayer::Upper`]). A `copy` step's
+//! layer is made from the context's files; `env`, `workdir`, `user` and `label` change only the
+//! configuration. Every step's result is an (unnamed) image, found again by its cache key:
+//! the parent image, the step with its `${ARG}`s replaced, the digest of the files it copies
+//! and the build arguments it uses.
+//!
+//! Everything that can be checked before a step runs is: the `from` image, every `copy`
+//! source (inside the context, not ignored, matching something), the build arguments.
+
+pub mod context;
+pub mod output;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+
+use crate::diag::Diagnostic;
+use crate::image::store::{has_registry, BuildStep, CopyItem, NewLayer};
+use crate::image::{Image, ImageConfig, Store};
+use crate::plan::{ImageRef, Span};
+use crate::runner::{self, RunOptions};
+use crate::spec::build::{arg_refs, substitute, Action, From, Recipe, Step};
+use crate::spec::codes;
+use crate::spec::flags::{check_run_flags, RunFlags};
+use crate::store::paths::Paths;
+
+/// How many lines of a failing step's output its diagnostic shows.
+const LAST_LINES: usize = 10;
+
+/// What the caller asks of a build besides the recipe.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// `name:tag`s for the image (full names).
+    pub tags: Vec<String>,
+    /// Run every step again.
+    pub no_cache: bool,
+    /// `--build-arg K=V`, in order.
+    pub build_args: Vec<(String, String)>,
+    /// Show each `run` step's output as it runs.
+    pub echo: bool,
+}
+
+/// Where a build reports its progress.
+pub trait Progress {
+    /// Step `i` of `n` starts (`i` from 1).
+    fn step(&mut self, i: usize, n: usize, action: &Action);
+    /// It ended: taken from the cache, or made in `took`.
+    fn done(&mut self, i: usize, n: usize, cached: bool, took: Duration);
+    /// A warning about the recipe or the arguments.
+    fn warn(&mut self, d: Diagnostic);
+}
+
+/// A build that failed: diagnostics against the recipe file.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", diagnostics.first().map(|d| d.message.as_str()).unwrap_or("the build failed"))]
+pub struct BuildError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+fn fail(code: &str, message: impl Into<String>, span: Option<Span>) -> BuildError {
+    BuildError {
+        diagnostics: vec![Diagnostic::error(code, message).with_span(span)],
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> BuildError {
+    fail(codes::BUILD_INTERNAL, e.to_string(), None)
+}
+
+/// The image configuration as the steps change it, with what the store's config lacks.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+struct State {
+    config: ImageConfig,
+    labels: BTreeMap<String, String>,
+    expose: Vec<String>,
+}
+
+impl State {
+    fn set_env(&mut self, pairs: &[(String, String)]) {
+        for (k, v) in pairs {
+            let kv = format!("{k}={v}");
+            match self
+                .config
+                .env
+                .iter_mut()
+                .find(|e| e.split_once('=').is_some_and(|(ek, _)| ek == k))
+            {
+                Some(e) => *e = kv,
+                None => self.config.env.push(kv),
+            }
+        }
+    }
+
+    fn apply(&mut self, a: &Action) {
+        match a {
+            Action::Env(p) => self.set_env(p),
+            Action::Workdir(w) => self.config.workdir = Some(w.clone()),
+            Action::User(u) => self.config.user = Some(u.clone()),
+            Action::Label(p) => self.labels.extend(p.iter().cloned()),
+            Action::Run { .. } | Action::Copy { .. } => {}
+        }
+    }
+}
+
+/// A step made ready: arguments replaced, copy sources expanded, its cache key's parts.
+struct Ready<'a> {
+    step: &'a Step,
+    action: Action,
+    copied: Option<(Vec<CopyItem>, String)>,
+    args_used: Vec<(String, String)>,
+}
+
+/// Build the recipe; the final image (named with `opts.tags`).
+pub fn build(
+    paths: &Paths,
+    recipe: &Recipe,
+    opts: &Options,
+    progress: &mut dyn Progress,
+) -> Result<Image, BuildError> {
+    let mut args: BTreeMap<String, String> = recipe.args.iter().cloned().collect();
+    for (k, v) in &opts.build_args {
+        if !args.contains_key(k) {
+            progress.warn(
+                Diagnostic::warning(
+                    codes::BUILD_UNKNOWN_ARG,
+                    format!("--build-arg {k} is not an argument of this recipe: it is not used"),
+                )
+                .with_help("declare it in [build.args] to use it as ${NAME}"),
+            );
+            continue;
+        }
+        args.insert(k.clone(), v.clone());
+    }
+    let context = context::canonical(&recipe.context).map_err(|e| {
+        internal(format!(
+            "the build context {} cannot be used: {e}",
+            recipe.context.display()
+        ))
+    })?;
+    let ignore = context::Ignore::load(&context).map_err(internal)?;
+
+    // Everything checked before anything runs.
+    let mut ready = Vec::new();
+    let mut problems = Vec::new();
+    for (i, step) in recipe.steps.iter().enumerate() {
+        let raw = serde_json::to_string(&step.action).unwrap_or_default();
+        let mut used: Vec<String> = arg_refs(&raw)
+            .into_iter()
+            .filter(|n| args.contains_key(*n))
+            .map(str::to_string)
+            .collect();
+        used.sort();
+        used.dedup();
+        let action = step
+            .action
+            .map_strings(&|s| substitute(s, &|n| args.get(n).cloned()));
+        let copied = match &action {
+            Action::Copy { sources, dest, .. } => {
+                let srcs: Vec<String> = sources.iter().map(|s| s.value.clone()).collect();
+                match context::expand(&context, &ignore, &srcs, dest) {
+                    Ok(c) => Some((c.items, c.digest)),
+                    Err((k, e)) => {
+                        let span = sources.get(k).map(|s| s.span).unwrap_or(step.span);
+                        let code = match e {
+                            context::SourceError::Outside(_)
+                            | context::SourceError::LinkOutside { .. } => codes::BUILD_COPY_OUTSIDE,
+                            _ => codes::BUILD_COPY_SOURCE,
+                        };
+                        problems.push(
+                            Diagnostic::error(code, format!("step {}: {e}", i + 1))
+                                .with_span(Some(span))
+                                .with_label("this source")
+                                .with_help(
+                                    "copy sources are files, directories or globs inside the build context",
+                                ),
+                        );
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        ready.push(Ready {
+            step,
+            action,
+            copied,
+            args_used: used
+                .into_iter()
+                .map(|n| {
+                    let v = args.get(&n).cloned().unwrap_or_default();
+                    (n, v)
+                })
+                .collect(),
+        });
+    }
+    if !problems.is_empty() {
+        return Err(BuildError {
+            diagnostics: problems,
+        });
+    }
+
+    let store = Store::open(paths).map_err(internal)?;
+    let mut parent = base_image(&store, recipe)?;
+    let mut state = State {
+        config: parent
+            .as_ref()
+            .map(|p| p.config.clone())
+            .unwrap_or_default(),
+        ..State::default()
+    };
+    let n = ready.len();
+    for (i, r) in ready.iter().enumerate() {
+        progress.step(i + 1, n, &r.action);
+        let t = Instant::now();
+        state.apply(&r.action);
+        let key = step_key(parent.as_ref(), r);
+        if !opts.no_cache {
+            if let Some(img) = store.find_build_step(&key).map_err(internal)? {
+                progress.done(i + 1, n, true, t.elapsed());
+                parent = Some(img);
+                continue;
+            }
+        }
+        let layer = match &r.action {
+            Action::Run { argv, network } => {
+                let Some(base) = &parent else {
+                    return Err(fail(
+                        codes::BUILD_STEP_FAILED,
+                        format!("step {} runs a command, but the image has nothing yet (`from = \"scratch\"`)", i + 1),
+                        Some(r.step.span),
+                    ));
+                };
+                let img = run_step(
+                    paths,
+                    &store,
+                    base,
+                    argv,
+                    network,
+                    &key,
+                    &state,
+                    opts,
+                    i + 1,
+                    n,
+                    r,
+                )?;
+                progress.done(i + 1, n, false, t.elapsed());
+                parent = Some(img);
+                continue;
+            }
+            Action::Copy { chown, chmod, .. } => NewLayer::Copy {
+                items: r.copied.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
+                owner: chown.unwrap_or((0, 0)),
+                chmod: *chmod,
+            },
+            _ => NewLayer::None,
+        };
+        let img = store
+            .commit_build_step(step_of(&key, parent.clone(), &state, layer, Vec::new()))
+            .map_err(|e| {
+                fail(
+                    codes::BUILD_INTERNAL,
+                    format!("step {}: {e}", i + 1),
+                    Some(r.step.span),
+                )
+            })?;
+        progress.done(i + 1, n, false, t.elapsed());
+        parent = Some(img);
+    }
+
+    // The image's own configuration over what the steps left.
+    let c = &recipe.config;
+    state.set_env(&c.env);
+    if let Some(v) = &c.cmd {
+        state.config.cmd = v.clone();
+    }
+    if let Some(v) = &c.entrypoint {
+        state.config.entrypoint = v.clone();
+        if c.cmd.is_none() {
+            // As Docker: a new entrypoint drops the base's command.
+            state.config.cmd.clear();
+        }
+    }
+    if let Some(v) = &c.workdir {
+        state.config.workdir = Some(v.clone());
+    }
+    if let Some(v) = &c.user {
+        state.config.user = Some(v.clone());
+    }
+    state.expose.extend(c.expose.iter().cloned());
+    state.labels.extend(c.labels.iter().cloned());
+    let key = hex::encode(Sha256::digest(
+        serde_json::to_vec(&("final", parent.as_ref().map(|p| p.id.as_str()), &state))
+            .unwrap_or_default(),
+    ));
+    store
+        .commit_build_step(step_of(
+            &key,
+            parent,
+            &state,
+            NewLayer::None,
+            opts.tags.clone(),
+        ))
+        .map_err(internal)
+}
+
+fn step_of(
+    key: &str,
+    parent: Option<Image>,
+    state: &State,
+    layer: NewLayer,
+    names: Vec<String>,
+) -> BuildStep {
+    BuildStep {
+        key: key.to_string(),
+        parent,
+        config: state.config.clone(),
+        labels: state.labels.clone(),
+        expose: state.expose.clone(),
+        names,
+        layer,
+    }
+}
+
+/// The cache key of a step on `parent`.
+fn step_key(parent: Option<&Image>, r: &Ready<'_>) -> String {
+    let v = serde_json::json!({
+        "parent": parent.map(|p| p.id.as_str()).unwrap_or("scratch"),
+        "action": &r.action,
+        "files": r.copied.as_ref().map(|c| c.1.as_str()),
+        "args": &r.args_used,
+    });
+    hex::encode(Sha256::digest(v.to_string().as_bytes()))
+}
+
+/// The `from` image (`None`: scratch): a stored one, a tarball imported, or a reference with a
+/// registry pulled when the store lacks it.
+fn base_image(store: &Store, recipe: &Recipe) -> Result<Option<Image>, BuildError> {
+    let span = Some(recipe.from_span);
+    let r = match &recipe.from {
+        From::Scratch => return Ok(None),
+        From::Tarball(path) => ImageRef::Tarball { path: path.clone() },
+        From::Image(text) => crate::spec::image::parse_image(text, &recipe.context)
+            .map_err(|e| fail(codes::BAD_IMAGE, e.to_string(), span))?,
+    };
+    let name = match &r {
+        ImageRef::Stored { name, tag, .. } => format!("{name}:{tag}"),
+        ImageRef::Tarball { path } => path.display().to_string(),
+    };
+    let found = match store.resolve(&r) {
+        Ok(i) => Ok(i),
+        Err(e) => match &r {
+            ImageRef::Stored { name, .. } if has_registry(name) => {
+                crate::registry::Settings::from_env()
+                    .map_err(|e| e.to_string())
+                    .and_then(|s| {
+                        let client = crate::registry::Client::new(s);
+                        let ctx = crate::image::PullContext::new(&client);
+                        store.resolve_or_pull(&r, &ctx).map_err(|e| e.to_string())
+                    })
+            }
+            _ => Err(e.to_string()),
+        },
+    };
+    found.map(Some).map_err(|e| BuildError {
+        diagnostics: vec![Diagnostic::error(
+            codes::BUILD_FROM,
+            format!("the base image `{name}` cannot be had: {e}"),
+        )
+        .with_span(span)
+        .with_label("this image")
+        .with_help(
+            "import or pull it first (`foxbox image import`, `foxbox pull`), or fix the name",
+        )],
+    })
+}
+
+/// Run a `run` step in a box of `base` and record its layer.
+#[allow(clippy::too_many_arguments)]
+fn run_step(
+    paths: &Paths,
+    store: &Store,
+    base: &Image,
+    argv: &[String],
+    network: &str,
+    key: &str,
+    state: &State,
+    opts: &Options,
+    i: usize,
+    n: usize,
+    r: &Ready<'_>,
+) -> Result<Image, BuildError> {
+    let span = Some(r.step.span);
+    let step_fail = |msg: String, help: Option<String>| {
+        let mut d = Diagnostic::error(codes::BUILD_STEP_FAILED, msg)
+            .with_span(span)
+            .with_label("this step");
+        if let Some(h) = help {
+            d = d.with_help(h);
+        }
+        BuildError {
+            diagnostics: vec![d],
+        }
+    };
+    // Named for what it is, in `ps` while it runs (and after, should the build be killed).
+    let name = crate::sys::process::random_u64().map(|r| format!("build-{:012x}", r >> 16));
+    let flags = RunFlags {
+        name,
+        image: "foxbox-build".into(),
+        command: argv.to_vec(),
+        network: Some(network.to_string()),
+        ..RunFlags::default()
+    };
+    let checked = check_run_flags(&flags, &PathBuf::from("/"), &|_| None);
+    let Some(plan) = checked.plan else {
+        let why: Vec<String> = checked
+            .diagnostics
+            .iter()
+            .map(|d| d.message.clone())
+            .collect();
+        return Err(step_fail(
+            format!("step {i}/{n} cannot run: {}", why.join("; ")),
+            None,
+        ));
+    };
+    let run_opts = RunOptions {
+        auto_remove: false,
+        cgroup_parent: None,
+        tty: Some(false),
+        // The step's image is the build's own, already in the store.
+        pull: crate::image::PullPolicy::Never,
+    };
+    let box_store = Store::open_for_boxes(paths).map_err(internal)?;
+    let image = store_image(store, base)?;
+    let scratch = tempfile::Builder::new()
+        .prefix("foxbox-build-")
+        .tempdir()
+        .map_err(internal)?;
+    let log = scratch.path().join("output");
+    // Started before the box is made: the copier is forked holding none of its locks.
+    let capture = output::Capture::start(&log, opts.echo).map_err(internal)?;
+    let prepared =
+        match runner::prepare_image(paths, &plan, &run_opts, box_store, image, Duration::ZERO) {
+            Ok(p) => p,
+            Err(e) => {
+                capture.finish(0);
+                return Err(step_fail(format!("step {i}/{n} cannot run: {e}"), None));
+            }
+        };
+    let upper = match &prepared.rootfs.layers {
+        crate::exec::Layers::Overlay { upper: Some(u), .. } => Some(u.upper.clone()),
+        _ => None,
+    };
+    let Some(upper) = upper else {
+        capture.finish(0);
+        prepared.discard(paths);
+        return Err(step_fail(
+            format!("step {i}/{n} cannot run: building needs overlayfs, which this host does not give foxbox"),
+            None,
+        ));
+    };
+    let result = runner::run_foreground(paths, &run_opts, &prepared);
+    let last = capture.finish(LAST_LINES);
+    let finish = |prepared: &runner::Prepared| {
+        if prepared.committed() {
+            let _ = runner::remove::remove(paths, &prepared.boxes, &prepared.entry);
+        } else {
+            prepared.discard(paths);
+        }
+    };
+    let shown = if last.is_empty() {
+        None
+    } else {
+        Some(format!(
+            "its last lines of output:\n{}",
+            last.iter()
+                .map(|l| format!("  │ {l}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ))
+    };
+    match result {
+        Ok((outcome, _)) if outcome.code == 0 => {}
+        Ok((outcome, _)) => {
+            finish(&prepared);
+            let how = if outcome.code > 128 {
+                format!("was killed by signal {}", outcome.code - 128)
+            } else {
+                format!("failed with exit code {}", outcome.code)
+            };
+            return Err(step_fail(
+                format!("step {i}/{n} `{}` {how}", r.action.summary()),
+                shown,
+            ));
+        }
+        Err(e) => {
+            finish(&prepared);
+            return Err(step_fail(
+                format!("step {i}/{n} `{}` could not run: {e}", r.action.summary()),
+                shown,
+            ));
+        }
+    }
+    let made = store.commit_build_step(step_of(
+        key,
+        Some(base.clone()),
+        state,
+        NewLayer::Upper(upper),
+        Vec::new(),
+    ));
+    finish(&prepared);
+    made.map_err(|e| step_fail(format!("step {i}/{n}: cannot store its layer: {e}"), None))
+}
+
+/// The stored image a step runs on (read again: its record is what the box is counted against).
+fn store_image(store: &Store, base: &Image) -> Result<Image, BuildError> {
+    store.lookup(&base.id).map_err(internal)
+}

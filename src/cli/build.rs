@@ -1,0 +1,205 @@
+//! `foxbox build`: podman's shape, a TOML recipe.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+use foxbox::build::{self, Progress};
+use foxbox::diag::{self, Diagnostic, RenderOptions, Source};
+use foxbox::plan::Origin;
+use foxbox::spec::build::Action;
+use foxbox::spec::codes;
+
+use super::{CmdResult, Ctx};
+
+/// The recipe looked for in the context when `-f` is not given, in order.
+const DEFAULT_FILES: &[&str] = &["Foxfile.toml", "Foxbox.toml"];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ProgressMode {
+    /// Plain on a terminal and off it (a folding display is to come).
+    #[default]
+    Auto,
+    /// One line per step start and end, with each `run` step's output.
+    Plain,
+    /// Nothing but errors and the image id.
+    Quiet,
+}
+
+/// Build an image from a recipe: a Foxfile.toml, or the [build] table of a Foxbox.toml.
+///
+/// Each step is a layer cached in the store by its parent, its text, the files it copies and
+/// the build arguments it uses: a second build of the same recipe and context runs nothing.
+/// The image id is printed on stdout.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// The recipe (default: Foxfile.toml, else Foxbox.toml, in CONTEXT).
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    pub file: Option<PathBuf>,
+    /// Name the image NAME[:TAG] (repeatable).
+    #[arg(short = 't', long = "tag", value_name = "NAME[:TAG]")]
+    pub tags: Vec<String>,
+    /// Run every step again, ignoring the cache.
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Set a build argument declared in [build.args] (used as ${KEY} in steps).
+    #[arg(long = "build-arg", value_name = "KEY=VALUE")]
+    pub build_args: Vec<String>,
+    /// How to show progress.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
+    pub progress: ProgressMode,
+    /// The directory `copy` reads (default: the recipe's `context`, else its directory).
+    #[arg(value_name = "CONTEXT")]
+    pub context: Option<PathBuf>,
+}
+
+struct Lines {
+    on: bool,
+    warnings: Vec<Diagnostic>,
+}
+
+impl Progress for Lines {
+    fn step(&mut self, i: usize, n: usize, action: &Action) {
+        if self.on {
+            super::err(&format!(
+                "[{i}/{n}] {} {}\n",
+                action.keyword(),
+                action.summary()
+            ));
+        }
+    }
+
+    fn done(&mut self, i: usize, n: usize, cached: bool, took: Duration) {
+        if !self.on {
+            return;
+        }
+        let what = if cached {
+            "CACHED".to_string()
+        } else {
+            format!("done in {:.2}s", took.as_secs_f64())
+        };
+        super::err(&format!("[{i}/{n}] {what}\n"));
+    }
+
+    fn warn(&mut self, d: Diagnostic) {
+        self.warnings.push(d);
+    }
+}
+
+pub fn run(a: BuildArgs, ctx: &Ctx) -> CmdResult {
+    let color = ctx.color_stderr();
+    let dir = a.context.clone().unwrap_or_else(|| PathBuf::from("."));
+    let file = match &a.file {
+        Some(f) => f.clone(),
+        None => match DEFAULT_FILES
+            .iter()
+            .map(|f| dir.join(f))
+            .find(|p| p.is_file())
+        {
+            Some(f) => f,
+            None => {
+                return Err(miette::miette!(
+                    code = codes::BUILD_NO_RECIPE,
+                    help = "give the recipe with -f FILE",
+                    "no Foxfile.toml or Foxbox.toml in {}",
+                    dir.display()
+                ))
+            }
+        },
+    };
+    let mut tags = Vec::new();
+    for t in &a.tags {
+        match foxbox::image::reference::parse(t) {
+            Ok(r) => tags.push(r.full()),
+            Err(e) => return Err(miette::miette!(code = codes::BAD_IMAGE, "-t {t}: {e}")),
+        }
+    }
+    let mut build_args = Vec::new();
+    for kv in &a.build_args {
+        match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => build_args.push((k.to_string(), v.to_string())),
+            _ => {
+                return Err(miette::miette!(
+                    code = codes::BUILD_BAD_ARG,
+                    help = "write --build-arg KEY=VALUE",
+                    "--build-arg {kv:?} is not KEY=VALUE"
+                ))
+            }
+        }
+    }
+    let (loaded, origin) = foxbox::spec::build::load(&file);
+    let render = |diags: &[Diagnostic]| render(diags, &origin, color);
+    let (mut recipe, warnings) = match loaded {
+        Ok(r) => r,
+        Err(diags) => {
+            super::err(&render(&diags));
+            return Ok(125);
+        }
+    };
+    super::err(&render(&warnings));
+    if let Some(c) = &a.context {
+        recipe.context = absolute(c);
+    }
+    let opts = build::Options {
+        tags: tags.clone(),
+        no_cache: a.no_cache,
+        build_args,
+        echo: a.progress != ProgressMode::Quiet,
+    };
+    let mut lines = Lines {
+        on: a.progress != ProgressMode::Quiet,
+        warnings: Vec::new(),
+    };
+    let paths = ctx.paths()?;
+    let result = build::build(&paths, &recipe, &opts, &mut lines);
+    super::err(&render(&lines.warnings));
+    match result {
+        Ok(image) => {
+            if lines.on {
+                let named = if tags.is_empty() {
+                    String::new()
+                } else {
+                    format!(" as {}", tags.join(", "))
+                };
+                super::err(&format!("built {}{named}\n", image.id));
+            }
+            super::out(&format!("{}\n", image.id));
+            Ok(0)
+        }
+        Err(e) => {
+            super::err(&render(&e.diagnostics));
+            Ok(125)
+        }
+    }
+}
+
+fn render(diags: &[Diagnostic], origin: &Origin, color: bool) -> String {
+    if diags.is_empty() {
+        return String::new();
+    }
+    let mut name = String::new();
+    let src = Source::of_origin(origin, &mut name);
+    let src = Source {
+        text: src.text.filter(|t| !t.is_empty()),
+        ..src
+    };
+    diag::render_source(
+        diags,
+        src,
+        RenderOptions {
+            color,
+            ..RenderOptions::default()
+        },
+    )
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .unwrap_or_else(|_| PathBuf::from("/"))
+            .join(p)
+    }
+}

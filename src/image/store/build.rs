@@ -1,0 +1,633 @@
+//! What `foxbox build` stores: one image per step (unnamed until tagged), its new layer made
+//! from a box's overlay upper directory or from copied files, and the build cache (step key →
+//! image id) in `build-cache.json`.
+//!
+//! A step's layer is written in OCI form (an uncompressed tar: overlay whiteouts become
+//! `.wh.NAME` entries, opaque directories `.wh..wh..opq`, extended attributes such as file
+//! capabilities PAX `SCHILY.xattr.*` records, hard links links) into `blobs/`, named by its
+//! digest; the directory itself, already in overlay form, moves into `layers/` under that name.
+//! Both happen as root of the store's user namespace (files keep the ids the box gave them)
+//! and under the store lock together with the index record: a build killed at any moment
+//! leaves either the whole step recorded or an unreferenced leftover that the next open sweeps.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use super::{io_err, now, Image, ImageConfig, ImageRecord, Store};
+use crate::image::reference::NameRef;
+use crate::image::{unpack, ImageError};
+use crate::registry::blobstore::BlobStore;
+use crate::registry::manifest::{ContainerConfig, ImageConfig as OciConfig, RootFs};
+use crate::registry::{Digest, Platform};
+use crate::store::atomic;
+
+/// The build cache file under the images directory.
+const CACHE_FILE: &str = "build-cache.json";
+
+/// One file, directory or symlink a `copy` step puts into its layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyItem {
+    /// The host path (in the context), not followed if a symlink.
+    pub src: PathBuf,
+    /// The absolute, normalised path in the image.
+    pub dest: String,
+}
+
+/// The new layer of a step, if it makes one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum NewLayer {
+    /// A step that only changes the configuration.
+    None,
+    /// A `run` step: the overlay upper directory of its box (moved into the store).
+    Upper(PathBuf),
+    /// A `copy` step.
+    Copy {
+        items: Vec<CopyItem>,
+        /// Owner of every copied entry (inside the box).
+        owner: (u32, u32),
+        chmod: Option<u32>,
+    },
+}
+
+/// What one build step records.
+#[derive(Debug, Clone)]
+pub struct BuildStep {
+    /// The cache key (a sha256 hex of the step and what it depends on).
+    pub key: String,
+    /// The image the step ran on (`None`: scratch).
+    pub parent: Option<Image>,
+    pub config: ImageConfig,
+    pub labels: BTreeMap<String, String>,
+    pub expose: Vec<String>,
+    /// `name:tag`s to give the result.
+    pub names: Vec<String>,
+    pub layer: NewLayer,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Cache {
+    version: u32,
+    /// Step key → image id.
+    steps: BTreeMap<String, String>,
+}
+
+/// A packed layer: its digest and the bytes of file contents in it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Packed {
+    digest: String,
+    bytes: u64,
+}
+
+impl Store {
+    fn cache_path(&self) -> PathBuf {
+        self.dir.join(CACHE_FILE)
+    }
+
+    fn read_cache(&self) -> Cache {
+        fs::read(self.cache_path())
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// The image a step with this key made before, if the store still has it whole.
+    pub fn find_build_step(&self, key: &str) -> Result<Option<Image>, ImageError> {
+        let Some(id) = self.read_cache().steps.get(key).cloned() else {
+            return Ok(None);
+        };
+        let index = self.read_index()?;
+        Ok(index
+            .images
+            .iter()
+            .find(|i| i.id == id)
+            .filter(|r| r.layers.iter().all(|d| self.layer_path(d).is_dir()))
+            .map(|r| self.image(r)))
+    }
+
+    /// Ids of images that are build steps (hidden from `image ls` while unnamed).
+    pub fn build_step_ids(&self) -> std::collections::HashSet<String> {
+        self.read_cache().steps.into_values().collect()
+    }
+
+    /// Record a build step: make its layer (if any), store it and the image, and remember the
+    /// step's key. Runs as root of the store's user namespace.
+    pub fn commit_build_step(&self, step: BuildStep) -> Result<Image, ImageError> {
+        let rec: ImageRecord = self.as_root(|| self.commit_step_as_root(&step))?;
+        Ok(self.image(&rec))
+    }
+
+    fn commit_step_as_root(&self, step: &BuildStep) -> Result<ImageRecord, ImageError> {
+        let scratch = self.scratch("build")?;
+        let tar = scratch.path().join("layer.tar");
+        // The layer directory and its packed form, made before the lock is taken.
+        let made: Option<(PathBuf, Packed)> = match &step.layer {
+            NewLayer::None => None,
+            NewLayer::Upper(upper) => {
+                let packed = pack_oci(upper, &tar).map_err(ImageError::Oci)?;
+                Some((upper.clone(), packed))
+            }
+            NewLayer::Copy {
+                items,
+                owner,
+                chmod,
+            } => {
+                let dir = scratch.path().join("tree");
+                let below = step
+                    .parent
+                    .as_ref()
+                    .map(|p| p.layers.clone())
+                    .unwrap_or_default();
+                fs::create_dir(&dir).map_err(io_err("cannot create", &dir))?;
+                copy_tree(&dir, items, *owner, *chmod, &below).map_err(ImageError::Oci)?;
+                let packed = pack_oci(&dir, &tar).map_err(ImageError::Oci)?;
+                Some((dir, packed))
+            }
+        };
+        let mut layers = step
+            .parent
+            .as_ref()
+            .map(|p| p.layer_digests.clone())
+            .unwrap_or_default();
+        let parent_rec = match &step.parent {
+            Some(p) => Some(self.record(&p.id)?),
+            None => None,
+        };
+        let mut sizes = parent_rec
+            .as_ref()
+            .map(|r| r.layer_sizes.clone())
+            .unwrap_or_default();
+        if sizes.len() != layers.len() {
+            sizes = vec![0; layers.len()];
+        }
+        if let Some((_, packed)) = &made {
+            layers.push(packed.digest.clone());
+            sizes.push(packed.bytes);
+        }
+        let config_bytes = oci_config(step, &layers)?;
+        let id = Digest::sha256_of(&config_bytes);
+
+        // Blobs are stored under the lock too: a sweep collects those no image names.
+        let lock = self.lock()?;
+        self.blobs
+            .put(&id, Some(config_bytes.len() as u64), &mut &config_bytes[..])
+            .map_err(|e| ImageError::Blob(Box::new(e)))?;
+        if let Some((dir, packed)) = &made {
+            let dest = self.layer_path(&packed.digest);
+            if !dest.exists() {
+                fs::rename(dir, &dest).map_err(io_err("cannot move the layer to", &dest))?;
+                atomic::sync_dir(&self.layers_dir());
+            }
+            let blob = self.blob_path(&packed.digest);
+            if !blob.exists() {
+                fs::rename(&tar, &blob).map_err(io_err("cannot store the layer blob", &blob))?;
+                if let Some(d) = blob.parent() {
+                    atomic::sync_dir(d);
+                }
+            }
+        }
+        let rec = ImageRecord {
+            id: id.to_string(),
+            names: step.names.clone(),
+            created: now(),
+            size: sizes.iter().sum(),
+            layers,
+            config: step.config.clone(),
+            layer_sizes: sizes,
+            platform: Some(Platform::host().to_string()),
+            ..ImageRecord::default()
+        };
+        let rec = self.commit_locked(&lock, rec, &unpack::Stats::default())?;
+        let mut cache = self.read_cache();
+        cache.version = 1;
+        if cache.steps.get(&step.key) != Some(&rec.id) {
+            cache.steps.insert(step.key.clone(), rec.id.clone());
+            atomic::write_json(&self.cache_path(), &cache).map_err(ImageError::Atomic)?;
+        }
+        drop(lock);
+        Ok(rec)
+    }
+
+    /// Give the image `source` the name `target` as well (moved off any image that had it).
+    pub fn tag(&self, source: &str, target: &NameRef) -> Result<Image, ImageError> {
+        let lock = self.lock()?;
+        let index = self.read_index()?;
+        let mut rec = self.find(&index, source)?.clone();
+        rec.names = vec![target.full()];
+        let rec = self.commit_locked(&lock, rec, &unpack::Stats::default())?;
+        Ok(self.image(&rec))
+    }
+}
+
+/// The OCI image config of a step's image: its id is this JSON's digest. No creation time and
+/// nothing of the build host but its platform, so the same steps give the same id.
+fn oci_config(step: &BuildStep, layers: &[String]) -> Result<Vec<u8>, ImageError> {
+    let c = &step.config;
+    let host = Platform::host();
+    let diff_ids = layers
+        .iter()
+        .map(|d| d.parse::<Digest>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ImageError::Oci(e.to_string()))?;
+    let config = OciConfig {
+        architecture: host.architecture,
+        os: host.os,
+        variant: host.variant,
+        created: None,
+        config: ContainerConfig {
+            user: c.user.clone(),
+            env: (!c.env.is_empty()).then(|| c.env.clone()),
+            entrypoint: (!c.entrypoint.is_empty()).then(|| c.entrypoint.clone()),
+            cmd: (!c.cmd.is_empty()).then(|| c.cmd.clone()),
+            working_dir: c.workdir.clone(),
+            exposed_ports: (!step.expose.is_empty()).then(|| {
+                step.expose
+                    .iter()
+                    .map(|p| (p.clone(), serde_json::json!({})))
+                    .collect()
+            }),
+            labels: (!step.labels.is_empty()).then(|| step.labels.clone()),
+            ..ContainerConfig::default()
+        },
+        rootfs: RootFs {
+            kind: "layers".into(),
+            diff_ids,
+        },
+    };
+    serde_json::to_vec(&config).map_err(|e| ImageError::Oci(e.to_string()))
+}
+
+/// A writer that hashes and counts what goes through it.
+struct Hashing<W> {
+    inner: W,
+    hasher: Sha256,
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Overlay's own bookkeeping, never image content.
+fn is_overlay_xattr(name: &str) -> bool {
+    name.starts_with("user.overlay.") || name.starts_with("trusted.overlay.")
+}
+
+/// The extended attributes of `path` (not followed) that belong in a layer.
+fn xattrs(path: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
+    let mut names = vec![0u8; 4096];
+    let n = match rustix::fs::llistxattr(path, &mut names[..]) {
+        Ok(n) => n,
+        Err(rustix::io::Errno::NOTSUP) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    for raw in names[..n].split(|b| *b == 0).filter(|s| !s.is_empty()) {
+        let Ok(name) = std::str::from_utf8(raw) else {
+            continue;
+        };
+        if is_overlay_xattr(name) {
+            continue;
+        }
+        let mut value = vec![0u8; 64 * 1024];
+        let len = rustix::fs::lgetxattr(path, name, &mut value[..])?;
+        value.truncate(len);
+        out.push((name.to_string(), value));
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Pack the overlay-form layer directory `dir` as an OCI layer tar at `out`: entries in name
+/// order, owners (as this namespace sees them), modes, times, extended attributes, hard links
+/// and symlinks as they are; whiteouts and opaque marks in OCI form.
+fn pack_oci(dir: &Path, out: &Path) -> Result<Packed, String> {
+    let err = |e: io::Error| format!("cannot pack the layer {}: {e}", dir.display());
+    let file = File::create(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let mut b = tar::Builder::new(Hashing {
+        inner: io::BufWriter::new(file),
+        hasher: Sha256::new(),
+    });
+    b.follow_symlinks(false);
+    let mut bytes = 0u64;
+    let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
+    let mut stack: Vec<PathBuf> = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let mut entries: Vec<(std::ffi::OsString, fs::Metadata)> = Vec::new();
+        for e in fs::read_dir(dir.join(&rel)).map_err(err)? {
+            let e = e.map_err(err)?;
+            let m = fs::symlink_metadata(e.path()).map_err(err)?;
+            entries.push((e.file_name(), m));
+        }
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut subdirs = Vec::new();
+        for (name, m) in entries {
+            let r = rel.join(&name);
+            let full = dir.join(&r);
+            let ft = m.file_type();
+            let mut h = tar::Header::new_gnu();
+            h.set_metadata_in_mode(&m, tar::HeaderMode::Complete);
+            h.set_size(0);
+            if ft.is_char_device() && m.rdev() == 0 {
+                let mut wh = std::ffi::OsString::from(".wh.");
+                wh.push(&name);
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_mode(0o644);
+                h.set_uid(0);
+                h.set_gid(0);
+                b.append_data(&mut h, rel.join(wh), io::empty())
+                    .map_err(err)?;
+                continue;
+            }
+            let attrs = xattrs(&full).map_err(err)?;
+            if !attrs.is_empty() {
+                let pax: Vec<(String, &[u8])> = attrs
+                    .iter()
+                    .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v.as_slice()))
+                    .collect();
+                b.append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), *v)))
+                    .map_err(err)?;
+            }
+            if ft.is_dir() {
+                h.set_entry_type(tar::EntryType::Directory);
+                b.append_data(&mut h, &r, io::empty()).map_err(err)?;
+                if crate::image::xattr::is_opaque(&full) {
+                    let mut o = tar::Header::new_gnu();
+                    o.set_metadata_in_mode(&m, tar::HeaderMode::Complete);
+                    o.set_entry_type(tar::EntryType::Regular);
+                    o.set_size(0);
+                    o.set_mode(0o644);
+                    b.append_data(&mut o, r.join(".wh..wh..opq"), io::empty())
+                        .map_err(err)?;
+                }
+                subdirs.push(r);
+            } else if ft.is_file() {
+                if m.nlink() > 1 {
+                    if let Some(first) = links.get(&(m.dev(), m.ino())) {
+                        h.set_entry_type(tar::EntryType::Link);
+                        b.append_link(&mut h, &r, first).map_err(err)?;
+                        continue;
+                    }
+                    links.insert((m.dev(), m.ino()), r.clone());
+                }
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(m.len());
+                let f = File::open(&full).map_err(err)?;
+                b.append_data(&mut h, &r, f).map_err(err)?;
+                bytes += m.len();
+            } else if ft.is_symlink() {
+                let target = fs::read_link(&full).map_err(err)?;
+                h.set_entry_type(tar::EntryType::Symlink);
+                b.append_link(&mut h, &r, target).map_err(err)?;
+            } else if ft.is_fifo() {
+                h.set_entry_type(tar::EntryType::Fifo);
+                b.append_data(&mut h, &r, io::empty()).map_err(err)?;
+            }
+            // Sockets and device nodes are not image content (imports skip devices).
+        }
+        stack.extend(subdirs.into_iter().rev());
+    }
+    let mut w = b.into_inner().map_err(err)?;
+    w.flush().map_err(err)?;
+    let file = w.inner.into_inner().map_err(|e| err(e.into_error()))?;
+    file.sync_all().map_err(err)?;
+    Ok(Packed {
+        digest: format!("sha256:{}", hex::encode(w.hasher.finalize())),
+        bytes,
+    })
+}
+
+/// Components of an absolute image path (normalised by the builder: no `.` or `..`).
+fn comps(p: &str) -> Vec<&str> {
+    p.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect()
+}
+
+/// Make the directory `rel` (components) under `root`, each missing parent with the metadata
+/// the image below has at that path (else 0755 root), and anything in the way that is not a
+/// directory replaced: nothing here is ever written through a symlink.
+fn ensure_dir(root: &Path, rel: &[&str], below: &[PathBuf]) -> Result<PathBuf, String> {
+    let mut p = root.to_path_buf();
+    let mut sub = PathBuf::new();
+    for c in rel {
+        p.push(c);
+        sub.push(c);
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => continue,
+            Ok(_) => fs::remove_file(&p).map_err(|e| format!("{}: {e}", p.display()))?,
+            Err(_) => {}
+        }
+        fs::create_dir(&p).map_err(|e| format!("cannot create {}: {e}", p.display()))?;
+        let (mode, uid, gid) = below
+            .iter()
+            .rev()
+            .find_map(|l| {
+                fs::symlink_metadata(l.join(&sub))
+                    .ok()
+                    .filter(|m| m.is_dir())
+            })
+            .map(|m| (m.mode() & 0o7777, m.uid(), m.gid()))
+            .unwrap_or((0o755, 0, 0));
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode))
+            .map_err(|e| format!("{}: {e}", p.display()))?;
+        std::os::unix::fs::lchown(&p, Some(uid), Some(gid))
+            .map_err(|e| format!("cannot chown {}: {e}", p.display()))?;
+    }
+    Ok(p)
+}
+
+/// Build a `copy` step's layer under `root`.
+fn copy_tree(
+    root: &Path,
+    items: &[CopyItem],
+    owner: (u32, u32),
+    chmod: Option<u32>,
+    below: &[PathBuf],
+) -> Result<(), String> {
+    for item in items {
+        let c = comps(&item.dest);
+        let Some((name, parents)) = c.split_last() else {
+            // The image's root itself: only its metadata could change; a directory's contents
+            // come as items of their own.
+            continue;
+        };
+        let parent = ensure_dir(root, parents, below)?;
+        let dst = parent.join(name);
+        let e = |e: io::Error| format!("cannot copy {}: {e}", item.src.display());
+        let m = fs::symlink_metadata(&item.src).map_err(e)?;
+        match fs::symlink_metadata(&dst) {
+            Ok(x) if x.is_dir() && m.is_dir() => {}
+            Ok(x) if x.is_dir() => fs::remove_dir_all(&dst).map_err(e)?,
+            Ok(_) => fs::remove_file(&dst).map_err(e)?,
+            Err(_) => {}
+        }
+        let ft = m.file_type();
+        if ft.is_dir() {
+            if !dst.is_dir() {
+                fs::create_dir(&dst).map_err(e)?;
+            }
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&item.src).map_err(e)?, &dst).map_err(e)?;
+        } else if ft.is_file() {
+            let mut from = File::open(&item.src).map_err(e)?;
+            let mut to = File::create(&dst).map_err(e)?;
+            io::copy(&mut from, &mut to).map_err(e)?;
+        } else {
+            continue;
+        }
+        std::os::unix::fs::lchown(&dst, Some(owner.0), Some(owner.1)).map_err(e)?;
+        if !ft.is_symlink() {
+            let mode = chmod.unwrap_or(m.mode() & 0o7777);
+            fs::set_permissions(&dst, fs::Permissions::from_mode(mode)).map_err(e)?;
+            let t = nix::sys::time::TimeSpec::new(m.mtime(), m.mtime_nsec());
+            nix::sys::stat::utimensat(
+                nix::fcntl::AT_FDCWD,
+                &dst,
+                &t,
+                &t,
+                nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+            )
+            .map_err(|x| e(x.into()))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    type Entry = (String, tar::EntryType, Vec<(String, Vec<u8>)>);
+
+    /// (path, type, pax records) of every entry of a tar.
+    fn entries(tar_path: &Path) -> Vec<Entry> {
+        let mut a = tar::Archive::new(File::open(tar_path).unwrap());
+        let mut out = Vec::new();
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            let pax: Vec<(String, Vec<u8>)> = e
+                .pax_extensions()
+                .unwrap()
+                .map(|it| {
+                    it.map(|x| {
+                        let x = x.unwrap();
+                        (x.key().unwrap().to_string(), x.value_bytes().to_vec())
+                    })
+                    .collect()
+                })
+                .unwrap_or_default();
+            let path = e.path().unwrap().display().to_string();
+            let ty = e.header().entry_type();
+            let mut sink = Vec::new();
+            e.read_to_end(&mut sink).unwrap();
+            out.push((path, ty, pax));
+        }
+        out
+    }
+
+    #[test]
+    fn an_upper_dir_packs_as_an_oci_layer() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("upper");
+        fs::create_dir_all(d.join("opq/sub")).unwrap();
+        fs::write(d.join("opq/sub/f"), "x").unwrap();
+        fs::write(d.join("a"), "a").unwrap();
+        fs::hard_link(d.join("a"), d.join("hard")).unwrap();
+        std::os::unix::fs::symlink("a", d.join("soft")).unwrap();
+        let has_xattrs = rustix::fs::setxattr(
+            d.join("a").as_path(),
+            "user.fox",
+            b"1",
+            rustix::fs::XattrFlags::empty(),
+        )
+        .is_ok()
+            && rustix::fs::setxattr(
+                d.join("opq").as_path(),
+                crate::image::xattr::OPAQUE,
+                b"y",
+                rustix::fs::XattrFlags::empty(),
+            )
+            .is_ok();
+        // A whiteout is a 0/0 character device: only root can make one.
+        let root = nix::unistd::geteuid().is_root();
+        if root {
+            nix::sys::stat::mknod(
+                &d.join("gone"),
+                nix::sys::stat::SFlag::S_IFCHR,
+                nix::sys::stat::Mode::empty(),
+                0,
+            )
+            .unwrap();
+        }
+        let out = t.path().join("l.tar");
+        let p = pack_oci(&d, &out).unwrap();
+        let bytes = fs::read(&out).unwrap();
+        assert_eq!(
+            p.digest,
+            format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+        );
+        let e = entries(&out);
+        let find = |name: &str| e.iter().find(|(p, _, _)| p.trim_end_matches('/') == name);
+        assert_eq!(find("hard").unwrap().1, tar::EntryType::Link, "{e:?}");
+        assert_eq!(find("soft").unwrap().1, tar::EntryType::Symlink);
+        assert_eq!(find("opq/sub/f").unwrap().1, tar::EntryType::Regular);
+        if has_xattrs {
+            let a = find("a").unwrap();
+            assert!(
+                a.2.iter()
+                    .any(|(k, v)| k == "SCHILY.xattr.user.fox" && v == b"1"),
+                "{a:?}"
+            );
+            assert!(find("opq/.wh..wh..opq").is_some(), "{e:?}");
+            // Overlay's own marks never reach the layer.
+            assert!(!e
+                .iter()
+                .any(|(_, _, pax)| pax.iter().any(|(k, _)| k.contains("overlay"))));
+        } else {
+            eprintln!("SKIP (xattrs): this filesystem has no user xattrs");
+        }
+        if root {
+            assert!(find(".wh.gone").is_some(), "{e:?}");
+            assert!(find("gone").is_none());
+        }
+        // Packing again gives the same digest: entries in a fixed order.
+        assert_eq!(
+            pack_oci(&d, &t.path().join("l2.tar")).unwrap().digest,
+            p.digest
+        );
+        // A file capability (cap_net_bind_service, permitted + effective; VFS v2) as root.
+        let mut cap = vec![0u8; 20];
+        cap[..4].copy_from_slice(&0x0200_0001u32.to_le_bytes());
+        cap[4..8].copy_from_slice(&(1u32 << 10).to_le_bytes());
+        if root {
+            rustix::fs::setxattr(
+                d.join("a").as_path(),
+                "security.capability",
+                &cap,
+                rustix::fs::XattrFlags::empty(),
+            )
+            .unwrap();
+            pack_oci(&d, &out).unwrap();
+            let e = entries(&out);
+            let a = e.iter().find(|(p, _, _)| p == "a").unwrap();
+            assert!(
+                a.2.iter()
+                    .any(|(k, v)| k == "SCHILY.xattr.security.capability" && *v == cap),
+                "{a:?}"
+            );
+        }
+    }
+}

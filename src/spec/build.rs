@@ -1,0 +1,699 @@
+//! The `[build]` table (a `Foxfile.toml`, or beside `[box]` in a `Foxbox.toml`): raw types with
+//! spans (the schema is generated from them), and their resolution into a [`Recipe`].
+//!
+//! Parsing is the spec's own ([`super::parse`]): same TOML reader, same diagnostics. Resolving
+//! needs nothing of the host; what does (the context's files, the `from` image) is checked by
+//! the builder (`crate::build`) before any step runs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+
+use super::codes;
+use super::raw::{RawCommand, RawEnv, Sp};
+use crate::diag::Diagnostic;
+use crate::plan::Span;
+
+/// The `[build]` table: how to build an image from the files beside the recipe.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Build")]
+pub struct RawBuild {
+    /// The base: a stored image `name[:tag]`, a reference with a registry
+    /// (`host[:port]/name:tag`, pulled when the store lacks it), a rootfs tarball path
+    /// relative to this file (`./rootfs.tar`), or `"scratch"` (nothing). Required.
+    #[schemars(required)]
+    pub from: Option<Sp<String>>,
+    /// The directory `copy` steps read, relative to this file. Default: this file's directory.
+    /// A `.foxignore` there (else `.containerignore`, else `.dockerignore`) excludes files.
+    pub context: Option<Sp<String>>,
+    /// Build arguments and their defaults, set with `--build-arg K=V` and used as `${K}` in steps.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub args: Option<Sp<Vec<RawEnv>>>,
+    /// The steps, in order: `[[build.steps]]` tables with one action each.
+    #[serde(default)]
+    pub steps: Vec<Sp<RawStep>>,
+    /// The image's default command: an argv array, or a string run with `/bin/sh -c`.
+    pub cmd: Option<Sp<RawCommand>>,
+    /// The image's entrypoint: an argv array, or a string run with `/bin/sh -c`.
+    pub entrypoint: Option<Sp<RawCommand>>,
+    /// Environment variables of the image (over those of `from` and of `env` steps).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub env: Option<Sp<Vec<RawEnv>>>,
+    /// The image's absolute working directory.
+    pub workdir: Option<Sp<String>>,
+    /// The user the image runs as: `uid[:gid]` or `name[:group]`.
+    pub user: Option<Sp<String>>,
+    /// Ports the image listens on: `"80"`, `"80/tcp"`, `"53/udp"` (documentation only).
+    pub expose: Option<Sp<Vec<Sp<String>>>>,
+    /// Labels of the image (OCI config `Labels`).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub labels: Option<Sp<Vec<RawEnv>>>,
+}
+
+/// One `[[build.steps]]` table: exactly one of `run`, `copy`, `env`, `workdir`, `user`, `label`.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "BuildStep")]
+pub struct RawStep {
+    /// Run a command in a box of the image so far: an argv array, or a string run with
+    /// `/bin/sh -c`. What it changes becomes the step's layer.
+    pub run: Option<Sp<RawCommand>>,
+    /// `run` only: the box's network, `none` (default), `host` or `pasta`.
+    pub network: Option<Sp<String>>,
+    /// Copy files, directories or globs of the context (never outside it) to `dest`. A
+    /// directory's contents are copied, as Docker's COPY does.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub copy: Option<Sp<Vec<Sp<String>>>>,
+    /// `copy` only: the absolute destination; ending in `/` (or with several sources) a
+    /// directory the sources go into.
+    pub dest: Option<Sp<String>>,
+    /// `copy` only: the owner of the copied files, `uid[:gid]` (numbers). Default `0:0`.
+    pub chown: Option<Sp<String>>,
+    /// `copy` only: the mode of the copied files and directories, octal (`"0755"`).
+    pub chmod: Option<Sp<String>>,
+    /// Set environment variables for the later steps and the image.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub env: Option<Sp<Vec<RawEnv>>>,
+    /// Set the absolute working directory of the later steps and the image.
+    pub workdir: Option<Sp<String>>,
+    /// Set the user (`uid[:gid]` or `name[:group]`) of the later steps and the image.
+    pub user: Option<Sp<String>>,
+    /// Add labels to the image.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub label: Option<Sp<Vec<RawEnv>>>,
+}
+
+/// The keys of `[build]`; `tests::key_lists_match_the_schema` keeps them equal to the schema.
+pub const BUILD_KEYS: &[&str] = &[
+    "from",
+    "context",
+    "args",
+    "steps",
+    "cmd",
+    "entrypoint",
+    "env",
+    "workdir",
+    "user",
+    "expose",
+    "labels",
+];
+
+/// The keys of a `[[build.steps]]` table.
+pub const STEP_KEYS: &[&str] = &[
+    "run", "network", "copy", "dest", "chown", "chmod", "env", "workdir", "user", "label",
+];
+
+/// What a build starts from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum From {
+    /// Nothing: the first layer is the first step's.
+    Scratch,
+    /// A rootfs tarball (absolute path).
+    Tarball(PathBuf),
+    /// A stored image (or a registry reference, pulled when missing), as written.
+    Image(String),
+}
+
+/// A resolved recipe: what the builder needs, with spans for its diagnostics.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Recipe {
+    pub from: From,
+    pub from_span: Span,
+    /// The context directory (absolute).
+    pub context: PathBuf,
+    /// Declared build arguments and their defaults, in the order written.
+    pub args: Vec<(String, String)>,
+    pub steps: Vec<Step>,
+    pub config: ImageSettings,
+}
+
+/// The image configuration a recipe sets at its end.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ImageSettings {
+    pub cmd: Option<Vec<String>>,
+    pub entrypoint: Option<Vec<String>>,
+    pub env: Vec<(String, String)>,
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub expose: Vec<String>,
+    pub labels: Vec<(String, String)>,
+}
+
+/// One step, with the span of its action's value (`run = ...`, `copy = ...`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    pub span: Span,
+    pub action: Action,
+}
+
+/// A step's one action. Strings may hold `${ARG}` references, replaced at build time.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Run {
+        argv: Vec<String>,
+        network: String,
+    },
+    Copy {
+        /// Sources relative to the context (globs allowed), with their spans.
+        #[serde(serialize_with = "values")]
+        sources: Vec<Sp<String>>,
+        dest: String,
+        chown: Option<(u32, u32)>,
+        chmod: Option<u32>,
+    },
+    Env(Vec<(String, String)>),
+    Workdir(String),
+    User(String),
+    Label(Vec<(String, String)>),
+}
+
+fn values<S: serde::Serializer>(v: &[Sp<String>], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|x| &x.value))
+}
+
+impl Action {
+    /// The step's name in progress lines: `RUN`, `COPY`, ...
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            Action::Run { .. } => "RUN",
+            Action::Copy { .. } => "COPY",
+            Action::Env(_) => "ENV",
+            Action::Workdir(_) => "WORKDIR",
+            Action::User(_) => "USER",
+            Action::Label(_) => "LABEL",
+        }
+    }
+
+    /// A short text of what the step does, for progress lines.
+    pub fn summary(&self) -> String {
+        let pairs = |v: &[(String, String)]| {
+            v.iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        match self {
+            Action::Run { argv, .. } => match argv.as_slice() {
+                [sh, c, cmd] if sh == "/bin/sh" && c == "-c" => cmd.clone(),
+                _ => argv.join(" "),
+            },
+            Action::Copy { sources, dest, .. } => format!(
+                "{} {dest}",
+                sources
+                    .iter()
+                    .map(|s| s.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            Action::Env(v) | Action::Label(v) => pairs(v),
+            Action::Workdir(w) => w.clone(),
+            Action::User(u) => u.clone(),
+        }
+    }
+
+    /// Every string of the step, for `${ARG}` substitution.
+    pub fn map_strings(&self, f: &dyn Fn(&str) -> String) -> Action {
+        let pairs = |v: &[(String, String)]| v.iter().map(|(k, x)| (k.clone(), f(x))).collect();
+        match self {
+            Action::Run { argv, network } => Action::Run {
+                argv: argv.iter().map(|a| f(a)).collect(),
+                network: network.clone(),
+            },
+            Action::Copy {
+                sources,
+                dest,
+                chown,
+                chmod,
+            } => Action::Copy {
+                sources: sources
+                    .iter()
+                    .map(|s| Sp::new(f(&s.value), s.span))
+                    .collect(),
+                dest: f(dest),
+                chown: *chown,
+                chmod: *chmod,
+            },
+            Action::Env(v) => Action::Env(pairs(v)),
+            Action::Workdir(w) => Action::Workdir(f(w)),
+            Action::User(u) => Action::User(f(u)),
+            Action::Label(v) => Action::Label(pairs(v)),
+        }
+    }
+}
+
+/// `${NAME}` references in `text`, in order (names of letters, digits and `_`).
+pub fn arg_refs(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        let after = &rest[i + 2..];
+        match after.find('}') {
+            Some(j) if is_arg_name(&after[..j]) => {
+                out.push(&after[..j]);
+                rest = &after[j + 1..];
+            }
+            _ => rest = after,
+        }
+    }
+    out
+}
+
+/// Replace `${NAME}` for every NAME `value` knows; other text (shell `${VAR}` too) stays.
+pub fn substitute(text: &str, value: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("${") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        match after
+            .find('}')
+            .filter(|j| is_arg_name(&after[..*j]))
+            .and_then(|j| value(&after[..j]).map(|v| (j, v)))
+        {
+            Some((j, v)) => {
+                out.push_str(&v);
+                rest = &after[j + 1..];
+            }
+            None => {
+                out.push_str("${");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn is_arg_name(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+fn command(c: &RawCommand) -> Vec<String> {
+    match c {
+        RawCommand::Argv(v) => v.iter().map(|s| s.value.clone()).collect(),
+        RawCommand::Shell(s) => vec!["/bin/sh".into(), "-c".into(), s.clone()],
+    }
+}
+
+fn pairs(v: &Option<Sp<Vec<RawEnv>>>) -> Vec<(String, String)> {
+    v.as_ref()
+        .map(|e| {
+            e.value
+                .iter()
+                .map(|kv| (kv.key.value.clone(), kv.value.value.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Resolve a parsed `[build]` table; `base` is the recipe file's directory. The recipe, when
+/// nothing is an error, and every diagnostic.
+pub fn resolve(raw: &Sp<RawBuild>, base: &Path) -> (Option<Recipe>, Vec<Diagnostic>) {
+    let b = &raw.value;
+    let mut diags = Vec::new();
+    let from = match &b.from {
+        None => {
+            diags.push(
+                Diagnostic::error(codes::BUILD_MISSING_FROM, "the build has no `from`")
+                    .with_span(Some(Span::new(raw.span.start, raw.span.start)))
+                    .with_label("in this [build] table")
+                    .with_help("add e.g. `from = \"busybox\"`, `from = \"./rootfs.tar\"` or `from = \"scratch\"`"),
+            );
+            None
+        }
+        Some(f) if f.value.trim() == "scratch" => Some((From::Scratch, f.span)),
+        Some(f) => match super::image::parse_image(&f.value, base) {
+            Ok(crate::plan::ImageRef::Tarball { path }) => Some((From::Tarball(path), f.span)),
+            Ok(crate::plan::ImageRef::Stored { .. }) => {
+                Some((From::Image(f.value.trim().to_string()), f.span))
+            }
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error(codes::BAD_IMAGE, e.to_string())
+                        .with_span(Some(f.span))
+                        .with_label("this image"),
+                );
+                None
+            }
+        },
+    };
+    let context = match &b.context {
+        None => Some(super::paths::normalise(base)),
+        Some(c) => match super::paths::host_path(&c.value, base) {
+            Ok(p) => Some(p),
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error(codes::BAD_PATH, format!("bad `context`: {e}"))
+                        .with_span(Some(c.span))
+                        .with_label("this path"),
+                );
+                None
+            }
+        },
+    };
+    let abs = |diags: &mut Vec<Diagnostic>, what: &str, s: &Sp<String>| {
+        if !s.value.starts_with('/') && !s.value.starts_with("${") {
+            diags.push(
+                Diagnostic::error(
+                    codes::BAD_PATH,
+                    format!("`{what}` must be an absolute path"),
+                )
+                .with_span(Some(s.span))
+                .with_label("relative")
+                .with_help(format!("write `/{}`", s.value)),
+            );
+        }
+    };
+    let mut steps = Vec::new();
+    for (i, s) in b.steps.iter().enumerate() {
+        if let Some(step) = step(&mut diags, i + 1, s, &abs) {
+            steps.push(step);
+        }
+    }
+    if let Some(w) = &b.workdir {
+        abs(&mut diags, "build.workdir", w);
+    }
+    let config = ImageSettings {
+        cmd: b.cmd.as_ref().map(|c| command(&c.value)),
+        entrypoint: b.entrypoint.as_ref().map(|c| command(&c.value)),
+        env: pairs(&b.env),
+        workdir: b.workdir.as_ref().map(|w| w.value.clone()),
+        user: b.user.as_ref().map(|u| u.value.clone()),
+        expose: b
+            .expose
+            .as_ref()
+            .map(|e| {
+                e.value
+                    .iter()
+                    .filter_map(|p| expose(&mut diags, p))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        labels: pairs(&b.labels),
+    };
+    if diags.iter().any(Diagnostic::is_error) {
+        return (None, diags);
+    }
+    let (Some((from, from_span)), Some(context)) = (from, context) else {
+        return (None, diags);
+    };
+    (
+        Some(Recipe {
+            from,
+            from_span,
+            context,
+            args: pairs(&b.args),
+            steps,
+            config,
+        }),
+        diags,
+    )
+}
+
+/// `80`, `80/tcp`, `53/udp` → `80/tcp`, `53/udp` (the OCI form).
+fn expose(diags: &mut Vec<Diagnostic>, p: &Sp<String>) -> Option<String> {
+    let (port, proto) = p.value.split_once('/').unwrap_or((&p.value, "tcp"));
+    let ok = port.parse::<u16>().is_ok_and(|n| n > 0) && matches!(proto, "tcp" | "udp" | "sctp");
+    if ok {
+        return Some(format!("{port}/{proto}"));
+    }
+    diags.push(
+        Diagnostic::error(codes::BAD_PORT, format!("`{}` is not a port", p.value))
+            .with_span(Some(p.span))
+            .with_label("this port")
+            .with_help("write e.g. `\"8080\"` or `\"53/udp\"`"),
+    );
+    None
+}
+
+type AbsCheck<'a> = dyn Fn(&mut Vec<Diagnostic>, &str, &Sp<String>) + 'a;
+
+fn step(
+    diags: &mut Vec<Diagnostic>,
+    n: usize,
+    s: &Sp<RawStep>,
+    abs: &AbsCheck<'_>,
+) -> Option<Step> {
+    let r = &s.value;
+    let actions: Vec<(&str, Span)> = [
+        ("run", r.run.as_ref().map(|x| x.span)),
+        ("copy", r.copy.as_ref().map(|x| x.span)),
+        ("env", r.env.as_ref().map(|x| x.span)),
+        ("workdir", r.workdir.as_ref().map(|x| x.span)),
+        ("user", r.user.as_ref().map(|x| x.span)),
+        ("label", r.label.as_ref().map(|x| x.span)),
+    ]
+    .into_iter()
+    .filter_map(|(k, sp)| sp.map(|sp| (k, sp)))
+    .collect();
+    let start = Span::new(s.span.start, s.span.start);
+    match actions.as_slice() {
+        [] => {
+            diags.push(
+                Diagnostic::error(codes::BUILD_BAD_STEP, format!("step {n} has no action"))
+                    .with_span(Some(start))
+                    .with_label("this step")
+                    .with_help("give it one of `run`, `copy`, `env`, `workdir`, `user`, `label`"),
+            );
+            return None;
+        }
+        [_] => {}
+        [(first, _), (second, sp), ..] => {
+            diags.push(
+                Diagnostic::error(
+                    codes::BUILD_BAD_STEP,
+                    format!("step {n} has several actions: `{first}` and `{second}`"),
+                )
+                .with_span(Some(*sp))
+                .with_label("a second action")
+                .with_help("one action per `[[build.steps]]` table: split it in two"),
+            );
+            return None;
+        }
+    }
+    let (kind, action_span) = actions[0];
+    let only = |diags: &mut Vec<Diagnostic>, key: &str, sp: Option<Span>, owner: &str| {
+        if let Some(sp) = sp {
+            if kind != owner {
+                diags.push(
+                    Diagnostic::error(
+                        codes::BUILD_BAD_STEP,
+                        format!("`{key}` belongs to a `{owner}` step, not a `{kind}` one"),
+                    )
+                    .with_span(Some(sp))
+                    .with_label("not for this step"),
+                );
+            }
+        }
+    };
+    only(diags, "network", r.network.as_ref().map(|x| x.span), "run");
+    only(diags, "dest", r.dest.as_ref().map(|x| x.span), "copy");
+    only(diags, "chown", r.chown.as_ref().map(|x| x.span), "copy");
+    only(diags, "chmod", r.chmod.as_ref().map(|x| x.span), "copy");
+    let action = match kind {
+        "run" => {
+            let c = r.run.as_ref()?;
+            let argv = command(&c.value);
+            if argv.is_empty() || argv[0].is_empty() {
+                diags.push(
+                    Diagnostic::error(codes::BAD_COMMAND, "`run` is empty")
+                        .with_span(Some(c.span))
+                        .with_label("no command"),
+                );
+                return None;
+            }
+            let network = match &r.network {
+                None => "none".to_string(),
+                Some(n) if matches!(n.value.as_str(), "none" | "host" | "pasta") => n.value.clone(),
+                Some(n) => {
+                    diags.push(
+                        Diagnostic::error(
+                            codes::BAD_VALUE,
+                            format!("`network` must be none, host or pasta, not `{}`", n.value),
+                        )
+                        .with_span(Some(n.span))
+                        .with_label("unknown network"),
+                    );
+                    return None;
+                }
+            };
+            Action::Run { argv, network }
+        }
+        "copy" => {
+            let c = r.copy.as_ref()?;
+            if c.value.is_empty() {
+                diags.push(
+                    Diagnostic::error(codes::BUILD_BAD_STEP, "`copy` names no source")
+                        .with_span(Some(c.span))
+                        .with_label("empty"),
+                );
+            }
+            let Some(dest) = &r.dest else {
+                diags.push(
+                    Diagnostic::error(codes::MISSING_KEY, format!("step {n}: `copy` needs `dest`"))
+                        .with_span(Some(c.span))
+                        .with_label("copied where?")
+                        .with_help("add e.g. `dest = \"/app/\"`"),
+                );
+                return None;
+            };
+            abs(diags, "dest", dest);
+            let mut bad = false;
+            let chown = match &r.chown {
+                None => None,
+                Some(o) => {
+                    let ids = parse_chown(&o.value);
+                    if ids.is_none() {
+                        bad = true;
+                        diags.push(
+                            Diagnostic::error(
+                                codes::BAD_USER,
+                                format!(
+                                    "`chown` must be `uid[:gid]` in numbers, not `{}`",
+                                    o.value
+                                ),
+                            )
+                            .with_span(Some(o.span))
+                            .with_label("not uid[:gid]")
+                            .with_help("names are not looked up yet: write e.g. `\"1000:1000\"`"),
+                        );
+                    }
+                    ids
+                }
+            };
+            let chmod = match &r.chmod {
+                None => None,
+                Some(m) => match u32::from_str_radix(m.value.trim_start_matches("0o"), 8) {
+                    Ok(v) if v <= 0o7777 => Some(v),
+                    _ => {
+                        bad = true;
+                        diags.push(
+                            Diagnostic::error(
+                                codes::BAD_MODE,
+                                format!("`chmod` must be an octal mode, not `{}`", m.value),
+                            )
+                            .with_span(Some(m.span))
+                            .with_label("not octal")
+                            .with_help("write e.g. `\"0755\"`"),
+                        );
+                        None
+                    }
+                },
+            };
+            if bad {
+                return None;
+            }
+            Action::Copy {
+                sources: c.value.clone(),
+                dest: dest.value.clone(),
+                chown,
+                chmod,
+            }
+        }
+        "env" => Action::Env(pairs(&r.env)),
+        "workdir" => {
+            let w = r.workdir.as_ref()?;
+            abs(diags, "workdir", w);
+            Action::Workdir(w.value.clone())
+        }
+        "user" => Action::User(r.user.as_ref()?.value.clone()),
+        _ => Action::Label(pairs(&r.label)),
+    };
+    Some(Step {
+        span: action_span,
+        action,
+    })
+}
+
+/// `uid[:gid]` in numbers; the gid defaults to the uid.
+pub fn parse_chown(s: &str) -> Option<(u32, u32)> {
+    match s.split_once(':') {
+        Some((u, g)) => Some((u.parse().ok()?, g.parse().ok()?)),
+        None => {
+            let u = s.parse().ok()?;
+            Some((u, u))
+        }
+    }
+}
+
+/// A recipe file read and resolved: the recipe and its warnings, or every diagnostic; either
+/// way with the origin (the file's text) to render them against.
+pub type Loaded = Result<(Recipe, Vec<Diagnostic>), Vec<Diagnostic>>;
+
+/// Read a recipe: a `Foxfile.toml` or a `Foxbox.toml` with a `[build]` table. Every problem of
+/// the file is reported (the other sections' syntax and keys too); relative paths start at the
+/// file's directory.
+pub fn load(path: &Path) -> (Loaded, crate::plan::Origin) {
+    let base = super::spec_dir(path);
+    let text = match super::read_spec(path) {
+        Ok(t) => t,
+        Err(e) => {
+            let origin = crate::plan::Origin::Spec {
+                path: path.to_path_buf(),
+                dir: base,
+                text: String::new(),
+            };
+            let d = Diagnostic::error(codes::READ, format!("cannot read {}: {e}", path.display()));
+            return (Err(vec![d]), origin);
+        }
+    };
+    let loaded = check_str(&text, &base);
+    let origin = crate::plan::Origin::Spec {
+        path: path.to_path_buf(),
+        dir: base,
+        text,
+    };
+    (loaded, origin)
+}
+
+/// [`load`] on text in memory; `base` is where relative paths start (absolute).
+pub fn check_str(text: &str, base: &Path) -> Loaded {
+    let parsed = super::parse::parse(text);
+    let Some(raw) = &parsed.raw.build else {
+        let mut diags = parsed.diagnostics;
+        if !diags.iter().any(Diagnostic::is_error) {
+            diags.push(
+                Diagnostic::error(codes::BUILD_NO_RECIPE, "this file has no [build] table")
+                    .with_help("a recipe starts with `[build]` and `from = \"IMAGE\"`"),
+            );
+        }
+        return Err(diags);
+    };
+    let (recipe, more) = resolve(raw, base);
+    let diags = super::merge(parsed.diagnostics, more, &parsed.syntax_spans);
+    match recipe {
+        Some(r) if !diags.iter().any(Diagnostic::is_error) => Ok((r, diags)),
+        _ => Err(diags),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_are_substituted_and_shell_variables_stay() {
+        let v = |k: &str| (k == "V").then(|| "1.2".to_string());
+        assert_eq!(
+            substitute("x${V}y ${HOME} $V ${", &v),
+            "x1.2y ${HOME} $V ${"
+        );
+        assert_eq!(arg_refs("a ${V} ${HOME} ${9x} ${"), ["V", "HOME"]);
+    }
+
+    #[test]
+    fn chown_forms() {
+        assert_eq!(parse_chown("1000"), Some((1000, 1000)));
+        assert_eq!(parse_chown("1:2"), Some((1, 2)));
+        assert_eq!(parse_chown("fox"), None);
+    }
+}

@@ -1,0 +1,575 @@
+//! `foxbox build` through the built binary, as root and as the unprivileged user (with a
+//! subordinate id range): the issue's example, the cache, layers that delete and replace files
+//! of the base, owners, and refused input.
+
+mod common;
+mod registry;
+
+use common::{envs, Env, Who};
+
+/// The issue's example recipe, over the busybox test image (which has no /etc/motd, so the
+/// file the second step deletes is one it has; nor adduser, so the user is added by hand).
+const EXAMPLE: &str = r#"
+[build]
+from = "busybox"
+context = "."
+cmd = ["cat", "/app/hello.txt"]
+
+[[build.steps]]
+copy = ["hello.txt", "src/"]
+dest = "/app/"
+
+[[build.steps]]
+run = "echo built > /app/built.txt && rm /etc/foxbox-image"
+
+[[build.steps]]
+run = ["sh", "-c", "echo fox:x:1234:1234::/home/fox:/bin/sh >> /etc/passwd && chown 1234 /app/built.txt"]
+"#;
+
+fn example(env: &Env) {
+    env.import_busybox();
+    env.write("hello.txt", "hello from the context\n");
+    env.write("src/main.c", "int main(void) { return 0; }\n");
+    env.write("Foxfile.toml", EXAMPLE);
+}
+
+/// How many steps a build's progress reports as taken from the cache, and as made.
+fn counts(stderr: &str) -> (usize, usize) {
+    let cached = stderr.lines().filter(|l| l.ends_with("] CACHED")).count();
+    let made = stderr.lines().filter(|l| l.contains("] done in ")).count();
+    (cached, made)
+}
+
+#[test]
+fn the_example_builds_and_its_image_runs() {
+    for env in envs() {
+        example(&env);
+        let b = env.run(["build", "-f", "Foxfile.toml", "-t", "app:1", "."]);
+        b.ok();
+        assert_eq!(counts(&b.stderr), (0, 3), "{:?}: {}", env.who, b.stderr);
+        assert!(b.stdout.trim().starts_with("sha256:"), "{}", b.stdout);
+        let r = env.run(["run", "--rm", "app:1"]);
+        r.ok();
+        assert_eq!(r.stdout, "hello from the context\n", "{:?}", env.who);
+        let r = env.run([
+            "run",
+            "--rm",
+            "app:1",
+            "sh",
+            "-c",
+            "cat /app/built.txt /app/main.c; stat -c '%u %n' /app/built.txt; test -e /etc/foxbox-image || echo gone",
+        ]);
+        r.ok();
+        assert_eq!(
+            r.stdout, "built\nint main(void) { return 0; }\n1234 /app/built.txt\ngone\n",
+            "{:?}",
+            env.who
+        );
+        // The steps' images stay out of `image ls`; the named one is there.
+        let ls = env.run(["image", "ls"]);
+        ls.ok();
+        assert!(ls.stdout.contains("app "), "{}", ls.stdout);
+        assert_eq!(ls.stdout.lines().count(), 3, "{}", ls.stdout);
+        // No step box is left behind.
+        let ps = env.run(["ps", "-a", "-q"]);
+        assert_eq!(ps.stdout.trim(), "", "{:?}", env.who);
+        // `image tag` names it again.
+        env.run(["image", "tag", "app:1", "app:2"]).ok();
+        let r = env.run(["run", "--rm", "app:2"]);
+        assert_eq!(r.stdout, "hello from the context\n");
+    }
+}
+
+const CACHED: &str = r#"
+[build]
+from = "busybox"
+cmd = ["cat", "/app/greeting.txt"]
+
+[build.args]
+GREETING = "hi"
+
+[[build.steps]]
+run = "echo base > /base.txt"
+
+[[build.steps]]
+copy = "hello.txt"
+dest = "/app/"
+
+[[build.steps]]
+run = "echo ${GREETING} > /app/greeting.txt"
+"#;
+
+#[test]
+fn steps_are_cached_until_what_they_depend_on_changes() {
+    for env in envs() {
+        env.import_busybox();
+        env.write("hello.txt", "one\n");
+        env.write("Foxfile.toml", CACHED);
+        let build = |extra: &[&str]| {
+            let mut args = vec!["build", "-t", "c:1"];
+            args.extend_from_slice(extra);
+            args.push(".");
+            let b = env.run(args);
+            b.ok();
+            counts(&b.stderr)
+        };
+        assert_eq!(build(&[]), (0, 3), "{:?}", env.who);
+        assert_eq!(build(&[]), (3, 0), "a second build runs nothing");
+        env.write("hello.txt", "two\n");
+        assert_eq!(build(&[]), (1, 2), "the copy and the steps after it");
+        assert_eq!(
+            build(&["--build-arg", "GREETING=yo"]),
+            (2, 1),
+            "only the user"
+        );
+        let r = env.run(["run", "--rm", "c:1"]);
+        assert_eq!(r.stdout, "yo\n");
+        assert_eq!(build(&["--no-cache"]), (0, 3));
+        // An argument the recipe does not declare: a warning, and nothing else changes.
+        let b = env.run(["build", "-t", "c:1", "--build-arg", "NOPE=1", "."]);
+        b.ok();
+        assert!(
+            b.stderr.contains("foxbox::build::unknown_arg") && b.stderr.contains("NOPE"),
+            "{}",
+            b.stderr
+        );
+        assert_eq!(counts(&b.stderr), (3, 0));
+    }
+}
+
+#[test]
+fn a_run_step_deletes_and_replaces_files_of_the_layers_below() {
+    for env in envs() {
+        env.import_busybox();
+        env.write("old.txt", "old\n");
+        env.write("keep.txt", "keep\n");
+        env.write(
+            "Foxfile.toml",
+            r#"
+[build]
+from = "busybox"
+
+[[build.steps]]
+copy = ["old.txt", "keep.txt"]
+dest = "/srv/data/"
+
+[[build.steps]]
+run = "rm -r /srv/data && mkdir /srv/data && echo new > /srv/data/new.txt && rm /etc/foxbox-image"
+"#,
+        );
+        env.run(["build", "-t", "wh:1", "."]).ok();
+        let r = env.run([
+            "run",
+            "--rm",
+            "wh:1",
+            "sh",
+            "-c",
+            "ls /srv/data; ls /etc | grep -c passwd; test -e /etc/foxbox-image || echo gone",
+        ]);
+        r.ok();
+        // The replaced directory shows only its new contents; /etc keeps the rest.
+        assert_eq!(r.stdout, "new.txt\n1\ngone\n", "{:?}", env.who);
+
+        // Saved as an OCI layout, skopeo reads it (and checks every blob's digest); loaded
+        // back from it (whiteouts and opaque marks unpacked by the pull code), it is the same.
+        let out = env.work().join("wh-oci");
+        env.run(["image", "save", "-o", out.to_str().unwrap(), "wh:1"])
+            .ok();
+        let layout = format!("oci:{}", out.display());
+        let inspect = std::process::Command::new("skopeo")
+            .args(["inspect", &layout])
+            .output()
+            .unwrap();
+        assert!(inspect.status.success(), "{inspect:?}");
+        let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+        assert_eq!(v["Layers"].as_array().unwrap().len(), 3, "{v}");
+        let copied = env.work().join("wh-copy");
+        let copy = std::process::Command::new("skopeo")
+            .args(["copy", &layout, &format!("dir:{}", copied.display())])
+            .output()
+            .unwrap();
+        assert!(copy.status.success(), "{copy:?}");
+        env.run(["image", "rm", "wh:1"]).ok();
+        env.run(["image", "load", "-i", out.to_str().unwrap()]).ok();
+        let again = env.run([
+            "run",
+            "--rm",
+            "wh:1",
+            "sh",
+            "-c",
+            "ls /srv/data; ls /etc | grep -c passwd; test -e /etc/foxbox-image || echo gone",
+        ]);
+        assert_eq!(again.stdout, r.stdout, "{:?}: {}", env.who, again.stderr);
+    }
+}
+
+#[test]
+fn owners_links_and_modes_of_a_run_step_are_kept() {
+    for env in envs() {
+        env.import_busybox();
+        env.write(
+            "Foxfile.toml",
+            r#"
+[build]
+from = "busybox"
+
+[[build.steps]]
+run = """
+mkdir /o && cd /o && touch a b c && chown 1:2 a && chown 1000:1000 b && chown 65534:65534 c \
+&& chmod 4750 b && ln a hard && ln -s c soft && mkfifo pipe
+"""
+"#,
+        );
+        env.run(["build", "-t", "own:1", "."]).ok();
+        let r = env.run([
+            "run",
+            "--rm",
+            "own:1",
+            "sh",
+            "-c",
+            "cd /o && stat -c '%n %u:%g %a %h' a b c && readlink soft && test -p pipe && echo fifo",
+        ]);
+        r.ok();
+        assert_eq!(
+            r.stdout, "a 1:2 644 2\nb 1000:1000 4750 1\nc 65534:65534 644 1\nc\nfifo\n",
+            "{:?}",
+            env.who
+        );
+    }
+}
+
+#[test]
+fn a_copy_from_outside_the_context_is_refused_before_anything_runs() {
+    for env in envs() {
+        env.import_busybox();
+        std::fs::create_dir_all(env.work().join("ctx")).unwrap();
+        env.write("secret.txt", "s\n");
+        env.write("ctx/in.txt", "in\n");
+        std::os::unix::fs::symlink("/etc", env.work().join("ctx/etc-link")).unwrap();
+        for (src, code) in [
+            ("../secret.txt", "foxbox::build::copy_outside"),
+            ("/etc/passwd", "foxbox::build::copy_outside"),
+            ("etc-link/passwd", "foxbox::build::copy_outside"),
+            ("nothing-*.txt", "foxbox::build::copy_source"),
+        ] {
+            env.write(
+                "ctx/Foxfile.toml",
+                format!(
+                    "[build]\nfrom = \"busybox\"\n[[build.steps]]\nrun = \"touch /ran\"\n[[build.steps]]\ncopy = [\"in.txt\", \"{src}\"]\ndest = \"/x/\"\n"
+                ),
+            );
+            let b = env.run(["build", "-t", "bad:1", "ctx"]);
+            b.assert_code(125);
+            assert!(b.stderr.contains(code), "{src}: {}", b.stderr);
+            assert!(b.stderr.contains("step 2"), "{src}: {}", b.stderr);
+            assert!(!b.stderr.contains("[1/2]"), "a step ran: {}", b.stderr);
+        }
+        // The store is as it was: no image, no cached step.
+        let ls = env.run(["image", "ls", "-q"]);
+        assert_eq!(ls.stdout.lines().count(), 1, "{}", ls.stdout);
+        assert!(!env.store().join("images/build-cache.json").exists());
+        // A missing base image is named.
+        env.write("ctx/Foxfile.toml", "[build]\nfrom = \"nosuch:7\"\n");
+        let b = env.run(["build", "ctx"]);
+        b.assert_code(125);
+        assert!(
+            b.stderr.contains("foxbox::build::from") && b.stderr.contains("nosuch:7"),
+            "{}",
+            b.stderr
+        );
+    }
+}
+
+/// The context's directory in messages, made machine-independent.
+fn redact(env: &Env, s: &str) -> String {
+    let work = std::fs::canonicalize(env.work()).unwrap();
+    s.replace(&work.display().to_string(), "[CONTEXT]")
+}
+
+#[test]
+fn diagnostics_of_a_failing_step_and_a_copy_from_outside() {
+    let env = Env::new(if common::is_root() {
+        Who::Root
+    } else {
+        Who::User
+    });
+    env.import_busybox();
+    env.write(
+        "Foxfile.toml",
+        r#"[build]
+from = "busybox"
+
+[[build.steps]]
+env = { STAGE = "test" }
+
+[[build.steps]]
+run = "echo preparing $STAGE && echo 'no such thing' >&2 && exit 3"
+"#,
+    );
+    let b = env.run(["build", "--progress", "quiet", "."]);
+    b.assert_code(125);
+    insta::assert_snapshot!("failing_run_step", redact(&env, &b.stderr));
+
+    env.write(
+        "Foxfile.toml",
+        r#"[build]
+from = "busybox"
+
+[[build.steps]]
+copy = ["../outside.txt"]
+dest = "/app/"
+"#,
+    );
+    let b = env.run(["build", "--progress", "quiet", "."]);
+    b.assert_code(125);
+    insta::assert_snapshot!("copy_outside", redact(&env, &b.stderr));
+}
+
+#[test]
+fn a_build_killed_mid_step_leaves_the_store_usable_and_its_finished_steps_cached() {
+    for env in envs() {
+        env.import_busybox();
+        env.write(
+            "Foxfile.toml",
+            "[build]\nfrom = \"busybox\"\n[[build.steps]]\nrun = \"echo one > /one\"\n[[build.steps]]\nrun = \"sleep 2\"\n",
+        );
+        let mut child = env
+            .foxbox(["build", "-t", "k:1", "."])
+            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // The second step's box exists once the first step is stored.
+        let t = std::time::Instant::now();
+        let cache = env.store().join("images/build-cache.json");
+        while !cache.exists() || env.run(["ps", "-a", "-q"]).stdout.trim().is_empty() {
+            assert!(t.elapsed().as_secs() < 20, "the step box never appeared");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let b = env.run(["build", "-t", "k:1", "."]);
+        b.ok();
+        assert_eq!(counts(&b.stderr), (1, 1), "{:?}: {}", env.who, b.stderr);
+        env.run(["run", "--rm", "k:1", "cat", "/one"]).ok();
+        // Every stored layer belongs to an image: none is half there.
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(env.store().join("images/index.json")).unwrap())
+                .unwrap();
+        let known: Vec<String> = index["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|i| i["layers"].as_array().unwrap().clone())
+            .map(|d| {
+                d.as_str()
+                    .unwrap()
+                    .trim_start_matches("sha256:")
+                    .to_string()
+            })
+            .collect();
+        for e in std::fs::read_dir(env.store().join("images/layers")).unwrap() {
+            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+            assert!(known.contains(&name), "layer {name} is not indexed");
+        }
+    }
+}
+
+#[test]
+fn configuration_steps_shape_the_later_steps_and_the_image() {
+    for env in envs() {
+        env.import_busybox();
+        env.write(
+            "Foxfile.toml",
+            r#"
+[build]
+from = "busybox"
+entrypoint = ["/bin/sh", "-c"]
+cmd = ["echo $MODE from $(pwd) as $(id -u)"]
+labels = { "org.example.fox" = "yes" }
+expose = [8080, "53/udp"]
+
+[[build.steps]]
+env = { MODE = "prod" }
+
+[[build.steps]]
+workdir = "/srv"
+
+[[build.steps]]
+run = "echo $MODE > mode.txt && pwd > pwd.txt"
+
+[[build.steps]]
+user = "1000"
+
+[[build.steps]]
+run = "id -u > /tmp/uid"
+"#,
+        );
+        let b = env.run(["build", "-t", "cfg:1", "."]);
+        b.ok();
+        // The image's OCI config (its id is the config's digest) holds what the store's
+        // record has no place for.
+        let id = b.stdout.trim().trim_start_matches("sha256:").to_string();
+        let config: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(env.store().join("images/blobs/sha256").join(&id)).unwrap(),
+        )
+        .unwrap();
+        let c = &config["config"];
+        assert_eq!(c["Labels"]["org.example.fox"], "yes", "{config}");
+        assert!(c["ExposedPorts"].get("8080/tcp").is_some(), "{config}");
+        assert!(c["ExposedPorts"].get("53/udp").is_some(), "{config}");
+        assert_eq!(c["User"], "1000");
+        assert_eq!(c["WorkingDir"], "/srv");
+        assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 3);
+        let r = env.run(["run", "--rm", "cfg:1"]);
+        r.ok();
+        assert_eq!(r.stdout, "prod from /srv as 1000\n", "{:?}", env.who);
+        let r = env.run([
+            "run",
+            "--rm",
+            "cfg:1",
+            "cat",
+            "/srv/mode.txt",
+            "/srv/pwd.txt",
+            "/tmp/uid",
+        ]);
+        assert_eq!(
+            r.stdout, "prod\n/srv\n1000\n",
+            "{:?}: {}",
+            env.who, r.stderr
+        );
+    }
+}
+
+#[test]
+fn copies_keep_to_the_context_its_ignore_file_and_the_owner_asked() {
+    for env in envs() {
+        env.import_busybox();
+        env.write("site/index.html", "<p>fox</p>\n");
+        env.write("site/secret.key", "k\n");
+        env.write("site/drafts/a.html", "draft\n");
+        env.write(".dockerignore", "# Docker's rules\n**/*.key\nsite/drafts\n");
+        env.write(
+            ".foxignore",
+            "# read first: .dockerignore is then not used\n*.key\n**/*.key\nsite/drafts\n!site/drafts/keep.html\n",
+        );
+        env.write("site/drafts/keep.html", "keep\n");
+        env.write(
+            "Foxfile.toml",
+            r#"
+[build]
+from = "busybox"
+
+[[build.steps]]
+copy = "site/"
+dest = "/www"
+chown = "1000:1001"
+chmod = "0640"
+"#,
+        );
+        env.run(["build", "-t", "www:1", "."]).ok();
+        let r = env.run([
+            "run",
+            "--rm",
+            "www:1",
+            "sh",
+            "-c",
+            "cd /www && find . -type f | sort && stat -c '%u:%g %a' index.html",
+        ]);
+        r.ok();
+        assert_eq!(
+            r.stdout, "./drafts/keep.html\n./index.html\n1000:1001 640\n",
+            "{:?}",
+            env.who
+        );
+        // Naming an ignored file is refused, saying why.
+        env.write(
+            "Foxfile.toml",
+            "[build]\nfrom = \"busybox\"\n[[build.steps]]\ncopy = \"site/secret.key\"\ndest = \"/k\"\n",
+        );
+        let b = env.run(["build", "."]);
+        b.assert_code(125);
+        assert!(
+            b.stderr.contains("foxbox::build::copy_source") && b.stderr.contains(".foxignore"),
+            "{}",
+            b.stderr
+        );
+    }
+}
+
+#[test]
+fn builds_without_a_subordinate_range_from_a_tarball() {
+    if !common::is_root() {
+        eprintln!("SKIP: the user without a range is made by root");
+        return;
+    }
+    let env = Env::new(Who::UserNoSubids);
+    env.write(
+        "rootfs.tar.gz",
+        std::fs::read(common::busybox_tarball()).unwrap(),
+    );
+    env.write("hello.txt", "hi\n");
+    env.write(
+        "Foxfile.toml",
+        "[build]\nfrom = \"./rootfs.tar.gz\"\ncmd = [\"cat\", \"/hello.txt\", \"/made\"]\n[[build.steps]]\ncopy = \"hello.txt\"\ndest = \"/\"\n[[build.steps]]\nrun = \"echo made > /made\"\n",
+    );
+    let b = env.run(["build", "-t", "nosub:1", "."]);
+    b.ok();
+    let r = env.run(["run", "--rm", "nosub:1"]);
+    r.ok();
+    assert_eq!(r.stdout, "hi\nmade\n");
+    let b = env.run(["build", "-t", "nosub:1", "."]);
+    assert_eq!(counts(&b.stderr), (2, 0), "{}", b.stderr);
+}
+
+#[test]
+fn check_reads_a_foxfile() {
+    let env = Env::new(Who::Root);
+    env.write("Foxfile.toml", EXAMPLE);
+    env.run(["check", "Foxfile.toml"]).ok();
+    env.write(
+        "Foxfile.toml",
+        "[build]\nfrom = \"busybox\"\n[[build.steps]]\nrun = \"true\"\ndest = \"/x\"\n",
+    );
+    let c = env.run(["check", "Foxfile.toml"]);
+    c.assert_code(1);
+    assert!(
+        c.stderr.contains("foxbox::build::bad_step") && c.stderr.contains("Foxfile.toml:5:"),
+        "{}",
+        c.stderr
+    );
+}
+
+#[test]
+fn a_registry_reference_is_pulled_when_the_store_lacks_it() {
+    let r = registry::registries();
+    for env in envs() {
+        env.write(
+            "Foxfile.toml",
+            format!(
+                "[build]\nfrom = \"{}/busybox:1\"\ncmd = [\"cat\", \"/x\"]\n[[build.steps]]\nrun = \"echo pulled > /x\"\n",
+                r.plain_host()
+            ),
+        );
+        env.run(["build", "-t", "p:1", "."]).ok();
+        let out = env.run(["run", "--rm", "p:1"]);
+        assert_eq!(out.stdout, "pulled\n", "{:?}: {}", env.who, out.stderr);
+    }
+}
+
+#[test]
+fn a_foxbox_toml_builds_the_image_its_box_runs() {
+    for env in envs() {
+        env.import_busybox();
+        env.write("hello.txt", "from the spec\n");
+        env.write(
+            "Foxbox.toml",
+            "[box]\nimage = \"sp:1\"\n\n[build]\nfrom = \"busybox\"\ncmd = [\"cat\", \"/app/hello.txt\"]\n\n[[build.steps]]\ncopy = [\"hello.txt\"]\ndest = \"/app/\"\n",
+        );
+        // No -f: the Foxbox.toml in the context, there being no Foxfile.toml.
+        env.run(["build", "-t", "sp:1"]).ok();
+        let up = env.run(["up", "--rm"]);
+        up.ok();
+        assert_eq!(up.stdout, "from the spec\n", "{:?}", env.who);
+    }
+}
