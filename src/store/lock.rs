@@ -35,13 +35,48 @@ pub enum Mode {
 
 impl Lock {
     /// Wait for the lock on `path` (created when missing, mode 0600).
+    ///
+    /// A holder may unlink its lock file before it lets go (a sweep does, once it removed what
+    /// the lock guarded): whoever waited on that file then holds a lock nobody else can see,
+    /// and a later locker would make a new file and get the "same" lock too. So a lock taken
+    /// on a file that no longer is `path` is dropped and taken again on the new one.
     pub fn acquire(path: &Path, mode: Mode) -> Result<Lock, LockError> {
-        Self::acquire_open(open_lock_file(path)?, path, mode)
+        loop {
+            let lock = Self::acquire_open(open_lock_file(path)?, path, mode)?;
+            if lock.still_at(path)? {
+                return Ok(lock);
+            }
+        }
     }
 
-    /// Take the lock only if it is free right now.
+    /// Take the lock only if it is free right now (with [`Lock::acquire`]'s check that the
+    /// file is still `path`'s).
     pub fn try_acquire(path: &Path, mode: Mode) -> Result<Option<Lock>, LockError> {
-        Self::try_acquire_open(open_lock_file(path)?, path, mode)
+        loop {
+            match Self::try_acquire_open(open_lock_file(path)?, path, mode)? {
+                Some(lock) if !lock.still_at(path)? => continue,
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// Whether the locked file is still the one `path` names.
+    fn still_at(&self, path: &Path) -> Result<bool, LockError> {
+        use std::os::unix::fs::MetadataExt;
+        let held = self._flock.metadata().map_err(|source| LockError {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Ok(match fs::metadata(path) {
+            Ok(now) => (now.dev(), now.ino()) == (held.dev(), held.ino()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => false,
+            Err(source) => {
+                return Err(LockError {
+                    path: path.to_path_buf(),
+                    source,
+                })
+            }
+        })
     }
 
     /// Wait for the lock on a file already open as `file` (a directory, say, which
@@ -125,6 +160,25 @@ fn open_lock_file(path: &Path) -> Result<fs::File, LockError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lock_on_an_unlinked_file_is_taken_again_on_the_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.lock");
+        let first = Lock::acquire(&p, Mode::Exclusive).unwrap();
+        // A waiter that opened the file before the holder unlinked it.
+        let waiter = std::thread::spawn({
+            let p = p.clone();
+            move || Lock::acquire(&p, Mode::Exclusive).unwrap()
+        });
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        fs::remove_file(&p).unwrap();
+        drop(first);
+        let second = waiter.join().unwrap();
+        // The waiter holds the lock on the file that `p` names now, so a third locker waits.
+        assert!(second.still_at(&p).unwrap());
+        assert!(Lock::try_acquire(&p, Mode::Exclusive).unwrap().is_none());
+    }
 
     #[test]
     fn exclusive_excludes_and_releases_on_drop() {
