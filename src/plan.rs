@@ -4,19 +4,25 @@
 //! seccomp rules). Every item that came from the user remembers the span it came from, so a
 //! failure at run time can point back at the spec line that asked for it.
 //!
-//! The value types the plan holds live with it ([`caps`], [`seccomp_profile`], [`units`]): the mechanisms
-//! that apply them (`security`) import them from here, never the other way.
+//! The value types the plan holds live with it ([`caps`], [`limits`], [`seccomp_profile`],
+//! [`units`]): the mechanisms that apply them (`security`, `cgroup`) import them from here,
+//! never the other way.
+//!
+//! A [`Plan`] is what the spec and the command line ask for; a [`BoxPlan`] is that plan with
+//! its image's defaults applied: what a box runs, what `foxbox plan` prints and what `inspect`
+//! records. Neither changes once made.
 
 pub mod caps;
+pub mod limits;
 pub mod seccomp_profile;
 pub mod units;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
 use caps::CapSet;
+pub use limits::Limits;
 use seccomp_profile::Profile;
 
 /// The PATH a box's processes get unless the spec sets one (podman's).
@@ -69,6 +75,71 @@ impl<T> Spanned<T> {
 impl<T: Serialize> Serialize for Spanned<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         self.value.serialize(s)
+    }
+}
+
+/// An image's defaults for the boxes made from it: its config's `WorkingDir`, `User`, `Env`
+/// (`KEY=VALUE`) and `Entrypoint` followed by `Cmd`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageDefaults {
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub env: Vec<String>,
+    pub command: Vec<String>,
+}
+
+/// What a box runs: a [`Plan`] with its image's defaults applied under it. The runner starts
+/// only these, and `foxbox plan` prints one, so what is printed is what runs. Serializes as
+/// the plan it holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct BoxPlan(Plan);
+
+impl BoxPlan {
+    /// The image's defaults under the plan: a value the spec set (it has a span) wins; a value
+    /// foxbox defaulted yields to the image's.
+    pub fn new(plan: Plan, image: &ImageDefaults) -> BoxPlan {
+        let mut p = plan;
+        if p.process.cwd.span.is_none() {
+            if let Some(w) = image.workdir.as_ref().filter(|w| w.starts_with('/')) {
+                p.process.cwd = Spanned::bare(PathBuf::from(w));
+            }
+        }
+        if p.process.user.span.is_none() {
+            if let Some(u) = image.user.as_deref().and_then(User::parse_image) {
+                p.process.user = Spanned::bare(u);
+            }
+        }
+        let default_path = p
+            .process
+            .env
+            .iter()
+            .any(|(k, v)| k == "PATH" && v == DEFAULT_PATH);
+        for kv in &image.env {
+            let Some((k, v)) = kv.split_once('=') else {
+                continue;
+            };
+            match p.process.env.iter_mut().find(|(pk, _)| pk == k) {
+                Some(entry) if k == "PATH" && default_path => entry.1 = v.to_string(),
+                Some(_) => {}
+                None => p.process.env.insert(0, (k.to_string(), v.to_string())),
+            }
+        }
+        if p.process.args.value.is_empty() {
+            p.process.args = Spanned::bare(image.command.clone());
+        }
+        BoxPlan(p)
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for BoxPlan {
+    type Target = Plan;
+    fn deref(&self) -> &Plan {
+        &self.0
     }
 }
 
@@ -154,31 +225,27 @@ pub enum User {
     Name { user: String, group: Option<String> },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Limits {
-    /// Bytes.
-    pub memory: Option<Spanned<u64>>,
-    /// Bytes of memory + swap; `None` with a memory limit means "same as memory" (no swap).
-    pub memory_swap: Option<Spanned<u64>>,
-    /// Fractions of a CPU.
-    pub cpus: Option<Spanned<f64>>,
-    pub pids: Option<Spanned<u64>>,
-    #[serde(serialize_with = "ser_duration_opt")]
-    pub timeout: Option<Spanned<Duration>>,
-    pub enforce: Enforce,
-}
-
-impl Limits {
-    /// True when any cgroup-backed limit is declared (timeout is enforced by foxbox itself).
-    pub fn needs_cgroup(&self) -> bool {
-        self.memory.is_some() || self.cpus.is_some() || self.pids.is_some()
-    }
-}
-
-fn ser_duration_opt<S: Serializer>(d: &Option<Spanned<Duration>>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_some(&humantime::format_duration(d.value).to_string()),
-        None => s.serialize_none(),
+impl User {
+    /// An image config's `User`: `uid[:gid]` or `name[:group]` (`None` when empty).
+    pub fn parse_image(s: &str) -> Option<User> {
+        let (u, g) = match s.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (s, None),
+        };
+        if u.is_empty() {
+            return None;
+        }
+        match (u.parse::<u32>(), g.map(str::parse::<u32>)) {
+            (Ok(uid), None) => Some(User::Id { uid, gid: None }),
+            (Ok(uid), Some(Ok(gid))) => Some(User::Id {
+                uid,
+                gid: Some(gid),
+            }),
+            _ => Some(User::Name {
+                user: u.to_string(),
+                group: g.map(str::to_string),
+            }),
+        }
     }
 }
 

@@ -204,14 +204,15 @@ pub fn check_facts(plan: &Plan, f: &Facts, opts: &HostOptions) -> Vec<Diagnostic
         }
     }
     let l = &plan.limits;
-    if let Some(c) = &l.cpus {
-        if c.value > f.cpus as f64 {
+    if let Some(c) = l.cpus() {
+        if c.value.cores() > f.cpus as f64 {
             out.push(at(
                 Diagnostic::warning(
                     codes::CPUS,
                     format!(
                         "`limits.cpus = {}` is more than this host's {} CPUs",
-                        c.value, f.cpus
+                        c.value.cores(),
+                        f.cpus
                     ),
                 )
                 .with_help("the limit cannot bind; lower it or omit it"),

@@ -2,6 +2,7 @@
 //! network, the executor, and the state it leaves. `foxbox up` and `foxbox run` (attached or
 //! detached) all come through here, so a box is the same thing however it was started.
 
+pub mod box_plan;
 pub mod cgroup_record;
 pub mod exec_request;
 pub mod holder;
@@ -22,7 +23,7 @@ use crate::cgroup::{self, BoxCgroup, Host};
 use crate::diag::Diagnostic;
 use crate::exec::{self, BoxRootfs, Launch, Layers, UpperDirs};
 use crate::image::{Image, Store};
-use crate::plan::{ImageRef, MountKind, NetMode, Plan, Spanned, User};
+use crate::plan::{BoxPlan, ImageRef, MountKind, NetMode, Plan};
 use crate::store::paths::Paths;
 use crate::volume::Volumes;
 
@@ -72,7 +73,7 @@ fn err(code: &'static str) -> impl Fn(String) -> RunError {
 /// Everything made for a box before it starts.
 pub struct Prepared {
     /// The plan with the image's defaults (workdir, user, env, command) under the spec's.
-    pub plan: Plan,
+    pub plan: BoxPlan,
     pub boxes: Boxes,
     pub entry: BoxEntry,
     pub image: Image,
@@ -115,64 +116,6 @@ fn resolve_image(store: &Store, plan: &Plan) -> Result<Image, RunError> {
     }
 }
 
-/// The image's defaults under the plan: a value the spec or a flag set (it has a span) wins;
-/// a value foxbox defaulted (no span) yields to the image's.
-pub fn with_image_defaults(plan: &Plan, image: &Image) -> Plan {
-    let mut p = plan.clone();
-    let c = &image.config;
-    if p.process.cwd.span.is_none() {
-        if let Some(w) = c.workdir.as_ref().filter(|w| w.starts_with('/')) {
-            p.process.cwd = Spanned::bare(PathBuf::from(w));
-        }
-    }
-    if p.process.user.span.is_none() {
-        if let Some(u) = c.user.as_deref().and_then(parse_image_user) {
-            p.process.user = Spanned::bare(u);
-        }
-    }
-    let default_path = p
-        .process
-        .env
-        .iter()
-        .any(|(k, v)| k == "PATH" && v == crate::spec::resolve::DEFAULT_PATH);
-    for kv in &c.env {
-        let Some((k, v)) = kv.split_once('=') else {
-            continue;
-        };
-        match p.process.env.iter_mut().find(|(pk, _)| pk == k) {
-            Some(entry) if k == "PATH" && default_path => entry.1 = v.to_string(),
-            Some(_) => {}
-            None => p.process.env.insert(0, (k.to_string(), v.to_string())),
-        }
-    }
-    if p.process.args.value.is_empty() {
-        p.process.args = Spanned::bare(effective_command(plan, image));
-    }
-    p
-}
-
-/// An image config's `User`: `uid[:gid]` or `name[:group]`.
-fn parse_image_user(s: &str) -> Option<User> {
-    let (u, g) = match s.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (s, None),
-    };
-    if u.is_empty() {
-        return None;
-    }
-    match (u.parse::<u32>(), g.map(str::parse::<u32>)) {
-        (Ok(uid), None) => Some(User::Id { uid, gid: None }),
-        (Ok(uid), Some(Ok(gid))) => Some(User::Id {
-            uid,
-            gid: Some(gid),
-        }),
-        _ => Some(User::Name {
-            user: u.to_string(),
-            group: g.map(str::to_string),
-        }),
-    }
-}
-
 /// What the image reference looks like to a person (`ps`'s IMAGE column).
 pub fn image_label(r: &ImageRef) -> String {
     match r {
@@ -202,7 +145,7 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
         Store::open_for_boxes(paths).map_err(|e| err("foxbox::image::store")(e.to_string()))?;
     let image = resolve_image(&store, plan)?;
     let image_took = t.elapsed();
-    let plan = &with_image_defaults(plan, &image);
+    let plan = &box_plan::box_plan(plan, &image);
     let command = effective_command(plan, &image);
     if command.is_empty() {
         return Err(RunError {
@@ -376,8 +319,8 @@ fn fill(
     if plan.limits.needs_cgroup() {
         let host = Host::detect().map_err(|e| err("foxbox::limits::detect")(e.to_string()))?;
         let lp = cgroup::plan(&plan.limits, &host, opts.cgroup_parent.as_deref());
-        let diags = lp.diagnostics(plan.limits.enforce);
-        if lp.refuses(plan.limits.enforce) {
+        let diags = lp.diagnostics(plan.limits.enforce());
+        if lp.refuses(plan.limits.enforce()) {
             return Err(RunError {
                 diagnostics: diags,
                 exit: 125,

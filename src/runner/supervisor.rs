@@ -275,7 +275,7 @@ fn start(
         auto_remove: entry.config.auto_remove,
         run_dir,
         net,
-        timeout: plan.limits.timeout.as_ref().map(|t| t.value),
+        timeout: plan.limits.timeout().map(|t| t.value),
         pid,
         pidfd,
         sources,
