@@ -4,8 +4,8 @@
 //! seccomp rules). Every item that came from the user remembers the span it came from, so a
 //! failure at run time can point back at the spec line that asked for it.
 //!
-//! The value types the plan holds live with it ([`caps`], [`limits`], [`seccomp_profile`],
-//! [`units`]): the mechanisms that apply them (`security`, `cgroup`) import them from here,
+//! The value types the plan holds live with it ([`caps`], [`digest`], [`limits`],
+//! [`reference`], [`seccomp_profile`], [`units`]): the mechanisms that apply them (`security`, `cgroup`) import them from here,
 //! never the other way.
 //!
 //! A [`Plan`] is what the spec and the command line ask for; a [`BoxPlan`] is that plan with
@@ -13,7 +13,9 @@
 //! records. Neither changes once made.
 
 pub mod caps;
+pub mod digest;
 pub mod limits;
+pub mod reference;
 pub mod seccomp_profile;
 pub mod units;
 
@@ -188,12 +190,9 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ImageRef {
-    /// An image in the store, by name and tag, optionally pinned to a digest (`sha256:<hex>`).
-    Stored {
-        name: String,
-        tag: String,
-        digest: Option<String>,
-    },
+    /// An image in the store (pulled when missing), by name and tag, optionally pinned to a
+    /// digest.
+    Stored(reference::ImageName),
     /// A rootfs tarball (absolute path), imported on first use and keyed by its digest.
     Tarball { path: PathBuf },
 }

@@ -1,7 +1,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use foxbox::image::{reference, Image, ImageError, PullContext, Removed, Store};
+use foxbox::image::{reference, Image, ImageError, ImageName, PullContext, Removed, Store};
 use foxbox::registry::{Client, Settings};
 use miette::IntoDiagnostic;
 use serde::Serialize;
@@ -130,12 +130,8 @@ pub fn run(cmd: ImageCommand, ctx: &Ctx) -> CmdResult {
         ImageCommand::Inspect(a) => inspect(&store, a),
         ImageCommand::Save(a) => save(&store, a),
         ImageCommand::Resolve(a) => {
-            let r = reference::parse(&a.image).into_diagnostic()?;
-            let image_ref = foxbox::plan::ImageRef::Stored {
-                name: r.name,
-                tag: r.tag,
-                digest: r.digest,
-            };
+            let image_ref =
+                foxbox::plan::ImageRef::Stored(ImageName::parse(&a.image).into_diagnostic()?);
             let settings = Settings::from_env().map_err(|e| miette::miette!("{e}"))?;
             let client = Client::new(settings);
             let image = store
@@ -162,11 +158,11 @@ pub fn run(cmd: ImageCommand, ctx: &Ctx) -> CmdResult {
 
 fn import(store: &mut Store, a: ImportArgs) -> CmdResult {
     let name = match &a.name {
-        Some(n) => reference::parse(n).into_diagnostic()?,
+        Some(n) => ImageName::parse(n).into_diagnostic()?,
         None => {
             let stem = reference::name_from_file(&a.file)
                 .ok_or_else(|| miette::miette!("{} has no file name", a.file.display()))?;
-            reference::parse(&stem).map_err(|e| {
+            ImageName::parse(&stem).map_err(|e| {
                 miette::miette!(
                     help = "name it with --name NAME[:TAG]",
                     "cannot name the image after the file: {e}"
@@ -174,7 +170,7 @@ fn import(store: &mut Store, a: ImportArgs) -> CmdResult {
             })?
         }
     };
-    if name.digest.is_some() {
+    if name.digest().is_some() {
         return Err(miette::miette!(
             "--name takes NAME[:TAG]; the digest is the file's own sha256"
         ));

@@ -150,9 +150,9 @@ fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
     row(
         "image",
         match &plan.image.value {
-            ImageRef::Stored { name, tag, digest } => match digest {
-                Some(d) => format!("{name}:{tag}@{d}"),
-                None => format!("{name}:{tag}"),
+            ImageRef::Stored(n) => match n.digest() {
+                Some(d) => format!("{}@{d}", n.full()),
+                None => n.full(),
             },
             ImageRef::Tarball { path } => format!("tarball {}", path.display()),
         },

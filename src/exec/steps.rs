@@ -488,9 +488,9 @@ pub fn describe_list(list: Vec<Step>) -> Vec<StepDesc> {
 
 fn image_detail(plan: &Plan) -> String {
     match &plan.image.value {
-        crate::plan::ImageRef::Stored { name, tag, digest } => match digest {
-            Some(d) => format!("{name}:{tag}@{d}"),
-            None => format!("{name}:{tag}"),
+        crate::plan::ImageRef::Stored(n) => match n.digest() {
+            Some(d) => format!("{}@{d}", n.full()),
+            None => n.full(),
         },
         crate::plan::ImageRef::Tarball { path } => format!("import {}", path.display()),
     }

@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::archive::{read_chunk, ChannelReader, CHUNK};
-use super::store::{docker_hub_name, has_registry, Image, ImageConfig, ImageRecord, ManifestRef};
+use super::store::{Image, ImageConfig, ImageRecord, ManifestRef};
 use super::unpack::{self, Stats, UnpackError};
 use super::{ImageError, Store};
 use crate::plan::ImageRef;
@@ -219,13 +219,15 @@ impl Store {
     ///   stored: pulled. With `@sha256:<hex>` the pull is by that digest (and the image is
     ///   recorded under `name@digest`, not a tag, since the registry's tag may name another).
     pub fn resolve_or_pull(&self, r: &ImageRef, ctx: &PullContext) -> Result<Image, ImageError> {
-        let ImageRef::Stored { name, tag, digest } = r else {
+        let ImageRef::Stored(n) = r else {
             return self.resolve(r);
         };
-        let registry = has_registry(name);
+        let (name, tag) = (n.name(), n.tag());
+        let digest = n.digest().map(|d| d.to_string());
+        let registry = n.registry().is_some();
         match self.find_named(name, tag, digest.as_deref()) {
             Ok(Some((image, used))) => {
-                if used != *name {
+                if used != name {
                     ctx.progress.note(&format!(
                         "Resolved \"{name}\" as the local image {used}:{tag}"
                     ));
@@ -237,16 +239,8 @@ impl Store {
             Err(ImageError::DigestMismatch { .. }) if registry => {}
             Err(e) => return Err(e),
         }
-        let full = if registry {
-            name.clone()
-        } else {
-            docker_hub_name(name)
-        };
-        let text = match digest {
-            Some(d) => format!("{full}@{d}"),
-            None => format!("{full}:{tag}"),
-        };
-        let reference = Reference::parse(&text)?;
+        // Pinned: by the digest alone, since the registry's tag may name another image.
+        let reference = Reference::from_name(n, n.digest().is_none())?;
         if !registry {
             ctx.progress.note(&format!(
                 "Resolved \"{name}\" as {reference}: no local image of that name, pulling it"

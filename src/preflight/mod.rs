@@ -330,13 +330,13 @@ pub fn check_facts(plan: &Plan, f: &Facts, opts: &HostOptions) -> Vec<Diagnostic
                 ));
             }
         }
-        img @ ImageRef::Stored { name, tag, .. } => {
+        img @ ImageRef::Stored(n) => {
             if let Some(present) = &opts.image_in_store {
                 if !present(img) {
                     out.push(at(
                         Diagnostic::error(
                             codes::IMAGE,
-                            format!("image {name}:{tag} is not in the store"),
+                            format!("image {} is not in the store", n.full()),
                         )
                         .with_help("import it with `foxbox image import`"),
                         box_span,

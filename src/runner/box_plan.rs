@@ -31,13 +31,14 @@ pub fn preview(paths: &Paths, plan: &Plan) -> Result<Option<BoxPlan>, crate::ima
             plan.clone(),
             &image_defaults(&ImageConfig::default()),
         ))),
-        ImageRef::Stored { name, tag, digest } => {
+        ImageRef::Stored(n) => {
             if !paths.images().is_dir() {
                 return Ok(None);
             }
             let store = Store::open_for_boxes(paths)?;
+            let digest = n.digest().map(|d| d.to_string());
             Ok(store
-                .find_named(name, tag, digest.as_deref())?
+                .find_named(n.name(), n.tag(), digest.as_deref())?
                 .map(|(image, _)| box_plan(plan, &image)))
         }
     }

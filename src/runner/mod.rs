@@ -119,10 +119,7 @@ fn resolve_image(store: &Store, plan: &Plan) -> Result<Image, RunError> {
 /// What the image reference looks like to a person (`ps`'s IMAGE column).
 pub fn image_label(r: &ImageRef) -> String {
     match r {
-        ImageRef::Stored { name, tag, digest } => match digest {
-            Some(d) => format!("{name}@{d}"),
-            None => format!("{name}:{tag}"),
-        },
+        ImageRef::Stored(n) => n.to_string(),
         ImageRef::Tarball { path } => path.display().to_string(),
     }
 }
