@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::delegate::{locate, Site};
 use super::detect::parse_parent;
 use super::{CgroupError, Controller, Host, Version};
-use crate::diag::Diagnostic;
+use crate::diag::{codes, Diagnostic};
 use crate::plan::{Enforce, Limits, Span};
 
 /// The scheduler period foxbox uses for cpu quotas (the kernel's default).
@@ -84,9 +84,9 @@ impl Unenforced {
             self.limit, self.error
         );
         let d = match enforce {
-            Enforce::Strict => Diagnostic::error("foxbox::limits::not_enforceable", msg),
+            Enforce::Strict => Diagnostic::error(codes::limits::NOT_ENFORCEABLE, msg),
             Enforce::BestEffort => Diagnostic::warning(
-                "foxbox::limits::not_enforced",
+                codes::limits::NOT_ENFORCED,
                 format!("{msg}; running without it (enforce = \"best-effort\")"),
             ),
         };
@@ -307,8 +307,8 @@ pub fn check_limits(limits: &Limits, parent: Option<&str>) -> Vec<Diagnostic> {
         Err(e) => {
             let msg = format!("cannot read this host's cgroup layout: {e}");
             vec![match limits.enforce() {
-                Enforce::Strict => Diagnostic::error("foxbox::limits::no_cgroups", msg),
-                Enforce::BestEffort => Diagnostic::warning("foxbox::limits::no_cgroups", msg),
+                Enforce::Strict => Diagnostic::error(codes::limits::NO_CGROUPS, msg),
+                Enforce::BestEffort => Diagnostic::warning(codes::limits::NO_CGROUPS, msg),
             }]
         }
     }

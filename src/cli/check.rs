@@ -1,3 +1,4 @@
+use foxbox::diag::codes;
 use std::path::PathBuf;
 
 use clap::Args;
@@ -89,7 +90,8 @@ pub fn run(a: CheckArgs, ctx: &Ctx) -> CmdResult {
         super::out(&format!("host network:\n{indented}"));
     }
     if a.format == Format::Json {
-        let text = serde_json::to_string_pretty(&json).map_err(|e| miette::miette!("{e}"))?;
+        let text =
+            serde_json::to_string_pretty(&json).map_err(|e| failure!(codes::cli::OUTPUT, "{e}"))?;
         super::out(&format!("{text}\n"));
     }
     Ok(code)

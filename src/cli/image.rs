@@ -1,9 +1,10 @@
+use super::{Failure, OrFail};
+use foxbox::diag::codes;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use foxbox::image::{reference, Image, ImageError, ImageName, PullContext, Removed, Store};
 use foxbox::registry::{Client, Settings};
-use miette::IntoDiagnostic;
 use serde::Serialize;
 
 use super::{human, CmdResult, Ctx, Format};
@@ -117,8 +118,8 @@ pub struct RemoveRootfsArgs {
     pub box_dir: PathBuf,
 }
 
-fn open(ctx: &Ctx) -> miette::Result<Store> {
-    Store::open(&ctx.paths()?).into_diagnostic()
+fn open(ctx: &Ctx) -> Result<Store, Failure> {
+    Store::open(&ctx.paths()?).or_fail(codes::image::STORE)
 }
 
 pub fn run(cmd: ImageCommand, ctx: &Ctx) -> CmdResult {
@@ -130,27 +131,31 @@ pub fn run(cmd: ImageCommand, ctx: &Ctx) -> CmdResult {
         ImageCommand::Inspect(a) => inspect(&store, a),
         ImageCommand::Save(a) => save(&store, a),
         ImageCommand::Resolve(a) => {
-            let image_ref =
-                foxbox::plan::ImageRef::Stored(ImageName::parse(&a.image).into_diagnostic()?);
-            let settings = Settings::from_env().map_err(|e| miette::miette!("{e}"))?;
+            let image_ref = foxbox::plan::ImageRef::Stored(
+                ImageName::parse(&a.image).or_fail(codes::image::NAME)?,
+            );
+            let settings =
+                Settings::from_env().map_err(|e| failure!(codes::registry::SETTINGS, "{e}"))?;
             let client = Client::new(settings);
             let image = store
                 .resolve_or_pull(&image_ref, &PullContext::new(&client))
-                .into_diagnostic()?;
+                .or_fail(codes::image::RESOLVE)?;
             print_json(&image)?;
             Ok(0)
         }
         ImageCommand::Load(a) => load(&store, a),
         ImageCommand::PrepareRootfs(a) => {
-            let image = store.lookup(&a.image).into_diagnostic()?;
+            let image = store.lookup(&a.image).or_fail(codes::image::STORE)?;
             let r = store
                 .prepare_box_rootfs(&image, &a.box_dir)
-                .into_diagnostic()?;
+                .or_fail(codes::image::STORE)?;
             print_json(&r)?;
             Ok(0)
         }
         ImageCommand::RemoveRootfs(a) => {
-            store.remove_box_rootfs(&a.box_dir).into_diagnostic()?;
+            store
+                .remove_box_rootfs(&a.box_dir)
+                .or_fail(codes::image::STORE)?;
             Ok(0)
         }
     }
@@ -158,12 +163,14 @@ pub fn run(cmd: ImageCommand, ctx: &Ctx) -> CmdResult {
 
 fn import(store: &mut Store, a: ImportArgs) -> CmdResult {
     let name = match &a.name {
-        Some(n) => ImageName::parse(n).into_diagnostic()?,
+        Some(n) => ImageName::parse(n).or_fail(codes::image::NAME)?,
         None => {
-            let stem = reference::name_from_file(&a.file)
-                .ok_or_else(|| miette::miette!("{} has no file name", a.file.display()))?;
+            let stem = reference::name_from_file(&a.file).ok_or_else(|| {
+                failure!(codes::image::NAME, "{} has no file name", a.file.display())
+            })?;
             ImageName::parse(&stem).map_err(|e| {
-                miette::miette!(
+                failure!(
+                    codes::image::NAME,
                     help = "name it with --name NAME[:TAG]",
                     "cannot name the image after the file: {e}"
                 )
@@ -171,7 +178,8 @@ fn import(store: &mut Store, a: ImportArgs) -> CmdResult {
         }
     };
     if name.digest().is_some() {
-        return Err(miette::miette!(
+        return Err(failure!(
+            codes::image::NAME,
             "--name takes NAME[:TAG]; the digest is the file's own sha256"
         ));
     }
@@ -229,7 +237,7 @@ struct Listed<'a> {
 }
 
 fn ls(store: &Store, a: LsArgs) -> CmdResult {
-    let images = store.list().into_diagnostic()?;
+    let images = store.list().or_fail(codes::image::STORE)?;
     if a.format == Format::Json {
         let v: Vec<Listed> = images
             .iter()
@@ -338,7 +346,7 @@ fn inspect(store: &Store, a: InspectArgs) -> CmdResult {
         .iter()
         .map(|n| store.lookup(n))
         .collect::<Result<Vec<Image>, _>>()
-        .into_diagnostic()?;
+        .or_fail(codes::image::STORE)?;
     let v: Vec<Listed> = images
         .iter()
         .map(|i| Listed {
@@ -351,9 +359,14 @@ fn inspect(store: &Store, a: InspectArgs) -> CmdResult {
 }
 
 fn save(store: &Store, a: SaveArgs) -> CmdResult {
-    let saved = store
-        .save(&a.image, &a.output)
-        .map_err(|e| miette::miette!("cannot save {} to {}: {e}", a.image, a.output.display()))?;
+    let saved = store.save(&a.image, &a.output).map_err(|e| {
+        failure!(
+            codes::image::SAVE,
+            "cannot save {} to {}: {e}",
+            a.image,
+            a.output.display()
+        )
+    })?;
     if !a.quiet {
         let kind = if foxbox::image::oci::is_archive(&a.output) {
             "OCI archive"
@@ -372,7 +385,7 @@ fn save(store: &Store, a: SaveArgs) -> CmdResult {
 }
 
 fn load(store: &Store, a: LoadArgs) -> CmdResult {
-    let settings = Settings::from_env().map_err(|e| miette::miette!("{e}"))?;
+    let settings = Settings::from_env().map_err(|e| failure!(codes::registry::SETTINGS, "{e}"))?;
     let client = Client::new(settings);
     let bars = if a.quiet {
         super::pull::Bars::new(false)
@@ -384,7 +397,8 @@ fn load(store: &Store, a: LoadArgs) -> CmdResult {
     ctx.progress = &bars;
     let result = store.load(&a.input, &ctx);
     bars.finish();
-    let loaded = result.map_err(|e| miette::miette!("cannot load {}: {e}", a.input.display()))?;
+    let loaded = result
+        .map_err(|e| failure!(codes::image::LOAD, "cannot load {}: {e}", a.input.display()))?;
     for p in &loaded {
         if a.quiet {
             println!("{}", p.image.hex());
@@ -399,8 +413,11 @@ fn load(store: &Store, a: LoadArgs) -> CmdResult {
     Ok(0)
 }
 
-fn print_json<T: Serialize>(v: &T) -> miette::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v).into_diagnostic()?);
+fn print_json<T: Serialize>(v: &T) -> Result<(), Failure> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).or_fail(codes::cli::OUTPUT)?
+    );
     Ok(())
 }
 

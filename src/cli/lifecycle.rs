@@ -1,11 +1,12 @@
 //! ps, top, logs, inspect, stop, kill, rm, wait: commands that act on stored boxes.
 
+use super::{Failure, OrFail};
+use foxbox::diag::codes;
 use std::time::{Duration, UNIX_EPOCH};
 
 use clap::Args;
 use foxbox::boxes::exits::Exits;
 use foxbox::boxes::{control, log, BoxEntry, BoxError, Boxes, Status};
-use miette::{miette, IntoDiagnostic};
 use serde_json::json;
 
 use super::{human, CmdResult, Ctx, Format};
@@ -86,17 +87,17 @@ pub struct WaitArgs {
     pub boxes: Vec<String>,
 }
 
-pub fn open(ctx: &Ctx) -> miette::Result<Boxes> {
-    Boxes::open(ctx.paths()?.boxes()).into_diagnostic()
+pub fn open(ctx: &Ctx) -> Result<Boxes, Failure> {
+    Boxes::open(ctx.paths()?.boxes()).or_fail(codes::boxes::LOOKUP)
 }
 
-fn find(boxes: &Boxes, what: &str) -> miette::Result<BoxEntry> {
-    let id = boxes.resolve(what).into_diagnostic()?;
-    boxes.load(&id).into_diagnostic()
+fn find(boxes: &Boxes, what: &str) -> Result<BoxEntry, Failure> {
+    let id = boxes.resolve(what).or_fail(codes::boxes::LOOKUP)?;
+    boxes.load(&id).or_fail(codes::boxes::LOOKUP)
 }
 
 /// Run `f` for each named box; report failures as podman does (go on, exit 125 at the end).
-fn each(names: &[String], mut f: impl FnMut(&str) -> miette::Result<()>) -> CmdResult {
+fn each(names: &[String], mut f: impl FnMut(&str) -> Result<(), Failure>) -> CmdResult {
     let mut failed = false;
     for n in names {
         if let Err(e) = f(n) {
@@ -157,13 +158,16 @@ pub fn ps(a: PsArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
     let list: Vec<BoxEntry> = boxes
         .list()
-        .into_diagnostic()?
+        .or_fail(codes::boxes::LOOKUP)?
         .into_iter()
         .filter(|e| a.all || e.state.status == Status::Running)
         .collect();
     if a.format == Format::Json {
         let v: Vec<_> = list.iter().map(ps_json).collect();
-        println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).or_fail(codes::cli::OUTPUT)?
+        );
         return Ok(0);
     }
     let id = |e: &BoxEntry| {
@@ -250,7 +254,7 @@ pub fn inspect(a: InspectArgs, ctx: &Ctx) -> CmdResult {
         .boxes
         .iter()
         .map(|b| find(&boxes, b))
-        .collect::<miette::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, Failure>>()?;
     let v: Vec<_> = entries
         .iter()
         .map(|e| {
@@ -288,7 +292,10 @@ pub fn inspect(a: InspectArgs, ctx: &Ctx) -> CmdResult {
             })
         })
         .collect();
-    println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&v).or_fail(codes::cli::OUTPUT)?
+    );
     Ok(0)
 }
 
@@ -296,7 +303,11 @@ pub fn top(a: TopArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
     let e = find(&boxes, &a.r#box)?;
     if e.state.status != Status::Running {
-        return Err(miette!("box {} is not running", e.config.name));
+        return Err(failure!(
+            codes::boxes::NOT_RUNNING,
+            "box {} is not running",
+            e.config.name
+        ));
     }
     println!("{:<8} {:<10} {:<8} COMMAND", "PID", "HOST PID", "HOST UID");
     for p in control::processes(&e) {
@@ -308,7 +319,7 @@ pub fn top(a: TopArgs, ctx: &Ctx) -> CmdResult {
     Ok(0)
 }
 
-fn parse_since(s: &str) -> miette::Result<std::time::SystemTime> {
+fn parse_since(s: &str) -> Result<std::time::SystemTime, Failure> {
     if let Ok(d) = humantime::parse_duration(s) {
         return Ok(std::time::SystemTime::now() - d);
     }
@@ -316,7 +327,8 @@ fn parse_since(s: &str) -> miette::Result<std::time::SystemTime> {
         return Ok(UNIX_EPOCH + Duration::from_secs(secs));
     }
     humantime::parse_rfc3339_weak(s).map_err(|_| {
-        miette!(
+        failure!(
+            codes::cli::USAGE,
             "--since {s:?}: expected a duration (10m, 1h30m), Unix seconds, or an RFC 3339 time"
         )
     })
@@ -338,16 +350,20 @@ pub fn logs(a: LogsArgs, ctx: &Ctx) -> CmdResult {
             .unwrap_or(true)
     };
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
-    log::show(&e.log_path(), &q, a.follow, done, &mut out, &mut err).into_diagnostic()?;
+    log::show(&e.log_path(), &q, a.follow, done, &mut out, &mut err).or_fail(codes::boxes::LOG)?;
     Ok(0)
 }
 
-fn parse_grace(s: &str) -> miette::Result<Duration> {
+fn parse_grace(s: &str) -> Result<Duration, Failure> {
     if let Ok(n) = s.parse::<u64>() {
         return Ok(Duration::from_secs(n));
     }
-    humantime::parse_duration(s)
-        .map_err(|_| miette!("--time {s:?}: expected seconds (10) or a duration (10s, 1m)"))
+    humantime::parse_duration(s).map_err(|_| {
+        failure!(
+            codes::cli::USAGE,
+            "--time {s:?}: expected seconds (10) or a duration (10s, 1m)"
+        )
+    })
 }
 
 pub fn stop(a: StopArgs, ctx: &Ctx) -> CmdResult {
@@ -355,7 +371,7 @@ pub fn stop(a: StopArgs, ctx: &Ctx) -> CmdResult {
     let grace = parse_grace(&a.time)?;
     each(&a.boxes, |b| {
         let e = find(&boxes, b)?;
-        control::stop(&boxes, &e.config.id, grace).into_diagnostic()?;
+        control::stop(&boxes, &e.config.id, grace).or_fail(codes::boxes::CONTROL)?;
         println!("{b}");
         Ok(())
     })
@@ -363,12 +379,16 @@ pub fn stop(a: StopArgs, ctx: &Ctx) -> CmdResult {
 
 pub fn kill(a: KillArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
-    let sig =
-        control::parse_signal(&a.signal).ok_or_else(|| miette!("unknown signal {:?}", a.signal))?;
+    let sig = control::parse_signal(&a.signal)
+        .ok_or_else(|| failure!(codes::cli::USAGE, "unknown signal {:?}", a.signal))?;
     each(&a.boxes, |b| {
         let e = find(&boxes, b)?;
-        if !control::signal(&e, sig).into_diagnostic()? {
-            return Err(miette!("box {} is not running", e.config.name));
+        if !control::signal(&e, sig).or_fail(codes::boxes::CONTROL)? {
+            return Err(failure!(
+                codes::boxes::NOT_RUNNING,
+                "box {} is not running",
+                e.config.name
+            ));
         }
         println!("{b}");
         Ok(())
@@ -383,15 +403,16 @@ pub fn rm(a: RmArgs, ctx: &Ctx) -> CmdResult {
         // Running, or still starting (a supervisor that has not exec'd the fox yet).
         if e.state.status == Status::Running || control::has_live_process(&e) {
             if !a.force {
-                return Err(miette!(
+                return Err(failure!(
+                    codes::boxes::CONTROL,
                     help = "stop it first (foxbox stop), or use rm -f to kill it",
                     "box {} is running",
                     e.config.name
                 ));
             }
-            control::kill_all(&e, Duration::from_secs(10)).into_diagnostic()?;
+            control::kill_all(&e, Duration::from_secs(10)).or_fail(codes::boxes::CONTROL)?;
         }
-        foxbox::runner::remove::remove(&paths, &boxes, &e).into_diagnostic()?;
+        foxbox::runner::remove::remove(&paths, &boxes, &e).or_fail(codes::boxes::CONTROL)?;
         println!("{b}");
         Ok(())
     })
@@ -435,10 +456,10 @@ pub fn wait(a: WaitArgs, ctx: &Ctx) -> CmdResult {
                         println!("{code}");
                         return Ok(());
                     }
-                    None => return Err(e).into_diagnostic(),
+                    None => return Err(e).or_fail(codes::boxes::CONTROL),
                 }
             }
-            Err(e) => return Err(e).into_diagnostic(),
+            Err(e) => return Err(e).or_fail(codes::boxes::CONTROL),
         };
         let auto_remove = boxes.load(&id).is_ok_and(|e| e.config.auto_remove);
         if auto_remove {
@@ -447,9 +468,13 @@ pub fn wait(a: WaitArgs, ctx: &Ctx) -> CmdResult {
         }
         let code = match control::wait_stopped(&boxes, &id, None).and_then(|_| boxes.load(&id)) {
             Ok(e) => e.state.exit_code.unwrap_or(-1),
-            Err(BoxError::NotFound(_)) => kept_exit(&exits, &id, auto_remove)
-                .ok_or_else(|| miette!("box {b} was removed before its exit code could be read"))?,
-            Err(e) => return Err(e).into_diagnostic(),
+            Err(BoxError::NotFound(_)) => kept_exit(&exits, &id, auto_remove).ok_or_else(|| {
+                failure!(
+                    codes::boxes::CONTROL,
+                    "box {b} was removed before its exit code could be read"
+                )
+            })?,
+            Err(e) => return Err(e).or_fail(codes::boxes::CONTROL),
         };
         println!("{code}");
         Ok(())

@@ -4,10 +4,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+#[macro_use]
+mod fail;
 mod check;
 mod completions;
 mod exec;
 mod fast_parse;
+mod help_codes;
 mod human;
 mod image;
 mod lifecycle;
@@ -109,6 +112,8 @@ pub enum Command {
     Stats(stats::StatsArgs),
     /// Print the JSON Schema of Foxbox.toml.
     Schema(schema::SchemaArgs),
+    /// List every diagnostic code foxbox reports, with what it means.
+    Codes(help_codes::CodesArgs),
     /// Print shell completions.
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff).
@@ -122,9 +127,8 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn paths(&self) -> miette::Result<foxbox::store::paths::Paths> {
-        foxbox::store::paths::Paths::resolve(self.root.as_deref())
-            .map_err(|e| miette::miette!("{e}"))
+    pub fn paths(&self) -> Result<foxbox::store::paths::Paths, Failure> {
+        foxbox::store::paths::Paths::resolve(self.root.as_deref()).or_fail(codes::cli::PATHS)
     }
 
     /// Whether diagnostics on stderr get colour.
@@ -140,8 +144,10 @@ impl Ctx {
     }
 }
 
-/// A command's outcome: Ok(exit code), or an error rendered at the edge with exit code 125.
-pub type CmdResult = miette::Result<u8>;
+/// A command's outcome: Ok(exit code), or a [`Failure`] rendered at the edge.
+pub type CmdResult = Result<u8, Failure>;
+pub use fail::{Failure, OrFail};
+use foxbox::diag::codes;
 
 pub use fast_parse::parse;
 
@@ -152,15 +158,6 @@ pub fn main(cli: Cli) -> u8 {
         color: cli.globals.color,
     };
     let color = ctx.color_stderr();
-    miette::set_hook(Box::new(move |_| {
-        Box::new(
-            miette::MietteHandlerOpts::new()
-                .color(color)
-                .unicode(color)
-                .build(),
-        )
-    }))
-    .ok();
     let result = match cli.command {
         Command::Check(a) => check::run(a, &ctx),
         Command::Plan(a) => plan::run(a, &ctx),
@@ -181,14 +178,15 @@ pub fn main(cli: Cli) -> u8 {
         Command::Wait(a) => lifecycle::wait(a, &ctx),
         Command::Stats(a) => stats::run(a, &ctx),
         Command::Schema(a) => schema::run(a, &ctx),
+        Command::Codes(a) => help_codes::run(a),
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
     };
     match result {
         Ok(code) => code,
-        Err(report) => {
-            eprintln!("{report:?}");
-            125
+        Err(f) => {
+            err(&f.render(color));
+            f.exit
         }
     }
 }

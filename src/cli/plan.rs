@@ -1,13 +1,14 @@
+use foxbox::diag::codes;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use foxbox::diag::{self, RenderOptions, Source};
+use foxbox::diag::{self, RenderOptions};
 use foxbox::exec::steps::{self, Side};
 use foxbox::plan::{Enforce, ImageRef, MountKind, NetMode, Plan, Seccomp, User};
 use foxbox::spec::{self, units::format_size, Overrides};
 
-use super::{CmdResult, Ctx, Format};
+use super::{CmdResult, Ctx, Failure, Format};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -34,10 +35,7 @@ pub fn run(a: PlanArgs, ctx: &Ctx) -> CmdResult {
         name: a.name,
         command: a.command,
     };
-    let plan = match load_plan(&path, &overrides, ctx) {
-        Ok(p) => p,
-        Err(code) => return Ok(code),
-    };
+    let plan = load_plan(&path, &overrides, ctx)?;
     // What `up` runs: the plan with the image's defaults, when the image is stored.
     let boxed = match foxbox::runner::box_plan::preview(&ctx.paths()?, &plan) {
         Ok(b) => b,
@@ -55,7 +53,7 @@ pub fn run(a: PlanArgs, ctx: &Ctx) -> CmdResult {
     }
     let plan = boxed.as_deref().unwrap_or(&plan);
     if a.exec {
-        return exec_steps(&path, plan, a.format, ctx);
+        return exec_steps(&path, plan, a.format);
     }
     let steps = steps::describe(plan);
     match a.format {
@@ -69,7 +67,8 @@ pub fn run(a: PlanArgs, ctx: &Ctx) -> CmdResult {
                 plan,
                 steps: &steps,
             };
-            let text = serde_json::to_string_pretty(&v).map_err(|e| miette::miette!("{e}"))?;
+            let text = serde_json::to_string_pretty(&v)
+                .map_err(|e| failure!(codes::cli::OUTPUT, "{e}"))?;
             super::out(&format!("{text}\n"));
         }
         Format::Human => super::out(&human(&path, plan, &steps)),
@@ -78,22 +77,22 @@ pub fn run(a: PlanArgs, ctx: &Ctx) -> CmdResult {
 }
 
 /// `plan --exec`: the step list of a process `foxbox exec` starts in a box of this plan.
-fn exec_steps(path: &Path, plan: &Plan, format: Format, ctx: &Ctx) -> CmdResult {
+fn exec_steps(path: &Path, plan: &Plan, format: Format) -> CmdResult {
     let list = match foxbox::runner::exec_request::plan_steps(plan) {
         Ok(l) => steps::describe_list(l),
         Err(e) => {
-            super::err(&diag::render(
-                &[e.diagnostic()],
+            return Err(Failure::against(
+                vec![e.diagnostic()],
                 &plan.origin,
-                ctx.color_stderr(),
-            ));
-            return Ok(e.exit_code());
+                e.exit_code(),
+            ))
         }
     };
     match format {
         Format::Json => {
             let v = serde_json::json!({ "steps": list });
-            let text = serde_json::to_string_pretty(&v).map_err(|e| miette::miette!("{e}"))?;
+            let text = serde_json::to_string_pretty(&v)
+                .map_err(|e| failure!(codes::cli::OUTPUT, "{e}"))?;
             super::out(&format!("{text}\n"));
         }
         Format::Human => {
@@ -108,9 +107,9 @@ fn exec_steps(path: &Path, plan: &Plan, format: Format, ctx: &Ctx) -> CmdResult 
     Ok(0)
 }
 
-/// Load a spec for a command that goes on to use the plan (`plan`, `up`): warnings and errors
-/// are rendered on stderr; `Err` is the exit code to return (125: foxbox could not go on).
-pub fn load_plan(path: &Path, overrides: &Overrides, ctx: &Ctx) -> Result<Plan, u8> {
+/// Load a spec for a command that goes on to use the plan (`plan`, `up`): warnings are
+/// rendered on stderr; `Err`: the spec's diagnostics, exit 125 (foxbox could not go on).
+pub fn load_plan(path: &Path, overrides: &Overrides, ctx: &Ctx) -> Result<Plan, Failure> {
     let opts = RenderOptions {
         color: ctx.color_stderr(),
         ..RenderOptions::default()
@@ -126,14 +125,7 @@ pub fn load_plan(path: &Path, overrides: &Overrides, ctx: &Ctx) -> Result<Plan, 
         }
         Err(e) => {
             let (diags, origin) = e.into_diagnostics();
-            let mut name = String::new();
-            let src = Source::of_origin(&origin, &mut name);
-            let src = Source {
-                text: src.text.filter(|t| !t.is_empty()),
-                ..src
-            };
-            super::err(&diag::render_source(&diags, src, opts));
-            Err(125)
+            Err(Failure::against(diags, &origin, 125))
         }
     }
 }

@@ -40,10 +40,7 @@ pub fn run(a: UpArgs, ctx: &Ctx) -> CmdResult {
         name: a.name,
         command: a.command,
     };
-    let plan = match super::plan::load_plan(&path, &overrides, ctx) {
-        Ok(p) => p,
-        Err(code) => return Ok(code),
-    };
+    let plan = super::plan::load_plan(&path, &overrides, ctx)?;
     let opts = RunOptions {
         auto_remove: a.rm,
         cgroup_parent: a.cgroup_parent,

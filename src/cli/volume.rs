@@ -1,6 +1,7 @@
+use super::{Failure, OrFail};
 use clap::{Args, Subcommand};
+use foxbox::diag::codes;
 use foxbox::volume::{Volume, Volumes};
-use miette::IntoDiagnostic;
 
 use super::{human, CmdResult, Ctx, Format};
 
@@ -52,21 +53,21 @@ pub struct RmArgs {
 #[derive(Debug, Args)]
 pub struct PruneArgs {}
 
-fn open(ctx: &Ctx) -> miette::Result<Volumes> {
+fn open(ctx: &Ctx) -> Result<Volumes, Failure> {
     let paths = ctx.paths()?;
-    Volumes::open(paths.volumes(), paths.boxes()).into_diagnostic()
+    Volumes::open(paths.volumes(), paths.boxes()).or_fail(codes::volume::VOLUME)
 }
 
 pub fn run(cmd: VolumeCommand, ctx: &Ctx) -> CmdResult {
     let vols = open(ctx)?;
     match cmd {
         VolumeCommand::Create(a) => {
-            let v = vols.create(&a.name).into_diagnostic()?;
+            let v = vols.create(&a.name).or_fail(codes::volume::VOLUME)?;
             println!("{}", v.name);
             Ok(0)
         }
         VolumeCommand::Ls(a) => {
-            let list = vols.list().into_diagnostic()?;
+            let list = vols.list().or_fail(codes::volume::VOLUME)?;
             if a.format == Format::Json {
                 print_json(&list)?;
             } else if a.quiet {
@@ -91,7 +92,7 @@ pub fn run(cmd: VolumeCommand, ctx: &Ctx) -> CmdResult {
                 .iter()
                 .map(|n| vols.get(n))
                 .collect::<Result<Vec<Volume>, _>>()
-                .into_diagnostic()?;
+                .or_fail(codes::volume::VOLUME)?;
             print_json(&list)?;
             Ok(0)
         }
@@ -109,7 +110,7 @@ pub fn run(cmd: VolumeCommand, ctx: &Ctx) -> CmdResult {
             Ok(if failed { 125 } else { 0 })
         }
         VolumeCommand::Prune(_) => {
-            for n in vols.prune().into_diagnostic()? {
+            for n in vols.prune().or_fail(codes::volume::VOLUME)? {
                 println!("{n}");
             }
             Ok(0)
@@ -117,7 +118,10 @@ pub fn run(cmd: VolumeCommand, ctx: &Ctx) -> CmdResult {
     }
 }
 
-fn print_json<T: serde::Serialize>(v: &T) -> miette::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v).into_diagnostic()?);
+fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).or_fail(codes::cli::OUTPUT)?
+    );
     Ok(())
 }

@@ -20,7 +20,7 @@ use crate::boxes::{
     now_ms, BoxConfig, BoxEntry, BoxError, BoxState, Boxes, Lock, Pending, ProcId, Status,
 };
 use crate::cgroup::{self, BoxCgroup, Host};
-use crate::diag::Diagnostic;
+use crate::diag::{codes, Diagnostic};
 use crate::exec::{self, BoxRootfs, Launch, Layers, UpperDirs};
 use crate::image::{Image, Store};
 use crate::plan::{BoxPlan, ImageRef, MountKind, NetMode, Plan};
@@ -70,6 +70,14 @@ fn err(code: &'static str) -> impl Fn(String) -> RunError {
     move |m| RunError::new(code, m)
 }
 
+/// A typed error at the runner's boundary, as a diagnostic that keeps its chain of sources.
+fn typed<E: std::error::Error + 'static>(code: &'static str) -> impl Fn(E) -> RunError {
+    move |e| RunError {
+        diagnostics: vec![Diagnostic::from_error(code, &e)],
+        exit: 125,
+    }
+}
+
 /// Everything made for a box before it starts.
 pub struct Prepared {
     /// The plan with the image's defaults (workdir, user, env, command) under the spec's.
@@ -93,8 +101,8 @@ pub struct Prepared {
 /// The image from the store; a registry reference (or a pinned digest) that is not there is
 /// pulled first.
 fn resolve_image(store: &Store, plan: &Plan) -> Result<Image, RunError> {
-    let fail = |e: String| RunError {
-        diagnostics: vec![Diagnostic::error("foxbox::image::resolve", e)
+    let fail = |e: &(dyn std::error::Error + 'static)| RunError {
+        diagnostics: vec![Diagnostic::from_error(codes::image::RESOLVE, e)
             .with_span(plan.image.span)
             .with_label("this image")],
         exit: 125,
@@ -103,15 +111,14 @@ fn resolve_image(store: &Store, plan: &Plan) -> Result<Image, RunError> {
         Ok(image) => Ok(image),
         Err(local) => {
             if !matches!(plan.image.value, ImageRef::Stored { .. }) {
-                return Err(fail(local.to_string()));
+                return Err(fail(&local));
             }
-            let settings =
-                crate::registry::Settings::from_env().map_err(|e| fail(e.to_string()))?;
+            let settings = crate::registry::Settings::from_env().map_err(|e| fail(&e))?;
             let client = crate::registry::Client::new(settings);
             let ctx = crate::image::PullContext::new(&client);
             store
                 .resolve_or_pull(&plan.image.value, &ctx)
-                .map_err(|e| fail(e.to_string()))
+                .map_err(|e| fail(&e))
         }
     }
 }
@@ -138,8 +145,7 @@ pub fn effective_command(plan: &Plan, image: &Image) -> Vec<String> {
 /// nothing of the box is left behind.
 pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
     let t = Instant::now();
-    let store =
-        Store::open_for_boxes(paths).map_err(|e| err("foxbox::image::store")(e.to_string()))?;
+    let store = Store::open_for_boxes(paths).map_err(typed(codes::image::STORE))?;
     let image = resolve_image(&store, plan)?;
     let image_took = t.elapsed();
     let plan = &box_plan::box_plan(plan, &image);
@@ -147,7 +153,7 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
     if command.is_empty() {
         return Err(RunError {
             diagnostics: vec![Diagnostic::error(
-                "foxbox::spec::no_command",
+                codes::spec::NO_COMMAND,
                 "no command: the spec names none and the image has no default",
             )
             .with_span(plan.process.args.span.or(plan.image.span))
@@ -158,14 +164,13 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
 
     // A taken host port is refused here, at its own spec line, before anything is made.
     crate::net::ports::check_free(&plan.network.ports).map_err(|e| RunError {
-        diagnostics: vec![Diagnostic::error("foxbox::net::port", e.to_string())
+        diagnostics: vec![Diagnostic::from_error(codes::net::PORT, &e)
             .with_span(e.span().or(plan.network.mode.span))
             .with_label("this port")
             .with_help("choose another host port, or stop what holds this one")],
         exit: 125,
     })?;
-    let boxes =
-        Boxes::open_unswept(paths.boxes()).map_err(|e| err("foxbox::box::store")(e.to_string()))?;
+    let boxes = Boxes::open_unswept(paths.boxes()).map_err(typed(codes::boxes::STORE))?;
     // Compiled once, for the executor and for `exec`'s record. A profile that does not
     // compile is left to the executor's seccomp step, which reports it against the spec.
     let seccomp = exec::security_glue::compile(plan).ok().flatten();
@@ -200,9 +205,8 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
             .collect(),
         volumes: volume_names.clone(),
         auto_remove: opts.auto_remove,
-        plan: serde_json::to_value(plan).map_err(|e| {
-            err("foxbox::box::create")(format!("cannot encode the box's plan: {e}"))
-        })?,
+        plan: serde_json::to_value(plan)
+            .map_err(|e| err(codes::boxes::CREATE)(format!("cannot encode the box's plan: {e}")))?,
         exec: Some(ExecInfo::from_plan(
             plan,
             seccomp.as_ref().map(|p| p.digest()),
@@ -211,7 +215,7 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
         initial: None,
     };
     let (entry, pending) = boxes.stage(config).map_err(|e| RunError {
-        diagnostics: vec![Diagnostic::error("foxbox::box::create", e.to_string())
+        diagnostics: vec![Diagnostic::from_error(codes::boxes::CREATE, &e)
             .with_span(plan.name.as_ref().and_then(|n| n.span))],
         exit: 125,
     })?;
@@ -223,7 +227,7 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
     if outside {
         if let Err(e) = boxes.commit(&entry, &pending) {
             boxes.abandon(&entry, &pending);
-            return Err(err("foxbox::box::create")(e.to_string()));
+            return Err(typed(codes::boxes::CREATE)(e));
         }
     }
 
@@ -264,15 +268,15 @@ fn fill(
     let dir = made.entry.dir.clone();
     store
         .add_user(&made.image.id, &id)
-        .map_err(|e| err("foxbox::image::users")(e.to_string()))?;
+        .map_err(typed(codes::image::USERS))?;
     let r = store
         .prepare_box_rootfs(&made.image, &dir)
-        .map_err(|e| err("foxbox::image::rootfs")(e.to_string()))?;
+        .map_err(typed(codes::image::ROOTFS))?;
     // Every box mounts its root over this one directory, each inside its own mount namespace
     // (see [`BoxRootfs::mountpoint`]): no directory to make and delete per box.
     let mountpoint = made.boxes.mountpoint();
     fs::create_dir_all(&mountpoint)
-        .map_err(|e| err("foxbox::box::mountpoint")(format!("{}: {e}", mountpoint.display())))?;
+        .map_err(|e| err(codes::boxes::MOUNTPOINT)(format!("{}: {e}", mountpoint.display())))?;
     made.rootfs = BoxRootfs {
         layers: if r.copy {
             Layers::Dir(r.upper)
@@ -291,8 +295,8 @@ fn fill(
     };
 
     if !volume_names.is_empty() {
-        let vols = Volumes::open(paths.volumes(), paths.boxes())
-            .map_err(|e| err("foxbox::volume")(e.to_string()))?;
+        let vols =
+            Volumes::open(paths.volumes(), paths.boxes()).map_err(typed(codes::volume::VOLUME))?;
         for name in volume_names {
             let v = vols.ensure(name).map_err(|e| {
                 let span = plan
@@ -302,19 +306,19 @@ fn fill(
                     .and_then(|m| m.span);
                 RunError {
                     diagnostics: vec![
-                        Diagnostic::error("foxbox::volume", e.to_string()).with_span(span)
+                        Diagnostic::from_error(codes::volume::VOLUME, &e).with_span(span)
                     ],
                     exit: 125,
                 }
             })?;
             vols.add_user(name, &id)
-                .map_err(|e| err("foxbox::volume")(e.to_string()))?;
+                .map_err(typed(codes::volume::VOLUME))?;
             made.volumes.insert(name.clone(), v.mountpoint);
         }
     }
 
     if plan.limits.needs_cgroup() {
-        let host = Host::detect().map_err(|e| err("foxbox::limits::detect")(e.to_string()))?;
+        let host = Host::detect().map_err(typed(codes::limits::DETECT))?;
         let lp = cgroup::plan(&plan.limits, &host, opts.cgroup_parent.as_deref());
         let diags = lp.diagnostics(plan.limits.enforce());
         if lp.refuses(plan.limits.enforce()) {
@@ -327,8 +331,7 @@ fn fill(
         if lp.has_limits() {
             // Recorded before it is made: a CLI killed while making it leaves a record that
             // `rm` can clean up from.
-            let name = cgroup::cgroup_name(&id)
-                .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
+            let name = cgroup::cgroup_name(&id).map_err(typed(codes::limits::CGROUP))?;
             let intended = BoxCgroup {
                 nodes: lp
                     .sites
@@ -339,12 +342,9 @@ fn fill(
                     })
                     .collect(),
             };
-            cgroup_record::write(&made.entry, &intended)
-                .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
-            let cg = BoxCgroup::create(&lp, &id)
-                .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
-            cgroup_record::write(&made.entry, &cg)
-                .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
+            cgroup_record::write(&made.entry, &intended).map_err(typed(codes::limits::CGROUP))?;
+            let cg = BoxCgroup::create(&lp, &id).map_err(typed(codes::limits::CGROUP))?;
+            cgroup_record::write(&made.entry, &cg).map_err(typed(codes::limits::CGROUP))?;
             made.cgroup = Some(cg);
         }
     }
@@ -384,7 +384,7 @@ impl Prepared {
         }
         self.boxes
             .commit(&self.entry, &self.pending)
-            .map_err(|e| err("foxbox::box::create")(e.to_string()))
+            .map_err(typed(codes::boxes::CREATE))
     }
 
     /// True once the box is recorded.

@@ -85,7 +85,7 @@ pub fn resolve(
     else {
         // Every `None` above comes with an error; this only guards against a missed one.
         rx.push(Diagnostic::error(
-            "foxbox::spec::internal",
+            super::codes::INTERNAL,
             "the spec could not be resolved",
         ));
         return (None, rx.diags);
