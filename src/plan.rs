@@ -98,16 +98,16 @@ pub struct ImageDefaults {
 pub struct BoxPlan(Plan);
 
 impl BoxPlan {
-    /// The image's defaults under the plan: a value the spec set (it has a span) wins; a value
+    /// The image's defaults under the plan: a value the spec or a `run` flag set wins; a value
     /// foxbox defaulted yields to the image's.
     pub fn new(plan: Plan, image: &ImageDefaults) -> BoxPlan {
         let mut p = plan;
-        if p.process.cwd.span.is_none() {
+        if !p.process.given.cwd {
             if let Some(w) = image.workdir.as_ref().filter(|w| w.starts_with('/')) {
                 p.process.cwd = Spanned::bare(PathBuf::from(w));
             }
         }
-        if p.process.user.span.is_none() {
+        if !p.process.given.user {
             if let Some(u) = image.user.as_deref().and_then(User::parse_image) {
                 p.process.user = Spanned::bare(u);
             }
@@ -213,6 +213,17 @@ pub struct Process {
     /// `None`: decide at start (a tty when stdin is a terminal).
     pub tty: Option<bool>,
     pub init: bool,
+    /// Which of `cwd` and `user` the spec or a flag set, so that an image's `WorkingDir` and
+    /// `User` replace only foxbox's defaults (spans cannot tell: `run` flags keep none).
+    #[serde(skip)]
+    pub given: Given,
+}
+
+/// The process values a spec or the command line set (see [`Process::given`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Given {
+    pub cwd: bool,
+    pub user: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -103,3 +103,29 @@ fn plan_prints_the_plan_up_runs_with_image_defaults_name_and_command() {
         assert_eq!(env.run(["ps", "-a", "-q"]).stdout, "");
     }
 }
+
+/// `run -w` and `-u` are values the user set: the image's `WorkingDir` and `User` do not
+/// replace them (they do replace foxbox's defaults).
+#[test]
+fn run_flags_win_over_the_image_s_defaults() {
+    for env in envs() {
+        let image = load_image_with_defaults(&env);
+        let r = env.run(["run", "--rm", &image, "/bin/sh", "-c", "pwd; id -u"]);
+        r.ok();
+        assert_eq!(r.stdout, "/tmp\n1\n", "{:?}", env.who);
+        let r = env.run([
+            "run",
+            "--rm",
+            "-w",
+            "/etc",
+            "-u",
+            "0",
+            &image,
+            "/bin/sh",
+            "-c",
+            "pwd; id -u",
+        ]);
+        r.ok();
+        assert_eq!(r.stdout, "/etc\n0\n", "{:?}: {}", env.who, r.stderr);
+    }
+}

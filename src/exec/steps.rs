@@ -517,6 +517,7 @@ mod tests {
                 user: Spanned::bare(User::Id { uid: 0, gid: None }),
                 tty: None,
                 init: false,
+                given: Default::default(),
             },
             hostname: None,
             limits: Limits::new(Enforce::Strict),
