@@ -199,10 +199,7 @@ fn not_found(index: &Index, what: String) -> ImageError {
 
 /// Whether a name names a registry (`host.domain/...`, `host:port/...`, `localhost/...`).
 pub fn has_registry(name: &str) -> bool {
-    match name.split_once('/') {
-        Some((first, _)) => first.contains('.') || first.contains(':') || first == "localhost",
-        None => false,
-    }
+    crate::plan::reference::registry_of(name).is_some()
 }
 
 /// Docker Hub's full name for a short name: `busybox` is `docker.io/library/busybox`.

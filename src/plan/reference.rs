@@ -179,7 +179,7 @@ impl Serialize for ImageName {
 
 /// The first component when it is a registry host (it has a `.` or a `:`, or is `localhost`,
 /// and more follows), and the rest.
-fn registry_of(name: &str) -> Option<(&str, &str)> {
+pub fn registry_of(name: &str) -> Option<(&str, &str)> {
     let (first, rest) = name.split_once('/')?;
     (first.contains('.') || first.contains(':') || first == "localhost").then_some((first, rest))
 }
