@@ -1,9 +1,8 @@
-use foxbox::diag::codes;
 use std::path::PathBuf;
 
 use clap::Args;
 
-use foxbox::diag::{self, Diagnostic, RenderOptions, Source};
+use foxbox::diag::{self, codes, Diagnostic, RenderOptions, Source};
 use foxbox::{preflight, spec};
 
 use super::{CmdResult, Ctx, Format};

@@ -1,14 +1,13 @@
-use super::{Failure, OrFail};
-use foxbox::diag::codes;
 use std::path::PathBuf;
 
 use clap::Args;
 
 use foxbox::boxes::Status;
+use foxbox::diag::codes;
 use foxbox::exec::join::{self, Target};
 use foxbox::plan::{Origin, User};
 
-use super::{CmdResult, Ctx};
+use super::{CmdResult, Ctx, Failure, OrFail};
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {

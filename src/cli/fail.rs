@@ -50,18 +50,20 @@ impl Failure {
         }
     }
 
-    /// The text to show on stderr.
+    /// The text to show on stderr. Without a snippet to draw, lines are not wrapped: names
+    /// in a message (an archive's entry, a path) stay whole, for people and for grep.
     pub fn render(&self, color: bool) -> String {
+        let width = match self.source_text {
+            Some(_) => foxbox::diag::RenderOptions::default().width,
+            None => 10_000,
+        };
         foxbox::diag::render_source(
             &self.diagnostics,
             Source {
                 name: &self.source_name,
                 text: self.source_text.as_deref(),
             },
-            foxbox::diag::RenderOptions {
-                color,
-                ..Default::default()
-            },
+            foxbox::diag::RenderOptions { color, width },
         )
     }
 }

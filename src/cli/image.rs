@@ -1,13 +1,12 @@
-use super::{Failure, OrFail};
-use foxbox::diag::codes;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use foxbox::diag::codes;
 use foxbox::image::{reference, Image, ImageError, ImageName, PullContext, Removed, Store};
 use foxbox::registry::{Client, Settings};
 use serde::Serialize;
 
-use super::{human, CmdResult, Ctx, Format};
+use super::{human, CmdResult, Ctx, Failure, Format, OrFail};
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
@@ -127,7 +126,7 @@ pub fn run(cmd: ImageCommand, ctx: &Ctx) -> CmdResult {
     match cmd {
         ImageCommand::Import(a) => import(&mut store, a),
         ImageCommand::Ls(a) => ls(&store, a),
-        ImageCommand::Rm(a) => Ok(rm(&store, a)),
+        ImageCommand::Rm(a) => Ok(rm(&store, a, ctx.color_stderr())),
         ImageCommand::Inspect(a) => inspect(&store, a),
         ImageCommand::Save(a) => save(&store, a),
         ImageCommand::Resolve(a) => {
@@ -184,17 +183,15 @@ fn import(store: &mut Store, a: ImportArgs) -> CmdResult {
         ));
     }
     store.set_progress(true);
-    // Printed whole, not through the diagnostic renderer: it would wrap the entry's name.
-    match store.import(&a.file, Some(&name)) {
-        Ok(image) => {
-            println!("{}", image.hex());
-            Ok(0)
-        }
-        Err(e) => {
-            eprintln!("Error: cannot import {}: {e}", a.file.display());
-            Ok(125)
-        }
-    }
+    let image = store.import(&a.file, Some(&name)).map_err(|e| {
+        failure!(
+            codes::image::STORE,
+            "cannot import {}: {e}",
+            a.file.display()
+        )
+    })?;
+    println!("{}", image.hex());
+    Ok(0)
 }
 
 /// podman's sizes: SI units, three significant digits ("4.27 MB").
@@ -313,7 +310,7 @@ fn ls(store: &Store, a: LsArgs) -> CmdResult {
 }
 
 /// podman's exit codes for rmi: 1 an image did not exist, 2 an image is in use, 125 other.
-fn rm(store: &Store, a: RmArgs) -> u8 {
+fn rm(store: &Store, a: RmArgs, color: bool) -> u8 {
     let mut code = 0u8;
     for what in &a.images {
         match store.remove(what, a.force) {
@@ -325,7 +322,8 @@ fn rm(store: &Store, a: RmArgs) -> u8 {
                 println!("Deleted: {}", id.strip_prefix("sha256:").unwrap_or(&id));
             }
             Err(e) => {
-                eprintln!("Error: {e}");
+                let d = foxbox::diag::Diagnostic::from_error(codes::image::STORE, &e);
+                super::err(&Failure::new(d).render(color));
                 let c = match e {
                     ImageError::NotFound { .. } => 1,
                     ImageError::InUse { .. } => 2,

@@ -1,15 +1,14 @@
 //! ps, top, logs, inspect, stop, kill, rm, wait: commands that act on stored boxes.
 
-use super::{Failure, OrFail};
-use foxbox::diag::codes;
 use std::time::{Duration, UNIX_EPOCH};
 
 use clap::Args;
 use foxbox::boxes::exits::Exits;
 use foxbox::boxes::{control, log, BoxEntry, BoxError, Boxes, Status};
+use foxbox::diag::codes;
 use serde_json::json;
 
-use super::{human, CmdResult, Ctx, Format};
+use super::{human, CmdResult, Ctx, Failure, Format, OrFail};
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
@@ -97,11 +96,11 @@ fn find(boxes: &Boxes, what: &str) -> Result<BoxEntry, Failure> {
 }
 
 /// Run `f` for each named box; report failures as podman does (go on, exit 125 at the end).
-fn each(names: &[String], mut f: impl FnMut(&str) -> Result<(), Failure>) -> CmdResult {
+fn each(ctx: &Ctx, names: &[String], mut f: impl FnMut(&str) -> Result<(), Failure>) -> CmdResult {
     let mut failed = false;
     for n in names {
         if let Err(e) = f(n) {
-            eprintln!("{e:?}");
+            super::err(&e.render(ctx.color_stderr()));
             failed = true;
         }
     }
@@ -369,7 +368,7 @@ fn parse_grace(s: &str) -> Result<Duration, Failure> {
 pub fn stop(a: StopArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
     let grace = parse_grace(&a.time)?;
-    each(&a.boxes, |b| {
+    each(ctx, &a.boxes, |b| {
         let e = find(&boxes, b)?;
         control::stop(&boxes, &e.config.id, grace).or_fail(codes::boxes::CONTROL)?;
         println!("{b}");
@@ -381,7 +380,7 @@ pub fn kill(a: KillArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
     let sig = control::parse_signal(&a.signal)
         .ok_or_else(|| failure!(codes::cli::USAGE, "unknown signal {:?}", a.signal))?;
-    each(&a.boxes, |b| {
+    each(ctx, &a.boxes, |b| {
         let e = find(&boxes, b)?;
         if !control::signal(&e, sig).or_fail(codes::boxes::CONTROL)? {
             return Err(failure!(
@@ -398,7 +397,7 @@ pub fn kill(a: KillArgs, ctx: &Ctx) -> CmdResult {
 pub fn rm(a: RmArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
     let paths = ctx.paths()?;
-    each(&a.boxes, |b| {
+    each(ctx, &a.boxes, |b| {
         let e = find(&boxes, b)?;
         // Running, or still starting (a supervisor that has not exec'd the fox yet).
         if e.state.status == Status::Running || control::has_live_process(&e) {
@@ -445,7 +444,7 @@ fn looks_like_id(s: &str) -> bool {
 pub fn wait(a: WaitArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
     let exits = Exits::new(&ctx.paths()?.runtime);
-    each(&a.boxes, |b| {
+    each(ctx, &a.boxes, |b| {
         let id = match boxes.resolve(b) {
             Ok(id) => id,
             // A `--rm` box already gone: its exit code, if it ended lately, by id (12 hex

@@ -1,16 +1,15 @@
 //! `foxbox login REGISTRY`: check credentials against a registry and store them (0600) in
 //! `$XDG_CONFIG_HOME/foxbox/auth.json`, containers' auth.json format.
 
-use super::Failure;
-use foxbox::diag::codes;
 use std::io::Read;
 use std::path::PathBuf;
 
 use clap::Args;
+use foxbox::diag::codes;
 use foxbox::registry::auth::{store_credentials, Credentials};
 use foxbox::registry::Client;
 
-use super::{CmdResult, Ctx};
+use super::{CmdResult, Ctx, Failure};
 
 #[derive(Debug, Args)]
 pub struct LoginArgs {

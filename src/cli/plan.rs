@@ -1,9 +1,8 @@
-use foxbox::diag::codes;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use foxbox::diag::{self, RenderOptions};
+use foxbox::diag::{self, codes, RenderOptions};
 use foxbox::exec::steps::{self, Side};
 use foxbox::plan::{Enforce, ImageRef, MountKind, NetMode, Plan, Seccomp, User};
 use foxbox::spec::{self, units::format_size, Overrides};

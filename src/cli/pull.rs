@@ -1,19 +1,18 @@
 //! `foxbox pull REF`: fetch an image from a registry into the image store (blobs, each layer
 //! unpacked once, the image recorded under its name).
 
-use super::{Failure, OrFail};
-use foxbox::diag::codes;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::Args;
+use foxbox::diag::codes;
 use foxbox::image::{PullContext, Store, StoreProgress};
 use foxbox::registry::manifest::Descriptor;
 use foxbox::registry::{Client, Platform, Progress, Reference, Settings};
 
-use super::{CmdResult, Ctx, Format};
+use super::{CmdResult, Ctx, Failure, Format, OrFail};
 
 #[derive(Debug, Args)]
 pub struct PullArgs {

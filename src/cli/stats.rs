@@ -1,16 +1,15 @@
 //! `foxbox stats`: what a running box uses now, read from its cgroups (podman's
 //! `stats --no-stream`): memory (current, peak, limit), cpu time, processes.
 
-use super::{Failure, OrFail};
-use foxbox::diag::codes;
 use std::time::Duration;
 
 use clap::Args;
 use foxbox::boxes::{BoxEntry, Status};
+use foxbox::diag::codes;
 use foxbox::runner::cgroup_record::{self, Stats, UsageError};
 use serde_json::json;
 
-use super::{lifecycle, CmdResult, Ctx, Format};
+use super::{lifecycle, CmdResult, Ctx, Failure, Format, OrFail};
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {

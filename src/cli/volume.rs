@@ -1,9 +1,8 @@
-use super::{Failure, OrFail};
 use clap::{Args, Subcommand};
 use foxbox::diag::codes;
 use foxbox::volume::{Volume, Volumes};
 
-use super::{human, CmdResult, Ctx, Format};
+use super::{human, CmdResult, Ctx, Failure, Format, OrFail};
 
 #[derive(Debug, Subcommand)]
 pub enum VolumeCommand {
@@ -102,7 +101,8 @@ pub fn run(cmd: VolumeCommand, ctx: &Ctx) -> CmdResult {
                 match vols.remove(n, a.force) {
                     Ok(()) => println!("{n}"),
                     Err(e) => {
-                        eprintln!("Error: {e}");
+                        let d = foxbox::diag::Diagnostic::from_error(codes::volume::VOLUME, &e);
+                        super::err(&Failure::new(d).render(ctx.color_stderr()));
                         failed = true;
                     }
                 }
