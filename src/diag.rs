@@ -1,6 +1,8 @@
 //! Diagnostics: one type for spec errors, host checks and run-time failures, each with a stable
 //! code, a severity, an optional span into the spec, and a help line.
 
+pub mod codes;
+
 use serde::Serialize;
 
 use crate::plan::Span;
@@ -28,6 +30,31 @@ pub struct Diagnostic {
     /// mounts), each with its own label.
     #[serde(skip)]
     pub related: Vec<Related>,
+    /// What caused it, when it came from a typed error ([`Diagnostic::from_error`]): drawn
+    /// under the message, as miette draws an error's sources.
+    #[serde(skip)]
+    pub cause: Option<Box<Cause>>,
+}
+
+/// One cause of a diagnostic, and the cause of that.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cause {
+    pub message: String,
+    pub next: Option<Box<Cause>>,
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Cause {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.next
+            .as_deref()
+            .map(|c| c as &(dyn std::error::Error + 'static))
+    }
 }
 
 /// A secondary span of a diagnostic.
@@ -47,6 +74,31 @@ impl Diagnostic {
             label: None,
             help: None,
             related: Vec::new(),
+            cause: None,
+        }
+    }
+
+    /// An error as a diagnostic, keeping its chain of sources (a source whose text the
+    /// message already shows, as `thiserror`'s `{source}` does, is not repeated).
+    pub fn from_error(code: impl Into<String>, e: &(dyn std::error::Error + 'static)) -> Self {
+        let message = e.to_string();
+        let mut shown = message.clone();
+        let mut causes = Vec::new();
+        let mut next = e.source();
+        while let Some(c) = next {
+            let text = c.to_string();
+            if !shown.contains(&text) {
+                shown.push_str(&text);
+                causes.push(text);
+            }
+            next = c.source();
+        }
+        let cause = causes.into_iter().rev().fold(None, |next, message| {
+            Some(Box::new(Cause { message, next }))
+        });
+        Diagnostic {
+            cause,
+            ..Diagnostic::error(code, message)
         }
     }
 
@@ -364,14 +416,21 @@ impl fmt::Debug for View<'_> {
 impl fmt::Display for View<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Without a snippet the location is not shown by miette: say which file it is about.
-        if self.src.is_none() || self.d.span.is_none() {
+        if (self.src.is_none() || self.d.span.is_none()) && !self.name.is_empty() {
             write!(f, "{}: ", self.name)?;
         }
         f.write_str(&self.d.message)
     }
 }
 
-impl std::error::Error for View<'_> {}
+impl std::error::Error for View<'_> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.d
+            .cause
+            .as_deref()
+            .map(|c| c as &(dyn std::error::Error + 'static))
+    }
+}
 
 impl miette::Diagnostic for View<'_> {
     fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
@@ -490,5 +549,33 @@ mod tests {
         assert!(out.contains("command line: it broke"), "{out}");
         assert!(out.contains("help: fix it"), "{out}");
         assert!(!out.contains('\x1b'));
+    }
+
+    #[test]
+    fn a_typed_error_keeps_its_sources_without_repeating_them() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("cannot open the store")]
+        struct Outer(#[source] Middle);
+        #[derive(Debug, thiserror::Error)]
+        #[error("reading index.json: {0}")]
+        struct Middle(#[source] std::io::Error);
+        let e = Outer(Middle(std::io::Error::other("disk on fire")));
+        let d = Diagnostic::from_error("foxbox::image::store", &e);
+        assert_eq!(d.message, "cannot open the store");
+        let c = d.cause.as_deref().expect("a cause");
+        assert_eq!(c.message, "reading index.json: disk on fire");
+        // The io error's text is in its parent's: not repeated.
+        assert!(c.next.is_none(), "{c:?}");
+        let out = render_source(
+            &[d],
+            Source {
+                name: "",
+                text: None,
+            },
+            RenderOptions::default(),
+        );
+        assert!(out.contains("cannot open the store"), "{out}");
+        assert!(out.contains("reading index.json: disk on fire"), "{out}");
+        assert_eq!(out.matches("disk on fire").count(), 1, "{out}");
     }
 }

@@ -4,19 +4,27 @@
 //! seccomp rules). Every item that came from the user remembers the span it came from, so a
 //! failure at run time can point back at the spec line that asked for it.
 //!
-//! The value types the plan holds live with it ([`caps`], [`seccomp_profile`], [`units`]): the mechanisms
-//! that apply them (`security`) import them from here, never the other way.
+//! The value types the plan holds live with it ([`caps`], [`digest`], [`limits`],
+//! [`reference`], [`seccomp_profile`], [`units`]): the mechanisms that apply them (`security`, `cgroup`) import them from here,
+//! never the other way.
+//!
+//! A [`Plan`] is what the spec and the command line ask for; a [`BoxPlan`] is that plan with
+//! its image's defaults applied: what a box runs, what `foxbox plan` prints and what `inspect`
+//! records. Neither changes once made.
 
 pub mod caps;
+pub mod digest;
+pub mod limits;
+pub mod reference;
 pub mod seccomp_profile;
 pub mod units;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde::{Serialize, Serializer};
 
 use caps::CapSet;
+pub use limits::{Limits, DEFAULT_STOP_TIMEOUT};
 use seccomp_profile::Profile;
 
 /// The PATH a box's processes get unless the spec sets one (podman's).
@@ -72,6 +80,71 @@ impl<T: Serialize> Serialize for Spanned<T> {
     }
 }
 
+/// An image's defaults for the boxes made from it: its config's `WorkingDir`, `User`, `Env`
+/// (`KEY=VALUE`) and `Entrypoint` followed by `Cmd`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageDefaults {
+    pub workdir: Option<String>,
+    pub user: Option<String>,
+    pub env: Vec<String>,
+    pub command: Vec<String>,
+}
+
+/// What a box runs: a [`Plan`] with its image's defaults applied under it. The runner starts
+/// only these, and `foxbox plan` prints one, so what is printed is what runs. Serializes as
+/// the plan it holds.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct BoxPlan(Plan);
+
+impl BoxPlan {
+    /// The image's defaults under the plan: a value the spec or a `run` flag set wins; a value
+    /// foxbox defaulted yields to the image's.
+    pub fn new(plan: Plan, image: &ImageDefaults) -> BoxPlan {
+        let mut p = plan;
+        if !p.process.given.cwd {
+            if let Some(w) = image.workdir.as_ref().filter(|w| w.starts_with('/')) {
+                p.process.cwd = Spanned::bare(PathBuf::from(w));
+            }
+        }
+        if !p.process.given.user {
+            if let Some(u) = image.user.as_deref().and_then(User::parse_image) {
+                p.process.user = Spanned::bare(u);
+            }
+        }
+        let default_path = p
+            .process
+            .env
+            .iter()
+            .any(|(k, v)| k == "PATH" && v == DEFAULT_PATH);
+        for kv in &image.env {
+            let Some((k, v)) = kv.split_once('=') else {
+                continue;
+            };
+            match p.process.env.iter_mut().find(|(pk, _)| pk == k) {
+                Some(entry) if k == "PATH" && default_path => entry.1 = v.to_string(),
+                Some(_) => {}
+                None => p.process.env.insert(0, (k.to_string(), v.to_string())),
+            }
+        }
+        if p.process.args.value.is_empty() {
+            p.process.args = Spanned::bare(image.command.clone());
+        }
+        BoxPlan(p)
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for BoxPlan {
+    type Target = Plan;
+    fn deref(&self) -> &Plan {
+        &self.0
+    }
+}
+
 /// Where a plan came from: a spec file (kept whole so runtime errors can render against it) or
 /// the `run` command line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -117,12 +190,9 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ImageRef {
-    /// An image in the store, by name and tag, optionally pinned to a digest (`sha256:<hex>`).
-    Stored {
-        name: String,
-        tag: String,
-        digest: Option<String>,
-    },
+    /// An image in the store (pulled when missing), by name and tag, optionally pinned to a
+    /// digest.
+    Stored(reference::ImageName),
     /// A rootfs tarball (absolute path), imported on first use and keyed by its digest.
     Tarball { path: PathBuf },
 }
@@ -143,6 +213,17 @@ pub struct Process {
     /// `None`: decide at start (a tty when stdin is a terminal).
     pub tty: Option<bool>,
     pub init: bool,
+    /// Which of `cwd` and `user` the spec or a flag set, so that an image's `WorkingDir` and
+    /// `User` replace only foxbox's defaults (spans cannot tell: `run` flags keep none).
+    #[serde(skip)]
+    pub given: Given,
+}
+
+/// The process values a spec or the command line set (see [`Process::given`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Given {
+    pub cwd: bool,
+    pub user: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -154,45 +235,27 @@ pub enum User {
     Name { user: String, group: Option<String> },
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Limits {
-    /// Bytes.
-    pub memory: Option<Spanned<u64>>,
-    /// Bytes of memory + swap; `None` with a memory limit means "same as memory" (no swap).
-    pub memory_swap: Option<Spanned<u64>>,
-    /// Fractions of a CPU.
-    pub cpus: Option<Spanned<f64>>,
-    pub pids: Option<Spanned<u64>>,
-    #[serde(serialize_with = "ser_duration_opt")]
-    pub timeout: Option<Spanned<Duration>>,
-    /// Between SIGTERM and SIGKILL when the box is stopped (`None`: [`DEFAULT_STOP_TIMEOUT`]).
-    #[serde(serialize_with = "ser_duration_opt")]
-    pub stop_timeout: Option<Spanned<Duration>>,
-    pub enforce: Enforce,
-}
-
-/// How long a box being stopped has between SIGTERM and SIGKILL unless its plan says (podman's
-/// `--stop-timeout` default).
-pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
-
-impl Limits {
-    /// The grace period between SIGTERM and SIGKILL when the box is stopped.
-    pub fn stop_grace(&self) -> Duration {
-        self.stop_timeout
-            .as_ref()
-            .map_or(DEFAULT_STOP_TIMEOUT, |t| t.value)
-    }
-
-    /// True when any cgroup-backed limit is declared (timeout is enforced by foxbox itself).
-    pub fn needs_cgroup(&self) -> bool {
-        self.memory.is_some() || self.cpus.is_some() || self.pids.is_some()
-    }
-}
-
-fn ser_duration_opt<S: Serializer>(d: &Option<Spanned<Duration>>, s: S) -> Result<S::Ok, S::Error> {
-    match d {
-        Some(d) => s.serialize_some(&humantime::format_duration(d.value).to_string()),
-        None => s.serialize_none(),
+impl User {
+    /// An image config's `User`: `uid[:gid]` or `name[:group]` (`None` when empty).
+    pub fn parse_image(s: &str) -> Option<User> {
+        let (u, g) = match s.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (s, None),
+        };
+        if u.is_empty() {
+            return None;
+        }
+        match (u.parse::<u32>(), g.map(str::parse::<u32>)) {
+            (Ok(uid), None) => Some(User::Id { uid, gid: None }),
+            (Ok(uid), Some(Ok(gid))) => Some(User::Id {
+                uid,
+                gid: Some(gid),
+            }),
+            _ => Some(User::Name {
+                user: u.to_string(),
+                group: g.map(str::to_string),
+            }),
+        }
     }
 }
 

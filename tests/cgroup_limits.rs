@@ -22,6 +22,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use foxbox::cgroup::{self, BoxCgroup, CgroupError, Controller, Host, LimitPlan, Version};
+use foxbox::plan::limits::{Cpus, MemoryBytes, Pids};
 use foxbox::plan::{Enforce, Limits, Span, Spanned};
 
 const TEST_USER: &str = "foxtest";
@@ -253,20 +254,16 @@ fn scenario(name: &str, ctx: &Ctx) {
     }
 }
 
-fn spanned<T>(v: T, at: usize) -> Option<Spanned<T>> {
-    Some(Spanned::new(v, Some(Span::new(at, at + 1))))
+fn spanned<T>(v: T, at: usize) -> Spanned<T> {
+    Spanned::new(v, Some(Span::new(at, at + 1)))
 }
 
 fn limits() -> Limits {
-    Limits {
-        memory: None,
-        memory_swap: None,
-        cpus: None,
-        pids: None,
-        timeout: None,
-        stop_timeout: None,
-        enforce: Enforce::Strict,
-    }
+    Limits::new(Enforce::Strict)
+}
+
+fn memory(bytes: u64) -> MemoryBytes {
+    MemoryBytes::new(bytes).unwrap()
 }
 
 /// Plan, check that everything declared is enforceable, and create the box's cgroup (removed
@@ -325,10 +322,10 @@ fn assert_removed(cg: &BoxCgroup) {
 }
 
 fn scenario_pids(ctx: &Ctx) {
-    let mut l = limits();
-    l.pids = spanned(20, 1);
     // The bomb spins on every core it can: keep the host usable.
-    l.cpus = spanned(0.5, 2);
+    let l = limits()
+        .with_pids(spanned(Pids::new(20).unwrap(), 1))
+        .with_cpus(spanned(Cpus::new(0.5).unwrap(), 2));
     let (lp, g) = make_box(ctx, &l, "pids");
     assert_eq!(lp.pids, Some(20));
     let cg = &g.0;
@@ -372,8 +369,9 @@ fn scenario_pids(ctx: &Ctx) {
 }
 
 fn scenario_memory(ctx: &Ctx) {
-    let mut l = limits();
-    l.memory = spanned(64 * MIB, 1);
+    let l = limits()
+        .with_memory(spanned(memory(64 * MIB), 1), None)
+        .unwrap();
     let (lp, g) = make_box(ctx, &l, "mem");
     assert_eq!(lp.memory.map(|m| m.limit), Some(64 * MIB));
     let cg = &g.0;
@@ -414,8 +412,7 @@ fn scenario_memory(ctx: &Ctx) {
 }
 
 fn scenario_cpu(ctx: &Ctx) {
-    let mut l = limits();
-    l.cpus = spanned(0.5, 1);
+    let l = limits().with_cpus(spanned(Cpus::new(0.5).unwrap(), 1));
     let (lp, g) = make_box(ctx, &l, "cpu");
     assert_eq!(
         lp.cpu.map(|c| (c.quota_us, c.period_us)),
@@ -444,10 +441,11 @@ fn scenario_cpu(ctx: &Ctx) {
 /// best-effort turns the errors into warnings.
 fn scenario_undelegated(ctx: &Ctx) {
     let host = Host::detect().expect("detect");
-    let mut l = limits();
-    l.memory = spanned(64 * MIB, 10);
-    l.cpus = spanned(0.5, 20);
-    l.pids = spanned(20, 30);
+    let l = limits()
+        .with_memory(spanned(memory(64 * MIB), 10), None)
+        .unwrap()
+        .with_cpus(spanned(Cpus::new(0.5).unwrap(), 20))
+        .with_pids(spanned(Pids::new(20).unwrap(), 30));
     let lp = cgroup::plan(&l, &host, ctx.parent.as_deref());
     assert!(lp.refuses(Enforce::Strict));
     assert!(!lp.refuses(Enforce::BestEffort));

@@ -77,3 +77,50 @@ fn a_closed_pipe_ends_listing_commands_quietly() {
         env.run(["rm", "-f", "piped"]).ok();
     }
 }
+
+/// Every command fails the same way: a diagnostic with a registered code (listed by `foxbox
+/// codes`), exit 125, for each box a command names, as root and as the unprivileged user.
+#[test]
+fn errors_of_every_command_carry_a_registered_code() {
+    for env in common::envs() {
+        let listed = env.run(["codes"]);
+        listed.ok();
+        let cases: [(&[&str], &str, &str); 5] = [
+            (&["inspect", "nope"], "foxbox::box::lookup", "no such box"),
+            (&["stop", "nope", "nada"], "foxbox::box::lookup", "nada"),
+            (
+                &["kill", "-s", "NOPE", "x"],
+                "foxbox::cli::usage",
+                "unknown signal",
+            ),
+            (
+                &["exec", "nope", "true"],
+                "foxbox::box::lookup",
+                "no such box",
+            ),
+            (&["volume", "rm", "no/pe"], "foxbox::volume", "no/pe"),
+        ];
+        for (args, code, text) in cases {
+            let r = env.run(args);
+            r.assert_code(125);
+            assert!(r.stderr.contains(code), "{args:?}: {}", r.stderr);
+            assert!(r.stderr.contains(text), "{args:?}: {}", r.stderr);
+            assert!(!r.stderr.contains("Failure {"), "{args:?}: {}", r.stderr);
+            assert!(
+                listed
+                    .stdout
+                    .lines()
+                    .any(|l| l.starts_with(&format!("{code} "))),
+                "{code} not listed by `foxbox codes`"
+            );
+        }
+        // Both boxes `stop` names are reported, each once.
+        let r = env.run(["stop", "nope", "nada"]);
+        assert_eq!(
+            r.stderr.matches("foxbox::box::lookup").count(),
+            2,
+            "{}",
+            r.stderr
+        );
+    }
+}

@@ -7,7 +7,7 @@ mod image_support;
 
 use std::fs;
 
-use foxbox::image::{ImageError, Store};
+use foxbox::image::{ImageError, ImageName, Store};
 use foxbox::plan::ImageRef;
 use foxbox::store::paths::Paths;
 use image_support::{tar, E};
@@ -31,11 +31,8 @@ fn resolve_names_pins_and_tarballs() {
     fs::write(&tb, tar(&[E::file("etc/hostname", "app")])).unwrap();
 
     // Unknown name: the error lists what exists (nothing yet, then app:latest).
-    let want = ImageRef::Stored {
-        name: "app".into(),
-        tag: "latest".into(),
-        digest: None,
-    };
+    let stored = |n: &str| ImageRef::Stored(ImageName::parse(n).unwrap());
+    let want = stored("app");
     let e = s.resolve(&want).unwrap_err();
     assert!(matches!(e, ImageError::NotFound { .. }));
     assert!(e.to_string().contains("image import"), "{e}");
@@ -57,34 +54,18 @@ fn resolve_names_pins_and_tarballs() {
     assert_eq!(a.config, Default::default());
 
     // Named import, then resolve by name, pinned right and wrong.
-    let name = foxbox::image::reference::parse("app").unwrap();
+    let name = ImageName::parse("app").unwrap();
     s.import(&tb, Some(&name)).unwrap();
     let got = s.resolve(&want).unwrap();
     assert_eq!(got.id, a.id);
     assert_eq!(got.names, ["app:latest"]);
-    let pinned = ImageRef::Stored {
-        name: "app".into(),
-        tag: "latest".into(),
-        digest: Some(a.id.clone()),
-    };
+    let pinned = stored(&format!("app@{}", a.id));
     assert_eq!(s.resolve(&pinned).unwrap().id, a.id);
     let wrong = format!("sha256:{}", "0".repeat(64));
-    let e = s
-        .resolve(&ImageRef::Stored {
-            name: "app".into(),
-            tag: "latest".into(),
-            digest: Some(wrong.clone()),
-        })
-        .unwrap_err();
+    let e = s.resolve(&stored(&format!("app@{wrong}"))).unwrap_err();
     let msg = e.to_string();
     assert!(msg.contains(&wrong) && msg.contains(&a.id), "{msg}");
-    let e = s
-        .resolve(&ImageRef::Stored {
-            name: "other".into(),
-            tag: "latest".into(),
-            digest: None,
-        })
-        .unwrap_err();
+    let e = s.resolve(&stored("other")).unwrap_err();
     assert!(e.to_string().contains("app:latest"), "{e}");
 
     // Users block removal until removed; the marker counts only while the box dir exists.

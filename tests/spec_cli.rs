@@ -285,5 +285,8 @@ fn the_readme_example_is_a_valid_spec() {
     assert!(diags.is_empty(), "{diags:#?}");
     let plan = plan.expect("a plan");
     assert_eq!(plan.mounts.len(), 2);
-    assert_eq!(plan.limits.memory.map(|m| m.value), Some(64 << 20));
+    assert_eq!(
+        plan.limits.memory().map(|m| m.value.bytes()),
+        Some(64 << 20)
+    );
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest as _, Sha256};
 
 use crate::diag::Diagnostic;
-use crate::image::store::{has_registry, BuildStep, CopyItem, NewLayer};
+use crate::image::store::{BuildStep, CopyItem, NewLayer};
 use crate::image::{Image, ImageConfig, Store};
 use crate::plan::{ImageRef, Span};
 use crate::runner::{self, RunOptions};
@@ -351,21 +351,19 @@ fn base_image(store: &Store, recipe: &Recipe) -> Result<Option<Image>, BuildErro
             .map_err(|e| fail(codes::BAD_IMAGE, e.to_string(), span))?,
     };
     let name = match &r {
-        ImageRef::Stored { name, tag, .. } => format!("{name}:{tag}"),
+        ImageRef::Stored(n) => n.full(),
         ImageRef::Tarball { path } => path.display().to_string(),
     };
     let found = match store.resolve(&r) {
         Ok(i) => Ok(i),
         Err(e) => match &r {
-            ImageRef::Stored { name, .. } if has_registry(name) => {
-                crate::registry::Settings::from_env()
-                    .map_err(|e| e.to_string())
-                    .and_then(|s| {
-                        let client = crate::registry::Client::new(s);
-                        let ctx = crate::image::PullContext::new(&client);
-                        store.resolve_or_pull(&r, &ctx).map_err(|e| e.to_string())
-                    })
-            }
+            ImageRef::Stored(n) if n.registry().is_some() => crate::registry::Settings::from_env()
+                .map_err(|e| e.to_string())
+                .and_then(|s| {
+                    let client = crate::registry::Client::new(s);
+                    let ctx = crate::image::PullContext::new(&client);
+                    store.resolve_or_pull(&r, &ctx).map_err(|e| e.to_string())
+                }),
             _ => Err(e.to_string()),
         },
     };

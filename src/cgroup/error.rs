@@ -76,11 +76,6 @@ pub enum CgroupError {
     },
     #[error("the swap limit cannot be enforced: {path} does not exist (the kernel does not account swap per cgroup; boot with swapaccount=1)")]
     NoSwapAccounting { path: PathBuf },
-    #[error("invalid `{limit}` limit: {why}")]
-    BadLimit {
-        limit: &'static str,
-        why: &'static str,
-    },
     #[error("invalid box id {id:?} for a cgroup name: it must be one non-empty path component")]
     BadBoxId { id: String },
     #[error("invalid cgroup parent {parent:?}: {why}")]

@@ -12,7 +12,7 @@ use serde::Serialize;
 use super::delegate::{locate, Site};
 use super::detect::parse_parent;
 use super::{CgroupError, Controller, Host, Version};
-use crate::diag::Diagnostic;
+use crate::diag::{codes, Diagnostic};
 use crate::plan::{Enforce, Limits, Span};
 
 /// The scheduler period foxbox uses for cpu quotas (the kernel's default).
@@ -84,9 +84,9 @@ impl Unenforced {
             self.limit, self.error
         );
         let d = match enforce {
-            Enforce::Strict => Diagnostic::error("foxbox::limits::not_enforceable", msg),
+            Enforce::Strict => Diagnostic::error(codes::limits::NOT_ENFORCEABLE, msg),
             Enforce::BestEffort => Diagnostic::warning(
-                "foxbox::limits::not_enforced",
+                codes::limits::NOT_ENFORCED,
                 format!("{msg}; running without it (enforce = \"best-effort\")"),
             ),
         };
@@ -143,16 +143,16 @@ impl LimitPlan {
 pub fn plan(limits: &Limits, host: &Host, parent: Option<&str>) -> LimitPlan {
     let mut out = LimitPlan::default();
     let mut declared: Vec<(LimitKind, Option<Span>)> = Vec::new();
-    if let Some(m) = &limits.memory {
+    if let Some(m) = limits.memory() {
         declared.push((LimitKind::Memory, m.span));
     }
-    if let Some(s) = &limits.memory_swap {
+    if let Some(s) = limits.memory_swap() {
         declared.push((LimitKind::MemorySwap, s.span));
     }
-    if let Some(c) = &limits.cpus {
+    if let Some(c) = limits.cpus() {
         declared.push((LimitKind::Cpus, c.span));
     }
-    if let Some(p) = &limits.pids {
+    if let Some(p) = limits.pids() {
         declared.push((LimitKind::Pids, p.span));
     }
     let parent = match parent.map(parse_parent).transpose() {
@@ -224,7 +224,6 @@ pub fn plan(limits: &Limits, host: &Host, parent: Option<&str>) -> LimitPlan {
         } else {
             failed.get(&c).cloned()
         }
-        .or_else(|| value_error(limit, limits).map(Arc::new))
         .or_else(|| {
             (limit == LimitKind::MemorySwap)
                 .then(|| swap_error(&out, host))
@@ -237,7 +236,7 @@ pub fn plan(limits: &Limits, host: &Host, parent: Option<&str>) -> LimitPlan {
         }
     }
     // A memory limit without a declared swap limit means "no swap", where the host can say so.
-    if limits.memory_swap.is_none() && swap_error(&out, host).is_none() {
+    if limits.memory_swap().is_none() && swap_error(&out, host).is_none() {
         if let Some(m) = &mut out.memory {
             m.swap_total = Some(m.limit);
         }
@@ -248,21 +247,22 @@ pub fn plan(limits: &Limits, host: &Host, parent: Option<&str>) -> LimitPlan {
 fn apply(out: &mut LimitPlan, limit: LimitKind, limits: &Limits, _host: &Host) {
     match limit {
         LimitKind::Memory => {
-            if let Some(m) = &limits.memory {
+            if let Some(m) = limits.memory() {
                 out.memory = Some(MemorySetting {
-                    limit: m.value,
+                    limit: m.value.bytes(),
                     swap_total: out.memory.and_then(|x| x.swap_total),
                 });
             }
         }
         LimitKind::MemorySwap => {
-            if let (Some(s), Some(m)) = (&limits.memory_swap, &mut out.memory) {
-                m.swap_total = Some(s.value.max(m.limit));
+            // A plan's swap limit is never below its memory limit.
+            if let (Some(s), Some(m)) = (limits.memory_swap(), &mut out.memory) {
+                m.swap_total = Some(s.value.bytes());
             }
         }
         LimitKind::Cpus => {
-            if let Some(c) = &limits.cpus {
-                let quota = (c.value * CPU_PERIOD_US as f64).round() as u64;
+            if let Some(c) = limits.cpus() {
+                let quota = (c.value.cores() * CPU_PERIOD_US as f64).round() as u64;
                 out.cpu = Some(CpuSetting {
                     // The kernel's minimum quota is 1 ms.
                     quota_us: quota.max(1000),
@@ -270,45 +270,7 @@ fn apply(out: &mut LimitPlan, limit: LimitKind, limits: &Limits, _host: &Host) {
                 });
             }
         }
-        LimitKind::Pids => out.pids = limits.pids.as_ref().map(|p| p.value),
-    }
-}
-
-fn value_error(limit: LimitKind, limits: &Limits) -> Option<CgroupError> {
-    let bad = |why: &'static str| {
-        Some(CgroupError::BadLimit {
-            limit: limit.key(),
-            why,
-        })
-    };
-    match limit {
-        LimitKind::Memory if limits.memory.as_ref().is_some_and(|m| m.value == 0) => {
-            bad("it must be more than 0 bytes")
-        }
-        LimitKind::MemorySwap if limits.memory.is_none() => {
-            bad("a swap limit needs a memory limit too")
-        }
-        LimitKind::MemorySwap
-            if limits
-                .memory_swap
-                .as_ref()
-                .zip(limits.memory.as_ref())
-                .is_some_and(|(s, m)| s.value < m.value) =>
-        {
-            bad("memory + swap cannot be less than the memory limit")
-        }
-        LimitKind::Cpus
-            if limits
-                .cpus
-                .as_ref()
-                .is_some_and(|c| !(c.value.is_finite() && c.value > 0.0)) =>
-        {
-            bad("it must be a positive number of CPUs")
-        }
-        LimitKind::Pids if limits.pids.as_ref().is_some_and(|p| p.value == 0) => {
-            bad("the box needs at least one process")
-        }
-        _ => None,
+        LimitKind::Pids => out.pids = limits.pids().map(|p| p.value.count()),
     }
 }
 
@@ -341,12 +303,12 @@ pub fn check_limits(limits: &Limits, parent: Option<&str>) -> Vec<Diagnostic> {
         return Vec::new();
     }
     match Host::detect() {
-        Ok(host) => plan(limits, &host, parent).diagnostics(limits.enforce),
+        Ok(host) => plan(limits, &host, parent).diagnostics(limits.enforce()),
         Err(e) => {
             let msg = format!("cannot read this host's cgroup layout: {e}");
-            vec![match limits.enforce {
-                Enforce::Strict => Diagnostic::error("foxbox::limits::no_cgroups", msg),
-                Enforce::BestEffort => Diagnostic::warning("foxbox::limits::no_cgroups", msg),
+            vec![match limits.enforce() {
+                Enforce::Strict => Diagnostic::error(codes::limits::NO_CGROUPS, msg),
+                Enforce::BestEffort => Diagnostic::warning(codes::limits::NO_CGROUPS, msg),
             }]
         }
     }

@@ -99,8 +99,8 @@ pub fn run(a: BuildArgs, ctx: &Ctx) -> CmdResult {
         {
             Some(f) => f,
             None => {
-                return Err(miette::miette!(
-                    code = codes::BUILD_NO_RECIPE,
+                return Err(failure!(
+                    codes::BUILD_NO_RECIPE,
                     help = "give the recipe with -f FILE",
                     "no Foxfile.toml or Foxbox.toml in {}",
                     dir.display()
@@ -110,9 +110,9 @@ pub fn run(a: BuildArgs, ctx: &Ctx) -> CmdResult {
     };
     let mut tags = Vec::new();
     for t in &a.tags {
-        match foxbox::image::reference::parse(t) {
+        match foxbox::image::reference::ImageName::parse(t) {
             Ok(r) => tags.push(r.full()),
-            Err(e) => return Err(miette::miette!(code = codes::BAD_IMAGE, "-t {t}: {e}")),
+            Err(e) => return Err(failure!(codes::BAD_IMAGE, "-t {t}: {e}")),
         }
     }
     let mut build_args = Vec::new();
@@ -120,8 +120,8 @@ pub fn run(a: BuildArgs, ctx: &Ctx) -> CmdResult {
         match kv.split_once('=') {
             Some((k, v)) if !k.is_empty() => build_args.push((k.to_string(), v.to_string())),
             _ => {
-                return Err(miette::miette!(
-                    code = codes::BUILD_BAD_ARG,
+                return Err(failure!(
+                    codes::BUILD_BAD_ARG,
                     help = "write --build-arg KEY=VALUE",
                     "--build-arg {kv:?} is not KEY=VALUE"
                 ))

@@ -2,7 +2,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use foxbox::diag::{self, Diagnostic, RenderOptions, Source};
+use foxbox::diag::{self, codes, Diagnostic, RenderOptions, Source};
 use foxbox::{preflight, spec};
 
 use super::{CmdResult, Ctx, Format};
@@ -89,7 +89,8 @@ pub fn run(a: CheckArgs, ctx: &Ctx) -> CmdResult {
         super::out(&format!("host network:\n{indented}"));
     }
     if a.format == Format::Json {
-        let text = serde_json::to_string_pretty(&json).map_err(|e| miette::miette!("{e}"))?;
+        let text =
+            serde_json::to_string_pretty(&json).map_err(|e| failure!(codes::cli::OUTPUT, "{e}"))?;
         super::out(&format!("{text}\n"));
     }
     Ok(code)

@@ -1,5 +1,6 @@
 use clap::{Args, CommandFactory};
 use clap_complete::Shell;
+use foxbox::diag::codes;
 
 use super::{Cli, CmdResult};
 
@@ -21,6 +22,6 @@ pub fn completions(a: CompletionsArgs) -> CmdResult {
 pub fn man(_: ManArgs) -> CmdResult {
     let man = clap_mangen::Man::new(Cli::command());
     man.render(&mut std::io::stdout())
-        .map_err(|e| miette::miette!("cannot write the man page: {e}"))?;
+        .map_err(|e| failure!(codes::cli::OUTPUT, "cannot write the man page: {e}"))?;
     Ok(0)
 }

@@ -1,14 +1,13 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use miette::{miette, IntoDiagnostic};
 
 use foxbox::boxes::Status;
-use foxbox::diag;
+use foxbox::diag::codes;
 use foxbox::exec::join::{self, Target};
 use foxbox::plan::{Origin, User};
 
-use super::{CmdResult, Ctx};
+use super::{CmdResult, Ctx, Failure, OrFail};
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
@@ -35,13 +34,14 @@ pub struct ExecArgs {
 }
 
 /// `uid[:gid]` with numbers, or `name[:group]` from the box's /etc files.
-fn parse_user(s: &str) -> miette::Result<User> {
+fn parse_user(s: &str) -> Result<User, Failure> {
     let (u, g) = match s.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (s, None),
     };
     let bad = || {
-        miette!(
+        failure!(
+            codes::cli::USAGE,
             help = "write uid[:gid] (e.g. 1000:1000) or name[:group]",
             "--user {s:?} is not a valid user"
         )
@@ -67,36 +67,47 @@ fn parse_user(s: &str) -> miette::Result<User> {
 
 pub fn run(a: ExecArgs, ctx: &Ctx) -> CmdResult {
     let boxes = super::lifecycle::open(ctx)?;
-    let id = boxes.resolve(&a.r#box).into_diagnostic()?;
-    let e = boxes.load(&id).into_diagnostic()?;
+    let id = boxes.resolve(&a.r#box).or_fail(codes::boxes::LOOKUP)?;
+    let e = boxes.load(&id).or_fail(codes::boxes::LOOKUP)?;
     let fox = match e.state.fox.filter(|p| p.alive()) {
         Some(f) if e.state.status == Status::Running => f,
-        _ => return Err(miette!("box {} is not running", e.config.name)),
+        _ => {
+            return Err(failure!(
+                codes::boxes::NOT_RUNNING,
+                "box {} is not running",
+                e.config.name
+            ))
+        }
     };
-    let info = e
-        .config
-        .exec
-        .clone()
-        .ok_or_else(|| miette!("box {} has no record of how its fox runs", e.config.name))?;
-    let color = ctx.color_stderr();
+    let info = e.config.exec.clone().ok_or_else(|| {
+        failure!(
+            codes::boxes::LOOKUP,
+            "box {} has no record of how its fox runs",
+            e.config.name
+        )
+    })?;
     let fail = |err: foxbox::exec::ExecError| {
-        super::err(&diag::render(
-            &[err.diagnostic()],
+        Failure::against(
+            vec![err.diagnostic()],
             &Origin::CommandLine,
-            color,
-        ));
-        err.exit_code()
+            err.exit_code(),
+        )
     };
     let mut req = match foxbox::runner::exec_request::request(&info, &e.config.name, a.command) {
         Ok(r) => r,
-        Err(err) => return Ok(fail(err)),
+        Err(err) => return Err(fail(err)),
     };
     req.tty = a.tty;
     req.stdin = a.interactive || a.tty;
     for kv in &a.env {
         match kv.split_once('=') {
             Some((k, v)) if !k.is_empty() => req.set_env(k, v),
-            Some(_) => return Err(miette!("--env {kv:?}: expected KEY=VALUE")),
+            Some(_) => {
+                return Err(failure!(
+                    codes::cli::USAGE,
+                    "--env {kv:?}: expected KEY=VALUE"
+                ))
+            }
             // KEY alone copies the caller's value, as podman does; unset means skipped.
             None => {
                 if let Ok(v) = std::env::var(kv) {
@@ -107,7 +118,8 @@ pub fn run(a: ExecArgs, ctx: &Ctx) -> CmdResult {
     }
     if let Some(w) = &a.workdir {
         if !w.starts_with('/') {
-            return Err(miette!(
+            return Err(failure!(
+                codes::cli::USAGE,
                 help = "give an absolute path inside the box",
                 "--workdir {w:?} is not absolute"
             ));
@@ -117,14 +129,14 @@ pub fn run(a: ExecArgs, ctx: &Ctx) -> CmdResult {
     if let Some(u) = &a.user {
         req.user = parse_user(u)?;
     }
-    let cgroup = foxbox::runner::cgroup_record::recorded(&e).into_diagnostic()?;
+    let cgroup = foxbox::runner::cgroup_record::recorded(&e).or_fail(codes::limits::CGROUP)?;
     let target = Target {
         pid: fox.pid,
         alive: &|| fox.alive(),
     };
     match join::run(target, cgroup.as_ref(), &req) {
         Ok(exit) => Ok(exit.shell_code().clamp(0, 255) as u8),
-        Err(err) => Ok(fail(err)),
+        Err(err) => Err(fail(err)),
     }
 }
 

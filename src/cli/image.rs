@@ -1,12 +1,12 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use foxbox::image::{reference, Image, ImageError, PullContext, Removed, Store};
+use foxbox::diag::codes;
+use foxbox::image::{reference, Image, ImageError, ImageName, PullContext, Removed, Store};
 use foxbox::registry::{Client, Settings};
-use miette::IntoDiagnostic;
 use serde::Serialize;
 
-use super::{human, CmdResult, Ctx, Format};
+use super::{human, CmdResult, Ctx, Failure, Format, OrFail};
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
@@ -127,8 +127,8 @@ pub struct RemoveRootfsArgs {
     pub box_dir: PathBuf,
 }
 
-fn open(ctx: &Ctx) -> miette::Result<Store> {
-    Store::open(&ctx.paths()?).into_diagnostic()
+fn open(ctx: &Ctx) -> Result<Store, Failure> {
+    Store::open(&ctx.paths()?).or_fail(codes::image::STORE)
 }
 
 pub fn run(cmd: ImageCommand, ctx: &Ctx) -> CmdResult {
@@ -136,40 +136,40 @@ pub fn run(cmd: ImageCommand, ctx: &Ctx) -> CmdResult {
     match cmd {
         ImageCommand::Import(a) => import(&mut store, a),
         ImageCommand::Ls(a) => ls(&store, a),
-        ImageCommand::Rm(a) => Ok(rm(&store, a)),
+        ImageCommand::Rm(a) => Ok(rm(&store, a, ctx.color_stderr())),
         ImageCommand::Inspect(a) => inspect(&store, a),
         ImageCommand::Save(a) => save(&store, a),
         ImageCommand::Tag(a) => {
-            let target = reference::parse(&a.target).into_diagnostic()?;
-            store.tag(&a.source, &target).into_diagnostic()?;
+            let target = ImageName::parse(&a.target).or_fail(codes::image::NAME)?;
+            store.tag(&a.source, &target).or_fail(codes::image::STORE)?;
             Ok(0)
         }
         ImageCommand::Resolve(a) => {
-            let r = reference::parse(&a.image).into_diagnostic()?;
-            let image_ref = foxbox::plan::ImageRef::Stored {
-                name: r.name,
-                tag: r.tag,
-                digest: r.digest,
-            };
-            let settings = Settings::from_env().map_err(|e| miette::miette!("{e}"))?;
+            let image_ref = foxbox::plan::ImageRef::Stored(
+                ImageName::parse(&a.image).or_fail(codes::image::NAME)?,
+            );
+            let settings =
+                Settings::from_env().map_err(|e| failure!(codes::registry::SETTINGS, "{e}"))?;
             let client = Client::new(settings);
             let image = store
                 .resolve_or_pull(&image_ref, &PullContext::new(&client))
-                .into_diagnostic()?;
+                .or_fail(codes::image::RESOLVE)?;
             print_json(&image)?;
             Ok(0)
         }
         ImageCommand::Load(a) => load(&store, a),
         ImageCommand::PrepareRootfs(a) => {
-            let image = store.lookup(&a.image).into_diagnostic()?;
+            let image = store.lookup(&a.image).or_fail(codes::image::STORE)?;
             let r = store
                 .prepare_box_rootfs(&image, &a.box_dir)
-                .into_diagnostic()?;
+                .or_fail(codes::image::STORE)?;
             print_json(&r)?;
             Ok(0)
         }
         ImageCommand::RemoveRootfs(a) => {
-            store.remove_box_rootfs(&a.box_dir).into_diagnostic()?;
+            store
+                .remove_box_rootfs(&a.box_dir)
+                .or_fail(codes::image::STORE)?;
             Ok(0)
         }
     }
@@ -177,35 +177,36 @@ pub fn run(cmd: ImageCommand, ctx: &Ctx) -> CmdResult {
 
 fn import(store: &mut Store, a: ImportArgs) -> CmdResult {
     let name = match &a.name {
-        Some(n) => reference::parse(n).into_diagnostic()?,
+        Some(n) => ImageName::parse(n).or_fail(codes::image::NAME)?,
         None => {
-            let stem = reference::name_from_file(&a.file)
-                .ok_or_else(|| miette::miette!("{} has no file name", a.file.display()))?;
-            reference::parse(&stem).map_err(|e| {
-                miette::miette!(
+            let stem = reference::name_from_file(&a.file).ok_or_else(|| {
+                failure!(codes::image::NAME, "{} has no file name", a.file.display())
+            })?;
+            ImageName::parse(&stem).map_err(|e| {
+                failure!(
+                    codes::image::NAME,
                     help = "name it with --name NAME[:TAG]",
                     "cannot name the image after the file: {e}"
                 )
             })?
         }
     };
-    if name.digest.is_some() {
-        return Err(miette::miette!(
+    if name.digest().is_some() {
+        return Err(failure!(
+            codes::image::NAME,
             "--name takes NAME[:TAG]; the digest is the file's own sha256"
         ));
     }
     store.set_progress(true);
-    // Printed whole, not through the diagnostic renderer: it would wrap the entry's name.
-    match store.import(&a.file, Some(&name)) {
-        Ok(image) => {
-            println!("{}", image.hex());
-            Ok(0)
-        }
-        Err(e) => {
-            eprintln!("Error: cannot import {}: {e}", a.file.display());
-            Ok(125)
-        }
-    }
+    let image = store.import(&a.file, Some(&name)).map_err(|e| {
+        failure!(
+            codes::image::STORE,
+            "cannot import {}: {e}",
+            a.file.display()
+        )
+    })?;
+    println!("{}", image.hex());
+    Ok(0)
 }
 
 /// podman's sizes: SI units, three significant digits ("4.27 MB").
@@ -248,7 +249,7 @@ struct Listed<'a> {
 }
 
 fn ls(store: &Store, a: LsArgs) -> CmdResult {
-    let mut images = store.list().into_diagnostic()?;
+    let mut images = store.list().or_fail(codes::image::STORE)?;
     // Build steps stay out of the list until named (`image ls -a` is to show them).
     let steps = store.build_step_ids();
     images.retain(|i| !i.names.is_empty() || !steps.contains(&i.id));
@@ -327,7 +328,7 @@ fn ls(store: &Store, a: LsArgs) -> CmdResult {
 }
 
 /// podman's exit codes for rmi: 1 an image did not exist, 2 an image is in use, 125 other.
-fn rm(store: &Store, a: RmArgs) -> u8 {
+fn rm(store: &Store, a: RmArgs, color: bool) -> u8 {
     let mut code = 0u8;
     for what in &a.images {
         match store.remove(what, a.force) {
@@ -339,7 +340,8 @@ fn rm(store: &Store, a: RmArgs) -> u8 {
                 println!("Deleted: {}", id.strip_prefix("sha256:").unwrap_or(&id));
             }
             Err(e) => {
-                eprintln!("Error: {e}");
+                let d = foxbox::diag::Diagnostic::from_error(codes::image::STORE, &e);
+                super::err(&Failure::new(d).render(color));
                 let c = match e {
                     ImageError::NotFound { .. } => 1,
                     ImageError::InUse { .. } => 2,
@@ -360,7 +362,7 @@ fn inspect(store: &Store, a: InspectArgs) -> CmdResult {
         .iter()
         .map(|n| store.lookup(n))
         .collect::<Result<Vec<Image>, _>>()
-        .into_diagnostic()?;
+        .or_fail(codes::image::STORE)?;
     let v: Vec<Listed> = images
         .iter()
         .map(|i| Listed {
@@ -373,9 +375,14 @@ fn inspect(store: &Store, a: InspectArgs) -> CmdResult {
 }
 
 fn save(store: &Store, a: SaveArgs) -> CmdResult {
-    let saved = store
-        .save(&a.image, &a.output)
-        .map_err(|e| miette::miette!("cannot save {} to {}: {e}", a.image, a.output.display()))?;
+    let saved = store.save(&a.image, &a.output).map_err(|e| {
+        failure!(
+            codes::image::SAVE,
+            "cannot save {} to {}: {e}",
+            a.image,
+            a.output.display()
+        )
+    })?;
     if !a.quiet {
         let kind = if foxbox::image::oci::is_archive(&a.output) {
             "OCI archive"
@@ -394,7 +401,7 @@ fn save(store: &Store, a: SaveArgs) -> CmdResult {
 }
 
 fn load(store: &Store, a: LoadArgs) -> CmdResult {
-    let settings = Settings::from_env().map_err(|e| miette::miette!("{e}"))?;
+    let settings = Settings::from_env().map_err(|e| failure!(codes::registry::SETTINGS, "{e}"))?;
     let client = Client::new(settings);
     let bars = if a.quiet {
         super::pull::Bars::new(false)
@@ -406,7 +413,8 @@ fn load(store: &Store, a: LoadArgs) -> CmdResult {
     ctx.progress = &bars;
     let result = store.load(&a.input, &ctx);
     bars.finish();
-    let loaded = result.map_err(|e| miette::miette!("cannot load {}: {e}", a.input.display()))?;
+    let loaded = result
+        .map_err(|e| failure!(codes::image::LOAD, "cannot load {}: {e}", a.input.display()))?;
     for p in &loaded {
         if a.quiet {
             println!("{}", p.image.hex());
@@ -421,8 +429,11 @@ fn load(store: &Store, a: LoadArgs) -> CmdResult {
     Ok(0)
 }
 
-fn print_json<T: Serialize>(v: &T) -> miette::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v).into_diagnostic()?);
+fn print_json<T: Serialize>(v: &T) -> Result<(), Failure> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).or_fail(codes::cli::OUTPUT)?
+    );
     Ok(())
 }
 

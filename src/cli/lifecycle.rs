@@ -5,10 +5,10 @@ use std::time::{Duration, UNIX_EPOCH};
 use clap::Args;
 use foxbox::boxes::exits::Exits;
 use foxbox::boxes::{control, log, BoxEntry, BoxError, Boxes, Status};
-use miette::{miette, IntoDiagnostic};
+use foxbox::diag::codes;
 use serde_json::json;
 
-use super::{human, CmdResult, Ctx, Format};
+use super::{human, CmdResult, Ctx, Failure, Format, OrFail};
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
@@ -87,9 +87,9 @@ pub struct WaitArgs {
     pub boxes: Vec<String>,
 }
 
-pub fn open(ctx: &Ctx) -> miette::Result<Boxes> {
+pub fn open(ctx: &Ctx) -> Result<Boxes, Failure> {
     let paths = ctx.paths()?;
-    let boxes = Boxes::open(paths.boxes()).into_diagnostic()?;
+    let boxes = Boxes::open(paths.boxes()).or_fail(codes::boxes::LOOKUP)?;
     // Trash the box store's own sweep could not delete (rootless: files of the box's ids).
     foxbox::runner::remove::sweep_trash(&paths, &boxes);
     Ok(boxes)
@@ -97,16 +97,16 @@ pub fn open(ctx: &Ctx) -> miette::Result<Boxes> {
 
 /// The box a user named, finished first if it died without recording it (its supervisor was
 /// killed): a `--rm` one is then gone.
-fn find(ctx: &Ctx, boxes: &Boxes, what: &str) -> miette::Result<BoxEntry> {
+fn find(ctx: &Ctx, boxes: &Boxes, what: &str) -> Result<BoxEntry, Failure> {
     find_settled(ctx, boxes, what)?
         .ok_or_else(|| BoxError::NotFound(what.to_string()))
-        .into_diagnostic()
+        .or_fail(codes::boxes::LOOKUP)
 }
 
 /// [`find`]; `None` when the box was a `--rm` one that died, and is now removed.
-fn find_settled(ctx: &Ctx, boxes: &Boxes, what: &str) -> miette::Result<Option<BoxEntry>> {
-    let id = boxes.resolve(what).into_diagnostic()?;
-    let e = boxes.load(&id).into_diagnostic()?;
+fn find_settled(ctx: &Ctx, boxes: &Boxes, what: &str) -> Result<Option<BoxEntry>, Failure> {
+    let id = boxes.resolve(what).or_fail(codes::boxes::LOOKUP)?;
+    let e = boxes.load(&id).or_fail(codes::boxes::LOOKUP)?;
     if !e.died {
         return Ok(Some(e));
     }
@@ -116,15 +116,15 @@ fn find_settled(ctx: &Ctx, boxes: &Boxes, what: &str) -> miette::Result<Option<B
             BoxError::NotFound(_) => BoxError::NotFound(what.to_string()),
             e => e,
         })
-        .into_diagnostic()
+        .or_fail(codes::boxes::LOOKUP)
 }
 
 /// Run `f` for each named box; report failures as podman does (go on, exit 125 at the end).
-fn each(names: &[String], mut f: impl FnMut(&str) -> miette::Result<()>) -> CmdResult {
+fn each(ctx: &Ctx, names: &[String], mut f: impl FnMut(&str) -> Result<(), Failure>) -> CmdResult {
     let mut failed = false;
     for n in names {
         if let Err(e) = f(n) {
-            eprintln!("{e:?}");
+            super::err(&e.render(ctx.color_stderr()));
             failed = true;
         }
     }
@@ -180,15 +180,18 @@ fn truncate(s: &str, n: usize) -> String {
 pub fn ps(a: PsArgs, ctx: &Ctx) -> CmdResult {
     let paths = ctx.paths()?;
     // The sweep `open` does is part of this one.
-    let boxes = Boxes::open(paths.boxes()).into_diagnostic()?;
+    let boxes = Boxes::open(paths.boxes()).or_fail(codes::boxes::LOOKUP)?;
     let list: Vec<BoxEntry> = foxbox::runner::check::sweep(&paths, &boxes)
-        .into_diagnostic()?
+        .or_fail(codes::boxes::LOOKUP)?
         .into_iter()
         .filter(|e| a.all || e.state.status == Status::Running)
         .collect();
     if a.format == Format::Json {
         let v: Vec<_> = list.iter().map(ps_json).collect();
-        println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).or_fail(codes::cli::OUTPUT)?
+        );
         return Ok(0);
     }
     let id = |e: &BoxEntry| {
@@ -275,7 +278,7 @@ pub fn inspect(a: InspectArgs, ctx: &Ctx) -> CmdResult {
         .boxes
         .iter()
         .map(|b| find(ctx, &boxes, b))
-        .collect::<miette::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, Failure>>()?;
     let v: Vec<_> = entries
         .iter()
         .map(|e| {
@@ -313,7 +316,10 @@ pub fn inspect(a: InspectArgs, ctx: &Ctx) -> CmdResult {
             })
         })
         .collect();
-    println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&v).or_fail(codes::cli::OUTPUT)?
+    );
     Ok(0)
 }
 
@@ -321,7 +327,11 @@ pub fn top(a: TopArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
     let e = find(ctx, &boxes, &a.r#box)?;
     if e.state.status != Status::Running {
-        return Err(miette!("box {} is not running", e.config.name));
+        return Err(failure!(
+            codes::boxes::NOT_RUNNING,
+            "box {} is not running",
+            e.config.name
+        ));
     }
     println!("{:<8} {:<10} {:<8} COMMAND", "PID", "HOST PID", "HOST UID");
     for p in control::processes(&e) {
@@ -333,7 +343,7 @@ pub fn top(a: TopArgs, ctx: &Ctx) -> CmdResult {
     Ok(0)
 }
 
-fn parse_since(s: &str) -> miette::Result<std::time::SystemTime> {
+fn parse_since(s: &str) -> Result<std::time::SystemTime, Failure> {
     if let Ok(d) = humantime::parse_duration(s) {
         return Ok(std::time::SystemTime::now() - d);
     }
@@ -341,7 +351,8 @@ fn parse_since(s: &str) -> miette::Result<std::time::SystemTime> {
         return Ok(UNIX_EPOCH + Duration::from_secs(secs));
     }
     humantime::parse_rfc3339_weak(s).map_err(|_| {
-        miette!(
+        failure!(
+            codes::cli::USAGE,
             "--since {s:?}: expected a duration (10m, 1h30m), Unix seconds, or an RFC 3339 time"
         )
     })
@@ -363,25 +374,29 @@ pub fn logs(a: LogsArgs, ctx: &Ctx) -> CmdResult {
             .unwrap_or(true)
     };
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
-    log::show(&e.log_path(), &q, a.follow, done, &mut out, &mut err).into_diagnostic()?;
+    log::show(&e.log_path(), &q, a.follow, done, &mut out, &mut err).or_fail(codes::boxes::LOG)?;
     Ok(0)
 }
 
-fn parse_grace(s: &str) -> miette::Result<Duration> {
+fn parse_grace(s: &str) -> Result<Duration, Failure> {
     if let Ok(n) = s.parse::<u64>() {
         return Ok(Duration::from_secs(n));
     }
-    humantime::parse_duration(s)
-        .map_err(|_| miette!("--time {s:?}: expected seconds (10) or a duration (10s, 1m)"))
+    humantime::parse_duration(s).map_err(|_| {
+        failure!(
+            codes::cli::USAGE,
+            "--time {s:?}: expected seconds (10) or a duration (10s, 1m)"
+        )
+    })
 }
 
 pub fn stop(a: StopArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
     let grace = a.time.as_deref().map(parse_grace).transpose()?;
-    each(&a.boxes, |b| {
+    each(ctx, &a.boxes, |b| {
         let e = find(ctx, &boxes, b)?;
         let grace = grace.unwrap_or_else(|| e.config.stop_timeout());
-        control::stop(&boxes, &e.config.id, grace).into_diagnostic()?;
+        control::stop(&boxes, &e.config.id, grace).or_fail(codes::boxes::CONTROL)?;
         println!("{b}");
         Ok(())
     })
@@ -389,12 +404,16 @@ pub fn stop(a: StopArgs, ctx: &Ctx) -> CmdResult {
 
 pub fn kill(a: KillArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
-    let sig =
-        control::parse_signal(&a.signal).ok_or_else(|| miette!("unknown signal {:?}", a.signal))?;
-    each(&a.boxes, |b| {
+    let sig = control::parse_signal(&a.signal)
+        .ok_or_else(|| failure!(codes::cli::USAGE, "unknown signal {:?}", a.signal))?;
+    each(ctx, &a.boxes, |b| {
         let e = find(ctx, &boxes, b)?;
-        if !control::signal(&e, sig).into_diagnostic()? {
-            return Err(miette!("box {} is not running", e.config.name));
+        if !control::signal(&e, sig).or_fail(codes::boxes::CONTROL)? {
+            return Err(failure!(
+                codes::boxes::NOT_RUNNING,
+                "box {} is not running",
+                e.config.name
+            ));
         }
         println!("{b}");
         Ok(())
@@ -404,7 +423,7 @@ pub fn kill(a: KillArgs, ctx: &Ctx) -> CmdResult {
 pub fn rm(a: RmArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
     let paths = ctx.paths()?;
-    each(&a.boxes, |b| {
+    each(ctx, &a.boxes, |b| {
         let Some(e) = find_settled(ctx, &boxes, b)? else {
             // A dead `--rm` box, removed on the way as its supervisor would have.
             println!("{b}");
@@ -413,13 +432,14 @@ pub fn rm(a: RmArgs, ctx: &Ctx) -> CmdResult {
         // Running, or still starting (a supervisor that has not exec'd the fox yet).
         if e.state.status == Status::Running || control::has_live_process(&e) {
             if !a.force {
-                return Err(miette!(
+                return Err(failure!(
+                    codes::boxes::CONTROL,
                     help = "stop it first (foxbox stop), or use rm -f to kill it",
                     "box {} is running",
                     e.config.name
                 ));
             }
-            control::kill_all(&e, Duration::from_secs(10)).into_diagnostic()?;
+            control::kill_all(&e, Duration::from_secs(10)).or_fail(codes::boxes::CONTROL)?;
         }
         foxbox::runner::remove::remove(&paths, &boxes, &e)
             .map_err(|e| match e {
@@ -427,7 +447,7 @@ pub fn rm(a: RmArgs, ctx: &Ctx) -> CmdResult {
                 BoxError::NotFound(_) => BoxError::NotFound(b.to_string()),
                 e => e,
             })
-            .into_diagnostic()?;
+            .or_fail(codes::boxes::CONTROL)?;
         println!("{b}");
         Ok(())
     })
@@ -460,7 +480,7 @@ fn looks_like_id(s: &str) -> bool {
 pub fn wait(a: WaitArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
     let exits = Exits::new(&ctx.paths()?.runtime);
-    each(&a.boxes, |b| {
+    each(ctx, &a.boxes, |b| {
         let id = match boxes.resolve(b) {
             Ok(id) => id,
             // A `--rm` box already gone: its exit code, if it ended lately, by id (12 hex
@@ -471,10 +491,10 @@ pub fn wait(a: WaitArgs, ctx: &Ctx) -> CmdResult {
                         println!("{code}");
                         return Ok(());
                     }
-                    None => return Err(e).into_diagnostic(),
+                    None => return Err(e).or_fail(codes::boxes::CONTROL),
                 }
             }
-            Err(e) => return Err(e).into_diagnostic(),
+            Err(e) => return Err(e).or_fail(codes::boxes::CONTROL),
         };
         let auto_remove = boxes.load(&id).is_ok_and(|e| e.config.auto_remove);
         if auto_remove {
@@ -483,9 +503,13 @@ pub fn wait(a: WaitArgs, ctx: &Ctx) -> CmdResult {
         }
         let code = match control::wait_stopped(&boxes, &id, None).and_then(|_| boxes.load(&id)) {
             Ok(e) => e.state.exit_code.unwrap_or(-1),
-            Err(BoxError::NotFound(_)) => kept_exit(&exits, &id, auto_remove)
-                .ok_or_else(|| miette!("box {b} was removed before its exit code could be read"))?,
-            Err(e) => return Err(e).into_diagnostic(),
+            Err(BoxError::NotFound(_)) => kept_exit(&exits, &id, auto_remove).ok_or_else(|| {
+                failure!(
+                    codes::boxes::CONTROL,
+                    "box {b} was removed before its exit code could be read"
+                )
+            })?,
+            Err(e) => return Err(e).or_fail(codes::boxes::CONTROL),
         };
         println!("{code}");
         Ok(())

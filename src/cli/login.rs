@@ -5,11 +5,11 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use clap::Args;
+use foxbox::diag::codes;
 use foxbox::registry::auth::{store_credentials, Credentials};
 use foxbox::registry::Client;
-use miette::miette;
 
-use super::{CmdResult, Ctx};
+use super::{CmdResult, Ctx, Failure};
 
 #[derive(Debug, Args)]
 pub struct LoginArgs {
@@ -35,7 +35,7 @@ pub struct LoginArgs {
 }
 
 /// `https://host:port/v2/` and Docker Hub's aliases as the key auth.json uses.
-fn registry_key(arg: Option<&str>) -> miette::Result<String> {
+fn registry_key(arg: Option<&str>) -> Result<String, Failure> {
     let raw = arg.unwrap_or("docker.io");
     let r = raw
         .strip_prefix("https://")
@@ -47,10 +47,14 @@ fn registry_key(arg: Option<&str>) -> miette::Result<String> {
         other => other,
     };
     // Reuse the reference parser's registry rules on a dummy repository.
-    let parsed = foxbox::registry::Reference::parse(&format!("{r}/x"))
-        .map_err(|_| miette!("invalid registry {raw:?}: expected HOST[:PORT]"))?;
+    let parsed = foxbox::registry::Reference::parse(&format!("{r}/x")).map_err(|_| {
+        failure!(
+            codes::cli::USAGE,
+            "invalid registry {raw:?}: expected HOST[:PORT]"
+        )
+    })?;
     if parsed.short_name && r != "docker.io" {
-        return Err(miette!(
+        return Err(failure!(codes::cli::USAGE,
             "invalid registry {raw:?}: expected HOST[:PORT] (a host has a dot or a port, or is localhost)"
         ));
     }
@@ -60,35 +64,51 @@ fn registry_key(arg: Option<&str>) -> miette::Result<String> {
 pub fn run(a: LoginArgs, _ctx: &Ctx) -> CmdResult {
     let registry = registry_key(a.registry.as_deref())?;
     let username = a.username.ok_or_else(|| {
-        miette!("a username is required: foxbox login {registry} -u USER --password-stdin")
+        failure!(
+            codes::cli::USAGE,
+            "a username is required: foxbox login {registry} -u USER --password-stdin"
+        )
     })?;
     let password = if a.password_stdin {
         let mut s = String::new();
         std::io::stdin()
             .take(64 * 1024)
             .read_to_string(&mut s)
-            .map_err(|e| miette!("reading the password from standard input: {e}"))?;
+            .map_err(|e| {
+                failure!(
+                    codes::cli::USAGE,
+                    "reading the password from standard input: {e}"
+                )
+            })?;
         s.trim_end_matches(['\n', '\r']).to_string()
     } else {
-        a.password
-            .ok_or_else(|| miette!("no password: give --password-stdin (or -p)"))?
+        a.password.ok_or_else(|| {
+            failure!(
+                codes::cli::USAGE,
+                "no password: give --password-stdin (or -p)"
+            )
+        })?
     };
     if password.is_empty() {
-        return Err(miette!("the password is empty"));
+        return Err(failure!(codes::cli::USAGE, "the password is empty"));
     }
     let settings = super::pull::settings(a.cert_dir, a.tls_verify)?;
     let file = match a.authfile {
         Some(f) => f,
         None => settings.login_auth_file().ok_or_else(|| {
-            miette!("cannot find a config directory: set XDG_CONFIG_HOME or HOME")
+            failure!(
+                codes::cli::PATHS,
+                "cannot find a config directory: set XDG_CONFIG_HOME or HOME"
+            )
         })?,
     };
     let creds = Credentials { username, password };
     Client::new(settings)
         .with_credentials(&registry, creds.clone())
         .check_login(&registry)
-        .map_err(|e| miette!("login to {registry} failed: {e}"))?;
-    store_credentials(&file, &registry, &creds).map_err(|e| miette!("{e}"))?;
+        .map_err(|e| failure!(codes::registry::LOGIN, "login to {registry} failed: {e}"))?;
+    store_credentials(&file, &registry, &creds)
+        .map_err(|e| failure!(codes::registry::LOGIN, "{e}"))?;
     println!("Login Succeeded!");
     Ok(0)
 }

@@ -4,11 +4,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+#[macro_use]
+mod fail;
 mod build;
 mod check;
 mod completions;
 mod exec;
 mod fast_parse;
+mod help_codes;
 mod human;
 mod image;
 mod lifecycle;
@@ -137,6 +140,8 @@ pub enum Command {
     System(system::SystemCommand),
     /// Print the JSON Schema of Foxbox.toml.
     Schema(schema::SchemaArgs),
+    /// List every diagnostic code foxbox reports, with what it means.
+    Codes(help_codes::CodesArgs),
     /// Print shell completions.
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff).
@@ -159,6 +164,7 @@ impl Command {
             | Command::Wait(_)
             | Command::Stats(_)
             | Command::Schema(_)
+            | Command::Codes(_)
             | Command::Completions(_)
             | Command::Man(_) => true,
             Command::Image(c) => matches!(
@@ -192,9 +198,8 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn paths(&self) -> miette::Result<foxbox::store::paths::Paths> {
-        foxbox::store::paths::Paths::resolve(self.root.as_deref())
-            .map_err(|e| miette::miette!("{e}"))
+    pub fn paths(&self) -> Result<foxbox::store::paths::Paths, Failure> {
+        foxbox::store::paths::Paths::resolve(self.root.as_deref()).or_fail(codes::cli::PATHS)
     }
 
     /// Whether diagnostics on stderr get colour.
@@ -210,8 +215,10 @@ impl Ctx {
     }
 }
 
-/// A command's outcome: Ok(exit code), or an error rendered at the edge with exit code 125.
-pub type CmdResult = miette::Result<u8>;
+/// A command's outcome: Ok(exit code), or a [`Failure`] rendered at the edge.
+pub type CmdResult = Result<u8, Failure>;
+pub use fail::{Failure, OrFail};
+use foxbox::diag::codes;
 
 pub use fast_parse::parse;
 
@@ -222,17 +229,8 @@ pub fn main(cli: Cli) -> u8 {
         color: cli.globals.color,
     };
     let color = ctx.color_stderr();
-    miette::set_hook(Box::new(move |_| {
-        Box::new(
-            miette::MietteHandlerOpts::new()
-                .color(color)
-                .unicode(color)
-                .build(),
-        )
-    }))
-    .ok();
     if cli.command.only_prints() {
-        foxbox::sys::process::default_sigpipe();
+        foxbox::runner::default_sigpipe();
     }
     let result = match cli.command {
         Command::Check(a) => check::run(a, &ctx),
@@ -256,69 +254,16 @@ pub fn main(cli: Cli) -> u8 {
         Command::Stats(a) => stats::run(a, &ctx),
         Command::System(a) => system::run(a, &ctx),
         Command::Schema(a) => schema::run(a, &ctx),
+        Command::Codes(a) => help_codes::run(a),
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
     };
     match result {
         Ok(code) => code,
-        Err(report) => {
-            eprintln!("{:?}", miette::Report::new(Stated(report)));
-            125
+        Err(f) => {
+            err(&f.render(color));
+            f.exit
         }
-    }
-}
-
-/// A report without the causes its own message already states: the library's errors name
-/// their cause in their message (for logs and `{e}`), and miette would print it again below.
-struct Stated(miette::Report);
-
-impl std::fmt::Display for Stated {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::fmt::Debug for Stated {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for Stated {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        let said = self.0.to_string();
-        let mut cause = self.0.source();
-        while let Some(c) = cause.filter(|c| said.contains(&c.to_string())) {
-            cause = c.source();
-        }
-        cause
-    }
-}
-
-impl miette::Diagnostic for Stated {
-    fn code<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        self.0.code()
-    }
-    fn severity(&self) -> Option<miette::Severity> {
-        self.0.severity()
-    }
-    fn help<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        self.0.help()
-    }
-    fn url<'a>(&'a self) -> Option<Box<dyn std::fmt::Display + 'a>> {
-        self.0.url()
-    }
-    fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.0.source_code()
-    }
-    fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        self.0.labels()
-    }
-    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn miette::Diagnostic> + 'a>> {
-        self.0.related()
-    }
-    fn diagnostic_source(&self) -> Option<&dyn miette::Diagnostic> {
-        self.0.diagnostic_source()
     }
 }
 

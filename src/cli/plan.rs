@@ -2,12 +2,12 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use foxbox::diag::{self, RenderOptions, Source};
+use foxbox::diag::{self, codes, RenderOptions};
 use foxbox::exec::steps::{self, Side};
 use foxbox::plan::{Enforce, ImageRef, MountKind, NetMode, Plan, Seccomp, User};
-use foxbox::spec::{self, units::format_size};
+use foxbox::spec::{self, units::format_size, Overrides};
 
-use super::{CmdResult, Ctx, Format};
+use super::{CmdResult, Ctx, Failure, Format};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -20,18 +20,41 @@ pub struct PlanArgs {
     /// Print the steps `foxbox exec` runs in a box started from this spec instead.
     #[arg(long)]
     pub exec: bool,
+    /// Name of the box (as `up --name`).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Command to run instead of the spec's (as `up -- CMD`).
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 pub fn run(a: PlanArgs, ctx: &Ctx) -> CmdResult {
     let path = a.spec.unwrap_or_else(|| PathBuf::from("Foxbox.toml"));
-    let plan = match load_plan(&path, ctx) {
-        Ok(p) => p,
-        Err(code) => return Ok(code),
+    let overrides = Overrides {
+        name: a.name,
+        command: a.command,
     };
-    if a.exec {
-        return exec_steps(&path, &plan, a.format, ctx);
+    let plan = load_plan(&path, &overrides, ctx)?;
+    // What `up` runs: the plan with the image's defaults, when the image is stored.
+    let boxed = match foxbox::runner::box_plan::preview(&ctx.paths()?, &plan) {
+        Ok(b) => b,
+        Err(e) => {
+            super::err(&format!("warning: cannot read the image store: {e}\n"));
+            None
+        }
+    };
+    if boxed.is_none() {
+        super::err(&format!(
+            "note: {} is not in the image store: its defaults (command, workdir, user, env) \
+             are not shown\n",
+            foxbox::runner::image_label(&plan.image.value)
+        ));
     }
-    let steps = steps::describe(&plan);
+    let plan = boxed.as_deref().unwrap_or(&plan);
+    if a.exec {
+        return exec_steps(&path, plan, a.format);
+    }
+    let steps = steps::describe(plan);
     match a.format {
         Format::Json => {
             #[derive(serde::Serialize)]
@@ -40,34 +63,35 @@ pub fn run(a: PlanArgs, ctx: &Ctx) -> CmdResult {
                 steps: &'a [steps::StepDesc],
             }
             let v = Out {
-                plan: &plan,
+                plan,
                 steps: &steps,
             };
-            let text = serde_json::to_string_pretty(&v).map_err(|e| miette::miette!("{e}"))?;
+            let text = serde_json::to_string_pretty(&v)
+                .map_err(|e| failure!(codes::cli::OUTPUT, "{e}"))?;
             super::out(&format!("{text}\n"));
         }
-        Format::Human => super::out(&human(&path, &plan, &steps)),
+        Format::Human => super::out(&human(&path, plan, &steps)),
     }
     Ok(0)
 }
 
 /// `plan --exec`: the step list of a process `foxbox exec` starts in a box of this plan.
-fn exec_steps(path: &Path, plan: &Plan, format: Format, ctx: &Ctx) -> CmdResult {
+fn exec_steps(path: &Path, plan: &Plan, format: Format) -> CmdResult {
     let list = match foxbox::runner::exec_request::plan_steps(plan) {
         Ok(l) => steps::describe_list(l),
         Err(e) => {
-            super::err(&diag::render(
-                &[e.diagnostic()],
+            return Err(Failure::against(
+                vec![e.diagnostic()],
                 &plan.origin,
-                ctx.color_stderr(),
-            ));
-            return Ok(e.exit_code());
+                e.exit_code(),
+            ))
         }
     };
     match format {
         Format::Json => {
             let v = serde_json::json!({ "steps": list });
-            let text = serde_json::to_string_pretty(&v).map_err(|e| miette::miette!("{e}"))?;
+            let text = serde_json::to_string_pretty(&v)
+                .map_err(|e| failure!(codes::cli::OUTPUT, "{e}"))?;
             super::out(&format!("{text}\n"));
         }
         Format::Human => {
@@ -82,14 +106,14 @@ fn exec_steps(path: &Path, plan: &Plan, format: Format, ctx: &Ctx) -> CmdResult 
     Ok(0)
 }
 
-/// Load a spec for a command that goes on to use the plan (`plan`, `up`): warnings and errors
-/// are rendered on stderr; `Err` is the exit code to return (125: foxbox could not go on).
-pub fn load_plan(path: &Path, ctx: &Ctx) -> Result<Plan, u8> {
+/// Load a spec for a command that goes on to use the plan (`plan`, `up`): warnings are
+/// rendered on stderr; `Err`: the spec's diagnostics, exit 125 (foxbox could not go on).
+pub fn load_plan(path: &Path, overrides: &Overrides, ctx: &Ctx) -> Result<Plan, Failure> {
     let opts = RenderOptions {
         color: ctx.color_stderr(),
         ..RenderOptions::default()
     };
-    match spec::load(path) {
+    match spec::load_with(path, overrides) {
         Ok(loaded) => {
             super::err(&diag::render(
                 &loaded.warnings,
@@ -100,14 +124,7 @@ pub fn load_plan(path: &Path, ctx: &Ctx) -> Result<Plan, u8> {
         }
         Err(e) => {
             let (diags, origin) = e.into_diagnostics();
-            let mut name = String::new();
-            let src = Source::of_origin(&origin, &mut name);
-            let src = Source {
-                text: src.text.filter(|t| !t.is_empty()),
-                ..src
-            };
-            super::err(&diag::render_source(&diags, src, opts));
-            Err(125)
+            Err(Failure::against(diags, &origin, 125))
         }
     }
 }
@@ -124,9 +141,9 @@ fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
     row(
         "image",
         match &plan.image.value {
-            ImageRef::Stored { name, tag, digest } => match digest {
-                Some(d) => format!("{name}:{tag}@{d}"),
-                None => format!("{name}:{tag}"),
+            ImageRef::Stored(n) => match n.digest() {
+                Some(d) => format!("{}@{d}", n.full()),
+                None => n.full(),
             },
             ImageRef::Tarball { path } => format!("tarball {}", path.display()),
         },
@@ -171,22 +188,22 @@ fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
     row("init", plan.process.init.to_string());
     let l = &plan.limits;
     let mut limits = Vec::new();
-    if let Some(m) = &l.memory {
-        limits.push(format!("memory {}", format_size(m.value)));
+    if let Some(m) = l.memory() {
+        limits.push(format!("memory {}", format_size(m.value.bytes())));
     }
-    if let Some(m) = &l.memory_swap {
-        limits.push(format!("memory+swap {}", format_size(m.value)));
+    if let Some(m) = l.memory_swap() {
+        limits.push(format!("memory+swap {}", format_size(m.value.bytes())));
     }
-    if let Some(c) = &l.cpus {
-        limits.push(format!("cpus {}", c.value));
+    if let Some(c) = l.cpus() {
+        limits.push(format!("cpus {}", c.value.cores()));
     }
-    if let Some(p) = &l.pids {
-        limits.push(format!("pids {}", p.value));
+    if let Some(p) = l.pids() {
+        limits.push(format!("pids {}", p.value.count()));
     }
-    if let Some(t) = &l.timeout {
+    if let Some(t) = l.timeout() {
         limits.push(format!("timeout {}", humantime::format_duration(t.value)));
     }
-    if let Some(t) = &l.stop_timeout {
+    if let Some(t) = l.stop_timeout() {
         limits.push(format!(
             "stop timeout {}",
             humantime::format_duration(t.value)
@@ -195,7 +212,7 @@ fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
     if limits.is_empty() {
         limits.push("none".into());
     } else if l.needs_cgroup() {
-        limits.push(match l.enforce {
+        limits.push(match l.enforce() {
             Enforce::Strict => "enforce strict".into(),
             Enforce::BestEffort => "enforce best-effort".into(),
         });

@@ -7,12 +7,12 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use clap::Args;
+use foxbox::diag::codes;
 use foxbox::image::{PullContext, Store, StoreProgress};
 use foxbox::registry::manifest::Descriptor;
 use foxbox::registry::{Client, Platform, Progress, Reference, Settings};
-use miette::{miette, IntoDiagnostic};
 
-use super::{CmdResult, Ctx, Format};
+use super::{CmdResult, Ctx, Failure, Format, OrFail};
 
 #[derive(Debug, Args)]
 pub struct PullArgs {
@@ -38,8 +38,8 @@ pub struct PullArgs {
 }
 
 /// Settings from the environment, adjusted by the flags every registry command shares.
-pub fn settings(cert_dir: Option<PathBuf>, tls_verify: bool) -> miette::Result<Settings> {
-    let mut s = Settings::from_env().map_err(|e| miette!("{e}"))?;
+pub fn settings(cert_dir: Option<PathBuf>, tls_verify: bool) -> Result<Settings, Failure> {
+    let mut s = Settings::from_env().map_err(|e| failure!(codes::registry::SETTINGS, "{e}"))?;
     s.cert_dir = cert_dir;
     s.tls_verify_off = !tls_verify;
     Ok(s)
@@ -54,7 +54,8 @@ pub fn creds_flag(v: &str) -> foxbox::registry::auth::Credentials {
 }
 
 pub fn run(a: PullArgs, ctx: &Ctx) -> CmdResult {
-    let reference = Reference::parse(&a.image).map_err(|e| miette!("{e}"))?;
+    let reference =
+        Reference::parse(&a.image).map_err(|e| failure!(codes::registry::REFERENCE, "{e}"))?;
     if reference.short_name {
         eprintln!("Resolved {:?} as {reference}", a.image);
     }
@@ -63,7 +64,7 @@ pub fn run(a: PullArgs, ctx: &Ctx) -> CmdResult {
         client = client.with_credentials(&reference.registry, creds_flag(c));
     }
     let paths = ctx.paths()?;
-    let store = Store::open(&paths).into_diagnostic()?;
+    let store = Store::open(&paths).or_fail(codes::image::STORE)?;
     let bar = Bars::new(!a.quiet && a.format == Format::Human && std::io::stderr().is_terminal());
     let pctx = PullContext {
         client: &client,
@@ -73,7 +74,7 @@ pub fn run(a: PullArgs, ctx: &Ctx) -> CmdResult {
     };
     let result = store.pull(&reference, &pctx);
     bar.finish();
-    let pulled = result.map_err(|e| miette!("pulling {reference}: {e}"))?;
+    let pulled = result.map_err(|e| failure!(codes::registry::PULL, "pulling {reference}: {e}"))?;
     let image = &pulled.image;
     let img = &pulled.pulled;
     if let Some(p) = &img.platform_mismatch {
@@ -102,7 +103,10 @@ pub fn run(a: PullArgs, ctx: &Ctx) -> CmdResult {
             "platform": img.config.platform().to_string(),
             "layers": img.layers.iter().map(layer_json).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).or_fail(codes::cli::OUTPUT)?
+        );
     } else if a.quiet {
         println!("{}", image.hex());
     } else {

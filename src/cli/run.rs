@@ -7,7 +7,7 @@ use foxbox::exec::{self, parent::Timing};
 use foxbox::plan::Plan;
 use foxbox::runner::{self, RunError, RunOptions};
 
-use super::{run_flags, CmdResult, Ctx};
+use super::{run_flags, CmdResult, Ctx, Failure};
 
 /// podman's `run` flags. They build the same spec values a Foxbox.toml does (one code path).
 #[derive(Debug, Args, Clone, Default)]
@@ -110,10 +110,7 @@ impl RunArgs {
 }
 
 pub fn run(a: RunArgs, ctx: &Ctx) -> CmdResult {
-    let plan = match run_flags::plan_from_args(&a, ctx) {
-        Ok(p) => p,
-        Err(code) => return Ok(code),
-    };
+    let plan = run_flags::plan_from_args(&a, ctx)?;
     let opts = RunOptions {
         auto_remove: a.rm,
         cgroup_parent: a.cgroup_parent.clone(),
@@ -134,7 +131,7 @@ pub(super) fn detach(plan: &Plan, mut opts: RunOptions, ctx: &Ctx) -> CmdResult 
     let paths = ctx.paths()?;
     let prepared = match runner::prepare(&paths, plan, &opts) {
         Ok(p) => p,
-        Err(e) => return Ok(report(plan, &e, ctx)),
+        Err(e) => return Err(report(plan, e)),
     };
     if !prepared.warnings.is_empty() {
         super::err(&diag::render(
@@ -155,7 +152,7 @@ pub(super) fn detach(plan: &Plan, mut opts: RunOptions, ctx: &Ctx) -> CmdResult 
             super::err(&text);
             Ok(exit)
         }
-        Err(e) => Ok(report(plan, &e, ctx)),
+        Err(e) => Err(report(plan, e)),
     }
 }
 
@@ -165,7 +162,7 @@ pub(super) fn execute(plan: &Plan, opts: &RunOptions, ctx: &Ctx, timings: bool) 
     let paths = ctx.paths()?;
     let prepared = match runner::prepare(&paths, plan, opts) {
         Ok(p) => p,
-        Err(e) => return Ok(report(plan, &e, ctx)),
+        Err(e) => return Err(report(plan, e)),
     };
     if !prepared.warnings.is_empty() {
         super::err(&diag::render(
@@ -217,18 +214,13 @@ pub(super) fn execute(plan: &Plan, opts: &RunOptions, ctx: &Ctx, timings: bool) 
             }
             Ok(outcome.code.clamp(0, 255) as u8)
         }
-        Err(e) => Ok(report(plan, &e, ctx)),
+        Err(e) => Err(report(plan, e)),
     }
 }
 
-/// Print a run error's diagnostics against the spec and give its exit code.
-pub(super) fn report(plan: &Plan, e: &RunError, ctx: &Ctx) -> u8 {
-    super::err(&diag::render(
-        &e.diagnostics,
-        &plan.origin,
-        ctx.color_stderr(),
-    ));
-    e.exit
+/// A run error: its diagnostics against the spec, and its exit code.
+pub(super) fn report(plan: &Plan, e: RunError) -> Failure {
+    Failure::against(e.diagnostics, &plan.origin, e.exit)
 }
 
 fn print_timings(image: std::time::Duration, steps: &[Timing]) {

@@ -1,14 +1,13 @@
 //! `foxbox run` flags → the library's [`RunFlags`] → the same resolver a spec goes through.
 //!
-//! The `run` command calls [`plan_from_args`] and gets the plan, or the exit code to return
-//! after the diagnostics have been shown.
+//! The `run` command calls [`plan_from_args`] and gets the plan, or the failure to render.
 
 use foxbox::diag::{self, RenderOptions, Source};
 use foxbox::plan::Plan;
 use foxbox::spec::flags::{check_run_flags, RunFlags};
 
 use super::run::RunArgs;
-use super::Ctx;
+use super::{Ctx, Failure};
 
 impl From<&RunArgs> for RunFlags {
     fn from(a: &RunArgs) -> RunFlags {
@@ -40,11 +39,20 @@ impl From<&RunArgs> for RunFlags {
     }
 }
 
-/// Resolve `run` flags into a plan. Warnings and errors are rendered on stderr against the
-/// command line; `Err` is the exit code to return (125, podman's for foxbox's own errors).
-pub fn plan_from_args(a: &RunArgs, ctx: &Ctx) -> Result<Plan, u8> {
+/// Resolve `run` flags into a plan; warnings are rendered on stderr against the command line.
+/// `Err`: the diagnostics (warnings and errors) against it, exit 125 (podman's for foxbox's
+/// own errors).
+pub fn plan_from_args(a: &RunArgs, ctx: &Ctx) -> Result<Plan, Failure> {
     let flags = RunFlags::from(a);
     let checked = check_run_flags(&flags, &RunArgs::base_dir(), &|k| std::env::var(k).ok());
+    let Some(plan) = checked.plan else {
+        return Err(Failure::in_text(
+            checked.diagnostics,
+            "command line",
+            &checked.command_line,
+            125,
+        ));
+    };
     let src = Source {
         name: "command line",
         text: Some(&checked.command_line),
@@ -54,5 +62,5 @@ pub fn plan_from_args(a: &RunArgs, ctx: &Ctx) -> Result<Plan, u8> {
         ..RenderOptions::default()
     };
     super::err(&diag::render_source(&checked.diagnostics, src, opts));
-    checked.plan.ok_or(125)
+    Ok(plan)
 }

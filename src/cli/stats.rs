@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use clap::Args;
 use foxbox::boxes::{BoxEntry, Status};
+use foxbox::diag::codes;
 use foxbox::runner::cgroup_record::{self, Stats, UsageError};
-use miette::{miette, IntoDiagnostic};
 use serde_json::json;
 
-use super::{lifecycle, CmdResult, Ctx, Format};
+use super::{lifecycle, CmdResult, Ctx, Failure, Format, OrFail};
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
@@ -38,17 +38,17 @@ pub fn run(a: StatsArgs, ctx: &Ctx) -> CmdResult {
         .boxes
         .iter()
         .map(|what| {
-            let id = boxes.resolve(what).into_diagnostic()?;
-            let entry = boxes.load(&id).into_diagnostic()?;
+            let id = boxes.resolve(what).or_fail(codes::boxes::LOOKUP)?;
+            let entry = boxes.load(&id).or_fail(codes::boxes::LOOKUP)?;
             sample(entry)
         })
-        .collect::<miette::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, Failure>>()?;
     match a.format {
         Format::Json => {
             let v: Vec<_> = samples.iter().map(to_json).collect();
             super::out(&format!(
                 "{}\n",
-                serde_json::to_string_pretty(&v).into_diagnostic()?
+                serde_json::to_string_pretty(&v).or_fail(codes::cli::OUTPUT)?
             ));
         }
         Format::Human => super::out(&table(&samples)),
@@ -56,20 +56,27 @@ pub fn run(a: StatsArgs, ctx: &Ctx) -> CmdResult {
     Ok(0)
 }
 
-fn sample(entry: BoxEntry) -> miette::Result<Sample> {
+fn sample(entry: BoxEntry) -> Result<Sample, Failure> {
     let name = &entry.config.name;
     if entry.state.status != Status::Running {
-        return Err(miette!(
+        return Err(failure!(codes::boxes::NOT_RUNNING,
             "box {name} is not running: usage is read from its cgroup, which exists only while it runs"
         ));
     }
     let usage = cgroup_record::usage(&entry).map_err(|e| match e {
-        UsageError::NoCgroup(e) => miette!(
+        UsageError::NoCgroup(e) => failure!(
+            codes::boxes::STATS,
             help = "foxbox makes a cgroup for a box that declares a limit (memory, cpus, pids)",
             "box {name} has no cgroup to read usage from ({e})"
         ),
-        UsageError::BadRecord(e) => miette!("box {name}: cannot read its cgroup.json: {e}"),
-        UsageError::Read(e) => miette!("box {name}: cannot read its cgroup usage: {e}"),
+        UsageError::BadRecord(e) => failure!(
+            codes::boxes::STATS,
+            "box {name}: cannot read its cgroup.json: {e}"
+        ),
+        UsageError::Read(e) => failure!(
+            codes::boxes::STATS,
+            "box {name}: cannot read its cgroup usage: {e}"
+        ),
     })?;
     let memory_limit = entry.config.plan["limits"]["memory"].as_u64();
     Ok(Sample {

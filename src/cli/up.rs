@@ -2,8 +2,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use foxbox::plan::Spanned;
 use foxbox::runner::RunOptions;
+use foxbox::spec::Overrides;
 
 use super::{CmdResult, Ctx};
 
@@ -38,16 +38,13 @@ pub struct UpArgs {
 
 pub fn run(a: UpArgs, ctx: &Ctx) -> CmdResult {
     let path = a.spec.unwrap_or_else(|| PathBuf::from("Foxbox.toml"));
-    let mut plan = match super::plan::load_plan(&path, ctx) {
-        Ok(p) => p,
-        Err(code) => return Ok(code),
+    // Resolved with the spec, never written over the plan after: `foxbox plan` given the
+    // same flags prints what runs.
+    let overrides = Overrides {
+        name: a.name,
+        command: a.command,
     };
-    if let Some(n) = a.name {
-        plan.name = Some(Spanned::bare(n));
-    }
-    if !a.command.is_empty() {
-        plan.process.args = Spanned::bare(a.command);
-    }
+    let plan = super::plan::load_plan(&path, &overrides, ctx)?;
     let opts = RunOptions {
         auto_remove: a.rm,
         cgroup_parent: a.cgroup_parent,

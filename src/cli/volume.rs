@@ -1,8 +1,8 @@
 use clap::{Args, Subcommand};
+use foxbox::diag::codes;
 use foxbox::volume::{Volume, Volumes};
-use miette::IntoDiagnostic;
 
-use super::{human, CmdResult, Ctx, Format};
+use super::{human, CmdResult, Ctx, Failure, Format, OrFail};
 
 #[derive(Debug, Subcommand)]
 pub enum VolumeCommand {
@@ -52,8 +52,8 @@ pub struct RmArgs {
 #[derive(Debug, Args)]
 pub struct PruneArgs {}
 
-fn open(ctx: &Ctx) -> miette::Result<Volumes> {
-    foxbox::runner::remove::volumes(&ctx.paths()?).into_diagnostic()
+fn open(ctx: &Ctx) -> Result<Volumes, Failure> {
+    foxbox::runner::remove::volumes(&ctx.paths()?).or_fail(codes::volume::VOLUME)
 }
 
 pub fn run(cmd: VolumeCommand, ctx: &Ctx) -> CmdResult {
@@ -67,12 +67,12 @@ pub fn run(cmd: VolumeCommand, ctx: &Ctx) -> CmdResult {
     };
     match cmd {
         VolumeCommand::Create(a) => {
-            let v = vols.create(&a.name).into_diagnostic()?;
+            let v = vols.create(&a.name).or_fail(codes::volume::VOLUME)?;
             println!("{}", v.name);
             Ok(0)
         }
         VolumeCommand::Ls(a) => {
-            let list = vols.list().into_diagnostic()?;
+            let list = vols.list().or_fail(codes::volume::VOLUME)?;
             if a.format == Format::Json {
                 print_json(&list)?;
             } else if a.quiet {
@@ -97,7 +97,7 @@ pub fn run(cmd: VolumeCommand, ctx: &Ctx) -> CmdResult {
                 .iter()
                 .map(|n| vols.get(n))
                 .collect::<Result<Vec<Volume>, _>>()
-                .into_diagnostic()?;
+                .or_fail(codes::volume::VOLUME)?;
             print_json(&list)?;
             Ok(0)
         }
@@ -107,7 +107,8 @@ pub fn run(cmd: VolumeCommand, ctx: &Ctx) -> CmdResult {
                 match vols.remove(n, a.force) {
                     Ok(()) => println!("{n}"),
                     Err(e) => {
-                        eprintln!("Error: {e}");
+                        let d = foxbox::diag::Diagnostic::from_error(codes::volume::VOLUME, &e);
+                        super::err(&Failure::new(d).render(ctx.color_stderr()));
                         failed = true;
                     }
                 }
@@ -115,7 +116,7 @@ pub fn run(cmd: VolumeCommand, ctx: &Ctx) -> CmdResult {
             Ok(if failed { 125 } else { 0 })
         }
         VolumeCommand::Prune(_) => {
-            for n in vols.prune().into_diagnostic()? {
+            for n in vols.prune().or_fail(codes::volume::VOLUME)? {
                 println!("{n}");
             }
             Ok(0)
@@ -123,7 +124,10 @@ pub fn run(cmd: VolumeCommand, ctx: &Ctx) -> CmdResult {
     }
 }
 
-fn print_json<T: serde::Serialize>(v: &T) -> miette::Result<()> {
-    println!("{}", serde_json::to_string_pretty(v).into_diagnostic()?);
+fn print_json<T: serde::Serialize>(v: &T) -> Result<(), Failure> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(v).or_fail(codes::cli::OUTPUT)?
+    );
     Ok(())
 }

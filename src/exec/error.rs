@@ -1,7 +1,7 @@
 //! Errors of the executor: a step that failed (on either side), with its errno, as a value the
 //! parent renders as a diagnostic pointing at the spec line that asked for the step.
 
-use crate::diag::Diagnostic;
+use crate::diag::{codes, Diagnostic};
 use crate::plan::Span;
 pub use crate::step_error::{Context, StepError};
 
@@ -48,7 +48,7 @@ impl ExecError {
     pub fn diagnostic(&self) -> Diagnostic {
         match self {
             ExecError::Step { step, span, error } => {
-                let code = format!("foxbox::exec::{}", step.replace('-', "_"));
+                let code = codes::exec_step(step);
                 let mut d =
                     Diagnostic::error(code, format!("{step}: {}", error.message)).with_span(*span);
                 if span.is_some() {
@@ -59,8 +59,8 @@ impl ExecError {
                 }
                 d
             }
-            ExecError::Vanished(_) => Diagnostic::error("foxbox::exec::vanished", self.to_string()),
-            ExecError::Relay(_) => Diagnostic::error("foxbox::exec::relay", self.to_string()),
+            ExecError::Vanished(_) => Diagnostic::error(codes::exec::VANISHED, self.to_string()),
+            ExecError::Relay(_) => Diagnostic::error(codes::exec::RELAY, self.to_string()),
         }
     }
 }

@@ -370,7 +370,7 @@ pub fn run_foreground(
         let sfd = p::signalfd(&watched).map_err(|e| relay("signalfd", e))?;
         let mut started = start(launch, helpers)?;
         helpers.started(started.pid);
-        let timeout = launch.plan.limits.timeout.as_ref().map(|t| t.value);
+        let timeout = launch.plan.limits.timeout().map(|t| t.value);
         let mut deadline = Deadline::new(timeout, launch.plan.limits.stop_grace())
             .with_init(launch.plan.process.init);
         let exit =

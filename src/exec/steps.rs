@@ -11,6 +11,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::plan::units::format_size;
 use crate::plan::{MountKind, NetMode, Plan, Seccomp, Span};
 use crate::security::caps::CapSet;
 
@@ -106,6 +107,24 @@ impl Step {
     }
 }
 
+/// The cgroup-backed limits, as the cgroup step names them.
+fn cgroup_limits(l: &crate::plan::Limits) -> String {
+    let mut v = Vec::new();
+    if let Some(m) = l.memory() {
+        v.push(format!("memory {}", format_size(m.value.bytes())));
+    }
+    if let Some(m) = l.memory_swap() {
+        v.push(format!("memory+swap {}", format_size(m.value.bytes())));
+    }
+    if let Some(c) = l.cpus() {
+        v.push(format!("cpus {}", c.value.cores()));
+    }
+    if let Some(p) = l.pids() {
+        v.push(format!("pids {}", p.value.count()));
+    }
+    v.join(", ")
+}
+
 /// The steps the executor runs for this plan, in order.
 pub fn steps(plan: &Plan, choices: StartChoices) -> Vec<Step> {
     use Action as A;
@@ -129,15 +148,20 @@ pub fn steps(plan: &Plan, choices: StartChoices) -> Vec<Step> {
     ));
     if plan.limits.needs_cgroup() {
         let l = &plan.limits;
-        let span = (l.memory.as_ref().and_then(|m| m.span))
-            .or(l.cpus.as_ref().and_then(|c| c.span))
-            .or(l.pids.as_ref().and_then(|p| p.span));
+        let span = (l.memory().and_then(|m| m.span))
+            .or(l.cpus().and_then(|c| c.span))
+            .or(l.pids().and_then(|p| p.span));
+        // The runner makes the cgroup and writes its limits before the clone (so a box never
+        // runs unlimited); this step only moves the box's first process into it.
         v.push(
             step(
                 A::Cgroup,
                 "cgroup",
                 Parent,
-                "put the box in its cgroup with its limits",
+                format!(
+                    "move the box into its cgroup, made before the clone with {}",
+                    cgroup_limits(l)
+                ),
             )
             .at(span),
         );
@@ -464,9 +488,9 @@ pub fn describe_list(list: Vec<Step>) -> Vec<StepDesc> {
 
 fn image_detail(plan: &Plan) -> String {
     match &plan.image.value {
-        crate::plan::ImageRef::Stored { name, tag, digest } => match digest {
-            Some(d) => format!("{name}:{tag}@{d}"),
-            None => format!("{name}:{tag}"),
+        crate::plan::ImageRef::Stored(n) => match n.digest() {
+            Some(d) => format!("{}@{d}", n.full()),
+            None => n.full(),
         },
         crate::plan::ImageRef::Tarball { path } => format!("import {}", path.display()),
     }
@@ -493,17 +517,10 @@ mod tests {
                 user: Spanned::bare(User::Id { uid: 0, gid: None }),
                 tty: None,
                 init: false,
+                given: Default::default(),
             },
             hostname: None,
-            limits: Limits {
-                memory: None,
-                memory_swap: None,
-                cpus: None,
-                pids: None,
-                timeout: None,
-                stop_timeout: None,
-                enforce: Enforce::Strict,
-            },
+            limits: Limits::new(Enforce::Strict),
             capabilities: Spanned::bare(CapSet::podman_default()),
             added_capabilities: CapSet::EMPTY,
             no_new_privs: false,

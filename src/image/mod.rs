@@ -95,7 +95,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub use pull::{PullContext, PullPolicy, StoreProgress};
-pub use reference::NameRef;
+pub use reference::ImageName;
 pub use rootfs::{overlay_supported, BoxRootfs};
 pub use store::{Image, ImageConfig, ImageRecord, ManifestRef, Removed, Store};
 pub use unpack::{Owners, UnpackError, Whiteouts};

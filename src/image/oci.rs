@@ -17,7 +17,7 @@ use std::path::{Component, Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use super::pull::{PullContext, Pulled};
-use super::reference;
+use super::reference::ImageName;
 use super::store::{docker_hub_name, ImageRecord};
 use super::{ImageError, Store};
 use crate::registry::blobstore::{BlobStore, DirBlobStore};
@@ -218,7 +218,7 @@ impl Store {
                 .unwrap_or_else(|| format!("@{}", desc.digest));
             let names: Vec<String> = ref_name
                 .as_deref()
-                .and_then(|n| match reference::parse(n) {
+                .and_then(|n| match ImageName::parse(n) {
                     Ok(r) => Some(r.full()),
                     Err(e) => {
                         tracing::warn!("{}: left unnamed ({e})", input.display());
@@ -236,8 +236,11 @@ impl Store {
 /// The name an image is saved under: the one it was asked by when that is one of its names,
 /// else its first.
 fn save_name(rec: &ImageRecord, what: &str) -> Option<String> {
-    if let Ok(r) = reference::parse(what) {
-        for n in [r.full(), format!("{}:{}", docker_hub_name(&r.name), r.tag)] {
+    if let Ok(r) = ImageName::parse(what) {
+        for n in [
+            r.full(),
+            format!("{}:{}", docker_hub_name(r.name()), r.tag()),
+        ] {
             if rec.names.contains(&n) {
                 return Some(n);
             }

@@ -16,9 +16,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::archive::{read_chunk, ChannelReader, CHUNK};
-use super::store::{docker_hub_name, has_registry, Image, ImageConfig, ImageRecord, ManifestRef};
+use super::store::{Image, ImageConfig, ImageRecord, ManifestRef};
 use super::unpack::{self, Stats, UnpackError};
 use super::{ImageError, Store};
+use crate::plan::reference::ImageName;
 use crate::plan::ImageRef;
 use crate::registry::layer::decompress;
 use crate::registry::layout::OciLayout;
@@ -247,10 +248,12 @@ impl Store {
         ctx: &PullContext,
         policy: PullPolicy,
     ) -> Result<Image, ImageError> {
-        let ImageRef::Stored { name, tag, digest } = r else {
+        let ImageRef::Stored(n) = r else {
             return self.resolve(r);
         };
-        let registry = has_registry(name);
+        let (name, tag) = (n.name(), n.tag());
+        let digest = n.digest().map(|d| d.to_string());
+        let registry = n.registry().is_some();
         let local = match self.find_named(name, tag, digest.as_deref()) {
             Ok(found) => found,
             // The tag names another image here: fetch the pinned one.
@@ -261,7 +264,7 @@ impl Store {
         };
         match (policy, local) {
             (PullPolicy::Missing | PullPolicy::Never, Some((image, used))) => {
-                if used != *name {
+                if used != name {
                     ctx.progress.note(&format!(
                         "Resolved \"{name}\" as the local image {used}:{tag}"
                     ));
@@ -269,13 +272,13 @@ impl Store {
                 return Ok(image);
             }
             (PullPolicy::Never, None) => {
-                return Err(ImageError::NotPulled(match digest {
+                return Err(ImageError::NotPulled(match &digest {
                     Some(d) => format!("{name}@{d}"),
                     None => format!("{name}:{tag}"),
                 }))
             }
             (PullPolicy::Newer, Some((image, _))) => {
-                return match self.pull_named(name, tag, digest.as_deref(), ctx) {
+                return match self.pull_named(n, ctx) {
                     Ok(pulled) => Ok(pulled),
                     Err(e) => {
                         ctx.progress
@@ -286,31 +289,18 @@ impl Store {
             }
             _ => {}
         }
-        self.pull_named(name, tag, digest.as_deref(), ctx)
+        self.pull_named(n, ctx)
     }
 
-    /// Pull `name:tag` (or `name@digest`), a short name from docker.io, saying what it pulls.
-    fn pull_named(
-        &self,
-        name: &str,
-        tag: &str,
-        digest: Option<&str>,
-        ctx: &PullContext,
-    ) -> Result<Image, ImageError> {
-        let registry = has_registry(name);
-        let full = if registry {
-            name.to_string()
-        } else {
-            docker_hub_name(name)
-        };
-        let text = match digest {
-            Some(d) => format!("{full}@{d}"),
-            None => format!("{full}:{tag}"),
-        };
-        let reference = Reference::parse(&text)?;
-        if !registry {
+    /// Pull a stored-image name from its registry (a short name from docker.io), saying what
+    /// it pulls.
+    fn pull_named(&self, n: &ImageName, ctx: &PullContext) -> Result<Image, ImageError> {
+        // Pinned: by the digest alone, since the registry's tag may name another image.
+        let reference = Reference::from_name(n, n.digest().is_none())?;
+        if n.registry().is_none() {
             ctx.progress.note(&format!(
-                "Resolved \"{name}\" as {reference}: a short name is pulled from docker.io, as no other registry is configured for short names"
+                "Resolved \"{}\" as {reference}: a short name is pulled from docker.io, as no other registry is configured for short names",
+                n.name()
             ));
         }
         ctx.progress.note(&format!("Trying to pull {reference}..."));

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::archive::{self, Unpacked};
-use super::reference::{self, NameRef};
+use super::reference::{self, ImageName};
 use super::unpack::{self, Owners, UnpackError, Whiteouts};
 use super::{inroot, ImageError};
 use crate::plan::units::parse_size;
@@ -202,10 +202,7 @@ fn not_found(index: &Index, what: String) -> ImageError {
 
 /// Whether a name names a registry (`host.domain/...`, `host:port/...`, `localhost/...`).
 pub fn has_registry(name: &str) -> bool {
-    match name.split_once('/') {
-        Some((first, _)) => first.contains('.') || first.contains(':') || first == "localhost",
-        None => false,
-    }
+    crate::plan::reference::registry_of(name).is_some()
 }
 
 /// Docker Hub's full name for a short name: `busybox` is `docker.io/library/busybox`.
@@ -690,7 +687,7 @@ impl Store {
 
     /// Import a `.tar` or `.tar.gz` rootfs as an image, named `name:tag` (none: no name).
     /// Importing the same file again reuses the unpacked layer and moves the name to it.
-    pub fn import(&self, file: &Path, name: Option<&NameRef>) -> Result<Image, ImageError> {
+    pub fn import(&self, file: &Path, name: Option<&ImageName>) -> Result<Image, ImageError> {
         let f = File::open(file).map_err(io_err("cannot open", file))?;
         let meta = f.metadata().map_err(io_err("cannot read", file))?;
         if !meta.is_file() {
@@ -900,8 +897,9 @@ impl Store {
     }
 
     fn find<'a>(&self, index: &'a Index, what: &str) -> Result<&'a ImageRecord, ImageError> {
-        if let Ok(r) = reference::parse(what) {
-            if let Some((rec, _)) = find_local(index, &r.name, &r.tag, r.digest.as_deref())? {
+        if let Ok(r) = ImageName::parse(what) {
+            let digest = r.digest().map(|d| d.to_string());
+            if let Some((rec, _)) = find_local(index, r.name(), r.tag(), digest.as_deref())? {
                 return Ok(rec);
             }
         }
@@ -943,11 +941,12 @@ impl Store {
     /// [`Store::resolve_or_pull`].
     pub fn resolve(&self, r: &ImageRef) -> Result<Image, ImageError> {
         match r {
-            ImageRef::Stored { name, tag, digest } => {
+            ImageRef::Stored(n) => {
                 let index = self.read_index()?;
-                match find_local(&index, name, tag, digest.as_deref())? {
+                let digest = n.digest().map(|d| d.to_string());
+                match find_local(&index, n.name(), n.tag(), digest.as_deref())? {
                     Some((rec, _)) => Ok(self.image(rec)),
-                    None => Err(not_found(&index, format!("{name}:{tag}"))),
+                    None => Err(not_found(&index, n.full())),
                 }
             }
             ImageRef::Tarball { path } => {
@@ -969,10 +968,13 @@ impl Store {
         let _l = self.lock()?;
         let mut index = self.read_index()?;
         let rec = self.find(&index, what)?.clone();
-        let by_name = reference::parse(what).ok().and_then(|r| {
-            [r.full(), format!("{}:{}", docker_hub_name(&r.name), r.tag)]
-                .into_iter()
-                .find(|n| rec.names.contains(n))
+        let by_name = ImageName::parse(what).ok().and_then(|r| {
+            [
+                r.full(),
+                format!("{}:{}", docker_hub_name(r.name()), r.tag()),
+            ]
+            .into_iter()
+            .find(|n| rec.names.contains(n))
         });
         if let Some(name) = &by_name {
             if rec.names.len() > 1 {

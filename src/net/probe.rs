@@ -7,7 +7,7 @@ use std::process::Command;
 use serde::Serialize;
 
 use super::helper::find_on_path;
-use crate::diag::Diagnostic;
+use crate::diag::{codes, Diagnostic};
 use crate::plan::NetMode;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -116,7 +116,7 @@ impl HostNet {
             if h.path.is_none() {
                 v.push(
                     Diagnostic::warning(
-                        "foxbox::host::net_helper_missing",
+                        codes::host::NET_HELPER_MISSING,
                         format!(
                             "{} is not installed: network mode {} cannot start",
                             h.name, h.name
@@ -130,14 +130,14 @@ impl HostNet {
             TunStatus::Usable => {}
             TunStatus::Missing => v.push(
                 Diagnostic::warning(
-                    "foxbox::host::tun_missing",
+                    codes::host::TUN_MISSING,
                     format!("{TUN_PATH} does not exist: pasta and slirp4netns need it"),
                 )
                 .with_help("load the tun module (modprobe tun)"),
             ),
             TunStatus::Denied { mode, error } => v.push(
                 Diagnostic::warning(
-                    "foxbox::host::tun_denied",
+                    codes::host::TUN_DENIED,
                     format!(
                         "{TUN_PATH} (mode {mode:04o}) cannot be opened read-write by this user ({error}): pasta and slirp4netns need it"
                     ),

@@ -16,31 +16,8 @@ pub use facts::{Facts, SubidRange};
 use crate::diag::Diagnostic;
 use crate::plan::{ImageRef, MountKind, NetMode, Plan, Span, User};
 
-/// Stable codes of host problems.
-pub mod codes {
-    /// User namespaces are not allowed for this user.
-    pub const USERNS: &str = "foxbox::host::userns";
-    /// No subordinate id range, or no newuidmap/newgidmap.
-    pub const SUBIDS: &str = "foxbox::host::subids";
-    /// A cgroup controller a limit needs is missing or not writable.
-    pub const CGROUP: &str = "foxbox::host::cgroup";
-    /// pasta or slirp4netns is not installed.
-    pub const NET_HELPER: &str = "foxbox::host::net_helper";
-    /// /dev/net/tun is missing or not usable by this user.
-    pub const TUN: &str = "foxbox::host::tun";
-    /// A host port below net.ipv4.ip_unprivileged_port_start.
-    pub const LOW_PORT: &str = "foxbox::host::low_port";
-    /// overlayfs is missing or not usable without privileges.
-    pub const OVERLAY: &str = "foxbox::host::overlay";
-    /// A bind mount's source is missing or unreadable.
-    pub const BIND_SOURCE: &str = "foxbox::host::bind_source";
-    /// The image tarball is missing or unreadable, or the image is not in the store.
-    pub const IMAGE: &str = "foxbox::host::image";
-    /// Warning: `limits.cpus` above the host's CPU count.
-    pub const CPUS: &str = "foxbox::host::cpus";
-    /// Warning: `network.mode = "host"` gives the box the host's network.
-    pub const HOST_NETWORK: &str = "foxbox::host::host_network";
-}
+/// Stable codes of host problems (registered in [`crate::diag::codes`]).
+pub use crate::diag::codes::host as codes;
 
 /// [`network_summary`] of this host, probed now.
 pub fn host_network_summary() -> String {
@@ -204,14 +181,15 @@ pub fn check_facts(plan: &Plan, f: &Facts, opts: &HostOptions) -> Vec<Diagnostic
         }
     }
     let l = &plan.limits;
-    if let Some(c) = &l.cpus {
-        if c.value > f.cpus as f64 {
+    if let Some(c) = l.cpus() {
+        if c.value.cores() > f.cpus as f64 {
             out.push(at(
                 Diagnostic::warning(
                     codes::CPUS,
                     format!(
                         "`limits.cpus = {}` is more than this host's {} CPUs",
-                        c.value, f.cpus
+                        c.value.cores(),
+                        f.cpus
                     ),
                 )
                 .with_help("the limit cannot bind; lower it or omit it"),
@@ -329,13 +307,13 @@ pub fn check_facts(plan: &Plan, f: &Facts, opts: &HostOptions) -> Vec<Diagnostic
                 ));
             }
         }
-        img @ ImageRef::Stored { name, tag, .. } => {
+        img @ ImageRef::Stored(n) => {
             if let Some(present) = &opts.image_in_store {
                 if !present(img) {
                     out.push(at(
                         Diagnostic::error(
                             codes::IMAGE,
-                            format!("image {name}:{tag} is not in the store"),
+                            format!("image {} is not in the store", n.full()),
                         )
                         .with_help("import it with `foxbox image import`"),
                         box_span,

@@ -1,13 +1,15 @@
-//! Image references: `[registry/]ns/name[:tag][@sha256:hex]`, with Docker's short-name rules.
+//! Registry references: an image name ([`ImageName`], the one parser) with Docker's
+//! short-name rules applied: the registry to ask, the repository, a tag and/or a digest.
 
 use std::fmt;
 use std::str::FromStr;
 
 use super::digest::Digest;
+use crate::plan::reference::ImageName;
+pub use crate::plan::reference::DEFAULT_TAG;
 
 pub const DOCKER_HUB: &str = "docker.io";
 const DOCKER_HUB_API: &str = "registry-1.docker.io";
-pub const DEFAULT_TAG: &str = "latest";
 
 /// A fully qualified reference: registry, repository path, and a tag and/or a digest.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -40,54 +42,29 @@ impl FromStr for Reference {
 
 impl Reference {
     pub fn parse(input: &str) -> Result<Reference, ReferenceError> {
-        let err = |why: &str| ReferenceError {
+        let name = ImageName::parse(input).map_err(|e| ReferenceError {
             input: input.to_string(),
+            why: e.why,
+        })?;
+        Reference::from_name(&name, true)
+    }
+
+    /// The reference an image name makes with Docker's short-name rules (`busybox` is
+    /// `docker.io/library/busybox`). `with_tag`: keep its tag beside a digest (a name with
+    /// neither gets `latest`).
+    pub fn from_name(n: &ImageName, with_tag: bool) -> Result<Reference, ReferenceError> {
+        let err = |why: &str| ReferenceError {
+            input: n.to_string(),
             why: why.to_string(),
         };
-        if input.is_empty() {
-            return Err(err("empty"));
-        }
-        if input.len() > 4096 {
-            return Err(err("too long"));
-        }
-        let (rest, digest) = match input.split_once('@') {
-            Some((r, d)) => (
-                r,
-                Some(d.parse::<Digest>().map_err(|e| err(&e.to_string()))?),
-            ),
-            None => (input, None),
-        };
-        // The tag is after the last ':' that follows the last '/', so `host:5000/x` has none.
-        let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
-        let (name, tag) = match rest[last_slash..].rfind(':') {
-            Some(i) => (
-                &rest[..last_slash + i],
-                Some(rest[last_slash + i + 1..].to_string()),
-            ),
-            None => (rest, None),
-        };
-        if let Some(t) = &tag {
-            if !valid_tag(t) {
-                return Err(err(&format!(
-                    "tag {t:?} must be 1-128 of [A-Za-z0-9_.-], not starting with '.' or '-'"
-                )));
-            }
-        }
-        let (registry, repository, short_name) = match name.split_once('/') {
-            Some((first, path))
-                if first.contains('.') || first.contains(':') || first == "localhost" =>
-            {
-                (first.to_string(), path.to_string(), false)
-            }
-            _ => (DOCKER_HUB.to_string(), name.to_string(), true),
+        let (registry, repository, short_name) = match n.registry() {
+            Some((host, path)) => (host.to_string(), path.to_string(), false),
+            None => (DOCKER_HUB.to_string(), n.name().to_string(), true),
         };
         let registry = match registry.as_str() {
             "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB.to_string(),
             _ => registry,
         };
-        if !valid_registry(&registry) {
-            return Err(err(&format!("registry {registry:?} is not a host[:port]")));
-        }
         let repository = if registry == DOCKER_HUB && !repository.contains('/') {
             format!("library/{repository}")
         } else {
@@ -96,15 +73,10 @@ impl Reference {
         if repository.len() > 255 {
             return Err(err("repository name longer than 255 characters"));
         }
-        if repository.is_empty() || !repository.split('/').all(valid_component) {
-            return Err(err(
-                "repository path components must be lowercase letters and digits, \
-                 separated by '.', '_', '__' or dashes",
-            ));
-        }
-        let tag = match (tag, &digest) {
+        let digest = n.digest().cloned();
+        let tag = match (n.written_tag().filter(|_| with_tag), &digest) {
             (None, None) => Some(DEFAULT_TAG.to_string()),
-            (t, _) => t,
+            (t, _) => t.map(str::to_string),
         };
         Ok(Reference {
             registry,
@@ -168,63 +140,6 @@ pub fn host_part(registry: &str) -> &str {
         return rest.split(']').next().unwrap_or(rest);
     }
     registry.split(':').next().unwrap_or(registry)
-}
-
-pub(crate) fn valid_tag(t: &str) -> bool {
-    !t.is_empty()
-        && t.len() <= 128
-        && !t.starts_with(['.', '-'])
-        && t.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-}
-
-pub(crate) fn valid_registry(r: &str) -> bool {
-    let (host, port) = if let Some(rest) = r.strip_prefix('[') {
-        match rest.split_once(']') {
-            Some((h, p)) => (h, p.strip_prefix(':')),
-            None => return false,
-        }
-    } else {
-        match r.split_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (r, None),
-        }
-    };
-    let host_ok = !host.is_empty()
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':'));
-    let port_ok = port.is_none_or(|p| !p.is_empty() && p.parse::<u16>().is_ok());
-    host_ok && port_ok
-}
-
-/// `[a-z0-9]+` runs separated by `.`, `_`, `__` or one or more `-`.
-pub(crate) fn valid_component(c: &str) -> bool {
-    let b = c.as_bytes();
-    if b.is_empty() || !is_alnum(b[0]) || !is_alnum(b[b.len() - 1]) {
-        return false;
-    }
-    let mut i = 0;
-    while i < b.len() {
-        if is_alnum(b[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && !is_alnum(b[i]) {
-            i += 1;
-        }
-        let sep = &c[start..i];
-        let ok = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|x| x == b'-');
-        if !ok {
-            return false;
-        }
-    }
-    true
-}
-
-fn is_alnum(b: u8) -> bool {
-    b.is_ascii_lowercase() || b.is_ascii_digit()
 }
 
 #[cfg(test)]

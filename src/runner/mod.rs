@@ -2,6 +2,7 @@
 //! network, the executor, and the state it leaves. `foxbox up` and `foxbox run` (attached or
 //! detached) all come through here, so a box is the same thing however it was started.
 
+pub mod box_plan;
 pub mod cgroup_record;
 pub mod check;
 pub mod exec_request;
@@ -20,10 +21,10 @@ use crate::boxes::{
     now_ms, BoxConfig, BoxEntry, BoxError, BoxState, Boxes, Lock, Pending, ProcId, Status,
 };
 use crate::cgroup::{self, BoxCgroup, Host};
-use crate::diag::Diagnostic;
+use crate::diag::{codes, Diagnostic};
 use crate::exec::{self, BoxRootfs, Launch, Layers, UpperDirs};
 use crate::image::{Image, Store};
-use crate::plan::{ImageRef, MountKind, NetMode, Plan, Spanned, User};
+use crate::plan::{BoxPlan, ImageRef, MountKind, NetMode, Plan};
 use crate::store::paths::Paths;
 use crate::volume::Volumes;
 
@@ -72,10 +73,18 @@ fn err(code: &'static str) -> impl Fn(String) -> RunError {
     move |m| RunError::new(code, m)
 }
 
+/// A typed error at the runner's boundary, as a diagnostic that keeps its chain of sources.
+fn typed<E: std::error::Error + 'static>(code: &'static str) -> impl Fn(E) -> RunError {
+    move |e| RunError {
+        diagnostics: vec![Diagnostic::from_error(code, &e)],
+        exit: 125,
+    }
+}
+
 /// Everything made for a box before it starts.
 pub struct Prepared {
     /// The plan with the image's defaults (workdir, user, env, command) under the spec's.
-    pub plan: Plan,
+    pub plan: BoxPlan,
     pub boxes: Boxes,
     pub entry: BoxEntry,
     pub image: Image,
@@ -99,8 +108,8 @@ fn resolve_image(
     plan: &Plan,
     policy: crate::image::PullPolicy,
 ) -> Result<Image, RunError> {
-    let fail = |e: String| RunError {
-        diagnostics: vec![Diagnostic::error("foxbox::image::resolve", e)
+    let fail = |e: &(dyn std::error::Error + 'static)| RunError {
+        diagnostics: vec![Diagnostic::from_error(codes::image::RESOLVE, e)
             .with_span(plan.image.span)
             .with_label("this image")],
         exit: 125,
@@ -110,83 +119,28 @@ fn resolve_image(
     if !pullable || policy == crate::image::PullPolicy::Missing {
         match store.resolve(&plan.image.value) {
             Ok(image) => return Ok(image),
-            Err(local) if !pullable => return Err(fail(local.to_string())),
+            Err(local) if !pullable => return Err(fail(&local)),
             Err(_) => {}
         }
     }
-    let settings = crate::registry::Settings::from_env().map_err(|e| fail(e.to_string()))?;
+    let settings = crate::registry::Settings::from_env().map_err(|e| fail(&e))?;
     let client = crate::registry::Client::new(settings);
     let ctx = crate::image::PullContext::new(&client);
     store
         .resolve_with(&plan.image.value, &ctx, policy)
-        .map_err(|e| fail(e.to_string()))
+        .map_err(|e| fail(&e))
 }
 
-/// The image's defaults under the plan: a value the spec or a flag set (it has a span) wins;
-/// a value foxbox defaulted (no span) yields to the image's.
-pub fn with_image_defaults(plan: &Plan, image: &Image) -> Plan {
-    let mut p = plan.clone();
-    let c = &image.config;
-    if p.process.cwd.span.is_none() {
-        if let Some(w) = c.workdir.as_ref().filter(|w| w.starts_with('/')) {
-            p.process.cwd = Spanned::bare(PathBuf::from(w));
-        }
-    }
-    if p.process.user.span.is_none() {
-        if let Some(u) = c.user.as_deref().and_then(parse_image_user) {
-            p.process.user = Spanned::bare(u);
-        }
-    }
-    let default_path = p
-        .process
-        .env
-        .iter()
-        .any(|(k, v)| k == "PATH" && v == crate::spec::resolve::DEFAULT_PATH);
-    for kv in &c.env {
-        let Some((k, v)) = kv.split_once('=') else {
-            continue;
-        };
-        match p.process.env.iter_mut().find(|(pk, _)| pk == k) {
-            Some(entry) if k == "PATH" && default_path => entry.1 = v.to_string(),
-            Some(_) => {}
-            None => p.process.env.insert(0, (k.to_string(), v.to_string())),
-        }
-    }
-    if p.process.args.value.is_empty() {
-        p.process.args = Spanned::bare(effective_command(plan, image));
-    }
-    p
-}
-
-/// An image config's `User`: `uid[:gid]` or `name[:group]`.
-fn parse_image_user(s: &str) -> Option<User> {
-    let (u, g) = match s.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (s, None),
-    };
-    if u.is_empty() {
-        return None;
-    }
-    match (u.parse::<u32>(), g.map(str::parse::<u32>)) {
-        (Ok(uid), None) => Some(User::Id { uid, gid: None }),
-        (Ok(uid), Some(Ok(gid))) => Some(User::Id {
-            uid,
-            gid: Some(gid),
-        }),
-        _ => Some(User::Name {
-            user: u.to_string(),
-            group: g.map(str::to_string),
-        }),
-    }
+/// Let this process die of SIGPIPE, quietly, when its reader goes away (for commands that only
+/// read and print: `foxbox ps | head -1`).
+pub fn default_sigpipe() {
+    crate::sys::process::default_sigpipe();
 }
 
 /// What the image reference looks like to a person (`ps`'s IMAGE column).
 pub fn image_label(r: &ImageRef) -> String {
     match r {
-        ImageRef::Stored { name, tag, digest } => match digest {
-            Some(d) => format!("{name}@{d}"),
-            None => format!("{name}:{tag}"),
-        },
+        ImageRef::Stored(n) => n.to_string(),
         ImageRef::Tarball { path } => path.display().to_string(),
     }
 }
@@ -205,8 +159,7 @@ pub fn effective_command(plan: &Plan, image: &Image) -> Vec<String> {
 /// nothing of the box is left behind.
 pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
     let t = Instant::now();
-    let store =
-        Store::open_for_boxes(paths).map_err(|e| err("foxbox::image::store")(e.to_string()))?;
+    let store = Store::open_for_boxes(paths).map_err(typed(codes::image::STORE))?;
     let image = resolve_image(&store, plan, opts.pull)?;
     prepare_image(paths, plan, opts, store, image, t.elapsed())
 }
@@ -220,12 +173,12 @@ pub fn prepare_image(
     image: Image,
     image_took: std::time::Duration,
 ) -> Result<Prepared, RunError> {
-    let plan = &with_image_defaults(plan, &image);
+    let plan = &box_plan::box_plan(plan, &image);
     let command = effective_command(plan, &image);
     if command.is_empty() {
         return Err(RunError {
             diagnostics: vec![Diagnostic::error(
-                "foxbox::spec::no_command",
+                codes::spec::NO_COMMAND,
                 "no command: the spec names none and the image has no default",
             )
             .with_span(plan.process.args.span.or(plan.image.span))
@@ -236,14 +189,13 @@ pub fn prepare_image(
 
     // A taken host port is refused here, at its own spec line, before anything is made.
     crate::net::ports::check_free(&plan.network.ports).map_err(|e| RunError {
-        diagnostics: vec![Diagnostic::error("foxbox::net::port", e.to_string())
+        diagnostics: vec![Diagnostic::from_error(codes::net::PORT, &e)
             .with_span(e.span().or(plan.network.mode.span))
             .with_label("this port")
             .with_help("choose another host port, or stop what holds this one")],
         exit: 125,
     })?;
-    let boxes =
-        Boxes::open_unswept(paths.boxes()).map_err(|e| err("foxbox::box::store")(e.to_string()))?;
+    let boxes = Boxes::open_unswept(paths.boxes()).map_err(typed(codes::boxes::STORE))?;
     // Compiled once, for the executor and for `exec`'s record. A profile that does not
     // compile is left to the executor's seccomp step, which reports it against the spec.
     let seccomp = exec::security_glue::compile(plan).ok().flatten();
@@ -278,9 +230,8 @@ pub fn prepare_image(
             .collect(),
         volumes: volume_names.clone(),
         auto_remove: opts.auto_remove,
-        plan: serde_json::to_value(plan).map_err(|e| {
-            err("foxbox::box::create")(format!("cannot encode the box's plan: {e}"))
-        })?,
+        plan: serde_json::to_value(plan)
+            .map_err(|e| err(codes::boxes::CREATE)(format!("cannot encode the box's plan: {e}")))?,
         exec: Some(ExecInfo::from_plan(
             plan,
             seccomp.as_ref().map(|p| p.digest()),
@@ -289,7 +240,7 @@ pub fn prepare_image(
         initial: None,
     };
     let (entry, pending) = boxes.stage(config).map_err(|e| RunError {
-        diagnostics: vec![Diagnostic::error("foxbox::box::create", e.to_string())
+        diagnostics: vec![Diagnostic::from_error(codes::boxes::CREATE, &e)
             .with_span(plan.name.as_ref().and_then(|n| n.span))],
         exit: 125,
     })?;
@@ -301,7 +252,7 @@ pub fn prepare_image(
     if outside {
         if let Err(e) = boxes.commit(&entry, &pending) {
             boxes.abandon(&entry, &pending);
-            return Err(err("foxbox::box::create")(e.to_string()));
+            return Err(typed(codes::boxes::CREATE)(e));
         }
     }
 
@@ -342,15 +293,15 @@ fn fill(
     let dir = made.entry.dir.clone();
     store
         .add_user(&made.image.id, &id)
-        .map_err(|e| err("foxbox::image::users")(e.to_string()))?;
+        .map_err(typed(codes::image::USERS))?;
     let r = store
         .prepare_box_rootfs(&made.image, &dir)
-        .map_err(|e| err("foxbox::image::rootfs")(e.to_string()))?;
+        .map_err(typed(codes::image::ROOTFS))?;
     // Every box mounts its root over this one directory, each inside its own mount namespace
     // (see [`BoxRootfs::mountpoint`]): no directory to make and delete per box.
     let mountpoint = made.boxes.mountpoint();
     fs::create_dir_all(&mountpoint)
-        .map_err(|e| err("foxbox::box::mountpoint")(format!("{}: {e}", mountpoint.display())))?;
+        .map_err(|e| err(codes::boxes::MOUNTPOINT)(format!("{}: {e}", mountpoint.display())))?;
     made.rootfs = BoxRootfs {
         layers: if r.copy {
             Layers::Dir(r.upper)
@@ -369,8 +320,8 @@ fn fill(
     };
 
     if !volume_names.is_empty() {
-        let vols = Volumes::open(paths.volumes(), paths.boxes())
-            .map_err(|e| err("foxbox::volume")(e.to_string()))?;
+        let vols =
+            Volumes::open(paths.volumes(), paths.boxes()).map_err(typed(codes::volume::VOLUME))?;
         for name in volume_names {
             let v = vols.ensure(name).map_err(|e| {
                 let span = plan
@@ -380,22 +331,22 @@ fn fill(
                     .and_then(|m| m.span);
                 RunError {
                     diagnostics: vec![
-                        Diagnostic::error("foxbox::volume", e.to_string()).with_span(span)
+                        Diagnostic::from_error(codes::volume::VOLUME, &e).with_span(span)
                     ],
                     exit: 125,
                 }
             })?;
             vols.add_user(name, &id)
-                .map_err(|e| err("foxbox::volume")(e.to_string()))?;
+                .map_err(typed(codes::volume::VOLUME))?;
             made.volumes.insert(name.clone(), v.mountpoint);
         }
     }
 
     if plan.limits.needs_cgroup() {
-        let host = Host::detect().map_err(|e| err("foxbox::limits::detect")(e.to_string()))?;
+        let host = Host::detect().map_err(typed(codes::limits::DETECT))?;
         let lp = cgroup::plan(&plan.limits, &host, opts.cgroup_parent.as_deref());
-        let diags = lp.diagnostics(plan.limits.enforce);
-        if lp.refuses(plan.limits.enforce) {
+        let diags = lp.diagnostics(plan.limits.enforce());
+        if lp.refuses(plan.limits.enforce()) {
             return Err(RunError {
                 diagnostics: diags,
                 exit: 125,
@@ -405,8 +356,7 @@ fn fill(
         if lp.has_limits() {
             // Recorded before it is made: a CLI killed while making it leaves a record that
             // `rm` can clean up from.
-            let name = cgroup::cgroup_name(&id)
-                .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
+            let name = cgroup::cgroup_name(&id).map_err(typed(codes::limits::CGROUP))?;
             let intended = BoxCgroup {
                 nodes: lp
                     .sites
@@ -417,12 +367,9 @@ fn fill(
                     })
                     .collect(),
             };
-            cgroup_record::write(&made.entry, &intended)
-                .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
-            let cg = BoxCgroup::create(&lp, &id)
-                .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
-            cgroup_record::write(&made.entry, &cg)
-                .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
+            cgroup_record::write(&made.entry, &intended).map_err(typed(codes::limits::CGROUP))?;
+            let cg = BoxCgroup::create(&lp, &id).map_err(typed(codes::limits::CGROUP))?;
+            cgroup_record::write(&made.entry, &cg).map_err(typed(codes::limits::CGROUP))?;
             made.cgroup = Some(cg);
         }
     }
@@ -462,7 +409,7 @@ impl Prepared {
         }
         self.boxes
             .commit(&self.entry, &self.pending)
-            .map_err(|e| err("foxbox::box::create")(e.to_string()))
+            .map_err(typed(codes::boxes::CREATE))
     }
 
     /// True once the box is recorded.

@@ -25,6 +25,7 @@ use crate::boxes::exits::Exits;
 use crate::boxes::log::{LogWriter, Stream};
 use crate::boxes::{Boxes, ProcId};
 use crate::cgroup::BoxCgroup;
+use crate::diag::codes;
 use crate::exec::{self, Deadline};
 use crate::net::NetGuard;
 use crate::plan::Plan;
@@ -79,16 +80,13 @@ pub fn detach(
     }
     let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| {
         let _ = remove::remove(paths, &prepared.boxes, &prepared.entry);
-        RunError::new(
-            "foxbox::supervisor::pipe",
-            format!("cannot make a pipe: {e}"),
-        )
+        RunError::new(codes::supervisor::PIPE, format!("cannot make a pipe: {e}"))
     })?;
     match p::fork() {
         Err(e) => {
             let _ = remove::remove(paths, &prepared.boxes, &prepared.entry);
             Err(RunError::new(
-                "foxbox::supervisor::fork",
+                codes::supervisor::FORK,
                 format!("cannot fork the box's supervisor: {e}"),
             ))
         }
@@ -119,7 +117,7 @@ pub fn detach(
                         }
                     }
                     Err(RunError::new(
-                        "foxbox::supervisor::died",
+                        codes::supervisor::DIED,
                         format!("the box's supervisor ended before the box started ({how})"),
                     ))
                 }
@@ -202,7 +200,7 @@ fn start(
     };
     let io_fail = |what: &str, e: io::Error| {
         fail(RunError::new(
-            "foxbox::supervisor",
+            codes::supervisor::FAILED,
             format!("supervisor: {what}: {e}"),
         ))
     };
@@ -291,7 +289,7 @@ fn start(
         auto_remove: entry.config.auto_remove,
         run_dir,
         net,
-        timeout: plan.limits.timeout.as_ref().map(|t| t.value),
+        timeout: plan.limits.timeout().map(|t| t.value),
         grace: plan.limits.stop_grace(),
         init: plan.process.init,
         pid,

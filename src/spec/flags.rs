@@ -635,7 +635,7 @@ mode = "1777"
         assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
         let p = r.plan.unwrap();
         assert_eq!(p.origin, Origin::CommandLine);
-        assert!(p.limits.pids.is_none());
+        assert!(p.limits.pids().is_none());
         assert_eq!(p.network.mode.value, NetMode::Slirp4netns);
         assert!(p.network.allow_host_loopback);
         assert!(!p.no_new_privs);

@@ -113,14 +113,73 @@ fn path_of(o: &Origin) -> &Path {
 /// The largest spec foxbox reads: a spec is a hand-written file, and anything bigger is a mistake.
 pub const MAX_SPEC_BYTES: u64 = 1 << 20;
 
+/// Values from the command line that replace the spec's (`up --name NAME`, `up -- CMD`). They
+/// are resolved with the spec's own values, by the same checks, so that a plan is final once
+/// made: `foxbox plan` and `foxbox up` given the same spec and flags make the same plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// Replaces `box.name`.
+    pub name: Option<String>,
+    /// Replaces `box.command` when not empty.
+    pub command: Vec<String>,
+}
+
+/// The span given to override values: they are not in the spec's text, so the resolver keeps
+/// no span for them and their diagnostics point at no spec line.
+pub(crate) const COMMAND_LINE: Span = Span {
+    start: usize::MAX,
+    end: usize::MAX,
+};
+
+impl Overrides {
+    /// Put the overrides into a parsed spec (one without `[box]` has errors of its own).
+    fn apply(&self, raw: &mut raw::RawSpec) {
+        let Some(b) = raw.box_.as_mut() else {
+            return;
+        };
+        if let Some(n) = &self.name {
+            b.value.name = Some(raw::Sp::new(n.clone(), COMMAND_LINE));
+        }
+        if !self.command.is_empty() {
+            let args = self
+                .command
+                .iter()
+                .map(|a| raw::Sp::new(a.clone(), COMMAND_LINE))
+                .collect();
+            b.value.command = Some(raw::Sp::new(raw::RawCommand::Argv(args), COMMAND_LINE));
+        }
+    }
+}
+
+/// A diagnostic about an override value: no span, and the flag's name for the spec key's.
+fn override_words(mut d: Diagnostic) -> Diagnostic {
+    if d.span == Some(COMMAND_LINE) {
+        d.span = None;
+        d.label = None;
+        for (key, flag) in [
+            ("`box.name`", "`--name`"),
+            ("`box.command`", "the command after `--`"),
+        ] {
+            d.message = d.message.replace(key, flag);
+        }
+    }
+    d.related.retain(|r| r.span != COMMAND_LINE);
+    d
+}
+
 /// Read `path` and resolve it; relative paths in the spec are relative to its directory.
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
+    load_with(path, &Overrides::default())
+}
+
+/// [`load`], with command-line values replacing the spec's.
+pub fn load_with(path: &Path, overrides: &Overrides) -> Result<Loaded, LoadError> {
     let text = read_spec(path).map_err(|source| LoadError::Read {
         path: path.to_path_buf(),
         source,
     })?;
     let base = spec_dir(path);
-    let (plan, diagnostics) = check_str(&text, path, &base);
+    let (plan, diagnostics) = check_str_with(&text, path, &base, overrides);
     match plan {
         Some(plan) => Ok(Loaded {
             plan,
@@ -171,12 +230,23 @@ pub fn spec_dir(path: &Path) -> PathBuf {
 /// plan when there is no error. `path` is how the file is named in the plan's origin;
 /// `base_dir` is where relative paths start (made absolute against the working directory).
 pub fn check_str(text: &str, path: &Path, base_dir: &Path) -> (Option<Plan>, Vec<Diagnostic>) {
+    check_str_with(text, path, base_dir, &Overrides::default())
+}
+
+/// [`check_str`], with command-line values replacing the spec's.
+pub fn check_str_with(
+    text: &str,
+    path: &Path,
+    base_dir: &Path,
+    overrides: &Overrides,
+) -> (Option<Plan>, Vec<Diagnostic>) {
     let base = if base_dir.is_absolute() {
         paths::normalise(base_dir)
     } else {
         spec_dir(&base_dir.join("x"))
     };
-    let parsed = parse::parse(text);
+    let mut parsed = parse::parse(text);
+    overrides.apply(&mut parsed.raw);
     let origin = Origin::Spec {
         path: path.to_path_buf(),
         dir: base.clone(),
@@ -199,6 +269,7 @@ pub fn check_str(text: &str, path: &Path, base_dir: &Path) -> (Option<Plan>, Vec
         }
         more.extend(build::resolve(b, &base).1);
     }
+    let more = more.into_iter().map(override_words).collect();
     let diagnostics = merge(parsed.diagnostics, more, &parsed.syntax_spans);
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
     (plan.filter(|_| !has_errors), diagnostics)

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use super::{io_err, now, Image, ImageConfig, ImageRecord, Store};
-use crate::image::reference::NameRef;
+use crate::image::reference::ImageName;
 use crate::image::{unpack, ImageError};
 use crate::registry::blobstore::BlobStore;
 use crate::registry::manifest::{ContainerConfig, ImageConfig as OciConfig, RootFs};
@@ -214,7 +214,7 @@ impl Store {
     }
 
     /// Give the image `source` the name `target` as well (moved off any image that had it).
-    pub fn tag(&self, source: &str, target: &NameRef) -> Result<Image, ImageError> {
+    pub fn tag(&self, source: &str, target: &ImageName) -> Result<Image, ImageError> {
         let lock = self.lock()?;
         let index = self.read_index()?;
         let mut rec = self.find(&index, source)?.clone();

@@ -2,18 +2,14 @@
 
 use super::Rx;
 use crate::diag::Diagnostic;
+use crate::plan::limits::{Cpus, MemoryBytes, Pids};
 use crate::plan::{Enforce, Limits};
 use crate::spec::codes;
 use crate::spec::raw::{RawLimits, RawSize, Sp};
 use crate::spec::suggest;
 use crate::spec::units::{self, format_size};
 
-/// podman's floor: below this not even a shell starts reliably.
-pub const MIN_MEMORY: u64 = 6 << 20;
-/// The smallest CPU share a CFS quota can express (1 ms per 100 ms period).
-pub const MIN_CPUS: f64 = 0.01;
-/// The kernel's largest CPU count (NR_CPUS on x86_64).
-pub const MAX_CPUS: f64 = 8192.0;
+use crate::plan::limits::MAX_CPUS;
 
 pub fn resolve(rx: &mut Rx<'_>, l: Option<&Sp<RawLimits>>) -> Option<Limits> {
     let empty = RawLimits::default();
@@ -22,7 +18,7 @@ pub fn resolve(rx: &mut Rx<'_>, l: Option<&Sp<RawLimits>>) -> Option<Limits> {
 
     let memory = raw.memory.as_ref().and_then(|m| {
         let bytes = size(rx, m, "limits.memory")?;
-        if bytes < MIN_MEMORY {
+        let Ok(memory) = MemoryBytes::new(bytes) else {
             rx.push(impossible(
                 m.span,
                 format!("`limits.memory` of {} is below the minimum", format_size(bytes)),
@@ -30,8 +26,8 @@ pub fn resolve(rx: &mut Rx<'_>, l: Option<&Sp<RawLimits>>) -> Option<Limits> {
                 "no process starts reliably with less than 6 MiB (podman's minimum); give e.g. `\"64m\"`",
             ));
             return None;
-        }
-        Some(rx.spanned(m, bytes))
+        };
+        Some(rx.spanned(m, memory))
     });
     let memory_swap = raw.memory_swap.as_ref().and_then(|s| {
         let bytes = size(rx, s, "limits.memory_swap")?;
@@ -45,14 +41,14 @@ pub fn resolve(rx: &mut Rx<'_>, l: Option<&Sp<RawLimits>>) -> Option<Limits> {
                 );
                 None
             }
-            (Some(m_raw), Some(m)) if bytes < m.value => {
+            (Some(m_raw), Some(m)) if bytes < m.value.bytes() => {
                 rx.push(
                     impossible(
                         s.span,
                         format!(
                             "`limits.memory_swap` ({}) is below `limits.memory` ({})",
                             format_size(bytes),
-                            format_size(m.value)
+                            format_size(m.value.bytes())
                         ),
                         "less than memory",
                         "memory_swap counts memory plus swap: make it at least `memory`, or omit it for no swap",
@@ -61,12 +57,13 @@ pub fn resolve(rx: &mut Rx<'_>, l: Option<&Sp<RawLimits>>) -> Option<Limits> {
                 );
                 None
             }
-            _ => Some(rx.spanned(s, bytes)),
+            // At least the memory limit, so at least the minimum: `Err` only without one.
+            _ => MemoryBytes::new(bytes).ok().map(|b| rx.spanned(s, b)),
         }
     });
     let cpus = raw.cpus.as_ref().and_then(|c| {
         let v = c.value;
-        if !v.is_finite() || !(MIN_CPUS..=MAX_CPUS).contains(&v) {
+        let Ok(cpus) = Cpus::new(v) else {
             let (label, help) = if v.is_finite() && v > MAX_CPUS {
                 ("too many", "at most 8192 CPUs")
             } else {
@@ -74,11 +71,11 @@ pub fn resolve(rx: &mut Rx<'_>, l: Option<&Sp<RawLimits>>) -> Option<Limits> {
             };
             rx.push(impossible(c.span, format!("`limits.cpus = {v}` is impossible"), label, help));
             return None;
-        }
-        Some(rx.spanned(c, v))
+        };
+        Some(rx.spanned(c, cpus))
     });
     let pids = raw.pids.as_ref().and_then(|p| {
-        if p.value < 1 {
+        let Some(pids) = u64::try_from(p.value).ok().and_then(|n| Pids::new(n).ok()) else {
             rx.push(impossible(
                 p.span,
                 format!("`limits.pids = {}` is impossible", p.value),
@@ -86,8 +83,8 @@ pub fn resolve(rx: &mut Rx<'_>, l: Option<&Sp<RawLimits>>) -> Option<Limits> {
                 "the box's first process counts: give at least 1, or omit `pids` for no limit",
             ));
             return None;
-        }
-        Some(rx.spanned(p, p.value as u64))
+        };
+        Some(rx.spanned(p, pids))
     });
     let timeout = raw
         .timeout
@@ -159,14 +156,36 @@ pub fn resolve(rx: &mut Rx<'_>, l: Option<&Sp<RawLimits>>) -> Option<Limits> {
     if rx.error_count() > before {
         return None;
     }
-    let limits = Limits {
-        memory,
-        memory_swap,
-        cpus,
-        pids,
-        timeout,
-        stop_timeout,
-        enforce: enforce?,
+    let mut limits = Limits::new(enforce?);
+    if let Some(g) = stop_timeout {
+        limits = limits.with_stop_timeout(g);
+    }
+    if let Some(c) = cpus {
+        limits = limits.with_cpus(c);
+    }
+    if let Some(p) = pids {
+        limits = limits.with_pids(p);
+    }
+    let checked = |l: Limits| {
+        let l = match memory {
+            Some(m) => l.with_memory(m, memory_swap)?,
+            None => l,
+        };
+        match timeout {
+            Some(t) => l.with_timeout(t),
+            None => Ok(l),
+        }
+    };
+    let limits = match checked(limits) {
+        Ok(l) => l,
+        // Every value was checked above, with its own diagnostic: this is a missed check.
+        Err(e) => {
+            rx.push(Diagnostic::error(
+                codes::IMPOSSIBLE_LIMIT,
+                format!("the limits could not be resolved: {e}"),
+            ));
+            return None;
+        }
     };
     if let Some(e) = &raw.enforce {
         if !limits.needs_cgroup() {

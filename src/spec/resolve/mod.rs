@@ -46,9 +46,10 @@ impl Rx<'_> {
         self.diags.iter().filter(|d| d.is_error()).count()
     }
 
-    /// The span a plan item keeps.
+    /// The span a plan item keeps: none for the command line's values, which are not in the
+    /// text the plan's origin holds.
     pub fn span(&self, span: Span) -> Option<Span> {
-        self.keep_spans.then_some(span)
+        (self.keep_spans && span != super::COMMAND_LINE).then_some(span)
     }
 
     /// A plan value from a raw one.
@@ -84,7 +85,7 @@ pub fn resolve(
     else {
         // Every `None` above comes with an error; this only guards against a missed one.
         rx.push(Diagnostic::error(
-            "foxbox::spec::internal",
+            super::codes::INTERNAL,
             "the spec could not be resolved",
         ));
         return (None, rx.diags);

@@ -88,6 +88,10 @@ pub fn resolve(rx: &mut Rx<'_>, b: Option<&Sp<RawBox>>) -> Option<Boxed> {
         user: user?,
         tty: raw.tty.as_ref().map(|t| t.value),
         init: raw.init.as_ref().is_some_and(|i| i.value),
+        given: crate::plan::Given {
+            cwd: raw.workdir.is_some(),
+            user: raw.user.is_some(),
+        },
     };
     if raw.name.is_some() && name.is_none() || raw.hostname.is_some() && hostname.is_none() {
         return None;

@@ -1,0 +1,45 @@
+//! A plan with its image's defaults ([`BoxPlan`]): what a box runs, and what `foxbox plan`
+//! prints for the same spec and flags.
+
+use crate::image::{Image, ImageConfig, Store};
+use crate::plan::{BoxPlan, ImageDefaults, ImageRef, Plan};
+use crate::store::paths::Paths;
+
+/// What a box of this image gets unless its plan says otherwise.
+pub fn image_defaults(c: &ImageConfig) -> ImageDefaults {
+    let mut command = c.entrypoint.clone();
+    command.extend(c.cmd.iter().cloned());
+    ImageDefaults {
+        workdir: c.workdir.clone(),
+        user: c.user.clone(),
+        env: c.env.clone(),
+        command,
+    }
+}
+
+/// The plan a box of `image` runs.
+pub fn box_plan(plan: &Plan, image: &Image) -> BoxPlan {
+    BoxPlan::new(plan.clone(), &image_defaults(&image.config))
+}
+
+/// The plan a box started now would run, as far as this host knows without changing
+/// anything: `None` when the image is not in the store (it is pulled when a box starts).
+/// A rootfs tarball brings no defaults, imported or not.
+pub fn preview(paths: &Paths, plan: &Plan) -> Result<Option<BoxPlan>, crate::image::ImageError> {
+    match &plan.image.value {
+        ImageRef::Tarball { .. } => Ok(Some(BoxPlan::new(
+            plan.clone(),
+            &image_defaults(&ImageConfig::default()),
+        ))),
+        ImageRef::Stored(n) => {
+            if !paths.images().is_dir() {
+                return Ok(None);
+            }
+            let store = Store::open_for_boxes(paths)?;
+            let digest = n.digest().map(|d| d.to_string());
+            Ok(store
+                .find_named(n.name(), n.tag(), digest.as_deref())?
+                .map(|(image, _)| box_plan(plan, &image)))
+        }
+    }
+}
