@@ -220,7 +220,11 @@ impl World {
     /// After the commands that sweep, the store, the cgroups and the processes agree.
     fn settled(&self) -> Result<(), String> {
         self.run(&["image", "ls"]).ok();
+        // Listing volumes writes nothing (a read-only store lists); the next volume command
+        // that writes sweeps what a killed one left.
         self.run(&["volume", "ls"]).ok();
+        self.run(&["volume", "create", "settle-probe"]).ok();
+        self.run(&["volume", "rm", "settle-probe"]).ok();
         let ps = self.ps();
         let check = self.run(&["system", "check"]);
         if check.code != 0 {
