@@ -12,6 +12,7 @@ mod fast_parse;
 mod human;
 mod image;
 mod lifecycle;
+mod lint;
 mod login;
 mod plan;
 mod pull;
@@ -91,6 +92,8 @@ pub enum Format {
 pub enum Command {
     /// Check box specs for errors (and, with --host, what this host cannot honour).
     Check(check::CheckArgs),
+    /// Check box specs against safety rules (FB001...); exit 1 on an error-severity finding.
+    Lint(lint::LintArgs),
     /// Print the ordered steps the executor will run for a spec.
     Plan(plan::PlanArgs),
     /// Run a box from a spec (./Foxbox.toml by default).
@@ -151,6 +154,7 @@ impl Command {
     fn only_prints(&self) -> bool {
         match self {
             Command::Check(_)
+            | Command::Lint(_)
             | Command::Plan(_)
             | Command::Ps(_)
             | Command::Top(_)
@@ -236,6 +240,7 @@ pub fn main(cli: Cli) -> u8 {
     }
     let result = match cli.command {
         Command::Check(a) => check::run(a, &ctx),
+        Command::Lint(a) => lint::run(a, &ctx),
         Command::Plan(a) => plan::run(a, &ctx),
         Command::Up(a) => up::run(a, &ctx),
         Command::Run(a) => run::run(*a, &ctx),

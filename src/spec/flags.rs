@@ -414,6 +414,7 @@ impl Builder {
             mounts,
             rootfs,
             build: None,
+            lint: None,
         }
     }
 

@@ -25,6 +25,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ("mounts", MOUNT_KEYS),
     ("rootfs", ROOTFS_KEYS),
     ("build", super::build::BUILD_KEYS),
+    ("lint", LINT_KEYS),
 ];
 pub const BOX_KEYS: &[&str] = &[
     "name", "image", "command", "workdir", "user", "hostname", "env", "tty", "init",
@@ -44,6 +45,7 @@ pub const SECURITY_KEYS: &[&str] = &["no_new_privileges"];
 pub const NETWORK_KEYS: &[&str] = &["mode", "ports", "allow_host_loopback"];
 pub const MOUNT_KEYS: &[&str] = &["type", "source", "target", "readonly", "size", "mode"];
 pub const ROOTFS_KEYS: &[&str] = &["readonly"];
+pub const LINT_KEYS: &[&str] = &["allow"];
 
 /// The outcome of parsing: the raw spec (as much as could be read) and what was wrong.
 #[derive(Debug)]
@@ -206,6 +208,7 @@ impl Cx {
                 "network" => spec.network = Some(Sp::new(self.network(t), span)),
                 "rootfs" => spec.rootfs = Some(Sp::new(self.rootfs(t), span)),
                 "build" => spec.build = Some(Sp::new(self.build(t), span)),
+                "lint" => spec.lint = Some(Sp::new(self.lint(t), span)),
                 _ => {}
             }
         }
@@ -379,6 +382,32 @@ impl Cx {
             }
         }
         r
+    }
+
+    fn lint(&mut self, t: &DeTable<'_>) -> RawLint {
+        let mut l = RawLint::default();
+        for (k, v) in t {
+            match k.get_ref().as_ref() {
+                "allow" => {
+                    l.allow = self.string_array("lint.allow", v);
+                    for id in l.allow.iter().flat_map(|a| &a.value) {
+                        if !is_rule_id(&id.value) {
+                            self.diags.push(
+                                Diagnostic::error(
+                                    codes::BAD_VALUE,
+                                    format!("`{}` is not a lint rule id", id.value),
+                                )
+                                .with_span(Some(id.span))
+                                .with_label("not a rule id")
+                                .with_help("rule ids are `FB` and three digits, e.g. `FB003`; `foxbox lint --rules` lists them"),
+                            );
+                        }
+                    }
+                }
+                _ => self.unknown_key(Some("lint"), k),
+            }
+        }
+        l
     }
 
     // ---- leaf values ----
@@ -677,6 +706,11 @@ fn value_text(v: &DeValue<'_>) -> String {
         DeValue::Array(_) => "[...]".into(),
         DeValue::Table(_) => "{...}".into(),
     }
+}
+
+/// `FB` and three digits: the shape of every `foxbox lint` rule id.
+pub fn is_rule_id(s: &str) -> bool {
+    s.len() == 5 && s.starts_with("FB") && s[2..].bytes().all(|b| b.is_ascii_digit())
 }
 
 fn section_header(s: &str) -> String {
