@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod build;
 mod check;
 mod completions;
+mod diff;
 mod exec;
 mod fast_parse;
 mod human;
@@ -94,6 +95,8 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Check box specs against safety rules (FB001...); exit 1 on an error-severity finding.
     Lint(lint::LintArgs),
+    /// Compare the plans of two specs (a file or REV:PATH); exit 1 when they differ.
+    Diff(diff::DiffArgs),
     /// Print the ordered steps the executor will run for a spec.
     Plan(plan::PlanArgs),
     /// Run a box from a spec (./Foxbox.toml by default).
@@ -155,6 +158,7 @@ impl Command {
         match self {
             Command::Check(_)
             | Command::Lint(_)
+            | Command::Diff(_)
             | Command::Plan(_)
             | Command::Ps(_)
             | Command::Top(_)
@@ -241,6 +245,7 @@ pub fn main(cli: Cli) -> u8 {
     let result = match cli.command {
         Command::Check(a) => check::run(a, &ctx),
         Command::Lint(a) => lint::run(a, &ctx),
+        Command::Diff(a) => diff::run(a, &ctx),
         Command::Plan(a) => plan::run(a, &ctx),
         Command::Up(a) => up::run(a, &ctx),
         Command::Run(a) => run::run(*a, &ctx),

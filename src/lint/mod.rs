@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::diag::Diagnostic;
+use crate::diag::{line_col, Diagnostic};
 use crate::plan::{MountKind, NetMode, Plan, Seccomp, Span};
 use crate::spec::raw::{RawMount, RawSpec};
 use crate::spec::{self, paths};
@@ -162,18 +162,6 @@ pub fn repo_root(dir: &Path) -> Option<PathBuf> {
     dir.ancestors()
         .find(|d| d.join(".git").exists())
         .map(Path::to_path_buf)
-}
-
-/// 1-based line and character column of byte offset `at`.
-fn line_col(text: &str, at: usize) -> (usize, usize) {
-    let at = (0..=at.min(text.len()))
-        .rev()
-        .find(|i| text.is_char_boundary(*i))
-        .unwrap_or(0);
-    let before = &text[..at];
-    let line = before.matches('\n').count() + 1;
-    let start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[start..].chars().count() + 1)
 }
 
 /// Whether line `line` (1-based), or a comment line right above it, says
@@ -478,15 +466,6 @@ fn is_secret_name(key: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn line_and_column_count_characters() {
-        let t = "a\nbé = 1\n";
-        assert_eq!(line_col(t, 0), (1, 1));
-        assert_eq!(line_col(t, 2), (2, 1));
-        assert_eq!(line_col(t, 5), (2, 3));
-        assert_eq!(line_col(t, 999), (3, 1));
-    }
 
     #[test]
     fn a_comment_allows_its_line_and_the_next() {
