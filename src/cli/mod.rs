@@ -22,6 +22,7 @@ mod run_flags;
 mod schema;
 mod stats;
 mod system;
+mod test;
 mod up;
 mod volume;
 
@@ -97,6 +98,8 @@ pub enum Command {
     Lint(lint::LintArgs),
     /// Compare the plans of two specs (a file or REV:PATH); exit 1 when they differ.
     Diff(diff::DiffArgs),
+    /// Run a spec's [[test]] entries, each in a fresh box; exit 1 when one fails.
+    Test(test::TestArgs),
     /// Print the ordered steps the executor will run for a spec.
     Plan(plan::PlanArgs),
     /// Run a box from a spec (./Foxbox.toml by default).
@@ -188,6 +191,7 @@ impl Command {
             | Command::Kill(_)
             | Command::Rm(_)
             | Command::Build(_)
+            | Command::Test(_)
             | Command::System(_) => false,
         }
     }
@@ -246,6 +250,7 @@ pub fn main(cli: Cli) -> u8 {
         Command::Check(a) => check::run(a, &ctx),
         Command::Lint(a) => lint::run(a, &ctx),
         Command::Diff(a) => diff::run(a, &ctx),
+        Command::Test(a) => test::run(a, &ctx),
         Command::Plan(a) => plan::run(a, &ctx),
         Command::Up(a) => up::run(a, &ctx),
         Command::Run(a) => run::run(*a, &ctx),

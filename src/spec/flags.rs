@@ -415,6 +415,7 @@ impl Builder {
             rootfs,
             build: None,
             lint: None,
+            tests: Vec::new(),
         }
     }
 

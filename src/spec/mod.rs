@@ -47,6 +47,7 @@ pub mod ports;
 pub mod raw;
 pub mod resolve;
 pub mod schema;
+pub mod smoke;
 mod suggest;
 /// Sizes and durations are plan values ([`crate::plan::units`]); here at their old path too.
 pub use crate::plan::units;
@@ -199,6 +200,7 @@ pub fn check_str(text: &str, path: &Path, base_dir: &Path) -> (Option<Plan>, Vec
         }
         more.extend(build::resolve(b, &base).1);
     }
+    more.extend(smoke::resolve(&parsed.raw.tests).1);
     let diagnostics = merge(parsed.diagnostics, more, &parsed.syntax_spans);
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
     (plan.filter(|_| !has_errors), diagnostics)

@@ -13,6 +13,7 @@ use crate::diag::Diagnostic;
 use crate::plan::Span;
 
 mod build;
+mod smoke;
 
 /// Keys of each section; `tests::key_lists_match_the_schema` keeps them equal to the schema.
 pub const SECTIONS: &[(&str, &[&str])] = &[
@@ -26,6 +27,7 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ("rootfs", ROOTFS_KEYS),
     ("build", super::build::BUILD_KEYS),
     ("lint", LINT_KEYS),
+    ("test", super::smoke::TEST_KEYS),
 ];
 pub const BOX_KEYS: &[&str] = &[
     "name", "image", "command", "workdir", "user", "hostname", "env", "tty", "init",
@@ -185,6 +187,10 @@ impl Cx {
             let key = k.get_ref().as_ref();
             if key == "mounts" {
                 spec.mounts = self.mounts(v);
+                continue;
+            }
+            if key == "test" {
+                spec.tests = self.tests(v);
                 continue;
             }
             let Some(known) = SECTIONS.iter().find(|(n, _)| *n == key).map(|(n, _)| *n) else {

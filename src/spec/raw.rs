@@ -71,6 +71,9 @@ pub struct RawSpec {
     pub build: Option<Sp<super::build::RawBuild>>,
     /// `foxbox lint` settings for this spec.
     pub lint: Option<Sp<RawLint>>,
+    /// Smoke tests `foxbox test` runs, each in a fresh box from this spec's plan.
+    #[serde(rename = "test", default)]
+    pub tests: Vec<Sp<super::smoke::RawTest>>,
 }
 
 /// The `[box]` table.
