@@ -234,6 +234,19 @@ fn rules_are_allowed_per_spec_and_per_line_and_counted() {
         r.ok();
         assert!(r.stdout.contains("ok, 2 allowed"), "{}", r.stdout);
 
+        // An id that names no rule is said, not an error: a newer foxbox may know it.
+        let p = env.write(
+            "u/Foxbox.toml",
+            risky("\n[lint]\nallow = [\"FB002\", \"FB003\", \"FB999\"]\n"),
+        );
+        let r = env.run(["lint", p.to_str().unwrap()]);
+        r.ok();
+        assert!(
+            r.stderr.contains("`FB999` in [lint] allow is not a rule"),
+            "{}",
+            r.stderr
+        );
+
         // A comment on the line above counts; one two lines above does not.
         let above = risky("").replace("[network]\n", "[network]\n# foxbox: allow FB002\n");
         let (_, v) = lint_json(env, "d/Foxbox.toml", &above);

@@ -126,6 +126,11 @@ fn human(reports: &[Report], ctx: &Ctx) {
             continue;
         }
         let mut s = String::new();
+        for (id, line) in &r.unknown_allows {
+            super::err(&format!(
+                "{name}:{line}: warning: `{id}` in [lint] allow is not a rule of this foxbox (`foxbox lint --rules`)\n"
+            ));
+        }
         for f in &r.findings {
             s.push_str(&format!(
                 "{name}:{}:{}: {}[{}] {}: {}\n  why: {}\n  help: {}\n",
@@ -192,6 +197,7 @@ fn json(reports: &[Report]) -> serde_json::Value {
                 "repo_path": r.repo_path,
                 "findings": findings(&r.findings),
                 "allowed": findings(&r.allowed),
+                "unknown_allows": r.unknown_allows.iter().map(|(id, line)| serde_json::json!({"rule": id, "line": line})).collect::<Vec<_>>(),
                 "errors": errors,
             })
         })

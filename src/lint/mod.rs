@@ -72,6 +72,11 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Findings allowed by `[lint] allow` or a `# foxbox: allow` comment.
     pub allowed: Vec<Finding>,
+    /// The rule ids of the spec's `[lint] allow`.
+    pub spec_allows: Vec<String>,
+    /// Ids in `[lint] allow` that name no rule (a typo, or a rule of a newer foxbox), with
+    /// their line.
+    pub unknown_allows: Vec<(String, usize)>,
     /// The spec's own errors (`foxbox check`'s): a spec with errors is not linted.
     pub errors: Vec<Diagnostic>,
     /// The spec's text (to render against).
@@ -106,6 +111,8 @@ pub fn lint_str(text: &str, path: &Path, base_dir: &Path) -> Report {
         repo_path,
         findings: Vec::new(),
         allowed: Vec::new(),
+        spec_allows: Vec::new(),
+        unknown_allows: Vec::new(),
         errors: Vec::new(),
         text: text.to_string(),
     };
@@ -124,13 +131,19 @@ pub fn lint_str(text: &str, path: &Path, base_dir: &Path) -> Report {
     };
     let mut found = Vec::new();
     cx.run(&mut |rule, span, message| found.push((rule, span, message)));
-    let spec_allows: Vec<String> = raw
+    let allow_ids = raw
         .lint
         .iter()
         .flat_map(|l| &l.value.allow)
-        .flat_map(|a| &a.value)
-        .map(|id| id.value.clone())
-        .collect();
+        .flat_map(|a| &a.value);
+    for id in allow_ids {
+        if rules::by_id(&id.value).is_none() {
+            let (line, _) = line_col(text, id.span.start);
+            report.unknown_allows.push((id.value.clone(), line));
+        }
+        report.spec_allows.push(id.value.clone());
+    }
+    let spec_allows = report.spec_allows.clone();
     for (rule, span, message) in found {
         let (line, column) = line_col(text, span.map_or(0, |s| s.start));
         let (end_line, end_column) = line_col(text, span.map_or(0, |s| s.end));

@@ -72,14 +72,7 @@ fn descriptor(rule: &Rule) -> ReportingDescriptor {
 
 /// `inSource` for a `# foxbox: allow` comment, `external` for the spec's `[lint] allow`.
 fn allowed_kind(r: &Report, f: &Finding) -> &'static str {
-    let spec_wide = crate::spec::parse::parse(&r.text)
-        .raw
-        .lint
-        .iter()
-        .flat_map(|l| &l.value.allow)
-        .flat_map(|a| &a.value)
-        .any(|id| id.value == f.rule.id);
-    if spec_wide {
+    if r.spec_allows.iter().any(|id| id == f.rule.id) {
         "external"
     } else {
         "inSource"
