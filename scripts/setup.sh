@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(busybox-static uidmap slirp4netns passt bubblewrap crun runc podman skopeo docker-registry
   golang-github-containers-common debootstrap tmux util-linux iproute2 hyperfine qemu-system-x86
-  openssl libseccomp-dev python3-jsonschema)
+  openssl libseccomp-dev python3-jsonschema python3-junitparser)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

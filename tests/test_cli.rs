@@ -146,6 +146,48 @@ fn each_failed_expectation_fails_with_what_came_and_the_spec_line() {
             r.stdout
         );
 
+        // JUnit XML, read by a real JUnit reader (Python's junitparser).
+        let r = env.run(["test", "--format", "junit", p]);
+        r.assert_code(1);
+        let xml = env.work().join("report.xml");
+        std::fs::write(&xml, &r.stdout).unwrap();
+        let read = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import sys\nfrom junitparser import JUnitXml\n\
+                 for s in JUnitXml.fromfile(sys.argv[1]):\n\
+                 \x20 print(s.name, s.tests, s.failures)\n\
+                 \x20 for c in s: print(c.name, c._elem.get('line'), c.is_passed, '|'.join(r.message for r in c.result))",
+            ])
+            .arg(&xml)
+            .output()
+            .unwrap();
+        assert!(
+            read.status.success(),
+            "junitparser (python3-junitparser, scripts/setup.sh) could not read it: {}\n{}",
+            String::from_utf8_lossy(&read.stderr),
+            r.stdout
+        );
+        let lines = String::from_utf8_lossy(&read.stdout).into_owned();
+        assert!(
+            lines.starts_with(&format!("{p} 5 4\npasses 4 True \n")),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("wrong exit 8 False expected exit 0, got 1"),
+            "{lines}"
+        );
+        assert!(
+            lines.contains(
+                "wrong output 12 False expected stdout that matches /fox|wolf/, got \"dog\""
+            ),
+            "{lines}"
+        );
+        assert!(
+            lines.contains("too slow 22 False timed out after 500ms"),
+            "{lines}"
+        );
+
         // The timed-out box is gone with its `foxbox up`.
         common::eventually("no box left", || {
             env.run(["ps", "-a", "-q"]).stdout.trim().is_empty()

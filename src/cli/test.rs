@@ -22,6 +22,8 @@ pub enum TestFormat {
     Human,
     /// Test Anything Protocol, version 13.
     Tap,
+    /// JUnit XML (one testsuite per spec), printed when all tests have run.
+    Junit,
 }
 
 #[derive(Debug, Args)]
@@ -35,6 +37,8 @@ A test in a spec:
   expect.stdout.contains = \"fox\"                           # or expect.stdout.matches = \"regex\"
   expect.files = [{ path = \"/var/log/x\", contains = \"ok\" }]  # needs /bin/sh and grep
   timeout = \"10s\"                                          # default 60s
+
+`--format junit` prints JUnit XML (CI systems read it) once all tests have run.
 
 Exit status: 0 when every test passes, 1 when one fails, 125 when a spec cannot be read or
 has errors.")]
@@ -97,12 +101,14 @@ pub fn run(a: TestArgs, ctx: &Ctx) -> CmdResult {
     }
     let (mut n, mut failed) = (0usize, 0usize);
     let started = Instant::now();
+    let mut junit = Vec::new();
     for (path, text, tests) in &loaded {
         let name = path.display().to_string();
         if tests.is_empty() && a.format == TestFormat::Human {
             super::out(&format!("{name}: no [[test]] entries\n"));
         }
         let (mut spec_failed, spec_started) = (0usize, Instant::now());
+        let mut cases = Vec::new();
         for t in tests {
             n += 1;
             let o = run_one(&exe, ctx, path, t);
@@ -145,7 +151,17 @@ pub fn run(a: TestArgs, ctx: &Ctx) -> CmdResult {
                     }
                     super::out(&s);
                 }
+                TestFormat::Junit => cases.push(junit_case(&name, line, t, &o)),
             }
+        }
+        if a.format == TestFormat::Junit {
+            junit.push(format!(
+                "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{spec_failed}\" errors=\"0\" time=\"{:.3}\">\n{}  </testsuite>\n",
+                xml(&name),
+                tests.len(),
+                spec_started.elapsed().as_secs_f64(),
+                cases.concat()
+            ));
         }
         if a.format == TestFormat::Human && !tests.is_empty() {
             super::out(&format!(
@@ -163,7 +179,54 @@ pub fn run(a: TestArgs, ctx: &Ctx) -> CmdResult {
             started.elapsed().as_secs_f64()
         ));
     }
+    if a.format == TestFormat::Junit {
+        super::out(&format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"foxbox test\" tests=\"{total}\" failures=\"{failed}\" errors=\"0\" time=\"{:.3}\">\n{}</testsuites>\n",
+            started.elapsed().as_secs_f64(),
+            junit.concat()
+        ));
+    }
     Ok(u8::from(failed > 0))
+}
+
+/// One `<testcase>`: a failure's message is its first reason, its text all of them.
+fn junit_case(spec: &str, line: usize, t: &SmokeTest, o: &Outcome) -> String {
+    let head = format!(
+        "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\" line=\"{line}\" time=\"{:.3}\"",
+        xml(&t.name),
+        xml(spec),
+        xml(spec),
+        o.took.as_secs_f64()
+    );
+    if o.passed {
+        return format!("{head}/>\n");
+    }
+    let first = o.failures.first().map_or("", String::as_str);
+    let all = format!("{}\nat {spec}:{line}", o.failures.join("\n"));
+    format!(
+        "{head}>\n      <failure message=\"{}\" type=\"expectation\">{}</failure>\n    </testcase>\n",
+        xml(first),
+        xml(&all)
+    )
+}
+
+/// Text for XML attributes and content: escaped, without the characters XML 1.0 cannot hold.
+fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' => out.push_str("&#10;"),
+            '\t' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn yaml_str(s: &str) -> String {
