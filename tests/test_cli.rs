@@ -214,3 +214,34 @@ fn a_spec_with_bad_tests_is_refused_before_anything_runs() {
         env.run(["test", "missing.toml"]).assert_code(125);
     }
 }
+
+#[test]
+fn parallel_runs_tests_at_once_and_reports_them_in_order() {
+    let spec = "[box]\nimage = \"busybox\"\n".to_string()
+        + &(1..=4)
+            .map(|i| format!("\n[[test]]\nname = \"t{i}\"\ncommand = \"sleep 1; echo {i}\"\nexpect.stdout.contains = \"{i}\"\n"))
+            .collect::<String>();
+    for env in envs_with_busybox() {
+        let p = env.write("Foxbox.toml", &spec);
+        let started = std::time::Instant::now();
+        let r = env.run(["test", "--parallel", "4", p.to_str().unwrap()]);
+        let took = started.elapsed();
+        r.ok();
+        let names: Vec<&str> = r
+            .stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("ok   "))
+            .collect();
+        assert_eq!(names.len(), 4, "{}", r.stdout);
+        for (i, n) in names.iter().enumerate() {
+            assert!(n.starts_with(&format!("t{} (", i + 1)), "{}", r.stdout);
+        }
+        // Four one-second tests one after another take four seconds.
+        assert!(
+            took < std::time::Duration::from_millis(3500),
+            "took {took:?}"
+        );
+        env.run(["test", "--parallel", "0", p.to_str().unwrap()])
+            .assert_code(125);
+    }
+}

@@ -49,6 +49,9 @@ pub struct TestArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = TestFormat::Human)]
     pub format: TestFormat,
+    /// Run up to N tests of a spec at once (each in its own box); they are reported in order.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..))]
+    pub parallel: u16,
 }
 
 /// What a test run showed.
@@ -109,9 +112,15 @@ pub fn run(a: TestArgs, ctx: &Ctx) -> CmdResult {
         }
         let (mut spec_failed, spec_started) = (0usize, Instant::now());
         let mut cases = Vec::new();
-        for t in tests {
+        // One at a time, each reported when it ends; in parallel, reported in order at the end.
+        let outcomes: Box<dyn Iterator<Item = (&SmokeTest, Outcome)>> = if a.parallel > 1 {
+            let all = run_parallel(&exe, ctx, path, tests, usize::from(a.parallel));
+            Box::new(tests.iter().zip(all))
+        } else {
+            Box::new(tests.iter().map(|t| (t, run_one(&exe, ctx, path, t))))
+        };
+        for (t, o) in outcomes {
             n += 1;
-            let o = run_one(&exe, ctx, path, t);
             let (line, _) = diag::line_col(text, t.span.start);
             if !o.passed {
                 failed += 1;
@@ -227,6 +236,43 @@ fn xml(s: &str) -> String {
         }
     }
     out
+}
+
+/// Every test of a spec on `workers` threads; the outcomes in the tests' order.
+fn run_parallel(
+    exe: &Path,
+    ctx: &Ctx,
+    spec: &Path,
+    tests: &[SmokeTest],
+    workers: usize,
+) -> Vec<Outcome> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let done: Mutex<Vec<Option<Outcome>>> = Mutex::new(tests.iter().map(|_| None).collect());
+    std::thread::scope(|s| {
+        for _ in 0..workers.min(tests.len()) {
+            s.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(t) = tests.get(i) else { break };
+                let o = run_one(exe, ctx, spec, t);
+                if let Ok(mut d) = done.lock() {
+                    d[i] = Some(o);
+                }
+            });
+        }
+    });
+    done.into_inner()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or(Outcome {
+                passed: false,
+                took: Duration::ZERO,
+                failures: vec!["not run (a worker failed)".into()],
+            })
+        })
+        .collect()
 }
 
 fn yaml_str(s: &str) -> String {
