@@ -26,6 +26,7 @@ Rules (ids are stable; `foxbox lint --rules` shows each one's rationale and help
   FB004 dangerous-capability FB010 best-effort-limits
   FB005 new-privileges       FB011 port-all-interfaces
   FB006 sensitive-bind       FB012 secret-in-env
+  FB013 root-over-image-user (images in the store only)
 
 Allow a rule for a whole spec with `[lint] allow = [\"FB003\"]`, or for one line with a
 comment on it or on the line above: `# foxbox: allow FB003`. Allowed findings are counted
@@ -49,12 +50,20 @@ pub fn run(a: LintArgs, ctx: &Ctx) -> CmdResult {
     if a.rules {
         return list_rules(a.format);
     }
+    // FB013 needs each image's user: from the store when the image is there.
+    let store = ctx
+        .paths()
+        .ok()
+        .and_then(|p| foxbox::image::Store::open(&p).ok());
+    let image_user = |r: &foxbox::plan::ImageRef| -> Option<String> {
+        store.as_ref()?.resolve(r).ok()?.config.user
+    };
     let mut reports = Vec::new();
     let mut code = 0u8;
     for path in &a.specs {
         match spec::read_spec(path) {
             Ok(text) => {
-                let r = lint::lint_str(&text, path, &spec::spec_dir(path));
+                let r = lint::lint_with(&text, path, &spec::spec_dir(path), &image_user);
                 if r.fails() {
                     code = code.max(1);
                 }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::diag::{line_col, Diagnostic};
-use crate::plan::{MountKind, NetMode, Plan, Seccomp, Span};
+use crate::plan::{ImageRef, MountKind, NetMode, Plan, Seccomp, Span, User};
 use crate::spec::raw::{RawMount, RawSpec};
 use crate::spec::{self, paths};
 pub use rules::{Rule, Severity, RULES};
@@ -94,8 +94,17 @@ impl Report {
     }
 }
 
+/// The user an image's config names (`None`: the image is not known, or names none). The CLI
+/// looks images up in the store; lint itself needs nothing of the host.
+pub type ImageUser<'a> = &'a dyn Fn(&ImageRef) -> Option<String>;
+
 /// Lint a spec file's text. `path` names it; `base_dir` is its directory (absolute).
 pub fn lint_str(text: &str, path: &Path, base_dir: &Path) -> Report {
+    lint_with(text, path, base_dir, &|_| None)
+}
+
+/// [`lint_str`], with the images' users for FB013.
+pub fn lint_with(text: &str, path: &Path, base_dir: &Path, image_user: ImageUser<'_>) -> Report {
     let repo_root = repo_root(base_dir);
     let repo_path = match &repo_root {
         Some(root) => {
@@ -128,6 +137,7 @@ pub fn lint_str(text: &str, path: &Path, base_dir: &Path) -> Report {
         base_dir,
         repo_root: repo_root.as_deref(),
         home: std::env::var_os("HOME").map(PathBuf::from),
+        image_user,
     };
     let mut found = Vec::new();
     cx.run(&mut |rule, span, message| found.push((rule, span, message)));
@@ -210,6 +220,7 @@ struct Cx<'a> {
     base_dir: &'a Path,
     repo_root: Option<&'a Path>,
     home: Option<PathBuf>,
+    image_user: ImageUser<'a>,
 }
 
 impl Cx<'_> {
@@ -223,6 +234,28 @@ impl Cx<'_> {
         self.limits(emit);
         self.rootfs(emit);
         self.env(emit);
+        self.user(emit);
+    }
+
+    fn user(&self, emit: &mut Emit<'_>) {
+        let Some(span) = self.plan.process.user.span else {
+            return; // The image's user applies.
+        };
+        let root = match &self.plan.process.user.value {
+            User::Id { uid, .. } => *uid == 0,
+            User::Name { user, .. } => user == "root",
+        };
+        let image_user = (self.image_user)(&self.plan.image.value);
+        if let Some(u) = image_user.filter(|u| {
+            let name = u.split(':').next().unwrap_or("");
+            root && !name.is_empty() && name != "0" && name != "root"
+        }) {
+            emit(
+                rules::ROOT_OVER_IMAGE_USER,
+                Some(span),
+                format!("the box runs as root; the image runs as `{u}`"),
+            );
+        }
     }
 
     /// Where a finding about the box as a whole goes: its `image` line.

@@ -47,6 +47,7 @@ pub const WRITABLE_ROOTFS: &Rule = &RULES[8];
 pub const BEST_EFFORT: &Rule = &RULES[9];
 pub const PORT_ALL_INTERFACES: &Rule = &RULES[10];
 pub const SECRET_ENV: &Rule = &RULES[11];
+pub const ROOT_OVER_IMAGE_USER: &Rule = &RULES[12];
 
 /// Every rule, in id order.
 pub const RULES: &[Rule] = &[
@@ -133,6 +134,13 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Error,
         rationale: "a secret written in the spec is committed with it and shown by `foxbox plan` and `inspect`",
         help: "keep the secret out of the spec: bind a file from outside the repository read-only",
+    },
+    Rule {
+        id: "FB013",
+        name: "root-over-image-user",
+        severity: Severity::Warning,
+        rationale: "the image names a user to run as, and the spec runs its process as root instead",
+        help: "remove `user`, or set it to the image's user; checked only for images in the store",
     },
 ];
 
