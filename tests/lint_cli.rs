@@ -419,3 +419,12 @@ fn root_over_the_image_s_user_is_found_for_stored_images() {
         }
     }
 }
+
+#[test]
+fn lint_makes_no_store() {
+    each_user(|env| {
+        let p = env.write("Foxbox.toml", spec(None, "", "", LIMITS));
+        env.run(["lint", p.to_str().unwrap()]).ok();
+        assert!(!env.store().exists(), "lint made {}", env.store().display());
+    });
+}

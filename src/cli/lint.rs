@@ -50,11 +50,13 @@ pub fn run(a: LintArgs, ctx: &Ctx) -> CmdResult {
     if a.rules {
         return list_rules(a.format);
     }
-    // FB013 needs each image's user: from the store when the image is there.
+    // FB013 needs each image's user: from the store when the image is there. Lint only reads:
+    // no store is made where there is none, and no sweep runs.
     let store = ctx
         .paths()
         .ok()
-        .and_then(|p| foxbox::image::Store::open(&p).ok());
+        .filter(|p| p.images().is_dir())
+        .and_then(|p| foxbox::image::Store::open_for_boxes(&p).ok());
     let image_user = |r: &foxbox::plan::ImageRef| -> Option<String> {
         store.as_ref()?.resolve(r).ok()?.config.user
     };
