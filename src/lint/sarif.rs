@@ -29,7 +29,6 @@ pub fn to_sarif(reports: &[Report]) -> Sarif {
     let driver = ToolComponent::builder()
         .name("foxbox".to_string())
         .version(env!("CARGO_PKG_VERSION").to_string())
-        .information_uri("https://github.com/foxbox-rs/foxbox".to_string())
         .rules(RULES.iter().map(descriptor).collect::<Vec<_>>())
         .build();
     let run = Run::builder()
