@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(busybox-static uidmap slirp4netns passt bubblewrap crun runc podman skopeo docker-registry
   golang-github-containers-common debootstrap tmux util-linux iproute2 hyperfine qemu-system-x86
-  openssl libseccomp-dev)
+  openssl libseccomp-dev python3-jsonschema python3-junitparser)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,4 +21,11 @@ fi
 if [ "$(id -u)" = 0 ] && [ -e /dev/net/tun ]; then
   # Distributions ship it 0666; this machine has 0600, which keeps rootless pasta/slirp4netns out.
   chmod 0666 /dev/net/tun
+fi
+# The SARIF and JUnit tests read foxbox's output with Python's jsonschema and junitparser. The
+# Debian packages serve /usr/bin/python3; a python3 found first on PATH (pyenv's, say) gets them
+# from PyPI.
+if ! python3 -c 'import jsonschema, junitparser' 2>/dev/null; then
+  echo "setup: installing jsonschema and junitparser for $(command -v python3)" >&2
+  python3 -m pip install --quiet --disable-pip-version-check jsonschema junitparser
 fi

@@ -9,6 +9,7 @@ pub mod diag;
 pub mod exec;
 pub mod fs;
 pub mod image;
+pub mod lint;
 pub mod net;
 pub mod plan;
 pub mod preflight;

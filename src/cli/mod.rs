@@ -9,12 +9,14 @@ mod fail;
 mod build;
 mod check;
 mod completions;
+mod diff;
 mod exec;
 mod fast_parse;
 mod help_codes;
 mod human;
 mod image;
 mod lifecycle;
+mod lint;
 mod login;
 mod plan;
 mod pull;
@@ -23,6 +25,7 @@ mod run_flags;
 mod schema;
 mod stats;
 mod system;
+mod test;
 mod up;
 mod volume;
 
@@ -94,6 +97,12 @@ pub enum Format {
 pub enum Command {
     /// Check box specs for errors (and, with --host, what this host cannot honour).
     Check(check::CheckArgs),
+    /// Check box specs against safety rules (FB001...); exit 1 on an error-severity finding.
+    Lint(lint::LintArgs),
+    /// Compare the plans of two specs (a file or REV:PATH); exit 1 when they differ.
+    Diff(diff::DiffArgs),
+    /// Run a spec's [[test]] entries, each in a fresh box; exit 1 when one fails.
+    Test(test::TestArgs),
     /// Print the ordered steps the executor will run for a spec.
     Plan(plan::PlanArgs),
     /// Run a box from a spec (./Foxbox.toml by default).
@@ -156,6 +165,8 @@ impl Command {
     fn only_prints(&self) -> bool {
         match self {
             Command::Check(_)
+            | Command::Lint(_)
+            | Command::Diff(_)
             | Command::Plan(_)
             | Command::Ps(_)
             | Command::Top(_)
@@ -186,6 +197,7 @@ impl Command {
             | Command::Kill(_)
             | Command::Rm(_)
             | Command::Build(_)
+            | Command::Test(_)
             | Command::System(_) => false,
         }
     }
@@ -234,6 +246,9 @@ pub fn main(cli: Cli) -> u8 {
     }
     let result = match cli.command {
         Command::Check(a) => check::run(a, &ctx),
+        Command::Lint(a) => lint::run(a, &ctx),
+        Command::Diff(a) => diff::run(a, &ctx),
+        Command::Test(a) => test::run(a, &ctx),
         Command::Plan(a) => plan::run(a, &ctx),
         Command::Up(a) => up::run(a, &ctx),
         Command::Run(a) => run::run(*a, &ctx),

@@ -414,6 +414,8 @@ impl Builder {
             mounts,
             rootfs,
             build: None,
+            lint: None,
+            tests: Vec::new(),
         }
     }
 

@@ -47,6 +47,7 @@ pub mod ports;
 pub mod raw;
 pub mod resolve;
 pub mod schema;
+pub mod smoke;
 mod suggest;
 /// Sizes and durations are plan values ([`crate::plan::units`]); here at their old path too.
 pub use crate::plan::units;
@@ -269,6 +270,7 @@ pub fn check_str_with(
         }
         more.extend(build::resolve(b, &base).1);
     }
+    more.extend(smoke::resolve(&parsed.raw.tests).1);
     let more = more.into_iter().map(override_words).collect();
     let diagnostics = merge(parsed.diagnostics, more, &parsed.syntax_spans);
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);

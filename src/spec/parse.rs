@@ -13,6 +13,7 @@ use crate::diag::Diagnostic;
 use crate::plan::Span;
 
 mod build;
+mod smoke;
 
 /// Keys of each section; `tests::key_lists_match_the_schema` keeps them equal to the schema.
 pub const SECTIONS: &[(&str, &[&str])] = &[
@@ -25,6 +26,8 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ("mounts", MOUNT_KEYS),
     ("rootfs", ROOTFS_KEYS),
     ("build", super::build::BUILD_KEYS),
+    ("lint", LINT_KEYS),
+    ("test", super::smoke::TEST_KEYS),
 ];
 pub const BOX_KEYS: &[&str] = &[
     "name", "image", "command", "workdir", "user", "hostname", "env", "tty", "init",
@@ -44,6 +47,7 @@ pub const SECURITY_KEYS: &[&str] = &["no_new_privileges"];
 pub const NETWORK_KEYS: &[&str] = &["mode", "ports", "allow_host_loopback"];
 pub const MOUNT_KEYS: &[&str] = &["type", "source", "target", "readonly", "size", "mode"];
 pub const ROOTFS_KEYS: &[&str] = &["readonly"];
+pub const LINT_KEYS: &[&str] = &["allow"];
 
 /// The outcome of parsing: the raw spec (as much as could be read) and what was wrong.
 #[derive(Debug)]
@@ -185,6 +189,10 @@ impl Cx {
                 spec.mounts = self.mounts(v);
                 continue;
             }
+            if key == "test" {
+                spec.tests = self.tests(v);
+                continue;
+            }
             let Some(known) = SECTIONS.iter().find(|(n, _)| *n == key).map(|(n, _)| *n) else {
                 let is_table = matches!(v.get_ref(), DeValue::Table(_))
                     || v.get_ref().as_array().is_some_and(|a| {
@@ -206,6 +214,7 @@ impl Cx {
                 "network" => spec.network = Some(Sp::new(self.network(t), span)),
                 "rootfs" => spec.rootfs = Some(Sp::new(self.rootfs(t), span)),
                 "build" => spec.build = Some(Sp::new(self.build(t), span)),
+                "lint" => spec.lint = Some(Sp::new(self.lint(t), span)),
                 _ => {}
             }
         }
@@ -379,6 +388,32 @@ impl Cx {
             }
         }
         r
+    }
+
+    fn lint(&mut self, t: &DeTable<'_>) -> RawLint {
+        let mut l = RawLint::default();
+        for (k, v) in t {
+            match k.get_ref().as_ref() {
+                "allow" => {
+                    l.allow = self.string_array("lint.allow", v);
+                    for id in l.allow.iter().flat_map(|a| &a.value) {
+                        if !is_rule_id(&id.value) {
+                            self.diags.push(
+                                Diagnostic::error(
+                                    codes::BAD_VALUE,
+                                    format!("`{}` is not a lint rule id", id.value),
+                                )
+                                .with_span(Some(id.span))
+                                .with_label("not a rule id")
+                                .with_help("rule ids are `FB` and three digits, e.g. `FB003`; `foxbox lint --rules` lists them"),
+                            );
+                        }
+                    }
+                }
+                _ => self.unknown_key(Some("lint"), k),
+            }
+        }
+        l
     }
 
     // ---- leaf values ----
@@ -677,6 +712,11 @@ fn value_text(v: &DeValue<'_>) -> String {
         DeValue::Array(_) => "[...]".into(),
         DeValue::Table(_) => "{...}".into(),
     }
+}
+
+/// `FB` and three digits: the shape of every `foxbox lint` rule id.
+pub fn is_rule_id(s: &str) -> bool {
+    s.len() == 5 && s.starts_with("FB") && s[2..].bytes().all(|b| b.is_ascii_digit())
 }
 
 fn section_header(s: &str) -> String {

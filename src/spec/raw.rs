@@ -69,6 +69,11 @@ pub struct RawSpec {
     /// How to build an image from the files beside this spec (`foxbox build`); also the whole
     /// of a standalone `Foxfile.toml`.
     pub build: Option<Sp<super::build::RawBuild>>,
+    /// `foxbox lint` settings for this spec.
+    pub lint: Option<Sp<RawLint>>,
+    /// Smoke tests `foxbox test` runs, each in a fresh box from this spec's plan.
+    #[serde(rename = "test", default)]
+    pub tests: Vec<Sp<super::smoke::RawTest>>,
 }
 
 /// The `[box]` table.
@@ -311,4 +316,13 @@ enum ModeSchema {
 pub struct RawRootfs {
     /// Mount the root filesystem read-only. Default false.
     pub readonly: Option<Sp<bool>>,
+}
+
+/// The `[lint]` table.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Lint")]
+pub struct RawLint {
+    /// Lint rule ids (`FB003`) that `foxbox lint` does not report for this spec; it counts them
+    /// as allowed. One line can be allowed with a comment on it: `# foxbox: allow FB003`.
+    pub allow: Option<Sp<Vec<Sp<String>>>>,
 }
