@@ -850,9 +850,10 @@ fn network_none_is_a_namespace_of_its_own_with_lo_up() {
         let r = sh(
             &env,
             &[],
-            "nc -l -p 7001 > /tmp/got & for i in $(seq 100); do \
-             echo fox | nc 127.0.0.1 7001 2>/dev/null && break; sleep 0.05; done; \
-             wait; cat /tmp/got",
+            // A fresh listener each try: on a loaded machine one attempt can lose its data.
+            "for i in $(seq 50); do nc -l -p 7001 > /tmp/got & l=$!; sleep 0.1; \
+             echo fox | nc 127.0.0.1 7001 2>/dev/null; sleep 0.1; kill $l 2>/dev/null; \
+             wait $l; [ \"$(cat /tmp/got)\" = fox ] && break; done; cat /tmp/got",
         );
         r.ok();
         assert_eq!(r.stdout.trim(), "fox", "{:?}", env.who);
@@ -865,9 +866,13 @@ fn network_none_is_a_namespace_of_its_own_with_lo_up() {
         );
         r.ok();
         assert_eq!(r.stdout.trim(), "down", "{:?}", env.who);
-        // And no other box shares it.
-        let a = sh(&env, &[], "readlink /proc/self/ns/net");
+        // And no other box shares it: compared while both exist (the kernel reuses a freed
+        // namespace's inode number, so two boxes one after the other may show the same).
+        boxed(&env, &["-d", "--name", "ns-a"], &["sleep", "60"]).ok();
+        let a = env.run(["exec", "ns-a", "readlink", "/proc/self/ns/net"]);
+        a.ok();
         let b = sh(&env, &[], "readlink /proc/self/ns/net");
+        env.run(["rm", "-f", "ns-a"]).ok();
         assert_ne!(a.stdout, b.stdout, "{:?}", env.who);
     }
 }
