@@ -10,10 +10,12 @@ use serde::Serialize;
 
 use super::{BoxEntry, BoxError, Boxes, ProcId, Status};
 
-/// Parse a signal as podman takes it: `KILL`, `SIGKILL`, `kill` or `9`.
-pub fn parse_signal(s: &str) -> Option<Signal> {
+/// Parse a signal as podman takes it: `KILL`, `SIGKILL`, `kill`, `9`, and the real-time ones
+/// `SIGRTMIN+N`, `RTMAX-N` (which nix's `Signal` cannot name, hence a number).
+pub fn parse_signal(s: &str) -> Option<i32> {
+    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).ok();
+        return (Signal::try_from(n).is_ok() || (min..=max).contains(&n)).then_some(n);
     }
     let upper = s.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") {
@@ -21,22 +23,37 @@ pub fn parse_signal(s: &str) -> Option<Signal> {
     } else {
         format!("SIG{upper}")
     };
-    name.parse().ok()
+    let rt = |base: i32, rest: &str| -> Option<i32> {
+        let n = match rest.as_bytes().first() {
+            None => base,
+            Some(b'+') => base.checked_add(rest[1..].parse::<u8>().ok()?.into())?,
+            Some(b'-') => base.checked_sub(rest[1..].parse::<u8>().ok()?.into())?,
+            Some(_) => return None,
+        };
+        (min..=max).contains(&n).then_some(n)
+    };
+    if let Some(rest) = name.strip_prefix("SIGRTMIN") {
+        return rt(min, rest);
+    }
+    if let Some(rest) = name.strip_prefix("SIGRTMAX") {
+        return rt(max, rest);
+    }
+    name.parse::<Signal>().ok().map(|s| s as i32)
 }
 
 /// Send a signal to the box's first process. The kernel delivers it from outside the box's pid
 /// namespace; SIGKILL to it ends every process in the box.
-pub fn signal(entry: &BoxEntry, sig: Signal) -> Result<bool, BoxError> {
+pub fn signal(entry: &BoxEntry, sig: i32) -> Result<bool, BoxError> {
     let Some(fox) = entry.state.fox.filter(|p| p.alive()) else {
         return Ok(false);
     };
-    match kill(Pid::from_raw(fox.pid), sig) {
+    match crate::sys::process::kill(fox.pid, sig) {
         Ok(()) => Ok(true),
-        Err(nix::errno::Errno::ESRCH) => Ok(false),
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(false),
         Err(e) => Err(BoxError::Io {
             what: "cannot signal the box's process",
             path: entry.dir.clone(),
-            source: e.into(),
+            source: e,
         }),
     }
 }
@@ -200,12 +217,12 @@ pub fn stop(boxes: &Boxes, id: &str, grace: Duration) -> Result<(), BoxError> {
         return Ok(());
     }
     let procs = Processes::of(&e);
-    signal(&e, Signal::SIGTERM)?;
+    signal(&e, libc::SIGTERM)?;
     if wait_ended(boxes, id, Some(grace), &procs)? {
         return Ok(());
     }
     let e = boxes.load(id)?;
-    signal(&e, Signal::SIGKILL)?;
+    signal(&e, libc::SIGKILL)?;
     wait_ended(boxes, id, Some(Duration::from_secs(10)), &procs)?;
     Ok(())
 }
@@ -322,11 +339,19 @@ mod tests {
 
     #[test]
     fn signals_parse_the_ways_podman_takes_them() {
-        assert_eq!(parse_signal("KILL"), Some(Signal::SIGKILL));
-        assert_eq!(parse_signal("sigterm"), Some(Signal::SIGTERM));
-        assert_eq!(parse_signal("hup"), Some(Signal::SIGHUP));
-        assert_eq!(parse_signal("9"), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("KILL"), Some(libc::SIGKILL));
+        assert_eq!(parse_signal("sigterm"), Some(libc::SIGTERM));
+        assert_eq!(parse_signal("hup"), Some(libc::SIGHUP));
+        assert_eq!(parse_signal("9"), Some(libc::SIGKILL));
         assert_eq!(parse_signal("NOPE"), None);
         assert_eq!(parse_signal("99"), None);
+        let min = libc::SIGRTMIN();
+        assert_eq!(parse_signal("SIGRTMIN+1"), Some(min + 1));
+        assert_eq!(parse_signal("rtmin"), Some(min));
+        assert_eq!(parse_signal("RTMAX-2"), Some(libc::SIGRTMAX() - 2));
+        assert_eq!(parse_signal(&(min + 3).to_string()), Some(min + 3));
+        assert_eq!(parse_signal("SIGRTMIN+99"), None);
+        assert_eq!(parse_signal("SIGRTMIN+x"), None);
+        assert_eq!(parse_signal("SIGRTMINX"), None);
     }
 }

@@ -6,7 +6,8 @@ use foxbox::registry::{Client, Settings};
 use miette::IntoDiagnostic;
 use serde::Serialize;
 
-use super::{human, CmdResult, Ctx, Format};
+use super::template::ListFormat;
+use super::{human, CmdResult, Ctx};
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
@@ -49,9 +50,9 @@ pub struct LsArgs {
     /// Print only image ids.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// `json`, or a Go template ('{{.Repository}}:{{.Tag}}', 'table {{.ID}}\t{{.Size}}').
+    #[arg(long, default_value = "human", value_name = "FORMAT")]
+    pub format: ListFormat,
     /// Do not truncate ids.
     #[arg(long)]
     pub no_trunc: bool,
@@ -234,7 +235,7 @@ struct Listed<'a> {
 
 fn ls(store: &Store, a: LsArgs) -> CmdResult {
     let images = store.list().into_diagnostic()?;
-    if a.format == Format::Json {
+    if a.format == ListFormat::Json {
         let v: Vec<Listed> = images
             .iter()
             .map(|i| Listed {
@@ -252,6 +253,7 @@ fn ls(store: &Store, a: LsArgs) -> CmdResult {
         return Ok(0);
     }
     let mut rows: Vec<[String; 5]> = Vec::new();
+    let mut fields = Vec::new();
     for i in &images {
         let names: Vec<(String, String)> = if i.names.is_empty() {
             // Pulled by digest alone: podman shows the repository without a tag.
@@ -271,6 +273,21 @@ fn ls(store: &Store, a: LsArgs) -> CmdResult {
                 .collect()
         };
         for (repo, tag) in names {
+            if let ListFormat::Template(_) = a.format {
+                // podman's template fields, one item per name as its table rows.
+                fields.push(serde_json::json!({
+                    "Repository": repo,
+                    "Tag": tag,
+                    "ID": short_id(i, a.no_trunc),
+                    "Id": i.id,
+                    "Names": i.names,
+                    "Digest": i.manifest,
+                    "Created": i.created,
+                    "CreatedSince": human::ago(i.created),
+                    "Size": human_size(i.size),
+                    "VirtualSize": i.size,
+                }));
+            }
             rows.push([
                 repo,
                 tag,
@@ -279,6 +296,14 @@ fn ls(store: &Store, a: LsArgs) -> CmdResult {
                 human_size(i.size),
             ]);
         }
+    }
+    if let ListFormat::Template(t) = &a.format {
+        print!(
+            "{}",
+            t.render(&fields)
+                .map_err(|e| miette::miette!("--format: {e}"))?
+        );
+        return Ok(0);
     }
     let head = ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"];
     let mut w = head.map(str::len);

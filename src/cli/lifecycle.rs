@@ -8,7 +8,8 @@ use foxbox::boxes::{control, log, BoxEntry, BoxError, Boxes, Status};
 use miette::{miette, IntoDiagnostic};
 use serde_json::json;
 
-use super::{human, CmdResult, Ctx, Format};
+use super::template::ListFormat;
+use super::{human, CmdResult, Ctx};
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
@@ -21,8 +22,9 @@ pub struct PsArgs {
     /// Do not truncate ids and commands.
     #[arg(long)]
     pub no_trunc: bool,
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// `json`, or a Go template ('{{.Names}}', 'table {{.ID}}\t{{.Status}}').
+    #[arg(long, default_value = "human", value_name = "FORMAT")]
+    pub format: ListFormat,
 }
 
 #[derive(Debug, Args)]
@@ -49,6 +51,9 @@ pub struct LogsArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
+    /// `json` (the default), or a Go template ('{{.State.Status}}', '{{json .Ports}}').
+    #[arg(short, long, default_value = "json", value_name = "FORMAT")]
+    pub format: ListFormat,
     #[arg(required = true)]
     pub boxes: Vec<String>,
 }
@@ -162,10 +167,18 @@ pub fn ps(a: PsArgs, ctx: &Ctx) -> CmdResult {
         .into_iter()
         .filter(|e| a.all || e.state.status == Status::Running)
         .collect();
-    if a.format == Format::Json {
-        let v: Vec<_> = list.iter().map(ps_json).collect();
-        println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
-        return Ok(0);
+    match &a.format {
+        ListFormat::Json => {
+            let v: Vec<_> = list.iter().map(ps_json).collect();
+            println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
+            return Ok(0);
+        }
+        ListFormat::Template(t) => {
+            let v: Vec<_> = list.iter().map(|e| ps_fields(e, a.no_trunc)).collect();
+            print!("{}", t.render(&v).map_err(|e| miette!("--format: {e}"))?);
+            return Ok(0);
+        }
+        ListFormat::Human => {}
     }
     let id = |e: &BoxEntry| {
         if a.no_trunc {
@@ -229,19 +242,45 @@ fn rfc3339(ms: Option<u64>) -> serde_json::Value {
     })
 }
 
+/// podman's `ps --format json` names (`Names` a list, `ExitCode` always a number, `Exited`),
+/// and foxbox's earlier `Name` kept for scripts that read it.
 fn ps_json(e: &BoxEntry) -> serde_json::Value {
     json!({
         "Id": e.config.id,
+        "Names": [e.config.name],
         "Name": e.config.name,
         "Image": e.config.image,
+        "ImageID": e.config.image_id,
         "Command": e.config.command,
-        "Created": rfc3339(Some(e.config.created)),
+        "Created": e.config.created / 1000,
+        "CreatedAt": rfc3339(Some(e.config.created)),
         "State": e.state.status,
         "Status": status_text(e),
-        "ExitCode": e.state.exit_code,
-        "Pid": e.state.fox.map(|p| p.pid),
+        "Exited": e.state.status == Status::Exited,
+        "ExitCode": e.state.exit_code.unwrap_or(0),
+        "ExitedAt": e.state.finished.map_or(0, |ms| ms / 1000),
+        "StartedAt": e.state.started.map_or(0, |ms| ms / 1000),
+        "Pid": e.state.fox.map_or(0, |p| p.pid),
         "Ports": e.config.ports,
+        "AutoRemove": e.config.auto_remove,
     })
+}
+
+/// What a `ps --format` template sees: podman's template fields (`.ID` short, `.Names` and
+/// `.Command` as text).
+fn ps_fields(e: &BoxEntry, no_trunc: bool) -> serde_json::Value {
+    let mut v = ps_json(e);
+    let id = if no_trunc {
+        e.config.id.clone()
+    } else {
+        e.config.id[..12].to_string()
+    };
+    v["ID"] = json!(id);
+    v["Names"] = json!(e.config.name);
+    v["Command"] = json!(quote_command(&e.config.command));
+    v["CreatedHuman"] = json!(human::ago(e.config.created / 1000));
+    v["Ports"] = json!(e.config.ports.join(", "));
+    v
 }
 
 pub fn inspect(a: InspectArgs, ctx: &Ctx) -> CmdResult {
@@ -289,7 +328,12 @@ pub fn inspect(a: InspectArgs, ctx: &Ctx) -> CmdResult {
             })
         })
         .collect();
-    println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?);
+    match &a.format {
+        ListFormat::Template(t) => {
+            print!("{}", t.render(&v).map_err(|e| miette!("--format: {e}"))?)
+        }
+        _ => println!("{}", serde_json::to_string_pretty(&v).into_diagnostic()?),
+    }
     Ok(0)
 }
 
@@ -365,8 +409,13 @@ pub fn stop(a: StopArgs, ctx: &Ctx) -> CmdResult {
 
 pub fn kill(a: KillArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
-    let sig =
-        control::parse_signal(&a.signal).ok_or_else(|| miette!("unknown signal {:?}", a.signal))?;
+    let sig = control::parse_signal(&a.signal).ok_or_else(|| {
+        miette!(
+            help = "give a name (TERM, SIGHUP, SIGRTMIN+1) or a number (15)",
+            "unknown signal {:?}",
+            a.signal
+        )
+    })?;
     each(&a.boxes, |b| {
         let e = find(&boxes, b)?;
         if !control::signal(&e, sig).into_diagnostic()? {

@@ -18,6 +18,7 @@ mod run;
 mod run_flags;
 mod schema;
 mod stats;
+mod template;
 mod up;
 mod volume;
 

@@ -18,6 +18,14 @@ pub struct RunArgs {
     /// Set an environment variable (KEY=VALUE, or KEY to copy it from the caller).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
+    /// Read environment variables from a file: KEY=VALUE lines (or KEY to copy the caller's),
+    /// `#` comments; `-e` wins over the file.
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<std::path::PathBuf>,
+    /// Run this program instead of the image's entrypoint (a JSON array for several words);
+    /// the command after the image gives its arguments.
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
     /// Working directory inside the box.
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
     pub workdir: Option<String>,
@@ -27,7 +35,7 @@ pub struct RunArgs {
     /// Hostname inside the box.
     #[arg(long)]
     pub hostname: Option<String>,
-    /// Bind mount or volume: SRC:DST[:ro] (SRC a host path or a volume name).
+    /// Bind mount or volume: SRC:DST[:ro] (SRC a host path or a volume name; `z`/`Z` accepted).
     #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:OPTS]")]
     pub volume: Vec<String>,
     /// tmpfs mount: DST[:size=64m,mode=1777].

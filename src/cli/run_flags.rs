@@ -5,7 +5,7 @@
 
 use foxbox::diag::{self, RenderOptions, Source};
 use foxbox::plan::Plan;
-use foxbox::spec::flags::{check_run_flags, RunFlags};
+use foxbox::spec::flags::{check_run_flags, parse_env_file, RunFlags};
 
 use super::run::RunArgs;
 use super::Ctx;
@@ -34,6 +34,7 @@ impl From<&RunArgs> for RunFlags {
             read_only: a.read_only,
             tty: a.tty,
             init: a.init,
+            entrypoint: a.entrypoint.clone(),
             image: a.image.clone(),
             command: a.command.clone(),
         }
@@ -43,7 +44,40 @@ impl From<&RunArgs> for RunFlags {
 /// Resolve `run` flags into a plan. Warnings and errors are rendered on stderr against the
 /// command line; `Err` is the exit code to return (125, podman's for foxbox's own errors).
 pub fn plan_from_args(a: &RunArgs, ctx: &Ctx) -> Result<Plan, u8> {
-    let flags = RunFlags::from(a);
+    let mut flags = RunFlags::from(a);
+    // podman: the files first, in order, then `-e` (a later value wins).
+    let mut env = Vec::new();
+    for f in &a.env_file {
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            eprintln!(
+                "{:?}",
+                miette::miette!("--env-file {}: cannot read it: {e}", f.display())
+            );
+            125u8
+        })?;
+        env.extend(parse_env_file(&text).map_err(|(line, what)| {
+            eprintln!(
+                "{:?}",
+                miette::miette!(
+                    help = "write one KEY=VALUE (or KEY, to copy the caller's value) a line; \
+                            # starts a comment",
+                    "--env-file {}:{line}: {what}",
+                    f.display()
+                )
+            );
+            125u8
+        })?);
+    }
+    env.append(&mut flags.env);
+    flags.env = env;
+    for v in &a.volume {
+        let opts = v.splitn(3, ':').nth(2).unwrap_or("");
+        if opts.split(',').any(|o| o == "z" || o == "Z") {
+            tracing::debug!(
+                "-v {v}: `z`/`Z` relabel for SELinux; foxbox sets no SELinux labels, so it is ignored"
+            );
+        }
+    }
     let checked = check_run_flags(&flags, &RunArgs::base_dir(), &|k| std::env::var(k).ok());
     let src = Source {
         name: "command line",

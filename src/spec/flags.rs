@@ -25,7 +25,8 @@ pub struct RunFlags {
     pub user: Option<String>,
     /// `--hostname`
     pub hostname: Option<String>,
-    /// `-v SRC:DST[:ro|rw]`: SRC a host path (absolute or starting with `.`) or a volume name.
+    /// `-v SRC:DST[:ro|rw|z|Z]`: SRC a host path (absolute or starting with `.`) or a volume
+    /// name. `z`/`Z` (SELinux relabelling) are accepted and change nothing.
     pub volume: Vec<String>,
     /// `--tmpfs DST[:size=64m,mode=1777,ro]`
     pub tmpfs: Vec<String>,
@@ -57,6 +58,9 @@ pub struct RunFlags {
     pub tty: bool,
     /// `--init`
     pub init: bool,
+    /// `--entrypoint`: a program, or a JSON array (`["/bin/sh","-c"]`); the command's words
+    /// follow it, and the image's entrypoint and command are not used.
+    pub entrypoint: Option<String>,
     /// The image: a stored reference or a tarball path.
     pub image: String,
     /// The command and its arguments (empty: the image's).
@@ -72,6 +76,29 @@ pub struct FlagsChecked {
     pub diagnostics: Vec<Diagnostic>,
     /// The command line the diagnostics' spans point into (render it as the source).
     pub command_line: String,
+}
+
+/// The entries of a podman `--env-file`: `KEY=VALUE` lines (the value taken verbatim),
+/// `KEY` alone to copy the caller's value, blank lines and `#` comments skipped. `Err` names
+/// the first bad line (1-based) and what is wrong with it.
+pub fn parse_env_file(text: &str) -> Result<Vec<String>, (usize, String)> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let l = line.trim_start();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let key = l.split_once('=').map_or(l.trim_end(), |(k, _)| k);
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            return Err((n + 1, format!("`{line}` is not KEY=VALUE")));
+        }
+        out.push(if l.contains('=') {
+            l.to_string()
+        } else {
+            key.to_string()
+        });
+    }
+    Ok(out)
 }
 
 /// Check `run` flags and resolve them into a plan. `base_dir` anchors relative host paths (the
@@ -392,14 +419,19 @@ impl Builder {
             bx.init = Some(Sp::new(true, self.switch("--init")));
         }
 
+        let mut args: Vec<Sp<String>> = Vec::new();
+        if let Some(ep) = &f.entrypoint {
+            let at = self.add("--entrypoint", ep);
+            args = self.entrypoint(ep, at, f.command.is_empty());
+        }
         let image_at = self.add("", &f.image);
         bx.image = Some(Sp::new(f.image.clone(), image_at.span));
-        if !f.command.is_empty() {
-            let args: Vec<Sp<String>> = f
-                .command
+        args.extend(
+            f.command
                 .iter()
-                .map(|a| Sp::new(a.clone(), self.add("", a).span))
-                .collect();
+                .map(|a| Sp::new(a.clone(), self.add("", a).span)),
+        );
+        if !args.is_empty() {
             let span = Span::new(args[0].span.start, self.text.len());
             bx.command = Some(Sp::new(RawCommand::Argv(args), span));
         }
@@ -414,6 +446,36 @@ impl Builder {
             mounts,
             rootfs,
         }
+    }
+
+    /// podman's `--entrypoint`: a JSON array is the argv's start, anything else one program.
+    fn entrypoint(&mut self, ep: &str, at: At, no_command: bool) -> Vec<Sp<String>> {
+        let words: Vec<String> = if ep.trim_start().starts_with('[') {
+            match serde_json::from_str::<Vec<String>>(ep) {
+                Ok(w) => w,
+                Err(e) => {
+                    self.bad(
+                        at.span,
+                        format!("`--entrypoint {ep}` is not a JSON array of strings ({e})"),
+                        r#"write e.g. `--entrypoint '["/bin/sh","-c"]'`, or one program: `--entrypoint /bin/sh`"#,
+                    );
+                    return Vec::new();
+                }
+            }
+        } else if ep.is_empty() {
+            Vec::new()
+        } else {
+            vec![ep.to_string()]
+        };
+        if words.is_empty() && no_command {
+            // The image's command would run without its entrypoint: say what to do instead.
+            self.bad(
+                at.span,
+                "an empty `--entrypoint` needs a command after the image".to_string(),
+                "give the command to run after the image, e.g. `--entrypoint '' busybox sh`",
+            );
+        }
+        words.into_iter().map(|w| Sp::new(w, at.span)).collect()
     }
 
     fn cap_list(&mut self, flag: &str, values: &[String]) -> Option<Sp<Vec<Sp<String>>>> {
@@ -462,10 +524,25 @@ impl Builder {
             match o {
                 "ro" => m.readonly = Some(Sp::new(true, span)),
                 "rw" => m.readonly = Some(Sp::new(false, span)),
+                // SELinux relabelling: foxbox sets no SELinux labels, so there is nothing to
+                // relabel (the `run` command says so at debug level).
+                "z" | "Z" => {}
+                "U" => self.bad(
+                    span,
+                    "`:U` (chown the source to the box's user) is not supported".to_string(),
+                    "chown the source yourself: as root to the box user's uid; rootless, box uid N \
+                     (N > 0) is host uid (the first subordinate uid + N - 1) of `/etc/subuid`",
+                ),
+                "O" => self.bad(
+                    span,
+                    "`:O` (an overlay over the source) is not supported".to_string(),
+                    "mount the source read-only (`:ro`) and have the box copy it to a writable \
+                     place (a `--tmpfs` or a volume)",
+                ),
                 _ => self.bad(
                     span,
                     format!("unsupported volume option `{o}`"),
-                    "foxbox knows `ro` and `rw`",
+                    "foxbox knows `ro`, `rw`, and `z`/`Z` (accepted, nothing to relabel)",
                 ),
             }
         }
@@ -657,6 +734,64 @@ mode = "1777"
             }
         ));
         assert_eq!(p.process.env.len(), 1, "an unset -e KEY is skipped");
+    }
+
+    #[test]
+    fn entrypoint_starts_the_command() {
+        let argv = |ep: &str, cmd: &[&str]| {
+            let r = check(RunFlags {
+                entrypoint: Some(ep.into()),
+                image: "busybox".into(),
+                command: cmd.iter().map(|s| s.to_string()).collect(),
+                ..RunFlags::default()
+            });
+            r.plan.map(|p| p.process.args.value).ok_or(r.diagnostics)
+        };
+        assert_eq!(argv("/bin/echo", &["hi"]).unwrap(), ["/bin/echo", "hi"]);
+        assert_eq!(argv("/bin/sh -x", &[]).unwrap(), ["/bin/sh -x"]);
+        assert_eq!(
+            argv(r#"["/bin/sh","-c"]"#, &["echo x"]).unwrap(),
+            ["/bin/sh", "-c", "echo x"]
+        );
+        assert_eq!(argv("", &["sh"]).unwrap(), ["sh"]);
+        let d = argv("", &[]).unwrap_err();
+        assert!(d[0].message.contains("needs a command"), "{d:?}");
+        let d = argv("[1]", &[]).unwrap_err();
+        assert!(d[0].message.contains("JSON array"), "{d:?}");
+    }
+
+    #[test]
+    fn volume_options_podman_users_type() {
+        let r = check(RunFlags {
+            volume: vec!["/srv:/srv:ro,z".into(), "/a:/a:Z".into()],
+            image: "busybox".into(),
+            ..RunFlags::default()
+        });
+        assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+        assert!(r.plan.unwrap().mounts[0].readonly);
+        for (opt, says) in [("U", "chown"), ("O", "overlay"), ("nope", "unsupported")] {
+            let r = check(RunFlags {
+                volume: vec![format!("/srv:/srv:{opt}")],
+                image: "busybox".into(),
+                ..RunFlags::default()
+            });
+            assert!(r.plan.is_none());
+            assert!(
+                r.diagnostics[0].message.contains(says),
+                "{:?}",
+                r.diagnostics
+            );
+        }
+    }
+
+    #[test]
+    fn env_files_as_podman_reads_them() {
+        assert_eq!(
+            parse_env_file("# c\n\nA=1\n  B= two words \nC\nD=x=y\n").unwrap(),
+            ["A=1", "B= two words ", "C", "D=x=y"]
+        );
+        assert_eq!(parse_env_file("A=1\n=2\n").unwrap_err().0, 2);
+        assert_eq!(parse_env_file("A B\n").unwrap_err().0, 1);
     }
 
     #[test]
