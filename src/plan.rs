@@ -247,6 +247,7 @@ pub enum Proto {
 pub struct PortForward {
     /// `None`: all host addresses.
     pub host_ip: Option<std::net::IpAddr>,
+    /// 0: any free port, picked when the box starts (the box's record has the one picked).
     pub host_port: u16,
     pub box_port: u16,
     pub proto: Proto,

@@ -1,6 +1,7 @@
 //! Habits a podman user brings, through the binary as root and as the unprivileged user:
 //! `--env-file`, `--entrypoint`, `-v ...:z`, real-time signals for `kill`, podman's `ps
-//! --format json` names and Go-template `--format` for `ps`, `image ls` and `inspect`.
+//! --format json` names and Go-template `--format` for `ps`, `image ls` and `inspect`, `-p`
+//! without `--network`, with no host port and with ranges (loopback only).
 
 mod common;
 
@@ -178,5 +179,130 @@ fn ps_images_and_inspect_take_podman_formats() {
         assert_ne!(r.code, 0);
         assert!(r.stderr.contains("`.Nope`"), "{}", r.stderr);
         env.run(["rm", "fmt"]).ok();
+    }
+}
+
+fn http_get(port: u16) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let start = std::time::Instant::now();
+    let mut last = String::new();
+    while start.elapsed() < std::time::Duration::from_secs(10) {
+        let got = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
+            s.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
+            s.write_all(b"GET /f HTTP/1.0\r\n\r\n")?;
+            let mut body = String::new();
+            s.read_to_string(&mut body)?;
+            Ok(body)
+        });
+        match got {
+            Ok(b) if b.starts_with("HTTP/1.") => return Ok(b),
+            Ok(b) => last = format!("answer {b:?}"),
+            Err(e) => last = e.to_string(),
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    Err(last)
+}
+
+/// A range of `n` ports free on 127.0.0.1 now (bound once, then let go).
+fn free_range(n: u16) -> u16 {
+    'next: loop {
+        let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = first.local_addr().unwrap().port();
+        if base > 65000 {
+            continue;
+        }
+        let mut held = vec![first];
+        for p in base + 1..base + n {
+            match std::net::TcpListener::bind(("127.0.0.1", p)) {
+                Ok(l) => held.push(l),
+                Err(_) => continue 'next,
+            }
+        }
+        return base;
+    }
+}
+
+#[test]
+fn publish_without_network_any_host_port_and_ranges() {
+    for env in envs() {
+        let base = free_range(2);
+        let r = env.run([
+            "run",
+            "-d",
+            "--name",
+            "web",
+            "-p",
+            "127.0.0.1::8080",
+            "-p",
+            &format!("127.0.0.1:{base}-{}:8081-8082", base + 1),
+            "busybox",
+            "sh",
+            "-c",
+            "mkdir /w && echo hi > /w/f && for p in 8080 8081 8082; do httpd -p $p -h /w; done; \
+             sleep 600",
+        ]);
+        r.ok();
+        assert!(
+            r.stderr.contains("pasta"),
+            "a note says pasta was chosen: {}",
+            r.stderr
+        );
+
+        let p = env.run(["port", "web"]);
+        p.ok();
+        let lines: Vec<&str> = p.stdout.lines().collect();
+        assert_eq!(lines.len(), 3, "{}", p.stdout);
+        let any = lines[0]
+            .strip_prefix("8080/tcp -> 127.0.0.1:")
+            .unwrap_or_else(|| panic!("{}", p.stdout));
+        let any: u16 = any.parse().unwrap();
+        assert_ne!(any, 0);
+        assert_eq!(lines[1], format!("8081/tcp -> 127.0.0.1:{base}"));
+        assert_eq!(lines[2], format!("8082/tcp -> 127.0.0.1:{}", base + 1));
+        assert_eq!(
+            env.run(["port", "web", "8080"]).stdout.trim(),
+            format!("127.0.0.1:{any}")
+        );
+        let ps = env.run(["ps"]);
+        assert!(
+            ps.stdout.contains(&format!("127.0.0.1:{any}->8080/tcp")),
+            "{}",
+            ps.stdout
+        );
+
+        for port in [any, base, base + 1] {
+            let got = http_get(port).unwrap_or_else(|e| panic!("port {port}: {e}"));
+            assert!(got.ends_with("hi\n"), "{got}");
+        }
+        env.run(["rm", "-f", "web"]).ok();
+
+        let r = env.run(["run", "--rm", "-p", "8000-8010:80", "busybox", "true"]);
+        r.assert_code(125);
+        assert!(r.stderr.contains("the box range 1"), "{}", r.stderr);
+    }
+}
+
+/// An unprivileged user's low host port is refused with the reason, not "stop what holds it".
+#[test]
+fn a_privileged_port_refusal_says_why() {
+    for env in envs().into_iter().filter(|e| e.ids().0 != 0) {
+        let r = env.run([
+            "run",
+            "--rm",
+            "--network",
+            "pasta",
+            "-p",
+            "127.0.0.1:80:80",
+            "busybox",
+            "true",
+        ]);
+        r.assert_code(125);
+        assert!(
+            r.stderr.contains("ip_unprivileged_port_start"),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("stop what holds"), "{}", r.stderr);
     }
 }

@@ -33,6 +33,13 @@ pub struct TopArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PortArgs {
+    pub r#box: String,
+    /// Only this box port: PORT[/PROTO].
+    pub port: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct LogsArgs {
     /// Follow until the box exits.
     #[arg(short, long)]
@@ -349,6 +356,31 @@ pub fn top(a: TopArgs, ctx: &Ctx) -> CmdResult {
             "{:<8} {:<10} {:<8} {}",
             p.pid, p.host_pid, p.host_uid, p.command
         );
+    }
+    Ok(0)
+}
+
+/// podman's `port`: `80/tcp -> 0.0.0.0:8080` per forward, from the record's `HOST->BOX/PROTO`
+/// (the host port the box got when it asked for any).
+pub fn port(a: PortArgs, ctx: &Ctx) -> CmdResult {
+    let boxes = open(ctx)?;
+    let e = find(&boxes, &a.r#box)?;
+    let want = a.port.as_deref().map(|p| {
+        if p.contains('/') {
+            p.to_string()
+        } else {
+            format!("{p}/tcp")
+        }
+    });
+    for fwd in &e.config.ports {
+        let Some((host, boxed)) = fwd.rsplit_once("->") else {
+            continue;
+        };
+        match &want {
+            Some(w) if w != boxed => {}
+            Some(_) => println!("{host}"),
+            None => println!("{boxed} -> {host}"),
+        }
     }
     Ok(0)
 }

@@ -91,6 +91,8 @@ pub enum Command {
     Ps(lifecycle::PsArgs),
     /// Show the processes running in a box.
     Top(lifecycle::TopArgs),
+    /// List a box's port forwards (BOX_PORT/PROTO -> HOST_ADDR:HOST_PORT), as podman's.
+    Port(lifecycle::PortArgs),
     /// Show a box's stored logs.
     Logs(lifecycle::LogsArgs),
     /// Show boxes in detail as JSON.
@@ -127,6 +129,7 @@ impl Command {
             | Command::Plan(_)
             | Command::Ps(_)
             | Command::Top(_)
+            | Command::Port(_)
             | Command::Logs(_)
             | Command::Inspect(_)
             | Command::Wait(_)
@@ -217,6 +220,7 @@ pub fn main(cli: Cli) -> u8 {
         Command::Exec(a) => exec::run(a, &ctx),
         Command::Ps(a) => lifecycle::ps(a, &ctx),
         Command::Top(a) => lifecycle::top(a, &ctx),
+        Command::Port(a) => lifecycle::port(a, &ctx),
         Command::Logs(a) => lifecycle::logs(a, &ctx),
         Command::Inspect(a) => lifecycle::inspect(a, &ctx),
         Command::Stop(a) => lifecycle::stop(a, &ctx),

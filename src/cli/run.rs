@@ -72,7 +72,8 @@ pub struct RunArgs {
     /// Network mode: none, host, pasta, slirp4netns.
     #[arg(long)]
     pub network: Option<String>,
-    /// Publish a port: [host_ip:]host_port:box_port[/tcp|udp].
+    /// Publish a port: [host_ip:][host_port:]box_port[/tcp|udp], ports or ranges (8000-8010:8000-8010);
+    /// no host port: any free one. Without --network it uses pasta.
     #[arg(short = 'p', long = "publish", value_name = "PORT")]
     pub publish: Vec<String>,
     /// Make the root filesystem read-only.

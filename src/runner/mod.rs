@@ -194,6 +194,34 @@ pub fn effective_command(plan: &Plan, image: &Image) -> Vec<String> {
     v
 }
 
+/// The plan with each forward that asked for any host port given a free one, so that the
+/// helper, the box's record, `ps` and `port` all use the port picked.
+fn with_host_ports(plan: Plan) -> Result<Plan, crate::net::NetError> {
+    if plan.network.ports.iter().all(|p| p.value.host_port != 0) {
+        return Ok(plan);
+    }
+    let mut p = plan;
+    p.network.ports = crate::net::ports::pick_free(&p.network.ports)?;
+    Ok(p)
+}
+
+/// A host port that cannot be had, at its spec line, with what to do.
+fn port_error(plan: &Plan) -> impl Fn(crate::net::NetError) -> RunError + '_ {
+    move |e| RunError {
+        diagnostics: vec![Diagnostic::error("foxbox::net::port", e.to_string())
+            .with_span(e.span().or(plan.network.mode.span))
+            .with_label("this port")
+            .with_help(match e {
+                crate::net::NetError::PortPrivileged { .. } => {
+                    "use a port at or above `sysctl net.ipv4.ip_unprivileged_port_start`, \
+                     or (as root) lower that sysctl"
+                }
+                _ => "choose another host port, or stop what holds this one",
+            })],
+        exit: 125,
+    }
+}
+
 /// Resolve the image, record the box, and make its rootfs, volumes and cgroup. On failure
 /// nothing of the box is left behind.
 pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
@@ -202,7 +230,7 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
         Store::open_for_boxes(paths).map_err(|e| err("foxbox::image::store")(e.to_string()))?;
     let image = resolve_image(&store, plan)?;
     let image_took = t.elapsed();
-    let plan = &with_image_defaults(plan, &image);
+    let plan = &with_host_ports(with_image_defaults(plan, &image)).map_err(port_error(plan))?;
     let command = effective_command(plan, &image);
     if command.is_empty() {
         return Err(RunError {
@@ -217,13 +245,7 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
     }
 
     // A taken host port is refused here, at its own spec line, before anything is made.
-    crate::net::ports::check_free(&plan.network.ports).map_err(|e| RunError {
-        diagnostics: vec![Diagnostic::error("foxbox::net::port", e.to_string())
-            .with_span(e.span().or(plan.network.mode.span))
-            .with_label("this port")
-            .with_help("choose another host port, or stop what holds this one")],
-        exit: 125,
-    })?;
+    crate::net::ports::check_free(&plan.network.ports).map_err(port_error(plan))?;
     let boxes =
         Boxes::open_unswept(paths.boxes()).map_err(|e| err("foxbox::box::store")(e.to_string()))?;
     // Compiled once, for the executor and for `exec`'s record. A profile that does not

@@ -62,3 +62,5 @@ pub const NO_EFFECT: &str = "foxbox::spec::no_effect";
 pub const SENSITIVE_BIND: &str = "foxbox::spec::sensitive_bind";
 /// A malformed `run` flag (only from the command line).
 pub const BAD_FLAG: &str = "foxbox::run::bad_flag";
+/// Warning: `run` chose a setting the flags imply (`-p` without `--network`: pasta).
+pub const IMPLIED_FLAG: &str = "foxbox::run::implied_flag";

@@ -50,7 +50,8 @@ pub struct RunFlags {
     pub security_opt: Vec<String>,
     /// `--network none|host|pasta|slirp4netns[:allow_host_loopback=true]`
     pub network: Option<String>,
-    /// `-p [host_ip:]host_port:box_port[/proto]`
+    /// `-p [host_ip:][host_port:]box_port[/proto]`, ports or ranges; without `--network`
+    /// it means pasta, as podman's default user-mode network.
     pub publish: Vec<String>,
     /// `--read-only`
     pub read_only: bool,
@@ -398,6 +399,19 @@ impl Builder {
         if !ports.is_empty() {
             let span = Span::new(ports[0].span.start, ports[ports.len() - 1].span.end);
             net.ports = Some(Sp::new(ports, span));
+            if f.network.is_none() {
+                // podman forwards ports through its default user-mode network; pasta is ours.
+                net.mode = Some(Sp::new("pasta".to_string(), span));
+                self.diags.push(
+                    Diagnostic::warning(
+                        codes::IMPLIED_FLAG,
+                        "`--publish` without `--network`: the box gets pasta's network (`--network pasta`)",
+                    )
+                    .with_span(Some(span))
+                    .with_label("forwarded through pasta")
+                    .with_help("say `--network pasta` (or `slirp4netns`) to choose it and silence this note"),
+                );
+            }
         }
         let rootfs = f.read_only.then(|| {
             let span = self.switch("--read-only");

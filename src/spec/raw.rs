@@ -220,7 +220,8 @@ pub struct RawNetwork {
     #[serde(default)]
     #[schemars(with = "NetModeName")]
     pub mode: Option<Sp<String>>,
-    /// Port forwards from the host into the box: `[host_ip:]host_port:box_port[/tcp|udp]`.
+    /// Port forwards from the host into the box: `[host_ip:][host_port:]box_port[/tcp|udp]`,
+    /// ports or ranges (`"8000-8010:8000-8010"`); no host port: any free one, picked at start.
     /// Needs `pasta` or `slirp4netns`.
     pub ports: Option<Sp<Vec<Sp<String>>>>,
     /// Let the box reach the host's loopback addresses (pasta/slirp4netns only). Default false.
