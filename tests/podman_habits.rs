@@ -306,3 +306,32 @@ fn a_privileged_port_refusal_says_why() {
         assert!(!r.stderr.contains("stop what holds"), "{}", r.stderr);
     }
 }
+
+/// A uid beyond the box's ids names the ids it has; a bad timeout says what a good one is, and
+/// podman's whole seconds work.
+#[test]
+fn messages_name_what_is_possible() {
+    for env in envs() {
+        if env.ids().0 != 0 {
+            let r = env.run(["run", "--rm", "-u", "70000", "busybox", "true"]);
+            r.assert_code(125);
+            assert!(r.stderr.contains("uids are 0-"), "{}", r.stderr);
+            assert!(r.stderr.contains("/etc/subuid"), "{}", r.stderr);
+        }
+        let r = env.run(["run", "--rm", "--timeout", "1.5", "busybox", "true"]);
+        r.assert_code(125);
+        assert!(r.stderr.contains("give seconds (`30`)"), "{}", r.stderr);
+        let r = env.run([
+            "run",
+            "--rm",
+            "--timeout",
+            "1",
+            "--stop-timeout",
+            "0",
+            "busybox",
+            "sleep",
+            "5",
+        ]);
+        assert_eq!(r.code, 137, "{r:?}");
+    }
+}

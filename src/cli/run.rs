@@ -53,7 +53,7 @@ pub struct RunArgs {
     /// Limit on the number of processes.
     #[arg(long = "pids-limit")]
     pub pids_limit: Option<String>,
-    /// Wall-clock limit (e.g. 30s, 1m30s).
+    /// Wall-clock limit: seconds (30, as podman's) or a duration (30s, 1m30s).
     #[arg(long)]
     pub timeout: Option<String>,
     /// Time between SIGTERM and SIGKILL when the box is stopped by its timeout or by `stop`:

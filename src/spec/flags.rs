@@ -155,6 +155,10 @@ fn flag_words(mut d: Diagnostic) -> Diagnostic {
     for (k, f) in KEY_TO_FLAG {
         d.message = d.message.replace(k, f);
     }
+    if d.code == codes::BAD_DURATION {
+        // A flag's value is not a TOML string, and podman's timeout flags take seconds.
+        d.help = Some("give seconds (`30`) or a duration: `30s`, `5m`, `1m30s`, `2h`".to_string());
+    }
     d
 }
 
@@ -317,14 +321,15 @@ impl Builder {
                 ),
             }
         }
-        limits.timeout = self.opt("--timeout", &f.timeout);
-        // podman's flag takes whole seconds; a duration works too.
-        limits.stop_timeout = self.opt("--stop-timeout", &f.stop_timeout).map(|mut s| {
+        // podman's flags take whole seconds; a duration works too.
+        let seconds = |mut s: Sp<String>| {
             if s.value.trim().parse::<u64>().is_ok() {
                 s.value = format!("{}s", s.value.trim());
             }
             s
-        });
+        };
+        limits.timeout = self.opt("--timeout", &f.timeout).map(seconds);
+        limits.stop_timeout = self.opt("--stop-timeout", &f.stop_timeout).map(seconds);
         let any_limit = limits != RawLimits::default();
 
         let caps = RawCapabilities {
@@ -748,6 +753,25 @@ mode = "1777"
             }
         ));
         assert_eq!(p.process.env.len(), 1, "an unset -e KEY is skipped");
+    }
+
+    #[test]
+    fn timeouts_take_seconds_and_bad_ones_say_what_works() {
+        let r = check(RunFlags {
+            timeout: Some("5".into()),
+            stop_timeout: Some("2".into()),
+            image: "busybox".into(),
+            ..RunFlags::default()
+        });
+        let p = r.plan.unwrap();
+        assert_eq!(p.limits.timeout.unwrap().value.as_secs(), 5);
+        let r = check(RunFlags {
+            timeout: Some("1.5".into()),
+            image: "busybox".into(),
+            ..RunFlags::default()
+        });
+        let help = r.diagnostics[0].help.clone().unwrap();
+        assert!(help.contains("`30`") && help.contains("`1m30s`"), "{help}");
     }
 
     #[test]
