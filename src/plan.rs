@@ -271,6 +271,9 @@ pub enum MountKind {
     Tmpfs {
         size: Option<u64>,
         mode: Option<u32>,
+        /// Files on it cannot be executed (`--tmpfs`' default, as podman's).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        noexec: bool,
     },
     /// A named volume in the store, created on first use.
     Volume { name: String },

@@ -335,3 +335,44 @@ fn messages_name_what_is_possible() {
         assert_eq!(r.code, 137, "{r:?}");
     }
 }
+
+/// `--tmpfs` is noexec (and nosuid, nodev) unless `exec` is asked for, as podman's; a spec's
+/// tmpfs is executable unless `exec = false`.
+#[test]
+fn tmpfs_flags_are_noexec_by_default() {
+    for env in envs() {
+        let script = "cp /bin/busybox /t/true && grep ' /t ' /proc/mounts && /t/true";
+        let r = env.run([
+            "run", "--rm", "--tmpfs", "/t", "busybox", "sh", "-c", script,
+        ]);
+        assert_eq!(r.code, 126, "{r:?}");
+        let line = r.stdout.lines().next().unwrap_or("");
+        for o in ["noexec", "nosuid", "nodev"] {
+            assert!(line.contains(o), "{o}: {line}");
+        }
+        let r = env.run([
+            "run", "--rm", "--tmpfs", "/t:exec", "busybox", "sh", "-c", script,
+        ]);
+        r.ok();
+        assert!(!r.stdout.contains("noexec"), "{}", r.stdout);
+
+        let spec = env.write(
+            "tmpfs.toml",
+            format!(
+                "[box]\nimage = \"busybox\"\ncommand = [\"sh\", \"-c\", \"{script}\"]\n\
+                 [[mounts]]\ntype = \"tmpfs\"\ntarget = \"/t\"\n"
+            ),
+        );
+        let r = env.run(["up", "--rm", spec.to_str().unwrap()]);
+        r.ok();
+        let spec = env.write(
+            "tmpfs-noexec.toml",
+            format!(
+                "[box]\nimage = \"busybox\"\ncommand = [\"sh\", \"-c\", \"{script}\"]\n\
+                 [[mounts]]\ntype = \"tmpfs\"\ntarget = \"/t\"\nexec = false\n"
+            ),
+        );
+        let r = env.run(["up", "--rm", spec.to_str().unwrap()]);
+        assert_eq!(r.code, 126, "{r:?}");
+    }
+}

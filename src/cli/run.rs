@@ -38,7 +38,7 @@ pub struct RunArgs {
     /// Bind mount or volume: SRC:DST[:ro] (SRC a host path or a volume name; `z`/`Z` accepted).
     #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:OPTS]")]
     pub volume: Vec<String>,
-    /// tmpfs mount: DST[:size=64m,mode=1777].
+    /// tmpfs mount: DST[:size=64m,mode=1777,exec]; noexec, nosuid, nodev unless `exec`, as podman's.
     #[arg(long, value_name = "DST[:OPTS]")]
     pub tmpfs: Vec<String>,
     /// Memory limit (e.g. 64m, 1g).

@@ -573,9 +573,11 @@ impl Builder {
             Some((d, o)) => (d, Some(o)),
             None => (t, None),
         };
+        // podman's `--tmpfs` is `rw,noexec,nosuid,nodev` unless `exec` is given.
         let mut m = RawMount {
             kind: Some(Sp::new("tmpfs".to_string(), at.span)),
             target: Some(Sp::new(dst.to_string(), at.sub(0, dst.len()))),
+            exec: Some(Sp::new(false, at.span)),
             ..RawMount::default()
         };
         let mut off = dst.len() + 1;
@@ -587,10 +589,14 @@ impl Builder {
                 Some(("mode", s)) => m.mode = Some(Sp::new(RawMode::Text(s.to_string()), span)),
                 None if o == "ro" => m.readonly = Some(Sp::new(true, span)),
                 None if o == "rw" => m.readonly = Some(Sp::new(false, span)),
+                None if o == "exec" => m.exec = Some(Sp::new(true, span)),
+                None if o == "noexec" => m.exec = Some(Sp::new(false, span)),
+                // Always so: a box's tmpfs never holds set-id programs or device nodes.
+                None if o == "nosuid" || o == "nodev" => {}
                 _ => self.bad(
                     span,
                     format!("unsupported tmpfs option `{o}`"),
-                    "foxbox knows `size=`, `mode=`, `ro` and `rw`",
+                    "foxbox knows `size=`, `mode=`, `ro`, `rw`, `exec` and `noexec` (`nosuid` and `nodev` always hold)",
                 ),
             }
         }
@@ -671,6 +677,7 @@ type = "tmpfs"
 target = "/tmp"
 size = "64m"
 mode = "1777"
+exec = false
 "#;
         let (from_spec, diags) =
             crate::spec::check_str(spec, Path::new("x.toml"), Path::new("/work"));
@@ -749,7 +756,8 @@ mode = "1777"
             p.mounts[0].kind,
             MountKind::Tmpfs {
                 size: None,
-                mode: None
+                mode: None,
+                noexec: true
             }
         ));
         assert_eq!(p.process.env.len(), 1, "an unset -e KEY is skipped");

@@ -268,6 +268,9 @@ pub struct RawMount {
     #[serde(default)]
     #[schemars(with = "ModeSchema")]
     pub mode: Option<Sp<RawMode>>,
+    /// tmpfs only: whether files on it may be executed. Default true (`run --tmpfs`: false, as
+    /// podman's `noexec`).
+    pub exec: Option<Sp<bool>>,
 }
 
 /// Values of a mount's `type`.
