@@ -376,3 +376,50 @@ fn tmpfs_flags_are_noexec_by_default() {
         assert_eq!(r.code, 126, "{r:?}");
     }
 }
+
+/// `top` shows podman's default columns, and the descriptors asked for.
+#[test]
+fn top_has_podmans_columns_and_descriptors() {
+    for env in envs() {
+        detach(&env, &["--name", "tp"], &["sh", "-c", "sleep 1000 & wait"]);
+        eventually("the sleep to run", || {
+            env.run(["top", "tp"]).stdout.contains("sleep 1000\n")
+        });
+        let r = env.run(["top", "tp"]);
+        r.ok();
+        let lines: Vec<Vec<&str>> = r
+            .stdout
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            lines[0],
+            ["USER", "PID", "PPID", "%CPU", "ELAPSED", "TTY", "TIME", "COMMAND"],
+            "{}",
+            r.stdout
+        );
+        assert_eq!(lines[1][..3], ["root", "1", "0"], "{}", r.stdout);
+        assert_eq!(lines[1][5], "?", "no terminal: {}", r.stdout);
+        assert!(lines[1][4].ends_with('s'), "{}", r.stdout);
+        assert_eq!(lines[2][0], "root", "{}", r.stdout);
+        assert_eq!(lines[2][2], "1", "sleep's parent is pid 1: {}", r.stdout);
+        let sleep_pid = lines[2][1].to_string();
+        assert_eq!(lines[2][7..], ["sleep", "1000"], "{}", r.stdout);
+
+        let r = env.run(["top", "tp", "pid", "comm,hpid"]);
+        r.ok();
+        let lines: Vec<Vec<&str>> = r
+            .stdout
+            .lines()
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(lines[0], ["PID", "COMMAND", "HPID"]);
+        assert_eq!(lines[2][..2], [sleep_pid.as_str(), "sleep"]);
+        assert_ne!(lines[2][2], sleep_pid, "the host's pid: {}", r.stdout);
+
+        let r = env.run(["top", "tp", "bogus"]);
+        r.assert_code(125);
+        assert!(r.stderr.contains("pcpu"), "{}", r.stderr);
+        env.run(["rm", "-f", "tp"]).ok();
+    }
+}

@@ -286,6 +286,21 @@ pub struct BoxProcess {
     /// uid, and `user` its name inside the box when the box's /etc/passwd knows it.
     pub host_uid: u32,
     pub command: String,
+    /// The parent's pid inside the box (0: outside it, as for the first process).
+    pub ppid: i32,
+    /// The uid inside the box, when the box's map has the host uid.
+    pub uid: Option<u32>,
+    /// The box's name for `uid` (its /etc/passwd), else the number.
+    pub user: String,
+    /// /proc/PID/stat's view: state letter, terminal, nice, cpu time used, time since it
+    /// started, virtual size (bytes), and the executable's name.
+    pub state: char,
+    pub tty_nr: u32,
+    pub nice: i64,
+    pub cpu_time: Duration,
+    pub elapsed: Duration,
+    pub vsz: u64,
+    pub comm: String,
 }
 
 /// The processes that share the box's pid namespace.
@@ -299,6 +314,19 @@ pub fn processes(entry: &BoxEntry) -> Vec<BoxProcess> {
     let Ok(rd) = fs::read_dir("/proc") else {
         return Vec::new();
     };
+    let maps = crate::sys::idmap::IdMaps::of_process(fox.pid).ok();
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .filter(|&t| t > 0)
+        .unwrap_or(100) as u64;
+    let ticks = |t: u64| Duration::from_millis(t.saturating_mul(1000) / hz);
+    let uptime = fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(Duration::ZERO, Duration::from_secs_f64);
+    let passwd =
+        fs::read_to_string(format!("/proc/{}/root/etc/passwd", fox.pid)).unwrap_or_default();
     let mut v: Vec<BoxProcess> = rd
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
@@ -321,14 +349,55 @@ pub fn processes(entry: &BoxEntry) -> Vec<BoxProcess> {
                     .trim_end_matches('\0')
                     .replace('\0', " ")
             };
+            let stat = fs::read_to_string(format!("/proc/{host_pid}/stat")).ok()?;
+            let (comm, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            // Field N of proc(5)'s stat is f[N - 3] here (after the name).
+            let num = |n: usize| {
+                f.get(n - 3)
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(0)
+            };
             Some(BoxProcess {
                 pid,
                 host_pid,
                 host_uid,
                 command,
+                ppid: num(4) as i32,
+                uid: maps.as_ref().and_then(|m| {
+                    m.uids.iter().find_map(|r| {
+                        let off = host_uid.checked_sub(r.outside)?;
+                        (off < r.count).then(|| r.inside + off)
+                    })
+                }),
+                state: f.first().and_then(|s| s.chars().next()).unwrap_or('?'),
+                tty_nr: num(7) as u32,
+                nice: num(19),
+                user: String::new(),
+                cpu_time: ticks((num(14) + num(15)) as u64),
+                elapsed: uptime.saturating_sub(ticks(num(22) as u64)),
+                vsz: num(23) as u64,
+                comm: comm.to_string(),
             })
         })
         .collect();
+    // The parent as the box numbers it: host pids of the box's processes → their box pids.
+    let in_box: std::collections::HashMap<i32, i32> =
+        v.iter().map(|p| (p.host_pid, p.pid)).collect();
+    for p in &mut v {
+        p.ppid = in_box.get(&p.ppid).copied().unwrap_or(0);
+        p.user = match p.uid {
+            Some(uid) => passwd
+                .lines()
+                .find_map(|l| {
+                    let mut f = l.split(':');
+                    let name = f.next()?;
+                    (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
+                })
+                .unwrap_or_else(|| uid.to_string()),
+            None => format!("host:{}", p.host_uid),
+        };
+    }
     v.sort_by_key(|p| p.pid);
     v
 }

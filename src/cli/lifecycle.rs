@@ -30,6 +30,9 @@ pub struct PsArgs {
 #[derive(Debug, Args)]
 pub struct TopArgs {
     pub r#box: String,
+    /// podman's descriptors (default: user pid ppid pcpu etime tty time args): also comm,
+    /// state, nice, vsz, hpid, huser.
+    pub descriptors: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -350,14 +353,127 @@ pub fn top(a: TopArgs, ctx: &Ctx) -> CmdResult {
     if e.state.status != Status::Running {
         return Err(miette!("box {} is not running", e.config.name));
     }
-    println!("{:<8} {:<10} {:<8} COMMAND", "PID", "HOST PID", "HOST UID");
+    let cols = if a.descriptors.is_empty() {
+        TOP_DEFAULT.iter().map(|d| d.to_string()).collect()
+    } else {
+        // podman takes them as separate words or comma-separated.
+        a.descriptors
+            .iter()
+            .flat_map(|d| d.split(','))
+            .filter(|d| !d.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let cols = cols
+        .iter()
+        .map(|c| {
+            TOP_COLUMNS.iter().find(|(d, _)| d == c).ok_or_else(|| {
+                let known: Vec<&str> = TOP_COLUMNS.iter().map(|(d, _)| *d).collect();
+                miette!(
+                    help = format!("use any of: {}", known.join(", ")),
+                    "unknown top descriptor {c:?}"
+                )
+            })
+        })
+        .collect::<miette::Result<Vec<_>>>()?;
+    let mut rows = vec![cols.iter().map(|(_, h)| h.to_string()).collect::<Vec<_>>()];
     for p in control::processes(&e) {
-        println!(
-            "{:<8} {:<10} {:<8} {}",
-            p.pid, p.host_pid, p.host_uid, p.command
-        );
+        rows.push(cols.iter().map(|(d, _)| top_cell(d, &p)).collect());
+    }
+    let mut widths = vec![0; cols.len()];
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    for r in rows {
+        let mut l = String::new();
+        for (k, c) in r.iter().enumerate() {
+            if k + 1 == r.len() {
+                l.push_str(c);
+            } else {
+                l.push_str(&format!("{c:<w$}  ", w = widths[k]));
+            }
+        }
+        println!("{}", l.trim_end());
     }
     Ok(0)
+}
+
+/// podman's default `top` columns.
+const TOP_DEFAULT: &[&str] = &[
+    "user", "pid", "ppid", "pcpu", "etime", "tty", "time", "args",
+];
+
+/// podman's descriptors foxbox knows, and their headers.
+const TOP_COLUMNS: &[(&str, &str)] = &[
+    ("user", "USER"),
+    ("pid", "PID"),
+    ("ppid", "PPID"),
+    ("pcpu", "%CPU"),
+    ("etime", "ELAPSED"),
+    ("tty", "TTY"),
+    ("time", "TIME"),
+    ("args", "COMMAND"),
+    ("comm", "COMMAND"),
+    ("state", "STATE"),
+    ("nice", "NI"),
+    ("vsz", "VSZ"),
+    ("hpid", "HPID"),
+    ("huser", "HUSER"),
+];
+
+fn top_cell(descriptor: &str, p: &control::BoxProcess) -> String {
+    match descriptor {
+        "user" => p.user.clone(),
+        "pid" => p.pid.to_string(),
+        "ppid" => p.ppid.to_string(),
+        "pcpu" => {
+            let e = p.elapsed.as_secs_f64();
+            let pct = if e > 0.0 {
+                100.0 * p.cpu_time.as_secs_f64() / e
+            } else {
+                0.0
+            };
+            format!("{pct:.3}")
+        }
+        "etime" => go_duration(p.elapsed),
+        "time" => go_duration(p.cpu_time),
+        "tty" => match (
+            (p.tty_nr >> 8) & 0xfff,
+            (p.tty_nr & 0xff) | ((p.tty_nr >> 12) & 0xfff00),
+        ) {
+            (0, _) => "?".to_string(),
+            (136..=143, minor) => format!("pts/{minor}"),
+            (major, minor) => format!("{major}:{minor}"),
+        },
+        "args" => p.command.clone(),
+        "comm" => p.comm.clone(),
+        "state" => p.state.to_string(),
+        "nice" => p.nice.to_string(),
+        "vsz" => (p.vsz / 1024).to_string(),
+        "hpid" => p.host_pid.to_string(),
+        "huser" => p.host_uid.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// A duration as Go prints one, as podman's `top` shows them: `0s`, `1.5s`, `2m3.25s`, `1h0m0s`.
+fn go_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    let (h, m, s) = (
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        (ms % 60_000) as f64 / 1000.0,
+    );
+    let secs = format!("{s}s");
+    match (h, m) {
+        (0, 0) if ms == 0 => "0s".to_string(),
+        (0, 0) if ms < 1000 => format!("{ms}ms"),
+        (0, 0) => secs,
+        (0, m) => format!("{m}m{secs}"),
+        (h, m) => format!("{h}h{m}m{secs}"),
+    }
 }
 
 /// podman's `port`: `80/tcp -> 0.0.0.0:8080` per forward, from the record's `HOST->BOX/PROTO`
