@@ -100,6 +100,9 @@ fn selinux_volume_options_are_accepted_and_the_unsupported_ones_say_what_to_do()
         r.ok();
         assert_eq!(r.stdout, "hello\n");
         assert!(r.stderr.contains("SELinux"), "{}", r.stderr);
+        let r = env.run(["run", "--rm", "--userns=keep-id", "busybox", "true"]);
+        r.assert_code(125);
+        assert!(r.stderr.contains("root is you"), "{}", r.stderr);
         for (opt, help) in [("U", "chown"), ("O", "read-only")] {
             let r = env.run([
                 "run",
@@ -163,9 +166,13 @@ fn ps_images_and_inspect_take_podman_formats() {
         r.ok();
         assert_eq!(r.stdout, "NAMES  STATE\nfmt    exited\n");
 
-        let r = env.run(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
-        r.ok();
-        assert_eq!(r.stdout, "busybox:latest\n");
+        for ls in [&["image", "ls"][..], &["images"]] {
+            let mut a = ls.to_vec();
+            a.extend(["--format", "{{.Repository}}:{{.Tag}}"]);
+            let r = env.run(a);
+            r.ok();
+            assert_eq!(r.stdout, "busybox:latest\n");
+        }
 
         let r = env.run([
             "inspect",

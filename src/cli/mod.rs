@@ -78,6 +78,8 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// List images (`image ls`, as podman's `images`).
+    Images(image::LsArgs),
     /// Pull an image from a registry.
     Pull(pull::PullArgs),
     /// Log in to a registry (credentials stored 0600 in $XDG_CONFIG_HOME/foxbox/auth.json).
@@ -130,6 +132,7 @@ impl Command {
             | Command::Ps(_)
             | Command::Top(_)
             | Command::Port(_)
+            | Command::Images(_)
             | Command::Logs(_)
             | Command::Inspect(_)
             | Command::Wait(_)
@@ -214,6 +217,7 @@ pub fn main(cli: Cli) -> u8 {
         Command::Up(a) => up::run(a, &ctx),
         Command::Run(a) => run::run(*a, &ctx),
         Command::Image(a) => image::run(a, &ctx),
+        Command::Images(a) => image::run(image::ImageCommand::Ls(a), &ctx),
         Command::Volume(a) => volume::run(a, &ctx),
         Command::Pull(a) => pull::run(a, &ctx),
         Command::Login(a) => login::run(a, &ctx),

@@ -22,6 +22,9 @@ pub struct RunArgs {
     /// `#` comments; `-e` wins over the file.
     #[arg(long = "env-file", value_name = "FILE")]
     pub env_file: Vec<std::path::PathBuf>,
+    /// podman's user-namespace mode: not supported (the error says what to do instead).
+    #[arg(long, value_name = "MODE")]
+    pub userns: Option<String>,
     /// Run this program instead of the image's entrypoint (a JSON array for several words);
     /// the command after the image gives its arguments.
     #[arg(long, value_name = "CMD")]

@@ -35,6 +35,7 @@ impl From<&RunArgs> for RunFlags {
             tty: a.tty,
             init: a.init,
             entrypoint: a.entrypoint.clone(),
+            userns: a.userns.clone(),
             image: a.image.clone(),
             command: a.command.clone(),
         }

@@ -59,6 +59,8 @@ pub struct RunFlags {
     pub tty: bool,
     /// `--init`
     pub init: bool,
+    /// `--userns`: podman's user-namespace modes; foxbox has one (refused with what to do).
+    pub userns: Option<String>,
     /// `--entrypoint`: a program, or a JSON array (`["/bin/sh","-c"]`); the command's words
     /// follow it, and the image's entrypoint and command are not used.
     pub entrypoint: Option<String>,
@@ -438,6 +440,17 @@ impl Builder {
             bx.init = Some(Sp::new(true, self.switch("--init")));
         }
 
+        if let Some(u) = &f.userns {
+            let at = self.add("--userns", u);
+            let help = if u.starts_with("keep-id") {
+                "a rootless box's root is you: what it writes to a bind mount is yours on the \
+                 host, so drop `--userns=keep-id` (and `-u`); `-u UID` runs as another box user"
+            } else {
+                "drop `--userns`: each box gets a user namespace of its own (rootless: you as \
+                 its root and your subordinate range; root: the identity map)"
+            };
+            self.bad(at.span, format!("`--userns={u}` is not supported"), help);
+        }
         let mut args: Vec<Sp<String>> = Vec::new();
         if let Some(ep) = &f.entrypoint {
             let at = self.add("--entrypoint", ep);
