@@ -43,6 +43,10 @@ pub struct ImportArgs {
     /// Name and tag (default: the file name without .tar/.tar.gz, tag latest).
     #[arg(long, value_name = "NAME[:TAG]")]
     pub name: Option<String>,
+    /// Set the image's config with a Dockerfile instruction, as podman's: 'CMD ["/bin/sh"]',
+    /// 'ENTRYPOINT ...', 'ENV K=V', 'WORKDIR /dir', 'USER name'. Repeatable.
+    #[arg(short, long, value_name = "INSTRUCTION")]
+    pub change: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -180,9 +184,18 @@ fn import(store: &mut Store, a: ImportArgs) -> CmdResult {
             "--name takes NAME[:TAG]; the digest is the file's own sha256"
         ));
     }
+    let mut config = foxbox::image::ImageConfig::default();
+    for c in &a.change {
+        foxbox::image::change::apply(&mut config, c).map_err(|e| {
+            miette::miette!(
+                help = r#"write e.g. --change 'CMD ["/bin/sh"]' or --change 'ENV KEY=VALUE'"#,
+                "--change {c:?}: {e}"
+            )
+        })?;
+    }
     store.set_progress(true);
     // Printed whole, not through the diagnostic renderer: it would wrap the entry's name.
-    match store.import(&a.file, Some(&name)) {
+    match store.import_with(&a.file, Some(&name), config) {
         Ok(image) => {
             println!("{}", image.hex());
             Ok(0)

@@ -134,7 +134,7 @@ fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
     row(
         "command",
         if plan.process.args.value.is_empty() {
-            "(the image's default)".into()
+            "(the image's default; /bin/sh when it has none)".into()
         } else {
             format!("{:?}", plan.process.args.value)
         },

@@ -81,6 +81,7 @@
 
 pub mod archive;
 mod blobs;
+pub mod change;
 pub mod inroot;
 pub mod oci;
 pub mod pull;

@@ -184,13 +184,21 @@ pub fn image_label(r: &ImageRef) -> String {
     }
 }
 
-/// The command the box runs: the plan's, else the image's entrypoint + cmd.
+/// The shell a box runs when neither its spec nor its image names a command (a rootfs
+/// tarball has no config), as the original tool's `run IMAGE` did.
+pub const DEFAULT_SHELL: &str = "/bin/sh";
+
+/// The command the box runs: the plan's, else the image's entrypoint + cmd, else
+/// [`DEFAULT_SHELL`] when the image has it.
 pub fn effective_command(plan: &Plan, image: &Image) -> Vec<String> {
     if !plan.process.args.value.is_empty() {
         return plan.process.args.value.clone();
     }
     let mut v = image.config.entrypoint.clone();
     v.extend(image.config.cmd.iter().cloned());
+    if v.is_empty() && crate::image::rootfs::has_shell(image) {
+        v.push(DEFAULT_SHELL.to_string());
+    }
     v
 }
 
@@ -236,7 +244,7 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
         return Err(RunError {
             diagnostics: vec![Diagnostic::error(
                 "foxbox::spec::no_command",
-                "no command: the spec names none and the image has no default",
+                "no command: the spec names none, the image has no default and no /bin/sh",
             )
             .with_span(plan.process.args.span.or(plan.image.span))
             .with_help("set box.command, or give the command after the image")],
