@@ -88,6 +88,7 @@ pub mod pull;
 pub mod reference;
 pub mod rootfs;
 pub mod store;
+pub mod tarball_digest;
 pub mod unpack;
 pub mod xattr;
 

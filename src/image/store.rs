@@ -921,7 +921,10 @@ impl Store {
                 }
             }
             ImageRef::Tarball { path } => {
-                let digest = archive::digest_file(path).map_err(io_err("cannot read", path))?;
+                // Not read again while unchanged (its stamp is the one recorded).
+                let digest =
+                    super::tarball_digest::digest(&self.dir.join("tarball-digests.json"), path)
+                        .map_err(io_err("cannot read", path))?;
                 let index = self.read_index()?;
                 if let Some(rec) = index.images.iter().find(|i| i.id == digest) {
                     if rec.layers.iter().all(|d| self.layer_path(d).is_dir()) {
