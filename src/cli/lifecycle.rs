@@ -501,25 +501,15 @@ pub fn port(a: PortArgs, ctx: &Ctx) -> CmdResult {
     Ok(0)
 }
 
-fn parse_since(s: &str) -> miette::Result<std::time::SystemTime> {
-    if let Ok(d) = humantime::parse_duration(s) {
-        return Ok(std::time::SystemTime::now() - d);
-    }
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(UNIX_EPOCH + Duration::from_secs(secs));
-    }
-    humantime::parse_rfc3339_weak(s).map_err(|_| {
-        miette!(
-            "--since {s:?}: expected a duration (10m, 1h30m), Unix seconds, or an RFC 3339 time"
-        )
-    })
-}
-
 pub fn logs(a: LogsArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
     let e = find(&boxes, &a.r#box)?;
     let q = log::Query {
-        since: a.since.as_deref().map(parse_since).transpose()?,
+        since: a
+            .since
+            .as_deref()
+            .map(|s| log::parse_since(s, std::time::SystemTime::now()).map_err(|e| miette!("{e}")))
+            .transpose()?,
         tail: a.tail,
         timestamps: a.timestamps,
     };
