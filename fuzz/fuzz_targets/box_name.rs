@@ -10,6 +10,9 @@ fuzz_target!(|data: &[u8]| {
     };
     if foxbox::boxes::names::validate_name(text).is_ok() {
         assert!(!text.is_empty());
-        assert!(text.chars().next().is_some_and(|c| c.is_ascii_alphanumeric()));
+        assert!(text
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric()));
     }
 });

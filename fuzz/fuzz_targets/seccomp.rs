@@ -24,7 +24,13 @@ fuzz_target!(|data: &[u8]| {
         .map(|n| n % (arch.max_syscall() + 8))
         .take(32)
         .collect();
-    nrs.extend([0, 1, arch.max_syscall(), arch.max_syscall() + 1, 0x4000_0000]);
+    nrs.extend([
+        0,
+        1,
+        arch.max_syscall(),
+        arch.max_syscall() + 1,
+        0x4000_0000,
+    ]);
     let arg = |i: usize| {
         let b = data.get(i % data.len().max(1)).copied().unwrap_or(0);
         [0, 1, u64::from(b), u64::MAX, 1 << 32 | u64::from(b)][i % 5]
@@ -40,7 +46,14 @@ fuzz_target!(|data: &[u8]| {
             continue;
         };
         for (k, &nr) in nrs.iter().enumerate() {
-            let args = [arg(k), arg(k + 1), arg(k + 2), arg(k + 3), arg(k + 4), arg(k + 5)];
+            let args = [
+                arg(k),
+                arg(k + 1),
+                arg(k + 2),
+                arg(k + 3),
+                arg(k + 4),
+                arg(k + 5),
+            ];
             let d = interp::SeccompData {
                 nr,
                 arch: arch.audit_arch(),

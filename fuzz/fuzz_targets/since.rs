@@ -10,7 +10,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    for now in [SystemTime::now(), UNIX_EPOCH, UNIX_EPOCH + Duration::from_secs(1 << 40)] {
+    for now in [
+        SystemTime::now(),
+        UNIX_EPOCH,
+        UNIX_EPOCH + Duration::from_secs(1 << 40),
+    ] {
         if let Ok(t) = foxbox::boxes::log::parse_since(text, now) {
             assert!(t >= UNIX_EPOCH, "{text:?}");
         }
