@@ -9,7 +9,8 @@ use common::envs_with_busybox as envs;
 #[test]
 fn logs_since_far_away_is_refused_not_a_panic() {
     for env in envs() {
-        env.run(["run", "-d", "--name", "said", "busybox", "echo", "hi"]).ok();
+        env.run(["run", "-d", "--name", "said", "busybox", "echo", "hi"])
+            .ok();
         env.run(["wait", "said"]).ok();
         for since in ["18446744073709551615", "100y"] {
             let r = env.run(["logs", "--since", since, "said"]);
