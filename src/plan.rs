@@ -310,6 +310,7 @@ pub enum Proto {
 pub struct PortForward {
     /// `None`: all host addresses.
     pub host_ip: Option<std::net::IpAddr>,
+    /// 0: any free port, picked when the box starts (the box's record has the one picked).
     pub host_port: u16,
     pub box_port: u16,
     pub proto: Proto,
@@ -333,6 +334,9 @@ pub enum MountKind {
     Tmpfs {
         size: Option<u64>,
         mode: Option<u32>,
+        /// Files on it cannot be executed (`--tmpfs`' default, as podman's).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        noexec: bool,
     },
     /// A named volume in the store, created on first use.
     Volume { name: String },

@@ -10,10 +10,12 @@ use serde::Serialize;
 
 use super::{BoxEntry, BoxError, Boxes, ProcId, Status};
 
-/// Parse a signal as podman takes it: `KILL`, `SIGKILL`, `kill` or `9`.
-pub fn parse_signal(s: &str) -> Option<Signal> {
+/// Parse a signal as podman takes it: `KILL`, `SIGKILL`, `kill`, `9`, and the real-time ones
+/// `SIGRTMIN+N`, `RTMAX-N` (which nix's `Signal` cannot name, hence a number).
+pub fn parse_signal(s: &str) -> Option<i32> {
+    let (min, max) = (libc::SIGRTMIN(), libc::SIGRTMAX());
     if let Ok(n) = s.parse::<i32>() {
-        return Signal::try_from(n).ok();
+        return (Signal::try_from(n).is_ok() || (min..=max).contains(&n)).then_some(n);
     }
     let upper = s.to_ascii_uppercase();
     let name = if upper.starts_with("SIG") {
@@ -21,22 +23,37 @@ pub fn parse_signal(s: &str) -> Option<Signal> {
     } else {
         format!("SIG{upper}")
     };
-    name.parse().ok()
+    let rt = |base: i32, rest: &str| -> Option<i32> {
+        let n = match rest.as_bytes().first() {
+            None => base,
+            Some(b'+') => base.checked_add(rest[1..].parse::<u8>().ok()?.into())?,
+            Some(b'-') => base.checked_sub(rest[1..].parse::<u8>().ok()?.into())?,
+            Some(_) => return None,
+        };
+        (min..=max).contains(&n).then_some(n)
+    };
+    if let Some(rest) = name.strip_prefix("SIGRTMIN") {
+        return rt(min, rest);
+    }
+    if let Some(rest) = name.strip_prefix("SIGRTMAX") {
+        return rt(max, rest);
+    }
+    name.parse::<Signal>().ok().map(|s| s as i32)
 }
 
 /// Send a signal to the box's first process. The kernel delivers it from outside the box's pid
 /// namespace; SIGKILL to it ends every process in the box.
-pub fn signal(entry: &BoxEntry, sig: Signal) -> Result<bool, BoxError> {
+pub fn signal(entry: &BoxEntry, sig: i32) -> Result<bool, BoxError> {
     let Some(fox) = entry.state.fox.filter(|p| p.alive()) else {
         return Ok(false);
     };
-    match kill(Pid::from_raw(fox.pid), sig) {
+    match crate::sys::process::kill(fox.pid, sig) {
         Ok(()) => Ok(true),
-        Err(nix::errno::Errno::ESRCH) => Ok(false),
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(false),
         Err(e) => Err(BoxError::Io {
             what: "cannot signal the box's process",
             path: entry.dir.clone(),
-            source: e.into(),
+            source: e,
         }),
     }
 }
@@ -200,12 +217,12 @@ pub fn stop(boxes: &Boxes, id: &str, grace: Duration) -> Result<(), BoxError> {
         return Ok(());
     }
     let procs = Processes::of(&e);
-    signal(&e, Signal::SIGTERM)?;
+    signal(&e, libc::SIGTERM)?;
     if wait_ended(boxes, id, Some(grace), &procs)? {
         return Ok(());
     }
     let e = boxes.load(id)?;
-    signal(&e, Signal::SIGKILL)?;
+    signal(&e, libc::SIGKILL)?;
     wait_ended(boxes, id, Some(Duration::from_secs(10)), &procs)?;
     Ok(())
 }
@@ -269,6 +286,21 @@ pub struct BoxProcess {
     /// uid, and `user` its name inside the box when the box's /etc/passwd knows it.
     pub host_uid: u32,
     pub command: String,
+    /// The parent's pid inside the box (0: outside it, as for the first process).
+    pub ppid: i32,
+    /// The uid inside the box, when the box's map has the host uid.
+    pub uid: Option<u32>,
+    /// The box's name for `uid` (its /etc/passwd), else the number.
+    pub user: String,
+    /// /proc/PID/stat's view: state letter, terminal, nice, cpu time used, time since it
+    /// started, virtual size (bytes), and the executable's name.
+    pub state: char,
+    pub tty_nr: u32,
+    pub nice: i64,
+    pub cpu_time: Duration,
+    pub elapsed: Duration,
+    pub vsz: u64,
+    pub comm: String,
 }
 
 /// The processes that share the box's pid namespace.
@@ -282,6 +314,19 @@ pub fn processes(entry: &BoxEntry) -> Vec<BoxProcess> {
     let Ok(rd) = fs::read_dir("/proc") else {
         return Vec::new();
     };
+    let maps = crate::sys::idmap::IdMaps::of_process(fox.pid).ok();
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .filter(|&t| t > 0)
+        .unwrap_or(100) as u64;
+    let ticks = |t: u64| Duration::from_millis(t.saturating_mul(1000) / hz);
+    let uptime = fs::read_to_string("/proc/uptime")
+        .ok()
+        .and_then(|t| t.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(Duration::ZERO, Duration::from_secs_f64);
+    let passwd =
+        fs::read_to_string(format!("/proc/{}/root/etc/passwd", fox.pid)).unwrap_or_default();
     let mut v: Vec<BoxProcess> = rd
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
@@ -304,14 +349,55 @@ pub fn processes(entry: &BoxEntry) -> Vec<BoxProcess> {
                     .trim_end_matches('\0')
                     .replace('\0', " ")
             };
+            let stat = fs::read_to_string(format!("/proc/{host_pid}/stat")).ok()?;
+            let (comm, rest) = stat.split_once(" (")?.1.rsplit_once(") ")?;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            // Field N of proc(5)'s stat is f[N - 3] here (after the name).
+            let num = |n: usize| {
+                f.get(n - 3)
+                    .and_then(|v| v.parse::<i64>().ok())
+                    .unwrap_or(0)
+            };
             Some(BoxProcess {
                 pid,
                 host_pid,
                 host_uid,
                 command,
+                ppid: num(4) as i32,
+                uid: maps.as_ref().and_then(|m| {
+                    m.uids.iter().find_map(|r| {
+                        let off = host_uid.checked_sub(r.outside)?;
+                        (off < r.count).then(|| r.inside + off)
+                    })
+                }),
+                state: f.first().and_then(|s| s.chars().next()).unwrap_or('?'),
+                tty_nr: num(7) as u32,
+                nice: num(19),
+                user: String::new(),
+                cpu_time: ticks((num(14) + num(15)) as u64),
+                elapsed: uptime.saturating_sub(ticks(num(22) as u64)),
+                vsz: num(23) as u64,
+                comm: comm.to_string(),
             })
         })
         .collect();
+    // The parent as the box numbers it: host pids of the box's processes → their box pids.
+    let in_box: std::collections::HashMap<i32, i32> =
+        v.iter().map(|p| (p.host_pid, p.pid)).collect();
+    for p in &mut v {
+        p.ppid = in_box.get(&p.ppid).copied().unwrap_or(0);
+        p.user = match p.uid {
+            Some(uid) => passwd
+                .lines()
+                .find_map(|l| {
+                    let mut f = l.split(':');
+                    let name = f.next()?;
+                    (f.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
+                })
+                .unwrap_or_else(|| uid.to_string()),
+            None => format!("host:{}", p.host_uid),
+        };
+    }
     v.sort_by_key(|p| p.pid);
     v
 }
@@ -322,11 +408,19 @@ mod tests {
 
     #[test]
     fn signals_parse_the_ways_podman_takes_them() {
-        assert_eq!(parse_signal("KILL"), Some(Signal::SIGKILL));
-        assert_eq!(parse_signal("sigterm"), Some(Signal::SIGTERM));
-        assert_eq!(parse_signal("hup"), Some(Signal::SIGHUP));
-        assert_eq!(parse_signal("9"), Some(Signal::SIGKILL));
+        assert_eq!(parse_signal("KILL"), Some(libc::SIGKILL));
+        assert_eq!(parse_signal("sigterm"), Some(libc::SIGTERM));
+        assert_eq!(parse_signal("hup"), Some(libc::SIGHUP));
+        assert_eq!(parse_signal("9"), Some(libc::SIGKILL));
         assert_eq!(parse_signal("NOPE"), None);
         assert_eq!(parse_signal("99"), None);
+        let min = libc::SIGRTMIN();
+        assert_eq!(parse_signal("SIGRTMIN+1"), Some(min + 1));
+        assert_eq!(parse_signal("rtmin"), Some(min));
+        assert_eq!(parse_signal("RTMAX-2"), Some(libc::SIGRTMAX() - 2));
+        assert_eq!(parse_signal(&(min + 3).to_string()), Some(min + 3));
+        assert_eq!(parse_signal("SIGRTMIN+99"), None);
+        assert_eq!(parse_signal("SIGRTMIN+x"), None);
+        assert_eq!(parse_signal("SIGRTMINX"), None);
     }
 }

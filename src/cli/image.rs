@@ -6,7 +6,8 @@ use foxbox::image::{reference, Image, ImageError, ImageName, PullContext, Remove
 use foxbox::registry::{Client, Settings};
 use serde::Serialize;
 
-use super::{human, CmdResult, Ctx, Failure, Format, OrFail};
+use super::template::ListFormat;
+use super::{human, CmdResult, Ctx, Failure, OrFail};
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
@@ -44,6 +45,10 @@ pub struct ImportArgs {
     /// Name and tag (default: the file name without .tar/.tar.gz, tag latest).
     #[arg(long, value_name = "NAME[:TAG]")]
     pub name: Option<String>,
+    /// Set the image's config with a Dockerfile instruction, as podman's: 'CMD ["/bin/sh"]',
+    /// 'ENTRYPOINT ...', 'ENV K=V', 'WORKDIR /dir', 'USER name'. Repeatable.
+    #[arg(short, long, value_name = "INSTRUCTION")]
+    pub change: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -51,9 +56,9 @@ pub struct LsArgs {
     /// Print only image ids.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// `json`, or a Go template ('{{.Repository}}:{{.Tag}}', 'table {{.ID}}\t{{.Size}}').
+    #[arg(long, default_value = "human", value_name = "FORMAT")]
+    pub format: ListFormat,
     /// Do not truncate ids.
     #[arg(long)]
     pub no_trunc: bool,
@@ -197,14 +202,26 @@ fn import(store: &mut Store, a: ImportArgs) -> CmdResult {
             "--name takes NAME[:TAG]; the digest is the file's own sha256"
         ));
     }
+    let mut config = foxbox::image::ImageConfig::default();
+    for c in &a.change {
+        foxbox::image::change::apply(&mut config, c).map_err(|e| {
+            failure!(
+                codes::cli::USAGE,
+                help = r#"write e.g. --change 'CMD ["/bin/sh"]' or --change 'ENV KEY=VALUE'"#,
+                "--change {c:?}: {e}"
+            )
+        })?;
+    }
     store.set_progress(true);
-    let image = store.import(&a.file, Some(&name)).map_err(|e| {
-        failure!(
-            codes::image::STORE,
-            "cannot import {}: {e}",
-            a.file.display()
-        )
-    })?;
+    let image = store
+        .import_with(&a.file, Some(&name), config)
+        .map_err(|e| {
+            failure!(
+                codes::image::STORE,
+                "cannot import {}: {e}",
+                a.file.display()
+            )
+        })?;
     println!("{}", image.hex());
     Ok(0)
 }
@@ -253,7 +270,7 @@ fn ls(store: &Store, a: LsArgs) -> CmdResult {
     // Build steps stay out of the list until named (`image ls -a` is to show them).
     let steps = store.build_step_ids();
     images.retain(|i| !i.names.is_empty() || !steps.contains(&i.id));
-    if a.format == Format::Json {
+    if a.format == ListFormat::Json {
         let v: Vec<Listed> = images
             .iter()
             .map(|i| Listed {
@@ -271,6 +288,7 @@ fn ls(store: &Store, a: LsArgs) -> CmdResult {
         return Ok(0);
     }
     let mut rows: Vec<[String; 5]> = Vec::new();
+    let mut fields = Vec::new();
     for i in &images {
         let names: Vec<(String, String)> = if i.names.is_empty() {
             // Pulled by digest alone: podman shows the repository without a tag.
@@ -290,6 +308,21 @@ fn ls(store: &Store, a: LsArgs) -> CmdResult {
                 .collect()
         };
         for (repo, tag) in names {
+            if let ListFormat::Template(_) = a.format {
+                // podman's template fields, one item per name as its table rows.
+                fields.push(serde_json::json!({
+                    "Repository": repo,
+                    "Tag": tag,
+                    "ID": short_id(i, a.no_trunc),
+                    "Id": i.id,
+                    "Names": i.names,
+                    "Digest": i.manifest,
+                    "Created": i.created,
+                    "CreatedSince": human::ago(i.created),
+                    "Size": human_size(i.size),
+                    "VirtualSize": i.size,
+                }));
+            }
             rows.push([
                 repo,
                 tag,
@@ -298,6 +331,14 @@ fn ls(store: &Store, a: LsArgs) -> CmdResult {
                 human_size(i.size),
             ]);
         }
+    }
+    if let ListFormat::Template(t) = &a.format {
+        print!(
+            "{}",
+            t.render(&fields)
+                .map_err(|e| failure!(codes::cli::USAGE, "--format: {e}"))?
+        );
+        return Ok(0);
     }
     let head = ["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"];
     let mut w = head.map(str::len);

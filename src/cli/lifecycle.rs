@@ -8,7 +8,8 @@ use foxbox::boxes::{control, log, BoxEntry, BoxError, Boxes, Status};
 use foxbox::diag::codes;
 use serde_json::json;
 
-use super::{human, CmdResult, Ctx, Failure, Format, OrFail};
+use super::template::ListFormat;
+use super::{human, CmdResult, Ctx, Failure, OrFail};
 
 #[derive(Debug, Args)]
 pub struct PsArgs {
@@ -21,13 +22,24 @@ pub struct PsArgs {
     /// Do not truncate ids and commands.
     #[arg(long)]
     pub no_trunc: bool,
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
+    /// `json`, or a Go template ('{{.Names}}', 'table {{.ID}}\t{{.Status}}').
+    #[arg(long, default_value = "human", value_name = "FORMAT")]
+    pub format: ListFormat,
 }
 
 #[derive(Debug, Args)]
 pub struct TopArgs {
     pub r#box: String,
+    /// podman's descriptors (default: user pid ppid pcpu etime tty time args): also comm,
+    /// state, nice, vsz, hpid, huser.
+    pub descriptors: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PortArgs {
+    pub r#box: String,
+    /// Only this box port: PORT[/PROTO].
+    pub port: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -49,6 +61,9 @@ pub struct LogsArgs {
 
 #[derive(Debug, Args)]
 pub struct InspectArgs {
+    /// `json` (the default), or a Go template ('{{.State.Status}}', '{{json .Ports}}').
+    #[arg(short, long, default_value = "json", value_name = "FORMAT")]
+    pub format: ListFormat,
     #[arg(required = true)]
     pub boxes: Vec<String>,
 }
@@ -186,13 +201,25 @@ pub fn ps(a: PsArgs, ctx: &Ctx) -> CmdResult {
         .into_iter()
         .filter(|e| a.all || e.state.status == Status::Running)
         .collect();
-    if a.format == Format::Json {
-        let v: Vec<_> = list.iter().map(ps_json).collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&v).or_fail(codes::cli::OUTPUT)?
-        );
-        return Ok(0);
+    match &a.format {
+        ListFormat::Json => {
+            let v: Vec<_> = list.iter().map(ps_json).collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&v).or_fail(codes::cli::OUTPUT)?
+            );
+            return Ok(0);
+        }
+        ListFormat::Template(t) => {
+            let v: Vec<_> = list.iter().map(|e| ps_fields(e, a.no_trunc)).collect();
+            print!(
+                "{}",
+                t.render(&v)
+                    .map_err(|e| failure!(codes::cli::USAGE, "--format: {e}"))?
+            );
+            return Ok(0);
+        }
+        ListFormat::Human => {}
     }
     let id = |e: &BoxEntry| {
         if a.no_trunc {
@@ -256,19 +283,45 @@ fn rfc3339(ms: Option<u64>) -> serde_json::Value {
     })
 }
 
+/// podman's `ps --format json` names (`Names` a list, `ExitCode` always a number, `Exited`),
+/// and foxbox's earlier `Name` kept for scripts that read it.
 fn ps_json(e: &BoxEntry) -> serde_json::Value {
     json!({
         "Id": e.config.id,
+        "Names": [e.config.name],
         "Name": e.config.name,
         "Image": e.config.image,
+        "ImageID": e.config.image_id,
         "Command": e.config.command,
-        "Created": rfc3339(Some(e.config.created)),
+        "Created": e.config.created / 1000,
+        "CreatedAt": rfc3339(Some(e.config.created)),
         "State": e.state.status,
         "Status": status_text(e),
-        "ExitCode": e.state.exit_code,
-        "Pid": e.state.fox.map(|p| p.pid),
+        "Exited": e.state.status == Status::Exited,
+        "ExitCode": e.state.exit_code.unwrap_or(0),
+        "ExitedAt": e.state.finished.map_or(0, |ms| ms / 1000),
+        "StartedAt": e.state.started.map_or(0, |ms| ms / 1000),
+        "Pid": e.state.fox.map_or(0, |p| p.pid),
         "Ports": e.config.ports,
+        "AutoRemove": e.config.auto_remove,
     })
+}
+
+/// What a `ps --format` template sees: podman's template fields (`.ID` short, `.Names` and
+/// `.Command` as text).
+fn ps_fields(e: &BoxEntry, no_trunc: bool) -> serde_json::Value {
+    let mut v = ps_json(e);
+    let id = if no_trunc {
+        e.config.id.clone()
+    } else {
+        e.config.id[..12].to_string()
+    };
+    v["ID"] = json!(id);
+    v["Names"] = json!(e.config.name);
+    v["Command"] = json!(quote_command(&e.config.command));
+    v["CreatedHuman"] = json!(human::ago(e.config.created / 1000));
+    v["Ports"] = json!(e.config.ports.join(", "));
+    v
 }
 
 pub fn inspect(a: InspectArgs, ctx: &Ctx) -> CmdResult {
@@ -316,10 +369,17 @@ pub fn inspect(a: InspectArgs, ctx: &Ctx) -> CmdResult {
             })
         })
         .collect();
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&v).or_fail(codes::cli::OUTPUT)?
-    );
+    match &a.format {
+        ListFormat::Template(t) => print!(
+            "{}",
+            t.render(&v)
+                .map_err(|e| failure!(codes::cli::USAGE, "--format: {e}"))?
+        ),
+        _ => println!(
+            "{}",
+            serde_json::to_string_pretty(&v).or_fail(codes::cli::OUTPUT)?
+        ),
+    }
     Ok(0)
 }
 
@@ -333,36 +393,167 @@ pub fn top(a: TopArgs, ctx: &Ctx) -> CmdResult {
             e.config.name
         ));
     }
-    println!("{:<8} {:<10} {:<8} COMMAND", "PID", "HOST PID", "HOST UID");
+    let cols = if a.descriptors.is_empty() {
+        TOP_DEFAULT.iter().map(|d| d.to_string()).collect()
+    } else {
+        // podman takes them as separate words or comma-separated.
+        a.descriptors
+            .iter()
+            .flat_map(|d| d.split(','))
+            .filter(|d| !d.is_empty())
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let cols = cols
+        .iter()
+        .map(|c| {
+            TOP_COLUMNS.iter().find(|(d, _)| d == c).ok_or_else(|| {
+                let known: Vec<&str> = TOP_COLUMNS.iter().map(|(d, _)| *d).collect();
+                failure!(
+                    codes::cli::USAGE,
+                    help = format!("use any of: {}", known.join(", ")),
+                    "unknown top descriptor {c:?}"
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, Failure>>()?;
+    let mut rows = vec![cols.iter().map(|(_, h)| h.to_string()).collect::<Vec<_>>()];
     for p in control::processes(&e) {
-        println!(
-            "{:<8} {:<10} {:<8} {}",
-            p.pid, p.host_pid, p.host_uid, p.command
-        );
+        rows.push(cols.iter().map(|(d, _)| top_cell(d, &p)).collect());
+    }
+    let mut widths = vec![0; cols.len()];
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    for r in rows {
+        let mut l = String::new();
+        for (k, c) in r.iter().enumerate() {
+            if k + 1 == r.len() {
+                l.push_str(c);
+            } else {
+                l.push_str(&format!("{c:<w$}  ", w = widths[k]));
+            }
+        }
+        println!("{}", l.trim_end());
     }
     Ok(0)
 }
 
-fn parse_since(s: &str) -> Result<std::time::SystemTime, Failure> {
-    if let Ok(d) = humantime::parse_duration(s) {
-        return Ok(std::time::SystemTime::now() - d);
+/// podman's default `top` columns.
+const TOP_DEFAULT: &[&str] = &[
+    "user", "pid", "ppid", "pcpu", "etime", "tty", "time", "args",
+];
+
+/// podman's descriptors foxbox knows, and their headers.
+const TOP_COLUMNS: &[(&str, &str)] = &[
+    ("user", "USER"),
+    ("pid", "PID"),
+    ("ppid", "PPID"),
+    ("pcpu", "%CPU"),
+    ("etime", "ELAPSED"),
+    ("tty", "TTY"),
+    ("time", "TIME"),
+    ("args", "COMMAND"),
+    ("comm", "COMMAND"),
+    ("state", "STATE"),
+    ("nice", "NI"),
+    ("vsz", "VSZ"),
+    ("hpid", "HPID"),
+    ("huser", "HUSER"),
+];
+
+fn top_cell(descriptor: &str, p: &control::BoxProcess) -> String {
+    match descriptor {
+        "user" => p.user.clone(),
+        "pid" => p.pid.to_string(),
+        "ppid" => p.ppid.to_string(),
+        "pcpu" => {
+            let e = p.elapsed.as_secs_f64();
+            let pct = if e > 0.0 {
+                100.0 * p.cpu_time.as_secs_f64() / e
+            } else {
+                0.0
+            };
+            format!("{pct:.3}")
+        }
+        "etime" => go_duration(p.elapsed),
+        "time" => go_duration(p.cpu_time),
+        "tty" => match (
+            (p.tty_nr >> 8) & 0xfff,
+            (p.tty_nr & 0xff) | ((p.tty_nr >> 12) & 0xfff00),
+        ) {
+            (0, _) => "?".to_string(),
+            (136..=143, minor) => format!("pts/{minor}"),
+            (major, minor) => format!("{major}:{minor}"),
+        },
+        "args" => p.command.clone(),
+        "comm" => p.comm.clone(),
+        "state" => p.state.to_string(),
+        "nice" => p.nice.to_string(),
+        "vsz" => (p.vsz / 1024).to_string(),
+        "hpid" => p.host_pid.to_string(),
+        "huser" => p.host_uid.to_string(),
+        _ => String::new(),
     }
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(UNIX_EPOCH + Duration::from_secs(secs));
+}
+
+/// A duration as Go prints one, as podman's `top` shows them: `0s`, `1.5s`, `2m3.25s`, `1h0m0s`.
+fn go_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    let (h, m, s) = (
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        (ms % 60_000) as f64 / 1000.0,
+    );
+    let secs = format!("{s}s");
+    match (h, m) {
+        (0, 0) if ms == 0 => "0s".to_string(),
+        (0, 0) if ms < 1000 => format!("{ms}ms"),
+        (0, 0) => secs,
+        (0, m) => format!("{m}m{secs}"),
+        (h, m) => format!("{h}h{m}m{secs}"),
     }
-    humantime::parse_rfc3339_weak(s).map_err(|_| {
-        failure!(
-            codes::cli::USAGE,
-            "--since {s:?}: expected a duration (10m, 1h30m), Unix seconds, or an RFC 3339 time"
-        )
-    })
+}
+
+/// podman's `port`: `80/tcp -> 0.0.0.0:8080` per forward, from the record's `HOST->BOX/PROTO`
+/// (the host port the box got when it asked for any).
+pub fn port(a: PortArgs, ctx: &Ctx) -> CmdResult {
+    let boxes = open(ctx)?;
+    let e = find(ctx, &boxes, &a.r#box)?;
+    let want = a.port.as_deref().map(|p| {
+        if p.contains('/') {
+            p.to_string()
+        } else {
+            format!("{p}/tcp")
+        }
+    });
+    for fwd in &e.config.ports {
+        let Some((host, boxed)) = fwd.rsplit_once("->") else {
+            continue;
+        };
+        match &want {
+            Some(w) if w != boxed => {}
+            Some(_) => println!("{host}"),
+            None => println!("{boxed} -> {host}"),
+        }
+    }
+    Ok(0)
 }
 
 pub fn logs(a: LogsArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
     let e = find(ctx, &boxes, &a.r#box)?;
     let q = log::Query {
-        since: a.since.as_deref().map(parse_since).transpose()?,
+        since: a
+            .since
+            .as_deref()
+            .map(|s| {
+                log::parse_since(s, std::time::SystemTime::now())
+                    .map_err(|e| failure!(codes::cli::USAGE, "{e}"))
+            })
+            .transpose()?,
         tail: a.tail,
         timestamps: a.timestamps,
     };
@@ -404,8 +595,14 @@ pub fn stop(a: StopArgs, ctx: &Ctx) -> CmdResult {
 
 pub fn kill(a: KillArgs, ctx: &Ctx) -> CmdResult {
     let boxes = open(ctx)?;
-    let sig = control::parse_signal(&a.signal)
-        .ok_or_else(|| failure!(codes::cli::USAGE, "unknown signal {:?}", a.signal))?;
+    let sig = control::parse_signal(&a.signal).ok_or_else(|| {
+        failure!(
+            codes::cli::USAGE,
+            help = "give a name (TERM, SIGHUP, SIGRTMIN+1) or a number (15)",
+            "unknown signal {:?}",
+            a.signal
+        )
+    })?;
     each(ctx, &a.boxes, |b| {
         let e = find(ctx, &boxes, b)?;
         if !control::signal(&e, sig).or_fail(codes::boxes::CONTROL)? {

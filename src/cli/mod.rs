@@ -25,6 +25,7 @@ mod run_flags;
 mod schema;
 mod stats;
 mod system;
+mod template;
 mod test;
 mod up;
 mod volume;
@@ -114,6 +115,8 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand)]
     Image(image::ImageCommand),
+    /// List images (`image ls`, as podman's `images`).
+    Images(image::LsArgs),
     /// Pull an image from a registry.
     Pull(pull::PullArgs),
     /// Log in to a registry (credentials stored 0600 in $XDG_CONFIG_HOME/foxbox/auth.json).
@@ -127,6 +130,8 @@ pub enum Command {
     Ps(lifecycle::PsArgs),
     /// Show the processes running in a box.
     Top(lifecycle::TopArgs),
+    /// List a box's port forwards (BOX_PORT/PROTO -> HOST_ADDR:HOST_PORT), as podman's.
+    Port(lifecycle::PortArgs),
     /// Show a box's stored logs.
     Logs(lifecycle::LogsArgs),
     /// Show boxes in detail as JSON.
@@ -170,6 +175,8 @@ impl Command {
             | Command::Plan(_)
             | Command::Ps(_)
             | Command::Top(_)
+            | Command::Port(_)
+            | Command::Images(_)
             | Command::Logs(_)
             | Command::Inspect(_)
             | Command::Wait(_)
@@ -254,12 +261,14 @@ pub fn main(cli: Cli) -> u8 {
         Command::Run(a) => run::run(*a, &ctx),
         Command::Build(a) => build::run(a, &ctx),
         Command::Image(a) => image::run(a, &ctx),
+        Command::Images(a) => image::run(image::ImageCommand::Ls(a), &ctx),
         Command::Volume(a) => volume::run(a, &ctx),
         Command::Pull(a) => pull::run(a, &ctx),
         Command::Login(a) => login::run(a, &ctx),
         Command::Exec(a) => exec::run(a, &ctx),
         Command::Ps(a) => lifecycle::ps(a, &ctx),
         Command::Top(a) => lifecycle::top(a, &ctx),
+        Command::Port(a) => lifecycle::port(a, &ctx),
         Command::Logs(a) => lifecycle::logs(a, &ctx),
         Command::Inspect(a) => lifecycle::inspect(a, &ctx),
         Command::Stop(a) => lifecycle::stop(a, &ctx),

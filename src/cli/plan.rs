@@ -151,7 +151,7 @@ fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
     row(
         "command",
         if plan.process.args.value.is_empty() {
-            "(the image's default)".into()
+            "(the image's default; /bin/sh when it has none)".into()
         } else {
             format!("{:?}", plan.process.args.value)
         },
@@ -270,8 +270,11 @@ fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
     for m in &plan.mounts {
         let what = match &m.kind {
             MountKind::Bind { source } => format!("bind {}", source.display()),
-            MountKind::Tmpfs { size, mode } => {
+            MountKind::Tmpfs { size, mode, noexec } => {
                 let mut t = "tmpfs".to_string();
+                if *noexec {
+                    t.push_str(" noexec");
+                }
                 if let Some(s) = size {
                     t.push_str(&format!(" size={}", format_size(*s)));
                 }

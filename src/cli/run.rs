@@ -18,6 +18,17 @@ pub struct RunArgs {
     /// Set an environment variable (KEY=VALUE, or KEY to copy it from the caller).
     #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
+    /// Read environment variables from a file: KEY=VALUE lines (or KEY to copy the caller's),
+    /// `#` comments; `-e` wins over the file.
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<std::path::PathBuf>,
+    /// podman's user-namespace mode: not supported (the error says what to do instead).
+    #[arg(long, value_name = "MODE")]
+    pub userns: Option<String>,
+    /// Run this program instead of the image's entrypoint (a JSON array for several words);
+    /// the command after the image gives its arguments.
+    #[arg(long, value_name = "CMD")]
+    pub entrypoint: Option<String>,
     /// Working directory inside the box.
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
     pub workdir: Option<String>,
@@ -27,10 +38,10 @@ pub struct RunArgs {
     /// Hostname inside the box.
     #[arg(long)]
     pub hostname: Option<String>,
-    /// Bind mount or volume: SRC:DST[:ro] (SRC a host path or a volume name).
+    /// Bind mount or volume: SRC:DST[:ro] (SRC a host path or a volume name; `z`/`Z` accepted).
     #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:OPTS]")]
     pub volume: Vec<String>,
-    /// tmpfs mount: DST[:size=64m,mode=1777].
+    /// tmpfs mount: DST[:size=64m,mode=1777,exec]; noexec, nosuid, nodev unless `exec`, as podman's.
     #[arg(long, value_name = "DST[:OPTS]")]
     pub tmpfs: Vec<String>,
     /// Memory limit (e.g. 64m, 1g).
@@ -45,7 +56,7 @@ pub struct RunArgs {
     /// Limit on the number of processes.
     #[arg(long = "pids-limit")]
     pub pids_limit: Option<String>,
-    /// Wall-clock limit (e.g. 30s, 1m30s).
+    /// Wall-clock limit: seconds (30, as podman's) or a duration (30s, 1m30s).
     #[arg(long)]
     pub timeout: Option<String>,
     /// Time between SIGTERM and SIGKILL when the box is stopped by its timeout or by `stop`:
@@ -64,7 +75,8 @@ pub struct RunArgs {
     /// Network mode: none, host, pasta, slirp4netns.
     #[arg(long)]
     pub network: Option<String>,
-    /// Publish a port: [host_ip:]host_port:box_port[/tcp|udp].
+    /// Publish a port: [host_ip:][host_port:]box_port[/tcp|udp], ports or ranges (8000-8010:8000-8010);
+    /// no host port: any free one. Without --network it uses pasta.
     #[arg(short = 'p', long = "publish", value_name = "PORT")]
     pub publish: Vec<String>,
     /// Make the root filesystem read-only.

@@ -2,9 +2,9 @@
 //!
 //! The `run` command calls [`plan_from_args`] and gets the plan, or the failure to render.
 
-use foxbox::diag::{self, RenderOptions, Source};
+use foxbox::diag::{self, codes, RenderOptions, Source};
 use foxbox::plan::Plan;
-use foxbox::spec::flags::{check_run_flags, RunFlags};
+use foxbox::spec::flags::{check_run_flags, parse_env_file, RunFlags};
 
 use super::run::RunArgs;
 use super::{Ctx, Failure};
@@ -33,6 +33,8 @@ impl From<&RunArgs> for RunFlags {
             read_only: a.read_only,
             tty: a.tty,
             init: a.init,
+            entrypoint: a.entrypoint.clone(),
+            userns: a.userns.clone(),
             image: a.image.clone(),
             command: a.command.clone(),
         }
@@ -43,7 +45,37 @@ impl From<&RunArgs> for RunFlags {
 /// `Err`: the diagnostics (warnings and errors) against it, exit 125 (podman's for foxbox's
 /// own errors).
 pub fn plan_from_args(a: &RunArgs, ctx: &Ctx) -> Result<Plan, Failure> {
-    let flags = RunFlags::from(a);
+    let mut flags = RunFlags::from(a);
+    // podman: the files first, in order, then `-e` (a later value wins).
+    let mut env = Vec::new();
+    for f in &a.env_file {
+        let text = std::fs::read_to_string(f).map_err(|e| {
+            failure!(
+                codes::cli::USAGE,
+                "--env-file {}: cannot read it: {e}",
+                f.display()
+            )
+        })?;
+        env.extend(parse_env_file(&text).map_err(|(line, what)| {
+            failure!(
+                codes::cli::USAGE,
+                help = "write one KEY=VALUE (or KEY, to copy the caller's value) a line; \
+                        # starts a comment",
+                "--env-file {}:{line}: {what}",
+                f.display()
+            )
+        })?);
+    }
+    env.append(&mut flags.env);
+    flags.env = env;
+    for v in &a.volume {
+        let opts = v.splitn(3, ':').nth(2).unwrap_or("");
+        if opts.split(',').any(|o| o == "z" || o == "Z") {
+            tracing::debug!(
+                "-v {v}: `z`/`Z` relabel for SELinux; foxbox sets no SELinux labels, so it is ignored"
+            );
+        }
+    }
     let checked = check_run_flags(&flags, &RunArgs::base_dir(), &|k| std::env::var(k).ok());
     let Some(plan) = checked.plan else {
         return Err(Failure::in_text(

@@ -92,6 +92,8 @@ registry! {
         SENSITIVE_BIND = "foxbox::spec::sensitive_bind",
         /// A malformed `run` flag (only from the command line).
         BAD_FLAG = "foxbox::run::bad_flag",
+        /// Warning: `run` chose a setting the flags imply (`-p` without `--network`: pasta).
+        IMPLIED_FLAG = "foxbox::run::implied_flag",
         /// The spec could not be resolved for a reason no other check reported (a bug in foxbox).
         INTERNAL = "foxbox::spec::internal",
         /// Neither the spec, the flags nor the image name a command to run.

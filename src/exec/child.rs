@@ -369,21 +369,31 @@ impl<'a> State<'a> {
     fn user(&mut self) -> Result<(), StepError> {
         let maps = self.proc.id_maps;
         let id = self.identity()?.clone();
-        let unmapped = |what: &str, n: u32| {
-            StepError::new(
+        let unmapped = |what: &str, n: u32, have: &[crate::sys::idmap::IdRange]| {
+            let err = StepError::new(
                 libc::EINVAL,
-                format!("{what} {n} is not mapped in the box's user namespace"),
-            )
-            .with_hint(
-                "without a subordinate id range (/etc/subuid, /etc/subgid and newuidmap) a \
-                 rootless box has only one id, 0",
-            )
+                format!(
+                    "{what} {n} is not mapped in the box's user namespace, whose {what}s are {}",
+                    crate::sys::idmap::describe(have)
+                ),
+            );
+            if maps.has_range() {
+                err.with_hint(format!(
+                    "use a {what} in that range, or give the user a larger subordinate range \
+                     in /etc/sub{what} (then `foxbox` picks it up on the next start)"
+                ))
+            } else {
+                err.with_hint(
+                    "without a subordinate id range (/etc/subuid, /etc/subgid and newuidmap) a \
+                     rootless box has only one id, 0",
+                )
+            }
         };
         if maps.host_uid(id.uid).is_none() {
-            return Err(unmapped("uid", id.uid));
+            return Err(unmapped("uid", id.uid, &maps.uids));
         }
         if maps.host_gid(id.gid).is_none() {
-            return Err(unmapped("gid", id.gid));
+            return Err(unmapped("gid", id.gid, &maps.gids));
         }
         crate::security::capset::set_keep_caps(true)
             .map_err(|e| StepError::new(e.errno().unwrap_or(0), e.to_string()))?;

@@ -534,6 +534,7 @@ mod tests {
                 kind: MountKind::Tmpfs {
                     size: None,
                     mode: None,
+                    noexec: false,
                 },
                 target: PathBuf::from("/scratch"),
                 readonly: false,

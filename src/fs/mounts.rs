@@ -37,13 +37,14 @@ pub fn apply(
             .map_err(|e| target_hint(e, target))
     };
     match (&m.kind, source) {
-        (MountKind::Tmpfs { size, mode }, _) => {
+        (MountKind::Tmpfs { size, mode, noexec }, _) => {
             let mut opts = String::new();
             if let Some(s) = size {
                 opts.push_str(&format!("size={s},"));
             }
             opts.push_str(&format!("mode={:o}", mode.unwrap_or(0o1777)));
-            let fs = tmpfs(&opts, ro | attr::NOSUID | attr::NODEV)?;
+            let exec = if *noexec { attr::NOEXEC } else { 0 };
+            let fs = tmpfs(&opts, ro | exec | attr::NOSUID | attr::NODEV)?;
             let at = at(Kind::Dir)?;
             mount::move_to(fs.as_fd(), at.as_fd())
                 .ctx(|| format!("attach tmpfs on {}", target.display()))

@@ -81,6 +81,7 @@
 
 pub mod archive;
 mod blobs;
+pub mod change;
 mod check;
 pub mod inroot;
 pub mod oci;
@@ -88,6 +89,7 @@ pub mod pull;
 pub mod reference;
 pub mod rootfs;
 pub mod store;
+pub mod tarball_digest;
 pub mod unpack;
 pub mod xattr;
 

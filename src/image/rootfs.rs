@@ -359,6 +359,25 @@ fn copy_meta(m: &fs::Metadata, dst: &Path) -> io::Result<()> {
     fs::set_permissions(dst, fs::Permissions::from_mode(m.mode() & 0o7777))
 }
 
+/// Whether the image has a `/bin/sh` (or, merged-usr, `/usr/bin/sh`) in some layer: the
+/// command a box runs when neither the spec nor the image names one, as the original tool did.
+/// Each layer is looked at confined to itself (a symlink never leads out of it), top first.
+pub fn has_shell(image: &Image) -> bool {
+    use super::inroot::{kind_at, Root};
+    image.layers.iter().rev().any(|layer| {
+        let Ok(root) = Root::open(layer) else {
+            return false;
+        };
+        [&[b"bin".as_slice()][..], &[b"usr", b"bin"]]
+            .iter()
+            .any(|dir| {
+                root.open_dir(dir).ok().is_some_and(|d| {
+                    matches!(kind_at(std::os::fd::AsFd::as_fd(&d), b"sh"), Ok(Some(_)))
+                })
+            })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

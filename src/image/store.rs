@@ -688,6 +688,18 @@ impl Store {
     /// Import a `.tar` or `.tar.gz` rootfs as an image, named `name:tag` (none: no name).
     /// Importing the same file again reuses the unpacked layer and moves the name to it.
     pub fn import(&self, file: &Path, name: Option<&ImageName>) -> Result<Image, ImageError> {
+        self.import_with(file, name, ImageConfig::default())
+    }
+
+    /// [`Store::import`] with a config of its own (`import --change`). Such an image's id is
+    /// the layer's digest hashed with its config, so that it never stands in for the plain
+    /// tarball (whose id is the layer's digest).
+    pub fn import_with(
+        &self,
+        file: &Path,
+        name: Option<&ImageName>,
+        config: ImageConfig,
+    ) -> Result<Image, ImageError> {
         let f = File::open(file).map_err(io_err("cannot open", file))?;
         let meta = f.metadata().map_err(io_err("cannot read", file))?;
         if !meta.is_file() {
@@ -713,13 +725,21 @@ impl Store {
             let (unpacked, lock) =
                 self.unpack_to_layer(|dest| archive::unpack_file(f, dest, &opts, progress))?;
             let Unpacked { digest, stats } = unpacked;
+            let id = if config == ImageConfig::default() {
+                digest.clone()
+            } else {
+                use sha2::Digest;
+                let json = serde_json::to_string(&config).unwrap_or_default();
+                let sum = sha2::Sha256::digest(format!("{digest}\n{json}").as_bytes());
+                format!("sha256:{}", hex::encode(sum))
+            };
             let rec = ImageRecord {
-                id: digest.clone(),
+                id,
                 names: full_name.clone().into_iter().collect(),
                 created: now(),
                 size: stats.bytes,
                 layers: vec![digest],
-                config: ImageConfig::default(),
+                config: config.clone(),
                 source: Some(source.clone()),
                 layer_sizes: vec![stats.bytes],
                 ..ImageRecord::default()
@@ -950,7 +970,10 @@ impl Store {
                 }
             }
             ImageRef::Tarball { path } => {
-                let digest = archive::digest_file(path).map_err(io_err("cannot read", path))?;
+                // Not read again while unchanged (its stamp is the one recorded).
+                let digest =
+                    super::tarball_digest::digest(&self.dir.join("tarball-digests.json"), path)
+                        .map_err(io_err("cannot read", path))?;
                 let index = self.read_index()?;
                 if let Some(rec) = index.images.iter().find(|i| i.id == digest) {
                     if rec.layers.iter().all(|d| self.layer_path(d).is_dir()) {

@@ -48,6 +48,32 @@ pub fn check_free(ports: &[Spanned<PortForward>]) -> Result<(), NetError> {
     Ok(())
 }
 
+/// The forwards with each "any port" (host port 0) given a free port of the host: each is
+/// bound to port 0 and keeps what the kernel chose. All are held until every one is picked, so
+/// no two get the same port.
+pub fn pick_free(ports: &[Spanned<PortForward>]) -> Result<Vec<Spanned<PortForward>>, NetError> {
+    let mut held = Vec::new();
+    let mut out = ports.to_vec();
+    for (index, p) in out.iter_mut().enumerate() {
+        if p.value.host_port != 0 {
+            continue;
+        }
+        let addr = host_addr(&p.value);
+        let bound = match p.value.proto {
+            Proto::Tcp => {
+                TcpListener::bind(addr).and_then(|s| Ok((s.local_addr()?, OwnedFd::from(s))))
+            }
+            Proto::Udp => {
+                UdpSocket::bind(addr).and_then(|s| Ok((s.local_addr()?, OwnedFd::from(s))))
+            }
+        };
+        let (local, fd) = bound.map_err(|e| bind_error(index, p, e))?;
+        p.value.host_port = local.port();
+        held.push(fd);
+    }
+    Ok(out)
+}
+
 /// Bind one forward's host address; `index` is its place in `Network::ports`.
 pub(crate) fn bind_one(index: usize, p: &Spanned<PortForward>) -> Result<Held, NetError> {
     let addr = host_addr(&p.value);

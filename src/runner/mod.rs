@@ -145,14 +145,50 @@ pub fn image_label(r: &ImageRef) -> String {
     }
 }
 
-/// The command the box runs: the plan's, else the image's entrypoint + cmd.
+/// The shell a box runs when neither its spec nor its image names a command (a rootfs
+/// tarball has no config), as the original tool's `run IMAGE` did.
+pub const DEFAULT_SHELL: &str = "/bin/sh";
+
+/// The command the box runs: the plan's, else the image's entrypoint + cmd, else
+/// [`DEFAULT_SHELL`] when the image has it.
 pub fn effective_command(plan: &Plan, image: &Image) -> Vec<String> {
     if !plan.process.args.value.is_empty() {
         return plan.process.args.value.clone();
     }
     let mut v = image.config.entrypoint.clone();
     v.extend(image.config.cmd.iter().cloned());
+    if v.is_empty() && crate::image::rootfs::has_shell(image) {
+        v.push(DEFAULT_SHELL.to_string());
+    }
     v
+}
+
+/// The plan with each forward that asked for any host port given a free one, so that the
+/// helper, the box's record, `ps` and `port` all use the port picked.
+fn with_host_ports(plan: Plan) -> Result<Plan, crate::net::NetError> {
+    if plan.network.ports.iter().all(|p| p.value.host_port != 0) {
+        return Ok(plan);
+    }
+    let mut p = plan;
+    p.network.ports = crate::net::ports::pick_free(&p.network.ports)?;
+    Ok(p)
+}
+
+/// A host port that cannot be had, at its spec line, with what to do.
+fn port_error(plan: &Plan) -> impl Fn(crate::net::NetError) -> RunError + '_ {
+    move |e| RunError {
+        diagnostics: vec![Diagnostic::from_error(codes::net::PORT, &e)
+            .with_span(e.span().or(plan.network.mode.span))
+            .with_label("this port")
+            .with_help(match e {
+                crate::net::NetError::PortPrivileged { .. } => {
+                    "use a port at or above `sysctl net.ipv4.ip_unprivileged_port_start`, \
+                     or (as root) lower that sysctl"
+                }
+                _ => "choose another host port, or stop what holds this one",
+            })],
+        exit: 125,
+    }
 }
 
 /// Resolve the image, record the box, and make its rootfs, volumes and cgroup. On failure
@@ -173,13 +209,14 @@ pub fn prepare_image(
     image: Image,
     image_took: std::time::Duration,
 ) -> Result<Prepared, RunError> {
-    let plan = &box_plan::box_plan(plan, &image);
+    let with_ports = with_host_ports(plan.clone()).map_err(port_error(plan))?;
+    let plan = &box_plan::box_plan(&with_ports, &image);
     let command = effective_command(plan, &image);
     if command.is_empty() {
         return Err(RunError {
             diagnostics: vec![Diagnostic::error(
                 codes::spec::NO_COMMAND,
-                "no command: the spec names none and the image has no default",
+                "no command: the spec names none, the image has no default and no /bin/sh",
             )
             .with_span(plan.process.args.span.or(plan.image.span))
             .with_help("set box.command, or give the command after the image")],
@@ -188,13 +225,7 @@ pub fn prepare_image(
     }
 
     // A taken host port is refused here, at its own spec line, before anything is made.
-    crate::net::ports::check_free(&plan.network.ports).map_err(|e| RunError {
-        diagnostics: vec![Diagnostic::from_error(codes::net::PORT, &e)
-            .with_span(e.span().or(plan.network.mode.span))
-            .with_label("this port")
-            .with_help("choose another host port, or stop what holds this one")],
-        exit: 125,
-    })?;
+    crate::net::ports::check_free(&plan.network.ports).map_err(port_error(plan))?;
     let boxes = Boxes::open_unswept(paths.boxes()).map_err(typed(codes::boxes::STORE))?;
     // Compiled once, for the executor and for `exec`'s record. A profile that does not
     // compile is left to the executor's seccomp step, which reports it against the spec.

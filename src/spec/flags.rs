@@ -25,7 +25,8 @@ pub struct RunFlags {
     pub user: Option<String>,
     /// `--hostname`
     pub hostname: Option<String>,
-    /// `-v SRC:DST[:ro|rw]`: SRC a host path (absolute or starting with `.`) or a volume name.
+    /// `-v SRC:DST[:ro|rw|z|Z]`: SRC a host path (absolute or starting with `.`) or a volume
+    /// name. `z`/`Z` (SELinux relabelling) are accepted and change nothing.
     pub volume: Vec<String>,
     /// `--tmpfs DST[:size=64m,mode=1777,ro]`
     pub tmpfs: Vec<String>,
@@ -49,7 +50,8 @@ pub struct RunFlags {
     pub security_opt: Vec<String>,
     /// `--network none|host|pasta|slirp4netns[:allow_host_loopback=true]`
     pub network: Option<String>,
-    /// `-p [host_ip:]host_port:box_port[/proto]`
+    /// `-p [host_ip:][host_port:]box_port[/proto]`, ports or ranges; without `--network`
+    /// it means pasta, as podman's default user-mode network.
     pub publish: Vec<String>,
     /// `--read-only`
     pub read_only: bool,
@@ -57,6 +59,11 @@ pub struct RunFlags {
     pub tty: bool,
     /// `--init`
     pub init: bool,
+    /// `--userns`: podman's user-namespace modes; foxbox has one (refused with what to do).
+    pub userns: Option<String>,
+    /// `--entrypoint`: a program, or a JSON array (`["/bin/sh","-c"]`); the command's words
+    /// follow it, and the image's entrypoint and command are not used.
+    pub entrypoint: Option<String>,
     /// The image: a stored reference or a tarball path.
     pub image: String,
     /// The command and its arguments (empty: the image's).
@@ -72,6 +79,29 @@ pub struct FlagsChecked {
     pub diagnostics: Vec<Diagnostic>,
     /// The command line the diagnostics' spans point into (render it as the source).
     pub command_line: String,
+}
+
+/// The entries of a podman `--env-file`: `KEY=VALUE` lines (the value taken verbatim),
+/// `KEY` alone to copy the caller's value, blank lines and `#` comments skipped. `Err` names
+/// the first bad line (1-based) and what is wrong with it.
+pub fn parse_env_file(text: &str) -> Result<Vec<String>, (usize, String)> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let l = line.trim_start();
+        if l.is_empty() || l.starts_with('#') {
+            continue;
+        }
+        let key = l.split_once('=').map_or(l.trim_end(), |(k, _)| k);
+        if key.is_empty() || key.contains(char::is_whitespace) {
+            return Err((n + 1, format!("`{line}` is not KEY=VALUE")));
+        }
+        out.push(if l.contains('=') {
+            l.to_string()
+        } else {
+            key.to_string()
+        });
+    }
+    Ok(out)
 }
 
 /// Check `run` flags and resolve them into a plan. `base_dir` anchors relative host paths (the
@@ -126,6 +156,10 @@ const KEY_TO_FLAG: &[(&str, &str)] = &[
 fn flag_words(mut d: Diagnostic) -> Diagnostic {
     for (k, f) in KEY_TO_FLAG {
         d.message = d.message.replace(k, f);
+    }
+    if d.code == codes::BAD_DURATION {
+        // A flag's value is not a TOML string, and podman's timeout flags take seconds.
+        d.help = Some("give seconds (`30`) or a duration: `30s`, `5m`, `1m30s`, `2h`".to_string());
     }
     d
 }
@@ -289,14 +323,15 @@ impl Builder {
                 ),
             }
         }
-        limits.timeout = self.opt("--timeout", &f.timeout);
-        // podman's flag takes whole seconds; a duration works too.
-        limits.stop_timeout = self.opt("--stop-timeout", &f.stop_timeout).map(|mut s| {
+        // podman's flags take whole seconds; a duration works too.
+        let seconds = |mut s: Sp<String>| {
             if s.value.trim().parse::<u64>().is_ok() {
                 s.value = format!("{}s", s.value.trim());
             }
             s
-        });
+        };
+        limits.timeout = self.opt("--timeout", &f.timeout).map(seconds);
+        limits.stop_timeout = self.opt("--stop-timeout", &f.stop_timeout).map(seconds);
         let any_limit = limits != RawLimits::default();
 
         let caps = RawCapabilities {
@@ -371,6 +406,19 @@ impl Builder {
         if !ports.is_empty() {
             let span = Span::new(ports[0].span.start, ports[ports.len() - 1].span.end);
             net.ports = Some(Sp::new(ports, span));
+            if f.network.is_none() {
+                // podman forwards ports through its default user-mode network; pasta is ours.
+                net.mode = Some(Sp::new("pasta".to_string(), span));
+                self.diags.push(
+                    Diagnostic::warning(
+                        codes::IMPLIED_FLAG,
+                        "`--publish` without `--network`: the box gets pasta's network (`--network pasta`)",
+                    )
+                    .with_span(Some(span))
+                    .with_label("forwarded through pasta")
+                    .with_help("say `--network pasta` (or `slirp4netns`) to choose it and silence this note"),
+                );
+            }
         }
         let rootfs = f.read_only.then(|| {
             let span = self.switch("--read-only");
@@ -392,14 +440,30 @@ impl Builder {
             bx.init = Some(Sp::new(true, self.switch("--init")));
         }
 
+        if let Some(u) = &f.userns {
+            let at = self.add("--userns", u);
+            let help = if u.starts_with("keep-id") {
+                "a rootless box's root is you: what it writes to a bind mount is yours on the \
+                 host, so drop `--userns=keep-id` (and `-u`); `-u UID` runs as another box user"
+            } else {
+                "drop `--userns`: each box gets a user namespace of its own (rootless: you as \
+                 its root and your subordinate range; root: the identity map)"
+            };
+            self.bad(at.span, format!("`--userns={u}` is not supported"), help);
+        }
+        let mut args: Vec<Sp<String>> = Vec::new();
+        if let Some(ep) = &f.entrypoint {
+            let at = self.add("--entrypoint", ep);
+            args = self.entrypoint(ep, at, f.command.is_empty());
+        }
         let image_at = self.add("", &f.image);
         bx.image = Some(Sp::new(f.image.clone(), image_at.span));
-        if !f.command.is_empty() {
-            let args: Vec<Sp<String>> = f
-                .command
+        args.extend(
+            f.command
                 .iter()
-                .map(|a| Sp::new(a.clone(), self.add("", a).span))
-                .collect();
+                .map(|a| Sp::new(a.clone(), self.add("", a).span)),
+        );
+        if !args.is_empty() {
             let span = Span::new(args[0].span.start, self.text.len());
             bx.command = Some(Sp::new(RawCommand::Argv(args), span));
         }
@@ -417,6 +481,36 @@ impl Builder {
             lint: None,
             tests: Vec::new(),
         }
+    }
+
+    /// podman's `--entrypoint`: a JSON array is the argv's start, anything else one program.
+    fn entrypoint(&mut self, ep: &str, at: At, no_command: bool) -> Vec<Sp<String>> {
+        let words: Vec<String> = if ep.trim_start().starts_with('[') {
+            match serde_json::from_str::<Vec<String>>(ep) {
+                Ok(w) => w,
+                Err(e) => {
+                    self.bad(
+                        at.span,
+                        format!("`--entrypoint {ep}` is not a JSON array of strings ({e})"),
+                        r#"write e.g. `--entrypoint '["/bin/sh","-c"]'`, or one program: `--entrypoint /bin/sh`"#,
+                    );
+                    return Vec::new();
+                }
+            }
+        } else if ep.is_empty() {
+            Vec::new()
+        } else {
+            vec![ep.to_string()]
+        };
+        if words.is_empty() && no_command {
+            // The image's command would run without its entrypoint: say what to do instead.
+            self.bad(
+                at.span,
+                "an empty `--entrypoint` needs a command after the image".to_string(),
+                "give the command to run after the image, e.g. `--entrypoint '' busybox sh`",
+            );
+        }
+        words.into_iter().map(|w| Sp::new(w, at.span)).collect()
     }
 
     fn cap_list(&mut self, flag: &str, values: &[String]) -> Option<Sp<Vec<Sp<String>>>> {
@@ -465,10 +559,25 @@ impl Builder {
             match o {
                 "ro" => m.readonly = Some(Sp::new(true, span)),
                 "rw" => m.readonly = Some(Sp::new(false, span)),
+                // SELinux relabelling: foxbox sets no SELinux labels, so there is nothing to
+                // relabel (the `run` command says so at debug level).
+                "z" | "Z" => {}
+                "U" => self.bad(
+                    span,
+                    "`:U` (chown the source to the box's user) is not supported".to_string(),
+                    "chown the source yourself: as root to the box user's uid; rootless, box uid N \
+                     (N > 0) is host uid (the first subordinate uid + N - 1) of `/etc/subuid`",
+                ),
+                "O" => self.bad(
+                    span,
+                    "`:O` (an overlay over the source) is not supported".to_string(),
+                    "mount the source read-only (`:ro`) and have the box copy it to a writable \
+                     place (a `--tmpfs` or a volume)",
+                ),
                 _ => self.bad(
                     span,
                     format!("unsupported volume option `{o}`"),
-                    "foxbox knows `ro` and `rw`",
+                    "foxbox knows `ro`, `rw`, and `z`/`Z` (accepted, nothing to relabel)",
                 ),
             }
         }
@@ -480,9 +589,11 @@ impl Builder {
             Some((d, o)) => (d, Some(o)),
             None => (t, None),
         };
+        // podman's `--tmpfs` is `rw,noexec,nosuid,nodev` unless `exec` is given.
         let mut m = RawMount {
             kind: Some(Sp::new("tmpfs".to_string(), at.span)),
             target: Some(Sp::new(dst.to_string(), at.sub(0, dst.len()))),
+            exec: Some(Sp::new(false, at.span)),
             ..RawMount::default()
         };
         let mut off = dst.len() + 1;
@@ -494,10 +605,14 @@ impl Builder {
                 Some(("mode", s)) => m.mode = Some(Sp::new(RawMode::Text(s.to_string()), span)),
                 None if o == "ro" => m.readonly = Some(Sp::new(true, span)),
                 None if o == "rw" => m.readonly = Some(Sp::new(false, span)),
+                None if o == "exec" => m.exec = Some(Sp::new(true, span)),
+                None if o == "noexec" => m.exec = Some(Sp::new(false, span)),
+                // Always so: a box's tmpfs never holds set-id programs or device nodes.
+                None if o == "nosuid" || o == "nodev" => {}
                 _ => self.bad(
                     span,
                     format!("unsupported tmpfs option `{o}`"),
-                    "foxbox knows `size=`, `mode=`, `ro` and `rw`",
+                    "foxbox knows `size=`, `mode=`, `ro`, `rw`, `exec` and `noexec` (`nosuid` and `nodev` always hold)",
                 ),
             }
         }
@@ -578,6 +693,7 @@ type = "tmpfs"
 target = "/tmp"
 size = "64m"
 mode = "1777"
+exec = false
 "#;
         let (from_spec, diags) =
             crate::spec::check_str(spec, Path::new("x.toml"), Path::new("/work"));
@@ -656,10 +772,88 @@ mode = "1777"
             p.mounts[0].kind,
             MountKind::Tmpfs {
                 size: None,
-                mode: None
+                mode: None,
+                noexec: true
             }
         ));
         assert_eq!(p.process.env.len(), 1, "an unset -e KEY is skipped");
+    }
+
+    #[test]
+    fn timeouts_take_seconds_and_bad_ones_say_what_works() {
+        let r = check(RunFlags {
+            timeout: Some("5".into()),
+            stop_timeout: Some("2".into()),
+            image: "busybox".into(),
+            ..RunFlags::default()
+        });
+        let p = r.plan.unwrap();
+        assert_eq!(p.limits.timeout().unwrap().value.as_secs(), 5);
+        let r = check(RunFlags {
+            timeout: Some("1.5".into()),
+            image: "busybox".into(),
+            ..RunFlags::default()
+        });
+        let help = r.diagnostics[0].help.clone().unwrap();
+        assert!(help.contains("`30`") && help.contains("`1m30s`"), "{help}");
+    }
+
+    #[test]
+    fn entrypoint_starts_the_command() {
+        let argv = |ep: &str, cmd: &[&str]| {
+            let r = check(RunFlags {
+                entrypoint: Some(ep.into()),
+                image: "busybox".into(),
+                command: cmd.iter().map(|s| s.to_string()).collect(),
+                ..RunFlags::default()
+            });
+            r.plan.map(|p| p.process.args.value).ok_or(r.diagnostics)
+        };
+        assert_eq!(argv("/bin/echo", &["hi"]).unwrap(), ["/bin/echo", "hi"]);
+        assert_eq!(argv("/bin/sh -x", &[]).unwrap(), ["/bin/sh -x"]);
+        assert_eq!(
+            argv(r#"["/bin/sh","-c"]"#, &["echo x"]).unwrap(),
+            ["/bin/sh", "-c", "echo x"]
+        );
+        assert_eq!(argv("", &["sh"]).unwrap(), ["sh"]);
+        let d = argv("", &[]).unwrap_err();
+        assert!(d[0].message.contains("needs a command"), "{d:?}");
+        let d = argv("[1]", &[]).unwrap_err();
+        assert!(d[0].message.contains("JSON array"), "{d:?}");
+    }
+
+    #[test]
+    fn volume_options_podman_users_type() {
+        let r = check(RunFlags {
+            volume: vec!["/srv:/srv:ro,z".into(), "/a:/a:Z".into()],
+            image: "busybox".into(),
+            ..RunFlags::default()
+        });
+        assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
+        assert!(r.plan.unwrap().mounts[0].readonly);
+        for (opt, says) in [("U", "chown"), ("O", "overlay"), ("nope", "unsupported")] {
+            let r = check(RunFlags {
+                volume: vec![format!("/srv:/srv:{opt}")],
+                image: "busybox".into(),
+                ..RunFlags::default()
+            });
+            assert!(r.plan.is_none());
+            assert!(
+                r.diagnostics[0].message.contains(says),
+                "{:?}",
+                r.diagnostics
+            );
+        }
+    }
+
+    #[test]
+    fn env_files_as_podman_reads_them() {
+        assert_eq!(
+            parse_env_file("# c\n\nA=1\n  B= two words \nC\nD=x=y\n").unwrap(),
+            ["A=1", "B= two words ", "C", "D=x=y"]
+        );
+        assert_eq!(parse_env_file("A=1\n=2\n").unwrap_err().0, 2);
+        assert_eq!(parse_env_file("A B\n").unwrap_err().0, 1);
     }
 
     #[test]

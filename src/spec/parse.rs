@@ -45,7 +45,9 @@ pub const CAPABILITIES_KEYS: &[&str] = &["drop", "add"];
 pub const SECCOMP_KEYS: &[&str] = &["profile"];
 pub const SECURITY_KEYS: &[&str] = &["no_new_privileges"];
 pub const NETWORK_KEYS: &[&str] = &["mode", "ports", "allow_host_loopback"];
-pub const MOUNT_KEYS: &[&str] = &["type", "source", "target", "readonly", "size", "mode"];
+pub const MOUNT_KEYS: &[&str] = &[
+    "type", "source", "target", "readonly", "size", "mode", "exec",
+];
 pub const ROOTFS_KEYS: &[&str] = &["readonly"];
 pub const LINT_KEYS: &[&str] = &["allow"];
 
@@ -373,6 +375,7 @@ impl Cx {
                 "readonly" => m.readonly = self.boolean("mounts.readonly", v),
                 "size" => m.size = self.size("mounts.size", v),
                 "mode" => m.mode = self.mode(v),
+                "exec" => m.exec = self.boolean("mounts.exec", v),
                 _ => self.unknown_key(Some("mounts"), k),
             }
         }

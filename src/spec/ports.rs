@@ -1,4 +1,6 @@
-//! Port forwards: `[host_ip:]host_port:box_port[/tcp|udp]`, with `[v6]` host addresses.
+//! Port forwards as podman takes them: `[host_ip:][host_port:]box_port[/tcp|udp]`, with
+//! `[v6]` host addresses, ranges (`8000-8010:8000-8010`), and no host port (`80`,
+//! `127.0.0.1::80`) for one the host picks when the box starts.
 
 use std::net::IpAddr;
 
@@ -6,8 +8,14 @@ use crate::plan::{PortForward, Proto};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PortError {
-    #[error("expected `[host_ip:]host_port:box_port[/tcp|udp]`")]
+    #[error("expected `[host_ip:][host_port:]box_port[/tcp|udp]`")]
     Shape,
+    #[error("`{0}` is not a port range (LOW-HIGH, LOW <= HIGH)")]
+    Range(String),
+    #[error(
+        "the host range has {host} ports and the box range {boxed}; give ranges of one length"
+    )]
+    RangeLengths { host: usize, boxed: usize },
     #[error("unknown protocol `{0}` (use tcp or udp)")]
     Proto(String),
     #[error("`{0}` is not a port number (1-65535)")]
@@ -16,7 +24,9 @@ pub enum PortError {
     Ip(String),
 }
 
-pub fn parse_port(text: &str) -> Result<PortForward, PortError> {
+/// The forwards one `-p` value asks for: one per port of a range. A host port of 0 means "any
+/// free port", chosen when the box starts.
+pub fn parse_ports(text: &str) -> Result<Vec<PortForward>, PortError> {
     let t = text.trim();
     let (addr, proto) = match t.rsplit_once('/') {
         Some((a, p)) => {
@@ -35,7 +45,7 @@ pub fn parse_port(text: &str) -> Result<PortForward, PortError> {
         (Some(ip), rest)
     } else {
         match addr.matches(':').count() {
-            1 => (None, addr),
+            0 | 1 => (None, addr),
             2 => {
                 let (ip, rest) = addr.split_once(':').ok_or(PortError::Shape)?;
                 (Some(ip), rest)
@@ -50,13 +60,43 @@ pub fn parse_port(text: &str) -> Result<PortForward, PortError> {
                 .map_err(|_| PortError::Ip(ip.to_string()))?,
         ),
     };
-    let (host, boxp) = ports.split_once(':').ok_or(PortError::Shape)?;
-    Ok(PortForward {
-        host_ip,
-        host_port: port_number(host)?,
-        box_port: port_number(boxp)?,
-        proto,
-    })
+    let (host, boxp) = ports.split_once(':').unwrap_or(("", ports));
+    let boxed = port_range(boxp)?;
+    let host = if host.is_empty() {
+        vec![0; boxed.len()]
+    } else {
+        port_range(host)?
+    };
+    if host.len() != boxed.len() {
+        return Err(PortError::RangeLengths {
+            host: host.len(),
+            boxed: boxed.len(),
+        });
+    }
+    Ok(host
+        .into_iter()
+        .zip(boxed)
+        .map(|(host_port, box_port)| PortForward {
+            host_ip,
+            host_port,
+            box_port,
+            proto,
+        })
+        .collect())
+}
+
+/// `N` or `LOW-HIGH`.
+fn port_range(s: &str) -> Result<Vec<u16>, PortError> {
+    match s.split_once('-') {
+        None => Ok(vec![port_number(s)?]),
+        Some((lo, hi)) => {
+            let (lo, hi) = (port_number(lo)?, port_number(hi)?);
+            if lo > hi {
+                return Err(PortError::Range(s.to_string()));
+            }
+            Ok((lo..=hi).collect())
+        }
+    }
 }
 
 fn port_number(s: &str) -> Result<u16, PortError> {
@@ -79,6 +119,38 @@ mod tests {
         }
     }
 
+    fn parse_port(t: &str) -> Result<PortForward, PortError> {
+        parse_ports(t).map(|mut v| {
+            assert_eq!(v.len(), 1, "{t}");
+            v.remove(0)
+        })
+    }
+
+    #[test]
+    fn ranges_and_any_host_port() {
+        assert_eq!(parse_port("80"), Ok(fwd(None, 0, 80, Proto::Tcp)));
+        assert_eq!(
+            parse_port("127.0.0.1::80/udp"),
+            Ok(fwd(Some("127.0.0.1"), 0, 80, Proto::Udp))
+        );
+        let r = parse_ports("8000-8002:9000-9002").unwrap();
+        assert_eq!(
+            r,
+            [
+                fwd(None, 8000, 9000, Proto::Tcp),
+                fwd(None, 8001, 9001, Proto::Tcp),
+                fwd(None, 8002, 9002, Proto::Tcp)
+            ]
+        );
+        assert_eq!(parse_ports("8000-8001").unwrap().len(), 2);
+        assert_eq!(
+            parse_ports("8000-8010:80"),
+            Err(PortError::RangeLengths { host: 11, boxed: 1 })
+        );
+        assert_eq!(parse_ports("9-8:9-8"), Err(PortError::Range("9-8".into())));
+        assert_eq!(parse_ports("1-x:1-2"), Err(PortError::Port("x".into())));
+    }
+
     #[test]
     fn parses_the_forms() {
         assert_eq!(parse_port("8080:80"), Ok(fwd(None, 8080, 80, Proto::Tcp)));
@@ -98,7 +170,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_ones() {
-        assert_eq!(parse_port("80"), Err(PortError::Shape));
+        assert_eq!(parse_port(""), Err(PortError::Port("".into())));
         assert_eq!(parse_port("0:80"), Err(PortError::Port("0".into())));
         assert_eq!(parse_port("70000:80"), Err(PortError::Port("70000".into())));
         assert_eq!(parse_port("+80:80"), Err(PortError::Port("+80".into())));

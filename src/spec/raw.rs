@@ -228,7 +228,8 @@ pub struct RawNetwork {
     #[serde(default)]
     #[schemars(with = "NetModeName")]
     pub mode: Option<Sp<String>>,
-    /// Port forwards from the host into the box: `[host_ip:]host_port:box_port[/tcp|udp]`.
+    /// Port forwards from the host into the box: `[host_ip:][host_port:]box_port[/tcp|udp]`,
+    /// ports or ranges (`"8000-8010:8000-8010"`); no host port: any free one, picked at start.
     /// Needs `pasta` or `slirp4netns`.
     pub ports: Option<Sp<Vec<Sp<String>>>>,
     /// Let the box reach the host's loopback addresses (pasta/slirp4netns only). Default false.
@@ -275,6 +276,9 @@ pub struct RawMount {
     #[serde(default)]
     #[schemars(with = "ModeSchema")]
     pub mode: Option<Sp<RawMode>>,
+    /// tmpfs only: whether files on it may be executed. Default true (`run --tmpfs`: false, as
+    /// podman's `noexec`).
+    pub exec: Option<Sp<bool>>,
 }
 
 /// Values of a mount's `type`.

@@ -165,6 +165,39 @@ impl IdMaps {
     }
 }
 
+/// The ids a map gives the box, as a person reads them: `0-65536`, or `0, 5-9`.
+pub fn describe(ranges: &[IdRange]) -> String {
+    let mut spans: Vec<(u64, u64)> = ranges
+        .iter()
+        .filter(|r| r.count > 0)
+        .map(|r| {
+            (
+                u64::from(r.inside),
+                u64::from(r.inside) + u64::from(r.count) - 1,
+            )
+        })
+        .collect();
+    spans.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::new();
+    for (lo, hi) in spans {
+        match merged.last_mut() {
+            Some(last) if lo <= last.1 + 1 => last.1 = last.1.max(hi),
+            _ => merged.push((lo, hi)),
+        }
+    }
+    merged
+        .iter()
+        .map(|&(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn map_one(ranges: &[IdRange], inside: u32) -> Option<u32> {
     ranges.iter().find_map(|r| {
         let off = inside.checked_sub(r.inside)?;
@@ -382,5 +415,25 @@ mod tests {
         );
         assert!(!m.via_helpers);
         assert_eq!(map_text(&m.uids), "0 1001 1\n");
+    }
+
+    #[test]
+    fn describes_the_ids_a_box_has() {
+        let m = IdMaps::compute(
+            1000,
+            1000,
+            Some("u"),
+            "u:100000:65536\n",
+            "u:100000:65536\n",
+            true,
+        );
+        assert_eq!(describe(&m.uids), "0-65536");
+        let r = |inside, count| IdRange {
+            inside,
+            outside: 7,
+            count,
+        };
+        assert_eq!(describe(&[r(0, 1), r(5, 5)]), "0, 5-9");
+        assert_eq!(describe(&[r(0, u32::MAX)]), "0-4294967294");
     }
 }

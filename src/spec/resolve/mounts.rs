@@ -188,6 +188,9 @@ fn target(rx: &mut Rx<'_>, t: &Sp<String>) -> Option<PathBuf> {
 
 fn bind(rx: &mut Rx<'_>, m: &Sp<RawMount>) -> Option<MountKind> {
     let raw = &m.value;
+    if let Some(s) = &raw.exec {
+        not_for(rx, "bind", "exec", s.span, "`exec` is for tmpfs mounts");
+    }
     if let Some(s) = &raw.size {
         not_for(rx, "bind", "size", s.span, "`size` is for tmpfs mounts");
     }
@@ -235,6 +238,9 @@ fn bind(rx: &mut Rx<'_>, m: &Sp<RawMount>) -> Option<MountKind> {
 
 fn volume(rx: &mut Rx<'_>, m: &Sp<RawMount>) -> Option<MountKind> {
     let raw = &m.value;
+    if let Some(s) = &raw.exec {
+        not_for(rx, "volume", "exec", s.span, "`exec` is for tmpfs mounts");
+    }
     if let Some(s) = &raw.size {
         not_for(rx, "volume", "size", s.span, "`size` is for tmpfs mounts");
     }
@@ -305,7 +311,11 @@ fn tmpfs(rx: &mut Rx<'_>, m: &Sp<RawMount>) -> Option<MountKind> {
         Some(m) => Some(m?),
         None => None,
     };
-    Some(MountKind::Tmpfs { size, mode })
+    Some(MountKind::Tmpfs {
+        size,
+        mode,
+        noexec: raw.exec.as_ref().is_some_and(|e| !e.value),
+    })
 }
 
 fn mode(rx: &mut Rx<'_>, m: &Sp<RawMode>) -> Option<u32> {

@@ -53,8 +53,13 @@ pub fn resolve(rx: &mut Rx<'_>, n: Option<&Sp<RawNetwork>>) -> Option<Network> {
     let mut forwards: Vec<Spanned<PortForward>> = Vec::new();
     let mut taken: HashMap<(u16, bool), Vec<Bound>> = HashMap::new();
     for p in raw.ports.iter().flat_map(|p| p.value.iter()) {
-        match ports::parse_port(&p.value) {
-            Ok(f) => {
+        match ports::parse_ports(&p.value) {
+            Ok(fs) => for f in fs {
+                // Host ports picked at start never clash.
+                if f.host_port == 0 {
+                    forwards.push(rx.spanned(p, f));
+                    continue;
+                }
                 let same = taken.entry((f.host_port, f.proto == Proto::Tcp)).or_default();
                 // An unspecified address binds them all, so it clashes with any other.
                 let clash = same
@@ -75,12 +80,12 @@ pub fn resolve(rx: &mut Rx<'_>, n: Option<&Sp<RawNetwork>>) -> Option<Network> {
                 }
                 same.push((f.host_ip, p.span));
                 forwards.push(rx.spanned(p, f));
-            }
+            },
             Err(e) => rx.push(
                 Diagnostic::error(codes::BAD_PORT, format!("bad port forward `{}`: {e}", p.value))
                     .with_span(Some(p.span))
                     .with_label("bad port")
-                    .with_help("write `[host_ip:]host_port:box_port[/tcp|udp]`, e.g. `\"8080:80\"` or `\"127.0.0.1:8080:80/tcp\"`"),
+                    .with_help("write `[host_ip:][host_port:]box_port[/tcp|udp]`, e.g. `\"8080:80\"`, `\"127.0.0.1:8080:80/tcp\"`, `\"8000-8010:8000-8010\"` or `\"80\"` (any free host port)"),
             ),
         }
     }
