@@ -153,6 +153,16 @@ pub fn foxbox_bin() -> PathBuf {
         let dst = dir.join("foxbox");
         fs::copy(&built, &dst).expect("copy foxbox");
         fs::set_permissions(&dst, fs::Permissions::from_mode(0o755)).expect("chmod foxbox");
+        // A child another test thread forked while the copy was open for writing holds that
+        // descriptor until it execs: until then exec of the copy fails with ETXTBSY.
+        for _ in 0..500 {
+            match Command::new(&dst).arg("--version").output() {
+                Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) => {
+                    std::thread::sleep(std::time::Duration::from_millis(10))
+                }
+                _ => break,
+            }
+        }
         dst
     })
     .clone()
