@@ -163,6 +163,7 @@ impl Store {
                 unpack_blob(&blob, &desc, diff_id.as_ref(), dest, opts)
             })?;
             progress.unpacked(layer, got.is_none());
+            crate::store::fault::point("pull.between-layers");
             let size = match got {
                 Some(bytes) => {
                     unpacked.push(layer.digest.clone());
@@ -205,6 +206,7 @@ impl Store {
             platform: (!platform.os.is_empty() && !platform.architecture.is_empty())
                 .then(|| platform.to_string()),
         };
+        crate::store::fault::point("pull.before-index");
         let image = self.add_image(rec)?;
         Ok(Pulled {
             image,

@@ -712,6 +712,7 @@ impl Store {
         let record: ImageRecord = self.as_root(|| -> Result<ImageRecord, ImageError> {
             let (unpacked, lock) =
                 self.unpack_to_layer(|dest| archive::unpack_file(f, dest, &opts, progress))?;
+            crate::store::fault::point("import.after-layer");
             let Unpacked { digest, stats } = unpacked;
             let rec = ImageRecord {
                 id: digest.clone(),
@@ -724,7 +725,9 @@ impl Store {
                 layer_sizes: vec![stats.bytes],
                 ..ImageRecord::default()
             };
-            self.commit_locked(&lock, rec, &stats)
+            let rec = self.commit_locked(&lock, rec, &stats)?;
+            crate::store::fault::point("import.after-index");
+            Ok(rec)
         })?;
         self.warn_owners();
         Ok(self.image(&record))
@@ -750,8 +753,12 @@ impl Store {
             cleanup(&tmp);
             return Err(io_err("cannot create", &tmp)(e));
         }
+        crate::store::fault::point("import.tmp-made");
         let unpacked = match f(&tmp) {
-            Ok(u) => u,
+            Ok(u) => {
+                crate::store::fault::point("import.unpacked");
+                u
+            }
             Err(e) => {
                 cleanup(&tmp);
                 return Err(ImageError::Unpack(e));
@@ -989,6 +996,7 @@ impl Store {
         }
         index.images.retain(|i| i.id != rec.id);
         self.write_index(&index)?;
+        crate::store::fault::point("image-rm.index-written");
         let _ = fs::remove_dir_all(self.users_dir().join(hex_of(&rec.id)));
         // Layers and blobs no other image has go now; while a pull runs (it may be about to
         // use them), at the next open or removal after it.

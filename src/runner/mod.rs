@@ -282,6 +282,7 @@ pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared
             .with_span(plan.name.as_ref().and_then(|n| n.span))],
         exit: 125,
     })?;
+    crate::store::fault::point("start.staged");
     // A box that makes nothing outside its own directory (no cgroup, no network helper) is
     // recorded once it runs, or later (see [`BoxHooks`]); any other is recorded
     // first, so that `rm` finds all it made even if foxbox is killed on the way.
@@ -408,6 +409,7 @@ fn fill(
             };
             cgroup_record::write(&made.entry, &intended)
                 .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
+            crate::store::fault::point("start.cgroup-recorded");
             let cg = BoxCgroup::create(&lp, &id)
                 .map_err(|e| err("foxbox::limits::cgroup")(e.to_string()))?;
             cgroup_record::write(&made.entry, &cg)

@@ -6,9 +6,11 @@
 //! - [`lock`]: advisory file locks (flock) that guard an index or a box against a second writer.
 //! - [`private`]: the store's modes: its owner's alone.
 //! - [`check`]: what `foxbox system check` reports.
+//! - [`fault`]: named fault points for crash tests (compiled only with `fault-injection`).
 pub mod atomic;
 pub mod check;
 pub mod clock;
+pub mod fault;
 pub mod lock;
 pub mod paths;
 pub mod private;
