@@ -187,7 +187,9 @@ fn import(store: &mut Store, a: ImportArgs) -> CmdResult {
             Ok(0)
         }
         Err(e) => {
-            eprintln!("Error: cannot import {}: {e}", a.file.display());
+            let text = format!("cannot import {}: {e}", a.file.display());
+            let text = foxbox::store::space::explain(&text, store.dir()).unwrap_or(text);
+            eprintln!("Error: {text}");
             Ok(125)
         }
     }

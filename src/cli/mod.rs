@@ -257,6 +257,12 @@ pub fn main(cli: Cli) -> u8 {
     match result {
         Ok(code) => code,
         Err(report) => {
+            // A full disk is named by the store it holds, not by the OS's bare words.
+            let full = ctx
+                .paths()
+                .ok()
+                .and_then(|p| foxbox::store::space::explain(&report.to_string(), &p.root));
+            let report = full.map_or(report, |text| miette::miette!("{text}"));
             eprintln!("{:?}", miette::Report::new(Stated(report)));
             125
         }
