@@ -196,7 +196,7 @@ fn import(store: &mut Store, a: ImportArgs) -> CmdResult {
 }
 
 /// podman's sizes: SI units, three significant digits ("4.27 MB").
-fn human_size(bytes: u64) -> String {
+pub(super) fn human_size(bytes: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB", "PB"];
     let mut v = bytes as f64;
     let mut i = 0;

@@ -9,6 +9,7 @@ pub mod holder;
 mod hooks;
 pub mod remove;
 pub mod supervisor;
+pub mod system;
 
 use std::collections::HashMap;
 use std::fs;

@@ -1,4 +1,5 @@
-//! A full disk, said the same way everywhere: "no space left on the device holding <path>".
+//! Disk space: a full disk said the same way everywhere ("no space left on the device holding
+//! <path>"), and what a tree uses (`system df`, `system prune`).
 
 use std::io;
 use std::path::Path;
@@ -26,6 +27,31 @@ pub fn explain(text: &str, path: &Path) -> Option<String> {
     Some(text.replace(words, &no_space(path)))
 }
 
+/// Disk space a tree uses (allocated blocks; a file with several links counted once; what
+/// cannot be read, such as a directory of a box's other ids without search permission, is
+/// left out). 0 when `path` does not exist.
+pub fn used_bytes(path: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let mut seen = std::collections::HashSet::new();
+    let mut total = 0;
+    let mut todo = vec![path.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let Ok(m) = std::fs::symlink_metadata(&p) else {
+            continue;
+        };
+        if m.nlink() > 1 && !m.is_dir() && !seen.insert((m.dev(), m.ino())) {
+            continue;
+        }
+        total += m.blocks() * 512;
+        if m.is_dir() {
+            if let Ok(rd) = std::fs::read_dir(&p) {
+                todo.extend(rd.flatten().map(|e| e.path()));
+            }
+        }
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -43,5 +69,17 @@ mod tests {
         );
         assert!(is_full(&io::Error::from_raw_os_error(libc::ENOSPC)));
         assert!(!is_full(&io::Error::from_raw_os_error(libc::EIO)));
+    }
+
+    #[test]
+    fn used_bytes_counts_a_tree_and_links_once() {
+        let t = tempfile::tempdir().unwrap();
+        let empty = used_bytes(t.path());
+        std::fs::write(t.path().join("a"), vec![1u8; 64 << 10]).unwrap();
+        let one = used_bytes(t.path());
+        assert!(one >= empty + (64 << 10), "{empty} {one}");
+        std::fs::hard_link(t.path().join("a"), t.path().join("b")).unwrap();
+        assert_eq!(used_bytes(t.path()), one);
+        assert_eq!(used_bytes(&t.path().join("none")), 0);
     }
 }
