@@ -62,12 +62,12 @@ fn big_tar(env: &Env, name: &str, bytes: usize) -> String {
     format!("{w}/{name}.tar")
 }
 
-/// An error as one line: the renderer wraps long ones behind "  | ".
+/// An error without the renderer's wrapping (it breaks long lines behind "  | ", anywhere,
+/// even inside a path): compared with spaces and bars left out on both sides.
 fn flat(text: &str) -> String {
-    text.split_whitespace()
-        .filter(|w| *w != "|")
-        .collect::<Vec<_>>()
-        .join(" ")
+    text.chars()
+        .filter(|c| !c.is_whitespace() && *c != '|')
+        .collect()
 }
 
 /// Free space back to `start` (give or take the directories a first use makes).
@@ -100,7 +100,7 @@ fn full_disk(who: Who) {
     let store = env.store().display().to_string();
     env.import_busybox();
     let start = disk.free();
-    let said = format!("no space left on the device holding {store}");
+    let said = flat(&format!("no space left on the device holding {store}"));
 
     // An import that does not fit.
     let tar = big_tar(&env, "big", 6 << 20);

@@ -105,7 +105,14 @@ impl Store {
     /// Pull `reference` from its registry into the store. The image is named `name:tag` when
     /// the reference has a tag, and known by `name@digest` for its manifest (and index) digest.
     pub fn pull(&self, reference: &Reference, ctx: &PullContext) -> Result<Pulled, ImageError> {
-        let _guard = self.pull_guard()?;
+        let guard = self.pull_guard()?;
+        let r = self.pull_guarded(reference, ctx);
+        self.after_pull(guard, &r);
+        r
+    }
+
+    /// [`Store::pull`] with the pull guard held.
+    fn pull_guarded(&self, reference: &Reference, ctx: &PullContext) -> Result<Pulled, ImageError> {
         let pulled = registry::pull(ctx.client, reference, self, &ctx.options())
             .map_err(|e| ImageError::Pull(Box::new(e)))?;
         let repo = reference.name();
@@ -130,7 +137,32 @@ impl Store {
         names: Vec<String>,
         ctx: &PullContext,
     ) -> Result<Pulled, ImageError> {
-        let _guard = self.pull_guard()?;
+        let guard = self.pull_guard()?;
+        let r = self.load_guarded(layout, which, names, ctx);
+        self.after_pull(guard, &r);
+        r
+    }
+
+    /// A pull or load is over: one that failed (a full disk, a bad blob, the network) leaves
+    /// no blob or layer that no image refers to, unless another pull runs (it may use them;
+    /// the next open or removal after it sweeps them).
+    fn after_pull<T>(&self, guard: crate::store::lock::Lock, r: &Result<T, ImageError>) {
+        drop(guard);
+        if r.is_err() {
+            if let Ok(l) = self.lock() {
+                let _ = self.collect_garbage(&l);
+            }
+        }
+    }
+
+    /// [`Store::load_from_layout`] with the pull guard held.
+    fn load_guarded(
+        &self,
+        layout: &OciLayout,
+        which: Option<&str>,
+        names: Vec<String>,
+        ctx: &PullContext,
+    ) -> Result<Pulled, ImageError> {
         let pulled = layout
             .load(which, self, &ctx.options())
             .map_err(|e| ImageError::Layout(Box::new(e)))?;

@@ -420,7 +420,7 @@ impl Store {
 
     /// Delete blobs and layers that no image references, unless a pull or load is running.
     /// Called with the store lock held (`_held`), so no import or removal is half done.
-    fn collect_garbage(&self, _held: &Lock) -> Result<(), ImageError> {
+    pub(super) fn collect_garbage(&self, _held: &Lock) -> Result<(), ImageError> {
         let Some(_no_pulls) = self.no_pulls()? else {
             return Ok(());
         };
