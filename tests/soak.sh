@@ -5,7 +5,8 @@
 # user. Afterwards: no box process, zombie, mount, cgroup, network helper or foxbox process left
 # (but for the rootless env's user-namespace holder, whose record is in its runtime dir), the
 # long-lived box's supervisor has as many fds as at the start, no supervisor ever held more
-# than that one did at its start, the store uses what it used before, and `system check` is clean. Prints the numbers.
+# than that one did at its start, the store uses what it used before, and `system check` is
+# clean. Prints the numbers.
 #
 #   tests/soak.sh [SECONDS [MAX]]      (defaults: 1200 s, 200 boxes per user)
 #
