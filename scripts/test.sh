@@ -7,6 +7,8 @@ bash scripts/setup.sh
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets --no-fail-fast -- --test-threads="${FOXBOX_TEST_THREADS:-2}"
+# Crash points: only in a build with the `fault-injection` feature (never a release binary).
+cargo test --features fault-injection --test fault_points -- --test-threads="${FOXBOX_TEST_THREADS:-2}"
 if [ "$(id -u)" = 0 ]; then
   # The same cgroup tests on a kernel with cgroup v2 only, in a throwaway QEMU VM.
   bash tests/vm/cgroup-v2.sh

@@ -124,3 +124,17 @@ fn errors_of_every_command_carry_a_registered_code() {
         );
     }
 }
+
+/// Fault points (src/store/fault.rs) exist only in a `fault-injection` build: the binary of an
+/// ordinary build carries neither the variable that fires them nor their names.
+#[cfg(not(feature = "fault-injection"))]
+#[test]
+fn an_ordinary_build_has_no_fault_points() {
+    let bin = std::fs::read(env!("CARGO_BIN_EXE_foxbox")).expect("read the binary");
+    for needle in ["FOXBOX_FAULT", "import.after-layer", "start.after-clone"] {
+        assert!(
+            !bin.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "the binary holds {needle:?}"
+        );
+    }
+}

@@ -4,7 +4,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 /// Lines longer than this are split into partial (`P`) records.
@@ -26,9 +26,18 @@ impl Stream {
 }
 
 /// Appends what a box prints to its log, one record per line, with the time it arrived.
+///
+/// On a full disk, records are dropped (the box keeps running) and counted; the first record
+/// that fits again is preceded by one marker line on stderr saying how many were dropped and
+/// why. A record is whole or absent: a write cut short by the full disk is cut off again.
 pub struct LogWriter {
     file: File,
+    path: PathBuf,
     partial: [Vec<u8>; 2],
+    /// The log's length after the last whole record.
+    len: u64,
+    /// Records dropped since the disk filled (0: none are being dropped).
+    dropped: u64,
 }
 
 impl LogWriter {
@@ -38,9 +47,13 @@ impl LogWriter {
             .append(true)
             .mode(crate::store::private::FILE_MODE)
             .open(path)?;
+        let len = file.metadata()?.len();
         Ok(LogWriter {
             file,
+            path: path.to_path_buf(),
             partial: [Vec::new(), Vec::new()],
+            len,
+            dropped: 0,
         })
     }
 
@@ -77,8 +90,38 @@ impl LogWriter {
         write!(rec, "{time} {} {tag} ", stream.name())?;
         rec.extend_from_slice(text);
         rec.push(b'\n');
-        // One write per record keeps records whole even if a reader races the writer.
-        self.file.write_all(&rec)
+        if self.dropped > 0 {
+            let marker = format!(
+                "{time} stderr F foxbox: {} log lines dropped: {}\n",
+                self.dropped,
+                crate::store::space::no_space(&self.path)
+            );
+            if !self.append(marker.as_bytes())? {
+                self.dropped += 1;
+                return Ok(());
+            }
+            self.dropped = 0;
+        }
+        if !self.append(&rec)? {
+            self.dropped += 1;
+        }
+        Ok(())
+    }
+
+    /// Append one record in one write (records stay whole even if a reader races the
+    /// writer); false when the disk is full, with nothing of it left in the log.
+    fn append(&mut self, rec: &[u8]) -> io::Result<bool> {
+        match self.file.write_all(rec) {
+            Ok(()) => {
+                self.len += rec.len() as u64;
+                Ok(true)
+            }
+            Err(e) if crate::store::space::is_full(&e) => {
+                let _ = self.file.set_len(self.len);
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -559,6 +559,7 @@ impl Boxes {
     /// Write a staged box's record: from here on it is a box like any other.
     pub fn commit(&self, entry: &BoxEntry, pending: &Pending) -> Result<(), BoxError> {
         write_json(&entry.dir.join(CONFIG), &entry.config)?;
+        crate::store::fault::point("start.recorded");
         pending.lock.take();
         Ok(())
     }
@@ -570,7 +571,9 @@ impl Boxes {
     pub fn record_with_state(&self, entry: &BoxEntry, state: BoxState) -> Result<(), BoxError> {
         let mut config = entry.config.clone();
         config.initial = Some(state);
-        write_json(&entry.dir.join(CONFIG), &config)
+        write_json(&entry.dir.join(CONFIG), &config)?;
+        crate::store::fault::point("start.recorded");
+        Ok(())
     }
 
     /// Undo a staging: the directory and the name go.

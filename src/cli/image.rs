@@ -216,18 +216,17 @@ fn import(store: &mut Store, a: ImportArgs) -> CmdResult {
     let image = store
         .import_with(&a.file, Some(&name), config)
         .map_err(|e| {
-            failure!(
-                codes::image::STORE,
-                "cannot import {}: {e}",
-                a.file.display()
-            )
+            let text = format!("cannot import {}: {e}", a.file.display());
+            // A full disk is named by the store it holds, not by the OS's bare words.
+            let text = foxbox::store::space::explain(&text, store.dir()).unwrap_or(text);
+            failure!(codes::image::STORE, "{text}")
         })?;
     println!("{}", image.hex());
     Ok(0)
 }
 
 /// podman's sizes: SI units, three significant digits ("4.27 MB").
-fn human_size(bytes: u64) -> String {
+pub(super) fn human_size(bytes: u64) -> String {
     let units = ["B", "kB", "MB", "GB", "TB", "PB"];
     let mut v = bytes as f64;
     let mut i = 0;

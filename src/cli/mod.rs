@@ -284,7 +284,15 @@ pub fn main(cli: Cli) -> u8 {
     };
     match result {
         Ok(code) => code,
-        Err(f) => {
+        Err(mut f) => {
+            // A full disk is named by the store it holds, not by the OS's bare words.
+            if let Ok(p) = ctx.paths() {
+                for d in &mut f.diagnostics {
+                    if let Some(text) = foxbox::store::space::explain(&d.message, &p.root) {
+                        d.message = text;
+                    }
+                }
+            }
             err(&f.render(color));
             f.exit
         }

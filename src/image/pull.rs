@@ -106,7 +106,14 @@ impl Store {
     /// Pull `reference` from its registry into the store. The image is named `name:tag` when
     /// the reference has a tag, and known by `name@digest` for its manifest (and index) digest.
     pub fn pull(&self, reference: &Reference, ctx: &PullContext) -> Result<Pulled, ImageError> {
-        let _guard = self.pull_guard()?;
+        let guard = self.pull_guard()?;
+        let r = self.pull_guarded(reference, ctx);
+        self.after_pull(guard, &r);
+        r
+    }
+
+    /// [`Store::pull`] with the pull guard held.
+    fn pull_guarded(&self, reference: &Reference, ctx: &PullContext) -> Result<Pulled, ImageError> {
         let pulled = registry::pull(ctx.client, reference, self, &ctx.options())
             .map_err(|e| ImageError::Pull(Box::new(e)))?;
         let repo = reference.name();
@@ -131,7 +138,32 @@ impl Store {
         names: Vec<String>,
         ctx: &PullContext,
     ) -> Result<Pulled, ImageError> {
-        let _guard = self.pull_guard()?;
+        let guard = self.pull_guard()?;
+        let r = self.load_guarded(layout, which, names, ctx);
+        self.after_pull(guard, &r);
+        r
+    }
+
+    /// A pull or load is over: one that failed (a full disk, a bad blob, the network) leaves
+    /// no blob or layer that no image refers to, unless another pull runs (it may use them;
+    /// the next open or removal after it sweeps them).
+    fn after_pull<T>(&self, guard: crate::store::lock::Lock, r: &Result<T, ImageError>) {
+        drop(guard);
+        if r.is_err() {
+            if let Ok(l) = self.lock() {
+                let _ = self.collect_garbage(&l);
+            }
+        }
+    }
+
+    /// [`Store::load_from_layout`] with the pull guard held.
+    fn load_guarded(
+        &self,
+        layout: &OciLayout,
+        which: Option<&str>,
+        names: Vec<String>,
+        ctx: &PullContext,
+    ) -> Result<Pulled, ImageError> {
         let pulled = layout
             .load(which, self, &ctx.options())
             .map_err(|e| ImageError::Layout(Box::new(e)))?;
@@ -164,6 +196,7 @@ impl Store {
                 unpack_blob(&blob, &desc, diff_id.as_ref(), dest, opts)
             })?;
             progress.unpacked(layer, got.is_none());
+            crate::store::fault::point("pull.between-layers");
             let size = match got {
                 Some(bytes) => {
                     unpacked.push(layer.digest.clone());
@@ -206,6 +239,7 @@ impl Store {
             platform: (!platform.os.is_empty() && !platform.architecture.is_empty())
                 .then(|| platform.to_string()),
         };
+        crate::store::fault::point("pull.before-index");
         let image = self.add_image(rec)?;
         Ok(Pulled {
             image,

@@ -420,7 +420,7 @@ impl Store {
 
     /// Delete blobs and layers that no image references, unless a pull or load is running.
     /// Called with the store lock held (`_held`), so no import or removal is half done.
-    fn collect_garbage(&self, _held: &Lock) -> Result<(), ImageError> {
+    pub(super) fn collect_garbage(&self, _held: &Lock) -> Result<(), ImageError> {
         let Some(_no_pulls) = self.no_pulls()? else {
             return Ok(());
         };
@@ -724,6 +724,7 @@ impl Store {
         let record: ImageRecord = self.as_root(|| -> Result<ImageRecord, ImageError> {
             let (unpacked, lock) =
                 self.unpack_to_layer(|dest| archive::unpack_file(f, dest, &opts, progress))?;
+            crate::store::fault::point("import.after-layer");
             let Unpacked { digest, stats } = unpacked;
             let id = if config == ImageConfig::default() {
                 digest.clone()
@@ -744,7 +745,9 @@ impl Store {
                 layer_sizes: vec![stats.bytes],
                 ..ImageRecord::default()
             };
-            self.commit_locked(&lock, rec, &stats)
+            let rec = self.commit_locked(&lock, rec, &stats)?;
+            crate::store::fault::point("import.after-index");
+            Ok(rec)
         })?;
         self.warn_owners();
         Ok(self.image(&record))
@@ -770,8 +773,12 @@ impl Store {
             cleanup(&tmp);
             return Err(io_err("cannot create", &tmp)(e));
         }
+        crate::store::fault::point("import.tmp-made");
         let unpacked = match f(&tmp) {
-            Ok(u) => u,
+            Ok(u) => {
+                crate::store::fault::point("import.unpacked");
+                u
+            }
             Err(e) => {
                 cleanup(&tmp);
                 return Err(ImageError::Unpack(e));
@@ -1017,6 +1024,7 @@ impl Store {
         }
         index.images.retain(|i| i.id != rec.id);
         self.write_index(&index)?;
+        crate::store::fault::point("image-rm.index-written");
         let _ = fs::remove_dir_all(self.users_dir().join(hex_of(&rec.id)));
         // Layers and blobs no other image has go now; while a pull runs (it may be about to
         // use them), at the next open or removal after it.

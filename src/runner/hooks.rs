@@ -150,6 +150,7 @@ impl Helpers for BoxHooks<'_> {
         let guard = net::start(&plan.network, pid as u32, &self.run_dir)
             .map_err(|e| StepError::msg(e.to_string()))?;
         self.net = Some(guard);
+        crate::store::fault::point("start.after-network");
         Ok(())
     }
 
@@ -183,15 +184,21 @@ impl Helpers for BoxHooks<'_> {
         // record is written.
         let fox = ProcId::of(pid);
         let sup = self.supervisor;
+        crate::store::fault::point("start.before-running");
         let job: Job = if self.record_at_start() {
             let state = BoxState::running(self.prepared.entry.config.creator, fox, sup);
             let record = self.prepared.recorder();
-            Box::new(move || record(state))
+            Box::new(move || {
+                let r = record(state);
+                crate::store::fault::point("start.after-running");
+                r
+            })
         } else {
             let boxes = self.boxes.clone();
             let id = self.prepared.id().to_string();
             Box::new(move || {
                 record_started(&boxes, &id, fox, sup);
+                crate::store::fault::point("start.after-running");
                 Ok(())
             })
         };

@@ -10,6 +10,7 @@ pub mod holder;
 mod hooks;
 pub mod remove;
 pub mod supervisor;
+pub mod system;
 
 use std::collections::HashMap;
 use std::fs;
@@ -275,6 +276,7 @@ pub fn prepare_image(
             .with_span(plan.name.as_ref().and_then(|n| n.span))],
         exit: 125,
     })?;
+    crate::store::fault::point("start.staged");
     // A box that makes nothing outside its own directory (no cgroup, no network helper) is
     // recorded once it runs, or later (see [`BoxHooks`]); any other is recorded
     // first, so that `rm` finds all it made even if foxbox is killed on the way.
@@ -399,6 +401,7 @@ fn fill(
                     .collect(),
             };
             cgroup_record::write(&made.entry, &intended).map_err(typed(codes::limits::CGROUP))?;
+            crate::store::fault::point("start.cgroup-recorded");
             let cg = BoxCgroup::create(&lp, &id).map_err(typed(codes::limits::CGROUP))?;
             cgroup_record::write(&made.entry, &cg).map_err(typed(codes::limits::CGROUP))?;
             made.cgroup = Some(cg);

@@ -161,6 +161,7 @@ fn reap(paths: &Paths, boxes: &Boxes, id: &str, caller: u32) {
 /// Release everything others can see of the box; returns where its files now lie.
 fn retire(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<PathBuf, BoxError> {
     let id = &entry.config.id;
+    crate::store::fault::point("rm.before-retire");
     if let Ok(Some(cg)) = super::cgroup_record::recorded(entry) {
         let _ = cg.destroy();
     }
@@ -177,7 +178,9 @@ fn retire(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<PathBuf, Box
         }
     }
     let _ = std::fs::remove_dir_all(super::box_run_dir(paths, id));
-    boxes.retire_named(id, &entry.config.name)
+    let trash = boxes.retire_named(id, &entry.config.name)?;
+    crate::store::fault::point("rm.retired");
+    Ok(trash)
 }
 
 /// The volume store, able to delete what boxes wrote into volumes as any of their ids (as

@@ -6,9 +6,13 @@
 //! - [`lock`]: advisory file locks (flock) that guard an index or a box against a second writer.
 //! - [`private`]: the store's modes: its owner's alone.
 //! - [`check`]: what `foxbox system check` reports.
+//! - [`space`]: a full disk, said the same way everywhere.
+//! - [`fault`]: named fault points for crash tests (compiled only with `fault-injection`).
 pub mod atomic;
 pub mod check;
 pub mod clock;
+pub mod fault;
 pub mod lock;
 pub mod paths;
 pub mod private;
+pub mod space;

@@ -361,6 +361,7 @@ impl Volumes {
             .join(format!("{TMP_PREFIX}{}-rm-{name}", std::process::id()));
         fs::rename(&dir, &doomed).map_err(io_err("cannot remove", &dir))?;
         sync_dir(&self.dir);
+        crate::store::fault::point("volume-rm.renamed");
         self.delete(&doomed)
     }
 

@@ -602,3 +602,46 @@ fn refused_and_killed_pulls_leave_the_store_as_it_was() {
         assert_eq!(layer_dirs(&env).len(), 2);
     }
 }
+
+/// A pull onto a full disk (a small tmpfs as the store, root's and the user's): it fails naming
+/// the store's device, and leaves a store that `system check` finds clean and as empty as it
+/// was. (The other full-disk cases are in tests/full_disk.rs.)
+#[test]
+fn a_pull_onto_a_full_disk_fails_naming_the_device() {
+    if !crate::common::root_or_skip("mounting a tmpfs needs root") {
+        return;
+    }
+    let r = registries();
+    for who in Who::BOTH {
+        let env = Env::new(who);
+        let at = env.store();
+        fs::create_dir_all(&at).expect("mountpoint");
+        let (uid, gid) = env.ids();
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o"])
+            .arg(format!("size=1m,mode=0700,uid={uid},gid={gid}"))
+            .args([Path::new("tmpfs"), &at])
+            .status()
+            .expect("mount");
+        assert!(st.success());
+        let out = env.run(["pull", &format!("{}/busybox:1", r.plain_host())]);
+        let check = env.run(["system", "check"]);
+        let layers = layer_dirs(&env);
+        let _ = Command::new("umount").arg(&at).status();
+        assert_eq!(out.code, 125, "{who:?}: {out:?}");
+        // The renderer wraps long lines behind "  | ", anywhere, even inside a path.
+        let squeeze = |t: &str| -> String {
+            t.chars()
+                .filter(|c| !c.is_whitespace() && *c != '|')
+                .collect()
+        };
+        let said = format!("no space left on the device holding {}", at.display());
+        assert!(
+            squeeze(&out.stderr).contains(&squeeze(&said)),
+            "{who:?}: {}",
+            out.stderr
+        );
+        assert_eq!((check.code, check.stdout.as_str()), (0, ""), "{who:?}");
+        assert!(layers.is_empty(), "{who:?}: {layers:?}");
+    }
+}
