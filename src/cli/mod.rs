@@ -149,7 +149,7 @@ pub enum Command {
     Wait(lifecycle::WaitArgs),
     /// Show what running boxes use: memory, cpu time, processes (from their cgroups).
     Stats(stats::StatsArgs),
-    /// Check (and repair) the store as a whole.
+    /// The store as a whole: check (and repair) it, show its disk use, prune what is unused.
     #[command(subcommand)]
     System(system::SystemCommand),
     /// Print the JSON Schema of Foxbox.toml.
