@@ -15,6 +15,7 @@
 pub mod caps;
 pub mod digest;
 pub mod limits;
+pub mod names;
 pub mod reference;
 pub mod seccomp_profile;
 pub mod units;

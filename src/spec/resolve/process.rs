@@ -119,7 +119,7 @@ pub fn path_error(e: PathError, what: &str, v: &Sp<String>) -> Diagnostic {
 
 /// Names of boxes and volumes, by the same rule the box and volume stores apply.
 pub fn valid_name(n: &str) -> bool {
-    crate::boxes::names::validate_name(n).is_ok()
+    crate::plan::names::validate_name(n).is_ok()
 }
 
 fn box_name(rx: &mut Rx<'_>, n: &Sp<String>) -> Option<Spanned<String>> {
