@@ -421,23 +421,7 @@ pub fn top(a: TopArgs, ctx: &Ctx) -> CmdResult {
     for p in control::processes(&e) {
         rows.push(cols.iter().map(|(d, _)| top_cell(d, &p)).collect());
     }
-    let mut widths = vec![0; cols.len()];
-    for r in &rows {
-        for (w, c) in widths.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    for r in rows {
-        let mut l = String::new();
-        for (k, c) in r.iter().enumerate() {
-            if k + 1 == r.len() {
-                l.push_str(c);
-            } else {
-                l.push_str(&format!("{c:<w$}  ", w = widths[k]));
-            }
-        }
-        println!("{}", l.trim_end());
-    }
+    print!("{}", super::template::columns(&rows));
     Ok(0)
 }
 

@@ -182,13 +182,18 @@ fn go_text(v: &Value) -> String {
 /// Tab-separated cells padded into columns two spaces apart (Go's tabwriter as podman sets it).
 fn align(lines: &[String]) -> String {
     let rows: Vec<Vec<&str>> = lines.iter().map(|l| l.split('\t').collect()).collect();
+    columns(&rows)
+}
+
+/// Rows of cells padded into columns two spaces apart, the last cell of a row unpadded.
+pub(super) fn columns<S: AsRef<str>>(rows: &[Vec<S>]) -> String {
     let mut widths: Vec<usize> = Vec::new();
-    for r in &rows {
+    for r in rows {
         for (k, c) in r.iter().enumerate().take(r.len().saturating_sub(1)) {
             if widths.len() <= k {
                 widths.push(0);
             }
-            widths[k] = widths[k].max(c.chars().count());
+            widths[k] = widths[k].max(c.as_ref().chars().count());
         }
     }
     let mut out = String::new();
@@ -196,9 +201,9 @@ fn align(lines: &[String]) -> String {
         let mut l = String::new();
         for (k, c) in r.iter().enumerate() {
             if k + 1 == r.len() {
-                l.push_str(c);
+                l.push_str(c.as_ref());
             } else {
-                l.push_str(&format!("{c:<w$}  ", w = widths[k]));
+                l.push_str(&format!("{:<w$}  ", c.as_ref(), w = widths[k]));
             }
         }
         out.push_str(l.trim_end());
