@@ -55,25 +55,6 @@ fn walk() -> Vec<(&'static str, Kind)> {
 /// The command every box of this test runs.
 const SLEEP: &str = "sleep 98792";
 
-/// Live processes of this test's boxes (by their command line; zombies left out).
-fn box_processes() -> Vec<i32> {
-    fs::read_dir("/proc")
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-                .filter(|pid| {
-                    let c = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                    let zombie = stat
-                        .rsplit_once(')')
-                        .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
-                    !zombie && String::from_utf8_lossy(&c).replace('\0', " ").trim() == SLEEP
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 struct World {
     env: Env,
     /// `--cgroup-parent` and its directories (root only): every box cgroup there is ours.
@@ -86,16 +67,7 @@ impl World {
     fn new(who: Who) -> World {
         let env = Env::new(who);
         env.import_busybox();
-        let parent = (who == Who::Root).then(|| {
-            let name = format!("foxbox-faulttest-{}", std::process::id());
-            let host = foxbox::cgroup::Host::detect().expect("cgroups");
-            let dirs = host
-                .hierarchies
-                .iter()
-                .map(|h| h.mount.join(&name))
-                .collect();
-            (name, dirs)
-        });
+        let parent = (who == Who::Root).then(|| common::own_cgroup_parent("faulttest"));
         let fired = env.work().join("fired");
         World {
             env,
@@ -316,7 +288,7 @@ impl World {
         self.nothing_lost(&what);
         self.no_box_cgroups(&what);
         eventually(&format!("{what}: no box process left"), || {
-            box_processes().is_empty()
+            common::processes_running(SLEEP).is_empty()
         });
     }
 

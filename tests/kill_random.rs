@@ -42,26 +42,6 @@ fn kill9(pid: i32) {
     unsafe { libc::kill(pid, libc::SIGKILL) };
 }
 
-/// Host pids of live (not zombie) processes whose command line is exactly `cmd`.
-fn processes_running(cmd: &str) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-                .filter(|pid| {
-                    let c = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                    let stat =
-                        std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                    let zombie = stat
-                        .rsplit_once(')')
-                        .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
-                    !zombie && String::from_utf8_lossy(&c).replace('\0', " ").trim() == cmd
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// One user's world for the test: its env, and (as root) a cgroup parent of its own so that
 /// every box cgroup below it is this test's.
 struct World {
@@ -76,16 +56,7 @@ impl World {
     fn new(who: Who) -> World {
         let env = Env::new(who);
         env.import_busybox();
-        let parent = (who == Who::Root).then(|| {
-            let name = format!("foxbox-killtest-{}", std::process::id());
-            let host = foxbox::cgroup::Host::detect().expect("cgroups");
-            let dirs = host
-                .hierarchies
-                .iter()
-                .map(|h| h.mount.join(&name))
-                .collect();
-            (name, dirs)
-        });
+        let parent = (who == Who::Root).then(|| common::own_cgroup_parent("killtest"));
         World {
             env,
             parent,
@@ -243,7 +214,7 @@ impl World {
         if !stray.is_empty() {
             return Err(format!("cgroups of boxes that do not run: {stray:?}"));
         }
-        let procs = processes_running(SLEEP);
+        let procs = common::processes_running(SLEEP);
         if procs.len() != running.len() {
             return Err(format!(
                 "{} box processes for {} running boxes: {procs:?}",
@@ -341,7 +312,7 @@ fn random_kills_leave_nothing_behind() {
             }
         }
         eventually("the boxes' processes to go", || {
-            processes_running(SLEEP).is_empty()
+            common::processes_running(SLEEP).is_empty()
         });
     }
 }

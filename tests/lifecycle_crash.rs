@@ -21,26 +21,6 @@ fn limits(env: &Env) -> Vec<&'static str> {
     }
 }
 
-/// Host pids whose command line is exactly `cmd`.
-fn processes_running(cmd: &str) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-                .filter(|pid| {
-                    let c = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                    let state =
-                        std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                    let zombie = state
-                        .rsplit_once(')')
-                        .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
-                    !zombie && String::from_utf8_lossy(&c).replace('\0', " ").trim() == cmd
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// Cgroup directories of the box with this id, anywhere in the host's hierarchies.
 fn cgroups_of(id: &str) -> Vec<String> {
     let out = Command::new("find")
@@ -100,7 +80,7 @@ fn kill_9_of_the_supervisor_leaves_truthful_state_and_rm_cleans_up() {
         env.run(["rm", "orphan"]).ok();
         assert!(env.box_dirs().is_empty());
         assert_eq!(cgroups_of(&id), Vec::<String>::new());
-        assert_eq!(processes_running(CMD), Vec::<i32>::new());
+        assert_eq!(common::processes_running(CMD), Vec::<i32>::new());
         assert!(
             !env.dir.join("runtime/foxbox").join(&id[..12]).exists(),
             "runtime files removed"
@@ -154,7 +134,7 @@ fn kill_9_of_the_cli_mid_start_then_ps_and_rm() {
         assert!(env.box_dirs().is_empty(), "{:?}", env.box_dirs());
         assert_eq!(env.run(["ps", "-a", "-q"]).stdout, "");
         eventually("every box process to go", || {
-            processes_running(CMD).is_empty()
+            common::processes_running(CMD).is_empty()
         });
         ids.sort();
         ids.dedup();
@@ -178,12 +158,14 @@ fn kill_9_of_a_foreground_rm_run_still_removes_its_box() {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn");
-        eventually("the box to run", || !processes_running(CMD).is_empty());
+        eventually("the box to run", || {
+            !common::processes_running(CMD).is_empty()
+        });
         assert_eq!(env.box_dirs().len(), 1, "{:?}", env.box_dirs());
         kill9(child.id() as i32);
         let _ = child.wait();
         eventually("the box's processes to go", || {
-            processes_running(CMD).is_empty()
+            common::processes_running(CMD).is_empty()
         });
         eventually("the box to be removed", || {
             env.box_dirs().is_empty()
@@ -439,7 +421,7 @@ fn a_dead_supervisors_box_is_finished_by_the_next_command() {
         });
         assert_eq!(env.run(["rm", "gone"]).ok().stdout, "gone\n");
         assert!(env.box_dirs().is_empty(), "{:?}", env.box_dirs());
-        assert_eq!(processes_running(CMD), Vec::<i32>::new());
+        assert_eq!(common::processes_running(CMD), Vec::<i32>::new());
     }
 }
 

@@ -483,3 +483,36 @@ impl Env {
             .to_string()
     }
 }
+
+/// Host pids of live (not zombie) processes whose command line is exactly `cmd`: the boxes of
+/// a test that all run one odd command.
+pub fn processes_running(cmd: &str) -> Vec<i32> {
+    fs::read_dir("/proc")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                .filter(|pid| {
+                    let c = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                    let zombie = stat
+                        .rsplit_once(')')
+                        .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
+                    !zombie && String::from_utf8_lossy(&c).replace('\0', " ").trim() == cmd
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A `--cgroup-parent` of the test's own (`foxbox-<tag>-<pid>`) and the directory it names
+/// in each hierarchy: every box cgroup below it is this test's.
+pub fn own_cgroup_parent(tag: &str) -> (String, Vec<PathBuf>) {
+    let name = format!("foxbox-{tag}-{}", std::process::id());
+    let host = foxbox::cgroup::Host::detect().expect("cgroups");
+    let dirs = host
+        .hierarchies
+        .iter()
+        .map(|h| h.mount.join(&name))
+        .collect();
+    (name, dirs)
+}
