@@ -74,9 +74,6 @@ pub enum NetError {
     #[error("the runtime path {} is too long for a unix socket ({len} bytes, at most 107)", path.display())]
     SocketPathTooLong { path: PathBuf, len: usize },
 
-    #[error("bring up the loopback interface: {0}")]
-    Loopback(io::Error),
-
     #[error("{what}: {source}")]
     Io {
         what: String,

@@ -1,7 +1,8 @@
 //! Networking: none, host, pasta, slirp4netns; port forwards.
 //!
 //! The executor's side of it:
-//! - child, `none` mode, after unsharing the network namespace: [`bring_up_loopback`];
+//! - child, after unsharing the network namespace: the `loopback` step brings `lo` up
+//!   (`sys::net::loopback_up`, which allocates nothing);
 //! - parent, after the child exists (its user namespace has its id maps, its network
 //!   namespace is new) and before releasing it to run the fox: [`start`], which for pasta and
 //!   slirp4netns starts the helper attached to the child's namespaces, waits until the box has
@@ -16,7 +17,6 @@
 
 mod error;
 mod helper;
-mod loopback;
 mod pasta;
 pub mod ports;
 pub mod probe;
@@ -27,7 +27,6 @@ use std::path::Path;
 
 pub use error::NetError;
 pub use helper::find_on_path;
-pub use loopback::bring_up_loopback;
 
 use crate::plan::{NetMode, Network, PortForward};
 

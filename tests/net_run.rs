@@ -73,8 +73,8 @@ fn role_udp_echo() {
     }
 }
 
-/// Try each target of `FOXNET_TARGETS` (`tcp:ADDR`, `udp:ADDR`, `abstract:NAME`, comma
-/// separated) and print `REACH <target> ok|err <why>` for each.
+/// Try each target of `FOXNET_TARGETS` (`tcp:ADDR`, `udp:ADDR`, `abstract:NAME`, `self:tcp`,
+/// `ifaces:NAMES`, comma separated) and print `REACH <target> ok|err <why>` for each.
 fn role_reach() {
     let token = var("FOXNET_TOKEN");
     for t in var("FOXNET_TARGETS").split(',').filter(|t| !t.is_empty()) {
@@ -83,6 +83,8 @@ fn role_reach() {
             "tcp" => reach_tcp(what, &token),
             "udp" => reach_udp(what, &token),
             "abstract" => reach_abstract(what, &token),
+            "self" => reach_self(&token),
+            "ifaces" => only_ifaces(what),
             k => Err(format!("unknown kind {k}")),
         };
         match r {
@@ -124,6 +126,46 @@ fn reach_udp(addr: &str, token: &str) -> Result<(), String> {
     } else {
         Err(format!("read {got:?}"))
     }
+}
+
+/// Reached: a listener on the box's own 127.0.0.1 answered, so `lo` is up and usable.
+fn reach_self(token: &str) -> Result<(), String> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let addr = l.local_addr().map_err(|e| e.to_string())?;
+    let t = token.to_string();
+    let server = std::thread::spawn(move || {
+        if let Ok((mut c, _)) = l.accept() {
+            let _ = c.write_all(t.as_bytes());
+        }
+    });
+    let r = reach_tcp(&addr.to_string(), token);
+    let _ = server.join();
+    r
+}
+
+/// Reached: the box's interfaces are exactly `names` (`+` separated), each of them up.
+fn only_ifaces(names: &str) -> Result<(), String> {
+    let mut want: Vec<&str> = names.split('+').collect();
+    want.sort_unstable();
+    let mut got: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    got.sort_unstable();
+    if got != want {
+        return Err(format!("interfaces {got:?}"));
+    }
+    for n in &got {
+        let flags = std::fs::read_to_string(format!("/sys/class/net/{n}/flags"))
+            .map_err(|e| e.to_string())?;
+        let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16)
+            .map_err(|e| e.to_string())?;
+        if flags & 1 == 0 {
+            return Err(format!("{n} is down"));
+        }
+    }
+    Ok(())
 }
 
 fn reach_abstract(name: &str, token: &str) -> Result<(), String> {
@@ -774,6 +816,12 @@ fn none_reaches_no_host_listener_and_host_reaches_them_all() {
                 // No route at all: nothing can leave a namespace holding only `lo`.
                 targets.push(format!("tcp:10.0.2.2:{}", host.tcp_port));
             }
+            let host_only = targets.len();
+            // The box's own loopback works in both modes; `none` holds `lo` alone, and up.
+            targets.push("self:tcp".into());
+            if mode == "none" {
+                targets.push("ifaces:lo".into());
+            }
             let mut args: Vec<String> = vec!["run".into(), "--rm".into()];
             if mode == "host" {
                 args.extend(["--network".into(), "host".into()]);
@@ -789,8 +837,9 @@ fn none_reaches_no_host_listener_and_host_reaches_them_all() {
             r.ok();
             let got = reach_lines(&r.stdout);
             assert_eq!(got.len(), targets.len(), "{ctx}: {r:?}");
-            for (target, ok) in &got {
-                assert_eq!(*ok, mode == "host", "{ctx}: {target}: {r:?}");
+            for (i, (target, ok)) in got.iter().enumerate() {
+                let want = i >= host_only || mode == "host";
+                assert_eq!(*ok, want, "{ctx}: {target}: {r:?}");
             }
             if mode == "none" {
                 assert_eq!(host.hits(), 0, "{ctx}");
@@ -850,26 +899,46 @@ fn helper_is_gone_after_kill_9_of_the_cli() {
 }
 
 /// A taken host port is reported at its own `ports` entry, not at `mode`.
+/// A host port another process holds, TCP or UDP, through either helper: exit 125, the error
+/// names the port and points at the spec line of the forward that clashes (the second).
 #[test]
 fn a_taken_port_is_reported_at_its_spec_line() {
-    let env = Env::new(Who::User);
-    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port();
-    let s = spec(
-        &env,
-        "slirp4netns",
-        &[
-            format!("127.0.0.1:{}:81", free_port()),
-            format!("127.0.0.1:{port}:80"),
-        ],
-        None,
-        "true",
-    );
-    let r = env.run(["up", "--rm", s.to_str().unwrap()]);
-    r.assert_code(125);
-    // Line 9 holds the second forward (see `spec`).
-    let at = format!("{}:9:", s.file_name().unwrap().to_str().unwrap());
-    assert!(r.stderr.contains(&at), "{r:?}");
+    for who in Who::BOTH {
+        if !who.available() {
+            continue;
+        }
+        let env = Env::new(who);
+        for mode in MODES {
+            for proto in ["tcp", "udp"] {
+                let port = free_port();
+                let _held: Box<dyn std::any::Any> = if proto == "tcp" {
+                    Box::new(TcpListener::bind(("127.0.0.1", port)).unwrap())
+                } else {
+                    Box::new(UdpSocket::bind(("127.0.0.1", port)).unwrap())
+                };
+                let s = spec(
+                    &env,
+                    mode,
+                    &[
+                        format!("127.0.0.1:{}:81", free_port()),
+                        format!("127.0.0.1:{port}:80/{proto}"),
+                    ],
+                    None,
+                    "true",
+                );
+                let r = env.run(["up", "--rm", s.to_str().unwrap()]);
+                let ctx = format!("{who:?} {mode} {proto}: {r:?}");
+                assert_eq!(r.code, 125, "{ctx}");
+                // Line 9 holds the second forward (see `spec`).
+                let at = format!("{}:9:", s.file_name().unwrap().to_str().unwrap());
+                assert!(r.stderr.contains(&at), "{ctx}");
+                assert!(
+                    r.stderr.contains(&format!("127.0.0.1:{port}/{proto}")),
+                    "{ctx}"
+                );
+            }
+        }
+    }
 }
 
 fn parent_of(pid: u32) -> Option<u32> {
