@@ -12,12 +12,16 @@
 //! `FOXBOX_CGROUP_EXPECT=v1|v2` makes the test also assert which version holds memory, cpu and
 //! pids (the cgroup v2 VM harness, tests/vm/v2vm.sh, sets v2).
 
+mod common;
+
+use common::{is_root, user_ids, TEST_USER};
+
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,7 +29,6 @@ use foxbox::cgroup::{self, BoxCgroup, CgroupError, Controller, Host, LimitPlan, 
 use foxbox::plan::limits::{Cpus, MemoryBytes, Pids};
 use foxbox::plan::{Enforce, Limits, Span, Spanned};
 
-const TEST_USER: &str = "foxtest";
 const MIB: u64 = 1 << 20;
 
 fn main() {
@@ -496,18 +499,6 @@ fn scenario_undelegated(ctx: &Ctx) {
 // ---------------------------------------------------------------------------------------------
 // The orchestrator (root): delegated subtrees, the unprivileged runs, the report.
 
-fn is_root() -> bool {
-    nix::unistd::geteuid().is_root()
-}
-
-fn user_ids(name: &str) -> Option<(u32, u32)> {
-    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
-    passwd.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 4 && f[0] == name).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?)))?
-    })
-}
-
 /// A cgroup tree this test made (one directory per hierarchy), killed and removed on drop.
 struct TestTree {
     dirs: Vec<(Version, PathBuf)>,
@@ -547,11 +538,6 @@ impl Drop for TestTree {
     }
 }
 
-fn chown(p: &Path, uid: u32, gid: u32) {
-    std::os::unix::fs::chown(p, Some(uid), Some(gid))
-        .unwrap_or_else(|e| panic!("chown {}: {e}", p.display()));
-}
-
 /// Delegate a fresh subtree named `name` in every hierarchy serving our controllers.
 /// Returns the tree and, on v2, the leaf the user's process must be put in.
 fn delegate(host: &Host, name: &str, uid: u32, gid: u32) -> (TestTree, Vec<PathBuf>) {
@@ -567,34 +553,13 @@ fn delegate(host: &Host, name: &str, uid: u32, gid: u32) -> (TestTree, Vec<PathB
         let dir = hi.mount.join(name);
         std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
         tree.dirs.push((hi.version, dir.clone()));
-        match hi.version {
-            Version::V1 => {
-                // What an administrator does: the directory and the files to join it.
-                for f in ["", "cgroup.procs", "tasks"] {
-                    chown(&dir.join(f), uid, gid);
-                }
-                leaves.push(dir);
-            }
-            Version::V2 => {
-                let want: Vec<String> = ["memory", "pids", "cpu"]
-                    .iter()
-                    .filter(|c| hi.controllers.contains(**c))
-                    .map(|c| format!("+{c}"))
-                    .collect();
-                std::fs::write(dir.join("cgroup.subtree_control"), want.join(" "))
-                    .expect("enable controllers");
-                let leaf = dir.join("init");
-                std::fs::create_dir(&leaf).expect("mkdir leaf");
-                // What systemd's Delegate=yes does: the whole subtree belongs to the user.
-                for p in [&dir, &leaf] {
-                    for e in std::fs::read_dir(p).expect("readdir").flatten() {
-                        chown(&e.path(), uid, gid);
-                    }
-                    chown(p, uid, gid);
-                }
-                leaves.push(leaf);
-            }
-        }
+        leaves.push(common::delegate_cgroup(
+            &dir,
+            hi.version,
+            &hi.controllers,
+            (uid, gid),
+            "init",
+        ));
     }
     (tree, leaves)
 }

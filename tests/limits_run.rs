@@ -61,11 +61,6 @@ fn available() -> bool {
     true
 }
 
-fn chown(p: &Path, (uid, gid): (u32, u32)) {
-    std::os::unix::fs::chown(p, Some(uid), Some(gid))
-        .unwrap_or_else(|e| panic!("chown {}: {e}", p.display()));
-}
-
 impl Parent {
     fn new(env: &Env, tag: &str) -> Parent {
         let host = host();
@@ -88,31 +83,10 @@ impl Parent {
             std::fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
             p.dirs.push((hi.version, dir.clone()));
             let Some(ids) = user else { continue };
-            match hi.version {
-                Version::V1 => {
-                    for f in ["", "cgroup.procs", "tasks"] {
-                        chown(&dir.join(f), ids);
-                    }
-                }
-                Version::V2 => {
-                    let want: Vec<String> = ["memory", "pids", "cpu"]
-                        .iter()
-                        .filter(|c| hi.controllers.contains(**c))
-                        .map(|c| format!("+{c}"))
-                        .collect();
-                    std::fs::write(dir.join("cgroup.subtree_control"), want.join(" "))
-                        .expect("enable controllers");
-                    let leaf = dir.join("foxbox-cli");
-                    std::fs::create_dir(&leaf).expect("mkdir leaf");
-                    // systemd's Delegate=yes: the subtree and its files belong to the user.
-                    for d in [&dir, &leaf] {
-                        for e in std::fs::read_dir(d).expect("readdir").flatten() {
-                            chown(&e.path(), ids);
-                        }
-                        chown(d, ids);
-                    }
-                    p.leaf = Some(leaf);
-                }
+            let leaf =
+                common::delegate_cgroup(&dir, hi.version, &hi.controllers, ids, "foxbox-cli");
+            if hi.version == Version::V2 {
+                p.leaf = Some(leaf);
             }
         }
         p

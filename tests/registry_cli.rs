@@ -12,7 +12,6 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
 use common::{Env, Who};
 use registry::registries;
@@ -220,28 +219,9 @@ fn killed_pull_leaves_nothing_visible_and_restarts() {
             continue;
         }
         let relay = registry::relay::Relay::start(r.plain);
-        relay.set_rate(2 << 20);
         let env = Env::new(who);
         let image = format!("127.0.0.1:{}/big:1", relay.port);
-        let mut child = env
-            .foxbox(["pull", &image])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while relay.down_bytes() < 4 << 20 {
-            assert!(Instant::now() < deadline, "the pull made no progress");
-            assert!(child.try_wait().unwrap().is_none(), "the pull ended early");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // SIGKILL the binary itself (under setpriv for the user: setpriv execs it).
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(child.id() as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .unwrap();
-        child.wait().unwrap();
+        relay.kill_mid_way(env.foxbox(["pull", &image]));
         let stored = assert_store_clean(&env);
         assert!(!stored.contains(&r.seeded.big_layer), "{stored:?}");
         // Restart at full speed: it completes, and leaves only complete blobs.

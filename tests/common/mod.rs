@@ -516,3 +516,48 @@ pub fn own_cgroup_parent(tag: &str) -> (String, Vec<PathBuf>) {
         .collect();
     (name, dirs)
 }
+
+/// Delegate the cgroup directory `dir` (already made, in a hierarchy of `version`) to `ids`
+/// the way an administrator does: on v1 the directory and the files to join it are chowned;
+/// on v2 the memory/pids/cpu controllers the hierarchy has are enabled for the children, a
+/// leaf named `leaf` is made for the user's own process (no process may live in an inner
+/// node), and the subtree and its files are chowned, as systemd's `Delegate=yes` does.
+/// Returns the directory the user's process must be moved into: `dir` on v1, the leaf on v2.
+pub fn delegate_cgroup(
+    dir: &Path,
+    version: foxbox::cgroup::Version,
+    controllers: &std::collections::BTreeSet<String>,
+    (uid, gid): (u32, u32),
+    leaf: &str,
+) -> PathBuf {
+    let chown = |p: &Path| {
+        std::os::unix::fs::chown(p, Some(uid), Some(gid))
+            .unwrap_or_else(|e| panic!("chown {}: {e}", p.display()))
+    };
+    match version {
+        foxbox::cgroup::Version::V1 => {
+            for f in ["", "cgroup.procs", "tasks"] {
+                chown(&dir.join(f));
+            }
+            dir.to_path_buf()
+        }
+        foxbox::cgroup::Version::V2 => {
+            let want: Vec<String> = ["memory", "pids", "cpu"]
+                .iter()
+                .filter(|c| controllers.contains(**c))
+                .map(|c| format!("+{c}"))
+                .collect();
+            fs::write(dir.join("cgroup.subtree_control"), want.join(" "))
+                .expect("enable controllers");
+            let leaf = dir.join(leaf);
+            fs::create_dir(&leaf).expect("mkdir leaf");
+            for d in [dir, leaf.as_path()] {
+                for e in fs::read_dir(d).expect("readdir").flatten() {
+                    chown(&e.path());
+                }
+                chown(d);
+            }
+            leaf
+        }
+    }
+}

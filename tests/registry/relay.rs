@@ -62,6 +62,30 @@ impl Relay {
         self.down_bytes.load(Ordering::SeqCst)
     }
 
+    /// Run `cmd` (a pull through this relay) slowed to 2 MiB/s and SIGKILL it once 4 MiB
+    /// have gone through, mid-way through a layer; the rate stays slow until `set_rate(0)`.
+    pub fn kill_mid_way(&self, mut cmd: std::process::Command) {
+        self.set_rate(2 << 20);
+        let mut child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.down_bytes() < 4 << 20 {
+            assert!(Instant::now() < deadline, "the pull made no progress");
+            assert!(child.try_wait().unwrap().is_none(), "the pull ended early");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        // The binary itself (setpriv execs it for the unprivileged user).
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        child.wait().unwrap();
+    }
+
     pub fn set_rate(&self, bytes_per_sec: u64) {
         self.rate.store(bytes_per_sec, Ordering::SeqCst);
     }

@@ -7,7 +7,6 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -573,26 +572,8 @@ fn refused_and_killed_pulls_leave_the_store_as_it_was() {
         );
 
         // Killed while downloading.
-        relay.set_rate(2 << 20);
         let image = format!("127.0.0.1:{}/big:1", relay.port);
-        let mut child = env
-            .foxbox(["pull", &image])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while relay.down_bytes() < 4 << 20 {
-            assert!(Instant::now() < deadline, "the pull made no progress");
-            assert!(child.try_wait().unwrap().is_none(), "the pull ended early");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(child.id() as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .unwrap();
-        child.wait().unwrap();
+        relay.kill_mid_way(env.foxbox(["pull", &image]));
         env.run(["image", "ls"]).ok();
         assert_eq!(snapshot(&env), before, "after a killed pull");
         // And it restarts cleanly.
