@@ -29,3 +29,8 @@ if ! python3 -c 'import jsonschema, junitparser' 2>/dev/null; then
   echo "setup: installing jsonschema and junitparser for $(command -v python3)" >&2
   python3 -m pip install --quiet --disable-pip-version-check jsonschema junitparser
 fi
+# The suite's short fuzz run (scripts/fuzz.sh) builds the targets with cargo-fuzz.
+if ! command -v cargo-fuzz >/dev/null && [ -n "${FOXBOX_FUZZ_SECS:-15}" ] && [ "${FOXBOX_FUZZ_SECS:-15}" != 0 ]; then
+  echo "setup: installing cargo-fuzz" >&2
+  cargo install --quiet --locked cargo-fuzz
+fi

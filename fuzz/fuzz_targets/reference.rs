@@ -1,17 +1,19 @@
-//! Any text as an image reference, through the parsers `run`, `pull` and `image` use today
-//! (kept tiny: the reference types are being merged into one): no panic, and a parsed stored
-//! name parses again to the same value.
+//! Any text as an image reference, through the one parser (`ImageName`) that `run`, `pull`,
+//! `image` and specs use, and its registry form: no panic, and a parsed name's full form parses
+//! again to the same value.
 #![no_main]
 
+use foxbox::image::ImageName;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(r) = foxbox::image::reference::parse(text) {
-        let again = foxbox::image::reference::parse(&r.full()).expect("a full name parses");
-        assert_eq!(again.full(), r.full());
+    if let Ok(n) = ImageName::parse(text) {
+        let again = ImageName::parse(&n.full()).expect("a full name parses");
+        assert_eq!(again.full(), n.full());
+        let _ = foxbox::registry::Reference::from_name(&n, true);
     }
-    let _ = foxbox::registry::reference::Reference::parse(text);
+    let _ = foxbox::registry::Reference::parse(text);
 });
