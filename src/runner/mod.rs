@@ -229,7 +229,7 @@ pub fn prepare_image(
     let boxes = Boxes::open_unswept(paths.boxes()).map_err(typed(codes::boxes::STORE))?;
     // Compiled once, for the executor and for `exec`'s record. A profile that does not
     // compile is left to the executor's seccomp step, which reports it against the spec.
-    let seccomp = exec::security_glue::compile(plan).ok().flatten();
+    let seccomp = exec::security_steps::compile(plan).ok().flatten();
     let volume_names: Vec<String> = plan
         .mounts
         .iter()
