@@ -5,7 +5,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use foxbox::boxes::{BoxConfig, Boxes, Status};
+use foxbox::boxes::{BoxConfig, Boxes, Event};
+use foxbox::runner::lifecycle::LifeHandle;
 
 const BOXES: usize = 1000;
 const RUNS: usize = 30;
@@ -60,12 +61,12 @@ fn fill(root: &Path, n: usize) {
                 initial: None,
             })
             .expect("create");
-        boxes
-            .update_state(&e.config.id, |s| {
-                s.status = Status::Exited;
-                s.creator = None;
-                s.exit_code = Some(0);
-                s.finished = Some(foxbox::boxes::now_ms());
+        LifeHandle::of(boxes.clone(), &e.config.id)
+            .apply(&Event::Exit {
+                code: 0,
+                oom_killed: false,
+                timed_out: false,
+                error: None,
             })
             .expect("state");
     }

@@ -466,13 +466,7 @@ fn run_step(
     };
     let result = runner::run_foreground(paths, &run_opts, &prepared);
     let last = capture.finish(LAST_LINES);
-    let finish = |prepared: &runner::Prepared| {
-        if prepared.committed() {
-            let _ = runner::remove::remove(paths, &prepared.boxes, &prepared.entry);
-        } else {
-            prepared.discard(paths);
-        }
-    };
+    let finish = |prepared: &runner::ReadyBox| prepared.discard(paths);
     let shown = if last.is_empty() {
         None
     } else {

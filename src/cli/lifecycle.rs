@@ -125,7 +125,7 @@ fn find_settled(ctx: &Ctx, boxes: &Boxes, what: &str) -> Result<Option<BoxEntry>
     if !e.died {
         return Ok(Some(e));
     }
-    foxbox::runner::check::settle(&ctx.paths()?, boxes, &e)
+    foxbox::runner::lifecycle::settle_dead(&ctx.paths()?, boxes, &e)
         .map_err(|e| match e {
             // Removed by another process meanwhile: named as the user named it.
             BoxError::NotFound(_) => BoxError::NotFound(what.to_string()),

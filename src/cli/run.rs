@@ -5,7 +5,8 @@ use std::io::Write;
 use foxbox::diag;
 use foxbox::exec::{self, parent::Timing};
 use foxbox::plan::Plan;
-use foxbox::runner::{self, RunError, RunOptions};
+use foxbox::runner::{self, ReadyBox, RunError, RunOptions};
+use foxbox::store::paths::Paths;
 
 use super::{run_flags, CmdResult, Ctx, Failure};
 
@@ -129,33 +130,58 @@ pub fn run(a: RunArgs, ctx: &Ctx) -> CmdResult {
         tty: if a.tty { Some(true) } else { None },
         pull: a.pull.into(),
     };
-    if a.detach {
-        return detach(&plan, opts, ctx);
-    }
-    execute(&plan, &opts, ctx, a.timings)
+    let mode = if a.detach {
+        Mode::Detached
+    } else {
+        Mode::Attached { timings: a.timings }
+    };
+    start(&plan, opts, mode, ctx)
 }
 
-/// Start the box in the background under its supervisor: print its id once the fox runs, or
-/// the diagnostics (and 125/126/127) when it could not start. Shared by `run -d` and `up -d`.
-pub(super) fn detach(plan: &Plan, mut opts: RunOptions, ctx: &Ctx) -> CmdResult {
-    // A detached box's terminal is its own choice, never the caller's stdin.
-    opts.tty = Some(opts.tty.or(plan.process.tty).unwrap_or(false));
+/// How a box runs: attached to this terminal, or in the background under its supervisor.
+pub(super) enum Mode {
+    /// Wait for it and exit with its code; `timings`: print how long each step took.
+    Attached { timings: bool },
+    /// Print its id once its fox runs.
+    Detached,
+}
+
+/// Prepare the box (its warnings shown once), then run it as `mode` says: the exit code of
+/// the fox, or 125/126/127 with a diagnostic for foxbox's own failures. Shared by `run` and
+/// `up`, attached, detached and `--rm`.
+pub(super) fn start(plan: &Plan, mut opts: RunOptions, mode: Mode, ctx: &Ctx) -> CmdResult {
+    if let Mode::Detached = mode {
+        // A detached box's terminal is its own choice, never the caller's stdin.
+        opts.tty = Some(opts.tty.or(plan.process.tty).unwrap_or(false));
+    }
     let paths = ctx.paths()?;
-    let prepared = match runner::prepare(&paths, plan, &opts) {
-        Ok(p) => p,
-        Err(e) => return Err(report(plan, e)),
-    };
-    if !prepared.warnings.is_empty() {
+    let ready = runner::prepare(&paths, plan, &opts).map_err(|e| report(plan, e))?;
+    if !ready.warnings.is_empty() {
         super::err(&diag::render(
-            &prepared.warnings,
+            &ready.warnings,
             &plan.origin,
             ctx.color_stderr(),
         ));
     }
-    let id = prepared.id().to_string();
+    match mode {
+        Mode::Detached => detached(&paths, plan, &opts, ready, ctx),
+        Mode::Attached { timings } => attached(&paths, plan, &opts, &ready, timings),
+    }
+}
+
+/// Start the box under its supervisor: print its id once the fox runs, or the diagnostics
+/// (and their exit code) when it could not start.
+fn detached(
+    paths: &Paths,
+    plan: &Plan,
+    opts: &RunOptions,
+    ready: ReadyBox,
+    ctx: &Ctx,
+) -> CmdResult {
+    let id = ready.id().to_string();
     let color = ctx.color_stderr();
     let render = |e: &RunError| diag::render(&e.diagnostics, &plan.origin, color);
-    match runner::detach(&paths, plan, &opts, prepared, &render) {
+    match runner::detach(paths, plan, opts, ready, &render) {
         Ok(runner::Detached::Started { .. }) => {
             super::out(&format!("{id}\n"));
             Ok(0)
@@ -168,66 +194,32 @@ pub(super) fn detach(plan: &Plan, mut opts: RunOptions, ctx: &Ctx) -> CmdResult 
     }
 }
 
-/// Run a resolved plan in the foreground: the exit code of the fox, or 125/126/127 with a
-/// diagnostic for foxbox's own failures. Shared by `run` and `up`.
-pub(super) fn execute(plan: &Plan, opts: &RunOptions, ctx: &Ctx, timings: bool) -> CmdResult {
-    let paths = ctx.paths()?;
-    let prepared = match runner::prepare(&paths, plan, opts) {
-        Ok(p) => p,
-        Err(e) => return Err(report(plan, e)),
-    };
-    if !prepared.warnings.is_empty() {
-        super::err(&diag::render(
-            &prepared.warnings,
-            &plan.origin,
-            ctx.color_stderr(),
-        ));
+/// Run the box in the foreground and say why it ended when its limits ended it.
+fn attached(
+    paths: &Paths,
+    plan: &Plan,
+    opts: &RunOptions,
+    ready: &ReadyBox,
+    timings: bool,
+) -> CmdResult {
+    let (outcome, steps) = runner::run_attached(paths, opts, ready).map_err(|e| report(plan, e))?;
+    if timings {
+        print_timings(ready.image_took, &steps);
     }
-    let result = runner::run_foreground(&paths, opts, &prepared);
-    if !prepared.committed() {
-        // It failed before it was recorded: nothing of it may stay.
-        prepared.discard(&paths);
-    } else if opts.auto_remove {
-        // Its record is the one written at the start (config never changes): no need to
-        // read it back. The box is gone for everyone at once; its files are deleted in the
-        // background.
-        let entry = &prepared.entry;
-        if let Ok((outcome, _)) = &result {
-            runner::remove::keep_exit_code(&paths, prepared.id(), outcome.code);
-        }
-        if let Err(e) = runner::remove::remove_on_exit(&paths, &prepared.boxes, entry) {
-            eprintln!("warning: could not remove box {}: {e}", entry.config.name);
-            // The box stays: it must say how it ended.
-            if let Ok((outcome, _)) = &result {
-                runner::write_exit(&prepared.boxes, prepared.id(), outcome);
-            }
-        }
+    if outcome.oom_killed {
+        let what = if outcome.code == 128 + libc::SIGKILL {
+            "box"
+        } else {
+            "a process of box"
+        };
+        eprintln!(
+            "foxbox: {what} {} was killed by its memory limit (OOM)",
+            ready.name()
+        );
+    } else if outcome.timed_out {
+        eprintln!("foxbox: box {} was stopped by its timeout", ready.name());
     }
-    match result {
-        Ok((outcome, steps)) => {
-            if timings {
-                print_timings(prepared.image_took, &steps);
-            }
-            if outcome.oom_killed {
-                let what = if outcome.code == 128 + libc::SIGKILL {
-                    "box"
-                } else {
-                    "a process of box"
-                };
-                eprintln!(
-                    "foxbox: {what} {} was killed by its memory limit (OOM)",
-                    prepared.entry.config.name
-                );
-            } else if outcome.timed_out {
-                eprintln!(
-                    "foxbox: box {} was stopped by its timeout",
-                    prepared.entry.config.name
-                );
-            }
-            Ok(outcome.code.clamp(0, 255) as u8)
-        }
-        Err(e) => Err(report(plan, e)),
-    }
+    Ok(outcome.code.clamp(0, 255) as u8)
 }
 
 /// A run error: its diagnostics against the spec, and its exit code.

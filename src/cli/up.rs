@@ -5,6 +5,7 @@ use clap::Args;
 use foxbox::runner::RunOptions;
 use foxbox::spec::Overrides;
 
+use super::run::{start, Mode};
 use super::{CmdResult, Ctx};
 
 #[derive(Debug, Args)]
@@ -51,8 +52,10 @@ pub fn run(a: UpArgs, ctx: &Ctx) -> CmdResult {
         tty: None,
         pull: a.pull.into(),
     };
-    if a.detach {
-        return super::run::detach(&plan, opts, ctx);
-    }
-    super::run::execute(&plan, &opts, ctx, a.timings)
+    let mode = if a.detach {
+        Mode::Detached
+    } else {
+        Mode::Attached { timings: a.timings }
+    };
+    start(&plan, opts, mode, ctx)
 }

@@ -16,7 +16,7 @@ use std::time::Instant;
 use super::channel::ChildEnd;
 use super::error::{Context, StepError};
 use super::steps::{Action, Side, Step};
-use super::{init, security_glue, user, Launch};
+use super::{init, security_steps, user, Launch};
 use crate::fs::{dev, etc, kernfs, masks, mounts, pivot, rootfs};
 use crate::plan::{MountKind, NetMode, User, DEFAULT_PATH};
 use crate::security::caps::CapSet;
@@ -274,11 +274,11 @@ impl<'a> State<'a> {
                     Some(id) if id.uid != 0 => CapSet(self.proc.added_capabilities.0 & set.0),
                     _ => set,
                 };
-                security_glue::set_capabilities(set, granted)
+                security_steps::set_capabilities(set, granted)
             }
-            Action::NoNewPrivs => security_glue::set_no_new_privs(),
+            Action::NoNewPrivs => security_steps::set_no_new_privs(),
             Action::Seccomp => {
-                security_glue::install_seccomp(self.proc.seccomp, self.proc.no_new_privs)
+                security_steps::install_seccomp(self.proc.seccomp, self.proc.no_new_privs)
             }
             Action::Image
             | Action::Clone

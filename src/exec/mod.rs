@@ -13,7 +13,7 @@ pub mod error;
 mod init;
 pub mod join;
 pub mod parent;
-pub mod security_glue;
+pub mod security_steps;
 pub mod steps;
 pub mod user;
 

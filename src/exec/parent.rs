@@ -63,7 +63,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
     let seccomp = match launch.seccomp {
         Some(p) => Some(p),
         None => {
-            compiled = super::security_glue::compile(plan)
+            compiled = super::security_steps::compile(plan)
                 .map_err(|e| fail(Action::Seccomp, "seccomp", e))?;
             compiled.as_ref()
         }

@@ -8,6 +8,7 @@
 
 use std::fs;
 
+use super::lifecycle::{free_leftovers, settle_dead};
 use super::remove;
 use super::{box_run_dir, RUN_DIR_ID};
 use crate::boxes::{control, BoxEntry, BoxError, Boxes, Status};
@@ -163,7 +164,7 @@ pub fn repair(paths: &Paths) {
         boxes.sweep_names();
         for id in boxes.ids().unwrap_or_default() {
             match boxes.load(&id) {
-                Ok(e) if at_rest(&e) => release(paths, &boxes, &e),
+                Ok(e) if at_rest(&e) => free_leftovers(paths, &boxes, &e),
                 _ => {}
             }
         }
@@ -183,7 +184,7 @@ pub fn repair(paths: &Paths) {
 
 /// What listing every box (`ps`) sweeps on the way, beside the box store's own sweep: trash
 /// (what only the store's user namespace can delete, too), half-made boxes and what they had
-/// claimed, and boxes that died without recording it ([`settle`]). Returns the listing, as
+/// claimed, and boxes that died without recording it ([`settle_dead`]). Returns the listing, as
 /// it is after that.
 pub fn sweep(paths: &Paths, boxes: &Boxes) -> Result<Vec<BoxEntry>, BoxError> {
     remove::sweep_trash(paths, boxes);
@@ -200,7 +201,7 @@ pub fn sweep(paths: &Paths, boxes: &Boxes) -> Result<Vec<BoxEntry>, BoxError> {
         .into_iter()
         .filter_map(|e| {
             if e.died {
-                settle(paths, boxes, &e).ok().flatten()
+                settle_dead(paths, boxes, &e).ok().flatten()
             } else {
                 Some(e)
             }
@@ -215,33 +216,4 @@ fn forget_gone_boxes(paths: &Paths) {
     }
     // Opening the volume store sweeps its markers.
     let _ = Volumes::open(paths.volumes(), paths.boxes());
-}
-
-/// Finish what a box that died without recording it (its supervisor or creating CLI killed)
-/// would have done: record its end and let go of what it held, or remove it if it was to be
-/// removed on exit. Returns the box as it is then, `None` once this removed it (a box
-/// another process removed meanwhile is not found).
-pub fn settle(paths: &Paths, boxes: &Boxes, e: &BoxEntry) -> Result<Option<BoxEntry>, BoxError> {
-    match boxes.settle(&e.config.id)? {
-        Some(e) if e.config.auto_remove => {
-            remove::remove(paths, boxes, &e)?;
-            Ok(None)
-        }
-        Some(e) => {
-            release(paths, boxes, &e);
-            Ok(Some(e))
-        }
-        // Settled meanwhile by another process.
-        None => boxes.load(&e.config.id).map(Some),
-    }
-}
-
-/// Let go of what a box that does not run still holds: its cgroup, runtime files and the
-/// temporary files of record writes that were interrupted.
-fn release(paths: &Paths, boxes: &Boxes, e: &BoxEntry) {
-    if let Ok(Some(cg)) = super::cgroup_record::recorded(e) {
-        let _ = cg.destroy();
-    }
-    let _ = fs::remove_dir_all(box_run_dir(paths, &e.config.id));
-    boxes.sweep_temp_files(&e.config.id);
 }

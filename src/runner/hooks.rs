@@ -4,21 +4,20 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use crate::boxes::{BoxError, BoxState, Boxes, Lock, ProcId};
+use crate::boxes::{Event, ProcId};
 use crate::exec::{Helpers, StepError};
 use crate::net::{self, NetGuard};
 use crate::plan::Plan;
 
-use super::{record_started, Prepared};
+use super::lifecycle::FirstRecord;
+use super::ReadyBox;
 
-/// How writing a start record went; a first record that failed gives back the hold on its box.
-type RecordResult = Result<(), (BoxError, Option<Lock>)>;
-type Job = Box<dyn FnOnce() -> RecordResult + Send>;
+/// Writing the start record; a first record that failed gives back the hold on its box.
+type Job = Box<dyn FnOnce() -> FirstRecord + Send>;
 
 pub struct BoxHooks<'a> {
-    prepared: &'a Prepared,
+    ready: &'a ReadyBox,
     run_dir: PathBuf,
-    boxes: &'a Boxes,
     /// Record the start in the box's state (a supervisor records its own pid beside it).
     record: bool,
     supervisor: Option<ProcId>,
@@ -28,17 +27,16 @@ pub struct BoxHooks<'a> {
     background: bool,
     /// That thread; if it could not write the box's first record, it gives back the hold on
     /// the box.
-    recording: Option<std::thread::JoinHandle<RecordResult>>,
+    recording: Option<std::thread::JoinHandle<FirstRecord>>,
     /// Fork a [`super::remove::Reaper`] for the box once it is recorded.
     reaper_for: Option<crate::store::paths::Paths>,
 }
 
 impl<'a> BoxHooks<'a> {
-    pub fn new(prepared: &'a Prepared, run_dir: PathBuf, boxes: &'a Boxes, record: bool) -> Self {
+    pub fn new(ready: &'a ReadyBox, run_dir: PathBuf, record: bool) -> Self {
         BoxHooks {
-            prepared,
+            ready,
             run_dir,
-            boxes,
             record,
             supervisor: None,
             net: None,
@@ -77,30 +75,30 @@ impl<'a> BoxHooks<'a> {
         if let Some(h) = self.recording.take() {
             match h.join() {
                 Ok(r) => self.settle(r),
-                Err(_) => tracing::warn!("recording box {} failed", self.prepared.id()),
+                Err(_) => tracing::warn!("recording box {} failed", self.ready.id()),
             }
         }
     }
 
     /// What writing the start record came to: a box whose first record could not be written
     /// is held (staged) again, for its caller to remove.
-    fn settle(&self, r: RecordResult) {
+    fn settle(&self, r: FirstRecord) {
         if let Err((e, hold)) = r {
-            self.prepared.hold_again(hold);
-            tracing::warn!("could not record box {}: {e}", self.prepared.id());
+            self.ready.life.hold_again(hold);
+            tracing::warn!("could not record box {}: {e}", self.ready.id());
         }
     }
 
     /// Fork the box's reaper, if it has one and it is not forked yet.
     fn spawn_reaper(&self) {
         if let Some(paths) = &self.reaper_for {
-            super::remove::Reaper::spawn(paths, self.boxes, self.prepared.id());
+            super::remove::Reaper::spawn(paths, self.ready.life.boxes(), self.ready.id());
         }
     }
 
     /// The record waits for the start (see [`BoxHooks::in_background`]).
     fn record_at_start(&self) -> bool {
-        self.background && self.record && !self.prepared.committed()
+        self.background && self.record && !self.ready.life.is_recorded()
     }
 
     /// Record `sup` as the box's supervisor when the fox starts.
@@ -126,7 +124,7 @@ impl<'a> BoxHooks<'a> {
 
 impl Helpers for BoxHooks<'_> {
     fn cgroup(&mut self, _plan: &Plan, pid: i32) -> Result<(), StepError> {
-        match &self.prepared.cgroup {
+        match &self.ready.cgroup {
             Some(cg) => cg.place(pid).map_err(|e| {
                 let err = StepError::new(e.errno().unwrap_or(0), e.to_string());
                 match e.help() {
@@ -156,14 +154,10 @@ impl Helpers for BoxHooks<'_> {
 
     fn released(&mut self, _pid: i32) -> Result<(), StepError> {
         if !self.record_at_start() {
-            self.prepared.commit().map_err(|e| {
-                let msg = e
-                    .diagnostics
-                    .first()
-                    .map(|d| d.message.clone())
-                    .unwrap_or_else(|| "cannot record the box".into());
-                StepError::msg(msg)
-            })?;
+            self.ready
+                .life
+                .record()
+                .map_err(|e| StepError::msg(e.to_string()))?;
             // Recorded: from here on a caller killed must not leave the box behind.
             self.spawn_reaper();
         }
@@ -185,19 +179,21 @@ impl Helpers for BoxHooks<'_> {
         let fox = ProcId::of(pid);
         let sup = self.supervisor;
         crate::store::fault::point("start.before-running");
+        let start = Event::Start {
+            fox,
+            supervisor: sup,
+        };
         let job: Job = if self.record_at_start() {
-            let state = BoxState::running(self.prepared.entry.config.creator, fox, sup);
-            let record = self.prepared.recorder();
+            let record = self.ready.life.first_record();
             Box::new(move || {
-                let r = record(state);
+                let r = record(start);
                 crate::store::fault::point("start.after-running");
                 r
             })
         } else {
-            let boxes = self.boxes.clone();
-            let id = self.prepared.id().to_string();
+            let life = self.ready.life.handle();
             Box::new(move || {
-                record_started(&boxes, &id, fox, sup);
+                let _ = life.apply(&start);
                 crate::store::fault::point("start.after-running");
                 Ok(())
             })

@@ -8,6 +8,7 @@ pub mod check;
 pub mod exec_request;
 pub mod holder;
 mod hooks;
+pub mod lifecycle;
 pub mod remove;
 pub mod supervisor;
 pub mod system;
@@ -18,9 +19,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::boxes::execinfo::ExecInfo;
-use crate::boxes::{
-    now_ms, BoxConfig, BoxEntry, BoxError, BoxState, Boxes, Lock, Pending, ProcId, Status,
-};
+use crate::boxes::{BoxConfig, Boxes};
 use crate::cgroup::{self, BoxCgroup, Host};
 use crate::diag::{codes, Diagnostic};
 use crate::exec::{self, BoxRootfs, Launch, Layers, UpperDirs};
@@ -30,6 +29,7 @@ use crate::store::paths::Paths;
 use crate::volume::Volumes;
 
 pub use hooks::BoxHooks;
+pub use lifecycle::{BoxLife, Outcome};
 pub use supervisor::{detach, Detached};
 
 /// How a box is started, beyond its plan.
@@ -82,12 +82,13 @@ fn typed<E: std::error::Error + 'static>(code: &'static str) -> impl Fn(E) -> Ru
     }
 }
 
-/// Everything made for a box before it starts.
-pub struct Prepared {
+/// A box made and ready to start: its record staged (or written), its image, rootfs,
+/// volumes and cgroup.
+pub struct ReadyBox {
     /// The plan with the image's defaults (workdir, user, env, command) under the spec's.
     pub plan: BoxPlan,
-    pub boxes: Boxes,
-    pub entry: BoxEntry,
+    /// The box's record, through its life.
+    pub life: BoxLife,
     pub image: Image,
     pub rootfs: BoxRootfs,
     pub volumes: HashMap<String, PathBuf>,
@@ -98,8 +99,6 @@ pub struct Prepared {
     pub image_took: std::time::Duration,
     /// The plan's seccomp filter, compiled (`None`: unconfined, or left to the executor).
     pub seccomp: Option<crate::security::seccomp::Program>,
-    /// Holds the box while its record is not yet written (see [`Prepared::commit`]).
-    pending: Pending,
 }
 
 /// The image from the store; a registry reference (or a pinned digest) that is not there is
@@ -194,7 +193,7 @@ fn port_error(plan: &Plan) -> impl Fn(crate::net::NetError) -> RunError + '_ {
 
 /// Resolve the image, record the box, and make its rootfs, volumes and cgroup. On failure
 /// nothing of the box is left behind.
-pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<Prepared, RunError> {
+pub fn prepare(paths: &Paths, plan: &Plan, opts: &RunOptions) -> Result<ReadyBox, RunError> {
     let t = Instant::now();
     let store = Store::open_for_boxes(paths).map_err(typed(codes::image::STORE))?;
     let image = resolve_image(&store, plan, opts.pull)?;
@@ -209,7 +208,7 @@ pub fn prepare_image(
     store: Store,
     image: Image,
     image_took: std::time::Duration,
-) -> Result<Prepared, RunError> {
+) -> Result<ReadyBox, RunError> {
     let with_ports = with_host_ports(plan.clone()).map_err(port_error(plan))?;
     let plan = &box_plan::box_plan(&with_ports, &image);
     let command = effective_command(plan, &image);
@@ -230,7 +229,7 @@ pub fn prepare_image(
     let boxes = Boxes::open_unswept(paths.boxes()).map_err(typed(codes::boxes::STORE))?;
     // Compiled once, for the executor and for `exec`'s record. A profile that does not
     // compile is left to the executor's seccomp step, which reports it against the spec.
-    let seccomp = exec::security_glue::compile(plan).ok().flatten();
+    let seccomp = exec::security_steps::compile(plan).ok().flatten();
     let volume_names: Vec<String> = plan
         .mounts
         .iter()
@@ -271,7 +270,7 @@ pub fn prepare_image(
         creator: None,
         initial: None,
     };
-    let (entry, pending) = boxes.stage(config).map_err(|e| RunError {
+    let life = BoxLife::stage(boxes, config).map_err(|e| RunError {
         diagnostics: vec![Diagnostic::from_error(codes::boxes::CREATE, &e)
             .with_span(plan.name.as_ref().and_then(|n| n.span))],
         exit: 125,
@@ -283,16 +282,15 @@ pub fn prepare_image(
     let outside = plan.limits.needs_cgroup()
         || !matches!(plan.network.mode.value, NetMode::None | NetMode::Host);
     if outside {
-        if let Err(e) = boxes.commit(&entry, &pending) {
-            boxes.abandon(&entry, &pending);
+        if let Err(e) = life.record() {
+            life.discard(paths);
             return Err(typed(codes::boxes::CREATE)(e));
         }
     }
 
-    let mut made = Prepared {
+    let mut made = ReadyBox {
         plan: plan.clone(),
-        boxes,
-        entry,
+        life,
         image,
         rootfs: BoxRootfs {
             layers: Layers::Dir(PathBuf::new()),
@@ -303,9 +301,8 @@ pub fn prepare_image(
         warnings: Vec::new(),
         image_took,
         seccomp,
-        pending,
     };
-    match fill(paths, plan, opts, &store, &mut made, &volume_names) {
+    match make_rootfs_volumes_cgroup(paths, plan, opts, &store, &mut made, &volume_names) {
         Ok(()) => Ok(made),
         Err(e) => {
             made.discard(paths);
@@ -314,16 +311,18 @@ pub fn prepare_image(
     }
 }
 
-fn fill(
+/// What a staged box is made of besides its record: its image use marker and rootfs, its
+/// volumes (made when missing) and its cgroup.
+fn make_rootfs_volumes_cgroup(
     paths: &Paths,
     plan: &Plan,
     opts: &RunOptions,
     store: &Store,
-    made: &mut Prepared,
+    made: &mut ReadyBox,
     volume_names: &[String],
 ) -> Result<(), RunError> {
-    let id = made.entry.config.id.clone();
-    let dir = made.entry.dir.clone();
+    let id = made.life.id().to_string();
+    let dir = made.life.entry().dir.clone();
     store
         .add_user(&made.image.id, &id)
         .map_err(typed(codes::image::USERS))?;
@@ -332,7 +331,7 @@ fn fill(
         .map_err(typed(codes::image::ROOTFS))?;
     // Every box mounts its root over this one directory, each inside its own mount namespace
     // (see [`BoxRootfs::mountpoint`]): no directory to make and delete per box.
-    let mountpoint = made.boxes.mountpoint();
+    let mountpoint = made.life.boxes().mountpoint();
     fs::create_dir_all(&mountpoint)
         .map_err(|e| err(codes::boxes::MOUNTPOINT)(format!("{}: {e}", mountpoint.display())))?;
     made.rootfs = BoxRootfs {
@@ -400,22 +399,24 @@ fn fill(
                     })
                     .collect(),
             };
-            cgroup_record::write(&made.entry, &intended).map_err(typed(codes::limits::CGROUP))?;
+            cgroup_record::write(made.life.entry(), &intended)
+                .map_err(typed(codes::limits::CGROUP))?;
             crate::store::fault::point("start.cgroup-recorded");
             let cg = BoxCgroup::create(&lp, &id).map_err(typed(codes::limits::CGROUP))?;
-            cgroup_record::write(&made.entry, &cg).map_err(typed(codes::limits::CGROUP))?;
+            cgroup_record::write(made.life.entry(), &cg).map_err(typed(codes::limits::CGROUP))?;
             made.cgroup = Some(cg);
         }
     }
     Ok(())
 }
 
-impl Prepared {
+impl ReadyBox {
     /// The executor's launch for this box.
     pub fn launch<'a>(&'a self, paths: &Paths, opts: &RunOptions) -> Launch<'a> {
         let plan = &self.plan;
-        let mut l = Launch::new(plan, self.rootfs.clone(), &self.entry.config.name);
-        l.default_args = self.entry.config.command.clone();
+        let config = &self.life.entry().config;
+        let mut l = Launch::new(plan, self.rootfs.clone(), &config.name);
+        l.default_args = config.command.clone();
         l.volumes = self.volumes.clone();
         l.seccomp = self.seccomp.as_ref();
         l.holder = holder::get(&paths.runtime, &l.id_maps);
@@ -428,72 +429,22 @@ impl Prepared {
 
     /// The box's runtime directory (helper sockets and logs): short, for unix socket paths.
     pub fn run_dir(&self, paths: &Paths) -> PathBuf {
-        box_run_dir(paths, &self.entry.config.id)
+        box_run_dir(paths, self.id())
     }
 
     pub fn id(&self) -> &str {
-        &self.entry.config.id
+        self.life.id()
     }
 
-    /// Write the box's record, if that is still to do. Until then the box is invisible, and
-    /// removed as abandoned should this process die.
-    pub fn commit(&self) -> Result<(), RunError> {
-        if !self.pending.is_pending() {
-            return Ok(());
-        }
-        self.boxes
-            .commit(&self.entry, &self.pending)
-            .map_err(typed(codes::boxes::CREATE))
+    /// The box's name (given or generated).
+    pub fn name(&self) -> &str {
+        &self.life.entry().config.name
     }
 
-    /// True once the box is recorded.
-    pub fn committed(&self) -> bool {
-        !self.pending.is_pending()
-    }
-
-    /// Write the record of a box not recorded yet with the state it has reached (a box that
-    /// runs, or failed to start), in one write, then let go of the box. What this returns
-    /// may run on another thread; on failure it gives back the hold on the box, for
-    /// [`Prepared::hold_again`].
-    pub fn recorder(&self) -> impl FnOnce(BoxState) -> Result<(), (BoxError, Option<Lock>)> + Send {
-        let boxes = self.boxes.clone();
-        let entry = self.entry.clone();
-        let hold = self.pending.take_hold();
-        move |state| match boxes.record_with_state(&entry, state) {
-            Ok(()) => Ok(()),
-            Err(e) => Err((e, hold)),
-        }
-    }
-
-    /// The record was not written: the box is held (staged) again.
-    pub fn hold_again(&self, hold: Option<Lock>) {
-        if let Some(l) = hold {
-            self.pending.hold_again(l);
-        }
-    }
-
-    /// Remove the box after a failed start: all of it once recorded, else what was staged.
+    /// Remove the box after a failed start (or once a build step is done with it): all of
+    /// it once recorded, else what was staged.
     pub fn discard(&self, paths: &Paths) {
-        if self.committed() {
-            let _ = remove::remove(paths, &self.boxes, &self.entry);
-            return;
-        }
-        let store = Store::open_for_boxes(paths).ok();
-        if let Some(store) = &store {
-            store.remove_user(&self.image.id, self.id());
-        }
-        if !self.entry.config.volumes.is_empty() {
-            if let Ok(vols) = Volumes::open(paths.volumes(), paths.boxes()) {
-                for v in &self.entry.config.volumes {
-                    vols.remove_user(v, self.id());
-                }
-            }
-        }
-        self.boxes.abandon(&self.entry, &self.pending);
-        if let (true, Some(store)) = (self.entry.dir.exists(), &store) {
-            // Files of the box's subordinate ids (its fox ran, then its record failed).
-            let _ = store.remove_tree(&self.entry.dir);
-        }
+        self.life.discard(paths);
     }
 }
 
@@ -505,25 +456,16 @@ pub fn box_run_dir(paths: &Paths, id: &str) -> PathBuf {
 /// How much of a box's id names its runtime directory.
 const RUN_DIR_ID: usize = 12;
 
-/// How a box ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Outcome {
-    /// The shell-style code: the fox's own, 128+N for signal N.
-    pub code: i32,
-    pub oom_killed: bool,
-    pub timed_out: bool,
-}
-
 /// Run a prepared box attached to this terminal; returns how it ended and the step timings.
+/// The box is left on record, exited (unless `--rm`: its caller removes it, see
+/// [`run_attached`]).
 pub fn run_foreground(
     paths: &Paths,
     opts: &RunOptions,
-    prepared: &Prepared,
+    ready: &ReadyBox,
 ) -> Result<(Outcome, Vec<exec::Timing>), RunError> {
-    let id = prepared.id().to_string();
-    let launch = prepared.launch(paths, opts);
-    let mut hooks =
-        BoxHooks::new(prepared, prepared.run_dir(paths), &prepared.boxes, true).in_background();
+    let launch = ready.launch(paths, opts);
+    let mut hooks = BoxHooks::new(ready, ready.run_dir(paths), true).in_background();
     if opts.auto_remove {
         hooks = hooks.with_reaper(paths);
     }
@@ -532,14 +474,17 @@ pub fn run_foreground(
     hooks.stop_network();
     match result {
         Ok(done) => {
-            let code = done.exit.shell_code();
-            let outcome = release(prepared.cgroup.as_ref(), code, done.timed_out);
-            // A box removed on exit needs no exit record: [`run_foreground`]'s caller writes
-            // one only when the removal fails. One fsync fewer on every `run --rm`. A box
-            // whose record could not be written is not one to update (its staging lock is
-            // still held, here): the caller removes it.
-            if !opts.auto_remove && prepared.committed() {
-                write_exit(&prepared.boxes, &id, &outcome);
+            let outcome = Outcome::collect(
+                ready.cgroup.as_ref(),
+                done.exit.shell_code(),
+                done.timed_out,
+            );
+            // A box removed on exit needs no exit record: [`run_attached`] writes one only
+            // when the removal fails. One fsync fewer on every `run --rm`. A box whose record
+            // could not be written is not one to update (its staging lock is still held,
+            // here): the caller removes it.
+            if !opts.auto_remove && ready.life.is_recorded() {
+                let _ = ready.life.exited(&outcome, None);
             }
             Ok((outcome, done.timings))
         }
@@ -547,83 +492,29 @@ pub fn run_foreground(
             let e = RunError::from_exec(e);
             // An exited box holds no cgroup, whether it ran or never started (the detached
             // start's failure does the same).
-            if let Some(cg) = &prepared.cgroup {
+            if let Some(cg) = &ready.cgroup {
                 let _ = cg.destroy();
             }
-            if prepared.committed() {
-                let _ = prepared.boxes.update_state(&id, |s| failed_start(s, &e));
-            } else if !opts.auto_remove {
-                // Kept, as podman keeps a box that failed to start, with the reason.
-                let mut state = prepared.entry.state.clone();
-                failed_start(&mut state, &e);
-                if let Err((_, hold)) = prepared.recorder()(state) {
-                    prepared.hold_again(hold);
-                }
-            }
+            ready.life.failed(&e, !opts.auto_remove);
             Err(e)
         }
     }
 }
 
-/// A box that failed to start, as it is kept (without `--rm`): exited with foxbox's code for
-/// the failure and its first diagnostic as the reason.
-pub fn failed_start(s: &mut BoxState, e: &RunError) {
-    s.status = Status::Exited;
-    s.creator = None;
-    s.finished = Some(now_ms());
-    s.exit_code = Some(e.exit as i32);
-    s.error = e.diagnostics.first().map(|d| d.message.clone());
-}
-
-/// Record the box's exit in its state (and release its cgroup): the one place exits are
-/// written, for attached boxes and supervisors alike.
-pub fn record_exit(
-    boxes: &Boxes,
-    id: &str,
-    cgroup: Option<&BoxCgroup>,
-    code: i32,
-    timed_out: bool,
-) -> Outcome {
-    let outcome = release(cgroup, code, timed_out);
-    write_exit(boxes, id, &outcome);
-    outcome
-}
-
-/// How the box ended, its cgroup asked about an OOM kill and then removed.
-fn release(cgroup: Option<&BoxCgroup>, code: i32, timed_out: bool) -> Outcome {
-    // Any of its processes, as podman reports it: a shell whose child the limit killed
-    // ends with a code of its own.
-    let oom_killed = cgroup.is_some_and(|cg| cg.oom_kills().ok().flatten().unwrap_or(0) > 0);
-    if let Some(cg) = cgroup {
-        let _ = cg.destroy();
+/// [`run_foreground`], then the box's end as its options say: a box that failed before it
+/// was recorded leaves nothing; a `--rm` box is removed. `run` and `up` attached.
+pub fn run_attached(
+    paths: &Paths,
+    opts: &RunOptions,
+    ready: &ReadyBox,
+) -> Result<(Outcome, Vec<exec::Timing>), RunError> {
+    let result = run_foreground(paths, opts, ready);
+    if !ready.life.is_recorded() {
+        ready.discard(paths);
+    } else if opts.auto_remove {
+        ready
+            .life
+            .remove_on_exit(paths, result.as_ref().ok().map(|(o, _)| o));
     }
-    Outcome {
-        code,
-        oom_killed,
-        timed_out,
-    }
-}
-
-/// Write a box's exit into its state.
-pub fn write_exit(boxes: &Boxes, id: &str, outcome: &Outcome) {
-    let _ = boxes.update_state(id, |s| {
-        s.status = Status::Exited;
-        s.creator = None;
-        s.finished = Some(now_ms());
-        s.exit_code = Some(outcome.code);
-        s.oom_killed = outcome.oom_killed;
-        s.timed_out = outcome.timed_out;
-    });
-}
-
-/// Mark the box running with its first process (called once the fox is exec'd).
-pub fn record_started(boxes: &Boxes, id: &str, fox: Option<ProcId>, supervisor: Option<ProcId>) {
-    let _ = boxes.update_state(id, |s| {
-        s.status = Status::Running;
-        s.fox = fox;
-        s.started = Some(now_ms());
-        if supervisor.is_some() {
-            s.supervisor = supervisor;
-        }
-    });
+    result
 }

@@ -20,10 +20,11 @@ use std::time::{Duration, Instant};
 use nix::fcntl::OFlag;
 use serde::{Deserialize, Serialize};
 
-use super::{failed_start, record_exit, remove, BoxHooks, Prepared, RunError, RunOptions};
+use super::lifecycle::{BoxLife, Outcome};
+use super::{typed, BoxHooks, ReadyBox, RunError, RunOptions};
 use crate::boxes::exits::Exits;
 use crate::boxes::log::{LogWriter, Stream};
-use crate::boxes::{Boxes, ProcId};
+use crate::boxes::{BoxError, ProcId};
 use crate::cgroup::BoxCgroup;
 use crate::diag::codes;
 use crate::exec::{self, Deadline};
@@ -70,21 +71,21 @@ pub fn detach(
     paths: &Paths,
     plan: &Plan,
     opts: &RunOptions,
-    prepared: Prepared,
+    ready: ReadyBox,
     render: &dyn Fn(&RunError) -> String,
 ) -> Result<Detached, RunError> {
     // The supervisor records state from its first moment: the box must be on record.
-    if let Err(e) = prepared.commit() {
-        prepared.discard(paths);
-        return Err(e);
+    if let Err(e) = ready.life.record() {
+        ready.discard(paths);
+        return Err(typed(codes::boxes::CREATE)(e));
     }
     let (report_r, report_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| {
-        let _ = remove::remove(paths, &prepared.boxes, &prepared.entry);
+        let _ = ready.life.remove(paths);
         RunError::new(codes::supervisor::PIPE, format!("cannot make a pipe: {e}"))
     })?;
     match p::fork() {
         Err(e) => {
-            let _ = remove::remove(paths, &prepared.boxes, &prepared.entry);
+            let _ = ready.life.remove(paths);
             Err(RunError::new(
                 codes::supervisor::FORK,
                 format!("cannot fork the box's supervisor: {e}"),
@@ -92,7 +93,7 @@ pub fn detach(
         }
         Ok(None) => {
             drop(report_r);
-            supervisor(paths, plan, opts, prepared, report_w, render)
+            supervisor(paths, plan, opts, ready, report_w, render)
         }
         Ok(Some(pid)) => {
             drop(report_w);
@@ -111,9 +112,9 @@ pub fn detach(
                         Ok(Exit::Signal(s)) => format!("killed by signal {s}"),
                         Err(e) => e.to_string(),
                     };
-                    if let Ok(e) = prepared.boxes.load(prepared.id()) {
+                    if let Ok(e) = ready.life.boxes().load(ready.id()) {
                         if !e.state.is_running() {
-                            let _ = remove::remove(paths, &prepared.boxes, &e);
+                            let _ = ready.life.remove(paths);
                         }
                     }
                     Err(RunError::new(
@@ -128,8 +129,7 @@ pub fn detach(
 
 /// What the supervisor keeps once the box runs.
 struct Running {
-    boxes: Boxes,
-    id: String,
+    life: BoxLife,
     cgroup: Option<BoxCgroup>,
     auto_remove: bool,
     run_dir: PathBuf,
@@ -150,7 +150,7 @@ fn supervisor(
     paths: &Paths,
     plan: &Plan,
     opts: &RunOptions,
-    prepared: Prepared,
+    ready: ReadyBox,
     report: OwnedFd,
     render: &dyn Fn(&RunError) -> String,
 ) -> ! {
@@ -168,7 +168,7 @@ fn supervisor(
         }
     };
 
-    let running = match start(paths, plan, opts, prepared) {
+    let running = match start(paths, plan, opts, ready) {
         Ok(r) => r,
         Err(e) => {
             tell(Report::Failed {
@@ -190,12 +190,10 @@ fn start(
     paths: &Paths,
     plan: &Plan,
     opts: &RunOptions,
-    prepared: Prepared,
+    ready: ReadyBox,
 ) -> Result<Running, RunError> {
-    let boxes = &prepared.boxes;
-    let id = prepared.id().to_string();
     let fail = |e: RunError| {
-        let _ = remove::remove(paths, boxes, &prepared.entry);
+        let _ = ready.life.remove(paths);
         e
     };
     let io_fail = |what: &str, e: io::Error| {
@@ -208,12 +206,7 @@ fn start(
     // Recorded before anything can fail or hang, so a crash from here on reads as one. A box
     // that is gone, or was found dead (its creator killed before this was recorded), is not
     // started: a sweep has finished it.
-    let mut dead = false;
-    let recorded = boxes.update_state(&id, |s| {
-        dead = s.status == crate::boxes::Status::Exited;
-        s.supervisor = me;
-    });
-    if dead || matches!(recorded, Err(crate::boxes::BoxError::NotFound(_))) {
+    if let Err(BoxError::Transition { .. } | BoxError::NotFound(_)) = ready.life.supervised(me) {
         return Err(RunError::new(
             "foxbox::supervisor",
             "the box was removed or ended while its supervisor started",
@@ -234,29 +227,29 @@ fn start(
         fd::dup_onto(from, to).map_err(|e| io_fail("set up stdio", e))?;
     }
     drop((out_w, err_w));
-    let log_path = prepared.entry.log_path();
+    let log_path = ready.life.entry().log_path();
     // Made before the start, so `logs -f` finds it at once.
     LogWriter::open(&log_path).map_err(|e| io_fail("open the log", e))?;
     p::block_signals(WATCHED).map_err(|e| io_fail("block signals", e))?;
 
-    let mut launch = prepared.launch(paths, opts);
+    let mut launch = ready.launch(paths, opts);
     // Never decided by the supervisor's stdin (/dev/null by now).
     launch.tty = opts.tty.or(plan.process.tty).unwrap_or(false);
-    let run_dir = prepared.run_dir(paths);
-    let mut hooks = BoxHooks::new(&prepared, run_dir.clone(), boxes, true).with_supervisor(me);
+    let run_dir = ready.run_dir(paths);
+    let mut hooks = BoxHooks::new(&ready, run_dir.clone(), true).with_supervisor(me);
     let started = match exec::start(&launch, &mut hooks) {
         Ok(s) => s,
         Err(e) => {
             hooks.stop_network();
             let e = RunError::from_exec(e);
-            if prepared.entry.config.auto_remove {
+            if ready.life.entry().config.auto_remove {
                 return Err(fail(e));
             }
             // Kept with the reason, as a foreground box and podman's are; its cgroup and
             // runtime files go, as an exited box's do.
             drop(hooks);
-            let _ = boxes.update_state(&id, |s| failed_start(s, &e));
-            if let Some(cg) = &prepared.cgroup {
+            ready.life.failed(&e, true);
+            if let Some(cg) = &ready.cgroup {
                 let _ = cg.destroy();
             }
             let _ = std::fs::remove_dir_all(&run_dir);
@@ -276,17 +269,11 @@ fn start(
     }
     let (pid, pidfd) = (started.pid, started.pidfd);
     drop(launch);
-    let Prepared {
-        boxes,
-        entry,
-        cgroup,
-        ..
-    } = prepared;
+    let ReadyBox { life, cgroup, .. } = ready;
     Ok(Running {
-        boxes,
-        id,
+        auto_remove: life.entry().config.auto_remove,
+        life,
         cgroup,
-        auto_remove: entry.config.auto_remove,
         run_dir,
         net,
         timeout: plan.limits.timeout().map(|t| t.value),
@@ -301,7 +288,7 @@ fn start(
 /// Follow the box until it ends, then record how, stop its network and remove it if asked.
 fn finish(paths: &Paths, mut r: Running) {
     let sfd = p::signalfd(WATCHED).ok();
-    let mut log = LogWriter::open(&r.boxes.log_path(&r.id)).ok();
+    let mut log = LogWriter::open(&r.life.entry().log_path()).ok();
     let mut deadline = Deadline::new(r.timeout, r.grace).with_init(r.init);
     let helper = r
         .net
@@ -310,34 +297,33 @@ fn finish(paths: &Paths, mut r: Running) {
         .map(|p| p as i32);
     let exit = follow(&mut r, sfd.as_ref(), log.as_mut(), &mut deadline, helper);
     let timed_out = exit.as_ref().is_ok_and(|e| deadline.ended(*e));
-    let code = match exit {
-        Ok(e) => e.shell_code(),
+    let (code, lost) = match exit {
+        Ok(e) => (e.shell_code(), None),
         Err(e) => {
             // Lost track of it: end it rather than leave it unsupervised.
             let _ = p::pidfd_signal(r.pidfd.as_fd(), libc::SIGKILL);
             let _ = p::wait_pid(r.pid);
-            let _ = r.boxes.update_state(&r.id, |s| {
-                s.error = Some(format!("the supervisor lost track of the box: {e}"))
-            });
-            128 + libc::SIGKILL
+            (
+                128 + libc::SIGKILL,
+                Some(format!("the supervisor lost track of the box: {e}")),
+            )
         }
     };
     if let Some(l) = log.as_mut() {
         let _ = l.flush_partial(Stream::Stdout);
         let _ = l.flush_partial(Stream::Stderr);
     }
-    record_exit(&r.boxes, &r.id, r.cgroup.as_ref(), code, timed_out);
+    let outcome = Outcome::collect(r.cgroup.as_ref(), code, timed_out);
+    let _ = r.life.exited(&outcome, lost);
     if let Some(n) = r.net.take() {
         n.stop();
     }
     let _ = std::fs::remove_dir_all(&r.run_dir);
     if r.auto_remove {
         let exits = Exits::new(&paths.runtime);
-        let _ = exits.record(&r.id, code);
+        let _ = exits.record(r.life.id(), code);
         exits.sweep_now_and_then();
-        if let Ok(e) = r.boxes.load(&r.id) {
-            let _ = remove::remove(paths, &r.boxes, &e);
-        }
+        let _ = r.life.remove(paths);
     }
 }
 

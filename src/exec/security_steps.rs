@@ -1,6 +1,6 @@
-//! The child's calls into the security layer (capabilities, no_new_privs, seccomp), mapped to
-//! step errors. The seccomp program is compiled by the parent before the clone ([`compile`]),
-//! so the child only installs it.
+//! The security steps of a box's process (capabilities, no_new_privs, seccomp): the security
+//! layer's calls, their errors as step errors. The seccomp program is compiled by the parent
+//! before the clone ([`compile`]), so the child only installs it.
 
 use crate::exec::error::StepError;
 use crate::plan::{Plan, Seccomp};
