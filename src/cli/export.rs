@@ -109,14 +109,18 @@ fn kube_out(
             )
         })?;
         let dest = beside.join(file);
-        foxbox::store::atomic::write_file(&dest, &text)
-            .map_err(|e| Failure::new(Diagnostic::from_error(codes::export::OUTPUT, &e)))?;
+        let same = |a: &Path, b: &Path| matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y);
+        // Beside the spec's own profile, the profile is there already.
+        if !same(&dest, source) {
+            foxbox::store::atomic::write_file(&dest, &text)
+                .map_err(|e| Failure::new(Diagnostic::from_error(codes::export::OUTPUT, &e)))?;
+            profile_written = Some(dest.clone());
+        }
         super::err(&format!(
-            "wrote the seccomp profile {} (copy it into the kubelet's seccomp directory, \
-             /var/lib/kubelet/seccomp/ by default)\n",
+            "the Pod names the seccomp profile {} (copy it into the kubelet's seccomp \
+             directory, /var/lib/kubelet/seccomp/ by default)\n",
             dest.display()
         ));
-        profile_written = Some(dest);
     }
     match output {
         None => super::out(&k.yaml),

@@ -28,9 +28,10 @@ use crate::plan::{BoxPlan, MountKind, NetMode, Plan, Seccomp};
 use crate::security::seccomp::{self, Target};
 use crate::sys::idmap::{IdMaps, IdRange};
 
-/// The runtime-spec version the config claims: it uses nothing newer than 1.0, and 1.3.0 is
-/// what runtime-tools' validator (at the commit the conformance suite pins) checks.
-pub const OCI_VERSION: &str = "1.3.0";
+/// The runtime-spec version the config claims: the oldest that has every field it uses
+/// (`defaultErrnoRet` came in 1.1.0), so older runtimes take it too (crun 1.8 refuses 1.2 and
+/// newer as "unknown version").
+pub const OCI_VERSION: &str = "1.1.0";
 
 /// What [`config_from_plan`] needs of the host and the image.
 #[derive(Debug, Clone)]
@@ -280,7 +281,16 @@ pub fn config_from_plan(
         .build()
         .map_err(oci_err)?;
     let mut user = UserBuilder::default().uid(cx.uid).gid(cx.gid);
-    if !cx.groups.is_empty() {
+    // runc refuses any additional group in a rootless container ("cannot set any additional
+    // groups in a rootless container"), even where newgidmap made setgroups possible.
+    let rootless = !cx.maps.uids.iter().any(|r| r.outside == 0);
+    if !cx.groups.is_empty() && rootless {
+        warn(
+            p.user.span,
+            "a rootless bundle keeps no supplementary groups (runc refuses them): the user's \
+             groups from the image's /etc/group are left out",
+        );
+    } else if !cx.groups.is_empty() {
         user = user.additional_gids(cx.groups.clone());
     }
     let mut process = ProcessBuilder::default()
