@@ -11,12 +11,14 @@ use std::process::Command;
 
 use common::{Env, Run, Who};
 
-/// What the comparisons look at: capability sets, seccomp mode, no_new_privs, ids, and two
-/// masked paths (/proc/interrupts is never empty unmasked; /sys/firmware has entries on a
-/// host with firmware tables, and is an empty tmpfs masked).
+/// What the comparisons look at: capability sets, seccomp mode, no_new_privs, ids, two masked
+/// paths (/proc/interrupts is never empty unmasked; /sys/firmware has entries on a host with
+/// firmware tables, and is an empty tmpfs masked), the hostname, and one verdict of the
+/// seccomp filter (the default profile refuses unshare(CLONE_NEWUSER) without CAP_SYS_ADMIN).
 const PROBE: &str = "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' /proc/self/status; \
      echo ids=$(id -u):$(id -g); echo interrupts=$(wc -c < /proc/interrupts); \
-     echo firmware=$(ls /sys/firmware | wc -l); echo host=$(hostname)";
+     echo firmware=$(ls /sys/firmware | wc -l); echo host=$(hostname); \
+     unshare -U true 2>/dev/null; echo unshare-user=$?";
 
 fn spec(extra: &str) -> String {
     format!(
@@ -142,6 +144,8 @@ fn the_compared_specs_differ_in_what_is_compared() {
     assert_ne!(outs[0], outs[1]);
     assert!(outs[1].contains("Seccomp:\t0"), "{}", outs[1]);
     assert!(outs[1].contains("ids=1000:1000"), "{}", outs[1]);
+    assert!(outs[0].contains("unshare-user=1"), "{}", outs[0]);
+    assert!(outs[1].contains("unshare-user=0"), "{}", outs[1]);
 }
 
 /// Where runtime-tools' source is: ../shared beside the checkout (or its parent's, for a

@@ -693,3 +693,125 @@ fn fill(
         image: crate::runner::image_label(&plan.image.value),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::idmap::IdRange;
+
+    fn plan(text: &str) -> Plan {
+        let (plan, diags) =
+            crate::spec::check_str(text, Path::new("Foxbox.toml"), Path::new("/repo"));
+        plan.unwrap_or_else(|| panic!("{diags:?}"))
+    }
+
+    fn cx(uid: u32, root_maps: bool) -> BundleContext {
+        let outside = if root_maps { 0 } else { 1000 };
+        let r = IdRange {
+            inside: 0,
+            outside,
+            count: 1,
+        };
+        BundleContext {
+            maps: IdMaps {
+                uids: vec![r],
+                gids: vec![r],
+                via_helpers: false,
+            },
+            uid,
+            gid: uid,
+            groups: vec![10],
+            home: "/home/x".into(),
+            hostname: "h".into(),
+            etc_files: None,
+            volume_dirs: vec![None, Some(PathBuf::from("/store/volumes/data"))],
+            rlimits: Vec::new(),
+        }
+    }
+
+    fn json(p: &Plan, c: &BundleContext) -> (serde_json::Value, Vec<Diagnostic>) {
+        let (spec, w) = config_from_plan(p, c).unwrap();
+        (
+            serde_json::from_str(&config_json(&spec).unwrap()).unwrap(),
+            w,
+        )
+    }
+
+    #[test]
+    fn a_config_from_a_plan() {
+        let p = plan(
+            "[box]\nimage = \"busybox\"\nuser = \"1000:1000\"\ncommand = [\"true\"]\n\
+             [capabilities]\nadd = [\"NET_RAW\"]\n[limits]\nmemory = \"64m\"\ncpus = 0.5\n\
+             pids = 10\ntimeout = \"5s\"\n[rootfs]\nreadonly = true\n[network]\nmode = \"host\"\n\
+             [[mounts]]\ntype = \"tmpfs\"\ntarget = \"/t\"\nsize = \"1m\"\n\
+             [[mounts]]\ntype = \"volume\"\nsource = \"data\"\ntarget = \"/data\"\n",
+        );
+        let (v, w) = json(&p, &cx(1000, true));
+        assert_eq!(v["ociVersion"], OCI_VERSION);
+        assert_eq!(v["process"]["user"]["uid"], 1000);
+        assert_eq!(v["process"]["user"]["additionalGids"][0], 10);
+        // A non-root user: the added capability in four sets, the whole set bounding.
+        let caps = &v["process"]["capabilities"];
+        assert_eq!(caps["effective"], serde_json::json!(["CAP_NET_RAW"]));
+        assert_eq!(caps["ambient"], serde_json::json!(["CAP_NET_RAW"]));
+        assert_eq!(caps["bounding"].as_array().unwrap().len(), 12);
+        assert_eq!(v["root"]["readonly"], true);
+        let dests: Vec<&str> = v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["destination"].as_str().unwrap())
+            .collect();
+        for d in ["/proc", "/dev/pts", "/sys", "/tmp", "/run", "/t", "/data"] {
+            assert!(dests.contains(&d), "{d} not in {dests:?}");
+        }
+        let sys = v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/sys")
+            .unwrap();
+        assert_eq!(sys["type"], "bind", "host network: the host's /sys, bound");
+        let data = v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/data")
+            .unwrap();
+        assert_eq!(data["source"], "/store/volumes/data");
+        let ns: Vec<&str> = v["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
+        assert!(!ns.contains(&"network") && ns.contains(&"user"), "{ns:?}");
+        let r = &v["linux"]["resources"];
+        assert_eq!(r["memory"]["limit"], 64 << 20);
+        assert_eq!(r["cpu"]["quota"], 50_000);
+        assert_eq!(r["pids"]["limit"], 10);
+        assert_eq!(v["linux"]["seccomp"]["defaultAction"], "SCMP_ACT_ERRNO");
+        assert!(v["linux"]["maskedPaths"]
+            .as_array()
+            .unwrap()
+            .contains(&"/proc/kcore".into()));
+        // The timeout has no bundle equivalent: a warning at its line.
+        assert!(w
+            .iter()
+            .any(|d| d.message.contains("time limit") && d.span.is_some()));
+
+        // Rootless: no supplementary groups, and a warning saying so.
+        let (v, w) = json(&p, &cx(1000, false));
+        assert!(v["process"]["user"].get("additionalGids").is_none());
+        assert!(w.iter().any(|d| d.message.contains("supplementary groups")));
+
+        // uid 0 gets the whole set in all five; unconfined means no seccomp at all.
+        let p = plan("[box]\nimage = \"busybox\"\n[seccomp]\nprofile = \"unconfined\"\n");
+        let (v, _) = json(&p, &cx(0, true));
+        let caps = &v["process"]["capabilities"];
+        assert_eq!(caps["effective"], caps["bounding"]);
+        assert_eq!(caps["effective"].as_array().unwrap().len(), 11);
+        assert!(v["linux"].get("seccomp").is_none());
+        assert_eq!(v["process"]["args"], serde_json::json!(["/bin/sh"]));
+    }
+}
