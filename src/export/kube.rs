@@ -606,6 +606,8 @@ mod tests {
             "allowPrivilegeEscalation: false",
             "- ALL",
             "restartPolicy: Never",
+            // A value that reads as a number stays a string, as a Pod's env needs.
+            "value: '1'",
         ] {
             assert!(y.contains(want), "{want:?} not in\n{y}");
         }
