@@ -469,7 +469,9 @@ fn podman_kube_play_runs_the_exported_pod() {
             pod.to_str().unwrap(),
         ])
         .ok();
-        let play = podman(&["kube", "play", pod.to_str().unwrap()]);
+        // No network: a rootful play would otherwise create a CNI network and bridge on the
+        // host (podman-default-kube-network), outside the test's own directories.
+        let play = podman(&["kube", "play", "--network", "none", pod.to_str().unwrap()]);
         let exited = || {
             podman(&[
                 "ps",
