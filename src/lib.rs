@@ -7,6 +7,7 @@ pub mod build;
 pub mod cgroup;
 pub mod diag;
 pub mod exec;
+pub mod export;
 pub mod fs;
 pub mod image;
 pub mod lint;

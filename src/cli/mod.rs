@@ -11,6 +11,7 @@ mod check;
 mod completions;
 mod diff;
 mod exec;
+mod export;
 mod fast_parse;
 mod help_codes;
 mod human;
@@ -110,6 +111,8 @@ pub enum Command {
     Up(up::UpArgs),
     /// Run a box from an image and podman-style flags.
     Run(Box<run::RunArgs>),
+    /// Export a spec as a Kubernetes Pod (--kube) or an OCI runtime bundle (--oci-bundle DIR).
+    Export(export::ExportArgs),
     /// Build an image from a recipe (Foxfile.toml, or a Foxbox.toml's [build] table).
     Build(build::BuildArgs),
     /// Manage images.
@@ -204,6 +207,7 @@ impl Command {
             | Command::Kill(_)
             | Command::Rm(_)
             | Command::Build(_)
+            | Command::Export(_)
             | Command::Test(_)
             | Command::System(_) => false,
         }
@@ -260,6 +264,7 @@ pub fn main(cli: Cli) -> u8 {
         Command::Up(a) => up::run(a, &ctx),
         Command::Run(a) => run::run(*a, &ctx),
         Command::Build(a) => build::run(a, &ctx),
+        Command::Export(a) => export::run(a, &ctx),
         Command::Image(a) => image::run(a, &ctx),
         Command::Images(a) => image::run(image::ImageCommand::Ls(a), &ctx),
         Command::Volume(a) => volume::run(a, &ctx),

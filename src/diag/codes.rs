@@ -262,6 +262,18 @@ registry! {
         /// A volume the box mounts cannot be made or used.
         VOLUME = "foxbox::volume",
     }
+
+    /// `foxbox export`: a plan as a Kubernetes Pod or an OCI bundle.
+    export {
+        /// Warning: a plan item the export format has no equivalent for (named at its spec line).
+        NO_EQUIVALENT = "foxbox::export::no_equivalent",
+        /// Warning: a bind mount exported as a Pod `hostPath` (it names a path on whichever node runs the Pod).
+        HOST_PATH = "foxbox::export::host_path",
+        /// The image cannot be exported (a rootfs tarball without `--image`, an image not in the store).
+        IMAGE = "foxbox::export::image",
+        /// The output cannot be written (an unwritable file, an existing non-empty bundle directory, a rootfs copy).
+        OUTPUT = "foxbox::export::output",
+    }
 }
 
 /// The code of a failed executor step: `foxbox::exec::<step>`.

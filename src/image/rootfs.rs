@@ -248,6 +248,14 @@ impl Store {
         Ok(())
     }
 
+    /// A plain copy of `image`'s root filesystem at `dest` (made here; it must not exist),
+    /// owners kept as the store holds them: an OCI bundle's `rootfs` (`foxbox export`).
+    pub fn copy_rootfs(&self, image: &Image, dest: &Path) -> Result<(), ImageError> {
+        let layers = image.layers.clone();
+        let dest = dest.to_path_buf();
+        self.with_root(move || copy_layers(&layers, &dest))
+    }
+
     /// Remove what [`Store::prepare_box_rootfs`] made (the box's upper dir holds files owned by
     /// the box's ids: this runs as root of the store's user namespace).
     pub fn remove_box_rootfs(&self, box_dir: &Path) -> Result<(), ImageError> {
