@@ -389,6 +389,24 @@ fn a_pod_validates_against_the_kubernetes_schema() {
         r.ok();
         assert!(r.stdout.contains("hostNetwork: true"), "{}", r.stdout);
         validate_pod(&yaml_to_json(&r.stdout)).unwrap();
+        // `none` is the default: only a spec that writes it is told a Pod has a network.
+        let plain = env.write("plain/Foxbox.toml", "[box]\nimage = \"busybox\"\n");
+        let r = env.run(["export", "--kube", plain.to_str().unwrap()]);
+        r.ok();
+        assert!(!r.stderr.contains("has no equivalent"), "{}", r.stderr);
+        validate_pod(&yaml_to_json(&r.stdout)).unwrap();
+        let none = env.write(
+            "none/Foxbox.toml",
+            "[box]\nimage = \"busybox\"\n[network]\nmode = \"none\"\n",
+        );
+        let r = env.run(["export", "--kube", none.to_str().unwrap()]);
+        r.ok();
+        assert!(r.stderr.contains("Foxbox.toml:4:"), "{}", r.stderr);
+        assert!(
+            r.stderr.contains("`mode = \"none\"` has no equivalent"),
+            "{}",
+            r.stderr
+        );
     }
 }
 

@@ -377,7 +377,8 @@ pub fn pod_from_plan(
     let net = &plan.network;
     let host_network = match net.mode.value {
         NetMode::Host => Some(true),
-        NetMode::None => {
+        // `none` is also the default: only a spec that asks for it explicitly is told.
+        NetMode::None if net.mode.span.is_some() => {
             warn(
                 net.mode.span,
                 "a Pod always has a network: `mode = \"none\"` has no equivalent \
@@ -386,7 +387,7 @@ pub fn pod_from_plan(
             );
             None
         }
-        NetMode::Pasta | NetMode::Slirp4netns => None,
+        NetMode::None | NetMode::Pasta | NetMode::Slirp4netns => None,
     };
     if net.allow_host_loopback {
         warn(
