@@ -269,11 +269,12 @@ mod tests {
             b.create(cfg("st")),
             Err(BoxError::NameInUse { .. })
         ));
-        b.commit(&e, &pending).unwrap();
+        b.record(&e, &Event::Record).unwrap();
+        drop(pending.take_hold());
         assert!(!pending.is_pending());
         assert_eq!(b.list().unwrap().len(), 1);
 
-        // A creator that dies between staging and commit lets go of its lock.
+        // A creator that dies between staging and recording lets go of its lock.
         let (e2, pending2) = b.stage(cfg("gone")).unwrap();
         drop(pending2);
         assert_eq!(b.list().unwrap().len(), 1);

@@ -47,7 +47,7 @@ pub struct BoxConfig {
     #[serde(default)]
     pub creator: Option<ProcId>,
     /// The state the box had when it was recorded, for a box recorded once it was running or
-    /// had failed (see [`Boxes::record_with_state`]): its state until `state.json` is first
+    /// had failed (see [`Boxes::record`]): its state until `state.json` is first
     /// written, instead of "created by `creator`".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial: Option<BoxState>,

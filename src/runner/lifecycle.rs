@@ -105,7 +105,9 @@ impl BoxLife {
         if self.is_recorded() {
             return Ok(());
         }
-        self.boxes.commit(&self.entry, &self.pending)
+        self.boxes.record(&self.entry, &Event::Record)?;
+        drop(self.pending.take_hold());
+        Ok(())
     }
 
     /// The first record of a box not recorded yet, with the event it has reached (it runs:
