@@ -13,7 +13,7 @@
 //! fsync, rename) and lets go of the lock. Until then the box is invisible (no record), and a
 //! staged directory whose lock nobody holds was left by a crash: it is removed, its name
 //! freed, when met. A foreground box is recorded once its fox runs, together with that state
-//! ([`Boxes::record`] with [`Event::Start`]), so the fsync overlaps the fox. Every later write
+//! (`Boxes::record` with [`Event::Start`]), so the fsync overlaps the fox. Every later write
 //! is atomic too; `state.json` appears on the first change (before that the config records
 //! the creating process, or the state it was recorded with). State that says "running" is
 //! checked against the recorded process identities (pid + start time), so a crash never
@@ -240,7 +240,7 @@ mod tests {
             1,
             "a refused create leaves nothing"
         );
-        let trash = b.retire(&e.config.id).unwrap();
+        let trash = b.retire(&e).unwrap();
         assert!(!b.box_dir(&e.config.id).exists() && trash.is_dir());
         assert!(matches!(b.resolve("web"), Err(BoxError::NotFound(_))));
         b.create(cfg("web")).unwrap();

@@ -47,7 +47,7 @@ pub struct BoxConfig {
     #[serde(default)]
     pub creator: Option<ProcId>,
     /// The state the box had when it was recorded, for a box recorded once it was running or
-    /// had failed (see [`Boxes::record`]): its state until `state.json` is first
+    /// had failed (see `Boxes::record`): its state until `state.json` is first
     /// written, instead of "created by `creator`".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial: Option<BoxState>,
@@ -73,7 +73,7 @@ pub struct BoxEntry {
     pub state: BoxState,
     pub dir: PathBuf,
     /// Recorded as created or running, but every process of it is gone: it died without
-    /// recording its end (see [`Boxes::settle`]).
+    /// recording its end (see `Boxes::record_death`).
     pub died: bool,
 }
 

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::store::lock::Mode;
 
-/// The hold on a box that is staged but not yet recorded (see [`Boxes::stage`]).
+/// The hold on a box that is staged but not yet recorded (see `Boxes::stage`).
 pub struct Pending {
     /// Held until the record is written: a staged directory nobody holds was abandoned.
     lock: Cell<Option<Lock>>,
@@ -37,8 +37,8 @@ impl Pending {
         self.lock.set(Some(lock));
     }
 
-    /// True until the hold is let go (once [`Boxes::record`] wrote the record) or
-    /// [`Boxes::abandon`].
+    /// True until the hold is let go (once `Boxes::record` wrote the record) or
+    /// `Boxes::abandon`.
     pub fn is_pending(&self) -> bool {
         let l = self.lock.take();
         let pending = l.is_some();
@@ -63,7 +63,7 @@ impl Boxes {
     }
 
     /// Make the box's directory and reserve its name, without a record yet: the box is
-    /// invisible until [`Boxes::record`], and is removed as abandoned if this process dies
+    /// invisible until `Boxes::record`, and is removed as abandoned if this process dies
     /// first. A name held by an existing box is an error and leaves nothing behind.
     pub(crate) fn stage(&self, mut config: BoxConfig) -> Result<(BoxEntry, Pending), BoxError> {
         let generate = config.name.is_empty();

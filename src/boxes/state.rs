@@ -3,7 +3,7 @@
 //! failed, a supervisor or CLI killed, a box found dead by a sweep). Every change of a box's
 //! recorded state is one [`Event`] checked against [`Phase::after`] and applied by
 //! [`BoxState::apply`]: an event that does not fit the phase is an [`IllegalTransition`],
-//! never a silent write. [`Boxes::transition`] is the one place a recorded state is
+//! never a silent write. `Boxes::transition` is the one place a recorded state is
 //! rewritten; `runner::lifecycle` is its one caller.
 
 use serde::{Deserialize, Serialize};
@@ -279,7 +279,7 @@ impl Boxes {
     /// was killed), as its state is observed: [`Event::Died`]. Returns the box when it had
     /// died, for its caller to release what it held (cgroup, runtime files); `None` when it
     /// had not (settled meanwhile by another process).
-    pub(crate) fn settle(&self, id: &str) -> Result<Option<super::BoxEntry>, BoxError> {
+    pub(crate) fn record_death(&self, id: &str) -> Result<Option<super::BoxEntry>, BoxError> {
         let _lock = self.lock(id)?;
         let entry = match self.load(id)? {
             e if e.died => e,

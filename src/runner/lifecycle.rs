@@ -251,7 +251,7 @@ pub fn settle_dead(
     boxes: &Boxes,
     e: &BoxEntry,
 ) -> Result<Option<BoxEntry>, BoxError> {
-    match boxes.settle(&e.config.id)? {
+    match boxes.record_death(&e.config.id)? {
         Some(e) if e.config.auto_remove => {
             remove::remove(paths, boxes, &e)?;
             Ok(None)
