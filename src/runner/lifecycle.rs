@@ -203,20 +203,16 @@ impl BoxLife {
     /// → removed, as `run --rm` removes a box that exited: gone for everyone at once, its
     /// files deleted in the background ([`remove::remove_on_exit`]). Its record is the one
     /// written at the start (a box's config never changes): nothing is read back. Should
-    /// the removal fail, the box stays and says how it ended.
-    pub fn remove_on_exit(&self, paths: &Paths, outcome: Option<&Outcome>) {
+    /// the removal fail, the box stays, recorded with how it ended, and this says why.
+    pub fn remove_on_exit(&self, paths: &Paths, outcome: Option<&Outcome>) -> Result<(), BoxError> {
         if let Some(o) = outcome {
             remove::keep_exit_code(paths, self.id(), o.code);
         }
-        if let Err(e) = remove::remove_on_exit(paths, &self.boxes, &self.entry) {
-            eprintln!(
-                "warning: could not remove box {}: {e}",
-                self.entry.config.name
-            );
+        remove::remove_on_exit(paths, &self.boxes, &self.entry).inspect_err(|_| {
             if let Some(o) = outcome {
                 let _ = self.exited(o, None);
             }
-        }
+        })
     }
 }
 
