@@ -202,20 +202,8 @@ mod tests {
 
     fn cfg(name: &str) -> BoxConfig {
         BoxConfig {
-            id: String::new(),
             name: name.to_string(),
-            created: 0,
-            image: "busybox".into(),
-            image_id: None,
-            command: vec!["true".into()],
-            spec: None,
-            ports: vec![],
-            volumes: vec![],
-            auto_remove: false,
-            plan: serde_json::Value::Null,
-            exec: None,
-            creator: None,
-            initial: None,
+            ..record::tests::config()
         }
     }
 

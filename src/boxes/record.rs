@@ -162,3 +162,28 @@ impl Boxes {
         }
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::BoxConfig;
+
+    /// A box's config for the store's tests.
+    pub(crate) fn config() -> BoxConfig {
+        BoxConfig {
+            id: String::new(),
+            name: String::new(),
+            created: 0,
+            image: "busybox".into(),
+            image_id: None,
+            command: vec!["true".into()],
+            spec: None,
+            ports: vec![],
+            volumes: vec![],
+            auto_remove: false,
+            plan: serde_json::Value::Null,
+            exec: None,
+            creator: None,
+            initial: None,
+        }
+    }
+}

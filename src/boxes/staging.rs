@@ -28,12 +28,12 @@ pub struct Pending {
 impl Pending {
     /// Hand the hold on the box to whoever writes its record (on another thread): it lets go
     /// once the record is written, or gives the hold back with [`Pending::hold_again`].
-    pub fn take_hold(&self) -> Option<Lock> {
+    pub(crate) fn take_hold(&self) -> Option<Lock> {
         self.lock.take()
     }
 
     /// The hold taken by [`Pending::take_hold`], back: the record was not written.
-    pub fn hold_again(&self, lock: Lock) {
+    pub(crate) fn hold_again(&self, lock: Lock) {
         self.lock.set(Some(lock));
     }
 

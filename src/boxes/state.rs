@@ -482,6 +482,47 @@ mod tests {
     }
 
     #[test]
+    fn a_dead_box_is_recorded_dead_once_and_an_exited_one_never() {
+        let t = tempfile::tempdir().unwrap();
+        let b = Boxes::open(t.path().join("boxes")).unwrap();
+        let mut cfg = crate::boxes::record::tests::config();
+        cfg.name = "dead".into();
+        let e = b.create(cfg).unwrap();
+        let id = e.config.id.clone();
+        let dead = Some(ProcId {
+            pid: i32::MAX,
+            start_time: 1,
+        });
+        b.update_state(&id, |s| {
+            s.status = Status::Running;
+            s.creator = None;
+            s.fox = dead;
+        })
+        .unwrap();
+        let died = b.record_death(&id).unwrap().expect("it had died");
+        assert_eq!(
+            (died.state.status, died.state.exit_code),
+            (Status::Exited, None)
+        );
+        assert!(!died.died);
+        assert!(b.record_death(&id).unwrap().is_none(), "settled once");
+        // Exited is final: a late start or supervisor is refused and writes nothing.
+        for ev in [
+            Event::Start {
+                fox: dead,
+                supervisor: None,
+            },
+            Event::Supervise { supervisor: dead },
+        ] {
+            assert!(matches!(
+                b.transition(&id, &ev),
+                Err(BoxError::Transition { .. })
+            ));
+        }
+        assert_eq!(b.load(&id).unwrap().state, died.state);
+    }
+
+    #[test]
     fn a_dead_box_is_observed_as_died_would_record_it() {
         let dead = Some(ProcId {
             pid: i32::MAX,

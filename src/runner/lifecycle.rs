@@ -276,29 +276,10 @@ mod tests {
     use super::*;
     use crate::boxes::{Phase, Status};
 
-    fn config() -> BoxConfig {
-        BoxConfig {
-            id: String::new(),
-            name: String::new(),
-            created: 0,
-            image: "busybox".into(),
-            image_id: None,
-            command: vec!["true".into()],
-            spec: None,
-            ports: vec![],
-            volumes: vec![],
-            auto_remove: false,
-            plan: serde_json::Value::Null,
-            exec: None,
-            creator: None,
-            initial: None,
-        }
-    }
-
     fn staged() -> (tempfile::TempDir, BoxLife) {
         let t = tempfile::tempdir().unwrap();
         let boxes = Boxes::open(t.path().join("boxes")).unwrap();
-        let life = BoxLife::stage(boxes, config()).unwrap();
+        let life = BoxLife::stage(boxes, crate::boxes::record::tests::config()).unwrap();
         (t, life)
     }
 
