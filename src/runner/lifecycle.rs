@@ -151,7 +151,7 @@ impl BoxLife {
         self.handle().apply(&Event::Start { fox, supervisor })
     }
 
-    /// Running → exited, as `outcome` says (`error`: what went wrong on foxbox's side).
+    /// Running (or created, its start never recorded) → exited, as `outcome` says (`error`: what went wrong on foxbox's side).
     pub fn exited(&self, outcome: &Outcome, error: Option<String>) -> Result<BoxState, BoxError> {
         self.handle().apply(&outcome.event(error))
     }
