@@ -13,7 +13,7 @@
 //! fsync, rename) and lets go of the lock. Until then the box is invisible (no record), and a
 //! staged directory whose lock nobody holds was left by a crash: it is removed, its name
 //! freed, when met. A foreground box is recorded once its fox runs, together with that state
-//! ([`Boxes::record`] with [`Event::Start`]), so the fsync overlaps the fox. Every later write
+//! (`Boxes::record` with [`Event::Start`]), so the fsync overlaps the fox. Every later write
 //! is atomic too; `state.json` appears on the first change (before that the config records
 //! the creating process, or the state it was recorded with). State that says "running" is
 //! checked against the recorded process identities (pid + start time), so a crash never
@@ -202,20 +202,8 @@ mod tests {
 
     fn cfg(name: &str) -> BoxConfig {
         BoxConfig {
-            id: String::new(),
             name: name.to_string(),
-            created: 0,
-            image: "busybox".into(),
-            image_id: None,
-            command: vec!["true".into()],
-            spec: None,
-            ports: vec![],
-            volumes: vec![],
-            auto_remove: false,
-            plan: serde_json::Value::Null,
-            exec: None,
-            creator: None,
-            initial: None,
+            ..record::tests::config()
         }
     }
 
@@ -240,7 +228,7 @@ mod tests {
             1,
             "a refused create leaves nothing"
         );
-        let trash = b.retire(&e.config.id).unwrap();
+        let trash = b.retire(&e).unwrap();
         assert!(!b.box_dir(&e.config.id).exists() && trash.is_dir());
         assert!(matches!(b.resolve("web"), Err(BoxError::NotFound(_))));
         b.create(cfg("web")).unwrap();
@@ -269,11 +257,12 @@ mod tests {
             b.create(cfg("st")),
             Err(BoxError::NameInUse { .. })
         ));
-        b.commit(&e, &pending).unwrap();
+        b.record(&e, &Event::Record).unwrap();
+        drop(pending.take_hold());
         assert!(!pending.is_pending());
         assert_eq!(b.list().unwrap().len(), 1);
 
-        // A creator that dies between staging and commit lets go of its lock.
+        // A creator that dies between staging and recording lets go of its lock.
         let (e2, pending2) = b.stage(cfg("gone")).unwrap();
         drop(pending2);
         assert_eq!(b.list().unwrap().len(), 1);

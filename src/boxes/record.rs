@@ -47,7 +47,7 @@ pub struct BoxConfig {
     #[serde(default)]
     pub creator: Option<ProcId>,
     /// The state the box had when it was recorded, for a box recorded once it was running or
-    /// had failed (see [`Boxes::record_with_state`]): its state until `state.json` is first
+    /// had failed (see `Boxes::record`): its state until `state.json` is first
     /// written, instead of "created by `creator`".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial: Option<BoxState>,
@@ -73,7 +73,7 @@ pub struct BoxEntry {
     pub state: BoxState,
     pub dir: PathBuf,
     /// Recorded as created or running, but every process of it is gone: it died without
-    /// recording its end (see [`Boxes::settle`]).
+    /// recording its end (see `Boxes::record_death`).
     pub died: bool,
 }
 
@@ -159,6 +159,31 @@ impl Boxes {
     pub fn sweep_temp_files(&self, id: &str) {
         if let Ok(_lock) = self.lock(id) {
             crate::store::atomic::sweep_temp_files(&self.box_dir(id));
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::BoxConfig;
+
+    /// A box's config for the store's tests.
+    pub(crate) fn config() -> BoxConfig {
+        BoxConfig {
+            id: String::new(),
+            name: String::new(),
+            created: 0,
+            image: "busybox".into(),
+            image_id: None,
+            command: vec!["true".into()],
+            spec: None,
+            ports: vec![],
+            volumes: vec![],
+            auto_remove: false,
+            plan: serde_json::Value::Null,
+            exec: None,
+            creator: None,
+            initial: None,
         }
     }
 }

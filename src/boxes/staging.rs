@@ -19,25 +19,26 @@ use super::{
 };
 use crate::store::lock::Mode;
 
-/// The hold on a box that is staged but not yet recorded (see [`Boxes::stage`]).
+/// The hold on a box that is staged but not yet recorded (see `Boxes::stage`).
 pub struct Pending {
-    /// Held until the commit: a staged directory nobody holds was abandoned.
+    /// Held until the record is written: a staged directory nobody holds was abandoned.
     lock: Cell<Option<Lock>>,
 }
 
 impl Pending {
     /// Hand the hold on the box to whoever writes its record (on another thread): it lets go
     /// once the record is written, or gives the hold back with [`Pending::hold_again`].
-    pub fn take_hold(&self) -> Option<Lock> {
+    pub(crate) fn take_hold(&self) -> Option<Lock> {
         self.lock.take()
     }
 
     /// The hold taken by [`Pending::take_hold`], back: the record was not written.
-    pub fn hold_again(&self, lock: Lock) {
+    pub(crate) fn hold_again(&self, lock: Lock) {
         self.lock.set(Some(lock));
     }
 
-    /// True until [`Boxes::commit`] or [`Boxes::abandon`].
+    /// True until the hold is let go (once `Boxes::record` wrote the record) or
+    /// `Boxes::abandon`.
     pub fn is_pending(&self) -> bool {
         let l = self.lock.take();
         let pending = l.is_some();
@@ -52,18 +53,19 @@ pub(super) fn no_random(e: io::Error) -> BoxError {
 }
 
 impl Boxes {
-    /// Create a box: stage it, then commit it. A name already held by an existing box is an
-    /// error and leaves nothing behind.
+    /// Create a box: stage it, then record it as created. A name already held by an
+    /// existing box is an error and leaves nothing behind.
     pub fn create(&self, config: BoxConfig) -> Result<BoxEntry, BoxError> {
         let (entry, pending) = self.stage(config)?;
-        self.commit(&entry, &pending)?;
+        self.record(&entry, &Event::Record)?;
+        drop(pending.take_hold());
         Ok(entry)
     }
 
     /// Make the box's directory and reserve its name, without a record yet: the box is
-    /// invisible until [`Boxes::commit`] (or [`Boxes::record`]), and is removed as abandoned if this process dies
+    /// invisible until `Boxes::record`, and is removed as abandoned if this process dies
     /// first. A name held by an existing box is an error and leaves nothing behind.
-    pub fn stage(&self, mut config: BoxConfig) -> Result<(BoxEntry, Pending), BoxError> {
+    pub(crate) fn stage(&self, mut config: BoxConfig) -> Result<(BoxEntry, Pending), BoxError> {
         let generate = config.name.is_empty();
         if generate {
             config.name = names::generate_name().map_err(no_random)?;
@@ -119,14 +121,6 @@ impl Boxes {
         }
     }
 
-    /// Write a staged box's record and let go of it: from here on it is a box like any
-    /// other, created.
-    pub fn commit(&self, entry: &BoxEntry, pending: &Pending) -> Result<(), BoxError> {
-        self.record(entry, &Event::Record)?;
-        pending.lock.take();
-        Ok(())
-    }
-
     /// Write a staged box's record, with the state `event` leads it to (checked against
     /// the transition table from [`Phase::Staged`]): a box that already runs, or failed to
     /// start, is recorded so in one write where a record and a state change would be two.
@@ -149,14 +143,14 @@ impl Boxes {
     }
 
     /// Undo a staging: the directory and the name go.
-    pub fn abandon(&self, entry: &BoxEntry, pending: &Pending) {
+    pub(crate) fn abandon(&self, entry: &BoxEntry, pending: &Pending) {
         let _ = self.release_name(&entry.config.name, &entry.config.id);
         remove_box_tree(&entry.dir);
         pending.lock.take();
     }
 
-    /// A staged box whose creator died before committing it: remove it (true) unless it is
-    /// committed or its creator still holds it.
+    /// A staged box whose creator died before recording it: remove it (true) unless it is
+    /// recorded or its creator still holds it.
     pub fn reap_abandoned(&self, id: &str) -> bool {
         let dir = self.box_dir(id);
         if dir.join(CONFIG).exists() {

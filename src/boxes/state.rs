@@ -3,7 +3,7 @@
 //! failed, a supervisor or CLI killed, a box found dead by a sweep). Every change of a box's
 //! recorded state is one [`Event`] checked against [`Phase::after`] and applied by
 //! [`BoxState::apply`]: an event that does not fit the phase is an [`IllegalTransition`],
-//! never a silent write. [`Boxes::transition`] is the one place a recorded state is
+//! never a silent write. `Boxes::transition` is the one place a recorded state is
 //! rewritten; `runner::lifecycle` is its one caller.
 
 use serde::{Deserialize, Serialize};
@@ -279,7 +279,7 @@ impl Boxes {
     /// was killed), as its state is observed: [`Event::Died`]. Returns the box when it had
     /// died, for its caller to release what it held (cgroup, runtime files); `None` when it
     /// had not (settled meanwhile by another process).
-    pub(crate) fn settle(&self, id: &str) -> Result<Option<super::BoxEntry>, BoxError> {
+    pub(crate) fn record_death(&self, id: &str) -> Result<Option<super::BoxEntry>, BoxError> {
         let _lock = self.lock(id)?;
         let entry = match self.load(id)? {
             e if e.died => e,
@@ -479,6 +479,47 @@ mod tests {
             (Status::Exited, None, None)
         );
         assert_eq!(d.error.as_deref(), Some(DIED_BEFORE_START));
+    }
+
+    #[test]
+    fn a_dead_box_is_recorded_dead_once_and_an_exited_one_never() {
+        let t = tempfile::tempdir().unwrap();
+        let b = Boxes::open(t.path().join("boxes")).unwrap();
+        let mut cfg = crate::boxes::record::tests::config();
+        cfg.name = "dead".into();
+        let e = b.create(cfg).unwrap();
+        let id = e.config.id.clone();
+        let dead = Some(ProcId {
+            pid: i32::MAX,
+            start_time: 1,
+        });
+        b.update_state(&id, |s| {
+            s.status = Status::Running;
+            s.creator = None;
+            s.fox = dead;
+        })
+        .unwrap();
+        let died = b.record_death(&id).unwrap().expect("it had died");
+        assert_eq!(
+            (died.state.status, died.state.exit_code),
+            (Status::Exited, None)
+        );
+        assert!(!died.died);
+        assert!(b.record_death(&id).unwrap().is_none(), "settled once");
+        // Exited is final: a late start or supervisor is refused and writes nothing.
+        for ev in [
+            Event::Start {
+                fox: dead,
+                supervisor: None,
+            },
+            Event::Supervise { supervisor: dead },
+        ] {
+            assert!(matches!(
+                b.transition(&id, &ev),
+                Err(BoxError::Transition { .. })
+            ));
+        }
+        assert_eq!(b.load(&id).unwrap().state, died.state);
     }
 
     #[test]

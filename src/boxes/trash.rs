@@ -6,7 +6,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use super::layout::TRASH_PREFIX;
-use super::{io_err, BoxError, Boxes};
+use super::{io_err, BoxEntry, BoxError, Boxes};
 
 impl Boxes {
     /// Delete trash whose deleter died (trash that cannot be deleted, files owned by
@@ -36,16 +36,11 @@ impl Boxes {
             .unwrap_or_default()
     }
 
-    /// Take a box out of the store in one step: its name is released and its directory is
-    /// renamed to trash, which is returned for the caller to delete.
-    pub fn retire(&self, id: &str) -> Result<PathBuf, BoxError> {
-        let entry = self.load(id)?;
-        self.retire_named(id, &entry.config.name)
-    }
-
-    /// [`Boxes::retire`] for a caller that knows the box's name (it never changes once the
-    /// box is recorded): its record need not be read again.
-    pub fn retire_named(&self, id: &str, name: &str) -> Result<PathBuf, BoxError> {
+    /// Take a box out of the store in one step ([`super::Event::Remove`]): its name is
+    /// released and its directory is renamed to trash, which is returned for the caller to
+    /// delete. Its name never changes once it is recorded: the caller's entry says it.
+    pub(crate) fn retire(&self, entry: &BoxEntry) -> Result<PathBuf, BoxError> {
+        let (id, name) = (entry.config.id.as_str(), entry.config.name.as_str());
         let _lock = self.lock(id)?;
         self.release_name(name, id)?;
         let dir = self.box_dir(id);
@@ -61,7 +56,7 @@ impl Boxes {
         Ok(trash)
     }
 
-    /// Where [`Boxes::retire`] run by process `owner` puts box `id`.
+    /// Where `Boxes::retire` run by process `owner` puts box `id`.
     pub fn trash_path(&self, owner: u32, id: &str) -> PathBuf {
         self.dir.join(format!("{TRASH_PREFIX}{owner}-{id}"))
     }

@@ -202,7 +202,11 @@ fn attached(
     ready: &ReadyBox,
     timings: bool,
 ) -> CmdResult {
-    let (outcome, steps) = runner::run_attached(paths, opts, ready).map_err(|e| report(plan, e))?;
+    let ran = runner::run_attached(paths, opts, ready);
+    if let Some(e) = &ran.not_removed {
+        eprintln!("warning: could not remove box {}: {e}", ready.name());
+    }
+    let (outcome, steps) = ran.result.map_err(|e| report(plan, e))?;
     if timings {
         print_timings(ready.image_took, &steps);
     }

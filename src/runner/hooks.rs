@@ -74,7 +74,7 @@ impl<'a> BoxHooks<'a> {
     pub fn finish(&mut self) {
         if let Some(h) = self.recording.take() {
             match h.join() {
-                Ok(r) => self.settle(r),
+                Ok(r) => self.first_record_done(r),
                 Err(_) => tracing::warn!("recording box {} failed", self.ready.id()),
             }
         }
@@ -82,7 +82,7 @@ impl<'a> BoxHooks<'a> {
 
     /// What writing the start record came to: a box whose first record could not be written
     /// is held (staged) again, for its caller to remove.
-    fn settle(&self, r: FirstRecord) {
+    fn first_record_done(&self, r: FirstRecord) {
         if let Err((e, hold)) = r {
             self.ready.life.hold_again(hold);
             tracing::warn!("could not record box {}: {e}", self.ready.id());
@@ -200,7 +200,7 @@ impl Helpers for BoxHooks<'_> {
         };
         if !self.background {
             let r = job();
-            self.settle(r);
+            self.first_record_done(r);
             return;
         }
         // The job may own the hold on an unrecorded box: should no thread start, it runs
@@ -222,7 +222,7 @@ impl Helpers for BoxHooks<'_> {
             Err(_) => {
                 if let Some(job) = slot.lock().ok().and_then(|mut j| j.take()) {
                     let r = job();
-                    self.settle(r);
+                    self.first_record_done(r);
                 }
             }
         }

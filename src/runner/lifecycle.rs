@@ -105,7 +105,9 @@ impl BoxLife {
         if self.is_recorded() {
             return Ok(());
         }
-        self.boxes.commit(&self.entry, &self.pending)
+        self.boxes.record(&self.entry, &Event::Record)?;
+        drop(self.pending.take_hold());
+        Ok(())
     }
 
     /// The first record of a box not recorded yet, with the event it has reached (it runs:
@@ -149,7 +151,7 @@ impl BoxLife {
         self.handle().apply(&Event::Start { fox, supervisor })
     }
 
-    /// Running → exited, as `outcome` says (`error`: what went wrong on foxbox's side).
+    /// Running (or created, its start never recorded) → exited, as `outcome` says (`error`: what went wrong on foxbox's side).
     pub fn exited(&self, outcome: &Outcome, error: Option<String>) -> Result<BoxState, BoxError> {
         self.handle().apply(&outcome.event(error))
     }
@@ -201,20 +203,16 @@ impl BoxLife {
     /// → removed, as `run --rm` removes a box that exited: gone for everyone at once, its
     /// files deleted in the background ([`remove::remove_on_exit`]). Its record is the one
     /// written at the start (a box's config never changes): nothing is read back. Should
-    /// the removal fail, the box stays and says how it ended.
-    pub fn remove_on_exit(&self, paths: &Paths, outcome: Option<&Outcome>) {
+    /// the removal fail, the box stays, recorded with how it ended, and this says why.
+    pub fn remove_on_exit(&self, paths: &Paths, outcome: Option<&Outcome>) -> Result<(), BoxError> {
         if let Some(o) = outcome {
             remove::keep_exit_code(paths, self.id(), o.code);
         }
-        if let Err(e) = remove::remove_on_exit(paths, &self.boxes, &self.entry) {
-            eprintln!(
-                "warning: could not remove box {}: {e}",
-                self.entry.config.name
-            );
+        remove::remove_on_exit(paths, &self.boxes, &self.entry).inspect_err(|_| {
             if let Some(o) = outcome {
                 let _ = self.exited(o, None);
             }
-        }
+        })
     }
 }
 
@@ -249,7 +247,7 @@ pub fn settle_dead(
     boxes: &Boxes,
     e: &BoxEntry,
 ) -> Result<Option<BoxEntry>, BoxError> {
-    match boxes.settle(&e.config.id)? {
+    match boxes.record_death(&e.config.id)? {
         Some(e) if e.config.auto_remove => {
             remove::remove(paths, boxes, &e)?;
             Ok(None)
@@ -278,29 +276,10 @@ mod tests {
     use super::*;
     use crate::boxes::{Phase, Status};
 
-    fn config() -> BoxConfig {
-        BoxConfig {
-            id: String::new(),
-            name: String::new(),
-            created: 0,
-            image: "busybox".into(),
-            image_id: None,
-            command: vec!["true".into()],
-            spec: None,
-            ports: vec![],
-            volumes: vec![],
-            auto_remove: false,
-            plan: serde_json::Value::Null,
-            exec: None,
-            creator: None,
-            initial: None,
-        }
-    }
-
     fn staged() -> (tempfile::TempDir, BoxLife) {
         let t = tempfile::tempdir().unwrap();
         let boxes = Boxes::open(t.path().join("boxes")).unwrap();
-        let life = BoxLife::stage(boxes, config()).unwrap();
+        let life = BoxLife::stage(boxes, crate::boxes::record::tests::config()).unwrap();
         (t, life)
     }
 

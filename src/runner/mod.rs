@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crate::boxes::execinfo::ExecInfo;
-use crate::boxes::{BoxConfig, Boxes};
+use crate::boxes::{BoxConfig, BoxError, Boxes};
 use crate::cgroup::{self, BoxCgroup, Host};
 use crate::diag::{codes, Diagnostic};
 use crate::exec::{self, BoxRootfs, Launch, Layers, UpperDirs};
@@ -501,20 +501,29 @@ pub fn run_foreground(
     }
 }
 
+/// How an attached box went ([`run_attached`]).
+pub struct Attached {
+    /// How it ended and the step timings, or why it could not run.
+    pub result: Result<(Outcome, Vec<exec::Timing>), RunError>,
+    /// Why a `--rm` box could not be removed (it stays, recorded with how it ended).
+    pub not_removed: Option<BoxError>,
+}
+
 /// [`run_foreground`], then the box's end as its options say: a box that failed before it
 /// was recorded leaves nothing; a `--rm` box is removed. `run` and `up` attached.
-pub fn run_attached(
-    paths: &Paths,
-    opts: &RunOptions,
-    ready: &ReadyBox,
-) -> Result<(Outcome, Vec<exec::Timing>), RunError> {
+pub fn run_attached(paths: &Paths, opts: &RunOptions, ready: &ReadyBox) -> Attached {
     let result = run_foreground(paths, opts, ready);
+    let mut not_removed = None;
     if !ready.life.is_recorded() {
         ready.discard(paths);
     } else if opts.auto_remove {
-        ready
+        not_removed = ready
             .life
-            .remove_on_exit(paths, result.as_ref().ok().map(|(o, _)| o));
+            .remove_on_exit(paths, result.as_ref().ok().map(|(o, _)| o))
+            .err();
     }
-    result
+    Attached {
+        result,
+        not_removed,
+    }
 }

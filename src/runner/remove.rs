@@ -3,7 +3,7 @@
 //! the record itself.
 //!
 //! A removal has two halves. What others can see goes at once: the box's claims on images and
-//! volumes, its name, and its record, renamed away in one step ([`Boxes::retire`]). Deleting
+//! volumes, its name, and its record, renamed away in one step (`Boxes::retire`). Deleting
 //! the files left in that trash comes second; for `run --rm` a [`Reaper`] does it once the
 //! caller has gone, so the caller need not wait for the disk. Trash whose deleter died is
 //! swept later.
@@ -178,7 +178,7 @@ fn retire(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<PathBuf, Box
         }
     }
     let _ = std::fs::remove_dir_all(super::box_run_dir(paths, id));
-    let trash = boxes.retire_named(id, &entry.config.name)?;
+    let trash = boxes.retire(entry)?;
     crate::store::fault::point("rm.retired");
     Ok(trash)
 }
