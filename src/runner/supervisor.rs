@@ -208,7 +208,7 @@ fn start(
     // started: a sweep has finished it.
     if let Err(BoxError::Transition { .. } | BoxError::NotFound(_)) = ready.life.supervised(me) {
         return Err(RunError::new(
-            "foxbox::supervisor",
+            codes::supervisor::FAILED,
             "the box was removed or ended while its supervisor started",
         ));
     }
