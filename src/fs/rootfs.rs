@@ -3,7 +3,7 @@
 //! generated /etc files (the overlay's top layer, or bound over the image's; see [`etc`]).
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::{cwd, etc};
@@ -88,7 +88,10 @@ pub fn mount_rootfs(
                 lower.push(mp.join(etc::LAYER));
                 etc_layered = true;
             }
-            overlay(mp, &scratch, &lower, upper.as_ref())?
+            match upper {
+                Some(u) => overlay(&lower, u)?,
+                None => scratch_overlay(mp, scratch.as_fd(), "", &lower)?,
+            }
         }
         Layers::Dir(dir) => {
             mount::clone_tree(None, dir).ctx(|| format!("bind {}", dir.display()))?
@@ -122,26 +125,36 @@ fn reopen_dir(p: &Path) -> io::Result<OwnedFd> {
     mount::openat2(cwd(), p, libc::O_RDONLY | libc::O_DIRECTORY, 0, 0)
 }
 
-fn overlay(
+/// An overlay of `lower` (bottom first) whose upper and work directories are made in `dir`
+/// on the box's scratch tmpfs (mounted on `mp`): what is written to it goes with the box.
+pub fn scratch_overlay(
     mp: &Path,
-    scratch: &OwnedFd,
+    scratch: BorrowedFd<'_>,
+    dir: &str,
     lower: &[PathBuf],
-    upper: Option<&UpperDirs>,
 ) -> Result<OwnedFd, StepError> {
+    let base = Path::new(dir);
+    if !base.as_os_str().is_empty() {
+        mount::mkdirat(scratch, base, 0o755).ctx(|| format!("create the scratch dir {dir}"))?;
+    }
+    for d in ["upper", "work"] {
+        mount::mkdirat(scratch, &base.join(d), 0o755)
+            .ctx(|| format!("create the scratch {d} dir"))?;
+    }
+    // On the scratch tmpfs, gone with the box: nothing there is worth syncing.
+    let dirs = UpperDirs {
+        upper: mp.join(base).join("upper"),
+        work: mp.join(base).join("work"),
+        volatile: true,
+    };
+    overlay(lower, &dirs)
+}
+
+fn overlay(lower: &[PathBuf], upper: &UpperDirs) -> Result<OwnedFd, StepError> {
     if lower.is_empty() {
         return Err(StepError::msg("the image has no layers"));
     }
-    let (up, work, volatile) = match upper {
-        Some(u) => (u.upper.clone(), u.work.clone(), u.volatile),
-        None => {
-            for d in ["upper", "work"] {
-                mount::mkdirat(scratch.as_fd(), Path::new(d), 0o755)
-                    .ctx(|| format!("create the scratch {d} dir"))?;
-            }
-            // On the scratch tmpfs, gone with the box: nothing there is worth syncing.
-            (mp.join("upper"), mp.join("work"), true)
-        }
-    };
+    let (up, work, volatile) = (upper.upper.clone(), upper.work.clone(), upper.volatile);
     let fc = FsContext::open("overlay").ctx(|| "create an overlay".into())?;
     let set = |key: &str, value: &str, what: String| {
         fc.set(key, value)

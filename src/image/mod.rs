@@ -98,7 +98,7 @@ use std::path::PathBuf;
 
 pub use pull::{PullContext, PullPolicy, StoreProgress};
 pub use reference::ImageName;
-pub use rootfs::{overlay_supported, BoxRootfs};
+pub use rootfs::{overlay_supported, BoxRootfs, EtcEntry};
 pub use store::{Image, ImageConfig, ImageRecord, ManifestRef, Removed, Store};
 pub use unpack::{Owners, UnpackError, Whiteouts};
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use super::store::{Image, Store};
 use super::ImageError;
-use crate::sys::idmap::IdMaps;
+use crate::sys::idmap::{IdMaps, IdRange};
 use crate::sys::userns;
 
 /// The directories a box's root is made of.
@@ -224,6 +224,49 @@ impl Store {
         }
     }
 
+    /// The root of a box whose ids are not the store's (podman's `keep-id`): a copy of the
+    /// image in `box_dir/rootfs/upper` with every owner moved by `moves` (box id to the id
+    /// that keeps it in the box's maps: a uid's in `.0`, a gid's in `.1`; an id no move takes
+    /// stays), then `etc` lines added (each to its /etc file, unless a line there has its
+    /// name or id). Podman makes the same moved copy for such a box; it costs the image's
+    /// size, once per box, and goes with the box.
+    pub fn prepare_moved_rootfs(
+        &self,
+        image: &Image,
+        box_dir: &Path,
+        moves: &(Vec<IdRange>, Vec<IdRange>),
+        etc: &[EtcEntry],
+    ) -> Result<BoxRootfs, ImageError> {
+        let base = box_dir.join("rootfs");
+        let upper = base.join("upper");
+        let work = base.join("work");
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&base)
+            .map_err(|source| ImageError::Io {
+                what: "cannot create",
+                path: base.clone(),
+                source,
+            })?;
+        let layers = image.layers.clone();
+        let dest = upper.clone();
+        let moves = moves.clone();
+        let etc = etc.to_vec();
+        self.with_root(move || {
+            copy_layers(&layers, &dest)?;
+            move_owners(&dest, &moves).map_err(|e| format!("cannot move the owners: {e}"))?;
+            add_etc_entries(&dest, &etc).map_err(|e| format!("cannot add to /etc: {e}"))
+        })?;
+        Ok(BoxRootfs {
+            lower_dirs: Vec::new(),
+            upper,
+            work,
+            copy: true,
+            userxattr: true,
+        })
+    }
+
     /// [`overlay_supported`], remembered in the store once it said yes: without this every box
     /// start paid for the probe (a forked child in a new user namespace, newuidmap/newgidmap
     /// when rootless, an overlay mount and its removal: tens of milliseconds). The stamp names
@@ -357,6 +400,80 @@ fn copy_tree(
 fn copy_meta(m: &fs::Metadata, dst: &Path) -> io::Result<()> {
     let _ = std::os::unix::fs::chown(dst, Some(m.uid()), Some(m.gid()));
     fs::set_permissions(dst, fs::Permissions::from_mode(m.mode() & 0o7777))
+}
+
+/// A line for a box's /etc/passwd or /etc/group ([`Store::prepare_moved_rootfs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcEntry {
+    /// `passwd` or `group`.
+    pub file: &'static str,
+    pub name: String,
+    pub id: u32,
+    /// The whole line, without its newline.
+    pub line: String,
+}
+
+/// Move every owner under `root` (not following symlinks; a hard-linked file once).
+fn move_owners(root: &Path, moves: &(Vec<IdRange>, Vec<IdRange>)) -> io::Result<()> {
+    let to = |ranges: &[IdRange], id: u32| {
+        ranges.iter().find_map(|r| {
+            let off = id.checked_sub(r.inside)?;
+            (off < r.count).then(|| r.outside + off)
+        })
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let m = fs::symlink_metadata(&p)?;
+        if m.is_dir() {
+            for e in fs::read_dir(&p)? {
+                todo.push(e?.path());
+            }
+        }
+        if m.nlink() > 1 && !m.is_dir() && !seen.insert((m.dev(), m.ino())) {
+            continue;
+        }
+        let (uid, gid) = (to(&moves.0, m.uid()), to(&moves.1, m.gid()));
+        if (uid, gid) == (Some(m.uid()), Some(m.gid())) || (uid.is_none() && gid.is_none()) {
+            continue;
+        }
+        std::os::unix::fs::lchown(&p, uid, gid)?;
+        // A chown clears the set-id bits: give them back.
+        if !m.file_type().is_symlink() && m.mode() & 0o6000 != 0 {
+            fs::set_permissions(&p, fs::Permissions::from_mode(m.mode() & 0o7777))?;
+        }
+    }
+    Ok(())
+}
+
+/// Append each entry to its file under `root/etc` unless a line there has its name or id.
+fn add_etc_entries(root: &Path, entries: &[EtcEntry]) -> io::Result<()> {
+    use std::io::Write;
+    for e in entries {
+        let path = root.join("etc").join(e.file);
+        // Only a regular file: a symlink in the image could lead anywhere.
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => {}
+            _ => continue,
+        }
+        let text = fs::read_to_string(&path)?;
+        let id = e.id.to_string();
+        let known = text.lines().any(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            f.first() == Some(&e.name.as_str()) || f.get(2) == Some(&id.as_str())
+        });
+        if known {
+            continue;
+        }
+        let mut f = fs::OpenOptions::new().append(true).open(&path)?;
+        let sep = if text.is_empty() || text.ends_with('\n') {
+            ""
+        } else {
+            "\n"
+        };
+        writeln!(f, "{sep}{}", e.line)?;
+    }
+    Ok(())
 }
 
 /// Whether the image has a `/bin/sh` (or, merged-usr, `/usr/bin/sh`) in some layer: the

@@ -8,6 +8,7 @@ pub mod check;
 pub mod exec_request;
 pub mod holder;
 mod hooks;
+pub mod keep_id;
 pub mod remove;
 pub mod supervisor;
 pub mod system;
@@ -327,9 +328,14 @@ fn fill(
     store
         .add_user(&made.image.id, &id)
         .map_err(typed(codes::image::USERS))?;
-    let r = store
-        .prepare_box_rootfs(&made.image, &dir)
-        .map_err(typed(codes::image::ROOTFS))?;
+    let r = match keep_id::moved_rootfs(plan, store.id_maps()) {
+        Some(k) => store
+            .prepare_moved_rootfs(&made.image, &dir, &k.moves, &k.etc)
+            .map_err(typed(codes::habits::KEEP_ID_ROOTFS))?,
+        None => store
+            .prepare_box_rootfs(&made.image, &dir)
+            .map_err(typed(codes::image::ROOTFS))?,
+    };
     // Every box mounts its root over this one directory, each inside its own mount namespace
     // (see [`BoxRootfs::mountpoint`]): no directory to make and delete per box.
     let mountpoint = made.boxes.mountpoint();
@@ -419,6 +425,7 @@ impl Prepared {
         l.volumes = self.volumes.clone();
         l.seccomp = self.seccomp.as_ref();
         l.holder = holder::get(&paths.runtime, &l.id_maps);
+        l.id_maps = keep_id::box_maps(plan, &l.id_maps);
         l.tty = opts
             .tty
             .or(plan.process.tty)
