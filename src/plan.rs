@@ -19,6 +19,7 @@ pub mod names;
 pub mod reference;
 pub mod seccomp_profile;
 pub mod units;
+pub mod user;
 pub mod userns;
 
 use std::path::PathBuf;
@@ -28,6 +29,7 @@ use serde::{Serialize, Serializer};
 use caps::CapSet;
 pub use limits::{Limits, DEFAULT_STOP_TIMEOUT};
 use seccomp_profile::Profile;
+pub use user::User;
 pub use userns::Userns;
 
 /// The PATH a box's processes get unless the spec sets one (podman's).
@@ -243,39 +245,6 @@ pub struct Process {
 pub struct Given {
     pub cwd: bool,
     pub user: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum User {
-    /// Numeric ids; a missing gid means the user's primary group from /etc/passwd, or the uid.
-    Id { uid: u32, gid: Option<u32> },
-    /// Looked up in the box's /etc/passwd (and /etc/group for the group) at start.
-    Name { user: String, group: Option<String> },
-}
-
-impl User {
-    /// An image config's `User`: `uid[:gid]` or `name[:group]` (`None` when empty).
-    pub fn parse_image(s: &str) -> Option<User> {
-        let (u, g) = match s.split_once(':') {
-            Some((u, g)) => (u, Some(g)),
-            None => (s, None),
-        };
-        if u.is_empty() {
-            return None;
-        }
-        match (u.parse::<u32>(), g.map(str::parse::<u32>)) {
-            (Ok(uid), None) => Some(User::Id { uid, gid: None }),
-            (Ok(uid), Some(Ok(gid))) => Some(User::Id {
-                uid,
-                gid: Some(gid),
-            }),
-            _ => Some(User::Name {
-                user: u.to_string(),
-                group: g.map(str::to_string),
-            }),
-        }
-    }
 }
 
 /// What to do when a declared limit cannot be enforced on this host.

@@ -4,7 +4,7 @@ use clap::Args;
 
 use foxbox::diag::{self, codes, RenderOptions};
 use foxbox::exec::steps::{self, Side};
-use foxbox::plan::{Enforce, ImageRef, MountKind, NetMode, Plan, Seccomp, User};
+use foxbox::plan::{Enforce, ImageRef, MountKind, NetMode, Plan, Seccomp};
 use foxbox::spec::{self, units::format_size, Overrides};
 
 use super::{CmdResult, Ctx, Failure, Format};
@@ -156,18 +156,7 @@ fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
             format!("{:?}", plan.process.args.value)
         },
     );
-    row(
-        "user",
-        match &plan.process.user.value {
-            User::Id { uid, gid: Some(g) } => format!("{uid}:{g}"),
-            User::Id { uid, gid: None } => uid.to_string(),
-            User::Name {
-                user,
-                group: Some(g),
-            } => format!("{user}:{g}"),
-            User::Name { user, group: None } => user.clone(),
-        },
-    );
+    row("user", plan.process.user.value.to_string());
     row("workdir", plan.process.cwd.value.display().to_string());
     row(
         "hostname",
