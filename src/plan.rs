@@ -12,6 +12,7 @@
 //! its image's defaults applied: what a box runs, what `foxbox plan` prints and what `inspect`
 //! records. Neither changes once made.
 
+pub mod box_rootfs;
 pub mod caps;
 pub mod digest;
 pub mod limits;

@@ -10,38 +10,7 @@ use super::{cwd, etc};
 use crate::step_error::{Context, StepError};
 use crate::sys::mount::{self, FsContext};
 
-/// The box's root filesystem as the executor receives it (from the image store, or any other
-/// source): it does not know where the directories came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BoxRootfs {
-    pub layers: Layers,
-    /// An existing directory on the host. The box's mounts are made over it inside the box's
-    /// own mount namespace, so the host never sees them and any number of boxes can share it.
-    pub mountpoint: PathBuf,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Layers {
-    /// Read-only lower directories, bottom first, under a writable upper.
-    Overlay {
-        lower: Vec<PathBuf>,
-        /// `None`: an ephemeral upper on the box's scratch tmpfs, gone when the box ends.
-        upper: Option<UpperDirs>,
-    },
-    /// One directory, bind-mounted (read-write) as the root.
-    Dir(PathBuf),
-}
-
-/// An overlay's upper and work directories (same filesystem).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpperDirs {
-    pub upper: PathBuf,
-    pub work: PathBuf,
-    /// The upper dir need not survive a crash (its box is removed when it ends): overlay's
-    /// `volatile` skips syncing it, above all the journal commit on the upper filesystem
-    /// that unmounting would otherwise cost every box's exit.
-    pub volatile: bool,
-}
+pub use crate::plan::box_rootfs::{BoxRootfs, Layers, UpperDirs};
 
 /// The mounted new root.
 pub struct NewRoot {

@@ -24,7 +24,7 @@ use crate::boxes::{
 };
 use crate::cgroup::{self, BoxCgroup, Host};
 use crate::diag::{codes, Diagnostic};
-use crate::exec::{self, BoxRootfs, Launch, Layers, UpperDirs};
+use crate::exec::{self, BoxRootfs, Launch, Layers};
 use crate::image::{Image, Store};
 use crate::plan::{BoxPlan, ImageRef, MountKind, NetMode, Plan};
 use crate::store::paths::Paths;
@@ -342,19 +342,7 @@ fn fill(
     fs::create_dir_all(&mountpoint)
         .map_err(|e| err(codes::boxes::MOUNTPOINT)(format!("{}: {e}", mountpoint.display())))?;
     made.rootfs = BoxRootfs {
-        layers: if r.copy {
-            Layers::Dir(r.upper)
-        } else {
-            Layers::Overlay {
-                // The image store lists lower dirs top first; the executor takes bottom first.
-                lower: r.lower_dirs.into_iter().rev().collect(),
-                upper: Some(UpperDirs {
-                    upper: r.upper,
-                    work: r.work,
-                    volatile: opts.auto_remove,
-                }),
-            }
-        },
+        layers: r.volatile(opts.auto_remove),
         mountpoint,
     };
 
