@@ -224,6 +224,19 @@ fn userns_keep_id_keeps_the_callers_ids() {
             env.store_leftovers()
         );
 
+        // The spec's key is the same mode.
+        let spec = env.write(
+            "keep.toml",
+            "[box]\nimage = \"busybox\"\ncommand = [\"id\", \"-u\"]\n\
+             [security]\nuserns = \"keep-id\"\n",
+        );
+        let r = env.run(["plan".as_ref(), spec.as_os_str()]);
+        r.ok();
+        assert!(r.stdout.contains("keep-id"), "{}", r.stdout);
+        let r = env.run(["up".as_ref(), spec.as_os_str()]);
+        r.ok();
+        assert_eq!(r.stdout, format!("{uid}\n"));
+
         let r = env.run(["run", "--rm", "--userns=auto", "busybox", "true"]);
         r.assert_code(125);
         assert!(

@@ -230,6 +230,15 @@ fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
         ),
     );
     row("no_new_privs", plan.no_new_privs.to_string());
+    if let foxbox::plan::Userns::KeepId { uid, gid } = plan.userns.value {
+        let id = |v: Option<u32>, what: &str| {
+            v.map_or(format!("the caller's {what}"), |n| n.to_string())
+        };
+        row(
+            "userns",
+            format!("keep-id (uid {}, gid {})", id(uid, "uid"), id(gid, "gid")),
+        );
+    }
     row(
         "seccomp",
         match &plan.seccomp.value {
@@ -274,8 +283,22 @@ fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
             }
             MountKind::Volume { name } => format!("volume {name}"),
         };
-        let ro = if m.readonly { " (read-only)" } else { "" };
-        row("mount", format!("{what} -> {}{ro}", m.target.display()));
+        let mut how: Vec<&str> = Vec::new();
+        if m.readonly {
+            how.push("read-only");
+        }
+        if m.chown {
+            how.push("chowned to the user");
+        }
+        if m.overlay {
+            how.push("overlay: writes stay in the box");
+        }
+        let how = if how.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", how.join(", "))
+        };
+        row("mount", format!("{what} -> {}{how}", m.target.display()));
     }
     row(
         "rootfs",
