@@ -326,6 +326,22 @@ fn volume_o_keeps_the_boxs_writes_in_the_box() {
         assert_eq!(r.stdout, "new\ng\n");
         assert_eq!(std::fs::read_to_string(&f).unwrap(), "orig\n");
         assert!(!dir.join("g").exists());
+        // The overlay's root is the source's (its owner and mode): the caller, as its own
+        // box user under keep-id, writes at its top as in the source itself.
+        let r = env.run([
+            "run",
+            "--rm",
+            "--userns=keep-id",
+            "-v",
+            &vol,
+            "busybox",
+            "sh",
+            "-c",
+            "touch /o/mine && ls /o",
+        ]);
+        r.ok();
+        assert_eq!(r.stdout, "f\nmine\n");
+        assert!(!dir.join("mine").exists());
 
         // A detached box: the host never sees its writes, and its removal leaves nothing.
         detach(

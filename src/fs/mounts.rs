@@ -79,6 +79,7 @@ pub fn apply(
                         o.scratch,
                         &o.dir,
                         &[src.to_path_buf()],
+                        Some(src),
                     )?
                 }
                 (true, None) => {

@@ -59,7 +59,7 @@ pub fn mount_rootfs(
             }
             match upper {
                 Some(u) => overlay(&lower, u)?,
-                None => scratch_overlay(mp, scratch.as_fd(), "", &lower)?,
+                None => scratch_overlay(mp, scratch.as_fd(), "", &lower, None)?,
             }
         }
         Layers::Dir(dir) => {
@@ -96,11 +96,14 @@ fn reopen_dir(p: &Path) -> io::Result<OwnedFd> {
 
 /// An overlay of `lower` (bottom first) whose upper and work directories are made in `dir`
 /// on the box's scratch tmpfs (mounted on `mp`): what is written to it goes with the box.
+/// The overlay's root takes the upper dir's owner and mode: `like`'s, when given (the
+/// directory the overlay stands for), else root's 0755.
 pub fn scratch_overlay(
     mp: &Path,
     scratch: BorrowedFd<'_>,
     dir: &str,
     lower: &[PathBuf],
+    like: Option<&Path>,
 ) -> Result<OwnedFd, StepError> {
     let base = Path::new(dir);
     if !base.as_os_str().is_empty() {
@@ -116,6 +119,16 @@ pub fn scratch_overlay(
         work: mp.join(base).join("work"),
         volatile: true,
     };
+    if let Some(m) = like.and_then(|p| std::fs::metadata(p).ok()) {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // An owner the box does not map cannot own it: root's it stays.
+        let _ = std::os::unix::fs::chown(&dirs.upper, Some(m.uid()), Some(m.gid()));
+        std::fs::set_permissions(
+            &dirs.upper,
+            std::fs::Permissions::from_mode(m.mode() & 0o7777),
+        )
+        .ctx(|| format!("give {} its source's mode", dirs.upper.display()))?;
+    }
     overlay(lower, &dirs)
 }
 
