@@ -415,3 +415,50 @@ pub fn rootfs(rx: &mut Rx<'_>, r: Option<&Sp<RawRootfs>>) -> Rootfs {
     };
     Rootfs { readonly }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn check(text: &str) -> (Option<crate::plan::Plan>, Vec<crate::diag::Diagnostic>) {
+        crate::spec::check_str(text, Path::new("/w/Foxbox.toml"), Path::new("/w"))
+    }
+
+    #[test]
+    fn chown_overlay_and_userns_keys() {
+        let (plan, d) = check(
+            "[box]\nimage = \"busybox\"\n[security]\nuserns = \"keep-id:uid=7\"\n\
+             [[mounts]]\ntype = \"bind\"\nsource = \"./a\"\ntarget = \"/a\"\nchown = true\n\
+             [[mounts]]\ntype = \"volume\"\nsource = \"v\"\ntarget = \"/v\"\noverlay = true\n",
+        );
+        let plan = plan.unwrap_or_else(|| panic!("{d:?}"));
+        assert!(plan.mounts[0].chown && !plan.mounts[0].overlay);
+        assert!(plan.mounts[1].overlay);
+        assert_eq!(
+            plan.userns.value,
+            crate::plan::Userns::KeepId {
+                uid: Some(7),
+                gid: None
+            }
+        );
+        for (mount, says) in [
+            (
+                "type = \"tmpfs\"\ntarget = \"/t\"\nchown = true",
+                "`chown` does not apply to a tmpfs mount",
+            ),
+            (
+                "type = \"bind\"\nsource = \"./a\"\ntarget = \"/a\"\noverlay = true\nreadonly = true",
+                "`overlay` does not go with `readonly`",
+            ),
+        ] {
+            let (plan, d) = check(&format!(
+                "[box]\nimage = \"busybox\"\n[[mounts]]\n{mount}\n"
+            ));
+            assert!(plan.is_none());
+            assert!(d.iter().any(|d| d.message.contains(says)), "{d:?}");
+        }
+        let (plan, d) = check("[box]\nimage = \"busybox\"\n[security]\nuserns = \"nomap\"\n");
+        assert!(plan.is_none());
+        assert_eq!(d[0].code, crate::diag::codes::habits::BAD_USERNS);
+    }
+}
