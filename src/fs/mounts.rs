@@ -67,7 +67,10 @@ pub fn apply(
         (_, Some(src)) => {
             let tree = match (m.overlay, overlay) {
                 (true, Some(o)) => {
-                    if !src.is_dir() {
+                    let meta = std::fs::metadata(src)
+                        .ctx(|| format!("overlay source {}", src.display()))
+                        .map_err(|e| missing_source_hint(e, src))?;
+                    if !meta.is_dir() {
                         return Err(StepError::new(
                             libc::ENOTDIR,
                             format!("an overlay over {}: not a directory", src.display()),
