@@ -12,6 +12,7 @@
 //! its image's defaults applied: what a box runs, what `foxbox plan` prints and what `inspect`
 //! records. Neither changes once made.
 
+pub mod box_rootfs;
 pub mod caps;
 pub mod digest;
 pub mod limits;
@@ -19,6 +20,8 @@ pub mod names;
 pub mod reference;
 pub mod seccomp_profile;
 pub mod units;
+pub mod user;
+pub mod userns;
 
 use std::path::PathBuf;
 
@@ -27,6 +30,8 @@ use serde::{Serialize, Serializer};
 use caps::CapSet;
 pub use limits::{Limits, DEFAULT_STOP_TIMEOUT};
 use seccomp_profile::Profile;
+pub use user::User;
+pub use userns::Userns;
 
 /// The PATH a box's processes get unless the spec sets one (podman's).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -100,8 +105,9 @@ pub struct BoxPlan(Plan);
 
 impl BoxPlan {
     /// The image's defaults under the plan: a value the spec or a `run` flag set wins; a value
-    /// foxbox defaulted yields to the image's.
-    pub fn new(plan: Plan, image: &ImageDefaults) -> BoxPlan {
+    /// foxbox defaulted yields to the image's. Under `keep-id` a box with no user from either
+    /// runs as the ids the caller (`caller`: its uid and gid) keeps, as podman's.
+    pub fn new(plan: Plan, image: &ImageDefaults, caller: (u32, u32)) -> BoxPlan {
         let mut p = plan;
         if !p.process.given.cwd {
             if let Some(w) = image.workdir.as_ref().filter(|w| w.starts_with('/')) {
@@ -111,6 +117,14 @@ impl BoxPlan {
         if !p.process.given.user {
             if let Some(u) = image.user.as_deref().and_then(User::parse_image) {
                 p.process.user = Spanned::bare(u);
+            } else if let Some((uid, gid)) = p.userns.value.kept_ids(caller) {
+                p.process.user = Spanned::new(
+                    User::Id {
+                        uid,
+                        gid: Some(gid),
+                    },
+                    p.userns.span,
+                );
             }
         }
         let default_path = p
@@ -182,10 +196,17 @@ pub struct Plan {
     pub added_capabilities: CapSet,
     pub no_new_privs: bool,
     pub seccomp: Spanned<Seccomp>,
+    /// How the box's user namespace maps ids (`keep-id`); left out of the JSON when default.
+    #[serde(skip_serializing_if = "is_default_userns")]
+    pub userns: Spanned<Userns>,
     pub network: Network,
     /// Mounts in the order the spec gives them (after the rootfs, /proc, /dev, /sys).
     pub mounts: Vec<Mount>,
     pub rootfs: Rootfs,
+}
+
+fn is_default_userns(u: &Spanned<Userns>) -> bool {
+    u.value.is_default()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -225,39 +246,6 @@ pub struct Process {
 pub struct Given {
     pub cwd: bool,
     pub user: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum User {
-    /// Numeric ids; a missing gid means the user's primary group from /etc/passwd, or the uid.
-    Id { uid: u32, gid: Option<u32> },
-    /// Looked up in the box's /etc/passwd (and /etc/group for the group) at start.
-    Name { user: String, group: Option<String> },
-}
-
-impl User {
-    /// An image config's `User`: `uid[:gid]` or `name[:group]` (`None` when empty).
-    pub fn parse_image(s: &str) -> Option<User> {
-        let (u, g) = match s.split_once(':') {
-            Some((u, g)) => (u, Some(g)),
-            None => (s, None),
-        };
-        if u.is_empty() {
-            return None;
-        }
-        match (u.parse::<u32>(), g.map(str::parse::<u32>)) {
-            (Ok(uid), None) => Some(User::Id { uid, gid: None }),
-            (Ok(uid), Some(Ok(gid))) => Some(User::Id {
-                uid,
-                gid: Some(gid),
-            }),
-            _ => Some(User::Name {
-                user: u.to_string(),
-                group: g.map(str::to_string),
-            }),
-        }
-    }
 }
 
 /// What to do when a declared limit cannot be enforced on this host.
@@ -323,6 +311,14 @@ pub struct Mount {
     /// Absolute, normalised, no `..`; resolved inside the new root at run time.
     pub target: PathBuf,
     pub readonly: bool,
+    /// Binds and volumes (podman's `:U`): chown the source, recursively, to the box user's
+    /// ids before the box's command runs.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub chown: bool,
+    /// Binds and volumes (podman's `:O`): an overlay over the source, whose writes stay in
+    /// the box (on its scratch tmpfs) and go with it; the source is never written.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub overlay: bool,
     #[serde(skip)]
     pub span: Option<Span>,
 }

@@ -100,21 +100,284 @@ fn selinux_volume_options_are_accepted_and_the_unsupported_ones_say_what_to_do()
         r.ok();
         assert_eq!(r.stdout, "hello\n");
         assert!(r.stderr.contains("SELinux"), "{}", r.stderr);
-        let r = env.run(["run", "--rm", "--userns=keep-id", "busybox", "true"]);
-        r.assert_code(125);
-        assert!(r.stderr.contains("root is you"), "{}", r.stderr);
-        for (opt, help) in [("U", "chown"), ("O", "read-only")] {
+        for (opts, says) in [("O,ro", "does not go with `readonly`"), ("nope", "`U`")] {
             let r = env.run([
                 "run",
                 "--rm",
                 "-v",
-                &format!("{dir}:/v:{opt}"),
+                &format!("{dir}:/v:{opts}"),
                 "busybox",
                 "true",
             ]);
             r.assert_code(125);
-            assert!(r.stderr.contains(help), "{opt}: {}", r.stderr);
+            assert!(r.stderr.contains(says), "{opts}: {}", r.stderr);
         }
+    }
+}
+
+/// The host uid and gid box id `id` is stored as in a default box of `env`'s user.
+fn host_id(env: &Env, id: u32) -> u32 {
+    if env.who == common::Who::Root {
+        return id;
+    }
+    let sub = std::fs::read_to_string("/etc/subuid").unwrap();
+    let start: u32 = sub
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{}:", common::TEST_USER)))
+        .and_then(|r| r.split(':').next())
+        .and_then(|s| s.parse().ok())
+        .expect("the test user's subordinate range");
+    start + id - 1
+}
+
+fn owner(p: &std::path::Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(p).unwrap();
+    (m.uid(), m.gid())
+}
+
+#[test]
+fn userns_keep_id_keeps_the_callers_ids() {
+    for env in envs() {
+        let (uid, gid) = env.ids();
+        let dir = env.write("kept/.keep", "");
+        let dir = dir.parent().unwrap();
+        // Writable for box uid 200 too, which as root is host uid 200.
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+        let vol = format!("{}:/kept", dir.display());
+        // The caller's own ids, its name from a passwd entry added as podman adds it, the
+        // image's files still root's, and what the box writes to a bind mount the caller's.
+        let r = env.run([
+            "run",
+            "--rm",
+            "--userns=keep-id",
+            "-v",
+            &vol,
+            "-w",
+            "/kept",
+            "busybox",
+            "sh",
+            "-c",
+            "id -u; id -g; id -un; ls -ln /bin/busybox | awk '{print $3}'; echo $HOME; touch made",
+        ]);
+        r.ok();
+        let name = if env.who == common::Who::Root {
+            "root"
+        } else {
+            common::TEST_USER
+        };
+        let home = if env.who == common::Who::Root {
+            "/root"
+        } else {
+            "/kept"
+        };
+        assert_eq!(r.stdout, format!("{uid}\n{gid}\n{name}\n0\n{home}\n"));
+        assert_eq!(owner(&dir.join("made")), (uid, gid));
+
+        // keep-id:uid=,gid=: the caller is those ids in the box (rootless: still the caller
+        // on the host; root: the identity map, so the ids themselves).
+        let r = env.run([
+            "run",
+            "--rm",
+            "--userns=keep-id:uid=200,gid=210",
+            "-v",
+            &vol,
+            "busybox",
+            "sh",
+            "-c",
+            "id -u; id -g; touch /kept/made2",
+        ]);
+        r.ok();
+        assert_eq!(r.stdout, "200\n210\n");
+        let want = if env.who == common::Who::Root {
+            (200, 210)
+        } else {
+            (uid, gid)
+        };
+        assert_eq!(owner(&dir.join("made2")), want);
+
+        // -u wins over keep-id's user; exec runs as the box's user.
+        let r = env.run([
+            "run",
+            "--rm",
+            "--userns=keep-id",
+            "-u",
+            "0",
+            "busybox",
+            "id",
+            "-u",
+        ]);
+        r.ok();
+        assert_eq!(r.stdout, "0\n");
+        detach(
+            &env,
+            &["--name", "kept", "--userns=keep-id"],
+            &["sleep", "30"],
+        );
+        let r = env.run(["exec", "kept", "id", "-u"]);
+        r.ok();
+        assert_eq!(r.stdout, format!("{uid}\n"));
+        env.run(["rm", "-f", "kept"]).ok();
+        assert!(
+            env.store_leftovers().is_empty(),
+            "{:?}",
+            env.store_leftovers()
+        );
+
+        // The spec's key is the same mode.
+        let spec = env.write(
+            "keep.toml",
+            "[box]\nimage = \"busybox\"\ncommand = [\"id\", \"-u\"]\n\
+             [security]\nuserns = \"keep-id\"\n",
+        );
+        let r = env.run(["plan".as_ref(), spec.as_os_str()]);
+        r.ok();
+        assert!(r.stdout.contains("keep-id"), "{}", r.stdout);
+        let r = env.run(["up".as_ref(), spec.as_os_str()]);
+        r.ok();
+        assert_eq!(r.stdout, format!("{uid}\n"));
+
+        let r = env.run(["run", "--rm", "--userns=auto", "busybox", "true"]);
+        r.assert_code(125);
+        assert!(
+            r.stderr.contains("foxbox::habits::bad_userns") && r.stderr.contains("keep-id"),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
+#[test]
+fn volume_u_chowns_the_source_to_the_box_user() {
+    for env in envs() {
+        let f = env.write("owned/sub/f", "x");
+        let dir = f.parent().unwrap().parent().unwrap().to_path_buf();
+        let r = env.run([
+            "run",
+            "--rm",
+            "-u",
+            "1000:1000",
+            "-v",
+            &format!("{}:/u:U", dir.display()),
+            "busybox",
+            "sh",
+            "-c",
+            "ls -lnd /u/sub/f | awk '{print $3\":\"$4}'; echo more > /u/sub/f",
+        ]);
+        r.ok();
+        assert_eq!(r.stdout, "1000:1000\n");
+        let host = host_id(&env, 1000);
+        for p in [dir.clone(), dir.join("sub"), f.clone()] {
+            assert_eq!(owner(&p), (host, host), "{}", p.display());
+        }
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "more\n");
+
+        // Read-only: chowned first, then read-only.
+        let ro = env.write("owned-ro/f", "x");
+        let ro_dir = ro.parent().unwrap();
+        let r = env.run([
+            "run",
+            "--rm",
+            "-u",
+            "1000:1000",
+            "-v",
+            &format!("{}:/u:ro,U", ro_dir.display()),
+            "busybox",
+            "sh",
+            "-c",
+            "echo no > /u/f",
+        ]);
+        assert_ne!(r.code, 0);
+        assert!(r.stderr.contains("Read-only"), "{}", r.stderr);
+        assert_eq!(owner(&ro), (host, host));
+
+        // Under keep-id the box user is the caller: `U` gives the files back to the caller.
+        let r = env.run([
+            "run",
+            "--rm",
+            "--userns=keep-id",
+            "-v",
+            &format!("{}:/u:U", dir.display()),
+            "busybox",
+            "true",
+        ]);
+        r.ok();
+        assert_eq!(owner(&f), env.ids());
+    }
+}
+
+#[test]
+fn volume_o_keeps_the_boxs_writes_in_the_box() {
+    for env in envs() {
+        let f = env.write("lower/f", "orig\n");
+        let dir = f.parent().unwrap().to_path_buf();
+        let vol = format!("{}:/o:O", dir.display());
+        let r = env.run([
+            "run",
+            "--rm",
+            "-v",
+            &vol,
+            "busybox",
+            "sh",
+            "-c",
+            "echo new > /o/f; echo g > /o/g; rm -f /o/nothing; cat /o/f /o/g",
+        ]);
+        r.ok();
+        assert_eq!(r.stdout, "new\ng\n");
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "orig\n");
+        assert!(!dir.join("g").exists());
+        // The overlay's root is the source's (its owner and mode): the caller, as its own
+        // box user under keep-id, writes at its top as in the source itself.
+        let r = env.run([
+            "run",
+            "--rm",
+            "--userns=keep-id",
+            "-v",
+            &vol,
+            "busybox",
+            "sh",
+            "-c",
+            "touch /o/mine && ls /o",
+        ]);
+        r.ok();
+        assert_eq!(r.stdout, "f\nmine\n");
+        assert!(!dir.join("mine").exists());
+
+        // A detached box: the host never sees its writes, and its removal leaves nothing.
+        detach(
+            &env,
+            &["--name", "ov", "-v", &vol],
+            &["sh", "-c", "echo w > /o/f; touch /o/h; sleep 30"],
+        );
+        let r = env.run(["exec", "ov", "cat", "/o/f"]);
+        r.ok();
+        eventually("the box's write", || {
+            env.run(["exec", "ov", "cat", "/o/f"]).stdout == "w\n"
+        });
+        assert_eq!(std::fs::read_to_string(&f).unwrap(), "orig\n");
+        assert!(!dir.join("h").exists());
+        env.run(["rm", "-f", "ov"]).ok();
+        assert!(
+            env.store_leftovers().is_empty(),
+            "{:?}",
+            env.store_leftovers()
+        );
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["f"]);
+
+        let r = env.run([
+            "run",
+            "--rm",
+            "-v",
+            &format!("{}:/o:O", f.display()),
+            "busybox",
+            "true",
+        ]);
+        r.assert_code(125);
+        assert!(r.stderr.contains("needs a directory"), "{}", r.stderr);
     }
 }
 

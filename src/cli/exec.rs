@@ -35,34 +35,13 @@ pub struct ExecArgs {
 
 /// `uid[:gid]` with numbers, or `name[:group]` from the box's /etc files.
 fn parse_user(s: &str) -> Result<User, Failure> {
-    let (u, g) = match s.split_once(':') {
-        Some((u, g)) => (u, Some(g)),
-        None => (s, None),
-    };
-    let bad = || {
+    User::parse(s).map_err(|_| {
         failure!(
             codes::cli::USAGE,
             help = "write uid[:gid] (e.g. 1000:1000) or name[:group]",
             "--user {s:?} is not a valid user"
         )
-    };
-    if u.is_empty() || g.is_some_and(str::is_empty) {
-        return Err(bad());
-    }
-    let num = |x: &str| x.parse::<u32>().ok().filter(|n| *n != u32::MAX);
-    match (num(u), g.map(|g| (g, num(g)))) {
-        (Some(uid), None) => Ok(User::Id { uid, gid: None }),
-        (Some(uid), Some((_, Some(gid)))) => Ok(User::Id {
-            uid,
-            gid: Some(gid),
-        }),
-        (None, _) if u.chars().all(|c| c.is_ascii_digit()) => Err(bad()),
-        (None, g) => Ok(User::Name {
-            user: u.to_string(),
-            group: g.map(|(g, _)| g.to_string()),
-        }),
-        (Some(_), Some(_)) => Err(bad()),
-    }
+    })
 }
 
 pub fn run(a: ExecArgs, ctx: &Ctx) -> CmdResult {

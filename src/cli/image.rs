@@ -3,6 +3,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use foxbox::diag::codes;
 use foxbox::image::{reference, Image, ImageError, ImageName, PullContext, Removed, Store};
+use foxbox::plan::box_rootfs::Layers;
 use foxbox::registry::{Client, Settings};
 use serde::Serialize;
 
@@ -165,10 +166,10 @@ pub fn run(cmd: ImageCommand, ctx: &Ctx) -> CmdResult {
         ImageCommand::Load(a) => load(&store, a),
         ImageCommand::PrepareRootfs(a) => {
             let image = store.lookup(&a.image).or_fail(codes::image::STORE)?;
-            let r = store
+            let layers = store
                 .prepare_box_rootfs(&image, &a.box_dir)
                 .or_fail(codes::image::STORE)?;
-            print_json(&r)?;
+            print_json(&rootfs_view(&layers))?;
             Ok(0)
         }
         ImageCommand::RemoveRootfs(a) => {
@@ -176,6 +177,35 @@ pub fn run(cmd: ImageCommand, ctx: &Ctx) -> CmdResult {
                 .remove_box_rootfs(&a.box_dir)
                 .or_fail(codes::image::STORE)?;
             Ok(0)
+        }
+    }
+}
+
+/// What `prepare-rootfs` prints: the directories in overlayfs's terms (`lower_dirs` top
+/// first, as `lowerdir=` takes them; `copy` when `upper` is a copy to bind instead).
+fn rootfs_view(layers: &Layers) -> serde_json::Value {
+    match layers {
+        Layers::Overlay { lower, upper } => {
+            let (up, work) = match upper {
+                Some(u) => (u.upper.clone(), u.work.clone()),
+                None => Default::default(),
+            };
+            serde_json::json!({
+                "lower_dirs": lower.iter().rev().collect::<Vec<_>>(),
+                "upper": up,
+                "work": work,
+                "copy": false,
+                "userxattr": true,
+            })
+        }
+        Layers::Dir(dir) => {
+            serde_json::json!({
+                "lower_dirs": [],
+                "upper": dir,
+                "work": dir.with_file_name("work"),
+                "copy": true,
+                "userxattr": true,
+            })
         }
     }
 }

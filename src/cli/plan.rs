@@ -4,7 +4,7 @@ use clap::Args;
 
 use foxbox::diag::{self, codes, RenderOptions};
 use foxbox::exec::steps::{self, Side};
-use foxbox::plan::{Enforce, ImageRef, MountKind, NetMode, Plan, Seccomp, User};
+use foxbox::plan::{Enforce, ImageRef, MountKind, NetMode, Plan, Seccomp};
 use foxbox::spec::{self, units::format_size, Overrides};
 
 use super::{CmdResult, Ctx, Failure, Format};
@@ -156,18 +156,7 @@ fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
             format!("{:?}", plan.process.args.value)
         },
     );
-    row(
-        "user",
-        match &plan.process.user.value {
-            User::Id { uid, gid: Some(g) } => format!("{uid}:{g}"),
-            User::Id { uid, gid: None } => uid.to_string(),
-            User::Name {
-                user,
-                group: Some(g),
-            } => format!("{user}:{g}"),
-            User::Name { user, group: None } => user.clone(),
-        },
-    );
+    row("user", plan.process.user.value.to_string());
     row("workdir", plan.process.cwd.value.display().to_string());
     row(
         "hostname",
@@ -241,6 +230,15 @@ fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
         ),
     );
     row("no_new_privs", plan.no_new_privs.to_string());
+    if let foxbox::plan::Userns::KeepId { uid, gid } = plan.userns.value {
+        let id = |v: Option<u32>, what: &str| {
+            v.map_or(format!("the caller's {what}"), |n| n.to_string())
+        };
+        row(
+            "userns",
+            format!("keep-id (uid {}, gid {})", id(uid, "uid"), id(gid, "gid")),
+        );
+    }
     row(
         "seccomp",
         match &plan.seccomp.value {
@@ -285,8 +283,22 @@ fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
             }
             MountKind::Volume { name } => format!("volume {name}"),
         };
-        let ro = if m.readonly { " (read-only)" } else { "" };
-        row("mount", format!("{what} -> {}{ro}", m.target.display()));
+        let mut how: Vec<&str> = Vec::new();
+        if m.readonly {
+            how.push("read-only");
+        }
+        if m.chown {
+            how.push("chowned to the user");
+        }
+        if m.overlay {
+            how.push("overlay: writes stay in the box");
+        }
+        let how = if how.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", how.join(", "))
+        };
+        row("mount", format!("{what} -> {}{how}", m.target.display()));
     }
     row(
         "rootfs",

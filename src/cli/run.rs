@@ -23,7 +23,8 @@ pub struct RunArgs {
     /// `#` comments; `-e` wins over the file.
     #[arg(long = "env-file", value_name = "FILE")]
     pub env_file: Vec<std::path::PathBuf>,
-    /// podman's user-namespace mode: not supported (the error says what to do instead).
+    /// podman's `keep-id[:uid=N,gid=N]`: your uid (or N) is the same in the box, your
+    /// subordinate range around it, and the box runs as it unless -u says otherwise.
     #[arg(long, value_name = "MODE")]
     pub userns: Option<String>,
     /// Run this program instead of the image's entrypoint (a JSON array for several words);
@@ -39,7 +40,8 @@ pub struct RunArgs {
     /// Hostname inside the box.
     #[arg(long)]
     pub hostname: Option<String>,
-    /// Bind mount or volume: SRC:DST[:ro] (SRC a host path or a volume name; `z`/`Z` accepted).
+    /// Bind mount or volume: SRC:DST[:OPTS] (SRC a host path or a volume name); OPTS: ro, rw,
+    /// U (chown SRC to the box user), O (an overlay: writes stay in the box), z/Z (accepted).
     #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:OPTS]")]
     pub volume: Vec<String>,
     /// tmpfs mount: DST[:size=64m,mode=1777,exec]; noexec, nosuid, nodev unless `exec`, as podman's.

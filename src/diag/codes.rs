@@ -274,6 +274,15 @@ registry! {
         /// The output cannot be written (an unwritable file, an existing non-empty bundle directory, a rootfs copy).
         OUTPUT = "foxbox::export::output",
     }
+
+    /// podman habits: user-namespace modes and volume options.
+    habits {
+        /// A malformed or unsupported `--userns` / `security.userns`.
+        BAD_USERNS = "foxbox::habits::bad_userns",
+        /// A `keep-id` box's root (a copy of the image with its ids moved to the box's map)
+        /// cannot be made.
+        KEEP_ID_ROOTFS = "foxbox::habits::keep_id_rootfs",
+    }
 }
 
 /// The code of a failed executor step: `foxbox::exec::<step>`.

@@ -94,9 +94,31 @@ pub(crate) fn run(
     {
         p::exit_now(SETUP_FAILED);
     }
+    // A `keep-id` box's set-up process starts as the box id the caller's is (not 0): it takes
+    // the box's root, as a runtime's does, so that what it makes (/dev, a missing working
+    // directory) is root's, and the user step starts from root as in any box.
+    if nix::unistd::geteuid().as_raw() != 0 && launch.id_maps.host_uid(0).is_some() {
+        if let Err(e) = become_root() {
+            let first = steps.iter().position(|s| s.side == Side::Child);
+            chan.failed(first.unwrap_or(0), e);
+            p::exit_now(SETUP_FAILED);
+        }
+    }
     let mut st = State::new(Some(launch), Proc::of_launch(launch, seccomp), &chan);
     st.private_dev = private_dev;
     st.run_all(steps)
+}
+
+/// setresgid/setresuid to 0, keeping the capabilities (a change to uid 0 keeps them).
+fn become_root() -> Result<(), StepError> {
+    let root_g = nix::unistd::Gid::from_raw(0);
+    nix::unistd::setresgid(root_g, root_g, root_g)
+        .map_err(std::io::Error::from)
+        .ctx(|| "setresgid 0 (the box's root)".into())?;
+    let root_u = nix::unistd::Uid::from_raw(0);
+    nix::unistd::setresuid(root_u, root_u, root_u)
+        .map_err(std::io::Error::from)
+        .ctx(|| "setresuid 0 (the box's root)".into())
 }
 
 /// Run in a process forked into a running box's namespaces (`foxbox exec`). Never returns.
@@ -226,7 +248,20 @@ impl<'a> State<'a> {
                     MountKind::Volume { name } => launch.volumes.get(name).map(|p| p.as_path()),
                     MountKind::Tmpfs { .. } => None,
                 };
-                mounts::apply(self.root()?, m, &plan.mounts[..i], source)
+                let overlay = self.root.as_ref().map(|r| mounts::OverlayScratch {
+                    mountpoint: &launch.rootfs.mountpoint,
+                    scratch: r.scratch.as_fd(),
+                    dir: format!("mount-{i}"),
+                });
+                mounts::apply(self.root()?, m, &plan.mounts[..i], source, overlay)
+            }
+            Action::ChownMounts => {
+                let plan = self.launch()?.plan;
+                let id = self.identity()?.clone();
+                for m in plan.mounts.iter().filter(|m| m.chown) {
+                    mounts::chown_mount(&m.target, m.readonly, id.uid, id.gid)?;
+                }
+                Ok(())
             }
             Action::PivotRoot => {
                 pivot::pivot_into(self.root()?)?;

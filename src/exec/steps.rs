@@ -46,6 +46,8 @@ pub enum Action {
     MaskedPaths,
     ReadonlyPaths,
     ReadonlyRoot,
+    /// chown the plan's `:U` mounts to the user (then make the read-only ones read-only).
+    ChownMounts,
     /// `foxbox exec`: enter the namespaces of the box's pid 1 and fork into its pid namespace.
     Join,
     /// A new session, on a pty from the box's own devpts when there is a terminal.
@@ -140,12 +142,16 @@ pub fn steps(plan: &Plan, choices: StartChoices) -> Vec<Step> {
         Parent,
         format!("new user, mount, pid, uts, ipc, cgroup namespaces; {net_ns}"),
     ));
-    v.push(step(
-        A::IdMaps,
-        "id-maps",
-        Parent,
-        "map the caller's uid/gid (and any subordinate range) into the box",
-    ));
+    let id_maps = match plan.userns.value {
+        crate::plan::Userns::KeepId { .. } => {
+            "keep-id: the caller's uid/gid as the same ids in the box (or keep-id's uid=/gid=), \
+             the subordinate range around them"
+        }
+        crate::plan::Userns::Default => {
+            "map the caller's uid/gid (and any subordinate range) into the box"
+        }
+    };
+    v.push(step(A::IdMaps, "id-maps", Parent, id_maps).at(plan.userns.span));
     if plan.limits.needs_cgroup() {
         let l = &plan.limits;
         let span = (l.memory().and_then(|m| m.span))
@@ -226,12 +232,19 @@ pub fn steps(plan: &Plan, choices: StartChoices) -> Vec<Step> {
     }
     v.push(step(A::Sys, "sys", Child, "read-only /sys"));
     for (i, m) in plan.mounts.iter().enumerate() {
-        let what = match &m.kind {
+        let mut what = match &m.kind {
             MountKind::Bind { source } => format!("bind {}", source.display()),
             MountKind::Tmpfs { .. } => "tmpfs".to_string(),
             MountKind::Volume { name } => format!("volume {name}"),
         };
-        let ro = if m.readonly { " (read-only)" } else { "" };
+        if m.overlay {
+            what = format!("overlay over {what}, its writes kept on the scratch tmpfs");
+        }
+        let ro = match (m.readonly, m.chown) {
+            (true, true) => " (read-only once chowned)",
+            (true, false) => " (read-only)",
+            _ => "",
+        };
         v.push(
             step(
                 A::Mount(i),
@@ -269,6 +282,25 @@ pub fn steps(plan: &Plan, choices: StartChoices) -> Vec<Step> {
                 "tmpfs on /tmp, /var/tmp, /run; remount / read-only",
             )
             .at(plan.rootfs.readonly.span),
+        );
+    }
+    let chowned: Vec<&crate::plan::Mount> = plan.mounts.iter().filter(|m| m.chown).collect();
+    if let Some(first) = chowned.first() {
+        let targets: Vec<String> = chowned
+            .iter()
+            .map(|m| m.target.display().to_string())
+            .collect();
+        v.push(
+            step(
+                A::ChownMounts,
+                "chown",
+                Child,
+                format!(
+                    "chown {} recursively to the user's uid and gid",
+                    targets.join(", ")
+                ),
+            )
+            .at(first.span),
         );
     }
     let fox = FoxSteps {
@@ -525,6 +557,7 @@ mod tests {
             added_capabilities: CapSet::EMPTY,
             no_new_privs: false,
             seccomp: Spanned::bare(Seccomp::Default),
+            userns: Spanned::bare(Userns::Default),
             network: Network {
                 mode: Spanned::bare(NetMode::None),
                 ports: Vec::new(),
@@ -538,6 +571,8 @@ mod tests {
                 },
                 target: PathBuf::from("/scratch"),
                 readonly: false,
+                chown: false,
+                overlay: false,
                 span: Some(Span::new(10, 20)),
             }],
             rootfs: Rootfs {

@@ -21,15 +21,30 @@ use crate::sys::mount::{self, attr};
 pub const READONLY_ROOT_SCRATCH: &[(&str, &str)] =
     &[("/tmp", "1777"), ("/var/tmp", "1777"), ("/run", "0755")];
 
+/// Where an overlay mount ([`Mount::overlay`]) keeps its upper and work directories: `dir`
+/// on the box's scratch tmpfs (`scratch`, mounted on `mountpoint`), gone with the box.
+pub struct OverlayScratch<'a> {
+    pub mountpoint: &'a Path,
+    pub scratch: BorrowedFd<'a>,
+    pub dir: String,
+}
+
 /// Attach mount `m`; `earlier` are the plan's mounts already attached (in order). `source` is
-/// the host directory or file for binds and volumes.
+/// the host directory or file for binds and volumes; `overlay` where an overlay over it keeps
+/// its writes.
 pub fn apply(
     root: BorrowedFd<'_>,
     m: &Mount,
     earlier: &[Mount],
     source: Option<&Path>,
+    overlay: Option<OverlayScratch<'_>>,
 ) -> Result<(), StepError> {
-    let ro = if m.readonly { attr::RDONLY } else { 0 };
+    // A mount to chown is made read-only once chowned (see [`chown_mount`]).
+    let ro = if m.readonly && !m.chown {
+        attr::RDONLY
+    } else {
+        0
+    };
     let target = &m.target;
     let at = |kind: Kind| {
         target_fd(root, target, earlier, kind)
@@ -50,9 +65,35 @@ pub fn apply(
                 .ctx(|| format!("attach tmpfs on {}", target.display()))
         }
         (_, Some(src)) => {
-            let tree = mount::clone_tree(None, src)
-                .ctx(|| format!("bind source {}", src.display()))
-                .map_err(|e| missing_source_hint(e, src))?;
+            let tree = match (m.overlay, overlay) {
+                (true, Some(o)) => {
+                    let meta = std::fs::metadata(src)
+                        .ctx(|| format!("overlay source {}", src.display()))
+                        .map_err(|e| missing_source_hint(e, src))?;
+                    if !meta.is_dir() {
+                        return Err(StepError::new(
+                            libc::ENOTDIR,
+                            format!("an overlay over {}: not a directory", src.display()),
+                        )
+                        .with_hint("`:O` (`overlay = true`) needs a directory as its source"));
+                    }
+                    super::rootfs::scratch_overlay(
+                        o.mountpoint,
+                        o.scratch,
+                        &o.dir,
+                        &[src.to_path_buf()],
+                        Some(src),
+                    )?
+                }
+                (true, None) => {
+                    return Err(StepError::msg(
+                        "an overlay mount needs the box's scratch tmpfs, which is not mounted",
+                    ))
+                }
+                (false, _) => mount::clone_tree(None, src)
+                    .ctx(|| format!("bind source {}", src.display()))
+                    .map_err(|e| missing_source_hint(e, src))?,
+            };
             let kind = if resolve::is_dir(tree.as_fd()).ctx(|| format!("stat {}", src.display()))? {
                 Kind::Dir
             } else {
@@ -126,6 +167,42 @@ fn missing_source_hint(e: StepError, src: &Path) -> StepError {
     } else {
         e
     }
+}
+
+/// podman's `:U`, run in the box once its root is in place: chown the mount on `target` (a
+/// path in the box), and all below it on the same filesystem, to `uid`:`gid` (box ids; the
+/// kernel stores the host ids they map to). Symlinks are chowned, not followed. A read-only
+/// mount becomes read-only only now.
+pub fn chown_mount(target: &Path, readonly: bool, uid: u32, gid: u32) -> Result<(), StepError> {
+    use std::os::unix::fs::MetadataExt;
+    let top = std::fs::symlink_metadata(target).ctx(|| format!("stat {}", target.display()))?;
+    let mut todo = vec![target.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        std::os::unix::fs::lchown(&p, Some(uid), Some(gid))
+            .ctx(|| format!("chown {} to {uid}:{gid}", p.display()))
+            .map_err(|e| {
+                if e.errno == libc::EPERM || e.errno == libc::EINVAL {
+                    e.with_hint(
+                        "the file belongs to an id the box does not map, or the user's ids \
+                         are not mapped: chown it on the host first",
+                    )
+                } else {
+                    e
+                }
+            })?;
+        let meta = std::fs::symlink_metadata(&p).ctx(|| format!("stat {}", p.display()))?;
+        if meta.is_dir() && meta.dev() == top.dev() {
+            for e in std::fs::read_dir(&p).ctx(|| format!("read {}", p.display()))? {
+                let e = e.ctx(|| format!("read {}", p.display()))?;
+                todo.push(e.path());
+            }
+        }
+    }
+    if readonly {
+        mount::set_attr(target, attr::RDONLY, 0, true)
+            .ctx(|| format!("make {} read-only", target.display()))?;
+    }
+    Ok(())
 }
 
 /// For a read-only root: a tmpfs on /tmp, /var/tmp and /run, before the plan's mounts (so a

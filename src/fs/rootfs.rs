@@ -3,45 +3,14 @@
 //! generated /etc files (the overlay's top layer, or bound over the image's; see [`etc`]).
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use super::{cwd, etc};
 use crate::step_error::{Context, StepError};
 use crate::sys::mount::{self, FsContext};
 
-/// The box's root filesystem as the executor receives it (from the image store, or any other
-/// source): it does not know where the directories came from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BoxRootfs {
-    pub layers: Layers,
-    /// An existing directory on the host. The box's mounts are made over it inside the box's
-    /// own mount namespace, so the host never sees them and any number of boxes can share it.
-    pub mountpoint: PathBuf,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Layers {
-    /// Read-only lower directories, bottom first, under a writable upper.
-    Overlay {
-        lower: Vec<PathBuf>,
-        /// `None`: an ephemeral upper on the box's scratch tmpfs, gone when the box ends.
-        upper: Option<UpperDirs>,
-    },
-    /// One directory, bind-mounted (read-write) as the root.
-    Dir(PathBuf),
-}
-
-/// An overlay's upper and work directories (same filesystem).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpperDirs {
-    pub upper: PathBuf,
-    pub work: PathBuf,
-    /// The upper dir need not survive a crash (its box is removed when it ends): overlay's
-    /// `volatile` skips syncing it, above all the journal commit on the upper filesystem
-    /// that unmounting would otherwise cost every box's exit.
-    pub volatile: bool,
-}
+pub use crate::plan::box_rootfs::{BoxRootfs, Layers, UpperDirs};
 
 /// The mounted new root.
 pub struct NewRoot {
@@ -88,7 +57,10 @@ pub fn mount_rootfs(
                 lower.push(mp.join(etc::LAYER));
                 etc_layered = true;
             }
-            overlay(mp, &scratch, &lower, upper.as_ref())?
+            match upper {
+                Some(u) => overlay(&lower, u)?,
+                None => scratch_overlay(mp, scratch.as_fd(), "", &lower, None)?,
+            }
         }
         Layers::Dir(dir) => {
             mount::clone_tree(None, dir).ctx(|| format!("bind {}", dir.display()))?
@@ -122,26 +94,49 @@ fn reopen_dir(p: &Path) -> io::Result<OwnedFd> {
     mount::openat2(cwd(), p, libc::O_RDONLY | libc::O_DIRECTORY, 0, 0)
 }
 
-fn overlay(
+/// An overlay of `lower` (bottom first) whose upper and work directories are made in `dir`
+/// on the box's scratch tmpfs (mounted on `mp`): what is written to it goes with the box.
+/// The overlay's root takes the upper dir's owner and mode: `like`'s, when given (the
+/// directory the overlay stands for), else root's 0755.
+pub fn scratch_overlay(
     mp: &Path,
-    scratch: &OwnedFd,
+    scratch: BorrowedFd<'_>,
+    dir: &str,
     lower: &[PathBuf],
-    upper: Option<&UpperDirs>,
+    like: Option<&Path>,
 ) -> Result<OwnedFd, StepError> {
+    let base = Path::new(dir);
+    if !base.as_os_str().is_empty() {
+        mount::mkdirat(scratch, base, 0o755).ctx(|| format!("create the scratch dir {dir}"))?;
+    }
+    for d in ["upper", "work"] {
+        mount::mkdirat(scratch, &base.join(d), 0o755)
+            .ctx(|| format!("create the scratch {d} dir"))?;
+    }
+    // On the scratch tmpfs, gone with the box: nothing there is worth syncing.
+    let dirs = UpperDirs {
+        upper: mp.join(base).join("upper"),
+        work: mp.join(base).join("work"),
+        volatile: true,
+    };
+    if let Some(m) = like.and_then(|p| std::fs::metadata(p).ok()) {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        // An owner the box does not map cannot own it: root's it stays.
+        let _ = std::os::unix::fs::chown(&dirs.upper, Some(m.uid()), Some(m.gid()));
+        std::fs::set_permissions(
+            &dirs.upper,
+            std::fs::Permissions::from_mode(m.mode() & 0o7777),
+        )
+        .ctx(|| format!("give {} its source's mode", dirs.upper.display()))?;
+    }
+    overlay(lower, &dirs)
+}
+
+fn overlay(lower: &[PathBuf], upper: &UpperDirs) -> Result<OwnedFd, StepError> {
     if lower.is_empty() {
         return Err(StepError::msg("the image has no layers"));
     }
-    let (up, work, volatile) = match upper {
-        Some(u) => (u.upper.clone(), u.work.clone(), u.volatile),
-        None => {
-            for d in ["upper", "work"] {
-                mount::mkdirat(scratch.as_fd(), Path::new(d), 0o755)
-                    .ctx(|| format!("create the scratch {d} dir"))?;
-            }
-            // On the scratch tmpfs, gone with the box: nothing there is worth syncing.
-            (mp.join("upper"), mp.join("work"), true)
-        }
-    };
+    let (up, work, volatile) = (upper.upper.clone(), upper.work.clone(), upper.volatile);
     let fc = FsContext::open("overlay").ctx(|| "create an overlay".into())?;
     let set = |key: &str, value: &str, what: String| {
         fc.set(key, value)

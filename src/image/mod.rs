@@ -66,9 +66,10 @@
 //!     // (store.resolve(..) is the same without pulling)
 //! store.add_user(&image.id, &box_id)?;                      // `image rm` refuses it while the box exists;
 //!                                                           // RemovedWhileStarting if an `image rm` beat it
-//! let rootfs = store.prepare_box_rootfs(&image, &box_dir)?; // BoxRootfs { lower_dirs (top first), upper, work, copy, userxattr }
-//! // executor, inside the box's user + mount namespaces:
-//! //   mount("overlay", target, "overlay", 0, rootfs.overlay_options())   or, if rootfs.copy, bind-mount rootfs.upper
+//! let layers = store.prepare_box_rootfs(&image, &box_dir)?; // plan::box_rootfs::Layers:
+//! //   Overlay { lower (bottom first), upper: Some(UpperDirs { upper, work, .. }) }, or Dir(copy)
+//! // executor, inside the box's user + mount namespaces: an overlay (userxattr), or a bind of
+//! //   the copy
 //! store.remove_box_rootfs(&box_dir)?;                       // on box removal (runs in the user namespace)
 //! store.remove_user(&image.id, &box_id);
 //! ```
@@ -98,7 +99,7 @@ use std::path::PathBuf;
 
 pub use pull::{PullContext, PullPolicy, StoreProgress};
 pub use reference::ImageName;
-pub use rootfs::{overlay_supported, BoxRootfs};
+pub use rootfs::{overlay_supported, EtcEntry};
 pub use store::{Image, ImageConfig, ImageRecord, ManifestRef, Removed, Store};
 pub use unpack::{Owners, UnpackError, Whiteouts};
 

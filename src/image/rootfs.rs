@@ -1,8 +1,9 @@
 //! A box's root filesystem: the image's read-only layers under an overlay, with an upper and a
 //! work directory of the box's own; a full copy where overlayfs is unavailable.
 //!
-//! Preparing one creates two empty directories, whatever the image's size. The executor mounts
-//! the overlay inside the box's user and mount namespaces ([`BoxRootfs::overlay_options`]).
+//! Preparing one creates two empty directories, whatever the image's size, and describes them
+//! as [`Layers`] (the one description of a box's root directories, `crate::plan::box_rootfs`).
+//! The executor mounts the overlay inside the box's user and mount namespaces.
 
 use std::fs;
 use std::io;
@@ -10,51 +11,22 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use serde::{Deserialize, Serialize};
-
 use super::store::{Image, Store};
 use super::ImageError;
-use crate::sys::idmap::IdMaps;
+use crate::plan::box_rootfs::{Layers, UpperDirs};
+use crate::sys::idmap::{IdMaps, IdRange};
 use crate::sys::userns;
 
-/// The directories a box's root is made of.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BoxRootfs {
-    /// The image's layers, top first (overlayfs's `lowerdir=` order). Empty for a copy.
-    pub lower_dirs: Vec<PathBuf>,
-    /// The box's writable layer; for a copy, the whole root (bind-mount it).
-    pub upper: PathBuf,
-    /// overlayfs's work directory (same filesystem as `upper`).
-    pub work: PathBuf,
-    /// True when overlayfs was unavailable and `upper` is a full copy of the image.
-    pub copy: bool,
-    /// Mount with `userxattr`: always, as the executor does (every box's overlay is mounted in
-    /// a user namespace, where overlayfs keeps its metadata in user.*).
-    pub userxattr: bool,
-}
-
-impl BoxRootfs {
-    /// The `-o` data for `mount -t overlay`; `None` for a copy (bind-mount `upper` instead).
-    pub fn overlay_options(&self) -> Option<String> {
-        if self.copy {
-            return None;
-        }
-        let lower: Vec<String> = self
-            .lower_dirs
-            .iter()
-            .map(|p| escape_overlay_path(p))
-            .collect();
-        let mut o = format!(
-            "lowerdir={},upperdir={},workdir={}",
-            lower.join(":"),
-            escape_overlay_path(&self.upper),
-            escape_overlay_path(&self.work)
-        );
-        if self.userxattr {
-            o.push_str(",userxattr");
-        }
-        Some(o)
-    }
+/// The `-o` data for `mount -t overlay` (with `userxattr`, as every box's overlay is mounted
+/// in a user namespace): `lower` bottom first, as [`Layers`] lists them.
+fn overlay_options(lower: &[PathBuf], upper: &Path, work: &Path) -> String {
+    let lower: Vec<String> = lower.iter().rev().map(|p| escape_overlay_path(p)).collect();
+    format!(
+        "lowerdir={},upperdir={},workdir={},userxattr",
+        lower.join(":"),
+        escape_overlay_path(upper),
+        escape_overlay_path(work)
+    )
 }
 
 /// overlayfs splits its options on `,` and lower dirs on `:`; both are escaped with `\`.
@@ -116,7 +88,6 @@ fn probe_overlay(maps: &IdMaps, scratch: &Path) -> Result<(), String> {
         .map_err(|e| format!("cannot write the probe file: {e}"))?;
     let root = dir.path().to_path_buf();
     // As boxes mount it: inside a user namespace, with userxattr, for every user.
-    let userxattr = true;
     let result = userns::run_in_child_as_root(maps, move || -> Result<(), String> {
         use nix::mount::{mount, MsFlags};
         nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
@@ -129,14 +100,11 @@ fn probe_overlay(maps: &IdMaps, scratch: &Path) -> Result<(), String> {
             None::<&str>,
         )
         .map_err(|e| format!("cannot make mounts private: {e}"))?;
-        let rootfs = BoxRootfs {
-            lower_dirs: vec![root.join("lower")],
-            upper: root.join("upper"),
-            work: root.join("work"),
-            copy: false,
-            userxattr,
-        };
-        let opts = rootfs.overlay_options().unwrap_or_default();
+        let opts = overlay_options(
+            &[root.join("lower")],
+            &root.join("upper"),
+            &root.join("work"),
+        );
         let merged = root.join("merged");
         mount(
             Some("overlay"),
@@ -167,14 +135,11 @@ fn probe_overlay(maps: &IdMaps, scratch: &Path) -> Result<(), String> {
 }
 
 impl Store {
-    /// Make `box_dir/rootfs/{upper,work}` for a box of `image` and say how to mount it. The
-    /// cost does not depend on the image's size: nothing of the image is copied, unless
-    /// overlayfs is unavailable here (then the layers are copied, with a warning).
-    pub fn prepare_box_rootfs(
-        &self,
-        image: &Image,
-        box_dir: &Path,
-    ) -> Result<BoxRootfs, ImageError> {
+    /// Make `box_dir/rootfs/{upper,work}` for a box of `image` and say how to mount it (an
+    /// overlay of the image's layers with that upper, not volatile). The cost does not depend
+    /// on the image's size: nothing of the image is copied, unless overlayfs is unavailable
+    /// here (then the layers are copied into `upper`, with a warning, and it is the root).
+    pub fn prepare_box_rootfs(&self, image: &Image, box_dir: &Path) -> Result<Layers, ImageError> {
         let base = box_dir.join("rootfs");
         let upper = base.join("upper");
         let work = base.join("work");
@@ -185,8 +150,6 @@ impl Store {
             path: base.clone(),
             source,
         })?;
-        // As boxes mount it: inside a user namespace, with userxattr, for every user.
-        let userxattr = true;
         match self.overlay_usable(&base) {
             Ok(()) => {
                 for d in [&upper, &work] {
@@ -200,12 +163,13 @@ impl Store {
                 if let Some(top) = image.layers.last() {
                     copy_root_attrs(top, &upper);
                 }
-                Ok(BoxRootfs {
-                    lower_dirs: image.layers.iter().rev().cloned().collect(),
-                    upper,
-                    work,
-                    copy: false,
-                    userxattr,
+                Ok(Layers::Overlay {
+                    lower: image.layers.clone(),
+                    upper: Some(UpperDirs {
+                        upper,
+                        work,
+                        volatile: false,
+                    }),
                 })
             }
             Err(why) => {
@@ -213,15 +177,45 @@ impl Store {
                 let layers = image.layers.clone();
                 let dest = upper.clone();
                 self.with_root(move || copy_layers(&layers, &dest))?;
-                Ok(BoxRootfs {
-                    lower_dirs: Vec::new(),
-                    upper,
-                    work,
-                    copy: true,
-                    userxattr,
-                })
+                Ok(Layers::Dir(upper))
             }
         }
+    }
+
+    /// The root of a box whose ids are not the store's (podman's `keep-id`): a copy of the
+    /// image in `box_dir/rootfs/upper` with every owner moved by `moves` (box id to the id
+    /// that keeps it in the box's maps: a uid's in `.0`, a gid's in `.1`; an id no move takes
+    /// stays), then `etc` lines added (each to its /etc file, unless a line there has its
+    /// name or id). Podman makes the same moved copy for such a box; it costs the image's
+    /// size, once per box, and goes with the box.
+    pub fn prepare_moved_rootfs(
+        &self,
+        image: &Image,
+        box_dir: &Path,
+        moves: &(Vec<IdRange>, Vec<IdRange>),
+        etc: &[EtcEntry],
+    ) -> Result<Layers, ImageError> {
+        let base = box_dir.join("rootfs");
+        let upper = base.join("upper");
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&base)
+            .map_err(|source| ImageError::Io {
+                what: "cannot create",
+                path: base.clone(),
+                source,
+            })?;
+        let layers = image.layers.clone();
+        let dest = upper.clone();
+        let moves = moves.clone();
+        let etc = etc.to_vec();
+        self.with_root(move || {
+            copy_layers(&layers, &dest)?;
+            move_owners(&dest, &moves).map_err(|e| format!("cannot move the owners: {e}"))?;
+            add_etc_entries(&dest, &etc).map_err(|e| format!("cannot add to /etc: {e}"))
+        })?;
+        Ok(Layers::Dir(upper))
     }
 
     /// [`overlay_supported`], remembered in the store once it said yes: without this every box
@@ -367,6 +361,80 @@ fn copy_meta(m: &fs::Metadata, dst: &Path) -> io::Result<()> {
     fs::set_permissions(dst, fs::Permissions::from_mode(m.mode() & 0o7777))
 }
 
+/// A line for a box's /etc/passwd or /etc/group ([`Store::prepare_moved_rootfs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcEntry {
+    /// `passwd` or `group`.
+    pub file: &'static str,
+    pub name: String,
+    pub id: u32,
+    /// The whole line, without its newline.
+    pub line: String,
+}
+
+/// Move every owner under `root` (not following symlinks; a hard-linked file once).
+fn move_owners(root: &Path, moves: &(Vec<IdRange>, Vec<IdRange>)) -> io::Result<()> {
+    let to = |ranges: &[IdRange], id: u32| {
+        ranges.iter().find_map(|r| {
+            let off = id.checked_sub(r.inside)?;
+            (off < r.count).then(|| r.outside + off)
+        })
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let m = fs::symlink_metadata(&p)?;
+        if m.is_dir() {
+            for e in fs::read_dir(&p)? {
+                todo.push(e?.path());
+            }
+        }
+        if m.nlink() > 1 && !m.is_dir() && !seen.insert((m.dev(), m.ino())) {
+            continue;
+        }
+        let (uid, gid) = (to(&moves.0, m.uid()), to(&moves.1, m.gid()));
+        if (uid, gid) == (Some(m.uid()), Some(m.gid())) || (uid.is_none() && gid.is_none()) {
+            continue;
+        }
+        std::os::unix::fs::lchown(&p, uid, gid)?;
+        // A chown clears the set-id bits: give them back.
+        if !m.file_type().is_symlink() && m.mode() & 0o6000 != 0 {
+            fs::set_permissions(&p, fs::Permissions::from_mode(m.mode() & 0o7777))?;
+        }
+    }
+    Ok(())
+}
+
+/// Append each entry to its file under `root/etc` unless a line there has its name or id.
+fn add_etc_entries(root: &Path, entries: &[EtcEntry]) -> io::Result<()> {
+    use std::io::Write;
+    for e in entries {
+        let path = root.join("etc").join(e.file);
+        // Only a regular file: a symlink in the image could lead anywhere.
+        match fs::symlink_metadata(&path) {
+            Ok(m) if m.is_file() => {}
+            _ => continue,
+        }
+        let text = fs::read_to_string(&path)?;
+        let id = e.id.to_string();
+        let known = text.lines().any(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            f.first() == Some(&e.name.as_str()) || f.get(2) == Some(&id.as_str())
+        });
+        if known {
+            continue;
+        }
+        let mut f = fs::OpenOptions::new().append(true).open(&path)?;
+        let sep = if text.is_empty() || text.ends_with('\n') {
+            ""
+        } else {
+            "\n"
+        };
+        writeln!(f, "{sep}{}", e.line)?;
+    }
+    Ok(())
+}
+
 /// Whether the image has a `/bin/sh` (or, merged-usr, `/usr/bin/sh`) in some layer: the
 /// command a box runs when neither the spec nor the image names one, as the original tool did.
 /// Each layer is looked at confined to itself (a symlink never leads out of it), top first.
@@ -392,15 +460,12 @@ mod tests {
 
     #[test]
     fn overlay_options_escape_and_order() {
-        let r = BoxRootfs {
-            lower_dirs: vec!["/s/l2".into(), "/s/l:1".into()],
-            upper: "/b/u,x".into(),
-            work: "/b/w".into(),
-            copy: false,
-            userxattr: true,
-        };
         assert_eq!(
-            r.overlay_options().unwrap(),
+            overlay_options(
+                &["/s/l:1".into(), "/s/l2".into()],
+                Path::new("/b/u,x"),
+                Path::new("/b/w")
+            ),
             "lowerdir=/s/l2:/s/l\\:1,upperdir=/b/u\\,x,workdir=/b/w,userxattr"
         );
     }

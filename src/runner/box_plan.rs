@@ -17,9 +17,17 @@ pub fn image_defaults(c: &ImageConfig) -> ImageDefaults {
     }
 }
 
+/// The caller's uid and gid, which `keep-id` keeps in the box.
+pub fn caller_ids() -> (u32, u32) {
+    (
+        nix::unistd::geteuid().as_raw(),
+        nix::unistd::getegid().as_raw(),
+    )
+}
+
 /// The plan a box of `image` runs.
 pub fn box_plan(plan: &Plan, image: &Image) -> BoxPlan {
-    BoxPlan::new(plan.clone(), &image_defaults(&image.config))
+    BoxPlan::new(plan.clone(), &image_defaults(&image.config), caller_ids())
 }
 
 /// The plan a box started now would run, as far as this host knows without changing
@@ -30,6 +38,7 @@ pub fn preview(paths: &Paths, plan: &Plan) -> Result<Option<BoxPlan>, crate::ima
         ImageRef::Tarball { .. } => Ok(Some(BoxPlan::new(
             plan.clone(),
             &image_defaults(&ImageConfig::default()),
+            caller_ids(),
         ))),
         ImageRef::Stored(n) => {
             if !paths.images().is_dir() {

@@ -80,7 +80,7 @@ fn open_recorded(record: &Path, maps: &IdMaps) -> Option<Holder> {
     if !(ProcId { pid, start_time }).alive() {
         return None;
     }
-    Some(Holder::new(userns.into()))
+    Some(Holder::new(userns.into(), maps.clone()))
 }
 
 fn parse_map(text: &str) -> Vec<IdRange> {
@@ -134,7 +134,7 @@ fn start(record: &Path, maps: &IdMaps) -> io::Result<Holder> {
     crate::store::atomic::write_file_unsynced_dir(record, text.as_bytes())
         .map_err(io::Error::other)?;
     fs::File::from(down_w).write_all(b"G")?;
-    Ok(Holder::new(userns.into()))
+    Ok(Holder::new(userns.into(), maps.clone()))
 }
 
 /// The forked holder: make the namespace, wait for its maps, then become a small process of
@@ -196,7 +196,7 @@ fn serve(record: &Path) -> ! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::holder::identity_text;
+    use crate::sys::holder::nested_text;
 
     #[test]
     fn maps_parse_as_the_kernel_prints_them() {
@@ -216,6 +216,7 @@ mod tests {
                 }
             ]
         );
-        assert_eq!(identity_text(&parse_map(text)), "0 0 1\n1 1 65536\n");
+        let m = parse_map(text);
+        assert_eq!(nested_text(&m, &m), "0 0 1\n1 1 65536\n");
     }
 }

@@ -9,6 +9,7 @@ pub mod exec_request;
 pub mod holder;
 mod hooks;
 pub mod lifecycle;
+pub mod keep_id;
 pub mod remove;
 pub mod supervisor;
 pub mod system;
@@ -22,7 +23,7 @@ use crate::boxes::execinfo::ExecInfo;
 use crate::boxes::{BoxConfig, BoxError, Boxes};
 use crate::cgroup::{self, BoxCgroup, Host};
 use crate::diag::{codes, Diagnostic};
-use crate::exec::{self, BoxRootfs, Launch, Layers, UpperDirs};
+use crate::exec::{self, BoxRootfs, Launch, Layers};
 use crate::image::{Image, Store};
 use crate::plan::{BoxPlan, ImageRef, MountKind, NetMode, Plan};
 use crate::store::paths::Paths;
@@ -326,28 +327,21 @@ fn make_rootfs_volumes_cgroup(
     store
         .add_user(&made.image.id, &id)
         .map_err(typed(codes::image::USERS))?;
-    let r = store
-        .prepare_box_rootfs(&made.image, &dir)
-        .map_err(typed(codes::image::ROOTFS))?;
+    let r = match keep_id::moved_rootfs(plan, store.id_maps()) {
+        Some(k) => store
+            .prepare_moved_rootfs(&made.image, &dir, &k.moves, &k.etc)
+            .map_err(typed(codes::habits::KEEP_ID_ROOTFS))?,
+        None => store
+            .prepare_box_rootfs(&made.image, &dir)
+            .map_err(typed(codes::image::ROOTFS))?,
+    };
     // Every box mounts its root over this one directory, each inside its own mount namespace
     // (see [`BoxRootfs::mountpoint`]): no directory to make and delete per box.
     let mountpoint = made.life.boxes().mountpoint();
     fs::create_dir_all(&mountpoint)
         .map_err(|e| err(codes::boxes::MOUNTPOINT)(format!("{}: {e}", mountpoint.display())))?;
     made.rootfs = BoxRootfs {
-        layers: if r.copy {
-            Layers::Dir(r.upper)
-        } else {
-            Layers::Overlay {
-                // The image store lists lower dirs top first; the executor takes bottom first.
-                lower: r.lower_dirs.into_iter().rev().collect(),
-                upper: Some(UpperDirs {
-                    upper: r.upper,
-                    work: r.work,
-                    volatile: opts.auto_remove,
-                }),
-            }
-        },
+        layers: r.volatile(opts.auto_remove),
         mountpoint,
     };
 
@@ -420,6 +414,7 @@ impl ReadyBox {
         l.volumes = self.volumes.clone();
         l.seccomp = self.seccomp.as_ref();
         l.holder = holder::get(&paths.runtime, &l.id_maps);
+        l.id_maps = keep_id::box_maps(plan, &l.id_maps);
         l.tty = opts
             .tty
             .or(plan.process.tty)

@@ -616,13 +616,7 @@ fn step(
 
 /// `uid[:gid]` in numbers; the gid defaults to the uid.
 pub fn parse_chown(s: &str) -> Option<(u32, u32)> {
-    match s.split_once(':') {
-        Some((u, g)) => Some((u.parse().ok()?, g.parse().ok()?)),
-        None => {
-            let u = s.parse().ok()?;
-            Some((u, u))
-        }
-    }
+    crate::plan::User::parse_ids(s)
 }
 
 /// A recipe file read and resolved: the recipe and its warnings, or every diagnostic; either

@@ -25,8 +25,9 @@ pub struct RunFlags {
     pub user: Option<String>,
     /// `--hostname`
     pub hostname: Option<String>,
-    /// `-v SRC:DST[:ro|rw|z|Z]`: SRC a host path (absolute or starting with `.`) or a volume
-    /// name. `z`/`Z` (SELinux relabelling) are accepted and change nothing.
+    /// `-v SRC:DST[:ro|rw|U|O|z|Z]`: SRC a host path (absolute or starting with `.`) or a
+    /// volume name. `U` chowns the source to the box user, `O` mounts an overlay over it;
+    /// `z`/`Z` (SELinux relabelling) are accepted and change nothing.
     pub volume: Vec<String>,
     /// `--tmpfs DST[:size=64m,mode=1777,ro]`
     pub tmpfs: Vec<String>,
@@ -59,7 +60,7 @@ pub struct RunFlags {
     pub tty: bool,
     /// `--init`
     pub init: bool,
-    /// `--userns`: podman's user-namespace modes; foxbox has one (refused with what to do).
+    /// `--userns`: podman's `keep-id[:uid=N,gid=N]`; its other modes are refused.
     pub userns: Option<String>,
     /// `--entrypoint`: a program, or a JSON array (`["/bin/sh","-c"]`); the command's words
     /// follow it, and the image's entrypoint and command are not used.
@@ -149,6 +150,7 @@ const KEY_TO_FLAG: &[(&str, &str)] = &[
     ("`capabilities.add`", "`--cap-add`"),
     ("`capabilities.drop`", "`--cap-drop`"),
     ("`seccomp.profile`", "`--security-opt seccomp`"),
+    ("`security.userns`", "`--userns`"),
     ("`network.mode`", "`--network`"),
     ("`network.allow_host_loopback`", "`allow_host_loopback`"),
 ];
@@ -340,7 +342,8 @@ impl Builder {
         };
 
         let mut seccomp = None;
-        let mut security = None;
+        let mut security = RawSecurity::default();
+        let mut security_span = None;
         for o in &f.security_opt {
             let at = self.add("--security-opt", o);
             let (k, v) = match o.split_once('=') {
@@ -357,12 +360,8 @@ impl Builder {
                     ))
                 }
                 ("no-new-privileges", None | Some("true") | Some("false")) => {
-                    security = Some(Sp::new(
-                        RawSecurity {
-                            no_new_privileges: Some(Sp::new(v != Some("false"), at.span)),
-                        },
-                        at.span,
-                    ))
+                    security.no_new_privileges = Some(Sp::new(v != Some("false"), at.span));
+                    security_span.get_or_insert(at.span);
                 }
                 _ => self.bad(
                     at.span,
@@ -441,15 +440,10 @@ impl Builder {
         }
 
         if let Some(u) = &f.userns {
+            // Checked by the resolver, as `security.userns` is.
             let at = self.add("--userns", u);
-            let help = if u.starts_with("keep-id") {
-                "a rootless box's root is you: what it writes to a bind mount is yours on the \
-                 host, so drop `--userns=keep-id` (and `-u`); `-u UID` runs as another box user"
-            } else {
-                "drop `--userns`: each box gets a user namespace of its own (rootless: you as \
-                 its root and your subordinate range; root: the identity map)"
-            };
-            self.bad(at.span, format!("`--userns={u}` is not supported"), help);
+            security.userns = Some(Sp::new(u.clone(), at.span));
+            security_span.get_or_insert(at.span);
         }
         let mut args: Vec<Sp<String>> = Vec::new();
         if let Some(ep) = &f.entrypoint {
@@ -473,7 +467,7 @@ impl Builder {
             limits: any_limit.then(|| Sp::new(limits, whole)),
             capabilities: (caps != RawCapabilities::default()).then(|| Sp::new(caps, whole)),
             seccomp,
-            security,
+            security: security_span.map(|span| Sp::new(security, span)),
             network: (net != RawNetwork::default()).then(|| Sp::new(net, whole)),
             mounts,
             rootfs,
@@ -562,22 +556,13 @@ impl Builder {
                 // SELinux relabelling: foxbox sets no SELinux labels, so there is nothing to
                 // relabel (the `run` command says so at debug level).
                 "z" | "Z" => {}
-                "U" => self.bad(
-                    span,
-                    "`:U` (chown the source to the box's user) is not supported".to_string(),
-                    "chown the source yourself: as root to the box user's uid; rootless, box uid N \
-                     (N > 0) is host uid (the first subordinate uid + N - 1) of `/etc/subuid`",
-                ),
-                "O" => self.bad(
-                    span,
-                    "`:O` (an overlay over the source) is not supported".to_string(),
-                    "mount the source read-only (`:ro`) and have the box copy it to a writable \
-                     place (a `--tmpfs` or a volume)",
-                ),
+                "U" => m.chown = Some(Sp::new(true, span)),
+                "O" => m.overlay = Some(Sp::new(true, span)),
                 _ => self.bad(
                     span,
                     format!("unsupported volume option `{o}`"),
-                    "foxbox knows `ro`, `rw`, and `z`/`Z` (accepted, nothing to relabel)",
+                    "foxbox knows `ro`, `rw`, `U` (chown the source to the box user), `O` (an \
+                     overlay over the source) and `z`/`Z` (accepted, nothing to relabel)",
                 ),
             }
         }
@@ -831,7 +816,20 @@ exec = false
         });
         assert!(r.diagnostics.is_empty(), "{:?}", r.diagnostics);
         assert!(r.plan.unwrap().mounts[0].readonly);
-        for (opt, says) in [("U", "chown"), ("O", "overlay"), ("nope", "unsupported")] {
+        let r = check(RunFlags {
+            volume: vec!["/srv:/srv:U".into(), "/a:/a:O".into(), "/b:/b:ro,U".into()],
+            image: "busybox".into(),
+            ..RunFlags::default()
+        });
+        let m = r.plan.unwrap().mounts;
+        assert!(m[0].chown && !m[0].overlay);
+        assert!(m[1].overlay && !m[1].chown && !m[1].readonly);
+        assert!(m[2].chown && m[2].readonly);
+        for (opt, says) in [
+            ("O,ro", "does not go with `readonly`"),
+            ("U,O", "does not go with `chown`"),
+            ("nope", "unsupported"),
+        ] {
             let r = check(RunFlags {
                 volume: vec![format!("/srv:/srv:{opt}")],
                 image: "busybox".into(),
@@ -844,6 +842,33 @@ exec = false
                 r.diagnostics
             );
         }
+    }
+
+    #[test]
+    fn userns_keep_id_reaches_the_plan() {
+        let r = check(RunFlags {
+            userns: Some("keep-id:uid=5".into()),
+            image: "busybox".into(),
+            ..RunFlags::default()
+        });
+        assert_eq!(
+            r.plan.unwrap().userns.value,
+            crate::plan::Userns::KeepId {
+                uid: Some(5),
+                gid: None
+            }
+        );
+        let r = check(RunFlags {
+            userns: Some("host".into()),
+            image: "busybox".into(),
+            ..RunFlags::default()
+        });
+        assert!(r.plan.is_none());
+        assert_eq!(
+            r.diagnostics[0].code,
+            crate::diag::codes::habits::BAD_USERNS
+        );
+        assert!(r.diagnostics[0].message.contains("`host`"));
     }
 
     #[test]

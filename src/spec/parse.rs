@@ -43,10 +43,10 @@ pub const LIMITS_KEYS: &[&str] = &[
 ];
 pub const CAPABILITIES_KEYS: &[&str] = &["drop", "add"];
 pub const SECCOMP_KEYS: &[&str] = &["profile"];
-pub const SECURITY_KEYS: &[&str] = &["no_new_privileges"];
+pub const SECURITY_KEYS: &[&str] = &["no_new_privileges", "userns"];
 pub const NETWORK_KEYS: &[&str] = &["mode", "ports", "allow_host_loopback"];
 pub const MOUNT_KEYS: &[&str] = &[
-    "type", "source", "target", "readonly", "size", "mode", "exec",
+    "type", "source", "target", "readonly", "size", "mode", "exec", "chown", "overlay",
 ];
 pub const ROOTFS_KEYS: &[&str] = &["readonly"];
 pub const LINT_KEYS: &[&str] = &["allow"];
@@ -344,6 +344,7 @@ impl Cx {
                 "no_new_privileges" => {
                     s.no_new_privileges = self.boolean("security.no_new_privileges", v)
                 }
+                "userns" => s.userns = self.string("security.userns", v),
                 _ => self.unknown_key(Some("security"), k),
             }
         }
@@ -376,6 +377,8 @@ impl Cx {
                 "size" => m.size = self.size("mounts.size", v),
                 "mode" => m.mode = self.mode(v),
                 "exec" => m.exec = self.boolean("mounts.exec", v),
+                "chown" => m.chown = self.boolean("mounts.chown", v),
+                "overlay" => m.overlay = self.boolean("mounts.overlay", v),
                 _ => self.unknown_key(Some("mounts"), k),
             }
         }

@@ -217,6 +217,11 @@ pub struct RawSecurity {
     /// Set no_new_privs so that setuid binaries and file capabilities cannot raise privileges.
     /// Default true.
     pub no_new_privileges: Option<Sp<bool>>,
+    /// The user namespace's mode: `"keep-id"` (podman's: your uid is the same number in the
+    /// box, your subordinate range around it, and the box runs as it unless `box.user` or the
+    /// image names a user; as root nothing moves and the box runs as 0), or
+    /// `"keep-id:uid=N,gid=N"` (you are box uid N and gid N). Default: you are the box's root.
+    pub userns: Option<Sp<String>>,
 }
 
 /// The `[network]` table.
@@ -279,6 +284,13 @@ pub struct RawMount {
     /// tmpfs only: whether files on it may be executed. Default true (`run --tmpfs`: false, as
     /// podman's `noexec`).
     pub exec: Option<Sp<bool>>,
+    /// bind and volume only: chown the source, recursively, to the box user's ids (as they
+    /// are on the host) before the command runs, as podman's `:U`. Default false.
+    pub chown: Option<Sp<bool>>,
+    /// bind and volume only: mount an overlay over the source, as podman's `:O`: the box may
+    /// write, but its writes stay in the box and go when it ends; the source is never
+    /// written. Not with `readonly` or `chown`. Default false.
+    pub overlay: Option<Sp<bool>>,
 }
 
 /// Values of a mount's `type`.

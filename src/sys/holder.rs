@@ -5,7 +5,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use super::idmap::{IdMaps, IdRange};
+use super::idmap::{nested, IdMaps, IdRange};
 use super::process as p;
 use super::stack::Stack;
 
@@ -13,18 +13,20 @@ use super::stack::Stack;
 #[derive(Debug)]
 pub struct Holder {
     userns: OwnedFd,
+    /// The holder's maps (the caller's full id maps).
+    maps: IdMaps,
 }
 
 impl Holder {
-    /// The user namespace `userns` (an open `/proc/<pid>/ns/user`), whose maps are the
-    /// caller's full id maps.
-    pub fn new(userns: OwnedFd) -> Holder {
-        Holder { userns }
+    /// The user namespace `userns` (an open `/proc/<pid>/ns/user`), whose maps are `maps`,
+    /// the caller's full id maps.
+    pub fn new(userns: OwnedFd, maps: IdMaps) -> Holder {
+        Holder { userns, maps }
     }
 
     /// Start a process in new namespaces (`flags`, which include a new user namespace): its
-    /// user namespace made inside the holder's, its maps (the identity over `maps`' inside
-    /// ids) written, and it the caller's own child. It runs `child` (which must not return;
+    /// user namespace made inside the holder's, its maps (`maps` as the holder's ids: the
+    /// identity for the caller's own maps, a reordering for `keep-id`) written, and it the caller's own child. It runs `child` (which must not return;
     /// if it does, the process exits) on a copy of the caller's memory, as after a fork.
     /// Returns its pid and a pidfd. The caller must be single-threaded.
     ///
@@ -38,8 +40,8 @@ impl Holder {
         maps: &IdMaps,
         child: F,
     ) -> io::Result<(i32, OwnedFd)> {
-        let mut uid_map = identity_text(&maps.uids).into_bytes();
-        let mut gid_map = identity_text(&maps.gids).into_bytes();
+        let mut uid_map = nested_text(&maps.uids, &self.maps.uids).into_bytes();
+        let mut gid_map = nested_text(&maps.gids, &self.maps.gids).into_bytes();
         uid_map.push(0);
         gid_map.push(0);
         let stack = Stack::new(JOINER_STACK)?;
@@ -202,10 +204,11 @@ fn write_proc_file(pid: i32, file: &[u8], data: &[u8]) -> Result<(), i32> {
     Ok(())
 }
 
-/// Each range mapped onto the same ids of the parent namespace (the holder's).
-pub(crate) fn identity_text(ranges: &[IdRange]) -> String {
-    ranges
+/// A box's maps (box ids to host ids) as the lines a process in the holder's namespace
+/// (whose maps are `holder`) writes.
+pub(crate) fn nested_text(ranges: &[IdRange], holder: &[IdRange]) -> String {
+    nested(ranges, holder)
         .iter()
-        .map(|r| format!("{} {} {}\n", r.inside, r.inside, r.count))
+        .map(|r| format!("{} {} {}\n", r.inside, r.outside, r.count))
         .collect()
 }

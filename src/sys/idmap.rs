@@ -165,6 +165,108 @@ impl IdMaps {
     }
 }
 
+impl IdMaps {
+    /// podman's `keep-id` maps, made from the caller's maps (`self`): the caller's ids become
+    /// box ids `uid` and `gid`; rootless, box ids below them come from the start of the
+    /// subordinate range and the ones above from the rest (podman's
+    /// `getRootlessKeepIDMapping`). Root's maps (the identity) stay as they are, as podman's.
+    pub fn keep_id(&self, uid: u32, gid: u32) -> IdMaps {
+        let (u, g) = self.keep_id_moves(uid, gid);
+        IdMaps {
+            uids: through(&u, &self.uids),
+            gids: through(&g, &self.gids),
+            via_helpers: self.via_helpers,
+        }
+    }
+
+    /// The `keep-id` maps as moves within the caller's maps (`self`): each range takes box
+    /// ids (`inside`) to the ids they are in the caller's maps (`outside`, an `inside` of
+    /// `self`). A file an image stores as box id `n` must be stored as that id to keep its
+    /// owner in a `keep-id` box.
+    pub fn keep_id_moves(&self, uid: u32, gid: u32) -> (Vec<IdRange>, Vec<IdRange>) {
+        let moves = |own: u32, ranges: &[IdRange]| {
+            let total: u64 = ranges.iter().map(|r| u64::from(r.count)).sum();
+            if ranges
+                == [IdRange {
+                    inside: 0,
+                    outside: 0,
+                    count: ALL_IDS,
+                }]
+            {
+                return ranges.to_vec();
+            }
+            // The caller's maps have the caller at 0 and the subordinate ids at 1..=size.
+            let size = u32::try_from(total.saturating_sub(1)).unwrap_or(ALL_IDS - 1);
+            let mut v = Vec::new();
+            if size > 0 && own != 0 {
+                v.push(IdRange {
+                    inside: 0,
+                    outside: 1,
+                    count: own.min(size),
+                });
+            }
+            v.push(IdRange {
+                inside: own,
+                outside: 0,
+                count: 1,
+            });
+            if size > own {
+                v.push(IdRange {
+                    inside: own + 1,
+                    outside: own + 1,
+                    count: size - own,
+                });
+            }
+            v
+        };
+        (moves(uid, &self.uids), moves(gid, &self.gids))
+    }
+}
+
+/// `moves` (box ids to ids of `parent`'s inside) carried through `parent`: box ids to the ids
+/// `parent` maps them to.
+fn through(moves: &[IdRange], parent: &[IdRange]) -> Vec<IdRange> {
+    overlaps(moves, parent, |p| (p.inside, p.outside))
+}
+
+/// A namespace's maps (`maps`, box ids to host ids) as seen from a parent namespace whose
+/// maps are `parent`: box ids to the parent's ids (what a process in the parent writes).
+pub fn nested(maps: &[IdRange], parent: &[IdRange]) -> Vec<IdRange> {
+    overlaps(maps, parent, |p| (p.outside, p.inside))
+}
+
+/// Each range of `ranges` split where the ranges of `other` end: the part whose `outside`
+/// falls in `other`'s `from` ids, sent to its `to` ids (`key` gives a range's (from, to)).
+fn overlaps(
+    ranges: &[IdRange],
+    other: &[IdRange],
+    key: impl Fn(&IdRange) -> (u32, u32),
+) -> Vec<IdRange> {
+    let mut v = Vec::new();
+    for r in ranges {
+        let (r_lo, r_hi) = (
+            u64::from(r.outside),
+            u64::from(r.outside) + u64::from(r.count),
+        );
+        for o in other {
+            let (from, to) = key(o);
+            let (o_lo, o_hi) = (u64::from(from), u64::from(from) + u64::from(o.count));
+            let (lo, hi) = (r_lo.max(o_lo), r_hi.min(o_hi));
+            if lo >= hi {
+                continue;
+            }
+            // Every value below fits: each lies within a range of u32 ids.
+            v.push(IdRange {
+                inside: (u64::from(r.inside) + lo - r_lo) as u32,
+                outside: (u64::from(to) + lo - o_lo) as u32,
+                count: (hi - lo) as u32,
+            });
+        }
+    }
+    v.sort_by_key(|r| r.inside);
+    v
+}
+
 /// The ids a map gives the box, as a person reads them: `0-65536`, or `0, 5-9`.
 pub fn describe(ranges: &[IdRange]) -> String {
     let mut spans: Vec<(u64, u64)> = ranges
@@ -415,6 +517,64 @@ mod tests {
         );
         assert!(!m.via_helpers);
         assert_eq!(map_text(&m.uids), "0 1001 1\n");
+    }
+
+    #[test]
+    fn keep_id_maps_as_podman_makes_them() {
+        let caller = IdMaps::compute(1001, 1001, Some("alice"), SUB, SUB, true);
+        let k = caller.keep_id(1001, 1001);
+        // podman: 0..uid from the range's start, uid itself, the rest of the range above.
+        assert_eq!(
+            k.uids,
+            vec![
+                IdRange {
+                    inside: 0,
+                    outside: 100000,
+                    count: 1001
+                },
+                IdRange {
+                    inside: 1001,
+                    outside: 1001,
+                    count: 1
+                },
+                IdRange {
+                    inside: 1002,
+                    outside: 101001,
+                    count: 64535
+                },
+            ]
+        );
+        assert_eq!(k.host_uid(1001), Some(1001));
+        assert_eq!(k.host_uid(0), Some(100000));
+        assert_eq!(
+            describe(&k.uids),
+            describe(&caller.uids),
+            "the same box ids"
+        );
+        // keep-id:uid=11, podman's own example: 0 1 11, 11 0 1, 12 12 65525.
+        let (moves, _) = caller.keep_id_moves(11, 11);
+        assert_eq!(map_text(&moves), "0 1 11\n11 0 1\n12 12 65525\n");
+        // Seen from the holder (the caller's maps), the maps are those moves again.
+        assert_eq!(nested(&caller.keep_id(11, 11).uids, &caller.uids), moves);
+        assert_eq!(nested(&caller.uids, &caller.uids), identity(&caller.uids));
+        // An id beyond the range: only the range below it, and the caller.
+        let (moves, _) = caller.keep_id_moves(70000, 70000);
+        assert_eq!(map_text(&moves), "0 1 65536\n70000 0 1\n");
+        // Without a range only the caller, at its new id; root keeps the identity.
+        let alone = IdMaps::compute(1001, 1001, Some("alice"), SUB, SUB, false);
+        assert_eq!(map_text(&alone.keep_id(1001, 1001).uids), "1001 1001 1\n");
+        let root = IdMaps::compute(0, 0, Some("root"), "", "", false);
+        assert_eq!(root.keep_id(0, 0), root);
+    }
+
+    fn identity(r: &[IdRange]) -> Vec<IdRange> {
+        r.iter()
+            .map(|r| IdRange {
+                inside: r.inside,
+                outside: r.inside,
+                count: r.count,
+            })
+            .collect()
     }
 
     #[test]

@@ -74,14 +74,30 @@ pub fn resolve(
     let capabilities = security::capabilities(&mut rx, raw.capabilities.as_ref());
     let seccomp = security::seccomp(&mut rx, raw.seccomp.as_ref());
     let no_new_privs = security::no_new_privs(raw.security.as_ref());
+    let userns = security::userns(&mut rx, raw.security.as_ref());
     let network = network::resolve(&mut rx, raw.network.as_ref());
     let mounts = mounts::resolve(&mut rx, &raw.mounts);
     let rootfs = mounts::rootfs(&mut rx, raw.rootfs.as_ref());
     if rx.has_errors() {
         return (None, rx.diags);
     }
-    let (Some(boxed), Some(limits), Some(capabilities), Some(seccomp), Some(network), Some(mounts)) =
-        (boxed, limits, capabilities, seccomp, network, mounts)
+    let (
+        Some(boxed),
+        Some(limits),
+        Some(capabilities),
+        Some(seccomp),
+        Some(network),
+        Some(mounts),
+        Some(userns),
+    ) = (
+        boxed,
+        limits,
+        capabilities,
+        seccomp,
+        network,
+        mounts,
+        userns,
+    )
     else {
         // Every `None` above comes with an error; this only guards against a missed one.
         rx.push(Diagnostic::error(
@@ -101,6 +117,7 @@ pub fn resolve(
         added_capabilities: capabilities.1,
         no_new_privs,
         seccomp,
+        userns,
         network,
         mounts,
         rootfs,

@@ -138,6 +138,33 @@ fn one_mount(rx: &mut Rx<'_>, m: &Sp<RawMount>) -> Option<Mount> {
         return None;
     }
     let readonly = raw.readonly.as_ref().is_some_and(|r| r.value);
+    let chown = raw.chown.as_ref().is_some_and(|c| c.value);
+    let overlay = raw.overlay.as_ref().filter(|o| o.value);
+    if let Some(o) = overlay {
+        // podman: `O` takes no other option. A read-only overlay is a read-only bind, and a
+        // chown would change the source the overlay is there to keep as it is.
+        let other = [("readonly", readonly), ("chown", chown)]
+            .into_iter()
+            .find(|(_, set)| *set);
+        if let Some((key, _)) = other {
+            rx.push(
+                Diagnostic::error(
+                    codes::BAD_MOUNT,
+                    format!("`overlay` does not go with `{key}`"),
+                )
+                .with_span(Some(o.span))
+                .with_label("an overlay")
+                .with_help(if key == "readonly" {
+                    "drop `overlay` for a read-only mount, or `readonly` to let the box write \
+                     into the overlay"
+                } else {
+                    "drop `chown`: the overlay keeps the source as it is (files the box writes \
+                     are its user's anyway)"
+                }),
+            );
+            return None;
+        }
+    }
     if let MountKind::Bind { source } = kind.as_ref()? {
         if !readonly && SENSITIVE.iter().any(|s| Path::new(s) == source) {
             rx.push(
@@ -155,6 +182,8 @@ fn one_mount(rx: &mut Rx<'_>, m: &Sp<RawMount>) -> Option<Mount> {
         kind: kind?,
         target: target?,
         readonly,
+        chown,
+        overlay: overlay.is_some(),
         span: rx.span(m.span),
     })
 }
@@ -280,6 +309,24 @@ fn volume(rx: &mut Rx<'_>, m: &Sp<RawMount>) -> Option<MountKind> {
 
 fn tmpfs(rx: &mut Rx<'_>, m: &Sp<RawMount>) -> Option<MountKind> {
     let raw = &m.value;
+    if let Some(s) = &raw.chown {
+        not_for(
+            rx,
+            "tmpfs",
+            "chown",
+            s.span,
+            "`chown` is for bind and volume mounts",
+        );
+    }
+    if let Some(s) = &raw.overlay {
+        not_for(
+            rx,
+            "tmpfs",
+            "overlay",
+            s.span,
+            "a tmpfs is already the box's own",
+        );
+    }
     if let Some(s) = &raw.source {
         not_for(
             rx,
@@ -367,4 +414,51 @@ pub fn rootfs(rx: &mut Rx<'_>, r: Option<&Sp<RawRootfs>>) -> Rootfs {
         None => Spanned::bare(false),
     };
     Rootfs { readonly }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    fn check(text: &str) -> (Option<crate::plan::Plan>, Vec<crate::diag::Diagnostic>) {
+        crate::spec::check_str(text, Path::new("/w/Foxbox.toml"), Path::new("/w"))
+    }
+
+    #[test]
+    fn chown_overlay_and_userns_keys() {
+        let (plan, d) = check(
+            "[box]\nimage = \"busybox\"\n[security]\nuserns = \"keep-id:uid=7\"\n\
+             [[mounts]]\ntype = \"bind\"\nsource = \"./a\"\ntarget = \"/a\"\nchown = true\n\
+             [[mounts]]\ntype = \"volume\"\nsource = \"v\"\ntarget = \"/v\"\noverlay = true\n",
+        );
+        let plan = plan.unwrap_or_else(|| panic!("{d:?}"));
+        assert!(plan.mounts[0].chown && !plan.mounts[0].overlay);
+        assert!(plan.mounts[1].overlay);
+        assert_eq!(
+            plan.userns.value,
+            crate::plan::Userns::KeepId {
+                uid: Some(7),
+                gid: None
+            }
+        );
+        for (mount, says) in [
+            (
+                "type = \"tmpfs\"\ntarget = \"/t\"\nchown = true",
+                "`chown` does not apply to a tmpfs mount",
+            ),
+            (
+                "type = \"bind\"\nsource = \"./a\"\ntarget = \"/a\"\noverlay = true\nreadonly = true",
+                "`overlay` does not go with `readonly`",
+            ),
+        ] {
+            let (plan, d) = check(&format!(
+                "[box]\nimage = \"busybox\"\n[[mounts]]\n{mount}\n"
+            ));
+            assert!(plan.is_none());
+            assert!(d.iter().any(|d| d.message.contains(says)), "{d:?}");
+        }
+        let (plan, d) = check("[box]\nimage = \"busybox\"\n[security]\nuserns = \"nomap\"\n");
+        assert!(plan.is_none());
+        assert_eq!(d[0].code, crate::diag::codes::habits::BAD_USERNS);
+    }
 }

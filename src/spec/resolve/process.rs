@@ -223,65 +223,16 @@ fn command(rx: &mut Rx<'_>, c: &Sp<RawCommand>) -> Option<Vec<String>> {
 }
 
 fn user(rx: &mut Rx<'_>, u: &Sp<String>) -> Option<User> {
-    let (user, group) = match u.value.split_once(':') {
-        Some((a, b)) => (a, Some(b)),
-        None => (u.value.as_str(), None),
-    };
-    let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let name_ok = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 256
-            && !s
-                .bytes()
-                .any(|b| b == b'/' || b == b'\0' || b == b':' || b.is_ascii_whitespace())
-    };
-    let err = |rx: &mut Rx<'_>, msg: String, help: &str| {
-        rx.push(
-            Diagnostic::error(codes::BAD_USER, msg)
-                .with_span(Some(u.span))
-                .with_label("bad user")
-                .with_help(help.to_string()),
-        );
-        None
-    };
-    let id = |s: &str| s.parse::<u32>().ok().filter(|n| *n != u32::MAX);
-    match group {
-        None if numeric(user) => match id(user) {
-            Some(uid) => Some(User::Id { uid, gid: None }),
-            None => err(
-                rx,
-                format!("uid `{user}` is out of range"),
-                "ids go from 0 to 4294967294",
-            ),
-        },
-        Some(g) if numeric(user) && numeric(g) => match (id(user), id(g)) {
-            (Some(uid), Some(gid)) => Some(User::Id {
-                uid,
-                gid: Some(gid),
-            }),
-            _ => err(
-                rx,
-                format!("`{}` is out of range", u.value),
-                "ids go from 0 to 4294967294",
-            ),
-        },
-        Some(g) if numeric(user) != numeric(g) => err(
-            rx,
-            format!("`{}` mixes a number and a name", u.value),
-            "write `uid:gid` with two numbers or `user:group` with two names",
-        ),
-        _ => {
-            if !name_ok(user) || group.is_some_and(|g| !name_ok(g)) {
-                return err(
-                    rx,
-                    format!("`{}` is not a valid user", u.value),
-                    "write `uid[:gid]` (e.g. `1000:1000`) or `name[:group]` from the box's /etc/passwd",
-                );
-            }
-            Some(User::Name {
-                user: user.to_string(),
-                group: group.map(str::to_string),
-            })
+    match User::parse(&u.value) {
+        Ok(user) => Some(user),
+        Err(e) => {
+            rx.push(
+                Diagnostic::error(codes::BAD_USER, e.to_string())
+                    .with_span(Some(u.span))
+                    .with_label("bad user")
+                    .with_help(e.help()),
+            );
+            None
         }
     }
 }

@@ -5,7 +5,7 @@ use std::io::Read;
 use super::Rx;
 use crate::diag::Diagnostic;
 use crate::plan::caps::{self, CapSet};
-use crate::plan::{Seccomp, Span, Spanned};
+use crate::plan::{Seccomp, Span, Spanned, Userns};
 use crate::security::seccomp;
 use crate::spec::codes;
 use crate::spec::paths;
@@ -204,6 +204,25 @@ pub fn capabilities(
 pub fn no_new_privs(s: Option<&Sp<RawSecurity>>) -> bool {
     s.and_then(|s| s.value.no_new_privileges.as_ref())
         .is_none_or(|v| v.value)
+}
+
+/// `security.userns` (`--userns`): podman's `keep-id`, or the default.
+pub fn userns(rx: &mut Rx<'_>, s: Option<&Sp<RawSecurity>>) -> Option<Spanned<Userns>> {
+    let Some(u) = s.and_then(|s| s.value.userns.as_ref()) else {
+        return Some(Spanned::bare(Userns::Default));
+    };
+    match Userns::parse(&u.value) {
+        Ok(mode) => Some(rx.spanned(u, mode)),
+        Err(e) => {
+            rx.push(
+                Diagnostic::error(crate::diag::codes::habits::BAD_USERNS, e.to_string())
+                    .with_span(Some(u.span))
+                    .with_label("this mode")
+                    .with_help(e.help()),
+            );
+            None
+        }
+    }
 }
 
 pub fn seccomp(rx: &mut Rx<'_>, s: Option<&Sp<RawSeccomp>>) -> Option<Spanned<Seccomp>> {
