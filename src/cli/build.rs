@@ -46,6 +46,10 @@ pub struct BuildArgs {
     /// Set a build argument declared in [build.args] (used as ${KEY} in steps).
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     pub build_args: Vec<String>,
+    /// Build only up to this stage (`[[build.stage]]` name, `FROM ... AS name`) and make it
+    /// the image.
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
     /// How to show progress.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
@@ -84,6 +88,16 @@ impl Progress for Lines {
 
     fn warn(&mut self, d: Diagnostic) {
         self.warnings.push(d);
+    }
+
+    fn merged(&mut self, images: &[String], took: Duration) {
+        if self.on {
+            super::err(&format!(
+                "[merge] {} in {:.2}s\n",
+                images.join(" "),
+                took.as_secs_f64()
+            ));
+        }
     }
 }
 
@@ -146,6 +160,7 @@ pub fn run(a: BuildArgs, ctx: &Ctx) -> CmdResult {
         no_cache: a.no_cache,
         build_args,
         echo: a.progress != ProgressMode::Quiet,
+        target: a.target.clone(),
     };
     let mut lines = Lines {
         on: a.progress != ProgressMode::Quiet,

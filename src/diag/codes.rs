@@ -262,6 +262,22 @@ registry! {
         /// A volume the box mounts cannot be made or used.
         VOLUME = "foxbox::volume",
     }
+
+    /// `foxbox build`'s stages, merges and Containerfiles (the recipe's own codes are the
+    /// spec's `foxbox::build::*`).
+    build {
+        /// Stages that cannot be built: a name used twice, a `from`/`copy from` naming a
+        /// stage that does not exist or one that leads back to itself, an unknown `--target`.
+        STAGE = "foxbox::build::stage",
+        /// An image named in `merge` that is not built on the stage's `from`.
+        MERGE_BASE = "foxbox::build::merge_base",
+        /// Two images of `merge` change the same paths differently (`merge_conflicts = "last-wins"` settles it).
+        MERGE_CONFLICT = "foxbox::build::merge_conflict",
+        /// A Containerfile line foxbox does not support or cannot read.
+        CONTAINERFILE = "foxbox::build::containerfile",
+        /// A `copy` with `from` whose source path is not in that image.
+        COPY_FROM = "foxbox::build::copy_from",
+    }
 }
 
 /// The code of a failed executor step: `foxbox::exec::<step>`.

@@ -84,6 +84,7 @@ mod blobs;
 pub mod change;
 mod check;
 pub mod inroot;
+pub mod layered;
 pub mod oci;
 pub mod pull;
 pub mod reference;

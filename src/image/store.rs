@@ -648,8 +648,12 @@ impl Store {
     /// A fresh directory `tmp/<what>-<random>` for work that must not outlive its process:
     /// removed when the [`Scratch`] is dropped, or by the next sweep if the process dies.
     pub(super) fn scratch(&self, what: &str) -> Result<Scratch, ImageError> {
-        let name = format!("{what}-{}", random_suffix());
-        let dir = self.tmp_dir().join(&name);
+        self.scratch_named(&format!("{what}-{}", random_suffix()))
+    }
+
+    /// [`Store::scratch`] under a name the caller makes unique.
+    pub(super) fn scratch_named(&self, name: &str) -> Result<Scratch, ImageError> {
+        let dir = self.tmp_dir().join(name);
         let lock_path = self.tmp_dir().join(format!("{name}.lock"));
         let lock = Lock::acquire(&lock_path, Mode::Exclusive).map_err(ImageError::Lock)?;
         if let Err(e) = fs::DirBuilder::new().mode(0o700).create(&dir) {

@@ -21,7 +21,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::{io_err, now, Image, ImageConfig, ImageRecord, Store};
 use crate::image::reference::ImageName;
-use crate::image::{unpack, ImageError};
+use crate::image::{layered, unpack, ImageError};
 use crate::registry::blobstore::BlobStore;
 use crate::registry::manifest::{ContainerConfig, ImageConfig as OciConfig, RootFs};
 use crate::registry::{Digest, Platform};
@@ -49,11 +49,21 @@ pub enum NewLayer {
     /// A `copy` step.
     Copy {
         items: Vec<CopyItem>,
-        /// Owner of every copied entry (inside the box).
-        owner: (u32, u32),
+        /// Owner of every copied entry (inside the box); `None` keeps the source's (a copy
+        /// out of another image).
+        owner: Option<(u32, u32)>,
         chmod: Option<u32>,
     },
+    /// `merge`: layers the store has already (of other images), stacked as they are.
+    Existing {
+        digests: Vec<String>,
+        sizes: Vec<u64>,
+    },
 }
+
+/// Paths that images of a `merge` change differently: the path and the indices of the
+/// images (in `merge` order) that change it.
+pub type MergeConflicts = Vec<(String, Vec<usize>)>;
 
 /// What one build step records.
 #[derive(Debug, Clone)]
@@ -85,6 +95,30 @@ struct Packed {
 }
 
 impl Store {
+    /// A scratch directory for a build's own files (a step's output log): under the store's
+    /// `tmp/`, removed when dropped, and by the next sweep (`system check --repair`, any
+    /// command that writes images) if the build is killed.
+    ///
+    /// Named after the step's box (`build-run-<box>`): its lock, held while the build lives,
+    /// tells a later build whether a step box it finds is still some build's work
+    /// ([`Store::build_box_abandoned`]).
+    pub fn build_scratch(&self, box_name: &str) -> Result<super::Scratch, ImageError> {
+        self.scratch_named(&format!("build-run-{box_name}"))
+    }
+
+    /// Whether the step box `box_name` belongs to no live build: its build's scratch lock is
+    /// gone or nobody holds it.
+    pub fn build_box_abandoned(&self, box_name: &str) -> bool {
+        let lock = self.tmp_dir().join(format!("build-run-{box_name}.lock"));
+        if !lock.exists() {
+            return true;
+        }
+        matches!(
+            crate::store::lock::Lock::try_acquire(&lock, crate::store::lock::Mode::Exclusive),
+            Ok(Some(_))
+        )
+    }
+
     fn cache_path(&self) -> PathBuf {
         self.dir.join(CACHE_FILE)
     }
@@ -132,6 +166,7 @@ impl Store {
                 let packed = pack_oci(upper, &tar).map_err(ImageError::Oci)?;
                 Some((upper.clone(), packed))
             }
+            NewLayer::Existing { .. } => None,
             NewLayer::Copy {
                 items,
                 owner,
@@ -169,6 +204,10 @@ impl Store {
             layers.push(packed.digest.clone());
             sizes.push(packed.bytes);
         }
+        if let NewLayer::Existing { digests, sizes: s } = &step.layer {
+            layers.extend(digests.iter().cloned());
+            sizes.extend(s.iter().copied());
+        }
         let config_bytes = oci_config(step, &layers)?;
         let id = Digest::sha256_of(&config_bytes);
 
@@ -191,6 +230,7 @@ impl Store {
                 }
             }
         }
+        crate::store::fault::point("build.layer-stored");
         let rec = ImageRecord {
             id: id.to_string(),
             names: step.names.clone(),
@@ -203,6 +243,7 @@ impl Store {
             ..ImageRecord::default()
         };
         let rec = self.commit_locked(&lock, rec, &unpack::Stats::default())?;
+        crate::store::fault::point("build.after-index");
         let mut cache = self.read_cache();
         cache.version = 1;
         if cache.steps.get(&step.key) != Some(&rec.id) {
@@ -211,6 +252,67 @@ impl Store {
         }
         drop(lock);
         Ok(rec)
+    }
+
+    /// Expand the sources of a `copy` out of an image (its layer directories `layers`, bottom
+    /// first) for `dest`, as a `copy` from the context expands: a directory brings its
+    /// contents. A source the image lacks is refused with its index.
+    pub fn copy_from_items(
+        &self,
+        layers: &[PathBuf],
+        sources: &[String],
+        dest: &str,
+    ) -> Result<Result<Vec<CopyItem>, (usize, String)>, ImageError> {
+        let (layers, sources, dest) = (layers.to_vec(), sources.to_vec(), dest.to_string());
+        self.as_root(move || -> Result<_, String> {
+            Ok(expand_from_image(&layers, &sources, &dest))
+        })
+    }
+
+    /// What `merge` may stack: every image must have `base`'s layers (none: scratch) at its
+    /// bottom (the index of the first that does not, else `Ok`), and the paths their own
+    /// layers change differently.
+    pub fn merge_conflicts(
+        &self,
+        base: Option<&Image>,
+        images: &[Image],
+    ) -> Result<Result<MergeConflicts, usize>, ImageError> {
+        let base_len = base.map(|b| b.layer_digests.len()).unwrap_or(0);
+        let base_digests = base.map(|b| b.layer_digests.clone()).unwrap_or_default();
+        if let Some(k) = images
+            .iter()
+            .position(|i| !i.layer_digests.starts_with(&base_digests))
+        {
+            return Ok(Err(k));
+        }
+        let tops: Vec<Vec<PathBuf>> = images
+            .iter()
+            .map(|i| i.layers[base_len..].to_vec())
+            .collect();
+        self.as_root(move || -> Result<_, String> {
+            let mut by_path: BTreeMap<String, Vec<(usize, layered::Change)>> = BTreeMap::new();
+            for (k, layers) in tops.iter().enumerate() {
+                let changes = layered::changes(layers).map_err(|e| e.to_string())?;
+                for (p, c) in changes {
+                    by_path.entry(p).or_default().push((k, c));
+                }
+            }
+            Ok(Ok(by_path
+                .into_iter()
+                .filter(|(_, v)| v.len() > 1 && v.iter().any(|(_, c)| *c != v[0].1))
+                .map(|(p, v)| (p, v.into_iter().map(|(k, _)| k).collect()))
+                .collect()))
+        })
+    }
+
+    /// The content bytes of each of an image's layers, as recorded (zeros when unknown).
+    pub fn layer_sizes(&self, id: &str) -> Result<Vec<u64>, ImageError> {
+        let rec = self.record(id)?;
+        Ok(if rec.layer_sizes.len() == rec.layers.len() {
+            rec.layer_sizes
+        } else {
+            vec![0; rec.layers.len()]
+        })
     }
 
     /// Give the image `source` the name `target` as well (moved off any image that had it).
@@ -448,11 +550,71 @@ fn ensure_dir(root: &Path, rel: &[&str], below: &[PathBuf]) -> Result<PathBuf, S
     Ok(p)
 }
 
+/// [`Store::copy_from_items`], as root of the store's namespace.
+fn expand_from_image(
+    layers: &[PathBuf],
+    sources: &[String],
+    dest: &str,
+) -> Result<Vec<CopyItem>, (usize, String)> {
+    let many = sources.len() > 1;
+    let into_dir = many || dest.ends_with('/');
+    let dest = format!("/{}", comps(dest).join("/"));
+    let mut items = Vec::new();
+    for (k, src) in sources.iter().enumerate() {
+        let c = comps(src);
+        if c.contains(&"..") {
+            return Err((k, format!("`{src}` climbs out with `..`")));
+        }
+        let Some(host) = layered::lookup(layers, &c) else {
+            return Err((k, format!("`{src}` is not in that image")));
+        };
+        let m = fs::symlink_metadata(&host).map_err(|e| (k, format!("`{src}`: {e}")))?;
+        if m.is_dir() {
+            // Its contents, parents before children.
+            let mut stack: Vec<(Vec<String>, String)> =
+                vec![(c.iter().map(|s| s.to_string()).collect(), dest.clone())];
+            while let Some((at, to)) = stack.pop() {
+                let refs: Vec<&str> = at.iter().map(String::as_str).collect();
+                let list =
+                    layered::list_dir(layers, &refs).map_err(|e| (k, format!("`{src}`: {e}")))?;
+                let mut subdirs = Vec::new();
+                for (name, path) in list {
+                    let d = if to.ends_with('/') {
+                        format!("{to}{name}")
+                    } else {
+                        format!("{to}/{name}")
+                    };
+                    if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                        let mut next = at.clone();
+                        next.push(name);
+                        subdirs.push((next, d.clone()));
+                    }
+                    items.push(CopyItem { src: path, dest: d });
+                }
+                stack.extend(subdirs.into_iter().rev());
+            }
+        } else {
+            let d = if into_dir {
+                format!(
+                    "{}/{}",
+                    dest.trim_end_matches('/'),
+                    c.last().copied().unwrap_or_default()
+                )
+            } else {
+                dest.clone()
+            };
+            items.push(CopyItem { src: host, dest: d });
+        }
+    }
+    // Parents before children, whatever order the sources came in.
+    Ok(items)
+}
+
 /// Build a `copy` step's layer under `root`.
 fn copy_tree(
     root: &Path,
     items: &[CopyItem],
-    owner: (u32, u32),
+    owner: Option<(u32, u32)>,
     chmod: Option<u32>,
     below: &[PathBuf],
 ) -> Result<(), String> {
@@ -487,7 +649,8 @@ fn copy_tree(
         } else {
             continue;
         }
-        std::os::unix::fs::lchown(&dst, Some(owner.0), Some(owner.1)).map_err(e)?;
+        let (uid, gid) = owner.unwrap_or((m.uid(), m.gid()));
+        std::os::unix::fs::lchown(&dst, Some(uid), Some(gid)).map_err(e)?;
         if !ft.is_symlink() {
             let mode = chmod.unwrap_or(m.mode() & 0o7777);
             fs::set_permissions(&dst, fs::Permissions::from_mode(mode)).map_err(e)?;
