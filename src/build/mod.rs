@@ -13,6 +13,7 @@
 //! Everything that can be checked before a step runs is: the `from` image, every `copy`
 //! source (inside the context, not ignored, matching something), the build arguments.
 
+pub mod containerfile;
 pub mod context;
 pub mod output;
 

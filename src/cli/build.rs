@@ -1,4 +1,4 @@
-//! `foxbox build`: podman's shape, a TOML recipe.
+//! `foxbox build`: podman's shape, a TOML recipe or a Containerfile.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,7 +14,7 @@ use foxbox::spec::codes;
 use super::{CmdResult, Ctx};
 
 /// The recipe looked for in the context when `-f` is not given, in order.
-const DEFAULT_FILES: &[&str] = &["Foxfile.toml", "Foxbox.toml"];
+const DEFAULT_FILES: &[&str] = &["Foxfile.toml", "Foxbox.toml", "Containerfile", "Dockerfile"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum ProgressMode {
@@ -27,14 +27,16 @@ pub enum ProgressMode {
     Quiet,
 }
 
-/// Build an image from a recipe: a Foxfile.toml, or the [build] table of a Foxbox.toml.
+/// Build an image from a recipe: a Foxfile.toml, the [build] table of a Foxbox.toml, or a
+/// Containerfile/Dockerfile (the common subset).
 ///
 /// Each step is a layer cached in the store by its parent, its text, the files it copies and
 /// the build arguments it uses: a second build of the same recipe and context runs nothing.
 /// The image id is printed on stdout.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// The recipe (default: Foxfile.toml, else Foxbox.toml, in CONTEXT).
+    /// The recipe (default: Foxfile.toml, else Foxbox.toml, Containerfile, Dockerfile, in
+    /// CONTEXT). A name not ending in .toml is read as a Containerfile.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Name the image NAME[:TAG] (repeatable).
@@ -116,7 +118,7 @@ pub fn run(a: BuildArgs, ctx: &Ctx) -> CmdResult {
                 return Err(failure!(
                     codes::BUILD_NO_RECIPE,
                     help = "give the recipe with -f FILE",
-                    "no Foxfile.toml or Foxbox.toml in {}",
+                    "no Foxfile.toml, Foxbox.toml, Containerfile or Dockerfile in {}",
                     dir.display()
                 ))
             }
@@ -142,7 +144,11 @@ pub fn run(a: BuildArgs, ctx: &Ctx) -> CmdResult {
             }
         }
     }
-    let (loaded, origin) = foxbox::spec::build::load(&file);
+    let (loaded, origin) = if build::containerfile::is_containerfile(&file) {
+        build::containerfile::load(&file)
+    } else {
+        foxbox::spec::build::load(&file)
+    };
     let render = |diags: &[Diagnostic]| render(diags, &origin, color);
     let (mut recipe, warnings) = match loaded {
         Ok(r) => r,
