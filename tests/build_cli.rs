@@ -828,3 +828,140 @@ fn merge_stacks_images_of_one_base_and_refuses_conflicts_and_other_bases() {
         );
     }
 }
+
+/// `skopeo` as root against a test registry (its CA trusted).
+fn skopeo(args: &[&str]) -> std::process::Output {
+    let r = registry::registries();
+    std::process::Command::new("skopeo")
+        .args(args)
+        .env("SSL_CERT_FILE", &r.ca)
+        .output()
+        .expect("skopeo")
+}
+
+#[test]
+fn a_built_image_is_pushed_and_other_tools_read_it() {
+    if !common::is_root() {
+        eprintln!("SKIP: skopeo and podman run as root here");
+        return;
+    }
+    let r = registry::registries();
+    for env in envs() {
+        example(&env);
+        env.run(["build", "-t", "app:1", "."]).ok();
+        let who = format!("{:?}", env.who).to_lowercase();
+        // Plain HTTP (loopback), then TLS + Basic, then TLS + Bearer tokens.
+        let plain = format!("{}/pushed-{who}:1", r.plain_host());
+        let p = env.run(["push", "app:1", &plain]);
+        p.ok();
+        let digest = p.stdout.trim().to_string();
+        assert!(digest.starts_with("sha256:"), "{}", p.stdout);
+        assert!(p.stderr.contains("uploaded"), "{}", p.stderr);
+        // Again: every blob is there already, the manifest is the same.
+        let again = env.run(["image", "push", "app:1", &plain]);
+        again.ok();
+        assert_eq!(again.stdout.trim(), digest);
+        assert!(
+            again.stderr.contains("0 blob(s) uploaded"),
+            "{}",
+            again.stderr
+        );
+        let out = skopeo(&[
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{plain}"),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["Digest"], digest.as_str(), "{v}");
+        let layout = env.dir.join(format!("oci-{who}"));
+        let out = skopeo(&[
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{plain}"),
+            &format!("oci:{}:app", layout.display()),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        registry::trust_ca(&env, r.basic);
+        let basic = format!("{}/pushed-{who}:1", r.basic_host());
+        let creds = format!("{}:{}", registry::USER, registry::PASS);
+        env.run(["push", "--creds", &creds, "app:1", &basic]).ok();
+        let nocreds = env.run(["push", "app:1", &basic]);
+        nocreds.assert_code(125);
+        assert!(
+            nocreds.stderr.contains("foxbox::build::push"),
+            "{}",
+            nocreds.stderr
+        );
+        registry::trust_ca(&env, r.token);
+        let token = format!("{}/pushed-{who}:1", r.token_host());
+        let t = env.run(["push", "--creds", &creds, "app:1", &token]);
+        t.ok();
+        assert_eq!(t.stdout.trim(), digest);
+        let out = skopeo(&["inspect", "--creds", &creds, &format!("docker://{token}")]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        // podman pulls and runs what foxbox pushed (its own storage, in the env's dir).
+        let store = env.dir.join("podman");
+        let podman = |args: &[&str]| {
+            std::process::Command::new("podman")
+                .arg("--root")
+                .arg(store.join("root"))
+                .arg("--runroot")
+                .arg(store.join("run"))
+                .args(["--storage-driver", "vfs"])
+                .args(args)
+                .output()
+                .expect("podman")
+        };
+        let out = podman(&["pull", "-q", "--tls-verify=false", &plain]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = podman(&["run", "--rm", "--network", "none", &plain]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let printed = if stderr.contains("setrlimit") {
+            // This host refuses podman's runtime its rlimits (any value, `--ulimit host`
+            // too): the file is read from a created container instead.
+            eprintln!(
+                "podman cannot run containers here ({stderr}): reading the file with podman cp"
+            );
+            let c = podman(&["create", &plain]);
+            assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+            let id = String::from_utf8_lossy(&c.stdout).trim().to_string();
+            let cp = podman(&["cp", &format!("{id}:/app/hello.txt"), "-"]);
+            assert!(
+                cp.status.success(),
+                "{}",
+                String::from_utf8_lossy(&cp.stderr)
+            );
+            let mut a = tar::Archive::new(&cp.stdout[..]);
+            let mut e = a.entries().unwrap().next().unwrap().unwrap();
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut e, &mut text).unwrap();
+            text
+        } else {
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        assert_eq!(printed, "hello from the context\n", "{stderr}");
+        let _ = std::process::Command::new("rm")
+            .arg("-rf")
+            .arg(&store)
+            .status();
+    }
+}

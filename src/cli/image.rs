@@ -22,6 +22,8 @@ pub enum ImageCommand {
     Inspect(InspectArgs),
     /// Give an image another name: `image tag SOURCE TARGET`.
     Tag(TagArgs),
+    /// Push an image to a registry (as `foxbox push`).
+    Push(super::push::PushArgs),
     /// Write an image as an OCI image layout (a directory, or FILE.tar: an OCI archive).
     Save(SaveArgs),
     /// Load the images of an OCI image layout directory or archive (`image save`, `skopeo copy ... oci:DIR`).
@@ -137,6 +139,9 @@ fn open(ctx: &Ctx) -> Result<Store, Failure> {
 }
 
 pub fn run(cmd: ImageCommand, ctx: &Ctx) -> CmdResult {
+    if let ImageCommand::Push(a) = cmd {
+        return super::push::run(a, ctx);
+    }
     let mut store = open(ctx)?;
     match cmd {
         ImageCommand::Import(a) => import(&mut store, a),
@@ -144,6 +149,7 @@ pub fn run(cmd: ImageCommand, ctx: &Ctx) -> CmdResult {
         ImageCommand::Rm(a) => Ok(rm(&store, a, ctx.color_stderr())),
         ImageCommand::Inspect(a) => inspect(&store, a),
         ImageCommand::Save(a) => save(&store, a),
+        ImageCommand::Push(_) => Ok(0),
         ImageCommand::Tag(a) => {
             let target = ImageName::parse(&a.target).or_fail(codes::image::NAME)?;
             store.tag(&a.source, &target).or_fail(codes::image::STORE)?;

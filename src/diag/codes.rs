@@ -277,6 +277,8 @@ registry! {
         CONTAINERFILE = "foxbox::build::containerfile",
         /// A `copy` with `from` whose source path is not in that image.
         COPY_FROM = "foxbox::build::copy_from",
+        /// `foxbox push` failed (the image, the registry, its authentication or an upload).
+        PUSH = "foxbox::build::push",
     }
 }
 
