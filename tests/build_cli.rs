@@ -965,3 +965,46 @@ fn a_built_image_is_pushed_and_other_tools_read_it() {
             .status();
     }
 }
+
+#[test]
+fn the_same_inputs_build_the_same_image_anywhere_with_source_date_epoch() {
+    let build = |env: &Env, epoch: Option<&str>, dir: &str| {
+        let mut c = env.foxbox(["build", "--progress", "quiet", dir]);
+        if let Some(e) = epoch {
+            c.env("SOURCE_DATE_EPOCH", e);
+        }
+        let r = common::Run::from(c.output().unwrap());
+        r.ok();
+        r.stdout.trim().to_string()
+    };
+    let mut ids = Vec::new();
+    let mut plain = Vec::new();
+    // Two machines (stores), two checkouts (directories) made on different days.
+    for (who, dir, day) in [
+        (Who::User, "one", "2020-01-02 03:04:05"),
+        (Who::Root, "elsewhere/two", "2024-06-07 08:09:10"),
+    ] {
+        let env = Env::new(who);
+        if !env.who.available() {
+            return;
+        }
+        env.import_busybox();
+        env.write(&format!("{dir}/hello.txt"), "hello from the context\n");
+        env.write(
+            &format!("{dir}/src/main.c"),
+            "int main(void) { return 0; }\n",
+        );
+        env.write(&format!("{dir}/Foxfile.toml"), EXAMPLE);
+        env.sh(&format!(
+            "find {}/{dir} -exec touch -h -d '{day}' {{}} +",
+            env.work().display()
+        ));
+        ids.push(build(&env, Some("1000000000"), dir));
+        plain.push(build(&env, None, dir));
+        // A second build of the first env's kind runs later still: the clock moved on.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    assert_eq!(ids[0], ids[1], "SOURCE_DATE_EPOCH builds differ");
+    assert_ne!(plain[0], plain[1], "without it, the times are the layers'");
+    assert_ne!(ids[0], plain[0]);
+}

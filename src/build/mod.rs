@@ -52,6 +52,8 @@ pub struct Options {
     pub echo: bool,
     /// Build this stage (by name) and stop: it is the image.
     pub target: Option<String>,
+    /// `SOURCE_DATE_EPOCH`: layer times are clamped to it (a reproducible build).
+    pub source_date_epoch: Option<u64>,
 }
 
 /// Where a build reports its progress.
@@ -323,7 +325,7 @@ pub fn build(
                 Action::Copy { from: Some(f), .. } => Some(find(f, r.step.span, &built)?),
                 _ => None,
             };
-            let key = step_key(parent.as_ref(), r, source.as_ref());
+            let key = step_key(parent.as_ref(), r, source.as_ref(), opts.source_date_epoch);
             if !opts.no_cache {
                 if let Some(img) = store.find_build_step(&key).map_err(internal)? {
                     progress.done(i, n, true, t.elapsed());
@@ -390,7 +392,10 @@ pub fn build(
                 _ => NewLayer::None,
             };
             let img = store
-                .commit_build_step(step_of(&key, parent.clone(), &state, layer, Vec::new()))
+                .commit_build_step(BuildStep {
+                    clamp_mtime: opts.source_date_epoch,
+                    ..step_of(&key, parent.clone(), &state, layer, Vec::new())
+                })
                 .map_err(|e| {
                     fail(
                         codes::BUILD_INTERNAL,
@@ -557,6 +562,7 @@ fn step_of(
     names: Vec<String>,
 ) -> BuildStep {
     BuildStep {
+        clamp_mtime: None,
         key: key.to_string(),
         parent,
         config: state.config.clone(),
@@ -568,8 +574,14 @@ fn step_of(
 }
 
 /// The cache key of a step on `parent` (`source`: the image a `copy` with `from` reads).
-fn step_key(parent: Option<&Image>, r: &Ready<'_>, source: Option<&Image>) -> String {
+fn step_key(
+    parent: Option<&Image>,
+    r: &Ready<'_>,
+    source: Option<&Image>,
+    epoch: Option<u64>,
+) -> String {
     let v = serde_json::json!({
+        "epoch": epoch,
         "parent": parent.map(|p| p.id.as_str()).unwrap_or("scratch"),
         "action": &r.action,
         "files": r.copied.as_ref().map(|c| c.1.as_str()),
@@ -759,13 +771,16 @@ fn run_step(
         }
     }
     crate::store::fault::point("build.step-ran");
-    let made = store.commit_build_step(step_of(
-        key,
-        Some(base.clone()),
-        state,
-        NewLayer::Upper(upper),
-        Vec::new(),
-    ));
+    let made = store.commit_build_step(BuildStep {
+        clamp_mtime: opts.source_date_epoch,
+        ..step_of(
+            key,
+            Some(base.clone()),
+            state,
+            NewLayer::Upper(upper),
+            Vec::new(),
+        )
+    });
     finish(&prepared);
     made.map_err(|e| step_fail(format!("step {i}/{n}: cannot store its layer: {e}"), None))
 }

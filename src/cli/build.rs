@@ -52,6 +52,10 @@ pub struct BuildArgs {
     /// the image.
     #[arg(long, value_name = "STAGE")]
     pub target: Option<String>,
+    /// A reproducible build: layer times are clamped to SOURCE_DATE_EPOCH, set (when the
+    /// environment does not) from the last commit of the context's git repository.
+    #[arg(long)]
+    pub reproducible: bool,
     /// How to show progress.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
@@ -167,6 +171,7 @@ pub fn run(a: BuildArgs, ctx: &Ctx) -> CmdResult {
         build_args,
         echo: a.progress != ProgressMode::Quiet,
         target: a.target.clone(),
+        source_date_epoch: source_date_epoch(a.reproducible, &recipe.context)?,
     };
     let mut lines = Lines {
         on: a.progress != ProgressMode::Quiet,
@@ -192,6 +197,45 @@ pub fn run(a: BuildArgs, ctx: &Ctx) -> CmdResult {
             super::err(&render(&e.diagnostics));
             Ok(125)
         }
+    }
+}
+
+/// `SOURCE_DATE_EPOCH` from the environment; else, with `--reproducible`, the time of the
+/// context's last git commit.
+fn source_date_epoch(reproducible: bool, context: &Path) -> Result<Option<u64>, super::Failure> {
+    if let Some(v) = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        return v.trim().parse().map(Some).map_err(|_| {
+            failure!(
+                codes::BUILD_BAD_ARG,
+                help = "give seconds since 1970, e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)",
+                "SOURCE_DATE_EPOCH={v:?} is not a number of seconds"
+            )
+        });
+    }
+    if !reproducible {
+        return Ok(None);
+    }
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(context)
+        .args(["log", "-1", "--format=%ct"])
+        .stderr(std::process::Stdio::null())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| failure!(codes::BUILD_BAD_ARG, "git log gave no commit time")),
+        _ => Err(failure!(
+            codes::BUILD_BAD_ARG,
+            help = "set SOURCE_DATE_EPOCH, or build from a git repository with a commit",
+            "--reproducible: {} is not in a git repository with a commit",
+            context.display()
+        )),
     }
 }
 

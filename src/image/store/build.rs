@@ -78,6 +78,8 @@ pub struct BuildStep {
     /// `name:tag`s to give the result.
     pub names: Vec<String>,
     pub layer: NewLayer,
+    /// `SOURCE_DATE_EPOCH`: no time in the layer's tar is later than this.
+    pub clamp_mtime: Option<u64>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -163,7 +165,7 @@ impl Store {
         let made: Option<(PathBuf, Packed)> = match &step.layer {
             NewLayer::None => None,
             NewLayer::Upper(upper) => {
-                let packed = pack_oci(upper, &tar).map_err(ImageError::Oci)?;
+                let packed = pack_oci(upper, &tar, step.clamp_mtime).map_err(ImageError::Oci)?;
                 Some((upper.clone(), packed))
             }
             NewLayer::Existing { .. } => None,
@@ -180,7 +182,7 @@ impl Store {
                     .unwrap_or_default();
                 fs::create_dir(&dir).map_err(io_err("cannot create", &dir))?;
                 copy_tree(&dir, items, *owner, *chmod, &below).map_err(ImageError::Oci)?;
-                let packed = pack_oci(&dir, &tar).map_err(ImageError::Oci)?;
+                let packed = pack_oci(&dir, &tar, step.clamp_mtime).map_err(ImageError::Oci)?;
                 Some((dir, packed))
             }
         };
@@ -413,8 +415,10 @@ fn xattrs(path: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
 
 /// Pack the overlay-form layer directory `dir` as an OCI layer tar at `out`: entries in name
 /// order, owners (as this namespace sees them), modes, times, extended attributes, hard links
-/// and symlinks as they are; whiteouts and opaque marks in OCI form.
-fn pack_oci(dir: &Path, out: &Path) -> Result<Packed, String> {
+/// and symlinks as they are; whiteouts and opaque marks in OCI form. With `clamp`
+/// (`SOURCE_DATE_EPOCH`), later times are that time: the same files give the same tar
+/// whenever and wherever they were made.
+fn pack_oci(dir: &Path, out: &Path, clamp: Option<u64>) -> Result<Packed, String> {
     let err = |e: io::Error| format!("cannot pack the layer {}: {e}", dir.display());
     let file = File::create(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let mut b = tar::Builder::new(Hashing {
@@ -440,6 +444,7 @@ fn pack_oci(dir: &Path, out: &Path) -> Result<Packed, String> {
             let ft = m.file_type();
             let mut h = tar::Header::new_gnu();
             h.set_metadata_in_mode(&m, tar::HeaderMode::Complete);
+            clamp_time(&mut h, clamp);
             h.set_size(0);
             if ft.is_char_device() && m.rdev() == 0 {
                 let mut wh = std::ffi::OsString::from(".wh.");
@@ -467,6 +472,7 @@ fn pack_oci(dir: &Path, out: &Path) -> Result<Packed, String> {
                 if crate::image::xattr::is_opaque(&full) {
                     let mut o = tar::Header::new_gnu();
                     o.set_metadata_in_mode(&m, tar::HeaderMode::Complete);
+                    clamp_time(&mut o, clamp);
                     o.set_entry_type(tar::EntryType::Regular);
                     o.set_size(0);
                     o.set_mode(0o644);
@@ -508,6 +514,14 @@ fn pack_oci(dir: &Path, out: &Path) -> Result<Packed, String> {
         digest: format!("sha256:{}", hex::encode(w.hasher.finalize())),
         bytes,
     })
+}
+
+fn clamp_time(h: &mut tar::Header, clamp: Option<u64>) {
+    if let (Some(c), Ok(t)) = (clamp, h.mtime()) {
+        if t > c {
+            h.set_mtime(c);
+        }
+    }
 }
 
 /// Components of an absolute image path (normalised by the builder: no `.` or `..`).
@@ -736,7 +750,7 @@ mod tests {
             .unwrap();
         }
         let out = t.path().join("l.tar");
-        let p = pack_oci(&d, &out).unwrap();
+        let p = pack_oci(&d, &out, None).unwrap();
         let bytes = fs::read(&out).unwrap();
         assert_eq!(
             p.digest,
@@ -768,7 +782,7 @@ mod tests {
         }
         // Packing again gives the same digest: entries in a fixed order.
         assert_eq!(
-            pack_oci(&d, &t.path().join("l2.tar")).unwrap().digest,
+            pack_oci(&d, &t.path().join("l2.tar"), None).unwrap().digest,
             p.digest
         );
         // A file capability (cap_net_bind_service, permitted + effective; VFS v2) as root.
@@ -783,7 +797,7 @@ mod tests {
                 rustix::fs::XattrFlags::empty(),
             )
             .unwrap();
-            pack_oci(&d, &out).unwrap();
+            pack_oci(&d, &out, None).unwrap();
             let e = entries(&out);
             let a = e.iter().find(|(p, _, _)| p == "a").unwrap();
             assert!(
