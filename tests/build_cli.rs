@@ -1008,3 +1008,55 @@ fn the_same_inputs_build_the_same_image_anywhere_with_source_date_epoch() {
     assert_ne!(plain[0], plain[1], "without it, the times are the layers'");
     assert_ne!(ids[0], plain[0]);
 }
+
+#[test]
+fn history_shows_the_steps_and_prune_empties_the_build_cache() {
+    for env in envs() {
+        example(&env);
+        env.run(["build", "-t", "app:1", "."]).ok();
+        let h = env.run(["image", "history", "--no-trunc", "app:1"]);
+        h.ok();
+        let lines: Vec<&str> = h.stdout.lines().collect();
+        assert!(lines[0].starts_with("LAYER"), "{}", h.stdout);
+        // Newest first: the two runs, the copy, then the base.
+        assert!(
+            lines[1].contains("RUN sh -c echo fox:x:1234"),
+            "{}",
+            h.stdout
+        );
+        assert!(
+            lines[2].contains("RUN echo built > /app/built.txt"),
+            "{}",
+            h.stdout
+        );
+        assert!(
+            lines[3].contains("COPY hello.txt src/ /app/"),
+            "{}",
+            h.stdout
+        );
+        assert!(lines[4].contains("FROM busybox:latest"), "{}", h.stdout);
+        assert_eq!(lines.len(), 5, "{}", h.stdout);
+        let j = env.run(["image", "history", "--format", "json", "app:1"]);
+        let rows: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+        assert_eq!(rows[2]["size"], 52, "{rows}");
+
+        // `image ls -a` shows the steps' images; prune removes them, not the named image.
+        let all = env.run(["image", "ls", "-a", "-q"]).stdout.lines().count();
+        let named = env.run(["image", "ls", "-q"]).stdout.lines().count();
+        assert_eq!(all, named + 3, "{:?}", env.who);
+        let p = env.run(["image", "prune"]);
+        p.ok();
+        assert_eq!(p.stdout.lines().count(), 3, "{}", p.stdout);
+        assert_eq!(
+            env.run(["image", "ls", "-a", "-q"]).stdout.lines().count(),
+            named
+        );
+        let r = env.run(["run", "--rm", "app:1"]);
+        assert_eq!(r.stdout, "hello from the context\n");
+        let c = env.run(["system", "check"]);
+        assert_eq!((c.code, c.stdout.as_str()), (0, ""));
+        // The cache is gone: the next build runs every step again, to the same image.
+        let b = env.run(["build", "-t", "app:1", "."]);
+        assert_eq!(counts(&b.stderr), (0, 3), "{}", b.stderr);
+    }
+}

@@ -394,6 +394,7 @@ pub fn build(
             let img = store
                 .commit_build_step(BuildStep {
                     clamp_mtime: opts.source_date_epoch,
+                    created_by: history_text(&r.action),
                     ..step_of(&key, parent.clone(), &state, layer, Vec::new())
                 })
                 .map_err(|e| {
@@ -544,13 +545,24 @@ fn merge(
         }
     }
     store
-        .commit_build_step(step_of(
-            &key,
-            base.cloned(),
-            state,
-            NewLayer::Existing { digests, sizes },
-            Vec::new(),
-        ))
+        .commit_build_step(BuildStep {
+            created_by: format!(
+                "MERGE {}",
+                stage
+                    .merge
+                    .iter()
+                    .map(|m| m.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            ..step_of(
+                &key,
+                base.cloned(),
+                state,
+                NewLayer::Existing { digests, sizes },
+                Vec::new(),
+            )
+        })
         .map_err(internal)
 }
 
@@ -563,6 +575,7 @@ fn step_of(
 ) -> BuildStep {
     BuildStep {
         clamp_mtime: None,
+        created_by: String::new(),
         key: key.to_string(),
         parent,
         config: state.config.clone(),
@@ -773,6 +786,7 @@ fn run_step(
     crate::store::fault::point("build.step-ran");
     let made = store.commit_build_step(BuildStep {
         clamp_mtime: opts.source_date_epoch,
+        created_by: history_text(&r.action),
         ..step_of(
             key,
             Some(base.clone()),
@@ -783,6 +797,11 @@ fn run_step(
     });
     finish(&prepared);
     made.map_err(|e| step_fail(format!("step {i}/{n}: cannot store its layer: {e}"), None))
+}
+
+/// A step as `image history` shows it.
+fn history_text(a: &Action) -> String {
+    format!("{} {}", a.keyword(), a.summary())
 }
 
 /// The image name a step's box shows in `ps` (its image is the build's, unnamed).

@@ -87,6 +87,10 @@ pub struct ImageRecord {
     /// `os/arch[/variant]`, when the image says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// Built images: the step behind each layer and configuration change, bottom first
+    /// (`image history`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<build::HistoryEntry>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -848,6 +852,9 @@ impl Store {
                 }
                 if existing.source.is_none() {
                     existing.source = rec.source.clone();
+                }
+                if existing.history.is_empty() {
+                    existing.history = rec.history.clone();
                 }
                 if existing.manifest.is_none() {
                     existing.manifest = rec.manifest.clone();

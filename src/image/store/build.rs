@@ -80,6 +80,28 @@ pub struct BuildStep {
     pub layer: NewLayer,
     /// `SOURCE_DATE_EPOCH`: no time in the layer's tar is later than this.
     pub clamp_mtime: Option<u64>,
+    /// The step as `image history` shows it (`RUN ...`); empty: none to show.
+    pub created_by: String,
+}
+
+/// One line of an image's history: a step, and whether it made a layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub created_by: String,
+    /// Seconds since the epoch.
+    pub created: u64,
+    /// Layers it added (0: configuration only; a `merge` adds several).
+    pub layers: usize,
+}
+
+/// One row of `image history`, newest first: a layer (or a configuration step, without).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryRow {
+    pub layer: Option<String>,
+    pub created: u64,
+    pub created_by: String,
+    /// Bytes of file contents of its layer.
+    pub size: u64,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -202,6 +224,7 @@ impl Store {
         if sizes.len() != layers.len() {
             sizes = vec![0; layers.len()];
         }
+        let sizes_before = layers.len();
         if let Some((_, packed)) = &made {
             layers.push(packed.digest.clone());
             sizes.push(packed.bytes);
@@ -209,6 +232,33 @@ impl Store {
         if let NewLayer::Existing { digests, sizes: s } = &step.layer {
             layers.extend(digests.iter().cloned());
             sizes.extend(s.iter().copied());
+        }
+        let mut history = match &parent_rec {
+            // The base's layers as one line: where they came from.
+            Some(r) if r.history.is_empty() && !r.layers.is_empty() => vec![HistoryEntry {
+                created_by: match (&r.source, r.names.first(), r.repo_digests.first()) {
+                    (Some(p), _, _) => format!(
+                        "FROM {} (imported from {})",
+                        r.names.first().map_or(r.id.as_str(), String::as_str),
+                        p.display()
+                    ),
+                    (None, _, Some(d)) => format!("FROM {d}"),
+                    (None, Some(n), None) => format!("FROM {n}"),
+                    (None, None, None) => format!("FROM {}", r.id),
+                },
+                created: r.created,
+                layers: r.layers.len(),
+            }],
+            Some(r) => r.history.clone(),
+            None => Vec::new(),
+        };
+        let added = layers.len() - sizes_before;
+        if !step.created_by.is_empty() {
+            history.push(HistoryEntry {
+                created_by: step.created_by.clone(),
+                created: now(),
+                layers: added,
+            });
         }
         let config_bytes = oci_config(step, &layers)?;
         let id = Digest::sha256_of(&config_bytes);
@@ -242,6 +292,7 @@ impl Store {
             config: step.config.clone(),
             layer_sizes: sizes,
             platform: Some(Platform::host().to_string()),
+            history,
             ..ImageRecord::default()
         };
         let rec = self.commit_locked(&lock, rec, &unpack::Stats::default())?;
@@ -305,6 +356,81 @@ impl Store {
                 .map(|(p, v)| (p, v.into_iter().map(|(k, _)| k).collect()))
                 .collect()))
         })
+    }
+
+    /// An image's history, newest first: the steps of a build (each with its layer, if it
+    /// made one), else a row per layer (how it came: imported, pulled).
+    pub fn history(&self, what: &str) -> Result<Vec<HistoryRow>, ImageError> {
+        let rec = self.record(what)?;
+        let size = |k: usize| rec.layer_sizes.get(k).copied().unwrap_or(0);
+        let mut rows = Vec::new();
+        let mut k = 0;
+        let covered: usize = rec.history.iter().map(|h| h.layers).sum();
+        // Layers below the first recorded step (the base image's).
+        let base = rec.layers.len().saturating_sub(covered);
+        let how = match (&rec.source, rec.repo_digests.first()) {
+            (Some(p), _) => format!("imported from {}", p.display()),
+            (None, Some(r)) => format!("pulled as {r}"),
+            (None, None) => String::new(),
+        };
+        while k < base {
+            rows.push(HistoryRow {
+                layer: Some(rec.layers[k].clone()),
+                created: rec.created,
+                created_by: how.clone(),
+                size: size(k),
+            });
+            k += 1;
+        }
+        for h in &rec.history {
+            if h.layers == 0 {
+                rows.push(HistoryRow {
+                    layer: None,
+                    created: h.created,
+                    created_by: h.created_by.clone(),
+                    size: 0,
+                });
+            }
+            for _ in 0..h.layers {
+                rows.push(HistoryRow {
+                    layer: rec.layers.get(k).cloned(),
+                    created: h.created,
+                    created_by: h.created_by.clone(),
+                    size: size(k),
+                });
+                k += 1;
+            }
+        }
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// Remove the build cache's images that nothing needs: unnamed, used by no box; their
+    /// cache entries go with them, and layers and blobs no image has then. The ids removed.
+    pub fn prune_build_cache(&self) -> Result<Vec<String>, ImageError> {
+        let lock = self.lock()?;
+        let mut index = self.read_index()?;
+        let mut cache = self.read_cache();
+        let steps: std::collections::HashSet<String> = cache.steps.values().cloned().collect();
+        let doomed: Vec<String> = index
+            .images
+            .iter()
+            .filter(|r| r.names.is_empty() && steps.contains(&r.id) && self.users(&r.id).is_empty())
+            .map(|r| r.id.clone())
+            .collect();
+        if doomed.is_empty() {
+            return Ok(doomed);
+        }
+        index.images.retain(|r| !doomed.contains(&r.id));
+        self.write_index(&index)?;
+        // An entry whose image is gone is a miss anyway; dropped so the file does not grow.
+        cache.steps.retain(|_, id| !doomed.contains(id));
+        atomic::write_json(&self.cache_path(), &cache).map_err(ImageError::Atomic)?;
+        for id in &doomed {
+            let _ = fs::remove_dir_all(self.users_dir().join(super::hex_of(id)));
+        }
+        self.collect_garbage(&lock)?;
+        Ok(doomed)
     }
 
     /// The content bytes of each of an image's layers, as recorded (zeros when unknown).
