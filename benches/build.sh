@@ -1,141 +1,137 @@
 #!/usr/bin/env bash
-# Build benchmark, one run, foxbox and podman side by side over the same Debian base:
-# copy a ~50 MB context of ~5,000 files, then three `run` steps that create, modify and delete
-# files; the same recipe as a Foxfile.toml (foxbox) and as a Containerfile (podman build).
-#   cold:    every step runs (`--no-cache` for both; the base image is stored beforehand);
-#   no-op:   everything cached;
-#   last:    one line changed in the last step: only that step runs (the output is checked).
-# Medians of RUNS (default 3) per case, runs alternating which tool goes first; ratios are
-# foxbox / podman.
-#
-# Usage: benches/build.sh [WORKDIR]   env: RUNS (3), FILES (5000), KEEP=1 keeps WORKDIR,
-#        DEBIAN_TARBALL=PATH (else images/build-debian.sh makes one: root, about a minute)
-# Run as root (podman and foxbox each with a store of their own under WORKDIR).
+# Build benchmark, one run, peers side by side: the same recipe as a Foxfile.toml and as a
+# Containerfile over the Debian image (copy a ~50 MB context of 5000 files, then three RUN
+# steps that create, modify and delete files), built by `foxbox build` (both front ends) and by
+# `podman build`, medians of RUNS:
+#   cold:   nothing cached (foxbox: `image prune` of its build cache; podman: --no-cache);
+#   no-op:  everything cached;
+#   last:   a one-line change in the last step: only that step runs (counted and printed).
+# Usage: benches/build.sh [WORKDIR]   env: RUNS (3), DEBIAN (a Debian rootfs .tar.gz; default
+# $FOXBOX_TEST_TMP/debian.tar.gz, as images/build-debian.sh makes it), FOX (a foxbox binary;
+# default: a release build), KEEP=1 keeps WORKDIR. As root. podman runs with its own storage
+# under WORKDIR (overlay, else vfs) and `--isolation chroot` (this VM refuses crun its
+# rlimits, so podman cannot run OCI containers here).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=${1:-$(mktemp -d "${TMPDIR:-/tmp}/foxbox-bench-build.XXXXXX")}
 runs=${RUNS:-3}
-files=${FILES:-5000}
+debian=${DEBIAN:-${FOXBOX_TEST_TMP:-/tmp/foxbox-tests}/debian.tar.gz}
 mkdir -p "$work"
-proot=$work/podman-root
-prun=$work/podman-run
-cleanup() {
-  podman --root "$proot" --runroot "$prun" rmi -a -f >/dev/null 2>&1 || true
-  [ "${KEEP:-}" = 1 ] || rm -rf "$work"
-}
+cleanup() { [ "${KEEP:-}" = 1 ] || rm -rf "$work"; }
 trap cleanup EXIT
-for t in podman python3; do
-  command -v "$t" >/dev/null || { echo "build.sh: $t is not installed" >&2; exit 1; }
-done
+[ -f "$debian" ] || { echo "no Debian rootfs at $debian (images/build-debian.sh makes one)" >&2; exit 1; }
 
-echo "building foxbox (release)..." >&2
-cargo build --release --quiet --manifest-path "$here/Cargo.toml"
-fox=$here/target/$(rustc --print host-tuple)/release/foxbox
-export FOXBOX_ROOT=$work/foxbox-root
-export XDG_RUNTIME_DIR=$work/xdg-run
-mkdir -p "$XDG_RUNTIME_DIR"
-# crun 1.8 refuses this kind of host's hybrid cgroup layout; runc is podman's other runtime.
-# The ulimits: podman asks for more than this machine lets even root raise (runc then fails).
-pod() { podman --runtime runc --root "$proot" --runroot "$prun" --storage-driver overlay "$@"; }
-
-base=${DEBIAN_TARBALL:-$work/debian.tar.gz}
-[ -f "$base" ] || bash "$here/images/build-debian.sh" "$base" >&2
-"$fox" image import --name bench-debian "$base" >/dev/null
-pod import -q "$base" localhost/bench-debian >/dev/null
-
-ctx=$work/ctx
-if [ ! -d "$ctx/data" ]; then
-  echo "making $files files (~50 MB) in the context..." >&2
-  python3 - "$ctx/data" "$files" <<'PY'
-import os, random, sys
-root, n = sys.argv[1], int(sys.argv[2])
-rnd = random.Random(7)
-per = 50_000_000 // n
-for i in range(n):
-    d = os.path.join(root, f"d{i % 50}")
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, f"f{i}"), "wb") as f:
-        f.write(rnd.randbytes(per))
-PY
+if [ -z "${FOX:-}" ]; then
+  echo "building foxbox (release)..." >&2
+  cargo build --release --quiet --manifest-path "$here/Cargo.toml"
+  FOX=$here/target/$(rustc --print host-tuple)/release/foxbox
 fi
-
-# The three steps; the last one's text takes a marker so that "last" changes one line.
-step1='mkdir -p /opt/gen && for i in $(seq 1 500); do echo $i > /opt/gen/$i; done'
-step2='for f in /app/data/d1/*; do echo changed >> $f; done && chmod -R go-w /opt/gen'
-step3() { echo "rm -rf /app/data/d2 /usr/share/doc && echo $1 > /opt/last"; }
-
-recipes() { # $1: the marker of the last step
-  cat >"$ctx/Foxfile.toml" <<EOF
-[build]
-from = "bench-debian"
-cmd = ["cat", "/opt/last"]
-
-[[build.steps]]
-copy = ["data"]
-dest = "/app/data/"
-
-[[build.steps]]
-run = '$step1'
-
-[[build.steps]]
-run = '$step2'
-
-[[build.steps]]
-run = '$(step3 "$1")'
-EOF
-  cat >"$ctx/Containerfile" <<EOF
-FROM localhost/bench-debian
-COPY data /app/data/
-RUN $step1
-RUN $step2
-RUN $(step3 "$1")
-CMD ["cat", "/opt/last"]
-EOF
-  printf 'Foxfile.toml\nContainerfile\n' >"$ctx/.foxignore"
-  cp "$ctx/.foxignore" "$ctx/.containerignore"
-}
+export XDG_DATA_HOME=$work/data XDG_CONFIG_HOME=$work/config XDG_RUNTIME_DIR=$work/run
+mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+fox() { "$FOX" "$@"; }
+driver=overlay
+pm() { podman --root "$work/podman/root" --runroot "$work/podman/run" --storage-driver "$driver" "$@"; }
 
 now() { date +%s.%N; }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
-fox_build() { "$fox" build -f "$ctx/Foxfile.toml" -t bench-app:1 --progress plain "$@" "$ctx" >"$work/fox.log" 2>&1; }
-pod_build() { pod build -q --layers --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 -f "$ctx/Containerfile" -t bench-app:1 "$@" "$ctx" >/dev/null; }
-timed() { local t0; t0=$(now); "$@"; echo "$(now) - $t0" | bc -l; }
 
-declare -A times
-record() { times[$1]+="$2 "; }
+echo "importing Debian into foxbox and podman..." >&2
+fox --log-level error image import --name debian-bench "$debian" >/dev/null
+if ! pm import -q "$debian" debian-bench >/dev/null 2>&1; then
+  driver=vfs
+  rm -rf "$work/podman"
+  pm import -q "$debian" debian-bench >/dev/null
+fi
 
-marker=0
-recipes "m$marker"
-echo "warming both (untimed)..." >&2
-fox_build
-pod_build
+ctx=$work/ctx
+echo "making the context (5000 files, ~50 MB)..." >&2
+python3 - "$ctx/data" <<'PY'
+import os, random, sys
+root = sys.argv[1]
+rnd = random.Random(16)
+for i in range(5000):
+    d = os.path.join(root, f"d{i % 50}")
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, f"f{i}"), "wb") as f:
+        f.write(rnd.randbytes(rnd.randint(5_000, 15_000)))
+PY
 
+create='mkdir -p /gen && for i in $(seq 1 300); do echo $i > /gen/f$i; done'
+modify='sed -i s/1/one/ /gen/f1 && echo changed >> /etc/issue && chmod 600 /gen/f3'
+last() { echo "rm -rf /gen/f2* /usr/share/doc && echo last-$1 > /last"; }
+write_recipes() {
+  cat > "$ctx/Foxfile.toml" <<TOML
+[build]
+from = "debian-bench"
+[[build.steps]]
+copy = "data/"
+dest = "/data/"
+[[build.steps]]
+run = '$create'
+[[build.steps]]
+run = '$modify'
+[[build.steps]]
+run = '$(last "$1")'
+TOML
+  cat > "$ctx/Containerfile" <<DOCKER
+FROM debian-bench
+COPY data/ /data/
+RUN $create
+RUN $modify
+RUN $(last "$1")
+DOCKER
+}
+
+secs() { echo "$(now) - $1" | bc; }
+t_fox() {
+  local s; s=$(now)
+  fox build --progress plain -f "$ctx/$1" -t "bench:$2" "$ctx" >/dev/null 2>"$work/fox.err"
+  secs "$s"
+}
+t_podman() {
+  local s; s=$(now)
+  pm build --isolation chroot "$@" -t bench:podman "$ctx" >"$work/podman.out" 2>&1
+  secs "$s"
+}
+fresh() { fox image rm bench:toml bench:cf >/dev/null 2>&1 || true; fox image prune -q; }
+
+declare -A cold noop lastch
+write_recipes 0
+for _ in $(seq 1 "$runs"); do
+  fresh; cold[toml]+="$(t_fox Foxfile.toml toml) "
+  fresh; cold[cf]+="$(t_fox Containerfile cf) "
+  cold[podman]+="$(t_podman --no-cache) "
+done
+for _ in $(seq 1 "$runs"); do
+  noop[toml]+="$(t_fox Foxfile.toml toml) "
+  noop[cf]+="$(t_fox Containerfile cf) "
+  noop[podman]+="$(t_podman) "
+done
+ran_fox=; ran_podman=
 for i in $(seq 1 "$runs"); do
-  order=(fox pod)
-  [ $((i % 2)) = 0 ] && order=(pod fox)
-  for tool in "${order[@]}"; do
-    record "cold-$tool" "$(timed "${tool}_build" --no-cache)"
-  done
-  for tool in "${order[@]}"; do
-    record "noop-$tool" "$(timed "${tool}_build")"
-  done
-  marker=$((marker + 1))
-  recipes "m$marker"
-  for tool in "${order[@]}"; do
-    record "last-$tool" "$(timed "${tool}_build")"
-  done
-  # Only the changed step ran, and what it made is what a box of the image prints.
-  cached=$(grep -c '] CACHED$' "$work/fox.log" || true)
-  [ "$cached" = 3 ] || { echo "foxbox ran more than the last step:" >&2; cat "$work/fox.log" >&2; exit 1; }
-  got=$("$fox" run --rm bench-app:1)
-  [ "$got" = "m$marker" ] || { echo "foxbox image prints '$got', not m$marker" >&2; exit 1; }
-  got=$(pod run --rm --network none --ulimit nofile=1024:1024 --ulimit nproc=4096:4096 localhost/bench-app:1)
-  [ "$got" = "m$marker" ] || { echo "podman image prints '$got', not m$marker" >&2; exit 1; }
+  write_recipes "$i"
+  lastch[toml]+="$(t_fox Foxfile.toml toml) "
+  ran_fox+="$(grep -c '] done in' "$work/fox.err" || true) "
+  lastch[cf]+="$(t_fox Containerfile cf) "
+  lastch[podman]+="$(t_podman) "
+  ran_podman+="$(( $(grep -c '^STEP' "$work/podman.out" || true) - 1 - $(grep -c 'Using cache' "$work/podman.out" || true) )) "
 done
 
-printf '%-8s %12s %12s %8s\n' case "foxbox (s)" "podman (s)" ratio
-for c in cold noop last; do
-  f=$(tr ' ' '\n' <<<"${times[$c-fox]}" | grep . | median)
-  p=$(tr ' ' '\n' <<<"${times[$c-pod]}" | grep . | median)
-  printf '%-8s %12.3f %12.3f %8.3f\n' "$c" "$f" "$p" "$(echo "$f / $p" | bc -l)"
+med() { tr ' ' '\n' | grep -v '^$' | median; }
+ms() { awk -v s="$1" 'BEGIN { printf "%8.0f", s * 1000 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%8.2f", a / b }'; }
+echo
+echo "build benchmark: $(date -u +%F), $(nproc) cpus, load $(cut -d' ' -f1 /proc/loadavg), podman $(podman --version | awk '{print $3}') ($driver, chroot), runs=$runs, medians in ms"
+printf '%-24s %8s %8s %8s\n' "" cold no-op last
+for k in toml cf podman; do
+  case $k in toml) name="foxbox (Foxfile.toml)" ;; cf) name="foxbox (Containerfile)" ;; *) name="podman build" ;; esac
+  printf '%-24s %s %s %s\n' "$name" "$(ms "$(echo "${cold[$k]}" | med)")" \
+    "$(ms "$(echo "${noop[$k]}" | med)")" "$(ms "$(echo "${lastch[$k]}" | med)")"
 done
+for k in toml cf; do
+  printf '%-24s %s %s %s\n' "foxbox/podman ($k)" \
+    "$(ratio "$(echo "${cold[$k]}" | med)" "$(echo "${cold[podman]}" | med)")" \
+    "$(ratio "$(echo "${noop[$k]}" | med)" "$(echo "${noop[podman]}" | med)")" \
+    "$(ratio "$(echo "${lastch[$k]}" | med)" "$(echo "${lastch[podman]}" | med)")"
+done
+echo "steps run on a last-step change (of 4): foxbox $ran_fox; podman $ran_podman"

@@ -325,6 +325,17 @@ dest = "/app/"
     insta::assert_snapshot!("copy_outside", redact(&env, &b.stderr));
 }
 
+/// Entries of a directory (none when it is missing).
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[test]
 fn a_build_killed_mid_step_leaves_the_store_usable_and_its_finished_steps_cached() {
     for env in envs() {
@@ -333,8 +344,12 @@ fn a_build_killed_mid_step_leaves_the_store_usable_and_its_finished_steps_cached
             "Foxfile.toml",
             "[build]\nfrom = \"busybox\"\n[[build.steps]]\nrun = \"echo one > /one\"\n[[build.steps]]\nrun = \"sleep 2\"\n",
         );
+        // Whatever the build keeps outside the store would land here.
+        let tmpdir = env.work().join("tmpdir");
+        env.sh(&format!("mkdir -p {}", tmpdir.display()));
         let mut child = env
             .foxbox(["build", "-t", "k:1", "."])
+            .env("TMPDIR", &tmpdir)
             .stderr(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .spawn()
@@ -348,10 +363,46 @@ fn a_build_killed_mid_step_leaves_the_store_usable_and_its_finished_steps_cached
         }
         child.kill().unwrap();
         child.wait().unwrap();
-        let b = env.run(["build", "-t", "k:1", "."]);
+        // What the killed build left is the store's to find and clean: its scratch dir under
+        // the store's tmp/, nothing in TMPDIR.
+        assert_eq!(entries(&tmpdir), Vec::<String>::new(), "{:?}", env.who);
+        common::eventually("the step's box to end", || {
+            !env.run(["ps", "-a"]).stdout.contains("Up ")
+        });
+        let c = env.run(["system", "check"]);
+        for l in c.stdout.lines() {
+            assert!(
+                l.starts_with("image-leftover "),
+                "{:?}: {}",
+                env.who,
+                c.stdout
+            );
+        }
+        env.run(["system", "check", "--repair"]).ok();
+        let b = env
+            .foxbox(["build", "-t", "k:1", "."])
+            .env("TMPDIR", &tmpdir)
+            .output()
+            .unwrap();
+        let b = common::Run::from(b);
         b.ok();
         assert_eq!(counts(&b.stderr), (1, 1), "{:?}: {}", env.who, b.stderr);
         env.run(["run", "--rm", "k:1", "cat", "/one"]).ok();
+        // Nothing is left: no step box (the dead build's is removed by the next), no scratch,
+        // nothing in TMPDIR, and the store checks clean.
+        assert_eq!(
+            env.run(["ps", "-a", "-q"]).stdout.trim(),
+            "",
+            "{:?}",
+            env.who
+        );
+        assert_eq!(
+            entries(&env.store().join("images/tmp")),
+            Vec::<String>::new()
+        );
+        assert_eq!(entries(&tmpdir), Vec::<String>::new(), "{:?}", env.who);
+        let c = env.run(["system", "check"]);
+        assert_eq!((c.code, c.stdout.as_str()), (0, ""), "{:?}", env.who);
         // Every stored layer belongs to an image: none is half there.
         let index: serde_json::Value =
             serde_json::from_slice(&std::fs::read(env.store().join("images/index.json")).unwrap())
@@ -368,8 +419,7 @@ fn a_build_killed_mid_step_leaves_the_store_usable_and_its_finished_steps_cached
                     .to_string()
             })
             .collect();
-        for e in std::fs::read_dir(env.store().join("images/layers")).unwrap() {
-            let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        for name in entries(&env.store().join("images/layers")) {
             assert!(known.contains(&name), "layer {name} is not indexed");
         }
     }
@@ -571,5 +621,442 @@ fn a_foxbox_toml_builds_the_image_its_box_runs() {
         let up = env.run(["up", "--rm"]);
         up.ok();
         assert_eq!(up.stdout, "from the spec\n", "{:?}", env.who);
+    }
+}
+
+/// A stage's recipe in its own directory; the build's stderr on failure.
+fn build_in(env: &Env, dir: &str, recipe: &str, tag: &str) -> common::Run {
+    env.write(&format!("{dir}/Foxfile.toml"), recipe);
+    env.run(["build", "--progress", "plain", "-t", tag, dir])
+}
+
+#[test]
+fn a_stage_builds_an_artefact_that_the_image_copies() {
+    for env in envs() {
+        env.import_busybox();
+        let recipe = r#"
+[build]
+from = "busybox"
+cmd = ["cat", "/opt/app"]
+
+[[build.steps]]
+copy = "/out/"
+from = "builder"
+dest = "/opt/"
+
+[[build.stage]]
+name = "builder"
+from = "busybox"
+
+[[build.stage.steps]]
+run = "mkdir -p /out && echo artefact > /out/app && chown 1000:1001 /out/app && chmod 0750 /out/app && echo junk > /junk"
+"#;
+        let b = build_in(&env, "ms", recipe, "ms:1");
+        b.ok();
+        assert_eq!(counts(&b.stderr), (0, 2), "{:?}: {}", env.who, b.stderr);
+        let r = env.run([
+            "run",
+            "--rm",
+            "ms:1",
+            "sh",
+            "-c",
+            "cat /opt/app; stat -c '%u:%g %a' /opt/app; test -e /junk || echo no-junk",
+        ]);
+        r.ok();
+        assert_eq!(
+            r.stdout, "artefact\n1000:1001 750\nno-junk\n",
+            "{:?}",
+            env.who
+        );
+        // Again: every step (of both stages) from the cache.
+        let b = build_in(&env, "ms", recipe, "ms:1");
+        b.ok();
+        assert_eq!(counts(&b.stderr), (2, 0), "{:?}: {}", env.who, b.stderr);
+        // --target stops at the stage, which becomes the image.
+        let t = env.run(["build", "--target", "builder", "-t", "stage:1", "ms"]);
+        t.ok();
+        let r = env.run(["run", "--rm", "stage:1", "cat", "/junk"]);
+        assert_eq!(r.stdout, "junk\n", "{:?}", env.who);
+        let t = env.run(["build", "--target", "nope", "ms"]);
+        t.assert_code(125);
+        assert!(t.stderr.contains("foxbox::build::stage"), "{}", t.stderr);
+        assert!(t.stderr.contains("builder"), "{}", t.stderr);
+    }
+}
+
+#[test]
+fn stages_that_need_each_other_and_missing_copy_sources_are_refused() {
+    let env = Env::new(Who::User);
+    if !env.who.available() {
+        return;
+    }
+    env.import_busybox();
+    let cycle = r#"
+[build]
+from = "a"
+[[build.stage]]
+name = "a"
+from = "b"
+[[build.stage]]
+name = "b"
+from = "busybox"
+[[build.stage.steps]]
+copy = "/x"
+from = "a"
+dest = "/x"
+"#;
+    let b = build_in(&env, "cy", cycle, "cy:1");
+    b.assert_code(125);
+    assert!(b.stderr.contains("foxbox::build::stage"), "{}", b.stderr);
+    assert!(b.stderr.contains("cycle"), "{}", b.stderr);
+    assert_eq!(env.run(["ps", "-a", "-q"]).stdout, "");
+    let missing = r#"
+[build]
+from = "busybox"
+[[build.steps]]
+copy = ["/bin/busybox", "/no/such"]
+from = "busybox"
+dest = "/x/"
+"#;
+    let b = build_in(&env, "mi", missing, "mi:1");
+    b.assert_code(125);
+    assert!(
+        b.stderr.contains("foxbox::build::copy_from"),
+        "{}",
+        b.stderr
+    );
+    assert!(b.stderr.contains("/no/such"), "{}", b.stderr);
+    // A copy out of a plain image (not a stage) works, owners kept.
+    let plain = "[build]\nfrom = \"busybox\"\n[[build.steps]]\ncopy = \"/bin/busybox\"\nfrom = \"busybox\"\ndest = \"/opt/\"\n";
+    build_in(&env, "pl", plain, "pl:1").ok();
+    let r = env.run(["run", "--rm", "pl:1", "/opt/busybox", "echo", "copied"]);
+    assert_eq!(r.stdout, "copied\n");
+}
+
+#[test]
+fn merge_stacks_images_of_one_base_and_refuses_conflicts_and_other_bases() {
+    for env in envs() {
+        env.import_busybox();
+        let one = |dir: &str, tag: &str, run: &str| {
+            build_in(
+                &env,
+                dir,
+                &format!("[build]\nfrom = \"busybox\"\n[[build.steps]]\nrun = \"{run}\"\n"),
+                tag,
+            )
+            .ok();
+        };
+        one(
+            "a",
+            "img-a:1",
+            "echo a > /a.txt && echo A > /etc/shared && rm /etc/foxbox-image",
+        );
+        one(
+            "b",
+            "img-b:1",
+            "echo b > /b.txt && mkdir -p /etc/b && echo B > /etc/b/conf",
+        );
+        one("c", "img-c:1", "echo C > /etc/shared");
+        let merged = "[build]\nfrom = \"busybox\"\nmerge = [\"img-a:1\", \"img-b:1\"]\n[[build.steps]]\nrun = \"cat /a.txt /b.txt /etc/b/conf > /all\"\n";
+        let b = build_in(&env, "m", merged, "merged:1");
+        b.ok();
+        assert!(b.stderr.contains("[merge] img-a:1 img-b:1"), "{}", b.stderr);
+        let r = env.run([
+            "run",
+            "--rm",
+            "merged:1",
+            "sh",
+            "-c",
+            "cat /all /etc/shared; test -e /etc/foxbox-image || echo deleted",
+        ]);
+        r.ok();
+        assert_eq!(r.stdout, "a\nb\nB\nA\ndeleted\n", "{:?}", env.who);
+
+        // Both change /etc/shared: refused, naming the path and the images.
+        let clash = "[build]\nfrom = \"busybox\"\nmerge = [\"img-a:1\", \"img-c:1\"]\n";
+        let b = build_in(&env, "cl", clash, "clash:1");
+        b.assert_code(125);
+        assert!(
+            b.stderr.contains("foxbox::build::merge_conflict"),
+            "{}",
+            b.stderr
+        );
+        assert!(
+            b.stderr
+                .contains("/etc/shared (changed by img-a:1, img-c:1)"),
+            "{}",
+            b.stderr
+        );
+        assert!(!env.run(["image", "ls"]).stdout.contains("clash"));
+        // Settled by the later image.
+        let settled = format!("{clash}merge_conflicts = \"last-wins\"\n");
+        build_in(&env, "cl", &settled, "clash:1").ok();
+        let r = env.run(["run", "--rm", "clash:1", "cat", "/etc/shared", "/a.txt"]);
+        assert_eq!(r.stdout, "C\na\n", "{:?}", env.who);
+
+        // An image on another base is refused with the reason.
+        build_in(
+            &env,
+            "s",
+            "[build]\nfrom = \"scratch\"\n[[build.steps]]\ncopy = \"f\"\ndest = \"/f\"\n",
+            "other:1",
+        );
+        env.write("s/f", "f");
+        build_in(
+            &env,
+            "s",
+            "[build]\nfrom = \"scratch\"\n[[build.steps]]\ncopy = \"f\"\ndest = \"/f\"\n",
+            "other:1",
+        )
+        .ok();
+        let b = build_in(
+            &env,
+            "ob",
+            "[build]\nfrom = \"busybox\"\nmerge = [\"img-a:1\", \"other:1\"]\n",
+            "ob:1",
+        );
+        b.assert_code(125);
+        assert!(
+            b.stderr.contains("foxbox::build::merge_base"),
+            "{}",
+            b.stderr
+        );
+        assert!(
+            b.stderr.contains("`other:1` is not built on `busybox`"),
+            "{}",
+            b.stderr
+        );
+    }
+}
+
+/// `skopeo` as root against a test registry (its CA trusted).
+fn skopeo(args: &[&str]) -> std::process::Output {
+    let r = registry::registries();
+    std::process::Command::new("skopeo")
+        .args(args)
+        .env("SSL_CERT_FILE", &r.ca)
+        .output()
+        .expect("skopeo")
+}
+
+#[test]
+fn a_built_image_is_pushed_and_other_tools_read_it() {
+    if !common::is_root() {
+        eprintln!("SKIP: skopeo and podman run as root here");
+        return;
+    }
+    let r = registry::registries();
+    for env in envs() {
+        example(&env);
+        env.run(["build", "-t", "app:1", "."]).ok();
+        let who = format!("{:?}", env.who).to_lowercase();
+        // Plain HTTP (loopback), then TLS + Basic, then TLS + Bearer tokens.
+        let plain = format!("{}/pushed-{who}:1", r.plain_host());
+        let p = env.run(["push", "app:1", &plain]);
+        p.ok();
+        let digest = p.stdout.trim().to_string();
+        assert!(digest.starts_with("sha256:"), "{}", p.stdout);
+        assert!(p.stderr.contains("uploaded"), "{}", p.stderr);
+        // Again: every blob is there already, the manifest is the same.
+        let again = env.run(["image", "push", "app:1", &plain]);
+        again.ok();
+        assert_eq!(again.stdout.trim(), digest);
+        assert!(
+            again.stderr.contains("0 blob(s) uploaded"),
+            "{}",
+            again.stderr
+        );
+        let out = skopeo(&[
+            "inspect",
+            "--tls-verify=false",
+            &format!("docker://{plain}"),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["Digest"], digest.as_str(), "{v}");
+        let layout = env.dir.join(format!("oci-{who}"));
+        let out = skopeo(&[
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{plain}"),
+            &format!("oci:{}:app", layout.display()),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        registry::trust_ca(&env, r.basic);
+        let basic = format!("{}/pushed-{who}:1", r.basic_host());
+        let creds = format!("{}:{}", registry::USER, registry::PASS);
+        env.run(["push", "--creds", &creds, "app:1", &basic]).ok();
+        let nocreds = env.run(["push", "app:1", &basic]);
+        nocreds.assert_code(125);
+        assert!(
+            nocreds.stderr.contains("foxbox::build::push"),
+            "{}",
+            nocreds.stderr
+        );
+        registry::trust_ca(&env, r.token);
+        let token = format!("{}/pushed-{who}:1", r.token_host());
+        let t = env.run(["push", "--creds", &creds, "app:1", &token]);
+        t.ok();
+        assert_eq!(t.stdout.trim(), digest);
+        let out = skopeo(&["inspect", "--creds", &creds, &format!("docker://{token}")]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        // podman pulls and runs what foxbox pushed (its own storage, in the env's dir).
+        let store = env.dir.join("podman");
+        let podman = |args: &[&str]| {
+            std::process::Command::new("podman")
+                .arg("--root")
+                .arg(store.join("root"))
+                .arg("--runroot")
+                .arg(store.join("run"))
+                .args(["--storage-driver", "vfs"])
+                .args(args)
+                .output()
+                .expect("podman")
+        };
+        let out = podman(&["pull", "-q", "--tls-verify=false", &plain]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = podman(&["run", "--rm", "--network", "none", &plain]);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        let printed = if stderr.contains("setrlimit") {
+            // This host refuses podman's runtime its rlimits (any value, `--ulimit host`
+            // too): the file is read from a created container instead.
+            eprintln!(
+                "podman cannot run containers here ({stderr}): reading the file with podman cp"
+            );
+            let c = podman(&["create", &plain]);
+            assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+            let id = String::from_utf8_lossy(&c.stdout).trim().to_string();
+            let cp = podman(&["cp", &format!("{id}:/app/hello.txt"), "-"]);
+            assert!(
+                cp.status.success(),
+                "{}",
+                String::from_utf8_lossy(&cp.stderr)
+            );
+            let mut a = tar::Archive::new(&cp.stdout[..]);
+            let mut e = a.entries().unwrap().next().unwrap().unwrap();
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut e, &mut text).unwrap();
+            text
+        } else {
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        assert_eq!(printed, "hello from the context\n", "{stderr}");
+        let _ = std::process::Command::new("rm")
+            .arg("-rf")
+            .arg(&store)
+            .status();
+    }
+}
+
+#[test]
+fn the_same_inputs_build_the_same_image_anywhere_with_source_date_epoch() {
+    let build = |env: &Env, epoch: Option<&str>, dir: &str| {
+        let mut c = env.foxbox(["build", "--progress", "quiet", dir]);
+        if let Some(e) = epoch {
+            c.env("SOURCE_DATE_EPOCH", e);
+        }
+        let r = common::Run::from(c.output().unwrap());
+        r.ok();
+        r.stdout.trim().to_string()
+    };
+    let mut ids = Vec::new();
+    let mut plain = Vec::new();
+    // Two machines (stores), two checkouts (directories) made on different days.
+    for (who, dir, day) in [
+        (Who::User, "one", "2020-01-02 03:04:05"),
+        (Who::Root, "elsewhere/two", "2024-06-07 08:09:10"),
+    ] {
+        let env = Env::new(who);
+        if !env.who.available() {
+            return;
+        }
+        env.import_busybox();
+        env.write(&format!("{dir}/hello.txt"), "hello from the context\n");
+        env.write(
+            &format!("{dir}/src/main.c"),
+            "int main(void) { return 0; }\n",
+        );
+        env.write(&format!("{dir}/Foxfile.toml"), EXAMPLE);
+        env.sh(&format!(
+            "find {}/{dir} -exec touch -h -d '{day}' {{}} +",
+            env.work().display()
+        ));
+        ids.push(build(&env, Some("1000000000"), dir));
+        plain.push(build(&env, None, dir));
+        // A second build of the first env's kind runs later still: the clock moved on.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    assert_eq!(ids[0], ids[1], "SOURCE_DATE_EPOCH builds differ");
+    assert_ne!(plain[0], plain[1], "without it, the times are the layers'");
+    assert_ne!(ids[0], plain[0]);
+}
+
+#[test]
+fn history_shows_the_steps_and_prune_empties_the_build_cache() {
+    for env in envs() {
+        example(&env);
+        env.run(["build", "-t", "app:1", "."]).ok();
+        let h = env.run(["image", "history", "--no-trunc", "app:1"]);
+        h.ok();
+        let lines: Vec<&str> = h.stdout.lines().collect();
+        assert!(lines[0].starts_with("LAYER"), "{}", h.stdout);
+        // Newest first: the two runs, the copy, then the base.
+        assert!(
+            lines[1].contains("RUN sh -c echo fox:x:1234"),
+            "{}",
+            h.stdout
+        );
+        assert!(
+            lines[2].contains("RUN echo built > /app/built.txt"),
+            "{}",
+            h.stdout
+        );
+        assert!(
+            lines[3].contains("COPY hello.txt src/ /app/"),
+            "{}",
+            h.stdout
+        );
+        assert!(lines[4].contains("FROM busybox:latest"), "{}", h.stdout);
+        assert_eq!(lines.len(), 5, "{}", h.stdout);
+        let j = env.run(["image", "history", "--format", "json", "app:1"]);
+        let rows: serde_json::Value = serde_json::from_str(&j.stdout).unwrap();
+        assert_eq!(rows[2]["size"], 52, "{rows}");
+
+        // `image ls -a` shows the steps' images; prune removes them, not the named image.
+        let all = env.run(["image", "ls", "-a", "-q"]).stdout.lines().count();
+        let named = env.run(["image", "ls", "-q"]).stdout.lines().count();
+        assert_eq!(all, named + 3, "{:?}", env.who);
+        let p = env.run(["image", "prune"]);
+        p.ok();
+        assert_eq!(p.stdout.lines().count(), 3, "{}", p.stdout);
+        assert_eq!(
+            env.run(["image", "ls", "-a", "-q"]).stdout.lines().count(),
+            named
+        );
+        let r = env.run(["run", "--rm", "app:1"]);
+        assert_eq!(r.stdout, "hello from the context\n");
+        let c = env.run(["system", "check"]);
+        assert_eq!((c.code, c.stdout.as_str()), (0, ""));
+        // The cache is gone: the next build runs every step again, to the same image.
+        let b = env.run(["build", "-t", "app:1", "."]);
+        assert_eq!(counts(&b.stderr), (0, 3), "{}", b.stderr);
     }
 }

@@ -23,6 +23,7 @@ enum Kind {
     Rm,
     VolumeRm,
     ImageRm,
+    Build,
 }
 
 /// Every point with the command that reaches it.
@@ -49,6 +50,9 @@ fn walk() -> Vec<(&'static str, Kind)> {
         ("rm.retired", Rm),
         ("volume-rm.renamed", VolumeRm),
         ("image-rm.index-written", ImageRm),
+        ("build.step-ran", Build),
+        ("build.layer-stored", Build),
+        ("build.after-index", Build),
     ]
 }
 
@@ -271,6 +275,31 @@ impl World {
                 self.assert_fired(&what, point);
                 reported = self.check_and_repair(&what);
                 self.run(&["image", "import", "--name", &tag, &tar]).ok();
+                self.run(&["image", "rm", &tag]).ok();
+                r
+            }
+            Kind::Build => {
+                // A step of its own (never cached), then one more after it.
+                let dir = format!("build-{tag}");
+                self.env.write(
+                    &format!("{dir}/Foxfile.toml"),
+                    format!(
+                        "[build]\nfrom = \"busybox\"\n[[build.steps]]\nrun = \"echo {tag} > /id\"\n[[build.steps]]\nrun = \"echo two > /two\"\n"
+                    ),
+                );
+                let r = self.faulted(point, &["build", "-t", &tag, &dir]);
+                self.assert_fired(&what, point);
+                reported = self.check_and_repair(&what);
+                self.run(&["build", "-t", &tag, &dir]).ok();
+                let r2 = self.run(&["run", "--rm", &tag, "cat", "/id", "/two"]);
+                r2.ok();
+                assert_eq!(r2.stdout, format!("{tag}\ntwo\n"), "{what}");
+                // The dead build's step box went with the next build.
+                assert!(
+                    !self.ps_names().iter().any(|n| n.starts_with("build-")),
+                    "{what}: a step box is left: {:?}",
+                    self.ps_names()
+                );
                 self.run(&["image", "rm", &tag]).ok();
                 r
             }

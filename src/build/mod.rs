@@ -13,6 +13,7 @@
 //! Everything that can be checked before a step runs is: the `from` image, every `copy`
 //! source (inside the context, not ignored, matching something), the build arguments.
 
+pub mod containerfile;
 pub mod context;
 pub mod output;
 
@@ -22,12 +23,15 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest as _, Sha256};
 
+use crate::diag::codes::build as build_codes;
 use crate::diag::Diagnostic;
 use crate::image::store::{BuildStep, CopyItem, NewLayer};
 use crate::image::{Image, ImageConfig, Store};
 use crate::plan::{ImageRef, Span};
 use crate::runner::{self, RunOptions};
-use crate::spec::build::{arg_refs, substitute, Action, From, Recipe, Step};
+use crate::spec::build::{
+    arg_refs, stage_deps, substitute, Action, From, MergeConflicts, Recipe, Stage, Step,
+};
 use crate::spec::codes;
 use crate::spec::flags::{check_run_flags, RunFlags};
 use crate::store::paths::Paths;
@@ -46,6 +50,10 @@ pub struct Options {
     pub build_args: Vec<(String, String)>,
     /// Show each `run` step's output as it runs.
     pub echo: bool,
+    /// Build this stage (by name) and stop: it is the image.
+    pub target: Option<String>,
+    /// `SOURCE_DATE_EPOCH`: layer times are clamped to it (a reproducible build).
+    pub source_date_epoch: Option<u64>,
 }
 
 /// Where a build reports its progress.
@@ -56,6 +64,8 @@ pub trait Progress {
     fn done(&mut self, i: usize, n: usize, cached: bool, took: Duration);
     /// A warning about the recipe or the arguments.
     fn warn(&mut self, d: Diagnostic);
+    /// A stage's `merge` is done (or was cached).
+    fn merged(&mut self, _images: &[String], _took: Duration) {}
 }
 
 /// A build that failed: diagnostics against the recipe file.
@@ -118,6 +128,25 @@ struct Ready<'a> {
     args_used: Vec<(String, String)>,
 }
 
+/// The stages to build for `target` (default: the image, the last), each after those it
+/// needs.
+fn stage_order(recipe: &Recipe, target: usize) -> Vec<usize> {
+    fn visit(r: &Recipe, i: usize, seen: &mut Vec<bool>, out: &mut Vec<usize>) {
+        if seen[i] {
+            return;
+        }
+        seen[i] = true;
+        for (j, _) in stage_deps(r, i) {
+            visit(r, j, seen, out);
+        }
+        out.push(i);
+    }
+    let mut seen = vec![false; recipe.stages.len()];
+    let mut out = Vec::new();
+    visit(recipe, target, &mut seen, &mut out);
+    out
+}
+
 /// Build the recipe; the final image (named with `opts.tags`).
 pub fn build(
     paths: &Paths,
@@ -139,6 +168,29 @@ pub fn build(
         }
         args.insert(k.clone(), v.clone());
     }
+    let last = recipe.stages.len().saturating_sub(1);
+    let target = match &opts.target {
+        None => last,
+        Some(t) => recipe.stage_named(t).ok_or_else(|| {
+            let known: Vec<String> = recipe
+                .stages
+                .iter()
+                .filter_map(|s| s.name.as_ref().map(|n| n.value.clone()))
+                .collect();
+            BuildError {
+                diagnostics: vec![Diagnostic::error(
+                    build_codes::STAGE,
+                    format!("--target {t}: the recipe has no stage of that name"),
+                )
+                .with_help(if known.is_empty() {
+                    "this recipe has no named stages".to_string()
+                } else {
+                    format!("its stages are {}", known.join(", "))
+                })],
+            }
+        })?,
+    };
+    let order = stage_order(recipe, target);
     let context = context::canonical(&recipe.context).map_err(|e| {
         internal(format!(
             "the build context {} cannot be used: {e}",
@@ -148,58 +200,71 @@ pub fn build(
     let ignore = context::Ignore::load(&context).map_err(internal)?;
 
     // Everything checked before anything runs.
-    let mut ready = Vec::new();
+    let mut ready: BTreeMap<usize, Vec<Ready<'_>>> = BTreeMap::new();
     let mut problems = Vec::new();
-    for (i, step) in recipe.steps.iter().enumerate() {
-        let raw = serde_json::to_string(&step.action).unwrap_or_default();
-        let mut used: Vec<String> = arg_refs(&raw)
-            .into_iter()
-            .filter(|n| args.contains_key(*n))
-            .map(str::to_string)
-            .collect();
-        used.sort();
-        used.dedup();
-        let action = step
-            .action
-            .map_strings(&|s| substitute(s, &|n| args.get(n).cloned()));
-        let copied = match &action {
-            Action::Copy { sources, dest, .. } => {
-                let srcs: Vec<String> = sources.iter().map(|s| s.value.clone()).collect();
-                match context::expand(&context, &ignore, &srcs, dest) {
-                    Ok(c) => Some((c.items, c.digest)),
-                    Err((k, e)) => {
-                        let span = sources.get(k).map(|s| s.span).unwrap_or(step.span);
-                        let code = match e {
-                            context::SourceError::Outside(_)
-                            | context::SourceError::LinkOutside { .. } => codes::BUILD_COPY_OUTSIDE,
-                            _ => codes::BUILD_COPY_SOURCE,
-                        };
-                        problems.push(
-                            Diagnostic::error(code, format!("step {}: {e}", i + 1))
-                                .with_span(Some(span))
-                                .with_label("this source")
-                                .with_help(
-                                    "copy sources are files, directories or globs inside the build context",
-                                ),
-                        );
-                        None
+    let mut n = 0;
+    for &si in &order {
+        let mut list = Vec::new();
+        for (i, step) in recipe.stages[si].steps.iter().enumerate() {
+            let raw = serde_json::to_string(&step.action).unwrap_or_default();
+            let mut used: Vec<String> = arg_refs(&raw)
+                .into_iter()
+                .filter(|n| args.contains_key(*n))
+                .map(str::to_string)
+                .collect();
+            used.sort();
+            used.dedup();
+            let action = step
+                .action
+                .map_strings(&|s| substitute(s, &|n| args.get(n).cloned()));
+            let copied = match &action {
+                Action::Copy {
+                    sources,
+                    dest,
+                    from: None,
+                    ..
+                } => {
+                    let srcs: Vec<String> = sources.iter().map(|s| s.value.clone()).collect();
+                    match context::expand(&context, &ignore, &srcs, dest) {
+                        Ok(c) => Some((c.items, c.digest)),
+                        Err((k, e)) => {
+                            let span = sources.get(k).map(|s| s.span).unwrap_or(step.span);
+                            let code = match e {
+                                context::SourceError::Outside(_)
+                                | context::SourceError::LinkOutside { .. } => {
+                                    codes::BUILD_COPY_OUTSIDE
+                                }
+                                _ => codes::BUILD_COPY_SOURCE,
+                            };
+                            problems.push(
+                                Diagnostic::error(code, format!("step {}: {e}", n + i + 1))
+                                    .with_span(Some(span))
+                                    .with_label("this source")
+                                    .with_help(
+                                        "copy sources are files, directories or globs inside the build context",
+                                    ),
+                            );
+                            None
+                        }
                     }
                 }
-            }
-            _ => None,
-        };
-        ready.push(Ready {
-            step,
-            action,
-            copied,
-            args_used: used
-                .into_iter()
-                .map(|n| {
-                    let v = args.get(&n).cloned().unwrap_or_default();
-                    (n, v)
-                })
-                .collect(),
-        });
+                _ => None,
+            };
+            list.push(Ready {
+                step,
+                action,
+                copied,
+                args_used: used
+                    .into_iter()
+                    .map(|n| {
+                        let v = args.get(&n).cloned().unwrap_or_default();
+                        (n, v)
+                    })
+                    .collect(),
+            });
+        }
+        n += list.len();
+        ready.insert(si, list);
     }
     if !problems.is_empty() {
         return Err(BuildError {
@@ -208,94 +273,169 @@ pub fn build(
     }
 
     let store = Store::open(paths).map_err(internal)?;
-    let mut parent = base_image(&store, recipe)?;
-    let mut state = State {
-        config: parent
-            .as_ref()
-            .map(|p| p.config.clone())
-            .unwrap_or_default(),
-        ..State::default()
-    };
-    let n = ready.len();
-    for (i, r) in ready.iter().enumerate() {
-        progress.step(i + 1, n, &r.action);
-        let t = Instant::now();
-        state.apply(&r.action);
-        let key = step_key(parent.as_ref(), r);
-        if !opts.no_cache {
-            if let Some(img) = store.find_build_step(&key).map_err(internal)? {
-                progress.done(i + 1, n, true, t.elapsed());
-                parent = Some(img);
-                continue;
-            }
-        }
-        let layer = match &r.action {
-            Action::Run { argv, network } => {
-                let Some(base) = &parent else {
-                    return Err(fail(
-                        codes::BUILD_STEP_FAILED,
-                        format!("step {} runs a command, but the image has nothing yet (`from = \"scratch\"`)", i + 1),
-                        Some(r.step.span),
-                    ));
-                };
-                let img = run_step(
-                    paths,
-                    &store,
-                    base,
-                    argv,
-                    network,
-                    &key,
-                    &state,
-                    opts,
-                    i + 1,
-                    n,
-                    r,
-                )?;
-                progress.done(i + 1, n, false, t.elapsed());
-                parent = Some(img);
-                continue;
-            }
-            Action::Copy { chown, chmod, .. } => NewLayer::Copy {
-                items: r.copied.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
-                owner: chown.unwrap_or((0, 0)),
-                chmod: *chmod,
-            },
-            _ => NewLayer::None,
+    reap_abandoned_step_boxes(paths, &store);
+    let mut built: BTreeMap<usize, Image> = BTreeMap::new();
+    let mut state = State::default();
+    let mut parent: Option<Image> = None;
+    let mut i = 0;
+    for &si in &order {
+        let stage = &recipe.stages[si];
+        let find = |name: &str, span: Span, built: &BTreeMap<usize, Image>| match recipe
+            .stage_named(name)
+            .and_then(|j| built.get(&j))
+        {
+            Some(img) => Ok(img.clone()),
+            None => stored_image(&store, recipe, name, span),
         };
-        let img = store
-            .commit_build_step(step_of(&key, parent.clone(), &state, layer, Vec::new()))
-            .map_err(|e| {
-                fail(
-                    codes::BUILD_INTERNAL,
-                    format!("step {}: {e}", i + 1),
-                    Some(r.step.span),
-                )
-            })?;
-        progress.done(i + 1, n, false, t.elapsed());
-        parent = Some(img);
+        parent = match &stage.from {
+            From::Stage(name) => Some(find(name, stage.from_span, &built)?),
+            _ => base_image(&store, recipe, stage)?,
+        };
+        state = State {
+            config: parent
+                .as_ref()
+                .map(|p| p.config.clone())
+                .unwrap_or_default(),
+            ..State::default()
+        };
+        if !stage.merge.is_empty() {
+            let t = Instant::now();
+            let mut images = Vec::new();
+            for m in &stage.merge {
+                images.push(find(&m.value, m.span, &built)?);
+            }
+            let img = merge(&store, stage, parent.as_ref(), &images, &state, opts)?;
+            progress.merged(
+                &stage
+                    .merge
+                    .iter()
+                    .map(|m| m.value.clone())
+                    .collect::<Vec<_>>(),
+                t.elapsed(),
+            );
+            state.config = img.config.clone();
+            parent = Some(img);
+        }
+        for r in ready.get(&si).map(Vec::as_slice).unwrap_or_default() {
+            i += 1;
+            progress.step(i, n, &r.action);
+            let t = Instant::now();
+            state.apply(&r.action);
+            let source = match &r.action {
+                Action::Copy { from: Some(f), .. } => Some(find(f, r.step.span, &built)?),
+                _ => None,
+            };
+            let key = step_key(parent.as_ref(), r, source.as_ref(), opts.source_date_epoch);
+            if !opts.no_cache {
+                if let Some(img) = store.find_build_step(&key).map_err(internal)? {
+                    progress.done(i, n, true, t.elapsed());
+                    parent = Some(img);
+                    continue;
+                }
+            }
+            let layer = match &r.action {
+                Action::Run { argv, network } => {
+                    let Some(base) = &parent else {
+                        return Err(fail(
+                            codes::BUILD_STEP_FAILED,
+                            format!("step {i} runs a command, but the image has nothing yet (`from = \"scratch\"`)"),
+                            Some(r.step.span),
+                        ));
+                    };
+                    let img = run_step(
+                        paths, &store, base, argv, network, &key, &state, opts, i, n, r,
+                    )?;
+                    progress.done(i, n, false, t.elapsed());
+                    parent = Some(img);
+                    continue;
+                }
+                Action::Copy {
+                    chown,
+                    chmod,
+                    from: Some(f),
+                    sources,
+                    dest,
+                } => {
+                    let src = source.as_ref().ok_or_else(|| internal("no source image"))?;
+                    let srcs: Vec<String> = sources.iter().map(|s| s.value.clone()).collect();
+                    let items = match store
+                        .copy_from_items(&src.layers, &srcs, dest)
+                        .map_err(internal)?
+                    {
+                        Ok(items) => items,
+                        Err((k, why)) => {
+                            let span = sources.get(k).map(|s| s.span).unwrap_or(r.step.span);
+                            return Err(BuildError {
+                                diagnostics: vec![Diagnostic::error(
+                                    build_codes::COPY_FROM,
+                                    format!("step {i}: {why} (`{f}`)"),
+                                )
+                                .with_span(Some(span))
+                                .with_label("this source")
+                                .with_help(
+                                    "a copy with `from` takes absolute paths in that stage or image",
+                                )],
+                            });
+                        }
+                    };
+                    NewLayer::Copy {
+                        items,
+                        owner: *chown,
+                        chmod: *chmod,
+                    }
+                }
+                Action::Copy { chown, chmod, .. } => NewLayer::Copy {
+                    items: r.copied.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
+                    owner: Some(chown.unwrap_or((0, 0))),
+                    chmod: *chmod,
+                },
+                _ => NewLayer::None,
+            };
+            let img = store
+                .commit_build_step(BuildStep {
+                    clamp_mtime: opts.source_date_epoch,
+                    created_by: history_text(&r.action),
+                    ..step_of(&key, parent.clone(), &state, layer, Vec::new())
+                })
+                .map_err(|e| {
+                    fail(
+                        codes::BUILD_INTERNAL,
+                        format!("step {i}: {e}"),
+                        Some(r.step.span),
+                    )
+                })?;
+            progress.done(i, n, false, t.elapsed());
+            parent = Some(img);
+        }
+        if let Some(p) = &parent {
+            built.insert(si, p.clone());
+        }
     }
 
-    // The image's own configuration over what the steps left.
-    let c = &recipe.config;
-    state.set_env(&c.env);
-    if let Some(v) = &c.cmd {
-        state.config.cmd = v.clone();
-    }
-    if let Some(v) = &c.entrypoint {
-        state.config.entrypoint = v.clone();
-        if c.cmd.is_none() {
-            // As Docker: a new entrypoint drops the base's command.
-            state.config.cmd.clear();
+    // The image's own configuration over what the steps left (the recipe's `[build]` keys
+    // are the last stage's).
+    if target == last {
+        let c = &recipe.config;
+        state.set_env(&c.env);
+        if let Some(v) = &c.cmd {
+            state.config.cmd = v.clone();
         }
+        if let Some(v) = &c.entrypoint {
+            state.config.entrypoint = v.clone();
+            if c.cmd.is_none() {
+                // As Docker: a new entrypoint drops the base's command.
+                state.config.cmd.clear();
+            }
+        }
+        if let Some(v) = &c.workdir {
+            state.config.workdir = Some(v.clone());
+        }
+        if let Some(v) = &c.user {
+            state.config.user = Some(v.clone());
+        }
+        state.expose.extend(c.expose.iter().cloned());
+        state.labels.extend(c.labels.iter().cloned());
     }
-    if let Some(v) = &c.workdir {
-        state.config.workdir = Some(v.clone());
-    }
-    if let Some(v) = &c.user {
-        state.config.user = Some(v.clone());
-    }
-    state.expose.extend(c.expose.iter().cloned());
-    state.labels.extend(c.labels.iter().cloned());
     let key = hex::encode(Sha256::digest(
         serde_json::to_vec(&("final", parent.as_ref().map(|p| p.id.as_str()), &state))
             .unwrap_or_default(),
@@ -311,6 +451,121 @@ pub fn build(
         .map_err(internal)
 }
 
+/// Stack the layers each of `images` has above `base` onto it, refusing an image built on
+/// another base and (unless the stage settles them) paths two images change differently.
+fn merge(
+    store: &Store,
+    stage: &Stage,
+    base: Option<&Image>,
+    images: &[Image],
+    state: &State,
+    opts: &Options,
+) -> Result<Image, BuildError> {
+    let key = hex::encode(Sha256::digest(
+        serde_json::json!({
+            "merge": base.map(|b| b.id.as_str()).unwrap_or("scratch"),
+            "images": images.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+            "conflicts": stage.merge_conflicts,
+        })
+        .to_string()
+        .as_bytes(),
+    ));
+    if !opts.no_cache {
+        if let Some(img) = store.find_build_step(&key).map_err(internal)? {
+            return Ok(img);
+        }
+    }
+    let base_name = match &stage.from {
+        From::Scratch => "scratch".to_string(),
+        From::Tarball(p) => p.display().to_string(),
+        From::Image(n) | From::Stage(n) => n.clone(),
+    };
+    match store.merge_conflicts(base, images).map_err(internal)? {
+        Err(k) => {
+            let m = &stage.merge[k];
+            return Err(BuildError {
+                diagnostics: vec![Diagnostic::error(
+                    build_codes::MERGE_BASE,
+                    format!(
+                        "`{}` is not built on `{base_name}`: its layers do not start with that image's",
+                        m.value
+                    ),
+                )
+                .with_span(Some(m.span))
+                .with_label("another base")
+                .with_help("merge only images built `from` the same image as this stage")],
+            });
+        }
+        Ok(conflicts)
+            if !conflicts.is_empty() && stage.merge_conflicts == MergeConflicts::Refuse =>
+        {
+            const SHOWN: usize = 10;
+            let lines: Vec<String> = conflicts
+                .iter()
+                .take(SHOWN)
+                .map(|(p, who)| {
+                    let names: Vec<&str> =
+                        who.iter().map(|k| stage.merge[*k].value.as_str()).collect();
+                    format!("  {p} (changed by {})", names.join(", "))
+                })
+                .collect();
+            let more = conflicts.len().saturating_sub(SHOWN);
+            let span = stage.merge.first().map(|m| m.span);
+            return Err(BuildError {
+                diagnostics: vec![Diagnostic::error(
+                    build_codes::MERGE_CONFLICT,
+                    format!(
+                        "the merged images change {} path(s) differently:\n{}{}",
+                        conflicts.len(),
+                        lines.join("\n"),
+                        if more > 0 {
+                            format!("\n  and {more} more")
+                        } else {
+                            String::new()
+                        }
+                    ),
+                )
+                .with_span(span)
+                .with_label("these images")
+                .with_help(
+                    "set `merge_conflicts = \"last-wins\"` to keep the later image's version",
+                )],
+            });
+        }
+        Ok(_) => {}
+    }
+    let base_len = base.map(|b| b.layer_digests.len()).unwrap_or(0);
+    let mut digests = Vec::new();
+    let mut sizes = Vec::new();
+    for img in images {
+        let rec_sizes = store.layer_sizes(&img.id).map_err(internal)?;
+        for (k, d) in img.layer_digests.iter().enumerate().skip(base_len) {
+            digests.push(d.clone());
+            sizes.push(rec_sizes.get(k).copied().unwrap_or(0));
+        }
+    }
+    store
+        .commit_build_step(BuildStep {
+            created_by: format!(
+                "MERGE {}",
+                stage
+                    .merge
+                    .iter()
+                    .map(|m| m.value.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            ..step_of(
+                &key,
+                base.cloned(),
+                state,
+                NewLayer::Existing { digests, sizes },
+                Vec::new(),
+            )
+        })
+        .map_err(internal)
+}
+
 fn step_of(
     key: &str,
     parent: Option<Image>,
@@ -319,6 +574,8 @@ fn step_of(
     names: Vec<String>,
 ) -> BuildStep {
     BuildStep {
+        clamp_mtime: None,
+        created_by: String::new(),
         key: key.to_string(),
         parent,
         config: state.config.clone(),
@@ -329,31 +586,50 @@ fn step_of(
     }
 }
 
-/// The cache key of a step on `parent`.
-fn step_key(parent: Option<&Image>, r: &Ready<'_>) -> String {
+/// The cache key of a step on `parent` (`source`: the image a `copy` with `from` reads).
+fn step_key(
+    parent: Option<&Image>,
+    r: &Ready<'_>,
+    source: Option<&Image>,
+    epoch: Option<u64>,
+) -> String {
     let v = serde_json::json!({
+        "epoch": epoch,
         "parent": parent.map(|p| p.id.as_str()).unwrap_or("scratch"),
         "action": &r.action,
         "files": r.copied.as_ref().map(|c| c.1.as_str()),
+        "source": source.map(|s| s.id.as_str()),
         "args": &r.args_used,
     });
     hex::encode(Sha256::digest(v.to_string().as_bytes()))
 }
 
-/// The `from` image (`None`: scratch): a stored one, a tarball imported, or a reference with a
-/// registry pulled when the store lacks it.
-fn base_image(store: &Store, recipe: &Recipe) -> Result<Option<Image>, BuildError> {
-    let span = Some(recipe.from_span);
-    let r = match &recipe.from {
-        From::Scratch => return Ok(None),
-        From::Tarball(path) => ImageRef::Tarball { path: path.clone() },
-        From::Image(text) => crate::spec::image::parse_image(text, &recipe.context)
-            .map_err(|e| fail(codes::BAD_IMAGE, e.to_string(), span))?,
-    };
-    let name = match &r {
-        ImageRef::Stored(n) => n.full(),
-        ImageRef::Tarball { path } => path.display().to_string(),
-    };
+/// A stage's `from` image (`None`: scratch): a stored one, a tarball imported, or a
+/// reference with a registry pulled when the store lacks it.
+fn base_image(store: &Store, recipe: &Recipe, stage: &Stage) -> Result<Option<Image>, BuildError> {
+    match &stage.from {
+        From::Scratch => Ok(None),
+        From::Tarball(path) => {
+            let r = ImageRef::Tarball { path: path.clone() };
+            store.resolve(&r).map(Some).map_err(|e| {
+                from_error(&path.display().to_string(), &e.to_string(), stage.from_span)
+            })
+        }
+        From::Image(text) | From::Stage(text) => {
+            stored_image(store, recipe, text, stage.from_span).map(Some)
+        }
+    }
+}
+
+/// An image named in a recipe: stored, or pulled when it names a registry.
+fn stored_image(
+    store: &Store,
+    recipe: &Recipe,
+    text: &str,
+    span: Span,
+) -> Result<Image, BuildError> {
+    let r = crate::spec::image::parse_image(text, &recipe.context)
+        .map_err(|e| fail(codes::BAD_IMAGE, e.to_string(), Some(span)))?;
     let found = match store.resolve(&r) {
         Ok(i) => Ok(i),
         Err(e) => match &r {
@@ -367,17 +643,21 @@ fn base_image(store: &Store, recipe: &Recipe) -> Result<Option<Image>, BuildErro
             _ => Err(e.to_string()),
         },
     };
-    found.map(Some).map_err(|e| BuildError {
+    found.map_err(|e| from_error(text, &e, span))
+}
+
+fn from_error(name: &str, e: &str, span: Span) -> BuildError {
+    BuildError {
         diagnostics: vec![Diagnostic::error(
             codes::BUILD_FROM,
-            format!("the base image `{name}` cannot be had: {e}"),
+            format!("the image `{name}` cannot be had: {e}"),
         )
-        .with_span(span)
+        .with_span(Some(span))
         .with_label("this image")
         .with_help(
             "import or pull it first (`foxbox image import`, `foxbox pull`), or fix the name",
         )],
-    })
+    }
 }
 
 /// Run a `run` step in a box of `base` and record its layer.
@@ -408,10 +688,10 @@ fn run_step(
         }
     };
     // Named for what it is, in `ps` while it runs (and after, should the build be killed).
-    let name = crate::sys::process::random_u64().map(|r| format!("build-{:012x}", r >> 16));
+    let name = step_box_name();
     let flags = RunFlags {
-        name,
-        image: "foxbox-build".into(),
+        name: Some(name.clone()),
+        image: STEP_IMAGE.into(),
         command: argv.to_vec(),
         network: Some(network.to_string()),
         ..RunFlags::default()
@@ -437,10 +717,7 @@ fn run_step(
     };
     let box_store = Store::open_for_boxes(paths).map_err(internal)?;
     let image = store_image(store, base)?;
-    let scratch = tempfile::Builder::new()
-        .prefix("foxbox-build-")
-        .tempdir()
-        .map_err(internal)?;
+    let scratch = store.build_scratch(&name).map_err(internal)?;
     let log = scratch.path().join("output");
     // Started before the box is made: the copier is forked holding none of its locks.
     let capture = output::Capture::start(&log, opts.echo).map_err(internal)?;
@@ -500,15 +777,62 @@ fn run_step(
             ));
         }
     }
-    let made = store.commit_build_step(step_of(
-        key,
-        Some(base.clone()),
-        state,
-        NewLayer::Upper(upper),
-        Vec::new(),
-    ));
+    crate::store::fault::point("build.step-ran");
+    let made = store.commit_build_step(BuildStep {
+        clamp_mtime: opts.source_date_epoch,
+        created_by: history_text(&r.action),
+        ..step_of(
+            key,
+            Some(base.clone()),
+            state,
+            NewLayer::Upper(upper),
+            Vec::new(),
+        )
+    });
     finish(&prepared);
     made.map_err(|e| step_fail(format!("step {i}/{n}: cannot store its layer: {e}"), None))
+}
+
+/// A step as `image history` shows it.
+fn history_text(a: &Action) -> String {
+    format!("{} {}", a.keyword(), a.summary())
+}
+
+/// The image name a step's box shows in `ps` (its image is the build's, unnamed).
+const STEP_IMAGE: &str = "foxbox-build";
+
+/// A step box's name: `build-<random>`, unique among live builds.
+fn step_box_name() -> String {
+    let r = crate::sys::process::random_u64().unwrap_or_else(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0);
+        t ^ u64::from(std::process::id())
+    });
+    format!("build-{:012x}", r >> 16)
+}
+
+/// Remove the step boxes of builds that were killed: a box named `build-*` of the step
+/// image whose build's scratch lock nobody holds (a live build holds it from before its step
+/// box exists until after it is removed).
+fn reap_abandoned_step_boxes(paths: &Paths, store: &Store) {
+    let Ok(boxes) = crate::boxes::Boxes::open(paths.boxes()) else {
+        return;
+    };
+    let Ok(list) = boxes.list() else {
+        return;
+    };
+    for e in list {
+        let c = &e.config;
+        let ours = c.name.starts_with("build-")
+            && c.image.split(':').next() == Some(STEP_IMAGE)
+            && !e.state.is_running();
+        if ours && store.build_box_abandoned(&c.name) {
+            tracing::debug!("removing the step box {} of a build that died", c.name);
+            let _ = runner::remove::remove(paths, &boxes, &e);
+        }
+    }
 }
 
 /// The stored image a step runs on (read again: its record is what the box is counted against).

@@ -1,4 +1,4 @@
-//! `foxbox build`: podman's shape, a TOML recipe.
+//! `foxbox build`: podman's shape, a TOML recipe or a Containerfile.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,7 +14,7 @@ use foxbox::spec::codes;
 use super::{CmdResult, Ctx};
 
 /// The recipe looked for in the context when `-f` is not given, in order.
-const DEFAULT_FILES: &[&str] = &["Foxfile.toml", "Foxbox.toml"];
+const DEFAULT_FILES: &[&str] = &["Foxfile.toml", "Foxbox.toml", "Containerfile", "Dockerfile"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum ProgressMode {
@@ -27,14 +27,16 @@ pub enum ProgressMode {
     Quiet,
 }
 
-/// Build an image from a recipe: a Foxfile.toml, or the [build] table of a Foxbox.toml.
+/// Build an image from a recipe: a Foxfile.toml, the [build] table of a Foxbox.toml, or a
+/// Containerfile/Dockerfile (the common subset).
 ///
 /// Each step is a layer cached in the store by its parent, its text, the files it copies and
 /// the build arguments it uses: a second build of the same recipe and context runs nothing.
 /// The image id is printed on stdout.
 #[derive(Debug, Args)]
 pub struct BuildArgs {
-    /// The recipe (default: Foxfile.toml, else Foxbox.toml, in CONTEXT).
+    /// The recipe (default: Foxfile.toml, else Foxbox.toml, Containerfile, Dockerfile, in
+    /// CONTEXT). A name not ending in .toml is read as a Containerfile.
     #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// Name the image NAME[:TAG] (repeatable).
@@ -46,6 +48,14 @@ pub struct BuildArgs {
     /// Set a build argument declared in [build.args] (used as ${KEY} in steps).
     #[arg(long = "build-arg", value_name = "KEY=VALUE")]
     pub build_args: Vec<String>,
+    /// Build only up to this stage (`[[build.stage]]` name, `FROM ... AS name`) and make it
+    /// the image.
+    #[arg(long, value_name = "STAGE")]
+    pub target: Option<String>,
+    /// A reproducible build: layer times are clamped to SOURCE_DATE_EPOCH, set (when the
+    /// environment does not) from the last commit of the context's git repository.
+    #[arg(long)]
+    pub reproducible: bool,
     /// How to show progress.
     #[arg(long, value_enum, default_value_t = ProgressMode::Auto)]
     pub progress: ProgressMode,
@@ -85,6 +95,16 @@ impl Progress for Lines {
     fn warn(&mut self, d: Diagnostic) {
         self.warnings.push(d);
     }
+
+    fn merged(&mut self, images: &[String], took: Duration) {
+        if self.on {
+            super::err(&format!(
+                "[merge] {} in {:.2}s\n",
+                images.join(" "),
+                took.as_secs_f64()
+            ));
+        }
+    }
 }
 
 pub fn run(a: BuildArgs, ctx: &Ctx) -> CmdResult {
@@ -102,7 +122,7 @@ pub fn run(a: BuildArgs, ctx: &Ctx) -> CmdResult {
                 return Err(failure!(
                     codes::BUILD_NO_RECIPE,
                     help = "give the recipe with -f FILE",
-                    "no Foxfile.toml or Foxbox.toml in {}",
+                    "no Foxfile.toml, Foxbox.toml, Containerfile or Dockerfile in {}",
                     dir.display()
                 ))
             }
@@ -128,7 +148,11 @@ pub fn run(a: BuildArgs, ctx: &Ctx) -> CmdResult {
             }
         }
     }
-    let (loaded, origin) = foxbox::spec::build::load(&file);
+    let (loaded, origin) = if build::containerfile::is_containerfile(&file) {
+        build::containerfile::load(&file)
+    } else {
+        foxbox::spec::build::load(&file)
+    };
     let render = |diags: &[Diagnostic]| render(diags, &origin, color);
     let (mut recipe, warnings) = match loaded {
         Ok(r) => r,
@@ -146,6 +170,8 @@ pub fn run(a: BuildArgs, ctx: &Ctx) -> CmdResult {
         no_cache: a.no_cache,
         build_args,
         echo: a.progress != ProgressMode::Quiet,
+        target: a.target.clone(),
+        source_date_epoch: source_date_epoch(a.reproducible, &recipe.context)?,
     };
     let mut lines = Lines {
         on: a.progress != ProgressMode::Quiet,
@@ -171,6 +197,45 @@ pub fn run(a: BuildArgs, ctx: &Ctx) -> CmdResult {
             super::err(&render(&e.diagnostics));
             Ok(125)
         }
+    }
+}
+
+/// `SOURCE_DATE_EPOCH` from the environment; else, with `--reproducible`, the time of the
+/// context's last git commit.
+fn source_date_epoch(reproducible: bool, context: &Path) -> Result<Option<u64>, super::Failure> {
+    if let Some(v) = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .filter(|v| !v.is_empty())
+    {
+        return v.trim().parse().map(Some).map_err(|_| {
+            failure!(
+                codes::BUILD_BAD_ARG,
+                help = "give seconds since 1970, e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)",
+                "SOURCE_DATE_EPOCH={v:?} is not a number of seconds"
+            )
+        });
+    }
+    if !reproducible {
+        return Ok(None);
+    }
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(context)
+        .args(["log", "-1", "--format=%ct"])
+        .stderr(std::process::Stdio::null())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout)
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| failure!(codes::BUILD_BAD_ARG, "git log gave no commit time")),
+        _ => Err(failure!(
+            codes::BUILD_BAD_ARG,
+            help = "set SOURCE_DATE_EPOCH, or build from a git repository with a commit",
+            "--reproducible: {} is not in a git repository with a commit",
+            context.display()
+        )),
     }
 }
 

@@ -23,6 +23,13 @@ pub enum ImageCommand {
     Inspect(InspectArgs),
     /// Give an image another name: `image tag SOURCE TARGET`.
     Tag(TagArgs),
+    /// Push an image to a registry (as `foxbox push`).
+    Push(super::push::PushArgs),
+    /// Remove the build cache's unnamed images that no box uses (and the layers only they had).
+    Prune(PruneArgs),
+    /// Show an image's layers newest first, with the build step that made each, its size and
+    /// its creation time.
+    History(HistoryArgs),
     /// Write an image as an OCI image layout (a directory, or FILE.tar: an OCI archive).
     Save(SaveArgs),
     /// Load the images of an OCI image layout directory or archive (`image save`, `skopeo copy ... oci:DIR`).
@@ -54,6 +61,9 @@ pub struct ImportArgs {
 
 #[derive(Debug, Args)]
 pub struct LsArgs {
+    /// Show the build cache's images too (each step's, unnamed).
+    #[arg(short, long)]
+    pub all: bool,
     /// Print only image ids.
     #[arg(short, long)]
     pub quiet: bool,
@@ -87,6 +97,24 @@ pub struct RmArgs {
 pub struct InspectArgs {
     #[arg(required = true)]
     pub images: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Print nothing.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The image: name[:tag] or id (prefix).
+    pub image: String,
+    /// Show the steps in full (not cut to fit a line).
+    #[arg(long)]
+    pub no_trunc: bool,
+    #[arg(long, value_enum, default_value_t = super::Format::Human)]
+    pub format: super::Format,
 }
 
 #[derive(Debug, Args)]
@@ -138,6 +166,9 @@ fn open(ctx: &Ctx) -> Result<Store, Failure> {
 }
 
 pub fn run(cmd: ImageCommand, ctx: &Ctx) -> CmdResult {
+    if let ImageCommand::Push(a) = cmd {
+        return super::push::run(a, ctx);
+    }
     let mut store = open(ctx)?;
     match cmd {
         ImageCommand::Import(a) => import(&mut store, a),
@@ -145,6 +176,17 @@ pub fn run(cmd: ImageCommand, ctx: &Ctx) -> CmdResult {
         ImageCommand::Rm(a) => Ok(rm(&store, a, ctx.color_stderr())),
         ImageCommand::Inspect(a) => inspect(&store, a),
         ImageCommand::Save(a) => save(&store, a),
+        ImageCommand::Push(_) => Ok(0),
+        ImageCommand::History(a) => history(&store, a),
+        ImageCommand::Prune(a) => {
+            let gone = store.prune_build_cache().or_fail(codes::image::STORE)?;
+            if !a.quiet {
+                for id in &gone {
+                    println!("{id}");
+                }
+            }
+            Ok(0)
+        }
         ImageCommand::Tag(a) => {
             let target = ImageName::parse(&a.target).or_fail(codes::image::NAME)?;
             store.tag(&a.source, &target).or_fail(codes::image::STORE)?;
@@ -296,9 +338,11 @@ struct Listed<'a> {
 
 fn ls(store: &Store, a: LsArgs) -> CmdResult {
     let mut images = store.list().or_fail(codes::image::STORE)?;
-    // Build steps stay out of the list until named (`image ls -a` is to show them).
-    let steps = store.build_step_ids();
-    images.retain(|i| !i.names.is_empty() || !steps.contains(&i.id));
+    // Build steps stay out of the list until named, but with `-a`.
+    if !a.all {
+        let steps = store.build_step_ids();
+        images.retain(|i| !i.names.is_empty() || !steps.contains(&i.id));
+    }
     if a.format == ListFormat::Json {
         let v: Vec<Listed> = images
             .iter()
@@ -441,6 +485,38 @@ fn inspect(store: &Store, a: InspectArgs) -> CmdResult {
         })
         .collect();
     print_json(&v)?;
+    Ok(0)
+}
+
+fn history(store: &Store, a: HistoryArgs) -> CmdResult {
+    let rows = store.history(&a.image).or_fail(codes::image::STORE)?;
+    if a.format == super::Format::Json {
+        print_json(&rows)?;
+        return Ok(0);
+    }
+    let mut t = vec![vec![
+        "LAYER".to_string(),
+        "CREATED".into(),
+        "CREATED BY".into(),
+        "SIZE".into(),
+    ]];
+    for r in rows {
+        let layer = r.layer.as_deref().map_or("<none>".to_string(), |d| {
+            d.trim_start_matches("sha256:").chars().take(12).collect()
+        });
+        let by = if a.no_trunc || r.created_by.chars().count() <= 45 {
+            r.created_by.clone()
+        } else {
+            format!("{}...", r.created_by.chars().take(42).collect::<String>())
+        };
+        t.push(vec![
+            layer,
+            super::human::ago(r.created),
+            by,
+            human_size(r.size).replace(' ', ""),
+        ]);
+    }
+    print!("{}", super::template::columns(&t));
     Ok(0)
 }
 

@@ -21,6 +21,7 @@ mod lint;
 mod login;
 mod plan;
 mod pull;
+mod push;
 mod run;
 mod run_flags;
 mod schema;
@@ -113,7 +114,7 @@ pub enum Command {
     Run(Box<run::RunArgs>),
     /// Export a spec as a Kubernetes Pod (--kube) or an OCI runtime bundle (--oci-bundle DIR).
     Export(export::ExportArgs),
-    /// Build an image from a recipe (Foxfile.toml, or a Foxbox.toml's [build] table).
+    /// Build an image from a recipe (Foxfile.toml, a Foxbox.toml's [build] table, a Containerfile).
     Build(build::BuildArgs),
     /// Manage images.
     #[command(subcommand)]
@@ -122,6 +123,8 @@ pub enum Command {
     Images(image::LsArgs),
     /// Pull an image from a registry.
     Pull(pull::PullArgs),
+    /// Push an image to a registry: push IMAGE [REGISTRY/NAME[:TAG]].
+    Push(push::PushArgs),
     /// Log in to a registry (credentials stored 0600 in $XDG_CONFIG_HOME/foxbox/auth.json).
     Login(login::LoginArgs),
     /// Manage named volumes.
@@ -201,6 +204,7 @@ impl Command {
             Command::Up(_)
             | Command::Run(_)
             | Command::Pull(_)
+            | Command::Push(_)
             | Command::Login(_)
             | Command::Exec(_)
             | Command::Stop(_)
@@ -269,6 +273,7 @@ pub fn main(cli: Cli) -> u8 {
         Command::Images(a) => image::run(image::ImageCommand::Ls(a), &ctx),
         Command::Volume(a) => volume::run(a, &ctx),
         Command::Pull(a) => pull::run(a, &ctx),
+        Command::Push(a) => push::run(a, &ctx),
         Command::Login(a) => login::run(a, &ctx),
         Command::Exec(a) => exec::run(a, &ctx),
         Command::Ps(a) => lifecycle::ps(a, &ctx),

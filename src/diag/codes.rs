@@ -283,6 +283,24 @@ registry! {
         /// cannot be made.
         KEEP_ID_ROOTFS = "foxbox::habits::keep_id_rootfs",
     }
+
+    /// `foxbox build`'s stages, merges and Containerfiles (the recipe's own codes are the
+    /// spec's `foxbox::build::*`).
+    build {
+        /// Stages that cannot be built: a name used twice, a `from`/`copy from` naming a
+        /// stage that does not exist or one that leads back to itself, an unknown `--target`.
+        STAGE = "foxbox::build::stage",
+        /// An image named in `merge` that is not built on the stage's `from`.
+        MERGE_BASE = "foxbox::build::merge_base",
+        /// Two images of `merge` change the same paths differently (`merge_conflicts = "last-wins"` settles it).
+        MERGE_CONFLICT = "foxbox::build::merge_conflict",
+        /// A Containerfile line foxbox does not support or cannot read.
+        CONTAINERFILE = "foxbox::build::containerfile",
+        /// A `copy` with `from` whose source path is not in that image.
+        COPY_FROM = "foxbox::build::copy_from",
+        /// `foxbox push` failed (the image, the registry, its authentication or an upload).
+        PUSH = "foxbox::build::push",
+    }
 }
 
 /// The code of a failed executor step: `foxbox::exec::<step>`.

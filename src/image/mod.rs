@@ -85,8 +85,10 @@ mod blobs;
 pub mod change;
 mod check;
 pub mod inroot;
+pub mod layered;
 pub mod oci;
 pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod rootfs;
 pub mod store;
@@ -158,6 +160,8 @@ pub enum ImageError {
     Reference(#[from] crate::registry::reference::ReferenceError),
     #[error("{0}")]
     Oci(String),
+    #[error(transparent)]
+    Registry(Box<crate::registry::ClientError>),
 }
 
 fn known_list(known: &[String]) -> String {

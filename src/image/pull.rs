@@ -238,6 +238,7 @@ impl Store {
             repo_digests,
             platform: (!platform.os.is_empty() && !platform.architecture.is_empty())
                 .then(|| platform.to_string()),
+            history: Vec::new(),
         };
         crate::store::fault::point("pull.before-index");
         let image = self.add_image(rec)?;

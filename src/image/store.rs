@@ -87,6 +87,10 @@ pub struct ImageRecord {
     /// `os/arch[/variant]`, when the image says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform: Option<String>,
+    /// Built images: the step behind each layer and configuration change, bottom first
+    /// (`image history`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<build::HistoryEntry>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -648,8 +652,12 @@ impl Store {
     /// A fresh directory `tmp/<what>-<random>` for work that must not outlive its process:
     /// removed when the [`Scratch`] is dropped, or by the next sweep if the process dies.
     pub(super) fn scratch(&self, what: &str) -> Result<Scratch, ImageError> {
-        let name = format!("{what}-{}", random_suffix());
-        let dir = self.tmp_dir().join(&name);
+        self.scratch_named(&format!("{what}-{}", random_suffix()))
+    }
+
+    /// [`Store::scratch`] under a name the caller makes unique.
+    pub(super) fn scratch_named(&self, name: &str) -> Result<Scratch, ImageError> {
+        let dir = self.tmp_dir().join(name);
         let lock_path = self.tmp_dir().join(format!("{name}.lock"));
         let lock = Lock::acquire(&lock_path, Mode::Exclusive).map_err(ImageError::Lock)?;
         if let Err(e) = fs::DirBuilder::new().mode(0o700).create(&dir) {
@@ -844,6 +852,9 @@ impl Store {
                 }
                 if existing.source.is_none() {
                     existing.source = rec.source.clone();
+                }
+                if existing.history.is_empty() {
+                    existing.history = rec.history.clone();
                 }
                 if existing.manifest.is_none() {
                     existing.manifest = rec.manifest.clone();

@@ -17,6 +17,9 @@ use super::manifest::{ACCEPT_MANIFESTS, MAX_MANIFEST_BYTES};
 use super::reference::{api_host, is_loopback};
 use super::settings::Settings;
 
+mod push;
+pub use push::BlobPush;
+
 const MAX_REDIRECTS: usize = 5;
 
 #[derive(Debug, thiserror::Error)]

@@ -34,6 +34,18 @@ pub struct RawBuild {
     /// The steps, in order: `[[build.steps]]` tables with one action each.
     #[serde(default)]
     pub steps: Vec<Sp<RawStep>>,
+    /// Images built on the same base as `from`: the layers each has above that base are
+    /// applied on top of `from`, in order (e.g. `["golang:1", "valkey:8"]`).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub merge: Option<Sp<Vec<Sp<String>>>>,
+    /// What to do when two `merge` images change a path differently: `"refuse"` (default)
+    /// or `"last-wins"` (the later image's version is kept).
+    pub merge_conflicts: Option<Sp<String>>,
+    /// Earlier stages, built when the image needs them: `[[build.stage]]` tables with a
+    /// `name` that a `from` or a `copy` step's `from` names.
+    #[serde(default)]
+    pub stage: Vec<Sp<RawStage>>,
     /// The image's default command: an argv array, or a string run with `/bin/sh -c`.
     pub cmd: Option<Sp<RawCommand>>,
     /// The image's entrypoint: an argv array, or a string run with `/bin/sh -c`.
@@ -54,6 +66,28 @@ pub struct RawBuild {
     pub labels: Option<Sp<Vec<RawEnv>>>,
 }
 
+/// One `[[build.stage]]` table: a named image built on the way, for its files.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "BuildStage")]
+pub struct RawStage {
+    /// The stage's name, used by a `from` or a `copy` step's `from`. Required.
+    #[schemars(required)]
+    pub name: Option<Sp<String>>,
+    /// As `[build]`'s `from` (a stored image, a registry reference, a tarball, `"scratch"`),
+    /// or the name of another stage. Required.
+    #[schemars(required)]
+    pub from: Option<Sp<String>>,
+    /// As `[build]`'s `merge`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub merge: Option<Sp<Vec<Sp<String>>>>,
+    /// As `[build]`'s `merge_conflicts`.
+    pub merge_conflicts: Option<Sp<String>>,
+    /// The stage's steps, as `[[build.steps]]`.
+    #[serde(default)]
+    pub steps: Vec<Sp<RawStep>>,
+}
+
 /// One `[[build.steps]]` table: exactly one of `run`, `copy`, `env`, `workdir`, `user`, `label`.
 #[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
 #[schemars(deny_unknown_fields, rename = "BuildStep")]
@@ -68,6 +102,9 @@ pub struct RawStep {
     #[serde(default)]
     #[schemars(with = "Vec<String>")]
     pub copy: Option<Sp<Vec<Sp<String>>>>,
+    /// `copy` only: copy out of this stage or image instead of the context; the sources are
+    /// then absolute paths in it, and owners are kept unless `chown` says otherwise.
+    pub from: Option<Sp<String>>,
     /// `copy` only: the absolute destination; ending in `/` (or with several sources) a
     /// directory the sources go into.
     pub dest: Option<Sp<String>>,
@@ -95,6 +132,9 @@ pub const BUILD_KEYS: &[&str] = &[
     "context",
     "args",
     "steps",
+    "merge",
+    "merge_conflicts",
+    "stage",
     "cmd",
     "entrypoint",
     "env",
@@ -106,8 +146,11 @@ pub const BUILD_KEYS: &[&str] = &[
 
 /// The keys of a `[[build.steps]]` table.
 pub const STEP_KEYS: &[&str] = &[
-    "run", "network", "copy", "dest", "chown", "chmod", "env", "workdir", "user", "label",
+    "run", "network", "copy", "from", "dest", "chown", "chmod", "env", "workdir", "user", "label",
 ];
+
+/// The keys of a `[[build.stage]]` table.
+pub const STAGE_KEYS: &[&str] = &["name", "from", "merge", "merge_conflicts", "steps"];
 
 /// What a build starts from.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -118,19 +161,51 @@ pub enum From {
     Tarball(PathBuf),
     /// A stored image (or a registry reference, pulled when missing), as written.
     Image(String),
+    /// Another stage of the recipe, by name.
+    Stage(String),
 }
 
 /// A resolved recipe: what the builder needs, with spans for its diagnostics.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Recipe {
-    pub from: From,
-    pub from_span: Span,
+    /// The stages in the order written; the last is the image (it may have no name).
+    pub stages: Vec<Stage>,
     /// The context directory (absolute).
     pub context: PathBuf,
     /// Declared build arguments and their defaults, in the order written.
     pub args: Vec<(String, String)>,
-    pub steps: Vec<Step>,
     pub config: ImageSettings,
+}
+
+/// One stage: a base, the images merged onto it, and its steps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stage {
+    /// Its name (with its span), by which `from` and `copy from` find it.
+    pub name: Option<Sp<String>>,
+    /// A stage name here means that stage's image ([`Recipe::stage_named`]).
+    pub from: From,
+    pub from_span: Span,
+    pub merge: Vec<Sp<String>>,
+    pub merge_conflicts: MergeConflicts,
+    pub steps: Vec<Step>,
+}
+
+/// What `merge` does with a path two of its images change differently.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MergeConflicts {
+    #[default]
+    Refuse,
+    LastWins,
+}
+
+impl Recipe {
+    /// The index of the stage called `name`.
+    pub fn stage_named(&self, name: &str) -> Option<usize> {
+        self.stages
+            .iter()
+            .position(|s| s.name.as_ref().is_some_and(|n| n.value == name))
+    }
 }
 
 /// The image configuration a recipe sets at its end.
@@ -167,6 +242,9 @@ pub enum Action {
         dest: String,
         chown: Option<(u32, u32)>,
         chmod: Option<u32>,
+        /// Copy out of this stage or image (sources are absolute paths in it).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
     },
     Env(Vec<(String, String)>),
     Workdir(String),
@@ -204,8 +282,16 @@ impl Action {
                 [sh, c, cmd] if sh == "/bin/sh" && c == "-c" => cmd.clone(),
                 _ => argv.join(" "),
             },
-            Action::Copy { sources, dest, .. } => format!(
-                "{} {dest}",
+            Action::Copy {
+                sources,
+                dest,
+                from,
+                ..
+            } => format!(
+                "{}{} {dest}",
+                from.as_ref()
+                    .map(|f| format!("--from={f} "))
+                    .unwrap_or_default(),
                 sources
                     .iter()
                     .map(|s| s.value.as_str())
@@ -231,6 +317,7 @@ impl Action {
                 dest,
                 chown,
                 chmod,
+                from,
             } => Action::Copy {
                 sources: sources
                     .iter()
@@ -239,6 +326,7 @@ impl Action {
                 dest: f(dest),
                 chown: *chown,
                 chmod: *chmod,
+                from: from.as_ref().map(|x| f(x)),
             },
             Action::Env(v) => Action::Env(pairs(v)),
             Action::Workdir(w) => Action::Workdir(f(w)),
@@ -320,32 +408,6 @@ fn pairs(v: &Option<Sp<Vec<RawEnv>>>) -> Vec<(String, String)> {
 pub fn resolve(raw: &Sp<RawBuild>, base: &Path) -> (Option<Recipe>, Vec<Diagnostic>) {
     let b = &raw.value;
     let mut diags = Vec::new();
-    let from = match &b.from {
-        None => {
-            diags.push(
-                Diagnostic::error(codes::BUILD_MISSING_FROM, "the build has no `from`")
-                    .with_span(Some(Span::new(raw.span.start, raw.span.start)))
-                    .with_label("in this [build] table")
-                    .with_help("add e.g. `from = \"busybox\"`, `from = \"./rootfs.tar\"` or `from = \"scratch\"`"),
-            );
-            None
-        }
-        Some(f) if f.value.trim() == "scratch" => Some((From::Scratch, f.span)),
-        Some(f) => match super::image::parse_image(&f.value, base) {
-            Ok(crate::plan::ImageRef::Tarball { path }) => Some((From::Tarball(path), f.span)),
-            Ok(crate::plan::ImageRef::Stored { .. }) => {
-                Some((From::Image(f.value.trim().to_string()), f.span))
-            }
-            Err(e) => {
-                diags.push(
-                    Diagnostic::error(codes::BAD_IMAGE, e.to_string())
-                        .with_span(Some(f.span))
-                        .with_label("this image"),
-                );
-                None
-            }
-        },
-    };
     let context = match &b.context {
         None => Some(super::paths::normalise(base)),
         Some(c) => match super::paths::host_path(&c.value, base) {
@@ -373,12 +435,53 @@ pub fn resolve(raw: &Sp<RawBuild>, base: &Path) -> (Option<Recipe>, Vec<Diagnost
             );
         }
     };
-    let mut steps = Vec::new();
-    for (i, s) in b.steps.iter().enumerate() {
-        if let Some(step) = step(&mut diags, i + 1, s, &abs) {
-            steps.push(step);
+    // Stage names first: a `from` may name any of them.
+    let mut names: Vec<String> = Vec::new();
+    for st in &b.stage {
+        match &st.value.name {
+            None => diags.push(
+                Diagnostic::error(codes::MISSING_KEY, "a [[build.stage]] has no `name`")
+                    .with_span(Some(Span::new(st.span.start, st.span.start)))
+                    .with_label("this stage")
+                    .with_help("add e.g. `name = \"builder\"`"),
+            ),
+            Some(n) if names.contains(&n.value) => diags.push(
+                Diagnostic::error(
+                    crate::diag::codes::build::STAGE,
+                    format!("two stages are called `{}`", n.value),
+                )
+                .with_span(Some(n.span))
+                .with_label("used before")
+                .with_help("give each stage its own name"),
+            ),
+            Some(n) => names.push(n.value.clone()),
         }
     }
+    let mut stages = Vec::new();
+    for st in &b.stage {
+        let r = &st.value;
+        let parts = StageParts {
+            table: "[[build.stage]]",
+            span: st.span,
+            from: &r.from,
+            merge: &r.merge,
+            merge_conflicts: &r.merge_conflicts,
+            steps: &r.steps,
+        };
+        if let Some(mut stage) = resolve_stage(&mut diags, &parts, base, &names, &abs) {
+            stage.name = r.name.clone();
+            stages.push(stage);
+        }
+    }
+    let parts = StageParts {
+        table: "[build]",
+        span: raw.span,
+        from: &b.from,
+        merge: &b.merge,
+        merge_conflicts: &b.merge_conflicts,
+        steps: &b.steps,
+    };
+    let last = resolve_stage(&mut diags, &parts, base, &names, &abs);
     if let Some(w) = &b.workdir {
         abs(&mut diags, "build.workdir", w);
     }
@@ -403,20 +506,203 @@ pub fn resolve(raw: &Sp<RawBuild>, base: &Path) -> (Option<Recipe>, Vec<Diagnost
     if diags.iter().any(Diagnostic::is_error) {
         return (None, diags);
     }
-    let (Some((from, from_span)), Some(context)) = (from, context) else {
+    let (Some(last), Some(context)) = (last, context) else {
         return (None, diags);
     };
-    (
-        Some(Recipe {
-            from,
-            from_span,
-            context,
-            args: pairs(&b.args),
-            steps,
-            config,
-        }),
-        diags,
-    )
+    stages.push(last);
+    let recipe = Recipe {
+        stages,
+        context,
+        args: pairs(&b.args),
+        config,
+    };
+    check_stage_graph(&recipe, &mut diags);
+    if diags.iter().any(Diagnostic::is_error) {
+        return (None, diags);
+    }
+    (Some(recipe), diags)
+}
+
+/// The keys a stage is made of, from `[build]` or a `[[build.stage]]`.
+struct StageParts<'a> {
+    table: &'a str,
+    span: Span,
+    from: &'a Option<Sp<String>>,
+    merge: &'a Option<Sp<Vec<Sp<String>>>>,
+    merge_conflicts: &'a Option<Sp<String>>,
+    steps: &'a [Sp<RawStep>],
+}
+
+fn resolve_stage(
+    diags: &mut Vec<Diagnostic>,
+    p: &StageParts<'_>,
+    base: &Path,
+    stage_names: &[String],
+    abs: &AbsCheck<'_>,
+) -> Option<Stage> {
+    let from = match p.from {
+        None => {
+            diags.push(
+                Diagnostic::error(
+                    codes::BUILD_MISSING_FROM,
+                    if p.table == "[build]" {
+                        "the build has no `from`".to_string()
+                    } else {
+                        format!("a {} has no `from`", p.table)
+                    },
+                )
+                .with_span(Some(Span::new(p.span.start, p.span.start)))
+                .with_label(format!("in this {} table", p.table))
+                    .with_help("add e.g. `from = \"busybox\"`, `from = \"./rootfs.tar\"` or `from = \"scratch\"`"),
+            );
+            None
+        }
+        Some(f) => resolve_from(diags, f, base, stage_names).map(|x| (x, f.span)),
+    };
+    let merge_conflicts = match p.merge_conflicts {
+        None => MergeConflicts::Refuse,
+        Some(m) => match m.value.as_str() {
+            "refuse" => MergeConflicts::Refuse,
+            "last-wins" => MergeConflicts::LastWins,
+            other => {
+                diags.push(
+                    Diagnostic::error(
+                        codes::BAD_VALUE,
+                        format!("`merge_conflicts` must be `refuse` or `last-wins`, not `{other}`"),
+                    )
+                    .with_span(Some(m.span))
+                    .with_label("unknown policy"),
+                );
+                MergeConflicts::Refuse
+            }
+        },
+    };
+    let merge: Vec<Sp<String>> = p
+        .merge
+        .as_ref()
+        .map(|m| m.value.clone())
+        .unwrap_or_default();
+    for m in &merge {
+        if !stage_names.contains(&m.value) {
+            if let Err(e) = super::image::parse_image(&m.value, base) {
+                diags.push(
+                    Diagnostic::error(codes::BAD_IMAGE, e.to_string())
+                        .with_span(Some(m.span))
+                        .with_label("this image"),
+                );
+            }
+        }
+    }
+    let mut steps = Vec::new();
+    for (i, s) in p.steps.iter().enumerate() {
+        if let Some(step) = step(diags, i + 1, s, abs) {
+            steps.push(step);
+        }
+    }
+    let (from, from_span) = from?;
+    Some(Stage {
+        name: None,
+        from,
+        from_span,
+        merge,
+        merge_conflicts,
+        steps,
+    })
+}
+
+fn resolve_from(
+    diags: &mut Vec<Diagnostic>,
+    f: &Sp<String>,
+    base: &Path,
+    stage_names: &[String],
+) -> Option<From> {
+    let text = f.value.trim();
+    if text == "scratch" {
+        return Some(From::Scratch);
+    }
+    if stage_names.iter().any(|n| n == text) {
+        return Some(From::Stage(text.to_string()));
+    }
+    match super::image::parse_image(text, base) {
+        Ok(crate::plan::ImageRef::Tarball { path }) => Some(From::Tarball(path)),
+        Ok(crate::plan::ImageRef::Stored { .. }) => Some(From::Image(text.to_string())),
+        Err(e) => {
+            diags.push(
+                Diagnostic::error(codes::BAD_IMAGE, e.to_string())
+                    .with_span(Some(f.span))
+                    .with_label("this image"),
+            );
+            None
+        }
+    }
+}
+
+/// The stages another one needs, as indices: its `from`, its `merge` entries and its
+/// `copy from`s that name stages (with the span of each reference).
+pub fn stage_deps(recipe: &Recipe, i: usize) -> Vec<(usize, Span)> {
+    let st = &recipe.stages[i];
+    let mut out = Vec::new();
+    if let From::Stage(n) = &st.from {
+        if let Some(j) = recipe.stage_named(n) {
+            out.push((j, st.from_span));
+        }
+    }
+    for m in &st.merge {
+        if let Some(j) = recipe.stage_named(&m.value) {
+            out.push((j, m.span));
+        }
+    }
+    for s in &st.steps {
+        if let Action::Copy { from: Some(f), .. } = &s.action {
+            if let Some(j) = recipe.stage_named(f) {
+                out.push((j, s.span));
+            }
+        }
+    }
+    out
+}
+
+/// A stage that needs itself, through any chain of others, is refused.
+fn check_stage_graph(recipe: &Recipe, diags: &mut Vec<Diagnostic>) {
+    // 0: not seen, 1: on the path, 2: done.
+    fn visit(r: &Recipe, i: usize, mark: &mut [u8], diags: &mut Vec<Diagnostic>) {
+        mark[i] = 1;
+        for (j, span) in stage_deps(r, i) {
+            match mark[j] {
+                1 => {
+                    let name = |k: usize| {
+                        r.stages[k]
+                            .name
+                            .as_ref()
+                            .map(|n| n.value.clone())
+                            .unwrap_or_else(|| "the image".into())
+                    };
+                    diags.push(
+                        Diagnostic::error(
+                            crate::diag::codes::build::STAGE,
+                            format!(
+                                "the stages form a cycle: {} needs {}, which needs it back",
+                                name(i),
+                                name(j)
+                            ),
+                        )
+                        .with_span(Some(span))
+                        .with_label("leads back")
+                        .with_help("a stage can only use stages that do not use it"),
+                    );
+                }
+                0 => visit(r, j, mark, diags),
+                _ => {}
+            }
+        }
+        mark[i] = 2;
+    }
+    let mut mark = vec![0u8; recipe.stages.len()];
+    for i in 0..recipe.stages.len() {
+        if mark[i] == 0 {
+            visit(recipe, i, &mut mark, diags);
+        }
+    }
 }
 
 /// `80`, `80/tcp`, `53/udp` → `80/tcp`, `53/udp` (the OCI form).
@@ -497,6 +783,7 @@ fn step(
     };
     only(diags, "network", r.network.as_ref().map(|x| x.span), "run");
     only(diags, "dest", r.dest.as_ref().map(|x| x.span), "copy");
+    only(diags, "from", r.from.as_ref().map(|x| x.span), "copy");
     only(diags, "chown", r.chown.as_ref().map(|x| x.span), "copy");
     only(diags, "chmod", r.chmod.as_ref().map(|x| x.span), "copy");
     let action = match kind {
@@ -592,11 +879,17 @@ fn step(
             if bad {
                 return None;
             }
+            if r.from.is_some() {
+                for src in &c.value {
+                    abs(diags, "copy (from an image)", src);
+                }
+            }
             Action::Copy {
                 sources: c.value.clone(),
                 dest: dest.value.clone(),
                 chown,
                 chmod,
+                from: r.from.as_ref().map(|f| f.value.trim().to_string()),
             }
         }
         "env" => Action::Env(pairs(&r.env)),

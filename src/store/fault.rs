@@ -37,9 +37,12 @@ pub const POINTS: &[&str] = &[
     "rm.retired",
     "volume-rm.renamed",
     "image-rm.index-written",
-    // `foxbox build` (src/build/, another branch): its points go in src/build/ as
-    // "build.<stage>" (after each step's layer is unpacked, before the index write) and are
-    // listed here when that branch is merged.
+    // `foxbox build`: a `run` step's box has exited (its upper dir and output log there), the
+    // step's layer and blob moved into the store (not yet indexed), the index written (the
+    // build cache not yet).
+    "build.step-ran",
+    "build.layer-stored",
+    "build.after-index",
 ];
 
 /// Kill this process if `FOXBOX_FAULT` names `name`.

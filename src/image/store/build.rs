@@ -21,7 +21,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::{io_err, now, Image, ImageConfig, ImageRecord, Store};
 use crate::image::reference::ImageName;
-use crate::image::{unpack, ImageError};
+use crate::image::{layered, unpack, ImageError};
 use crate::registry::blobstore::BlobStore;
 use crate::registry::manifest::{ContainerConfig, ImageConfig as OciConfig, RootFs};
 use crate::registry::{Digest, Platform};
@@ -49,11 +49,21 @@ pub enum NewLayer {
     /// A `copy` step.
     Copy {
         items: Vec<CopyItem>,
-        /// Owner of every copied entry (inside the box).
-        owner: (u32, u32),
+        /// Owner of every copied entry (inside the box); `None` keeps the source's (a copy
+        /// out of another image).
+        owner: Option<(u32, u32)>,
         chmod: Option<u32>,
     },
+    /// `merge`: layers the store has already (of other images), stacked as they are.
+    Existing {
+        digests: Vec<String>,
+        sizes: Vec<u64>,
+    },
 }
+
+/// Paths that images of a `merge` change differently: the path and the indices of the
+/// images (in `merge` order) that change it.
+pub type MergeConflicts = Vec<(String, Vec<usize>)>;
 
 /// What one build step records.
 #[derive(Debug, Clone)]
@@ -68,6 +78,30 @@ pub struct BuildStep {
     /// `name:tag`s to give the result.
     pub names: Vec<String>,
     pub layer: NewLayer,
+    /// `SOURCE_DATE_EPOCH`: no time in the layer's tar is later than this.
+    pub clamp_mtime: Option<u64>,
+    /// The step as `image history` shows it (`RUN ...`); empty: none to show.
+    pub created_by: String,
+}
+
+/// One line of an image's history: a step, and whether it made a layer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    pub created_by: String,
+    /// Seconds since the epoch.
+    pub created: u64,
+    /// Layers it added (0: configuration only; a `merge` adds several).
+    pub layers: usize,
+}
+
+/// One row of `image history`, newest first: a layer (or a configuration step, without).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryRow {
+    pub layer: Option<String>,
+    pub created: u64,
+    pub created_by: String,
+    /// Bytes of file contents of its layer.
+    pub size: u64,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -85,6 +119,30 @@ struct Packed {
 }
 
 impl Store {
+    /// A scratch directory for a build's own files (a step's output log): under the store's
+    /// `tmp/`, removed when dropped, and by the next sweep (`system check --repair`, any
+    /// command that writes images) if the build is killed.
+    ///
+    /// Named after the step's box (`build-run-<box>`): its lock, held while the build lives,
+    /// tells a later build whether a step box it finds is still some build's work
+    /// ([`Store::build_box_abandoned`]).
+    pub fn build_scratch(&self, box_name: &str) -> Result<super::Scratch, ImageError> {
+        self.scratch_named(&format!("build-run-{box_name}"))
+    }
+
+    /// Whether the step box `box_name` belongs to no live build: its build's scratch lock is
+    /// gone or nobody holds it.
+    pub fn build_box_abandoned(&self, box_name: &str) -> bool {
+        let lock = self.tmp_dir().join(format!("build-run-{box_name}.lock"));
+        if !lock.exists() {
+            return true;
+        }
+        matches!(
+            crate::store::lock::Lock::try_acquire(&lock, crate::store::lock::Mode::Exclusive),
+            Ok(Some(_))
+        )
+    }
+
     fn cache_path(&self) -> PathBuf {
         self.dir.join(CACHE_FILE)
     }
@@ -129,9 +187,10 @@ impl Store {
         let made: Option<(PathBuf, Packed)> = match &step.layer {
             NewLayer::None => None,
             NewLayer::Upper(upper) => {
-                let packed = pack_oci(upper, &tar).map_err(ImageError::Oci)?;
+                let packed = pack_oci(upper, &tar, step.clamp_mtime).map_err(ImageError::Oci)?;
                 Some((upper.clone(), packed))
             }
+            NewLayer::Existing { .. } => None,
             NewLayer::Copy {
                 items,
                 owner,
@@ -145,7 +204,7 @@ impl Store {
                     .unwrap_or_default();
                 fs::create_dir(&dir).map_err(io_err("cannot create", &dir))?;
                 copy_tree(&dir, items, *owner, *chmod, &below).map_err(ImageError::Oci)?;
-                let packed = pack_oci(&dir, &tar).map_err(ImageError::Oci)?;
+                let packed = pack_oci(&dir, &tar, step.clamp_mtime).map_err(ImageError::Oci)?;
                 Some((dir, packed))
             }
         };
@@ -165,9 +224,41 @@ impl Store {
         if sizes.len() != layers.len() {
             sizes = vec![0; layers.len()];
         }
+        let sizes_before = layers.len();
         if let Some((_, packed)) = &made {
             layers.push(packed.digest.clone());
             sizes.push(packed.bytes);
+        }
+        if let NewLayer::Existing { digests, sizes: s } = &step.layer {
+            layers.extend(digests.iter().cloned());
+            sizes.extend(s.iter().copied());
+        }
+        let mut history = match &parent_rec {
+            // The base's layers as one line: where they came from.
+            Some(r) if r.history.is_empty() && !r.layers.is_empty() => vec![HistoryEntry {
+                created_by: match (&r.source, r.names.first(), r.repo_digests.first()) {
+                    (Some(p), _, _) => format!(
+                        "FROM {} (imported from {})",
+                        r.names.first().map_or(r.id.as_str(), String::as_str),
+                        p.display()
+                    ),
+                    (None, _, Some(d)) => format!("FROM {d}"),
+                    (None, Some(n), None) => format!("FROM {n}"),
+                    (None, None, None) => format!("FROM {}", r.id),
+                },
+                created: r.created,
+                layers: r.layers.len(),
+            }],
+            Some(r) => r.history.clone(),
+            None => Vec::new(),
+        };
+        let added = layers.len() - sizes_before;
+        if !step.created_by.is_empty() {
+            history.push(HistoryEntry {
+                created_by: step.created_by.clone(),
+                created: now(),
+                layers: added,
+            });
         }
         let config_bytes = oci_config(step, &layers)?;
         let id = Digest::sha256_of(&config_bytes);
@@ -191,6 +282,7 @@ impl Store {
                 }
             }
         }
+        crate::store::fault::point("build.layer-stored");
         let rec = ImageRecord {
             id: id.to_string(),
             names: step.names.clone(),
@@ -200,9 +292,11 @@ impl Store {
             config: step.config.clone(),
             layer_sizes: sizes,
             platform: Some(Platform::host().to_string()),
+            history,
             ..ImageRecord::default()
         };
         let rec = self.commit_locked(&lock, rec, &unpack::Stats::default())?;
+        crate::store::fault::point("build.after-index");
         let mut cache = self.read_cache();
         cache.version = 1;
         if cache.steps.get(&step.key) != Some(&rec.id) {
@@ -211,6 +305,142 @@ impl Store {
         }
         drop(lock);
         Ok(rec)
+    }
+
+    /// Expand the sources of a `copy` out of an image (its layer directories `layers`, bottom
+    /// first) for `dest`, as a `copy` from the context expands: a directory brings its
+    /// contents. A source the image lacks is refused with its index.
+    pub fn copy_from_items(
+        &self,
+        layers: &[PathBuf],
+        sources: &[String],
+        dest: &str,
+    ) -> Result<Result<Vec<CopyItem>, (usize, String)>, ImageError> {
+        let (layers, sources, dest) = (layers.to_vec(), sources.to_vec(), dest.to_string());
+        self.as_root(move || -> Result<_, String> {
+            Ok(expand_from_image(&layers, &sources, &dest))
+        })
+    }
+
+    /// What `merge` may stack: every image must have `base`'s layers (none: scratch) at its
+    /// bottom (the index of the first that does not, else `Ok`), and the paths their own
+    /// layers change differently.
+    pub fn merge_conflicts(
+        &self,
+        base: Option<&Image>,
+        images: &[Image],
+    ) -> Result<Result<MergeConflicts, usize>, ImageError> {
+        let base_len = base.map(|b| b.layer_digests.len()).unwrap_or(0);
+        let base_digests = base.map(|b| b.layer_digests.clone()).unwrap_or_default();
+        if let Some(k) = images
+            .iter()
+            .position(|i| !i.layer_digests.starts_with(&base_digests))
+        {
+            return Ok(Err(k));
+        }
+        let tops: Vec<Vec<PathBuf>> = images
+            .iter()
+            .map(|i| i.layers[base_len..].to_vec())
+            .collect();
+        self.as_root(move || -> Result<_, String> {
+            let mut by_path: BTreeMap<String, Vec<(usize, layered::Change)>> = BTreeMap::new();
+            for (k, layers) in tops.iter().enumerate() {
+                let changes = layered::changes(layers).map_err(|e| e.to_string())?;
+                for (p, c) in changes {
+                    by_path.entry(p).or_default().push((k, c));
+                }
+            }
+            Ok(Ok(by_path
+                .into_iter()
+                .filter(|(_, v)| v.len() > 1 && v.iter().any(|(_, c)| *c != v[0].1))
+                .map(|(p, v)| (p, v.into_iter().map(|(k, _)| k).collect()))
+                .collect()))
+        })
+    }
+
+    /// An image's history, newest first: the steps of a build (each with its layer, if it
+    /// made one), else a row per layer (how it came: imported, pulled).
+    pub fn history(&self, what: &str) -> Result<Vec<HistoryRow>, ImageError> {
+        let rec = self.record(what)?;
+        let size = |k: usize| rec.layer_sizes.get(k).copied().unwrap_or(0);
+        let mut rows = Vec::new();
+        let mut k = 0;
+        let covered: usize = rec.history.iter().map(|h| h.layers).sum();
+        // Layers below the first recorded step (the base image's).
+        let base = rec.layers.len().saturating_sub(covered);
+        let how = match (&rec.source, rec.repo_digests.first()) {
+            (Some(p), _) => format!("imported from {}", p.display()),
+            (None, Some(r)) => format!("pulled as {r}"),
+            (None, None) => String::new(),
+        };
+        while k < base {
+            rows.push(HistoryRow {
+                layer: Some(rec.layers[k].clone()),
+                created: rec.created,
+                created_by: how.clone(),
+                size: size(k),
+            });
+            k += 1;
+        }
+        for h in &rec.history {
+            if h.layers == 0 {
+                rows.push(HistoryRow {
+                    layer: None,
+                    created: h.created,
+                    created_by: h.created_by.clone(),
+                    size: 0,
+                });
+            }
+            for _ in 0..h.layers {
+                rows.push(HistoryRow {
+                    layer: rec.layers.get(k).cloned(),
+                    created: h.created,
+                    created_by: h.created_by.clone(),
+                    size: size(k),
+                });
+                k += 1;
+            }
+        }
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// Remove the build cache's images that nothing needs: unnamed, used by no box; their
+    /// cache entries go with them, and layers and blobs no image has then. The ids removed.
+    pub fn prune_build_cache(&self) -> Result<Vec<String>, ImageError> {
+        let lock = self.lock()?;
+        let mut index = self.read_index()?;
+        let mut cache = self.read_cache();
+        let steps: std::collections::HashSet<String> = cache.steps.values().cloned().collect();
+        let doomed: Vec<String> = index
+            .images
+            .iter()
+            .filter(|r| r.names.is_empty() && steps.contains(&r.id) && self.users(&r.id).is_empty())
+            .map(|r| r.id.clone())
+            .collect();
+        if doomed.is_empty() {
+            return Ok(doomed);
+        }
+        index.images.retain(|r| !doomed.contains(&r.id));
+        self.write_index(&index)?;
+        // An entry whose image is gone is a miss anyway; dropped so the file does not grow.
+        cache.steps.retain(|_, id| !doomed.contains(id));
+        atomic::write_json(&self.cache_path(), &cache).map_err(ImageError::Atomic)?;
+        for id in &doomed {
+            let _ = fs::remove_dir_all(self.users_dir().join(super::hex_of(id)));
+        }
+        self.collect_garbage(&lock)?;
+        Ok(doomed)
+    }
+
+    /// The content bytes of each of an image's layers, as recorded (zeros when unknown).
+    pub fn layer_sizes(&self, id: &str) -> Result<Vec<u64>, ImageError> {
+        let rec = self.record(id)?;
+        Ok(if rec.layer_sizes.len() == rec.layers.len() {
+            rec.layer_sizes
+        } else {
+            vec![0; rec.layers.len()]
+        })
     }
 
     /// Give the image `source` the name `target` as well (moved off any image that had it).
@@ -311,8 +541,10 @@ fn xattrs(path: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
 
 /// Pack the overlay-form layer directory `dir` as an OCI layer tar at `out`: entries in name
 /// order, owners (as this namespace sees them), modes, times, extended attributes, hard links
-/// and symlinks as they are; whiteouts and opaque marks in OCI form.
-fn pack_oci(dir: &Path, out: &Path) -> Result<Packed, String> {
+/// and symlinks as they are; whiteouts and opaque marks in OCI form. With `clamp`
+/// (`SOURCE_DATE_EPOCH`), later times are that time: the same files give the same tar
+/// whenever and wherever they were made.
+fn pack_oci(dir: &Path, out: &Path, clamp: Option<u64>) -> Result<Packed, String> {
     let err = |e: io::Error| format!("cannot pack the layer {}: {e}", dir.display());
     let file = File::create(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let mut b = tar::Builder::new(Hashing {
@@ -338,6 +570,7 @@ fn pack_oci(dir: &Path, out: &Path) -> Result<Packed, String> {
             let ft = m.file_type();
             let mut h = tar::Header::new_gnu();
             h.set_metadata_in_mode(&m, tar::HeaderMode::Complete);
+            clamp_time(&mut h, clamp);
             h.set_size(0);
             if ft.is_char_device() && m.rdev() == 0 {
                 let mut wh = std::ffi::OsString::from(".wh.");
@@ -365,6 +598,7 @@ fn pack_oci(dir: &Path, out: &Path) -> Result<Packed, String> {
                 if crate::image::xattr::is_opaque(&full) {
                     let mut o = tar::Header::new_gnu();
                     o.set_metadata_in_mode(&m, tar::HeaderMode::Complete);
+                    clamp_time(&mut o, clamp);
                     o.set_entry_type(tar::EntryType::Regular);
                     o.set_size(0);
                     o.set_mode(0o644);
@@ -408,6 +642,14 @@ fn pack_oci(dir: &Path, out: &Path) -> Result<Packed, String> {
     })
 }
 
+fn clamp_time(h: &mut tar::Header, clamp: Option<u64>) {
+    if let (Some(c), Ok(t)) = (clamp, h.mtime()) {
+        if t > c {
+            h.set_mtime(c);
+        }
+    }
+}
+
 /// Components of an absolute image path (normalised by the builder: no `.` or `..`).
 fn comps(p: &str) -> Vec<&str> {
     p.split('/')
@@ -448,11 +690,71 @@ fn ensure_dir(root: &Path, rel: &[&str], below: &[PathBuf]) -> Result<PathBuf, S
     Ok(p)
 }
 
+/// [`Store::copy_from_items`], as root of the store's namespace.
+fn expand_from_image(
+    layers: &[PathBuf],
+    sources: &[String],
+    dest: &str,
+) -> Result<Vec<CopyItem>, (usize, String)> {
+    let many = sources.len() > 1;
+    let into_dir = many || dest.ends_with('/');
+    let dest = format!("/{}", comps(dest).join("/"));
+    let mut items = Vec::new();
+    for (k, src) in sources.iter().enumerate() {
+        let c = comps(src);
+        if c.contains(&"..") {
+            return Err((k, format!("`{src}` climbs out with `..`")));
+        }
+        let Some(host) = layered::lookup(layers, &c) else {
+            return Err((k, format!("`{src}` is not in that image")));
+        };
+        let m = fs::symlink_metadata(&host).map_err(|e| (k, format!("`{src}`: {e}")))?;
+        if m.is_dir() {
+            // Its contents, parents before children.
+            let mut stack: Vec<(Vec<String>, String)> =
+                vec![(c.iter().map(|s| s.to_string()).collect(), dest.clone())];
+            while let Some((at, to)) = stack.pop() {
+                let refs: Vec<&str> = at.iter().map(String::as_str).collect();
+                let list =
+                    layered::list_dir(layers, &refs).map_err(|e| (k, format!("`{src}`: {e}")))?;
+                let mut subdirs = Vec::new();
+                for (name, path) in list {
+                    let d = if to.ends_with('/') {
+                        format!("{to}{name}")
+                    } else {
+                        format!("{to}/{name}")
+                    };
+                    if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+                        let mut next = at.clone();
+                        next.push(name);
+                        subdirs.push((next, d.clone()));
+                    }
+                    items.push(CopyItem { src: path, dest: d });
+                }
+                stack.extend(subdirs.into_iter().rev());
+            }
+        } else {
+            let d = if into_dir {
+                format!(
+                    "{}/{}",
+                    dest.trim_end_matches('/'),
+                    c.last().copied().unwrap_or_default()
+                )
+            } else {
+                dest.clone()
+            };
+            items.push(CopyItem { src: host, dest: d });
+        }
+    }
+    // Parents before children, whatever order the sources came in.
+    Ok(items)
+}
+
 /// Build a `copy` step's layer under `root`.
 fn copy_tree(
     root: &Path,
     items: &[CopyItem],
-    owner: (u32, u32),
+    owner: Option<(u32, u32)>,
     chmod: Option<u32>,
     below: &[PathBuf],
 ) -> Result<(), String> {
@@ -487,7 +789,8 @@ fn copy_tree(
         } else {
             continue;
         }
-        std::os::unix::fs::lchown(&dst, Some(owner.0), Some(owner.1)).map_err(e)?;
+        let (uid, gid) = owner.unwrap_or((m.uid(), m.gid()));
+        std::os::unix::fs::lchown(&dst, Some(uid), Some(gid)).map_err(e)?;
         if !ft.is_symlink() {
             let mode = chmod.unwrap_or(m.mode() & 0o7777);
             fs::set_permissions(&dst, fs::Permissions::from_mode(mode)).map_err(e)?;
@@ -573,7 +876,7 @@ mod tests {
             .unwrap();
         }
         let out = t.path().join("l.tar");
-        let p = pack_oci(&d, &out).unwrap();
+        let p = pack_oci(&d, &out, None).unwrap();
         let bytes = fs::read(&out).unwrap();
         assert_eq!(
             p.digest,
@@ -605,7 +908,7 @@ mod tests {
         }
         // Packing again gives the same digest: entries in a fixed order.
         assert_eq!(
-            pack_oci(&d, &t.path().join("l2.tar")).unwrap().digest,
+            pack_oci(&d, &t.path().join("l2.tar"), None).unwrap().digest,
             p.digest
         );
         // A file capability (cap_net_bind_service, permitted + effective; VFS v2) as root.
@@ -620,7 +923,7 @@ mod tests {
                 rustix::fs::XattrFlags::empty(),
             )
             .unwrap();
-            pack_oci(&d, &out).unwrap();
+            pack_oci(&d, &out, None).unwrap();
             let e = entries(&out);
             let a = e.iter().find(|(p, _, _)| p == "a").unwrap();
             assert!(

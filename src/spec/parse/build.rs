@@ -4,7 +4,7 @@ use toml::de::{DeTable, DeValue};
 
 use super::{span_of, Cx, Val};
 use crate::diag::Diagnostic;
-use crate::spec::build::{RawBuild, RawStep, STEP_KEYS};
+use crate::spec::build::{RawBuild, RawStage, RawStep, STAGE_KEYS, STEP_KEYS};
 use crate::spec::codes;
 use crate::spec::raw::{RawCommand, RawEnv, Sp};
 use crate::spec::suggest;
@@ -18,6 +18,9 @@ impl Cx {
                 "context" => b.context = self.string("build.context", v),
                 "args" => b.args = self.pairs("build.args", v),
                 "steps" => b.steps = self.steps(v),
+                "merge" => b.merge = self.string_array("build.merge", v),
+                "merge_conflicts" => b.merge_conflicts = self.string("build.merge_conflicts", v),
+                "stage" => b.stage = self.stages(v),
                 "cmd" => b.cmd = self.build_command("build.cmd", v),
                 "entrypoint" => b.entrypoint = self.build_command("build.entrypoint", v),
                 "env" => b.env = self.pairs("build.env", v),
@@ -51,12 +54,64 @@ impl Cx {
         out
     }
 
+    fn stages(&mut self, v: &Val<'_>) -> Vec<Sp<RawStage>> {
+        let Some(items) = v.get_ref().as_array() else {
+            self.wrong_type(
+                "build.stage",
+                v,
+                "an array of tables",
+                Some("write each stage as a `[[build.stage]]` section (two brackets)".into()),
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for item in items.iter() {
+            match item.get_ref() {
+                DeValue::Table(t) => out.push(Sp::new(self.stage(t), span_of(item))),
+                _ => self.wrong_type("build.stage", item, "a table", None),
+            }
+        }
+        out
+    }
+
+    fn stage(&mut self, t: &DeTable<'_>) -> RawStage {
+        let mut s = RawStage::default();
+        for (k, v) in t {
+            match k.get_ref().as_ref() {
+                "name" => s.name = self.string("build.stage.name", v),
+                "from" => s.from = self.string("build.stage.from", v),
+                "merge" => s.merge = self.string_array("build.stage.merge", v),
+                "merge_conflicts" => {
+                    s.merge_conflicts = self.string("build.stage.merge_conflicts", v)
+                }
+                "steps" => s.steps = self.steps(v),
+                other => {
+                    let help = match suggest::closest(other, STAGE_KEYS.iter().copied()) {
+                        Some(best) => format!("did you mean `{best}`?"),
+                        None => format!("a stage's keys are {}", suggest::one_of(STAGE_KEYS)),
+                    };
+                    self.diags.push(
+                        Diagnostic::error(
+                            codes::UNKNOWN_KEY,
+                            format!("unknown key `{other}` in [[build.stage]]"),
+                        )
+                        .with_span(Some(span_of(k)))
+                        .with_label("unknown")
+                        .with_help(help),
+                    );
+                }
+            }
+        }
+        s
+    }
+
     fn step(&mut self, t: &DeTable<'_>) -> RawStep {
         let mut s = RawStep::default();
         for (k, v) in t {
             match k.get_ref().as_ref() {
                 "run" => s.run = self.build_command("run", v),
                 "network" => s.network = self.string("network", v),
+                "from" => s.from = self.string("from", v),
                 "copy" => {
                     s.copy = match v.get_ref() {
                         DeValue::String(c) => Some(Sp::new(
