@@ -714,6 +714,9 @@ fn run_step(
         tty: Some(false),
         // The step's image is the build's own, already in the store.
         pull: crate::image::PullPolicy::Never,
+        // Copy-ups are not fsync'ed one by one (a `chmod -R` over an image cost a journal
+        // commit per file): the layer is synced once, when it is stored.
+        volatile_upper: true,
     };
     let box_store = Store::open_for_boxes(paths).map_err(internal)?;
     let image = store_image(store, base)?;

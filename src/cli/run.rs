@@ -131,6 +131,7 @@ pub fn run(a: RunArgs, ctx: &Ctx) -> CmdResult {
         cgroup_parent: a.cgroup_parent.clone(),
         tty: if a.tty { Some(true) } else { None },
         pull: a.pull.into(),
+        volatile_upper: false,
     };
     let mode = if a.detach {
         Mode::Detached

@@ -51,6 +51,7 @@ pub fn run(a: UpArgs, ctx: &Ctx) -> CmdResult {
         cgroup_parent: a.cgroup_parent,
         tty: None,
         pull: a.pull.into(),
+        volatile_upper: false,
     };
     let mode = if a.detach {
         Mode::Detached

@@ -44,6 +44,10 @@ pub struct RunOptions {
     pub tty: Option<bool>,
     /// When the image is pulled (`--pull`).
     pub pull: crate::image::PullPolicy,
+    /// Mount the upper dir `volatile` although the box is kept: its caller reads the upper
+    /// dir after the box ends and syncs what it keeps (a build step's layer), so the overlay
+    /// need not fsync every file it copies up.
+    pub volatile_upper: bool,
 }
 
 /// A box that could not be run: diagnostics to render against the plan, and the exit code
@@ -341,7 +345,7 @@ fn make_rootfs_volumes_cgroup(
     fs::create_dir_all(&mountpoint)
         .map_err(|e| err(codes::boxes::MOUNTPOINT)(format!("{}: {e}", mountpoint.display())))?;
     made.rootfs = BoxRootfs {
-        layers: r.volatile(opts.auto_remove),
+        layers: r.volatile(opts.auto_remove || opts.volatile_upper),
         mountpoint,
     };
 

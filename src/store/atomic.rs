@@ -81,6 +81,14 @@ pub fn sync_dir(dir: &Path) {
     }
 }
 
+/// Flush everything written to the filesystem holding `path` (syncfs(2)): one journal commit
+/// for a whole tree written without syncs, such as a build step's `volatile` upper dir.
+pub fn sync_filesystem(path: &Path) -> io::Result<()> {
+    let f = fs::File::open(path)?;
+    rustix::fs::syncfs(&f)?;
+    Ok(())
+}
+
 /// Remove `.tmp-*` files (not directories) left in `dir` by writes that crashed.
 ///
 /// Call it while holding the lock that guards the directory's writers, or a live writer's

@@ -187,6 +187,9 @@ impl Store {
         let made: Option<(PathBuf, Packed)> = match &step.layer {
             NewLayer::None => None,
             NewLayer::Upper(upper) => {
+                // The step's box wrote it without syncing (`volatile`): make it durable before
+                // it becomes a layer an index names.
+                atomic::sync_filesystem(upper).map_err(io_err("cannot sync", upper))?;
                 let packed = pack_oci(upper, &tar, step.clamp_mtime).map_err(ImageError::Oci)?;
                 Some((upper.clone(), packed))
             }
