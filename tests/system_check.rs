@@ -178,3 +178,68 @@ fn a_missing_layer_is_reported_and_stays_so() {
         env.run(["system", "check"]).ok();
     }
 }
+
+/// The children of `pid` whose command is `foxbox` and that lead a session of their own: a
+/// `run --rm`'s reaper (it calls setsid(2) to leave the caller's terminal).
+fn reapers_of(pid: u32) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("proc").flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        // After the comm: state, ppid, pgrp, session.
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let num = |i: usize| f.get(i).and_then(|v| v.parse::<i64>().ok());
+        if head.ends_with("(foxbox") && num(1) == Some(pid as i64) && num(3) == Some(p as i64) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// `run --rm` leaves the deletion of the box's files to a reaper that outlives the CLI: while
+/// the reaper lives (held stopped here, as a loaded machine may hold it), its trash is not an
+/// interrupted deletion, and `system check` says nothing; once it runs on, nothing is left.
+#[test]
+fn a_run_rm_whose_reaper_is_slow_is_not_a_leftover() {
+    for env in envs() {
+        let mut cli = env
+            .foxbox(["run", "--rm", "busybox", "sleep", "1"])
+            .spawn()
+            .expect("spawn");
+        let mut reaper = Vec::new();
+        eventually("the reaper is forked", || {
+            reaper = reapers_of(cli.id());
+            !reaper.is_empty()
+        });
+        for r in &reaper {
+            // SAFETY: kill has no memory effects.
+            unsafe { libc::kill(*r, libc::SIGSTOP) };
+        }
+        assert!(cli.wait().expect("wait").success(), "{:?}", env.who);
+        let r = env.run(["system", "check"]);
+        assert_eq!(
+            (r.code, r.stdout.as_str()),
+            (0, ""),
+            "{:?}: a live reaper's trash reported",
+            env.who
+        );
+        for r in &reaper {
+            // SAFETY: as above.
+            unsafe { libc::kill(*r, libc::SIGCONT) };
+        }
+        eventually("the reaper deleted the box", || {
+            reaper
+                .iter()
+                .all(|r| !Path::new(&format!("/proc/{r}")).exists())
+        });
+        env.run(["system", "check"]).ok();
+        assert!(env.box_dirs().is_empty(), "{:?}", env.box_dirs());
+    }
+}

@@ -228,7 +228,7 @@ mod tests {
             1,
             "a refused create leaves nothing"
         );
-        let trash = b.retire(&e).unwrap();
+        let trash = b.retire(&e, std::process::id()).unwrap();
         assert!(!b.box_dir(&e.config.id).exists() && trash.is_dir());
         assert!(matches!(b.resolve("web"), Err(BoxError::NotFound(_))));
         b.create(cfg("web")).unwrap();

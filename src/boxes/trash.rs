@@ -39,12 +39,13 @@ impl Boxes {
     /// Take a box out of the store in one step ([`super::Event::Remove`]): its name is
     /// released and its directory is renamed to trash, which is returned for the caller to
     /// delete. Its name never changes once it is recorded: the caller's entry says it.
-    pub(crate) fn retire(&self, entry: &BoxEntry) -> Result<PathBuf, BoxError> {
+    /// `owner` is the process that will delete it: sweeps leave it alone while that one lives.
+    pub(crate) fn retire(&self, entry: &BoxEntry, owner: u32) -> Result<PathBuf, BoxError> {
         let (id, name) = (entry.config.id.as_str(), entry.config.name.as_str());
         let _lock = self.lock(id)?;
         self.release_name(name, id)?;
         let dir = self.box_dir(id);
-        let trash = self.trash_path(std::process::id(), id);
+        let trash = self.trash_path(owner, id);
         fs::rename(&dir, &trash).map_err(|e| {
             // A parallel removal moved it away while this one waited for the lock.
             if e.kind() == io::ErrorKind::NotFound {
@@ -59,20 +60,5 @@ impl Boxes {
     /// Where `Boxes::retire` run by process `owner` puts box `id`.
     pub fn trash_path(&self, owner: u32, id: &str) -> PathBuf {
         self.dir.join(format!("{TRASH_PREFIX}{owner}-{id}"))
-    }
-
-    /// Make this process the owner of trash another one retired (sweeps leave it alone while
-    /// this process lives). Returns its new path.
-    pub fn adopt_trash(&self, trash: &Path) -> PathBuf {
-        let id = trash
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .and_then(|n| n.rsplit('-').next().map(str::to_string))
-            .unwrap_or_default();
-        let mine = self.trash_path(std::process::id(), &id);
-        match fs::rename(trash, &mine) {
-            Ok(()) => mine,
-            Err(_) => trash.to_path_buf(),
-        }
     }
 }

@@ -22,7 +22,7 @@ use crate::volume::Volumes;
 
 /// Remove a box that no longer runs, and wait until its files are deleted.
 pub fn remove(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<(), BoxError> {
-    let trash = retire(paths, boxes, entry)?;
+    let trash = retire(paths, boxes, entry, std::process::id())?;
     delete_trash(paths, &trash);
     Ok(())
 }
@@ -30,8 +30,12 @@ pub fn remove(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<(), BoxE
 /// Remove a box that no longer runs as `run --rm` does: gone for everyone when this returns;
 /// its files are deleted by this process's [`Reaper`] once it exits, or here if it has none.
 pub fn remove_on_exit(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<(), BoxError> {
-    let trash = retire(paths, boxes, entry)?;
-    if CALLER_END.get().is_none() {
+    // With a reaper, the trash is named after it from the start: were it named after this
+    // process, it would look abandoned (and `system check` report it) between this process's
+    // exit and the reaper's taking it over.
+    let owner = REAPER.get().copied().unwrap_or_else(std::process::id);
+    let trash = retire(paths, boxes, entry, owner)?;
+    if REAPER.get().is_none() {
         delete_trash(paths, &trash);
     }
     Ok(())
@@ -40,6 +44,9 @@ pub fn remove_on_exit(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<
 /// This process's end of its reaper's pipe: never closed, so that the reaper wakes exactly
 /// when this process is gone, however it ends.
 static CALLER_END: OnceLock<RawFd> = OnceLock::new();
+
+/// This process's reaper, once forked.
+static REAPER: OnceLock<u32> = OnceLock::new();
 
 /// Keep the exit code of a box removed on exit for a `wait` from elsewhere that asked for it
 /// ([`Exits`]). With a reaper, the code goes down its pipe and the reaper looks once this
@@ -74,11 +81,11 @@ impl Reaper {
         let Ok((r, w)) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC) else {
             return false;
         };
-        let caller = std::process::id();
         match p::fork() {
-            Ok(Some(_)) => {
+            Ok(Some(pid)) => {
                 drop(r);
                 let _ = CALLER_END.set(w.into_raw_fd());
+                let _ = REAPER.set(pid as u32);
                 true
             }
             Ok(None) => {
@@ -109,7 +116,7 @@ impl Reaper {
                         exits.sweep_now_and_then();
                     }
                 }
-                reap(paths, boxes, id, caller);
+                reap(paths, boxes, id);
                 p::exit_now(0)
             }
             Err(_) => false,
@@ -121,11 +128,10 @@ impl Reaper {
 const REAP_PATIENCE: Duration = Duration::from_secs(10);
 
 /// In the reaper, once its caller is gone.
-fn reap(paths: &Paths, boxes: &Boxes, id: &str, caller: u32) {
-    let trash = boxes.trash_path(caller, id);
-    if trash.exists() {
-        let trash = boxes.adopt_trash(&trash);
-        delete_trash(paths, &trash);
+fn reap(paths: &Paths, boxes: &Boxes, id: &str) {
+    let mine = boxes.trash_path(std::process::id(), id);
+    if mine.exists() {
+        delete_trash(paths, &mine);
         sweep_trash(paths, boxes);
         return;
     }
@@ -159,7 +165,7 @@ fn reap(paths: &Paths, boxes: &Boxes, id: &str, caller: u32) {
 }
 
 /// Release everything others can see of the box; returns where its files now lie.
-fn retire(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<PathBuf, BoxError> {
+fn retire(paths: &Paths, boxes: &Boxes, entry: &BoxEntry, owner: u32) -> Result<PathBuf, BoxError> {
     let id = &entry.config.id;
     crate::store::fault::point("rm.before-retire");
     if let Ok(Some(cg)) = super::cgroup_record::recorded(entry) {
@@ -178,7 +184,7 @@ fn retire(paths: &Paths, boxes: &Boxes, entry: &BoxEntry) -> Result<PathBuf, Box
         }
     }
     let _ = std::fs::remove_dir_all(super::box_run_dir(paths, id));
-    let trash = boxes.retire(entry)?;
+    let trash = boxes.retire(entry, owner)?;
     crate::store::fault::point("rm.retired");
     Ok(trash)
 }
