@@ -1060,3 +1060,25 @@ fn history_shows_the_steps_and_prune_empties_the_build_cache() {
         assert_eq!(counts(&b.stderr), (0, 3), "{}", b.stderr);
     }
 }
+
+#[test]
+fn a_file_changed_in_place_to_the_same_size_is_copied_again() {
+    let env = Env::new(Who::User);
+    if !env.who.available() {
+        return;
+    }
+    env.import_busybox();
+    env.write(
+        "Foxfile.toml",
+        "[build]\nfrom = \"busybox\"\n[[build.steps]]\ncopy = \"f\"\ndest = \"/f\"\n",
+    );
+    env.write("f", "aaaa");
+    env.run(["build", "-t", "s:1", "."]).ok();
+    // Same size, at once (the same mtime second): the remembered digest must not stand.
+    env.write("f", "bbbb");
+    let b = env.run(["build", "-t", "s:1", "."]);
+    assert_eq!(counts(&b.stderr), (0, 1), "{}", b.stderr);
+    assert_eq!(env.run(["run", "--rm", "s:1", "cat", "/f"]).stdout, "bbbb");
+    let b = env.run(["build", "-t", "s:1", "."]);
+    assert_eq!(counts(&b.stderr), (1, 0), "{}", b.stderr);
+}

@@ -148,6 +148,72 @@ pub struct Copied {
     pub digest: String,
 }
 
+/// Digests of context files, remembered between builds by what `stat` says of them (device,
+/// inode, size, change and modification times to the nanosecond): a no-op rebuild reads no
+/// file's contents. A file whose `stat` changed is read again.
+#[derive(Debug, Default)]
+pub struct DigestCache {
+    path: Option<PathBuf>,
+    files: std::collections::BTreeMap<String, (String, String)>,
+    dirty: bool,
+}
+
+impl DigestCache {
+    /// The cache at `path` (missing or unreadable: empty).
+    pub fn load(path: &Path) -> DigestCache {
+        let files = fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        DigestCache {
+            path: Some(path.to_path_buf()),
+            files,
+            dirty: false,
+        }
+    }
+
+    /// Write it back, if it changed (a failure only costs the next build a read).
+    pub fn save(&self) {
+        if let (true, Some(p)) = (self.dirty, &self.path) {
+            if let Err(e) = crate::store::atomic::write_json(p, &self.files) {
+                tracing::debug!("cannot write {}: {e}", p.display());
+            }
+        }
+    }
+
+    fn file(&mut self, path: &Path, m: &fs::Metadata) -> io::Result<String> {
+        let stat = format!(
+            "{}:{}:{}:{}.{}:{}.{}",
+            m.dev(),
+            m.ino(),
+            m.len(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec()
+        );
+        let name = path.to_string_lossy().into_owned();
+        if let Some((s, d)) = self.files.get(&name) {
+            if *s == stat {
+                return Ok(d.clone());
+            }
+        }
+        let mut h = Sha256::new();
+        let mut f = File::open(path)?;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            match io::Read::read(&mut f, &mut buf)? {
+                0 => break,
+                n => h.update(&buf[..n]),
+            }
+        }
+        let d = hex::encode(h.finalize());
+        self.files.insert(name, (stat, d.clone()));
+        self.dirty = true;
+        Ok(d)
+    }
+}
+
 /// Expand a `copy` step's sources (relative to `context`, which is canonical) for `dest`.
 /// A source that leaves the context, names nothing, or is ignored is refused with its index.
 pub fn expand(
@@ -155,6 +221,7 @@ pub fn expand(
     ignore: &Ignore,
     sources: &[String],
     dest: &str,
+    cache: &mut DigestCache,
 ) -> Result<Copied, (usize, SourceError)> {
     let many = sources.len() > 1 || sources.iter().any(|s| has_glob(s));
     let into_dir = many || dest.ends_with('/');
@@ -252,7 +319,7 @@ pub fn expand(
             }
         }
     }
-    let digest = digest_items(&items).map_err(|e| (0, read_err("", e)))?;
+    let digest = digest_items(&items, cache).map_err(|e| (0, read_err("", e)))?;
     Ok(Copied { items, digest })
 }
 
@@ -303,8 +370,9 @@ fn walk(context: &Path, base: &str, ignore: &Ignore, out: &mut Vec<String>) -> i
 }
 
 /// A digest of what the items put into the image: destination, type, mode and contents (or
-/// link target), streamed (a large context is never held in memory).
-fn digest_items(items: &[CopyItem]) -> io::Result<String> {
+/// link target). Contents are read streaming (a large context is never held in memory), and
+/// only when `cache` does not know the file as it is.
+fn digest_items(items: &[CopyItem], cache: &mut DigestCache) -> io::Result<String> {
     let mut h = Sha256::new();
     for it in items {
         let m = fs::symlink_metadata(&it.src)?;
@@ -315,14 +383,7 @@ fn digest_items(items: &[CopyItem]) -> io::Result<String> {
         if m.file_type().is_symlink() {
             h.update(fs::read_link(&it.src)?.as_os_str().as_encoded_bytes());
         } else if m.is_file() {
-            let mut f = File::open(&it.src)?;
-            let mut buf = vec![0u8; 256 * 1024];
-            loop {
-                match io::Read::read(&mut f, &mut buf)? {
-                    0 => break,
-                    n => h.update(&buf[..n]),
-                }
-            }
+            h.update(cache.file(&it.src, &m)?.as_bytes());
         }
         h.update([0]);
     }
@@ -381,22 +442,61 @@ mod tests {
         std::os::unix::fs::symlink("/etc", ctx.join("out")).unwrap();
         std::os::unix::fs::symlink("a.txt", ctx.join("in")).unwrap();
         let ig = Ignore::default();
-        let e = |s: &str| expand(&ctx, &ig, &[s.to_string()], "/x/").unwrap_err().1;
+        let e = |s: &str| {
+            expand(
+                &ctx,
+                &ig,
+                &[s.to_string()],
+                "/x/",
+                &mut DigestCache::default(),
+            )
+            .unwrap_err()
+            .1
+        };
         assert_eq!(e("../a"), SourceError::Outside("../a".into()));
         assert_eq!(e("/etc/passwd"), SourceError::Outside("/etc/passwd".into()));
         assert!(matches!(e("out"), SourceError::LinkOutside { .. }));
         assert!(matches!(e("out/passwd"), SourceError::LinkOutside { .. }));
         assert_eq!(e("nope"), SourceError::Nothing("nope".into()));
-        let c = expand(&ctx, &ig, &["in".into(), "d/".into()], "/x/").unwrap();
+        let c = expand(
+            &ctx,
+            &ig,
+            &["in".into(), "d/".into()],
+            "/x/",
+            &mut DigestCache::default(),
+        )
+        .unwrap();
         let dests: Vec<&str> = c.items.iter().map(|i| i.dest.as_str()).collect();
         assert_eq!(dests, ["/x/in", "/x/b.txt"]);
-        let g = expand(&ctx, &ig, &["*.txt".into()], "/y").unwrap();
+        let g = expand(
+            &ctx,
+            &ig,
+            &["*.txt".into()],
+            "/y",
+            &mut DigestCache::default(),
+        )
+        .unwrap();
         assert_eq!(g.items[0].dest, "/y/a.txt");
-        let one = expand(&ctx, &ig, &["a.txt".into()], "/z/f").unwrap();
+        let one = expand(
+            &ctx,
+            &ig,
+            &["a.txt".into()],
+            "/z/f",
+            &mut DigestCache::default(),
+        )
+        .unwrap();
         assert_eq!(one.items[0].dest, "/z/f");
         let ig = Ignore::parse("d\n", ".foxignore").unwrap();
         assert!(matches!(
-            expand(&ctx, &ig, &["d/b.txt".into()], "/x/").unwrap_err().1,
+            expand(
+                &ctx,
+                &ig,
+                &["d/b.txt".into()],
+                "/x/",
+                &mut DigestCache::default()
+            )
+            .unwrap_err()
+            .1,
             SourceError::Ignored { .. }
         ));
     }

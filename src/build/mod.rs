@@ -36,6 +36,9 @@ use crate::spec::codes;
 use crate::spec::flags::{check_run_flags, RunFlags};
 use crate::store::paths::Paths;
 
+/// The context files' digests, by their `stat` (see [`context::DigestCache`]), in the store.
+const DIGEST_CACHE: &str = "build-digests.json";
+
 /// How many lines of a failing step's output its diagnostic shows.
 const LAST_LINES: usize = 10;
 
@@ -200,6 +203,7 @@ pub fn build(
     let ignore = context::Ignore::load(&context).map_err(internal)?;
 
     // Everything checked before anything runs.
+    let mut digests = context::DigestCache::load(&paths.images().join(DIGEST_CACHE));
     let mut ready: BTreeMap<usize, Vec<Ready<'_>>> = BTreeMap::new();
     let mut problems = Vec::new();
     let mut n = 0;
@@ -225,7 +229,7 @@ pub fn build(
                     ..
                 } => {
                     let srcs: Vec<String> = sources.iter().map(|s| s.value.clone()).collect();
-                    match context::expand(&context, &ignore, &srcs, dest) {
+                    match context::expand(&context, &ignore, &srcs, dest, &mut digests) {
                         Ok(c) => Some((c.items, c.digest)),
                         Err((k, e)) => {
                             let span = sources.get(k).map(|s| s.span).unwrap_or(step.span);
@@ -273,6 +277,7 @@ pub fn build(
     }
 
     let store = Store::open(paths).map_err(internal)?;
+    digests.save();
     reap_abandoned_step_boxes(paths, &store);
     let mut built: BTreeMap<usize, Image> = BTreeMap::new();
     let mut state = State::default();
