@@ -480,6 +480,7 @@ impl Builder {
             build: None,
             lint: None,
             tests: Vec::new(),
+            ..RawSpec::default()
         }
     }
 

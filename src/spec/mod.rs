@@ -35,6 +35,7 @@
 
 pub mod build;
 pub mod codes;
+pub mod compose;
 pub mod flags;
 /// The host checks moved beside the spec ([`crate::preflight`]): parsing a spec needs nothing
 /// of the host. This old path is kept for callers not yet moved.
@@ -49,6 +50,7 @@ pub mod resolve;
 pub mod schema;
 pub mod smoke;
 mod suggest;
+pub mod vars;
 /// Sizes and durations are plan values ([`crate::plan::units`]); here at their old path too.
 pub use crate::plan::units;
 
@@ -241,12 +243,85 @@ pub fn check_str_with(
     base_dir: &Path,
     overrides: &Overrides,
 ) -> (Option<Plan>, Vec<Diagnostic>) {
-    let base = if base_dir.is_absolute() {
+    check_composed(
+        text,
+        path,
+        base_dir,
+        overrides,
+        &compose::Options::from_host(),
+    )
+}
+
+fn absolute_dir(base_dir: &Path) -> PathBuf {
+    if base_dir.is_absolute() {
         paths::normalise(base_dir)
     } else {
         spec_dir(&base_dir.join("x"))
+    }
+}
+
+/// The files of a spec (its bases, its local override) and its variables, found as
+/// [`check_str`] finds them.
+pub fn composition(text: &str, path: &Path, base_dir: &Path) -> compose::Composition {
+    compose::Composition::discover(
+        text,
+        path,
+        &absolute_dir(base_dir),
+        &compose::Options::from_host(),
+    )
+}
+
+/// The raw spec `text` makes with its bases, local override and variables: what the resolver
+/// gets (its spans are layered: see [`compose`]).
+pub fn raw_composed(text: &str, path: &Path, base_dir: &Path) -> raw::RawSpec {
+    let c = composition(text, path, base_dir);
+    let merged = c.merged();
+    parse::from_tree(&merged.tree).0
+}
+
+/// Where each value of the spec at `path` was set, and how many files it is made of (see
+/// [`compose::Composition::provenance`]).
+pub fn provenance(path: &Path) -> std::io::Result<(Vec<compose::Source>, usize)> {
+    let text = read_spec(path)?;
+    let c = composition(&text, path, &spec_dir(path));
+    Ok((c.provenance(), c.order.len()))
+}
+
+/// `check --strict`: what a base widens of the box's isolation, and bases from outside the
+/// repository, become errors.
+pub fn strict(diags: &mut [Diagnostic]) {
+    for d in diags {
+        if [
+            crate::diag::codes::compose::UNTRUSTED_BASE,
+            crate::diag::codes::compose::BASE_OUTSIDE_REPO,
+        ]
+        .contains(&d.code.as_str())
+        {
+            d.severity = crate::diag::Severity::Error;
+        }
+    }
+}
+
+/// [`check_str_with`], reading bases and variables as `opts` says.
+pub fn check_composed(
+    text: &str,
+    path: &Path,
+    base_dir: &Path,
+    overrides: &Overrides,
+    opts: &compose::Options<'_>,
+) -> (Option<Plan>, Vec<Diagnostic>) {
+    let base = absolute_dir(base_dir);
+    let comp = compose::Composition::discover(text, path, &base, opts);
+    let merged = comp.merged();
+    let (raw, read) = parse::from_tree(&merged.tree);
+    let (syntax_spans, failed, mut composing) = (merged.syntax, merged.failed, merged.diagnostics);
+    composing.extend(comp.diagnostics.iter().cloned());
+    composing.extend(read);
+    let mut parsed = parse::Parsed {
+        raw,
+        diagnostics: composing,
+        syntax_spans,
     };
-    let mut parsed = parse::parse(text);
     overrides.apply(&mut parsed.raw);
     let origin = Origin::Spec {
         path: path.to_path_buf(),
@@ -271,8 +346,16 @@ pub fn check_str_with(
         more.extend(build::resolve(b, &base).1);
     }
     more.extend(smoke::resolve(&parsed.raw.tests).1);
-    let more = more.into_iter().map(override_words).collect();
-    let diagnostics = merge(parsed.diagnostics, more, &parsed.syntax_spans);
+    let within = |s: &Span| failed.iter().any(|f| f.start <= s.start && s.end <= f.end);
+    let more = more
+        .into_iter()
+        .filter(|d| !d.span.as_ref().is_some_and(within))
+        .map(override_words)
+        .collect();
+    let diagnostics: Vec<Diagnostic> = merge(parsed.diagnostics, more, &parsed.syntax_spans)
+        .into_iter()
+        .map(|d| comp.locate(d))
+        .collect();
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
     (plan.filter(|_| !has_errors), diagnostics)
 }
