@@ -97,6 +97,11 @@ pub enum Format {
 #[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Check box specs for errors (and, with --host, what this host cannot honour).
+    ///
+    /// A spec is read with its bases (`extends`), its variables (`${NAME}`, `${NAME:-default}`,
+    /// `${NAME:?message}`, `$$`; from the environment, then `.env` or `env_file`) and a
+    /// `Foxbox.local.toml` beside it (merged last). `--strict` refuses what a base widens of the
+    /// box's isolation, and bases outside the repository.
     Check(check::CheckArgs),
     /// Check box specs against safety rules (FB001...); exit 1 on an error-severity finding.
     Lint(lint::LintArgs),

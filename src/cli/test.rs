@@ -94,7 +94,8 @@ pub fn run(a: TestArgs, ctx: &Ctx) -> CmdResult {
             super::err(&diag::render_source(&diags, src, opts));
             return Ok(125);
         }
-        let tests = spec::smoke::resolve(&spec::parse::parse(&text).raw.tests).0;
+        let raw = spec::raw_composed(&text, path, &spec::spec_dir(path));
+        let tests = spec::smoke::resolve(&raw.tests).0;
         loaded.push((path.clone(), text, tests));
     }
     let exe = std::env::current_exe()

@@ -130,7 +130,13 @@ pub fn lint_with(text: &str, path: &Path, base_dir: &Path, image_user: ImageUser
         report.errors = diags.into_iter().filter(Diagnostic::is_error).collect();
         return report;
     };
-    let raw = spec::parse::parse(text).raw;
+    // The spec with its bases and local override; a finding about a value from another file
+    // is shown at the spec's own `extends` line, naming where the value is.
+    let comp = spec::composition(text, path, base_dir);
+    let raw = {
+        let merged = comp.merged();
+        spec::parse::from_tree(&merged.tree).0
+    };
     let cx = Cx {
         raw: &raw,
         plan: &plan,
@@ -155,6 +161,11 @@ pub fn lint_with(text: &str, path: &Path, base_dir: &Path, image_user: ImageUser
     }
     let spec_allows = report.spec_allows.clone();
     for (rule, span, message) in found {
+        let (span, message) = match span.map(|s| comp.in_main(s)) {
+            Some((at, Some(note))) => (at, format!("{message} ({note})")),
+            Some((at, None)) => (at, message),
+            None => (None, message),
+        };
         let (line, column) = line_col(text, span.map_or(0, |s| s.start));
         let (end_line, end_column) = line_col(text, span.map_or(0, |s| s.end));
         let f = Finding {

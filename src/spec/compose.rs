@@ -423,8 +423,11 @@ impl Composition {
                     t.remove("extends");
                 }
             }
-            for (_, v) in root.iter_mut() {
-                self.interpolate(v, &layer.text, off, &mut diags, &mut failed);
+            for (key, v) in root.iter_mut() {
+                // `${ARG}` in [build] are build arguments, replaced by `foxbox build`.
+                if key.get_ref() != "build" {
+                    self.interpolate(v, &layer.text, off, &mut diags, &mut failed);
+                }
             }
             if layer.dir != self.layers[0].dir {
                 rebase(&mut root, &layer.dir);
@@ -701,6 +704,22 @@ impl Composition {
         }
     }
 
+    /// A layered span as a place in the spec itself: a value of the spec stays where it is; a
+    /// base's value is shown at the spec's `extends` entry it came through, a local override's
+    /// at no line; the note says where the value is.
+    pub fn in_main(&self, span: Span) -> (Option<Span>, Option<String>) {
+        let (k, local) = split(span);
+        if k == 0 {
+            return (Some(span), None);
+        }
+        let Some(layer) = self.layers.get(k) else {
+            return (None, None);
+        };
+        let line = crate::diag::line_col(&layer.text, local.start).0;
+        let note = format!("from {} line {line}", layer.path.display());
+        (self.extended_at(k).map(|(at, _)| at), Some(note))
+    }
+
     /// Whether a local override is merged.
     pub fn local(&self) -> Option<&Layer> {
         self.layers.iter().find(|l| l.role == Role::Local)
@@ -879,10 +898,18 @@ fn mount_target<'a>(m: &'a Val<'_>) -> Option<&'a str> {
 }
 
 fn merge_mounts<'i>(
-    mut base: DeArray<'i>,
+    base: DeArray<'i>,
     over: DeArray<'i>,
     diags: &mut Vec<Diagnostic>,
 ) -> DeArray<'i> {
+    let same_target = |a: &Val<'_>, target: &Option<PathBuf>| {
+        target.is_some() && mount_target(a).map(|t| paths::normalise(Path::new(t))) == *target
+    };
+    // The base's mounts (None: removed) and whether this file replaced each; two mounts of
+    // one file with the same target stay two, for the resolver to report.
+    let mut kept: Vec<(Option<Val<'i>>, bool)> =
+        base.into_iter().map(|m| (Some(m), false)).collect();
+    let mut added = Vec::new();
     for mut m in over {
         let remove = match m.get_mut() {
             DeValue::Table(t) => t.remove("remove"),
@@ -906,34 +933,39 @@ fn merge_mounts<'i>(
             None => false,
         };
         let target = mount_target(&m).map(|t| paths::normalise(Path::new(t)));
-        let same = |b: &Val<'_>| {
-            target.is_some() && mount_target(b).map(|t| paths::normalise(Path::new(t))) == target
-        };
-        if remove {
-            let before = base.len();
-            let kept: DeArray<'i> = base.into_iter().filter(|b| !same(b)).collect();
-            if kept.len() == before {
-                diags.push(
-                    Diagnostic::warning(
-                        codes::NOTHING_TO_REMOVE,
-                        format!(
-                            "no base mounts {}: `remove = true` has nothing to remove",
-                            target.map_or("this target".into(), |t| t.display().to_string())
-                        ),
-                    )
-                    .with_span(Some(m.span().into())),
-                );
+        let matching = kept.iter().position(|(b, replaced)| {
+            !replaced && b.as_ref().is_some_and(|b| same_target(b, &target))
+        });
+        match (remove, matching) {
+            (true, _) => {
+                let mut any = false;
+                for (b, _) in kept.iter_mut() {
+                    if b.as_ref().is_some_and(|b| same_target(b, &target)) {
+                        *b = None;
+                        any = true;
+                    }
+                }
+                if !any {
+                    diags.push(
+                        Diagnostic::warning(
+                            codes::NOTHING_TO_REMOVE,
+                            format!(
+                                "no base mounts {}: `remove = true` has nothing to remove",
+                                target.map_or("this target".into(), |t| t.display().to_string())
+                            ),
+                        )
+                        .with_span(Some(m.span().into())),
+                    );
+                }
             }
-            base = kept;
-        } else if let Some(i) = base.iter().position(same) {
-            if let Some(slot) = base.get_mut(i) {
-                *slot = m;
-            }
-        } else {
-            base.push(m);
+            (false, Some(i)) => kept[i] = (Some(m), true),
+            (false, None) => added.push(m),
         }
     }
-    base
+    kept.into_iter()
+        .filter_map(|(m, _)| m)
+        .chain(added)
+        .collect()
 }
 
 #[cfg(test)]
@@ -1078,6 +1110,25 @@ mod tests {
             .unwrap();
         assert_eq!(w.span, Some(Span::new(10, 18)));
         assert!(w.message.contains("line 5"), "{}", w.message);
+    }
+
+    #[test]
+    fn one_files_mounts_of_the_same_target_stay_two() {
+        let c = compose(
+            "[[mounts]]\ntype = \"tmpfs\"\ntarget = \"/a\"\n[[mounts]]\ntype = \"tmpfs\"\ntarget = \"/a\"\n",
+            &[],
+        );
+        let m = c.merged();
+        assert_eq!(m.tree["mounts"].get_ref().as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn build_args_are_not_variables() {
+        let c = compose(
+            "[build]\nfrom = \"busybox\"\n[[build.steps]]\nrun = \"echo ${V}\"\n",
+            &[],
+        );
+        assert!(c.merged().diagnostics.is_empty());
     }
 
     #[test]

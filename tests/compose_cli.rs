@@ -1,0 +1,330 @@
+//! Specs made of files and variables through the built binary, as root and as the
+//! unprivileged user: `${NAME}` from the environment and `.env`, `extends` with its merge
+//! rules, provenance and trust warnings (`check --strict`), and `Foxbox.local.toml`.
+
+mod common;
+
+use common::{envs, envs_with_busybox, Env};
+use serde_json::Value;
+
+fn json(r: &common::Run) -> Value {
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", r.stdout, r.stderr))
+}
+
+/// A repository in the env's work dir (the trust checks look for `.git`).
+fn repo(env: &Env) {
+    env.write(".git/HEAD", "ref: refs/heads/main\n");
+}
+
+const BASE: &str = r#"[box]
+image = "busybox"
+hostname = "base"
+env = { A = "from-base", B = "from-base" }
+
+[[mounts]]
+type = "tmpfs"
+target = "/scratch"
+
+[[mounts]]
+type = "tmpfs"
+target = "/gone"
+"#;
+
+const APP: &str = r#"extends = "../base/Foxbox.toml"
+
+[box]
+command = ["/bin/sh", "-c", "echo ${GREETING:-hi} $$B $(hostname); test -d /scratch && ! test -d /gone && echo mounts-ok"]
+env = { B = "${WHO}" }
+
+[[mounts]]
+target = "/gone"
+remove = true
+"#;
+
+#[test]
+fn a_box_runs_from_a_spec_its_base_its_variables_and_its_local_override() {
+    for env in envs_with_busybox() {
+        repo(&env);
+        env.write("base/Foxbox.toml", BASE);
+        env.write("app/Foxbox.toml", APP);
+        env.write("app/.env", "WHO=from-dotenv\nGREETING=hello # a comment\n");
+        env.write("app/Foxbox.local.toml", "[box]\nhostname = \"mine\"\n");
+        let mut c = env.foxbox(["up", "--rm", "app/Foxbox.toml"]);
+        // The environment wins over the env file.
+        c.env("WHO", "from-env");
+        let r = common::Run::from(c.output().unwrap());
+        r.ok();
+        assert_eq!(r.stdout, "hello from-env mine\nmounts-ok\n", "{}", r.stderr);
+        // `up` says a local override is in effect.
+        assert!(
+            r.stderr.contains("foxbox::compose::local_override"),
+            "{}",
+            r.stderr
+        );
+        // Without it and with the variable only in .env.
+        std::fs::remove_file(env.work().join("app/Foxbox.local.toml")).unwrap();
+        let r = env.run(["up", "--rm", "app/Foxbox.toml"]);
+        r.ok();
+        assert_eq!(
+            r.stdout, "hello from-dotenv base\nmounts-ok\n",
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("local_override"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn an_unset_variable_is_an_error_at_its_span_and_dollar_dollar_is_a_dollar() {
+    for env in envs() {
+        env.write(
+            "Foxbox.toml",
+            "[box]\nimage = \"busybox\"\nhostname = \"${HOST:?say which host}\"\ncommand = [\"echo\", \"$$X\", \"x${NOPE}\"]\n",
+        );
+        let r = env.run(["check", "--format", "json", "Foxbox.toml"]);
+        r.assert_code(1);
+        let v = json(&r);
+        let d: Vec<_> = v.as_array().unwrap().iter().collect();
+        assert_eq!(d.len(), 2, "{v:#}");
+        assert_eq!(d[0]["code"], "foxbox::compose::unset_variable");
+        assert_eq!(
+            d[0]["message"],
+            "the variable `HOST` is not set: say which host"
+        );
+        assert_eq!(
+            (d[0]["line"].clone(), d[0]["column"].clone()),
+            (3.into(), 13.into())
+        );
+        assert_eq!(d[0]["end_column"], 36);
+        assert_eq!(d[1]["message"], "the variable `NOPE` is not set");
+        assert_eq!(
+            (d[1]["line"].clone(), d[1]["column"].clone()),
+            (4.into(), 29.into())
+        );
+        // The value as written is not checked again (no bad_hostname).
+        let mut c = env.foxbox(["plan", "--format", "json", "Foxbox.toml"]);
+        c.env("HOST", "den").env("NOPE", "pe");
+        let r = common::Run::from(c.output().unwrap());
+        r.ok();
+        let p = json(&r);
+        assert_eq!(p["plan"]["hostname"], "den");
+        assert_eq!(
+            p["plan"]["process"]["args"],
+            serde_json::json!(["echo", "$X", "xpe"])
+        );
+        // A broken env file is an error naming its line.
+        env.write(".env", "GOOD=1\nnot a line\n");
+        let r = env.run(["check", "Foxbox.toml"]);
+        r.assert_code(1);
+        assert!(
+            r.stderr.contains("foxbox::compose::env_file"),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains(".env line 2"), "{}", r.stderr);
+    }
+}
+
+#[test]
+fn a_value_from_a_base_is_reported_in_the_base_and_plan_shows_sources() {
+    for env in envs() {
+        repo(&env);
+        env.write(
+            "base/Foxbox.toml",
+            "[box]\nimage = \"busybox\"\n\n[limits]\nmemory = \"64x\"\n",
+        );
+        env.write("app/Foxbox.toml", APP);
+        env.write("app/.env", "WHO=me\n");
+        let r = env.run(["check", "app/Foxbox.toml"]);
+        r.assert_code(1);
+        assert!(
+            r.stderr.contains("[app/../base/Foxbox.toml:5:10]")
+                || r.stderr.contains("[base/Foxbox.toml:5:10]"),
+            "{}",
+            r.stderr
+        );
+        assert!(
+            r.stderr
+                .contains("is a base: app/Foxbox.toml extends it at line 1"),
+            "{}",
+            r.stderr
+        );
+        let r = env.run(["check", "--format", "json", "app/Foxbox.toml"]);
+        let v = json(&r);
+        let d = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["code"] == "foxbox::spec::bad_size")
+            .unwrap();
+        assert_eq!(d["file"], "base/Foxbox.toml");
+        assert_eq!(d["line"], 5);
+
+        env.write("base/Foxbox.toml", BASE);
+        let r = env.run(["plan", "--format", "json", "app/Foxbox.toml"]);
+        r.ok();
+        let sources = json(&r)["sources"].clone();
+        let of = |k: &str| {
+            sources
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|s| s["key"] == k)
+                .unwrap_or_else(|| panic!("{k} in {sources:#}"))
+                .clone()
+        };
+        assert_eq!(of("box.image")["file"], "base/Foxbox.toml");
+        assert_eq!(of("box.image")["line"], 2);
+        assert_eq!(of("box.env.A")["file"], "base/Foxbox.toml");
+        assert_eq!(of("box.env.B")["file"], "app/Foxbox.toml");
+        assert_eq!(of("box.env.B")["line"], 5);
+        assert_eq!(of("mounts[\"/scratch\"].target")["line"], 8);
+        let r = env.run(["plan", "app/Foxbox.toml"]);
+        assert!(
+            r.stdout.contains("box.image") && r.stdout.contains("base/Foxbox.toml:2"),
+            "{}",
+            r.stdout
+        );
+    }
+}
+
+#[test]
+fn extends_cycles_missing_bases_and_depth_are_errors_at_the_extends_line() {
+    for env in envs() {
+        env.write(
+            "a.toml",
+            "extends = \"b.toml\"\n[box]\nimage = \"busybox\"\n",
+        );
+        env.write("b.toml", "[box]\nextends = [\"a.toml\"]\n");
+        let r = env.run(["check", "a.toml"]);
+        r.assert_code(1);
+        assert!(
+            r.stderr.contains("foxbox::compose::extends"),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("makes a cycle"), "{}", r.stderr);
+        assert!(r.stderr.contains("[b.toml:2:12]"), "{}", r.stderr);
+
+        env.write(
+            "m.toml",
+            "[box]\nimage = \"busybox\"\nextends = \"nope.toml\"\n",
+        );
+        let r = env.run(["check", "--format", "json", "m.toml"]);
+        r.assert_code(1);
+        let d = &json(&r)[0];
+        assert_eq!(d["code"], "foxbox::compose::extends");
+        assert_eq!(
+            (d["line"].clone(), d["column"].clone()),
+            (3.into(), 11.into())
+        );
+
+        for i in 0..10 {
+            env.write(
+                &format!("d{i}.toml"),
+                format!("extends = \"d{}.toml\"\n", i + 1),
+            );
+        }
+        env.write("d10.toml", "[box]\nimage = \"busybox\"\n");
+        let r = env.run(["check", "d0.toml"]);
+        r.assert_code(1);
+        assert!(r.stderr.contains("more than 8 deep"), "{}", r.stderr);
+        // Eight deep is fine.
+        let r = env.run(["check", "d2.toml"]);
+        r.ok();
+    }
+}
+
+#[test]
+fn a_base_that_widens_isolation_warns_and_strict_refuses_it() {
+    for env in envs() {
+        repo(&env);
+        env.write(
+            "base.toml",
+            "[box]\nimage = \"busybox\"\n[capabilities]\nadd = [\"SYS_ADMIN\"]\n[network]\nmode = \"host\"\n[[mounts]]\ntype = \"bind\"\nsource = \"/etc\"\ntarget = \"/host-etc\"\n",
+        );
+        env.write(
+            "Foxbox.toml",
+            "extends = \"base.toml\"\n[capabilities]\nadd = [\"CHOWN\"]\n",
+        );
+        let r = env.run(["check", "--format", "json", "Foxbox.toml"]);
+        r.ok();
+        let v = json(&r);
+        let trust: Vec<_> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["code"] == "foxbox::compose::untrusted_base")
+            .collect();
+        // SYS_ADMIN, host network and the /etc bind: not the spec's own CHOWN.
+        assert_eq!(trust.len(), 3, "{v:#}");
+        for d in &trust {
+            assert_eq!(d["file"], "Foxbox.toml");
+            assert_eq!(d["line"], 1);
+            assert_eq!(d["severity"], "warning");
+        }
+        assert!(trust[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("SYS_ADMIN (line 4)"));
+        let r = env.run(["check", "--strict", "Foxbox.toml"]);
+        r.assert_code(1);
+        assert!(
+            r.stdout.starts_with("Foxbox.toml: 3 errors"),
+            "{}",
+            r.stdout
+        );
+        // The same values in the spec itself are its own business.
+        env.write(
+            "own.toml",
+            "[box]\nimage = \"busybox\"\n[capabilities]\nadd = [\"SYS_ADMIN\"]\n",
+        );
+        env.run(["check", "--strict", "own.toml"]).ok();
+        // A base outside the repository.
+        let outside = tempfile::tempdir().unwrap();
+        let base = outside.path().join("b.toml");
+        std::fs::write(&base, "[box]\nimage = \"busybox\"\n").unwrap();
+        std::fs::set_permissions(
+            outside.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        env.write("out.toml", format!("extends = \"{}\"\n", base.display()));
+        let r = env.run(["check", "out.toml"]);
+        r.ok();
+        assert!(
+            r.stderr.contains("foxbox::compose::base_outside_repo"),
+            "{}",
+            r.stderr
+        );
+        env.run(["check", "--strict", "out.toml"]).assert_code(1);
+    }
+}
+
+#[test]
+fn lint_shows_a_base_finding_at_the_extends_line_naming_the_base_line() {
+    for env in envs() {
+        env.write(
+            "base/net.toml",
+            "[box]\nimage = \"busybox\"\n[network]\nmode = \"host\"\n",
+        );
+        env.write("n.toml", "# the app\nextends = \"base/net.toml\"\n");
+        let r = env.run(["lint", "--format", "json", "n.toml"]);
+        let v = json(&r);
+        let f = v[0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["rule"] == "FB002")
+            .unwrap_or_else(|| panic!("{v:#}"))
+            .clone();
+        assert_eq!(f["line"], 2);
+        assert!(
+            f["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("(from base/net.toml line 4)"),
+            "{f}"
+        );
+    }
+}
