@@ -328,3 +328,37 @@ fn lint_shows_a_base_finding_at_the_extends_line_naming_the_base_line() {
         );
     }
 }
+
+#[test]
+fn diff_names_the_base_line_of_a_changed_value() {
+    for env in envs() {
+        env.write(
+            "b1.toml",
+            "[box]\nimage = \"busybox\"\n[limits]\nmemory = \"64m\"\n",
+        );
+        env.write(
+            "b2.toml",
+            "[box]\nimage = \"busybox\"\n\n[limits]\nmemory = \"128m\"\n",
+        );
+        env.write("o.toml", "extends = \"b1.toml\"\n");
+        env.write("n.toml", "extends = \"b2.toml\"\n");
+        let r = env.run(["diff", "--format", "json", "o.toml", "n.toml"]);
+        r.assert_code(1);
+        let c = &json(&r)["changes"][0];
+        assert_eq!(c["key"], "memory");
+        assert_eq!(
+            c["old_location"],
+            serde_json::json!({"file": "b1.toml", "line": 4})
+        );
+        assert_eq!(
+            c["new_location"],
+            serde_json::json!({"file": "b2.toml", "line": 5})
+        );
+        // The same plan through a base and written out is equal.
+        env.write(
+            "flat.toml",
+            "[box]\nimage = \"busybox\"\n[limits]\nmemory = \"64m\"\n",
+        );
+        env.run(["diff", "o.toml", "flat.toml"]).ok();
+    }
+}

@@ -691,12 +691,10 @@ impl Composition {
                 }
             }
             _ => {
-                let (k, local) = split(v.span().into());
-                if let Some(layer) = self.layers.get(k) {
-                    let line = crate::diag::line_col(&layer.text, local.start).0;
+                if let Some((file, line)) = self.place(v.span().into()) {
                     out.push(Source {
                         key: key.to_string(),
-                        file: layer.path.display().to_string(),
+                        file,
                         line,
                     });
                 }
@@ -718,6 +716,14 @@ impl Composition {
         let line = crate::diag::line_col(&layer.text, local.start).0;
         let note = format!("from {} line {line}", layer.path.display());
         (self.extended_at(k).map(|(at, _)| at), Some(note))
+    }
+
+    /// The file (as shown) and line of a layered span.
+    pub fn place(&self, span: Span) -> Option<(String, usize)> {
+        let (k, local) = split(span);
+        let layer = self.layers.get(k)?;
+        let line = crate::diag::line_col(&layer.text, local.start).0;
+        Some((layer.path.display().to_string(), line))
     }
 
     /// Whether a local override is merged.
