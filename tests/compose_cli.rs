@@ -362,3 +362,74 @@ fn diff_names_the_base_line_of_a_changed_value() {
         env.run(["diff", "o.toml", "flat.toml"]).ok();
     }
 }
+
+#[test]
+fn lock_pins_images_and_tarballs_and_check_finds_it_stale() {
+    for env in envs_with_busybox() {
+        std::fs::copy(common::busybox_tarball(), env.work().join("rootfs.tar.gz")).unwrap();
+        env.write("base.toml", "[box]\nimage = \"rootfs.tar.gz\"\n");
+        env.write(
+            "Foxbox.toml",
+            "extends = \"base.toml\"\n[box]\nimage = \"busybox\"\ncommand = [\"echo\", \"locked\"]\n",
+        );
+        let r = env.run(["lock", "--check"]);
+        r.assert_code(1);
+        assert!(r.stdout.contains("missing"), "{}", r.stdout);
+        // Unlocked, lint says the image is not pinned.
+        let r = env.run(["lint", "--format", "json", "Foxbox.toml"]);
+        assert!(r.stdout.contains("FB001"), "{}", r.stdout);
+
+        env.run(["lock"]).ok();
+        let text = std::fs::read_to_string(env.work().join("Foxbox.lock")).unwrap();
+        let lock: toml::Table = toml::from_str(&text).unwrap();
+        let images = lock["image"].as_array().unwrap();
+        let refs: Vec<_> = images
+            .iter()
+            .map(|i| i["reference"].as_str().unwrap())
+            .collect();
+        assert_eq!(refs, ["busybox", "rootfs.tar.gz"]);
+        let digest = images[0]["digest"].as_str().unwrap().to_string();
+        assert!(digest.starts_with("sha256:"), "{text}");
+        assert_eq!(images[1]["kind"].as_str(), Some("tarball"));
+        env.run(["lock", "--check"]).ok();
+
+        // The plan, and so `up`, use the locked digest; lint is content.
+        let r = env.run(["plan", "--format", "json"]);
+        r.ok();
+        let image = json(&r)["plan"]["image"].to_string();
+        assert!(image.contains(&digest), "{image}");
+        let r = env.run(["up", "--rm"]);
+        r.ok();
+        assert_eq!(r.stdout, "locked\n");
+        let r = env.run(["lint", "--format", "json", "Foxbox.toml"]);
+        assert!(!r.stdout.contains("FB001"), "{}", r.stdout);
+
+        // A tarball that changes makes the lock stale: check warns at the base's line.
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(env.work().join("rootfs.tar.gz"))
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"x").unwrap();
+        let r = env.run(["check", "--format", "json", "Foxbox.toml"]);
+        r.ok();
+        let d = &json(&r)[0];
+        assert_eq!(d["code"], "foxbox::compose::lock_stale");
+        assert_eq!(d["file"], "base.toml");
+        assert_eq!(d["line"], 2);
+        env.run(["lock", "--check"]).assert_code(1);
+        // A reference not in the lock.
+        env.run(["lock"]).ok();
+        env.write(
+            "Foxbox.toml",
+            "extends = \"base.toml\"\n[box]\nimage = \"busybox:other\"\n",
+        );
+        let r = env.run(["lock", "--check"]);
+        r.assert_code(1);
+        assert!(
+            r.stderr.contains("`busybox:other` is not in Foxbox.lock"),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("no longer names"), "{}", r.stderr);
+    }
+}

@@ -17,6 +17,7 @@ mod human;
 mod image;
 mod lifecycle;
 mod lint;
+mod lock;
 mod login;
 mod plan;
 mod pull;
@@ -111,6 +112,13 @@ pub enum Command {
     Test(test::TestArgs),
     /// Print the ordered steps the executor will run for a spec.
     Plan(plan::PlanArgs),
+    /// Pin the images a spec and its bases name in NAME.lock beside it (--check: exit 1 when
+    /// stale).
+    ///
+    /// Tags are resolved through the image store (a registry image by its manifest digest, a
+    /// local one by its id), tarballs by their file digest. `up`, `plan` and `check` use the
+    /// locked digest of the spec's image when a lock exists, and warn when it is stale.
+    Lock(lock::LockArgs),
     /// Run a box from a spec (./Foxbox.toml by default).
     Up(up::UpArgs),
     /// Run a box from an image and podman-style flags.
@@ -210,6 +218,7 @@ impl Command {
             | Command::Rm(_)
             | Command::Build(_)
             | Command::Test(_)
+            | Command::Lock(_)
             | Command::System(_) => false,
         }
     }
@@ -262,6 +271,7 @@ pub fn main(cli: Cli) -> u8 {
         Command::Diff(a) => diff::run(a, &ctx),
         Command::Test(a) => test::run(a, &ctx),
         Command::Plan(a) => plan::run(a, &ctx),
+        Command::Lock(a) => lock::run(a, &ctx),
         Command::Up(a) => up::run(a, &ctx),
         Command::Run(a) => run::run(*a, &ctx),
         Command::Build(a) => build::run(a, &ctx),

@@ -287,6 +287,11 @@ registry! {
         NOTHING_TO_REMOVE = "foxbox::compose::nothing_to_remove",
         /// A local override (`Foxbox.local.toml` beside the spec) is merged into the spec.
         LOCAL_OVERRIDE = "foxbox::compose::local_override",
+        /// The spec's lock (`Foxbox.lock`) is stale: an image reference not in it, a tarball
+        /// whose digest changed, an entry no reference uses (`foxbox lock` updates it).
+        LOCK_STALE = "foxbox::compose::lock_stale",
+        /// The lock file cannot be read, is not a lock, or an image cannot be locked.
+        LOCK = "foxbox::compose::lock",
     }
 }
 

@@ -98,6 +98,9 @@ pub struct Merged<'t> {
     /// written would only repeat the problem.
     pub failed: Vec<Span>,
     pub diagnostics: Vec<Diagnostic>,
+    /// Every file's `box.image` (interpolated; a base's tarball path made absolute), with its
+    /// layered span: what `foxbox lock` pins.
+    pub images: Vec<(String, Span)>,
 }
 
 /// The files of a spec, in layers, with what went wrong finding them.
@@ -383,6 +386,7 @@ impl Composition {
         let mut syntax = Vec::new();
         let mut diags = Vec::new();
         let mut failed = Vec::new();
+        let mut images = Vec::new();
         for &k in &self.order {
             let layer = &self.layers[k];
             let off = k * LAYER_STRIDE;
@@ -432,6 +436,15 @@ impl Composition {
             if layer.dir != self.layers[0].dir {
                 rebase(&mut root, &layer.dir);
             }
+            if let Some(img) = root
+                .get("box")
+                .and_then(|b| b.get_ref().as_table())
+                .and_then(|b| b.get("image"))
+            {
+                if let Some(text) = img.get_ref().as_str() {
+                    images.push((text.to_string(), shifted(img.span(), off).into()));
+                }
+            }
             let root = shift_table(root, off);
             merge_table(&mut acc, root, "", &mut diags);
         }
@@ -441,6 +454,7 @@ impl Composition {
             syntax,
             failed,
             diagnostics: diags,
+            images,
         }
     }
 

@@ -42,6 +42,7 @@ pub mod flags;
 #[doc(hidden)]
 pub use crate::preflight as host;
 pub mod image;
+pub mod lock;
 pub mod parse;
 pub mod paths;
 pub mod ports;
@@ -287,6 +288,18 @@ pub fn provenance(path: &Path) -> std::io::Result<(Vec<compose::Source>, usize)>
     Ok((c.provenance(), c.order.len()))
 }
 
+/// The image references of the spec at `path` and its bases (what `foxbox lock` pins), the
+/// spec's files, and the lock file beside it.
+pub fn lock_inputs(
+    path: &Path,
+) -> std::io::Result<(Vec<lock::Reference>, compose::Composition, PathBuf)> {
+    let text = read_spec(path)?;
+    let dir = spec_dir(path);
+    let c = composition(&text, path, &dir);
+    let refs = lock::references(&c.merged(), &dir);
+    Ok((refs, c, lock::lock_path(path, &dir)))
+}
+
 /// `check --strict`: what a base widens of the box's isolation, and bases from outside the
 /// repository, become errors.
 pub fn strict(diags: &mut [Diagnostic]) {
@@ -313,6 +326,7 @@ pub fn check_composed(
     let base = absolute_dir(base_dir);
     let comp = compose::Composition::discover(text, path, &base, opts);
     let merged = comp.merged();
+    let refs = lock::references(&merged, &base);
     let (raw, read) = parse::from_tree(&merged.tree);
     let (syntax_spans, failed, mut composing) = (merged.syntax, merged.failed, merged.diagnostics);
     composing.extend(comp.diagnostics.iter().cloned());
@@ -356,8 +370,47 @@ pub fn check_composed(
         .into_iter()
         .map(|d| comp.locate(d))
         .collect();
+    let (mut plan, mut diagnostics) = (plan, diagnostics);
+    check_lock(path, &base, &refs, plan.as_mut(), &mut diagnostics, &comp);
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
     (plan.filter(|_| !has_errors), diagnostics)
+}
+
+/// With a lock beside the spec: warn about what is stale in it, and pin the plan's image.
+fn check_lock(
+    path: &Path,
+    dir: &Path,
+    refs: &[lock::Reference],
+    plan: Option<&mut Plan>,
+    diagnostics: &mut Vec<Diagnostic>,
+    comp: &compose::Composition,
+) {
+    let file = lock::lock_path(path, dir);
+    let shown = path
+        .parent()
+        .map_or_else(
+            || file.clone(),
+            |p| p.join(file.file_name().unwrap_or_default()),
+        )
+        .display()
+        .to_string();
+    match lock::read(&file) {
+        Ok(None) => {}
+        Ok(Some(l)) => {
+            diagnostics.extend(
+                lock::stale(refs, &l, &shown)
+                    .into_iter()
+                    .map(|d| comp.locate(d)),
+            );
+            if let Some(plan) = plan {
+                lock::pin(plan, refs, &l);
+            }
+        }
+        Err(message) => diagnostics.push(
+            Diagnostic::error(crate::diag::codes::compose::LOCK, message)
+                .with_help("`foxbox lock` writes it afresh"),
+        ),
+    }
 }
 
 /// Parse diagnostics, then the resolver's, minus those a syntax error explains (a value the
