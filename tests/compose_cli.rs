@@ -433,3 +433,115 @@ fn lock_pins_images_and_tarballs_and_check_finds_it_stale() {
         assert!(r.stderr.contains("no longer names"), "{}", r.stderr);
     }
 }
+
+/// `run --emit-spec` / `--dry-run --format toml`: the spec made from a command line has the
+/// command line's plan.
+#[test]
+fn an_emitted_spec_makes_the_command_lines_plan() {
+    let lines: &[&[&str]] = &[
+        &["busybox"],
+        &[
+            "--name",
+            "web",
+            "-e",
+            "A=x$y",
+            "-e",
+            "B",
+            "-w",
+            "/tmp",
+            "-u",
+            "1:2",
+            "busybox",
+            "sh",
+            "-c",
+            "echo $HOME $$",
+        ],
+        &[
+            "-m",
+            "64m",
+            "--memory-swap",
+            "128m",
+            "--cpus",
+            "0.5",
+            "--pids-limit",
+            "50",
+            "--timeout",
+            "30",
+            "busybox",
+            "true",
+        ],
+        &[
+            "--cap-add",
+            "NET_RAW",
+            "--cap-drop",
+            "ALL",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--read-only",
+            "busybox",
+        ],
+        &[
+            "-v",
+            "./data:/data:ro",
+            "--tmpfs",
+            "/tmp",
+            "--tmpfs",
+            "/run:size=1m,mode=700",
+            "--network",
+            "pasta",
+            "-p",
+            "127.0.0.1:8080:80",
+            "busybox",
+        ],
+        &[
+            "--init",
+            "--entrypoint",
+            "[\"/bin/sh\",\"-c\"]",
+            "--hostname",
+            "fox",
+            "busybox",
+            "echo hi",
+        ],
+        &["--env-file", "vars.env", "./rootfs.tar.gz", "ls"],
+    ];
+    for env in envs() {
+        env.write("data/x", "x");
+        env.write("vars.env", "FROM_FILE=1\n");
+        std::fs::copy(common::busybox_tarball(), env.work().join("rootfs.tar.gz")).unwrap();
+        for (i, line) in lines.iter().enumerate() {
+            let mut emit = vec!["run", "--emit-spec"];
+            emit.extend_from_slice(line);
+            let run_with_b = |args: &[&str]| {
+                let mut c = env.foxbox(args);
+                c.env("B", "from-caller");
+                common::Run::from(c.output().unwrap())
+            };
+            let r = run_with_b(&emit);
+            r.ok();
+            let mut dry = vec!["run", "--dry-run", "--format", "toml"];
+            dry.extend_from_slice(line);
+            assert_eq!(run_with_b(&dry).stdout, r.stdout, "{line:?}");
+            // Saved elsewhere, it means the same.
+            let spec = env.write(&format!("emitted/{i}.toml"), &r.stdout);
+            let mut c = env.foxbox(["plan", "--format", "json", spec.to_str().unwrap()]);
+            c.env("B", "from-caller");
+            let from_spec = json(&common::Run::from(c.output().unwrap()));
+            let mut json_line = vec!["run", "--dry-run", "--format", "json"];
+            json_line.extend_from_slice(line);
+            let mut c = env.foxbox(&json_line);
+            c.env("B", "from-caller");
+            let from_line = json(&common::Run::from(c.output().unwrap()));
+            let strip = |v: &Value| {
+                let mut p = v["plan"].clone();
+                p.as_object_mut().unwrap().remove("origin");
+                (p, v["steps"].clone())
+            };
+            assert_eq!(
+                strip(&from_spec),
+                strip(&from_line),
+                "{line:?}\n{}",
+                r.stdout
+            );
+        }
+    }
+}

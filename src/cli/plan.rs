@@ -147,7 +147,7 @@ pub fn load_plan(path: &Path, overrides: &Overrides, ctx: &Ctx) -> Result<Plan, 
     }
 }
 
-fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
+pub(super) fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
     let mut out = format!("plan for {}\n", path.display());
     let mut row = |k: &str, v: String| out.push_str(&format!("  {k:<12} {v}\n"));
     row(

@@ -79,6 +79,8 @@ pub struct FlagsChecked {
     pub diagnostics: Vec<Diagnostic>,
     /// The command line the diagnostics' spans point into (render it as the source).
     pub command_line: String,
+    /// The spec the flags make (`run --emit-spec` writes it out).
+    pub raw: RawSpec,
 }
 
 /// The entries of a podman `--env-file`: `KEY=VALUE` lines (the value taken verbatim),
@@ -129,6 +131,7 @@ pub fn check_run_flags(
         plan: plan.filter(|_| !has_errors),
         diagnostics,
         command_line: b.text,
+        raw,
     }
 }
 

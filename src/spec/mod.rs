@@ -36,6 +36,7 @@
 pub mod build;
 pub mod codes;
 pub mod compose;
+pub mod emit;
 pub mod flags;
 /// The host checks moved beside the spec ([`crate::preflight`]): parsing a spec needs nothing
 /// of the host. This old path is kept for callers not yet moved.
