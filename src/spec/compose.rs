@@ -258,7 +258,7 @@ impl Composition {
             if chain.len() > MAX_DEPTH {
                 self.diagnostics.push(err(format!(
                     "bases more than {MAX_DEPTH} deep: {}",
-                    show_chain(chain)
+                    show_chain(chain, &self.layers[0].dir)
                 )));
                 continue;
             }
@@ -278,8 +278,11 @@ impl Composition {
                 let mut cycle = chain.clone();
                 cycle.push(full);
                 self.diagnostics.push(
-                    err(format!("`extends` makes a cycle: {}", show_chain(&cycle)))
-                        .with_help("a spec cannot extend itself, directly or through its bases"),
+                    err(format!(
+                        "`extends` makes a cycle: {}",
+                        show_chain(&cycle, &self.layers[0].dir)
+                    ))
+                    .with_help("a spec cannot extend itself, directly or through its bases"),
                 );
                 continue;
             }
@@ -764,10 +767,11 @@ fn tidy(p: &Path) -> PathBuf {
     out
 }
 
-fn show_chain(chain: &[PathBuf]) -> String {
+/// The files of a chain of `extends`, relative to the spec's directory.
+fn show_chain(chain: &[PathBuf], dir: &Path) -> String {
     chain
         .iter()
-        .map(|p| p.display().to_string())
+        .map(|p| super::lock::relative_to(p, dir).display().to_string())
         .collect::<Vec<_>>()
         .join(" → ")
 }
@@ -986,6 +990,72 @@ fn merge_mounts<'i>(
         .filter_map(|(m, _)| m)
         .chain(added)
         .collect()
+}
+
+/// The fuzz target's body (`fuzz/fuzz_targets/compose.rs`), here so tests run its seeds:
+/// `text` split at `\n%%\n` lines is `Foxbox.toml`, `base.toml`, `sub/deep.toml`,
+/// `Foxbox.local.toml` and `.env` in `/fuzz`, read from memory. Panics when a plan comes with
+/// an error or without one nothing comes.
+#[doc(hidden)]
+pub fn exercise(text: &str) {
+    const NAMES: [&str; 5] = [
+        "Foxbox.toml",
+        "base.toml",
+        "sub/deep.toml",
+        "Foxbox.local.toml",
+        ".env",
+    ];
+    let parts: Vec<&str> = text.splitn(NAMES.len(), "\n%%\n").collect();
+    let files: Vec<(PathBuf, String)> = NAMES
+        .iter()
+        .zip(&parts)
+        .skip(1)
+        .map(|(n, t)| (Path::new("/fuzz").join(n), t.to_string()))
+        .collect();
+    let read = |p: &Path| {
+        files
+            .iter()
+            .find(|(n, _)| n == p)
+            .map(|(_, t)| t.clone())
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+    };
+    let opts = Options {
+        read: &read,
+        env: Vars::new(
+            [
+                ("WHO".to_string(), "fox".to_string()),
+                ("EMPTY".to_string(), String::new()),
+            ],
+            [],
+        ),
+        local: true,
+    };
+    let main = parts.first().copied().unwrap_or("");
+    let (plan, diags) = super::check_composed(
+        main,
+        Path::new("Foxbox.toml"),
+        Path::new("/fuzz"),
+        &super::Overrides::default(),
+        &opts,
+    );
+    let src = crate::diag::Source {
+        name: "Foxbox.toml",
+        text: Some(main),
+    };
+    let _ = crate::diag::render_source(&diags, src, crate::diag::RenderOptions::default());
+    let _ = crate::diag::to_json(&diags, src);
+    let c = Composition::discover(main, Path::new("Foxbox.toml"), Path::new("/fuzz"), &opts);
+    let _ = c.provenance();
+    match plan {
+        Some(plan) => {
+            assert!(diags.iter().all(|d| !d.is_error()), "a plan with errors");
+            let _ = serde_json::to_string(&plan);
+        }
+        None => assert!(
+            diags.iter().any(Diagnostic::is_error),
+            "no plan and no error"
+        ),
+    }
 }
 
 #[cfg(test)]

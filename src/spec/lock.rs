@@ -137,7 +137,7 @@ pub fn references(merged: &Merged<'_>, dir: &Path) -> Vec<Reference> {
 }
 
 /// `path` relative to `dir` when both are absolute (`../x` steps as needed).
-fn relative_to(path: &Path, dir: &Path) -> PathBuf {
+pub(crate) fn relative_to(path: &Path, dir: &Path) -> PathBuf {
     let p: Vec<Component<'_>> = path.components().collect();
     let d: Vec<Component<'_>> = dir.components().collect();
     let common = p.iter().zip(&d).take_while(|(a, b)| a == b).count();
