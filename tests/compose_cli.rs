@@ -545,3 +545,26 @@ fn an_emitted_spec_makes_the_command_lines_plan() {
         }
     }
 }
+
+#[test]
+fn foxbox_test_runs_a_bases_tests_and_names_their_line() {
+    for env in envs_with_busybox() {
+        env.write(
+            "tb.toml",
+            "[box]\nimage = \"busybox\"\n\n[[test]]\nname = \"from base\"\ncommand = [\"sh\", \"-c\", \"test \\\"$WHO\\\" = fox\"]\n",
+        );
+        env.write(
+            "t.toml",
+            "extends = \"tb.toml\"\n[box]\nenv = { WHO = \"${WHO:-nobody}\" }\n",
+        );
+        let r = env.run(["test", "t.toml"]);
+        r.assert_code(1);
+        assert!(r.stdout.contains("FAIL from base"), "{}", r.stdout);
+        assert!(r.stdout.contains("at tb.toml:4"), "{}", r.stdout);
+        let mut c = env.foxbox(["test", "t.toml"]);
+        c.env("WHO", "fox");
+        let r = common::Run::from(c.output().unwrap());
+        r.ok();
+        assert!(r.stdout.starts_with("ok   from base"), "{}", r.stdout);
+    }
+}
