@@ -112,15 +112,23 @@ fn an_unset_variable_is_an_error_at_its_span_and_dollar_dollar_is_a_dollar() {
             p["plan"]["process"]["args"],
             serde_json::json!(["echo", "$X", "xpe"])
         );
-        // A broken env file is an error naming its line.
-        env.write(".env", "GOOD=1\nnot a line\n");
-        let r = env.run(["check", "Foxbox.toml"]);
-        r.assert_code(1);
+        // A broken .env found beside the spec warns, naming its line; a named one is an error.
+        env.write(".env", "HOST=den\nnot a line\n");
+        env.write("e.toml", "[box]\nimage = \"busybox\"\n");
+        let r = env.run(["check", "e.toml"]);
+        r.ok();
         assert!(
             r.stderr.contains("foxbox::compose::env_file"),
             "{}",
             r.stderr
         );
+        assert!(r.stderr.contains(".env line 2"), "{}", r.stderr);
+        env.write(
+            "n.toml",
+            "env_file = \".env\"\n[box]\nimage = \"busybox\"\n",
+        );
+        let r = env.run(["check", "n.toml"]);
+        r.assert_code(1);
         assert!(r.stderr.contains(".env line 2"), "{}", r.stderr);
     }
 }

@@ -372,14 +372,23 @@ impl Composition {
         };
         match vars::parse_env_file(&text) {
             Ok(entries) => self.vars.add_under(entries),
-            Err(e) => self.diagnostics.push(
-                Diagnostic::error(
-                    codes::ENV_FILE,
-                    format!("{} line {}: {}", file.display(), e.line, e.message),
-                )
-                .with_span(span)
-                .with_help("env files hold KEY=VALUE lines, `#` comments and blank lines"),
-            ),
+            Err(e) => {
+                let message = format!("{} line {}: {}", file.display(), e.line, e.message);
+                // A `.env` found beside the spec may be another tool's: its problems warn (and
+                // its variables are not used); a named env file is the spec's own.
+                let d = if named.is_some() {
+                    Diagnostic::error(codes::ENV_FILE, message)
+                } else {
+                    Diagnostic::warning(
+                        codes::ENV_FILE,
+                        format!("{message}; its variables are not used"),
+                    )
+                };
+                self.diagnostics.push(
+                    d.with_span(span)
+                        .with_help("env files hold KEY=VALUE lines, `#` comments and blank lines"),
+                );
+            }
         }
     }
 
