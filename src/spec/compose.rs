@@ -272,6 +272,13 @@ impl Composition {
                 self.diagnostics.push(err("`extends` is empty".into()));
                 continue;
             }
+            if rel.contains("://") {
+                self.diagnostics.push(
+                    err(format!("`{rel}` is a URL: foxbox fetches no bases"))
+                        .with_help("vendor the base into the repository and extend it by path"),
+                );
+                continue;
+            }
             let dir = &self.layers[k].dir;
             let full = paths::normalise(&dir.join(&rel));
             if chain.contains(&full) {
@@ -1142,6 +1149,8 @@ mod tests {
         let d = c.locate(d.clone());
         assert_eq!(d.file.as_ref().unwrap().name, "a.toml");
         assert_eq!(d.span, Some(Span::new(10, 23)));
+        let c = compose("extends = \"https://x/b.toml\"\n", &[]);
+        assert!(c.diagnostics[0].message.contains("is a URL"));
         let c = compose("[box]\nextends = \"nope.toml\"\n", &[]);
         assert_eq!(c.diagnostics[0].span, Some(Span::new(16, 27)));
         assert!(c.diagnostics[0].message.contains("cannot read"));
