@@ -576,3 +576,36 @@ fn foxbox_test_runs_a_bases_tests_and_names_their_line() {
         assert!(r.stdout.starts_with("ok   from base"), "{}", r.stdout);
     }
 }
+
+/// A spec that builds its image: the lock pins what it builds from, and `build` uses it.
+#[test]
+fn lock_pins_a_builds_from_image_and_build_uses_it() {
+    for env in envs_with_busybox() {
+        env.write(
+            "Foxbox.toml",
+            "[box]\nimage = \"sp:1\"\n\n[build]\nfrom = \"busybox\"\ncmd = [\"echo\", \"built\"]\n",
+        );
+        env.run(["lock"]).ok();
+        let text = std::fs::read_to_string(env.work().join("Foxbox.lock")).unwrap();
+        let lock: toml::Table = toml::from_str(&text).unwrap();
+        let images = lock["image"].as_array().unwrap();
+        // The box runs what it builds: only `from` is locked.
+        assert_eq!(images.len(), 1, "{text}");
+        assert_eq!(images[0]["reference"].as_str(), Some("busybox"));
+        env.run(["build", "-t", "sp:1"]).ok();
+        let up = env.run(["up", "--rm"]);
+        up.ok();
+        assert_eq!(up.stdout, "built\n");
+        // A lock naming another image makes the build use that one (here: none such).
+        let digest = images[0]["digest"].as_str().unwrap();
+        let bogus = format!("sha256:{}", "0".repeat(64));
+        env.write("Foxbox.lock", text.replace(digest, &bogus));
+        let r = env.run(["build", "-t", "sp:2"]);
+        assert_ne!(r.code, 0, "{}", r.stderr);
+        assert!(
+            r.stderr.contains(&bogus) || r.stderr.contains("0000000"),
+            "{}",
+            r.stderr
+        );
+    }
+}

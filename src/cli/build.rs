@@ -138,6 +138,9 @@ pub fn run(a: BuildArgs, ctx: &Ctx) -> CmdResult {
         }
     };
     super::err(&render(&warnings));
+    if let Err(m) = foxbox::spec::lock::pin_build_from(&mut recipe.from, &file) {
+        return Err(failure!(foxbox::diag::codes::compose::LOCK, "{m}"));
+    }
     if let Some(c) = &a.context {
         recipe.context = absolute(c);
     }

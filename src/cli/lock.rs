@@ -113,7 +113,7 @@ pub fn run(a: LockArgs, ctx: &Ctx) -> CmdResult {
                 let image = s.resolve(&ImageRef::Stored(n.clone())).map_err(|e| {
                     failure!(
                         codes::compose::LOCK,
-                        help = "pull or import it first (`foxbox pull`, `foxbox image import`)",
+                        help = "pull, import or build it first (`foxbox pull`, `foxbox image import`, `foxbox build`)",
                         "cannot lock `{}`: {e}",
                         r.key
                     )

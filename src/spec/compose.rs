@@ -98,9 +98,9 @@ pub struct Merged<'t> {
     /// written would only repeat the problem.
     pub failed: Vec<Span>,
     pub diagnostics: Vec<Diagnostic>,
-    /// Every file's `box.image` (interpolated; a base's tarball path made absolute), with its
-    /// layered span: what `foxbox lock` pins.
-    pub images: Vec<(String, Span)>,
+    /// Every file's `box.image` (interpolated; a base's tarball path made absolute) and
+    /// `build.from`, with its layered span: what `foxbox lock` pins.
+    pub images: Vec<(&'static str, String, Span)>,
 }
 
 /// The files of a spec, in layers, with what went wrong finding them.
@@ -455,13 +455,15 @@ impl Composition {
             if layer.dir != self.layers[0].dir {
                 rebase(&mut root, &layer.dir);
             }
-            if let Some(img) = root
-                .get("box")
-                .and_then(|b| b.get_ref().as_table())
-                .and_then(|b| b.get("image"))
-            {
-                if let Some(text) = img.get_ref().as_str() {
-                    images.push((text.to_string(), shifted(img.span(), off).into()));
+            for (section, key) in [("box", "image"), ("build", "from")] {
+                if let Some(img) = root
+                    .get(section)
+                    .and_then(|b| b.get_ref().as_table())
+                    .and_then(|b| b.get(key))
+                {
+                    if let Some(text) = img.get_ref().as_str() {
+                        images.push((section, text.to_string(), shifted(img.span(), off).into()));
+                    }
                 }
             }
             let root = shift_table(root, off);

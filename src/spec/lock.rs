@@ -98,10 +98,16 @@ pub fn render(lock: &Lock) -> String {
     format!("# Written by `foxbox lock`: the image digests this spec runs. Commit it.\n{body}")
 }
 
-/// Every image reference of a spec and its bases (one per key), from its merged files.
+/// Every image reference of a spec and its bases (one per key), from its merged files. A spec
+/// with a `[build]` table runs the image it builds: its `box.image` is not locked (its
+/// `build.from` is).
 pub fn references(merged: &Merged<'_>, dir: &Path) -> Vec<Reference> {
+    let builds = merged.tree.contains_key("build");
     let mut out: Vec<Reference> = Vec::new();
-    for (text, span) in &merged.images {
+    for (section, text, span) in &merged.images {
+        if builds && *section == "box" {
+            continue;
+        }
         if merged
             .failed
             .iter()
@@ -235,6 +241,27 @@ pub fn stale(refs: &[Reference], lock: &Lock, lock_name: &str) -> Vec<Diagnostic
 fn short(d: &str) -> &str {
     let hex = d.strip_prefix("sha256:").unwrap_or(d);
     hex.get(..12).unwrap_or(hex)
+}
+
+/// Pin a recipe's `from` image (`foxbox build`) to its digest in the lock beside the recipe
+/// file, when there is one and it locks that reference.
+pub fn pin_build_from(from: &mut super::build::From, recipe: &Path) -> Result<(), String> {
+    let super::build::From::Image(text) = from else {
+        return Ok(());
+    };
+    let Some(lock) = read(&lock_path(recipe, &super::spec_dir(recipe)))? else {
+        return Ok(());
+    };
+    if ImageName::parse(text).is_ok_and(|n| n.digest().is_none()) {
+        if let Some(e) = lock
+            .images
+            .iter()
+            .find(|e| e.reference == *text && e.kind == "image")
+        {
+            *text = format!("{text}@{}", e.digest);
+        }
+    }
+    Ok(())
 }
 
 /// Pin the plan's image to its locked digest, when the spec names a stored image by tag and
