@@ -334,6 +334,17 @@ fn lint_shows_a_base_finding_at_the_extends_line_naming_the_base_line() {
                 .ends_with("(from base/net.toml line 4)"),
             "{f}"
         );
+        assert_eq!(v[0]["local_override"], Value::Null);
+        // lint says when a local override is in effect.
+        env.write("n.local.toml", "[box]\nname = \"mine\"\n");
+        let v = json(&env.run(["lint", "--format", "json", "n.toml"]));
+        assert_eq!(v[0]["local_override"], "n.local.toml");
+        let r = env.run(["lint", "n.toml"]);
+        assert!(
+            r.stderr.contains("local override n.local.toml"),
+            "{}",
+            r.stderr
+        );
     }
 }
 

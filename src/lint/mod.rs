@@ -81,6 +81,8 @@ pub struct Report {
     pub errors: Vec<Diagnostic>,
     /// The spec's text (to render against).
     pub text: String,
+    /// The local override merged into the spec (`Foxbox.local.toml`), when there is one.
+    pub local_override: Option<PathBuf>,
 }
 
 impl Report {
@@ -124,6 +126,7 @@ pub fn lint_with(text: &str, path: &Path, base_dir: &Path, image_user: ImageUser
         unknown_allows: Vec::new(),
         errors: Vec::new(),
         text: text.to_string(),
+        local_override: None,
     };
     let (plan, diags) = spec::check_str(text, path, base_dir);
     let Some(plan) = plan else {
@@ -133,6 +136,7 @@ pub fn lint_with(text: &str, path: &Path, base_dir: &Path, image_user: ImageUser
     // The spec with its bases and local override; a finding about a value from another file
     // is shown at the spec's own `extends` line, naming where the value is.
     let comp = spec::composition(text, path, base_dir);
+    report.local_override = comp.local().map(|l| l.path.clone());
     let raw = {
         let merged = comp.merged();
         spec::parse::from_tree(&merged.tree).0
