@@ -158,7 +158,9 @@ pub fn lint_with(text: &str, path: &Path, base_dir: &Path, image_user: ImageUser
         .flat_map(|a| &a.value);
     for id in allow_ids {
         if rules::by_id(&id.value).is_none() {
-            let (line, _) = line_col(text, id.span.start);
+            // An id a base allows is shown at the spec's `extends` line.
+            let at = comp.in_main(id.span).0.map_or(0, |s| s.start);
+            let (line, _) = line_col(text, at);
             report.unknown_allows.push((id.value.clone(), line));
         }
         report.spec_allows.push(id.value.clone());
