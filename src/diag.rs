@@ -34,6 +34,18 @@ pub struct Diagnostic {
     /// under the message, as miette draws an error's sources.
     #[serde(skip)]
     pub cause: Option<Box<Cause>>,
+    /// The file the span points into when it is not the one the diagnostic is rendered
+    /// against: a base a spec `extends`, a local override.
+    #[serde(skip)]
+    pub file: Option<std::sync::Arc<SourceFile>>,
+}
+
+/// A file other than the rendered source, for [`Diagnostic::file`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFile {
+    /// As shown to the user.
+    pub name: String,
+    pub text: String,
 }
 
 /// One cause of a diagnostic, and the cause of that.
@@ -75,6 +87,7 @@ impl Diagnostic {
             help: None,
             related: Vec::new(),
             cause: None,
+            file: None,
         }
     }
 
@@ -227,11 +240,23 @@ pub fn render_source(diags: &[Diagnostic], src: Source<'_>, opts: RenderOptions)
         if i > 0 {
             out.push('\n');
         }
-        let view = View {
-            d,
-            src: named.as_ref().map(|n| n as &dyn miette::SourceCode),
-            text: src.text.unwrap_or(""),
-            name: src.name,
+        let other = d
+            .file
+            .as_deref()
+            .map(|f| (f, Indexed::new(&f.name, &f.text)));
+        let view = match &other {
+            Some((f, o)) => View {
+                d,
+                src: Some(o as &dyn miette::SourceCode),
+                text: &f.text,
+                name: &f.name,
+            },
+            None => View {
+                d,
+                src: named.as_ref().map(|n| n as &dyn miette::SourceCode),
+                text: src.text.unwrap_or(""),
+                name: src.name,
+            },
         };
         if handler.render_report(&mut out, &view).is_err() {
             out.push_str(&format!("{}: {}\n", d.code, d.message));
@@ -269,15 +294,25 @@ pub fn to_json(diags: &[Diagnostic], src: Source<'_>) -> Vec<JsonDiagnostic> {
     diags
         .iter()
         .map(|d| {
-            let (start, end) = match (d.span, src.text) {
-                (Some(s), Some(t)) => (
+            let (start, end) = match (d.span, src.text, d.file.as_deref()) {
+                (Some(s), _, Some(f)) => {
+                    let starts = line_starts(&f.text);
+                    (
+                        Some(line_col_in(&f.text, &starts, s.start)),
+                        Some(line_col_in(&f.text, &starts, s.end.max(s.start))),
+                    )
+                }
+                (Some(s), Some(t), None) => (
                     Some(line_col_in(t, &starts, s.start)),
                     Some(line_col_in(t, &starts, s.end.max(s.start))),
                 ),
                 _ => (None, None),
             };
             JsonDiagnostic {
-                file: src.name.to_string(),
+                file: d
+                    .file
+                    .as_deref()
+                    .map_or_else(|| src.name.to_string(), |f| f.name.clone()),
                 line: start.map(|p| p.0),
                 column: start.map(|p| p.1),
                 end_line: end.map(|p| p.0),
@@ -413,10 +448,18 @@ impl fmt::Debug for View<'_> {
     }
 }
 
+impl View<'_> {
+    /// The diagnostic's span when it lies in the text: a plan value from a base file keeps a
+    /// span of that file, which the plan's own text cannot show.
+    fn span(&self) -> Option<Span> {
+        self.d.span.filter(|s| s.start <= self.text.len())
+    }
+}
+
 impl fmt::Display for View<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Without a snippet the location is not shown by miette: say which file it is about.
-        if (self.src.is_none() || self.d.span.is_none()) && !self.name.is_empty() {
+        if (self.src.is_none() || self.span().is_none()) && !self.name.is_empty() {
             write!(f, "{}: ", self.name)?;
         }
         f.write_str(&self.d.message)
@@ -449,17 +492,22 @@ impl miette::Diagnostic for View<'_> {
             .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
-        self.d.span?;
+        self.span()?;
         self.src
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
         self.src?;
-        let span = self.d.span?;
+        let span = self.span()?;
         let mut labels = vec![miette::LabeledSpan::new_primary_with_span(
             self.d.label.clone(),
             clamp(self.text, span),
         )];
-        for r in &self.d.related {
+        for r in self
+            .d
+            .related
+            .iter()
+            .filter(|r| r.span.start <= self.text.len())
+        {
             labels.push(miette::LabeledSpan::new_with_span(
                 Some(r.label.clone()),
                 clamp(self.text, r.span),

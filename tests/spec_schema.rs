@@ -41,7 +41,11 @@ fn keys(obj: &Value) -> Vec<String> {
 #[test]
 fn schema_and_parser_know_the_same_keys_and_every_key_is_described() {
     let root = schema::schema();
-    let mut sections: Vec<String> = parse::SECTIONS.iter().map(|(n, _)| n.to_string()).collect();
+    let mut sections: Vec<String> = parse::SECTIONS
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .chain(parse::TOP_KEYS.iter().map(|k| k.to_string()))
+        .collect();
     sections.sort();
     assert_eq!(keys(&root), sections);
     for (name, known) in parse::SECTIONS {

@@ -162,6 +162,12 @@ pub fn run(a: BuildArgs, ctx: &Ctx) -> CmdResult {
         }
     };
     super::err(&render(&warnings));
+    // Each stage's `from` (a stage's own name is in no lock, so it stays as written).
+    for stage in &mut recipe.stages {
+        if let Err(m) = foxbox::spec::lock::pin_build_from(&mut stage.from, &file) {
+            return Err(failure!(foxbox::diag::codes::compose::LOCK, "{m}"));
+        }
+    }
     if let Some(c) = &a.context {
         recipe.context = absolute(c);
     }

@@ -18,6 +18,10 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// Refuse what bases widen of the box's isolation, and bases outside the repository
+    /// (their warnings become errors).
+    #[arg(long)]
+    pub strict: bool,
 }
 
 /// Exit 0 when every spec is valid (warnings allowed), 1 when any has errors, 125 when a spec
@@ -47,6 +51,9 @@ pub fn run(a: CheckArgs, ctx: &Ctx) -> CmdResult {
         let (text, diags) = match spec::read_spec(path) {
             Ok(text) => {
                 let (plan, mut diags) = spec::check_str(&text, path, &spec::spec_dir(path));
+                if a.strict {
+                    spec::strict(&mut diags);
+                }
                 if let Some(plan) = &plan {
                     if a.host {
                         diags.extend(preflight::check(plan, &host_opts));

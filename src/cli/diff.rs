@@ -56,13 +56,14 @@ struct Change {
     new_location: Option<Location>,
 }
 
-/// One side of the comparison: the spec's text, its name and its plan.
+/// One side of the comparison: the spec's name, its plan and its files.
 struct Side {
     name: String,
-    text: String,
     plan: Plan,
     /// For `REV:PATH`: the temporary tree and the working tree it stands for.
     rewrite: Option<(String, String)>,
+    /// Its files (bases, a local override): where each value was set.
+    files: spec::compose::Composition,
     _tree: Option<tempfile::TempDir>,
 }
 
@@ -148,7 +149,7 @@ fn resolve(
     match plan {
         Some(plan) => Ok(Side {
             name: name.to_string(),
-            text,
+            files: spec::composition(&text, path, dir),
             plan,
             rewrite,
             _tree: tree,
@@ -352,8 +353,8 @@ fn rewrite_paths(v: &mut Value, from: &str, to: &str) {
 /// The line of the value at a TOML key path (`mounts` items by `target=...`), or of the
 /// deepest table on the way that the spec has. `None` when the spec does not mention it.
 fn locate(side: &Side, path: &[String]) -> Option<Location> {
-    let root = DeTable::parse(&side.text).ok()?;
-    let mut table: &DeTable<'_> = root.get_ref();
+    let merged = side.files.merged();
+    let mut table: &DeTable<'_> = &merged.tree;
     let mut found: Option<std::ops::Range<usize>> = None;
     for part in path {
         let value = if let Some(target) = part.strip_prefix("target=") {
@@ -384,11 +385,14 @@ fn locate(side: &Side, path: &[String]) -> Option<Location> {
             _ => break,
         }
     }
-    let (line, _) = diag::line_col(&side.text, found?.start);
-    Some(Location {
-        file: side.name.clone(),
-        line,
-    })
+    let (file, line) = side.files.place(found?.into())?;
+    // The spec itself is named as the user named it (`REV:PATH`); a base by its path.
+    let file = if file == side.files.layers[0].path.display().to_string() {
+        side.name.clone()
+    } else {
+        file
+    };
+    Some(Location { file, line })
 }
 
 fn compare(old: &Side, new: &Side) -> Vec<Change> {

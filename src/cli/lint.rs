@@ -138,6 +138,12 @@ fn human(reports: &[Report], ctx: &Ctx) {
             continue;
         }
         let mut s = String::new();
+        if let Some(l) = &r.local_override {
+            super::err(&format!(
+                "{name}: note: the local override {} is merged into it\n",
+                l.display()
+            ));
+        }
         for (id, line) in &r.unknown_allows {
             super::err(&format!(
                 "{name}:{line}: warning: `{id}` in [lint] allow is not a rule of this foxbox (`foxbox lint --rules`)\n"
@@ -211,6 +217,7 @@ fn json(reports: &[Report]) -> serde_json::Value {
                 "allowed": findings(&r.allowed),
                 "unknown_allows": r.unknown_allows.iter().map(|(id, line)| serde_json::json!({"rule": id, "line": line})).collect::<Vec<_>>(),
                 "errors": errors,
+                "local_override": r.local_override,
             })
         })
         .collect();

@@ -18,6 +18,7 @@ mod human;
 mod image;
 mod lifecycle;
 mod lint;
+mod lock;
 mod login;
 mod plan;
 mod pull;
@@ -99,6 +100,11 @@ pub enum Format {
 #[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Check box specs for errors (and, with --host, what this host cannot honour).
+    ///
+    /// A spec is read with its bases (`extends`), its variables (`${NAME}`, `${NAME:-default}`,
+    /// `${NAME:?message}`, `$$`; from the environment, then `.env` or `env_file`) and a
+    /// `Foxbox.local.toml` beside it (merged last). `--strict` refuses what a base widens of the
+    /// box's isolation, and bases outside the repository.
     Check(check::CheckArgs),
     /// Check box specs against safety rules (FB001...); exit 1 on an error-severity finding.
     Lint(lint::LintArgs),
@@ -108,6 +114,13 @@ pub enum Command {
     Test(test::TestArgs),
     /// Print the ordered steps the executor will run for a spec.
     Plan(plan::PlanArgs),
+    /// Pin the images a spec and its bases name in NAME.lock beside it (--check: exit 1 when
+    /// stale).
+    ///
+    /// Tags are resolved through the image store (a registry image by its manifest digest, a
+    /// local one by its id), tarballs by their file digest. `up`, `plan` and `check` use the
+    /// locked digest of the spec's image when a lock exists, and warn when it is stale.
+    Lock(lock::LockArgs),
     /// Run a box from a spec (./Foxbox.toml by default).
     Up(up::UpArgs),
     /// Run a box from an image and podman-style flags.
@@ -213,6 +226,7 @@ impl Command {
             | Command::Build(_)
             | Command::Export(_)
             | Command::Test(_)
+            | Command::Lock(_)
             | Command::System(_) => false,
         }
     }
@@ -265,6 +279,7 @@ pub fn main(cli: Cli) -> u8 {
         Command::Diff(a) => diff::run(a, &ctx),
         Command::Test(a) => test::run(a, &ctx),
         Command::Plan(a) => plan::run(a, &ctx),
+        Command::Lock(a) => lock::run(a, &ctx),
         Command::Up(a) => up::run(a, &ctx),
         Command::Run(a) => run::run(*a, &ctx),
         Command::Build(a) => build::run(a, &ctx),

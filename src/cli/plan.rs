@@ -20,6 +20,10 @@ pub struct PlanArgs {
     /// Print the steps `foxbox exec` runs in a box started from this spec instead.
     #[arg(long)]
     pub exec: bool,
+    /// Show the file and line that set each value (shown anyway when the spec extends a
+    /// base or has a local override; always in `--format json`).
+    #[arg(long)]
+    pub sources: bool,
     /// Name of the box (as `up --name`).
     #[arg(long)]
     pub name: Option<String>,
@@ -55,22 +59,36 @@ pub fn run(a: PlanArgs, ctx: &Ctx) -> CmdResult {
         return exec_steps(&path, plan, a.format);
     }
     let steps = steps::describe(plan);
+    let (sources, files) = spec::provenance(&path).unwrap_or_default();
     match a.format {
         Format::Json => {
             #[derive(serde::Serialize)]
             struct Out<'a> {
                 plan: &'a Plan,
                 steps: &'a [steps::StepDesc],
+                /// The file and line that set each value of the spec.
+                sources: &'a [spec::compose::Source],
             }
             let v = Out {
                 plan,
                 steps: &steps,
+                sources: &sources,
             };
             let text = serde_json::to_string_pretty(&v)
                 .map_err(|e| failure!(codes::cli::OUTPUT, "{e}"))?;
             super::out(&format!("{text}\n"));
         }
-        Format::Human => super::out(&human(&path, plan, &steps)),
+        Format::Human => {
+            let mut out = human(&path, plan, &steps);
+            if a.sources || files > 1 {
+                out.push_str("\nsources\n");
+                let width = sources.iter().map(|s| s.key.len()).max().unwrap_or(0);
+                for s in &sources {
+                    out.push_str(&format!("  {:<width$} {}:{}\n", s.key, s.file, s.line));
+                }
+            }
+            super::out(&out)
+        }
     }
     Ok(0)
 }
@@ -129,7 +147,7 @@ pub fn load_plan(path: &Path, overrides: &Overrides, ctx: &Ctx) -> Result<Plan, 
     }
 }
 
-fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
+pub(super) fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> String {
     let mut out = format!("plan for {}\n", path.display());
     let mut row = |k: &str, v: String| out.push_str(&format!("  {k:<12} {v}\n"));
     row(

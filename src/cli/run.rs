@@ -103,6 +103,16 @@ pub struct RunArgs {
     /// Print how long each executor step took.
     #[arg(long)]
     pub timings: bool,
+    /// Run nothing: print the plan (`--format`: human, json, or toml, the Foxbox.toml that
+    /// makes the same plan).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: human, json or toml.
+    #[arg(long, value_enum, default_value_t = DryRunFormat::Human, requires = "dry_run")]
+    pub format: DryRunFormat,
+    /// Run nothing: print the Foxbox.toml that makes the same plan (as --dry-run --format toml).
+    #[arg(long)]
+    pub emit_spec: bool,
     /// Parent cgroup for the box, relative to each hierarchy's root.
     #[arg(long, env = "FOXBOX_CGROUP_PARENT", value_name = "PATH")]
     pub cgroup_parent: Option<String>,
@@ -117,6 +127,15 @@ pub struct RunArgs {
     pub command: Vec<String>,
 }
 
+/// `run --dry-run --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DryRunFormat {
+    #[default]
+    Human,
+    Json,
+    Toml,
+}
+
 impl RunArgs {
     /// Paths on the command line are relative to the caller's working directory.
     pub fn base_dir() -> std::path::PathBuf {
@@ -125,6 +144,9 @@ impl RunArgs {
 }
 
 pub fn run(a: RunArgs, ctx: &Ctx) -> CmdResult {
+    if a.dry_run || a.emit_spec {
+        return run_flags::dry_run(&a, ctx);
+    }
     let plan = run_flags::plan_from_args(&a, ctx)?;
     let opts = RunOptions {
         auto_remove: a.rm,

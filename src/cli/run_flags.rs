@@ -6,8 +6,8 @@ use foxbox::diag::{self, codes, RenderOptions, Source};
 use foxbox::plan::Plan;
 use foxbox::spec::flags::{check_run_flags, parse_env_file, RunFlags};
 
-use super::run::RunArgs;
-use super::{Ctx, Failure};
+use super::run::{DryRunFormat, RunArgs};
+use super::{CmdResult, Ctx, Failure};
 
 impl From<&RunArgs> for RunFlags {
     fn from(a: &RunArgs) -> RunFlags {
@@ -45,6 +45,70 @@ impl From<&RunArgs> for RunFlags {
 /// `Err`: the diagnostics (warnings and errors) against it, exit 125 (podman's for foxbox's
 /// own errors).
 pub fn plan_from_args(a: &RunArgs, ctx: &Ctx) -> Result<Plan, Failure> {
+    let checked = check_args(a)?;
+    let Some(plan) = checked.plan else {
+        return Err(Failure::in_text(
+            checked.diagnostics,
+            "command line",
+            &checked.command_line,
+            125,
+        ));
+    };
+    let src = Source {
+        name: "command line",
+        text: Some(&checked.command_line),
+    };
+    let opts = RenderOptions {
+        color: ctx.color_stderr(),
+        ..RenderOptions::default()
+    };
+    super::err(&diag::render_source(&checked.diagnostics, src, opts));
+    Ok(plan)
+}
+
+/// `run --dry-run` / `--emit-spec`: the plan, or the spec that makes it, and nothing run.
+pub fn dry_run(a: &RunArgs, ctx: &Ctx) -> CmdResult {
+    let format = if a.emit_spec {
+        DryRunFormat::Toml
+    } else {
+        a.format
+    };
+    if format == DryRunFormat::Toml {
+        let checked = check_args(a)?;
+        if checked.plan.is_none() {
+            return Err(Failure::in_text(
+                checked.diagnostics,
+                "command line",
+                &checked.command_line,
+                125,
+            ));
+        }
+        super::out(&foxbox::spec::emit::to_toml(
+            &checked.raw,
+            &RunArgs::base_dir(),
+        ));
+        return Ok(0);
+    }
+    let plan = plan_from_args(a, ctx)?;
+    let steps = foxbox::exec::steps::describe(&plan);
+    match format {
+        DryRunFormat::Json => {
+            let v = serde_json::json!({ "plan": &plan, "steps": &steps });
+            let text = serde_json::to_string_pretty(&v)
+                .map_err(|e| failure!(codes::cli::OUTPUT, "{e}"))?;
+            super::out(&format!("{text}\n"));
+        }
+        _ => super::out(&super::plan::human(
+            std::path::Path::new("the command line"),
+            &plan,
+            &steps,
+        )),
+    }
+    Ok(0)
+}
+
+/// The `run` flags (with their env files) through the resolver.
+fn check_args(a: &RunArgs) -> Result<foxbox::spec::flags::FlagsChecked, Failure> {
     let mut flags = RunFlags::from(a);
     // podman: the files first, in order, then `-e` (a later value wins).
     let mut env = Vec::new();
@@ -76,23 +140,7 @@ pub fn plan_from_args(a: &RunArgs, ctx: &Ctx) -> Result<Plan, Failure> {
             );
         }
     }
-    let checked = check_run_flags(&flags, &RunArgs::base_dir(), &|k| std::env::var(k).ok());
-    let Some(plan) = checked.plan else {
-        return Err(Failure::in_text(
-            checked.diagnostics,
-            "command line",
-            &checked.command_line,
-            125,
-        ));
-    };
-    let src = Source {
-        name: "command line",
-        text: Some(&checked.command_line),
-    };
-    let opts = RenderOptions {
-        color: ctx.color_stderr(),
-        ..RenderOptions::default()
-    };
-    super::err(&diag::render_source(&checked.diagnostics, src, opts));
-    Ok(plan)
+    Ok(check_run_flags(&flags, &RunArgs::base_dir(), &|k| {
+        std::env::var(k).ok()
+    }))
 }

@@ -94,8 +94,10 @@ pub fn run(a: TestArgs, ctx: &Ctx) -> CmdResult {
             super::err(&diag::render_source(&diags, src, opts));
             return Ok(125);
         }
-        let tests = spec::smoke::resolve(&spec::parse::parse(&text).raw.tests).0;
-        loaded.push((path.clone(), text, tests));
+        let files = spec::composition(&text, path, &spec::spec_dir(path));
+        let raw = spec::parse::from_tree(&files.merged().tree).0;
+        let tests = spec::smoke::resolve(&raw.tests).0;
+        loaded.push((path.clone(), files, tests));
     }
     let exe = std::env::current_exe()
         .map_err(|e| failure!(foxbox::diag::codes::cli::PATHS, "cannot find foxbox: {e}"))?;
@@ -106,7 +108,7 @@ pub fn run(a: TestArgs, ctx: &Ctx) -> CmdResult {
     let (mut n, mut failed) = (0usize, 0usize);
     let started = Instant::now();
     let mut junit = Vec::new();
-    for (path, text, tests) in &loaded {
+    for (path, files, tests) in &loaded {
         let name = path.display().to_string();
         if tests.is_empty() && a.format == TestFormat::Human {
             super::out(&format!("{name}: no [[test]] entries\n"));
@@ -122,7 +124,8 @@ pub fn run(a: TestArgs, ctx: &Ctx) -> CmdResult {
         };
         for (t, o) in outcomes {
             n += 1;
-            let (line, _) = diag::line_col(text, t.span.start);
+            // A test from a base is at the base's line.
+            let (file, line) = files.place(t.span).unwrap_or_else(|| (name.clone(), 0));
             if !o.passed {
                 failed += 1;
                 spec_failed += 1;
@@ -139,7 +142,7 @@ pub fn run(a: TestArgs, ctx: &Ctx) -> CmdResult {
                         s.push_str(&format!("    {f}\n"));
                     }
                     if !o.passed {
-                        s.push_str(&format!("    at {name}:{line}\n"));
+                        s.push_str(&format!("    at {file}:{line}\n"));
                     }
                     super::out(&s);
                 }
@@ -156,7 +159,7 @@ pub fn run(a: TestArgs, ctx: &Ctx) -> CmdResult {
                         }
                         s.push_str(&format!(
                             "  at: {}\n  ...\n",
-                            yaml_str(&format!("{name}:{line}"))
+                            yaml_str(&format!("{file}:{line}"))
                         ));
                     }
                     super::out(&s);

@@ -301,6 +301,37 @@ registry! {
         /// `foxbox push` failed (the image, the registry, its authentication or an upload).
         PUSH = "foxbox::build::push",
     }
+
+    /// Composing a spec from files: variables, `extends`, local overrides, `Foxbox.lock`.
+    compose {
+        /// A variable without a value and without a default (`${NAME}`), or a `${NAME:?message}`
+        /// whose variable is unset or empty.
+        UNSET_VARIABLE = "foxbox::compose::unset_variable",
+        /// A `${...}` that is not the syntax (`${NAME}`, `${NAME:-default}`, `${NAME:?message}`;
+        /// `$$` for a `$`).
+        BAD_VARIABLE = "foxbox::compose::bad_variable",
+        /// The env file (`.env` or `env_file`) cannot be read or has a line that is not `KEY=VALUE`.
+        ENV_FILE = "foxbox::compose::env_file",
+        /// An `extends` that cannot be followed: a missing or unreadable base, a cycle, bases
+        /// more than 8 deep, a value that is not a path.
+        EXTENDS = "foxbox::compose::extends",
+        /// A base widens the box's isolation (capabilities, `seccomp = "unconfined"`,
+        /// `network = "host"`, a bind outside the repository, no_new_privileges off): a warning
+        /// on the extending spec; an error under `check --strict`.
+        UNTRUSTED_BASE = "foxbox::compose::untrusted_base",
+        /// A base lies outside the repository holding the spec (warning; an error under
+        /// `check --strict`).
+        BASE_OUTSIDE_REPO = "foxbox::compose::base_outside_repo",
+        /// A `[[mounts]]` entry with `remove = true` whose target no base mounts.
+        NOTHING_TO_REMOVE = "foxbox::compose::nothing_to_remove",
+        /// A local override (`Foxbox.local.toml` beside the spec) is merged into the spec.
+        LOCAL_OVERRIDE = "foxbox::compose::local_override",
+        /// The spec's lock (`Foxbox.lock`) is stale: an image reference not in it, a tarball
+        /// whose digest changed, an entry no reference uses (`foxbox lock` updates it).
+        LOCK_STALE = "foxbox::compose::lock_stale",
+        /// The lock file cannot be read, is not a lock, or an image cannot be locked.
+        LOCK = "foxbox::compose::lock",
+    }
 }
 
 /// The code of a failed executor step: `foxbox::exec::<step>`.

@@ -81,6 +81,8 @@ pub struct Report {
     pub errors: Vec<Diagnostic>,
     /// The spec's text (to render against).
     pub text: String,
+    /// The local override merged into the spec (`Foxbox.local.toml`), when there is one.
+    pub local_override: Option<PathBuf>,
 }
 
 impl Report {
@@ -124,13 +126,21 @@ pub fn lint_with(text: &str, path: &Path, base_dir: &Path, image_user: ImageUser
         unknown_allows: Vec::new(),
         errors: Vec::new(),
         text: text.to_string(),
+        local_override: None,
     };
     let (plan, diags) = spec::check_str(text, path, base_dir);
     let Some(plan) = plan else {
         report.errors = diags.into_iter().filter(Diagnostic::is_error).collect();
         return report;
     };
-    let raw = spec::parse::parse(text).raw;
+    // The spec with its bases and local override; a finding about a value from another file
+    // is shown at the spec's own `extends` line, naming where the value is.
+    let comp = spec::composition(text, path, base_dir);
+    report.local_override = comp.local().map(|l| l.path.clone());
+    let raw = {
+        let merged = comp.merged();
+        spec::parse::from_tree(&merged.tree).0
+    };
     let cx = Cx {
         raw: &raw,
         plan: &plan,
@@ -148,13 +158,20 @@ pub fn lint_with(text: &str, path: &Path, base_dir: &Path, image_user: ImageUser
         .flat_map(|a| &a.value);
     for id in allow_ids {
         if rules::by_id(&id.value).is_none() {
-            let (line, _) = line_col(text, id.span.start);
+            // An id a base allows is shown at the spec's `extends` line.
+            let at = comp.in_main(id.span).0.map_or(0, |s| s.start);
+            let (line, _) = line_col(text, at);
             report.unknown_allows.push((id.value.clone(), line));
         }
         report.spec_allows.push(id.value.clone());
     }
     let spec_allows = report.spec_allows.clone();
     for (rule, span, message) in found {
+        let (span, message) = match span.map(|s| comp.in_main(s)) {
+            Some((at, Some(note))) => (at, format!("{message} ({note})")),
+            Some((at, None)) => (at, message),
+            None => (None, message),
+        };
         let (line, column) = line_col(text, span.map_or(0, |s| s.start));
         let (end_line, end_column) = line_col(text, span.map_or(0, |s| s.end));
         let f = Finding {

@@ -56,7 +56,7 @@ pub const RULES: &[Rule] = &[
         name: "image-not-pinned",
         severity: Severity::Warning,
         rationale: "a tag can move: the box that CI checked is not the one that runs later",
-        help: "pin the image by digest: `image = \"name:tag@sha256:<hex>\"`",
+        help: "pin the image by digest: `image = \"name:tag@sha256:<hex>\"`, or lock it with `foxbox lock`",
     },
     Rule {
         id: "FB002",

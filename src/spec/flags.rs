@@ -80,6 +80,8 @@ pub struct FlagsChecked {
     pub diagnostics: Vec<Diagnostic>,
     /// The command line the diagnostics' spans point into (render it as the source).
     pub command_line: String,
+    /// The spec the flags make (`run --emit-spec` writes it out).
+    pub raw: RawSpec,
 }
 
 /// The entries of a podman `--env-file`: `KEY=VALUE` lines (the value taken verbatim),
@@ -130,6 +132,7 @@ pub fn check_run_flags(
         plan: plan.filter(|_| !has_errors),
         diagnostics,
         command_line: b.text,
+        raw,
     }
 }
 
@@ -474,6 +477,7 @@ impl Builder {
             build: None,
             lint: None,
             tests: Vec::new(),
+            ..RawSpec::default()
         }
     }
 

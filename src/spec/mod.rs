@@ -35,12 +35,15 @@
 
 pub mod build;
 pub mod codes;
+pub mod compose;
+pub mod emit;
 pub mod flags;
 /// The host checks moved beside the spec ([`crate::preflight`]): parsing a spec needs nothing
 /// of the host. This old path is kept for callers not yet moved.
 #[doc(hidden)]
 pub use crate::preflight as host;
 pub mod image;
+pub mod lock;
 pub mod parse;
 pub mod paths;
 pub mod ports;
@@ -49,6 +52,7 @@ pub mod resolve;
 pub mod schema;
 pub mod smoke;
 mod suggest;
+pub mod vars;
 /// Sizes and durations are plan values ([`crate::plan::units`]); here at their old path too.
 pub use crate::plan::units;
 
@@ -241,12 +245,98 @@ pub fn check_str_with(
     base_dir: &Path,
     overrides: &Overrides,
 ) -> (Option<Plan>, Vec<Diagnostic>) {
-    let base = if base_dir.is_absolute() {
+    check_composed(
+        text,
+        path,
+        base_dir,
+        overrides,
+        &compose::Options::from_host(),
+    )
+}
+
+fn absolute_dir(base_dir: &Path) -> PathBuf {
+    if base_dir.is_absolute() {
         paths::normalise(base_dir)
     } else {
         spec_dir(&base_dir.join("x"))
+    }
+}
+
+/// The files of a spec (its bases, its local override) and its variables, found as
+/// [`check_str`] finds them.
+pub fn composition(text: &str, path: &Path, base_dir: &Path) -> compose::Composition {
+    compose::Composition::discover(
+        text,
+        path,
+        &absolute_dir(base_dir),
+        &compose::Options::from_host(),
+    )
+}
+
+/// The raw spec `text` makes with its bases, local override and variables: what the resolver
+/// gets (its spans are layered: see [`compose`]).
+pub fn raw_composed(text: &str, path: &Path, base_dir: &Path) -> raw::RawSpec {
+    let c = composition(text, path, base_dir);
+    let merged = c.merged();
+    parse::from_tree(&merged.tree).0
+}
+
+/// Where each value of the spec at `path` was set, and how many files it is made of (see
+/// [`compose::Composition::provenance`]).
+pub fn provenance(path: &Path) -> std::io::Result<(Vec<compose::Source>, usize)> {
+    let text = read_spec(path)?;
+    let c = composition(&text, path, &spec_dir(path));
+    Ok((c.provenance(), c.order.len()))
+}
+
+/// The image references of the spec at `path` and its bases (what `foxbox lock` pins), the
+/// spec's files, and the lock file beside it.
+pub fn lock_inputs(
+    path: &Path,
+) -> std::io::Result<(Vec<lock::Reference>, compose::Composition, PathBuf)> {
+    let text = read_spec(path)?;
+    let dir = spec_dir(path);
+    let c = composition(&text, path, &dir);
+    let refs = lock::references(&c.merged(), &dir);
+    Ok((refs, c, lock::lock_path(path, &dir)))
+}
+
+/// `check --strict`: what a base widens of the box's isolation, and bases from outside the
+/// repository, become errors.
+pub fn strict(diags: &mut [Diagnostic]) {
+    for d in diags {
+        if [
+            crate::diag::codes::compose::UNTRUSTED_BASE,
+            crate::diag::codes::compose::BASE_OUTSIDE_REPO,
+        ]
+        .contains(&d.code.as_str())
+        {
+            d.severity = crate::diag::Severity::Error;
+        }
+    }
+}
+
+/// [`check_str_with`], reading bases and variables as `opts` says.
+pub fn check_composed(
+    text: &str,
+    path: &Path,
+    base_dir: &Path,
+    overrides: &Overrides,
+    opts: &compose::Options<'_>,
+) -> (Option<Plan>, Vec<Diagnostic>) {
+    let base = absolute_dir(base_dir);
+    let comp = compose::Composition::discover(text, path, &base, opts);
+    let merged = comp.merged();
+    let refs = lock::references(&merged, &base);
+    let (raw, read) = parse::from_tree(&merged.tree);
+    let (syntax_spans, failed, mut composing) = (merged.syntax, merged.failed, merged.diagnostics);
+    composing.extend(comp.diagnostics.iter().cloned());
+    composing.extend(read);
+    let mut parsed = parse::Parsed {
+        raw,
+        diagnostics: composing,
+        syntax_spans,
     };
-    let mut parsed = parse::parse(text);
     overrides.apply(&mut parsed.raw);
     let origin = Origin::Spec {
         path: path.to_path_buf(),
@@ -271,10 +361,57 @@ pub fn check_str_with(
         more.extend(build::resolve(b, &base).1);
     }
     more.extend(smoke::resolve(&parsed.raw.tests).1);
-    let more = more.into_iter().map(override_words).collect();
-    let diagnostics = merge(parsed.diagnostics, more, &parsed.syntax_spans);
+    let within = |s: &Span| failed.iter().any(|f| f.start <= s.start && s.end <= f.end);
+    let more = more
+        .into_iter()
+        .filter(|d| !d.span.as_ref().is_some_and(within))
+        .map(override_words)
+        .collect();
+    let diagnostics: Vec<Diagnostic> = merge(parsed.diagnostics, more, &parsed.syntax_spans)
+        .into_iter()
+        .map(|d| comp.locate(d))
+        .collect();
+    let (mut plan, mut diagnostics) = (plan, diagnostics);
+    check_lock(path, &base, &refs, plan.as_mut(), &mut diagnostics, &comp);
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
     (plan.filter(|_| !has_errors), diagnostics)
+}
+
+/// With a lock beside the spec: warn about what is stale in it, and pin the plan's image.
+fn check_lock(
+    path: &Path,
+    dir: &Path,
+    refs: &[lock::Reference],
+    plan: Option<&mut Plan>,
+    diagnostics: &mut Vec<Diagnostic>,
+    comp: &compose::Composition,
+) {
+    let file = lock::lock_path(path, dir);
+    let shown = path
+        .parent()
+        .map_or_else(
+            || file.clone(),
+            |p| p.join(file.file_name().unwrap_or_default()),
+        )
+        .display()
+        .to_string();
+    match lock::read(&file) {
+        Ok(None) => {}
+        Ok(Some(l)) => {
+            diagnostics.extend(
+                lock::stale(refs, &l, &shown)
+                    .into_iter()
+                    .map(|d| comp.locate(d)),
+            );
+            if let Some(plan) = plan {
+                lock::pin(plan, refs, &l);
+            }
+        }
+        Err(message) => diagnostics.push(
+            Diagnostic::error(crate::diag::codes::compose::LOCK, message)
+                .with_help("`foxbox lock` writes it afresh"),
+        ),
+    }
 }
 
 /// Parse diagnostics, then the resolver's, minus those a syntax error explains (a value the

@@ -29,8 +29,10 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ("lint", LINT_KEYS),
     ("test", super::smoke::TEST_KEYS),
 ];
+/// Top-level keys that are not sections: read by the composer ([`super::compose`]).
+pub const TOP_KEYS: &[&str] = &["extends", "env_file"];
 pub const BOX_KEYS: &[&str] = &[
-    "name", "image", "command", "workdir", "user", "hostname", "env", "tty", "init",
+    "name", "image", "command", "workdir", "user", "hostname", "env", "tty", "init", "extends",
 ];
 pub const LIMITS_KEYS: &[&str] = &[
     "memory",
@@ -46,7 +48,7 @@ pub const SECCOMP_KEYS: &[&str] = &["profile"];
 pub const SECURITY_KEYS: &[&str] = &["no_new_privileges", "userns"];
 pub const NETWORK_KEYS: &[&str] = &["mode", "ports", "allow_host_loopback"];
 pub const MOUNT_KEYS: &[&str] = &[
-    "type", "source", "target", "readonly", "size", "mode", "exec", "chown", "overlay",
+    "type", "source", "target", "readonly", "size", "mode", "exec", "chown", "overlay", "remove",
 ];
 pub const ROOTFS_KEYS: &[&str] = &["readonly"];
 pub const LINT_KEYS: &[&str] = &["allow"];
@@ -61,6 +63,13 @@ pub struct Parsed {
 }
 
 type Val<'i> = Spanned<DeValue<'i>>;
+
+/// Read a TOML tree already parsed (and merged: [`super::compose`]) into a raw spec.
+pub fn from_tree(root: &DeTable<'_>) -> (RawSpec, Vec<Diagnostic>) {
+    let mut cx = Cx::default();
+    let raw = cx.spec(root);
+    (raw, cx.diags)
+}
 
 /// Parse a spec's TOML text.
 pub fn parse(text: &str) -> Parsed {
@@ -195,6 +204,11 @@ impl Cx {
                 spec.tests = self.tests(v);
                 continue;
             }
+            // Read by the composer, which leaves them out of the merged tree; a file parsed
+            // alone keeps them.
+            if TOP_KEYS.contains(&key) {
+                continue;
+            }
             let Some(known) = SECTIONS.iter().find(|(n, _)| *n == key).map(|(n, _)| *n) else {
                 let is_table = matches!(v.get_ref(), DeValue::Table(_))
                     || v.get_ref().as_array().is_some_and(|a| {
@@ -271,6 +285,7 @@ impl Cx {
                 "env" => b.env = self.env(v),
                 "tty" => b.tty = self.boolean("box.tty", v),
                 "init" => b.init = self.boolean("box.init", v),
+                "extends" => {}
                 _ => self.unknown_key(Some("box"), k),
             }
         }
@@ -379,6 +394,7 @@ impl Cx {
                 "exec" => m.exec = self.boolean("mounts.exec", v),
                 "chown" => m.chown = self.boolean("mounts.chown", v),
                 "overlay" => m.overlay = self.boolean("mounts.overlay", v),
+                "remove" => {}
                 _ => self.unknown_key(Some("mounts"), k),
             }
         }

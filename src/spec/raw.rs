@@ -47,6 +47,17 @@ impl<T: JsonSchema> JsonSchema for Sp<T> {
 #[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
 #[schemars(title = "Foxbox.toml", deny_unknown_fields)]
 pub struct RawSpec {
+    /// Base specs this one extends, applied in order (a path relative to this file, or an
+    /// array of them): tables merge key by key, `box.env` by name, `[[mounts]]` by `target`,
+    /// `capabilities.add`/`drop` concatenate, other values replace the base's. Read before the
+    /// rest of the spec, so never set here once read.
+    #[serde(default)]
+    #[schemars(with = "Option<ExtendsSchema>")]
+    pub extends: Option<Sp<Vec<Sp<String>>>>,
+    /// The file of variables for `${NAME}` in string values (`KEY=VALUE` lines, Docker's
+    /// rules), relative to this file. Default `.env` beside the spec, when it exists. The
+    /// environment wins over it.
+    pub env_file: Option<Sp<String>>,
     /// The box: its image, command and process settings.
     #[serde(rename = "box")]
     #[schemars(required)]
@@ -106,6 +117,22 @@ pub struct RawBox {
     pub tty: Option<Sp<bool>>,
     /// Run a tiny pid 1 that reaps zombies and forwards signals. Default false.
     pub init: Option<Sp<bool>>,
+    /// The same as the top-level `extends`.
+    #[serde(default)]
+    #[schemars(with = "Option<ExtendsSchema>")]
+    pub extends: Option<Sp<Vec<Sp<String>>>>,
+}
+
+/// The schema of `extends`.
+#[derive(JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "Extends")]
+#[allow(dead_code)]
+enum ExtendsSchema {
+    /// One base spec.
+    One(String),
+    /// Base specs, applied in order.
+    Many(Vec<String>),
 }
 
 /// The schema of `box.user`.
@@ -291,6 +318,8 @@ pub struct RawMount {
     /// write, but its writes stay in the box and go when it ends; the source is never
     /// written. Not with `readonly` or `chown`. Default false.
     pub overlay: Option<Sp<bool>>,
+    /// In a spec that `extends` a base: drop the base's mount with this `target`.
+    pub remove: Option<Sp<bool>>,
 }
 
 /// Values of a mount's `type`.
