@@ -18,6 +18,7 @@ mod image;
 mod lifecycle;
 mod lint;
 mod login;
+pub mod oci;
 mod plan;
 mod pull;
 mod run;
@@ -160,6 +161,9 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff).
     Man(completions::ManArgs),
+    /// Act as an OCI runtime with runc's command line (`foxbox oci --help`); also what a link
+    /// named `foxbox-runc` runs, for podman, conmon and containerd.
+    Oci(oci::OciArgs),
 }
 
 impl Command {
@@ -205,7 +209,8 @@ impl Command {
             | Command::Rm(_)
             | Command::Build(_)
             | Command::Test(_)
-            | Command::System(_) => false,
+            | Command::System(_)
+            | Command::Oci(_) => false,
         }
     }
 }
@@ -281,6 +286,11 @@ pub fn main(cli: Cli) -> u8 {
         Command::Codes(a) => help_codes::run(a),
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
+        Command::Oci(a) => {
+            let mut args = vec![std::ffi::OsString::from("foxbox oci")];
+            args.extend(a.args);
+            return oci::main(args);
+        }
     };
     match result {
         Ok(code) => code,

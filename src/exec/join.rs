@@ -85,6 +85,7 @@ impl Request {
             seccomp: self.seccomp.as_ref().map(|f| f.profile.as_deref()),
             seccomp_span: None,
             tty: Some(self.tty),
+            await_start: false,
         }
     }
 

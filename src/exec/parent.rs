@@ -52,6 +52,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
         plan,
         StartChoices {
             tty: Some(launch.tty),
+            await_start: launch.start_gate.is_some(),
         },
     );
     let span_of = |a: Action| list.iter().find(|s| s.action == a).and_then(|s| s.span);
@@ -87,6 +88,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
     ) {
         flags |= ns::NET;
     }
+    flags &= !launch.joined;
     let t = Instant::now();
     let mut mapped = false;
     // The child end goes to the set-up process; it stays here too (for a fallback) until the

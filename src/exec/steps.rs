@@ -62,6 +62,8 @@ pub enum Action {
     NoNewPrivs,
     /// Fork a tiny init that stays pid 1.
     Init,
+    /// OCI `create`: report ready, let the starter go, and wait on the start gate.
+    AwaitStart,
     Exec,
 }
 
@@ -88,6 +90,8 @@ pub struct StepDesc {
 pub struct StartChoices {
     /// Whether the box gets a pty (`None`: not decided yet, as for `foxbox plan`).
     pub tty: Option<bool>,
+    /// The box waits on a start gate before its exec (the OCI runtime's create/start split).
+    pub await_start: bool,
 }
 
 fn step(action: Action, name: &'static str, side: Side, detail: impl Into<String>) -> Step {
@@ -299,6 +303,8 @@ pub struct ProcessShape<'a> {
     pub seccomp_span: Option<Span>,
     /// Whether the process gets a pty (`None`: not decided yet, as for `foxbox plan`).
     pub tty: Option<bool>,
+    /// Wait on the start gate before the exec (see [`StartChoices::await_start`]).
+    pub await_start: bool,
 }
 
 impl<'a> ProcessShape<'a> {
@@ -320,6 +326,7 @@ impl<'a> ProcessShape<'a> {
             },
             seccomp_span: plan.seccomp.span,
             tty: choices.tty,
+            await_start: choices.await_start,
         }
     }
 }
@@ -443,6 +450,14 @@ fn process_steps(v: &mut Vec<Step>, p: &ProcessShape<'_>, fox: Option<FoxSteps>)
             "fork: pid 1 reaps zombies and forwards signals",
         ));
     }
+    if p.await_start {
+        v.push(step(
+            A::AwaitStart,
+            "await-start",
+            Child,
+            "report ready, then wait until `start` opens the gate",
+        ));
+    }
     let command = if p.args.is_empty() && fox.is_none() {
         "the command given to `foxbox exec`".to_string()
     } else {
@@ -471,6 +486,7 @@ pub fn capabilities_detail(set: CapSet, added: CapSet) -> String {
 pub fn describe(plan: &Plan) -> Vec<StepDesc> {
     let choices = StartChoices {
         tty: plan.process.tty,
+        await_start: false,
     };
     describe_list(steps(plan, choices))
 }
