@@ -1,0 +1,327 @@
+//! foxbox as an OCI runtime (`foxbox oci`, `foxbox-runc`): the create/start/state/kill/delete
+//! lifecycle on a busybox bundle, `run`, argv0 dispatch, and bad configs refused with their
+//! JSON path and nothing left under `--root`. As root and as the unprivileged user (whose
+//! bundle maps its own uid to 0 in a user namespace, as `spec --rootless` writes it).
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{busybox_tarball, envs, Env, Who};
+use serde_json::{json, Value};
+
+/// A bundle under the env's work dir: busybox as rootfs, `spec` (or `spec --rootless`) as
+/// config.json with `edit` applied. Returns (bundle dir, state root).
+fn bundle(env: &Env, name: &str, edit: impl FnOnce(&mut Value)) -> (PathBuf, PathBuf) {
+    let dir = env.work().join(name);
+    let rootfs = dir.join("rootfs");
+    env.command("mkdir")
+        .arg("-p")
+        .arg(&rootfs)
+        .status()
+        .expect("mkdir");
+    let tar = env
+        .command("tar")
+        .arg("-xzf")
+        .arg(busybox_tarball())
+        .arg("-C")
+        .arg(&rootfs)
+        .output()
+        .expect("tar");
+    assert!(tar.status.success(), "{tar:?}");
+    let mut spec = vec!["oci", "spec", "--bundle"];
+    let d = dir.to_string_lossy().into_owned();
+    spec.push(&d);
+    if env.who != Who::Root {
+        spec.push("--rootless");
+    }
+    env.run(&spec).ok();
+    let cfg_path = dir.join("config.json");
+    let mut cfg: Value = serde_json::from_str(&fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    cfg["process"]["terminal"] = json!(false);
+    edit(&mut cfg);
+    env.write(
+        &format!("{name}/config.json"),
+        serde_json::to_string_pretty(&cfg).unwrap(),
+    );
+    (dir, env.dir.join("oci-root"))
+}
+
+fn oci(env: &Env, root: &Path, args: &[&str]) -> common::Run {
+    let mut all = vec![
+        "oci".to_string(),
+        "--root".into(),
+        root.display().to_string(),
+    ];
+    all.extend(args.iter().map(|s| s.to_string()));
+    env.run(&all)
+}
+
+/// `create` or `run --detach`: the container keeps the runtime's stdout and stderr, so they go
+/// to files (a pipe would stay open as long as the container runs).
+fn oci_detached(env: &Env, root: &Path, args: &[&str]) -> common::Run {
+    let log = env.dir.join("detached.err");
+    let err = fs::File::create(&log).unwrap();
+    let mut c = env.foxbox(["oci", "--root", &root.display().to_string()]);
+    c.args(args).stdout(std::process::Stdio::null()).stderr(err);
+    let st = c.status().unwrap();
+    common::Run {
+        code: st.code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr: fs::read_to_string(&log).unwrap_or_default(),
+    }
+}
+
+fn status(env: &Env, root: &Path, id: &str) -> String {
+    let r = oci(env, root, &["state", id]);
+    r.ok();
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    v["status"].as_str().unwrap().to_string()
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Bind the env's work dir at /out in the container, to see what its command did.
+fn with_out(cfg: &mut Value, host: &Path, args: &[&str]) {
+    cfg["process"]["args"] = json!(args);
+    cfg["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/out", "type": "bind", "source": host, "options": ["rbind", "rw"]}),
+    );
+}
+
+#[test]
+fn create_start_state_kill_delete() {
+    for env in envs() {
+        let out = env.work().join("out");
+        env.command("mkdir").arg(&out).status().unwrap();
+        let (b, root) = bundle(&env, "life", |c| {
+            with_out(
+                c,
+                &out,
+                &["sh", "-c", "echo started > /out/mark; exec sleep 600"],
+            );
+        });
+        let pid_file = env.work().join("pid");
+        let bs = b.display().to_string();
+        let pf = pid_file.display().to_string();
+        oci_detached(
+            &env,
+            &root,
+            &["create", "--bundle", &bs, "--pid-file", &pf, "c1"],
+        )
+        .ok();
+        let pid: i32 = fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(Path::new(&format!("/proc/{pid}")).exists(), "{:?}", env.who);
+        let st: Value = serde_json::from_str(&oci(&env, &root, &["state", "c1"]).stdout).unwrap();
+        assert_eq!(st["status"], "created", "{st}");
+        assert_eq!(st["pid"], pid);
+        assert_eq!(st["id"], "c1");
+        assert_eq!(st["bundle"], bs);
+        assert!(st["ociVersion"].is_string());
+        // Created is not started: the command has not run.
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!out.join("mark").exists(), "the command ran before start");
+
+        let again = oci_detached(&env, &root, &["create", "--bundle", &bs, "c1"]);
+        again.assert_code(1);
+        assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+
+        oci(&env, &root, &["start", "c1"]).ok();
+        wait_for("the mark", || out.join("mark").exists());
+        assert_eq!(status(&env, &root, "c1"), "running");
+        oci(&env, &root, &["start", "c1"]).assert_code(1);
+        let list = oci(&env, &root, &["list", "--format", "json"]);
+        list.ok();
+        let l: Value = serde_json::from_str(&list.stdout).unwrap();
+        assert_eq!(l[0]["id"], "c1");
+        assert_eq!(l[0]["status"], "running");
+
+        let del = oci(&env, &root, &["delete", "c1"]);
+        del.assert_code(1);
+        assert!(del.stderr.contains("--force"), "{}", del.stderr);
+        assert_eq!(status(&env, &root, "c1"), "running");
+
+        oci(&env, &root, &["kill", "c1", "KILL"]).ok();
+        wait_for("stopped", || status(&env, &root, "c1") == "stopped");
+        oci(&env, &root, &["kill", "c1", "TERM"]).assert_code(1);
+        oci(&env, &root, &["delete", "c1"]).ok();
+        let gone = oci(&env, &root, &["state", "c1"]);
+        gone.assert_code(1);
+        assert!(gone.stderr.contains("does not exist"), "{}", gone.stderr);
+        assert!(!root.join("c1").exists());
+
+        // A created container can be deleted (runc's rule), and a running one with --force.
+        oci_detached(&env, &root, &["create", "--bundle", &bs, "c2"]).ok();
+        oci(&env, &root, &["delete", "c2"]).ok();
+        oci_detached(&env, &root, &["run", "--detach", "--bundle", &bs, "c3"]).ok();
+        assert_eq!(status(&env, &root, "c3"), "running");
+        oci(&env, &root, &["delete", "--force", "c3"]).ok();
+        assert!(!root.join("c3").exists());
+        oci(&env, &root, &["delete", "--force", "c3"]).ok();
+    }
+}
+
+#[test]
+fn run_waits_and_gives_the_exit_code() {
+    for env in envs() {
+        let (b, root) = bundle(&env, "run", |c| {
+            c["process"]["args"] =
+                json!(["sh", "-c", "echo hi from $(hostname) as $(id -u); exit 3"]);
+            c["hostname"] = json!("oci-test");
+        });
+        let r = oci(
+            &env,
+            &root,
+            &["run", "--bundle", &b.display().to_string(), "r1"],
+        );
+        r.assert_code(3);
+        assert!(r.stdout.contains("hi from oci-test as 0"), "{}", r.stdout);
+        assert!(!root.join("r1").exists(), "run deletes its container");
+    }
+}
+
+#[test]
+fn invoked_as_foxbox_runc_it_takes_runc_s_argv() {
+    for env in envs() {
+        let link_dir = env.work().join("bin");
+        env.command("mkdir").arg(&link_dir).status().unwrap();
+        let link = link_dir.join("foxbox-runc");
+        env.command("ln")
+            .arg("-s")
+            .arg(common::foxbox_bin())
+            .arg(&link)
+            .status()
+            .unwrap();
+        let v = env.command(&link).arg("--version").output().unwrap();
+        let text = String::from_utf8_lossy(&v.stdout);
+        assert!(text.starts_with("foxbox-runc version"), "{text}");
+        assert!(text.contains("spec: 1."), "{text}");
+        let root = env.dir.join("oci-root");
+        let s = env
+            .command(&link)
+            .args(["--root", &root.display().to_string(), "state", "nope"])
+            .output()
+            .unwrap();
+        assert_eq!(s.status.code(), Some(1));
+        let f = env.command(&link).arg("features").output().unwrap();
+        let feat: Value = serde_json::from_slice(&f.stdout).unwrap();
+        assert!(feat["ociVersionMax"].as_str().unwrap().starts_with("1."));
+        assert!(feat["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("user")));
+    }
+}
+
+#[test]
+fn bad_configs_name_their_json_path_and_leave_no_state() {
+    type Edit = fn(&mut Value);
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "uid type",
+            |c| c["process"]["user"]["uid"] = json!("zero"),
+            "process.user.uid",
+        ),
+        (
+            "negative uid",
+            |c| c["process"]["user"]["uid"] = json!(-1),
+            "process.user.uid",
+        ),
+        (
+            "negative gid",
+            |c| c["process"]["user"]["gid"] = json!(-5),
+            "process.user.gid",
+        ),
+        (
+            "args type",
+            |c| c["process"]["args"] = json!("sh"),
+            "process.args",
+        ),
+        (
+            "env type",
+            |c| c["process"]["env"] = json!([1]),
+            "process.env[0]",
+        ),
+        (
+            "terminal type",
+            |c| c["process"]["terminal"] = json!("yes"),
+            "process.terminal",
+        ),
+        (
+            "namespace type",
+            |c| {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": "bogus"}))
+            },
+            "linux.namespaces[",
+        ),
+        (
+            "dotdot destination",
+            |c| {
+                c["mounts"].as_array_mut().unwrap().push(
+                    json!({"destination": "/a/../../etc", "type": "tmpfs", "source": "tmpfs"}),
+                )
+            },
+            ".destination",
+        ),
+        (
+            "root outside",
+            |c| c["root"]["path"] = json!("../rootfs"),
+            "root.path",
+        ),
+        ("mounts type", |c| c["mounts"] = json!({}), "mounts"),
+        (
+            "seccomp listener",
+            |c| {
+                c["linux"]["seccomp"] =
+                    json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/x.sock"})
+            },
+            "linux.seccomp",
+        ),
+        (
+            "sysctl",
+            |c| c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"}),
+            "linux.sysctl",
+        ),
+    ];
+    for env in envs() {
+        for (what, edit, path) in &cases {
+            let name = format!("bad-{}", what.replace(' ', "-"));
+            let (b, root) = bundle(&env, &name, *edit);
+            let r = oci_detached(
+                &env,
+                &root,
+                &["create", "--bundle", &b.display().to_string(), "x1"],
+            );
+            r.assert_code(1);
+            assert!(
+                r.stderr.contains(path),
+                "{what} ({:?}): no {path:?} in {}",
+                env.who,
+                r.stderr
+            );
+            assert!(!root.join("x1").exists(), "{what}: state left under --root");
+        }
+        let r = oci(
+            &env,
+            &env.dir.join("oci-root"),
+            &["create", "--bundle", "/nonexistent", "../x"],
+        );
+        r.assert_code(1);
+        assert!(r.stderr.contains("invalid container id"), "{}", r.stderr);
+    }
+}
