@@ -325,3 +325,91 @@ fn bad_configs_name_their_json_path_and_leave_no_state() {
         assert!(r.stderr.contains("invalid container id"), "{}", r.stderr);
     }
 }
+
+/// podman drives foxbox as its runtime (through conmon): `run --rm`, and a detached box's
+/// logs, stop and rm. Root only (podman rootless needs its own user set-up), with podman's
+/// files in a private root, and `--network none` (no host network changes).
+#[test]
+fn podman_runs_busybox_with_foxbox_runc() {
+    if !common::root_or_skip("podman as root") {
+        return;
+    }
+    if std::process::Command::new("podman")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP: podman is not installed");
+        return;
+    }
+    let env = Env::new(Who::Root);
+    let p = env.dir.join("podman");
+    fs::create_dir_all(&p).unwrap();
+    let conf = p.join("containers.conf");
+    fs::write(
+        &conf,
+        "[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+    )
+    .unwrap();
+    let link = p.join("foxbox-runc");
+    std::os::unix::fs::symlink(common::foxbox_bin(), &link).unwrap();
+    let podman = |args: &[&str]| {
+        let mut c = std::process::Command::new("podman");
+        c.env("CONTAINERS_CONF", &conf)
+            .arg("--root")
+            .arg(p.join("root"))
+            .arg("--runroot")
+            .arg(p.join("run"))
+            .arg("--tmpdir")
+            .arg(p.join("tmp"))
+            .arg("--runtime")
+            .arg(&link)
+            .args(args)
+            .stdin(std::process::Stdio::null());
+        common::Run::from(c.output().unwrap())
+    };
+    let tar = busybox_tarball().display().to_string();
+    podman(&["import", &tar, "localhost/busybox:latest"]).ok();
+    let r = podman(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "localhost/busybox",
+        "echo",
+        "hi",
+    ]);
+    r.ok();
+    assert_eq!(r.stdout.trim(), "hi", "{}", r.stderr);
+    let r = podman(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "localhost/busybox",
+        "sh",
+        "-c",
+        "exit 7",
+    ]);
+    r.assert_code(7);
+    let d = podman(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "localhost/busybox",
+        "sh",
+        "-c",
+        "echo logged; trap 'exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
+    d.ok();
+    let id = d.stdout.trim().to_string();
+    wait_for("the log line", || {
+        podman(&["logs", &id]).stdout.contains("logged")
+    });
+    let ps = podman(&["ps", "--format", "{{.ID}} {{.Status}}"]);
+    assert!(ps.stdout.contains("Up"), "{}", ps.stdout);
+    podman(&["stop", "-t", "10", &id]).ok();
+    podman(&["rm", &id]).ok();
+    assert!(podman(&["ps", "-a", "-q"]).stdout.trim().is_empty());
+}
