@@ -162,9 +162,13 @@ fn create_start_state_kill_delete() {
         assert!(gone.stderr.contains("does not exist"), "{}", gone.stderr);
         assert!(!root.join("c1").exists());
 
-        // A created container can be deleted (runc's rule), and a running one with --force.
+        // Deleting a created container is an error too (the runtime-spec's rule), unless
+        // forced; so is a running one.
         oci_detached(&env, &root, &["create", "--bundle", &bs, "c2"]).ok();
-        oci(&env, &root, &["delete", "c2"]).ok();
+        oci(&env, &root, &["delete", "c2"]).assert_code(1);
+        assert_eq!(status(&env, &root, "c2"), "created");
+        oci(&env, &root, &["delete", "--force", "c2"]).ok();
+        assert!(!root.join("c2").exists());
         oci_detached(&env, &root, &["run", "--detach", "--bundle", &bs, "c3"]).ok();
         assert_eq!(status(&env, &root, "c3"), "running");
         oci(&env, &root, &["delete", "--force", "c3"]).ok();

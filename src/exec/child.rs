@@ -221,7 +221,11 @@ impl<'a> State<'a> {
             Action::Proc => kernfs::mount_proc(self.root()?),
             Action::Dev => {
                 let tty_gid = self.proc.id_maps.host_gid(5).map(|_| 5);
-                dev::populate(self.root()?, tty_gid, self.private_dev)
+                dev::populate(self.root()?, tty_gid, self.private_dev)?;
+                if self.launch.is_some_and(|l| l.dev_mqueue) {
+                    dev::mount_mqueue(self.root()?)?;
+                }
+                Ok(())
             }
             Action::Sys => {
                 let own_netns = self.launch()?.plan.network.mode.value != NetMode::Host;

@@ -57,6 +57,11 @@ pub struct Launch<'a> {
     /// Paths to mask and to make read-only instead of podman's lists (an OCI config's).
     pub masked_paths: Option<Vec<String>>,
     pub readonly_paths: Option<Vec<String>>,
+    /// The mounts are made in the order an OCI config lists them (/proc, then /dev): /dev is
+    /// not made before the clone, whose mount would come first in the box's mountinfo.
+    pub mounts_in_order: bool,
+    /// Mount an mqueue on /dev/mqueue with /dev (an OCI config asks for one).
+    pub dev_mqueue: bool,
 }
 
 impl<'a> Launch<'a> {
@@ -82,6 +87,8 @@ impl<'a> Launch<'a> {
             joined: 0,
             masked_paths: None,
             readonly_paths: None,
+            mounts_in_order: false,
+            dev_mqueue: false,
         }
     }
 }

@@ -70,7 +70,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
         }
     };
     // Made here, in the host's user namespace, where mknod may make a device.
-    let private_dev = if dev::wants_private_nodes(&launch.id_maps) {
+    let private_dev = if dev::wants_private_nodes(&launch.id_maps) && !launch.mounts_in_order {
         dev::private().map_err(|e| fail(Action::Dev, "dev", e))?
     } else {
         None

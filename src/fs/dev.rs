@@ -174,6 +174,18 @@ pub(crate) fn configure(fc: &FsContext, opt: &str) -> std::io::Result<()> {
     }
 }
 
+/// An mqueue (of the box's ipc namespace) on /dev/mqueue, as an OCI config's mounts ask.
+pub fn mount_mqueue(root: BorrowedFd<'_>) -> Result<(), StepError> {
+    let target = super::resolve::ensure(root, Path::new("/dev/mqueue"), super::resolve::Kind::Dir)
+        .ctx(|| "/dev/mqueue".into())?;
+    let fc = FsContext::open("mqueue").ctx(|| "create an mqueue instance".into())?;
+    fc.set("source", "mqueue").ctx(|| "mqueue source".into())?;
+    let m = fc
+        .mount(attr::NOSUID | attr::NODEV | attr::NOEXEC)
+        .ctx(|| "mount mqueue".into())?;
+    mount::move_to(m.as_fd(), target.as_fd()).ctx(|| "attach mqueue on /dev/mqueue".into())
+}
+
 /// A detached tmpfs with comma-separated options.
 pub(crate) fn tmpfs(opts: &str, attrs: u64) -> Result<OwnedFd, StepError> {
     let fc = FsContext::open("tmpfs").ctx(|| "create a tmpfs".into())?;

@@ -240,6 +240,8 @@ impl Runtime {
         launch.joined = t.joined;
         launch.masked_paths = t.masked_paths.clone();
         launch.readonly_paths = t.readonly_paths.clone();
+        launch.mounts_in_order = true;
+        launch.dev_mqueue = t.dev_mqueue;
         let started = exec::start(&launch, &mut NoHelpers)?;
         undo.pid = Some(started.pid);
         drop(fifo);
@@ -273,7 +275,6 @@ impl Runtime {
         let state = self.state_of(&record).json();
         if let Some(h) = &hooks_of {
             for (kind, list) in [
-                ("prestart", h.prestart()),
                 ("createRuntime", h.create_runtime()),
                 ("createContainer", h.create_container()),
             ] {
@@ -358,6 +359,11 @@ impl Runtime {
                 what: "only a created container can be started".into(),
             });
         }
+        if let Some(list) = r.hooks.as_ref().and_then(|h| h.prestart().clone()) {
+            // The runtime-spec (and its conformance suite): after `start` is called, before
+            // the command runs.
+            hooks::run("prestart", &list, &self.state_of(&r).json())?;
+        }
         let fifo_path = self.dir(id).join(FIFO);
         let mut fifo = fs::OpenOptions::new()
             .write(true)
@@ -398,7 +404,8 @@ impl Runtime {
         p::kill(r.pid, sig).map_err(OciError::io(format!("signal {sig} to {}", r.pid)))
     }
 
-    /// `delete`: remove a stopped (or created) container; `force` kills a running one first.
+    /// `delete`: remove a stopped container; `force` kills a created or running one first
+    /// (the runtime-spec: deleting one that is not stopped is an error).
     /// Returns warnings (failed poststop hooks).
     pub fn delete(&self, id: &str, force: bool) -> Result<Vec<String>, OciError> {
         let r = match self.load(id) {
@@ -406,7 +413,7 @@ impl Runtime {
             other => other?,
         };
         let status = self.status(&r);
-        if status == Status::Running && !force {
+        if status != Status::Stopped && !force {
             return Err(OciError::State {
                 id: id.into(),
                 status: status.as_str(),

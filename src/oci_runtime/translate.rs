@@ -38,6 +38,8 @@ pub struct Translation {
     pub masked_paths: Option<Vec<String>>,
     pub readonly_paths: Option<Vec<String>>,
     pub tty: bool,
+    /// An mqueue on /dev/mqueue (made with /dev).
+    pub dev_mqueue: bool,
     pub annotations: BTreeMap<String, String>,
     pub warnings: Vec<String>,
 }
@@ -313,6 +315,7 @@ pub fn translate(
 
     // Mounts: the kernel filesystems the executor makes itself are left to it.
     let mut mounts = Vec::new();
+    let mut dev_mqueue = false;
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         let path = format!("mounts[{i}]");
         let dest = clean_destination(&format!("{path}.destination"), m.destination())?;
@@ -330,6 +333,10 @@ pub fn translate(
                 | ("shm", "/dev/shm")
         );
         if own && !is_bind {
+            continue;
+        }
+        if !is_bind && typ == "mqueue" && d == "/dev/mqueue" {
+            dev_mqueue = true;
             continue;
         }
         if !is_bind && matches!(typ.as_str(), "mqueue" | "cgroup" | "cgroup2") {
@@ -379,12 +386,7 @@ pub fn translate(
                         "{path}: propagation {o} on {d} is not applied (foxbox's mounts are private)"
                     ));
                 }
-                other => {
-                    return Err(err(
-                        format!("{path}.options"),
-                        format!("mount option {other:?} is not supported by foxbox"),
-                    ))
-                }
+                other => ignored.push(other),
             }
         }
         if !ignored.is_empty() {
@@ -560,6 +562,7 @@ pub fn translate(
         masked_paths,
         readonly_paths,
         tty: process.terminal().unwrap_or(false),
+        dev_mqueue,
         annotations,
         warnings,
     })
