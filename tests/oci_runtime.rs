@@ -417,3 +417,64 @@ fn podman_runs_busybox_with_foxbox_runc() {
     podman(&["rm", &id]).ok();
     assert!(podman(&["ps", "-a", "-q"]).stdout.trim().is_empty());
 }
+
+/// Hooks get the state on stdin: createRuntime at create, prestart at start (before the
+/// command), poststart after it, poststop at delete; a failing poststop hook is a warning and
+/// the next one still runs; a failing prestart hook fails `start` and removes the container.
+#[test]
+fn hooks_run_at_their_moments_with_the_state_on_stdin() {
+    for env in envs() {
+        let out = env.work().join("hooks-out");
+        env.command("mkdir").arg(&out).status().unwrap();
+        let o = out.display().to_string();
+        let hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {o}/{name}")]});
+        let (b, root) = bundle(&env, "hooks", |c| {
+            with_out(c, &out, &["sh", "-c", "touch /out/command"]);
+            c["hooks"] = json!({
+                "createRuntime": [hook("createRuntime")],
+                "prestart": [hook("prestart")],
+                "poststart": [hook("poststart")],
+                "poststop": [{"path": "/bin/false"}, hook("poststop")],
+            });
+        });
+        let bs = b.display().to_string();
+        oci_detached(&env, &root, &["create", "--bundle", &bs, "h1"]).ok();
+        let st: Value =
+            serde_json::from_str(&fs::read_to_string(out.join("createRuntime")).unwrap()).unwrap();
+        assert_eq!(st["status"], "created", "{st}");
+        assert_eq!(st["id"], "h1");
+        assert!(!out.join("prestart").exists(), "prestart ran at create");
+        oci(&env, &root, &["start", "h1"]).ok();
+        assert!(out.join("prestart").exists() && out.join("poststart").exists());
+        wait_for("stopped", || status(&env, &root, "h1") == "stopped");
+        assert!(out.join("command").exists());
+        let del = oci(&env, &root, &["delete", "h1"]);
+        del.ok();
+        assert!(
+            del.stderr.contains("poststop hook /bin/false"),
+            "{}",
+            del.stderr
+        );
+        let st: Value =
+            serde_json::from_str(&fs::read_to_string(out.join("poststop")).unwrap()).unwrap();
+        assert_eq!(st["status"], "stopped", "{st}");
+
+        let (b, root) = bundle(&env, "hooks-fail", |c| {
+            c["process"]["args"] = json!(["true"]);
+            c["hooks"] = json!({"prestart": [{"path": "/bin/false"}]});
+        });
+        oci_detached(
+            &env,
+            &root,
+            &["create", "--bundle", &b.display().to_string(), "h2"],
+        )
+        .ok();
+        let r = oci(&env, &root, &["start", "h2"]);
+        r.assert_code(1);
+        assert!(r.stderr.contains("prestart hook"), "{}", r.stderr);
+        assert!(
+            !root.join("h2").exists(),
+            "a failed prestart leaves the container"
+        );
+    }
+}

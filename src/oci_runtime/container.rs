@@ -362,7 +362,11 @@ impl Runtime {
         if let Some(list) = r.hooks.as_ref().and_then(|h| h.prestart().clone()) {
             // The runtime-spec (and its conformance suite): after `start` is called, before
             // the command runs.
-            hooks::run("prestart", &list, &self.state_of(&r).json())?;
+            // A failure stops the container and deletes it (lifecycle step 9), then errs.
+            if let Err(e) = hooks::run("prestart", &list, &self.state_of(&r).json()) {
+                let _ = self.delete(id, true);
+                return Err(e);
+            }
         }
         let fifo_path = self.dir(id).join(FIFO);
         let mut fifo = fs::OpenOptions::new()
@@ -373,13 +377,12 @@ impl Runtime {
         fifo.write_all(&[0])
             .map_err(OciError::io("write to the exec fifo"))?;
         let _ = fs::remove_file(&fifo_path);
+        wait_for_exec(&r);
         let mut warnings = Vec::new();
         if let Some(list) = r.hooks.as_ref().and_then(|h| h.poststart().clone()) {
             let mut st = self.state_of(&r);
             st.status = Status::Running;
-            if let Err(e) = hooks::run("poststart", &list, &st.json()) {
-                warnings.push(e.to_string());
-            }
+            warnings.extend(hooks::run_each("poststart", &list, &st.json()));
         }
         Ok(warnings)
     }
@@ -439,9 +442,7 @@ impl Runtime {
         if let Some(list) = r.hooks.as_ref().and_then(|h| h.poststop().clone()) {
             let mut st = self.state_of(&r);
             st.status = Status::Stopped;
-            if let Err(e) = hooks::run("poststop", &list, &st.json()) {
-                warnings.push(e.to_string());
-            }
+            warnings.extend(hooks::run_each("poststop", &list, &st.json()));
         }
         let dir = self.dir(id);
         fs::remove_dir_all(&dir).map_err(OciError::io(format!("remove {}", dir.display())))?;
@@ -474,6 +475,24 @@ impl Runtime {
         match p::wait_pid(pid).map_err(OciError::io("wait for the container"))? {
             p::Exit::Code(c) => Ok(c),
             p::Exit::Signal(s) => Ok(128 + s),
+        }
+    }
+}
+
+/// Wait (a little) until the container's process has exec'd its command: poststart hooks run
+/// after it (the runtime-spec), and the process is this binary until then.
+fn wait_for_exec(r: &Record) {
+    let proc_id = ProcId {
+        pid: r.pid,
+        start_time: r.start_time,
+    };
+    let me = fs::read_link("/proc/self/exe").ok();
+    let until = Instant::now() + Duration::from_secs(2);
+    while proc_id.alive() && Instant::now() < until {
+        match fs::read_link(format!("/proc/{}/exe", r.pid)) {
+            Ok(exe) if Some(&exe) != me.as_ref() => return,
+            Err(_) => return,
+            Ok(_) => std::thread::sleep(Duration::from_millis(1)),
         }
     }
 }

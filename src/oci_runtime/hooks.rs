@@ -19,6 +19,15 @@ pub fn run(kind: &'static str, hooks: &[Hook], state: &str) -> Result<(), OciErr
     Ok(())
 }
 
+/// Run every hook of `hooks` even when one fails (poststart, poststop: the runtime-spec
+/// makes a failure a warning and the rest still run); the failures, as warnings.
+pub fn run_each(kind: &'static str, hooks: &[Hook], state: &str) -> Vec<String> {
+    hooks
+        .iter()
+        .filter_map(|h| run_one(kind, h, state).err().map(|e| e.to_string()))
+        .collect()
+}
+
 fn run_one(kind: &'static str, h: &Hook, state: &str) -> Result<(), OciError> {
     let fail = |message: String| OciError::Hook {
         kind,
