@@ -142,6 +142,22 @@ fn create_start_state_kill_delete() {
         wait_for("the mark", || out.join("mark").exists());
         assert_eq!(status(&env, &root, "c1"), "running");
         oci(&env, &root, &["start", "c1"]).assert_code(1);
+        // exec: one more process in the running container, with its exit code.
+        let ex = oci(
+            &env,
+            &root,
+            &[
+                "exec",
+                "--env",
+                "X=y",
+                "c1",
+                "sh",
+                "-c",
+                "echo $X in $(cat /out/mark); exit 4",
+            ],
+        );
+        ex.assert_code(4);
+        assert_eq!(ex.stdout.trim(), "y in started", "{}", ex.stderr);
         let list = oci(&env, &root, &["list", "--format", "json"]);
         list.ok();
         let l: Value = serde_json::from_str(&list.stdout).unwrap();
@@ -156,6 +172,7 @@ fn create_start_state_kill_delete() {
         oci(&env, &root, &["kill", "c1", "KILL"]).ok();
         wait_for("stopped", || status(&env, &root, "c1") == "stopped");
         oci(&env, &root, &["kill", "c1", "TERM"]).assert_code(1);
+        oci(&env, &root, &["exec", "c1", "true"]).assert_code(1);
         oci(&env, &root, &["delete", "c1"]).ok();
         let gone = oci(&env, &root, &["state", "c1"]);
         gone.assert_code(1);
@@ -411,6 +428,9 @@ fn podman_runs_busybox_with_foxbox_runc() {
     wait_for("the log line", || {
         podman(&["logs", &id]).stdout.contains("logged")
     });
+    let ex = podman(&["exec", &id, "sh", "-c", "echo exec-ok; exit 5"]);
+    ex.assert_code(5);
+    assert_eq!(ex.stdout.trim(), "exec-ok", "{}", ex.stderr);
     let ps = podman(&["ps", "--format", "{{.ID}} {{.Status}}"]);
     assert!(ps.stdout.contains("Up"), "{}", ps.stdout);
     podman(&["stop", "-t", "10", &id]).ok();

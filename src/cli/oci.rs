@@ -145,6 +145,38 @@ enum OciCommand {
         #[arg(long)]
         keep: bool,
     },
+    /// Run one more process in a running container.
+    Exec {
+        /// The process as a config.json `process` object (instead of COMMAND and flags).
+        #[arg(long, short = 'p', value_name = "FILE")]
+        process: Option<PathBuf>,
+        /// A pty for the process (needs --console-socket).
+        #[arg(long, short = 't')]
+        tty: bool,
+        /// Return once the process runs.
+        #[arg(long, short = 'd')]
+        detach: bool,
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        #[arg(long, value_name = "PATH")]
+        console_socket: Option<PathBuf>,
+        #[arg(long)]
+        cwd: Option<PathBuf>,
+        /// KEY=VALUE (repeatable).
+        #[arg(long, short = 'e')]
+        env: Vec<String>,
+        /// UID[:GID].
+        #[arg(long, short = 'u')]
+        user: Option<String>,
+        #[arg(long)]
+        no_new_privs: bool,
+        /// Accepted: descriptors above 2 are closed in the process.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        preserve_fds: u32,
+        id: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
     /// List containers.
     List {
         #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Table)]
@@ -306,6 +338,38 @@ fn run(command: OciCommand, rt: &Runtime, log: &mut Log, rootless: bool) -> Resu
                     log.warn(&w);
                 }
             }
+            return Ok(code.clamp(0, 255) as u8);
+        }
+        OciCommand::Exec {
+            process,
+            tty,
+            detach,
+            pid_file,
+            console_socket,
+            cwd,
+            env,
+            user,
+            no_new_privs,
+            preserve_fds,
+            id,
+            command,
+        } => {
+            if preserve_fds > 0 {
+                log.warn("exec --preserve-fds: not applied (the process gets stdio only)");
+            }
+            let code = rt.exec(&container::ExecOpts {
+                id,
+                process,
+                args: command,
+                tty,
+                detach,
+                pid_file,
+                console_socket,
+                cwd,
+                env,
+                user,
+                no_new_privs,
+            })?;
             return Ok(code.clamp(0, 255) as u8);
         }
         OciCommand::List { format, quiet } => {

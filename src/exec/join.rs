@@ -122,6 +122,17 @@ pub fn run(
     result
 }
 
+/// Join the box and start the command without following it (the OCI runtime's `exec
+/// --detach`): the command's host pid and its pty master, if any. The caller is left in the
+/// box's namespaces.
+pub fn start(
+    target: Target<'_>,
+    cgroup: Option<&BoxCgroup>,
+    req: &Request,
+) -> Result<Started, ExecError> {
+    enter(&target, cgroup, req)
+}
+
 /// Join the box and start the command; the caller follows it.
 fn enter(
     target: &Target<'_>,

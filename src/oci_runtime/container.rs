@@ -538,3 +538,164 @@ pub fn parse_signal(s: &str) -> Result<i32, OciError> {
         .map(|s| s as i32)
         .map_err(|_| OciError::Usage(format!("unknown signal {s:?}")))
 }
+
+/// `exec`'s options (runc's flags): the process from `--process FILE` (a config.json
+/// `process` object) or from `args` and the flags, over the container's own.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOpts {
+    pub id: String,
+    pub process: Option<PathBuf>,
+    pub args: Vec<String>,
+    pub tty: bool,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub cwd: Option<PathBuf>,
+    pub env: Vec<String>,
+    /// `uid[:gid]`.
+    pub user: Option<String>,
+    pub no_new_privs: bool,
+}
+
+impl Runtime {
+    /// `exec`: run one more process in a running container, through the executor's join
+    /// steps (as `foxbox exec` runs one in a box). Detached: returns 0 once it runs; else its
+    /// exit code.
+    pub fn exec(&self, o: &ExecOpts) -> Result<i32, OciError> {
+        use crate::exec::join::{self, Filter, Request, Target};
+        let r = self.load(&o.id)?;
+        let status = self.status(&r);
+        if status != Status::Running {
+            return Err(OciError::State {
+                id: o.id.clone(),
+                status: status.as_str(),
+                what: "exec needs a running container".into(),
+            });
+        }
+        let cfg = config::load(&r.bundle)?;
+        let t = translate::translate(
+            &cfg.spec,
+            &cfg.raw,
+            &r.bundle,
+            nix::unistd::geteuid().as_raw(),
+        )?;
+        let plan = &t.plan;
+        let mut req = Request {
+            args: o.args.clone(),
+            env: plan.process.env.clone(),
+            hostname: t.hostname.clone(),
+            cwd: o
+                .cwd
+                .clone()
+                .unwrap_or_else(|| plan.process.cwd.value.clone()),
+            user: plan.process.user.value.clone(),
+            capabilities: plan.capabilities.value,
+            added_capabilities: plan.added_capabilities,
+            no_new_privs: plan.no_new_privs || o.no_new_privs,
+            seccomp: None,
+            tty: o.tty,
+            stdin: true,
+        };
+        if let Some(file) = &o.process {
+            let text = fs::read_to_string(file)
+                .map_err(OciError::io(format!("--process {}", file.display())))?;
+            let proc_spec = process_from_json(&text)?;
+            let one = translate::process_only(&proc_spec)?;
+            req.args = one.args;
+            req.env = one.env;
+            req.cwd = one.cwd;
+            req.user = one.user;
+            req.tty = one.tty;
+            if let Some((bounding, effective)) = one.capabilities {
+                req.capabilities = bounding;
+                req.added_capabilities = effective;
+            }
+            req.no_new_privs = one.no_new_privs;
+        }
+        for kv in &o.env {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| OciError::Usage(format!("--env {kv:?} is not KEY=VALUE")))?;
+            req.set_env(k, v);
+        }
+        if let Some(u) = &o.user {
+            let (uid, gid) = match u.split_once(':') {
+                Some((a, b)) => (a.parse::<u32>().ok(), b.parse::<u32>().ok().map(Some)),
+                None => (u.parse::<u32>().ok(), Some(None)),
+            };
+            match (uid, gid) {
+                (Some(uid), Some(gid)) => req.user = crate::plan::User::Id { uid, gid },
+                _ => return Err(OciError::Usage(format!("--user {u:?}: use UID[:GID]"))),
+            }
+        }
+        if req.args.is_empty() {
+            return Err(OciError::Usage(
+                "exec needs a command (or --process)".into(),
+            ));
+        }
+        if req.tty && o.console_socket.is_none() {
+            return Err(OciError::Usage(
+                "--tty needs --console-socket to receive the pty".into(),
+            ));
+        }
+        let mut seccomp_plan = plan.clone();
+        seccomp_plan.capabilities = crate::plan::Spanned::bare(req.capabilities);
+        req.seccomp = crate::exec::security_glue::compile(&seccomp_plan)
+            .map_err(|e| OciError::Exec(crate::exec::ExecError::step("seccomp", None, e)))?
+            .map(|program| Filter {
+                program,
+                profile: Some(r.bundle.join("config.json")),
+            });
+        // Opened here: joining the container moves this process into its mount namespace.
+        let sock = match &o.console_socket {
+            Some(p) => Some(
+                std::os::unix::net::UnixStream::connect(p)
+                    .map_err(OciError::io(format!("console socket {}", p.display())))?,
+            ),
+            None => None,
+        };
+        let mut pid_file = match &o.pid_file {
+            Some(p) => Some(
+                fs::File::create(absolute(p))
+                    .map_err(OciError::io(format!("pid file {}", p.display())))?,
+            ),
+            None => None,
+        };
+        let proc_id = ProcId {
+            pid: r.pid,
+            start_time: r.start_time,
+        };
+        let alive = || proc_id.alive();
+        let started = join::start(
+            Target {
+                pid: r.pid,
+                alive: &alive,
+            },
+            None,
+            &req,
+        )?;
+        if let (Some(pty), Some(sock)) = (&started.pty, &sock) {
+            crate::sys::fd::send_msg(sock.as_fd(), b"console", Some(pty.as_fd()))
+                .map_err(OciError::io("send the pty to the console socket"))?;
+        }
+        if let Some(f) = &mut pid_file {
+            f.write_all(started.pid.to_string().as_bytes())
+                .map_err(OciError::io("write the pid file"))?;
+        }
+        if o.detach {
+            return Ok(0);
+        }
+        self.wait(started.pid)
+    }
+}
+
+fn process_from_json(text: &str) -> Result<oci_spec::runtime::Process, OciError> {
+    let raw: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| config::ConfigError::new("process", format!("not valid JSON: {e}")))?;
+    serde_path_to_error::deserialize(&raw).map_err(|e| {
+        OciError::Config(config::ConfigError::new(
+            format!("process.{}", e.path()),
+            e.into_inner().to_string(),
+        ))
+    })
+}

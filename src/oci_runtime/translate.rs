@@ -670,3 +670,68 @@ fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
         T::RlimitRttime => libc::RLIMIT_RTTIME,
     }
 }
+
+/// One process of `exec --process`: what [`translate`] takes of `process`.
+pub struct OneProcess {
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: PathBuf,
+    pub user: User,
+    pub tty: bool,
+    /// (bounding, effective), when given.
+    pub capabilities: Option<(CapSet, CapSet)>,
+    pub no_new_privs: bool,
+}
+
+/// A `process` object alone (`exec --process FILE`).
+pub fn process_only(p: &oci_spec::runtime::Process) -> Result<OneProcess, ConfigError> {
+    let args = p.args().clone().unwrap_or_default();
+    if args.is_empty() {
+        return Err(err("process.args", "empty: nothing to run"));
+    }
+    let mut env = Vec::new();
+    for (i, kv) in p.env().iter().flatten().enumerate() {
+        match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => env.push((k.to_string(), v.to_string())),
+            _ => {
+                return Err(err(
+                    format!("process.env[{i}]"),
+                    format!("{kv:?} is not KEY=VALUE"),
+                ))
+            }
+        }
+    }
+    if !p.cwd().is_absolute() {
+        return Err(err("process.cwd", "not absolute"));
+    }
+    let capabilities = match p.capabilities() {
+        Some(c) => {
+            let set = |path: &str, names: &Option<oci_spec::runtime::Capabilities>| {
+                let mut s = CapSet::EMPTY;
+                for c in names.iter().flatten() {
+                    let name = c.to_string();
+                    let n = caps::parse(&name)
+                        .ok_or_else(|| err(path, format!("unknown capability {name}")))?;
+                    s.insert(n);
+                }
+                Ok::<CapSet, ConfigError>(s)
+            };
+            let b = set("process.capabilities.bounding", c.bounding())?;
+            let e = set("process.capabilities.effective", c.effective())?;
+            Some((b, CapSet(e.0 & b.0)))
+        }
+        None => None,
+    };
+    Ok(OneProcess {
+        args,
+        env,
+        cwd: p.cwd().clone(),
+        user: User::Id {
+            uid: p.user().uid(),
+            gid: Some(p.user().gid()),
+        },
+        tty: p.terminal().unwrap_or(false),
+        capabilities,
+        no_new_privs: p.no_new_privileges().unwrap_or(false),
+    })
+}
