@@ -158,6 +158,10 @@ fn create_start_state_kill_delete() {
         );
         ex.assert_code(4);
         assert_eq!(ex.stdout.trim(), "y in started", "{}", ex.stderr);
+        let ps = oci(&env, &root, &["ps", "--format", "json", "c1"]);
+        ps.ok();
+        let pids: Vec<i32> = serde_json::from_str(&ps.stdout).unwrap();
+        assert_eq!(pids.first(), Some(&pid), "{pids:?}");
         let list = oci(&env, &root, &["list", "--format", "json"]);
         list.ok();
         let l: Value = serde_json::from_str(&list.stdout).unwrap();

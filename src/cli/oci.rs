@@ -177,6 +177,15 @@ enum OciCommand {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         command: Vec<String>,
     },
+    /// List the container's processes (host pids; `--format json`: a JSON array).
+    Ps {
+        #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        id: String,
+        /// Options for ps(1) in table format (default -ef).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
     /// List containers.
     List {
         #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Table)]
@@ -371,6 +380,30 @@ fn run(command: OciCommand, rt: &Runtime, log: &mut Log, rootless: bool) -> Resu
                 no_new_privs,
             })?;
             return Ok(code.clamp(0, 255) as u8);
+        }
+        OciCommand::Ps {
+            format,
+            id,
+            ps_args,
+        } => {
+            let pids = rt.pids(&id)?;
+            if format == ListFormat::Json {
+                super::out(&format!("{}\n", serde_json::json!(pids)));
+            } else {
+                let list: Vec<String> = pids.iter().map(|p| p.to_string()).collect();
+                let mut cmd = std::process::Command::new("ps");
+                if ps_args.is_empty() {
+                    cmd.arg("-f");
+                } else {
+                    cmd.args(&ps_args);
+                }
+                let out = cmd
+                    .arg("-p")
+                    .arg(list.join(","))
+                    .output()
+                    .map_err(OciError::io("run ps"))?;
+                super::out(&String::from_utf8_lossy(&out.stdout));
+            }
         }
         OciCommand::List { format, quiet } => {
             let all = rt.list()?;

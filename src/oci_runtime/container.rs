@@ -699,3 +699,23 @@ fn process_from_json(text: &str) -> Result<oci_spec::runtime::Process, OciError>
         ))
     })
 }
+
+impl Runtime {
+    /// `ps`: the host pids of the container's processes (its pid namespace's), pid 1 first.
+    pub fn pids(&self, id: &str) -> Result<Vec<i32>, OciError> {
+        let r = self.load(id)?;
+        let status = self.status(&r);
+        if status == Status::Stopped {
+            return Err(OciError::State {
+                id: id.into(),
+                status: status.as_str(),
+                what: "it has no processes".into(),
+            });
+        }
+        let mut v = vec![r.pid];
+        let mut rest = pids_in_pidns_of(r.pid);
+        rest.sort_unstable();
+        v.extend(rest);
+        Ok(v)
+    }
+}
