@@ -502,3 +502,106 @@ fn hooks_run_at_their_moments_with_the_state_on_stdin() {
         );
     }
 }
+
+/// containerd (the path Kubernetes' CRI plugin takes) runs foxbox through its runc shim, as
+/// root: a private containerd (config, root, state and socket in the env dir, stopped after)
+/// imports busybox saved by `foxbox image save`, runs `echo` with `--runc-binary`, and a
+/// detached task is killed and deleted.
+#[test]
+fn containerd_runs_busybox_with_foxbox_runc() {
+    if !common::root_or_skip("containerd as root") {
+        return;
+    }
+    if std::process::Command::new("containerd")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP: containerd is not installed");
+        return;
+    }
+    let env = Env::new(Who::Root);
+    env.import_busybox();
+    let c = env.dir.join("ctrd");
+    fs::create_dir_all(&c).unwrap();
+    let sock = c.join("c.sock");
+    let conf = c.join("config.toml");
+    fs::write(
+        &conf,
+        format!(
+            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n[grpc]\n  address = \"{d}/c.sock\"\n\
+             [ttrpc]\n  address = \"{d}/c.sock.ttrpc\"\n[debug]\n  address = \"{d}/debug.sock\"\n\
+             [metrics]\n  address = \"\"\n",
+            d = c.display()
+        ),
+    )
+    .unwrap();
+    let log = fs::File::create(c.join("log")).unwrap();
+    let mut daemon = std::process::Command::new("containerd")
+        .arg("--config")
+        .arg(&conf)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let link = c.join("foxbox-runc");
+    std::os::unix::fs::symlink(common::foxbox_bin(), &link).unwrap();
+    let ctr = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("ctr");
+        cmd.arg("-a").arg(&sock).args(args);
+        cmd.stdin(std::process::Stdio::null());
+        common::Run::from(cmd.output().unwrap())
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for("containerd's socket", || sock.exists());
+        let tar = c.join("bb.tar").display().to_string();
+        env.run(["image", "save", "-o", &tar, "busybox"]).ok();
+        ctr(&[
+            "images",
+            "import",
+            "--all-platforms",
+            "--index-name",
+            "docker.io/library/busybox:latest",
+            &tar,
+        ])
+        .ok();
+        let l = link.display().to_string();
+        let image = "docker.io/library/busybox:latest";
+        let r = ctr(&[
+            "run",
+            "--rm",
+            "--runc-binary",
+            &l,
+            image,
+            "t1",
+            "echo",
+            "hi-from-ctr",
+        ]);
+        r.ok();
+        assert_eq!(r.stdout.trim(), "hi-from-ctr", "{}", r.stderr);
+        ctr(&[
+            "run",
+            "-d",
+            "--runc-binary",
+            &l,
+            image,
+            "t2",
+            "sleep",
+            "300",
+        ])
+        .ok();
+        assert!(ctr(&["task", "ls"]).stdout.contains("RUNNING"));
+        ctr(&["task", "kill", "-s", "SIGKILL", "t2"]).ok();
+        wait_for("t2 stopped", || {
+            ctr(&["task", "ls"]).stdout.contains("STOPPED")
+        });
+        ctr(&["task", "delete", "t2"]).ok();
+        ctr(&["container", "rm", "t2"]).ok();
+        assert!(!ctr(&["task", "ls"]).stdout.contains("t2"));
+    }));
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
