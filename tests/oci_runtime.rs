@@ -406,6 +406,18 @@ fn podman_runs_busybox_with_foxbox_runc() {
     ]);
     r.ok();
     assert_eq!(r.stdout.trim(), "hi", "{}", r.stderr);
+    // A pty: conmon passes --console-socket and gets the master over it.
+    let t = podman(&[
+        "run",
+        "--rm",
+        "-t",
+        "--network",
+        "none",
+        "localhost/busybox",
+        "tty",
+    ]);
+    t.ok();
+    assert!(t.stdout.contains("/dev/pts/"), "{}{}", t.stdout, t.stderr);
     let r = podman(&[
         "run",
         "--rm",
