@@ -310,6 +310,11 @@ fn bad_configs_name_their_json_path_and_leave_no_state() {
         ),
         ("mounts type", |c| c["mounts"] = json!({}), "mounts"),
         (
+            "version",
+            |c| c["ociVersion"] = json!("invalid"),
+            "ociVersion",
+        ),
+        (
             "seccomp listener",
             |c| {
                 c["linux"]["seccomp"] =

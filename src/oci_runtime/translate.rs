@@ -77,6 +77,7 @@ pub fn translate(
     euid: u32,
 ) -> Result<Translation, ConfigError> {
     let mut warnings = Vec::new();
+    check_version(spec.version())?;
     let root = spec
         .root()
         .as_ref()
@@ -566,6 +567,29 @@ pub fn translate(
         annotations,
         warnings,
     })
+}
+
+/// `ociVersion`: SemVer 2.0.0, major 1 (what this runtime implements).
+fn check_version(v: &str) -> Result<(), ConfigError> {
+    let core = v.split(['-', '+']).next().unwrap_or_default();
+    let parts: Vec<&str> = core.split('.').collect();
+    let numeric = parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()));
+    if !numeric {
+        return Err(err(
+            "ociVersion",
+            format!("{v:?} is not a SemVer version (like 1.2.0)"),
+        ));
+    }
+    if parts[0] != "1" {
+        return Err(err(
+            "ociVersion",
+            format!("{v}: foxbox implements runtime-spec 1.x"),
+        ));
+    }
+    Ok(())
 }
 
 fn has_limits(r: &oci_spec::runtime::LinuxResources) -> bool {
