@@ -629,6 +629,23 @@ mod tests {
     }
 
     #[test]
+    fn the_start_gate_is_the_last_step_before_exec() {
+        let p = plan();
+        assert!(!names(&p).contains(&"await-start"));
+        let v: Vec<&str> = steps(
+            &p,
+            StartChoices {
+                tty: Some(false),
+                await_start: true,
+            },
+        )
+        .iter()
+        .map(|s| s.name)
+        .collect();
+        assert_eq!(&v[v.len() - 2..], ["await-start", "exec"]);
+    }
+
+    #[test]
     fn mount_steps_carry_their_spec_span_and_describe_matches() {
         let p = plan();
         let s = steps(&p, StartChoices::default());

@@ -759,3 +759,29 @@ pub fn process_only(p: &oci_spec::runtime::Process) -> Result<OneProcess, Config
         no_new_privs: p.no_new_privileges().unwrap_or(false),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_are_semver_1() {
+        for ok in ["1.0.0", "1.2.0", "1.0.2-dev", "1.3.0+x"] {
+            assert!(check_version(ok).is_ok(), "{ok}");
+        }
+        for bad in ["invalid", "", "1.0", "2.0.0", "1.x.0"] {
+            assert_eq!(check_version(bad).unwrap_err().path, "ociVersion", "{bad}");
+        }
+    }
+
+    #[test]
+    fn destinations_are_absolute_without_dotdot() {
+        assert_eq!(
+            clean_destination("m", Path::new("/a/./b/")).unwrap(),
+            PathBuf::from("/a/b")
+        );
+        assert!(clean_destination("m", Path::new("a/b")).is_err());
+        let e = clean_destination("mounts[3].destination", Path::new("/a/../../etc")).unwrap_err();
+        assert_eq!(e.path, "mounts[3].destination");
+    }
+}
