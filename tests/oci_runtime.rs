@@ -202,9 +202,13 @@ fn create_start_state_kill_delete() {
 fn run_waits_and_gives_the_exit_code() {
     for env in envs() {
         let (b, root) = bundle(&env, "run", |c| {
-            c["process"]["args"] =
-                json!(["sh", "-c", "echo hi from $(hostname) as $(id -u); exit 3"]);
+            c["process"]["args"] = json!([
+                "sh",
+                "-c",
+                "echo hi from $(hostname) as $(id -u); grep Groups /proc/self/status; exit 3"
+            ]);
             c["hostname"] = json!("oci-test");
+            c["process"]["user"]["additionalGids"] = json!([5, 7]);
         });
         let r = oci(
             &env,
@@ -214,6 +218,10 @@ fn run_waits_and_gives_the_exit_code() {
         r.assert_code(3);
         assert!(r.stdout.contains("hi from oci-test as 0"), "{}", r.stdout);
         assert!(!root.join("r1").exists(), "run deletes its container");
+        if env.who == Who::Root {
+            // additionalGids replace /etc/group's (a rootless map has no gid 5 or 7).
+            assert!(r.stdout.contains("Groups:\t5 7"), "{}", r.stdout);
+        }
     }
 }
 

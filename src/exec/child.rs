@@ -429,8 +429,10 @@ impl<'a> State<'a> {
         }
         crate::security::capset::set_keep_caps(true)
             .map_err(|e| StepError::new(e.errno().unwrap_or(0), e.to_string()))?;
-        let groups: Vec<nix::unistd::Gid> = id
-            .groups
+        // An OCI config's additionalGids replace what /etc/group gives the user.
+        let given = self.launch.and_then(|l| l.additional_gids.as_ref());
+        let groups: Vec<nix::unistd::Gid> = given
+            .unwrap_or(&id.groups)
             .iter()
             .filter(|g| maps.host_gid(**g).is_some())
             .map(|g| nix::unistd::Gid::from_raw(*g))

@@ -62,6 +62,9 @@ pub struct Launch<'a> {
     pub mounts_in_order: bool,
     /// Mount an mqueue on /dev/mqueue with /dev (an OCI config asks for one).
     pub dev_mqueue: bool,
+    /// The command's supplementary groups instead of those /etc/group gives its user (an OCI
+    /// config's `additionalGids`).
+    pub additional_gids: Option<Vec<u32>>,
 }
 
 impl<'a> Launch<'a> {
@@ -89,6 +92,7 @@ impl<'a> Launch<'a> {
             readonly_paths: None,
             mounts_in_order: false,
             dev_mqueue: false,
+            additional_gids: None,
         }
     }
 }

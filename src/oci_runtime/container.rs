@@ -242,6 +242,7 @@ impl Runtime {
         launch.readonly_paths = t.readonly_paths.clone();
         launch.mounts_in_order = true;
         launch.dev_mqueue = t.dev_mqueue;
+        launch.additional_gids = t.additional_gids.clone();
         let started = exec::start(&launch, &mut NoHelpers)?;
         undo.pid = Some(started.pid);
         drop(fifo);

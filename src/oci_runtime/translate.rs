@@ -40,6 +40,8 @@ pub struct Translation {
     pub tty: bool,
     /// An mqueue on /dev/mqueue (made with /dev).
     pub dev_mqueue: bool,
+    /// `process.user.additionalGids` (`None`: the groups /etc/group gives the uid).
+    pub additional_gids: Option<Vec<u32>>,
     pub annotations: BTreeMap<String, String>,
     pub warnings: Vec<String>,
 }
@@ -133,17 +135,7 @@ pub fn translate(
         ));
     }
     let user = process.user();
-    if user
-        .additional_gids()
-        .as_ref()
-        .is_some_and(|g| !g.is_empty())
-    {
-        warnings.push(
-            "process.user.additionalGids: not set; the process gets the groups /etc/group \
-             gives its uid"
-                .to_string(),
-        );
-    }
+    let additional_gids = user.additional_gids().clone();
     if user.username().is_some() {
         warnings.push("process.user.username: ignored on Linux (uid and gid are used)".into());
     }
@@ -564,6 +556,7 @@ pub fn translate(
         readonly_paths,
         tty: process.terminal().unwrap_or(false),
         dev_mqueue,
+        additional_gids,
         annotations,
         warnings,
     })
