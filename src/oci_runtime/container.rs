@@ -382,7 +382,9 @@ impl Runtime {
         let mut warnings = Vec::new();
         if let Some(list) = r.hooks.as_ref().and_then(|h| h.poststart().clone()) {
             let mut st = self.state_of(&r);
+            // As it was started, even when the command has already ended.
             st.status = Status::Running;
+            st.pid = r.pid;
             warnings.extend(hooks::run_each("poststart", &list, &st.json()));
         }
         Ok(warnings)
