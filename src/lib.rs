@@ -12,6 +12,7 @@ pub mod fs;
 pub mod image;
 pub mod lint;
 pub mod net;
+pub mod oci_runtime;
 pub mod plan;
 pub mod preflight;
 pub mod registry;

@@ -7,6 +7,11 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // A holder of the caller's user namespace is this binary started again (never returns).
     foxbox::runner::holder::serve_if_asked();
+    // runc's command line: as `foxbox oci ...`, or through a link named `foxbox-runc`.
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(args) = cli::oci::wanted(&argv) {
+        return ExitCode::from(cli::oci::main(args));
+    }
     let args = match cli::parse() {
         Ok(a) => a,
         Err(e) => {

@@ -20,6 +20,7 @@ mod lifecycle;
 mod lint;
 mod lock;
 mod login;
+pub mod oci;
 mod plan;
 mod pull;
 mod push;
@@ -179,6 +180,9 @@ pub enum Command {
     Completions(completions::CompletionsArgs),
     /// Print the man page (roff).
     Man(completions::ManArgs),
+    /// Act as an OCI runtime with runc's command line (`foxbox oci --help`); also what a link
+    /// named `foxbox-runc` runs, for podman, conmon and containerd.
+    Oci(oci::OciArgs),
 }
 
 impl Command {
@@ -227,7 +231,8 @@ impl Command {
             | Command::Export(_)
             | Command::Test(_)
             | Command::Lock(_)
-            | Command::System(_) => false,
+            | Command::System(_)
+            | Command::Oci(_) => false,
         }
     }
 }
@@ -306,6 +311,11 @@ pub fn main(cli: Cli) -> u8 {
         Command::Codes(a) => help_codes::run(a),
         Command::Completions(a) => completions::completions(a),
         Command::Man(a) => completions::man(a),
+        Command::Oci(a) => {
+            let mut args = vec![std::ffi::OsString::from("foxbox oci")];
+            args.extend(a.args);
+            return oci::main(args);
+        }
     };
     match result {
         Ok(code) => code,

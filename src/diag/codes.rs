@@ -332,6 +332,28 @@ registry! {
         /// The lock file cannot be read, is not a lock, or an image cannot be locked.
         LOCK = "foxbox::compose::lock",
     }
+
+    /// foxbox as an OCI runtime (`foxbox oci`, `foxbox-runc`).
+    oci_runtime {
+        /// A bundle's config.json is malformed or asks for what foxbox cannot honour (the
+        /// message names the JSON path).
+        CONFIG = "foxbox::oci_runtime::config",
+        /// A command-line value the runtime cannot use (an id, a signal, a missing flag).
+        USAGE = "foxbox::oci_runtime::usage",
+        /// A container with that id exists already under the runtime root.
+        EXISTS = "foxbox::oci_runtime::exists",
+        /// No container with that id under the runtime root.
+        NOT_FOUND = "foxbox::oci_runtime::not_found",
+        /// The container's status does not allow the command (start a running one, delete a
+        /// running one without --force, signal a stopped one).
+        STATE = "foxbox::oci_runtime::state",
+        /// The container's process could not be set up (an executor step failed).
+        EXEC = "foxbox::oci_runtime::exec",
+        /// A file of the runtime's state, the bundle, a namespace or a socket cannot be used.
+        IO = "foxbox::oci_runtime::io",
+        /// A config.json hook failed or timed out.
+        HOOK = "foxbox::oci_runtime::hook",
+    }
 }
 
 /// The code of a failed executor step: `foxbox::exec::<step>`.

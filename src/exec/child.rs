@@ -85,8 +85,11 @@ pub(crate) fn run(
     seccomp: Option<&Program>,
     private_dev: Option<BorrowedFd<'_>>,
 ) -> ! {
-    // The box must not outlive the process that started it (the CLI, or a supervisor).
-    let _ = p::set_parent_death_signal(libc::SIGKILL);
+    // The box must not outlive the process that started it (the CLI, or a supervisor), but
+    // for an OCI container, which outlives `create` by design.
+    if launch.start_gate.is_none() {
+        let _ = p::set_parent_death_signal(libc::SIGKILL);
+    }
     // Now in the box's cgroups (the parent's `cgroup` step): a cgroup namespace made here, not
     // at clone, shows them as the root.
     if !chan.wait_for_release()
@@ -142,6 +145,8 @@ struct State<'a> {
     netns: Option<netns::NetNs>,
     /// The /dev tmpfs with nodes of the box's own, made by the parent (see [`dev::private`]).
     private_dev: Option<BorrowedFd<'a>>,
+    /// The parent was told `Ready` at the start gate and no longer listens.
+    parent_gone: bool,
 }
 
 impl<'a> State<'a> {
@@ -155,6 +160,7 @@ impl<'a> State<'a> {
             env: Vec::new(),
             netns: None,
             private_dev: None,
+            parent_gone: false,
         }
     }
 
@@ -164,6 +170,13 @@ impl<'a> State<'a> {
         let mut timings = Vec::with_capacity(steps.len());
         for (i, s) in steps.iter().enumerate() {
             if s.side != Side::Child {
+                continue;
+            }
+            if s.action == Action::AwaitStart {
+                if let Err(e) = self.await_start(std::mem::take(&mut timings)) {
+                    chan.failed(i, e);
+                    p::exit_now(SETUP_FAILED);
+                }
                 continue;
             }
             if s.action == Action::Exec {
@@ -230,7 +243,11 @@ impl<'a> State<'a> {
             Action::Proc => kernfs::mount_proc(self.root()?),
             Action::Dev => {
                 let tty_gid = self.proc.id_maps.host_gid(5).map(|_| 5);
-                dev::populate(self.root()?, tty_gid, self.private_dev)
+                dev::populate(self.root()?, tty_gid, self.private_dev)?;
+                if self.launch.is_some_and(|l| l.dev_mqueue) {
+                    dev::mount_mqueue(self.root()?)?;
+                }
+                Ok(())
             }
             Action::Sys => {
                 let own_netns = self.launch()?.plan.network.mode.value != NetMode::Host;
@@ -268,8 +285,14 @@ impl<'a> State<'a> {
                 self.root = None;
                 Ok(())
             }
-            Action::MaskedPaths => masks::mask_paths(),
-            Action::ReadonlyPaths => masks::readonly_paths(),
+            Action::MaskedPaths => match self.launch.and_then(|l| l.masked_paths.as_ref()) {
+                Some(list) => masks::mask_paths_of(list),
+                None => masks::mask_paths(),
+            },
+            Action::ReadonlyPaths => match self.launch.and_then(|l| l.readonly_paths.as_ref()) {
+                Some(list) => masks::readonly_paths_of(list),
+                None => masks::readonly_paths(),
+            },
             Action::ReadonlyRoot => mounts::remount_root_readonly(),
             Action::Hostname => {
                 let name = &self.launch()?.hostname;
@@ -280,7 +303,15 @@ impl<'a> State<'a> {
             Action::Init => init::fork_init(self.chan.raw()),
             Action::Console => self.console(),
             Action::CloseFds => {
-                p::close_fds_from(3, Some(self.chan.raw())).ctx(|| "close_range".into())
+                let (from, gate) = match self.launch {
+                    Some(l) => (3 + l.preserve_fds, l.start_gate),
+                    None => (3, None),
+                };
+                let keep: Vec<_> = [Some(self.chan.raw()), gate]
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                p::close_fds_except(from, &keep).ctx(|| "close_range".into())
             }
             Action::User => self.user(),
             Action::MakeWorkdir => self.make_workdir(),
@@ -321,6 +352,7 @@ impl<'a> State<'a> {
             | Action::Cgroup
             | Action::Network
             | Action::Join
+            | Action::AwaitStart
             | Action::Exec => Err(StepError::msg("not a child step")),
         }
     }
@@ -432,8 +464,10 @@ impl<'a> State<'a> {
         }
         crate::security::capset::set_keep_caps(true)
             .map_err(|e| StepError::new(e.errno().unwrap_or(0), e.to_string()))?;
-        let groups: Vec<nix::unistd::Gid> = id
-            .groups
+        // An OCI config's additionalGids replace what /etc/group gives the user.
+        let given = self.launch.and_then(|l| l.additional_gids.as_ref());
+        let groups: Vec<nix::unistd::Gid> = given
+            .unwrap_or(&id.groups)
             .iter()
             .filter(|g| maps.host_gid(**g).is_some())
             .map(|g| nix::unistd::Gid::from_raw(*g))
@@ -458,10 +492,31 @@ impl<'a> State<'a> {
         crate::security::capset::set_keep_caps(false)
             .map_err(|e| StepError::new(e.errno().unwrap_or(0), e.to_string()))?;
         // A credential change clears the parent-death signal.
-        if self.launch.is_some() {
+        if self.launch.is_some_and(|l| l.start_gate.is_none()) {
             let _ = p::set_parent_death_signal(libc::SIGKILL);
         }
         Ok(())
+    }
+
+    /// The OCI create/start split: tell the parent (`create`) all is ready, close the channel
+    /// so it returns, and block until `start` writes a byte to the gate (or it is closed).
+    fn await_start(&mut self, timings: Vec<(usize, u64)>) -> Result<(), StepError> {
+        let gate = self
+            .launch
+            .and_then(|l| l.start_gate)
+            .ok_or_else(|| StepError::msg("no start gate"))?;
+        self.chan
+            .ready(timings)
+            .ctx(|| "tell foxbox the container is created".into())?;
+        p::close_raw(self.chan.raw());
+        self.parent_gone = true;
+        let opened = p::wait_readable_byte(gate);
+        p::close_raw(gate);
+        match opened {
+            Ok(true) => Ok(()),
+            // Nobody can hear an error now: the container just ends.
+            _ => p::exit_now(SETUP_FAILED),
+        }
     }
 
     /// Exec the fox (execvpe semantics with the box's PATH). Returns only on failure.
@@ -490,6 +545,9 @@ impl<'a> State<'a> {
             .map(|(_, v)| v.clone())
             .unwrap_or_default();
         p::reset_signals();
+        if self.parent_gone {
+            return exec_search(&argv, &envp, &path);
+        }
         if let Err(e) = self.chan.ready(timings) {
             return StepError::new(e.raw_os_error().unwrap_or(0), format!("tell foxbox: {e}"));
         }

@@ -85,6 +85,7 @@ impl Request {
             seccomp: self.seccomp.as_ref().map(|f| f.profile.as_deref()),
             seccomp_span: None,
             tty: Some(self.tty),
+            await_start: false,
         }
     }
 
@@ -119,6 +120,17 @@ pub fn run(
     })();
     p::set_signal_mask(&old);
     result
+}
+
+/// Join the box and start the command without following it (the OCI runtime's `exec
+/// --detach`): the command's host pid and its pty master, if any. The caller is left in the
+/// box's namespaces.
+pub fn start(
+    target: Target<'_>,
+    cgroup: Option<&BoxCgroup>,
+    req: &Request,
+) -> Result<Started, ExecError> {
+    enter(&target, cgroup, req)
 }
 
 /// Join the box and start the command; the caller follows it.

@@ -44,6 +44,27 @@ pub struct Launch<'a> {
     /// Make the box's user namespace inside this holder's, maps and all (see
     /// [`crate::sys::holder`]); else the maps are written after the clone.
     pub holder: Option<crate::sys::holder::Holder>,
+    /// The OCI runtime's create/start split: the set-up process reports ready, lets the
+    /// starting process go, and reads one byte from this descriptor (inherited at the clone)
+    /// before its exec. Such a box outlives the process that started it (no parent-death
+    /// signal).
+    pub start_gate: Option<std::os::fd::RawFd>,
+    /// Descriptors 3..3+N stay open into the box's command (OCI `--preserve-fds`).
+    pub preserve_fds: u32,
+    /// Namespaces (`sys::process::ns` flags) the caller already joined: the clone makes no
+    /// new one of these, the box shares the caller's.
+    pub joined: u64,
+    /// Paths to mask and to make read-only instead of podman's lists (an OCI config's).
+    pub masked_paths: Option<Vec<String>>,
+    pub readonly_paths: Option<Vec<String>>,
+    /// The mounts are made in the order an OCI config lists them (/proc, then /dev): /dev is
+    /// not made before the clone, whose mount would come first in the box's mountinfo.
+    pub mounts_in_order: bool,
+    /// Mount an mqueue on /dev/mqueue with /dev (an OCI config asks for one).
+    pub dev_mqueue: bool,
+    /// The command's supplementary groups instead of those /etc/group gives its user (an OCI
+    /// config's `additionalGids`).
+    pub additional_gids: Option<Vec<u32>>,
 }
 
 impl<'a> Launch<'a> {
@@ -64,6 +85,14 @@ impl<'a> Launch<'a> {
             id_maps: IdMaps::for_caller(),
             seccomp: None,
             holder: None,
+            start_gate: None,
+            preserve_fds: 0,
+            joined: 0,
+            masked_paths: None,
+            readonly_paths: None,
+            mounts_in_order: false,
+            dev_mqueue: false,
+            additional_gids: None,
         }
     }
 }

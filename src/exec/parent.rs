@@ -52,6 +52,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
         plan,
         StartChoices {
             tty: Some(launch.tty),
+            await_start: launch.start_gate.is_some(),
         },
     );
     let span_of = |a: Action| list.iter().find(|s| s.action == a).and_then(|s| s.span);
@@ -69,7 +70,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
         }
     };
     // Made here, in the host's user namespace, where mknod may make a device.
-    let private_dev = if dev::wants_private_nodes(&launch.id_maps) {
+    let private_dev = if dev::wants_private_nodes(&launch.id_maps) && !launch.mounts_in_order {
         dev::private().map_err(|e| fail(Action::Dev, "dev", e))?
     } else {
         None
@@ -87,6 +88,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
     ) {
         flags |= ns::NET;
     }
+    flags &= !launch.joined;
     let t = Instant::now();
     let mut mapped = false;
     // The child end goes to the set-up process; it stays here too (for a fallback) until the

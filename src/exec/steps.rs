@@ -64,6 +64,8 @@ pub enum Action {
     NoNewPrivs,
     /// Fork a tiny init that stays pid 1.
     Init,
+    /// OCI `create`: report ready, let the starter go, and wait on the start gate.
+    AwaitStart,
     Exec,
 }
 
@@ -90,6 +92,8 @@ pub struct StepDesc {
 pub struct StartChoices {
     /// Whether the box gets a pty (`None`: not decided yet, as for `foxbox plan`).
     pub tty: Option<bool>,
+    /// The box waits on a start gate before its exec (the OCI runtime's create/start split).
+    pub await_start: bool,
 }
 
 fn step(action: Action, name: &'static str, side: Side, detail: impl Into<String>) -> Step {
@@ -331,6 +335,8 @@ pub struct ProcessShape<'a> {
     pub seccomp_span: Option<Span>,
     /// Whether the process gets a pty (`None`: not decided yet, as for `foxbox plan`).
     pub tty: Option<bool>,
+    /// Wait on the start gate before the exec (see [`StartChoices::await_start`]).
+    pub await_start: bool,
 }
 
 impl<'a> ProcessShape<'a> {
@@ -352,6 +358,7 @@ impl<'a> ProcessShape<'a> {
             },
             seccomp_span: plan.seccomp.span,
             tty: choices.tty,
+            await_start: choices.await_start,
         }
     }
 }
@@ -475,6 +482,14 @@ fn process_steps(v: &mut Vec<Step>, p: &ProcessShape<'_>, fox: Option<FoxSteps>)
             "fork: pid 1 reaps zombies and forwards signals",
         ));
     }
+    if p.await_start {
+        v.push(step(
+            A::AwaitStart,
+            "await-start",
+            Child,
+            "report ready, then wait until `start` opens the gate",
+        ));
+    }
     let command = if p.args.is_empty() && fox.is_none() {
         "the command given to `foxbox exec`".to_string()
     } else {
@@ -503,6 +518,7 @@ pub fn capabilities_detail(set: CapSet, added: CapSet) -> String {
 pub fn describe(plan: &Plan) -> Vec<StepDesc> {
     let choices = StartChoices {
         tty: plan.process.tty,
+        await_start: false,
     };
     describe_list(steps(plan, choices))
 }
@@ -645,6 +661,23 @@ mod tests {
                 .collect();
             assert_eq!(joined[2..], own[..], "no_new_privs {nnp}");
         }
+    }
+
+    #[test]
+    fn the_start_gate_is_the_last_step_before_exec() {
+        let p = plan();
+        assert!(!names(&p).contains(&"await-start"));
+        let v: Vec<&str> = steps(
+            &p,
+            StartChoices {
+                tty: Some(false),
+                await_start: true,
+            },
+        )
+        .iter()
+        .map(|s| s.name)
+        .collect();
+        assert_eq!(&v[v.len() - 2..], ["await-start", "exec"]);
     }
 
     #[test]

@@ -68,7 +68,10 @@ pub fn private() -> Result<Option<OwnedFd>, StepError> {
 
 /// A detached /dev tmpfs with its directories and links, still without devices.
 fn skeleton() -> Result<OwnedFd, StepError> {
-    let dev = tmpfs("mode=0755,size=65536k", attr::NOSUID | attr::NOEXEC)?;
+    let dev = tmpfs(
+        "source=tmpfs,mode=0755,size=65536k",
+        attr::NOSUID | attr::NOEXEC,
+    )?;
     for dir in ["pts", "shm"] {
         mount::mkdirat(dev.as_fd(), Path::new(dir), 0o755).ctx(|| format!("create /dev/{dir}"))?;
     }
@@ -135,6 +138,8 @@ fn finish(dev: BorrowedFd<'_>, tty_gid: Option<u32>) -> Result<(), StepError> {
         pts_opts.push_str(&format!(",gid={g}"));
     }
     let fc = FsContext::open("devpts").ctx(|| "create a devpts instance".into())?;
+    // The source /proc/self/mountinfo shows (runc's and podman's name it so too).
+    fc.set("source", "devpts").ctx(|| "devpts source".into())?;
     for opt in pts_opts.split(',') {
         configure(&fc, opt).ctx(|| format!("devpts option {opt}"))?;
     }
@@ -144,7 +149,7 @@ fn finish(dev: BorrowedFd<'_>, tty_gid: Option<u32>) -> Result<(), StepError> {
     attach_under(dev, "pts", &pts)?;
 
     let shm = tmpfs(
-        "mode=1777,size=65536k",
+        "source=shm,mode=1777,size=65536k",
         attr::NOSUID | attr::NODEV | attr::NOEXEC,
     )?;
     attach_under(dev, "shm", &shm)
@@ -167,6 +172,18 @@ pub(crate) fn configure(fc: &FsContext, opt: &str) -> std::io::Result<()> {
         Some((k, v)) => fc.set(k, v),
         None => fc.flag(opt),
     }
+}
+
+/// An mqueue (of the box's ipc namespace) on /dev/mqueue, as an OCI config's mounts ask.
+pub fn mount_mqueue(root: BorrowedFd<'_>) -> Result<(), StepError> {
+    let target = super::resolve::ensure(root, Path::new("/dev/mqueue"), super::resolve::Kind::Dir)
+        .ctx(|| "/dev/mqueue".into())?;
+    let fc = FsContext::open("mqueue").ctx(|| "create an mqueue instance".into())?;
+    fc.set("source", "mqueue").ctx(|| "mqueue source".into())?;
+    let m = fc
+        .mount(attr::NOSUID | attr::NODEV | attr::NOEXEC)
+        .ctx(|| "mount mqueue".into())?;
+    mount::move_to(m.as_fd(), target.as_fd()).ctx(|| "attach mqueue on /dev/mqueue".into())
 }
 
 /// A detached tmpfs with comma-separated options.

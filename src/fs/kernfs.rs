@@ -11,6 +11,8 @@ use crate::sys::mount::{self, attr, FsContext};
 pub fn mount_proc(root: BorrowedFd<'_>) -> Result<(), StepError> {
     let target = resolve::ensure(root, Path::new("/proc"), Kind::Dir).ctx(|| "/proc".into())?;
     let fc = FsContext::open("proc").ctx(|| "create a proc instance".into())?;
+    // The source /proc/self/mountinfo shows (runc's and podman's name it so too).
+    fc.set("source", "proc").ctx(|| "proc source".into())?;
     let m = fc
         .mount(attr::NOSUID | attr::NODEV | attr::NOEXEC)
         .ctx(|| "mount proc".into())?;
@@ -23,7 +25,10 @@ pub fn mount_sys(root: BorrowedFd<'_>, own_netns: bool) -> Result<(), StepError>
     let target = resolve::ensure(root, Path::new("/sys"), Kind::Dir).ctx(|| "/sys".into())?;
     let ro = attr::RDONLY | attr::NOSUID | attr::NODEV | attr::NOEXEC;
     if own_netns {
-        let fresh = FsContext::open("sysfs").and_then(|fc| fc.mount(ro));
+        let fresh = FsContext::open("sysfs").and_then(|fc| {
+            fc.set("source", "sysfs")?;
+            fc.mount(ro)
+        });
         if let Ok(m) = fresh {
             return mount::move_to(m.as_fd(), target.as_fd()).ctx(|| "attach sysfs on /sys".into());
         }

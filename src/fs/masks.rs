@@ -45,10 +45,16 @@ fn open_existing(p: &str) -> Result<Option<std::os::fd::OwnedFd>, StepError> {
 }
 
 pub fn mask_paths() -> Result<(), StepError> {
+    mask_paths_of(MASKED)
+}
+
+/// Mask the paths of `list` (an OCI config's `maskedPaths`) as [`mask_paths`] does podman's.
+pub fn mask_paths_of<S: AsRef<str>>(list: &[S]) -> Result<(), StepError> {
     // Directories are covered by one empty read-only tmpfs, bound again over each after the
     // first: one superblock instead of one per directory.
     let mut first_dir: Option<&str> = None;
-    for p in MASKED {
+    for p in list {
+        let p = p.as_ref();
         let Some(target) = open_existing(p)? else {
             continue;
         };
@@ -75,7 +81,13 @@ pub fn mask_paths() -> Result<(), StepError> {
 }
 
 pub fn readonly_paths() -> Result<(), StepError> {
-    for p in READONLY {
+    readonly_paths_of(READONLY)
+}
+
+/// Make the paths of `list` (an OCI config's `readonlyPaths`) read-only.
+pub fn readonly_paths_of<S: AsRef<str>>(list: &[S]) -> Result<(), StepError> {
+    for p in list {
+        let p = p.as_ref();
         let Some(target) = open_existing(p)? else {
             continue;
         };

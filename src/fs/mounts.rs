@@ -53,7 +53,7 @@ pub fn apply(
     };
     match (&m.kind, source) {
         (MountKind::Tmpfs { size, mode, noexec }, _) => {
-            let mut opts = String::new();
+            let mut opts = String::from("source=tmpfs,");
             if let Some(s) = size {
                 opts.push_str(&format!("size={s},"));
             }

@@ -174,12 +174,17 @@ fn decode_status(status: i32) -> Exit {
 
 /// Close every descriptor from `from` up, except `keep`.
 pub fn close_fds_from(from: u32, keep: Option<RawFd>) -> io::Result<()> {
+    close_fds_except(from, keep.as_slice())
+}
+
+/// Close every descriptor from `from` up, except those in `keep`.
+pub fn close_fds_except(from: u32, keep: &[RawFd]) -> io::Result<()> {
     let close = |lo: u32, hi: u32| -> io::Result<()> {
         if lo > hi {
             return Ok(());
         }
         // SAFETY: closing descriptors this process no longer uses; nothing borrows them (the
-        // set-up process holds no OwnedFd above 2 but `keep` at this point).
+        // set-up process holds no OwnedFd above 2 but those in `keep` at this point).
         let r = unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) };
         if r < 0 {
             Err(io::Error::last_os_error())
@@ -187,12 +192,36 @@ pub fn close_fds_from(from: u32, keep: Option<RawFd>) -> io::Result<()> {
             Ok(())
         }
     };
-    match keep {
-        Some(k) if k as u32 >= from => {
-            close(from, k as u32 - 1)?;
-            close(k as u32 + 1, u32::MAX)
+    let mut kept: Vec<u32> = keep
+        .iter()
+        .filter(|k| **k >= 0 && **k as u32 >= from)
+        .map(|k| *k as u32)
+        .collect();
+    kept.sort_unstable();
+    let mut lo = from;
+    for k in kept {
+        if k >= lo {
+            close(lo, k - 1)?;
+            lo = k + 1;
         }
-        _ => close(from, u32::MAX),
+    }
+    close(lo, u32::MAX)
+}
+
+/// Block until one byte can be read from `fd` (a pipe or fifo the caller owns): `true` when
+/// one was read, `false` at end of file.
+pub fn wait_readable_byte(fd: RawFd) -> io::Result<bool> {
+    let mut b = [0u8; 1];
+    loop {
+        // SAFETY: reads at most one byte into `b`, which outlives the call.
+        let n = unsafe { libc::read(fd, b.as_mut_ptr().cast(), 1) };
+        if n >= 0 {
+            return Ok(n == 1);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
     }
 }
 
@@ -510,4 +539,18 @@ pub fn random_u64() -> Option<u64> {
     // SAFETY: getrandom writes at most b.len() bytes into b.
     let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), libc::GRND_NONBLOCK) };
     (n == 8).then(|| u64::from_ne_bytes(b))
+}
+
+/// Set this process's limit `resource` (a `libc::RLIMIT_*`); children inherit it.
+pub fn set_rlimit(resource: libc::__rlimit_resource_t, soft: u64, hard: u64) -> io::Result<()> {
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: setrlimit reads the struct it is given, which lives across the call.
+    if unsafe { libc::setrlimit(resource, &lim) } < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }

@@ -1,0 +1,471 @@
+//! `foxbox oci <command>`, and the binary invoked as `foxbox-runc`: runc's command line, so
+//! that podman, conmon and containerd drive foxbox as they drive runc. Errors exit 1 (runc's
+//! code) and are also written to `--log` (text or JSON lines, which conmon reads back).
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use foxbox::diag::Diagnostic;
+use foxbox::oci_runtime::container::{self, CreateOpts, Runtime};
+use foxbox::oci_runtime::{default_root, features, OciError, OCI_VERSION};
+
+use super::Failure;
+
+/// The name a link to the binary has when clients should see runc's command line.
+pub const RUNC_NAME: &str = "foxbox-runc";
+
+/// Whether this process runs as the OCI runtime: invoked as `foxbox-runc`, or as
+/// `foxbox oci ...`. Returns the arguments for [`main`] (argv0 first).
+pub fn wanted(args: &[OsString]) -> Option<Vec<OsString>> {
+    let argv0 = args.first()?;
+    let base = std::path::Path::new(argv0).file_name()?;
+    if base == RUNC_NAME {
+        return Some(args.to_vec());
+    }
+    if args.get(1).is_some_and(|a| a == "oci") {
+        let mut v = vec![OsString::from("foxbox oci")];
+        v.extend(args[2..].iter().cloned());
+        return Some(v);
+    }
+    None
+}
+
+/// Run foxbox as an OCI runtime (runc's command line).
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+pub struct OciArgs {
+    /// runc's arguments: `foxbox oci --help` lists them.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<OsString>,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "foxbox-runc",
+    about = "foxbox as an OCI runtime, with runc's command line",
+    disable_version_flag = true
+)]
+struct OciCli {
+    /// Where container state lives [default: /run/foxbox-runc as root,
+    /// $XDG_RUNTIME_DIR/foxbox-runc otherwise].
+    #[arg(long, global = true, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// Also write errors and warnings to this file.
+    #[arg(long, global = true, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// The --log file's format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Log debug messages too.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Accepted for runc's callers; foxbox does not place containers in cgroups (systemd's or
+    /// its own) in this mode, and says so when a config asks for resources.
+    #[arg(long, global = true)]
+    systemd_cgroup: bool,
+    /// Accepted (runc's `--rootless`): foxbox decides by its effective uid. With `spec`: a
+    /// user namespace mapping the caller to root, for an unprivileged runtime.
+    #[arg(long, global = true, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    rootless: Option<String>,
+    /// Print the version and the runtime-spec version.
+    #[arg(long, short = 'v')]
+    version: bool,
+    #[command(subcommand)]
+    command: Option<OciCommand>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct CreateArgs {
+    /// The bundle directory (config.json and the root filesystem).
+    #[arg(long, short = 'b', default_value = ".")]
+    bundle: PathBuf,
+    /// Write the container's pid here.
+    #[arg(long, value_name = "FILE")]
+    pid_file: Option<PathBuf>,
+    /// A unix socket that receives the pty master (SCM_RIGHTS) when process.terminal is true.
+    #[arg(long, value_name = "PATH")]
+    console_socket: Option<PathBuf>,
+    /// Accepted: foxbox always uses pivot_root.
+    #[arg(long)]
+    no_pivot: bool,
+    /// Accepted: foxbox makes no session keyring.
+    #[arg(long)]
+    no_new_keyring: bool,
+    /// Pass this many descriptors from 3 up into the container.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    preserve_fds: u32,
+    id: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum OciCommand {
+    /// Create a container: set it up, its process waiting for `start`.
+    Create(CreateArgs),
+    /// Start a created container's command.
+    Start { id: String },
+    /// Print a container's OCI state as JSON.
+    State { id: String },
+    /// Send a signal (default TERM) to a container's process.
+    Kill {
+        /// Every process in the container.
+        #[arg(long, short = 'a')]
+        all: bool,
+        id: String,
+        #[arg(default_value = "TERM")]
+        signal: String,
+    },
+    /// Delete a container (kill it first with --force).
+    Delete {
+        #[arg(long, short = 'f')]
+        force: bool,
+        id: String,
+    },
+    /// Create and start a container; without --detach, wait for it and delete it.
+    Run {
+        #[command(flatten)]
+        create: CreateArgs,
+        #[arg(long, short = 'd')]
+        detach: bool,
+        /// Keep the container's state after it ends.
+        #[arg(long)]
+        keep: bool,
+    },
+    /// Run one more process in a running container.
+    Exec {
+        /// The process as a config.json `process` object (instead of COMMAND and flags).
+        #[arg(long, short = 'p', value_name = "FILE")]
+        process: Option<PathBuf>,
+        /// A pty for the process (needs --console-socket).
+        #[arg(long, short = 't')]
+        tty: bool,
+        /// Return once the process runs.
+        #[arg(long, short = 'd')]
+        detach: bool,
+        #[arg(long, value_name = "FILE")]
+        pid_file: Option<PathBuf>,
+        #[arg(long, value_name = "PATH")]
+        console_socket: Option<PathBuf>,
+        #[arg(long)]
+        cwd: Option<PathBuf>,
+        /// KEY=VALUE (repeatable).
+        #[arg(long, short = 'e')]
+        env: Vec<String>,
+        /// UID[:GID].
+        #[arg(long, short = 'u')]
+        user: Option<String>,
+        #[arg(long)]
+        no_new_privs: bool,
+        /// Accepted: descriptors above 2 are closed in the process.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        preserve_fds: u32,
+        id: String,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        command: Vec<String>,
+    },
+    /// List the container's processes (host pids; `--format json`: a JSON array).
+    Ps {
+        #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        id: String,
+        /// Options for ps(1) in table format (default -ef).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
+    /// List containers.
+    List {
+        #[arg(long, short = 'f', value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        /// Ids only.
+        #[arg(long, short = 'q')]
+        quiet: bool,
+    },
+    /// Write a starting config.json into the bundle directory.
+    Spec {
+        #[arg(long, short = 'b', default_value = ".")]
+        bundle: PathBuf,
+    },
+    /// Print the runtime-spec features document (what this runtime honours).
+    Features,
+}
+
+struct Log {
+    file: Option<std::fs::File>,
+    json: bool,
+    debug: bool,
+}
+
+impl Log {
+    fn write(&mut self, level: &str, msg: &str) {
+        let Some(f) = &mut self.file else { return };
+        let line = if self.json {
+            let time = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+            serde_json::json!({"level": level, "msg": msg, "time": time.to_string()}).to_string()
+        } else {
+            format!("level={level} msg={msg:?}")
+        };
+        let _ = writeln!(f, "{line}");
+    }
+
+    fn warn(&mut self, msg: &str) {
+        super::err(&format!("foxbox-runc: warning: {msg}\n"));
+        self.write("warning", msg);
+    }
+
+    fn debug(&mut self, msg: &str) {
+        if self.debug {
+            super::err(&format!("foxbox-runc: debug: {msg}\n"));
+            self.write("debug", msg);
+        }
+    }
+}
+
+/// Parse runc's arguments (`args[0]` is the program name) and run the command.
+pub fn main(args: Vec<OsString>) -> u8 {
+    let cli = match OciCli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 1 } else { 0 };
+        }
+    };
+    let mut log = Log {
+        file: cli.log.as_ref().and_then(|p| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .ok()
+        }),
+        json: cli.log_format == LogFormat::Json,
+        debug: cli.debug,
+    };
+    if cli.version {
+        super::out(&format!(
+            "foxbox-runc version {}\nspec: {OCI_VERSION}\n",
+            env!("CARGO_PKG_VERSION")
+        ));
+        return 0;
+    }
+    let Some(command) = cli.command else {
+        let _ = <OciCli as clap::CommandFactory>::command().print_help();
+        return 0;
+    };
+    let rt = Runtime::new(cli.root.unwrap_or_else(default_root));
+    log.debug(&format!("root {}", rt.root.display()));
+    let rootless = cli.rootless.as_deref().is_some_and(|v| v != "false");
+    match run(command, &rt, &mut log, rootless) {
+        Ok(code) => code,
+        Err(e) => {
+            log.write("error", &e.to_string());
+            let d = Diagnostic::from_error(e.code(), &e);
+            let mut f = Failure::new(d);
+            f.exit = 1;
+            let color = std::io::IsTerminal::is_terminal(&std::io::stderr())
+                && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            super::err(&f.render(color));
+            1
+        }
+    }
+}
+
+fn create_opts(a: &CreateArgs) -> CreateOpts {
+    CreateOpts {
+        id: a.id.clone(),
+        bundle: a.bundle.clone(),
+        pid_file: a.pid_file.clone(),
+        console_socket: a.console_socket.clone(),
+        preserve_fds: a.preserve_fds,
+    }
+}
+
+fn run(command: OciCommand, rt: &Runtime, log: &mut Log, rootless: bool) -> Result<u8, OciError> {
+    let print_json = |v: &serde_json::Value| {
+        super::out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(v).unwrap_or_default()
+        ))
+    };
+    match command {
+        OciCommand::Create(a) => {
+            if a.no_pivot {
+                log.debug("--no-pivot: foxbox always uses pivot_root");
+            }
+            let c = rt.create(&create_opts(&a))?;
+            for w in &c.warnings {
+                log.warn(w);
+            }
+        }
+        OciCommand::Start { id } => {
+            for w in rt.start(&id)? {
+                log.warn(&w);
+            }
+        }
+        OciCommand::State { id } => {
+            let s = rt.state(&id)?;
+            print_json(&serde_json::to_value(&s).unwrap_or_default());
+        }
+        OciCommand::Kill { all, id, signal } => {
+            let sig = container::parse_signal(&signal)?;
+            rt.kill(&id, sig, all)?;
+        }
+        OciCommand::Delete { force, id } => {
+            for w in rt.delete(&id, force)? {
+                log.warn(&w);
+            }
+        }
+        OciCommand::Run {
+            create,
+            detach,
+            keep,
+        } => {
+            let c = rt.create(&create_opts(&create))?;
+            for w in &c.warnings {
+                log.warn(w);
+            }
+            rt.start(&create.id)?;
+            if detach {
+                return Ok(0);
+            }
+            let code = rt.wait(c.pid)?;
+            if !keep {
+                for w in rt.delete(&create.id, true)? {
+                    log.warn(&w);
+                }
+            }
+            return Ok(code.clamp(0, 255) as u8);
+        }
+        OciCommand::Exec {
+            process,
+            tty,
+            detach,
+            pid_file,
+            console_socket,
+            cwd,
+            env,
+            user,
+            no_new_privs,
+            preserve_fds,
+            id,
+            command,
+        } => {
+            if preserve_fds > 0 {
+                log.warn("exec --preserve-fds: not applied (the process gets stdio only)");
+            }
+            let code = rt.exec(&container::ExecOpts {
+                id,
+                process,
+                args: command,
+                tty,
+                detach,
+                pid_file,
+                console_socket,
+                cwd,
+                env,
+                user,
+                no_new_privs,
+            })?;
+            return Ok(code.clamp(0, 255) as u8);
+        }
+        OciCommand::Ps {
+            format,
+            id,
+            ps_args,
+        } => {
+            let pids = rt.pids(&id)?;
+            if format == ListFormat::Json {
+                super::out(&format!("{}\n", serde_json::json!(pids)));
+            } else {
+                let list: Vec<String> = pids.iter().map(|p| p.to_string()).collect();
+                let mut cmd = std::process::Command::new("ps");
+                if ps_args.is_empty() {
+                    cmd.arg("-f");
+                } else {
+                    cmd.args(&ps_args);
+                }
+                let out = cmd
+                    .arg("-p")
+                    .arg(list.join(","))
+                    .output()
+                    .map_err(OciError::io("run ps"))?;
+                super::out(&String::from_utf8_lossy(&out.stdout));
+            }
+        }
+        OciCommand::List { format, quiet } => {
+            let all = rt.list()?;
+            if quiet {
+                for s in &all {
+                    super::out(&format!("{}\n", s.id));
+                }
+            } else if format == ListFormat::Json {
+                let v: Vec<serde_json::Value> = all
+                    .iter()
+                    .map(|s| {
+                        let created = humantime::format_rfc3339_seconds(
+                            std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.created),
+                        );
+                        serde_json::json!({
+                            "ociVersion": s.oci_version,
+                            "id": s.id,
+                            "pid": s.pid,
+                            "status": s.status,
+                            "bundle": s.bundle,
+                            "rootfs": s.bundle.join("rootfs"),
+                            "created": created.to_string(),
+                            "annotations": s.annotations,
+                            "owner": foxbox::sys::idmap::user_name(s.owner).unwrap_or_default(),
+                        })
+                    })
+                    .collect();
+                super::out(&format!("{}\n", serde_json::Value::Array(v)));
+            } else {
+                let mut text = String::from("ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n");
+                for s in &all {
+                    let created = humantime::format_rfc3339_seconds(
+                        std::time::UNIX_EPOCH + std::time::Duration::from_secs(s.created),
+                    );
+                    text.push_str(&format!(
+                        "{}\t{}\t{}\t{}\t{}\t{}\n",
+                        s.id,
+                        s.pid,
+                        s.status.as_str(),
+                        s.bundle.display(),
+                        created,
+                        foxbox::sys::idmap::user_name(s.owner).unwrap_or_default()
+                    ));
+                }
+                super::out(&text);
+            }
+        }
+        OciCommand::Spec { bundle } => {
+            let path = bundle.join("config.json");
+            if path.exists() {
+                return Err(OciError::Usage(format!(
+                    "{} exists: remove it first",
+                    path.display()
+                )));
+            }
+            let spec = features::default_spec(rootless);
+            let text = serde_json::to_string_pretty(&spec)
+                .map_err(|e| OciError::io("config.json")(std::io::Error::other(e)))?;
+            foxbox::store::atomic::write_file(&path, format!("{text}\n").as_bytes())
+                .map_err(|e| OciError::io("write config.json")(std::io::Error::other(e)))?;
+        }
+        OciCommand::Features => print_json(&features::features()),
+    }
+    Ok(0)
+}

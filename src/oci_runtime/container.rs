@@ -1,0 +1,724 @@
+//! The container lifecycle as runc runs it: create, start, state, kill, delete, list, run.
+//!
+//! `ROOT/ID/` holds `state.json` (the record below), `exec.fifo` (present from `create` until
+//! `start`) and `mnt/` (the executor's scratch mountpoint, mounted only inside the
+//! container's mount namespace). A container's status is never stored: it is `created` while
+//! its process lives and the fifo exists, `running` while it lives without the fifo, and
+//! `stopped` once the process recorded (pid and start time) is gone.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::Hooks;
+use serde::{Deserialize, Serialize};
+
+use super::translate::{self, Translation};
+use super::{config, hooks, OciError, OCI_VERSION};
+use crate::boxes::proc::ProcId;
+use crate::exec::{self, BoxRootfs, Launch, Layers, NoHelpers};
+use crate::sys::process as p;
+
+const STATE: &str = "state.json";
+const FIFO: &str = "exec.fifo";
+const MNT: &str = "mnt";
+
+/// What `ROOT/ID/state.json` records.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub id: String,
+    pub pid: i32,
+    /// With `pid`: the process, not a later one given the same pid.
+    pub start_time: u64,
+    pub bundle: PathBuf,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// Seconds since the epoch.
+    pub created: u64,
+    pub owner: u32,
+    /// The config's hooks still to run (`poststart`, `poststop`).
+    #[serde(default)]
+    pub hooks: Option<Hooks>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Created,
+    Running,
+    Stopped,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+/// The OCI state of a container (`state`'s output, and the hooks' stdin).
+#[derive(Debug, Clone, Serialize)]
+pub struct State {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: &'static str,
+    pub id: String,
+    pub status: Status,
+    pub pid: i32,
+    pub bundle: PathBuf,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// Not in the OCI state: for `list`.
+    #[serde(skip)]
+    pub created: u64,
+    #[serde(skip)]
+    pub owner: u32,
+}
+
+impl State {
+    pub fn json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The runtime's state root, and the containers under it.
+pub struct Runtime {
+    pub root: PathBuf,
+}
+
+/// `create`'s options (runc's flags).
+#[derive(Debug, Clone, Default)]
+pub struct CreateOpts {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub preserve_fds: u32,
+}
+
+/// A created container.
+pub struct Created {
+    pub pid: i32,
+    pub warnings: Vec<String>,
+}
+
+/// A container's id as runc takes it: letters, digits and `_+-.`, not starting with `.`.
+fn check_id(id: &str) -> Result<(), OciError> {
+    let ok = !id.is_empty()
+        && id.len() <= 1024
+        && !id.starts_with('.')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(OciError::Usage(format!(
+            "invalid container id {id:?}: use letters, digits and _+-. (not starting with .)"
+        )))
+    }
+}
+
+/// Removes a half-made container's directory unless disarmed.
+struct Undo<'a> {
+    dir: &'a Path,
+    pid: Option<i32>,
+    armed: bool,
+}
+
+impl Drop for Undo<'_> {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        if let Some(pid) = self.pid {
+            let _ = p::kill(pid, libc::SIGKILL);
+            let _ = p::wait_pid(pid);
+        }
+        let _ = fs::remove_dir_all(self.dir);
+    }
+}
+
+impl Runtime {
+    pub fn new(root: PathBuf) -> Runtime {
+        Runtime { root }
+    }
+
+    fn dir(&self, id: &str) -> PathBuf {
+        self.root.join(id)
+    }
+
+    /// Translate the bundle's config, without touching the state root (what `create` checks
+    /// first: a bad config leaves nothing behind).
+    pub fn prepare(&self, opts: &CreateOpts) -> Result<(Translation, PathBuf), OciError> {
+        check_id(&opts.id)?;
+        let bundle = fs::canonicalize(&opts.bundle)
+            .map_err(OciError::io(format!("bundle {}", opts.bundle.display())))?;
+        let cfg = config::load(&bundle)?;
+        let t = translate::translate(
+            &cfg.spec,
+            &cfg.raw,
+            &bundle,
+            nix::unistd::geteuid().as_raw(),
+        )?;
+        if t.tty && opts.console_socket.is_none() {
+            return Err(OciError::Usage(
+                "process.terminal is true: give --console-socket to receive the pty".into(),
+            ));
+        }
+        Ok((t, bundle))
+    }
+
+    /// `create`: the container's process is set up and waits for `start`.
+    pub fn create(&self, opts: &CreateOpts) -> Result<Created, OciError> {
+        let (t, bundle) = self.prepare(opts)?;
+        let hooks_of = config::load(&bundle)?.spec.hooks().clone();
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(&self.root)
+            .map_err(OciError::io(format!("state root {}", self.root.display())))?;
+        let dir = self.dir(&opts.id);
+        match fs::DirBuilder::new().mode(0o711).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(OciError::Exists(opts.id.clone()))
+            }
+            Err(e) => return Err(OciError::io(format!("create {}", dir.display()))(e)),
+        }
+        let mut undo = Undo {
+            dir: &dir,
+            pid: None,
+            armed: true,
+        };
+        let fifo_path = dir.join(FIFO);
+        nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .map_err(|e| OciError::io("make the exec fifo")(e.into()))?;
+        // Read and write: the container's copy never sees end of file while it waits.
+        let fifo = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&fifo_path)
+            .map_err(OciError::io("open the exec fifo"))?;
+        fs::create_dir(dir.join(MNT)).map_err(OciError::io("create the mount dir"))?;
+
+        // What the clone inherits: namespaces joined by path, rlimits, the oom score, umask.
+        for (path, flag) in &t.joins {
+            let f = fs::File::open(path)
+                .map_err(OciError::io(format!("namespace {}", path.display())))?;
+            p::setns(f.as_fd(), *flag as libc::c_int)
+                .map_err(OciError::io(format!("join namespace {}", path.display())))?;
+        }
+        for (res, soft, hard) in &t.rlimits {
+            p::set_rlimit(*res, *soft, *hard)
+                .map_err(OciError::io(format!("set rlimit {res} to {soft}/{hard}")))?;
+        }
+        if let Some(v) = t.oom_score_adj {
+            fs::write("/proc/self/oom_score_adj", v.to_string())
+                .map_err(OciError::io("set oomScoreAdj"))?;
+        }
+        if let Some(m) = t.umask {
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m));
+        }
+
+        let rootfs = BoxRootfs {
+            layers: Layers::Dir(t.rootfs.clone()),
+            mountpoint: dir.join(MNT),
+        };
+        let mut launch = Launch::new(&t.plan, rootfs, &t.hostname);
+        launch.tty = t.tty;
+        launch.id_maps = t.id_maps.clone();
+        launch.start_gate = Some(fifo.as_raw_fd());
+        launch.preserve_fds = opts.preserve_fds;
+        launch.joined = t.joined;
+        launch.masked_paths = t.masked_paths.clone();
+        launch.readonly_paths = t.readonly_paths.clone();
+        launch.mounts_in_order = true;
+        launch.dev_mqueue = t.dev_mqueue;
+        launch.additional_gids = t.additional_gids.clone();
+        let started = exec::start(&launch, &mut NoHelpers)?;
+        undo.pid = Some(started.pid);
+        drop(fifo);
+        if let Some(pty) = &started.pty {
+            let sock_path = opts.console_socket.as_deref().unwrap_or(Path::new(""));
+            let sock = std::os::unix::net::UnixStream::connect(sock_path).map_err(OciError::io(
+                format!("console socket {}", sock_path.display()),
+            ))?;
+            crate::sys::fd::send_msg(sock.as_fd(), b"console", Some(pty.as_fd()))
+                .map_err(OciError::io("send the pty to the console socket"))?;
+        }
+        let start_time = ProcId::of(started.pid)
+            .map(|p| p.start_time)
+            .ok_or_else(|| OciError::State {
+                id: opts.id.clone(),
+                status: "stopped",
+                what: "its process ended during create".into(),
+            })?;
+        let record = Record {
+            id: opts.id.clone(),
+            pid: started.pid,
+            start_time,
+            bundle: bundle.clone(),
+            annotations: t.annotations.clone(),
+            created: crate::store::clock::now_secs(),
+            owner: nix::unistd::geteuid().as_raw(),
+            hooks: hooks_of.clone(),
+        };
+        crate::store::atomic::write_json(&dir.join(STATE), &record)
+            .map_err(|e| OciError::io("write state.json")(std::io::Error::other(e)))?;
+        let state = self.state_of(&record).json();
+        if let Some(h) = &hooks_of {
+            for (kind, list) in [
+                ("createRuntime", h.create_runtime()),
+                ("createContainer", h.create_container()),
+            ] {
+                hooks::run(kind, list.as_deref().unwrap_or_default(), &state)?;
+            }
+            if h.start_container().as_ref().is_some_and(|l| !l.is_empty()) {
+                return Err(OciError::Usage(
+                    "hooks.startContainer: not supported by foxbox (they run inside the \
+                     container before its command)"
+                        .into(),
+                ));
+            }
+        }
+        if let Some(f) = &opts.pid_file {
+            let f = absolute(f);
+            crate::store::atomic::write_file(&f, started.pid.to_string().as_bytes())
+                .map_err(|e| OciError::io("write the pid file")(std::io::Error::other(e)))?;
+        }
+        undo.armed = false;
+        Ok(Created {
+            pid: started.pid,
+            warnings: t.warnings,
+        })
+    }
+
+    fn load(&self, id: &str) -> Result<Record, OciError> {
+        check_id(id)?;
+        let path = self.dir(id).join(STATE);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(OciError::NotFound(id.to_string()))
+            }
+            Err(e) => return Err(OciError::io(format!("read {}", path.display()))(e)),
+        };
+        serde_json::from_str(&text)
+            .map_err(|e| OciError::io(format!("read {}", path.display()))(std::io::Error::other(e)))
+    }
+
+    fn status(&self, r: &Record) -> Status {
+        let proc_id = ProcId {
+            pid: r.pid,
+            start_time: r.start_time,
+        };
+        if !proc_id.alive() {
+            Status::Stopped
+        } else if self.dir(&r.id).join(FIFO).exists() {
+            Status::Created
+        } else {
+            Status::Running
+        }
+    }
+
+    fn state_of(&self, r: &Record) -> State {
+        let status = self.status(r);
+        State {
+            oci_version: OCI_VERSION,
+            id: r.id.clone(),
+            status,
+            pid: if status == Status::Stopped { 0 } else { r.pid },
+            bundle: r.bundle.clone(),
+            annotations: r.annotations.clone(),
+            created: r.created,
+            owner: r.owner,
+        }
+    }
+
+    pub fn state(&self, id: &str) -> Result<State, OciError> {
+        let r = self.load(id)?;
+        Ok(self.state_of(&r))
+    }
+
+    /// `start`: let the created container exec its command. Returns warnings (failed
+    /// poststart hooks).
+    pub fn start(&self, id: &str) -> Result<Vec<String>, OciError> {
+        let r = self.load(id)?;
+        let status = self.status(&r);
+        if status != Status::Created {
+            return Err(OciError::State {
+                id: id.into(),
+                status: status.as_str(),
+                what: "only a created container can be started".into(),
+            });
+        }
+        if let Some(list) = r.hooks.as_ref().and_then(|h| h.prestart().clone()) {
+            // The runtime-spec (and its conformance suite): after `start` is called, before
+            // the command runs.
+            // A failure stops the container and deletes it (lifecycle step 9), then errs.
+            if let Err(e) = hooks::run("prestart", &list, &self.state_of(&r).json()) {
+                let _ = self.delete(id, true);
+                return Err(e);
+            }
+        }
+        let fifo_path = self.dir(id).join(FIFO);
+        let mut fifo = fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&fifo_path)
+            .map_err(OciError::io("open the exec fifo"))?;
+        fifo.write_all(&[0])
+            .map_err(OciError::io("write to the exec fifo"))?;
+        let _ = fs::remove_file(&fifo_path);
+        wait_for_exec(&r);
+        let mut warnings = Vec::new();
+        if let Some(list) = r.hooks.as_ref().and_then(|h| h.poststart().clone()) {
+            let mut st = self.state_of(&r);
+            // As it was started, even when the command has already ended.
+            st.status = Status::Running;
+            st.pid = r.pid;
+            warnings.extend(hooks::run_each("poststart", &list, &st.json()));
+        }
+        Ok(warnings)
+    }
+
+    /// `kill`: signal the container's process (with `all`, every process of its pid
+    /// namespace).
+    pub fn kill(&self, id: &str, sig: i32, all: bool) -> Result<(), OciError> {
+        let r = self.load(id)?;
+        let status = self.status(&r);
+        if status == Status::Stopped {
+            return Err(OciError::State {
+                id: id.into(),
+                status: status.as_str(),
+                what: "cannot signal it".into(),
+            });
+        }
+        if all {
+            for pid in pids_in_pidns_of(r.pid) {
+                let _ = p::kill(pid, sig);
+            }
+        }
+        p::kill(r.pid, sig).map_err(OciError::io(format!("signal {sig} to {}", r.pid)))
+    }
+
+    /// `delete`: remove a stopped container; `force` kills a created or running one first
+    /// (the runtime-spec: deleting one that is not stopped is an error).
+    /// Returns warnings (failed poststop hooks).
+    pub fn delete(&self, id: &str, force: bool) -> Result<Vec<String>, OciError> {
+        let r = match self.load(id) {
+            Err(OciError::NotFound(_)) if force => return Ok(Vec::new()),
+            other => other?,
+        };
+        let status = self.status(&r);
+        if status != Status::Stopped && !force {
+            return Err(OciError::State {
+                id: id.into(),
+                status: status.as_str(),
+                what: "stop it first, or delete with --force".into(),
+            });
+        }
+        if status != Status::Stopped {
+            for pid in pids_in_pidns_of(r.pid) {
+                let _ = p::kill(pid, libc::SIGKILL);
+            }
+            let _ = p::kill(r.pid, libc::SIGKILL);
+            let proc_id = ProcId {
+                pid: r.pid,
+                start_time: r.start_time,
+            };
+            let until = Instant::now() + Duration::from_secs(10);
+            while proc_id.alive() && Instant::now() < until {
+                p::try_reap(r.pid);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        let mut warnings = Vec::new();
+        if let Some(list) = r.hooks.as_ref().and_then(|h| h.poststop().clone()) {
+            let mut st = self.state_of(&r);
+            st.status = Status::Stopped;
+            warnings.extend(hooks::run_each("poststop", &list, &st.json()));
+        }
+        let dir = self.dir(id);
+        fs::remove_dir_all(&dir).map_err(OciError::io(format!("remove {}", dir.display())))?;
+        Ok(warnings)
+    }
+
+    /// Every container under the root, by id.
+    pub fn list(&self) -> Result<Vec<State>, OciError> {
+        let mut out = Vec::new();
+        let entries = match fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(OciError::io(format!("read {}", self.root.display()))(e)),
+        };
+        for e in entries.flatten() {
+            let Some(id) = e.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if let Ok(r) = self.load(&id) {
+                out.push(self.state_of(&r));
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    /// `run` without `--detach`: wait for the container (a child of this process) to end;
+    /// its exit code (128+N for signal N).
+    pub fn wait(&self, pid: i32) -> Result<i32, OciError> {
+        match p::wait_pid(pid).map_err(OciError::io("wait for the container"))? {
+            p::Exit::Code(c) => Ok(c),
+            p::Exit::Signal(s) => Ok(128 + s),
+        }
+    }
+}
+
+/// Wait (a little) until the container's process has exec'd its command: poststart hooks run
+/// after it (the runtime-spec), and the process is this binary until then.
+fn wait_for_exec(r: &Record) {
+    let proc_id = ProcId {
+        pid: r.pid,
+        start_time: r.start_time,
+    };
+    let me = fs::read_link("/proc/self/exe").ok();
+    let until = Instant::now() + Duration::from_secs(2);
+    while proc_id.alive() && Instant::now() < until {
+        match fs::read_link(format!("/proc/{}/exe", r.pid)) {
+            Ok(exe) if Some(&exe) != me.as_ref() => return,
+            Err(_) => return,
+            Ok(_) => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::env::current_dir().unwrap_or_default().join(p)
+    }
+}
+
+/// The processes in the pid namespace of `pid` (by the inode of /proc/PID/ns/pid).
+fn pids_in_pidns_of(pid: i32) -> Vec<i32> {
+    let Ok(ns) = fs::read_link(format!("/proc/{pid}/ns/pid")) else {
+        return Vec::new();
+    };
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|q| *q != pid)
+        .filter(|q| fs::read_link(format!("/proc/{q}/ns/pid")).is_ok_and(|l| l == ns))
+        .collect()
+}
+
+/// A signal by name (`TERM`, `SIGTERM`) or number.
+pub fn parse_signal(s: &str) -> Result<i32, OciError> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = if upper.starts_with("SIG") {
+        upper
+    } else {
+        format!("SIG{upper}")
+    };
+    name.parse::<nix::sys::signal::Signal>()
+        .map(|s| s as i32)
+        .map_err(|_| OciError::Usage(format!("unknown signal {s:?}")))
+}
+
+/// `exec`'s options (runc's flags): the process from `--process FILE` (a config.json
+/// `process` object) or from `args` and the flags, over the container's own.
+#[derive(Debug, Clone, Default)]
+pub struct ExecOpts {
+    pub id: String,
+    pub process: Option<PathBuf>,
+    pub args: Vec<String>,
+    pub tty: bool,
+    pub detach: bool,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    pub cwd: Option<PathBuf>,
+    pub env: Vec<String>,
+    /// `uid[:gid]`.
+    pub user: Option<String>,
+    pub no_new_privs: bool,
+}
+
+impl Runtime {
+    /// `exec`: run one more process in a running container, through the executor's join
+    /// steps (as `foxbox exec` runs one in a box). Detached: returns 0 once it runs; else its
+    /// exit code.
+    pub fn exec(&self, o: &ExecOpts) -> Result<i32, OciError> {
+        use crate::exec::join::{self, Filter, Request, Target};
+        let r = self.load(&o.id)?;
+        let status = self.status(&r);
+        if status != Status::Running {
+            return Err(OciError::State {
+                id: o.id.clone(),
+                status: status.as_str(),
+                what: "exec needs a running container".into(),
+            });
+        }
+        let cfg = config::load(&r.bundle)?;
+        let t = translate::translate(
+            &cfg.spec,
+            &cfg.raw,
+            &r.bundle,
+            nix::unistd::geteuid().as_raw(),
+        )?;
+        let plan = &t.plan;
+        let mut req = Request {
+            args: o.args.clone(),
+            env: plan.process.env.clone(),
+            hostname: t.hostname.clone(),
+            cwd: o
+                .cwd
+                .clone()
+                .unwrap_or_else(|| plan.process.cwd.value.clone()),
+            user: plan.process.user.value.clone(),
+            capabilities: plan.capabilities.value,
+            added_capabilities: plan.added_capabilities,
+            no_new_privs: plan.no_new_privs || o.no_new_privs,
+            seccomp: None,
+            tty: o.tty,
+            stdin: true,
+        };
+        if let Some(file) = &o.process {
+            let text = fs::read_to_string(file)
+                .map_err(OciError::io(format!("--process {}", file.display())))?;
+            let proc_spec = process_from_json(&text)?;
+            let one = translate::process_only(&proc_spec)?;
+            req.args = one.args;
+            req.env = one.env;
+            req.cwd = one.cwd;
+            req.user = one.user;
+            req.tty = one.tty;
+            if let Some((bounding, effective)) = one.capabilities {
+                req.capabilities = bounding;
+                req.added_capabilities = effective;
+            }
+            req.no_new_privs = one.no_new_privs;
+        }
+        for kv in &o.env {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| OciError::Usage(format!("--env {kv:?} is not KEY=VALUE")))?;
+            req.set_env(k, v);
+        }
+        if let Some(u) = &o.user {
+            let (uid, gid) = match u.split_once(':') {
+                Some((a, b)) => (a.parse::<u32>().ok(), b.parse::<u32>().ok().map(Some)),
+                None => (u.parse::<u32>().ok(), Some(None)),
+            };
+            match (uid, gid) {
+                (Some(uid), Some(gid)) => req.user = crate::plan::User::Id { uid, gid },
+                _ => return Err(OciError::Usage(format!("--user {u:?}: use UID[:GID]"))),
+            }
+        }
+        if req.args.is_empty() {
+            return Err(OciError::Usage(
+                "exec needs a command (or --process)".into(),
+            ));
+        }
+        if req.tty && o.console_socket.is_none() {
+            return Err(OciError::Usage(
+                "--tty needs --console-socket to receive the pty".into(),
+            ));
+        }
+        let mut seccomp_plan = plan.clone();
+        seccomp_plan.capabilities = crate::plan::Spanned::bare(req.capabilities);
+        req.seccomp = crate::exec::security_steps::compile(&seccomp_plan)
+            .map_err(|e| OciError::Exec(crate::exec::ExecError::step("seccomp", None, e)))?
+            .map(|program| Filter {
+                program,
+                profile: Some(r.bundle.join("config.json")),
+            });
+        // Opened here: joining the container moves this process into its mount namespace.
+        let sock = match &o.console_socket {
+            Some(p) => Some(
+                std::os::unix::net::UnixStream::connect(p)
+                    .map_err(OciError::io(format!("console socket {}", p.display())))?,
+            ),
+            None => None,
+        };
+        let mut pid_file = match &o.pid_file {
+            Some(p) => Some(
+                fs::File::create(absolute(p))
+                    .map_err(OciError::io(format!("pid file {}", p.display())))?,
+            ),
+            None => None,
+        };
+        let proc_id = ProcId {
+            pid: r.pid,
+            start_time: r.start_time,
+        };
+        let alive = || proc_id.alive();
+        let started = join::start(
+            Target {
+                pid: r.pid,
+                alive: &alive,
+            },
+            None,
+            &req,
+        )?;
+        if let (Some(pty), Some(sock)) = (&started.pty, &sock) {
+            crate::sys::fd::send_msg(sock.as_fd(), b"console", Some(pty.as_fd()))
+                .map_err(OciError::io("send the pty to the console socket"))?;
+        }
+        if let Some(f) = &mut pid_file {
+            f.write_all(started.pid.to_string().as_bytes())
+                .map_err(OciError::io("write the pid file"))?;
+        }
+        if o.detach {
+            return Ok(0);
+        }
+        self.wait(started.pid)
+    }
+}
+
+fn process_from_json(text: &str) -> Result<oci_spec::runtime::Process, OciError> {
+    let raw: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| config::ConfigError::new("process", format!("not valid JSON: {e}")))?;
+    serde_path_to_error::deserialize(&raw).map_err(|e| {
+        OciError::Config(config::ConfigError::new(
+            format!("process.{}", e.path()),
+            e.into_inner().to_string(),
+        ))
+    })
+}
+
+impl Runtime {
+    /// `ps`: the host pids of the container's processes (its pid namespace's), pid 1 first.
+    pub fn pids(&self, id: &str) -> Result<Vec<i32>, OciError> {
+        let r = self.load(id)?;
+        let status = self.status(&r);
+        if status == Status::Stopped {
+            return Err(OciError::State {
+                id: id.into(),
+                status: status.as_str(),
+                what: "it has no processes".into(),
+            });
+        }
+        let mut v = vec![r.pid];
+        let mut rest = pids_in_pidns_of(r.pid);
+        rest.sort_unstable();
+        v.extend(rest);
+        Ok(v)
+    }
+}

@@ -1,0 +1,632 @@
+//! foxbox as an OCI runtime (`foxbox oci`, `foxbox-runc`): the create/start/state/kill/delete
+//! lifecycle on a busybox bundle, `run`, argv0 dispatch, and bad configs refused with their
+//! JSON path and nothing left under `--root`. As root and as the unprivileged user (whose
+//! bundle maps its own uid to 0 in a user namespace, as `spec --rootless` writes it).
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{busybox_tarball, envs, Env, Who};
+use serde_json::{json, Value};
+
+/// A bundle under the env's work dir: busybox as rootfs, `spec` (or `spec --rootless`) as
+/// config.json with `edit` applied. Returns (bundle dir, state root).
+fn bundle(env: &Env, name: &str, edit: impl FnOnce(&mut Value)) -> (PathBuf, PathBuf) {
+    let dir = env.work().join(name);
+    let rootfs = dir.join("rootfs");
+    env.command("mkdir")
+        .arg("-p")
+        .arg(&rootfs)
+        .status()
+        .expect("mkdir");
+    let tar = env
+        .command("tar")
+        .arg("-xzf")
+        .arg(busybox_tarball())
+        .arg("-C")
+        .arg(&rootfs)
+        .output()
+        .expect("tar");
+    assert!(tar.status.success(), "{tar:?}");
+    let mut spec = vec!["oci", "spec", "--bundle"];
+    let d = dir.to_string_lossy().into_owned();
+    spec.push(&d);
+    if env.who != Who::Root {
+        spec.push("--rootless");
+    }
+    env.run(&spec).ok();
+    let cfg_path = dir.join("config.json");
+    let mut cfg: Value = serde_json::from_str(&fs::read_to_string(&cfg_path).unwrap()).unwrap();
+    cfg["process"]["terminal"] = json!(false);
+    edit(&mut cfg);
+    env.write(
+        &format!("{name}/config.json"),
+        serde_json::to_string_pretty(&cfg).unwrap(),
+    );
+    (dir, env.dir.join("oci-root"))
+}
+
+fn oci(env: &Env, root: &Path, args: &[&str]) -> common::Run {
+    let mut all = vec![
+        "oci".to_string(),
+        "--root".into(),
+        root.display().to_string(),
+    ];
+    all.extend(args.iter().map(|s| s.to_string()));
+    env.run(&all)
+}
+
+/// `create` or `run --detach`: the container keeps the runtime's stdout and stderr, so they go
+/// to files (a pipe would stay open as long as the container runs).
+fn oci_detached(env: &Env, root: &Path, args: &[&str]) -> common::Run {
+    let log = env.dir.join("detached.err");
+    let err = fs::File::create(&log).unwrap();
+    let mut c = env.foxbox(["oci", "--root", &root.display().to_string()]);
+    c.args(args).stdout(std::process::Stdio::null()).stderr(err);
+    let st = c.status().unwrap();
+    common::Run {
+        code: st.code().unwrap_or(-1),
+        stdout: String::new(),
+        stderr: fs::read_to_string(&log).unwrap_or_default(),
+    }
+}
+
+fn status(env: &Env, root: &Path, id: &str) -> String {
+    let r = oci(env, root, &["state", id]);
+    r.ok();
+    let v: Value = serde_json::from_str(&r.stdout).unwrap();
+    v["status"].as_str().unwrap().to_string()
+}
+
+fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(20);
+    while !f() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Bind the env's work dir at /out in the container, to see what its command did.
+fn with_out(cfg: &mut Value, host: &Path, args: &[&str]) {
+    cfg["process"]["args"] = json!(args);
+    cfg["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/out", "type": "bind", "source": host, "options": ["rbind", "rw"]}),
+    );
+}
+
+#[test]
+fn create_start_state_kill_delete() {
+    for env in envs() {
+        let out = env.work().join("out");
+        env.command("mkdir").arg(&out).status().unwrap();
+        let (b, root) = bundle(&env, "life", |c| {
+            with_out(
+                c,
+                &out,
+                &["sh", "-c", "echo started > /out/mark; exec sleep 600"],
+            );
+        });
+        let pid_file = env.work().join("pid");
+        let bs = b.display().to_string();
+        let pf = pid_file.display().to_string();
+        oci_detached(
+            &env,
+            &root,
+            &["create", "--bundle", &bs, "--pid-file", &pf, "c1"],
+        )
+        .ok();
+        let pid: i32 = fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        assert!(Path::new(&format!("/proc/{pid}")).exists(), "{:?}", env.who);
+        let st: Value = serde_json::from_str(&oci(&env, &root, &["state", "c1"]).stdout).unwrap();
+        assert_eq!(st["status"], "created", "{st}");
+        assert_eq!(st["pid"], pid);
+        assert_eq!(st["id"], "c1");
+        assert_eq!(st["bundle"], bs);
+        assert!(st["ociVersion"].is_string());
+        // Created is not started: the command has not run.
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!out.join("mark").exists(), "the command ran before start");
+
+        let again = oci_detached(&env, &root, &["create", "--bundle", &bs, "c1"]);
+        again.assert_code(1);
+        assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+
+        oci(&env, &root, &["start", "c1"]).ok();
+        wait_for("the mark", || out.join("mark").exists());
+        assert_eq!(status(&env, &root, "c1"), "running");
+        oci(&env, &root, &["start", "c1"]).assert_code(1);
+        // exec: one more process in the running container, with its exit code.
+        let ex = oci(
+            &env,
+            &root,
+            &[
+                "exec",
+                "--env",
+                "X=y",
+                "c1",
+                "sh",
+                "-c",
+                "echo $X in $(cat /out/mark); exit 4",
+            ],
+        );
+        ex.assert_code(4);
+        assert_eq!(ex.stdout.trim(), "y in started", "{}", ex.stderr);
+        let ps = oci(&env, &root, &["ps", "--format", "json", "c1"]);
+        ps.ok();
+        let pids: Vec<i32> = serde_json::from_str(&ps.stdout).unwrap();
+        assert_eq!(pids.first(), Some(&pid), "{pids:?}");
+        let list = oci(&env, &root, &["list", "--format", "json"]);
+        list.ok();
+        let l: Value = serde_json::from_str(&list.stdout).unwrap();
+        assert_eq!(l[0]["id"], "c1");
+        assert_eq!(l[0]["status"], "running");
+
+        let del = oci(&env, &root, &["delete", "c1"]);
+        del.assert_code(1);
+        assert!(del.stderr.contains("--force"), "{}", del.stderr);
+        assert_eq!(status(&env, &root, "c1"), "running");
+
+        oci(&env, &root, &["kill", "c1", "KILL"]).ok();
+        wait_for("stopped", || status(&env, &root, "c1") == "stopped");
+        oci(&env, &root, &["kill", "c1", "TERM"]).assert_code(1);
+        oci(&env, &root, &["exec", "c1", "true"]).assert_code(1);
+        oci(&env, &root, &["delete", "c1"]).ok();
+        let gone = oci(&env, &root, &["state", "c1"]);
+        gone.assert_code(1);
+        assert!(gone.stderr.contains("does not exist"), "{}", gone.stderr);
+        assert!(!root.join("c1").exists());
+
+        // Deleting a created container is an error too (the runtime-spec's rule), unless
+        // forced; so is a running one.
+        oci_detached(&env, &root, &["create", "--bundle", &bs, "c2"]).ok();
+        oci(&env, &root, &["delete", "c2"]).assert_code(1);
+        assert_eq!(status(&env, &root, "c2"), "created");
+        oci(&env, &root, &["delete", "--force", "c2"]).ok();
+        assert!(!root.join("c2").exists());
+        oci_detached(&env, &root, &["run", "--detach", "--bundle", &bs, "c3"]).ok();
+        assert_eq!(status(&env, &root, "c3"), "running");
+        oci(&env, &root, &["delete", "--force", "c3"]).ok();
+        assert!(!root.join("c3").exists());
+        oci(&env, &root, &["delete", "--force", "c3"]).ok();
+    }
+}
+
+#[test]
+fn run_waits_and_gives_the_exit_code() {
+    for env in envs() {
+        let (b, root) = bundle(&env, "run", |c| {
+            c["process"]["args"] = json!([
+                "sh",
+                "-c",
+                "echo hi from $(hostname) as $(id -u); grep Groups /proc/self/status; exit 3"
+            ]);
+            c["hostname"] = json!("oci-test");
+            c["process"]["user"]["additionalGids"] = json!([5, 7]);
+        });
+        let r = oci(
+            &env,
+            &root,
+            &["run", "--bundle", &b.display().to_string(), "r1"],
+        );
+        r.assert_code(3);
+        assert!(r.stdout.contains("hi from oci-test as 0"), "{}", r.stdout);
+        assert!(!root.join("r1").exists(), "run deletes its container");
+        if env.who == Who::Root {
+            // additionalGids replace /etc/group's (a rootless map has no gid 5 or 7).
+            assert!(r.stdout.contains("Groups:\t5 7"), "{}", r.stdout);
+        }
+    }
+}
+
+#[test]
+fn invoked_as_foxbox_runc_it_takes_runc_s_argv() {
+    for env in envs() {
+        let link_dir = env.work().join("bin");
+        env.command("mkdir").arg(&link_dir).status().unwrap();
+        let link = link_dir.join("foxbox-runc");
+        env.command("ln")
+            .arg("-s")
+            .arg(common::foxbox_bin())
+            .arg(&link)
+            .status()
+            .unwrap();
+        let v = env.command(&link).arg("--version").output().unwrap();
+        let text = String::from_utf8_lossy(&v.stdout);
+        assert!(text.starts_with("foxbox-runc version"), "{text}");
+        assert!(text.contains("spec: 1."), "{text}");
+        let root = env.dir.join("oci-root");
+        let s = env
+            .command(&link)
+            .args(["--root", &root.display().to_string(), "state", "nope"])
+            .output()
+            .unwrap();
+        assert_eq!(s.status.code(), Some(1));
+        let f = env.command(&link).arg("features").output().unwrap();
+        let feat: Value = serde_json::from_slice(&f.stdout).unwrap();
+        assert!(feat["ociVersionMax"].as_str().unwrap().starts_with("1."));
+        assert!(feat["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("user")));
+    }
+}
+
+#[test]
+fn bad_configs_name_their_json_path_and_leave_no_state() {
+    type Edit = fn(&mut Value);
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "uid type",
+            |c| c["process"]["user"]["uid"] = json!("zero"),
+            "process.user.uid",
+        ),
+        (
+            "negative uid",
+            |c| c["process"]["user"]["uid"] = json!(-1),
+            "process.user.uid",
+        ),
+        (
+            "negative gid",
+            |c| c["process"]["user"]["gid"] = json!(-5),
+            "process.user.gid",
+        ),
+        (
+            "args type",
+            |c| c["process"]["args"] = json!("sh"),
+            "process.args",
+        ),
+        (
+            "env type",
+            |c| c["process"]["env"] = json!([1]),
+            "process.env[0]",
+        ),
+        (
+            "terminal type",
+            |c| c["process"]["terminal"] = json!("yes"),
+            "process.terminal",
+        ),
+        (
+            "namespace type",
+            |c| {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!({"type": "bogus"}))
+            },
+            "linux.namespaces[",
+        ),
+        (
+            "dotdot destination",
+            |c| {
+                c["mounts"].as_array_mut().unwrap().push(
+                    json!({"destination": "/a/../../etc", "type": "tmpfs", "source": "tmpfs"}),
+                )
+            },
+            ".destination",
+        ),
+        (
+            "root outside",
+            |c| c["root"]["path"] = json!("../rootfs"),
+            "root.path",
+        ),
+        ("mounts type", |c| c["mounts"] = json!({}), "mounts"),
+        (
+            "version",
+            |c| c["ociVersion"] = json!("invalid"),
+            "ociVersion",
+        ),
+        (
+            "seccomp listener",
+            |c| {
+                c["linux"]["seccomp"] =
+                    json!({"defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/x.sock"})
+            },
+            "linux.seccomp",
+        ),
+        (
+            "sysctl",
+            |c| c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"}),
+            "linux.sysctl",
+        ),
+    ];
+    for env in envs() {
+        for (what, edit, path) in &cases {
+            let name = format!("bad-{}", what.replace(' ', "-"));
+            let (b, root) = bundle(&env, &name, *edit);
+            let r = oci_detached(
+                &env,
+                &root,
+                &["create", "--bundle", &b.display().to_string(), "x1"],
+            );
+            r.assert_code(1);
+            assert!(
+                r.stderr.contains(path),
+                "{what} ({:?}): no {path:?} in {}",
+                env.who,
+                r.stderr
+            );
+            assert!(!root.join("x1").exists(), "{what}: state left under --root");
+        }
+        let r = oci(
+            &env,
+            &env.dir.join("oci-root"),
+            &["create", "--bundle", "/nonexistent", "../x"],
+        );
+        r.assert_code(1);
+        assert!(r.stderr.contains("invalid container id"), "{}", r.stderr);
+    }
+}
+
+/// podman drives foxbox as its runtime (through conmon): `run --rm`, and a detached box's
+/// logs, stop and rm. Root only (podman rootless needs its own user set-up), with podman's
+/// files in a private root, and `--network none` (no host network changes).
+#[test]
+fn podman_runs_busybox_with_foxbox_runc() {
+    if !common::root_or_skip("podman as root") {
+        return;
+    }
+    if std::process::Command::new("podman")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP: podman is not installed");
+        return;
+    }
+    let env = Env::new(Who::Root);
+    let p = env.dir.join("podman");
+    fs::create_dir_all(&p).unwrap();
+    let conf = p.join("containers.conf");
+    fs::write(
+        &conf,
+        "[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+    )
+    .unwrap();
+    let link = p.join("foxbox-runc");
+    std::os::unix::fs::symlink(common::foxbox_bin(), &link).unwrap();
+    let podman = |args: &[&str]| {
+        let mut c = std::process::Command::new("podman");
+        c.env("CONTAINERS_CONF", &conf)
+            .arg("--root")
+            .arg(p.join("root"))
+            .arg("--runroot")
+            .arg(p.join("run"))
+            .arg("--tmpdir")
+            .arg(p.join("tmp"))
+            .arg("--runtime")
+            .arg(&link)
+            .args(args)
+            .stdin(std::process::Stdio::null());
+        common::Run::from(c.output().unwrap())
+    };
+    let tar = busybox_tarball().display().to_string();
+    podman(&["import", &tar, "localhost/busybox:latest"]).ok();
+    let r = podman(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "localhost/busybox",
+        "echo",
+        "hi",
+    ]);
+    r.ok();
+    assert_eq!(r.stdout.trim(), "hi", "{}", r.stderr);
+    // A pty: conmon passes --console-socket and gets the master over it.
+    let t = podman(&[
+        "run",
+        "--rm",
+        "-t",
+        "--network",
+        "none",
+        "localhost/busybox",
+        "tty",
+    ]);
+    t.ok();
+    assert!(t.stdout.contains("/dev/pts/"), "{}{}", t.stdout, t.stderr);
+    let r = podman(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "localhost/busybox",
+        "sh",
+        "-c",
+        "exit 7",
+    ]);
+    r.assert_code(7);
+    let d = podman(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "localhost/busybox",
+        "sh",
+        "-c",
+        "echo logged; trap 'exit 0' TERM; while true; do sleep 0.1; done",
+    ]);
+    d.ok();
+    let id = d.stdout.trim().to_string();
+    wait_for("the log line", || {
+        podman(&["logs", &id]).stdout.contains("logged")
+    });
+    let ex = podman(&["exec", &id, "sh", "-c", "echo exec-ok; exit 5"]);
+    ex.assert_code(5);
+    assert_eq!(ex.stdout.trim(), "exec-ok", "{}", ex.stderr);
+    let ps = podman(&["ps", "--format", "{{.ID}} {{.Status}}"]);
+    assert!(ps.stdout.contains("Up"), "{}", ps.stdout);
+    podman(&["stop", "-t", "10", &id]).ok();
+    podman(&["rm", &id]).ok();
+    assert!(podman(&["ps", "-a", "-q"]).stdout.trim().is_empty());
+}
+
+/// Hooks get the state on stdin: createRuntime at create, prestart at start (before the
+/// command), poststart after it, poststop at delete; a failing poststop hook is a warning and
+/// the next one still runs; a failing prestart hook fails `start` and removes the container.
+#[test]
+fn hooks_run_at_their_moments_with_the_state_on_stdin() {
+    for env in envs() {
+        let out = env.work().join("hooks-out");
+        env.command("mkdir").arg(&out).status().unwrap();
+        let o = out.display().to_string();
+        let hook = |name: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {o}/{name}")]});
+        let (b, root) = bundle(&env, "hooks", |c| {
+            with_out(c, &out, &["sh", "-c", "touch /out/command"]);
+            c["hooks"] = json!({
+                "createRuntime": [hook("createRuntime")],
+                "prestart": [hook("prestart")],
+                "poststart": [hook("poststart")],
+                "poststop": [{"path": "/bin/false"}, hook("poststop")],
+            });
+        });
+        let bs = b.display().to_string();
+        oci_detached(&env, &root, &["create", "--bundle", &bs, "h1"]).ok();
+        let st: Value =
+            serde_json::from_str(&fs::read_to_string(out.join("createRuntime")).unwrap()).unwrap();
+        assert_eq!(st["status"], "created", "{st}");
+        assert_eq!(st["id"], "h1");
+        assert!(!out.join("prestart").exists(), "prestart ran at create");
+        oci(&env, &root, &["start", "h1"]).ok();
+        assert!(out.join("prestart").exists() && out.join("poststart").exists());
+        wait_for("stopped", || status(&env, &root, "h1") == "stopped");
+        assert!(out.join("command").exists());
+        let del = oci(&env, &root, &["delete", "h1"]);
+        del.ok();
+        assert!(
+            del.stderr.contains("poststop hook /bin/false"),
+            "{}",
+            del.stderr
+        );
+        let st: Value =
+            serde_json::from_str(&fs::read_to_string(out.join("poststop")).unwrap()).unwrap();
+        assert_eq!(st["status"], "stopped", "{st}");
+
+        let (b, root) = bundle(&env, "hooks-fail", |c| {
+            c["process"]["args"] = json!(["true"]);
+            c["hooks"] = json!({"prestart": [{"path": "/bin/false"}]});
+        });
+        oci_detached(
+            &env,
+            &root,
+            &["create", "--bundle", &b.display().to_string(), "h2"],
+        )
+        .ok();
+        let r = oci(&env, &root, &["start", "h2"]);
+        r.assert_code(1);
+        assert!(r.stderr.contains("prestart hook"), "{}", r.stderr);
+        assert!(
+            !root.join("h2").exists(),
+            "a failed prestart leaves the container"
+        );
+    }
+}
+
+/// containerd (the path Kubernetes' CRI plugin takes) runs foxbox through its runc shim, as
+/// root: a private containerd (config, root, state and socket in the env dir, stopped after)
+/// imports busybox saved by `foxbox image save`, runs `echo` with `--runc-binary`, and a
+/// detached task is killed and deleted.
+#[test]
+fn containerd_runs_busybox_with_foxbox_runc() {
+    if !common::root_or_skip("containerd as root") {
+        return;
+    }
+    if std::process::Command::new("containerd")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP: containerd is not installed");
+        return;
+    }
+    let env = Env::new(Who::Root);
+    env.import_busybox();
+    let c = env.dir.join("ctrd");
+    fs::create_dir_all(&c).unwrap();
+    let sock = c.join("c.sock");
+    let conf = c.join("config.toml");
+    fs::write(
+        &conf,
+        format!(
+            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n[grpc]\n  address = \"{d}/c.sock\"\n\
+             [ttrpc]\n  address = \"{d}/c.sock.ttrpc\"\n[debug]\n  address = \"{d}/debug.sock\"\n\
+             [metrics]\n  address = \"\"\n",
+            d = c.display()
+        ),
+    )
+    .unwrap();
+    let log = fs::File::create(c.join("log")).unwrap();
+    let mut daemon = std::process::Command::new("containerd")
+        .arg("--config")
+        .arg(&conf)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let link = c.join("foxbox-runc");
+    std::os::unix::fs::symlink(common::foxbox_bin(), &link).unwrap();
+    let ctr = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("ctr");
+        cmd.arg("-a").arg(&sock).args(args);
+        cmd.stdin(std::process::Stdio::null());
+        common::Run::from(cmd.output().unwrap())
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for("containerd's socket", || sock.exists());
+        let tar = c.join("bb.tar").display().to_string();
+        env.run(["image", "save", "-o", &tar, "busybox"]).ok();
+        ctr(&[
+            "images",
+            "import",
+            "--all-platforms",
+            "--index-name",
+            "docker.io/library/busybox:latest",
+            &tar,
+        ])
+        .ok();
+        let l = link.display().to_string();
+        let image = "docker.io/library/busybox:latest";
+        let r = ctr(&[
+            "run",
+            "--rm",
+            "--runc-binary",
+            &l,
+            image,
+            "t1",
+            "echo",
+            "hi-from-ctr",
+        ]);
+        r.ok();
+        assert_eq!(r.stdout.trim(), "hi-from-ctr", "{}", r.stderr);
+        ctr(&[
+            "run",
+            "-d",
+            "--runc-binary",
+            &l,
+            image,
+            "t2",
+            "sleep",
+            "300",
+        ])
+        .ok();
+        assert!(ctr(&["task", "ls"]).stdout.contains("RUNNING"));
+        ctr(&["task", "kill", "-s", "SIGKILL", "t2"]).ok();
+        wait_for("t2 stopped", || {
+            ctr(&["task", "ls"]).stdout.contains("STOPPED")
+        });
+        ctr(&["task", "delete", "t2"]).ok();
+        ctr(&["container", "rm", "t2"]).ok();
+        assert!(!ctr(&["task", "ls"]).stdout.contains("t2"));
+    }));
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
