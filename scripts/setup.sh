@@ -2,7 +2,7 @@
 # Install what foxbox's tests and demo need on a fresh Debian machine (run as root; a no-op for
 # packages already present). Not as root it only reports what is missing.
 set -euo pipefail
-pkgs=(busybox-static uidmap slirp4netns passt bubblewrap crun runc podman catatonit skopeo docker-registry
+pkgs=(busybox-static uidmap slirp4netns passt bubblewrap crun runc podman catatonit containerd skopeo docker-registry
   golang-github-containers-common debootstrap tmux util-linux iproute2 hyperfine qemu-system-x86
   openssl libseccomp-dev python3-jsonschema python3-junitparser)
 missing=()
