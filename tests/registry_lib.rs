@@ -7,8 +7,8 @@ mod registry;
 
 use std::process::Command;
 
-use foxbox::registry::layer::open_layer;
-use foxbox::registry::{
+use foxbox::oci::layer::open_layer;
+use foxbox::oci::{
     pull, write_layout, write_layout_tar, BlobStore, Client, DirBlobStore, OciLayout, Platform,
     PullOptions, Reference, SaveImage, Settings,
 };
@@ -31,7 +31,7 @@ fn skopeo(args: &[&str]) -> String {
 }
 
 /// Entry names of every layer of a pulled image, each checked against its diff id.
-fn layer_entries(store: &dyn BlobStore, img: &foxbox::registry::PulledImage) -> Vec<Vec<String>> {
+fn layer_entries(store: &dyn BlobStore, img: &foxbox::oci::PulledImage) -> Vec<Vec<String>> {
     img.layers
         .iter()
         .zip(&img.config.rootfs.diff_ids)

@@ -2,7 +2,7 @@
 //! parsing never panics.
 #![no_main]
 
-use foxbox::registry::manifest::parse_manifest;
+use foxbox::oci::manifest::parse_manifest;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -5,7 +5,7 @@
 
 use std::fs;
 
-use foxbox::registry::layout::OciLayout;
+use foxbox::oci::layout::OciLayout;
 use libfuzzer_sys::fuzz_target;
 
 const DIR: &str = "/tmp/foxbox-fuzz-oci-layout";

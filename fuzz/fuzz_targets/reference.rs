@@ -13,7 +13,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(n) = ImageName::parse(text) {
         let again = ImageName::parse(&n.full()).expect("a full name parses");
         assert_eq!(again.full(), n.full());
-        let _ = foxbox::registry::Reference::from_name(&n, true);
+        let _ = foxbox::oci::Reference::from_name(&n, true);
     }
-    let _ = foxbox::registry::Reference::parse(text);
+    let _ = foxbox::oci::Reference::parse(text);
 });

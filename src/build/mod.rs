@@ -638,10 +638,10 @@ fn stored_image(
     let found = match store.resolve(&r) {
         Ok(i) => Ok(i),
         Err(e) => match &r {
-            ImageRef::Stored(n) if n.registry().is_some() => crate::registry::Settings::from_env()
+            ImageRef::Stored(n) if n.registry().is_some() => crate::oci::Settings::from_env()
                 .map_err(|e| e.to_string())
                 .and_then(|s| {
-                    let client = crate::registry::Client::new(s);
+                    let client = crate::oci::Client::new(s);
                     let ctx = crate::image::PullContext::new(&client);
                     store.resolve_or_pull(&r, &ctx).map_err(|e| e.to_string())
                 }),

@@ -3,8 +3,8 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use foxbox::diag::codes;
 use foxbox::image::{reference, Image, ImageError, ImageName, PullContext, Removed, Store};
+use foxbox::oci::{Client, Settings};
 use foxbox::plan::box_rootfs::Layers;
-use foxbox::registry::{Client, Settings};
 use serde::Serialize;
 
 use super::template::ListFormat;
@@ -137,7 +137,7 @@ pub struct LoadArgs {
     pub input: PathBuf,
     /// The platform to choose from a multi-platform image (default: this machine's).
     #[arg(long, value_name = "OS/ARCH[/VARIANT]")]
-    pub platform: Option<foxbox::registry::Platform>,
+    pub platform: Option<foxbox::oci::Platform>,
     /// Print only the image ids.
     #[arg(short, long)]
     pub quiet: bool,

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use foxbox::diag::codes;
-use foxbox::registry::auth::{store_credentials, Credentials};
-use foxbox::registry::Client;
+use foxbox::oci::auth::{store_credentials, Credentials};
+use foxbox::oci::Client;
 
 use super::{CmdResult, Ctx, Failure};
 
@@ -47,7 +47,7 @@ fn registry_key(arg: Option<&str>) -> Result<String, Failure> {
         other => other,
     };
     // Reuse the reference parser's registry rules on a dummy repository.
-    let parsed = foxbox::registry::Reference::parse(&format!("{r}/x")).map_err(|_| {
+    let parsed = foxbox::oci::Reference::parse(&format!("{r}/x")).map_err(|_| {
         failure!(
             codes::cli::USAGE,
             "invalid registry {raw:?}: expected HOST[:PORT]"

@@ -9,8 +9,8 @@ use std::time::Instant;
 use clap::Args;
 use foxbox::diag::codes;
 use foxbox::image::{PullContext, Store, StoreProgress};
-use foxbox::registry::manifest::Descriptor;
-use foxbox::registry::{Client, Platform, Progress, Reference, Settings};
+use foxbox::oci::manifest::Descriptor;
+use foxbox::oci::{Client, Platform, Progress, Reference, Settings};
 
 use super::{CmdResult, Ctx, Failure, Format, OrFail};
 
@@ -45,9 +45,9 @@ pub fn settings(cert_dir: Option<PathBuf>, tls_verify: bool) -> Result<Settings,
     Ok(s)
 }
 
-pub fn creds_flag(v: &str) -> foxbox::registry::auth::Credentials {
+pub fn creds_flag(v: &str) -> foxbox::oci::auth::Credentials {
     let (u, p) = v.split_once(':').unwrap_or((v, ""));
-    foxbox::registry::auth::Credentials {
+    foxbox::oci::auth::Credentials {
         username: u.to_string(),
         password: p.to_string(),
     }

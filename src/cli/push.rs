@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use foxbox::diag::codes;
 use foxbox::image::Store;
-use foxbox::registry::{Client, Reference};
+use foxbox::oci::{Client, Reference};
 
 use super::pull::{creds_flag, settings};
 use super::{CmdResult, Ctx, OrFail};

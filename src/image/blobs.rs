@@ -7,7 +7,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use super::store::Store;
-use crate::registry::{BlobError, BlobStore, Digest};
+use crate::oci::{BlobError, BlobStore, Digest};
 
 impl BlobStore for Store {
     fn has(&self, digest: &Digest) -> bool {

@@ -151,17 +151,17 @@ pub enum ImageError {
     #[error("{0}")]
     Userns(String),
     #[error(transparent)]
-    Blob(Box<crate::registry::BlobError>),
+    Blob(Box<crate::oci::BlobError>),
     #[error(transparent)]
-    Pull(Box<crate::registry::PullError>),
+    Pull(Box<crate::oci::PullError>),
     #[error(transparent)]
-    Layout(Box<crate::registry::layout::LayoutError>),
+    Layout(Box<crate::oci::layout::LayoutError>),
     #[error(transparent)]
-    Reference(#[from] crate::registry::reference::ReferenceError),
+    Reference(#[from] crate::oci::reference::ReferenceError),
     #[error("{0}")]
     Oci(String),
     #[error(transparent)]
-    Registry(Box<crate::registry::ClientError>),
+    Registry(Box<crate::oci::ClientError>),
 }
 
 fn known_list(known: &[String]) -> String {

@@ -20,13 +20,13 @@ use super::pull::{PullContext, Pulled};
 use super::reference::ImageName;
 use super::store::{docker_hub_name, ImageRecord};
 use super::{ImageError, Store};
-use crate::registry::blobstore::{BlobStore, DirBlobStore};
-use crate::registry::layout::{write_layout, write_layout_tar, OciLayout, SaveImage};
-use crate::registry::manifest::{
+use crate::oci::blobstore::{BlobStore, DirBlobStore};
+use crate::oci::layout::{write_layout, write_layout_tar, OciLayout, SaveImage};
+use crate::oci::manifest::{
     ContainerConfig, Descriptor, ImageConfig as OciConfig, ImageManifest, RootFs, OCI_CONFIG,
     OCI_LAYER_GZIP, OCI_MANIFEST,
 };
-use crate::registry::{Digest, Platform};
+use crate::oci::{Digest, Platform};
 
 /// What `image save` wrote.
 #[derive(Debug, Clone)]
@@ -43,11 +43,11 @@ pub fn is_archive(out: &Path) -> bool {
     out.extension().is_some_and(|e| e == "tar")
 }
 
-fn blob_err(e: crate::registry::BlobError) -> ImageError {
+fn blob_err(e: crate::oci::BlobError) -> ImageError {
     ImageError::Blob(Box::new(e))
 }
 
-fn layout_err(e: crate::registry::layout::LayoutError) -> ImageError {
+fn layout_err(e: crate::oci::layout::LayoutError) -> ImageError {
     ImageError::Layout(Box::new(e))
 }
 
@@ -249,7 +249,7 @@ fn save_name(rec: &ImageRecord, what: &str) -> Option<String> {
     rec.names.first().cloned()
 }
 
-fn bad_digest(e: crate::registry::digest::DigestParseError) -> ImageError {
+fn bad_digest(e: crate::oci::digest::DigestParseError) -> ImageError {
     ImageError::Oci(e.to_string())
 }
 
@@ -302,9 +302,9 @@ fn stored_layer(blob: &Path, digest: &str) -> Result<(&'static str, String), Ima
         [0x28, 0xb5, 0x2f, 0xfd] => {
             let mut d = zstd::stream::read::Decoder::new(f).map_err(io)?;
             io::copy(&mut d, &mut hasher).map_err(io)?;
-            crate::registry::manifest::OCI_LAYER_ZSTD
+            crate::oci::manifest::OCI_LAYER_ZSTD
         }
-        _ => return Ok((crate::registry::manifest::OCI_LAYER, digest.to_string())),
+        _ => return Ok((crate::oci::manifest::OCI_LAYER, digest.to_string())),
     };
     Ok((media, sha256_string(hasher.hasher)))
 }

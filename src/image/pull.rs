@@ -19,14 +19,12 @@ use super::archive::{read_chunk, ChannelReader, CHUNK};
 use super::store::{Image, ImageConfig, ImageRecord, ManifestRef};
 use super::unpack::{self, Stats, UnpackError};
 use super::{ImageError, Store};
+use crate::oci::layer::decompress;
+use crate::oci::layout::OciLayout;
+use crate::oci::manifest::Descriptor;
+use crate::oci::{self, Client, Digest, Platform, Progress, PullOptions, PulledImage, Reference};
 use crate::plan::reference::ImageName;
 use crate::plan::ImageRef;
-use crate::registry::layer::decompress;
-use crate::registry::layout::OciLayout;
-use crate::registry::manifest::Descriptor;
-use crate::registry::{
-    self, Client, Digest, Platform, Progress, PullOptions, PulledImage, Reference,
-};
 use crate::store::clock::now_secs as now;
 
 /// When `run` pulls its image (podman's `--pull`).
@@ -114,7 +112,7 @@ impl Store {
 
     /// [`Store::pull`] with the pull guard held.
     fn pull_guarded(&self, reference: &Reference, ctx: &PullContext) -> Result<Pulled, ImageError> {
-        let pulled = registry::pull(ctx.client, reference, self, &ctx.options())
+        let pulled = oci::pull(ctx.client, reference, self, &ctx.options())
             .map_err(|e| ImageError::Pull(Box::new(e)))?;
         let repo = reference.name();
         let names: Vec<String> = reference

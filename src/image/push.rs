@@ -6,9 +6,9 @@ use std::fs;
 
 use super::store::Store;
 use super::ImageError;
-use crate::registry::client::BlobPush;
-use crate::registry::manifest::{ImageManifest, OCI_MANIFEST};
-use crate::registry::{Client, Digest, Reference};
+use crate::oci::client::BlobPush;
+use crate::oci::manifest::{ImageManifest, OCI_MANIFEST};
+use crate::oci::{Client, Digest, Reference};
 
 /// What a push did.
 #[derive(Debug, Clone)]
@@ -21,7 +21,7 @@ pub struct Pushed {
     pub present: usize,
 }
 
-fn client_err(e: crate::registry::ClientError) -> ImageError {
+fn client_err(e: crate::oci::ClientError) -> ImageError {
     ImageError::Registry(Box::new(e))
 }
 

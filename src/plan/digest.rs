@@ -1,6 +1,6 @@
 //! Content digests (`sha256:<hex>`, `sha512:<hex>`): a value type, validated when parsed, so
 //! that image references, the image store and the registry client share one (the registry's
-//! verifying reader is in `registry::digest`).
+//! verifying reader is in `oci::digest`).
 
 use std::fmt;
 use std::str::FromStr;

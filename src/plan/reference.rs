@@ -11,7 +11,7 @@ use super::digest::Digest;
 /// The tag of a name that gives none.
 pub const DEFAULT_TAG: &str = "latest";
 
-/// A parsed image name, as written: no registry is implied here (see `registry::Reference`
+/// A parsed image name, as written: no registry is implied here (see `oci::Reference`
 /// for Docker Hub's short-name rules).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ImageName {

@@ -128,8 +128,8 @@ fn resolve_image(
             Err(_) => {}
         }
     }
-    let settings = crate::registry::Settings::from_env().map_err(|e| fail(&e))?;
-    let client = crate::registry::Client::new(settings);
+    let settings = crate::oci::Settings::from_env().map_err(|e| fail(&e))?;
+    let client = crate::oci::Client::new(settings);
     let ctx = crate::image::PullContext::new(&client);
     store
         .resolve_with(&plan.image.value, &ctx, policy)

@@ -22,9 +22,9 @@ use sha2::{Digest as _, Sha256};
 use super::{io_err, now, Image, ImageConfig, ImageRecord, Store};
 use crate::image::reference::ImageName;
 use crate::image::{layered, unpack, ImageError};
-use crate::registry::blobstore::BlobStore;
-use crate::registry::manifest::{ContainerConfig, ImageConfig as OciConfig, RootFs};
-use crate::registry::{Digest, Platform};
+use crate::oci::blobstore::BlobStore;
+use crate::oci::manifest::{ContainerConfig, ImageConfig as OciConfig, RootFs};
+use crate::oci::{Digest, Platform};
 use crate::store::atomic;
 
 /// The build cache file under the images directory.

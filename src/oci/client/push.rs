@@ -10,7 +10,7 @@ use ureq::http::{Method, Request, Response, StatusCode};
 use ureq::Body;
 
 use super::{resolve_url, same_host, status_error, ClientError, Repo, Session};
-use crate::registry::digest::Digest;
+use crate::oci::digest::Digest;
 
 /// How a blob got to the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -108,7 +108,7 @@ mod tests {
     fn d(p: &str) -> Descriptor {
         Descriptor {
             media_type: String::new(),
-            digest: crate::registry::digest::Digest::sha256_of(p.as_bytes()),
+            digest: crate::oci::digest::Digest::sha256_of(p.as_bytes()),
             size: 0,
             platform: Some(p.parse().unwrap()),
             annotations: Default::default(),

@@ -401,9 +401,9 @@ pub fn write_layout_tar(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::blobstore::DirBlobStore;
-    use crate::registry::manifest::*;
-    use crate::registry::platform::Platform;
+    use crate::oci::blobstore::DirBlobStore;
+    use crate::oci::manifest::*;
+    use crate::oci::platform::Platform;
 
     fn put(s: &DirBlobStore, data: &[u8]) -> Descriptor {
         let d = Digest::sha256_of(data);
