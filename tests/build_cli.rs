@@ -621,6 +621,34 @@ fn a_foxbox_toml_builds_the_image_its_box_runs() {
         let up = env.run(["up", "--rm"]);
         up.ok();
         assert_eq!(up.stdout, "from the spec\n", "{:?}", env.who);
+        // `up` builds first: nothing changed, every step is cached and stdout is the box's.
+        assert_eq!(counts(&up.stderr), (1, 0), "{:?}: {}", env.who, up.stderr);
+        // A copied file changed: the image is stale, and `up` rebuilds that step.
+        env.write("hello.txt", "changed\n");
+        let up = env.run(["up", "--rm", "--build"]);
+        up.ok();
+        assert_eq!(up.stdout, "changed\n", "{:?}", env.who);
+        assert_eq!(counts(&up.stderr), (0, 1), "{:?}: {}", env.who, up.stderr);
+        // A detached box prints only its id.
+        let d = env.run(["up", "-d", "--name", "built"]);
+        d.ok();
+        assert_eq!(d.stdout.trim().len(), 64, "{:?}: {}", env.who, d.stdout);
+        env.run(["rm", "-f", "built"]).ok();
+        // --build on a spec without [build], and a [build] spec whose image is a tarball.
+        let plain = env.write("plain/Foxbox.toml", "[box]\nimage = \"busybox\"\n");
+        let r = env.run(["up", "--rm", "--build", plain.to_str().unwrap()]);
+        r.assert_code(125);
+        assert!(r.stderr.contains("has no [build] table"), "{}", r.stderr);
+        let tar = env.write(
+            "tar/Foxbox.toml",
+            format!(
+                "[box]\nimage = \"{}\"\n\n[build]\nfrom = \"busybox\"\n",
+                common::busybox_tarball().display()
+            ),
+        );
+        let r = env.run(["up", "--rm", tar.to_str().unwrap()]);
+        r.assert_code(125);
+        assert!(r.stderr.contains("must be a name"), "{}", r.stderr);
     }
 }
 

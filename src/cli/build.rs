@@ -108,6 +108,12 @@ impl Progress for Lines {
 }
 
 pub fn run(a: BuildArgs, ctx: &Ctx) -> CmdResult {
+    build_image(a, ctx, true)
+}
+
+/// Build as `foxbox build` does; `print_id`: the image id on stdout (`up` keeps its stdout for
+/// the box).
+pub fn build_image(a: BuildArgs, ctx: &Ctx, print_id: bool) -> CmdResult {
     let color = ctx.color_stderr();
     let dir = a.context.clone().unwrap_or_else(|| PathBuf::from("."));
     let file = match &a.file {
@@ -196,7 +202,9 @@ pub fn run(a: BuildArgs, ctx: &Ctx) -> CmdResult {
                 };
                 super::err(&format!("built {}{named}\n", image.id));
             }
-            super::out(&format!("{}\n", image.id));
+            if print_id {
+                super::out(&format!("{}\n", image.id));
+            }
             Ok(0)
         }
         Err(e) => {

@@ -1,10 +1,14 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
 use foxbox::runner::RunOptions;
 use foxbox::spec::Overrides;
 
+use foxbox::plan::ImageRef;
+use foxbox::spec::codes;
+
+use super::build::{BuildArgs, ProgressMode};
 use super::run::{start, Mode};
 use super::{CmdResult, Ctx};
 
@@ -32,6 +36,11 @@ pub struct UpArgs {
     /// use the stored image when the pull fails).
     #[arg(long, value_enum, value_name = "POLICY", default_value_t = super::Pull::Missing)]
     pub pull: super::Pull,
+    /// Build the spec's image first. A spec with a `[build]` table is built before every
+    /// `up` anyway (its cached steps make that a no-op when nothing changed); `--build` says so
+    /// explicitly, as Compose's flag does.
+    #[arg(long)]
+    pub build: bool,
     /// Command to run instead of the spec's.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -46,6 +55,12 @@ pub fn run(a: UpArgs, ctx: &Ctx) -> CmdResult {
         command: a.command,
     };
     let plan = super::plan::load_plan(&path, &overrides, ctx)?;
+    if a.build || foxbox::spec::build::has_recipe(&path) {
+        let code = build_first(&path, &plan, ctx)?;
+        if code != 0 {
+            return Ok(code);
+        }
+    }
     let opts = RunOptions {
         auto_remove: a.rm,
         cgroup_parent: a.cgroup_parent,
@@ -59,4 +74,36 @@ pub fn run(a: UpArgs, ctx: &Ctx) -> CmdResult {
         Mode::Attached { timings: a.timings }
     };
     start(&plan, opts, mode, ctx)
+}
+
+/// Build the image a spec with `[build]` runs (its `box.image`), from the spec's recipe: a
+/// stale image (a copied file or a step changed) is rebuilt from the first changed step, an
+/// unchanged one costs the cache lookups.
+fn build_first(path: &Path, plan: &foxbox::plan::Plan, ctx: &Ctx) -> CmdResult {
+    if !foxbox::spec::build::has_recipe(path) {
+        return Err(failure!(
+            codes::BUILD_NO_RECIPE,
+            help = "add a [build] table to the spec, or drop --build",
+            "`up --build`: {} has no [build] table",
+            path.display()
+        ));
+    }
+    let ImageRef::Stored(name) = &plan.image.value else {
+        return Err(failure!(
+            codes::BAD_IMAGE,
+            help = "name the image the [build] table makes in box.image, e.g. image = \"app:1\"",
+            "a spec with [build] runs the image it builds: box.image must be a name, not a tarball"
+        ));
+    };
+    let args = BuildArgs {
+        file: Some(path.to_path_buf()),
+        tags: vec![name.full()],
+        no_cache: false,
+        build_args: Vec::new(),
+        target: None,
+        reproducible: false,
+        progress: ProgressMode::Auto,
+        context: None,
+    };
+    super::build::build_image(args, ctx, false)
 }

@@ -942,6 +942,12 @@ pub fn load(path: &Path) -> (Loaded, crate::plan::Origin) {
     (loaded, origin)
 }
 
+/// Whether the spec file at `path` has a `[build]` table (`up` then builds its image first).
+/// An unreadable or malformed file has none: loading it reports why.
+pub fn has_recipe(path: &Path) -> bool {
+    super::read_spec(path).is_ok_and(|t| super::parse::parse(&t).raw.build.is_some())
+}
+
 /// [`load`] on text in memory; `base` is where relative paths start (absolute).
 pub fn check_str(text: &str, base: &Path) -> Loaded {
     let parsed = super::parse::parse(text);
