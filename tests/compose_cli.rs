@@ -522,6 +522,15 @@ fn an_emitted_spec_makes_the_command_lines_plan() {
             "echo hi",
         ],
         &["--env-file", "vars.env", "./rootfs.tar.gz", "ls"],
+        &[
+            "--userns",
+            "keep-id:uid=5,gid=6",
+            "-v",
+            "./data:/u:U",
+            "-v",
+            "./data:/o:O",
+            "busybox",
+        ],
     ];
     for env in envs() {
         env.write("data/x", "x");

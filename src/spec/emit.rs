@@ -150,6 +150,11 @@ pub fn to_toml(raw: &RawSpec, base_dir: &Path) -> String {
                 .as_ref()
                 .map(|v| Value::Boolean(v.value)),
         );
+        put(
+            &mut t,
+            "userns",
+            s.value.userns.as_ref().map(|v| text(&v.value)),
+        );
         section(&mut root, "security", t);
     }
     if let Some(n) = &raw.network {
@@ -215,6 +220,16 @@ pub fn to_toml(raw: &RawSpec, base_dir: &Path) -> String {
                     &mut t,
                     "exec",
                     m.exec.as_ref().map(|v| Value::Boolean(v.value)),
+                );
+                put(
+                    &mut t,
+                    "chown",
+                    m.chown.as_ref().map(|v| Value::Boolean(v.value)),
+                );
+                put(
+                    &mut t,
+                    "overlay",
+                    m.overlay.as_ref().map(|v| Value::Boolean(v.value)),
                 );
                 Value::Table(t)
             })
