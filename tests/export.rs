@@ -608,3 +608,69 @@ fn bad_input_fails_cleanly_and_leaves_nothing() {
         assert_eq!(leftovers(&work), Vec::<String>::new());
     }
 }
+
+/// What only foxbox's own set-up does (`keep-id`, `:U`, `:O`) is a warning at its spec line in
+/// both formats, and an `:O` source is exported read-only: a bundle or a Pod must not write
+/// through to the host what foxbox kept in the box.
+#[test]
+fn foxbox_only_options_warn_and_an_overlay_source_stays_read_only() {
+    for env in common::envs() {
+        env.import_busybox();
+        env.write("src/x", "x");
+        let spec = env.write(
+            "only/Foxbox.toml",
+            "[box]\nimage = \"busybox\"\n\n[security]\nuserns = \"keep-id\"\n\n\
+             [[mounts]]\ntype = \"bind\"\nsource = \"../src\"\ntarget = \"/o\"\noverlay = true\n\n\
+             [[mounts]]\ntype = \"bind\"\nsource = \"../src\"\ntarget = \"/u\"\nchown = true\n",
+        );
+        let r = env.run(["export", "--kube", spec.to_str().unwrap()]);
+        r.ok();
+        for (line, what) in [(5, "keep-id"), (7, "`:O`"), (13, "`:U`")] {
+            assert!(
+                r.stderr.contains(&format!("Foxbox.toml:{line}:")) && r.stderr.contains(what),
+                "{line} {what}: {}",
+                r.stderr
+            );
+        }
+        let pod = yaml_to_json(&r.stdout);
+        let mounts = pod["spec"]["containers"][0]["volumeMounts"]
+            .as_array()
+            .unwrap();
+        let ro = |path: &str| {
+            mounts
+                .iter()
+                .find(|m| m["mountPath"] == path)
+                .map(|m| m["readOnly"] == true)
+        };
+        assert_eq!((ro("/o"), ro("/u")), (Some(true), Some(false)), "{pod}");
+
+        let bundle = env.work().join("only-bundle");
+        let r = env.run([
+            "export",
+            "--oci-bundle",
+            bundle.to_str().unwrap(),
+            spec.to_str().unwrap(),
+        ]);
+        r.ok();
+        assert!(r.stderr.contains("a bundle has no overlay"), "{}", r.stderr);
+        let config: serde_json::Value =
+            serde_json::from_slice(&fs::read(bundle.join("config.json")).unwrap()).unwrap();
+        let opts = |dest: &str| {
+            config["mounts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["destination"] == dest)
+                .map(|m| m["options"].clone())
+                .unwrap()
+        };
+        assert!(
+            opts("/o").as_array().unwrap().contains(&"ro".into()),
+            "{config}"
+        );
+        assert!(
+            opts("/u").as_array().unwrap().contains(&"rw".into()),
+            "{config}"
+        );
+    }
+}

@@ -210,6 +210,9 @@ pub fn config_from_plan(
     let mut warn = |span, msg: &str| {
         warnings.push(Diagnostic::warning(codes::export::NO_EQUIVALENT, msg).with_span(span))
     };
+    for (span, msg) in super::foxbox_only(plan, "a bundle") {
+        warn(span, &msg);
+    }
     let p = &plan.process;
     let host_net = plan.network.mode.value == NetMode::Host;
     match plan.network.mode.value {
@@ -375,7 +378,8 @@ pub fn config_from_plan(
     }
     for (i, m) in plan.mounts.iter().enumerate() {
         let target = m.target.to_string_lossy();
-        let ro = if m.readonly { "ro" } else { "rw" };
+        // An overlay's writes stayed in the box: as a plain bind they would reach the host.
+        let ro = if m.readonly || m.overlay { "ro" } else { "rw" };
         match &m.kind {
             MountKind::Bind { source } => mounts.push(mount(
                 &target,

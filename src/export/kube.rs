@@ -227,6 +227,9 @@ pub fn pod_from_plan(
     let mut warn = |span, msg: String| {
         warnings.push(Diagnostic::warning(codes::export::NO_EQUIVALENT, msg).with_span(span))
     };
+    for (span, msg) in super::foxbox_only(plan, "a Pod") {
+        warn(span, msg);
+    }
     let image = match (image, &plan.image.value) {
         (Some(r), _) => r.to_string(),
         (None, ImageRef::Stored(n)) => n.to_string(),
@@ -494,7 +497,7 @@ pub fn pod_from_plan(
         volume_mounts.push(VolumeMount {
             name: vname,
             mount_path: m.target.to_string_lossy().into_owned(),
-            read_only: m.readonly,
+            read_only: m.readonly || m.overlay,
         });
     }
 

@@ -45,3 +45,45 @@ impl ExportError {
         move |source| ExportError::Io { what, path, source }
     }
 }
+
+/// What a plan asks of foxbox's own set-up that neither a bundle nor a Pod carries: `keep-id`
+/// (the id maps foxbox computes), `:U` (the source chowned before the box starts) and `:O`
+/// (foxbox's overlay over the source, which a bundle exports as a read-only bind so that
+/// nothing writes through to the host). Each with the span that asked for it.
+pub(crate) fn foxbox_only(
+    plan: &crate::plan::Plan,
+    format: &str,
+) -> Vec<(Option<crate::plan::Span>, String)> {
+    let mut out = Vec::new();
+    if plan.userns.value != crate::plan::Userns::Default {
+        out.push((
+            plan.userns.span,
+            format!(
+                "{format} has no `keep-id`: foxbox computes those id maps itself; the box's \
+                 user is exported, the mapping is the engine's"
+            ),
+        ));
+    }
+    for m in &plan.mounts {
+        let target = m.target.display();
+        if m.chown {
+            out.push((
+                m.span,
+                format!(
+                    "{format} does not chown a source (`:U`, `chown = true` on {target}): \
+                     chown it on the host first"
+                ),
+            ));
+        }
+        if m.overlay {
+            out.push((
+                m.span,
+                format!(
+                    "{format} has no overlay over a source (`:O`, `overlay = true` on \
+                     {target}): it is exported read-only, so nothing writes through to the host"
+                ),
+            ));
+        }
+    }
+    out
+}
