@@ -191,6 +191,8 @@ fn podmans_own_profile_runs_busybox_and_refuses_what_it_denies() {
 
 /// The spec for `foxbox up`: busybox, the probe bound at /sysprobe, `extra` appended.
 fn spec(script: &str, extra: &str) -> String {
+    // A spec's strings are interpolated (`${VAR}`, `$$` for a `$`): the shell's `$$` is `$$$$`.
+    let script = script.replace('$', "$$");
     format!(
         "[box]\nimage = {image:?}\ncommand = [\"/bin/sh\", \"-c\", {script:?}]\n\n\
          [[mounts]]\ntype = \"bind\"\nsource = \"./sysprobe\"\ntarget = \"/sysprobe\"\n\
