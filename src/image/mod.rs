@@ -87,6 +87,7 @@ mod check;
 pub mod inroot;
 pub mod layered;
 pub mod oci;
+mod pack;
 pub mod pull;
 pub mod push;
 pub mod reference;

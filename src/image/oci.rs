@@ -8,13 +8,9 @@
 //! that config's digest. A built image (`foxbox build`) is saved the same way, its steps'
 //! layers as the tar blobs the build stored and its configuration from its stored config.
 
-use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, BufReader, Write};
-use std::os::unix::fs::MetadataExt;
+use std::io::{self, BufReader};
 use std::path::{Component, Path, PathBuf};
-
-use sha2::{Digest as _, Sha256};
 
 use super::pull::{PullContext, Pulled};
 use super::reference::ImageName;
@@ -126,7 +122,7 @@ impl Store {
             let out = tmp.clone();
             // Read as root of the store's user namespace: the layer's files belong to the box's
             // ids, and the tar records them as the box sees them.
-            let packed: Packed = self.as_root(move || pack_layer(&dir, &out))?;
+            let packed = self.as_root(move || super::pack::pack_dir(&dir, &out, true, None))?;
             let layer_digest: Digest = packed.digest.parse().map_err(bad_digest)?;
             let blob = staging.dir().join("sha256").join(layer_digest.hex());
             fs::rename(&tmp, &blob).map_err(|source| ImageError::Io {
@@ -289,7 +285,7 @@ fn stored_layer(blob: &Path, digest: &str) -> Result<(&'static str, String), Ima
     let mut magic = [0u8; 4];
     let n = io::Read::read(&mut f, &mut magic).map_err(io)?;
     let f = File::open(blob).map_err(io)?;
-    let mut hasher = hash_writer(io::sink());
+    let mut hasher = super::pack::Hashing::new(io::sink());
     let media = match &magic[..n] {
         [0x1f, 0x8b, ..] => {
             io::copy(
@@ -306,104 +302,7 @@ fn stored_layer(blob: &Path, digest: &str) -> Result<(&'static str, String), Ima
         }
         _ => return Ok((crate::oci::manifest::OCI_LAYER, digest.to_string())),
     };
-    Ok((media, sha256_string(hasher.hasher)))
-}
-
-/// A packed layer: digests of the gzip file and of the tar inside, the gzip's size.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Packed {
-    digest: String,
-    diff_id: String,
-    size: u64,
-}
-
-/// A writer that hashes and counts what goes through it.
-struct HashWriter<W> {
-    inner: W,
-    hasher: Sha256,
-    len: u64,
-}
-
-impl<W: Write> Write for HashWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-fn hash_writer<W: Write>(inner: W) -> HashWriter<W> {
-    HashWriter {
-        inner,
-        hasher: Sha256::new(),
-        len: 0,
-    }
-}
-
-fn sha256_string(h: Sha256) -> String {
-    format!("sha256:{}", hex::encode(h.finalize()))
-}
-
-/// Pack the directory `dir` as a gzip tar at `out`: entries in name order, owners, modes and
-/// times as stored, hard links as links, symlinks not followed.
-fn pack_layer(dir: &Path, out: &Path) -> Result<Packed, String> {
-    let err = |e: io::Error| format!("cannot pack {}: {e}", dir.display());
-    let file = File::create(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let gz = flate2::GzBuilder::new().write(hash_writer(file), flate2::Compression::new(6));
-    let mut b = tar::Builder::new(hash_writer(gz));
-    b.follow_symlinks(false);
-    b.mode(tar::HeaderMode::Complete);
-    let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
-    let mut stack: Vec<PathBuf> = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let mut entries: Vec<(std::ffi::OsString, fs::Metadata)> = Vec::new();
-        for e in fs::read_dir(dir.join(&rel)).map_err(err)? {
-            let e = e.map_err(err)?;
-            let m = fs::symlink_metadata(e.path()).map_err(err)?;
-            entries.push((e.file_name(), m));
-        }
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut subdirs = Vec::new();
-        for (name, m) in entries {
-            let r = rel.join(&name);
-            let full = dir.join(&r);
-            let ft = m.file_type();
-            if ft.is_file() && m.nlink() > 1 {
-                if let Some(first) = links.get(&(m.dev(), m.ino())) {
-                    let mut h = tar::Header::new_gnu();
-                    h.set_metadata_in_mode(&m, tar::HeaderMode::Complete);
-                    h.set_entry_type(tar::EntryType::Link);
-                    h.set_size(0);
-                    b.append_link(&mut h, &r, first).map_err(err)?;
-                    continue;
-                }
-                links.insert((m.dev(), m.ino()), r.clone());
-            }
-            let fifo = std::os::unix::fs::FileTypeExt::is_fifo(&ft);
-            if ft.is_dir() || ft.is_file() || ft.is_symlink() || fifo {
-                b.append_path_with_name(&full, &r).map_err(err)?;
-            }
-            // Sockets and devices are not image content (imports skip devices).
-            if ft.is_dir() {
-                subdirs.push(r);
-            }
-        }
-        // Depth first, in name order: pushed in reverse so the first pops first.
-        stack.extend(subdirs.into_iter().rev());
-    }
-    let tar_hash = b.into_inner().map_err(err)?;
-    let diff_id = sha256_string(tar_hash.hasher);
-    let file_hash = tar_hash.inner.finish().map_err(err)?;
-    file_hash.inner.sync_all().map_err(err)?;
-    Ok(Packed {
-        digest: sha256_string(file_hash.hasher),
-        diff_id,
-        size: file_hash.len,
-    })
+    Ok((media, hasher.digest_so_far()))
 }
 
 /// The parts of an OCI archive a layout is made of: `oci-layout`, `index.json` and
@@ -497,10 +396,16 @@ mod tests {
         fs::hard_link(d.join("b/c/f"), d.join("a")).unwrap();
         std::os::unix::fs::symlink("b/c/f", d.join("s")).unwrap();
         let out = t.path().join("l.tar.gz");
-        let p = pack_layer(&d, &out).unwrap();
+        let p = super::super::pack::pack_dir(&d, &out, true, None).unwrap();
         let bytes = fs::read(&out).unwrap();
         assert_eq!(p.size, bytes.len() as u64);
-        assert_eq!(p.digest, sha256_string(Sha256::new_with_prefix(&bytes)));
+        use sha2::Digest as _;
+        let hex = |b: &[u8]| format!("sha256:{}", hex::encode(sha2::Sha256::digest(b)));
+        assert_eq!(p.digest, hex(&bytes));
+        let mut tar = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&bytes[..]), &mut tar)
+            .unwrap();
+        assert_eq!(p.diff_id, hex(&tar));
         let mut a = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
         let got: Vec<(String, tar::EntryType)> = a
             .entries()

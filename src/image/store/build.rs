@@ -10,14 +10,13 @@
 //! and under the store lock together with the index record: a build killed at any moment
 //! leaves either the whole step recorded or an unreferenced leftover that the next open sweeps.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
-use std::io::{self, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use super::{io_err, now, Image, ImageConfig, ImageRecord, Store};
 use crate::image::reference::ImageName;
@@ -112,12 +111,6 @@ struct Cache {
 }
 
 /// A packed layer: its digest and the bytes of file contents in it.
-#[derive(Debug, Serialize, Deserialize)]
-struct Packed {
-    digest: String,
-    bytes: u64,
-}
-
 impl Store {
     /// A scratch directory for a build's own files (a step's output log): under the store's
     /// `tmp/`, removed when dropped, and by the next sweep (`system check --repair`, any
@@ -184,13 +177,14 @@ impl Store {
         let scratch = self.scratch("build")?;
         let tar = scratch.path().join("layer.tar");
         // The layer directory and its packed form, made before the lock is taken.
-        let made: Option<(PathBuf, Packed)> = match &step.layer {
+        let made: Option<(PathBuf, crate::image::pack::Packed)> = match &step.layer {
             NewLayer::None => None,
             NewLayer::Upper(upper) => {
                 // The step's box wrote it without syncing (`volatile`): make it durable before
                 // it becomes a layer an index names.
                 atomic::sync_filesystem(upper).map_err(io_err("cannot sync", upper))?;
-                let packed = pack_oci(upper, &tar, step.clamp_mtime).map_err(ImageError::Oci)?;
+                let packed = crate::image::pack::pack_dir(upper, &tar, false, step.clamp_mtime)
+                    .map_err(ImageError::Oci)?;
                 Some((upper.clone(), packed))
             }
             NewLayer::Existing { .. } => None,
@@ -207,7 +201,8 @@ impl Store {
                     .unwrap_or_default();
                 fs::create_dir(&dir).map_err(io_err("cannot create", &dir))?;
                 copy_tree(&dir, items, *owner, *chmod, &below).map_err(ImageError::Oci)?;
-                let packed = pack_oci(&dir, &tar, step.clamp_mtime).map_err(ImageError::Oci)?;
+                let packed = crate::image::pack::pack_dir(&dir, &tar, false, step.clamp_mtime)
+                    .map_err(ImageError::Oci)?;
                 Some((dir, packed))
             }
         };
@@ -230,7 +225,7 @@ impl Store {
         let sizes_before = layers.len();
         if let Some((_, packed)) = &made {
             layers.push(packed.digest.clone());
-            sizes.push(packed.bytes);
+            sizes.push(packed.content);
         }
         if let NewLayer::Existing { digests, sizes: s } = &step.layer {
             layers.extend(digests.iter().cloned());
@@ -495,164 +490,6 @@ fn oci_config(step: &BuildStep, layers: &[String]) -> Result<Vec<u8>, ImageError
     serde_json::to_vec(&config).map_err(|e| ImageError::Oci(e.to_string()))
 }
 
-/// A writer that hashes and counts what goes through it.
-struct Hashing<W> {
-    inner: W,
-    hasher: Sha256,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Overlay's own bookkeeping, never image content.
-fn is_overlay_xattr(name: &str) -> bool {
-    name.starts_with("user.overlay.") || name.starts_with("trusted.overlay.")
-}
-
-/// The extended attributes of `path` (not followed) that belong in a layer.
-fn xattrs(path: &Path) -> io::Result<Vec<(String, Vec<u8>)>> {
-    let mut names = vec![0u8; 4096];
-    let n = match rustix::fs::llistxattr(path, &mut names[..]) {
-        Ok(n) => n,
-        Err(rustix::io::Errno::NOTSUP) => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
-    };
-    let mut out = Vec::new();
-    for raw in names[..n].split(|b| *b == 0).filter(|s| !s.is_empty()) {
-        let Ok(name) = std::str::from_utf8(raw) else {
-            continue;
-        };
-        if is_overlay_xattr(name) {
-            continue;
-        }
-        let mut value = vec![0u8; 64 * 1024];
-        let len = rustix::fs::lgetxattr(path, name, &mut value[..])?;
-        value.truncate(len);
-        out.push((name.to_string(), value));
-    }
-    out.sort();
-    Ok(out)
-}
-
-/// Pack the overlay-form layer directory `dir` as an OCI layer tar at `out`: entries in name
-/// order, owners (as this namespace sees them), modes, times, extended attributes, hard links
-/// and symlinks as they are; whiteouts and opaque marks in OCI form. With `clamp`
-/// (`SOURCE_DATE_EPOCH`), later times are that time: the same files give the same tar
-/// whenever and wherever they were made.
-fn pack_oci(dir: &Path, out: &Path, clamp: Option<u64>) -> Result<Packed, String> {
-    let err = |e: io::Error| format!("cannot pack the layer {}: {e}", dir.display());
-    let file = File::create(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let mut b = tar::Builder::new(Hashing {
-        inner: io::BufWriter::new(file),
-        hasher: Sha256::new(),
-    });
-    b.follow_symlinks(false);
-    let mut bytes = 0u64;
-    let mut links: HashMap<(u64, u64), PathBuf> = HashMap::new();
-    let mut stack: Vec<PathBuf> = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let mut entries: Vec<(std::ffi::OsString, fs::Metadata)> = Vec::new();
-        for e in fs::read_dir(dir.join(&rel)).map_err(err)? {
-            let e = e.map_err(err)?;
-            let m = fs::symlink_metadata(e.path()).map_err(err)?;
-            entries.push((e.file_name(), m));
-        }
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut subdirs = Vec::new();
-        for (name, m) in entries {
-            let r = rel.join(&name);
-            let full = dir.join(&r);
-            let ft = m.file_type();
-            let mut h = tar::Header::new_gnu();
-            h.set_metadata_in_mode(&m, tar::HeaderMode::Complete);
-            clamp_time(&mut h, clamp);
-            h.set_size(0);
-            if ft.is_char_device() && m.rdev() == 0 {
-                let mut wh = std::ffi::OsString::from(".wh.");
-                wh.push(&name);
-                h.set_entry_type(tar::EntryType::Regular);
-                h.set_mode(0o644);
-                h.set_uid(0);
-                h.set_gid(0);
-                b.append_data(&mut h, rel.join(wh), io::empty())
-                    .map_err(err)?;
-                continue;
-            }
-            let attrs = xattrs(&full).map_err(err)?;
-            if !attrs.is_empty() {
-                let pax: Vec<(String, &[u8])> = attrs
-                    .iter()
-                    .map(|(k, v)| (format!("SCHILY.xattr.{k}"), v.as_slice()))
-                    .collect();
-                b.append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), *v)))
-                    .map_err(err)?;
-            }
-            if ft.is_dir() {
-                h.set_entry_type(tar::EntryType::Directory);
-                b.append_data(&mut h, &r, io::empty()).map_err(err)?;
-                if crate::image::xattr::is_opaque(&full) {
-                    let mut o = tar::Header::new_gnu();
-                    o.set_metadata_in_mode(&m, tar::HeaderMode::Complete);
-                    clamp_time(&mut o, clamp);
-                    o.set_entry_type(tar::EntryType::Regular);
-                    o.set_size(0);
-                    o.set_mode(0o644);
-                    b.append_data(&mut o, r.join(".wh..wh..opq"), io::empty())
-                        .map_err(err)?;
-                }
-                subdirs.push(r);
-            } else if ft.is_file() {
-                if m.nlink() > 1 {
-                    if let Some(first) = links.get(&(m.dev(), m.ino())) {
-                        h.set_entry_type(tar::EntryType::Link);
-                        b.append_link(&mut h, &r, first).map_err(err)?;
-                        continue;
-                    }
-                    links.insert((m.dev(), m.ino()), r.clone());
-                }
-                h.set_entry_type(tar::EntryType::Regular);
-                h.set_size(m.len());
-                let f = File::open(&full).map_err(err)?;
-                b.append_data(&mut h, &r, f).map_err(err)?;
-                bytes += m.len();
-            } else if ft.is_symlink() {
-                let target = fs::read_link(&full).map_err(err)?;
-                h.set_entry_type(tar::EntryType::Symlink);
-                b.append_link(&mut h, &r, target).map_err(err)?;
-            } else if ft.is_fifo() {
-                h.set_entry_type(tar::EntryType::Fifo);
-                b.append_data(&mut h, &r, io::empty()).map_err(err)?;
-            }
-            // Sockets and device nodes are not image content (imports skip devices).
-        }
-        stack.extend(subdirs.into_iter().rev());
-    }
-    let mut w = b.into_inner().map_err(err)?;
-    w.flush().map_err(err)?;
-    let file = w.inner.into_inner().map_err(|e| err(e.into_error()))?;
-    file.sync_all().map_err(err)?;
-    Ok(Packed {
-        digest: format!("sha256:{}", hex::encode(w.hasher.finalize())),
-        bytes,
-    })
-}
-
-fn clamp_time(h: &mut tar::Header, clamp: Option<u64>) {
-    if let (Some(c), Ok(t)) = (clamp, h.mtime()) {
-        if t > c {
-            h.set_mtime(c);
-        }
-    }
-}
-
 /// Components of an absolute image path (normalised by the builder: no `.` or `..`).
 fn comps(p: &str) -> Vec<&str> {
     p.split('/')
@@ -814,6 +651,7 @@ fn copy_tree(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::Digest as _;
     use std::io::Read;
 
     type Entry = (String, tar::EntryType, Vec<(String, Vec<u8>)>);
@@ -879,11 +717,11 @@ mod tests {
             .unwrap();
         }
         let out = t.path().join("l.tar");
-        let p = pack_oci(&d, &out, None).unwrap();
+        let p = crate::image::pack::pack_dir(&d, &out, false, None).unwrap();
         let bytes = fs::read(&out).unwrap();
         assert_eq!(
             p.digest,
-            format!("sha256:{}", hex::encode(Sha256::digest(&bytes)))
+            format!("sha256:{}", hex::encode(sha2::Sha256::digest(&bytes)))
         );
         let e = entries(&out);
         let find = |name: &str| e.iter().find(|(p, _, _)| p.trim_end_matches('/') == name);
@@ -911,7 +749,9 @@ mod tests {
         }
         // Packing again gives the same digest: entries in a fixed order.
         assert_eq!(
-            pack_oci(&d, &t.path().join("l2.tar"), None).unwrap().digest,
+            crate::image::pack::pack_dir(&d, &t.path().join("l2.tar"), false, None)
+                .unwrap()
+                .digest,
             p.digest
         );
         // A file capability (cap_net_bind_service, permitted + effective; VFS v2) as root.
@@ -926,7 +766,7 @@ mod tests {
                 rustix::fs::XattrFlags::empty(),
             )
             .unwrap();
-            pack_oci(&d, &out, None).unwrap();
+            crate::image::pack::pack_dir(&d, &out, false, None).unwrap();
             let e = entries(&out);
             let a = e.iter().find(|(p, _, _)| p == "a").unwrap();
             assert!(
