@@ -1,4 +1,7 @@
-//! The image store of one foxbox root: the index, imports, lookups, removal, box references.
+//! The image store of one foxbox root: its records and index, opening, listing and removal.
+//! The rest by concern: `names` (finding an image by what users write), `import` (tarballs,
+//! recording images), `gc` (the pull guard and garbage collection), `users` (boxes that use
+//! an image), `build` (build steps, the build cache and history).
 
 use std::collections::HashSet;
 use std::fs::{self, File};
@@ -23,7 +26,15 @@ use crate::sys::idmap::IdMaps;
 use crate::sys::userns;
 
 mod build;
+mod gc;
+mod import;
+mod names;
+mod users;
+
 pub use build::{BuildStep, CopyItem, NewLayer};
+use import::warn_stats;
+use names::digest_of_repo_digest;
+pub use names::{docker_hub_name, has_registry};
 
 /// The default size limit of an archive's uncompressed contents.
 pub const DEFAULT_MAX_SIZE: u64 = 32 << 30;
@@ -181,104 +192,6 @@ impl Drop for Scratch {
     }
 }
 
-fn warn_stats(stats: &unpack::Stats) {
-    if stats.devices_skipped > 0 {
-        tracing::warn!(
-            "skipped {} device node(s) (first: {}): a box gets its own /dev",
-            stats.devices_skipped,
-            stats.first_device.as_deref().unwrap_or("?")
-        );
-    }
-    if stats.unmapped_owners > 0 {
-        tracing::warn!(
-            "{} entr(y/ies) (first: {}) are owned by ids outside this user's id range; they belong to the box's root",
-            stats.unmapped_owners,
-            stats.first_unmapped.as_deref().unwrap_or("?")
-        );
-    }
-}
-
-fn not_found(index: &Index, what: String) -> ImageError {
-    let mut known: Vec<String> = index.images.iter().flat_map(|i| i.names.clone()).collect();
-    known.sort();
-    ImageError::NotFound { what, known }
-}
-
-/// Whether a name names a registry (`host.domain/...`, `host:port/...`, `localhost/...`).
-pub fn has_registry(name: &str) -> bool {
-    crate::plan::reference::registry_of(name).is_some()
-}
-
-/// Docker Hub's full name for a short name: `busybox` is `docker.io/library/busybox`.
-pub fn docker_hub_name(name: &str) -> String {
-    if name.contains('/') {
-        format!("docker.io/{name}")
-    } else {
-        format!("docker.io/library/{name}")
-    }
-}
-
-/// The repository part of a `name:tag`.
-fn repo_of(full: &str) -> &str {
-    let last_slash = full.rfind('/').map_or(0, |i| i + 1);
-    match full[last_slash..].rfind(':') {
-        Some(i) => &full[..last_slash + i],
-        None => full,
-    }
-}
-
-/// `name:tag` as stored, pinned to `digest` when given (the id, or a manifest or index digest
-/// the image was pulled by under that name).
-fn find_exact<'a>(
-    index: &'a Index,
-    name: &str,
-    tag: &str,
-    digest: Option<&str>,
-) -> Result<Option<&'a ImageRecord>, ImageError> {
-    let full = format!("{name}:{tag}");
-    let tagged = index.images.iter().find(|i| i.names.contains(&full));
-    let Some(want) = digest else {
-        return Ok(tagged);
-    };
-    let repo_digest = format!("{name}@{want}");
-    let pinned = |i: &ImageRecord| i.id == want || i.repo_digests.contains(&repo_digest);
-    if let Some(rec) = tagged.filter(|r| pinned(r)) {
-        return Ok(Some(rec));
-    }
-    // Pulled by digest alone (no tag), or the tag has moved to another image since.
-    if let Some(rec) = index.images.iter().find(|i| {
-        i.repo_digests.contains(&repo_digest)
-            || (i.id == want && i.names.iter().any(|n| repo_of(n) == name))
-    }) {
-        return Ok(Some(rec));
-    }
-    match tagged {
-        Some(rec) => Err(ImageError::DigestMismatch {
-            name: full,
-            want: want.to_string(),
-            have: rec.id.clone(),
-        }),
-        None => Ok(None),
-    }
-}
-
-/// [`find_exact`], then for a short name its Docker Hub name; with the name used.
-fn find_local<'a>(
-    index: &'a Index,
-    name: &str,
-    tag: &str,
-    digest: Option<&str>,
-) -> Result<Option<(&'a ImageRecord, String)>, ImageError> {
-    if let Some(rec) = find_exact(index, name, tag, digest)? {
-        return Ok(Some((rec, name.to_string())));
-    }
-    if has_registry(name) {
-        return Ok(None);
-    }
-    let hub = docker_hub_name(name);
-    Ok(find_exact(index, &hub, tag, digest)?.map(|rec| (rec, hub)))
-}
-
 pub(super) fn hex_of(digest: &str) -> &str {
     digest.strip_prefix("sha256:").unwrap_or(digest)
 }
@@ -290,11 +203,6 @@ fn file_name_of(digest: &str) -> String {
         Some(hex) => hex.to_string(),
         None => digest.replace(':', "-"),
     }
-}
-
-/// `alg:hex` of a `name@alg:hex` repo digest.
-fn digest_of_repo_digest(rd: &str) -> &str {
-    rd.rsplit_once('@').map_or(rd, |(_, d)| d)
 }
 
 fn random_suffix() -> String {
@@ -408,112 +316,6 @@ impl Store {
     /// Where the unpacked layer with this digest lives.
     pub fn layer_path(&self, digest: &str) -> PathBuf {
         self.layers_dir().join(file_name_of(digest))
-    }
-
-    fn pulls_lock_path(&self) -> PathBuf {
-        self.dir.join(".pulls.lock")
-    }
-
-    /// Held (shared) by every pull and load from before its first blob until its image is
-    /// recorded. While any is held, blobs and layers that no image references yet may be a
-    /// pull's work in progress; when none is, they are leftovers (of a killed pull, or of a
-    /// removal that ran beside a pull), and [`Store::collect_garbage`] deletes them.
-    pub(super) fn pull_guard(&self) -> Result<Lock, ImageError> {
-        Lock::acquire(&self.pulls_lock_path(), Mode::Shared).map_err(ImageError::Lock)
-    }
-
-    /// Delete blobs and layers that no image references, unless a pull or load is running.
-    /// Called with the store lock held (`_held`), so no import or removal is half done.
-    pub(super) fn collect_garbage(&self, _held: &Lock) -> Result<(), ImageError> {
-        let Some(_no_pulls) = self.no_pulls()? else {
-            return Ok(());
-        };
-        let (blobs, layers) = self.unreferenced()?;
-        for b in blobs {
-            let _ = fs::remove_file(&b);
-            tracing::debug!("removed unreferenced blob {}", b.display());
-        }
-        let doomed: Vec<(PathBuf, PathBuf)> = layers
-            .into_iter()
-            .map(|from| {
-                let name = from
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let to = self
-                    .tmp_dir()
-                    .join(format!("rm-{name}-{}", random_suffix()));
-                (from, to)
-            })
-            .collect();
-        if doomed.is_empty() {
-            return Ok(());
-        }
-        // Renamed away first (so a crash mid-delete leaves a leftover for the sweep, never a
-        // half-deleted layer under its name), then deleted. Renaming a directory to another
-        // parent needs write access to it: root of the namespace has that over layers owned by
-        // the box's ids.
-        self.as_root(move || -> Result<(), String> {
-            for (from, to) in &doomed {
-                match fs::rename(from, to) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(format!("cannot remove {}: {e}", from.display())),
-                }
-                inroot::remove_tree(to)
-                    .map_err(|e| format!("cannot delete {}: {e}", to.display()))?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Held while no pull or load runs (`None`: one does): then blobs and layers no image
-    /// references are leftovers, not a pull's work in progress.
-    pub(super) fn no_pulls(&self) -> Result<Option<Lock>, ImageError> {
-        Lock::try_acquire(&self.pulls_lock_path(), Mode::Exclusive).map_err(ImageError::Lock)
-    }
-
-    /// Blobs and layer directories that no image in the index references.
-    pub(super) fn unreferenced(&self) -> Result<(Vec<PathBuf>, Vec<PathBuf>), ImageError> {
-        let index = self.read_index()?;
-        let mut blobs: HashSet<String> = HashSet::new();
-        let mut layers: HashSet<String> = HashSet::new();
-        for rec in &index.images {
-            for l in &rec.layers {
-                blobs.insert(l.clone());
-                layers.insert(file_name_of(l));
-            }
-            blobs.insert(rec.id.clone());
-            if let Some(m) = &rec.manifest {
-                blobs.insert(m.digest.clone());
-            }
-            for rd in &rec.repo_digests {
-                blobs.insert(digest_of_repo_digest(rd).to_string());
-            }
-        }
-        let blob_root = self.dir.join("blobs");
-        let mut unused_blobs = Vec::new();
-        for alg in ["sha256", "sha512"] {
-            let Ok(entries) = fs::read_dir(blob_root.join(alg)) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if !blobs.contains(&format!("{alg}:{name}")) {
-                    unused_blobs.push(e.path());
-                }
-            }
-        }
-        let mut unused_layers = Vec::new();
-        let entries =
-            fs::read_dir(self.layers_dir()).map_err(io_err("cannot read", &self.layers_dir()))?;
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if !layers.contains(&name) {
-                unused_layers.push(e.path());
-            }
-        }
-        Ok((unused_blobs, unused_layers))
     }
 
     fn create_dirs(&self) -> Result<(), ImageError> {
@@ -693,206 +495,6 @@ impl Store {
         Ok(v)
     }
 
-    /// Import a `.tar` or `.tar.gz` rootfs as an image, named `name:tag` (none: no name).
-    /// Importing the same file again reuses the unpacked layer and moves the name to it.
-    pub fn import(&self, file: &Path, name: Option<&ImageName>) -> Result<Image, ImageError> {
-        self.import_with(file, name, ImageConfig::default())
-    }
-
-    /// [`Store::import`] with a config of its own (`import --change`). Such an image's id is
-    /// the layer's digest hashed with its config, so that it never stands in for the plain
-    /// tarball (whose id is the layer's digest).
-    pub fn import_with(
-        &self,
-        file: &Path,
-        name: Option<&ImageName>,
-        config: ImageConfig,
-    ) -> Result<Image, ImageError> {
-        let f = File::open(file).map_err(io_err("cannot open", file))?;
-        let meta = f.metadata().map_err(io_err("cannot read", file))?;
-        if !meta.is_file() {
-            return Err(ImageError::NotAFile(file.to_path_buf()));
-        }
-        let source = fs::canonicalize(file).unwrap_or_else(|_| file.to_path_buf());
-        let label = file
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let progress = if self.progress {
-            archive::progress_bar(meta.len(), &label)
-        } else {
-            None
-        };
-        let opts = unpack::Options {
-            whiteouts: Whiteouts::Flatten,
-            owners: self.owners(),
-            max_size: self.max_size,
-        };
-        let full_name = name.map(|n| n.full());
-        let record: ImageRecord = self.as_root(|| -> Result<ImageRecord, ImageError> {
-            let (unpacked, lock) =
-                self.unpack_to_layer(|dest| archive::unpack_file(f, dest, &opts, progress))?;
-            crate::store::fault::point("import.after-layer");
-            let Unpacked { digest, stats } = unpacked;
-            let id = if config == ImageConfig::default() {
-                digest.clone()
-            } else {
-                use sha2::Digest;
-                let json = serde_json::to_string(&config).unwrap_or_default();
-                let sum = sha2::Sha256::digest(format!("{digest}\n{json}").as_bytes());
-                format!("sha256:{}", hex::encode(sum))
-            };
-            let rec = ImageRecord {
-                id,
-                names: full_name.clone().into_iter().collect(),
-                created: now(),
-                size: stats.bytes,
-                layers: vec![digest],
-                config: config.clone(),
-                source: Some(source.clone()),
-                layer_sizes: vec![stats.bytes],
-                ..ImageRecord::default()
-            };
-            let rec = self.commit_locked(&lock, rec, &stats)?;
-            crate::store::fault::point("import.after-index");
-            Ok(rec)
-        })?;
-        self.warn_owners();
-        Ok(self.image(&record))
-    }
-
-    /// Unpack into a fresh temporary directory with `f`, then move it into `layers/` under the
-    /// store lock (unless an import that finished first already put it there). Runs as root of
-    /// the store's user namespace.
-    fn unpack_to_layer(
-        &self,
-        f: impl FnOnce(&Path) -> Result<Unpacked, UnpackError>,
-    ) -> Result<(Unpacked, Lock), ImageError> {
-        let name = format!("import-{}", random_suffix());
-        let tmp = self.tmp_dir().join(&name);
-        let lock_path = self.tmp_dir().join(format!("{name}.lock"));
-        // Held until the directory is gone or renamed: a sweep leaves a live import alone.
-        let lock = Lock::acquire(&lock_path, Mode::Exclusive).map_err(ImageError::Lock)?;
-        let cleanup = |tmp: &Path| {
-            let _ = inroot::remove_tree(tmp);
-            let _ = fs::remove_file(&lock_path);
-        };
-        if let Err(e) = fs::DirBuilder::new().mode(0o755).create(&tmp) {
-            cleanup(&tmp);
-            return Err(io_err("cannot create", &tmp)(e));
-        }
-        crate::store::fault::point("import.tmp-made");
-        let unpacked = match f(&tmp) {
-            Ok(u) => {
-                crate::store::fault::point("import.unpacked");
-                u
-            }
-            Err(e) => {
-                cleanup(&tmp);
-                return Err(ImageError::Unpack(e));
-            }
-        };
-        let dest = self.layer_path(&unpacked.digest);
-        let store_lock = match self.lock() {
-            Ok(l) => l,
-            Err(e) => {
-                cleanup(&tmp);
-                return Err(e);
-            }
-        };
-        if dest.exists() {
-            cleanup(&tmp);
-        } else if let Err(e) = fs::rename(&tmp, &dest) {
-            cleanup(&tmp);
-            return Err(io_err("cannot move the unpacked layer to", &dest)(e));
-        } else {
-            let _ = fs::remove_file(&lock_path);
-            atomic::sync_dir(&self.layers_dir());
-        }
-        drop(lock);
-        // The store lock stays held until the caller has recorded the layer in the index, so
-        // an `image rm` cannot delete a layer between its arrival and its first reference.
-        Ok((unpacked, store_lock))
-    }
-
-    /// Add or update the image record (by id), moving its names off other images.
-    fn commit(&self, rec: ImageRecord, stats: &unpack::Stats) -> Result<ImageRecord, ImageError> {
-        let l = self.lock()?;
-        self.commit_locked(&l, rec, stats)
-    }
-
-    /// [`Store::commit`] with the store lock already held.
-    fn commit_locked(
-        &self,
-        _held: &Lock,
-        rec: ImageRecord,
-        stats: &unpack::Stats,
-    ) -> Result<ImageRecord, ImageError> {
-        for d in &rec.layers {
-            if !self.layer_path(d).is_dir() {
-                return Err(ImageError::MissingLayer(d.clone()));
-            }
-        }
-        let mut index = self.read_index()?;
-        index.version = 1;
-        for other in index.images.iter_mut().filter(|i| i.id != rec.id) {
-            other.names.retain(|n| !rec.names.contains(n));
-        }
-        let out = match index.images.iter_mut().find(|i| i.id == rec.id) {
-            Some(existing) => {
-                for n in &rec.names {
-                    if !existing.names.contains(n) {
-                        existing.names.push(n.clone());
-                    }
-                }
-                for d in &rec.repo_digests {
-                    if !existing.repo_digests.contains(d) {
-                        existing.repo_digests.push(d.clone());
-                    }
-                }
-                if existing.source.is_none() {
-                    existing.source = rec.source.clone();
-                }
-                if existing.history.is_empty() {
-                    existing.history = rec.history.clone();
-                }
-                if existing.manifest.is_none() {
-                    existing.manifest = rec.manifest.clone();
-                }
-                if existing.platform.is_none() {
-                    existing.platform = rec.platform.clone();
-                }
-                if existing.layer_sizes.len() != existing.layers.len() {
-                    existing.layer_sizes = rec.layer_sizes.clone();
-                }
-                existing.clone()
-            }
-            None => {
-                index.images.push(rec.clone());
-                rec
-            }
-        };
-        self.write_index(&index)?;
-        warn_stats(stats);
-        Ok(out)
-    }
-
-    fn warn_owners(&self) {
-        if self.owners() == Owners::Ignore {
-            let user = crate::sys::idmap::user_name(nix::unistd::geteuid().as_raw())
-                .unwrap_or_else(|| nix::unistd::geteuid().to_string());
-            tracing::warn!(
-                "no subordinate id range for {user} (/etc/subuid, /etc/subgid, newuidmap): every file of the image belongs to the box's root"
-            );
-        }
-    }
-
-    /// Register an image whose layers are already in the store (a registry pull).
-    pub fn add_image(&self, rec: ImageRecord) -> Result<Image, ImageError> {
-        let rec = self.commit(rec, &unpack::Stats::default())?;
-        Ok(self.image(&rec))
-    }
-
     /// Unpack a pulled layer as layer `digest`, unless it is already there. `f` gets a fresh
     /// directory and the options to unpack with (OCI whiteouts become overlay ones) and runs
     /// as root of the store's user namespace: in a forked child for an unprivileged caller, so
@@ -925,82 +527,6 @@ impl Store {
             Ok(unpacked.stats.bytes)
         })?;
         Ok(Some(bytes))
-    }
-
-    /// Find one image by `name[:tag]`, `name@sha256:<hex>`, a full id or an id prefix.
-    pub fn lookup(&self, what: &str) -> Result<Image, ImageError> {
-        let index = self.read_index()?;
-        let rec = self.find(&index, what)?;
-        Ok(self.image(rec))
-    }
-
-    fn find<'a>(&self, index: &'a Index, what: &str) -> Result<&'a ImageRecord, ImageError> {
-        if let Ok(r) = ImageName::parse(what) {
-            let digest = r.digest().map(|d| d.to_string());
-            if let Some((rec, _)) = find_local(index, r.name(), r.tag(), digest.as_deref())? {
-                return Ok(rec);
-            }
-        }
-        if let Some(prefix) = reference::id_prefix(what) {
-            let hits: Vec<&ImageRecord> = index
-                .images
-                .iter()
-                .filter(|i| hex_of(&i.id).starts_with(&prefix))
-                .collect();
-            match hits.as_slice() {
-                [one] => return Ok(one),
-                [] => {}
-                many => {
-                    return Err(ImageError::Ambiguous {
-                        what: what.to_string(),
-                        ids: many.iter().map(|i| i.id.clone()).collect(),
-                    })
-                }
-            }
-        }
-        Err(not_found(index, what.to_string()))
-    }
-
-    /// The stored image `name:tag` (pinned to `digest` when given), with the name it was
-    /// found under: a short name (no registry) means the local image of that name, else the
-    /// local `docker.io/library/NAME`. `None` when the store has neither.
-    pub fn find_named(
-        &self,
-        name: &str,
-        tag: &str,
-        digest: Option<&str>,
-    ) -> Result<Option<(Image, String)>, ImageError> {
-        let index = self.read_index()?;
-        Ok(find_local(&index, name, tag, digest)?.map(|(rec, used)| (self.image(rec), used)))
-    }
-
-    /// The image a plan names: a stored one by name (checked against a pinned digest), or a
-    /// tarball, imported on first use and found by its digest after. Nothing is pulled: see
-    /// [`Store::resolve_or_pull`].
-    pub fn resolve(&self, r: &ImageRef) -> Result<Image, ImageError> {
-        match r {
-            ImageRef::Stored(n) => {
-                let index = self.read_index()?;
-                let digest = n.digest().map(|d| d.to_string());
-                match find_local(&index, n.name(), n.tag(), digest.as_deref())? {
-                    Some((rec, _)) => Ok(self.image(rec)),
-                    None => Err(not_found(&index, n.full())),
-                }
-            }
-            ImageRef::Tarball { path } => {
-                // Not read again while unchanged (its stamp is the one recorded).
-                let digest =
-                    super::tarball_digest::digest(&self.dir.join("tarball-digests.json"), path)
-                        .map_err(io_err("cannot read", path))?;
-                let index = self.read_index()?;
-                if let Some(rec) = index.images.iter().find(|i| i.id == digest) {
-                    if rec.layers.iter().all(|d| self.layer_path(d).is_dir()) {
-                        return Ok(self.image(rec));
-                    }
-                }
-                self.import(path, None)
-            }
-        }
     }
 
     /// Remove an image (or only the name, when `what` is a name and the image has others).
@@ -1044,67 +570,6 @@ impl Store {
         Ok(Removed::Deleted {
             id: rec.id,
             names: rec.names,
-        })
-    }
-
-    /// Record that box `box_id` uses image `image_id` (`image rm` refuses it then), and
-    /// confirm that the image is still stored.
-    ///
-    /// The image was resolved before this record existed, so an `image rm` may have read the
-    /// users in between and be removing it. `remove` holds the exclusive lock from reading the
-    /// users until its layers are gone: under the shared lock, the image is either still in the
-    /// index (and any later `image rm` sees this box), or gone, and the box must not start.
-    pub fn add_user(&self, image_id: &str, box_id: &str) -> Result<(), ImageError> {
-        let dir = self.users_dir().join(hex_of(image_id));
-        fs::create_dir_all(&dir).map_err(io_err("cannot create", &dir))?;
-        let p = dir.join(box_id);
-        fs::write(&p, b"").map_err(io_err("cannot write", &p))?;
-        let still_there = Lock::acquire(&self.lock_path(), Mode::Shared)
-            .map_err(ImageError::Lock)
-            .and_then(|_shared| self.read_index())
-            .map(|index| index.images.iter().any(|i| i.id == image_id));
-        match still_there {
-            Ok(true) => Ok(()),
-            Ok(false) => {
-                self.remove_user(image_id, box_id);
-                Err(ImageError::RemovedWhileStarting(image_id.to_string()))
-            }
-            Err(e) => {
-                self.remove_user(image_id, box_id);
-                Err(e)
-            }
-        }
-    }
-
-    /// Forget that box `box_id` uses image `image_id`.
-    pub fn remove_user(&self, image_id: &str, box_id: &str) {
-        // The image's directory stays (until `image rm`) for its next box.
-        let _ = fs::remove_file(self.users_dir().join(hex_of(image_id)).join(box_id));
-    }
-
-    /// Boxes that use the image and still exist (`<root>/boxes/<id>`).
-    pub fn users(&self, image_id: &str) -> Vec<String> {
-        let Ok(entries) = fs::read_dir(self.users_dir().join(hex_of(image_id))) else {
-            return Vec::new();
-        };
-        let mut v: Vec<String> = entries
-            .flatten()
-            .filter_map(|e| e.file_name().to_str().map(str::to_string))
-            .filter(|id| self.boxes.join(id).exists())
-            .collect();
-        v.sort();
-        v
-    }
-
-    /// Remove a directory tree written by a box or the store (owned by the box's ids), as root
-    /// of the store's user namespace.
-    pub fn remove_tree(&self, path: &Path) -> Result<(), ImageError> {
-        if fs::symlink_metadata(path).is_err() {
-            return Ok(());
-        }
-        let p = path.to_path_buf();
-        self.as_root(move || -> Result<(), String> {
-            inroot::remove_tree(&p).map_err(|e| format!("cannot delete {}: {e}", p.display()))
         })
     }
 }
