@@ -175,3 +175,38 @@ fn df_and_prune() {
         assert_eq!((c.code, c.stdout.as_str()), (0, ""), "{who}");
     }
 }
+
+/// `system prune` also empties the build cache, as podman's does: the images of a build's
+/// steps (shown by `image ls -a` only) go, the image the build named stays and still runs.
+#[test]
+fn prune_removes_the_build_cache() {
+    for env in envs() {
+        let who = format!("{:?}", env.who);
+        env.write("ctx/hello.txt", "hello\n");
+        env.write(
+            "ctx/Foxfile.toml",
+            "[build]\nfrom = \"busybox\"\ncmd = [\"cat\", \"/hello.txt\"]\n\n\
+             [[build.steps]]\ncopy = [\"hello.txt\"]\ndest = \"/\"\n\n\
+             [[build.steps]]\nrun = \"echo more >> /hello.txt\"\n",
+        );
+        let ctx = env.work().join("ctx");
+        env.run(["build", "-t", "app:1", ctx.to_str().unwrap()])
+            .ok();
+        let count = |all: bool| {
+            let mut a = vec!["image", "ls", "-q"];
+            if all {
+                a.push("-a");
+            }
+            env.run(a).stdout.lines().count()
+        };
+        assert!(count(true) > count(false), "{who}: no build cache to prune");
+        let r = env.run(["system", "prune", "-f"]);
+        r.ok();
+        assert!(r.stdout.contains("Deleted Images\n"), "{who}: {}", r.stdout);
+        assert_eq!(count(true), count(false), "{who}: the build cache stayed");
+        let out = env.run(["run", "--rm", "app:1"]);
+        assert_eq!(out.stdout, "hello\nmore\n", "{who}: {out:?}");
+        let c = env.run(["system", "check"]);
+        assert_eq!((c.code, c.stdout.as_str()), (0, ""), "{who}");
+    }
+}
