@@ -629,3 +629,30 @@ fn lock_pins_a_builds_from_image_and_build_uses_it() {
         );
     }
 }
+
+/// A multi-stage recipe locks the images its stages start from, and not its stages' names.
+#[test]
+fn lock_pins_the_images_stages_start_from_not_their_names() {
+    for env in envs_with_busybox() {
+        env.write(
+            "Foxbox.toml",
+            "[box]\nimage = \"ms:1\"\n\n[build]\nfrom = \"builder\"\ncmd = [\"cat\", \"/made\"]\n\n\
+             [[build.stage]]\nname = \"builder\"\nfrom = \"busybox\"\n\n\
+             [[build.stage.steps]]\nrun = \"echo made > /made\"\n",
+        );
+        env.run(["lock"]).ok();
+        let text = std::fs::read_to_string(env.work().join("Foxbox.lock")).unwrap();
+        let lock: toml::Table = toml::from_str(&text).unwrap();
+        let refs: Vec<&str> = lock["image"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|i| i["reference"].as_str())
+            .collect();
+        assert_eq!(refs, ["busybox"], "{:?}: {text}", env.who);
+        env.run(["lock", "--check"]).ok();
+        let up = env.run(["up", "--rm"]);
+        up.ok();
+        assert_eq!(up.stdout, "made\n", "{:?}", env.who);
+    }
+}

@@ -455,7 +455,36 @@ impl Composition {
             if layer.dir != self.layers[0].dir {
                 rebase(&mut root, &layer.dir);
             }
-            for (section, key) in [("box", "image"), ("build", "from")] {
+            // `[build]`'s and each `[[build.stage]]`'s `from` and `merge` name images, unless
+            // they name a stage of the recipe.
+            if let Some(build) = root.get("build").and_then(|b| b.get_ref().as_table()) {
+                let stages: Vec<_> = build
+                    .get("stage")
+                    .and_then(|s| s.get_ref().as_array())
+                    .map(|a| a.iter().filter_map(|s| s.get_ref().as_table()).collect())
+                    .unwrap_or_default();
+                let names: Vec<&str> = stages
+                    .iter()
+                    .filter_map(|t| t.get("name").and_then(|n| n.get_ref().as_str()))
+                    .collect();
+                let mut refs = Vec::new();
+                for t in stages.iter().copied().chain(std::iter::once(build)) {
+                    if let Some(v) = t.get("from") {
+                        refs.push(v);
+                    }
+                    if let Some(m) = t.get("merge").and_then(|m| m.get_ref().as_array()) {
+                        refs.extend(m.iter());
+                    }
+                }
+                for v in refs {
+                    if let Some(text) = v.get_ref().as_str() {
+                        if !names.contains(&text) {
+                            images.push(("build", text.to_string(), shifted(v.span(), off).into()));
+                        }
+                    }
+                }
+            }
+            for (section, key) in [("box", "image")] {
                 if let Some(img) = root
                     .get(section)
                     .and_then(|b| b.get_ref().as_table())
