@@ -427,7 +427,7 @@ fn run(command: OciCommand, rt: &Runtime, log: &mut Log, rootless: bool) -> Resu
                             "rootfs": s.bundle.join("rootfs"),
                             "created": created.to_string(),
                             "annotations": s.annotations,
-                            "owner": foxbox::sys::idmap::user_name(s.owner).unwrap_or_default(),
+                            "owner": s.owner_name(),
                         })
                     })
                     .collect();
@@ -445,7 +445,7 @@ fn run(command: OciCommand, rt: &Runtime, log: &mut Log, rootless: bool) -> Resu
                         s.status.as_str(),
                         s.bundle.display(),
                         created,
-                        foxbox::sys::idmap::user_name(s.owner).unwrap_or_default()
+                        s.owner_name()
                     ));
                 }
                 super::out(&text);

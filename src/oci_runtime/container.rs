@@ -82,6 +82,11 @@ pub struct State {
 }
 
 impl State {
+    /// The name of the user who created the container (`list`'s OWNER), empty when unknown.
+    pub fn owner_name(&self) -> String {
+        crate::sys::idmap::user_name(self.owner).unwrap_or_default()
+    }
+
     pub fn json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
