@@ -115,18 +115,7 @@ pub fn translate(
     if process.command_line().is_some() {
         return Err(err("process.commandLine", "a Windows field; use args"));
     }
-    let mut env = Vec::new();
-    for (i, kv) in process.env().iter().flatten().enumerate() {
-        match kv.split_once('=') {
-            Some((k, v)) if !k.is_empty() => env.push((k.to_string(), v.to_string())),
-            _ => {
-                return Err(err(
-                    format!("process.env[{i}]"),
-                    format!("{kv:?} is not KEY=VALUE"),
-                ))
-            }
-        }
-    }
+    let env = process_env(process)?;
     let cwd = process.cwd();
     if !cwd.is_absolute() {
         return Err(err(
@@ -710,18 +699,7 @@ pub fn process_only(p: &oci_spec::runtime::Process) -> Result<OneProcess, Config
     if args.is_empty() {
         return Err(err("process.args", "empty: nothing to run"));
     }
-    let mut env = Vec::new();
-    for (i, kv) in p.env().iter().flatten().enumerate() {
-        match kv.split_once('=') {
-            Some((k, v)) if !k.is_empty() => env.push((k.to_string(), v.to_string())),
-            _ => {
-                return Err(err(
-                    format!("process.env[{i}]"),
-                    format!("{kv:?} is not KEY=VALUE"),
-                ))
-            }
-        }
-    }
+    let env = process_env(p)?;
     if !p.cwd().is_absolute() {
         return Err(err("process.cwd", "not absolute"));
     }
@@ -755,6 +733,23 @@ pub fn process_only(p: &oci_spec::runtime::Process) -> Result<OneProcess, Config
         capabilities,
         no_new_privs: p.no_new_privileges().unwrap_or(false),
     })
+}
+
+/// `process.env` as (key, value) pairs; an entry that is not `KEY=VALUE` is an error at its index.
+fn process_env(p: &oci_spec::runtime::Process) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut env = Vec::new();
+    for (i, kv) in p.env().iter().flatten().enumerate() {
+        match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => env.push((k.to_string(), v.to_string())),
+            _ => {
+                return Err(err(
+                    format!("process.env[{i}]"),
+                    format!("{kv:?} is not KEY=VALUE"),
+                ))
+            }
+        }
+    }
+    Ok(env)
 }
 
 #[cfg(test)]
