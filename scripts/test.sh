@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 cargo fmt --check
 cargo clippy --all-targets -- -D warnings
+# Doc comments link to what exists and is public (a rename leaves no dangling link).
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet
 cargo test --all-targets --no-fail-fast -- --test-threads="${FOXBOX_TEST_THREADS:-2}"
 # Crash points: only in a build with the `fault-injection` feature (never a release binary).
 cargo test --features fault-injection --test fault_points -- --test-threads="${FOXBOX_TEST_THREADS:-2}"

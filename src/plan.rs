@@ -5,7 +5,7 @@
 //! failure at run time can point back at the spec line that asked for it.
 //!
 //! The value types the plan holds live with it ([`caps`], [`digest`], [`limits`],
-//! [`reference`], [`seccomp_profile`], [`units`]): the mechanisms that apply them (`security`, `cgroup`) import them from here,
+//! [`mod@reference`], [`seccomp_profile`], [`units`]): the mechanisms that apply them (`security`, `cgroup`) import them from here,
 //! never the other way.
 //!
 //! A [`Plan`] is what the spec and the command line ask for; a [`BoxPlan`] is that plan with

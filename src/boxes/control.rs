@@ -170,7 +170,7 @@ fn children(pid: i32) -> Vec<i32> {
 
 /// Wait until the box is no longer running, or until `timeout`. Returns whether it stopped;
 /// then its processes (those it had when this began) are gone too, as far as
-/// [`GONE_PATIENCE`] allows.
+/// `GONE_PATIENCE` allows.
 pub fn wait_stopped(boxes: &Boxes, id: &str, timeout: Option<Duration>) -> Result<bool, BoxError> {
     let procs = boxes
         .load(id)

@@ -104,7 +104,7 @@ impl Exits {
             .ok()
     }
 
-    /// [`Exits::sweep`] with [`KEEP`], at most once a minute: a reaper calls this after every
+    /// `Exits::sweep` with `KEEP`, at most once a minute: a reaper calls this after every
     /// `run --rm`, beside the next box's start, and a scan of a directory holding the codes
     /// of minutes of such runs is not free.
     pub fn sweep_now_and_then(&self) {

@@ -1,7 +1,7 @@
 //! /etc/hostname, /etc/hosts and /etc/resolv.conf: written on the box's scratch tmpfs, never
 //! into the image. Over an overlay root they form the overlay's top layer (nothing to copy up
 //! into the box's upper dir, nothing to mount per file); over a directory root, or an image
-//! whose /etc is not a plain directory, each is bound over /etc/<name>.
+//! whose /etc is not a plain directory, each is bound over `/etc/<name>`.
 
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd};
@@ -107,7 +107,7 @@ fn write_files(etc: BorrowedFd<'_>, files: &[(&'static str, String)]) -> Result<
     Ok(())
 }
 
-/// Write the files on the scratch tmpfs and bind each over /etc/<name> in the new root.
+/// Write the files on the scratch tmpfs and bind each over `/etc/<name>` in the new root.
 pub fn install(
     scratch: BorrowedFd<'_>,
     root: BorrowedFd<'_>,

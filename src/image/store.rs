@@ -169,7 +169,7 @@ fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> I
     }
 }
 
-/// A scratch directory of the store's `tmp/`, held by its lock; see [`Store::scratch`].
+/// A scratch directory of the store's `tmp/`, held by its lock; see `Store::scratch`.
 #[derive(Debug)]
 pub struct Scratch {
     dir: PathBuf,

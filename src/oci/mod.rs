@@ -1,10 +1,10 @@
 //! Images from OCI registries and OCI image layouts.
 //!
-//! - [`reference`]: `[registry/]ns/name[:tag][@digest]`, Docker Hub short names.
+//! - [`mod@reference`]: `[registry/]ns/name[:tag][@digest]`, Docker Hub short names.
 //! - [`client`]: the distribution protocol (HTTPS, or plain HTTP for loopback and insecure
 //!   registries), anonymous / Basic / Bearer authentication; [`settings`] says where its
 //!   configuration and credentials come from, [`auth`] reads and writes `auth.json`.
-//! - [`pull`]: manifest → platform → config → layers into a [`BlobStore`], every blob
+//! - [`mod@pull`]: manifest → platform → config → layers into a [`BlobStore`], every blob
 //!   verified as it streams, blobs already stored never fetched again.
 //! - [`layout`]: reading and writing OCI image layouts (`image load` / `image save`).
 //! - [`layer`]: a stored layer as a decompressed, diff-id-checked tar stream for the unpacker.

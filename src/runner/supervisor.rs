@@ -3,8 +3,8 @@
 //! anything the box's helpers leave behind), copies the box's stdout and stderr into the box
 //! log, enforces the wall-clock limit, records the exit and removes the box when asked to.
 //!
-//! Protocol with the CLI: one JSON message on a close-on-exec pipe, [`Report::Started`] once
-//! the fox has been exec'd or [`Report::Failed`] with the rendered diagnostics; end of file
+//! Protocol with the CLI: one JSON message on a close-on-exec pipe, `Report::Started` once
+//! the fox has been exec'd or `Report::Failed` with the rendered diagnostics; end of file
 //! without a message means the supervisor died before it could say.
 //!
 //! Memory: the fork shares the CLI's pages until they are written; everything the start
@@ -46,7 +46,7 @@ enum Report {
 pub enum Detached {
     /// The fox runs; the supervisor's pid.
     Started { supervisor: i32 },
-    /// It did not start; the box is gone, or kept with the reason (see [`start`]). `text`:
+    /// It did not start; the box is gone, or kept with the reason (see `start`). `text`:
     /// the diagnostics, rendered for stderr.
     Failed { exit: u8, text: String },
 }

@@ -1,5 +1,5 @@
 //! Disk space: a full disk said the same way everywhere ("no space left on the device holding
-//! <path>"), and what a tree uses (`system df`, `system prune`).
+//! `<path>`"), and what a tree uses (`system df`, `system prune`).
 
 use std::io;
 use std::path::Path;

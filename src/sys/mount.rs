@@ -58,7 +58,7 @@ pub fn pivot_root(new_root: &Path, put_old: &Path) -> io::Result<()> {
     nix::unistd::pivot_root(new_root, put_old).map_err(io::Error::from)
 }
 
-/// Mount attributes for [`set_attr`] and [`fs_mount`].
+/// Mount attributes for [`set_attr`] and `fs_mount`.
 pub mod attr {
     pub const RDONLY: u64 = 0x1;
     pub const NOSUID: u64 = 0x2;

@@ -10,7 +10,7 @@
 //!
 //! The maker runs at the same time as the set-up process and in the same memory, so it makes
 //! only raw syscalls through rustix, which neither allocate nor touch errno (glibc keeps errno
-//! in thread-local storage, which the maker shares), and writes only its own [`Slot`].
+//! in thread-local storage, which the maker shares), and writes only its own `Slot`.
 
 use std::io;
 use std::os::fd::{AsFd, FromRawFd, IntoRawFd, OwnedFd};
