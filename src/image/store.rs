@@ -3,7 +3,6 @@
 //! recording images), `gc` (the pull guard and garbage collection), `users` (boxes that use
 //! an image), `build` (build steps, the build cache and history).
 
-use std::collections::HashSet;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::DirBuilderExt;
@@ -11,13 +10,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::archive::{self, Unpacked};
-use super::reference::{self, ImageName};
+use super::archive::Unpacked;
+use super::reference::ImageName;
 use super::unpack::{self, Owners, UnpackError, Whiteouts};
 use super::{inroot, ImageError};
 use crate::oci::DirBlobStore;
 use crate::plan::units::parse_size;
-use crate::plan::ImageRef;
 use crate::store::atomic;
 use crate::store::clock::now_secs as now;
 use crate::store::lock::{Lock, Mode};
@@ -33,7 +31,6 @@ mod users;
 
 pub use build::{BuildStep, CopyItem, NewLayer};
 use import::warn_stats;
-use names::digest_of_repo_digest;
 pub use names::{docker_hub_name, has_registry};
 
 /// The default size limit of an archive's uncompressed contents.

@@ -1,7 +1,14 @@
 //! Leftovers: the guard every pull and load holds, and the garbage collection of blobs and
 //! layers no image references once none runs.
 
-use super::*;
+use super::names::digest_of_repo_digest;
+use super::{file_name_of, io_err, random_suffix, Store};
+use crate::image::{inroot, ImageError};
+use crate::store::lock::{Lock, Mode};
+use std::collections::HashSet;
+use std::fs;
+use std::io;
+use std::path::PathBuf;
 
 impl Store {
     pub(super) fn pulls_lock_path(&self) -> PathBuf {

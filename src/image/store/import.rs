@@ -1,6 +1,17 @@
 //! Imports: a rootfs tarball unpacked into a layer, and images recorded in the index.
 
-use super::*;
+use super::{io_err, random_suffix, Image, ImageConfig, ImageRecord, Store};
+use crate::image::archive::{self, Unpacked};
+use crate::image::reference::ImageName;
+use crate::image::unpack::{self, Owners, UnpackError, Whiteouts};
+use crate::image::{inroot, ImageError};
+use crate::store::atomic;
+use crate::store::clock::now_secs as now;
+use crate::store::lock::{Lock, Mode};
+use std::fs;
+use std::fs::File;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::Path;
 
 pub(super) fn warn_stats(stats: &unpack::Stats) {
     if stats.devices_skipped > 0 {

@@ -1,7 +1,10 @@
 //! Finding images by what users write: names (Docker Hub's short forms included), ids and
 //! id prefixes, repo digests; a plan's image reference resolved to a stored image.
 
-use super::*;
+use super::{hex_of, io_err, Image, ImageRecord, Index, Store};
+use crate::image::reference::{self, ImageName};
+use crate::image::ImageError;
+use crate::plan::ImageRef;
 
 pub(super) fn not_found(index: &Index, what: String) -> ImageError {
     let mut known: Vec<String> = index.images.iter().flat_map(|i| i.names.clone()).collect();

@@ -1,7 +1,11 @@
 //! Which boxes use an image (an image in use is not removed), and deleting trees as root of
 //! the store's user namespace.
 
-use super::*;
+use super::{hex_of, io_err, Store};
+use crate::image::{inroot, ImageError};
+use crate::store::lock::{Lock, Mode};
+use std::fs;
+use std::path::Path;
 
 impl Store {
     /// Record that box `box_id` uses image `image_id` (`image rm` refuses it then), and
