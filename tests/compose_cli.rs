@@ -656,3 +656,53 @@ fn lock_pins_the_images_stages_start_from_not_their_names() {
         assert_eq!(up.stdout, "made\n", "{:?}", env.who);
     }
 }
+
+#[test]
+fn a_bases_build_reads_its_files_beside_the_base() {
+    for env in envs_with_busybox() {
+        repo(&env);
+        env.write("base/hello.txt", "from the base's dir\n");
+        env.write(
+            "base/Foxbox.toml",
+            "[box]\nimage = \"eb:1\"\n\n[build]\nfrom = \"busybox\"\ncmd = [\"cat\", \"/app/hello.txt\"]\n\n[[build.steps]]\ncopy = [\"hello.txt\"]\ndest = \"/app/\"\n",
+        );
+        // A file of the same name beside the spec must not be the one copied.
+        env.write("app/hello.txt", "from the app's dir\n");
+        env.write(
+            "app/Foxbox.toml",
+            "extends = \"../base/Foxbox.toml\"\n[box]\nhostname = \"app\"\n",
+        );
+        let up = env.run(["up", "--rm", "app/Foxbox.toml"]);
+        up.ok();
+        assert_eq!(
+            up.stdout, "from the base's dir\n",
+            "{:?}: {}",
+            env.who, up.stderr
+        );
+        // The spec's own context wins when it names one (relative to the spec).
+        env.write(
+            "app/Foxbox.toml",
+            "extends = \"../base/Foxbox.toml\"\n[build]\ncontext = \".\"\n",
+        );
+        let up = env.run(["up", "--rm", "--build", "app/Foxbox.toml"]);
+        up.ok();
+        assert_eq!(
+            up.stdout, "from the app's dir\n",
+            "{:?}: {}",
+            env.who, up.stderr
+        );
+        // A step of the base that fails is shown at its line in the base.
+        env.write(
+            "base/Foxbox.toml",
+            "[box]\nimage = \"eb:2\"\n\n[build]\nfrom = \"busybox\"\n\n[[build.steps]]\nrun = \"exit 3\"\n",
+        );
+        let r = env.run(["build", "-f", "app/Foxbox.toml", "-t", "eb:2"]);
+        r.assert_code(125);
+        assert!(
+            r.stderr.contains("[base/Foxbox.toml:8:7]") && r.stderr.contains("exit code 3"),
+            "{:?}: {}",
+            env.who,
+            r.stderr
+        );
+    }
+}

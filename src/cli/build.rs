@@ -154,12 +154,17 @@ pub fn build_image(a: BuildArgs, ctx: &Ctx, print_id: bool) -> CmdResult {
             }
         }
     }
-    let (loaded, origin) = if build::containerfile::is_containerfile(&file) {
-        build::containerfile::load(&file)
-    } else {
-        foxbox::spec::build::load(&file)
+    let (loaded, origin, locate): (_, _, foxbox::spec::build::Locate) =
+        if build::containerfile::is_containerfile(&file) {
+            let (l, o) = build::containerfile::load(&file);
+            (l, o, Box::new(|d| d))
+        } else {
+            foxbox::spec::build::load(&file)
+        };
+    let render = |diags: &[Diagnostic]| {
+        let located: Vec<Diagnostic> = diags.iter().cloned().map(&locate).collect();
+        render(&located, &origin, color)
     };
-    let render = |diags: &[Diagnostic]| render(diags, &origin, color);
     let (mut recipe, warnings) = match loaded {
         Ok(r) => r,
         Err(diags) => {

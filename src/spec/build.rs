@@ -916,10 +916,12 @@ pub fn parse_chown(s: &str) -> Option<(u32, u32)> {
 /// way with the origin (the file's text) to render them against.
 pub type Loaded = Result<(Recipe, Vec<Diagnostic>), Vec<Diagnostic>>;
 
-/// Read a recipe: a `Foxfile.toml` or a `Foxbox.toml` with a `[build]` table. Every problem of
-/// the file is reported (the other sections' syntax and keys too); relative paths start at the
-/// file's directory.
-pub fn load(path: &Path) -> (Loaded, crate::plan::Origin) {
+/// Read a recipe: a `Foxfile.toml` or a `Foxbox.toml` with a `[build]` table, with the bases
+/// it `extends` (a base's relative paths start at the base's directory). Every problem of the
+/// file is reported (the other sections' syntax and keys too); relative paths start at the
+/// file's directory. The third value puts a diagnostic about the recipe (now or at build time)
+/// in the file that wrote the part it points at.
+pub fn load(path: &Path) -> (Loaded, crate::plan::Origin, Locate) {
     let base = super::spec_dir(path);
     let text = match super::read_spec(path) {
         Ok(t) => t,
@@ -930,27 +932,52 @@ pub fn load(path: &Path) -> (Loaded, crate::plan::Origin) {
                 text: String::new(),
             };
             let d = Diagnostic::error(codes::READ, format!("cannot read {}: {e}", path.display()));
-            return (Err(vec![d]), origin);
+            return (Err(vec![d]), origin, Box::new(|d| d));
         }
     };
-    let loaded = check_str(&text, &base);
+    let comp = super::composition(&text, path, &base);
+    let merged = comp.merged();
+    let (raw, read) = super::parse::from_tree(&merged.tree);
+    let mut diagnostics = merged.diagnostics;
+    diagnostics.extend(comp.diagnostics.iter().cloned());
+    diagnostics.extend(read);
+    let parsed = super::parse::Parsed {
+        raw,
+        diagnostics,
+        syntax_spans: merged.syntax,
+    };
+    let located = |ds: Vec<Diagnostic>| ds.into_iter().map(|d| comp.locate(d)).collect();
+    let loaded = match check_parsed(parsed, &base) {
+        Ok((r, ds)) => Ok((r, located(ds))),
+        Err(ds) => Err(located(ds)),
+    };
     let origin = crate::plan::Origin::Spec {
         path: path.to_path_buf(),
         dir: base,
         text,
     };
-    (loaded, origin)
+    (loaded, origin, Box::new(move |d| comp.locate(d)))
 }
 
-/// Whether the spec file at `path` has a `[build]` table (`up` then builds its image first).
-/// An unreadable or malformed file has none: loading it reports why.
+/// Puts a diagnostic whose spans point into a spec made of several files in the right file.
+pub type Locate = Box<dyn Fn(Diagnostic) -> Diagnostic>;
+
+/// Whether the spec file at `path`, with its bases, has a `[build]` table (`up` then builds
+/// its image first). An unreadable or malformed file has none: loading it reports why.
 pub fn has_recipe(path: &Path) -> bool {
-    super::read_spec(path).is_ok_and(|t| super::parse::parse(&t).raw.build.is_some())
+    super::read_spec(path).is_ok_and(|t| {
+        super::raw_composed(&t, path, &super::spec_dir(path))
+            .build
+            .is_some()
+    })
 }
 
-/// [`load`] on text in memory; `base` is where relative paths start (absolute).
+/// [`load`] on text in memory, without bases; `base` is where relative paths start (absolute).
 pub fn check_str(text: &str, base: &Path) -> Loaded {
-    let parsed = super::parse::parse(text);
+    check_parsed(super::parse::parse(text), base)
+}
+
+fn check_parsed(parsed: super::parse::Parsed, base: &Path) -> Loaded {
     let Some(raw) = &parsed.raw.build else {
         let mut diags = parsed.diagnostics;
         if !diags.iter().any(Diagnostic::is_error) {

@@ -874,6 +874,36 @@ fn rebase(root: &mut DeTable<'_>, dir: &Path) {
             fix(v, &|s| s != "default" && s != "unconfined");
         }
     }
+    // A base's recipe reads its files near the base: its context (given or the default, the
+    // base's directory) and tarball `from`s become absolute, so a spec that extends it from
+    // elsewhere builds the same image.
+    if let Some(b) = root.get_mut("build") {
+        let at = b.span();
+        if let DeValue::Table(t) = b.get_mut() {
+            match t.get_mut("context") {
+                Some(v) => fix(v, &|_| true),
+                None => {
+                    let here = Cow::Owned(paths::normalise(dir).display().to_string());
+                    t.insert(
+                        Spanned::new(at.clone(), Cow::Borrowed("context")),
+                        Spanned::new(at, DeValue::String(here)),
+                    );
+                }
+            }
+            if let Some(v) = t.get_mut("from") {
+                fix(v, &|s| image::is_tarball(s));
+            }
+            if let Some(DeValue::Array(stages)) = t.get_mut("stage").map(Spanned::get_mut) {
+                for st in stages.iter_mut() {
+                    if let DeValue::Table(st) = st.get_mut() {
+                        if let Some(v) = st.get_mut("from") {
+                            fix(v, &|s| image::is_tarball(s));
+                        }
+                    }
+                }
+            }
+        }
+    }
     if let Some(DeValue::Array(ms)) = root.get_mut("mounts").map(Spanned::get_mut) {
         for m in ms.iter_mut() {
             if let DeValue::Table(t) = m.get_mut() {
