@@ -706,3 +706,26 @@ fn a_bases_build_reads_its_files_beside_the_base() {
         );
     }
 }
+
+#[test]
+fn a_related_place_in_a_base_is_named_in_the_help() {
+    for env in envs() {
+        repo(&env);
+        env.write(
+            "base/Foxbox.toml",
+            "[box]\nimage = \"busybox\"\n\n[capabilities]\ndrop = [\"NET_RAW\"]\n",
+        );
+        env.write(
+            "app/Foxbox.toml",
+            "extends = \"../base/Foxbox.toml\"\n[capabilities]\nadd = [\"NET_RAW\"]\n",
+        );
+        let r = env.run(["check", "app/Foxbox.toml"]);
+        r.assert_code(1);
+        assert!(
+            r.stderr.contains("[app/Foxbox.toml:3:8]")
+                && r.stderr.contains("dropped: base/Foxbox.toml:5:9"),
+            "{}",
+            r.stderr
+        );
+    }
+}

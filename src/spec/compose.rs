@@ -674,15 +674,31 @@ impl Composition {
     }
 
     /// Put a layered diagnostic in its file: a span of layer `k > 0` becomes a span of that
-    /// file, named on the diagnostic, with a note of which spec extended it.
+    /// file, named on the diagnostic, with a note of which spec extended it. A related span in
+    /// another file cannot be drawn beside it: it becomes a line of the help naming its place.
     pub fn locate(&self, mut d: Diagnostic) -> Diagnostic {
         let Some(span) = d.span.filter(|s| s.start != usize::MAX) else {
             return d;
         };
         let (k, local) = split(span);
-        d.related.retain(|r| split(r.span).0 == k);
+        let (here, elsewhere): (Vec<_>, Vec<_>) = std::mem::take(&mut d.related)
+            .into_iter()
+            .partition(|r| split(r.span).0 == k);
+        d.related = here;
         for r in &mut d.related {
             r.span = split(r.span).1;
+        }
+        for r in elsewhere {
+            let (rk, rs) = split(r.span);
+            let Some(layer) = self.layers.get(rk) else {
+                continue;
+            };
+            let (line, col) = crate::diag::line_col(&layer.text, rs.start);
+            let also = format!("{}: {}:{line}:{col}", r.label, layer.path.display());
+            d.help = Some(match d.help.take() {
+                Some(h) => format!("{h}\n{also}"),
+                None => also,
+            });
         }
         if k == 0 {
             return d;
