@@ -589,6 +589,15 @@ fn foxbox_test_runs_a_bases_tests_and_names_their_line() {
         r.assert_code(1);
         assert!(r.stdout.contains("FAIL from base"), "{}", r.stdout);
         assert!(r.stdout.contains("at tb.toml:4"), "{}", r.stdout);
+        // JUnit: the testcase's class is the spec run, its file the base that wrote it.
+        let r = env.run(["test", "--format", "junit", "t.toml"]);
+        r.assert_code(1);
+        assert!(
+            r.stdout
+                .contains("classname=\"t.toml\" file=\"tb.toml\" line=\"4\""),
+            "{}",
+            r.stdout
+        );
         let mut c = env.foxbox(["test", "t.toml"]);
         c.env("WHO", "fox");
         let r = common::Run::from(c.output().unwrap());

@@ -164,7 +164,7 @@ pub fn run(a: TestArgs, ctx: &Ctx) -> CmdResult {
                     }
                     super::out(&s);
                 }
-                TestFormat::Junit => cases.push(junit_case(&name, line, t, &o)),
+                TestFormat::Junit => cases.push(junit_case(&name, &file, line, t, &o)),
             }
         }
         if a.format == TestFormat::Junit {
@@ -202,20 +202,21 @@ pub fn run(a: TestArgs, ctx: &Ctx) -> CmdResult {
     Ok(u8::from(failed > 0))
 }
 
-/// One `<testcase>`: a failure's message is its first reason, its text all of them.
-fn junit_case(spec: &str, line: usize, t: &SmokeTest, o: &Outcome) -> String {
+/// One `<testcase>`: a failure's message is its first reason, its text all of them. Its class
+/// is the spec run; its file the one that wrote the test (a base's, for an inherited test).
+fn junit_case(spec: &str, file: &str, line: usize, t: &SmokeTest, o: &Outcome) -> String {
     let head = format!(
         "    <testcase name=\"{}\" classname=\"{}\" file=\"{}\" line=\"{line}\" time=\"{:.3}\"",
         xml(&t.name),
         xml(spec),
-        xml(spec),
+        xml(file),
         o.took.as_secs_f64()
     );
     if o.passed {
         return format!("{head}/>\n");
     }
     let first = o.failures.first().map_or("", String::as_str);
-    let all = format!("{}\nat {spec}:{line}", o.failures.join("\n"));
+    let all = format!("{}\nat {file}:{line}", o.failures.join("\n"));
     format!(
         "{head}>\n      <failure message=\"{}\" type=\"expectation\">{}</failure>\n    </testcase>\n",
         xml(first),
