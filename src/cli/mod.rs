@@ -22,6 +22,7 @@ mod lock;
 mod login;
 pub mod oci;
 mod plan;
+mod ps;
 mod pull;
 mod push;
 mod run;
@@ -147,15 +148,15 @@ pub enum Command {
     /// Run a command inside a running box.
     Exec(exec::ExecArgs),
     /// List boxes.
-    Ps(lifecycle::PsArgs),
+    Ps(ps::PsArgs),
     /// Show the processes running in a box.
-    Top(lifecycle::TopArgs),
+    Top(ps::TopArgs),
     /// List a box's port forwards (BOX_PORT/PROTO -> HOST_ADDR:HOST_PORT), as podman's.
-    Port(lifecycle::PortArgs),
+    Port(ps::PortArgs),
     /// Show a box's stored logs.
     Logs(lifecycle::LogsArgs),
     /// Show boxes in detail as JSON.
-    Inspect(lifecycle::InspectArgs),
+    Inspect(ps::InspectArgs),
     /// Stop boxes (SIGTERM, then SIGKILL after a timeout).
     Stop(lifecycle::StopArgs),
     /// Send a signal to boxes.
@@ -296,11 +297,11 @@ pub fn main(cli: Cli) -> u8 {
         Command::Push(a) => push::run(a, &ctx),
         Command::Login(a) => login::run(a, &ctx),
         Command::Exec(a) => exec::run(a, &ctx),
-        Command::Ps(a) => lifecycle::ps(a, &ctx),
-        Command::Top(a) => lifecycle::top(a, &ctx),
-        Command::Port(a) => lifecycle::port(a, &ctx),
+        Command::Ps(a) => ps::ps(a, &ctx),
+        Command::Top(a) => ps::top(a, &ctx),
+        Command::Port(a) => ps::port(a, &ctx),
         Command::Logs(a) => lifecycle::logs(a, &ctx),
-        Command::Inspect(a) => lifecycle::inspect(a, &ctx),
+        Command::Inspect(a) => ps::inspect(a, &ctx),
         Command::Stop(a) => lifecycle::stop(a, &ctx),
         Command::Kill(a) => lifecycle::kill(a, &ctx),
         Command::Rm(a) => lifecycle::rm(a, &ctx),
