@@ -1110,3 +1110,49 @@ fn a_file_changed_in_place_to_the_same_size_is_copied_again() {
     let b = env.run(["build", "-t", "s:1", "."]);
     assert_eq!(counts(&b.stderr), (1, 0), "{}", b.stderr);
 }
+
+#[test]
+fn on_a_terminal_a_steps_output_is_a_window_folded_when_it_succeeds() {
+    for env in envs() {
+        env.import_busybox();
+        env.write(
+            "Foxfile.toml",
+            "[build]\nfrom = \"busybox\"\n[[build.steps]]\nrun = \"for i in 1 2 3 4 5 6 7 8; do echo line$i; done\"\n[[build.steps]]\nrun = \"echo bad; exit 4\"\n",
+        );
+        let on_tty = |progress: &str| {
+            let cmd = format!(
+                "{} build --no-cache --progress {progress} -t w:1 . 2>&1",
+                common::foxbox_bin().display()
+            );
+            let mut c = env.command("script");
+            c.args(["-qec", &cmd, "/dev/null"]).current_dir(env.work());
+            String::from_utf8_lossy(&c.output().expect("script").stdout).into_owned()
+        };
+        let out = on_tty("auto");
+        // The last six lines in the window (dim), then erased once the step succeeded.
+        let window: String = (3..=8)
+            .map(|i| format!("\x1b[2m  line{i}\x1b[0m\r\n"))
+            .collect();
+        assert!(
+            out.contains(&format!("{window}\x1b[6A\x1b[J[1/2] done in")),
+            "{:?}: {out:?}",
+            env.who
+        );
+        // A failing step's window stays, and the diagnostic follows it.
+        let failed = out
+            .split("[2/2] RUN")
+            .nth(1)
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            failed.contains("\x1b[2m  bad\x1b[0m") && !failed.contains("\x1b[1A\x1b[J"),
+            "{:?}: {failed:?}",
+            env.who
+        );
+        assert!(failed.contains("exit code 4"), "{failed:?}");
+        // Plain: every line as it came, nothing redrawn.
+        let out = on_tty("plain");
+        assert!(out.contains("line1\r\nline2"), "{:?}: {out:?}", env.who);
+        assert!(!out.contains("\x1b[J"), "{:?}: {out:?}", env.who);
+    }
+}

@@ -57,6 +57,9 @@ pub struct Options {
     pub target: Option<String>,
     /// `SOURCE_DATE_EPOCH`: layer times are clamped to it (a reproducible build).
     pub source_date_epoch: Option<u64>,
+    /// With `echo`, stderr being a terminal: a `run` step's output shows as a window of its
+    /// last lines, folded away when the step succeeds (BuildKit's display).
+    pub fold: bool,
 }
 
 /// Where a build reports its progress.
@@ -728,7 +731,12 @@ fn run_step(
     let scratch = store.build_scratch(&name).map_err(internal)?;
     let log = scratch.path().join("output");
     // Started before the box is made: the copier is forked holding none of its locks.
-    let capture = output::Capture::start(&log, opts.echo).map_err(internal)?;
+    let echo = match (opts.echo, opts.fold) {
+        (false, _) => output::Echo::Off,
+        (true, false) => output::Echo::All,
+        (true, true) => output::Echo::Window,
+    };
+    let capture = output::Capture::start(&log, echo).map_err(internal)?;
     let prepared =
         match runner::prepare_image(paths, &plan, &run_opts, box_store, image, Duration::ZERO) {
             Ok(p) => p,
@@ -750,7 +758,7 @@ fn run_step(
         ));
     };
     let result = runner::run_foreground(paths, &run_opts, &prepared);
-    let last = capture.finish(LAST_LINES);
+    let (last, window) = capture.finish(LAST_LINES);
     let finish = |prepared: &runner::ReadyBox| prepared.discard(paths);
     let shown = if last.is_empty() {
         None
@@ -764,7 +772,7 @@ fn run_step(
         ))
     };
     match result {
-        Ok((outcome, _)) if outcome.code == 0 => {}
+        Ok((outcome, _)) if outcome.code == 0 => output::fold(window),
         Ok((outcome, _)) => {
             finish(&prepared);
             let how = if outcome.code > 128 {

@@ -1,5 +1,6 @@
 //! `foxbox build`: podman's shape, a TOML recipe or a Containerfile.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -18,7 +19,8 @@ const DEFAULT_FILES: &[&str] = &["Foxfile.toml", "Foxbox.toml", "Containerfile",
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum ProgressMode {
-    /// Plain on a terminal and off it (a folding display is to come).
+    /// On a terminal: each `run` step's output in a window of its last lines, folded away
+    /// when the step succeeds; off a terminal: plain.
     #[default]
     Auto,
     /// One line per step start and end, with each `run` step's output.
@@ -187,6 +189,7 @@ pub fn build_image(a: BuildArgs, ctx: &Ctx, print_id: bool) -> CmdResult {
         no_cache: a.no_cache,
         build_args,
         echo: a.progress != ProgressMode::Quiet,
+        fold: a.progress == ProgressMode::Auto && std::io::stderr().is_terminal(),
         target: a.target.clone(),
         source_date_epoch: source_date_epoch(a.reproducible, &recipe.context)?,
     };
