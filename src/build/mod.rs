@@ -14,6 +14,8 @@
 //! source (inside the context, not ignored, matching something), the build arguments.
 
 pub mod containerfile;
+mod exercise;
+pub use exercise::exercise;
 pub mod context;
 pub mod output;
 
