@@ -4,7 +4,9 @@ use clap::Args;
 
 use foxbox::diag::{self, codes, RenderOptions};
 use foxbox::exec::steps::{self, Side};
-use foxbox::plan::{ArgvFrom, ArgvPart, Enforce, ImageRef, MountKind, NetMode, Plan, Seccomp};
+use foxbox::plan::{
+    ArgvFrom, ArgvPart, BoxPlan, Enforce, ImageRef, MountKind, NetMode, Plan, Seccomp,
+};
 use foxbox::spec::{self, units::format_size, Overrides};
 
 use super::{CmdResult, Ctx, Failure, Format};
@@ -43,21 +45,7 @@ pub fn run(a: PlanArgs, ctx: &Ctx) -> CmdResult {
         entrypoint: entrypoint_override(a.entrypoint.as_deref())?,
     };
     let plan = load_plan(&path, &overrides, ctx)?;
-    // What `up` runs: the plan with the image's defaults, when the image is stored.
-    let boxed = match foxbox::runner::box_plan::preview(&ctx.paths()?, &plan) {
-        Ok(b) => b,
-        Err(e) => {
-            super::err(&format!("warning: cannot read the image store: {e}\n"));
-            None
-        }
-    };
-    if boxed.is_none() {
-        super::err(&format!(
-            "note: {} is not in the image store: its defaults (command, workdir, user, env) \
-             are not shown\n",
-            foxbox::runner::image_label(&plan.image.value)
-        ));
-    }
+    let boxed = preview(&plan, ctx)?;
     let plan = boxed.as_deref().unwrap_or(&plan);
     if a.exec {
         return exec_steps(&path, plan, a.format);
@@ -95,6 +83,26 @@ pub fn run(a: PlanArgs, ctx: &Ctx) -> CmdResult {
         }
     }
     Ok(0)
+}
+
+/// What `up` (or `run`) would run: the plan with the image's defaults, when the image is
+/// stored; else a note on stderr that they are not shown.
+pub(super) fn preview(plan: &Plan, ctx: &Ctx) -> Result<Option<BoxPlan>, Failure> {
+    let boxed = match foxbox::runner::box_plan::preview(&ctx.paths()?, plan) {
+        Ok(b) => b,
+        Err(e) => {
+            super::err(&format!("warning: cannot read the image store: {e}\n"));
+            None
+        }
+    };
+    if boxed.is_none() {
+        super::err(&format!(
+            "note: {} is not in the image store: its defaults (command, workdir, user, env) \
+             are not shown\n",
+            foxbox::runner::image_label(&plan.image.value)
+        ));
+    }
+    Ok(boxed)
 }
 
 /// `plan --exec`: the step list of a process `foxbox exec` starts in a box of this plan.
