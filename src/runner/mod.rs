@@ -398,7 +398,6 @@ impl ReadyBox {
         let plan = &self.plan;
         let config = &self.life.entry().config;
         let mut l = Launch::new(plan, self.rootfs.clone(), &config.name);
-        l.default_args = config.command.clone();
         l.volumes = self.volumes.clone();
         l.seccomp = self.seccomp.as_ref();
         l.holder = holder::get(&paths.runtime, &l.id_maps);
