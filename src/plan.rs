@@ -443,3 +443,82 @@ pub enum MountKind {
 pub struct Rootfs {
     pub readonly: Spanned<bool>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(w: &[&str]) -> Vec<String> {
+        w.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn given(w: &[&str]) -> Option<ArgvPart> {
+        Some(ArgvPart::given(Spanned::new(
+            words(w),
+            Some(Span::new(1, 2)),
+        )))
+    }
+
+    /// The argv and where its parts came from, for a plan's parts over an image's.
+    fn joined(argv: Argv, ep: &[&str], cmd: &[&str], shell: bool) -> (Vec<String>, Argv) {
+        let image = ImageDefaults {
+            entrypoint: words(ep),
+            cmd: words(cmd),
+            shell,
+            ..ImageDefaults::default()
+        };
+        let a = argv.with_image(&image);
+        (a.joined().value, a)
+    }
+
+    #[test]
+    fn the_argv_is_made_as_docker_makes_it() {
+        let none = Argv::default();
+        let (v, a) = joined(none.clone(), &["ep"], &["cmd"], true);
+        assert_eq!(v, ["ep", "cmd"]);
+        assert_eq!(a.entrypoint.map(|p| p.from), Some(ArgvFrom::Image));
+        // A command given replaces the image's, after its entrypoint.
+        let cmd = Argv {
+            command: given(&["x"]),
+            ..Argv::default()
+        };
+        assert_eq!(joined(cmd, &["ep"], &["cmd"], true).0, ["ep", "x"]);
+        // An entrypoint given drops the image's command; an empty one clears it.
+        let ep = Argv {
+            entrypoint: given(&["e"]),
+            ..Argv::default()
+        };
+        assert_eq!(joined(ep, &["ep"], &["cmd"], true).0, ["e"]);
+        let cleared = Argv {
+            entrypoint: given(&[]),
+            command: given(&["c"]),
+        };
+        assert_eq!(joined(cleared, &["ep"], &["cmd"], true).0, ["c"]);
+        // Nothing anywhere: the shell, when the image has one; else nothing.
+        let (v, a) = joined(none.clone(), &[], &[], true);
+        assert_eq!(v, [DEFAULT_SHELL]);
+        assert_eq!(a.command.map(|p| p.from), Some(ArgvFrom::Shell));
+        assert!(joined(none, &[], &[], false).0.is_empty());
+        // An entrypoint cleared with no command runs nothing, not the shell.
+        let bare = Argv {
+            entrypoint: given(&[]),
+            ..Argv::default()
+        };
+        assert!(joined(bare, &[], &[], true).0.is_empty());
+    }
+
+    #[test]
+    fn the_argv_points_at_the_part_that_names_the_program_and_is_made_once() {
+        let cmd = Argv {
+            command: given(&["x"]),
+            ..Argv::default()
+        };
+        let (_, a) = joined(cmd.clone(), &[], &["cmd"], false);
+        assert_eq!(a.joined().span, Some(Span::new(1, 2)));
+        let (_, a) = joined(cmd, &["ep"], &["cmd"], false);
+        assert_eq!(a.joined().span, None, "the image's entrypoint names it");
+        // Made again over another image, the first image's parts do not count as given.
+        let (_, first) = joined(Argv::default(), &["ep"], &["cmd"], false);
+        assert_eq!(joined(first, &["other"], &["c2"], false).0, ["other", "c2"]);
+    }
+}
