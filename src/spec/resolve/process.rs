@@ -174,7 +174,7 @@ fn argv(rx: &mut Rx<'_>, raw: &RawBox) -> Option<Argv> {
                 )
                 .with_span(span)
                 .with_label("clears the image's entrypoint and drops its command")
-                .with_help("add `command = [\"program\", \"arg\"]`, or remove `entrypoint` to run the image's"),
+                .with_help("give a command (`command = [\"program\", \"arg\"]`, or the words after the image or `--`), or leave the entrypoint to the image"),
             );
             return None;
         }
