@@ -133,6 +133,19 @@ fn spec_entrypoint_and_command() {
         r.ok();
         assert_eq!(r.stdout, "flag\n");
 
+        // A base's entrypoint stays under the extending spec's command.
+        env.write(
+            "ext/base.toml",
+            "[box]\nimage = \"ep:1\"\nentrypoint = [\"echo\", \"base-entry\"]\n",
+        );
+        let ext = env.write(
+            "ext/Foxbox.toml",
+            "extends = \"base.toml\"\n[box]\ncommand = [\"child\"]\n",
+        );
+        let r = env.run(["up", "--rm", ext.to_str().unwrap()]);
+        r.ok();
+        assert_eq!(r.stdout, "base-entry child\n");
+
         // A cleared entrypoint with no command is refused at its line.
         let bad = env.write(
             "bad/Foxbox.toml",
