@@ -87,14 +87,22 @@ impl<T: Serialize> Serialize for Spanned<T> {
 }
 
 /// An image's defaults for the boxes made from it: its config's `WorkingDir`, `User`, `Env`
-/// (`KEY=VALUE`) and `Entrypoint` followed by `Cmd`.
+/// (`KEY=VALUE`), `Entrypoint` and `Cmd`, and whether it has a shell to run when nothing
+/// names a command.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ImageDefaults {
     pub workdir: Option<String>,
     pub user: Option<String>,
     pub env: Vec<String>,
-    pub command: Vec<String>,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    /// The image has [`DEFAULT_SHELL`].
+    pub shell: bool,
 }
+
+/// The shell a box runs when neither its spec nor its image names a command (a rootfs
+/// tarball has no config), as the original tool's `run IMAGE` did.
+pub const DEFAULT_SHELL: &str = "/bin/sh";
 
 /// What a box runs: a [`Plan`] with its image's defaults applied under it. The runner starts
 /// only these, and `foxbox plan` prints one, so what is printed is what runs. Serializes as
@@ -142,9 +150,8 @@ impl BoxPlan {
                 None => p.process.env.insert(0, (k.to_string(), v.to_string())),
             }
         }
-        if p.process.args.value.is_empty() {
-            p.process.args = Spanned::bare(image.command.clone());
-        }
+        p.process.argv = p.process.argv.with_image(image);
+        p.process.args = p.process.argv.joined();
         BoxPlan(p)
     }
 
@@ -221,9 +228,13 @@ pub enum ImageRef {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Process {
-    /// argv; a string command in the spec becomes `["/bin/sh", "-c", cmd]`. Empty means the
-    /// image's default command.
+    /// The argv the box runs: [`Process::argv`]'s parts joined, which [`BoxPlan::new`] (the
+    /// one place that decides it) does with the image's defaults; empty in a spec's plan
+    /// before that. A plan made without an image (the OCI runtime's) sets it itself.
     pub args: Spanned<Vec<String>>,
+    /// The entrypoint and command the argv is made of, and where each came from.
+    #[serde(flatten)]
+    pub argv: Argv,
     /// Environment in order: the default PATH first, then the spec's (a spec PATH replaces the
     /// default in place). HOME, HOSTNAME and TERM depend on the box's /etc/passwd, its
     /// (possibly generated) name and the tty decision, so the executor adds each at start when
@@ -239,6 +250,95 @@ pub struct Process {
     /// `User` replace only foxbox's defaults (spans cannot tell: `run` flags keep none).
     #[serde(skip)]
     pub given: Given,
+}
+
+/// A box's argv in Docker's two parts: the entrypoint, and the command (Docker's `CMD`)
+/// that follows it. A string in the spec is already `["/bin/sh", "-c", cmd]` here.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Argv {
+    /// `box.entrypoint` (`--entrypoint`): replaces the image's `ENTRYPOINT` and drops its
+    /// `CMD`, as Docker and Compose do; empty words clear it. `None`: the image's.
+    pub entrypoint: Option<ArgvPart>,
+    /// `box.command` (the words after the image in `run`): replaces the image's `CMD`.
+    /// `None`: the image's, unless the entrypoint was given.
+    pub command: Option<ArgvPart>,
+}
+
+/// One part of a box's argv and where it came from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ArgvPart {
+    pub words: Spanned<Vec<String>>,
+    pub from: ArgvFrom,
+}
+
+/// Where a part of a box's argv came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArgvFrom {
+    /// The spec, or a `run` flag.
+    Given,
+    /// The image's `ENTRYPOINT` or `CMD`.
+    Image,
+    /// [`DEFAULT_SHELL`]: nothing else named a command and the image has one.
+    Shell,
+}
+
+impl ArgvPart {
+    /// A part the spec or a flag gave.
+    pub fn given(words: Spanned<Vec<String>>) -> ArgvPart {
+        ArgvPart {
+            words,
+            from: ArgvFrom::Given,
+        }
+    }
+
+    fn of(words: &[String], from: ArgvFrom) -> Option<ArgvPart> {
+        (!words.is_empty()).then(|| ArgvPart {
+            words: Spanned::bare(words.to_vec()),
+            from,
+        })
+    }
+}
+
+impl Argv {
+    /// The parts given, completed by the image's as Docker does: an entrypoint given drops
+    /// the image's command; the image's entrypoint stays under a command given; the shell
+    /// runs when nothing names a program. Parts an image filled earlier are filled anew.
+    fn with_image(&self, image: &ImageDefaults) -> Argv {
+        let given = |p: &Option<ArgvPart>| p.clone().filter(|p| p.from == ArgvFrom::Given);
+        let entrypoint = given(&self.entrypoint);
+        let mut command = given(&self.command);
+        let out_entrypoint = match &entrypoint {
+            Some(e) => Some(e.clone()),
+            None => ArgvPart::of(&image.entrypoint, ArgvFrom::Image),
+        };
+        if command.is_none() && entrypoint.is_none() {
+            command = ArgvPart::of(&image.cmd, ArgvFrom::Image);
+        }
+        let empty = |p: &Option<ArgvPart>| p.as_ref().is_none_or(|p| p.words.value.is_empty());
+        if empty(&out_entrypoint) && empty(&command) && entrypoint.is_none() && image.shell {
+            command = ArgvPart::of(&[DEFAULT_SHELL.to_string()], ArgvFrom::Shell);
+        }
+        Argv {
+            entrypoint: out_entrypoint,
+            command,
+        }
+    }
+
+    /// The argv: the entrypoint's words, then the command's. Its span is that of the part
+    /// that names the program, when the spec gave it.
+    fn joined(&self) -> Spanned<Vec<String>> {
+        let parts = [&self.entrypoint, &self.command];
+        let mut words = Vec::new();
+        let mut span = None;
+        for p in parts.into_iter().flatten() {
+            if words.is_empty() && !p.words.value.is_empty() {
+                span = p.words.span;
+            }
+            words.extend(p.words.value.iter().cloned());
+        }
+        Spanned::new(words, span)
+    }
 }
 
 /// The process values a spec or the command line set (see [`Process::given`]).
@@ -342,4 +442,83 @@ pub enum MountKind {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Rootfs {
     pub readonly: Spanned<bool>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(w: &[&str]) -> Vec<String> {
+        w.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn given(w: &[&str]) -> Option<ArgvPart> {
+        Some(ArgvPart::given(Spanned::new(
+            words(w),
+            Some(Span::new(1, 2)),
+        )))
+    }
+
+    /// The argv and where its parts came from, for a plan's parts over an image's.
+    fn joined(argv: Argv, ep: &[&str], cmd: &[&str], shell: bool) -> (Vec<String>, Argv) {
+        let image = ImageDefaults {
+            entrypoint: words(ep),
+            cmd: words(cmd),
+            shell,
+            ..ImageDefaults::default()
+        };
+        let a = argv.with_image(&image);
+        (a.joined().value, a)
+    }
+
+    #[test]
+    fn the_argv_is_made_as_docker_makes_it() {
+        let none = Argv::default();
+        let (v, a) = joined(none.clone(), &["ep"], &["cmd"], true);
+        assert_eq!(v, ["ep", "cmd"]);
+        assert_eq!(a.entrypoint.map(|p| p.from), Some(ArgvFrom::Image));
+        // A command given replaces the image's, after its entrypoint.
+        let cmd = Argv {
+            command: given(&["x"]),
+            ..Argv::default()
+        };
+        assert_eq!(joined(cmd, &["ep"], &["cmd"], true).0, ["ep", "x"]);
+        // An entrypoint given drops the image's command; an empty one clears it.
+        let ep = Argv {
+            entrypoint: given(&["e"]),
+            ..Argv::default()
+        };
+        assert_eq!(joined(ep, &["ep"], &["cmd"], true).0, ["e"]);
+        let cleared = Argv {
+            entrypoint: given(&[]),
+            command: given(&["c"]),
+        };
+        assert_eq!(joined(cleared, &["ep"], &["cmd"], true).0, ["c"]);
+        // Nothing anywhere: the shell, when the image has one; else nothing.
+        let (v, a) = joined(none.clone(), &[], &[], true);
+        assert_eq!(v, [DEFAULT_SHELL]);
+        assert_eq!(a.command.map(|p| p.from), Some(ArgvFrom::Shell));
+        assert!(joined(none, &[], &[], false).0.is_empty());
+        // An entrypoint cleared with no command runs nothing, not the shell.
+        let bare = Argv {
+            entrypoint: given(&[]),
+            ..Argv::default()
+        };
+        assert!(joined(bare, &[], &[], true).0.is_empty());
+    }
+
+    #[test]
+    fn the_argv_points_at_the_part_that_names_the_program_and_is_made_once() {
+        let cmd = Argv {
+            command: given(&["x"]),
+            ..Argv::default()
+        };
+        let (_, a) = joined(cmd.clone(), &[], &["cmd"], false);
+        assert_eq!(a.joined().span, Some(Span::new(1, 2)));
+        let (_, a) = joined(cmd, &["ep"], &["cmd"], false);
+        assert_eq!(a.joined().span, None, "the image's entrypoint names it");
+        // Made again over another image, the first image's parts do not count as given.
+        let (_, first) = joined(Argv::default(), &["ep"], &["cmd"], false);
+        assert_eq!(joined(first, &["other"], &["c2"], false).0, ["other", "c2"]);
+    }
 }

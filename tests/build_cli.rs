@@ -474,14 +474,12 @@ run = "id -u > /tmp/uid"
         let r = env.run(["run", "--rm", "cfg:1"]);
         r.ok();
         assert_eq!(r.stdout, "prod from /srv as 1000\n", "{:?}", env.who);
+        // The words after the image replace its command and go to its `sh -c` entrypoint.
         let r = env.run([
             "run",
             "--rm",
             "cfg:1",
-            "cat",
-            "/srv/mode.txt",
-            "/srv/pwd.txt",
-            "/tmp/uid",
+            "cat /srv/mode.txt /srv/pwd.txt /tmp/uid",
         ]);
         assert_eq!(
             r.stdout, "prod\n/srv\n1000\n",

@@ -109,7 +109,7 @@ fn an_unset_variable_is_an_error_at_its_span_and_dollar_dollar_is_a_dollar() {
         let p = json(&r);
         assert_eq!(p["plan"]["hostname"], "den");
         assert_eq!(
-            p["plan"]["process"]["args"],
+            p["plan"]["process"]["command"]["words"],
             serde_json::json!(["echo", "$X", "xpe"])
         );
         // A broken .env found beside the spec warns, naming its line; a named one is an error.

@@ -41,7 +41,8 @@ fn an_image_without_a_command_runs_its_shell() {
         let r = env.run(["plan", spec.to_str().unwrap()]);
         r.ok();
         assert!(
-            r.stdout.contains("/bin/sh when it has none"),
+            r.stdout
+                .contains(r#"cmd        ["/bin/sh"] from the default shell"#),
             "{}",
             r.stdout
         );

@@ -55,7 +55,8 @@ fn plan_prints_the_plan_up_runs_with_image_defaults_name_and_command() {
             format!("[box]\nimage = \"{image}\"\nenv = {{ FROM_SPEC = \"yes\" }}\n"),
         );
         let spec = spec.to_str().unwrap();
-        let cases: [(&str, &[&str]); 2] = [("given", &["--", "/bin/sleep", "31"]), ("imaged", &[])];
+        // `-- CMD` replaces the image's command and keeps its entrypoint.
+        let cases: [(&str, &[&str]); 2] = [("given", &["--", "31"]), ("imaged", &[])];
         for (name, command) in cases {
             let mut flags = vec!["--name", name];
             flags.extend_from_slice(command);
@@ -78,7 +79,7 @@ fn plan_prints_the_plan_up_runs_with_image_defaults_name_and_command() {
             let want: Vec<&str> = if command.is_empty() {
                 vec!["/bin/sleep", "30"]
             } else {
-                command[1..].to_vec()
+                vec!["/bin/sleep", "31"]
             };
             assert_eq!(p["args"], serde_json::json!(want), "{printed:#}");
             assert_eq!(printed["name"], name);
@@ -110,7 +111,9 @@ fn plan_prints_the_plan_up_runs_with_image_defaults_name_and_command() {
 fn run_flags_win_over_the_image_s_defaults() {
     for env in envs() {
         let image = load_image_with_defaults(&env);
-        let r = env.run(["run", "--rm", &image, "/bin/sh", "-c", "pwd; id -u"]);
+        // The image's entrypoint is /bin/sleep: `--entrypoint` runs the shell instead.
+        let sh = ["--entrypoint", "/bin/sh"];
+        let r = env.run(["run", "--rm", sh[0], sh[1], &image, "-c", "pwd; id -u"]);
         r.ok();
         assert_eq!(r.stdout, "/tmp\n1\n", "{:?}", env.who);
         let r = env.run([
@@ -120,8 +123,9 @@ fn run_flags_win_over_the_image_s_defaults() {
             "/etc",
             "-u",
             "0",
+            sh[0],
+            sh[1],
             &image,
-            "/bin/sh",
             "-c",
             "pwd; id -u",
         ]);

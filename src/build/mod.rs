@@ -702,6 +702,8 @@ fn run_step(
     let flags = RunFlags {
         name: Some(name.clone()),
         image: STEP_IMAGE.into(),
+        // As Docker's RUN: the step's argv alone, never after the image's entrypoint.
+        entrypoint: Some(String::new()),
         command: argv.to_vec(),
         network: Some(network.to_string()),
         ..RunFlags::default()

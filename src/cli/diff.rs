@@ -227,7 +227,19 @@ fn entries(side: &Side) -> BTreeMap<(String, String), (Value, Vec<String>)> {
     };
     put("box", "name", v(&p.name), &["box", "name"]);
     put("box", "image", v(&p.image), &["box", "image"]);
-    put("box", "command", v(&p.process.args), &["box", "command"]);
+    let words = |part: &Option<foxbox::plan::ArgvPart>| v(&part.as_ref().map(|p| &p.words));
+    put(
+        "box",
+        "entrypoint",
+        words(&p.process.argv.entrypoint),
+        &["box", "entrypoint"],
+    );
+    put(
+        "box",
+        "command",
+        words(&p.process.argv.command),
+        &["box", "command"],
+    );
     put("box", "workdir", v(&p.process.cwd), &["box", "workdir"]);
     put("box", "user", v(&p.process.user), &["box", "user"]);
     put("box", "hostname", v(&p.hostname), &["box", "hostname"]);

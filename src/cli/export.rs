@@ -45,7 +45,7 @@ pub fn run(a: ExportArgs, ctx: &Ctx) -> CmdResult {
     let path = a.spec.unwrap_or_else(|| PathBuf::from("Foxbox.toml"));
     let overrides = Overrides {
         name: a.name,
-        command: Vec::new(),
+        ..Overrides::default()
     };
     let plan = super::plan::load_plan(&path, &overrides, ctx)?;
     let color = ctx.color_stderr();

@@ -4,7 +4,9 @@ use clap::Args;
 
 use foxbox::diag::{self, codes, RenderOptions};
 use foxbox::exec::steps::{self, Side};
-use foxbox::plan::{Enforce, ImageRef, MountKind, NetMode, Plan, Seccomp};
+use foxbox::plan::{
+    ArgvFrom, ArgvPart, BoxPlan, Enforce, ImageRef, MountKind, NetMode, Plan, Seccomp,
+};
 use foxbox::spec::{self, units::format_size, Overrides};
 
 use super::{CmdResult, Ctx, Failure, Format};
@@ -27,6 +29,9 @@ pub struct PlanArgs {
     /// Name of the box (as `up --name`).
     #[arg(long)]
     pub name: Option<String>,
+    /// Entrypoint to run instead of the spec's or the image's (as `up --entrypoint`).
+    #[arg(long, value_name = "PROGRAM|JSON")]
+    pub entrypoint: Option<String>,
     /// Command to run instead of the spec's (as `up -- CMD`).
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -37,23 +42,10 @@ pub fn run(a: PlanArgs, ctx: &Ctx) -> CmdResult {
     let overrides = Overrides {
         name: a.name,
         command: a.command,
+        entrypoint: entrypoint_override(a.entrypoint.as_deref())?,
     };
     let plan = load_plan(&path, &overrides, ctx)?;
-    // What `up` runs: the plan with the image's defaults, when the image is stored.
-    let boxed = match foxbox::runner::box_plan::preview(&ctx.paths()?, &plan) {
-        Ok(b) => b,
-        Err(e) => {
-            super::err(&format!("warning: cannot read the image store: {e}\n"));
-            None
-        }
-    };
-    if boxed.is_none() {
-        super::err(&format!(
-            "note: {} is not in the image store: its defaults (command, workdir, user, env) \
-             are not shown\n",
-            foxbox::runner::image_label(&plan.image.value)
-        ));
-    }
+    let boxed = preview(&plan, ctx)?;
     let plan = boxed.as_deref().unwrap_or(&plan);
     if a.exec {
         return exec_steps(&path, plan, a.format);
@@ -93,6 +85,26 @@ pub fn run(a: PlanArgs, ctx: &Ctx) -> CmdResult {
     Ok(0)
 }
 
+/// What `up` (or `run`) would run: the plan with the image's defaults, when the image is
+/// stored; else a note on stderr that they are not shown.
+pub(super) fn preview(plan: &Plan, ctx: &Ctx) -> Result<Option<BoxPlan>, Failure> {
+    let boxed = match foxbox::runner::box_plan::preview(&ctx.paths()?, plan) {
+        Ok(b) => b,
+        Err(e) => {
+            super::err(&format!("warning: cannot read the image store: {e}\n"));
+            None
+        }
+    };
+    if boxed.is_none() {
+        super::err(&format!(
+            "note: {} is not in the image store: its defaults (command, workdir, user, env) \
+             are not shown\n",
+            foxbox::runner::image_label(&plan.image.value)
+        ));
+    }
+    Ok(boxed)
+}
+
 /// `plan --exec`: the step list of a process `foxbox exec` starts in a box of this plan.
 fn exec_steps(path: &Path, plan: &Plan, format: Format) -> CmdResult {
     let list = match foxbox::runner::exec_request::plan_steps(plan) {
@@ -122,6 +134,15 @@ fn exec_steps(path: &Path, plan: &Plan, format: Format) -> CmdResult {
         }
     }
     Ok(0)
+}
+
+/// `--entrypoint` of `up` and `plan`, read as `run`'s.
+pub(super) fn entrypoint_override(ep: Option<&str>) -> Result<Option<Vec<String>>, Failure> {
+    ep.map(|ep| {
+        spec::flags::entrypoint_words(ep)
+            .map_err(|e| failure!(codes::spec::BAD_FLAG, help = e.help, "{}", e.message))
+    })
+    .transpose()
 }
 
 /// Load a spec for a command that goes on to use the plan (`plan`, `up`): warnings are
@@ -166,14 +187,15 @@ pub(super) fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> Stri
             ImageRef::Tarball { path } => format!("tarball {}", path.display()),
         },
     );
-    row(
-        "command",
-        if plan.process.args.value.is_empty() {
-            "(the image's default; /bin/sh when it has none)".into()
-        } else {
-            format!("{:?}", plan.process.args.value)
-        },
-    );
+    row("command", argv_line(plan));
+    for (key, part) in [
+        ("entrypoint", &plan.process.argv.entrypoint),
+        ("cmd", &plan.process.argv.command),
+    ] {
+        if let Some(line) = argv_part_line(plan, key, part.as_ref()) {
+            row("", line);
+        }
+    }
     row("user", plan.process.user.value.to_string());
     row("workdir", plan.process.cwd.value.display().to_string());
     row(
@@ -329,6 +351,53 @@ pub(super) fn human(path: &Path, plan: &Plan, steps: &[steps::StepDesc]) -> Stri
     out.push_str("\nsteps\n");
     out.push_str(&step_lines(steps));
     out
+}
+
+/// The argv the box runs; empty when the image (not in the store) decides.
+fn argv_line(plan: &Plan) -> String {
+    let p = &plan.process;
+    if !p.args.value.is_empty() {
+        return format!("{:?}", p.args.value);
+    }
+    let given = |part: &Option<ArgvPart>| part.as_ref().map(|p| p.words.value.clone());
+    match (given(&p.argv.entrypoint), given(&p.argv.command)) {
+        // The image's command is dropped: the argv is known without the image.
+        (Some(mut e), c) => {
+            e.extend(c.unwrap_or_default());
+            format!("{e:?}")
+        }
+        (None, Some(c)) => format!("{c:?} after the image's entrypoint"),
+        (None, None) => "(the image's entrypoint and command; /bin/sh when it has none)".into(),
+    }
+}
+
+/// Where one part of the argv came from: `entrypoint ["x"] from box.entrypoint`.
+fn argv_part_line(plan: &Plan, key: &str, part: Option<&ArgvPart>) -> Option<String> {
+    let given = plan.process.argv.entrypoint.as_ref();
+    let given = given.is_some_and(|e| e.from == ArgvFrom::Given);
+    let flags = matches!(plan.origin, foxbox::plan::Origin::CommandLine);
+    let (spec_key, image_key) = match (key, flags) {
+        ("entrypoint", false) => ("`box.entrypoint`", "ENTRYPOINT"),
+        ("entrypoint", true) => ("`--entrypoint`", "ENTRYPOINT"),
+        (_, false) => ("`box.command`", "CMD"),
+        (_, true) => ("the command line", "CMD"),
+    };
+    let Some(part) = part else {
+        return (key == "cmd" && given).then(|| {
+            let ep = if flags {
+                "`--entrypoint`"
+            } else {
+                "`box.entrypoint`"
+            };
+            format!("{key:<10} none: {ep} drops the image's CMD")
+        });
+    };
+    let from = match part.from {
+        ArgvFrom::Given => spec_key.to_string(),
+        ArgvFrom::Image => format!("the image's {image_key}"),
+        ArgvFrom::Shell => "the default shell: nothing else names a command".to_string(),
+    };
+    Some(format!("{key:<10} {:?} from {from}", part.words.value))
 }
 
 fn step_lines(steps: &[steps::StepDesc]) -> String {

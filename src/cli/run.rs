@@ -27,9 +27,10 @@ pub struct RunArgs {
     /// subordinate range around it, and the box runs as it unless -u says otherwise.
     #[arg(long, value_name = "MODE")]
     pub userns: Option<String>,
-    /// Run this program instead of the image's entrypoint (a JSON array for several words);
-    /// the command after the image gives its arguments.
-    #[arg(long, value_name = "CMD")]
+    /// Run this program instead of the image's entrypoint (a JSON array for several words;
+    /// '' clears it). As podman's, it drops the image's command: the command after the image
+    /// gives its arguments.
+    #[arg(long, value_name = "PROGRAM|JSON")]
     pub entrypoint: Option<String>,
     /// Working directory inside the box.
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
@@ -122,7 +123,7 @@ pub struct RunArgs {
     pub pull: super::Pull,
     /// Image: a stored name[:tag][@sha256:...] or a path to a .tar/.tar.gz rootfs.
     pub image: String,
-    /// Command and arguments (default: the image's).
+    /// Command and arguments, after the image's entrypoint (default: the image's command).
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     pub command: Vec<String>,
 }

@@ -90,17 +90,20 @@ pub fn dry_run(a: &RunArgs, ctx: &Ctx) -> CmdResult {
         return Ok(0);
     }
     let plan = plan_from_args(a, ctx)?;
-    let steps = foxbox::exec::steps::describe(&plan);
+    // What `run` would start, as `foxbox plan` shows a spec's.
+    let boxed = super::plan::preview(&plan, ctx)?;
+    let plan = boxed.as_deref().unwrap_or(&plan);
+    let steps = foxbox::exec::steps::describe(plan);
     match format {
         DryRunFormat::Json => {
-            let v = serde_json::json!({ "plan": &plan, "steps": &steps });
+            let v = serde_json::json!({ "plan": plan, "steps": &steps });
             let text = serde_json::to_string_pretty(&v)
                 .map_err(|e| failure!(codes::cli::OUTPUT, "{e}"))?;
             super::out(&format!("{text}\n"));
         }
         _ => super::out(&super::plan::human(
             std::path::Path::new("the command line"),
-            &plan,
+            plan,
             &steps,
         )),
     }

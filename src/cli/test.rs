@@ -319,7 +319,9 @@ fn spawn(exe: &Path, ctx: &Ctx, spec: &Path, t: &SmokeTest) -> std::io::Result<C
     if let Some(root) = &ctx.root {
         c.arg("--root").arg(root);
     }
-    c.args(["--color", "never", "up", "--rm"])
+    // A test's command is the whole argv: the spec's or the image's entrypoint is not put
+    // before it.
+    c.args(["--color", "never", "up", "--rm", "--entrypoint", ""])
         .arg(spec)
         .arg("--")
         .args(box_args(t))

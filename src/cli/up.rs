@@ -41,7 +41,12 @@ pub struct UpArgs {
     /// explicitly, as Compose's flag does.
     #[arg(long)]
     pub build: bool,
-    /// Command to run instead of the spec's.
+    /// Run this instead of the spec's or the image's entrypoint, as `run --entrypoint`: a
+    /// program, or a JSON array; '' clears it. The image's command is dropped: give one
+    /// after `--`.
+    #[arg(long, value_name = "PROGRAM|JSON")]
+    pub entrypoint: Option<String>,
+    /// Command to run instead of the spec's (after the entrypoint, the spec's or the image's).
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
 }
@@ -53,6 +58,7 @@ pub fn run(a: UpArgs, ctx: &Ctx) -> CmdResult {
     let overrides = Overrides {
         name: a.name,
         command: a.command,
+        entrypoint: super::plan::entrypoint_override(a.entrypoint.as_deref())?,
     };
     let plan = super::plan::load_plan(&path, &overrides, ctx)?;
     if a.build || foxbox::spec::build::has_recipe(&path) {

@@ -57,11 +57,8 @@ impl<'a> Proc<'a> {
     fn of_launch(launch: &'a Launch<'a>, seccomp: Option<&'a Program>) -> Proc<'a> {
         let plan = launch.plan;
         Proc {
-            args: if plan.process.args.value.is_empty() {
-                &launch.default_args
-            } else {
-                &plan.process.args.value
-            },
+            // The box's whole argv: the runner's plan has its image's joined in.
+            args: &plan.process.args.value,
             env: &plan.process.env,
             hostname: &launch.hostname,
             cwd: &plan.process.cwd.value,

@@ -32,8 +32,6 @@ pub struct Launch<'a> {
     pub rootfs: BoxRootfs,
     /// The box's hostname (the plan's, else the box's name).
     pub hostname: String,
-    /// The command when the plan names none (the image's).
-    pub default_args: Vec<String>,
     /// Host directories of the named volumes the plan mounts.
     pub volumes: HashMap<String, PathBuf>,
     /// Give the box a pty (its own devpts) and relay it.
@@ -79,7 +77,6 @@ impl<'a> Launch<'a> {
             plan,
             rootfs,
             hostname,
-            default_args: Vec::new(),
             volumes: HashMap::new(),
             tty: false,
             id_maps: IdMaps::for_caller(),

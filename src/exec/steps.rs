@@ -490,10 +490,11 @@ fn process_steps(v: &mut Vec<Step>, p: &ProcessShape<'_>, fox: Option<FoxSteps>)
             "report ready, then wait until `start` opens the gate",
         ));
     }
-    let command = if p.args.is_empty() && fox.is_none() {
-        "the command given to `foxbox exec`".to_string()
-    } else {
-        format!("{:?}", p.args)
+    let command = match (p.args.is_empty(), fox.is_none()) {
+        (true, true) => "the command given to `foxbox exec`".to_string(),
+        // A spec's plan whose image (not read yet) completes the argv.
+        (true, false) => "the argv the image's entrypoint and command complete".to_string(),
+        _ => format!("{:?}", p.args),
     };
     v.push(step(A::Exec, "exec", Child, command).at(p.args_span));
 }
@@ -560,6 +561,7 @@ mod tests {
             }),
             process: Process {
                 args: Spanned::bare(vec!["true".into()]),
+                argv: Default::default(),
                 env: Vec::new(),
                 cwd: Spanned::bare(PathBuf::from("/")),
                 user: Spanned::bare(User::Id { uid: 0, gid: None }),

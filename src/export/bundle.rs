@@ -203,7 +203,7 @@ pub fn seccomp_for(profile: &Profile, caps: CapSet) -> Result<LinuxSeccomp, Expo
 /// The runtime-spec config of a box of `plan`, and a warning for each thing of the plan a
 /// bundle cannot carry (at its spec line).
 pub fn config_from_plan(
-    plan: &Plan,
+    plan: &BoxPlan,
     cx: &BundleContext,
 ) -> Result<(Spec, Vec<Diagnostic>), ExportError> {
     let mut warnings = Vec::new();
@@ -263,11 +263,13 @@ pub fn config_from_plan(
             env.push((k.to_string(), v));
         }
     }
-    let args = if p.args.value.is_empty() {
-        vec!["/bin/sh".to_string()]
-    } else {
-        p.args.value.clone()
-    };
+    // The image's entrypoint and command joined with the plan's, as a box runs them.
+    let args = p.args.value.clone();
+    if args.is_empty() {
+        return Err(ExportError::Other(
+            "no command: the spec names none, the image has no default and no /bin/sh".into(),
+        ));
+    }
     let all = plan.capabilities.value;
     // uid 0 gets the box's set in all five; any other uid the added ones (bounding: all).
     let others = if cx.uid == 0 {
@@ -734,7 +736,12 @@ mod tests {
     }
 
     fn json(p: &Plan, c: &BundleContext) -> (serde_json::Value, Vec<Diagnostic>) {
-        let (spec, w) = config_from_plan(p, c).unwrap();
+        let image = crate::plan::ImageDefaults {
+            shell: true,
+            ..Default::default()
+        };
+        let p = BoxPlan::new(p.clone(), &image, (0, 0));
+        let (spec, w) = config_from_plan(&p, c).unwrap();
         (
             serde_json::from_str(&config_json(&spec).unwrap()).unwrap(),
             w,

@@ -67,6 +67,8 @@ struct Container {
     image: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     command: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    args: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     env: Vec<EnvVar>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -213,6 +215,22 @@ fn cpu_quantity(cores: f64) -> String {
     }
 }
 
+/// A container's `command` and `args`: Kubernetes' names for the entrypoint and Docker's
+/// `CMD`, with the same rules (a `command` alone drops the image's `CMD`, `args` alone keep
+/// its `ENTRYPOINT`). An empty `command` means the image's there, so an entrypoint the spec
+/// clears makes its command the whole argv.
+fn command_and_args(p: &crate::plan::Process) -> (Option<Vec<String>>, Option<Vec<String>>) {
+    let words = |part: &Option<crate::plan::ArgvPart>| {
+        part.as_ref()
+            .filter(|p| p.from == crate::plan::ArgvFrom::Given)
+            .map(|p| p.words.value.clone())
+    };
+    match (words(&p.argv.entrypoint), words(&p.argv.command)) {
+        (Some(e), c) if e.is_empty() => (c, None),
+        (e, c) => (e, c),
+    }
+}
+
 /// The Pod for `plan`; `boxed` is the same plan with its image's defaults, when the image is
 /// in the store (only its PATH is used: the node applies the image's defaults). `image` replaces the plan's image reference (the one pushed to a
 /// registry the cluster pulls from); `fallback_name` names the Pod when the plan has no name
@@ -256,7 +274,7 @@ pub fn pod_from_plan(
     }
 
     let p = &plan.process;
-    let command = (!p.args.value.is_empty()).then(|| p.args.value.clone());
+    let (command, args) = command_and_args(p);
     // foxbox's default PATH yields to the image's (when the image is known here); the rest
     // of the image's environment is the image's business on the node too.
     let image_path = boxed.and_then(|b| {
@@ -505,6 +523,7 @@ pub fn pod_from_plan(
         name: name.clone(),
         image,
         command,
+        args,
         env,
         working_dir,
         tty: (p.tty == Some(true)).then_some(true),
@@ -622,5 +641,33 @@ mod tests {
             Err(ExportError::Image(_))
         ));
         assert!(pod_from_plan(&tarball, None, Some("reg/x:1"), "x").is_ok());
+    }
+
+    #[test]
+    fn entrypoint_is_command_and_command_is_args() {
+        let pod = |keys: &str| {
+            let p = plan(&format!("[box]\nimage = \"busybox\"\n{keys}"));
+            let y = pod_from_plan(&p, None, None, "x").unwrap().yaml;
+            let v: serde_norway::Value = serde_norway::from_str(&y).unwrap();
+            let c = &v["spec"]["containers"][0];
+            let get = |k: &str| {
+                c.get(k)
+                    .map(|l| serde_norway::from_value::<Vec<String>>(l.clone()).unwrap())
+            };
+            (get("command"), get("args"))
+        };
+        let v = |w: &[&str]| Some(w.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(pod(""), (None, None));
+        assert_eq!(pod("command = [\"a\", \"b\"]"), (None, v(&["a", "b"])));
+        assert_eq!(pod("entrypoint = [\"ep\"]"), (v(&["ep"]), None));
+        assert_eq!(
+            pod("entrypoint = [\"ep\"]\ncommand = [\"a\"]"),
+            (v(&["ep"]), v(&["a"]))
+        );
+        assert_eq!(
+            pod("entrypoint = \"run it\"\n"),
+            (v(&["/bin/sh", "-c", "run it"]), None)
+        );
+        assert_eq!(pod("entrypoint = []\ncommand = [\"a\"]"), (v(&["a"]), None));
     }
 }

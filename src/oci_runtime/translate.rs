@@ -498,6 +498,7 @@ pub fn translate(
         }),
         process: Process {
             args: Spanned::bare(args),
+            argv: Default::default(),
             env,
             cwd: Spanned::bare(cwd.clone()),
             user: Spanned::bare(User::Id {

@@ -5,15 +5,16 @@ use crate::image::{Image, ImageConfig, Store};
 use crate::plan::{BoxPlan, ImageDefaults, ImageRef, Plan};
 use crate::store::paths::Paths;
 
-/// What a box of this image gets unless its plan says otherwise.
-pub fn image_defaults(c: &ImageConfig) -> ImageDefaults {
-    let mut command = c.entrypoint.clone();
-    command.extend(c.cmd.iter().cloned());
+/// What a box of an image with config `c` gets unless its plan says otherwise; `shell`:
+/// the image has [`crate::plan::DEFAULT_SHELL`].
+pub fn image_defaults(c: &ImageConfig, shell: bool) -> ImageDefaults {
     ImageDefaults {
         workdir: c.workdir.clone(),
         user: c.user.clone(),
         env: c.env.clone(),
-        command,
+        entrypoint: c.entrypoint.clone(),
+        cmd: c.cmd.clone(),
+        shell,
     }
 }
 
@@ -27,17 +28,19 @@ pub fn caller_ids() -> (u32, u32) {
 
 /// The plan a box of `image` runs.
 pub fn box_plan(plan: &Plan, image: &Image) -> BoxPlan {
-    BoxPlan::new(plan.clone(), &image_defaults(&image.config), caller_ids())
+    let defaults = image_defaults(&image.config, crate::image::rootfs::has_shell(image));
+    BoxPlan::new(plan.clone(), &defaults, caller_ids())
 }
 
 /// The plan a box started now would run, as far as this host knows without changing
 /// anything: `None` when the image is not in the store (it is pulled when a box starts).
-/// A rootfs tarball brings no defaults, imported or not.
+/// A rootfs tarball brings no defaults, imported or not (whether it has a shell is known
+/// once it is imported: the argv stays empty here when the plan names none).
 pub fn preview(paths: &Paths, plan: &Plan) -> Result<Option<BoxPlan>, crate::image::ImageError> {
     match &plan.image.value {
         ImageRef::Tarball { .. } => Ok(Some(BoxPlan::new(
             plan.clone(),
-            &image_defaults(&ImageConfig::default()),
+            &image_defaults(&ImageConfig::default(), false),
             caller_ids(),
         ))),
         ImageRef::Stored(n) => {

@@ -150,24 +150,6 @@ pub fn image_label(r: &ImageRef) -> String {
     }
 }
 
-/// The shell a box runs when neither its spec nor its image names a command (a rootfs
-/// tarball has no config), as the original tool's `run IMAGE` did.
-pub const DEFAULT_SHELL: &str = "/bin/sh";
-
-/// The command the box runs: the plan's, else the image's entrypoint + cmd, else
-/// [`DEFAULT_SHELL`] when the image has it.
-pub fn effective_command(plan: &Plan, image: &Image) -> Vec<String> {
-    if !plan.process.args.value.is_empty() {
-        return plan.process.args.value.clone();
-    }
-    let mut v = image.config.entrypoint.clone();
-    v.extend(image.config.cmd.iter().cloned());
-    if v.is_empty() && crate::image::rootfs::has_shell(image) {
-        v.push(DEFAULT_SHELL.to_string());
-    }
-    v
-}
-
 /// The plan with each forward that asked for any host port given a free one, so that the
 /// helper, the box's record, `ps` and `port` all use the port picked.
 fn with_host_ports(plan: Plan) -> Result<Plan, crate::net::NetError> {
@@ -216,7 +198,7 @@ pub fn prepare_image(
 ) -> Result<ReadyBox, RunError> {
     let with_ports = with_host_ports(plan.clone()).map_err(port_error(plan))?;
     let plan = &box_plan::box_plan(&with_ports, &image);
-    let command = effective_command(plan, &image);
+    let command = plan.process.args.value.clone();
     if command.is_empty() {
         return Err(RunError {
             diagnostics: vec![Diagnostic::error(
@@ -224,7 +206,9 @@ pub fn prepare_image(
                 "no command: the spec names none, the image has no default and no /bin/sh",
             )
             .with_span(plan.process.args.span.or(plan.image.span))
-            .with_help("set box.command, or give the command after the image")],
+            .with_help(
+                "set `box.command` (or `box.entrypoint`), or give the command after the image",
+            )],
             exit: 125,
         });
     }
@@ -414,7 +398,6 @@ impl ReadyBox {
         let plan = &self.plan;
         let config = &self.life.entry().config;
         let mut l = Launch::new(plan, self.rootfs.clone(), &config.name);
-        l.default_args = config.command.clone();
         l.volumes = self.volumes.clone();
         l.seccomp = self.seccomp.as_ref();
         l.holder = holder::get(&paths.runtime, &l.id_maps);

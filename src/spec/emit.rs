@@ -35,14 +35,12 @@ pub fn to_toml(raw: &RawSpec, base_dir: &Path) -> String {
                 }
             }),
         );
-        put(
-            &mut t,
-            "command",
-            b.command.as_ref().map(|c| match &c.value {
-                RawCommand::Argv(a) => strings(a),
-                RawCommand::Shell(s) => text(s),
-            }),
-        );
+        let command = |c: &Sp<RawCommand>| match &c.value {
+            RawCommand::Argv(a) => strings(a),
+            RawCommand::Shell(s) => text(s),
+        };
+        put(&mut t, "entrypoint", b.entrypoint.as_ref().map(command));
+        put(&mut t, "command", b.command.as_ref().map(command));
         put(
             &mut t,
             "workdir",

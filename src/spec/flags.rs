@@ -62,12 +62,13 @@ pub struct RunFlags {
     pub init: bool,
     /// `--userns`: podman's `keep-id[:uid=N,gid=N]`; its other modes are refused.
     pub userns: Option<String>,
-    /// `--entrypoint`: a program, or a JSON array (`["/bin/sh","-c"]`); the command's words
-    /// follow it, and the image's entrypoint and command are not used.
+    /// `--entrypoint`: a program, or a JSON array (`["/bin/sh","-c"]`); `''` clears the
+    /// image's. It replaces the image's entrypoint and drops the image's command: the
+    /// command's words (if any) follow it, as podman's.
     pub entrypoint: Option<String>,
     /// The image: a stored reference or a tarball path.
     pub image: String,
-    /// The command and its arguments (empty: the image's).
+    /// The command and its arguments, after the image's entrypoint (empty: the image's).
     pub command: Vec<String>,
 }
 
@@ -107,6 +108,29 @@ pub fn parse_env_file(text: &str) -> Result<Vec<String>, (usize, String)> {
     Ok(out)
 }
 
+/// Why an `--entrypoint` value cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntrypointError {
+    pub message: String,
+    pub help: &'static str,
+}
+
+/// The words of podman's `--entrypoint` (`run`, `up`, `plan`): a JSON array of strings, else
+/// one program (spaces and all); `''` (or `[]`) clears the image's entrypoint.
+pub fn entrypoint_words(ep: &str) -> Result<Vec<String>, EntrypointError> {
+    if ep.trim_start().starts_with('[') {
+        return serde_json::from_str::<Vec<String>>(ep).map_err(|e| EntrypointError {
+            message: format!("`--entrypoint {ep}` is not a JSON array of strings ({e})"),
+            help: r#"write e.g. `--entrypoint '["/bin/sh","-c"]'`, or one program: `--entrypoint /bin/sh`"#,
+        });
+    }
+    Ok(if ep.is_empty() {
+        Vec::new()
+    } else {
+        vec![ep.to_string()]
+    })
+}
+
 /// Check `run` flags and resolve them into a plan. `base_dir` anchors relative host paths (the
 /// caller's working directory); `caller_env` looks up `-e KEY` values.
 pub fn check_run_flags(
@@ -141,6 +165,7 @@ const KEY_TO_FLAG: &[(&str, &str)] = &[
     ("`box.name`", "`--name`"),
     ("`box.image`", "the image"),
     ("`box.command`", "the command"),
+    ("`box.entrypoint`", "`--entrypoint`"),
     ("`box.workdir`", "`--workdir`"),
     ("`box.user`", "`--user`"),
     ("`box.hostname`", "`--hostname`"),
@@ -448,18 +473,17 @@ impl Builder {
             security.userns = Some(Sp::new(u.clone(), at.span));
             security_span.get_or_insert(at.span);
         }
-        let mut args: Vec<Sp<String>> = Vec::new();
         if let Some(ep) = &f.entrypoint {
             let at = self.add("--entrypoint", ep);
-            args = self.entrypoint(ep, at, f.command.is_empty());
+            bx.entrypoint = self.entrypoint(ep, at, f.command.is_empty());
         }
         let image_at = self.add("", &f.image);
         bx.image = Some(Sp::new(f.image.clone(), image_at.span));
-        args.extend(
-            f.command
-                .iter()
-                .map(|a| Sp::new(a.clone(), self.add("", a).span)),
-        );
+        let args: Vec<Sp<String>> = f
+            .command
+            .iter()
+            .map(|a| Sp::new(a.clone(), self.add("", a).span))
+            .collect();
         if !args.is_empty() {
             let span = Span::new(args[0].span.start, self.text.len());
             bx.command = Some(Sp::new(RawCommand::Argv(args), span));
@@ -481,34 +505,26 @@ impl Builder {
         }
     }
 
-    /// podman's `--entrypoint`: a JSON array is the argv's start, anything else one program.
-    fn entrypoint(&mut self, ep: &str, at: At, no_command: bool) -> Vec<Sp<String>> {
-        let words: Vec<String> = if ep.trim_start().starts_with('[') {
-            match serde_json::from_str::<Vec<String>>(ep) {
-                Ok(w) => w,
-                Err(e) => {
-                    self.bad(
-                        at.span,
-                        format!("`--entrypoint {ep}` is not a JSON array of strings ({e})"),
-                        r#"write e.g. `--entrypoint '["/bin/sh","-c"]'`, or one program: `--entrypoint /bin/sh`"#,
-                    );
-                    return Vec::new();
-                }
+    /// podman's `--entrypoint` as `box.entrypoint`.
+    fn entrypoint(&mut self, ep: &str, at: At, no_command: bool) -> Option<Sp<RawCommand>> {
+        let words = match entrypoint_words(ep) {
+            Ok(w) => w,
+            Err(e) => {
+                self.bad(at.span, e.message, e.help);
+                return None;
             }
-        } else if ep.is_empty() {
-            Vec::new()
-        } else {
-            vec![ep.to_string()]
         };
         if words.is_empty() && no_command {
-            // The image's command would run without its entrypoint: say what to do instead.
+            // The image's command goes with its entrypoint: say what to run instead.
             self.bad(
                 at.span,
                 "an empty `--entrypoint` needs a command after the image".to_string(),
                 "give the command to run after the image, e.g. `--entrypoint '' busybox sh`",
             );
+            return None;
         }
-        words.into_iter().map(|w| Sp::new(w, at.span)).collect()
+        let words = words.into_iter().map(|w| Sp::new(w, at.span)).collect();
+        Some(Sp::new(RawCommand::Argv(words), at.span))
     }
 
     fn cap_list(&mut self, flag: &str, values: &[String]) -> Option<Sp<Vec<Sp<String>>>> {
@@ -789,25 +805,47 @@ exec = false
 
     #[test]
     fn entrypoint_starts_the_command() {
-        let argv = |ep: &str, cmd: &[&str]| {
+        // What a box of an image with ENTRYPOINT ["ep"] and CMD ["cmd"] runs.
+        let image = crate::plan::ImageDefaults {
+            entrypoint: vec!["ep".into()],
+            cmd: vec!["cmd".into()],
+            ..Default::default()
+        };
+        let argv = |ep: Option<&str>, cmd: &[&str]| {
             let r = check(RunFlags {
-                entrypoint: Some(ep.into()),
+                entrypoint: ep.map(Into::into),
                 image: "busybox".into(),
                 command: cmd.iter().map(|s| s.to_string()).collect(),
                 ..RunFlags::default()
             });
-            r.plan.map(|p| p.process.args.value).ok_or(r.diagnostics)
+            r.plan
+                .map(|p| {
+                    crate::plan::BoxPlan::new(p, &image, (0, 0))
+                        .process
+                        .args
+                        .value
+                        .clone()
+                })
+                .ok_or(r.diagnostics)
         };
-        assert_eq!(argv("/bin/echo", &["hi"]).unwrap(), ["/bin/echo", "hi"]);
-        assert_eq!(argv("/bin/sh -x", &[]).unwrap(), ["/bin/sh -x"]);
+        assert_eq!(argv(None, &[]).unwrap(), ["ep", "cmd"]);
+        assert_eq!(argv(None, &["a", "b"]).unwrap(), ["ep", "a", "b"]);
+        assert_eq!(argv(Some("/bin/echo"), &[]).unwrap(), ["/bin/echo"]);
         assert_eq!(
-            argv(r#"["/bin/sh","-c"]"#, &["echo x"]).unwrap(),
+            argv(Some("/bin/echo"), &["hi"]).unwrap(),
+            ["/bin/echo", "hi"]
+        );
+        assert_eq!(argv(Some("/bin/sh -x"), &[]).unwrap(), ["/bin/sh -x"]);
+        assert_eq!(
+            argv(Some(r#"["/bin/sh","-c"]"#), &["echo x"]).unwrap(),
             ["/bin/sh", "-c", "echo x"]
         );
-        assert_eq!(argv("", &["sh"]).unwrap(), ["sh"]);
-        let d = argv("", &[]).unwrap_err();
+        assert_eq!(argv(Some(""), &["sh"]).unwrap(), ["sh"]);
+        assert_eq!(argv(Some("[]"), &["sh"]).unwrap(), ["sh"]);
+        assert_eq!(argv(Some(r#"[""]"#), &["sh"]).unwrap(), ["sh"]);
+        let d = argv(Some(""), &[]).unwrap_err();
         assert!(d[0].message.contains("needs a command"), "{d:?}");
-        let d = argv("[1]", &[]).unwrap_err();
+        let d = argv(Some("[1]"), &[]).unwrap_err();
         assert!(d[0].message.contains("JSON array"), "{d:?}");
     }
 

@@ -125,8 +125,11 @@ pub const MAX_SPEC_BYTES: u64 = 1 << 20;
 pub struct Overrides {
     /// Replaces `box.name`.
     pub name: Option<String>,
-    /// Replaces `box.command` when not empty.
+    /// Replaces `box.command` when not empty (the entrypoint stays).
     pub command: Vec<String>,
+    /// Replaces `box.entrypoint` (`--entrypoint`, read by [`flags::entrypoint_words`]); empty
+    /// words clear it.
+    pub entrypoint: Option<Vec<String>>,
 }
 
 /// The span given to override values: they are not in the spec's text, so the resolver keeps
@@ -144,6 +147,13 @@ impl Overrides {
         };
         if let Some(n) = &self.name {
             b.value.name = Some(raw::Sp::new(n.clone(), COMMAND_LINE));
+        }
+        if let Some(words) = &self.entrypoint {
+            let words = words
+                .iter()
+                .map(|w| raw::Sp::new(w.clone(), COMMAND_LINE))
+                .collect();
+            b.value.entrypoint = Some(raw::Sp::new(raw::RawCommand::Argv(words), COMMAND_LINE));
         }
         if !self.command.is_empty() {
             let args = self
@@ -164,6 +174,7 @@ fn override_words(mut d: Diagnostic) -> Diagnostic {
         for (key, flag) in [
             ("`box.name`", "`--name`"),
             ("`box.command`", "the command after `--`"),
+            ("`box.entrypoint`", "`--entrypoint`"),
         ] {
             d.message = d.message.replace(key, flag);
         }

@@ -32,7 +32,17 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
 /// Top-level keys that are not sections: read by the composer ([`super::compose`]).
 pub const TOP_KEYS: &[&str] = &["extends", "env_file"];
 pub const BOX_KEYS: &[&str] = &[
-    "name", "image", "command", "workdir", "user", "hostname", "env", "tty", "init", "extends",
+    "name",
+    "image",
+    "entrypoint",
+    "command",
+    "workdir",
+    "user",
+    "hostname",
+    "env",
+    "tty",
+    "init",
+    "extends",
 ];
 pub const LIMITS_KEYS: &[&str] = &[
     "memory",
@@ -278,6 +288,7 @@ impl Cx {
             match k.get_ref().as_ref() {
                 "name" => b.name = self.string("box.name", v),
                 "image" => b.image = self.string("box.image", v),
+                "entrypoint" => b.entrypoint = self.command_in("box.entrypoint", v),
                 "command" => b.command = self.command(v),
                 "workdir" => b.workdir = self.string("box.workdir", v),
                 "user" => b.user = self.user(v),
@@ -639,15 +650,20 @@ impl Cx {
     }
 
     fn command(&mut self, v: &Val<'_>) -> Option<Sp<RawCommand>> {
+        self.command_in("box.command", v)
+    }
+
+    /// A command (`box.command`, `box.entrypoint`): an argv array or a shell string.
+    fn command_in(&mut self, what: &str, v: &Val<'_>) -> Option<Sp<RawCommand>> {
         match v.get_ref() {
             DeValue::String(s) => Some(Sp::new(RawCommand::Shell(s.to_string()), span_of(v))),
             DeValue::Array(a) => Some(Sp::new(
-                RawCommand::Argv(self.strings_in("box.command", a)),
+                RawCommand::Argv(self.strings_in(what, a)),
                 span_of(v),
             )),
             _ => {
                 self.wrong_type(
-                    "box.command",
+                    what,
                     v,
                     "an array of strings or a string",
                     Some("write e.g. `[\"/bin/sh\", \"-c\", \"echo hi\"]`".into()),

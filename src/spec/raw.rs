@@ -98,7 +98,13 @@ pub struct RawBox {
     /// rootfs tarball (relative paths are relative to the spec file's directory). Required.
     #[schemars(required)]
     pub image: Option<Sp<String>>,
-    /// The command: an argv array, or a string run through `/bin/sh -c`. Default: the image's.
+    /// The entrypoint (Compose's and Docker's): an argv array, or a string run through
+    /// `/bin/sh -c`. It replaces the image's `ENTRYPOINT` and drops the image's `CMD` (give
+    /// `command` too to keep arguments); `[]` or `""` clears the image's. Default: the image's.
+    pub entrypoint: Option<Sp<RawCommand>>,
+    /// The command: an argv array, or a string run through `/bin/sh -c`. It replaces the
+    /// image's `CMD` and follows the entrypoint (the image's, or `entrypoint`). Default: the
+    /// image's `CMD`, unless `entrypoint` is set.
     pub command: Option<Sp<RawCommand>>,
     /// Absolute working directory inside the box. Default `/`.
     pub workdir: Option<Sp<String>>,
@@ -154,7 +160,7 @@ pub struct RawEnv {
     pub value: Sp<String>,
 }
 
-/// `command`: an argv array or a shell string.
+/// `command`, `entrypoint`: an argv array or a shell string.
 #[derive(Debug, Clone, PartialEq, JsonSchema)]
 #[serde(untagged)]
 #[schemars(rename = "Command")]

@@ -1,10 +1,10 @@
-//! `[box]`: name, image, command, workdir, user, hostname, env, tty, init.
+//! `[box]`: name, image, entrypoint, command, workdir, user, hostname, env, tty, init.
 
 use std::path::PathBuf;
 
 use super::Rx;
 use crate::diag::Diagnostic;
-use crate::plan::{ImageRef, Process, Spanned, User};
+use crate::plan::{Argv, ArgvPart, ImageRef, Process, Spanned, User};
 use crate::spec::codes;
 use crate::spec::image;
 use crate::spec::paths::{self, PathError};
@@ -39,10 +39,7 @@ pub fn resolve(rx: &mut Rx<'_>, b: Option<&Sp<RawBox>>) -> Option<Boxed> {
             None
         }
     };
-    let args = match &raw.command {
-        Some(c) => command(rx, c).map(|a| rx.spanned(c, a)),
-        None => Some(Spanned::bare(Vec::new())),
-    };
+    let argv = argv(rx, raw);
     let cwd = match &raw.workdir {
         Some(w) => match paths::box_path(&w.value) {
             Ok(p) => Some(rx.spanned(w, p)),
@@ -82,7 +79,8 @@ pub fn resolve(rx: &mut Rx<'_>, b: Option<&Sp<RawBox>>) -> Option<Boxed> {
     }
     let env = env(rx, raw);
     let process = Process {
-        args: args?,
+        args: Spanned::bare(Vec::new()),
+        argv: argv?,
         env: env?,
         cwd: cwd?,
         user: user?,
@@ -155,7 +153,57 @@ fn image_ref(rx: &mut Rx<'_>, i: &Sp<String>) -> Option<Spanned<ImageRef>> {
     }
 }
 
-fn command(rx: &mut Rx<'_>, c: &Sp<RawCommand>) -> Option<Vec<String>> {
+/// `box.entrypoint` and `box.command`: the argv's two parts, which the image completes.
+fn argv(rx: &mut Rx<'_>, raw: &RawBox) -> Option<Argv> {
+    let entrypoint = raw
+        .entrypoint
+        .as_ref()
+        .map(|e| entrypoint(rx, e).map(|w| ArgvPart::given(rx.spanned(e, w))));
+    let command = raw
+        .command
+        .as_ref()
+        .map(|c| command(rx, "box.command", c).map(|w| ArgvPart::given(rx.spanned(c, w))));
+    if let (Some(Some(e)), None) = (&entrypoint, &raw.command) {
+        if e.words.value.is_empty() {
+            // The image's command goes with its entrypoint (as in Docker): nothing is left.
+            let span = raw.entrypoint.as_ref().map(|e| e.span);
+            rx.push(
+                Diagnostic::error(
+                    codes::NO_COMMAND,
+                    "`box.entrypoint` is empty and `box.command` is not set: nothing to run",
+                )
+                .with_span(span)
+                .with_label("clears the image's entrypoint and drops its command")
+                .with_help("give a command (`command = [\"program\", \"arg\"]`, or the words after the image or `--`), or leave the entrypoint to the image"),
+            );
+            return None;
+        }
+    }
+    // `None` when the spec leaves a part to the image; `Some(None)` when it is bad.
+    let read = |v: Option<Option<ArgvPart>>| match v {
+        None => Some(None),
+        Some(part) => part.map(Some),
+    };
+    Some(Argv {
+        entrypoint: read(entrypoint)?,
+        command: read(command)?,
+    })
+}
+
+/// An entrypoint: a command, or nothing (`[]`, `""` or Docker's `[""]`), which clears the
+/// image's, as in Compose.
+fn entrypoint(rx: &mut Rx<'_>, e: &Sp<RawCommand>) -> Option<Vec<String>> {
+    let cleared = match &e.value {
+        RawCommand::Shell(s) => s.is_empty(),
+        RawCommand::Argv(a) => a.is_empty() || a.len() == 1 && a[0].value.is_empty(),
+    };
+    if cleared {
+        return Some(Vec::new());
+    }
+    command(rx, "box.entrypoint", e)
+}
+
+fn command(rx: &mut Rx<'_>, what: &str, c: &Sp<RawCommand>) -> Option<Vec<String>> {
     let bad = |rx: &mut Rx<'_>, span, msg: &str, help: &str| {
         rx.push(
             Diagnostic::error(codes::BAD_COMMAND, msg.to_string())
@@ -164,22 +212,22 @@ fn command(rx: &mut Rx<'_>, c: &Sp<RawCommand>) -> Option<Vec<String>> {
                 .with_help(help.to_string()),
         );
     };
+    let omit = if what == "box.entrypoint" {
+        "write `entrypoint = []` to clear the image's entrypoint, or omit it to keep it"
+    } else {
+        "omit `command` to run the image's default command"
+    };
     match &c.value {
         RawCommand::Shell(s) => {
             if s.trim().is_empty() {
-                bad(
-                    rx,
-                    c.span,
-                    "`box.command` is empty",
-                    "omit `command` to run the image's default command",
-                );
+                bad(rx, c.span, &format!("`{what}` is empty"), omit);
                 return None;
             }
             if s.contains('\0') {
                 bad(
                     rx,
                     c.span,
-                    "`box.command` contains a NUL byte",
+                    &format!("`{what}` contains a NUL byte"),
                     "remove the \\u0000",
                 );
                 return None;
@@ -188,12 +236,7 @@ fn command(rx: &mut Rx<'_>, c: &Sp<RawCommand>) -> Option<Vec<String>> {
         }
         RawCommand::Argv(args) => {
             let Some(first) = args.first() else {
-                bad(
-                    rx,
-                    c.span,
-                    "`box.command` is empty",
-                    "omit `command` to run the image's default command",
-                );
+                bad(rx, c.span, &format!("`{what}` is empty"), omit);
                 return None;
             };
             let mut ok = true;
@@ -211,7 +254,7 @@ fn command(rx: &mut Rx<'_>, c: &Sp<RawCommand>) -> Option<Vec<String>> {
                     bad(
                         rx,
                         a.span,
-                        "a command argument contains a NUL byte",
+                        &format!("an argument of `{what}` contains a NUL byte"),
                         "remove the \\u0000",
                     );
                     ok = false;
