@@ -259,6 +259,14 @@ pub fn resources(r: &LinuxResources, at: &str) -> Result<Resources, ConfigError>
                 format!("{size:?} is not a page size like 2MB or 1GB"),
             ));
         }
+        if !page_size_exists(digits, unit) {
+            return Err(err(
+                format!("{at}.pageSize"),
+                format!(
+                    "{size}: this kernel has no such huge page size (see /sys/kernel/mm/hugepages)"
+                ),
+            ));
+        }
         let limit = u64::try_from(h.limit()).map_err(|_| err(format!("{at}.limit"), "negative"))?;
         out.hugepages.push((size.clone(), limit));
     }
@@ -320,6 +328,25 @@ pub fn resources(r: &LinuxResources, at: &str) -> Result<Resources, ConfigError>
     Ok(out)
 }
 
+/// Whether /sys/kernel/mm/hugepages has `hugepages-<size in kB>kB` (true where it cannot tell).
+fn page_size_exists(digits: &str, unit: &str) -> bool {
+    let dir = std::path::Path::new("/sys/kernel/mm/hugepages");
+    if !dir.is_dir() {
+        return true;
+    }
+    let Ok(n) = digits.parse::<u64>() else {
+        return false;
+    };
+    let kb = match unit {
+        "B" => n / 1024,
+        "KB" => n,
+        "MB" => n.saturating_mul(1024),
+        "GB" => n.saturating_mul(1024 * 1024),
+        _ => n.saturating_mul(1024 * 1024 * 1024),
+    };
+    dir.join(format!("hugepages-{kb}kB")).is_dir()
+}
+
 fn check_dev(at: &str, major: i64, minor: i64) -> Result<(), ConfigError> {
     if major < 0 || minor < 0 {
         return Err(err(at, "a negative device number"));
@@ -366,6 +393,45 @@ pub fn error_at(at: &str, e: CgroupError) -> OciError {
     }
 }
 
+/// On a hybrid host (v1 hierarchies and a cgroup2 mount beside them), a controller found only
+/// on the cgroup2 mount is refused: using it would mean enabling it at that hierarchy's root
+/// for every cgroup there. runc, too, keeps to v1 on such a host.
+fn hybrid_v2(host: &Host, res: &Resources) -> Result<(), CgroupError> {
+    let hybrid = host
+        .hierarchies
+        .iter()
+        .any(|h| h.version == cgroup::Version::V1);
+    for c in res.controllers() {
+        let Some(h) = host.find(c).map(|i| &host.hierarchies[i]) else {
+            continue;
+        };
+        if hybrid && h.version == cgroup::Version::V2 {
+            let field = match c {
+                Controller::Memory => "memory",
+                Controller::Cpu => "cpu",
+                Controller::Cpuset => "cpu.cpus",
+                Controller::Pids => "pids",
+                Controller::Blkio => "blockIO",
+                Controller::Hugetlb => "hugepageLimits",
+                Controller::Devices => "devices",
+                Controller::NetCls => "network.classID",
+                Controller::NetPrio => "network.priorities",
+                Controller::Freezer | Controller::Cpuacct => "",
+            };
+            return Err(CgroupError::Unsupported {
+                field: field.into(),
+                why: format!(
+                    "the {c} controller is only on this hybrid host's cgroup2 mount ({}), where \
+                     foxbox makes no container cgroups (it would have to enable {c} at that \
+                     hierarchy's root for every cgroup); no cgroup v1 hierarchy has it",
+                    h.mount.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn denied(e: &CgroupError) -> bool {
     matches!(
         e.errno(),
@@ -394,6 +460,7 @@ pub fn make(
         res.devices.clear();
     }
     // Whatever this host lacks, before anything is made.
+    hybrid_v2(&host, &res).map_err(|e| error_at("linux.resources", e))?;
     let mut ws = Vec::new();
     res.writes(
         |c| host.find(c).map(|h| host.hierarchies[h].version),
@@ -449,6 +516,7 @@ pub fn default_path(root: &std::path::Path, id: &str) -> String {
 /// Set `res` on a container's cgroup (`update`), adding the hierarchies it lacks.
 pub fn update(pc: &mut PathCgroup, res: &Resources) -> Result<Vec<String>, OciError> {
     let host = Host::detect()?;
+    hybrid_v2(&host, res)?;
     pc.add(&host, &res.controllers())?;
     Ok(pc.apply(res)?)
 }
@@ -608,6 +676,10 @@ mod tests {
             ),
         ] {
             assert_eq!(res(json).unwrap_err().path, path, "{json}");
+        }
+        if std::path::Path::new("/sys/kernel/mm/hugepages").is_dir() {
+            let e = res(r#"{"hugepageLimits":[{"pageSize":"3MB","limit":1}]}"#).unwrap_err();
+            assert_eq!(e.path, "linux.resources.hugepageLimits[0].pageSize");
         }
     }
 
