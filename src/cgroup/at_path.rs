@@ -230,7 +230,8 @@ impl PathCgroup {
         let mut first = None;
         for n in &self.cg.nodes {
             let ops = n.node.ops();
-            if !self.made.iter().any(|m| m == ops.path()) {
+            // Not made here, or removed already (by hand, or a `delete` that failed later on).
+            if !self.made.iter().any(|m| m == ops.path()) || !ops.path().is_dir() {
                 continue;
             }
             // A frozen cgroup's processes cannot die until thawed.
