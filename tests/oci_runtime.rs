@@ -567,6 +567,7 @@ impl Drop for CgroupGuard<'_> {
             let _ = oci(self.env, &self.root, &["delete", "--force", id]);
         }
         for c in CONTROLLERS {
+            let _ = fs::remove_dir(cg_dir(c, &self.rel).join("c"));
             let _ = fs::remove_dir(cg_dir(c, &self.rel));
         }
     }
@@ -621,11 +622,46 @@ fn cgroups_resources_pause_resume_update_delete() {
             env.write("cg/config.json", serde_json::to_string(&cfg).unwrap());
             let r = oci_detached(&env, &root, &["create", "--bundle", &bs, "cg1"]);
             r.ok();
+            let mut cfg = cfg;
             assert!(r.stderr.contains("not writable"), "{}", r.stderr);
             let p = oci(&env, &root, &["pause", "cg1"]);
             p.assert_code(1);
             assert!(p.stderr.contains("no cgroup"), "{}", p.stderr);
             oci(&env, &root, &["delete", "--force", "cg1"]).ok();
+
+            // In a cgroup delegated to the user (v1: a directory it owns in each hierarchy
+            // used), resources are set and pause works, as for runc rootless.
+            if !v1("pids") || !v1("freezer") {
+                continue;
+            }
+            let (uid, _) = env.ids();
+            let delegated = format!("{rel}-user");
+            let _delegation = CgroupGuard {
+                env: &env,
+                root: root.clone(),
+                ids: vec![],
+                rel: delegated.clone(),
+            };
+            for c in ["pids", "freezer"] {
+                let d = cg_dir(c, &delegated);
+                fs::create_dir(&d).unwrap();
+                for e in fs::read_dir(&d).unwrap() {
+                    std::os::unix::fs::chown(e.unwrap().path(), Some(uid), None).unwrap();
+                }
+                std::os::unix::fs::chown(&d, Some(uid), None).unwrap();
+            }
+            let inner = format!("{delegated}/c");
+            cfg["linux"]["cgroupsPath"] = json!(inner);
+            cfg["linux"]["resources"] = json!({"pids": {"limit": 33}});
+            env.write("cg/config.json", serde_json::to_string(&cfg).unwrap());
+            oci_detached(&env, &root, &["create", "--bundle", &bs, "cg2"]).ok();
+            assert_eq!(read_cg("pids", &inner, "pids.max", "pids.max"), "33");
+            oci(&env, &root, &["pause", "cg2"]).ok();
+            assert_eq!(status(&env, &root, "cg2"), "paused");
+            oci(&env, &root, &["delete", "--force", "cg2"]).ok();
+            for c in ["pids", "freezer"] {
+                assert!(!cg_dir(c, &inner).exists(), "{c}: {inner} left behind");
+            }
             continue;
         }
 
