@@ -622,7 +622,6 @@ fn cgroups_resources_pause_resume_update_delete() {
             env.write("cg/config.json", serde_json::to_string(&cfg).unwrap());
             let r = oci_detached(&env, &root, &["create", "--bundle", &bs, "cg1"]);
             r.ok();
-            let mut cfg = cfg;
             assert!(r.stderr.contains("not writable"), "{}", r.stderr);
             let p = oci(&env, &root, &["pause", "cg1"]);
             p.assert_code(1);
