@@ -86,7 +86,7 @@ impl DeviceRule {
 pub struct Resources {
     pub memory: Memory,
     pub cpu: Cpu,
-    /// `<= 0`: no limit.
+    /// `<= 0`: no limit (`max`).
     pub pids: Option<i64>,
     pub blkio: Blkio,
     /// (page size as in `hugetlb.<size>.*`, e.g. `2MB`; bytes).

@@ -255,7 +255,7 @@ struct UpdateArgs {
     /// Memory nodes the container may use.
     #[arg(long)]
     cpuset_mems: Option<String>,
-    /// Maximum number of processes (0 or less: unlimited).
+    /// Maximum number of processes (below 0: unlimited; 0 leaves it as it is).
     #[arg(long, allow_hyphen_values = true)]
     pids_limit: Option<i64>,
     /// Block I/O weight (10-1000).

@@ -194,7 +194,8 @@ pub fn resources(r: &LinuxResources, at: &str) -> Result<Resources, ConfigError>
         }
     }
     if let Some(p) = r.pids() {
-        out.pids = Some(p.limit());
+        // runc's rule: 0 leaves the limit alone, a negative one is `max`.
+        out.pids = Some(p.limit()).filter(|l| *l != 0);
     }
     if let Some(b) = r.block_io() {
         let bb = &mut out.blkio;
@@ -690,6 +691,11 @@ mod tests {
         assert_eq!(r.cpu.shares, None, "0 leaves shares alone");
         assert_eq!(r.cpu.cpus.as_deref(), Some("0-1"));
         assert_eq!(r.pids, Some(5));
+        assert_eq!(
+            res(r#"{"pids":{"limit":0}}"#).unwrap().pids,
+            None,
+            "0 leaves it alone"
+        );
         assert_eq!(r.devices[0].line(), "a *:* rwm");
         let c = r.controllers();
         for want in [
