@@ -774,6 +774,28 @@ fn cgroups_resources_pause_resume_update_delete() {
             assert!(!cg_dir(c, &rel).exists(), "{c}: {rel} left behind");
         }
 
+        // update of a controller create did not use: its hierarchy is added, the container's
+        // process moved in, and delete removes it too.
+        let cfg_path = b.join("config.json");
+        let mut cfg: Value = serde_json::from_str(&fs::read_to_string(&cfg_path).unwrap()).unwrap();
+        cfg["linux"].as_object_mut().unwrap().remove("resources");
+        env.write("cg/config.json", serde_json::to_string(&cfg).unwrap());
+        oci_detached(&env, &root, &["run", "--detach", "--bundle", &bs, "cg2"]).ok();
+        assert!(
+            !cg_dir("pids", &rel).exists(),
+            "pids used without a pids resource"
+        );
+        oci(&env, &root, &["update", "--pids-limit", "9", "cg2"]).ok();
+        assert_eq!(read_cg("pids", &rel, "pids.max", "pids.max"), "9");
+        let st: Value = serde_json::from_str(&oci(&env, &root, &["state", "cg2"]).stdout).unwrap();
+        let pid = st["pid"].to_string();
+        let procs = read_cg("pids", &rel, "cgroup.procs", "cgroup.procs");
+        assert!(procs.lines().any(|l| l == pid), "{pid} not in {procs}");
+        oci(&env, &root, &["delete", "--force", "cg2"]).ok();
+        for c in CONTROLLERS {
+            assert!(!cg_dir(c, &rel).exists(), "{c}: {rel} left behind");
+        }
+
         // A value the kernel refuses (no cpu 999): the error names its JSON path, exit 1,
         // nothing under --root and no cgroup left.
         for (res, path) in [
