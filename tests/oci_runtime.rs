@@ -527,3 +527,296 @@ fn hooks_run_at_their_moments_with_the_state_on_stdin() {
         );
     }
 }
+
+/// The directory of cgroup `rel` for controller `ctrl`: its v1 hierarchy, else the v2 root.
+fn cg_dir(ctrl: &str, rel: &str) -> PathBuf {
+    let v1 = Path::new("/sys/fs/cgroup").join(ctrl);
+    let base = if v1.join("cgroup.procs").exists() && !v1.join("cgroup.controllers").exists() {
+        v1
+    } else {
+        PathBuf::from("/sys/fs/cgroup")
+    };
+    base.join(rel.trim_start_matches('/'))
+}
+
+fn v1(ctrl: &str) -> bool {
+    cg_dir(ctrl, "").starts_with(Path::new("/sys/fs/cgroup").join(ctrl))
+}
+
+fn read_cg(ctrl: &str, rel: &str, v1_file: &str, v2_file: &str) -> String {
+    let f = cg_dir(ctrl, rel).join(if v1(ctrl) { v1_file } else { v2_file });
+    fs::read_to_string(&f)
+        .unwrap_or_else(|e| panic!("{}: {e}", f.display()))
+        .trim()
+        .to_string()
+}
+
+const CONTROLLERS: &[&str] = &["memory", "cpu", "cpuset", "pids", "devices", "freezer"];
+
+/// Removes what a failed test left: its containers (forced) and its cgroup directories.
+struct CgroupGuard<'a> {
+    env: &'a Env,
+    root: PathBuf,
+    ids: Vec<&'static str>,
+    rel: String,
+}
+
+impl Drop for CgroupGuard<'_> {
+    fn drop(&mut self) {
+        for id in &self.ids {
+            let _ = oci(self.env, &self.root, &["delete", "--force", id]);
+        }
+        for c in CONTROLLERS {
+            let _ = fs::remove_dir(cg_dir(c, &self.rel).join("c"));
+            let _ = fs::remove_dir(cg_dir(c, &self.rel));
+        }
+    }
+}
+
+#[test]
+fn cgroups_resources_pause_resume_update_delete() {
+    let rel = format!("/foxbox-test-oci-{}", std::process::id());
+    for env in envs() {
+        let out = env.work().join("out");
+        env.command("mkdir").arg(&out).status().unwrap();
+        let resources = json!({
+            "memory": {"limit": 67108864, "swap": 67108864, "reservation": 33554432},
+            "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
+            "pids": {"limit": 50},
+            "devices": [
+                {"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rwm"}
+            ]
+        });
+        let (b, root) = bundle(&env, "cg", |c| {
+            with_out(
+                c,
+                &out,
+                &[
+                    "sh",
+                    "-c",
+                    "echo x > /dev/null && while true; do date +%s%N > /out/tick; sleep 0.05; done",
+                ],
+            );
+            c["linux"]["cgroupsPath"] = json!(rel);
+            c["linux"]["resources"] = resources.clone();
+        });
+        let bs = b.display().to_string();
+        let _guard = CgroupGuard {
+            env: &env,
+            root: root.clone(),
+            ids: vec!["cg1", "cg2"],
+            rel: rel.clone(),
+        };
+        if env.who != Who::Root {
+            // runc's rootless rules: resources that cannot be set are an error (leaving no
+            // state); a cgroupsPath alone is ignored with a warning.
+            let r = oci_detached(&env, &root, &["create", "--bundle", &bs, "cg1"]);
+            r.assert_code(1);
+            assert!(r.stderr.contains("linux.resources"), "{}", r.stderr);
+            assert!(!root.join("cg1").exists());
+            let cfg_path = b.join("config.json");
+            let mut cfg: Value =
+                serde_json::from_str(&fs::read_to_string(&cfg_path).unwrap()).unwrap();
+            cfg["linux"].as_object_mut().unwrap().remove("resources");
+            env.write("cg/config.json", serde_json::to_string(&cfg).unwrap());
+            let r = oci_detached(&env, &root, &["create", "--bundle", &bs, "cg1"]);
+            r.ok();
+            assert!(r.stderr.contains("not writable"), "{}", r.stderr);
+            let p = oci(&env, &root, &["pause", "cg1"]);
+            p.assert_code(1);
+            assert!(p.stderr.contains("no cgroup"), "{}", p.stderr);
+            oci(&env, &root, &["delete", "--force", "cg1"]).ok();
+
+            // In a cgroup delegated to the user (v1: a directory it owns in each hierarchy
+            // used), resources are set and pause works, as for runc rootless.
+            if !v1("pids") || !v1("freezer") {
+                continue;
+            }
+            let (uid, _) = env.ids();
+            let delegated = format!("{rel}-user");
+            let _delegation = CgroupGuard {
+                env: &env,
+                root: root.clone(),
+                ids: vec![],
+                rel: delegated.clone(),
+            };
+            for c in ["pids", "freezer"] {
+                let d = cg_dir(c, &delegated);
+                fs::create_dir(&d).unwrap();
+                for e in fs::read_dir(&d).unwrap() {
+                    std::os::unix::fs::chown(e.unwrap().path(), Some(uid), None).unwrap();
+                }
+                std::os::unix::fs::chown(&d, Some(uid), None).unwrap();
+            }
+            let inner = format!("{delegated}/c");
+            cfg["linux"]["cgroupsPath"] = json!(inner);
+            cfg["linux"]["resources"] = json!({"pids": {"limit": 33}});
+            env.write("cg/config.json", serde_json::to_string(&cfg).unwrap());
+            oci_detached(&env, &root, &["create", "--bundle", &bs, "cg2"]).ok();
+            assert_eq!(read_cg("pids", &inner, "pids.max", "pids.max"), "33");
+            oci(&env, &root, &["pause", "cg2"]).ok();
+            assert_eq!(status(&env, &root, "cg2"), "paused");
+            oci(&env, &root, &["delete", "--force", "cg2"]).ok();
+            for c in ["pids", "freezer"] {
+                assert!(!cg_dir(c, &inner).exists(), "{c}: {inner} left behind");
+            }
+            continue;
+        }
+
+        let pid_file = env.work().join("pid");
+        let pf = pid_file.display().to_string();
+        oci_detached(
+            &env,
+            &root,
+            &["create", "--bundle", &bs, "--pid-file", &pf, "cg1"],
+        )
+        .ok();
+        let pid = fs::read_to_string(&pid_file).unwrap().trim().to_string();
+        // The values are in the cgroup files, and the container's process is in the cgroup.
+        assert_eq!(
+            read_cg("memory", &rel, "memory.limit_in_bytes", "memory.max"),
+            "67108864"
+        );
+        assert_eq!(read_cg("pids", &rel, "pids.max", "pids.max"), "50");
+        assert_eq!(read_cg("cpuset", &rel, "cpuset.cpus", "cpuset.cpus"), "0");
+        if v1("cpu") {
+            assert_eq!(read_cg("cpu", &rel, "cpu.shares", ""), "512");
+            assert_eq!(read_cg("cpu", &rel, "cpu.cfs_quota_us", ""), "50000");
+        } else {
+            assert_eq!(read_cg("cpu", &rel, "", "cpu.max"), "50000 100000");
+        }
+        if v1("devices") {
+            let list = read_cg("devices", &rel, "devices.list", "");
+            assert_eq!(list.lines().next(), Some("c 10:229 rwm"), "{list}");
+            assert!(
+                list.contains("c 1:3 rwm"),
+                "foxbox's /dev is allowed: {list}"
+            );
+            assert!(!list.contains("a *:* rwm"), "{list}");
+        }
+        let procs = read_cg("freezer", &rel, "cgroup.procs", "cgroup.procs");
+        assert!(procs.lines().any(|l| l == pid), "{pid} not in {procs}");
+
+        oci(&env, &root, &["start", "cg1"]).ok();
+        wait_for("the ticks", || out.join("tick").exists());
+        assert_eq!(status(&env, &root, "cg1"), "running");
+
+        // pause: frozen, state says so, nothing runs; resume: it runs again.
+        oci(&env, &root, &["pause", "cg1"]).ok();
+        assert_eq!(status(&env, &root, "cg1"), "paused");
+        let tick = || fs::read_to_string(out.join("tick")).unwrap_or_default();
+        let t0 = tick();
+        std::thread::sleep(Duration::from_millis(400));
+        assert_eq!(tick(), t0, "the container ran while paused");
+        oci(&env, &root, &["exec", "cg1", "true"]).assert_code(1);
+        oci(&env, &root, &["pause", "cg1"]).assert_code(1);
+        oci(&env, &root, &["resume", "cg1"]).ok();
+        assert_eq!(status(&env, &root, "cg1"), "running");
+        wait_for("a tick after resume", || tick() != t0);
+        oci(&env, &root, &["resume", "cg1"]).assert_code(1);
+
+        // update: the memory limit (with memory + swap above it) and the pids limit.
+        oci(
+            &env,
+            &root,
+            &[
+                "update",
+                "--memory",
+                "128m",
+                "--memory-swap",
+                "256m",
+                "--pids-limit",
+                "20",
+                "cg1",
+            ],
+        )
+        .ok();
+        assert_eq!(
+            read_cg("memory", &rel, "memory.limit_in_bytes", "memory.max"),
+            "134217728"
+        );
+        assert_eq!(read_cg("pids", &rel, "pids.max", "pids.max"), "20");
+        // From a file (standard input), a bad value named by its path.
+        let bad = env
+            .foxbox([
+                "oci",
+                "--root",
+                &root.display().to_string(),
+                "update",
+                "--resources",
+                "-",
+                "cg1",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin
+                    .take()
+                    .unwrap()
+                    .write_all(br#"{"pids": {"limit": "lots"}}"#)?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        assert_eq!(bad.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert!(err.contains("pids.limit"), "{err}");
+        assert_eq!(read_cg("pids", &rel, "pids.max", "pids.max"), "20");
+
+        // kill --all, delete: the cgroup goes with the container.
+        oci(&env, &root, &["kill", "--all", "cg1", "KILL"]).ok();
+        wait_for("stopped", || status(&env, &root, "cg1") == "stopped");
+        oci(&env, &root, &["delete", "cg1"]).ok();
+        for c in CONTROLLERS {
+            assert!(!cg_dir(c, &rel).exists(), "{c}: {rel} left behind");
+        }
+
+        // update of a controller create did not use: its hierarchy is added, the container's
+        // process moved in, and delete removes it too.
+        let cfg_path = b.join("config.json");
+        let mut cfg: Value = serde_json::from_str(&fs::read_to_string(&cfg_path).unwrap()).unwrap();
+        cfg["linux"].as_object_mut().unwrap().remove("resources");
+        env.write("cg/config.json", serde_json::to_string(&cfg).unwrap());
+        oci_detached(&env, &root, &["run", "--detach", "--bundle", &bs, "cg2"]).ok();
+        assert!(
+            !cg_dir("pids", &rel).exists(),
+            "pids used without a pids resource"
+        );
+        oci(&env, &root, &["update", "--pids-limit", "9", "cg2"]).ok();
+        assert_eq!(read_cg("pids", &rel, "pids.max", "pids.max"), "9");
+        let st: Value = serde_json::from_str(&oci(&env, &root, &["state", "cg2"]).stdout).unwrap();
+        let pid = st["pid"].to_string();
+        let procs = read_cg("pids", &rel, "cgroup.procs", "cgroup.procs");
+        assert!(procs.lines().any(|l| l == pid), "{pid} not in {procs}");
+        oci(&env, &root, &["delete", "--force", "cg2"]).ok();
+        for c in CONTROLLERS {
+            assert!(!cg_dir(c, &rel).exists(), "{c}: {rel} left behind");
+        }
+
+        // A value the kernel refuses (no cpu 999): the error names its JSON path, exit 1,
+        // nothing under --root and no cgroup left.
+        for (res, path) in [
+            (json!({"cpu": {"cpus": "999"}}), "linux.resources.cpu.cpus"),
+            (
+                json!({"memory": {"swappiness": 101}}),
+                "linux.resources.memory.swappiness",
+            ),
+        ] {
+            let cfg_path = b.join("config.json");
+            let mut cfg: Value =
+                serde_json::from_str(&fs::read_to_string(&cfg_path).unwrap()).unwrap();
+            cfg["linux"]["resources"] = res;
+            env.write("cg/config.json", serde_json::to_string(&cfg).unwrap());
+            let r = oci_detached(&env, &root, &["create", "--bundle", &bs, "cg2"]);
+            r.assert_code(1);
+            assert!(r.stderr.contains(path), "{path}: {}", r.stderr);
+            assert!(!root.join("cg2").exists());
+            for c in CONTROLLERS {
+                assert!(!cg_dir(c, &rel).exists(), "{c}: {rel} left behind");
+            }
+        }
+    }
+}

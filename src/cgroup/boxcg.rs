@@ -250,7 +250,7 @@ fn make_parent(site: &Site) -> Result<PathBuf, CgroupError> {
     Ok(parent)
 }
 
-fn enable(dir: &Path, controllers: &[&str]) -> Result<(), CgroupError> {
+pub(crate) fn enable(dir: &Path, controllers: &[&str]) -> Result<(), CgroupError> {
     let sc = dir.join("cgroup.subtree_control");
     let on = read_file(&sc)?;
     let on: BTreeSet<&str> = on.split_whitespace().collect();

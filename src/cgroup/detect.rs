@@ -12,14 +12,27 @@ use serde::{Deserialize, Serialize};
 use super::CgroupError;
 
 /// The controllers foxbox uses. `Cpuacct` is for cpu time usage: its own controller on v1, the
-/// always-present `cpu.stat` on v2.
+/// always-present `cpu.stat` on v2. Boxes use the first four; an OCI container's resources
+/// (`linux.resources`) the others too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Controller {
     Memory,
     Cpu,
     Cpuacct,
     Pids,
+    Cpuset,
+    /// `io` on v2.
+    Blkio,
+    /// v2: an eBPF program, not a controller.
+    Devices,
+    /// v2: `cgroup.freeze` in every cgroup.
+    Freezer,
+    Hugetlb,
+    /// v1 only.
+    NetCls,
+    /// v1 only.
+    NetPrio,
 }
 
 impl Controller {
@@ -37,15 +50,33 @@ impl Controller {
             Controller::Cpu => "cpu",
             Controller::Cpuacct => "cpuacct",
             Controller::Pids => "pids",
+            Controller::Cpuset => "cpuset",
+            Controller::Blkio => "blkio",
+            Controller::Devices => "devices",
+            Controller::Freezer => "freezer",
+            Controller::Hugetlb => "hugetlb",
+            Controller::NetCls => "net_cls",
+            Controller::NetPrio => "net_prio",
         }
     }
 
-    /// The name in v2's cgroup.controllers; `None` for what v2 has in its core (cpu time).
+    /// The name in v2's cgroup.controllers; `None` for what v2 has in its core (cpu time,
+    /// freezing, device rules) or lacks (see [`Controller::on_v2`]).
     pub fn v2_name(self) -> Option<&'static str> {
         match self {
-            Controller::Cpuacct => None,
+            Controller::Cpuacct
+            | Controller::Devices
+            | Controller::Freezer
+            | Controller::NetCls
+            | Controller::NetPrio => None,
+            Controller::Blkio => Some("io"),
             c => Some(c.name()),
         }
+    }
+
+    /// Whether cgroup v2 has it at all (net_cls and net_prio are v1 only).
+    pub fn on_v2(self) -> bool {
+        !matches!(self, Controller::NetCls | Controller::NetPrio)
     }
 }
 
@@ -108,7 +139,7 @@ impl Hierarchy {
             Version::V1 => self.controllers.contains(c.name()),
             Version::V2 => match c.v2_name() {
                 Some(n) => self.controllers.contains(n),
-                None => true,
+                None => c.on_v2(),
             },
         }
     }
@@ -219,6 +250,7 @@ impl Host {
                     .position(|h| h.version == Version::V2 && pred(h))
             };
             match c.v2_name() {
+                _ if !c.on_v2() => None,
                 Some(n) => v2(&|h| h.controllers.contains(n)),
                 // cpu time from cpu.stat: prefer the mount that also has the cpu controller.
                 None => v2(&|h| h.controllers.contains("cpu")).or_else(|| v2(&|_| true)),

@@ -80,6 +80,14 @@ pub enum CgroupError {
     BadBoxId { id: String },
     #[error("invalid cgroup parent {parent:?}: {why}")]
     BadParent { parent: String, why: &'static str },
+    #[error("{field}: {why}")]
+    Unsupported { field: String, why: String },
+    #[error("{field}: {source}")]
+    Setting {
+        field: String,
+        #[source]
+        source: Box<CgroupError>,
+    },
     #[error("cannot find this process's cgroup in the {controller} hierarchy at {mount} (from /proc/self/cgroup)")]
     NoOwnCgroup {
         controller: Controller,
@@ -96,6 +104,7 @@ impl CgroupError {
             | CgroupError::Create { source, .. }
             | CgroupError::Remove { source, .. }
             | CgroupError::Kill { source, .. } => source.raw_os_error(),
+            CgroupError::Setting { source, .. } => source.errno(),
             _ => None,
         }
     }
@@ -174,6 +183,7 @@ impl CgroupError {
                 "a process in the box did not die from SIGKILL (stuck in the kernel?); retry `foxbox rm` later"
                     .to_string(),
             ),
+            CgroupError::Setting { source, .. } => source.help(),
             CgroupError::BadParent { .. } => Some(
                 "give a path relative to each hierarchy's root, like podman's --cgroup-parent: e.g. `foxbox-1001` or `/user.slice/foxbox`"
                     .to_string(),

@@ -15,16 +15,22 @@
 //! cg.stats()? / cg.oom_kills()?                     // `stats`, exit status 137 + "OOM killed"
 //! cg.destroy()?                                      // on rm: kill what is left, rmdir
 //! ```
+//!
+//! An OCI container's cgroup ([`PathCgroup`]) is made at the path its config names, with the
+//! config's [`Resources`], and can be frozen (`pause`) and updated.
 
+mod at_path;
 mod boxcg;
 mod delegate;
 mod detect;
 mod error;
 mod limits;
 mod node;
+mod resources;
 mod v1;
 mod v2;
 
+pub use at_path::{parse_path, PathCgroup};
 pub use boxcg::{cgroup_name, BoxCgroup, BoxNode, Stats, DEFAULT_WAIT};
 pub use delegate::{locate, ParentSource, Site};
 pub use detect::{parse_parent, Controller, Hierarchy, Host, Version};
@@ -33,5 +39,6 @@ pub use limits::{
     check_limits, plan, CpuSetting, LimitKind, LimitPlan, MemorySetting, Unenforced, CPU_PERIOD_US,
 };
 pub use node::{CgroupNode, MemoryUsage, Node};
+pub use resources::{Blkio, Cpu, DeviceRule, DeviceValue, Memory, Resources, Write, WriteKind};
 pub use v1::V1Node;
 pub use v2::V2Node;

@@ -44,6 +44,11 @@ pub trait CgroupNode {
     /// whether it did.
     fn kill_native(&self) -> Result<bool, CgroupError>;
 
+    /// Freeze (or thaw) every process here; returns once the kernel says it is done.
+    fn set_frozen(&self, frozen: bool) -> Result<(), CgroupError>;
+    /// Whether the processes here are frozen.
+    fn is_frozen(&self) -> Result<bool, CgroupError>;
+
     /// Move a process (all its threads) into this cgroup.
     fn place(&self, pid: i32) -> Result<(), CgroupError> {
         write_file(&self.path().join("cgroup.procs"), &pid.to_string())
@@ -127,6 +132,27 @@ pub trait CgroupNode {
             }
         }
         Ok(())
+    }
+}
+
+/// Poll `done` until it holds, for at most `wait` (freezing takes the kernel a moment).
+pub(crate) fn settle(
+    path: &Path,
+    wait: Duration,
+    mut done: impl FnMut() -> Result<bool, CgroupError>,
+) -> Result<(), CgroupError> {
+    let start = Instant::now();
+    loop {
+        if done()? {
+            return Ok(());
+        }
+        if start.elapsed() > wait {
+            return Err(CgroupError::Parse {
+                path: path.to_path_buf(),
+                what: format!("the freezer did not settle within {wait:?}"),
+            });
+        }
+        sleep(Duration::from_millis(2));
     }
 }
 

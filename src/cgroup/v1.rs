@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::node::{read_key, read_u64, write_file, CgroupNode, MemoryUsage};
+use super::node::{read_file, read_key, read_u64, settle, write_file, CgroupNode, MemoryUsage};
 use super::{CgroupError, Version};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,5 +75,20 @@ impl CgroupNode for V1Node {
 
     fn kill_native(&self) -> Result<bool, CgroupError> {
         Ok(false)
+    }
+
+    /// freezer.state goes FREEZING → FROZEN; a process forking meanwhile can leave it
+    /// FREEZING, so the write is repeated until it takes (as runc does).
+    fn set_frozen(&self, frozen: bool) -> Result<(), CgroupError> {
+        let file = self.path.join("freezer.state");
+        let want = if frozen { "FROZEN" } else { "THAWED" };
+        settle(&file, Duration::from_secs(5), || {
+            write_file(&file, want)?;
+            Ok(read_file(&file)?.trim() == want)
+        })
+    }
+
+    fn is_frozen(&self) -> Result<bool, CgroupError> {
+        Ok(read_file(&self.path.join("freezer.state"))?.trim() == "FROZEN")
     }
 }

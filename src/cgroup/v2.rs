@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::node::{read_key, read_u64, write_file, CgroupNode, MemoryUsage};
+use super::node::{read_key, read_u64, settle, write_file, CgroupNode, MemoryUsage};
 use super::{CgroupError, Version};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,5 +91,20 @@ impl CgroupNode for V2Node {
         }
         write_file(&f, "1")?;
         Ok(true)
+    }
+
+    /// cgroup.freeze asks; cgroup.events' `frozen` says when it is done.
+    fn set_frozen(&self, frozen: bool) -> Result<(), CgroupError> {
+        write_file(
+            &self.path.join("cgroup.freeze"),
+            if frozen { "1" } else { "0" },
+        )?;
+        settle(&self.path, Duration::from_secs(5), || {
+            Ok(self.is_frozen()? == frozen)
+        })
+    }
+
+    fn is_frozen(&self) -> Result<bool, CgroupError> {
+        Ok(read_key(&self.path.join("cgroup.events"), "frozen")? == Some(1))
     }
 }

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use foxbox::diag::Diagnostic;
 use foxbox::oci_runtime::container::{self, CreateOpts, Runtime};
-use foxbox::oci_runtime::{default_root, features, OciError, OCI_VERSION};
+use foxbox::oci_runtime::{cgroups, default_root, features, OciError, OCI_VERSION};
 
 use super::Failure;
 
@@ -62,8 +62,9 @@ struct OciCli {
     /// Log debug messages too.
     #[arg(long, global = true)]
     debug: bool,
-    /// Accepted for runc's callers; foxbox does not place containers in cgroups (systemd's or
-    /// its own) in this mode, and says so when a config asks for resources.
+    /// Accepted for runc's callers: foxbox makes containers' cgroups itself (cgroupfs), never
+    /// through systemd; a cgroupsPath in systemd's `slice:prefix:name` form becomes the
+    /// cgroup /slice/prefix-name.scope, with a warning.
     #[arg(long, global = true)]
     systemd_cgroup: bool,
     /// Accepted (runc's `--rootless`): foxbox decides by its effective uid. With `spec`: a
@@ -201,6 +202,72 @@ enum OciCommand {
     },
     /// Print the runtime-spec features document (what this runtime honours).
     Features,
+    /// Freeze every process of a container (its cgroup's freezer).
+    Pause { id: String },
+    /// Thaw a paused container.
+    Resume { id: String },
+    /// Change a container's cgroup resources.
+    Update(UpdateArgs),
+}
+
+/// runc's `update` flags.
+#[derive(Debug, Args)]
+struct UpdateArgs {
+    /// A JSON file of linux.resources (`-`: standard input); the flags override its values.
+    #[arg(long, short = 'r', value_name = "FILE")]
+    resources: Option<PathBuf>,
+    /// Memory limit (bytes, or with a unit: 512m, 1g; -1: unlimited).
+    #[arg(long, allow_hyphen_values = true)]
+    memory: Option<String>,
+    /// Memory soft limit.
+    #[arg(long, allow_hyphen_values = true)]
+    memory_reservation: Option<String>,
+    /// Memory + swap limit (-1: unlimited swap).
+    #[arg(long, allow_hyphen_values = true)]
+    memory_swap: Option<String>,
+    /// Kernel memory limit (cgroup v1; most kernels ignore it now).
+    #[arg(long, allow_hyphen_values = true)]
+    kernel_memory: Option<String>,
+    /// Kernel TCP buffer limit (cgroup v1).
+    #[arg(long, allow_hyphen_values = true)]
+    kernel_memory_tcp: Option<String>,
+    /// CPU shares (relative weight).
+    #[arg(long)]
+    cpu_share: Option<u64>,
+    /// CFS period, in microseconds.
+    #[arg(long)]
+    cpu_period: Option<u64>,
+    /// CFS quota per period, in microseconds (-1: unlimited).
+    #[arg(long, allow_hyphen_values = true)]
+    cpu_quota: Option<i64>,
+    /// CFS burst, in microseconds.
+    #[arg(long)]
+    cpu_burst: Option<u64>,
+    /// Realtime period, in microseconds (cgroup v1).
+    #[arg(long)]
+    cpu_rt_period: Option<u64>,
+    /// Realtime runtime per period, in microseconds (cgroup v1).
+    #[arg(long, allow_hyphen_values = true)]
+    cpu_rt_runtime: Option<i64>,
+    /// CPUs the container may use (0-3,5).
+    #[arg(long)]
+    cpuset_cpus: Option<String>,
+    /// Memory nodes the container may use.
+    #[arg(long)]
+    cpuset_mems: Option<String>,
+    /// Maximum number of processes (below 0: unlimited; 0 leaves it as it is).
+    #[arg(long, allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Block I/O weight (10-1000).
+    #[arg(long)]
+    blkio_weight: Option<u16>,
+    /// Intel RDT (not supported: an error).
+    #[arg(long)]
+    l3_cache_schema: Option<String>,
+    /// Intel RDT memory bandwidth (not supported: an error).
+    #[arg(long)]
+    mem_bw_schema: Option<String>,
+    id: String,
 }
 
 struct Log {
@@ -466,6 +533,50 @@ fn run(command: OciCommand, rt: &Runtime, log: &mut Log, rootless: bool) -> Resu
                 .map_err(|e| OciError::io("write config.json")(std::io::Error::other(e)))?;
         }
         OciCommand::Features => print_json(&features::features()),
+        OciCommand::Pause { id } => rt.freeze(&id, true)?,
+        OciCommand::Resume { id } => rt.freeze(&id, false)?,
+        OciCommand::Update(a) => {
+            if a.l3_cache_schema.is_some() || a.mem_bw_schema.is_some() {
+                return Err(OciError::Usage(
+                    "--l3-cache-schema/--mem-bw-schema: Intel RDT is not supported by foxbox"
+                        .into(),
+                ));
+            }
+            let file = match &a.resources {
+                Some(p) if p.as_os_str() == "-" => {
+                    let mut text = String::new();
+                    std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                        .map_err(OciError::io("read --resources from standard input"))?;
+                    Some(text)
+                }
+                Some(p) => Some(
+                    std::fs::read_to_string(p)
+                        .map_err(OciError::io(format!("--resources {}", p.display())))?,
+                ),
+                None => None,
+            };
+            let flags = cgroups::UpdateFlags {
+                memory: a.memory,
+                memory_reservation: a.memory_reservation,
+                memory_swap: a.memory_swap,
+                kernel_memory: a.kernel_memory,
+                kernel_memory_tcp: a.kernel_memory_tcp,
+                cpu_shares: a.cpu_share,
+                cpu_period: a.cpu_period,
+                cpu_quota: a.cpu_quota,
+                cpu_burst: a.cpu_burst,
+                cpu_rt_period: a.cpu_rt_period,
+                cpu_rt_runtime: a.cpu_rt_runtime,
+                cpuset_cpus: a.cpuset_cpus,
+                cpuset_mems: a.cpuset_mems,
+                pids_limit: a.pids_limit,
+                blkio_weight: a.blkio_weight,
+            };
+            let res = cgroups::update_resources(file.as_deref(), &flags)?;
+            for w in rt.update(&a.id, &res)? {
+                log.warn(&w);
+            }
+        }
     }
     Ok(0)
 }

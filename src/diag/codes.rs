@@ -353,6 +353,9 @@ registry! {
         IO = "foxbox::oci_runtime::io",
         /// A config.json hook failed or timed out.
         HOOK = "foxbox::oci_runtime::hook",
+        /// The container's cgroup (at linux.cgroupsPath) cannot be made, frozen, updated or
+        /// removed.
+        CGROUP = "foxbox::oci_runtime::cgroup",
     }
 }
 

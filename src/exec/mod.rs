@@ -104,6 +104,12 @@ pub trait Helpers {
         Err(refuse(plan, "cgroup limits"))
     }
 
+    /// Whether [`Helpers::cgroup`] has a cgroup to move the box into even when the plan has no
+    /// limits (an OCI container's cgroupsPath): the executor then runs the cgroup step.
+    fn places_cgroup(&self) -> bool {
+        false
+    }
+
     /// The `network` step: start pasta/slirp4netns for `pid`'s network namespace.
     fn network(&mut self, plan: &Plan, pid: i32) -> Result<(), StepError> {
         let _ = pid;

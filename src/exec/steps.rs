@@ -94,6 +94,9 @@ pub struct StartChoices {
     pub tty: Option<bool>,
     /// The box waits on a start gate before its exec (the OCI runtime's create/start split).
     pub await_start: bool,
+    /// The caller made a cgroup for the box without plan limits (an OCI container's at its
+    /// cgroupsPath): the cgroup step moves the box into it.
+    pub cgroup: bool,
 }
 
 fn step(action: Action, name: &'static str, side: Side, detail: impl Into<String>) -> Step {
@@ -156,6 +159,14 @@ pub fn steps(plan: &Plan, choices: StartChoices) -> Vec<Step> {
         }
     };
     v.push(step(A::IdMaps, "id-maps", Parent, id_maps).at(plan.userns.span));
+    if choices.cgroup && !plan.limits.needs_cgroup() {
+        v.push(step(
+            A::Cgroup,
+            "cgroup",
+            Parent,
+            "move the container into its cgroup, made before the clone with its resources",
+        ));
+    }
     if plan.limits.needs_cgroup() {
         let l = &plan.limits;
         let span = (l.memory().and_then(|m| m.span))
@@ -520,6 +531,7 @@ pub fn describe(plan: &Plan) -> Vec<StepDesc> {
     let choices = StartChoices {
         tty: plan.process.tty,
         await_start: false,
+        cgroup: false,
     };
     describe_list(steps(plan, choices))
 }
@@ -674,6 +686,7 @@ mod tests {
             StartChoices {
                 tty: Some(false),
                 await_start: true,
+                cgroup: false,
             },
         )
         .iter()

@@ -18,9 +18,10 @@ use oci_spec::runtime::Hooks;
 use serde::{Deserialize, Serialize};
 
 use super::translate::{self, Translation};
-use super::{config, hooks, OciError, OCI_VERSION};
+use super::{cgroups, config, hooks, OciError, OCI_VERSION};
 use crate::boxes::proc::ProcId;
-use crate::exec::{self, BoxRootfs, Launch, Layers, NoHelpers};
+use crate::cgroup::PathCgroup;
+use crate::exec::{self, BoxRootfs, Launch, Layers};
 use crate::sys::process as p;
 
 const STATE: &str = "state.json";
@@ -43,6 +44,9 @@ pub struct Record {
     /// The config's hooks still to run (`poststart`, `poststop`).
     #[serde(default)]
     pub hooks: Option<Hooks>,
+    /// The container's cgroup (`None`: an unprivileged runtime could make none).
+    #[serde(default)]
+    pub cgroup: Option<PathCgroup>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -50,6 +54,8 @@ pub struct Record {
 pub enum Status {
     Created,
     Running,
+    /// Frozen by `pause`.
+    Paused,
     Stopped,
 }
 
@@ -58,6 +64,7 @@ impl Status {
         match self {
             Status::Created => "created",
             Status::Running => "running",
+            Status::Paused => "paused",
             Status::Stopped => "stopped",
         }
     }
@@ -130,10 +137,11 @@ fn check_id(id: &str) -> Result<(), OciError> {
     }
 }
 
-/// Removes a half-made container's directory unless disarmed.
+/// Removes a half-made container's directory (and cgroup) unless disarmed.
 struct Undo<'a> {
     dir: &'a Path,
     pid: Option<i32>,
+    cgroup: Option<PathCgroup>,
     armed: bool,
 }
 
@@ -145,6 +153,9 @@ impl Drop for Undo<'_> {
         if let Some(pid) = self.pid {
             let _ = p::kill(pid, libc::SIGKILL);
             let _ = p::wait_pid(pid);
+        }
+        if let Some(cg) = &self.cgroup {
+            let _ = cg.destroy();
         }
         let _ = fs::remove_dir_all(self.dir);
     }
@@ -200,6 +211,7 @@ impl Runtime {
         let mut undo = Undo {
             dir: &dir,
             pid: None,
+            cgroup: None,
             armed: true,
         };
         let fifo_path = dir.join(FIFO);
@@ -248,7 +260,15 @@ impl Runtime {
         launch.mounts_in_order = true;
         launch.dev_mqueue = t.dev_mqueue;
         launch.additional_gids = t.additional_gids.clone();
-        let started = exec::start(&launch, &mut NoHelpers)?;
+        let mut warnings = t.warnings.clone();
+        undo.cgroup = cgroups::make(
+            &t.cgroups,
+            &opts.id,
+            &self.root,
+            nix::unistd::geteuid().as_raw(),
+            &mut warnings,
+        )?;
+        let started = exec::start(&launch, &mut cgroups::Place(undo.cgroup.as_ref()))?;
         undo.pid = Some(started.pid);
         drop(fifo);
         if let Some(pty) = &started.pty {
@@ -275,6 +295,7 @@ impl Runtime {
             created: crate::store::clock::now_secs(),
             owner: nix::unistd::geteuid().as_raw(),
             hooks: hooks_of.clone(),
+            cgroup: undo.cgroup.clone(),
         };
         crate::store::atomic::write_json(&dir.join(STATE), &record)
             .map_err(|e| OciError::io("write state.json")(std::io::Error::other(e)))?;
@@ -302,7 +323,7 @@ impl Runtime {
         undo.armed = false;
         Ok(Created {
             pid: started.pid,
-            warnings: t.warnings,
+            warnings,
         })
     }
 
@@ -327,6 +348,13 @@ impl Runtime {
         };
         if !proc_id.alive() {
             Status::Stopped
+        } else if r
+            .cgroup
+            .as_ref()
+            .and_then(|c| c.is_frozen())
+            .unwrap_or(false)
+        {
+            Status::Paused
         } else if self.dir(&r.id).join(FIFO).exists() {
             Status::Created
         } else {
@@ -408,11 +436,18 @@ impl Runtime {
             });
         }
         if all {
-            for pid in pids_in_pidns_of(r.pid) {
+            for pid in processes_of(&r) {
                 let _ = p::kill(pid, sig);
             }
         }
-        p::kill(r.pid, sig).map_err(OciError::io(format!("signal {sig} to {}", r.pid)))
+        let sent = p::kill(r.pid, sig).map_err(OciError::io(format!("signal {sig} to {}", r.pid)));
+        // A frozen process dies of SIGKILL only once thawed (runc thaws too).
+        if status == Status::Paused && sig == libc::SIGKILL {
+            if let Some(cg) = &r.cgroup {
+                cg.set_frozen(false)?;
+            }
+        }
+        sent
     }
 
     /// `delete`: remove a stopped container; `force` kills a created or running one first
@@ -432,10 +467,15 @@ impl Runtime {
             });
         }
         if status != Status::Stopped {
-            for pid in pids_in_pidns_of(r.pid) {
+            for pid in processes_of(&r) {
                 let _ = p::kill(pid, libc::SIGKILL);
             }
             let _ = p::kill(r.pid, libc::SIGKILL);
+            if status == Status::Paused {
+                if let Some(cg) = &r.cgroup {
+                    let _ = cg.set_frozen(false);
+                }
+            }
             let proc_id = ProcId {
                 pid: r.pid,
                 start_time: r.start_time,
@@ -451,6 +491,9 @@ impl Runtime {
             let mut st = self.state_of(&r);
             st.status = Status::Stopped;
             warnings.extend(hooks::run_each("poststop", &list, &st.json()));
+        }
+        if let Some(cg) = &r.cgroup {
+            cg.destroy()?;
         }
         let dir = self.dir(id);
         fs::remove_dir_all(&dir).map_err(OciError::io(format!("remove {}", dir.display())))?;
@@ -511,6 +554,14 @@ fn absolute(p: &Path) -> PathBuf {
     } else {
         std::env::current_dir().unwrap_or_default().join(p)
     }
+}
+
+/// The container's processes: its cgroup's, else those of its pid namespace.
+fn processes_of(r: &Record) -> Vec<i32> {
+    if let Some(pids) = r.cgroup.as_ref().and_then(|c| c.cg.procs().ok()) {
+        return pids;
+    }
+    pids_in_pidns_of(r.pid)
 }
 
 /// The processes in the pid namespace of `pid` (by the inode of /proc/PID/ns/pid).
@@ -679,7 +730,7 @@ impl Runtime {
                 pid: r.pid,
                 alive: &alive,
             },
-            None,
+            r.cgroup.as_ref().map(|c| &c.cg),
             &req,
         )?;
         if let (Some(pty), Some(sock)) = (&started.pty, &sock) {
@@ -721,9 +772,75 @@ impl Runtime {
             });
         }
         let mut v = vec![r.pid];
-        let mut rest = pids_in_pidns_of(r.pid);
+        let mut rest = processes_of(&r);
+        rest.retain(|p| *p != r.pid);
         rest.sort_unstable();
         v.extend(rest);
         Ok(v)
     }
+}
+
+impl Runtime {
+    /// `pause` (`frozen`) and `resume`: freeze or thaw every process of the container through
+    /// its cgroup's freezer.
+    pub fn freeze(&self, id: &str, frozen: bool) -> Result<(), OciError> {
+        let r = self.load(id)?;
+        let status = self.status(&r);
+        let (ok, what) = if frozen {
+            (
+                matches!(status, Status::Running | Status::Created),
+                "only a running or created container can be paused",
+            )
+        } else {
+            (
+                status == Status::Paused,
+                "only a paused container can be resumed",
+            )
+        };
+        if !ok {
+            return Err(OciError::State {
+                id: id.into(),
+                status: status.as_str(),
+                what: what.into(),
+            });
+        }
+        no_cgroup(id, status, &r)?.set_frozen(frozen)?;
+        Ok(())
+    }
+
+    /// `update`: set resources on the container's cgroup. A hierarchy added for a controller
+    /// `create` did not use is recorded, so that `delete` removes it. Returns warnings.
+    pub fn update(
+        &self,
+        id: &str,
+        res: &crate::cgroup::Resources,
+    ) -> Result<Vec<String>, OciError> {
+        let mut r = self.load(id)?;
+        let status = self.status(&r);
+        if status == Status::Stopped {
+            return Err(OciError::State {
+                id: id.into(),
+                status: status.as_str(),
+                what: "a stopped container has nothing to update".into(),
+            });
+        }
+        let mut cg = no_cgroup(id, status, &r)?.clone();
+        let result = cgroups::update(&mut cg, res);
+        if r.cgroup.as_ref() != Some(&cg) {
+            r.cgroup = Some(cg);
+            crate::store::atomic::write_json(&self.dir(id).join(STATE), &r)
+                .map_err(|e| OciError::io("write state.json")(std::io::Error::other(e)))?;
+        }
+        result
+    }
+}
+
+fn no_cgroup<'a>(id: &str, status: Status, r: &'a Record) -> Result<&'a PathCgroup, OciError> {
+    r.cgroup.as_ref().ok_or_else(|| OciError::State {
+        id: id.into(),
+        status: status.as_str(),
+        what: "it has no cgroup (the runtime could not write linux.cgroupsPath when it \
+               created it)"
+            .into(),
+    })
 }

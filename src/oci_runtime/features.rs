@@ -23,7 +23,7 @@ pub fn features() -> serde_json::Value {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
             "capabilities": caps,
-            "cgroup": {"v1": false, "v2": false, "systemd": false, "systemdUser": false,
+            "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false,
                        "rdma": false},
             "seccomp": {
                 "enabled": true,

@@ -12,6 +12,7 @@
 //! This module sits on the runner's row: it joins the executor, the mechanisms and the files
 //! under the runtime root; the CLI (`cli/oci.rs`) only parses and prints.
 
+pub mod cgroups;
 pub mod config;
 pub mod container;
 pub mod features;
@@ -50,6 +51,8 @@ pub enum OciError {
         #[source]
         source: std::io::Error,
     },
+    #[error("cgroup: {0}")]
+    Cgroup(#[from] crate::cgroup::CgroupError),
     #[error("{kind} hook {path}: {message}")]
     Hook {
         kind: &'static str,
@@ -76,6 +79,7 @@ impl OciError {
             OciError::Exec(_) => c::EXEC,
             OciError::Io { .. } => c::IO,
             OciError::Hook { .. } => c::HOOK,
+            OciError::Cgroup(_) => c::CGROUP,
         }
     }
 }

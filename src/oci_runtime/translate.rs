@@ -43,6 +43,8 @@ pub struct Translation {
     /// `process.user.additionalGids` (`None`: the groups /etc/group gives the uid).
     pub additional_gids: Option<Vec<u32>>,
     pub annotations: BTreeMap<String, String>,
+    /// `linux.cgroupsPath` and `linux.resources` (see [`super::cgroups`]).
+    pub cgroups: super::cgroups::Wanted,
     pub warnings: Vec<String>,
 }
 
@@ -409,6 +411,7 @@ pub fn translate(
     }
 
     let mut seccomp = Seccomp::Unconfined;
+    let mut cgroups = super::cgroups::Wanted::default();
     let mut masked_paths = None;
     let mut readonly_paths = None;
     let oom_score_adj = process.oom_score_adj();
@@ -473,13 +476,8 @@ pub fn translate(
                     .into(),
             );
         }
-        if l.cgroups_path().is_some() || l.resources().as_ref().is_some_and(has_limits) {
-            warnings.push(
-                "linux.cgroupsPath/resources: not applied (the container stays in the \
-                 runtime's cgroup)"
-                    .into(),
-            );
-        }
+        // cgroups: their own module.
+        cgroups = super::cgroups::translate(l, &mut warnings)?;
         if oom_score_adj.is_some_and(|v| !(-1000..=1000).contains(&v)) {
             return Err(err("process.oomScoreAdj", "outside -1000..=1000"));
         }
@@ -552,6 +550,7 @@ pub fn translate(
         dev_mqueue,
         additional_gids,
         annotations,
+        cgroups,
         warnings,
     })
 }
@@ -577,17 +576,6 @@ fn check_version(v: &str) -> Result<(), ConfigError> {
         ));
     }
     Ok(())
-}
-
-fn has_limits(r: &oci_spec::runtime::LinuxResources) -> bool {
-    r.memory().is_some()
-        || r.cpu().is_some()
-        || r.pids().is_some()
-        || r.block_io().is_some()
-        || r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())
-        || r.network().is_some()
-        || r.rdma().is_some()
-        || r.unified().as_ref().is_some_and(|u| !u.is_empty())
 }
 
 /// The user namespace's maps: the config's, or (as root, without a user namespace) the

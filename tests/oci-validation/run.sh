@@ -41,6 +41,21 @@ printf '%-44s %4s %7s  %s\n' program ok "not ok" verdict
 for t in $(find validation -name '*.t' -path "validation/$glob" | sort); do
   name=${t#validation/}; name=${name%.t}
   log=logs/$(echo "$name" | tr / _).log
+  # A relative cgroupsPath goes under the caller's own cgroup: where that is not the root of
+  # the hierarchy (a harness's cgroup, like /process_api/... for memory here), the program would
+  # make cgroups in a cgroup that is not ours. Skipped, with the reason.
+  case $name in
+    linux_cgroups_relative_*)
+      ctrl=${name#linux_cgroups_relative_}; ctrl=${ctrl%%/*}
+      case $ctrl in cpus) ctrl=cpu ;; network) ctrl=net_cls ;; esac
+      own=$(awk -F: -v c="$ctrl" '{ n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c) print $3 }' /proc/self/cgroup)
+      if [ -n "$own" ] && [ "$own" != / ]; then
+        total=$((total + 1))
+        printf '%-44s %4s %7s  %s\n' "$name" - - "skip (the caller's $ctrl cgroup $own is not ours)"
+        continue
+      fi
+      ;;
+  esac
   set +e
   timeout 120 env RUNTIME="$runtime" "$t" >"$log" 2>&1
   rc=$?
