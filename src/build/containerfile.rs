@@ -14,7 +14,7 @@ use std::path::Path;
 use crate::diag::codes::build as build_codes;
 use crate::diag::Diagnostic;
 use crate::plan::Span;
-use crate::spec::build::{Loaded, RawBuild, RawStage, RawStep};
+use crate::spec::build::{Loaded, RawBuild, RawCache, RawCacheTable, RawStage, RawStep};
 use crate::spec::raw::{RawCommand, RawEnv, Sp};
 
 /// Whether `path` names a Containerfile rather than a TOML recipe: any name not ending in
@@ -265,12 +265,8 @@ pub fn translate(text: &str) -> (RawBuild, Vec<Diagnostic>) {
                         continue;
                     }
                 };
-                // ARG defaults (only those) in FROM, as the line is read.
-                let image = crate::spec::build::substitute(&sub(&image), &|n| {
-                    args.iter()
-                        .find(|a| a.key.value == n)
-                        .map(|a| a.value.value.clone())
-                });
+                // `${ARG}`s stay: the builder replaces them with the defaults or `--build-arg`s.
+                let image = sub(&image);
                 let index = stages.len().to_string();
                 stages.push(StageAcc {
                     name: Some(sp(name.unwrap_or(index))),
@@ -299,10 +295,15 @@ pub fn translate(text: &str) -> (RawBuild, Vec<Diagnostic>) {
             "RUN" => {
                 let (f, _) = flags(words(&l.rest));
                 let mut network = None;
+                let mut cache = Vec::new();
                 let mut body = l.rest.as_str();
                 for (k, v) in &f {
                     match k.as_str() {
                         "network" => network = Some(sp(v.clone())),
+                        "mount" => match cache_mount(v) {
+                            Ok(c) => cache.push(Sp::new(RawCache::Table(c), l.span)),
+                            Err(why) => unsupported(&mut diags, &l, &why),
+                        },
                         _ => {
                             unsupported(&mut diags, &l, &format!("--{k} is not supported"));
                         }
@@ -321,6 +322,7 @@ pub fn translate(text: &str) -> (RawBuild, Vec<Diagnostic>) {
                     RawStep {
                         run: Some(Sp::new(run, l.span)),
                         network,
+                        cache: (!cache.is_empty()).then(|| Sp::new(cache, l.span)),
                         ..RawStep::default()
                     },
                 );
@@ -350,17 +352,17 @@ pub fn translate(text: &str) -> (RawBuild, Vec<Diagnostic>) {
                 }
                 if l.keyword == "ADD" {
                     if let Some(u) = w.iter().find(|s| s.contains("://")) {
-                        unsupported(&mut diags, &l, &format!("of a URL ({u}) is not supported"));
-                        bad = true;
-                    } else if let Some(t) = w[..w.len() - 1].iter().find(|s| is_archive(s)) {
                         unsupported(
                             &mut diags,
                             &l,
                             &format!(
-                                "of an archive ({t}) is not supported yet: COPY it and RUN tar"
+                                "of a URL ({u}) is not supported: download it into the context"
                             ),
                         );
                         bad = true;
+                    } else if step.from.is_none() {
+                        // Local tar archives are unpacked, as Docker's ADD does.
+                        step.extract = Some(Sp::new(true, l.span));
                     }
                 }
                 if bad {
@@ -487,10 +489,33 @@ fn push(stages: &mut [StageAcc], span: Span, step: RawStep) {
     }
 }
 
-fn is_archive(s: &str) -> bool {
-    [".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar.zst"]
-        .iter()
-        .any(|x| s.ends_with(x))
+/// `RUN --mount=type=cache,target=PATH[,id=ID][,sharing=shared|locked|private]` as a `cache`
+/// table; other mount types, and options foxbox does not honour, are refused.
+fn cache_mount(v: &str) -> Result<RawCacheTable, String> {
+    let mut c = RawCacheTable::default();
+    let mut kind = None;
+    let at = Span::new(0, 0);
+    for opt in v.split(',') {
+        let (k, x) = opt.split_once('=').unwrap_or((opt, ""));
+        match k {
+            "type" => kind = Some(x.to_string()),
+            "target" | "dst" | "destination" => c.target = Some(Sp::new(x.to_string(), at)),
+            "id" => c.id = Some(Sp::new(x.to_string(), at)),
+            "sharing" => c.sharing = Some(Sp::new(x.to_string(), at)),
+            other => {
+                return Err(format!(
+                    "--mount option `{other}` is not supported (cache mounts take target, id and sharing)"
+                ))
+            }
+        }
+    }
+    match kind.as_deref() {
+        Some("cache") => Ok(c),
+        Some(t) => Err(format!(
+            "--mount=type={t} is not supported (only type=cache)"
+        )),
+        None => Err("--mount without type=cache is not supported (bind mounts are not)".into()),
+    }
 }
 
 /// Read a Containerfile into a recipe (relative paths from `base`), with every diagnostic.
@@ -613,7 +638,7 @@ EXPOSE 8080
 
     #[test]
     fn unsupported_lines_are_named() {
-        let t = "FROM busybox\nHEALTHCHECK CMD true\nADD http://x/y /y\nRUN --mount=type=cache,target=/c true\n";
+        let t = "FROM busybox\nHEALTHCHECK CMD true\nADD http://x/y /y\nRUN --mount=type=bind,target=/c true\n";
         let d = check_str(t, Path::new("/")).unwrap_err();
         let msgs: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(d.len(), 3, "{msgs:?}");

@@ -300,6 +300,10 @@ registry! {
         COPY_FROM = "foxbox::build::copy_from",
         /// `foxbox push` failed (the image, the registry, its authentication or an upload).
         PUSH = "foxbox::build::push",
+        /// A `copy` with `chown` naming a user or group the image's /etc/passwd or /etc/group lacks.
+        CHOWN = "foxbox::build::chown",
+        /// An `extract` (`ADD`) source compressed in a way foxbox cannot unpack (bzip2, xz).
+        ARCHIVE = "foxbox::build::archive",
     }
 
     /// Composing a spec from files: variables, `extends`, local overrides, `Foxbox.lock`.
