@@ -2,10 +2,11 @@
 //! `[build]` table the TOML front end parses ([`RawBuild`]), then resolved by the same
 //! [`crate::spec::build::resolve`], so both give the same recipe and the same checks.
 //!
-//! Supported: `FROM image [AS name]` (each a stage; the last is the image), `RUN` (shell and
-//! exec forms, `--network=`), `COPY` and `ADD` of local files (`--from=`, `--chown=`,
-//! `--chmod=`), `ENV`, `ARG`, `WORKDIR`, `USER`, `LABEL`, `CMD`, `ENTRYPOINT`, `EXPOSE`, line
-//! continuations and comments. Anything else is a diagnostic at its line. `$NAME` and `${NAME}`
+//! Supported: `FROM image [AS name]` (each a stage; the last is the image; `${ARG}`s of the
+//! `ARG`s before it, resolved by the builder), `RUN` (shell and exec forms, `--network=`,
+//! `--mount=type=cache`), `COPY` and `ADD` of local files (`--from=`, `--chown=`, `--chmod=`;
+//! `ADD` unpacks tar archives), `ENV`, `ARG`, `WORKDIR`, `USER`, `LABEL`, `CMD`, `ENTRYPOINT`,
+//! `EXPOSE`, line continuations and comments. Anything else is a diagnostic at its line. `$NAME` and `${NAME}`
 //! of a declared `ARG` are the recipe's `${NAME}` (set with `--build-arg`); a relative `COPY`
 //! destination or `WORKDIR` is taken from the current `WORKDIR`, as Docker does.
 
