@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{envs, Env};
+use common::{envs, Env, Who};
 
 /// Build `recipe` written as `dir/file` (a Foxfile.toml or a Containerfile), with `extra` flags.
 fn build(env: &Env, dir: &str, file: &str, recipe: &str, tag: &str, extra: &[&str]) -> common::Run {
@@ -55,6 +55,8 @@ fn cache_mounts_persist_between_builds_and_stay_out_of_the_image() {
         )
         .ok();
         assert_eq!(output(&env, "counter:1", seen), "2\n2\n", "{:?}", env.who);
+        // A store holding cache mounts is whole.
+        env.run(["system", "check"]).ok();
         // The cache mounts are no part of the cache key: changing them runs nothing.
         let other = COUNTER.replace("sharing = \"locked\"", "sharing = \"shared\"");
         let b = build(&env, "a", "Foxfile.toml", &other, "counter:1", &[]);
@@ -384,4 +386,21 @@ run = "echo b > /b.txt"
         let got = output(&env, "cfg-m:1", "tool-a; cat /b.txt; echo $A$B");
         assert_eq!(got, "tool-a\nb\n12\n", "{:?}", env.who);
     }
+}
+
+#[test]
+fn cache_mounts_and_add_work_without_a_subordinate_range() {
+    let env = Env::new(Who::UserNoSubids);
+    env.import_busybox();
+    env.write("d/app.tar", tar_of(&[("bin/hello", "hello\n", 7, 8)]));
+    let cf = "FROM busybox\nADD app.tar /opt/\nRUN --mount=type=cache,target=/c,id=nosub sh -c 'echo x >> /c/log; wc -l < /c/log > /n'\n";
+    build(&env, "d", "Containerfile", cf, "nosub:1", &[]).ok();
+    build(&env, "d", "Containerfile", cf, "nosub:1", &["--no-cache"]).ok();
+    // One id only: the archive's owners are the box's root.
+    let got = output(
+        &env,
+        "nosub:1",
+        "cat /opt/bin/hello /n; stat -c '%u:%g' /opt/bin/hello",
+    );
+    assert_eq!(got, "hello\n2\n0:0\n");
 }
