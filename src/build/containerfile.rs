@@ -302,7 +302,15 @@ pub fn translate(text: &str) -> (RawBuild, Vec<Diagnostic>) {
                     match k.as_str() {
                         "network" => network = Some(sp(v.clone())),
                         "mount" => match cache_mount(v) {
-                            Ok(c) => cache.push(Sp::new(RawCache::Table(c), l.span)),
+                            Ok(mut c) => {
+                                // A relative target is under the current WORKDIR, as BuildKit's.
+                                let workdir =
+                                    stages.last().map(|s| s.workdir.clone()).unwrap_or_default();
+                                if let Some(t) = &mut c.target {
+                                    t.value = abs_in(&workdir, &t.value);
+                                }
+                                cache.push(Sp::new(RawCache::Table(c), l.span))
+                            }
                             Err(why) => unsupported(&mut diags, &l, &why),
                         },
                         _ => {
@@ -567,7 +575,7 @@ pub fn load(path: &Path) -> (Loaded, crate::plan::Origin) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::build::{Action, From};
+    use crate::spec::build::{Action, From, Sharing};
 
     #[test]
     fn lines_join_continuations_and_skip_comments() {
@@ -635,6 +643,35 @@ EXPOSE 8080
         ));
         assert_eq!(r.config.entrypoint, Some(vec!["cat".to_string()]));
         assert_eq!(r.config.expose, ["8080/tcp"]);
+    }
+
+    #[test]
+    fn cache_mounts_of_run() {
+        let t = "FROM busybox\nWORKDIR /src\nRUN --mount=type=cache,target=/var/cache/apt,sharing=locked --mount=type=cache,target=.cache,id=c --network=host make\n";
+        let (r, _) = check_str(t, Path::new("/"))
+            .map_err(|d| format!("{d:?}"))
+            .unwrap();
+        let Action::Run {
+            argv,
+            network,
+            cache,
+        } = &r.stages[0].steps[1].action
+        else {
+            panic!("{:?}", r.stages[0].steps);
+        };
+        assert_eq!(argv[2], "make");
+        assert_eq!(network, "host");
+        let got: Vec<(&str, &str, Sharing)> = cache
+            .iter()
+            .map(|c| (c.target.as_str(), c.id.as_str(), c.sharing))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/var/cache/apt", "/var/cache/apt", Sharing::Locked),
+                ("/src/.cache", "c", Sharing::Shared)
+            ]
+        );
     }
 
     #[test]
