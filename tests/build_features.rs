@@ -404,3 +404,46 @@ fn cache_mounts_and_add_work_without_a_subordinate_range() {
     );
     assert_eq!(got, "hello\n2\n0:0\n");
 }
+
+#[test]
+fn prune_leaves_a_cache_mount_a_running_build_uses() {
+    for env in envs() {
+        env.import_busybox();
+        env.write(
+            "p/Foxfile.toml",
+            "[build]\nfrom = \"busybox\"\n[[build.steps]]\nrun = \"echo mine > /c/f; sleep 2; cat /c/f > /got\"\ncache = [\"/c\"]\n",
+        );
+        let mut child = env
+            .foxbox(["build", "-t", "held:1", "p"])
+            .stderr(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // The step's box exists once its caches are held.
+        common::eventually("the step box", || {
+            !env.run(["ps", "-a", "-q"]).stdout.trim().is_empty()
+        });
+        let p = env.run(["image", "prune", "--cache-mounts"]);
+        p.ok();
+        assert!(
+            !p.stdout.contains("cache mount /c"),
+            "{:?}: {}",
+            env.who,
+            p.stdout
+        );
+        assert!(child.wait().unwrap().success());
+        assert_eq!(
+            output(&env, "held:1", "cat /got"),
+            "mine\n",
+            "{:?}",
+            env.who
+        );
+        let p = env.run(["image", "prune", "--cache-mounts"]);
+        assert!(
+            p.stdout.contains("cache mount /c\n"),
+            "{:?}: {}",
+            env.who,
+            p.stdout
+        );
+    }
+}

@@ -1269,6 +1269,47 @@ mod tests {
     }
 
     #[test]
+    fn cache_extract_and_chown_keys_are_checked() {
+        let t = r#"[build]
+from = "busybox"
+[[build.steps]]
+copy = "a.tar"
+dest = "/x/"
+extract = true
+from = "other"
+[[build.steps]]
+copy = "f"
+dest = "/f"
+cache = ["/c"]
+chown = "1:fox"
+[[build.steps]]
+run = "true"
+cache = ["/c", "/c/", { id = "" , target = "/d" }, { id = "x" }]
+"#;
+        let d = check_str(t, Path::new("/")).unwrap_err();
+        let msgs: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
+        for want in [
+            "`extract` unpacks archives of the context",
+            "`cache` belongs to a `run` step, not a `copy` one",
+            "`chown`: `1:fox` mixes a number and a name",
+            "two caches are mounted on `/c`",
+            "a cache's `id` is empty",
+            "a `cache` table has no `target`",
+        ] {
+            assert!(msgs.iter().any(|m| m.contains(want)), "{want}: {msgs:?}");
+        }
+        let ok = "[build]\nfrom = \"${B}\"\n[build.args]\nB = \"busybox\"\n[[build.steps]]\ncopy = \"f\"\ndest = \"/f\"\nchown = \"fox:staff\"\n";
+        let (r, _) = check_str(ok, Path::new("/")).unwrap();
+        assert!(matches!(&r.stages[0].from, From::Args { text, .. } if text == "${B}"));
+        assert!(matches!(
+            &r.stages[0].steps[0].action,
+            Action::Copy { chown: None, chown_name: Some(n), .. } if n == "fox:staff"
+        ));
+        let args = [("B".to_string(), "scratch".to_string())].into();
+        assert_eq!(r.with_args(&args).unwrap().stages[0].from, From::Scratch);
+    }
+
+    #[test]
     fn chown_forms() {
         assert_eq!(parse_chown("1000"), Some((1000, 1000)));
         assert_eq!(parse_chown("1:2"), Some((1, 2)));
