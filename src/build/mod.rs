@@ -867,31 +867,28 @@ fn run_step(
     // `image prune --cache-mounts` leaves a cache in use.
     let mut _cache_locks = Vec::new();
     for (k, c) in cache.iter().enumerate() {
-        let (dir, lock_path) = store.cache_mount(&c.id).map_err(internal)?;
+        // Locked before the directory is looked at: a prune may remove it until then.
+        let lock_path = store.cache_mount_lock(&c.id).map_err(internal)?;
         let lock_err = |e| internal(format!("cannot lock the cache `{}`: {e}", c.id));
-        let source = match c.sharing {
-            Sharing::Shared => {
-                _cache_locks.push(Lock::acquire(&lock_path, LockMode::Shared).map_err(lock_err)?);
-                dir
-            }
+        let held = match c.sharing {
+            Sharing::Shared => Some(Lock::acquire(&lock_path, LockMode::Shared).map_err(lock_err)?),
             Sharing::Locked => {
-                _cache_locks
-                    .push(Lock::acquire(&lock_path, LockMode::Exclusive).map_err(lock_err)?);
-                dir
+                Some(Lock::acquire(&lock_path, LockMode::Exclusive).map_err(lock_err)?)
             }
             Sharing::Private => {
-                match Lock::try_acquire(&lock_path, LockMode::Exclusive).map_err(lock_err)? {
-                    Some(l) => {
-                        _cache_locks.push(l);
-                        dir
-                    }
-                    None => {
-                        // In use: an empty one of its own, gone with the step's scratch.
-                        let own = scratch.path().join(format!("cache-{k}"));
-                        std::fs::create_dir(&own).map_err(internal)?;
-                        own
-                    }
-                }
+                Lock::try_acquire(&lock_path, LockMode::Exclusive).map_err(lock_err)?
+            }
+        };
+        let source = match held {
+            Some(l) => {
+                _cache_locks.push(l);
+                store.cache_mount(&c.id).map_err(internal)?
+            }
+            None => {
+                // A private cache in use: an empty one of its own, gone with the step's scratch.
+                let own = scratch.path().join(format!("cache-{k}"));
+                std::fs::create_dir(&own).map_err(internal)?;
+                own
             }
         };
         plan.mounts.push(crate::plan::Mount {

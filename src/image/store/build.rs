@@ -376,14 +376,25 @@ impl Store {
         self.dir.join("build-mounts")
     }
 
-    /// The directory of the cache mount `id` (made, empty and owned by the box's root, when
-    /// missing) and the path of its lock.
-    pub fn cache_mount(&self, id: &str) -> Result<(PathBuf, PathBuf), ImageError> {
+    fn cache_mount_hex(id: &str) -> String {
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(id.as_bytes()))
+    }
+
+    /// The lock of the cache mount `id`, to hold before [`Store::cache_mount`] and while a
+    /// step uses it.
+    pub fn cache_mount_lock(&self, id: &str) -> Result<PathBuf, ImageError> {
         let top = self.cache_mounts_dir();
         crate::store::private::create_dir(&top).map_err(io_err("cannot create", &top))?;
-        let hex = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(id.as_bytes()));
+        Ok(top.join(format!("{}.lock", Self::cache_mount_hex(id))))
+    }
+
+    /// The directory of the cache mount `id`: made, empty and owned by the box's root, when
+    /// missing (also when a prune removed it between the caller's looking and locking).
+    pub fn cache_mount(&self, id: &str) -> Result<PathBuf, ImageError> {
+        let top = self.cache_mounts_dir();
+        crate::store::private::create_dir(&top).map_err(io_err("cannot create", &top))?;
+        let hex = Self::cache_mount_hex(id);
         let dir = top.join(&hex);
-        let lock = top.join(format!("{hex}.lock"));
         if !dir.is_dir() {
             // Made as the store's user: the root of every box's namespace.
             match fs::create_dir(&dir) {
@@ -396,7 +407,7 @@ impl Store {
             atomic::write_file(&top.join(format!("{hex}.id")), id.as_bytes())
                 .map_err(ImageError::Atomic)?;
         }
-        Ok((dir, lock))
+        Ok(dir)
     }
 
     /// Remove the build cache mounts no build is using; their ids.
