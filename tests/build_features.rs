@@ -93,6 +93,16 @@ fn cache_mounts_persist_between_builds_and_stay_out_of_the_image() {
             "{}",
             p.stdout
         );
+        // A cache made for a user of the box: its owner and mode as the step sees them.
+        let owned = "[build]\nfrom = \"busybox\"\n[[build.steps]]\nuser = \"1000:1000\"\n[[build.steps]]\nrun = \"echo mine > /u/f && stat -c '%u:%g %a' /u > /tmp/owner\"\ncache = [{ target = \"/u\", id = \"user-cache\", uid = 1000, gid = 1000, mode = \"0750\" }]\n";
+        let b = build(&env, "o", "Foxfile.toml", owned, "owned:1", &[]);
+        b.ok();
+        assert_eq!(
+            output(&env, "owned:1", "cat /tmp/owner"),
+            "1000:1000 750\n",
+            "{:?}",
+            env.who
+        );
         // A relative target and an unknown sharing are diagnostics at their place.
         let bad = "[build]\nfrom = \"busybox\"\n[[build.steps]]\nrun = \"true\"\ncache = [\"rel\", { target = \"/x\", sharing = \"sometimes\" }]\n";
         let b = build(&env, "bad", "Foxfile.toml", bad, "bad:1", &[]);

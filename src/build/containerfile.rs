@@ -511,9 +511,21 @@ fn cache_mount(v: &str) -> Result<RawCacheTable, String> {
             "target" | "dst" | "destination" => c.target = Some(Sp::new(x.to_string(), at)),
             "id" => c.id = Some(Sp::new(x.to_string(), at)),
             "sharing" => c.sharing = Some(Sp::new(x.to_string(), at)),
+            "uid" | "gid" => {
+                let n = x
+                    .parse::<i64>()
+                    .map_err(|_| format!("--mount {k}=`{x}` is not a number"))?;
+                let v = Some(Sp::new(n, at));
+                if k == "uid" {
+                    c.uid = v;
+                } else {
+                    c.gid = v;
+                }
+            }
+            "mode" => c.mode = Some(Sp::new(x.to_string(), at)),
             other => {
                 return Err(format!(
-                    "--mount option `{other}` is not supported (cache mounts take target, id and sharing)"
+                    "--mount option `{other}` is not supported (cache mounts take target, id, sharing, uid, gid and mode)"
                 ))
             }
         }

@@ -882,7 +882,9 @@ fn run_step(
         let source = match held {
             Some(l) => {
                 _cache_locks.push(l);
-                store.cache_mount(&c.id).map_err(internal)?
+                store
+                    .cache_mount(&c.id, (c.uid, c.gid), c.mode)
+                    .map_err(internal)?
             }
             None => {
                 // A private cache in use: an empty one of its own, gone with the step's scratch.

@@ -163,10 +163,16 @@ pub struct RawCacheTable {
     /// a time, the others wait) or `"private"` (a step that finds it in use gets an empty
     /// one of its own, dropped after the step).
     pub sharing: Option<Sp<String>>,
+    /// The owner (a uid in the box) the cache directory is made with. Default 0.
+    pub uid: Option<Sp<i64>>,
+    /// The group (a gid in the box) the cache directory is made with. Default 0.
+    pub gid: Option<Sp<i64>>,
+    /// The mode the cache directory is made with, octal (`"0755"`, the default).
+    pub mode: Option<Sp<String>>,
 }
 
 /// The keys of a `cache` table.
-pub const CACHE_KEYS: &[&str] = &["target", "id", "sharing"];
+pub const CACHE_KEYS: &[&str] = &["target", "id", "sharing", "uid", "gid", "mode"];
 
 /// The keys of `[build]`; `tests::key_lists_match_the_schema` keeps them equal to the schema.
 pub const BUILD_KEYS: &[&str] = &[
@@ -352,6 +358,10 @@ pub struct CacheMount {
     /// Its name in the store (default: the target).
     pub id: String,
     pub sharing: Sharing,
+    /// Owner and mode the directory is made with (a cache that exists keeps its own).
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
 }
 
 /// How steps running at the same time use one cache.
@@ -1100,6 +1110,8 @@ fn cache_mounts(
     let mut out: Vec<CacheMount> = Vec::new();
     let mut bad = false;
     for c in raw.iter().flat_map(|r| r.value.iter()) {
+        let mut owner = (0, 0);
+        let mut mode = 0o755;
         let (target, id, sharing) = match &c.value {
             RawCache::Target(t) => (Sp::new(t.clone(), c.span), None, None),
             RawCache::Table(t) => {
@@ -1113,6 +1125,43 @@ fn cache_mounts(
                     bad = true;
                     continue;
                 };
+                let id_of = |diags: &mut Vec<Diagnostic>, what: &str, v: &Option<Sp<i64>>| {
+                    let v = v.as_ref()?;
+                    match u32::try_from(v.value).ok().filter(|n| *n != u32::MAX) {
+                        Some(n) => Some(n),
+                        None => {
+                            diags.push(
+                                Diagnostic::error(
+                                    codes::BAD_USER,
+                                    format!(
+                                        "a cache's `{what}` must be an id from 0 to 4294967294"
+                                    ),
+                                )
+                                .with_span(Some(v.span))
+                                .with_label("out of range"),
+                            );
+                            None
+                        }
+                    }
+                };
+                owner = (
+                    id_of(diags, "uid", &t.uid).unwrap_or(0),
+                    id_of(diags, "gid", &t.gid).unwrap_or(0),
+                );
+                if let Some(m) = &t.mode {
+                    match u32::from_str_radix(m.value.trim_start_matches("0o"), 8) {
+                        Ok(v) if v <= 0o7777 => mode = v,
+                        _ => diags.push(
+                            Diagnostic::error(
+                                codes::BAD_MODE,
+                                format!("a cache's `mode` must be octal, not `{}`", m.value),
+                            )
+                            .with_span(Some(m.span))
+                            .with_label("not octal")
+                            .with_help("write e.g. `\"0755\"`"),
+                        ),
+                    }
+                }
                 (target.clone(), t.id.clone(), t.sharing.clone())
             }
         };
@@ -1187,6 +1236,9 @@ fn cache_mounts(
             target: norm,
             id,
             sharing,
+            uid: owner.0,
+            gid: owner.1,
+            mode,
         });
     }
     (!bad).then_some(out)

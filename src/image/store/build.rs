@@ -388,22 +388,43 @@ impl Store {
         Ok(top.join(format!("{}.lock", Self::cache_mount_hex(id))))
     }
 
-    /// The directory of the cache mount `id`: made, empty and owned by the box's root, when
-    /// missing (also when a prune removed it between the caller's looking and locking).
-    pub fn cache_mount(&self, id: &str) -> Result<PathBuf, ImageError> {
+    /// The directory of the cache mount `id`: made empty, owned by `owner` (ids in the box)
+    /// with `mode`, when missing (also when a prune removed it between the caller's looking
+    /// and locking).
+    pub fn cache_mount(
+        &self,
+        id: &str,
+        owner: (u32, u32),
+        mode: u32,
+    ) -> Result<PathBuf, ImageError> {
         let top = self.cache_mounts_dir();
         crate::store::private::create_dir(&top).map_err(io_err("cannot create", &top))?;
         let hex = Self::cache_mount_hex(id);
         let dir = top.join(&hex);
         if !dir.is_dir() {
-            // Made as the store's user: the root of every box's namespace.
-            match fs::create_dir(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(io_err("cannot create", &dir)(e)),
+            // Made aside and renamed: a cache is never seen with the wrong owner.
+            let new = top.join(format!("{hex}.new-{}", super::random_suffix()));
+            let made = new.clone();
+            self.as_root(move || -> Result<(), String> {
+                let e = |e: io::Error| format!("cannot make the cache {}: {e}", made.display());
+                fs::create_dir(&made).map_err(e)?;
+                std::os::unix::fs::lchown(&made, Some(owner.0), Some(owner.1)).map_err(|x| {
+                    format!(
+                        "cannot give the cache to {}:{} (ids this store's user namespace maps?): {x}",
+                        owner.0, owner.1
+                    )
+                })?;
+                fs::set_permissions(&made, fs::Permissions::from_mode(mode)).map_err(e)
+            })
+            .inspect_err(|_| {
+                let _ = fs::remove_dir(&new);
+            })?;
+            if let Err(e) = fs::rename(&new, &dir) {
+                let _ = fs::remove_dir(&new);
+                if !dir.is_dir() {
+                    return Err(io_err("cannot create", &dir)(e));
+                }
             }
-            fs::set_permissions(&dir, fs::Permissions::from_mode(0o755))
-                .map_err(io_err("cannot set the mode of", &dir))?;
             atomic::write_file(&top.join(format!("{hex}.id")), id.as_bytes())
                 .map_err(ImageError::Atomic)?;
         }
@@ -418,9 +439,27 @@ impl Store {
             return Ok(Vec::new());
         };
         let mut gone = Vec::new();
-        let mut names: Vec<String> = entries
+        let all: Vec<String> = entries
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        // Caches half made by a build that was killed.
+        let half: Vec<PathBuf> = all
+            .iter()
+            .filter(|n| n.contains(".new-"))
+            .map(|n| top.join(n))
+            .collect();
+        if !half.is_empty() {
+            self.as_root(move || -> Result<(), String> {
+                for p in &half {
+                    inroot::remove_tree(p)
+                        .map_err(|e| format!("cannot remove {}: {e}", p.display()))?;
+                }
+                Ok(())
+            })?;
+        }
+        let mut names: Vec<String> = all
+            .into_iter()
             .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
             .collect();
         names.sort();

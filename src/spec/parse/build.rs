@@ -180,6 +180,9 @@ impl Cx {
                             "target" => c.target = self.string("cache.target", x),
                             "id" => c.id = self.string("cache.id", x),
                             "sharing" => c.sharing = self.string("cache.sharing", x),
+                            "uid" => c.uid = self.integer("cache.uid", x),
+                            "gid" => c.gid = self.integer("cache.gid", x),
+                            "mode" => c.mode = self.string("cache.mode", x),
                             other => {
                                 let help = match suggest::closest(other, CACHE_KEYS.iter().copied())
                                 {
