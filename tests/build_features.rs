@@ -389,6 +389,13 @@ run = "echo b > /b.txt"
         assert_eq!(cfg["Labels"]["own"], "m");
         let ports: Vec<&String> = cfg["ExposedPorts"].as_object().unwrap().keys().collect();
         assert_eq!(ports, ["53/udp", "80/tcp"]);
+        // Both set SHARED: the later one's value, with a warning at its name.
+        assert!(
+            r.stderr.contains("foxbox::build::merge_env")
+                && r.stderr.contains("`cfg-b:1` sets SHARED to another value"),
+            "{}",
+            r.stderr
+        );
         // What runs stays `from`'s: busybox's command, no working directory of cfg-b's.
         assert!(cfg.get("WorkingDir").is_none(), "{cfg}");
         assert_ne!(cfg["Cmd"], serde_json::json!(["echo", "a"]), "{cfg}");

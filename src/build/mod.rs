@@ -110,27 +110,46 @@ impl State {
         }
     }
 
-    /// Take what a `merge`d image offers over what this has (its command, entrypoint,
-    /// working directory and user stay this one's): its environment (a variable both set is
-    /// the merged image's, `PATH` the union of both lists), labels and exposed ports.
-    fn merge(&mut self, other: &State) {
+    /// Take what a `merge`d image changes of `base` (the stage's `from`, as its layers are
+    /// those above it) over what this has; its command, entrypoint, working directory and
+    /// user stay this one's. Its environment (a variable it sets to another value than
+    /// `base`'s is its value; `PATH` the union of both lists), labels and exposed ports. The
+    /// variables an earlier merged image (one in `set`) had set otherwise are returned.
+    fn merge(
+        &mut self,
+        other: &State,
+        base: &State,
+        set: &mut BTreeMap<String, String>,
+    ) -> Vec<String> {
+        let mut clashes = Vec::new();
         for e in &other.config.env {
             let Some((k, v)) = e.split_once('=') else {
                 continue;
             };
+            if base.env(k) == Some(v) {
+                continue;
+            }
             let value = match self.env("PATH") {
                 Some(mine) if k == "PATH" => merge_path(mine, v),
                 _ => v.to_string(),
             };
+            if k != "PATH" && set.get(k).is_some_and(|before| before != v) {
+                clashes.push(k.to_string());
+            }
+            set.insert(k.to_string(), v.to_string());
             self.set_env(&[(k.to_string(), value)]);
         }
-        self.labels
-            .extend(other.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for (k, v) in &other.labels {
+            if base.labels.get(k) != Some(v) {
+                self.labels.insert(k.clone(), v.clone());
+            }
+        }
         for p in &other.expose {
             if !self.expose.contains(p) {
                 self.expose.push(p.clone());
             }
         }
+        clashes
     }
 
     fn env(&self, key: &str) -> Option<&str> {
@@ -396,8 +415,25 @@ pub fn build(
             for m in &stage.merge {
                 images.push(find(&m.value, m.span, &built)?);
             }
-            for img in &images {
-                state.merge(&State::of(&store, img));
+            let base = state.clone();
+            let mut set = BTreeMap::new();
+            for (img, m) in images.iter().zip(&stage.merge) {
+                let clashes = state.merge(&State::of(&store, img), &base, &mut set);
+                if !clashes.is_empty() {
+                    progress.warn(
+                        Diagnostic::warning(
+                            build_codes::MERGE_ENV,
+                            format!(
+                                "`{}` sets {} to another value than an image merged before it: its value is kept",
+                                m.value,
+                                clashes.join(", ")
+                            ),
+                        )
+                        .with_span(Some(m.span))
+                        .with_label("a later image wins")
+                        .with_help("set the variable in the recipe's `env` to say which value the image has"),
+                    );
+                }
             }
             let img = merge(&store, stage, parent.as_ref(), &images, &state, opts)?;
             progress.merged(
@@ -1128,19 +1164,32 @@ mod tests {
     fn merged_images_add_env_labels_and_ports_but_not_their_command() {
         let mut s = State {
             config: ImageConfig {
-                env: vec!["PATH=/usr/bin:/bin".into(), "A=1".into()],
+                env: vec!["PATH=/usr/bin:/bin".into(), "A=1".into(), "LANG=C".into()],
                 cmd: vec!["sh".into()],
                 ..ImageConfig::default()
             },
             labels: [("l".to_string(), "base".to_string())].into(),
             expose: vec!["80/tcp".into()],
         };
-        s.merge(&State {
+        let base = s.clone();
+        let mut set = BTreeMap::new();
+        let first = State {
+            config: ImageConfig {
+                env: vec!["PATH=/usr/bin:/bin".into(), "LANG=en".into(), "C=x".into()],
+                ..ImageConfig::default()
+            },
+            ..State::default()
+        };
+        assert!(s.merge(&first, &base, &mut set).is_empty());
+        let second = State {
             config: ImageConfig {
                 env: vec![
                     "PATH=/opt/bin:/usr/bin:/bin".into(),
                     "A=2".into(),
                     "B=3".into(),
+                    // The base's value: no change of this image's, the first one's stays.
+                    "LANG=C".into(),
+                    "C=y".into(),
                 ],
                 cmd: vec!["server".into()],
                 workdir: Some("/data".into()),
@@ -1152,8 +1201,18 @@ mod tests {
             ]
             .into(),
             expose: vec!["80/tcp".into(), "6379/tcp".into()],
-        });
-        assert_eq!(s.config.env, ["PATH=/opt/bin:/usr/bin:/bin", "A=2", "B=3"]);
+        };
+        assert_eq!(s.merge(&second, &base, &mut set), ["C"]);
+        assert_eq!(
+            s.config.env,
+            [
+                "PATH=/opt/bin:/usr/bin:/bin",
+                "A=2",
+                "LANG=en",
+                "C=y",
+                "B=3"
+            ]
+        );
         assert_eq!(s.config.cmd, ["sh"]);
         assert_eq!(s.config.workdir, None);
         assert_eq!(s.labels["l"], "merged");

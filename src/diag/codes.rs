@@ -304,6 +304,8 @@ registry! {
         CHOWN = "foxbox::build::chown",
         /// An `extract` (`ADD`) source compressed in a way foxbox cannot unpack (bzip2, xz).
         ARCHIVE = "foxbox::build::archive",
+        /// Warning: two images of `merge` set an environment variable to different values (the later one's is kept).
+        MERGE_ENV = "foxbox::build::merge_env",
     }
 
     /// Composing a spec from files: variables, `extends`, local overrides, `Foxbox.lock`.
