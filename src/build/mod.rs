@@ -902,7 +902,13 @@ fn run_step(
     // Held until the step's layer is stored: a `locked` cache is this step's alone, and
     // `image prune --cache-mounts` leaves a cache in use.
     let mut _cache_locks = Vec::new();
-    for (k, c) in cache.iter().enumerate() {
+    // Locked in the order of their ids, as every build does: two builds never wait for each
+    // other's second cache. Mounted in the recipe's order (a target may be inside another).
+    let mut order: Vec<usize> = (0..cache.len()).collect();
+    order.sort_by(|a, b| cache[*a].id.cmp(&cache[*b].id));
+    let mut sources: Vec<Option<PathBuf>> = vec![None; cache.len()];
+    for k in order {
+        let c = &cache[k];
         // Locked before the directory is looked at: a prune may remove it until then.
         let lock_path = store.cache_mount_lock(&c.id).map_err(internal)?;
         let lock_err = |e| internal(format!("cannot lock the cache `{}`: {e}", c.id));
@@ -929,6 +935,10 @@ fn run_step(
                 own
             }
         };
+        sources[k] = Some(source);
+    }
+    for (c, source) in cache.iter().zip(sources) {
+        let Some(source) = source else { continue };
         plan.mounts.push(crate::plan::Mount {
             kind: crate::plan::MountKind::Bind { source },
             target: PathBuf::from(&c.target),

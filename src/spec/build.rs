@@ -1228,6 +1228,18 @@ fn cache_mounts(
             Some(i) => i.value,
             None => norm.clone(),
         };
+        if out.iter().any(|m| m.id == id) {
+            // One lock per cache and step: a second would wait for the first.
+            diags.push(
+                Diagnostic::error(
+                    codes::BUILD_BAD_STEP,
+                    format!("two caches of this step are the cache `{id}`"),
+                )
+                .with_span(Some(c.span))
+                .with_label("named before")
+                .with_help("mount a cache once per step, or give this one its own `id`"),
+            );
+        }
         if diags.len() > before {
             bad = true;
             continue;
@@ -1336,7 +1348,7 @@ cache = ["/c"]
 chown = "1:fox"
 [[build.steps]]
 run = "true"
-cache = ["/c", "/c/", { id = "" , target = "/d" }, { id = "x" }]
+cache = ["/c", "/c/", { id = "" , target = "/d" }, { id = "x" }, { target = "/e", id = "/c" }]
 "#;
         let d = check_str(t, Path::new("/")).unwrap_err();
         let msgs: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
@@ -1347,6 +1359,7 @@ cache = ["/c", "/c/", { id = "" , target = "/d" }, { id = "x" }]
             "two caches are mounted on `/c`",
             "a cache's `id` is empty",
             "a `cache` table has no `target`",
+            "two caches of this step are the cache `/c`",
         ] {
             assert!(msgs.iter().any(|m| m.contains(want)), "{want}: {msgs:?}");
         }
