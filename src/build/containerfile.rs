@@ -2,10 +2,11 @@
 //! `[build]` table the TOML front end parses ([`RawBuild`]), then resolved by the same
 //! [`crate::spec::build::resolve`], so both give the same recipe and the same checks.
 //!
-//! Supported: `FROM image [AS name]` (each a stage; the last is the image), `RUN` (shell and
-//! exec forms, `--network=`), `COPY` and `ADD` of local files (`--from=`, `--chown=`,
-//! `--chmod=`), `ENV`, `ARG`, `WORKDIR`, `USER`, `LABEL`, `CMD`, `ENTRYPOINT`, `EXPOSE`, line
-//! continuations and comments. Anything else is a diagnostic at its line. `$NAME` and `${NAME}`
+//! Supported: `FROM image [AS name]` (each a stage; the last is the image; `${ARG}`s of the
+//! `ARG`s before it, resolved by the builder), `RUN` (shell and exec forms, `--network=`,
+//! `--mount=type=cache`), `COPY` and `ADD` of local files (`--from=`, `--chown=`, `--chmod=`;
+//! `ADD` unpacks tar archives), `ENV`, `ARG`, `WORKDIR`, `USER`, `LABEL`, `CMD`, `ENTRYPOINT`,
+//! `EXPOSE`, line continuations and comments. Anything else is a diagnostic at its line. `$NAME` and `${NAME}`
 //! of a declared `ARG` are the recipe's `${NAME}` (set with `--build-arg`); a relative `COPY`
 //! destination or `WORKDIR` is taken from the current `WORKDIR`, as Docker does.
 
@@ -14,7 +15,7 @@ use std::path::Path;
 use crate::diag::codes::build as build_codes;
 use crate::diag::Diagnostic;
 use crate::plan::Span;
-use crate::spec::build::{Loaded, RawBuild, RawStage, RawStep};
+use crate::spec::build::{Loaded, RawBuild, RawCache, RawCacheTable, RawStage, RawStep};
 use crate::spec::raw::{RawCommand, RawEnv, Sp};
 
 /// Whether `path` names a Containerfile rather than a TOML recipe: any name not ending in
@@ -265,12 +266,8 @@ pub fn translate(text: &str) -> (RawBuild, Vec<Diagnostic>) {
                         continue;
                     }
                 };
-                // ARG defaults (only those) in FROM, as the line is read.
-                let image = crate::spec::build::substitute(&sub(&image), &|n| {
-                    args.iter()
-                        .find(|a| a.key.value == n)
-                        .map(|a| a.value.value.clone())
-                });
+                // `${ARG}`s stay: the builder replaces them with the defaults or `--build-arg`s.
+                let image = sub(&image);
                 let index = stages.len().to_string();
                 stages.push(StageAcc {
                     name: Some(sp(name.unwrap_or(index))),
@@ -299,10 +296,23 @@ pub fn translate(text: &str) -> (RawBuild, Vec<Diagnostic>) {
             "RUN" => {
                 let (f, _) = flags(words(&l.rest));
                 let mut network = None;
+                let mut cache = Vec::new();
                 let mut body = l.rest.as_str();
                 for (k, v) in &f {
                     match k.as_str() {
                         "network" => network = Some(sp(v.clone())),
+                        "mount" => match cache_mount(v) {
+                            Ok(mut c) => {
+                                // A relative target is under the current WORKDIR, as BuildKit's.
+                                let workdir =
+                                    stages.last().map(|s| s.workdir.clone()).unwrap_or_default();
+                                if let Some(t) = &mut c.target {
+                                    t.value = abs_in(&workdir, &t.value);
+                                }
+                                cache.push(Sp::new(RawCache::Table(c), l.span))
+                            }
+                            Err(why) => unsupported(&mut diags, &l, &why),
+                        },
                         _ => {
                             unsupported(&mut diags, &l, &format!("--{k} is not supported"));
                         }
@@ -321,6 +331,7 @@ pub fn translate(text: &str) -> (RawBuild, Vec<Diagnostic>) {
                     RawStep {
                         run: Some(Sp::new(run, l.span)),
                         network,
+                        cache: (!cache.is_empty()).then(|| Sp::new(cache, l.span)),
                         ..RawStep::default()
                     },
                 );
@@ -350,17 +361,17 @@ pub fn translate(text: &str) -> (RawBuild, Vec<Diagnostic>) {
                 }
                 if l.keyword == "ADD" {
                     if let Some(u) = w.iter().find(|s| s.contains("://")) {
-                        unsupported(&mut diags, &l, &format!("of a URL ({u}) is not supported"));
-                        bad = true;
-                    } else if let Some(t) = w[..w.len() - 1].iter().find(|s| is_archive(s)) {
                         unsupported(
                             &mut diags,
                             &l,
                             &format!(
-                                "of an archive ({t}) is not supported yet: COPY it and RUN tar"
+                                "of a URL ({u}) is not supported: download it into the context"
                             ),
                         );
                         bad = true;
+                    } else if step.from.is_none() {
+                        // Local tar archives are unpacked, as Docker's ADD does.
+                        step.extract = Some(Sp::new(true, l.span));
                     }
                 }
                 if bad {
@@ -487,10 +498,45 @@ fn push(stages: &mut [StageAcc], span: Span, step: RawStep) {
     }
 }
 
-fn is_archive(s: &str) -> bool {
-    [".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar.zst"]
-        .iter()
-        .any(|x| s.ends_with(x))
+/// `RUN --mount=type=cache,target=PATH[,id=ID][,sharing=shared|locked|private]` as a `cache`
+/// table; other mount types, and options foxbox does not honour, are refused.
+fn cache_mount(v: &str) -> Result<RawCacheTable, String> {
+    let mut c = RawCacheTable::default();
+    let mut kind = None;
+    let at = Span::new(0, 0);
+    for opt in v.split(',') {
+        let (k, x) = opt.split_once('=').unwrap_or((opt, ""));
+        match k {
+            "type" => kind = Some(x.to_string()),
+            "target" | "dst" | "destination" => c.target = Some(Sp::new(x.to_string(), at)),
+            "id" => c.id = Some(Sp::new(x.to_string(), at)),
+            "sharing" => c.sharing = Some(Sp::new(x.to_string(), at)),
+            "uid" | "gid" => {
+                let n = x
+                    .parse::<i64>()
+                    .map_err(|_| format!("--mount {k}=`{x}` is not a number"))?;
+                let v = Some(Sp::new(n, at));
+                if k == "uid" {
+                    c.uid = v;
+                } else {
+                    c.gid = v;
+                }
+            }
+            "mode" => c.mode = Some(Sp::new(x.to_string(), at)),
+            other => {
+                return Err(format!(
+                    "--mount option `{other}` is not supported (cache mounts take target, id, sharing, uid, gid and mode)"
+                ))
+            }
+        }
+    }
+    match kind.as_deref() {
+        Some("cache") => Ok(c),
+        Some(t) => Err(format!(
+            "--mount=type={t} is not supported (only type=cache)"
+        )),
+        None => Err("--mount without type=cache is not supported (bind mounts are not)".into()),
+    }
 }
 
 /// Read a Containerfile into a recipe (relative paths from `base`), with every diagnostic.
@@ -541,7 +587,7 @@ pub fn load(path: &Path) -> (Loaded, crate::plan::Origin) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spec::build::{Action, From};
+    use crate::spec::build::{Action, From, Sharing};
 
     #[test]
     fn lines_join_continuations_and_skip_comments() {
@@ -612,8 +658,37 @@ EXPOSE 8080
     }
 
     #[test]
+    fn cache_mounts_of_run() {
+        let t = "FROM busybox\nWORKDIR /src\nRUN --mount=type=cache,target=/var/cache/apt,sharing=locked --mount=type=cache,target=.cache,id=c --network=host make\n";
+        let (r, _) = check_str(t, Path::new("/"))
+            .map_err(|d| format!("{d:?}"))
+            .unwrap();
+        let Action::Run {
+            argv,
+            network,
+            cache,
+        } = &r.stages[0].steps[1].action
+        else {
+            panic!("{:?}", r.stages[0].steps);
+        };
+        assert_eq!(argv[2], "make");
+        assert_eq!(network, "host");
+        let got: Vec<(&str, &str, Sharing)> = cache
+            .iter()
+            .map(|c| (c.target.as_str(), c.id.as_str(), c.sharing))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("/var/cache/apt", "/var/cache/apt", Sharing::Locked),
+                ("/src/.cache", "c", Sharing::Shared)
+            ]
+        );
+    }
+
+    #[test]
     fn unsupported_lines_are_named() {
-        let t = "FROM busybox\nHEALTHCHECK CMD true\nADD http://x/y /y\nRUN --mount=type=cache,target=/c true\n";
+        let t = "FROM busybox\nHEALTHCHECK CMD true\nADD http://x/y /y\nRUN --mount=type=bind,target=/c true\n";
         let d = check_str(t, Path::new("/")).unwrap_err();
         let msgs: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
         assert_eq!(d.len(), 3, "{msgs:?}");

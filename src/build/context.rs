@@ -146,6 +146,9 @@ fn has_glob(s: &str) -> bool {
 pub struct Copied {
     pub items: Vec<CopyItem>,
     pub digest: String,
+    /// Indices of the items that are sources themselves (files named or matched), not the
+    /// contents of a directory: those `ADD` unpacks when they are archives.
+    pub named: Vec<usize>,
 }
 
 /// Digests of context files, remembered between builds by what `stat` says of them (device,
@@ -227,6 +230,7 @@ pub fn expand(
     let into_dir = many || dest.ends_with('/');
     let dest = format!("/{}", clean(dest));
     let mut items: Vec<CopyItem> = Vec::new();
+    let mut named = Vec::new();
     for (i, src) in sources.iter().enumerate() {
         let fail = |e: SourceError| (i, e);
         if src.starts_with('/') {
@@ -315,12 +319,17 @@ pub fn expand(
                 } else {
                     dest.clone()
                 };
+                named.push(items.len());
                 items.push(CopyItem { src: real, dest: d });
             }
         }
     }
     let digest = digest_items(&items, cache).map_err(|e| (0, read_err("", e)))?;
-    Ok(Copied { items, digest })
+    Ok(Copied {
+        items,
+        digest,
+        named,
+    })
 }
 
 fn read_err(src: &str, e: io::Error) -> SourceError {

@@ -27,15 +27,18 @@ use sha2::{Digest as _, Sha256};
 
 use crate::diag::codes::build as build_codes;
 use crate::diag::Diagnostic;
+use crate::image::archive::TarKind;
 use crate::image::store::{BuildStep, CopyItem, NewLayer};
 use crate::image::{Image, ImageConfig, Store};
 use crate::plan::{ImageRef, Span};
 use crate::runner::{self, RunOptions};
 use crate::spec::build::{
-    arg_refs, stage_deps, substitute, Action, From, MergeConflicts, Recipe, Stage, Step,
+    arg_refs, stage_deps, substitute, Action, CacheMount, From, MergeConflicts, Recipe, Sharing,
+    Stage, Step,
 };
 use crate::spec::codes;
 use crate::spec::flags::{check_run_flags, RunFlags};
+use crate::store::lock::{Lock, Mode as LockMode};
 use crate::store::paths::Paths;
 
 /// The context files' digests, by their `stat` (see [`context::DigestCache`]), in the store.
@@ -102,6 +105,65 @@ struct State {
 }
 
 impl State {
+    /// An image's configuration, with the labels and ports its OCI config has.
+    fn of(store: &Store, img: &Image) -> State {
+        let (labels, expose) = store.labels_and_ports(&img.id);
+        State {
+            config: img.config.clone(),
+            labels,
+            expose,
+        }
+    }
+
+    /// Take what a `merge`d image changes of `base` (the stage's `from`, as its layers are
+    /// those above it) over what this has; its command, entrypoint, working directory and
+    /// user stay this one's. Its environment (a variable it sets to another value than
+    /// `base`'s is its value; `PATH` the union of both lists), labels and exposed ports. The
+    /// variables an earlier merged image (one in `set`) had set otherwise are returned.
+    fn merge(
+        &mut self,
+        other: &State,
+        base: &State,
+        set: &mut BTreeMap<String, String>,
+    ) -> Vec<String> {
+        let mut clashes = Vec::new();
+        for e in &other.config.env {
+            let Some((k, v)) = e.split_once('=') else {
+                continue;
+            };
+            if base.env(k) == Some(v) {
+                continue;
+            }
+            let value = match self.env("PATH") {
+                Some(mine) if k == "PATH" => merge_path(mine, v),
+                _ => v.to_string(),
+            };
+            if k != "PATH" && set.get(k).is_some_and(|before| before != v) {
+                clashes.push(k.to_string());
+            }
+            set.insert(k.to_string(), v.to_string());
+            self.set_env(&[(k.to_string(), value)]);
+        }
+        for (k, v) in &other.labels {
+            if base.labels.get(k) != Some(v) {
+                self.labels.insert(k.clone(), v.clone());
+            }
+        }
+        for p in &other.expose {
+            if !self.expose.contains(p) {
+                self.expose.push(p.clone());
+            }
+        }
+        clashes
+    }
+
+    fn env(&self, key: &str) -> Option<&str> {
+        self.config
+            .env
+            .iter()
+            .find_map(|e| e.split_once('=').filter(|(k, _)| *k == key).map(|(_, v)| v))
+    }
+
     fn set_env(&mut self, pairs: &[(String, String)]) {
         for (k, v) in pairs {
             let kv = format!("{k}={v}");
@@ -128,11 +190,32 @@ impl State {
     }
 }
 
+/// `PATH` lists joined: `theirs`' entries that `mine` lacks go where `theirs` has them, before
+/// the first of `mine`'s that follows them there (else at the end), so `/go/bin:/usr/bin` over
+/// `/usr/local/bin:/usr/bin` gives `/usr/local/bin:/go/bin:/usr/bin`.
+fn merge_path(mine: &str, theirs: &str) -> String {
+    let mut out: Vec<&str> = mine.split(':').filter(|p| !p.is_empty()).collect();
+    let theirs: Vec<&str> = theirs.split(':').filter(|p| !p.is_empty()).collect();
+    for (k, p) in theirs.iter().enumerate() {
+        if out.contains(p) {
+            continue;
+        }
+        let at = theirs[k + 1..]
+            .iter()
+            .find_map(|next| out.iter().position(|o| o == next))
+            .unwrap_or(out.len());
+        out.insert(at, p);
+    }
+    out.join(":")
+}
+
 /// A step made ready: arguments replaced, copy sources expanded, its cache key's parts.
 struct Ready<'a> {
     step: &'a Step,
     action: Action,
     copied: Option<(Vec<CopyItem>, String)>,
+    /// `extract`: the tar archives among the sources, with the directory they unpack into.
+    archives: Vec<(PathBuf, String)>,
     args_used: Vec<(String, String)>,
 }
 
@@ -176,6 +259,11 @@ pub fn build(
         }
         args.insert(k.clone(), v.clone());
     }
+    // `from`s written with arguments (`ARG` before `FROM`) name their images now.
+    let resolved = recipe
+        .with_args(&args)
+        .map_err(|diagnostics| BuildError { diagnostics })?;
+    let recipe = &resolved;
     let last = recipe.stages.len().saturating_sub(1);
     let target = match &opts.target {
         None => last,
@@ -226,16 +314,36 @@ pub fn build(
             let action = step
                 .action
                 .map_strings(&|s| substitute(s, &|n| args.get(n).cloned()));
+            let mut archives = Vec::new();
             let copied = match &action {
                 Action::Copy {
                     sources,
                     dest,
                     from: None,
+                    extract,
                     ..
                 } => {
                     let srcs: Vec<String> = sources.iter().map(|s| s.value.clone()).collect();
                     match context::expand(&context, &ignore, &srcs, dest, &mut digests) {
-                        Ok(c) => Some((c.items, c.digest)),
+                        Ok(mut c) => {
+                            if *extract {
+                                match split_archives(&mut c, dest) {
+                                    Ok(a) => archives = a,
+                                    Err(why) => problems.push(
+                                        Diagnostic::error(
+                                            build_codes::ARCHIVE,
+                                            format!("step {}: {why}", n + i + 1),
+                                        )
+                                        .with_span(Some(step.span))
+                                        .with_label("this step")
+                                        .with_help(
+                                            "unpacked archives are tar, tar.gz or tar.zst; decompress it first, or COPY it as a file",
+                                        ),
+                                    ),
+                                }
+                            }
+                            Some((c.items, c.digest))
+                        }
                         Err((k, e)) => {
                             let span = sources.get(k).map(|s| s.span).unwrap_or(step.span);
                             let code = match e {
@@ -263,6 +371,7 @@ pub fn build(
                 step,
                 action,
                 copied,
+                archives,
                 args_used: used
                     .into_iter()
                     .map(|n| {
@@ -301,18 +410,35 @@ pub fn build(
             From::Stage(name) => Some(find(name, stage.from_span, &built)?),
             _ => base_image(&store, recipe, stage)?,
         };
-        state = State {
-            config: parent
-                .as_ref()
-                .map(|p| p.config.clone())
-                .unwrap_or_default(),
-            ..State::default()
+        state = match &parent {
+            Some(p) => State::of(&store, p),
+            None => State::default(),
         };
         if !stage.merge.is_empty() {
             let t = Instant::now();
             let mut images = Vec::new();
             for m in &stage.merge {
                 images.push(find(&m.value, m.span, &built)?);
+            }
+            let base = state.clone();
+            let mut set = BTreeMap::new();
+            for (img, m) in images.iter().zip(&stage.merge) {
+                let clashes = state.merge(&State::of(&store, img), &base, &mut set);
+                if !clashes.is_empty() {
+                    progress.warn(
+                        Diagnostic::warning(
+                            build_codes::MERGE_ENV,
+                            format!(
+                                "`{}` sets {} to another value than an image merged before it: its value is kept",
+                                m.value,
+                                clashes.join(", ")
+                            ),
+                        )
+                        .with_span(Some(m.span))
+                        .with_label("a later image wins")
+                        .with_help("set the variable in the recipe's `env` to say which value the image has"),
+                    );
+                }
             }
             let img = merge(&store, stage, parent.as_ref(), &images, &state, opts)?;
             progress.merged(
@@ -344,7 +470,11 @@ pub fn build(
                 }
             }
             let layer = match &r.action {
-                Action::Run { argv, network } => {
+                Action::Run {
+                    argv,
+                    network,
+                    cache,
+                } => {
                     let Some(base) = &parent else {
                         return Err(fail(
                             codes::BUILD_STEP_FAILED,
@@ -353,7 +483,19 @@ pub fn build(
                         ));
                     };
                     let img = run_step(
-                        paths, &store, base, argv, network, &key, &state, opts, i, n, r,
+                        paths,
+                        &store,
+                        base,
+                        StepRun {
+                            argv,
+                            network,
+                            cache,
+                        },
+                        &key,
+                        &state,
+                        opts,
+                        (i, n),
+                        r,
                     )?;
                     progress.done(i, n, false, t.elapsed());
                     parent = Some(img);
@@ -361,10 +503,12 @@ pub fn build(
                 }
                 Action::Copy {
                     chown,
+                    chown_name,
                     chmod,
                     from: Some(f),
                     sources,
                     dest,
+                    ..
                 } => {
                     let src = source.as_ref().ok_or_else(|| internal("no source image"))?;
                     let srcs: Vec<String> = sources.iter().map(|s| s.value.clone()).collect();
@@ -390,15 +534,27 @@ pub fn build(
                     };
                     NewLayer::Copy {
                         items,
-                        owner: *chown,
+                        owner: owner(&store, parent.as_ref(), *chown, chown_name, i, r)?,
                         chmod: *chmod,
+                        archives: Vec::new(),
+                        archive_owner: None,
                     }
                 }
-                Action::Copy { chown, chmod, .. } => NewLayer::Copy {
-                    items: r.copied.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
-                    owner: Some(chown.unwrap_or((0, 0))),
-                    chmod: *chmod,
-                },
+                Action::Copy {
+                    chown,
+                    chown_name,
+                    chmod,
+                    ..
+                } => {
+                    let owner = owner(&store, parent.as_ref(), *chown, chown_name, i, r)?;
+                    NewLayer::Copy {
+                        items: r.copied.as_ref().map(|c| c.0.clone()).unwrap_or_default(),
+                        owner: Some(owner.unwrap_or((0, 0))),
+                        chmod: *chmod,
+                        archives: r.archives.clone(),
+                        archive_owner: owner,
+                    }
+                }
                 _ => NewLayer::None,
             };
             let img = store
@@ -443,7 +599,11 @@ pub fn build(
         if let Some(v) = &c.user {
             state.config.user = Some(v.clone());
         }
-        state.expose.extend(c.expose.iter().cloned());
+        for p in &c.expose {
+            if !state.expose.contains(p) {
+                state.expose.push(p.clone());
+            }
+        }
         state.labels.extend(c.labels.iter().cloned());
     }
     let key = hex::encode(Sha256::digest(
@@ -488,7 +648,7 @@ fn merge(
     let base_name = match &stage.from {
         From::Scratch => "scratch".to_string(),
         From::Tarball(p) => p.display().to_string(),
-        From::Image(n) | From::Stage(n) => n.clone(),
+        From::Image(n) | From::Stage(n) | From::Args { text: n, .. } => n.clone(),
     };
     match store.merge_conflicts(base, images).map_err(internal)? {
         Err(k) => {
@@ -628,6 +788,9 @@ fn base_image(store: &Store, recipe: &Recipe, stage: &Stage) -> Result<Option<Im
         From::Image(text) | From::Stage(text) => {
             stored_image(store, recipe, text, stage.from_span).map(Some)
         }
+        From::Args { text, .. } => Err(internal(format!(
+            "`{text}` was not resolved with the build arguments"
+        ))),
     }
 }
 
@@ -670,21 +833,31 @@ fn from_error(name: &str, e: &str, span: Span) -> BuildError {
     }
 }
 
+/// What a `run` step runs.
+struct StepRun<'a> {
+    argv: &'a [String],
+    network: &'a str,
+    cache: &'a [CacheMount],
+}
+
 /// Run a `run` step in a box of `base` and record its layer.
 #[allow(clippy::too_many_arguments)]
 fn run_step(
     paths: &Paths,
     store: &Store,
     base: &Image,
-    argv: &[String],
-    network: &str,
+    what: StepRun<'_>,
     key: &str,
     state: &State,
     opts: &Options,
-    i: usize,
-    n: usize,
+    (i, n): (usize, usize),
     r: &Ready<'_>,
 ) -> Result<Image, BuildError> {
+    let StepRun {
+        argv,
+        network,
+        cache,
+    } = what;
     let span = Some(r.step.span);
     let step_fail = |msg: String, help: Option<String>| {
         let mut d = Diagnostic::error(codes::BUILD_STEP_FAILED, msg)
@@ -709,7 +882,7 @@ fn run_step(
         ..RunFlags::default()
     };
     let checked = check_run_flags(&flags, &PathBuf::from("/"), &|_| None);
-    let Some(plan) = checked.plan else {
+    let Some(mut plan) = checked.plan else {
         let why: Vec<String> = checked
             .diagnostics
             .iter()
@@ -733,6 +906,55 @@ fn run_step(
     let box_store = Store::open_for_boxes(paths).map_err(internal)?;
     let image = store_image(store, base)?;
     let scratch = store.build_scratch(&name).map_err(internal)?;
+    // Held until the step's layer is stored: a `locked` cache is this step's alone, and
+    // `image prune --cache-mounts` leaves a cache in use.
+    let mut _cache_locks = Vec::new();
+    // Locked in the order of their ids, as every build does: two builds never wait for each
+    // other's second cache. Mounted in the recipe's order (a target may be inside another).
+    let mut order: Vec<usize> = (0..cache.len()).collect();
+    order.sort_by(|a, b| cache[*a].id.cmp(&cache[*b].id));
+    let mut sources: Vec<Option<PathBuf>> = vec![None; cache.len()];
+    for k in order {
+        let c = &cache[k];
+        // Locked before the directory is looked at: a prune may remove it until then.
+        let lock_path = store.cache_mount_lock(&c.id).map_err(internal)?;
+        let lock_err = |e| internal(format!("cannot lock the cache `{}`: {e}", c.id));
+        let held = match c.sharing {
+            Sharing::Shared => Some(Lock::acquire(&lock_path, LockMode::Shared).map_err(lock_err)?),
+            Sharing::Locked => {
+                Some(Lock::acquire(&lock_path, LockMode::Exclusive).map_err(lock_err)?)
+            }
+            Sharing::Private => {
+                Lock::try_acquire(&lock_path, LockMode::Exclusive).map_err(lock_err)?
+            }
+        };
+        let source = match held {
+            Some(l) => {
+                _cache_locks.push(l);
+                store
+                    .cache_mount(&c.id, (c.uid, c.gid), c.mode)
+                    .map_err(internal)?
+            }
+            None => {
+                // A private cache in use: an empty one of its own, gone with the step's scratch.
+                let own = scratch.path().join(format!("cache-{k}"));
+                std::fs::create_dir(&own).map_err(internal)?;
+                own
+            }
+        };
+        sources[k] = Some(source);
+    }
+    for (c, source) in cache.iter().zip(sources) {
+        let Some(source) = source else { continue };
+        plan.mounts.push(crate::plan::Mount {
+            kind: crate::plan::MountKind::Bind { source },
+            target: PathBuf::from(&c.target),
+            readonly: false,
+            chown: false,
+            overlay: false,
+            span: None,
+        });
+    }
     let log = scratch.path().join("output");
     // Started before the box is made: the copier is forked holding none of its locks.
     let echo = match (opts.echo, opts.fold) {
@@ -798,6 +1020,13 @@ fn run_step(
         }
     }
     crate::store::fault::point("build.step-ran");
+    if !cache.is_empty() {
+        let targets: Vec<String> = cache.iter().map(|c| c.target.clone()).collect();
+        if let Err(e) = store.drop_mount_points(&upper, &base.layers, &targets) {
+            finish(&prepared);
+            return Err(internal(e));
+        }
+    }
     let made = store.commit_build_step(BuildStep {
         clamp_mtime: opts.source_date_epoch,
         created_by: history_text(&r.action),
@@ -811,6 +1040,76 @@ fn run_step(
     });
     finish(&prepared);
     made.map_err(|e| step_fail(format!("step {i}/{n}: cannot store its layer: {e}"), None))
+}
+
+/// Move the tar archives among a `copy` step's named sources (`extract`) out of its items:
+/// each, with the directory it unpacks into (`dest`). An archive foxbox cannot read is refused.
+fn split_archives(c: &mut context::Copied, dest: &str) -> Result<Vec<(PathBuf, String)>, String> {
+    let into = format!("/{}", context::clean(dest));
+    let mut archives = Vec::new();
+    let mut taken = Vec::new();
+    for &k in &c.named {
+        let src = &c.items[k].src;
+        let kind = crate::image::archive::tar_kind(src)
+            .map_err(|e| format!("cannot read {}: {e}", src.display()))?;
+        match kind {
+            TarKind::Tar => {
+                archives.push((src.clone(), into.clone()));
+                taken.push(k);
+            }
+            TarKind::Unreadable(how) => {
+                return Err(format!(
+                    "{} is compressed with {how}, which foxbox cannot unpack",
+                    src.file_name().unwrap_or_default().to_string_lossy()
+                ))
+            }
+            TarKind::NotTar => {}
+        }
+    }
+    for k in taken.into_iter().rev() {
+        c.items.remove(k);
+    }
+    Ok(archives)
+}
+
+/// The owner a `copy` step gives its files: `chown` in numbers, or by name looked up in the
+/// image so far's /etc/passwd and /etc/group (a user alone: its primary group), as Docker's
+/// `COPY --chown=user:group`; `None` when the step names none.
+fn owner(
+    store: &Store,
+    image: Option<&Image>,
+    ids: Option<(u32, u32)>,
+    name: &Option<String>,
+    i: usize,
+    r: &Ready<'_>,
+) -> Result<Option<(u32, u32)>, BuildError> {
+    let Some(name) = name else {
+        return Ok(ids);
+    };
+    let refuse = |why: String| {
+        BuildError {
+        diagnostics: vec![Diagnostic::error(
+            build_codes::CHOWN,
+            format!("step {i}: `chown = \"{name}\"`: {why}"),
+        )
+        .with_span(Some(r.step.span))
+        .with_label("this step")
+        .with_help("name a user and group the image defines (add them in an earlier step), or give numeric ids")],
+    }
+    };
+    let user = crate::plan::User::parse(name).map_err(|e| refuse(e.to_string()))?;
+    let layers = image.map(|i| i.layers.clone()).unwrap_or_default();
+    let read = |path: &str| -> Result<String, BuildError> {
+        Ok(store
+            .read_image_file(&layers, path)
+            .map_err(internal)?
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default())
+    };
+    let (passwd, group) = (read("/etc/passwd")?, read("/etc/group")?);
+    let id = crate::exec::user::resolve(&user, &passwd, &group)
+        .map_err(|e| refuse(e.message.replace("the box's", "the image's")))?;
+    Ok(Some((id.uid, id.gid)))
 }
 
 /// A step as `image history` shows it.
@@ -858,4 +1157,88 @@ fn reap_abandoned_step_boxes(paths: &Paths, store: &Store) {
 /// The stored image a step runs on (read again: its record is what the box is counted against).
 fn store_image(store: &Store, base: &Image) -> Result<Image, BuildError> {
     store.lookup(&base.id).map_err(internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_entries_of_a_merged_image_go_where_it_has_them() {
+        let base = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+        let golang = format!("/go/bin:/usr/local/go/bin:{base}");
+        assert_eq!(
+            merge_path(base, &golang),
+            format!("/go/bin:/usr/local/go/bin:{base}")
+        );
+        assert_eq!(
+            merge_path(base, &format!("{base}:/opt/x")),
+            format!("{base}:/opt/x")
+        );
+        assert_eq!(
+            merge_path("/usr/local/bin:/usr/bin", "/go/bin:/usr/bin"),
+            "/usr/local/bin:/go/bin:/usr/bin"
+        );
+        assert_eq!(merge_path(base, base), base);
+    }
+
+    #[test]
+    fn merged_images_add_env_labels_and_ports_but_not_their_command() {
+        let mut s = State {
+            config: ImageConfig {
+                env: vec!["PATH=/usr/bin:/bin".into(), "A=1".into(), "LANG=C".into()],
+                cmd: vec!["sh".into()],
+                ..ImageConfig::default()
+            },
+            labels: [("l".to_string(), "base".to_string())].into(),
+            expose: vec!["80/tcp".into()],
+        };
+        let base = s.clone();
+        let mut set = BTreeMap::new();
+        let first = State {
+            config: ImageConfig {
+                env: vec!["PATH=/usr/bin:/bin".into(), "LANG=en".into(), "C=x".into()],
+                ..ImageConfig::default()
+            },
+            ..State::default()
+        };
+        assert!(s.merge(&first, &base, &mut set).is_empty());
+        let second = State {
+            config: ImageConfig {
+                env: vec![
+                    "PATH=/opt/bin:/usr/bin:/bin".into(),
+                    "A=2".into(),
+                    "B=3".into(),
+                    // The base's value: no change of this image's, the first one's stays.
+                    "LANG=C".into(),
+                    "C=y".into(),
+                ],
+                cmd: vec!["server".into()],
+                workdir: Some("/data".into()),
+                ..ImageConfig::default()
+            },
+            labels: [
+                ("l".to_string(), "merged".to_string()),
+                ("m".to_string(), "1".to_string()),
+            ]
+            .into(),
+            expose: vec!["80/tcp".into(), "6379/tcp".into()],
+        };
+        assert_eq!(s.merge(&second, &base, &mut set), ["C"]);
+        assert_eq!(
+            s.config.env,
+            [
+                "PATH=/opt/bin:/usr/bin:/bin",
+                "A=2",
+                "LANG=en",
+                "C=y",
+                "B=3"
+            ]
+        );
+        assert_eq!(s.config.cmd, ["sh"]);
+        assert_eq!(s.config.workdir, None);
+        assert_eq!(s.labels["l"], "merged");
+        assert_eq!(s.labels["m"], "1");
+        assert_eq!(s.expose, ["80/tcp", "6379/tcp"]);
+    }
 }

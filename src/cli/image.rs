@@ -104,6 +104,10 @@ pub struct PruneArgs {
     /// Print nothing.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Remove the builds' cache mounts (`cache` of `run` steps, `RUN --mount=type=cache`)
+    /// that no running build uses, too.
+    #[arg(long)]
+    pub cache_mounts: bool,
 }
 
 #[derive(Debug, Args)]
@@ -183,6 +187,14 @@ pub fn run(cmd: ImageCommand, ctx: &Ctx) -> CmdResult {
             if !a.quiet {
                 for id in &gone {
                     println!("{id}");
+                }
+            }
+            if a.cache_mounts {
+                let mounts = store.prune_cache_mounts().or_fail(codes::image::STORE)?;
+                if !a.quiet {
+                    for id in &mounts {
+                        println!("cache mount {id}");
+                    }
                 }
             }
             Ok(0)

@@ -98,12 +98,16 @@ fn prune(a: PruneArgs, ctx: &Ctx) -> CmdResult {
     let paths = ctx.paths()?;
     if !a.force {
         let what = match (a.all, a.volumes) {
-            (false, false) => "all stopped boxes and all dangling (unnamed) images",
-            (true, false) => "all stopped boxes and all images no box uses",
-            (false, true) => {
-                "all stopped boxes, all dangling (unnamed) images and all volumes no box uses"
+            (false, false) => {
+                "all stopped boxes, all dangling (unnamed) images and the build cache mounts"
             }
-            (true, true) => "all stopped boxes, all images and all volumes no box uses",
+            (true, false) => "all stopped boxes, all images no box uses and the build cache mounts",
+            (false, true) => {
+                "all stopped boxes, all dangling (unnamed) images, the build cache mounts and all volumes no box uses"
+            }
+            (true, true) => {
+                "all stopped boxes, all images, the build cache mounts and all volumes no box uses"
+            }
         };
         eprint!("WARNING! This removes {what}.\nAre you sure you want to continue? [y/N] ");
         let mut answer = String::new();
@@ -124,6 +128,7 @@ fn prune(a: PruneArgs, ctx: &Ctx) -> CmdResult {
         ("Deleted Boxes", &p.boxes),
         ("Deleted Volumes", &p.volumes),
         ("Deleted Images", &p.images),
+        ("Deleted Build Cache Mounts", &p.cache_mounts),
     ] {
         if !list.is_empty() {
             text.push_str(title);

@@ -300,6 +300,12 @@ registry! {
         COPY_FROM = "foxbox::build::copy_from",
         /// `foxbox push` failed (the image, the registry, its authentication or an upload).
         PUSH = "foxbox::build::push",
+        /// A `copy` with `chown` naming a user or group the image's /etc/passwd or /etc/group lacks.
+        CHOWN = "foxbox::build::chown",
+        /// An `extract` (`ADD`) source compressed in a way foxbox cannot unpack (bzip2, xz).
+        ARCHIVE = "foxbox::build::archive",
+        /// Warning: two images of `merge` set an environment variable to different values (the later one's is kept).
+        MERGE_ENV = "foxbox::build::merge_env",
     }
 
     /// Composing a spec from files: variables, `extends`, local overrides, `Foxbox.lock`.

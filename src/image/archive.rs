@@ -210,3 +210,53 @@ pub fn unpack_file<R: Read + Send>(
         Ok(Unpacked { digest, stats })
     })
 }
+
+/// What a file given to `ADD` (a build's `extract`) is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TarKind {
+    /// A tar archive, plain, gzip or zstd: it is unpacked.
+    Tar,
+    /// Compressed in a way foxbox does not read (bzip2, xz): named, so the step can say so.
+    Unreadable(&'static str),
+    /// Anything else: copied as it is.
+    NotTar,
+}
+
+/// Open `path` as a tar stream, decompressed (gzip or zstd, told by the content).
+pub fn open_tar(path: &Path) -> io::Result<Box<dyn Read + Send>> {
+    let mut buffered = BufReader::with_capacity(CHUNK, File::open(path)?);
+    let head = buffered.fill_buf()?;
+    Ok(match crate::oci::layer::sniff(head) {
+        crate::oci::layer::Compression::None => Box::new(buffered),
+        crate::oci::layer::Compression::Gzip => {
+            Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
+        }
+        crate::oci::layer::Compression::Zstd => {
+            Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?)
+        }
+    })
+}
+
+/// Whether `path` is a tar archive (its first header's `ustar` magic, after decompression),
+/// as Docker's `ADD` tells the archives it unpacks from the files it copies.
+pub fn tar_kind(path: &Path) -> io::Result<TarKind> {
+    let mut head = [0u8; 6];
+    let n = read_chunk(&mut File::open(path)?, &mut head)?;
+    if head[..n].starts_with(b"BZh") {
+        return Ok(TarKind::Unreadable("bzip2"));
+    }
+    if head[..n].starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+        return Ok(TarKind::Unreadable("xz"));
+    }
+    let mut block = [0u8; 512];
+    // A file that does not decompress is not an archive, only a file to copy.
+    let n = match open_tar(path).and_then(|mut r| read_chunk(&mut r, &mut block)) {
+        Ok(n) => n,
+        Err(_) => return Ok(TarKind::NotTar),
+    };
+    Ok(if n == 512 && block[257..262] == *b"ustar" {
+        TarKind::Tar
+    } else {
+        TarKind::NotTar
+    })
+}

@@ -111,6 +111,8 @@ pub struct Pruned {
     pub volumes: Vec<String>,
     /// Image ids (hex).
     pub images: Vec<String>,
+    /// Ids of build cache mounts no running build used.
+    pub cache_mounts: Vec<String>,
     /// Bytes of the store freed.
     pub reclaimed: u64,
 }
@@ -146,6 +148,8 @@ pub fn prune(paths: &Paths, all: bool, volumes: bool) -> Result<Pruned, SystemEr
             Err(e) => return Err(e.into()),
         }
     }
+    // The build cache's images went with the unnamed ones; its cache mounts go too.
+    out.cache_mounts = store.prune_cache_mounts()?;
     out.reclaimed = before.saturating_sub(used_bytes(&paths.root));
     Ok(out)
 }

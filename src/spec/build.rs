@@ -97,6 +97,12 @@ pub struct RawStep {
     pub run: Option<Sp<RawCommand>>,
     /// `run` only: the box's network, `none` (default), `host` or `pasta`.
     pub network: Option<Sp<String>>,
+    /// `run` only: cache directories mounted into the box, kept in the store between steps
+    /// and builds (package caches): an absolute path, or a table with `target`, `id` and
+    /// `sharing`. Their contents are not part of the step's layer nor of its cache key.
+    #[serde(default)]
+    #[schemars(with = "Vec<RawCache>")]
+    pub cache: Option<Sp<Vec<Sp<RawCache>>>>,
     /// Copy files, directories or globs of the context (never outside it) to `dest`. A
     /// directory's contents are copied, as Docker's COPY does.
     #[serde(default)]
@@ -108,10 +114,16 @@ pub struct RawStep {
     /// `copy` only: the absolute destination; ending in `/` (or with several sources) a
     /// directory the sources go into.
     pub dest: Option<Sp<String>>,
-    /// `copy` only: the owner of the copied files, `uid[:gid]` (numbers). Default `0:0`.
+    /// `copy` only: the owner of the copied files, `uid[:gid]` or `user[:group]` (names
+    /// looked up in the image's /etc/passwd and /etc/group; a user alone means its primary
+    /// group). Default `0:0`.
     pub chown: Option<Sp<String>>,
     /// `copy` only: the mode of the copied files and directories, octal (`"0755"`).
     pub chmod: Option<Sp<String>>,
+    /// `copy` only (from the context): a source that is a tar archive (plain, gzip or zstd)
+    /// is unpacked into `dest` instead of copied, as a Containerfile's `ADD` does; other
+    /// sources are copied. Entries keep their owners unless `chown` says otherwise.
+    pub extract: Option<Sp<bool>>,
     /// Set environment variables for the later steps and the image.
     #[serde(default)]
     #[schemars(with = "BTreeMap<String, String>")]
@@ -125,6 +137,42 @@ pub struct RawStep {
     #[schemars(with = "BTreeMap<String, String>")]
     pub label: Option<Sp<Vec<RawEnv>>>,
 }
+
+/// One `cache` entry of a `run` step.
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "BuildCacheMount")]
+pub enum RawCache {
+    /// The absolute path in the box; the cache is named after it.
+    Target(String),
+    /// A cache with its options.
+    Table(RawCacheTable),
+}
+
+/// A `cache` entry written as a table.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "BuildCacheMountTable")]
+pub struct RawCacheTable {
+    /// The absolute path in the box the cache is mounted on. Required.
+    #[schemars(required)]
+    pub target: Option<Sp<String>>,
+    /// The cache's name: steps and builds giving the same id share its contents. Default:
+    /// the target path.
+    pub id: Option<Sp<String>>,
+    /// `"shared"` (default: steps running at once use it together), `"locked"` (one step at
+    /// a time, the others wait) or `"private"` (a step that finds it in use gets an empty
+    /// one of its own, dropped after the step).
+    pub sharing: Option<Sp<String>>,
+    /// The owner (a uid in the box) the cache directory is made with. Default 0.
+    pub uid: Option<Sp<i64>>,
+    /// The group (a gid in the box) the cache directory is made with. Default 0.
+    pub gid: Option<Sp<i64>>,
+    /// The mode the cache directory is made with, octal (`"0755"`, the default).
+    pub mode: Option<Sp<String>>,
+}
+
+/// The keys of a `cache` table.
+pub const CACHE_KEYS: &[&str] = &["target", "id", "sharing", "uid", "gid", "mode"];
 
 /// The keys of `[build]`; `tests::key_lists_match_the_schema` keeps them equal to the schema.
 pub const BUILD_KEYS: &[&str] = &[
@@ -146,7 +194,8 @@ pub const BUILD_KEYS: &[&str] = &[
 
 /// The keys of a `[[build.steps]]` table.
 pub const STEP_KEYS: &[&str] = &[
-    "run", "network", "copy", "from", "dest", "chown", "chmod", "env", "workdir", "user", "label",
+    "run", "network", "cache", "copy", "from", "dest", "chown", "chmod", "extract", "env",
+    "workdir", "user", "label",
 ];
 
 /// The keys of a `[[build.stage]]` table.
@@ -163,6 +212,9 @@ pub enum From {
     Image(String),
     /// Another stage of the recipe, by name.
     Stage(String),
+    /// Text with `${ARG}`s (a Containerfile's `ARG` before `FROM`), one of the above once the
+    /// build's arguments are known ([`Recipe::with_args`]); relative paths start at `base`.
+    Args { text: String, base: PathBuf },
 }
 
 /// A resolved recipe: what the builder needs, with spans for its diagnostics.
@@ -206,6 +258,43 @@ impl Recipe {
             .iter()
             .position(|s| s.name.as_ref().is_some_and(|n| n.value == name))
     }
+
+    /// The recipe with every `from` that uses build arguments resolved with their values
+    /// (`args`: the defaults with `--build-arg`s over them); a `from` that then names no
+    /// image, or stages that then need each other, are diagnostics.
+    pub fn with_args(&self, args: &BTreeMap<String, String>) -> Result<Recipe, Vec<Diagnostic>> {
+        let mut out = self.clone();
+        let names: Vec<String> = self
+            .stages
+            .iter()
+            .filter_map(|s| s.name.as_ref().map(|n| n.value.clone()))
+            .collect();
+        let mut diags = Vec::new();
+        for st in &mut out.stages {
+            let From::Args { text, base } = &st.from else {
+                continue;
+            };
+            let value = substitute(text, &|n| args.get(n).cloned());
+            match from_text(value.trim(), base, &names) {
+                Ok(f) => st.from = f,
+                Err(e) => diags.push(
+                    Diagnostic::error(
+                        codes::BUILD_FROM,
+                        format!("`{text}` is `{value}` with the build arguments: {e}"),
+                    )
+                    .with_span(Some(st.from_span))
+                    .with_label("this image")
+                    .with_help("give the argument an image with `--build-arg NAME=IMAGE`"),
+                ),
+            }
+        }
+        check_stage_graph(&out, &mut diags);
+        if diags.is_empty() {
+            Ok(out)
+        } else {
+            Err(diags)
+        }
+    }
 }
 
 /// The image configuration a recipe sets at its end.
@@ -234,6 +323,9 @@ pub enum Action {
     Run {
         argv: Vec<String>,
         network: String,
+        /// Cache mounts: not part of the cache key (what they hold never enters the layer).
+        #[serde(skip)]
+        cache: Vec<CacheMount>,
     },
     Copy {
         /// Sources relative to the context (globs allowed), with their spans.
@@ -241,15 +333,45 @@ pub enum Action {
         sources: Vec<Sp<String>>,
         dest: String,
         chown: Option<(u32, u32)>,
+        /// `chown` by name (`user[:group]`), looked up in the image being built.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        chown_name: Option<String>,
         chmod: Option<u32>,
         /// Copy out of this stage or image (sources are absolute paths in it).
         #[serde(skip_serializing_if = "Option::is_none")]
         from: Option<String>,
+        /// Tar archives among the sources are unpacked into `dest` (`ADD`).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        extract: bool,
     },
     Env(Vec<(String, String)>),
     Workdir(String),
     User(String),
     Label(Vec<(String, String)>),
+}
+
+/// A cache directory mounted into a `run` step's box.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CacheMount {
+    /// Absolute, normalised.
+    pub target: String,
+    /// Its name in the store (default: the target).
+    pub id: String,
+    pub sharing: Sharing,
+    /// Owner and mode the directory is made with (a cache that exists keeps its own).
+    pub uid: u32,
+    pub gid: u32,
+    pub mode: u32,
+}
+
+/// How steps running at the same time use one cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sharing {
+    #[default]
+    Shared,
+    Locked,
+    Private,
 }
 
 fn values<S: serde::Serializer>(v: &[Sp<String>], s: S) -> Result<S::Ok, S::Error> {
@@ -261,6 +383,7 @@ impl Action {
     pub fn keyword(&self) -> &'static str {
         match self {
             Action::Run { .. } => "RUN",
+            Action::Copy { extract: true, .. } => "ADD",
             Action::Copy { .. } => "COPY",
             Action::Env(_) => "ENV",
             Action::Workdir(_) => "WORKDIR",
@@ -308,16 +431,29 @@ impl Action {
     pub fn map_strings(&self, f: &dyn Fn(&str) -> String) -> Action {
         let pairs = |v: &[(String, String)]| v.iter().map(|(k, x)| (k.clone(), f(x))).collect();
         match self {
-            Action::Run { argv, network } => Action::Run {
+            Action::Run {
+                argv,
+                network,
+                cache,
+            } => Action::Run {
                 argv: argv.iter().map(|a| f(a)).collect(),
                 network: network.clone(),
+                cache: cache
+                    .iter()
+                    .map(|c| CacheMount {
+                        id: f(&c.id),
+                        ..c.clone()
+                    })
+                    .collect(),
             },
             Action::Copy {
                 sources,
                 dest,
                 chown,
+                chown_name,
                 chmod,
                 from,
+                extract,
             } => Action::Copy {
                 sources: sources
                     .iter()
@@ -325,8 +461,10 @@ impl Action {
                     .collect(),
                 dest: f(dest),
                 chown: *chown,
+                chown_name: chown_name.as_ref().map(|x| f(x)),
                 chmod: *chmod,
                 from: from.as_ref().map(|x| f(x)),
+                extract: *extract,
             },
             Action::Env(v) => Action::Env(pairs(v)),
             Action::Workdir(w) => Action::Workdir(f(w)),
@@ -510,10 +648,33 @@ pub fn resolve(raw: &Sp<RawBuild>, base: &Path) -> (Option<Recipe>, Vec<Diagnost
         return (None, diags);
     };
     stages.push(last);
+    let args = pairs(&b.args);
+    for st in &stages {
+        if let From::Args { text, .. } = &st.from {
+            for n in arg_refs(text) {
+                if !args.iter().any(|(k, _)| k == n) {
+                    diags.push(
+                        Diagnostic::error(
+                            codes::BAD_IMAGE,
+                            format!("`from` uses `${{{n}}}`, which is not a build argument"),
+                        )
+                        .with_span(Some(st.from_span))
+                        .with_label("undeclared")
+                        .with_help(format!(
+                            "declare it in [build.args] (a Containerfile: `ARG {n}=DEFAULT` before FROM)"
+                        )),
+                    );
+                }
+            }
+        }
+    }
+    if diags.iter().any(Diagnostic::is_error) {
+        return (None, diags);
+    }
     let recipe = Recipe {
         stages,
         context,
-        args: pairs(&b.args),
+        args,
         config,
     };
     check_stage_graph(&recipe, &mut diags);
@@ -617,23 +778,35 @@ fn resolve_from(
     stage_names: &[String],
 ) -> Option<From> {
     let text = f.value.trim();
-    if text == "scratch" {
-        return Some(From::Scratch);
+    if !arg_refs(text).is_empty() {
+        return Some(From::Args {
+            text: text.to_string(),
+            base: base.to_path_buf(),
+        });
     }
-    if stage_names.iter().any(|n| n == text) {
-        return Some(From::Stage(text.to_string()));
-    }
-    match super::image::parse_image(text, base) {
-        Ok(crate::plan::ImageRef::Tarball { path }) => Some(From::Tarball(path)),
-        Ok(crate::plan::ImageRef::Stored { .. }) => Some(From::Image(text.to_string())),
-        Err(e) => {
+    from_text(text, base, stage_names)
+        .map_err(|e| {
             diags.push(
-                Diagnostic::error(codes::BAD_IMAGE, e.to_string())
+                Diagnostic::error(codes::BAD_IMAGE, e)
                     .with_span(Some(f.span))
                     .with_label("this image"),
-            );
-            None
-        }
+            )
+        })
+        .ok()
+}
+
+/// What a `from` text (without `${ARG}`s) names.
+fn from_text(text: &str, base: &Path, stage_names: &[String]) -> Result<From, String> {
+    if text == "scratch" {
+        return Ok(From::Scratch);
+    }
+    if stage_names.iter().any(|n| n == text) {
+        return Ok(From::Stage(text.to_string()));
+    }
+    match super::image::parse_image(text, base) {
+        Ok(crate::plan::ImageRef::Tarball { path }) => Ok(From::Tarball(path)),
+        Ok(crate::plan::ImageRef::Stored { .. }) => Ok(From::Image(text.to_string())),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -782,6 +955,8 @@ fn step(
         }
     };
     only(diags, "network", r.network.as_ref().map(|x| x.span), "run");
+    only(diags, "cache", r.cache.as_ref().map(|x| x.span), "run");
+    only(diags, "extract", r.extract.as_ref().map(|x| x.span), "copy");
     only(diags, "dest", r.dest.as_ref().map(|x| x.span), "copy");
     only(diags, "from", r.from.as_ref().map(|x| x.span), "copy");
     only(diags, "chown", r.chown.as_ref().map(|x| x.span), "copy");
@@ -813,7 +988,12 @@ fn step(
                     return None;
                 }
             };
-            Action::Run { argv, network }
+            let cache = cache_mounts(diags, &r.cache)?;
+            Action::Run {
+                argv,
+                network,
+                cache,
+            }
         }
         "copy" => {
             let c = r.copy.as_ref()?;
@@ -835,28 +1015,41 @@ fn step(
             };
             abs(diags, "dest", dest);
             let mut bad = false;
+            let mut chown_name = None;
             let chown = match &r.chown {
                 None => None,
-                Some(o) => {
-                    let ids = parse_chown(&o.value);
-                    if ids.is_none() {
+                Some(o) => match crate::plan::User::parse(&o.value) {
+                    Ok(crate::plan::User::Id { uid, gid }) => Some((uid, gid.unwrap_or(uid))),
+                    // `${ARG}`s are names until the build replaces them.
+                    Ok(crate::plan::User::Name { .. }) => {
+                        chown_name = Some(o.value.clone());
+                        None
+                    }
+                    Err(e) => {
                         bad = true;
                         diags.push(
-                            Diagnostic::error(
-                                codes::BAD_USER,
-                                format!(
-                                    "`chown` must be `uid[:gid]` in numbers, not `{}`",
-                                    o.value
-                                ),
-                            )
-                            .with_span(Some(o.span))
-                            .with_label("not uid[:gid]")
-                            .with_help("names are not looked up yet: write e.g. `\"1000:1000\"`"),
+                            Diagnostic::error(codes::BAD_USER, format!("`chown`: {e}"))
+                                .with_span(Some(o.span))
+                                .with_label("not uid[:gid] or user[:group]")
+                                .with_help(e.help()),
                         );
+                        None
                     }
-                    ids
-                }
+                },
             };
+            let extract = r.extract.as_ref().is_some_and(|e| e.value);
+            if let (true, Some(f)) = (extract, &r.from) {
+                bad = true;
+                diags.push(
+                    Diagnostic::error(
+                        codes::BUILD_BAD_STEP,
+                        "`extract` unpacks archives of the context, not of another image",
+                    )
+                    .with_span(Some(f.span))
+                    .with_label("a copy from an image")
+                    .with_help("drop `extract`, or copy the archive from the context"),
+                );
+            }
             let chmod = match &r.chmod {
                 None => None,
                 Some(m) => match u32::from_str_radix(m.value.trim_start_matches("0o"), 8) {
@@ -888,8 +1081,10 @@ fn step(
                 sources: c.value.clone(),
                 dest: dest.value.clone(),
                 chown,
+                chown_name,
                 chmod,
                 from: r.from.as_ref().map(|f| f.value.trim().to_string()),
+                extract,
             }
         }
         "env" => Action::Env(pairs(&r.env)),
@@ -905,6 +1100,160 @@ fn step(
         span: action_span,
         action,
     })
+}
+
+/// A `run` step's `cache` entries: absolute targets, each once; ids default to the target.
+fn cache_mounts(
+    diags: &mut Vec<Diagnostic>,
+    raw: &Option<Sp<Vec<Sp<RawCache>>>>,
+) -> Option<Vec<CacheMount>> {
+    let mut out: Vec<CacheMount> = Vec::new();
+    let mut bad = false;
+    for c in raw.iter().flat_map(|r| r.value.iter()) {
+        let mut owner = (0, 0);
+        let mut mode = 0o755;
+        let (target, id, sharing) = match &c.value {
+            RawCache::Target(t) => (Sp::new(t.clone(), c.span), None, None),
+            RawCache::Table(t) => {
+                let Some(target) = &t.target else {
+                    diags.push(
+                        Diagnostic::error(codes::MISSING_KEY, "a `cache` table has no `target`")
+                            .with_span(Some(c.span))
+                            .with_label("mounted where?")
+                            .with_help("add e.g. `target = \"/var/cache/apt\"`"),
+                    );
+                    bad = true;
+                    continue;
+                };
+                let id_of = |diags: &mut Vec<Diagnostic>, what: &str, v: &Option<Sp<i64>>| {
+                    let v = v.as_ref()?;
+                    match u32::try_from(v.value).ok().filter(|n| *n != u32::MAX) {
+                        Some(n) => Some(n),
+                        None => {
+                            diags.push(
+                                Diagnostic::error(
+                                    codes::BAD_USER,
+                                    format!(
+                                        "a cache's `{what}` must be an id from 0 to 4294967294"
+                                    ),
+                                )
+                                .with_span(Some(v.span))
+                                .with_label("out of range"),
+                            );
+                            None
+                        }
+                    }
+                };
+                owner = (
+                    id_of(diags, "uid", &t.uid).unwrap_or(0),
+                    id_of(diags, "gid", &t.gid).unwrap_or(0),
+                );
+                if let Some(m) = &t.mode {
+                    match u32::from_str_radix(m.value.trim_start_matches("0o"), 8) {
+                        Ok(v) if v <= 0o7777 => mode = v,
+                        _ => diags.push(
+                            Diagnostic::error(
+                                codes::BAD_MODE,
+                                format!("a cache's `mode` must be octal, not `{}`", m.value),
+                            )
+                            .with_span(Some(m.span))
+                            .with_label("not octal")
+                            .with_help("write e.g. `\"0755\"`"),
+                        ),
+                    }
+                }
+                (target.clone(), t.id.clone(), t.sharing.clone())
+            }
+        };
+        let before = diags.len();
+        let norm = match super::paths::box_path(&target.value) {
+            Ok(p) => p.to_string_lossy().into_owned(),
+            Err(e) => {
+                diags.push(
+                    Diagnostic::error(codes::BAD_PATH, format!("bad cache `target`: {e}"))
+                        .with_span(Some(target.span))
+                        .with_label("this path")
+                        .with_help(
+                            "a cache target is an absolute path in the box, e.g. `/root/.cache`",
+                        ),
+                );
+                String::new()
+            }
+        };
+        if norm == "/" {
+            diags.push(
+                Diagnostic::error(codes::BAD_PATH, "a cache cannot be mounted on `/`")
+                    .with_span(Some(target.span))
+                    .with_label("the root"),
+            );
+        }
+        if out.iter().any(|m| m.target == norm) {
+            diags.push(
+                Diagnostic::error(
+                    codes::BUILD_BAD_STEP,
+                    format!("two caches are mounted on `{norm}`"),
+                )
+                .with_span(Some(target.span))
+                .with_label("mounted before"),
+            );
+        }
+        let sharing = match sharing {
+            None => Sharing::Shared,
+            Some(s) => match s.value.as_str() {
+                "shared" => Sharing::Shared,
+                "locked" => Sharing::Locked,
+                "private" => Sharing::Private,
+                other => {
+                    diags.push(
+                        Diagnostic::error(
+                            codes::BAD_VALUE,
+                            format!("`sharing` must be shared, locked or private, not `{other}`"),
+                        )
+                        .with_span(Some(s.span))
+                        .with_label("unknown sharing"),
+                    );
+                    Sharing::Shared
+                }
+            },
+        };
+        let id = match id {
+            Some(i) if i.value.trim().is_empty() => {
+                diags.push(
+                    Diagnostic::error(codes::BAD_VALUE, "a cache's `id` is empty")
+                        .with_span(Some(i.span))
+                        .with_label("empty"),
+                );
+                String::new()
+            }
+            Some(i) => i.value,
+            None => norm.clone(),
+        };
+        if out.iter().any(|m| m.id == id) {
+            // One lock per cache and step: a second would wait for the first.
+            diags.push(
+                Diagnostic::error(
+                    codes::BUILD_BAD_STEP,
+                    format!("two caches of this step are the cache `{id}`"),
+                )
+                .with_span(Some(c.span))
+                .with_label("named before")
+                .with_help("mount a cache once per step, or give this one its own `id`"),
+            );
+        }
+        if diags.len() > before {
+            bad = true;
+            continue;
+        }
+        out.push(CacheMount {
+            target: norm,
+            id,
+            sharing,
+            uid: owner.0,
+            gid: owner.1,
+            mode,
+        });
+    }
+    (!bad).then_some(out)
 }
 
 /// `uid[:gid]` in numbers; the gid defaults to the uid.
@@ -1008,6 +1357,48 @@ mod tests {
             "x1.2y ${HOME} $V ${"
         );
         assert_eq!(arg_refs("a ${V} ${HOME} ${9x} ${"), ["V", "HOME"]);
+    }
+
+    #[test]
+    fn cache_extract_and_chown_keys_are_checked() {
+        let t = r#"[build]
+from = "busybox"
+[[build.steps]]
+copy = "a.tar"
+dest = "/x/"
+extract = true
+from = "other"
+[[build.steps]]
+copy = "f"
+dest = "/f"
+cache = ["/c"]
+chown = "1:fox"
+[[build.steps]]
+run = "true"
+cache = ["/c", "/c/", { id = "" , target = "/d" }, { id = "x" }, { target = "/e", id = "/c" }]
+"#;
+        let d = check_str(t, Path::new("/")).unwrap_err();
+        let msgs: Vec<&str> = d.iter().map(|d| d.message.as_str()).collect();
+        for want in [
+            "`extract` unpacks archives of the context",
+            "`cache` belongs to a `run` step, not a `copy` one",
+            "`chown`: `1:fox` mixes a number and a name",
+            "two caches are mounted on `/c`",
+            "a cache's `id` is empty",
+            "a `cache` table has no `target`",
+            "two caches of this step are the cache `/c`",
+        ] {
+            assert!(msgs.iter().any(|m| m.contains(want)), "{want}: {msgs:?}");
+        }
+        let ok = "[build]\nfrom = \"${B}\"\n[build.args]\nB = \"busybox\"\n[[build.steps]]\ncopy = \"f\"\ndest = \"/f\"\nchown = \"fox:staff\"\n";
+        let (r, _) = check_str(ok, Path::new("/")).unwrap();
+        assert!(matches!(&r.stages[0].from, From::Args { text, .. } if text == "${B}"));
+        assert!(matches!(
+            &r.stages[0].steps[0].action,
+            Action::Copy { chown: None, chown_name: Some(n), .. } if n == "fox:staff"
+        ));
+        let args = [("B".to_string(), "scratch".to_string())].into();
+        assert_eq!(r.with_args(&args).unwrap().stages[0].from, From::Scratch);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{io_err, now, Image, ImageConfig, ImageRecord, Store};
 use crate::image::reference::ImageName;
-use crate::image::{layered, unpack, ImageError};
+use crate::image::{inroot, layered, unpack, ImageError};
 use crate::oci::blobstore::BlobStore;
 use crate::oci::manifest::{ContainerConfig, ImageConfig as OciConfig, RootFs};
 use crate::oci::{Digest, Platform};
@@ -52,6 +52,11 @@ pub enum NewLayer {
         /// out of another image).
         owner: Option<(u32, u32)>,
         chmod: Option<u32>,
+        /// Tar archives unpacked (`extract`, a Containerfile's `ADD`): the host file and the
+        /// absolute directory its entries go into, after the items.
+        archives: Vec<(PathBuf, String)>,
+        /// Owner of the unpacked entries; `None` keeps the archive's.
+        archive_owner: Option<(u32, u32)>,
     },
     /// `merge`: layers the store has already (of other images), stacked as they are.
     Existing {
@@ -192,6 +197,8 @@ impl Store {
                 items,
                 owner,
                 chmod,
+                archives,
+                archive_owner,
             } => {
                 let dir = scratch.path().join("tree");
                 let below = step
@@ -201,6 +208,23 @@ impl Store {
                     .unwrap_or_default();
                 fs::create_dir(&dir).map_err(io_err("cannot create", &dir))?;
                 copy_tree(&dir, items, *owner, *chmod, &below).map_err(ImageError::Oci)?;
+                for (k, (file, into)) in archives.iter().enumerate() {
+                    let x = scratch.path().join(format!("unpacked-{k}"));
+                    fs::create_dir(&x).map_err(io_err("cannot create", &x))?;
+                    let opts = unpack::Options {
+                        whiteouts: unpack::Whiteouts::Flatten,
+                        owners: self.owners(),
+                        max_size: self.max_size,
+                    };
+                    let what = |e: &dyn std::fmt::Display| {
+                        ImageError::Oci(format!("cannot unpack {}: {e}", file.display()))
+                    };
+                    let tar = crate::image::archive::open_tar(file).map_err(|e| what(&e))?;
+                    unpack::unpack(tar, &x, &opts).map_err(|e| what(&e))?;
+                    let entries = tree_items(&x, into).map_err(|e| what(&e))?;
+                    copy_tree(&dir, &entries, *archive_owner, None, &below)
+                        .map_err(ImageError::Oci)?;
+                }
                 let packed = crate::image::pack::pack_dir(&dir, &tar, false, step.clamp_mtime)
                     .map_err(ImageError::Oci)?;
                 Some((dir, packed))
@@ -303,6 +327,191 @@ impl Store {
         }
         drop(lock);
         Ok(rec)
+    }
+
+    /// The labels and exposed ports of an image's OCI config (built and pulled images keep it
+    /// as a blob named by their id; an imported rootfs has none).
+    pub fn labels_and_ports(&self, id: &str) -> (BTreeMap<String, String>, Vec<String>) {
+        let config = fs::read(self.blob_path(id))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<OciConfig>(&b).ok());
+        match config {
+            Some(c) => (
+                c.config.labels.unwrap_or_default(),
+                c.config
+                    .exposed_ports
+                    .map(|p| p.into_keys().collect())
+                    .unwrap_or_default(),
+            ),
+            None => (BTreeMap::new(), Vec::new()),
+        }
+    }
+
+    /// The contents of the file at the absolute `path` of an image (its layer directories
+    /// `layers`, bottom first), if it has a regular file there of at most 1 MiB (a build's
+    /// `chown` reads /etc/passwd and /etc/group with it).
+    pub fn read_image_file(
+        &self,
+        layers: &[PathBuf],
+        path: &str,
+    ) -> Result<Option<Vec<u8>>, ImageError> {
+        let (layers, path) = (layers.to_vec(), path.to_string());
+        self.as_root(move || -> Result<_, String> {
+            let Some(host) = layered::lookup(&layers, &comps(&path)) else {
+                return Ok(None);
+            };
+            match fs::symlink_metadata(&host) {
+                Ok(m) if m.is_file() && m.len() <= 1 << 20 => fs::read(&host)
+                    .map(Some)
+                    .map_err(|e| format!("cannot read {path}: {e}")),
+                _ => Ok(None),
+            }
+        })
+    }
+
+    /// Where a build's cache mounts live: `build-mounts/<sha256 of the id>`, with the id in
+    /// `<hex>.id` and a lock `<hex>.lock` that each step using it holds (shared, or exclusive
+    /// for `locked` and `private` ones) and that `image prune --cache-mounts` takes.
+    fn cache_mounts_dir(&self) -> PathBuf {
+        self.dir.join("build-mounts")
+    }
+
+    fn cache_mount_hex(id: &str) -> String {
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(id.as_bytes()))
+    }
+
+    /// The lock of the cache mount `id`, to hold before [`Store::cache_mount`] and while a
+    /// step uses it.
+    pub fn cache_mount_lock(&self, id: &str) -> Result<PathBuf, ImageError> {
+        let top = self.cache_mounts_dir();
+        crate::store::private::create_dir(&top).map_err(io_err("cannot create", &top))?;
+        Ok(top.join(format!("{}.lock", Self::cache_mount_hex(id))))
+    }
+
+    /// The directory of the cache mount `id`: made empty, owned by `owner` (ids in the box)
+    /// with `mode`, when missing (also when a prune removed it between the caller's looking
+    /// and locking).
+    pub fn cache_mount(
+        &self,
+        id: &str,
+        owner: (u32, u32),
+        mode: u32,
+    ) -> Result<PathBuf, ImageError> {
+        let top = self.cache_mounts_dir();
+        crate::store::private::create_dir(&top).map_err(io_err("cannot create", &top))?;
+        let hex = Self::cache_mount_hex(id);
+        let dir = top.join(&hex);
+        if !dir.is_dir() {
+            // Made aside and renamed: a cache is never seen with the wrong owner.
+            let new = top.join(format!("{hex}.new-{}", super::random_suffix()));
+            let made = new.clone();
+            self.as_root(move || -> Result<(), String> {
+                let e = |e: io::Error| format!("cannot make the cache {}: {e}", made.display());
+                fs::create_dir(&made).map_err(e)?;
+                std::os::unix::fs::lchown(&made, Some(owner.0), Some(owner.1)).map_err(|x| {
+                    format!(
+                        "cannot give the cache to {}:{} (ids this store's user namespace maps?): {x}",
+                        owner.0, owner.1
+                    )
+                })?;
+                fs::set_permissions(&made, fs::Permissions::from_mode(mode)).map_err(e)
+            })
+            .inspect_err(|_| {
+                let _ = fs::remove_dir(&new);
+            })?;
+            if let Err(e) = fs::rename(&new, &dir) {
+                let _ = fs::remove_dir(&new);
+                if !dir.is_dir() {
+                    return Err(io_err("cannot create", &dir)(e));
+                }
+            }
+            atomic::write_file(&top.join(format!("{hex}.id")), id.as_bytes())
+                .map_err(ImageError::Atomic)?;
+        }
+        Ok(dir)
+    }
+
+    /// Remove the build cache mounts no build is using; their ids.
+    pub fn prune_cache_mounts(&self) -> Result<Vec<String>, ImageError> {
+        use crate::store::lock::{Lock, Mode};
+        let top = self.cache_mounts_dir();
+        let Ok(entries) = fs::read_dir(&top) else {
+            return Ok(Vec::new());
+        };
+        let mut gone = Vec::new();
+        let all: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        // Caches half made by a build that was killed.
+        let half: Vec<PathBuf> = all
+            .iter()
+            .filter(|n| n.contains(".new-"))
+            .map(|n| top.join(n))
+            .collect();
+        if !half.is_empty() {
+            self.as_root(move || -> Result<(), String> {
+                for p in &half {
+                    inroot::remove_tree(p)
+                        .map_err(|e| format!("cannot remove {}: {e}", p.display()))?;
+                }
+                Ok(())
+            })?;
+        }
+        let mut names: Vec<String> = all
+            .into_iter()
+            .filter(|n| n.len() == 64 && n.bytes().all(|b| b.is_ascii_hexdigit()))
+            .collect();
+        names.sort();
+        for hex in names {
+            let lock_path = top.join(format!("{hex}.lock"));
+            let Some(held) =
+                Lock::try_acquire(&lock_path, Mode::Exclusive).map_err(ImageError::Lock)?
+            else {
+                continue;
+            };
+            let id_path = top.join(format!("{hex}.id"));
+            let id = fs::read_to_string(&id_path).unwrap_or_else(|_| hex.clone());
+            let dir = top.join(&hex);
+            self.as_root(move || -> Result<(), String> {
+                inroot::remove_tree(&dir)
+                    .map_err(|e| format!("cannot remove {}: {e}", dir.display()))
+            })?;
+            let _ = fs::remove_file(&id_path);
+            let _ = fs::remove_file(&lock_path);
+            drop(held);
+            gone.push(id);
+        }
+        Ok(gone)
+    }
+
+    /// Remove from a step's overlay upper directory the mount points its box made for cache
+    /// mounts (`targets`, absolute) that the image below (`below`) lacks, while empty, with
+    /// parents made for them: the layer holds nothing of a cache.
+    pub fn drop_mount_points(
+        &self,
+        upper: &Path,
+        below: &[PathBuf],
+        targets: &[String],
+    ) -> Result<(), ImageError> {
+        let (upper, below, targets) = (upper.to_path_buf(), below.to_vec(), targets.to_vec());
+        self.as_root(move || -> Result<(), String> {
+            for t in &targets {
+                let c = comps(t);
+                for k in (1..=c.len()).rev() {
+                    if layered::lookup(&below, &c[..k]).is_some() {
+                        break;
+                    }
+                    let p = upper.join(c[..k].join("/"));
+                    let empty = fs::symlink_metadata(&p).is_ok_and(|m| m.is_dir())
+                        && fs::read_dir(&p).is_ok_and(|mut d| d.next().is_none());
+                    if !empty || fs::remove_dir(&p).is_err() {
+                        break;
+                    }
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Expand the sources of a `copy` out of an image (its layer directories `layers`, bottom
@@ -588,6 +797,29 @@ fn expand_from_image(
     }
     // Parents before children, whatever order the sources came in.
     Ok(items)
+}
+
+/// Every entry under `dir` as an item for `into` (parents before children, in name order).
+fn tree_items(dir: &Path, into: &str) -> io::Result<Vec<CopyItem>> {
+    let mut out = Vec::new();
+    let mut stack = vec![(dir.to_path_buf(), into.trim_end_matches('/').to_string())];
+    while let Some((at, to)) = stack.pop() {
+        let mut names: Vec<_> = fs::read_dir(&at)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<io::Result<_>>()?;
+        names.sort();
+        let mut subdirs = Vec::new();
+        for n in names {
+            let src = at.join(&n);
+            let dest = format!("{to}/{}", n.to_string_lossy());
+            if fs::symlink_metadata(&src)?.is_dir() {
+                subdirs.push((src.clone(), dest.clone()));
+            }
+            out.push(CopyItem { src, dest });
+        }
+        stack.extend(subdirs.into_iter().rev());
+    }
+    Ok(out)
 }
 
 /// Build a `copy` step's layer under `root`.

@@ -4,7 +4,9 @@ use toml::de::{DeTable, DeValue};
 
 use super::{span_of, Cx, Val};
 use crate::diag::Diagnostic;
-use crate::spec::build::{RawBuild, RawStage, RawStep, STAGE_KEYS, STEP_KEYS};
+use crate::spec::build::{
+    RawBuild, RawCache, RawCacheTable, RawStage, RawStep, CACHE_KEYS, STAGE_KEYS, STEP_KEYS,
+};
 use crate::spec::codes;
 use crate::spec::raw::{RawCommand, RawEnv, Sp};
 use crate::spec::suggest;
@@ -111,6 +113,8 @@ impl Cx {
             match k.get_ref().as_ref() {
                 "run" => s.run = self.build_command("run", v),
                 "network" => s.network = self.string("network", v),
+                "cache" => s.cache = self.caches(v),
+                "extract" => s.extract = self.boolean("extract", v),
                 "from" => s.from = self.string("from", v),
                 "copy" => {
                     s.copy = match v.get_ref() {
@@ -146,6 +150,66 @@ impl Cx {
             }
         }
         s
+    }
+
+    /// A `run` step's `cache`: an array of paths or tables (one path alone is taken too).
+    fn caches(&mut self, v: &Val<'_>) -> Option<Sp<Vec<Sp<RawCache>>>> {
+        let items: Vec<&Val<'_>> = match v.get_ref() {
+            DeValue::Array(a) => a.iter().collect(),
+            DeValue::String(_) | DeValue::Table(_) => vec![v],
+            _ => {
+                self.wrong_type(
+                    "cache",
+                    v,
+                    "an array of paths or tables",
+                    Some("write e.g. `cache = [\"/var/cache/apt\"]`".into()),
+                );
+                return None;
+            }
+        };
+        let mut out = Vec::new();
+        for item in items {
+            match item.get_ref() {
+                DeValue::String(s) => {
+                    out.push(Sp::new(RawCache::Target(s.to_string()), span_of(item)))
+                }
+                DeValue::Table(t) => {
+                    let mut c = RawCacheTable::default();
+                    for (k, x) in t {
+                        match k.get_ref().as_ref() {
+                            "target" => c.target = self.string("cache.target", x),
+                            "id" => c.id = self.string("cache.id", x),
+                            "sharing" => c.sharing = self.string("cache.sharing", x),
+                            "uid" => c.uid = self.integer("cache.uid", x),
+                            "gid" => c.gid = self.integer("cache.gid", x),
+                            "mode" => c.mode = self.string("cache.mode", x),
+                            other => {
+                                let help = match suggest::closest(other, CACHE_KEYS.iter().copied())
+                                {
+                                    Some(best) => format!("did you mean `{best}`?"),
+                                    None => format!(
+                                        "a cache's keys are {}",
+                                        suggest::one_of(CACHE_KEYS)
+                                    ),
+                                };
+                                self.diags.push(
+                                    Diagnostic::error(
+                                        codes::UNKNOWN_KEY,
+                                        format!("unknown key `{other}` in a `cache` table"),
+                                    )
+                                    .with_span(Some(span_of(k)))
+                                    .with_label("unknown")
+                                    .with_help(help),
+                                );
+                            }
+                        }
+                    }
+                    out.push(Sp::new(RawCache::Table(c), span_of(item)));
+                }
+                _ => self.wrong_type("cache", item, "a path or a table", None),
+            }
+        }
+        Some(Sp::new(out, span_of(v)))
     }
 
     /// A table of string values (`env`, `args`, `labels`).
