@@ -527,3 +527,116 @@ fn hooks_run_at_their_moments_with_the_state_on_stdin() {
         );
     }
 }
+
+/// The namespaces of `pid` (`ns` names under /proc/PID/ns), as links.
+fn ns_link(pid: i32, ns: &str) -> String {
+    fs::read_link(format!("/proc/{pid}/ns/{ns}"))
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+/// A process holding new namespaces (`unshare --fork ... sleep`), killed when dropped.
+struct Holder(std::process::Child);
+
+impl Holder {
+    fn start(env: &Env, args: &[&str]) -> Holder {
+        let child = env
+            .command("unshare")
+            .args(args)
+            .args(["--fork", "sleep", "600"])
+            .spawn()
+            .unwrap();
+        let h = Holder(child);
+        let pid = h.pid();
+        // unshare has made its namespaces once it has forked sleep.
+        wait_for("the namespaces of unshare", || {
+            fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .is_ok_and(|c| !c.trim().is_empty())
+        });
+        h
+    }
+
+    fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// User, mount and pid namespaces joined by `path` (user first, so the others, which it owns,
+/// can be joined), with the uid/gid maps taken from the joined user namespace: the container's
+/// process is in the holder's namespaces. A config whose maps differ from the joined
+/// namespace's is refused, naming the JSON path, with nothing left under `--root`.
+#[test]
+fn user_mount_and_pid_namespaces_join_by_path() {
+    for env in envs() {
+        let holder = Holder::start(&env, &["--user", "--map-root-user", "--mount", "--pid"]);
+        let h = holder.pid();
+        let (b, root) = bundle(&env, "nsjoin", |c| {
+            c["process"]["args"] = json!(["sleep", "600"]);
+            let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+            list.retain(|n| !matches!(n["type"].as_str(), Some("user" | "mount" | "pid")));
+            list.push(json!({"type": "pid", "path": format!("/proc/{h}/ns/pid_for_children")}));
+            list.push(json!({"type": "mount", "path": format!("/proc/{h}/ns/mnt")}));
+            list.push(json!({"type": "user", "path": format!("/proc/{h}/ns/user")}));
+            // Root's bundle has no maps: they come from the joined namespace. The rootless one
+            // maps the user's uid to 0, as the holder's does.
+        });
+        let bs = b.display().to_string();
+        let pid_file = env.work().join("nsjoin.pid");
+        let pf = pid_file.display().to_string();
+        oci_detached(
+            &env,
+            &root,
+            &["create", "--bundle", &bs, "--pid-file", &pf, "j1"],
+        )
+        .ok();
+        let pid: i32 = fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        for (ns, holder_ns) in [
+            ("user", "user"),
+            ("mnt", "mnt"),
+            ("pid", "pid_for_children"),
+        ] {
+            assert_eq!(
+                ns_link(pid, ns),
+                ns_link(h, holder_ns),
+                "{ns} ({:?})",
+                env.who
+            );
+        }
+        let uid_map = fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+        assert_eq!(
+            uid_map.split_whitespace().collect::<Vec<_>>(),
+            ["0", &env.ids().0.to_string(), "1"],
+            "{uid_map}"
+        );
+        oci(&env, &root, &["delete", "--force", "j1"]).ok();
+
+        // Maps that differ from the joined namespace's.
+        let (b, root) = bundle(&env, "nsjoin-bad", |c| {
+            let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+            list.retain(|n| n["type"] != "user");
+            list.push(json!({"type": "user", "path": format!("/proc/{h}/ns/user")}));
+            c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 5}]);
+            c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 5}]);
+        });
+        let r = oci_detached(
+            &env,
+            &root,
+            &["create", "--bundle", &b.display().to_string(), "j2"],
+        );
+        r.assert_code(1);
+        assert!(r.stderr.contains("linux.uidMappings"), "{}", r.stderr);
+        assert!(!root.join("j2").exists(), "state left under --root");
+    }
+}

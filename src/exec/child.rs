@@ -97,6 +97,14 @@ pub(crate) fn run(
     {
         p::exit_now(SETUP_FAILED);
     }
+    // Before anything is mounted: the box's mounts go into the namespace it joins.
+    if let Some(fd) = launch.join_mount {
+        if let Err(e) = join_mount(fd) {
+            let first = steps.iter().position(|s| s.side == Side::Child);
+            chan.failed(first.unwrap_or(0), e);
+            p::exit_now(SETUP_FAILED);
+        }
+    }
     // A `keep-id` box's set-up process starts as the box id the caller's is (not 0): it takes
     // the box's root, as a runtime's does, so that what it makes (/dev, a missing working
     // directory) is root's, and the user step starts from root as in any box.
@@ -110,6 +118,21 @@ pub(crate) fn run(
     let mut st = State::new(Some(launch), Proc::of_launch(launch, seccomp), &chan);
     st.private_dev = private_dev;
     st.run_all(steps)
+}
+
+fn join_mount(fd: std::os::fd::RawFd) -> Result<(), StepError> {
+    p::setns_raw(fd, libc::CLONE_NEWNS)
+        .ctx(|| "join the mount namespace given by path".into())
+        .map_err(|e| {
+            if e.errno == libc::EPERM {
+                e.with_hint(
+                    "a mount namespace can be joined only from the user namespace that owns \
+                     it (or an ancestor): join that user namespace too",
+                )
+            } else {
+                e
+            }
+        })
 }
 
 /// setresgid/setresuid to 0, keeping the capabilities (a change to uid 0 keeps them).
@@ -233,7 +256,11 @@ impl<'a> State<'a> {
             Action::Rootfs => {
                 let launch = self.launch()?;
                 let plan = launch.plan;
-                let files = etc::contents(&launch.hostname, &plan.network);
+                let files = if launch.etc_files {
+                    etc::contents(&launch.hostname, &plan.network).to_vec()
+                } else {
+                    Vec::new()
+                };
                 self.root = Some(rootfs::mount_rootfs(&launch.rootfs, &files)?);
                 if plan.rootfs.readonly.value {
                     mounts::readonly_root_scratch(self.root()?, &plan.mounts)?;

@@ -65,6 +65,13 @@ pub struct Launch<'a> {
     /// The command's supplementary groups instead of those /etc/group gives its user (an OCI
     /// config's `additionalGids`).
     pub additional_gids: Option<Vec<u32>>,
+    /// A mount namespace (an open `/proc/PID/ns/mnt`, inherited at the clone) that the set-up
+    /// process enters instead of a new one: the box's mounts are made there (an OCI config's
+    /// `mount` namespace with a `path`). Needs `ns::MOUNT` in `joined`.
+    pub join_mount: Option<std::os::fd::RawFd>,
+    /// Generate /etc/hostname, /etc/hosts and /etc/resolv.conf in the box (an OCI runtime,
+    /// like runc, leaves the bundle's rootfs as it is: its caller binds those it wants).
+    pub etc_files: bool,
 }
 
 impl<'a> Launch<'a> {
@@ -93,6 +100,8 @@ impl<'a> Launch<'a> {
             mounts_in_order: false,
             dev_mqueue: false,
             additional_gids: None,
+            join_mount: None,
+            etc_files: true,
         }
     }
 }

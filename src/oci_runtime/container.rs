@@ -221,6 +221,18 @@ impl Runtime {
             p::setns(f.as_fd(), *flag as libc::c_int)
                 .map_err(OciError::io(format!("join namespace {}", path.display())))?;
         }
+        let id_maps = if t.user_by_path {
+            translate::joined_user_maps(&t.id_maps)?
+        } else {
+            t.id_maps.clone()
+        };
+        let join_mount = match &t.join_mount {
+            Some(path) => Some(
+                fs::File::open(path)
+                    .map_err(OciError::io(format!("namespace {}", path.display())))?,
+            ),
+            None => None,
+        };
         for (res, soft, hard) in &t.rlimits {
             p::set_rlimit(*res, *soft, *hard)
                 .map_err(OciError::io(format!("set rlimit {res} to {soft}/{hard}")))?;
@@ -239,7 +251,9 @@ impl Runtime {
         };
         let mut launch = Launch::new(&t.plan, rootfs, &t.hostname);
         launch.tty = t.tty;
-        launch.id_maps = t.id_maps.clone();
+        launch.id_maps = id_maps;
+        launch.join_mount = join_mount.as_ref().map(|f| f.as_raw_fd());
+        launch.etc_files = false;
         launch.start_gate = Some(fifo.as_raw_fd());
         launch.preserve_fds = opts.preserve_fds;
         launch.joined = t.joined;

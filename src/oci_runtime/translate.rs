@@ -31,6 +31,11 @@ pub struct Translation {
     pub joins: Vec<(PathBuf, u64)>,
     /// The namespaces the container shares with the runtime (joined, or not asked for).
     pub joined: u64,
+    /// A mount namespace to join (by path): the container's set-up process enters it.
+    pub join_mount: Option<PathBuf>,
+    /// The user namespace is joined by path: its maps are read once it is (the config's must
+    /// match them).
+    pub user_by_path: bool,
     /// Applied to the runtime before the clone: the container inherits them.
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64, u64)>,
     pub oom_score_adj: Option<i32>,
@@ -203,6 +208,8 @@ pub fn translate(
     // Namespaces.
     let mut joins = Vec::new();
     let mut joined = ns::IPC | ns::UTS | ns::PID;
+    let mut by_path = 0;
+    let mut join_mount = None;
     let mut net = NetMode::Host;
     let mut userns = false;
     let mut seen = Vec::new();
@@ -230,16 +237,6 @@ pub fn translate(
             }
         };
         match (n.path(), n.typ()) {
-            (Some(p), LinuxNamespaceType::User | LinuxNamespaceType::Mount) => {
-                return Err(err(
-                    format!("{path}.path"),
-                    format!(
-                        "joining a {:?} namespace ({}) is not supported: foxbox makes its own",
-                        n.typ(),
-                        p.display()
-                    ),
-                ));
-            }
             (Some(p), _) => {
                 if !p.is_absolute() {
                     return Err(err(format!("{path}.path"), "not an absolute path"));
@@ -247,7 +244,16 @@ pub fn translate(
                 if flag == ns::NET {
                     net = NetMode::Host;
                 }
-                joins.push((p.clone(), flag));
+                match flag {
+                    // The child joins it (see `exec::Launch::join_mount`): `create` itself stays
+                    // in its own, where the state and the pid file are written.
+                    ns::MOUNT => join_mount = Some(p.clone()),
+                    // First, as runc's nsexec does: the other joins then need capabilities in
+                    // the namespace that owns them, this one.
+                    ns::USER => joins.insert(0, (p.clone(), flag)),
+                    _ => joins.push((p.clone(), flag)),
+                }
+                by_path |= flag;
                 joined |= flag;
             }
             (None, LinuxNamespaceType::Network) => net = NetMode::None,
@@ -261,7 +267,7 @@ pub fn translate(
             "no mount namespace: foxbox always gives the container one; add {\"type\": \"mount\"}",
         ));
     }
-    if joined & ns::PID != 0 && !joins.iter().any(|(_, f)| *f == ns::PID) {
+    if joined & ns::PID != 0 && by_path & ns::PID == 0 {
         return Err(err(
             "linux.namespaces",
             "no pid namespace: foxbox mounts the container's /proc for a pid namespace of its \
@@ -276,10 +282,16 @@ pub fn translate(
         );
     }
 
-    let id_maps = id_maps(linux, userns, euid, &mut warnings)?;
+    let id_maps = id_maps(linux, userns, by_path & ns::USER != 0, euid)?;
+    // Without a user namespace, root's container stays in the runtime's (as runc's does): so
+    // namespaces it joins by path, which the host's user namespace owns, can be mounted in
+    // (a pid namespace's /proc, an ipc namespace's mqueue).
+    if !userns {
+        joined |= ns::USER;
+    }
 
     let hostname = match spec.hostname() {
-        Some(h) if joined & ns::UTS != 0 => {
+        Some(h) if joined & ns::UTS != 0 && by_path & ns::UTS == 0 => {
             return Err(err(
                 "hostname",
                 format!("{h:?} needs a uts namespace of the container's own"),
@@ -542,6 +554,8 @@ pub fn translate(
         id_maps,
         joins,
         joined,
+        join_mount,
+        user_by_path: by_path & ns::USER != 0,
         rlimits,
         oom_score_adj,
         umask: user.umask(),
@@ -590,12 +604,13 @@ fn has_limits(r: &oci_spec::runtime::LinuxResources) -> bool {
 }
 
 /// The user namespace's maps: the config's, or (as root, without a user namespace) the
-/// identity map foxbox gives every box.
+/// identity, which is how the runtime's own namespace maps the ids the container uses. For a
+/// namespace joined by path, the config's as given (maybe none): see [`joined_user_maps`].
 fn id_maps(
     linux: Option<&oci_spec::runtime::Linux>,
     userns: bool,
+    user_by_path: bool,
     euid: u32,
-    warnings: &mut Vec<String>,
 ) -> Result<IdMaps, ConfigError> {
     let ranges = |path: &str, m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
         m.iter()
@@ -621,6 +636,14 @@ fn id_maps(
         "linux.gidMappings",
         &linux.and_then(|l| l.gid_mappings().clone()),
     )?;
+    if user_by_path {
+        // The joined namespace's maps are read once it is joined; these (if any) must match.
+        return Ok(IdMaps {
+            uids,
+            gids,
+            via_helpers: false,
+        });
+    }
     if !userns {
         if !uids.is_empty() || !gids.is_empty() {
             return Err(err(
@@ -635,11 +658,6 @@ fn id_maps(
                  (see `foxbox oci spec --rootless`)",
             ));
         }
-        warnings.push(
-            "linux.namespaces: no user namespace asked for; foxbox runs every container in one, \
-             here with the identity map (uid and gid 0-4294967294)"
-                .into(),
-        );
         return Ok(IdMaps::for_caller());
     }
     if uids.is_empty() || gids.is_empty() {
@@ -657,6 +675,33 @@ fn id_maps(
         gids,
         via_helpers,
     })
+}
+
+/// The maps of the user namespace the runtime has just joined (by path), which the config's,
+/// when it gives any, must equal.
+pub fn joined_user_maps(given: &IdMaps) -> Result<IdMaps, ConfigError> {
+    let have = IdMaps::of_process(std::process::id() as i32).map_err(|e| {
+        err(
+            "linux.namespaces",
+            format!("reading the joined user namespace's maps: {e}"),
+        )
+    })?;
+    for (path, given, have) in [
+        ("linux.uidMappings", &given.uids, &have.uids),
+        ("linux.gidMappings", &given.gids, &have.gids),
+    ] {
+        if !given.is_empty() && given != have {
+            return Err(err(
+                path,
+                format!(
+                    "{} differ from those of the user namespace joined by path ({})",
+                    crate::sys::idmap::describe(given),
+                    crate::sys::idmap::describe(have)
+                ),
+            ));
+        }
+    }
+    Ok(have)
 }
 
 fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
