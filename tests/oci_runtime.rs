@@ -640,3 +640,31 @@ fn user_mount_and_pid_namespaces_join_by_path() {
         assert!(!root.join("j2").exists(), "state left under --root");
     }
 }
+
+/// A user namespace that maps no uid 0 (ids 1-1000 to 100000-100999: root's range, and the
+/// unprivileged user's subordinate one): the set-up process takes the command's id, which
+/// can make the container's mounts, and the command runs as it.
+#[test]
+fn a_user_namespace_without_uid_0_runs() {
+    for env in envs() {
+        let (b, root) = bundle(&env, "no0", |c| {
+            c["process"]["args"] = json!(["sh", "-c", "id -u; id -g; cat /proc/self/uid_map"]);
+            c["process"]["user"] = json!({"uid": 1, "gid": 1});
+            let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+            if !list.iter().any(|n| n["type"] == "user") {
+                list.push(json!({"type": "user"}));
+            }
+            let map = json!([{"containerID": 1, "hostID": 100000, "size": 1000}]);
+            c["linux"]["uidMappings"] = map.clone();
+            c["linux"]["gidMappings"] = map;
+        });
+        let r = oci(
+            &env,
+            &root,
+            &["run", "--bundle", &b.display().to_string(), "n0"],
+        );
+        r.ok();
+        let words: Vec<&str> = r.stdout.split_whitespace().collect();
+        assert_eq!(words, ["1", "1", "1", "100000", "1000"], "{:?}", env.who);
+    }
+}

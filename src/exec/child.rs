@@ -108,8 +108,39 @@ pub(crate) fn run(
     // A `keep-id` box's set-up process starts as the box id the caller's is (not 0): it takes
     // the box's root, as a runtime's does, so that what it makes (/dev, a missing working
     // directory) is root's, and the user step starts from root as in any box.
-    if nix::unistd::geteuid().as_raw() != 0 && launch.id_maps.host_uid(0).is_some() {
-        if let Err(e) = become_root() {
+    let maps = &launch.id_maps;
+    let euid = nix::unistd::geteuid().as_raw();
+    let became = if euid != 0 && maps.host_uid(0).is_some() {
+        become_ids(0, 0)
+    } else if maps.host_uid(euid).is_none() {
+        // A namespace that maps no 0 (an OCI config's `1 100000 1000`): the set-up process is
+        // an unmapped id there, which can create nothing (EOVERFLOW). It takes the id the
+        // command runs as (else the first mapped), keeping its capabilities: only a change
+        // from the namespace's uid 0, which does not exist, would clear them.
+        let (uid, gid) = match &launch.plan.process.user.value {
+            User::Id { uid, gid } if maps.host_uid(*uid).is_some() => {
+                let gid = gid.unwrap_or(*uid);
+                let first_gid = maps.gids.first().map(|r| r.inside).unwrap_or(0);
+                (
+                    *uid,
+                    if maps.host_gid(gid).is_some() {
+                        gid
+                    } else {
+                        first_gid
+                    },
+                )
+            }
+            _ => (
+                maps.uids.first().map(|r| r.inside).unwrap_or(0),
+                maps.gids.first().map(|r| r.inside).unwrap_or(0),
+            ),
+        };
+        become_ids(uid, gid)
+    } else {
+        Ok(())
+    };
+    {
+        if let Err(e) = became {
             let first = steps.iter().position(|s| s.side == Side::Child);
             chan.failed(first.unwrap_or(0), e);
             p::exit_now(SETUP_FAILED);
@@ -135,16 +166,17 @@ fn join_mount(fd: std::os::fd::RawFd) -> Result<(), StepError> {
         })
 }
 
-/// setresgid/setresuid to 0, keeping the capabilities (a change to uid 0 keeps them).
-fn become_root() -> Result<(), StepError> {
-    let root_g = nix::unistd::Gid::from_raw(0);
-    nix::unistd::setresgid(root_g, root_g, root_g)
+/// setresgid/setresuid to `uid`/`gid` of the box (0: its root), keeping the capabilities (a
+/// change to uid 0 keeps them, and so does one from an id that is not the namespace's root).
+fn become_ids(uid: u32, gid: u32) -> Result<(), StepError> {
+    let g = nix::unistd::Gid::from_raw(gid);
+    nix::unistd::setresgid(g, g, g)
         .map_err(std::io::Error::from)
-        .ctx(|| "setresgid 0 (the box's root)".into())?;
-    let root_u = nix::unistd::Uid::from_raw(0);
-    nix::unistd::setresuid(root_u, root_u, root_u)
+        .ctx(|| format!("setresgid {gid} (the box's set-up id)"))?;
+    let u = nix::unistd::Uid::from_raw(uid);
+    nix::unistd::setresuid(u, u, u)
         .map_err(std::io::Error::from)
-        .ctx(|| "setresuid 0 (the box's root)".into())
+        .ctx(|| format!("setresuid {uid} (the box's set-up id)"))
 }
 
 /// Run in a process forked into a running box's namespaces (`foxbox exec`). Never returns.
@@ -256,13 +288,13 @@ impl<'a> State<'a> {
             Action::Rootfs => {
                 let launch = self.launch()?;
                 let plan = launch.plan;
-                let files = if launch.etc_files {
+                let files = if launch.extras {
                     etc::contents(&launch.hostname, &plan.network).to_vec()
                 } else {
                     Vec::new()
                 };
                 self.root = Some(rootfs::mount_rootfs(&launch.rootfs, &files)?);
-                if plan.rootfs.readonly.value {
+                if plan.rootfs.readonly.value && launch.extras {
                     mounts::readonly_root_scratch(self.root()?, &plan.mounts)?;
                 }
                 Ok(())

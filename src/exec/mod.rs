@@ -69,9 +69,11 @@ pub struct Launch<'a> {
     /// process enters instead of a new one: the box's mounts are made there (an OCI config's
     /// `mount` namespace with a `path`). Needs `ns::MOUNT` in `joined`.
     pub join_mount: Option<std::os::fd::RawFd>,
-    /// Generate /etc/hostname, /etc/hosts and /etc/resolv.conf in the box (an OCI runtime,
-    /// like runc, leaves the bundle's rootfs as it is: its caller binds those it wants).
-    pub etc_files: bool,
+    /// What foxbox adds to a box's rootfs besides the plan's mounts, as podman does: the
+    /// generated /etc/hostname, hosts and resolv.conf, and a read-only root's writable /tmp,
+    /// /var/tmp and /run. An OCI runtime, like runc, adds nothing: its caller binds what it
+    /// wants (and a rootfs owned by an id the box does not map could take nothing).
+    pub extras: bool,
 }
 
 impl<'a> Launch<'a> {
@@ -101,7 +103,7 @@ impl<'a> Launch<'a> {
             dev_mqueue: false,
             additional_gids: None,
             join_mount: None,
-            etc_files: true,
+            extras: true,
         }
     }
 }

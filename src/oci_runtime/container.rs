@@ -253,7 +253,7 @@ impl Runtime {
         launch.tty = t.tty;
         launch.id_maps = id_maps;
         launch.join_mount = join_mount.as_ref().map(|f| f.as_raw_fd());
-        launch.etc_files = false;
+        launch.extras = false;
         launch.start_gate = Some(fifo.as_raw_fd());
         launch.preserve_fds = opts.preserve_fds;
         launch.joined = t.joined;
