@@ -668,3 +668,62 @@ fn a_user_namespace_without_uid_0_runs() {
         assert_eq!(words, ["1", "1", "1", "100000", "1000"], "{:?}", env.who);
     }
 }
+
+/// The optional fields (`shared:N`, `master:N`, `unbindable`) of the mountinfo line for
+/// mount point `at`, in `mountinfo`.
+fn propagation_of(mountinfo: &str, at: &str) -> String {
+    let line = mountinfo
+        .lines()
+        .rfind(|l| l.split(' ').nth(4) == Some(at))
+        .unwrap_or_else(|| panic!("no {at} in {mountinfo}"));
+    let fields: Vec<&str> = line.split(' ').collect();
+    let end = fields.iter().position(|f| *f == "-").unwrap();
+    fields[6..end].join(" ")
+}
+
+/// `linux.rootfsPropagation` and a mount's `propagation` option are applied (not warned): the
+/// container's mountinfo shows its root shared or unbindable, and a bind with `rshared`
+/// shared; an unknown propagation is an error naming its JSON path.
+#[test]
+fn rootfs_and_mount_propagation_are_applied() {
+    for env in envs() {
+        let src = env.work().join("prop-src");
+        env.command("mkdir").arg(&src).status().unwrap();
+        for (root_prop, root_want) in [("shared", "shared:"), ("unbindable", "unbindable")] {
+            let (b, root) = bundle(&env, &format!("prop-{root_prop}"), |c| {
+                c["process"]["args"] = json!(["cat", "/proc/self/mountinfo"]);
+                c["linux"]["rootfsPropagation"] = json!(root_prop);
+                c["mounts"].as_array_mut().unwrap().push(json!({
+                    "destination": "/m1", "type": "bind", "source": src,
+                    "options": ["rbind", "rshared"]
+                }));
+            });
+            let r = oci(
+                &env,
+                &root,
+                &["run", "--bundle", &b.display().to_string(), "p1"],
+            );
+            r.ok();
+            assert!(
+                !r.stderr.contains("propagation"),
+                "{root_prop}: {}",
+                r.stderr
+            );
+            let got = propagation_of(&r.stdout, "/");
+            assert!(got.starts_with(root_want), "{root_prop}: / has {got:?}");
+            let m1 = propagation_of(&r.stdout, "/m1");
+            assert!(m1.starts_with("shared:"), "/m1 has {m1:?}");
+        }
+        let (b, root) = bundle(&env, "prop-bad", |c| {
+            c["linux"]["rootfsPropagation"] = json!("sideways");
+        });
+        let r = oci_detached(
+            &env,
+            &root,
+            &["create", "--bundle", &b.display().to_string(), "p2"],
+        );
+        r.assert_code(1);
+        assert!(r.stderr.contains("linux.rootfsPropagation"), "{}", r.stderr);
+        assert!(!root.join("p2").exists());
+    }
+}

@@ -342,7 +342,7 @@ impl<'a> State<'a> {
             Action::PivotRoot => {
                 pivot::pivot_into(self.root()?)?;
                 self.root = None;
-                Ok(())
+                self.propagation()
             }
             Action::MaskedPaths => match self.launch.and_then(|l| l.masked_paths.as_ref()) {
                 Some(list) => masks::mask_paths_of(list),
@@ -448,6 +448,21 @@ impl<'a> State<'a> {
         self.identity
             .as_ref()
             .ok_or_else(|| StepError::msg("no identity"))
+    }
+
+    /// The propagation the launch gives its mounts and then the root (`/` last: it is set
+    /// on the root alone, as runc does after its pivot_root).
+    fn propagation(&self) -> Result<(), StepError> {
+        let Some(l) = self.launch else {
+            return Ok(());
+        };
+        let root = l.root_propagation.map(|f| (Path::new("/"), f));
+        let all = l.mount_propagation.iter().map(|(p, f)| (p.as_path(), *f));
+        for (target, flags) in all.chain(root) {
+            mount::mount(None, target, None, flags, None)
+                .ctx(|| format!("set the propagation of {}", target.display()))?;
+        }
+        Ok(())
     }
 
     /// Create a missing working directory (and its missing parents) owned by the user, as

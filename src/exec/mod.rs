@@ -24,6 +24,7 @@ pub use parent::{run_foreground, start, Deadline, Finished, Started, Timing, TIM
 use crate::plan::Plan;
 use crate::security::seccomp::Program;
 use crate::sys::idmap::IdMaps;
+use crate::sys::mount::MsFlags;
 
 /// Everything the executor needs to start one box. It does not know where the rootfs came
 /// from (the image store, or anything else).
@@ -74,6 +75,12 @@ pub struct Launch<'a> {
     /// /var/tmp and /run. An OCI runtime, like runc, adds nothing: its caller binds what it
     /// wants (and a rootfs owned by an id the box does not map could take nothing).
     pub extras: bool,
+    /// Propagation given to the plan's mounts at these targets and then to the new root, once
+    /// pivoted into (an OCI config's mount `propagation` options and `rootfsPropagation`).
+    /// Mounts stay private towards the host either way: the propagation step makes `/`
+    /// rprivate before anything is mounted.
+    pub mount_propagation: Vec<(PathBuf, MsFlags)>,
+    pub root_propagation: Option<MsFlags>,
 }
 
 impl<'a> Launch<'a> {
@@ -104,6 +111,8 @@ impl<'a> Launch<'a> {
             additional_gids: None,
             join_mount: None,
             extras: true,
+            mount_propagation: Vec::new(),
+            root_propagation: None,
         }
     }
 }

@@ -254,6 +254,8 @@ impl Runtime {
         launch.id_maps = id_maps;
         launch.join_mount = join_mount.as_ref().map(|f| f.as_raw_fd());
         launch.extras = false;
+        launch.mount_propagation = t.mount_propagation.clone();
+        launch.root_propagation = t.root_propagation;
         launch.start_gate = Some(fifo.as_raw_fd());
         launch.preserve_fds = opts.preserve_fds;
         launch.joined = t.joined;

@@ -17,6 +17,7 @@ use crate::plan::{
     Seccomp, Spanned, User,
 };
 use crate::sys::idmap::{IdMaps, IdRange};
+use crate::sys::mount::MsFlags;
 use crate::sys::process::ns;
 
 /// What a container runs: the plan, and what the launch needs besides it.
@@ -36,6 +37,10 @@ pub struct Translation {
     /// The user namespace is joined by path: its maps are read once it is (the config's must
     /// match them).
     pub user_by_path: bool,
+    /// Mount `propagation` options (by target) and `linux.rootfsPropagation`, applied once the
+    /// container's root is pivoted into.
+    pub mount_propagation: Vec<(PathBuf, MsFlags)>,
+    pub root_propagation: Option<MsFlags>,
     /// Applied to the runtime before the clone: the container inherits them.
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64, u64)>,
     pub oom_score_adj: Option<i32>,
@@ -310,6 +315,7 @@ pub fn translate(
     // Mounts: the kernel filesystems the executor makes itself are left to it.
     let mut mounts = Vec::new();
     let mut dev_mqueue = false;
+    let mut mount_propagation = Vec::new();
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         let path = format!("mounts[{i}]");
         let dest = clean_destination(&format!("{path}.destination"), m.destination())?;
@@ -344,10 +350,11 @@ pub fn translate(
         let mut size = None;
         let mut mode = None;
         let mut noexec = false;
+        let mut propagation = None;
         for o in &options {
             match o.as_str() {
                 "ro" => readonly = true,
-                "rw" | "bind" | "rbind" | "private" | "rprivate" | "defaults" => {}
+                "rw" | "bind" | "rbind" | "defaults" => {}
                 "noexec" => noexec = true,
                 "nosuid" | "nodev" | "suid" | "dev" | "exec" | "relatime" | "strictatime"
                 | "norelatime" | "noatime" => {
@@ -375,10 +382,10 @@ pub fn translate(
                 {
                     ignored.push(o)
                 }
-                "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
-                    warnings.push(format!(
-                        "{path}: propagation {o} on {d} is not applied (foxbox's mounts are private)"
-                    ));
+                o if propagation_flags(o).is_some() => {
+                    if let Some(f) = propagation_flags(o) {
+                        propagation = Some(f);
+                    }
                 }
                 other => ignored.push(other),
             }
@@ -410,6 +417,9 @@ pub fn translate(
                 ),
             ));
         };
+        if let Some(f) = propagation {
+            mount_propagation.push((dest.clone(), f));
+        }
         mounts.push(Mount {
             kind,
             target: dest,
@@ -423,6 +433,7 @@ pub fn translate(
     let mut seccomp = Seccomp::Unconfined;
     let mut masked_paths = None;
     let mut readonly_paths = None;
+    let mut root_propagation = None;
     let oom_score_adj = process.oom_score_adj();
     if let Some(l) = linux {
         if let Some(s) = raw.pointer("/linux/seccomp") {
@@ -471,12 +482,15 @@ pub fn translate(
         if l.mount_label().is_some() {
             warnings.push("linux.mountLabel: not applied (no SELinux support)".into());
         }
-        if let Some(p) = l.rootfs_propagation() {
-            if !matches!(p.as_str(), "private" | "rprivate" | "") {
-                warnings.push(format!(
-                    "linux.rootfsPropagation: {p} is not applied (foxbox makes every mount private)"
-                ));
-            }
+        if let Some(p) = l.rootfs_propagation().as_deref().filter(|p| !p.is_empty()) {
+            root_propagation = Some(propagation_flags(p).ok_or_else(|| {
+                err(
+                    "linux.rootfsPropagation",
+                    format!(
+                        "{p:?} is not one of shared, slave, private, unbindable (or r-prefixed)"
+                    ),
+                )
+            })?);
         }
         if l.devices().as_ref().is_some_and(|d| !d.is_empty()) {
             warnings.push(
@@ -555,6 +569,8 @@ pub fn translate(
         joins,
         joined,
         join_mount,
+        mount_propagation,
+        root_propagation,
         user_by_path: by_path & ns::USER != 0,
         rlimits,
         oom_score_adj,
@@ -567,6 +583,22 @@ pub fn translate(
         annotations,
         warnings,
     })
+}
+
+/// A propagation option's mount flags (`rshared`: recursively), as runc maps them.
+fn propagation_flags(o: &str) -> Option<MsFlags> {
+    let (rec, kind) = match o.strip_prefix('r') {
+        Some(k) => (MsFlags::MS_REC, k),
+        None => (MsFlags::empty(), o),
+    };
+    let f = match kind {
+        "shared" => MsFlags::MS_SHARED,
+        "slave" => MsFlags::MS_SLAVE,
+        "private" => MsFlags::MS_PRIVATE,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        _ => return None,
+    };
+    Some(f | rec)
 }
 
 /// `ociVersion`: SemVer 2.0.0, major 1 (what this runtime implements).
