@@ -331,9 +331,25 @@ fn bad_configs_name_their_json_path_and_leave_no_state() {
             "linux.seccomp",
         ),
         (
-            "sysctl",
-            |c| c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"}),
-            "linux.sysctl",
+            "sysctl of the host",
+            |c| c["linux"]["sysctl"] = json!({"kernel.pid_max": "1000"}),
+            "linux.sysctl.kernel.pid_max",
+        ),
+        (
+            "sysctl of the host network",
+            |c| {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|n| n["type"] != "network");
+                c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+            },
+            "linux.sysctl.net.ipv4.ip_forward",
+        ),
+        (
+            "sysctl name",
+            |c| c["linux"]["sysctl"] = json!({"net/../../kernel": "1"}),
+            "linux.sysctl.net/../../kernel",
         ),
     ];
     for env in envs() {
@@ -726,4 +742,52 @@ fn rootfs_and_mount_propagation_are_applied() {
         assert!(r.stderr.contains("linux.rootfsPropagation"), "{}", r.stderr);
         assert!(!root.join("p2").exists());
     }
+}
+
+/// `linux.sysctl` (namespaced ones) and `domainname` are set in the container's own
+/// namespaces; the host's stay as they were.
+#[test]
+fn sysctls_and_domainname_are_set() {
+    let host_forward = fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let host_domain = fs::read_to_string("/proc/sys/kernel/domainname").unwrap();
+    for env in envs() {
+        let (b, root) = bundle(&env, "sysctl", |c| {
+            c["process"]["args"] = json!([
+                "cat",
+                "/proc/sys/net/ipv4/ip_forward",
+                "/proc/sys/kernel/shmmni",
+                "/proc/sys/kernel/domainname"
+            ]);
+            let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+            if !list.iter().any(|n| n["type"] == "network") {
+                list.push(json!({"type": "network"}));
+            }
+            let forward = if host_forward.trim() == "1" { "0" } else { "1" };
+            c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": forward, "kernel.shmmni": "1234"});
+            c["domainname"] = json!("fox.example");
+        });
+        let r = oci(
+            &env,
+            &root,
+            &["run", "--bundle", &b.display().to_string(), "s1"],
+        );
+        r.ok();
+        let want_forward = if host_forward.trim() == "1" { "0" } else { "1" };
+        let lines: Vec<&str> = r.stdout.lines().collect();
+        assert_eq!(
+            lines,
+            [want_forward, "1234", "fox.example"],
+            "{:?}",
+            env.who
+        );
+        assert!(!r.stderr.contains("domainname"), "{}", r.stderr);
+    }
+    assert_eq!(
+        fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host_forward
+    );
+    assert_eq!(
+        fs::read_to_string("/proc/sys/kernel/domainname").unwrap(),
+        host_domain
+    );
 }

@@ -342,7 +342,7 @@ impl<'a> State<'a> {
             Action::PivotRoot => {
                 pivot::pivot_into(self.root()?)?;
                 self.root = None;
-                self.propagation()
+                self.after_pivot()
             }
             Action::MaskedPaths => match self.launch.and_then(|l| l.masked_paths.as_ref()) {
                 Some(list) => masks::mask_paths_of(list),
@@ -355,6 +355,10 @@ impl<'a> State<'a> {
             Action::ReadonlyRoot => mounts::remount_root_readonly(),
             Action::Hostname => {
                 let name = &self.launch()?.hostname;
+                // None to set: a uts namespace the box shares keeps its name.
+                if name.is_empty() {
+                    return Ok(());
+                }
                 nix::unistd::sethostname(name)
                     .map_err(std::io::Error::from)
                     .ctx(|| format!("sethostname {name:?}"))
@@ -451,8 +455,9 @@ impl<'a> State<'a> {
     }
 
     /// The propagation the launch gives its mounts and then the root (`/` last: it is set
-    /// on the root alone, as runc does after its pivot_root).
-    fn propagation(&self) -> Result<(), StepError> {
+    /// on the root alone, as runc does after its pivot_root); then its sysctls, in the box's
+    /// /proc.
+    fn after_pivot(&self) -> Result<(), StepError> {
         let Some(l) = self.launch else {
             return Ok(());
         };
@@ -461,6 +466,16 @@ impl<'a> State<'a> {
         for (target, flags) in all.chain(root) {
             mount::mount(None, target, None, flags, None)
                 .ctx(|| format!("set the propagation of {}", target.display()))?;
+        }
+        for (key, value) in &l.sysctls {
+            // The uts names' files belong to the host's root, whom a user namespace does not
+            // map; their syscalls need only the capability over the namespace.
+            let set = match key.as_str() {
+                "kernel.domainname" => p::set_domainname(value),
+                "kernel.hostname" => nix::unistd::sethostname(value).map_err(Into::into),
+                _ => std::fs::write(Path::new("/proc/sys").join(key.replace('.', "/")), value),
+            };
+            set.ctx(|| format!("sysctl {key}={value}"))?;
         }
         Ok(())
     }

@@ -81,6 +81,9 @@ pub struct Launch<'a> {
     /// rprivate before anything is mounted.
     pub mount_propagation: Vec<(PathBuf, MsFlags)>,
     pub root_propagation: Option<MsFlags>,
+    /// Sysctls (`net.ipv4.ip_forward`, `kernel.domainname`) written under the box's own
+    /// /proc/sys once it is the root's, before the read-only paths (an OCI config's).
+    pub sysctls: Vec<(String, String)>,
 }
 
 impl<'a> Launch<'a> {
@@ -113,6 +116,7 @@ impl<'a> Launch<'a> {
             extras: true,
             mount_propagation: Vec::new(),
             root_propagation: None,
+            sysctls: Vec::new(),
         }
     }
 }

@@ -256,6 +256,7 @@ impl Runtime {
         launch.extras = false;
         launch.mount_propagation = t.mount_propagation.clone();
         launch.root_propagation = t.root_propagation;
+        launch.sysctls = t.sysctls.clone();
         launch.start_gate = Some(fifo.as_raw_fd());
         launch.preserve_fds = opts.preserve_fds;
         launch.joined = t.joined;

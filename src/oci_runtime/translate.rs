@@ -41,6 +41,9 @@ pub struct Translation {
     /// container's root is pivoted into.
     pub mount_propagation: Vec<(PathBuf, MsFlags)>,
     pub root_propagation: Option<MsFlags>,
+    /// `linux.sysctl` (checked: namespaced ones only) and `domainname` (as
+    /// `kernel.domainname`), written in the container.
+    pub sysctls: Vec<(String, String)>,
     /// Applied to the runtime before the clone: the container inherits them.
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64, u64)>,
     pub oom_score_adj: Option<i32>,
@@ -296,20 +299,30 @@ pub fn translate(
     }
 
     let hostname = match spec.hostname() {
-        Some(h) if joined & ns::UTS != 0 && by_path & ns::UTS == 0 => {
+        Some(h) if !seen.contains(&LinuxNamespaceType::Uts) => {
             return Err(err(
                 "hostname",
                 format!("{h:?} needs a uts namespace of the container's own"),
             ))
         }
         Some(h) => h.clone(),
+        // Shared or joined: left as it is (the executor sets no empty name).
+        None if joined & ns::UTS != 0 => String::new(),
         None => nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_default(),
     };
-    if spec.domainname().is_some() {
-        warnings.push("domainname: not set (foxbox sets the hostname only)".into());
+    // Written with the sysctls, once the container's /proc is its root's.
+    let mut sysctls = Vec::new();
+    if let Some(d) = spec.domainname() {
+        if !seen.contains(&LinuxNamespaceType::Uts) {
+            return Err(err(
+                "domainname",
+                format!("{d:?} needs a uts namespace of the container's own"),
+            ));
+        }
+        sysctls.push(("kernel.domainname".to_string(), d.clone()));
     }
 
     // Mounts: the kernel filesystems the executor makes itself are left to it.
@@ -461,11 +474,9 @@ pub fn translate(
         for (i, p) in readonly_paths.iter().flatten().enumerate() {
             clean_destination(&format!("linux.readonlyPaths[{i}]"), Path::new(p))?;
         }
-        if l.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
-            return Err(err(
-                "linux.sysctl",
-                "sysctls are not supported by foxbox yet",
-            ));
+        for (key, value) in l.sysctl().iter().flatten() {
+            check_sysctl(key, &seen)?;
+            sysctls.push((key.clone(), value.clone()));
         }
         if l.intel_rdt().is_some() {
             return Err(err(
@@ -571,6 +582,7 @@ pub fn translate(
         join_mount,
         mount_propagation,
         root_propagation,
+        sysctls,
         user_by_path: by_path & ns::USER != 0,
         rlimits,
         oom_score_adj,
@@ -583,6 +595,52 @@ pub fn translate(
         annotations,
         warnings,
     })
+}
+
+/// A sysctl the container may set: one its own namespaces scope (runc's list), given that
+/// namespace is in `namespaces` (new or joined by path, as runc's check).
+fn check_sysctl(key: &str, namespaces: &[LinuxNamespaceType]) -> Result<(), ConfigError> {
+    let path = format!("linux.sysctl.{key}");
+    if key.is_empty() || key.contains('/') || key.split('.').any(|p| p.is_empty() || p == "..") {
+        return Err(err(
+            path,
+            "not a sysctl name (dot-separated, like net.ipv4.ip_forward)",
+        ));
+    }
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let (ns, name) = if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        (LinuxNamespaceType::Ipc, "ipc")
+    } else if key.starts_with("net.") {
+        (LinuxNamespaceType::Network, "network")
+    } else if key == "kernel.domainname" || key == "kernel.hostname" {
+        (LinuxNamespaceType::Uts, "uts")
+    } else {
+        return Err(err(
+            path,
+            "not in a namespace of the container's own: it would change the host (only \
+             kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*, kernel.domainname and \
+             kernel.hostname are allowed)",
+        ));
+    };
+    if !namespaces.contains(&ns) {
+        return Err(err(
+            path,
+            format!(
+                "would change the host's {name} namespace: add {{\"type\": \"{name}\"}} to \
+                 linux.namespaces"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A propagation option's mount flags (`rshared`: recursively), as runc maps them.

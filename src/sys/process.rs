@@ -150,6 +150,17 @@ pub fn setns_raw(fd: RawFd, flags: libc::c_int) -> io::Result<()> {
     }
 }
 
+/// setdomainname(2): the uts namespace's NIS domain name (its /proc/sys file is not writable
+/// from a user namespace, the syscall is).
+pub fn set_domainname(name: &str) -> io::Result<()> {
+    // SAFETY: the kernel reads exactly `len` bytes from the pointer, which `name` holds.
+    if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// waitpid(pid, 0), retried on EINTR.
 pub fn wait_pid(pid: i32) -> io::Result<Exit> {
     loop {
