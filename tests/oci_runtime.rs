@@ -791,3 +791,59 @@ fn sysctls_and_domainname_are_set() {
         host_domain
     );
 }
+
+/// `linux.devices` become nodes in the container's /dev: made with their type, numbers, mode
+/// and owner as root (in the host's user namespace), the host's node bound where a user
+/// namespace cannot mknod (as runc does rootless); a fifo is made either way. A node whose
+/// type is `a` is an error naming its JSON path.
+#[test]
+fn linux_devices_become_nodes() {
+    for env in envs() {
+        let (b, root) = bundle(&env, "devices", |c| {
+            c["process"]["args"] = json!([
+                "stat",
+                "-c",
+                "%n %F %t:%T %a %u:%g",
+                "/dev/kmsg",
+                "/dev/sub/fifo"
+            ]);
+            c["linux"]["devices"] = json!([
+                {"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11,
+                 "fileMode": 0o640, "uid": 0, "gid": 2},
+                {"path": "/dev/sub/fifo", "type": "p", "fileMode": 0o600}
+            ]);
+        });
+        let r = oci(
+            &env,
+            &root,
+            &["run", "--bundle", &b.display().to_string(), "d1"],
+        );
+        r.ok();
+        assert!(!r.stderr.contains("linux.devices"), "{}", r.stderr);
+        let lines: Vec<&str> = r.stdout.lines().collect();
+        let kmsg = if env.who == Who::Root {
+            "/dev/kmsg character special file 1:b 640 0:2"
+        } else {
+            // The host's, bound: its mode, and owners the namespace does not map.
+            "/dev/kmsg character special file 1:b 644 65534:65534"
+        };
+        assert_eq!(
+            lines,
+            [kmsg, "/dev/sub/fifo fifo 0:0 600 0:0"],
+            "{:?}",
+            env.who
+        );
+
+        let (b, root) = bundle(&env, "devices-bad", |c| {
+            c["linux"]["devices"] = json!([{"path": "/dev/x", "type": "a"}]);
+        });
+        let r = oci_detached(
+            &env,
+            &root,
+            &["create", "--bundle", &b.display().to_string(), "d2"],
+        );
+        r.assert_code(1);
+        assert!(r.stderr.contains("linux.devices[0].type"), "{}", r.stderr);
+        assert!(!root.join("d2").exists());
+    }
+}

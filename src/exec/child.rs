@@ -302,11 +302,20 @@ impl<'a> State<'a> {
             Action::Proc => kernfs::mount_proc(self.root()?),
             Action::Dev => {
                 let tty_gid = self.proc.id_maps.host_gid(5).map(|_| 5);
-                dev::populate(self.root()?, tty_gid, self.private_dev)?;
-                if self.launch.is_some_and(|l| l.dev_mqueue) {
+                let launch = self.launch()?;
+                // A box whose mounts are made in order had no /dev made before the clone; in
+                // the host's user namespace it can have nodes of its own made here (else the
+                // host's are bound, which its root, the host's, could change).
+                let made = match self.private_dev {
+                    None if launch.mounts_in_order => dev::private()?,
+                    _ => None,
+                };
+                let private = self.private_dev.or(made.as_ref().map(|d| d.as_fd()));
+                dev::populate(self.root()?, tty_gid, private)?;
+                if launch.dev_mqueue {
                     dev::mount_mqueue(self.root()?)?;
                 }
-                Ok(())
+                dev::make_nodes(self.root()?, &launch.devices)
             }
             Action::Sys => {
                 let own_netns = self.launch()?.plan.network.mode.value != NetMode::Host;

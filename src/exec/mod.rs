@@ -84,6 +84,8 @@ pub struct Launch<'a> {
     /// Sysctls (`net.ipv4.ip_forward`, `kernel.domainname`) written under the box's own
     /// /proc/sys once it is the root's, before the read-only paths (an OCI config's).
     pub sysctls: Vec<(String, String)>,
+    /// Device nodes made in the box after its /dev (an OCI config's `linux.devices`).
+    pub devices: Vec<crate::fs::dev::Node>,
 }
 
 impl<'a> Launch<'a> {
@@ -117,6 +119,7 @@ impl<'a> Launch<'a> {
             mount_propagation: Vec::new(),
             root_propagation: None,
             sysctls: Vec::new(),
+            devices: Vec::new(),
         }
     }
 }

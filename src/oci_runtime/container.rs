@@ -257,6 +257,7 @@ impl Runtime {
         launch.mount_propagation = t.mount_propagation.clone();
         launch.root_propagation = t.root_propagation;
         launch.sysctls = t.sysctls.clone();
+        launch.devices = t.devices.clone();
         launch.start_gate = Some(fifo.as_raw_fd());
         launch.preserve_fds = opts.preserve_fds;
         launch.joined = t.joined;

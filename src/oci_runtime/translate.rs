@@ -44,6 +44,8 @@ pub struct Translation {
     /// `linux.sysctl` (checked: namespaced ones only) and `domainname` (as
     /// `kernel.domainname`), written in the container.
     pub sysctls: Vec<(String, String)>,
+    /// `linux.devices`: nodes made in the container.
+    pub devices: Vec<crate::fs::dev::Node>,
     /// Applied to the runtime before the clone: the container inherits them.
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64, u64)>,
     pub oom_score_adj: Option<i32>,
@@ -447,6 +449,7 @@ pub fn translate(
     let mut masked_paths = None;
     let mut readonly_paths = None;
     let mut root_propagation = None;
+    let mut devices = Vec::new();
     let oom_score_adj = process.oom_score_adj();
     if let Some(l) = linux {
         if let Some(s) = raw.pointer("/linux/seccomp") {
@@ -503,12 +506,8 @@ pub fn translate(
                 )
             })?);
         }
-        if l.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            warnings.push(
-                "linux.devices: not created (the container gets foxbox's /dev: null, zero, \
-                 full, random, urandom, tty, ptmx)"
-                    .into(),
-            );
+        for (i, d) in l.devices().iter().flatten().enumerate() {
+            devices.push(device_node(&format!("linux.devices[{i}]"), d)?);
         }
         if l.cgroups_path().is_some() || l.resources().as_ref().is_some_and(has_limits) {
             warnings.push(
@@ -583,6 +582,7 @@ pub fn translate(
         mount_propagation,
         root_propagation,
         sysctls,
+        devices,
         user_by_path: by_path & ns::USER != 0,
         rlimits,
         oom_score_adj,
@@ -641,6 +641,42 @@ fn check_sysctl(key: &str, namespaces: &[LinuxNamespaceType]) -> Result<(), Conf
         ));
     }
     Ok(())
+}
+
+/// One of `linux.devices` (at `path`) as the node the executor makes.
+fn device_node(
+    path: &str,
+    d: &oci_spec::runtime::LinuxDevice,
+) -> Result<crate::fs::dev::Node, ConfigError> {
+    use nix::sys::stat::SFlag;
+    use oci_spec::runtime::LinuxDeviceType as T;
+    let target = clean_destination(&format!("{path}.path"), d.path())?;
+    if target.parent().is_none() {
+        return Err(err(format!("{path}.path"), "not a file path"));
+    }
+    let kind = match d.typ() {
+        T::C | T::U => SFlag::S_IFCHR,
+        T::B => SFlag::S_IFBLK,
+        T::P => SFlag::S_IFIFO,
+        T::A => {
+            return Err(err(
+                format!("{path}.type"),
+                "\"a\" is for device cgroup rules; a node is c, b, u or p",
+            ))
+        }
+    };
+    let number = |what: &str, n: i64| {
+        u64::try_from(n).map_err(|_| err(format!("{path}.{what}"), format!("{n} is negative")))
+    };
+    Ok(crate::fs::dev::Node {
+        path: target,
+        kind,
+        major: number("major", d.major())?,
+        minor: number("minor", d.minor())?,
+        mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+        uid: d.uid().unwrap_or(0),
+        gid: d.gid().unwrap_or(0),
+    })
 }
 
 /// A propagation option's mount flags (`rshared`: recursively), as runc maps them.
