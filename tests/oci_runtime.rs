@@ -175,7 +175,11 @@ fn create_start_state_kill_delete() {
 
         oci(&env, &root, &["kill", "c1", "KILL"]).ok();
         wait_for("stopped", || status(&env, &root, "c1") == "stopped");
+        // Signalling a stopped container fails (runc's and crun's rule), but not with --all
+        // (runc's man page: no error when stopped or gone).
         oci(&env, &root, &["kill", "c1", "TERM"]).assert_code(1);
+        oci(&env, &root, &["kill", "--all", "c1", "TERM"]).ok();
+        oci(&env, &root, &["kill", "--all", "never-made", "TERM"]).ok();
         oci(&env, &root, &["exec", "c1", "true"]).assert_code(1);
         oci(&env, &root, &["delete", "c1"]).ok();
         let gone = oci(&env, &root, &["state", "c1"]);

@@ -414,10 +414,18 @@ impl Runtime {
     }
 
     /// `kill`: signal the container's process (with `all`, every process of its pid
-    /// namespace).
+    /// namespace, and no error when there is none).
     pub fn kill(&self, id: &str, sig: i32, all: bool) -> Result<(), OciError> {
-        let r = self.load(id)?;
+        // runc's `kill --all` does not fail for a container that is gone or stopped (its man
+        // page); without it, signalling a stopped container is an error, as runc's and crun's.
+        let r = match self.load(id) {
+            Err(OciError::NotFound(_)) if all => return Ok(()),
+            other => other?,
+        };
         let status = self.status(&r);
+        if status == Status::Stopped && all {
+            return Ok(());
+        }
         if status == Status::Stopped {
             return Err(OciError::State {
                 id: id.into(),
