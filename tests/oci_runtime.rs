@@ -851,3 +851,60 @@ fn linux_devices_become_nodes() {
         assert!(!root.join("d2").exists());
     }
 }
+
+/// With `--log`, `create`'s warnings go there (in `--log-format`), not to its stderr, which
+/// is often the container's own; an error in the arguments is written there too.
+#[test]
+fn warnings_and_argument_errors_go_to_the_log() {
+    for env in envs() {
+        let (b, root) = bundle(&env, "logged", |c| {
+            c["process"]["args"] = json!(["true"]);
+            // Warned: not applied.
+            c["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0");
+        });
+        let log = env.work().join("runtime.log");
+        let lg = log.display().to_string();
+        let r = oci_detached(
+            &env,
+            &root,
+            &[
+                "--log",
+                &lg,
+                "--log-format",
+                "json",
+                "create",
+                "--bundle",
+                &b.display().to_string(),
+                "l1",
+            ],
+        );
+        r.ok();
+        assert!(!r.stderr.contains("selinuxLabel"), "{}", r.stderr);
+        let text = fs::read_to_string(&log).unwrap();
+        let warned = text.lines().any(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["level"] == "warning" && v["msg"].as_str().unwrap().contains("selinuxLabel")
+        });
+        assert!(warned, "{text}");
+        oci(&env, &root, &["delete", "--force", "l1"]).ok();
+
+        let bad = oci(
+            &env,
+            &root,
+            &[
+                "--log",
+                &lg,
+                "--log-format",
+                "json",
+                "create",
+                "--bogus",
+                "l2",
+            ],
+        );
+        bad.assert_code(1);
+        let text = fs::read_to_string(&log).unwrap();
+        let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(last["level"], "error", "{text}");
+        assert!(last["msg"].as_str().unwrap().contains("--bogus"), "{text}");
+    }
+}
