@@ -908,3 +908,74 @@ fn warnings_and_argument_errors_go_to_the_log() {
         assert!(last["msg"].as_str().unwrap().contains("--bogus"), "{text}");
     }
 }
+
+/// Rootless podman (as the unprivileged user, through conmon) drives foxbox-runc: podman runs
+/// the runtime as root of its rootless user namespace, without `--root` and without $USER, so
+/// the state goes under the user's XDG_RUNTIME_DIR (runc's rule), not /run.
+#[test]
+fn rootless_podman_runs_busybox_with_foxbox_runc() {
+    if std::process::Command::new("podman")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP: podman is not installed");
+        return;
+    }
+    let env = Env::new(Who::User);
+    let p = env.work().join("podman");
+    let run_dir = env.dir.join("runtime");
+    for d in [&p, &run_dir] {
+        env.command("mkdir")
+            .args(["-p", "-m", "700"])
+            .arg(d)
+            .status()
+            .unwrap();
+    }
+    env.write(
+        "podman/containers.conf",
+        "[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+    );
+    let link = p.join("foxbox-runc");
+    env.command("ln")
+        .arg("-s")
+        .arg(common::foxbox_bin())
+        .arg(&link)
+        .status()
+        .unwrap();
+    let podman = |args: &[&str]| {
+        let mut c = env.command("podman");
+        c.env("CONTAINERS_CONF", p.join("containers.conf"))
+            .arg("--root")
+            .arg(p.join("root"))
+            .arg("--runroot")
+            .arg(p.join("run"))
+            .arg("--tmpdir")
+            .arg(p.join("tmp"))
+            .arg("--runtime")
+            .arg(&link)
+            .args(args);
+        common::Run::from(c.output().unwrap())
+    };
+    let tar = busybox_tarball().display().to_string();
+    podman(&["import", &tar, "localhost/busybox:latest"]).ok();
+    let r = podman(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "localhost/busybox",
+        "sh",
+        "-c",
+        "echo hi; id -u",
+    ]);
+    r.ok();
+    assert_eq!(
+        r.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["hi", "0"],
+        "{}",
+        r.stderr
+    );
+    // Its state root was the user's (before runc's rule, /run/foxbox-runc: EACCES).
+    assert!(run_dir.join("foxbox-runc").is_dir());
+}
