@@ -979,3 +979,32 @@ fn rootless_podman_runs_busybox_with_foxbox_runc() {
     // Its state root was the user's (before runc's rule, /run/foxbox-runc: EACCES).
     assert!(run_dir.join("foxbox-runc").is_dir());
 }
+
+/// Capabilities the runtime itself may lack (this kind of host's root has no
+/// CAP_SYS_RESOURCE) are still granted: root's container without a user namespace in its
+/// config gets one of its own for them, instead of capset failing.
+#[test]
+fn capabilities_beyond_the_runtime_s_own_are_granted() {
+    for env in envs() {
+        let (b, root) = bundle(&env, "caps", |c| {
+            c["process"]["args"] = json!(["grep", "CapEff", "/proc/self/status"]);
+            let set = json!(["CAP_SYS_RESOURCE", "CAP_CHOWN"]);
+            for k in ["bounding", "effective", "permitted"] {
+                c["process"]["capabilities"][k] = set.clone();
+            }
+        });
+        let r = oci(
+            &env,
+            &root,
+            &["run", "--bundle", &b.display().to_string(), "k1"],
+        );
+        r.ok();
+        // CAP_CHOWN (0) and CAP_SYS_RESOURCE (24).
+        assert!(
+            r.stdout.contains("0000000001000001"),
+            "{:?}: {}",
+            env.who,
+            r.stdout
+        );
+    }
+}

@@ -159,7 +159,7 @@ pub fn translate(
         }
         Ok(set)
     };
-    let (bounding, effective) = match process.capabilities() {
+    let (mut bounding, mut effective) = match process.capabilities() {
         Some(c) => (
             cap_set("process.capabilities.bounding", c.bounding())?,
             cap_set("process.capabilities.effective", c.effective())?,
@@ -296,8 +296,32 @@ pub fn translate(
     // Without a user namespace, root's container stays in the runtime's (as runc's does): so
     // namespaces it joins by path, which the host's user namespace owns, can be mounted in
     // (a pid namespace's /proc, an ipc namespace's mqueue).
-    if !userns {
-        joined |= ns::USER;
+    // Except for capabilities the runtime itself lacks (this kind of host's root has no
+    // CAP_SYS_RESOURCE): they exist only in a user namespace of the container's own, so one
+    // asking for them gets that (the identity map) unless it joins the host's namespaces.
+    let own = crate::security::capset::current()
+        .map(|s| s.bounding)
+        .unwrap_or(CapSet(u64::MAX));
+    let lacking = CapSet(bounding.0 & !own.0);
+    if !userns && by_path & ns::USER == 0 {
+        if euid == 0 && lacking != CapSet::EMPTY && by_path == 0 {
+            warnings.push(format!(
+                "process.capabilities: the runtime itself lacks {}; the container gets a user \
+                 namespace of its own (the identity map) to have them there",
+                lacking.names().join(", ")
+            ));
+        } else {
+            joined |= ns::USER;
+        }
+    }
+    if joined & ns::USER != 0 && lacking != CapSet::EMPTY && by_path & ns::USER == 0 {
+        warnings.push(format!(
+            "process.capabilities: {} not granted: the runtime itself lacks them, and the \
+             container shares its user namespace",
+            lacking.names().join(", ")
+        ));
+        bounding = CapSet(bounding.0 & own.0);
+        effective = CapSet(effective.0 & own.0);
     }
 
     let hostname = match spec.hostname() {
