@@ -962,6 +962,49 @@ mod tests {
     }
 
     #[test]
+    fn only_namespaced_sysctls_with_their_namespace() {
+        use LinuxNamespaceType as T;
+        let all = [T::Ipc, T::Network, T::Uts];
+        for ok in [
+            "kernel.shmmax",
+            "kernel.sem",
+            "fs.mqueue.msg_max",
+            "net.ipv4.ip_forward",
+            "kernel.domainname",
+        ] {
+            assert!(check_sysctl(ok, &all).is_ok(), "{ok}");
+        }
+        for (bad, have) in [
+            ("kernel.pid_max", &all[..]),
+            ("vm.swappiness", &all[..]),
+            ("net.ipv4.ip_forward", &[T::Ipc, T::Uts][..]),
+            ("kernel.shmmax", &[T::Network][..]),
+            ("kernel.hostname", &[T::Ipc][..]),
+            ("net..x", &all[..]),
+            ("net/../x", &all[..]),
+        ] {
+            let e = check_sysctl(bad, have).unwrap_err();
+            assert_eq!(e.path, format!("linux.sysctl.{bad}"));
+        }
+    }
+
+    #[test]
+    fn propagation_options_map_as_runc_s() {
+        assert_eq!(propagation_flags("shared"), Some(MsFlags::MS_SHARED));
+        assert_eq!(
+            propagation_flags("rslave"),
+            Some(MsFlags::MS_SLAVE | MsFlags::MS_REC)
+        );
+        assert_eq!(
+            propagation_flags("runbindable"),
+            Some(MsFlags::MS_UNBINDABLE | MsFlags::MS_REC)
+        );
+        for not in ["ro", "rw", "rbind", "bind", "sideways", ""] {
+            assert_eq!(propagation_flags(not), None, "{not}");
+        }
+    }
+
+    #[test]
     fn destinations_are_absolute_without_dotdot() {
         assert_eq!(
             clean_destination("m", Path::new("/a/./b/")).unwrap(),
