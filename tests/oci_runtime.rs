@@ -175,7 +175,11 @@ fn create_start_state_kill_delete() {
 
         oci(&env, &root, &["kill", "c1", "KILL"]).ok();
         wait_for("stopped", || status(&env, &root, "c1") == "stopped");
+        // Signalling a stopped container fails (runc's and crun's rule), but not with --all
+        // (runc's man page: no error when stopped or gone).
         oci(&env, &root, &["kill", "c1", "TERM"]).assert_code(1);
+        oci(&env, &root, &["kill", "--all", "c1", "TERM"]).ok();
+        oci(&env, &root, &["kill", "--all", "never-made", "TERM"]).ok();
         oci(&env, &root, &["exec", "c1", "true"]).assert_code(1);
         oci(&env, &root, &["delete", "c1"]).ok();
         let gone = oci(&env, &root, &["state", "c1"]);
@@ -331,9 +335,25 @@ fn bad_configs_name_their_json_path_and_leave_no_state() {
             "linux.seccomp",
         ),
         (
-            "sysctl",
-            |c| c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"}),
-            "linux.sysctl",
+            "sysctl of the host",
+            |c| c["linux"]["sysctl"] = json!({"kernel.pid_max": "1000"}),
+            "linux.sysctl.kernel.pid_max",
+        ),
+        (
+            "sysctl of the host network",
+            |c| {
+                c["linux"]["namespaces"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|n| n["type"] != "network");
+                c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1"});
+            },
+            "linux.sysctl.net.ipv4.ip_forward",
+        ),
+        (
+            "sysctl name",
+            |c| c["linux"]["sysctl"] = json!({"net/../../kernel": "1"}),
+            "linux.sysctl.net/../../kernel",
         ),
     ];
     for env in envs() {
@@ -818,5 +838,466 @@ fn cgroups_resources_pause_resume_update_delete() {
                 assert!(!cg_dir(c, &rel).exists(), "{c}: {rel} left behind");
             }
         }
+    }
+}
+
+/// The namespaces of `pid` (`ns` names under /proc/PID/ns), as links.
+fn ns_link(pid: i32, ns: &str) -> String {
+    fs::read_link(format!("/proc/{pid}/ns/{ns}"))
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+/// A process holding new namespaces (`unshare --fork ... sleep`), killed when dropped.
+struct Holder(std::process::Child);
+
+impl Holder {
+    fn start(env: &Env, args: &[&str]) -> Holder {
+        let child = env
+            .command("unshare")
+            .args(args)
+            .args(["--fork", "sleep", "600"])
+            .spawn()
+            .unwrap();
+        let h = Holder(child);
+        let pid = h.pid();
+        // unshare has made its namespaces once it has forked sleep.
+        wait_for("the namespaces of unshare", || {
+            fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+                .is_ok_and(|c| !c.trim().is_empty())
+        });
+        h
+    }
+
+    fn pid(&self) -> i32 {
+        self.0.id() as i32
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// User, mount and pid namespaces joined by `path` (user first, so the others, which it owns,
+/// can be joined), with the uid/gid maps taken from the joined user namespace: the container's
+/// process is in the holder's namespaces. A config whose maps differ from the joined
+/// namespace's is refused, naming the JSON path, with nothing left under `--root`.
+#[test]
+fn user_mount_and_pid_namespaces_join_by_path() {
+    for env in envs() {
+        let holder = Holder::start(&env, &["--user", "--map-root-user", "--mount", "--pid"]);
+        let h = holder.pid();
+        let (b, root) = bundle(&env, "nsjoin", |c| {
+            c["process"]["args"] = json!(["sleep", "600"]);
+            let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+            list.retain(|n| !matches!(n["type"].as_str(), Some("user" | "mount" | "pid")));
+            list.push(json!({"type": "pid", "path": format!("/proc/{h}/ns/pid_for_children")}));
+            list.push(json!({"type": "mount", "path": format!("/proc/{h}/ns/mnt")}));
+            list.push(json!({"type": "user", "path": format!("/proc/{h}/ns/user")}));
+            // Root's bundle has no maps: they come from the joined namespace. The rootless one
+            // maps the user's uid to 0, as the holder's does.
+        });
+        let bs = b.display().to_string();
+        let pid_file = env.work().join("nsjoin.pid");
+        let pf = pid_file.display().to_string();
+        oci_detached(
+            &env,
+            &root,
+            &["create", "--bundle", &bs, "--pid-file", &pf, "j1"],
+        )
+        .ok();
+        let pid: i32 = fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        for (ns, holder_ns) in [
+            ("user", "user"),
+            ("mnt", "mnt"),
+            ("pid", "pid_for_children"),
+        ] {
+            assert_eq!(
+                ns_link(pid, ns),
+                ns_link(h, holder_ns),
+                "{ns} ({:?})",
+                env.who
+            );
+        }
+        let uid_map = fs::read_to_string(format!("/proc/{pid}/uid_map")).unwrap();
+        assert_eq!(
+            uid_map.split_whitespace().collect::<Vec<_>>(),
+            ["0", &env.ids().0.to_string(), "1"],
+            "{uid_map}"
+        );
+        oci(&env, &root, &["delete", "--force", "j1"]).ok();
+
+        // Maps that differ from the joined namespace's.
+        let (b, root) = bundle(&env, "nsjoin-bad", |c| {
+            let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+            list.retain(|n| n["type"] != "user");
+            list.push(json!({"type": "user", "path": format!("/proc/{h}/ns/user")}));
+            c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 5}]);
+            c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 5}]);
+        });
+        let r = oci_detached(
+            &env,
+            &root,
+            &["create", "--bundle", &b.display().to_string(), "j2"],
+        );
+        r.assert_code(1);
+        assert!(r.stderr.contains("linux.uidMappings"), "{}", r.stderr);
+        assert!(!root.join("j2").exists(), "state left under --root");
+    }
+}
+
+/// A user namespace that maps no uid 0 (ids 1-1000 to 100000-100999: root's range, and the
+/// unprivileged user's subordinate one): the set-up process takes the command's id, which
+/// can make the container's mounts, and the command runs as it.
+#[test]
+fn a_user_namespace_without_uid_0_runs() {
+    for env in envs() {
+        let (b, root) = bundle(&env, "no0", |c| {
+            c["process"]["args"] = json!(["sh", "-c", "id -u; id -g; cat /proc/self/uid_map"]);
+            c["process"]["user"] = json!({"uid": 1, "gid": 1});
+            let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+            if !list.iter().any(|n| n["type"] == "user") {
+                list.push(json!({"type": "user"}));
+            }
+            let map = json!([{"containerID": 1, "hostID": 100000, "size": 1000}]);
+            c["linux"]["uidMappings"] = map.clone();
+            c["linux"]["gidMappings"] = map;
+        });
+        let r = oci(
+            &env,
+            &root,
+            &["run", "--bundle", &b.display().to_string(), "n0"],
+        );
+        r.ok();
+        let words: Vec<&str> = r.stdout.split_whitespace().collect();
+        assert_eq!(words, ["1", "1", "1", "100000", "1000"], "{:?}", env.who);
+    }
+}
+
+/// The optional fields (`shared:N`, `master:N`, `unbindable`) of the mountinfo line for
+/// mount point `at`, in `mountinfo`.
+fn propagation_of(mountinfo: &str, at: &str) -> String {
+    let line = mountinfo
+        .lines()
+        .rfind(|l| l.split(' ').nth(4) == Some(at))
+        .unwrap_or_else(|| panic!("no {at} in {mountinfo}"));
+    let fields: Vec<&str> = line.split(' ').collect();
+    let end = fields.iter().position(|f| *f == "-").unwrap();
+    fields[6..end].join(" ")
+}
+
+/// `linux.rootfsPropagation` and a mount's `propagation` option are applied (not warned): the
+/// container's mountinfo shows its root shared or unbindable, and a bind with `rshared`
+/// shared; an unknown propagation is an error naming its JSON path.
+#[test]
+fn rootfs_and_mount_propagation_are_applied() {
+    for env in envs() {
+        let src = env.work().join("prop-src");
+        env.command("mkdir").arg(&src).status().unwrap();
+        for (root_prop, root_want) in [("shared", "shared:"), ("unbindable", "unbindable")] {
+            let (b, root) = bundle(&env, &format!("prop-{root_prop}"), |c| {
+                c["process"]["args"] = json!(["cat", "/proc/self/mountinfo"]);
+                c["linux"]["rootfsPropagation"] = json!(root_prop);
+                c["mounts"].as_array_mut().unwrap().push(json!({
+                    "destination": "/m1", "type": "bind", "source": src,
+                    "options": ["rbind", "rshared"]
+                }));
+            });
+            let r = oci(
+                &env,
+                &root,
+                &["run", "--bundle", &b.display().to_string(), "p1"],
+            );
+            r.ok();
+            assert!(
+                !r.stderr.contains("propagation"),
+                "{root_prop}: {}",
+                r.stderr
+            );
+            let got = propagation_of(&r.stdout, "/");
+            assert!(got.starts_with(root_want), "{root_prop}: / has {got:?}");
+            let m1 = propagation_of(&r.stdout, "/m1");
+            assert!(m1.starts_with("shared:"), "/m1 has {m1:?}");
+        }
+        let (b, root) = bundle(&env, "prop-bad", |c| {
+            c["linux"]["rootfsPropagation"] = json!("sideways");
+        });
+        let r = oci_detached(
+            &env,
+            &root,
+            &["create", "--bundle", &b.display().to_string(), "p2"],
+        );
+        r.assert_code(1);
+        assert!(r.stderr.contains("linux.rootfsPropagation"), "{}", r.stderr);
+        assert!(!root.join("p2").exists());
+    }
+}
+
+/// `linux.sysctl` (namespaced ones) and `domainname` are set in the container's own
+/// namespaces; the host's stay as they were.
+#[test]
+fn sysctls_and_domainname_are_set() {
+    let host_forward = fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let host_domain = fs::read_to_string("/proc/sys/kernel/domainname").unwrap();
+    for env in envs() {
+        let (b, root) = bundle(&env, "sysctl", |c| {
+            c["process"]["args"] = json!([
+                "cat",
+                "/proc/sys/net/ipv4/ip_forward",
+                "/proc/sys/kernel/shmmni",
+                "/proc/sys/kernel/domainname"
+            ]);
+            let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+            if !list.iter().any(|n| n["type"] == "network") {
+                list.push(json!({"type": "network"}));
+            }
+            let forward = if host_forward.trim() == "1" { "0" } else { "1" };
+            c["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": forward, "kernel.shmmni": "1234"});
+            c["domainname"] = json!("fox.example");
+        });
+        let r = oci(
+            &env,
+            &root,
+            &["run", "--bundle", &b.display().to_string(), "s1"],
+        );
+        r.ok();
+        let want_forward = if host_forward.trim() == "1" { "0" } else { "1" };
+        let lines: Vec<&str> = r.stdout.lines().collect();
+        assert_eq!(
+            lines,
+            [want_forward, "1234", "fox.example"],
+            "{:?}",
+            env.who
+        );
+        assert!(!r.stderr.contains("domainname"), "{}", r.stderr);
+    }
+    assert_eq!(
+        fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host_forward
+    );
+    assert_eq!(
+        fs::read_to_string("/proc/sys/kernel/domainname").unwrap(),
+        host_domain
+    );
+}
+
+/// `linux.devices` become nodes in the container's /dev: made with their type, numbers, mode
+/// and owner as root (in the host's user namespace), the host's node bound where a user
+/// namespace cannot mknod (as runc does rootless); a fifo is made either way. A node whose
+/// type is `a` is an error naming its JSON path.
+#[test]
+fn linux_devices_become_nodes() {
+    for env in envs() {
+        let (b, root) = bundle(&env, "devices", |c| {
+            c["process"]["args"] = json!([
+                "stat",
+                "-c",
+                "%n %F %t:%T %a %u:%g",
+                "/dev/kmsg",
+                "/dev/sub/fifo"
+            ]);
+            c["linux"]["devices"] = json!([
+                {"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11,
+                 "fileMode": 0o640, "uid": 0, "gid": 2},
+                {"path": "/dev/sub/fifo", "type": "p", "fileMode": 0o600}
+            ]);
+        });
+        let r = oci(
+            &env,
+            &root,
+            &["run", "--bundle", &b.display().to_string(), "d1"],
+        );
+        r.ok();
+        assert!(!r.stderr.contains("linux.devices"), "{}", r.stderr);
+        let lines: Vec<&str> = r.stdout.lines().collect();
+        let kmsg = if env.who == Who::Root {
+            "/dev/kmsg character special file 1:b 640 0:2"
+        } else {
+            // The host's, bound: its mode, and owners the namespace does not map.
+            "/dev/kmsg character special file 1:b 644 65534:65534"
+        };
+        assert_eq!(
+            lines,
+            [kmsg, "/dev/sub/fifo fifo 0:0 600 0:0"],
+            "{:?}",
+            env.who
+        );
+
+        let (b, root) = bundle(&env, "devices-bad", |c| {
+            c["linux"]["devices"] = json!([{"path": "/dev/x", "type": "a"}]);
+        });
+        let r = oci_detached(
+            &env,
+            &root,
+            &["create", "--bundle", &b.display().to_string(), "d2"],
+        );
+        r.assert_code(1);
+        assert!(r.stderr.contains("linux.devices[0].type"), "{}", r.stderr);
+        assert!(!root.join("d2").exists());
+    }
+}
+
+/// With `--log`, `create`'s warnings go there (in `--log-format`), not to its stderr, which
+/// is often the container's own; an error in the arguments is written there too.
+#[test]
+fn warnings_and_argument_errors_go_to_the_log() {
+    for env in envs() {
+        let (b, root) = bundle(&env, "logged", |c| {
+            c["process"]["args"] = json!(["true"]);
+            // Warned: not applied.
+            c["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0");
+        });
+        let log = env.work().join("runtime.log");
+        let lg = log.display().to_string();
+        let r = oci_detached(
+            &env,
+            &root,
+            &[
+                "--log",
+                &lg,
+                "--log-format",
+                "json",
+                "create",
+                "--bundle",
+                &b.display().to_string(),
+                "l1",
+            ],
+        );
+        r.ok();
+        assert!(!r.stderr.contains("selinuxLabel"), "{}", r.stderr);
+        let text = fs::read_to_string(&log).unwrap();
+        let warned = text.lines().any(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            v["level"] == "warning" && v["msg"].as_str().unwrap().contains("selinuxLabel")
+        });
+        assert!(warned, "{text}");
+        oci(&env, &root, &["delete", "--force", "l1"]).ok();
+
+        let bad = oci(
+            &env,
+            &root,
+            &[
+                "--log",
+                &lg,
+                "--log-format",
+                "json",
+                "create",
+                "--bogus",
+                "l2",
+            ],
+        );
+        bad.assert_code(1);
+        let text = fs::read_to_string(&log).unwrap();
+        let last: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+        assert_eq!(last["level"], "error", "{text}");
+        assert!(last["msg"].as_str().unwrap().contains("--bogus"), "{text}");
+    }
+}
+
+/// Rootless podman (as the unprivileged user, through conmon) drives foxbox-runc: podman runs
+/// the runtime as root of its rootless user namespace, without `--root` and without $USER, so
+/// the state goes under the user's XDG_RUNTIME_DIR (runc's rule), not /run.
+#[test]
+fn rootless_podman_runs_busybox_with_foxbox_runc() {
+    if std::process::Command::new("podman")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP: podman is not installed");
+        return;
+    }
+    let env = Env::new(Who::User);
+    let p = env.work().join("podman");
+    let run_dir = env.dir.join("runtime");
+    for d in [&p, &run_dir] {
+        env.command("mkdir")
+            .args(["-p", "-m", "700"])
+            .arg(d)
+            .status()
+            .unwrap();
+    }
+    env.write(
+        "podman/containers.conf",
+        "[containers]\ndefault_ulimits = []\n[engine]\ncgroup_manager = \"cgroupfs\"\nevents_logger = \"file\"\n",
+    );
+    let link = p.join("foxbox-runc");
+    env.command("ln")
+        .arg("-s")
+        .arg(common::foxbox_bin())
+        .arg(&link)
+        .status()
+        .unwrap();
+    let podman = |args: &[&str]| {
+        let mut c = env.command("podman");
+        c.env("CONTAINERS_CONF", p.join("containers.conf"))
+            .arg("--root")
+            .arg(p.join("root"))
+            .arg("--runroot")
+            .arg(p.join("run"))
+            .arg("--tmpdir")
+            .arg(p.join("tmp"))
+            .arg("--runtime")
+            .arg(&link)
+            .args(args);
+        common::Run::from(c.output().unwrap())
+    };
+    let tar = busybox_tarball().display().to_string();
+    podman(&["import", &tar, "localhost/busybox:latest"]).ok();
+    let r = podman(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "localhost/busybox",
+        "sh",
+        "-c",
+        "echo hi; id -u",
+    ]);
+    r.ok();
+    assert_eq!(
+        r.stdout.split_whitespace().collect::<Vec<_>>(),
+        ["hi", "0"],
+        "{}",
+        r.stderr
+    );
+    // Its state root was the user's (before runc's rule, /run/foxbox-runc: EACCES).
+    assert!(run_dir.join("foxbox-runc").is_dir());
+}
+
+/// Capabilities the runtime itself may lack (this kind of host's root has no
+/// CAP_SYS_RESOURCE) are still granted: root's container without a user namespace in its
+/// config gets one of its own for them, instead of capset failing.
+#[test]
+fn capabilities_beyond_the_runtime_s_own_are_granted() {
+    for env in envs() {
+        let (b, root) = bundle(&env, "caps", |c| {
+            c["process"]["args"] = json!(["grep", "CapEff", "/proc/self/status"]);
+            let set = json!(["CAP_SYS_RESOURCE", "CAP_CHOWN"]);
+            for k in ["bounding", "effective", "permitted"] {
+                c["process"]["capabilities"][k] = set.clone();
+            }
+        });
+        let r = oci(
+            &env,
+            &root,
+            &["run", "--bundle", &b.display().to_string(), "k1"],
+        );
+        r.ok();
+        // CAP_CHOWN (0) and CAP_SYS_RESOURCE (24).
+        assert!(
+            r.stdout.contains("0000000001000001"),
+            "{:?}: {}",
+            env.who,
+            r.stdout
+        );
     }
 }

@@ -288,36 +288,80 @@ impl Log {
         let _ = writeln!(f, "{line}");
     }
 
+    /// Warnings and debug lines go to `--log` when given (as runc's logging does: its caller
+    /// reads them there, and `create`'s stderr is often the container's), else to stderr.
+    fn note(&mut self, level: &str, msg: &str) {
+        if self.file.is_some() {
+            self.write(level, msg);
+        } else {
+            super::err(&format!("foxbox-runc: {level}: {msg}\n"));
+        }
+    }
+
     fn warn(&mut self, msg: &str) {
-        super::err(&format!("foxbox-runc: warning: {msg}\n"));
-        self.write("warning", msg);
+        self.note("warning", msg);
     }
 
     fn debug(&mut self, msg: &str) {
         if self.debug {
-            super::err(&format!("foxbox-runc: debug: {msg}\n"));
-            self.write("debug", msg);
+            self.note("debug", msg);
+        }
+    }
+
+    /// The log the raw arguments name (`--log F`, `--log=F`, `--log-format json`), for an
+    /// error in the arguments themselves.
+    fn from_raw_args(args: &[OsString]) -> Log {
+        let mut file = None;
+        let mut json = false;
+        let mut it = args
+            .iter()
+            .skip(1)
+            .map(|a| a.to_string_lossy().into_owned());
+        while let Some(a) = it.next() {
+            match a.as_str() {
+                "--log" => file = it.next(),
+                "--log-format" => json = it.next().as_deref() == Some("json"),
+                "--" => break,
+                _ => {
+                    if let Some(f) = a.strip_prefix("--log=") {
+                        file = Some(f.to_string());
+                    } else if let Some(f) = a.strip_prefix("--log-format=") {
+                        json = f == "json";
+                    }
+                }
+            }
+        }
+        Log {
+            file: file.and_then(|p| open_log(std::path::Path::new(&p))),
+            json,
+            debug: false,
         }
     }
 }
 
+fn open_log(p: &std::path::Path) -> Option<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(p)
+        .ok()
+}
+
 /// Parse runc's arguments (`args[0]` is the program name) and run the command.
 pub fn main(args: Vec<OsString>) -> u8 {
-    let cli = match OciCli::try_parse_from(args) {
+    let cli = match OciCli::try_parse_from(&args) {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { 1 } else { 0 };
+            if !e.use_stderr() {
+                return 0;
+            }
+            Log::from_raw_args(&args).write("error", e.to_string().trim_end());
+            return 1;
         }
     };
     let mut log = Log {
-        file: cli.log.as_ref().and_then(|p| {
-            std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-                .ok()
-        }),
+        file: cli.log.as_deref().and_then(open_log),
         json: cli.log_format == LogFormat::Json,
         debug: cli.debug,
     };

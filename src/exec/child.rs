@@ -94,11 +94,50 @@ pub(crate) fn run(
     {
         p::exit_now(SETUP_FAILED);
     }
+    // Before anything is mounted: the box's mounts go into the namespace it joins.
+    if let Some(fd) = launch.join_mount {
+        if let Err(e) = join_mount(fd) {
+            let first = steps.iter().position(|s| s.side == Side::Child);
+            chan.failed(first.unwrap_or(0), e);
+            p::exit_now(SETUP_FAILED);
+        }
+    }
     // A `keep-id` box's set-up process starts as the box id the caller's is (not 0): it takes
     // the box's root, as a runtime's does, so that what it makes (/dev, a missing working
     // directory) is root's, and the user step starts from root as in any box.
-    if nix::unistd::geteuid().as_raw() != 0 && launch.id_maps.host_uid(0).is_some() {
-        if let Err(e) = become_root() {
+    let maps = &launch.id_maps;
+    let euid = nix::unistd::geteuid().as_raw();
+    let became = if euid != 0 && maps.host_uid(0).is_some() {
+        become_ids(0, 0)
+    } else if maps.host_uid(euid).is_none() {
+        // A namespace that maps no 0 (an OCI config's `1 100000 1000`): the set-up process is
+        // an unmapped id there, which can create nothing (EOVERFLOW). It takes the id the
+        // command runs as (else the first mapped), keeping its capabilities: only a change
+        // from the namespace's uid 0, which does not exist, would clear them.
+        let (uid, gid) = match &launch.plan.process.user.value {
+            User::Id { uid, gid } if maps.host_uid(*uid).is_some() => {
+                let gid = gid.unwrap_or(*uid);
+                let first_gid = maps.gids.first().map(|r| r.inside).unwrap_or(0);
+                (
+                    *uid,
+                    if maps.host_gid(gid).is_some() {
+                        gid
+                    } else {
+                        first_gid
+                    },
+                )
+            }
+            _ => (
+                maps.uids.first().map(|r| r.inside).unwrap_or(0),
+                maps.gids.first().map(|r| r.inside).unwrap_or(0),
+            ),
+        };
+        become_ids(uid, gid)
+    } else {
+        Ok(())
+    };
+    {
+        if let Err(e) = became {
             let first = steps.iter().position(|s| s.side == Side::Child);
             chan.failed(first.unwrap_or(0), e);
             p::exit_now(SETUP_FAILED);
@@ -109,16 +148,32 @@ pub(crate) fn run(
     st.run_all(steps)
 }
 
-/// setresgid/setresuid to 0, keeping the capabilities (a change to uid 0 keeps them).
-fn become_root() -> Result<(), StepError> {
-    let root_g = nix::unistd::Gid::from_raw(0);
-    nix::unistd::setresgid(root_g, root_g, root_g)
+fn join_mount(fd: std::os::fd::RawFd) -> Result<(), StepError> {
+    p::setns_raw(fd, libc::CLONE_NEWNS)
+        .ctx(|| "join the mount namespace given by path".into())
+        .map_err(|e| {
+            if e.errno == libc::EPERM {
+                e.with_hint(
+                    "a mount namespace can be joined only from the user namespace that owns \
+                     it (or an ancestor): join that user namespace too",
+                )
+            } else {
+                e
+            }
+        })
+}
+
+/// setresgid/setresuid to `uid`/`gid` of the box (0: its root), keeping the capabilities (a
+/// change to uid 0 keeps them, and so does one from an id that is not the namespace's root).
+fn become_ids(uid: u32, gid: u32) -> Result<(), StepError> {
+    let g = nix::unistd::Gid::from_raw(gid);
+    nix::unistd::setresgid(g, g, g)
         .map_err(std::io::Error::from)
-        .ctx(|| "setresgid 0 (the box's root)".into())?;
-    let root_u = nix::unistd::Uid::from_raw(0);
-    nix::unistd::setresuid(root_u, root_u, root_u)
+        .ctx(|| format!("setresgid {gid} (the box's set-up id)"))?;
+    let u = nix::unistd::Uid::from_raw(uid);
+    nix::unistd::setresuid(u, u, u)
         .map_err(std::io::Error::from)
-        .ctx(|| "setresuid 0 (the box's root)".into())
+        .ctx(|| format!("setresuid {uid} (the box's set-up id)"))
 }
 
 /// Run in a process forked into a running box's namespaces (`foxbox exec`). Never returns.
@@ -230,9 +285,13 @@ impl<'a> State<'a> {
             Action::Rootfs => {
                 let launch = self.launch()?;
                 let plan = launch.plan;
-                let files = etc::contents(&launch.hostname, &plan.network);
+                let files = if launch.extras {
+                    etc::contents(&launch.hostname, &plan.network).to_vec()
+                } else {
+                    Vec::new()
+                };
                 self.root = Some(rootfs::mount_rootfs(&launch.rootfs, &files)?);
-                if plan.rootfs.readonly.value {
+                if plan.rootfs.readonly.value && launch.extras {
                     mounts::readonly_root_scratch(self.root()?, &plan.mounts)?;
                 }
                 Ok(())
@@ -240,11 +299,20 @@ impl<'a> State<'a> {
             Action::Proc => kernfs::mount_proc(self.root()?),
             Action::Dev => {
                 let tty_gid = self.proc.id_maps.host_gid(5).map(|_| 5);
-                dev::populate(self.root()?, tty_gid, self.private_dev)?;
-                if self.launch.is_some_and(|l| l.dev_mqueue) {
+                let launch = self.launch()?;
+                // A box whose mounts are made in order had no /dev made before the clone; in
+                // the host's user namespace it can have nodes of its own made here (else the
+                // host's are bound, which its root, the host's, could change).
+                let made = match self.private_dev {
+                    None if launch.mounts_in_order => dev::private()?,
+                    _ => None,
+                };
+                let private = self.private_dev.or(made.as_ref().map(|d| d.as_fd()));
+                dev::populate(self.root()?, tty_gid, private)?;
+                if launch.dev_mqueue {
                     dev::mount_mqueue(self.root()?)?;
                 }
-                Ok(())
+                dev::make_nodes(self.root()?, &launch.devices)
             }
             Action::Sys => {
                 let own_netns = self.launch()?.plan.network.mode.value != NetMode::Host;
@@ -280,7 +348,7 @@ impl<'a> State<'a> {
             Action::PivotRoot => {
                 pivot::pivot_into(self.root()?)?;
                 self.root = None;
-                Ok(())
+                self.after_pivot()
             }
             Action::MaskedPaths => match self.launch.and_then(|l| l.masked_paths.as_ref()) {
                 Some(list) => masks::mask_paths_of(list),
@@ -293,6 +361,10 @@ impl<'a> State<'a> {
             Action::ReadonlyRoot => mounts::remount_root_readonly(),
             Action::Hostname => {
                 let name = &self.launch()?.hostname;
+                // None to set: a uts namespace the box shares keeps its name.
+                if name.is_empty() {
+                    return Ok(());
+                }
                 nix::unistd::sethostname(name)
                     .map_err(std::io::Error::from)
                     .ctx(|| format!("sethostname {name:?}"))
@@ -386,6 +458,32 @@ impl<'a> State<'a> {
         self.identity
             .as_ref()
             .ok_or_else(|| StepError::msg("no identity"))
+    }
+
+    /// The propagation the launch gives its mounts and then the root (`/` last: it is set
+    /// on the root alone, as runc does after its pivot_root); then its sysctls, in the box's
+    /// /proc.
+    fn after_pivot(&self) -> Result<(), StepError> {
+        let Some(l) = self.launch else {
+            return Ok(());
+        };
+        let root = l.root_propagation.map(|f| (Path::new("/"), f));
+        let all = l.mount_propagation.iter().map(|(p, f)| (p.as_path(), *f));
+        for (target, flags) in all.chain(root) {
+            mount::mount(None, target, None, flags, None)
+                .ctx(|| format!("set the propagation of {}", target.display()))?;
+        }
+        for (key, value) in &l.sysctls {
+            // The uts names' files belong to the host's root, whom a user namespace does not
+            // map; their syscalls need only the capability over the namespace.
+            let set = match key.as_str() {
+                "kernel.domainname" => p::set_domainname(value),
+                "kernel.hostname" => nix::unistd::sethostname(value).map_err(Into::into),
+                _ => std::fs::write(Path::new("/proc/sys").join(key.replace('.', "/")), value),
+            };
+            set.ctx(|| format!("sysctl {key}={value}"))?;
+        }
+        Ok(())
     }
 
     /// Create a missing working directory (and its missing parents) owned by the user, as

@@ -24,6 +24,7 @@ pub use parent::{run_foreground, start, Deadline, Finished, Started, Timing, TIM
 use crate::plan::Plan;
 use crate::security::seccomp::Program;
 use crate::sys::idmap::IdMaps;
+use crate::sys::mount::MsFlags;
 
 /// Everything the executor needs to start one box. It does not know where the rootfs came
 /// from (the image store, or anything else).
@@ -63,6 +64,26 @@ pub struct Launch<'a> {
     /// The command's supplementary groups instead of those /etc/group gives its user (an OCI
     /// config's `additionalGids`).
     pub additional_gids: Option<Vec<u32>>,
+    /// A mount namespace (an open `/proc/PID/ns/mnt`, inherited at the clone) that the set-up
+    /// process enters instead of a new one: the box's mounts are made there (an OCI config's
+    /// `mount` namespace with a `path`). Needs `ns::MOUNT` in `joined`.
+    pub join_mount: Option<std::os::fd::RawFd>,
+    /// What foxbox adds to a box's rootfs besides the plan's mounts, as podman does: the
+    /// generated /etc/hostname, hosts and resolv.conf, and a read-only root's writable /tmp,
+    /// /var/tmp and /run. An OCI runtime, like runc, adds nothing: its caller binds what it
+    /// wants (and a rootfs owned by an id the box does not map could take nothing).
+    pub extras: bool,
+    /// Propagation given to the plan's mounts at these targets and then to the new root, once
+    /// pivoted into (an OCI config's mount `propagation` options and `rootfsPropagation`).
+    /// Mounts stay private towards the host either way: the propagation step makes `/`
+    /// rprivate before anything is mounted.
+    pub mount_propagation: Vec<(PathBuf, MsFlags)>,
+    pub root_propagation: Option<MsFlags>,
+    /// Sysctls (`net.ipv4.ip_forward`, `kernel.domainname`) written under the box's own
+    /// /proc/sys once it is the root's, before the read-only paths (an OCI config's).
+    pub sysctls: Vec<(String, String)>,
+    /// Device nodes made in the box after its /dev (an OCI config's `linux.devices`).
+    pub devices: Vec<crate::fs::dev::Node>,
 }
 
 impl<'a> Launch<'a> {
@@ -90,6 +111,12 @@ impl<'a> Launch<'a> {
             mounts_in_order: false,
             dev_mqueue: false,
             additional_gids: None,
+            join_mount: None,
+            extras: true,
+            mount_propagation: Vec::new(),
+            root_propagation: None,
+            sysctls: Vec::new(),
+            devices: Vec::new(),
         }
     }
 }

@@ -150,7 +150,8 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
     timings.push(timing(&list, Action::Clone, t));
 
     let t = Instant::now();
-    if let Err(e) = if mapped {
+    // A user namespace the box shares (the caller's, or one joined) has its maps already.
+    if let Err(e) = if mapped || launch.joined & ns::USER != 0 {
         Ok(())
     } else {
         launch.id_maps.write(pid)

@@ -194,3 +194,91 @@ pub(crate) fn tmpfs(opts: &str, attrs: u64) -> Result<OwnedFd, StepError> {
     }
     fc.mount(attrs).ctx(|| "mount a tmpfs".into())
 }
+
+/// A device node a box asks for (an OCI config's `linux.devices`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// Absolute, inside the box.
+    pub path: std::path::PathBuf,
+    /// `S_IFCHR`, `S_IFBLK` or `S_IFIFO`.
+    pub kind: SFlag,
+    pub major: u64,
+    pub minor: u64,
+    /// Permission bits.
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// Make `nodes` inside `root`: mknod (real root in the host's user namespace, or a fifo),
+/// then their mode and owner; where mknod of a device is refused (a user namespace), the
+/// host's node at the same path is bound, as runc does. A node that is there already with
+/// the same type and numbers (a default device) is left as it is.
+pub fn make_nodes(root: BorrowedFd<'_>, nodes: &[Node]) -> Result<(), StepError> {
+    for n in nodes {
+        let shown = n.path.display();
+        let (Some(parent), Some(name)) = (n.path.parent(), n.path.file_name()) else {
+            return Err(StepError::msg(format!("device {shown}: not a file path")));
+        };
+        let name = Path::new(name);
+        let dir =
+            resolve::ensure(root, parent, Kind::Dir).ctx(|| format!("{}", parent.display()))?;
+        let made = mknodat(
+            dir.as_fd(),
+            name,
+            n.kind,
+            Mode::empty(),
+            makedev(n.major, n.minor),
+        );
+        match made {
+            Ok(()) => {}
+            Err(nix::errno::Errno::EEXIST) => {
+                let st = nix::sys::stat::fstatat(
+                    dir.as_fd(),
+                    name,
+                    nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                )
+                .map_err(std::io::Error::from)
+                .ctx(|| format!("device {shown}"))?;
+                let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+                if kind == n.kind && st.st_rdev == makedev(n.major, n.minor) {
+                    continue;
+                }
+                return Err(StepError::new(
+                    libc::EEXIST,
+                    format!("device {shown}: something else is there already"),
+                ));
+            }
+            Err(nix::errno::Errno::EPERM) if n.kind != SFlag::S_IFIFO => {
+                let at =
+                    resolve::ensure(root, &n.path, Kind::File).ctx(|| format!("device {shown}"))?;
+                let host = mount::clone_tree(None, &n.path)
+                    .ctx(|| format!("bind the host's {shown} (a user namespace cannot mknod)"))?;
+                mount::move_to(host.as_fd(), at.as_fd()).ctx(|| format!("attach {shown}"))?;
+                continue;
+            }
+            Err(e) => {
+                return Err(std::io::Error::from(e)).ctx(|| format!("mknod {shown}"));
+            }
+        }
+        // Not through mknod's mode, which the umask trims.
+        fchmodat(
+            dir.as_fd(),
+            name,
+            Mode::from_bits_truncate(n.mode),
+            FchmodatFlags::NoFollowSymlink,
+        )
+        .map_err(std::io::Error::from)
+        .ctx(|| format!("chmod {shown}"))?;
+        nix::unistd::fchownat(
+            dir.as_fd(),
+            name,
+            Some(nix::unistd::Uid::from_raw(n.uid)),
+            Some(nix::unistd::Gid::from_raw(n.gid)),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .map_err(std::io::Error::from)
+        .ctx(|| format!("chown {shown} to {}:{}", n.uid, n.gid))?;
+    }
+    Ok(())
+}

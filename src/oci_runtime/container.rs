@@ -233,6 +233,18 @@ impl Runtime {
             p::setns(f.as_fd(), *flag as libc::c_int)
                 .map_err(OciError::io(format!("join namespace {}", path.display())))?;
         }
+        let id_maps = if t.user_by_path {
+            translate::joined_user_maps(&t.id_maps)?
+        } else {
+            t.id_maps.clone()
+        };
+        let join_mount = match &t.join_mount {
+            Some(path) => Some(
+                fs::File::open(path)
+                    .map_err(OciError::io(format!("namespace {}", path.display())))?,
+            ),
+            None => None,
+        };
         for (res, soft, hard) in &t.rlimits {
             p::set_rlimit(*res, *soft, *hard)
                 .map_err(OciError::io(format!("set rlimit {res} to {soft}/{hard}")))?;
@@ -251,7 +263,13 @@ impl Runtime {
         };
         let mut launch = Launch::new(&t.plan, rootfs, &t.hostname);
         launch.tty = t.tty;
-        launch.id_maps = t.id_maps.clone();
+        launch.id_maps = id_maps;
+        launch.join_mount = join_mount.as_ref().map(|f| f.as_raw_fd());
+        launch.extras = false;
+        launch.mount_propagation = t.mount_propagation.clone();
+        launch.root_propagation = t.root_propagation;
+        launch.sysctls = t.sysctls.clone();
+        launch.devices = t.devices.clone();
         launch.start_gate = Some(fifo.as_raw_fd());
         launch.preserve_fds = opts.preserve_fds;
         launch.joined = t.joined;
@@ -424,10 +442,18 @@ impl Runtime {
     }
 
     /// `kill`: signal the container's process (with `all`, every process of its pid
-    /// namespace).
+    /// namespace, and no error when there is none).
     pub fn kill(&self, id: &str, sig: i32, all: bool) -> Result<(), OciError> {
-        let r = self.load(id)?;
+        // runc's `kill --all` does not fail for a container that is gone or stopped (its man
+        // page); without it, signalling a stopped container is an error, as runc's and crun's.
+        let r = match self.load(id) {
+            Err(OciError::NotFound(_)) if all => return Ok(()),
+            other => other?,
+        };
         let status = self.status(&r);
+        if status == Status::Stopped && all {
+            return Ok(());
+        }
         if status == Status::Stopped {
             return Err(OciError::State {
                 id: id.into(),

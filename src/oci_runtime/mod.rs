@@ -88,11 +88,29 @@ impl OciError {
 /// (or /tmp/foxbox-runc-UID without one).
 pub fn default_root() -> PathBuf {
     let uid = nix::unistd::geteuid().as_raw();
-    if uid == 0 {
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty());
+    // runc's rule (shouldHonorXDGRuntimeDir): root in a user namespace whose $USER is unset
+    // or not root is an unprivileged user's runtime (rootless podman runs it so, through
+    // conmon, which drops $USER), whose state belongs in its XDG_RUNTIME_DIR; /run is the
+    // host root's.
+    let rootless_root = uid == 0
+        && xdg.is_some()
+        && in_user_namespace()
+        && std::env::var("USER").map_or(true, |u| u != "root");
+    if uid == 0 && !rootless_root {
         return PathBuf::from("/run/foxbox-runc");
     }
-    match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+    match xdg {
         Some(d) => PathBuf::from(d).join("foxbox-runc"),
+        None if uid == 0 => PathBuf::from("/run/foxbox-runc"),
         None => PathBuf::from(format!("/tmp/foxbox-runc-{uid}")),
     }
+}
+
+/// Whether this process is in a user namespace other than the host's (whose uid map is the
+/// whole identity).
+fn in_user_namespace() -> bool {
+    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+    let host: Vec<&str> = map.split_whitespace().collect();
+    !(host.is_empty() || host == ["0", "0", "4294967295"])
 }

@@ -17,6 +17,7 @@ use crate::plan::{
     Seccomp, Spanned, User,
 };
 use crate::sys::idmap::{IdMaps, IdRange};
+use crate::sys::mount::MsFlags;
 use crate::sys::process::ns;
 
 /// What a container runs: the plan, and what the launch needs besides it.
@@ -31,6 +32,20 @@ pub struct Translation {
     pub joins: Vec<(PathBuf, u64)>,
     /// The namespaces the container shares with the runtime (joined, or not asked for).
     pub joined: u64,
+    /// A mount namespace to join (by path): the container's set-up process enters it.
+    pub join_mount: Option<PathBuf>,
+    /// The user namespace is joined by path: its maps are read once it is (the config's must
+    /// match them).
+    pub user_by_path: bool,
+    /// Mount `propagation` options (by target) and `linux.rootfsPropagation`, applied once the
+    /// container's root is pivoted into.
+    pub mount_propagation: Vec<(PathBuf, MsFlags)>,
+    pub root_propagation: Option<MsFlags>,
+    /// `linux.sysctl` (checked: namespaced ones only) and `domainname` (as
+    /// `kernel.domainname`), written in the container.
+    pub sysctls: Vec<(String, String)>,
+    /// `linux.devices`: nodes made in the container.
+    pub devices: Vec<crate::fs::dev::Node>,
     /// Applied to the runtime before the clone: the container inherits them.
     pub rlimits: Vec<(libc::__rlimit_resource_t, u64, u64)>,
     pub oom_score_adj: Option<i32>,
@@ -146,7 +161,7 @@ pub fn translate(
         }
         Ok(set)
     };
-    let (bounding, effective) = match process.capabilities() {
+    let (mut bounding, mut effective) = match process.capabilities() {
         Some(c) => (
             cap_set("process.capabilities.bounding", c.bounding())?,
             cap_set("process.capabilities.effective", c.effective())?,
@@ -205,6 +220,8 @@ pub fn translate(
     // Namespaces.
     let mut joins = Vec::new();
     let mut joined = ns::IPC | ns::UTS | ns::PID;
+    let mut by_path = 0;
+    let mut join_mount = None;
     let mut net = NetMode::Host;
     let mut userns = false;
     let mut seen = Vec::new();
@@ -232,16 +249,6 @@ pub fn translate(
             }
         };
         match (n.path(), n.typ()) {
-            (Some(p), LinuxNamespaceType::User | LinuxNamespaceType::Mount) => {
-                return Err(err(
-                    format!("{path}.path"),
-                    format!(
-                        "joining a {:?} namespace ({}) is not supported: foxbox makes its own",
-                        n.typ(),
-                        p.display()
-                    ),
-                ));
-            }
             (Some(p), _) => {
                 if !p.is_absolute() {
                     return Err(err(format!("{path}.path"), "not an absolute path"));
@@ -249,7 +256,16 @@ pub fn translate(
                 if flag == ns::NET {
                     net = NetMode::Host;
                 }
-                joins.push((p.clone(), flag));
+                match flag {
+                    // The child joins it (see `exec::Launch::join_mount`): `create` itself stays
+                    // in its own, where the state and the pid file are written.
+                    ns::MOUNT => join_mount = Some(p.clone()),
+                    // First, as runc's nsexec does: the other joins then need capabilities in
+                    // the namespace that owns them, this one.
+                    ns::USER => joins.insert(0, (p.clone(), flag)),
+                    _ => joins.push((p.clone(), flag)),
+                }
+                by_path |= flag;
                 joined |= flag;
             }
             (None, LinuxNamespaceType::Network) => net = NetMode::None,
@@ -263,7 +279,7 @@ pub fn translate(
             "no mount namespace: foxbox always gives the container one; add {\"type\": \"mount\"}",
         ));
     }
-    if joined & ns::PID != 0 && !joins.iter().any(|(_, f)| *f == ns::PID) {
+    if joined & ns::PID != 0 && by_path & ns::PID == 0 {
         return Err(err(
             "linux.namespaces",
             "no pid namespace: foxbox mounts the container's /proc for a pid namespace of its \
@@ -278,28 +294,69 @@ pub fn translate(
         );
     }
 
-    let id_maps = id_maps(linux, userns, euid, &mut warnings)?;
+    let id_maps = id_maps(linux, userns, by_path & ns::USER != 0, euid)?;
+    // Without a user namespace, root's container stays in the runtime's (as runc's does): so
+    // namespaces it joins by path, which the host's user namespace owns, can be mounted in
+    // (a pid namespace's /proc, an ipc namespace's mqueue).
+    // Except for capabilities the runtime itself lacks (this kind of host's root has no
+    // CAP_SYS_RESOURCE): they exist only in a user namespace of the container's own, so one
+    // asking for them gets that (the identity map) unless it joins the host's namespaces.
+    let own = crate::security::capset::current()
+        .map(|s| s.bounding)
+        .unwrap_or(CapSet(u64::MAX));
+    let lacking = CapSet(bounding.0 & !own.0);
+    if !userns && by_path & ns::USER == 0 {
+        if euid == 0 && lacking != CapSet::EMPTY && by_path == 0 {
+            warnings.push(format!(
+                "process.capabilities: the runtime itself lacks {}; the container gets a user \
+                 namespace of its own (the identity map) to have them there",
+                lacking.names().join(", ")
+            ));
+        } else {
+            joined |= ns::USER;
+        }
+    }
+    if joined & ns::USER != 0 && lacking != CapSet::EMPTY && by_path & ns::USER == 0 {
+        warnings.push(format!(
+            "process.capabilities: {} not granted: the runtime itself lacks them, and the \
+             container shares its user namespace",
+            lacking.names().join(", ")
+        ));
+        bounding = CapSet(bounding.0 & own.0);
+        effective = CapSet(effective.0 & own.0);
+    }
 
     let hostname = match spec.hostname() {
-        Some(h) if joined & ns::UTS != 0 => {
+        Some(h) if !seen.contains(&LinuxNamespaceType::Uts) => {
             return Err(err(
                 "hostname",
                 format!("{h:?} needs a uts namespace of the container's own"),
             ))
         }
         Some(h) => h.clone(),
+        // Shared or joined: left as it is (the executor sets no empty name).
+        None if joined & ns::UTS != 0 => String::new(),
         None => nix::unistd::gethostname()
             .ok()
             .and_then(|h| h.into_string().ok())
             .unwrap_or_default(),
     };
-    if spec.domainname().is_some() {
-        warnings.push("domainname: not set (foxbox sets the hostname only)".into());
+    // Written with the sysctls, once the container's /proc is its root's.
+    let mut sysctls = Vec::new();
+    if let Some(d) = spec.domainname() {
+        if !seen.contains(&LinuxNamespaceType::Uts) {
+            return Err(err(
+                "domainname",
+                format!("{d:?} needs a uts namespace of the container's own"),
+            ));
+        }
+        sysctls.push(("kernel.domainname".to_string(), d.clone()));
     }
 
     // Mounts: the kernel filesystems the executor makes itself are left to it.
     let mut mounts = Vec::new();
     let mut dev_mqueue = false;
+    let mut mount_propagation = Vec::new();
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         let path = format!("mounts[{i}]");
         let dest = clean_destination(&format!("{path}.destination"), m.destination())?;
@@ -334,10 +391,11 @@ pub fn translate(
         let mut size = None;
         let mut mode = None;
         let mut noexec = false;
+        let mut propagation = None;
         for o in &options {
             match o.as_str() {
                 "ro" => readonly = true,
-                "rw" | "bind" | "rbind" | "private" | "rprivate" | "defaults" => {}
+                "rw" | "bind" | "rbind" | "defaults" => {}
                 "noexec" => noexec = true,
                 "nosuid" | "nodev" | "suid" | "dev" | "exec" | "relatime" | "strictatime"
                 | "norelatime" | "noatime" => {
@@ -365,10 +423,10 @@ pub fn translate(
                 {
                     ignored.push(o)
                 }
-                "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
-                    warnings.push(format!(
-                        "{path}: propagation {o} on {d} is not applied (foxbox's mounts are private)"
-                    ));
+                o if propagation_flags(o).is_some() => {
+                    if let Some(f) = propagation_flags(o) {
+                        propagation = Some(f);
+                    }
                 }
                 other => ignored.push(other),
             }
@@ -400,6 +458,9 @@ pub fn translate(
                 ),
             ));
         };
+        if let Some(f) = propagation {
+            mount_propagation.push((dest.clone(), f));
+        }
         mounts.push(Mount {
             kind,
             target: dest,
@@ -414,6 +475,8 @@ pub fn translate(
     let mut cgroups = super::cgroups::Wanted::default();
     let mut masked_paths = None;
     let mut readonly_paths = None;
+    let mut root_propagation = None;
+    let mut devices = Vec::new();
     let oom_score_adj = process.oom_score_adj();
     if let Some(l) = linux {
         if let Some(s) = raw.pointer("/linux/seccomp") {
@@ -441,11 +504,9 @@ pub fn translate(
         for (i, p) in readonly_paths.iter().flatten().enumerate() {
             clean_destination(&format!("linux.readonlyPaths[{i}]"), Path::new(p))?;
         }
-        if l.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
-            return Err(err(
-                "linux.sysctl",
-                "sysctls are not supported by foxbox yet",
-            ));
+        for (key, value) in l.sysctl().iter().flatten() {
+            check_sysctl(key, &seen)?;
+            sysctls.push((key.clone(), value.clone()));
         }
         if l.intel_rdt().is_some() {
             return Err(err(
@@ -462,19 +523,18 @@ pub fn translate(
         if l.mount_label().is_some() {
             warnings.push("linux.mountLabel: not applied (no SELinux support)".into());
         }
-        if let Some(p) = l.rootfs_propagation() {
-            if !matches!(p.as_str(), "private" | "rprivate" | "") {
-                warnings.push(format!(
-                    "linux.rootfsPropagation: {p} is not applied (foxbox makes every mount private)"
-                ));
-            }
+        if let Some(p) = l.rootfs_propagation().as_deref().filter(|p| !p.is_empty()) {
+            root_propagation = Some(propagation_flags(p).ok_or_else(|| {
+                err(
+                    "linux.rootfsPropagation",
+                    format!(
+                        "{p:?} is not one of shared, slave, private, unbindable (or r-prefixed)"
+                    ),
+                )
+            })?);
         }
-        if l.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-            warnings.push(
-                "linux.devices: not created (the container gets foxbox's /dev: null, zero, \
-                 full, random, urandom, tty, ptmx)"
-                    .into(),
-            );
+        for (i, d) in l.devices().iter().flatten().enumerate() {
+            devices.push(device_node(&format!("linux.devices[{i}]"), d)?);
         }
         // cgroups: their own module.
         cgroups = super::cgroups::translate(l, &mut warnings)?;
@@ -541,6 +601,12 @@ pub fn translate(
         id_maps,
         joins,
         joined,
+        join_mount,
+        mount_propagation,
+        root_propagation,
+        sysctls,
+        devices,
+        user_by_path: by_path & ns::USER != 0,
         rlimits,
         oom_score_adj,
         umask: user.umask(),
@@ -553,6 +619,104 @@ pub fn translate(
         cgroups,
         warnings,
     })
+}
+
+/// A sysctl the container may set: one its own namespaces scope (runc's list), given that
+/// namespace is in `namespaces` (new or joined by path, as runc's check).
+fn check_sysctl(key: &str, namespaces: &[LinuxNamespaceType]) -> Result<(), ConfigError> {
+    let path = format!("linux.sysctl.{key}");
+    if key.is_empty() || key.contains('/') || key.split('.').any(|p| p.is_empty() || p == "..") {
+        return Err(err(
+            path,
+            "not a sysctl name (dot-separated, like net.ipv4.ip_forward)",
+        ));
+    }
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    let (ns, name) = if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        (LinuxNamespaceType::Ipc, "ipc")
+    } else if key.starts_with("net.") {
+        (LinuxNamespaceType::Network, "network")
+    } else if key == "kernel.domainname" || key == "kernel.hostname" {
+        (LinuxNamespaceType::Uts, "uts")
+    } else {
+        return Err(err(
+            path,
+            "not in a namespace of the container's own: it would change the host (only \
+             kernel.msg*, kernel.sem, kernel.shm*, fs.mqueue.*, net.*, kernel.domainname and \
+             kernel.hostname are allowed)",
+        ));
+    };
+    if !namespaces.contains(&ns) {
+        return Err(err(
+            path,
+            format!(
+                "would change the host's {name} namespace: add {{\"type\": \"{name}\"}} to \
+                 linux.namespaces"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// One of `linux.devices` (at `path`) as the node the executor makes.
+fn device_node(
+    path: &str,
+    d: &oci_spec::runtime::LinuxDevice,
+) -> Result<crate::fs::dev::Node, ConfigError> {
+    use nix::sys::stat::SFlag;
+    use oci_spec::runtime::LinuxDeviceType as T;
+    let target = clean_destination(&format!("{path}.path"), d.path())?;
+    if target.parent().is_none() {
+        return Err(err(format!("{path}.path"), "not a file path"));
+    }
+    let kind = match d.typ() {
+        T::C | T::U => SFlag::S_IFCHR,
+        T::B => SFlag::S_IFBLK,
+        T::P => SFlag::S_IFIFO,
+        T::A => {
+            return Err(err(
+                format!("{path}.type"),
+                "\"a\" is for device cgroup rules; a node is c, b, u or p",
+            ))
+        }
+    };
+    let number = |what: &str, n: i64| {
+        u64::try_from(n).map_err(|_| err(format!("{path}.{what}"), format!("{n} is negative")))
+    };
+    Ok(crate::fs::dev::Node {
+        path: target,
+        kind,
+        major: number("major", d.major())?,
+        minor: number("minor", d.minor())?,
+        mode: d.file_mode().unwrap_or(0o666) & 0o7777,
+        uid: d.uid().unwrap_or(0),
+        gid: d.gid().unwrap_or(0),
+    })
+}
+
+/// A propagation option's mount flags (`rshared`: recursively), as runc maps them.
+fn propagation_flags(o: &str) -> Option<MsFlags> {
+    let (rec, kind) = match o.strip_prefix('r') {
+        Some(k) => (MsFlags::MS_REC, k),
+        None => (MsFlags::empty(), o),
+    };
+    let f = match kind {
+        "shared" => MsFlags::MS_SHARED,
+        "slave" => MsFlags::MS_SLAVE,
+        "private" => MsFlags::MS_PRIVATE,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        _ => return None,
+    };
+    Some(f | rec)
 }
 
 /// `ociVersion`: SemVer 2.0.0, major 1 (what this runtime implements).
@@ -579,12 +743,13 @@ fn check_version(v: &str) -> Result<(), ConfigError> {
 }
 
 /// The user namespace's maps: the config's, or (as root, without a user namespace) the
-/// identity map foxbox gives every box.
+/// identity, which is how the runtime's own namespace maps the ids the container uses. For a
+/// namespace joined by path, the config's as given (maybe none): see [`joined_user_maps`].
 fn id_maps(
     linux: Option<&oci_spec::runtime::Linux>,
     userns: bool,
+    user_by_path: bool,
     euid: u32,
-    warnings: &mut Vec<String>,
 ) -> Result<IdMaps, ConfigError> {
     let ranges = |path: &str, m: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
         m.iter()
@@ -610,6 +775,14 @@ fn id_maps(
         "linux.gidMappings",
         &linux.and_then(|l| l.gid_mappings().clone()),
     )?;
+    if user_by_path {
+        // The joined namespace's maps are read once it is joined; these (if any) must match.
+        return Ok(IdMaps {
+            uids,
+            gids,
+            via_helpers: false,
+        });
+    }
     if !userns {
         if !uids.is_empty() || !gids.is_empty() {
             return Err(err(
@@ -624,11 +797,6 @@ fn id_maps(
                  (see `foxbox oci spec --rootless`)",
             ));
         }
-        warnings.push(
-            "linux.namespaces: no user namespace asked for; foxbox runs every container in one, \
-             here with the identity map (uid and gid 0-4294967294)"
-                .into(),
-        );
         return Ok(IdMaps::for_caller());
     }
     if uids.is_empty() || gids.is_empty() {
@@ -646,6 +814,33 @@ fn id_maps(
         gids,
         via_helpers,
     })
+}
+
+/// The maps of the user namespace the runtime has just joined (by path), which the config's,
+/// when it gives any, must equal.
+pub fn joined_user_maps(given: &IdMaps) -> Result<IdMaps, ConfigError> {
+    let have = IdMaps::of_process(std::process::id() as i32).map_err(|e| {
+        err(
+            "linux.namespaces",
+            format!("reading the joined user namespace's maps: {e}"),
+        )
+    })?;
+    for (path, given, have) in [
+        ("linux.uidMappings", &given.uids, &have.uids),
+        ("linux.gidMappings", &given.gids, &have.gids),
+    ] {
+        if !given.is_empty() && given != have {
+            return Err(err(
+                path,
+                format!(
+                    "{} differ from those of the user namespace joined by path ({})",
+                    crate::sys::idmap::describe(given),
+                    crate::sys::idmap::describe(have)
+                ),
+            ));
+        }
+    }
+    Ok(have)
 }
 
 fn rlimit_resource(t: PosixRlimitType) -> libc::__rlimit_resource_t {
@@ -752,6 +947,49 @@ mod tests {
         }
         for bad in ["invalid", "", "1.0", "2.0.0", "1.x.0"] {
             assert_eq!(check_version(bad).unwrap_err().path, "ociVersion", "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_namespaced_sysctls_with_their_namespace() {
+        use LinuxNamespaceType as T;
+        let all = [T::Ipc, T::Network, T::Uts];
+        for ok in [
+            "kernel.shmmax",
+            "kernel.sem",
+            "fs.mqueue.msg_max",
+            "net.ipv4.ip_forward",
+            "kernel.domainname",
+        ] {
+            assert!(check_sysctl(ok, &all).is_ok(), "{ok}");
+        }
+        for (bad, have) in [
+            ("kernel.pid_max", &all[..]),
+            ("vm.swappiness", &all[..]),
+            ("net.ipv4.ip_forward", &[T::Ipc, T::Uts][..]),
+            ("kernel.shmmax", &[T::Network][..]),
+            ("kernel.hostname", &[T::Ipc][..]),
+            ("net..x", &all[..]),
+            ("net/../x", &all[..]),
+        ] {
+            let e = check_sysctl(bad, have).unwrap_err();
+            assert_eq!(e.path, format!("linux.sysctl.{bad}"));
+        }
+    }
+
+    #[test]
+    fn propagation_options_map_as_runc_s() {
+        assert_eq!(propagation_flags("shared"), Some(MsFlags::MS_SHARED));
+        assert_eq!(
+            propagation_flags("rslave"),
+            Some(MsFlags::MS_SLAVE | MsFlags::MS_REC)
+        );
+        assert_eq!(
+            propagation_flags("runbindable"),
+            Some(MsFlags::MS_UNBINDABLE | MsFlags::MS_REC)
+        );
+        for not in ["ro", "rw", "rbind", "bind", "sideways", ""] {
+            assert_eq!(propagation_flags(not), None, "{not}");
         }
     }
 

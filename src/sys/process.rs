@@ -139,6 +139,28 @@ pub fn setns(fd: BorrowedFd<'_>, flags: libc::c_int) -> io::Result<()> {
     }
 }
 
+/// [`setns`] on a descriptor number inherited across a clone (a stale one is `EBADF`).
+pub fn setns_raw(fd: RawFd, flags: libc::c_int) -> io::Result<()> {
+    // SAFETY: setns only reads the descriptor number; one that is not open (or not a
+    // namespace) is refused with an error, nothing else is touched.
+    if unsafe { libc::setns(fd, flags) } < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// setdomainname(2): the uts namespace's NIS domain name (its /proc/sys file is not writable
+/// from a user namespace, the syscall is).
+pub fn set_domainname(name: &str) -> io::Result<()> {
+    // SAFETY: the kernel reads exactly `len` bytes from the pointer, which `name` holds.
+    if unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) } < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
 /// waitpid(pid, 0), retried on EINTR.
 pub fn wait_pid(pid: i32) -> io::Result<Exit> {
     loop {
