@@ -1238,3 +1238,79 @@ fn a_file_changed_in_place_to_the_same_size_is_copied_again() {
     let b = env.run(["build", "-t", "s:1", "."]);
     assert_eq!(counts(&b.stderr), (1, 0), "{}", b.stderr);
 }
+
+/// The racy cases git's index guards against: a file rewritten to the same size with its
+/// mtime put back (`touch -r`), and one replaced by a rename with the same size and mtime.
+/// Only the change time and the inode tell: each must still rebuild the copy.
+#[test]
+fn a_file_changed_with_its_size_and_mtime_kept_is_copied_again() {
+    for env in envs() {
+        env.import_busybox();
+        env.write(
+            "Foxfile.toml",
+            "[build]\nfrom = \"busybox\"\n[[build.steps]]\ncopy = [\"f\", \"d/\"]\ndest = \"/c/\"\n",
+        );
+        env.write("f", "aaaa");
+        env.write("d/g", "1111");
+        let build = || {
+            let b = env.run(["build", "-t", "m:1", "."]);
+            b.ok();
+            counts(&b.stderr)
+        };
+        let cat = || {
+            env.run(["run", "--rm", "m:1", "cat", "/c/f", "/c/g"])
+                .stdout
+        };
+        let sh = |script: &str| {
+            let ok = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .current_dir(env.work())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "{script}");
+        };
+        assert_eq!(build(), (0, 1), "{:?}", env.who);
+        assert_eq!(build(), (1, 0));
+        // Rewritten in place, mtime restored to the nanosecond: only ctime moved.
+        sh("cp -p f ref && printf bbbb > f && touch -r ref f && rm ref");
+        assert_eq!(build(), (0, 1), "{:?}: an in-place edit", env.who);
+        assert_eq!(cat(), "bbbb1111");
+        // Replaced by a rename (another inode), size and mtime as before, inside a directory.
+        sh("cp -p d/g ref && printf 2222 > d/new && touch -r ref d/new && mv d/new d/g && rm ref");
+        assert_eq!(build(), (0, 1), "{:?}: a rename over it", env.who);
+        assert_eq!(cat(), "bbbb2222");
+        assert_eq!(build(), (1, 0));
+    }
+}
+
+/// A no-op rebuild (every step cached, the tag already on the image) changes nothing in the
+/// store: no index, cache or blob written, nothing synced (its time is then the context's
+/// `stat`s, not the disk's).
+#[test]
+fn a_no_op_rebuild_writes_nothing_to_the_store() {
+    use std::os::unix::fs::MetadataExt;
+    for env in envs() {
+        example(&env);
+        env.run(["build", "-t", "app:1", "."]).ok();
+        let images = env.store().join("images");
+        let seen = || {
+            ["index.json", "build-cache.json", "blobs/sha256", "tmp"]
+                .iter()
+                .map(|p| {
+                    let m = std::fs::metadata(images.join(p)).unwrap();
+                    (p.to_string(), m.ino(), m.mtime(), m.mtime_nsec())
+                })
+                .collect::<Vec<_>>()
+        };
+        let before = seen();
+        let b = env.run(["build", "-t", "app:1", "."]);
+        b.ok();
+        assert_eq!(counts(&b.stderr), (3, 0), "{}", b.stderr);
+        assert_eq!(seen(), before, "{:?}", env.who);
+        // A new tag is a change: the index is written.
+        env.run(["build", "-t", "app:2", "."]).ok();
+        assert_ne!(seen()[0], before[0]);
+    }
+}
