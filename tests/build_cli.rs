@@ -940,55 +940,196 @@ fn a_built_image_is_pushed_and_other_tools_read_it() {
             String::from_utf8_lossy(&out.stderr)
         );
 
-        // podman pulls and runs what foxbox pushed (its own storage, in the env's dir).
-        let store = env.dir.join("podman");
-        let podman = |args: &[&str]| {
-            std::process::Command::new("podman")
-                .arg("--root")
-                .arg(store.join("root"))
-                .arg("--runroot")
-                .arg(store.join("run"))
-                .args(["--storage-driver", "vfs"])
-                .args(args)
-                .output()
-                .expect("podman")
-        };
-        let out = podman(&["pull", "-q", "--tls-verify=false", &plain]);
+        assert_eq!(podman_prints(&env, &plain), "hello from the context\n");
+    }
+}
+
+/// What `podman run IMAGE` prints (pulled over plain HTTP into its own storage in the env's
+/// dir, removed after).
+fn podman_prints(env: &Env, image: &str) -> String {
+    let store = env.dir.join("podman");
+    let podman = |args: &[&str]| {
+        std::process::Command::new("podman")
+            .arg("--root")
+            .arg(store.join("root"))
+            .arg("--runroot")
+            .arg(store.join("run"))
+            .args(["--storage-driver", "vfs"])
+            .args(args)
+            .output()
+            .expect("podman")
+    };
+    let out = podman(&["pull", "-q", "--tls-verify=false", image]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // This host refuses crun its rlimits (any value, `--ulimit host` too); runc given
+    // explicit ones runs the box.
+    let out = podman(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--runtime",
+        "runc",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=4096:4096",
+        image,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let printed = if stderr.contains("rlimit") {
+        // Still refused: the file is read from a created container instead.
+        eprintln!("podman cannot run containers here ({stderr}): reading the file with podman cp");
+        let c = podman(&["create", image]);
+        assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+        let id = String::from_utf8_lossy(&c.stdout).trim().to_string();
+        let cp = podman(&["cp", &format!("{id}:/app/hello.txt"), "-"]);
         assert!(
-            out.status.success(),
+            cp.status.success(),
             "{}",
-            String::from_utf8_lossy(&out.stderr)
+            String::from_utf8_lossy(&cp.stderr)
         );
-        let out = podman(&["run", "--rm", "--network", "none", &plain]);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        let printed = if stderr.contains("setrlimit") {
-            // This host refuses podman's runtime its rlimits (any value, `--ulimit host`
-            // too): the file is read from a created container instead.
-            eprintln!(
-                "podman cannot run containers here ({stderr}): reading the file with podman cp"
-            );
-            let c = podman(&["create", &plain]);
-            assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
-            let id = String::from_utf8_lossy(&c.stdout).trim().to_string();
-            let cp = podman(&["cp", &format!("{id}:/app/hello.txt"), "-"]);
-            assert!(
-                cp.status.success(),
-                "{}",
-                String::from_utf8_lossy(&cp.stderr)
-            );
-            let mut a = tar::Archive::new(&cp.stdout[..]);
-            let mut e = a.entries().unwrap().next().unwrap().unwrap();
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut e, &mut text).unwrap();
-            text
-        } else {
-            String::from_utf8_lossy(&out.stdout).into_owned()
+        let mut a = tar::Archive::new(&cp.stdout[..]);
+        let mut e = a.entries().unwrap().next().unwrap().unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut e, &mut text).unwrap();
+        text
+    } else {
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let _ = std::process::Command::new("rm")
+        .arg("-rf")
+        .arg(&store)
+        .status();
+    assert!(
+        out.status.success() || stderr.contains("rlimit"),
+        "{stderr}"
+    );
+    printed
+}
+
+/// The manifest `skopeo inspect --raw` reads for `image` (plain HTTP).
+fn raw_manifest(image: &str) -> serde_json::Value {
+    let out = skopeo(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{image}"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn push_in_docker_format_in_chunks_and_mounted_from_another_repository() {
+    if !common::is_root() {
+        eprintln!("SKIP: skopeo and podman run as root here");
+        return;
+    }
+    let r = registry::registries();
+    for env in envs() {
+        example(&env);
+        env.run(["build", "-t", "app:1", "."]).ok();
+        let who = format!("{:?}", env.who).to_lowercase();
+        // A relay of our own: the requests of this push only.
+        let relay = registry::relay::Relay::start(r.plain);
+        let host = format!("127.0.0.1:{}", relay.port);
+        let sent = |repo: &str, how: &str| {
+            let needle = format!("{how} /v2/{repo}/blobs/uploads/");
+            relay
+                .requests()
+                .iter()
+                .filter(|l| l.starts_with(&needle))
+                .count()
         };
-        assert_eq!(printed, "hello from the context\n", "{stderr}");
-        let _ = std::process::Command::new("rm")
-            .arg("-rf")
-            .arg(&store)
-            .status();
+
+        // Docker's format, in chunks of 128 KiB (busybox's layer takes several).
+        let dock = format!("{host}/dock-{who}:1");
+        let p = env.run([
+            "push",
+            "--format",
+            "docker",
+            "--chunk-size",
+            "128k",
+            "app:1",
+            &dock,
+        ]);
+        p.ok();
+        let docker_digest = p.stdout.trim().to_string();
+        // The config and four layers (busybox's and one per step).
+        assert!(p.stderr.contains("5 blob(s) uploaded"), "{}", p.stderr);
+        assert!(
+            sent(&format!("dock-{who}"), "PATCH") > 2,
+            "{:?}",
+            relay.requests()
+        );
+        let m = raw_manifest(&dock);
+        assert_eq!(
+            m["mediaType"], "application/vnd.docker.distribution.manifest.v2+json",
+            "{m}"
+        );
+        assert_eq!(
+            m["config"]["mediaType"], "application/vnd.docker.container.image.v1+json",
+            "{m}"
+        );
+        let layers = m["layers"].as_array().unwrap();
+        assert_eq!(layers.len(), 4, "{m}");
+        for l in layers {
+            assert_eq!(
+                l["mediaType"], "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                "{m}"
+            );
+        }
+        let out = skopeo(&["inspect", "--tls-verify=false", &format!("docker://{dock}")]);
+        assert!(out.status.success());
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["Digest"], docker_digest.as_str(), "{v}");
+
+        // The OCI manifest of the same image: another digest, the same config blob and base
+        // layer (mounted from the Docker push's repository), the steps' plain tar layers.
+        let oci = format!("{host}/oci-{who}:1");
+        let p = env.run(["push", "--format", "oci", "app:1", &oci]);
+        p.ok();
+        assert_ne!(p.stdout.trim(), docker_digest);
+        assert!(
+            p.stderr.contains("3 blob(s) uploaded, 2 mounted"),
+            "{}",
+            p.stderr
+        );
+        let o = raw_manifest(&oci);
+        assert_eq!(
+            o["mediaType"], "application/vnd.oci.image.manifest.v1+json",
+            "{o}"
+        );
+        assert_eq!(o["config"]["digest"], m["config"]["digest"]);
+
+        // A third repository of the registry: every blob mounted, none sent.
+        let copy = format!("{host}/copy-{who}:1");
+        let p = env.run(["push", "app:1", &copy]);
+        p.ok();
+        assert!(
+            p.stderr.contains("0 blob(s) uploaded, 5 mounted"),
+            "{}",
+            p.stderr
+        );
+        let repo = format!("copy-{who}");
+        assert_eq!(sent(&repo, "PATCH") + sent(&repo, "PUT"), 0);
+        assert_eq!(sent(&repo, "POST"), 5, "{:?}", relay.requests());
+
+        // Other tools and foxbox itself read the Docker-format image.
+        assert_eq!(podman_prints(&env, &dock), "hello from the context\n");
+        env.run(["pull", &dock]).ok();
+        let run = env.run(["run", "--rm", &dock]);
+        run.ok();
+        assert_eq!(run.stdout, "hello from the context\n");
     }
 }
 
@@ -1152,5 +1293,81 @@ fn on_a_terminal_a_steps_output_is_a_window_folded_when_it_succeeds() {
         let out = on_tty("plain");
         assert!(out.contains("line1\r\nline2"), "{:?}: {out:?}", env.who);
         assert!(!out.contains("\x1b[J"), "{:?}: {out:?}", env.who);
+    }
+}
+
+/// The racy cases git's index guards against: a file rewritten to the same size with its
+/// mtime put back (`touch -r`), and one replaced by a rename with the same size and mtime.
+/// Only the change time and the inode tell: each must still rebuild the copy.
+#[test]
+fn a_file_changed_with_its_size_and_mtime_kept_is_copied_again() {
+    for env in envs() {
+        env.import_busybox();
+        env.write(
+            "Foxfile.toml",
+            "[build]\nfrom = \"busybox\"\n[[build.steps]]\ncopy = [\"f\", \"d/\"]\ndest = \"/c/\"\n",
+        );
+        env.write("f", "aaaa");
+        env.write("d/g", "1111");
+        let build = || {
+            let b = env.run(["build", "-t", "m:1", "."]);
+            b.ok();
+            counts(&b.stderr)
+        };
+        let cat = || {
+            env.run(["run", "--rm", "m:1", "cat", "/c/f", "/c/g"])
+                .stdout
+        };
+        let sh = |script: &str| {
+            let ok = std::process::Command::new("sh")
+                .arg("-c")
+                .arg(script)
+                .current_dir(env.work())
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "{script}");
+        };
+        assert_eq!(build(), (0, 1), "{:?}", env.who);
+        assert_eq!(build(), (1, 0));
+        // Rewritten in place, mtime restored to the nanosecond: only ctime moved.
+        sh("cp -p f ref && printf bbbb > f && touch -r ref f && rm ref");
+        assert_eq!(build(), (0, 1), "{:?}: an in-place edit", env.who);
+        assert_eq!(cat(), "bbbb1111");
+        // Replaced by a rename (another inode), size and mtime as before, inside a directory.
+        sh("cp -p d/g ref && printf 2222 > d/new && touch -r ref d/new && mv d/new d/g && rm ref");
+        assert_eq!(build(), (0, 1), "{:?}: a rename over it", env.who);
+        assert_eq!(cat(), "bbbb2222");
+        assert_eq!(build(), (1, 0));
+    }
+}
+
+/// A no-op rebuild (every step cached, the tag already on the image) changes nothing in the
+/// store: no index, cache or blob written, nothing synced (its time is then the context's
+/// `stat`s, not the disk's).
+#[test]
+fn a_no_op_rebuild_writes_nothing_to_the_store() {
+    use std::os::unix::fs::MetadataExt;
+    for env in envs() {
+        example(&env);
+        env.run(["build", "-t", "app:1", "."]).ok();
+        let images = env.store().join("images");
+        let seen = || {
+            ["index.json", "build-cache.json", "blobs/sha256", "tmp"]
+                .iter()
+                .map(|p| {
+                    let m = std::fs::metadata(images.join(p)).unwrap();
+                    (p.to_string(), m.ino(), m.mtime(), m.mtime_nsec())
+                })
+                .collect::<Vec<_>>()
+        };
+        let before = seen();
+        let b = env.run(["build", "-t", "app:1", "."]);
+        b.ok();
+        assert_eq!(counts(&b.stderr), (3, 0), "{}", b.stderr);
+        assert_eq!(seen(), before, "{:?}", env.who);
+        // A new tag is a change: the index is written.
+        env.run(["build", "-t", "app:2", "."]).ok();
+        assert_ne!(seen()[0], before[0]);
     }
 }

@@ -231,6 +231,8 @@ pub fn expand(
     let dest = format!("/{}", clean(dest));
     let mut items: Vec<CopyItem> = Vec::new();
     let mut named = Vec::new();
+    // Beside each item, its `stat` when the walk took it.
+    let mut stats: Vec<Option<fs::Metadata>> = Vec::new();
     for (i, src) in sources.iter().enumerate() {
         let fail = |e: SourceError| (i, e);
         if src.starts_with('/') {
@@ -243,8 +245,12 @@ pub fn expand(
         let matched: Vec<String> = if has_glob(&rel) {
             let m = glob(&rel).map_err(|e| fail(SourceError::Pattern(src.clone(), e)))?;
             let mut all = Vec::new();
-            walk(context, "", ignore, &mut all).map_err(|e| fail(read_err(src, e)))?;
-            let hits: Vec<String> = all.into_iter().filter(|p| m.is_match(p)).collect();
+            walk(context, "", ignore, &mut all, false).map_err(|e| fail(read_err(src, e)))?;
+            let hits: Vec<String> = all
+                .into_iter()
+                .map(|(p, _)| p)
+                .filter(|p| m.is_match(p))
+                .collect();
             // A directory that matches brings its contents: its matching children are not
             // sources of their own.
             hits.iter()
@@ -301,13 +307,15 @@ pub fn expand(
                     .to_string_lossy()
                     .into_owned();
                 let mut inner = Vec::new();
-                walk(context, &base, ignore, &mut inner).map_err(|e| fail(read_err(src, e)))?;
-                for p in inner {
+                walk(context, &base, ignore, &mut inner, true)
+                    .map_err(|e| fail(read_err(src, e)))?;
+                for (p, st) in inner {
                     let sub = p.strip_prefix(&base).unwrap_or(&p).trim_start_matches('/');
                     items.push(CopyItem {
                         src: context.join(&p),
                         dest: join(&dest, sub),
                     });
+                    stats.push(st);
                 }
             } else {
                 let name = Path::new(&m)
@@ -321,10 +329,11 @@ pub fn expand(
                 };
                 named.push(items.len());
                 items.push(CopyItem { src: real, dest: d });
+                stats.push(None);
             }
         }
     }
-    let digest = digest_items(&items, cache).map_err(|e| (0, read_err("", e)))?;
+    let digest = digest_items(&items, &stats, cache).map_err(|e| (0, read_err("", e)))?;
     Ok(Copied {
         items,
         digest,
@@ -346,33 +355,51 @@ fn join(dir: &str, name: &str) -> String {
     }
 }
 
-/// Every entry under `context/base` that is not excluded, as context-relative paths, parents
-/// before children, in name order. Symlinks are not followed.
-fn walk(context: &Path, base: &str, ignore: &Ignore, out: &mut Vec<String>) -> io::Result<()> {
-    let mut names: Vec<(String, bool)> = Vec::new();
+/// An entry a walk found: its context-relative path, and its `stat` (not followed) when asked
+/// for and it is not a directory.
+type Walked = (String, Option<fs::Metadata>);
+
+/// Every entry under `context/base` that is not excluded, parents before children, in name
+/// order. Symlinks are not followed. With `stat`, each entry's is taken relative to its open
+/// directory: a lookup of one name rather than of the whole path (a no-op rebuild of a large
+/// context is mostly these calls).
+fn walk(
+    context: &Path,
+    base: &str,
+    ignore: &Ignore,
+    out: &mut Vec<Walked>,
+    stat: bool,
+) -> io::Result<()> {
+    let mut names: Vec<(String, bool, Option<fs::Metadata>)> = Vec::new();
     for e in fs::read_dir(context.join(base))? {
         let e = e?;
         let name = e.file_name().to_string_lossy().into_owned();
+        let is_dir = e.file_type()?.is_dir();
+        let st = if stat && !is_dir {
+            Some(e.metadata()?)
+        } else {
+            None
+        };
         let rel = if base.is_empty() {
             name
         } else {
             format!("{base}/{name}")
         };
-        names.push((rel, e.file_type()?.is_dir()));
+        names.push((rel, is_dir, st));
     }
-    names.sort();
-    for (rel, is_dir) in names {
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    for (rel, is_dir, st) in names {
         if ignore.excluded(&rel) {
             // As Docker: an excluded directory is still searched when a `!` line could
             // bring back something inside it.
             if is_dir && ignore.has_exceptions() {
-                walk(context, &rel, ignore, out)?;
+                walk(context, &rel, ignore, out, stat)?;
             }
             continue;
         }
-        out.push(rel.clone());
+        out.push((rel.clone(), st));
         if is_dir {
-            walk(context, &rel, ignore, out)?;
+            walk(context, &rel, ignore, out, stat)?;
         }
     }
     Ok(())
@@ -380,11 +407,19 @@ fn walk(context: &Path, base: &str, ignore: &Ignore, out: &mut Vec<String>) -> i
 
 /// A digest of what the items put into the image: destination, type, mode and contents (or
 /// link target). Contents are read streaming (a large context is never held in memory), and
-/// only when `cache` does not know the file as it is.
-fn digest_items(items: &[CopyItem], cache: &mut DigestCache) -> io::Result<String> {
+/// only when `cache` does not know the file as it is. `stats`: beside each item, its `stat`
+/// when the walk took it.
+fn digest_items(
+    items: &[CopyItem],
+    stats: &[Option<fs::Metadata>],
+    cache: &mut DigestCache,
+) -> io::Result<String> {
     let mut h = Sha256::new();
-    for it in items {
-        let m = fs::symlink_metadata(&it.src)?;
+    for (it, st) in items.iter().zip(stats) {
+        let m = match st {
+            Some(m) => m.clone(),
+            None => fs::symlink_metadata(&it.src)?,
+        };
         h.update(it.dest.as_bytes());
         h.update([0]);
         h.update(format!("{:o}", m.mode()).as_bytes());

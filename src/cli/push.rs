@@ -4,17 +4,19 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use foxbox::diag::codes;
+use foxbox::image::push::{self, PushOptions};
 use foxbox::image::Store;
 use foxbox::oci::{Client, Reference};
 
 use super::pull::{creds_flag, settings};
 use super::{CmdResult, Ctx, OrFail};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ManifestFormat {
-    /// OCI image manifest (what foxbox makes); a pulled image keeps its own.
-    #[default]
+    /// OCI image manifest (what foxbox makes).
     Oci,
+    /// Docker image manifest v2, schema 2 (layers gzipped).
+    Docker,
 }
 
 #[derive(Debug, Args)]
@@ -32,12 +34,24 @@ pub struct PushArgs {
     /// Require HTTPS with verified certificates (false: allow plain HTTP and any certificate).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub tls_verify: bool,
-    /// The manifest format.
-    #[arg(long, value_enum, default_value_t = ManifestFormat::Oci)]
-    pub format: ManifestFormat,
+    /// The manifest format (default: the image's own; OCI for images foxbox makes). The
+    /// config blob is the same in both, so the image id stays; the manifest digest differs.
+    #[arg(long, value_enum)]
+    pub format: Option<ManifestFormat>,
+    /// Upload blobs larger than SIZE in chunks of SIZE (e.g. 16m; default: each in one request).
+    #[arg(long, value_name = "SIZE", value_parser = chunk_size)]
+    pub chunk_size: Option<u64>,
     /// Print nothing but the manifest digest.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+fn chunk_size(text: &str) -> Result<u64, String> {
+    match foxbox::plan::units::parse_size(text) {
+        Ok(0) => Err("a chunk size must be more than 0 bytes".into()),
+        Ok(n) => Ok(n),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 pub fn run(a: PushArgs, ctx: &Ctx) -> CmdResult {
@@ -56,8 +70,15 @@ pub fn run(a: PushArgs, ctx: &Ctx) -> CmdResult {
         client = client.with_credentials(&dest.registry, creds_flag(c));
     }
     let store = Store::open(&ctx.paths()?).or_fail(codes::image::STORE)?;
+    let opts = PushOptions {
+        format: a.format.map(|f| match f {
+            ManifestFormat::Oci => push::ManifestFormat::Oci,
+            ManifestFormat::Docker => push::ManifestFormat::Docker,
+        }),
+        chunk_size: a.chunk_size,
+    };
     let pushed = store
-        .push(&a.image, &dest, &client)
+        .push(&a.image, &dest, &client, &opts)
         .map_err(|e| failure!(codes::build::PUSH, "pushing {} to {dest}: {e}", a.image))?;
     if !a.quiet {
         eprintln!(

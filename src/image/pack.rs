@@ -56,6 +56,19 @@ pub(crate) fn pack_dir(
     }
 }
 
+/// Gzip the tar read from `tar` into `out` as `pack_dir` does (same level, no name or time in
+/// the header: the same tar gives the same blob). For a push in Docker's format, whose layers
+/// are gzipped: a build step's plain tar or a zstd layer is compressed again.
+pub(crate) fn gzip_tar(mut tar: impl io::Read, out: &Path) -> io::Result<Packed> {
+    let file = Hashing::new(io::BufWriter::new(File::create(out)?));
+    let gz = flate2::GzBuilder::new().write(file, flate2::Compression::new(6));
+    let mut w = Hashing::new(gz);
+    io::copy(&mut tar, &mut w)?;
+    let diff_id = w.digest_so_far();
+    let file = w.inner.finish()?;
+    finish(file, diff_id, 0)
+}
+
 fn finish(
     mut file: Hashing<io::BufWriter<File>>,
     diff_id: String,

@@ -101,7 +101,7 @@ pub struct ImageRecord {
     pub history: Vec<build::HistoryEntry>,
 }
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct Index {
     version: u32,
     pub(super) images: Vec<ImageRecord>,

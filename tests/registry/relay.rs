@@ -44,7 +44,7 @@ impl Relay {
         }
     }
 
-    /// `GET /v2/...` request lines seen so far.
+    /// The request lines seen so far (`GET /v2/... HTTP/1.1`).
     pub fn requests(&self) -> Vec<String> {
         self.requests.lock().unwrap().clone()
     }
@@ -91,21 +91,50 @@ impl Relay {
     }
 }
 
-/// Client to server: GET requests have no body, so every line that starts a request is a
-/// request line.
+/// Client to server, request by request: the request line is recorded, the headers and the
+/// body (its `Content-Length` bytes, binary, with or without a last newline) passed on as
+/// they come.
 fn up(client: TcpStream, mut server: TcpStream, requests: Arc<Mutex<Vec<String>>>) {
     let mut r = BufReader::new(client);
     let mut line = Vec::new();
+    let mut request_line = true;
+    let mut length: u64 = 0;
+    let mut body: u64 = 0;
     loop {
+        if body > 0 {
+            let chunk = match r.fill_buf() {
+                Ok(b) if !b.is_empty() => b,
+                _ => break,
+            };
+            let n = chunk.len().min(body as usize);
+            if server.write_all(&chunk[..n]).is_err() {
+                break;
+            }
+            r.consume(n);
+            body -= n as u64;
+            continue;
+        }
         line.clear();
         match r.read_until(b'\n', &mut line) {
             Ok(0) | Err(_) => break,
             Ok(_) => {}
         }
-        let text = String::from_utf8_lossy(&line);
-        for m in ["GET ", "HEAD ", "POST ", "PUT ", "PATCH ", "DELETE "] {
-            if text.starts_with(m) {
-                requests.lock().unwrap().push(text.trim_end().to_string());
+        let text = String::from_utf8_lossy(&line).trim_end().to_string();
+        if request_line {
+            if ["GET ", "HEAD ", "POST ", "PUT ", "PATCH ", "DELETE "]
+                .iter()
+                .any(|m| text.starts_with(m))
+            {
+                requests.lock().unwrap().push(text);
+                request_line = false;
+            }
+        } else if text.is_empty() {
+            body = length;
+            length = 0;
+            request_line = true;
+        } else if let Some((k, v)) = text.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                length = v.trim().parse().unwrap_or(0);
             }
         }
         if server.write_all(&line).is_err() {

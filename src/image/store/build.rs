@@ -179,8 +179,16 @@ impl Store {
     }
 
     fn commit_step_as_root(&self, step: &BuildStep) -> Result<ImageRecord, ImageError> {
-        let scratch = self.scratch("build")?;
-        let tar = scratch.path().join("layer.tar");
+        // Only a step that makes a layer needs room for it (a no-op rebuild's last step
+        // makes none: it costs no directory made and removed).
+        let scratch = match step.layer {
+            NewLayer::Upper(_) | NewLayer::Copy { .. } => Some(self.scratch("build")?),
+            NewLayer::None | NewLayer::Existing { .. } => None,
+        };
+        let tar = scratch
+            .as_ref()
+            .map(|s| s.path().join("layer.tar"))
+            .unwrap_or_default();
         // The layer directory and its packed form, made before the lock is taken.
         let made: Option<(PathBuf, crate::image::pack::Packed)> = match &step.layer {
             NewLayer::None => None,
@@ -200,7 +208,7 @@ impl Store {
                 archives,
                 archive_owner,
             } => {
-                let dir = scratch.path().join("tree");
+                let dir = tar.with_file_name("tree");
                 let below = step
                     .parent
                     .as_ref()
@@ -209,7 +217,8 @@ impl Store {
                 fs::create_dir(&dir).map_err(io_err("cannot create", &dir))?;
                 copy_tree(&dir, items, *owner, *chmod, &below).map_err(ImageError::Oci)?;
                 for (k, (file, into)) in archives.iter().enumerate() {
-                    let x = scratch.path().join(format!("unpacked-{k}"));
+                    // A Copy layer always has its scratch (made above).
+                    let x = tar.with_file_name(format!("unpacked-{k}"));
                     fs::create_dir(&x).map_err(io_err("cannot create", &x))?;
                     let opts = unpack::Options {
                         whiteouts: unpack::Whiteouts::Flatten,
@@ -287,9 +296,12 @@ impl Store {
 
         // Blobs are stored under the lock too: a sweep collects those no image names.
         let lock = self.lock()?;
-        self.blobs
-            .put(&id, Some(config_bytes.len() as u64), &mut &config_bytes[..])
-            .map_err(|e| ImageError::Blob(Box::new(e)))?;
+        // Content-addressed: a config stored before (a cached step's) is these bytes.
+        if self.blobs.path(&id).is_none() {
+            self.blobs
+                .put(&id, Some(config_bytes.len() as u64), &mut &config_bytes[..])
+                .map_err(|e| ImageError::Blob(Box::new(e)))?;
+        }
         if let Some((dir, packed)) = &made {
             let dest = self.layer_path(&packed.digest);
             if !dest.exists() {

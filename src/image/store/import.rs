@@ -176,6 +176,7 @@ impl Store {
             }
         }
         let mut index = self.read_index()?;
+        let before = index.clone();
         index.version = 1;
         for other in index.images.iter_mut().filter(|i| i.id != rec.id) {
             other.names.retain(|n| !rec.names.contains(n));
@@ -214,7 +215,10 @@ impl Store {
                 rec
             }
         };
-        self.write_index(&index)?;
+        // An image stored again as it was (a no-op rebuild's) costs no write and no sync.
+        if index != before {
+            self.write_index(&index)?;
+        }
         warn_stats(stats);
         Ok(out)
     }

@@ -1,9 +1,11 @@
 //! The write half of the distribution protocol, for `foxbox push`: does the registry have a
 //! blob (`HEAD`), mount it from another repository of the same registry, upload it in one
-//! `POST` + `PUT` (monolithic), and `PUT` a manifest, with the session's authentication
-//! (scope `pull,push`) retried once after a 401.
+//! `POST` + `PUT` (monolithic) or in `PATCH` chunks closed by an empty `PUT` (chunked), and
+//! `PUT` a manifest, with the session's authentication (scope `pull,push`) retried once after
+//! a 401.
 
 use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use ureq::http::{Method, Request, Response, StatusCode};
@@ -23,15 +25,33 @@ pub enum BlobPush {
     Uploaded,
 }
 
+/// A request body: `len` bytes of the file at `path` from `offset` (`None`: to its end).
+#[derive(Debug, Clone, Copy)]
+struct Part<'a> {
+    path: &'a Path,
+    offset: u64,
+    len: Option<u64>,
+}
+
+impl<'a> Part<'a> {
+    fn whole(path: &'a Path) -> Part<'a> {
+        Part {
+            path,
+            offset: 0,
+            len: None,
+        }
+    }
+}
+
 impl Session {
-    /// One request with the body `body` (a file to send, or none), authenticated for `scope`,
-    /// retried once after a 401.
+    /// One request with the body `body` (a part of a file to send, or none), authenticated for
+    /// `scope`, retried once after a 401.
     fn send(
         &self,
         method: Method,
         url: &str,
         headers: &[(&str, String)],
-        body: Option<&Path>,
+        body: Option<Part<'_>>,
         scope: &str,
     ) -> Result<Response<Body>, ClientError> {
         let mut refreshed = false;
@@ -49,12 +69,18 @@ impl Session {
                 source,
             };
             let resp = match body {
-                Some(path) => {
-                    let f = File::open(path).map_err(|e| transport(ureq::Error::Io(e)))?;
-                    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+                Some(part) => {
+                    let io = |e| transport(ureq::Error::Io(e));
+                    let mut f = File::open(part.path).map_err(io)?;
+                    let size = f.metadata().map_err(io)?.len();
+                    let len = part
+                        .len
+                        .unwrap_or(u64::MAX)
+                        .min(size.saturating_sub(part.offset));
+                    f.seek(SeekFrom::Start(part.offset)).map_err(io)?;
                     let req = b
                         .header("Content-Length", len.to_string())
-                        .body(ureq::SendBody::from_owned_reader(f))
+                        .body(ureq::SendBody::from_owned_reader(f.take(len)))
                         .map_err(|e| transport(ureq::Error::Http(e)))?;
                     self.agent.run(req)
                 }
@@ -106,12 +132,15 @@ impl Repo {
     }
 
     /// Put the blob at `path` (whose digest is `digest`) into the repository, unless it is
-    /// there already; `mount_from`: another repository of the registry that may have it.
+    /// there already; `mount_from`: another repository of the registry that may have it;
+    /// `chunk`: upload a blob larger than this in `PATCH` chunks of this size (else in one
+    /// `PUT`).
     pub fn push_blob(
         &self,
         digest: &Digest,
         path: &Path,
         mount_from: Option<&str>,
+        chunk: Option<u64>,
     ) -> Result<BlobPush, ClientError> {
         if self.has_blob(digest)? {
             return Ok(BlobPush::Present);
@@ -145,19 +174,68 @@ impl Repo {
                 message: "the upload has no Location".into(),
             });
         };
+        let size = std::fs::metadata(path)
+            .map_err(|e| ClientError::Transport {
+                url: url.clone(),
+                source: ureq::Error::Io(e),
+            })?
+            .len();
+        let (loc, body) = match chunk.filter(|c| *c > 0 && size > *c) {
+            Some(c) => (self.patch_chunks(loc, path, size, c, &scope)?, None),
+            None => (loc, Some(Part::whole(path))),
+        };
         let sep = if loc.contains('?') { '&' } else { '?' };
         let put = format!("{loc}{sep}digest={digest}");
-        let resp = self.session.send(
-            Method::PUT,
-            &put,
-            &[("Content-Type", "application/octet-stream".into())],
-            Some(path),
-            &scope,
-        )?;
+        let mut headers = vec![("Content-Type", "application/octet-stream".to_string())];
+        if body.is_none() {
+            headers.push(("Content-Length", "0".into()));
+        }
+        let resp = self
+            .session
+            .send(Method::PUT, &put, &headers, body, &scope)?;
         if resp.status() != StatusCode::CREATED && !resp.status().is_success() {
             return Err(status_error(&put, resp.status().as_u16(), resp));
         }
         Ok(BlobPush::Uploaded)
+    }
+
+    /// Send the file at `path` (`size` bytes) to the upload at `loc` in `PATCH` requests of
+    /// `chunk` bytes, each with its `Content-Range`; the upload's location after the last.
+    fn patch_chunks(
+        &self,
+        mut loc: String,
+        path: &Path,
+        size: u64,
+        chunk: u64,
+        scope: &str,
+    ) -> Result<String, ClientError> {
+        let mut offset = 0;
+        while offset < size {
+            let len = chunk.min(size - offset);
+            let resp = self.session.send(
+                Method::PATCH,
+                &loc,
+                &[
+                    ("Content-Type", "application/octet-stream".into()),
+                    ("Content-Range", format!("{offset}-{}", offset + len - 1)),
+                ],
+                Some(Part {
+                    path,
+                    offset,
+                    len: Some(len),
+                }),
+                scope,
+            )?;
+            if !resp.status().is_success() {
+                return Err(status_error(&loc, resp.status().as_u16(), resp));
+            }
+            // Each answer names where the upload goes on (its state may be in the URL).
+            if let Some(next) = resp.headers().get("location").and_then(|l| l.to_str().ok()) {
+                loc = resolve_url(&loc, next);
+            }
+            offset += len;
+        }
+        Ok(loc)
     }
 
     /// `PUT` the manifest (the file at `path`, of `media_type`) as `reference` (a tag); the
@@ -173,7 +251,7 @@ impl Repo {
             Method::PUT,
             &url,
             &[("Content-Type", media_type.to_string())],
-            Some(path),
+            Some(Part::whole(path)),
             &self.push_scope(),
         )?;
         let resp = self.check(&url, format!("manifest {reference}"), resp)?;
