@@ -452,7 +452,10 @@ pub fn make(
     let path = w.path.clone().unwrap_or_else(|| default_path(root, id));
     let host = Host::detect()?;
     let mut res = w.resources.clone();
-    if euid != 0 && !res.devices.is_empty() {
+    // Root in a user namespace (rootless podman runs its runtime so) is unprivileged towards
+    // the host's cgroups, as runc's rootless detection has it.
+    let unprivileged = euid != 0 || super::in_user_namespace();
+    if unprivileged && !res.devices.is_empty() {
         warnings.push(
             "linux.resources.devices: not applied by an unprivileged runtime (cgroup v1 needs \
              CAP_SYS_ADMIN; a user namespace cannot make device nodes anyway)"
@@ -475,7 +478,7 @@ pub fn make(
     let adopt = w.path.is_some();
     let pc = match PathCgroup::create(&host, &path, &required, &optional, adopt) {
         Ok(pc) => pc,
-        Err(e) if euid != 0 && denied(&e) => {
+        Err(e) if unprivileged && denied(&e) => {
             if !res.is_empty() {
                 return Err(OciError::Cgroup(CgroupError::Setting {
                     field: format!("linux.resources (cgroup {path})"),

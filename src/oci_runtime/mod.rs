@@ -109,7 +109,7 @@ pub fn default_root() -> PathBuf {
 
 /// Whether this process is in a user namespace other than the host's (whose uid map is the
 /// whole identity).
-fn in_user_namespace() -> bool {
+pub(crate) fn in_user_namespace() -> bool {
     let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
     let host: Vec<&str> = map.split_whitespace().collect();
     !(host.is_empty() || host == ["0", "0", "4294967295"])
