@@ -229,6 +229,49 @@ fn run_waits_and_gives_the_exit_code() {
     }
 }
 
+/// runc's `run` with `process.terminal` and no console socket: the runtime makes the pty and
+/// relays it (a detached `run` still needs the socket).
+#[test]
+fn run_with_a_terminal_and_no_console_socket_relays_its_own_pty() {
+    for env in envs() {
+        let (b, root) = bundle(&env, "tty", |c| {
+            c["process"]["terminal"] = json!(true);
+            c["process"]["args"] = json!([
+                "sh",
+                "-c",
+                "test -t 0 && test -t 1 && echo tty:$(stty size); read line; echo got:$line; exit 5"
+            ]);
+        });
+        let cmd = format!(
+            "echo typed | {} oci --root {} run --bundle {} t1; echo rc=$?",
+            common::foxbox_bin().display(),
+            root.display(),
+            b.display()
+        );
+        let mut c = env.command("script");
+        c.args(["-qec", &cmd, "/dev/null"]);
+        let out = String::from_utf8_lossy(&c.output().expect("script").stdout).into_owned();
+        assert!(out.contains("tty:"), "{:?}: {out:?}", env.who);
+        assert!(out.contains("got:typed"), "{:?}: {out:?}", env.who);
+        assert!(out.contains("rc=5"), "{:?}: {out:?}", env.who);
+        assert!(!root.join("t1").exists(), "run deletes its container");
+        let r = oci(
+            &env,
+            &root,
+            &[
+                "run",
+                "--detach",
+                "--bundle",
+                &b.display().to_string(),
+                "t2",
+            ],
+        );
+        r.assert_code(1);
+        assert!(r.stderr.contains("--console-socket"), "{}", r.stderr);
+        assert!(!root.join("t2").exists());
+    }
+}
+
 #[test]
 fn invoked_as_foxbox_runc_it_takes_runc_s_argv() {
     for env in envs() {

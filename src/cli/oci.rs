@@ -401,6 +401,7 @@ fn create_opts(a: &CreateArgs) -> CreateOpts {
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),
         preserve_fds: a.preserve_fds,
+        own_pty: false,
     }
 }
 
@@ -444,13 +445,20 @@ fn run(command: OciCommand, rt: &Runtime, log: &mut Log, rootless: bool) -> Resu
             detach,
             keep,
         } => {
-            let c = rt.create(&create_opts(&create))?;
+            let opts = CreateOpts {
+                own_pty: !detach,
+                ..create_opts(&create)
+            };
+            let c = rt.create(&opts)?;
             for w in &c.warnings {
                 log.warn(w);
             }
             rt.start(&create.id)?;
             if detach {
                 return Ok(0);
+            }
+            if let Some(pty) = &c.pty {
+                foxbox::oci_runtime::container::relay_pty(pty)?;
             }
             let code = rt.wait(c.pid)?;
             if !keep {

@@ -112,12 +112,17 @@ pub struct CreateOpts {
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub preserve_fds: u32,
+    /// `run` in the foreground without `--console-socket`: a process with a terminal gets a
+    /// pty whose master the runtime keeps ([`Created::pty`]) and relays, as runc's `run` does.
+    pub own_pty: bool,
 }
 
 /// A created container.
 pub struct Created {
     pub pid: i32,
     pub warnings: Vec<String>,
+    /// The pty master, with [`CreateOpts::own_pty`].
+    pub pty: Option<std::os::fd::OwnedFd>,
 }
 
 /// A container's id as runc takes it: letters, digits and `_+-.`, not starting with `.`.
@@ -183,7 +188,7 @@ impl Runtime {
             &bundle,
             nix::unistd::geteuid().as_raw(),
         )?;
-        if t.tty && opts.console_socket.is_none() {
+        if t.tty && opts.console_socket.is_none() && !opts.own_pty {
             return Err(OciError::Usage(
                 "process.terminal is true: give --console-socket to receive the pty".into(),
             ));
@@ -286,9 +291,14 @@ impl Runtime {
             nix::unistd::geteuid().as_raw(),
             &mut warnings,
         )?;
-        let started = exec::start(&launch, &mut cgroups::Place(undo.cgroup.as_ref()))?;
+        let mut started = exec::start(&launch, &mut cgroups::Place(undo.cgroup.as_ref()))?;
         undo.pid = Some(started.pid);
         drop(fifo);
+        let kept_pty = if opts.console_socket.is_none() {
+            started.pty.take()
+        } else {
+            None
+        };
         if let Some(pty) = &started.pty {
             let sock_path = opts.console_socket.as_deref().unwrap_or(Path::new(""));
             let sock = std::os::unix::net::UnixStream::connect(sock_path).map_err(OciError::io(
@@ -342,6 +352,7 @@ impl Runtime {
         Ok(Created {
             pid: started.pid,
             warnings,
+            pty: kept_pty,
         })
     }
 
@@ -552,6 +563,62 @@ impl Runtime {
         match p::wait_pid(pid).map_err(OciError::io("wait for the container"))? {
             p::Exit::Code(c) => Ok(c),
             p::Exit::Signal(s) => Ok(128 + s),
+        }
+    }
+}
+
+/// `run`'s own pty (no console socket): the caller's terminal, raw, is the container's until
+/// the pty's other side is closed by the container's last process; its window size is given.
+pub fn relay_pty(master: &std::os::fd::OwnedFd) -> Result<(), OciError> {
+    use std::io::Read;
+    let (stdin, stdout) = (std::io::stdin(), std::io::stdout());
+    if let Some(ws) = crate::sys::tty::window_size(stdout.as_fd())
+        .or_else(|| crate::sys::tty::window_size(stdin.as_fd()))
+    {
+        crate::sys::tty::set_window_size(master.as_fd(), &ws);
+    }
+    let _raw = crate::sys::tty::is_terminal(stdin.as_fd())
+        .then(|| crate::sys::tty::RawMode::enter(stdin.as_fd()).ok())
+        .flatten();
+    let mut from_box = fs::File::from(master.try_clone().map_err(OciError::io("the pty"))?);
+    let mut to_box = from_box.try_clone().map_err(OciError::io("the pty"))?;
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut stdin_open = true;
+    loop {
+        let mut fds = vec![libc::pollfd {
+            fd: from_box.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        if stdin_open {
+            fds.push(libc::pollfd {
+                fd: stdin.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            });
+        }
+        crate::sys::fd::poll(&mut fds, None).map_err(OciError::io("poll the pty"))?;
+        if fds[0].revents != 0 {
+            // EIO (or 0): every process holding the other side has ended.
+            match from_box.read(&mut buf) {
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(n) => {
+                    let mut out = stdout.lock();
+                    if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        if fds.get(1).is_some_and(|f| f.revents != 0) {
+            match stdin.lock().read(&mut buf) {
+                Ok(0) | Err(_) => stdin_open = false,
+                Ok(n) => {
+                    if to_box.write_all(&buf[..n]).is_err() {
+                        stdin_open = false;
+                    }
+                }
+            }
         }
     }
 }
