@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-/// The programs foxbox passes (43 of 58 here, with `poststart` and `pidfile` left out: each
+/// The programs foxbox passes (41 of 58 here, with `poststart` and `pidfile` left out: each
 /// races its own command, for runc too); a regression in any of them fails the test.
 const MUST_PASS: &[&str] = &[
     "config_updates_without_affect/config_updates_without_affect",
