@@ -376,21 +376,23 @@ fn containerd_exec_and_ps_with_foxbox_runc() {
     f.c.ctr(&["container", "rm", "busy"]).ok();
 }
 
-/// `ctr task pause`/`resume` run `foxbox-runc pause`/`resume`.
+/// `ctr task pause`/`resume` run `foxbox-runc pause`/`resume`. Its own container id: the shim
+/// names the cgroup `/<namespace>/<id>`, which a test running at once with the same id would
+/// share (and thaw when it deletes its container).
 #[test]
 fn containerd_pause_and_resume_with_foxbox_runc() {
     let Some(f) = Fixture::new() else {
         return;
     };
-    f.sleeper("busy");
-    f.c.ctr(&["task", "pause", "busy"]).ok();
-    assert_eq!(task(&f.c, "busy").map(|t| t.1).as_deref(), Some("PAUSED"));
-    f.c.ctr(&["task", "resume", "busy"]).ok();
-    assert_eq!(task(&f.c, "busy").map(|t| t.1).as_deref(), Some("RUNNING"));
-    f.c.ctr(&["task", "kill", "-s", "SIGKILL", "busy"]).ok();
+    f.sleeper("frozen");
+    f.c.ctr(&["task", "pause", "frozen"]).ok();
+    assert_eq!(task(&f.c, "frozen").map(|t| t.1).as_deref(), Some("PAUSED"));
+    f.c.ctr(&["task", "resume", "frozen"]).ok();
+    assert_eq!(task(&f.c, "frozen").map(|t| t.1).as_deref(), Some("RUNNING"));
+    f.c.ctr(&["task", "kill", "-s", "SIGKILL", "frozen"]).ok();
     eventually("the task to stop", || {
-        task(&f.c, "busy").is_some_and(|(_, s)| s == "STOPPED")
+        task(&f.c, "frozen").is_some_and(|(_, s)| s == "STOPPED")
     });
-    f.c.ctr(&["task", "rm", "busy"]).ok();
-    f.c.ctr(&["container", "rm", "busy"]).ok();
+    f.c.ctr(&["task", "rm", "frozen"]).ok();
+    f.c.ctr(&["container", "rm", "frozen"]).ok();
 }
