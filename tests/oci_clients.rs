@@ -388,7 +388,10 @@ fn containerd_pause_and_resume_with_foxbox_runc() {
     f.c.ctr(&["task", "pause", "frozen"]).ok();
     assert_eq!(task(&f.c, "frozen").map(|t| t.1).as_deref(), Some("PAUSED"));
     f.c.ctr(&["task", "resume", "frozen"]).ok();
-    assert_eq!(task(&f.c, "frozen").map(|t| t.1).as_deref(), Some("RUNNING"));
+    assert_eq!(
+        task(&f.c, "frozen").map(|t| t.1).as_deref(),
+        Some("RUNNING")
+    );
     f.c.ctr(&["task", "kill", "-s", "SIGKILL", "frozen"]).ok();
     eventually("the task to stop", || {
         task(&f.c, "frozen").is_some_and(|(_, s)| s == "STOPPED")
