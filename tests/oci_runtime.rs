@@ -59,6 +59,24 @@ fn oci(env: &Env, root: &Path, args: &[&str]) -> common::Run {
     env.run(&all)
 }
 
+/// `create` of the bundle at `b` is refused (exit 1, runc's code) with `what` (the JSON path)
+/// in its message, and leaves no state under `root`.
+fn assert_create_refused(env: &Env, root: &Path, b: &Path, id: &str, what: &str) {
+    let r = oci_detached(
+        env,
+        root,
+        &["create", "--bundle", &b.display().to_string(), id],
+    );
+    r.assert_code(1);
+    assert!(
+        r.stderr.contains(what),
+        "{:?}: no {what:?} in {}",
+        env.who,
+        r.stderr
+    );
+    assert!(!root.join(id).exists(), "{id}: state left under --root");
+}
+
 /// `create` or `run --detach`: the container keeps the runtime's stdout and stderr, so they go
 /// to files (a pipe would stay open as long as the container runs).
 fn oci_detached(env: &Env, root: &Path, args: &[&str]) -> common::Run {
@@ -986,14 +1004,7 @@ fn user_mount_and_pid_namespaces_join_by_path() {
             c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 5}]);
             c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 0, "size": 5}]);
         });
-        let r = oci_detached(
-            &env,
-            &root,
-            &["create", "--bundle", &b.display().to_string(), "j2"],
-        );
-        r.assert_code(1);
-        assert!(r.stderr.contains("linux.uidMappings"), "{}", r.stderr);
-        assert!(!root.join("j2").exists(), "state left under --root");
+        assert_create_refused(&env, &root, &b, "j2", "linux.uidMappings");
     }
 }
 
@@ -1073,14 +1084,7 @@ fn rootfs_and_mount_propagation_are_applied() {
         let (b, root) = bundle(&env, "prop-bad", |c| {
             c["linux"]["rootfsPropagation"] = json!("sideways");
         });
-        let r = oci_detached(
-            &env,
-            &root,
-            &["create", "--bundle", &b.display().to_string(), "p2"],
-        );
-        r.assert_code(1);
-        assert!(r.stderr.contains("linux.rootfsPropagation"), "{}", r.stderr);
-        assert!(!root.join("p2").exists());
+        assert_create_refused(&env, &root, &b, "p2", "linux.rootfsPropagation");
     }
 }
 
@@ -1177,14 +1181,7 @@ fn linux_devices_become_nodes() {
         let (b, root) = bundle(&env, "devices-bad", |c| {
             c["linux"]["devices"] = json!([{"path": "/dev/x", "type": "a"}]);
         });
-        let r = oci_detached(
-            &env,
-            &root,
-            &["create", "--bundle", &b.display().to_string(), "d2"],
-        );
-        r.assert_code(1);
-        assert!(r.stderr.contains("linux.devices[0].type"), "{}", r.stderr);
-        assert!(!root.join("d2").exists());
+        assert_create_refused(&env, &root, &b, "d2", "linux.devices[0].type");
     }
 }
 
