@@ -72,6 +72,22 @@ pub struct ImageIndex {
     pub annotations: BTreeMap<String, String>,
 }
 
+impl ImageIndex {
+    /// The first manifest for `platform` (attestations, whose platform is `unknown/unknown`,
+    /// never match).
+    pub fn for_platform(&self, platform: &Platform) -> Option<&Descriptor> {
+        // An exact variant match first, then any compatible one.
+        self.manifests
+            .iter()
+            .find(|d| d.platform.as_ref().is_some_and(|p| p == platform))
+            .or_else(|| {
+                self.manifests
+                    .iter()
+                    .find(|d| d.platform.as_ref().is_some_and(|p| platform.matches(p)))
+            })
+    }
+}
+
 /// The part of an image config that becomes a box's defaults.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -243,5 +259,35 @@ mod tests {
         ));
         assert!(parse_manifest(Some("text/html"), idx.as_bytes()).is_err());
         assert!(parse_manifest(None, b"not json").is_err());
+    }
+
+    #[test]
+    fn index_manifest_for_a_platform() {
+        let d = |p: &str| Descriptor {
+            media_type: String::new(),
+            digest: Digest::sha256_of(p.as_bytes()),
+            size: 0,
+            platform: Some(p.parse().unwrap()),
+            annotations: Default::default(),
+            urls: vec![],
+        };
+        let idx = ImageIndex {
+            schema_version: 2,
+            media_type: None,
+            manifests: vec![
+                d("unknown/unknown"),
+                d("linux/amd64"),
+                d("linux/arm/v6"),
+                d("linux/arm/v7"),
+                d("linux/arm64/v8"),
+            ],
+            annotations: Default::default(),
+        };
+        let ms = &idx.manifests;
+        let pick = |p: &str| idx.for_platform(&p.parse().unwrap()).cloned();
+        assert_eq!(pick("linux/amd64"), Some(ms[1].clone()));
+        assert_eq!(pick("linux/arm/v7"), Some(ms[3].clone()));
+        assert_eq!(pick("linux/arm64"), Some(ms[4].clone()));
+        assert_eq!(pick("linux/s390x"), None);
     }
 }

@@ -1,11 +1,10 @@
-//! Platforms (`os/arch[/variant]`): this machine's, parsing `--platform`, and choosing from an index.
+//! Platforms (`os/arch[/variant]`): this machine's, parsing `--platform`, and which ones match.
+//! Choosing an index's manifest for one is the index's job ([`super::manifest::ImageIndex`]).
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-
-use super::manifest::Descriptor;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Platform {
@@ -51,20 +50,6 @@ impl Platform {
             _ => true,
         }
     }
-
-    /// The first manifest of an index for this platform (attestations, whose platform is
-    /// `unknown/unknown`, never match).
-    pub fn choose<'a>(&self, manifests: &'a [Descriptor]) -> Option<&'a Descriptor> {
-        // An exact variant match first, then any compatible one.
-        manifests
-            .iter()
-            .find(|d| d.platform.as_ref().is_some_and(|p| p == self))
-            .or_else(|| {
-                manifests
-                    .iter()
-                    .find(|d| d.platform.as_ref().is_some_and(|p| self.matches(p)))
-            })
-    }
 }
 
 impl fmt::Display for Platform {
@@ -105,34 +90,19 @@ impl FromStr for Platform {
 mod tests {
     use super::*;
 
-    fn d(p: &str) -> Descriptor {
-        Descriptor {
-            media_type: String::new(),
-            digest: crate::oci::digest::Digest::sha256_of(p.as_bytes()),
-            size: 0,
-            platform: Some(p.parse().unwrap()),
-            annotations: Default::default(),
-            urls: vec![],
-        }
-    }
-
     #[test]
-    fn parse_and_choose() {
-        let ms = vec![
-            d("unknown/unknown"),
-            d("linux/amd64"),
-            d("linux/arm/v6"),
-            d("linux/arm/v7"),
-            d("linux/arm64/v8"),
-        ];
-        let pick = |p: &str| p.parse::<Platform>().unwrap().choose(&ms).cloned();
-        assert_eq!(pick("linux/amd64"), Some(ms[1].clone()));
-        assert_eq!(pick("linux/arm/v7"), Some(ms[3].clone()));
-        assert_eq!(pick("linux/arm64"), Some(ms[4].clone()));
-        assert_eq!(pick("linux/s390x"), None);
+    fn parse() {
         assert!("linux".parse::<Platform>().is_err());
         assert!("linux/amd64/v1/x".parse::<Platform>().is_err());
         assert!("Linux/AMD64".parse::<Platform>().is_err());
+        assert_eq!(
+            "linux/arm64/v8".parse::<Platform>(),
+            Ok(Platform {
+                os: "linux".into(),
+                architecture: "arm64".into(),
+                variant: Some("v8".into()),
+            })
+        );
         assert_eq!(Platform::host().os, "linux");
     }
 }

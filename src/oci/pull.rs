@@ -201,7 +201,7 @@ pub fn complete(
             (None, m, desc, top.bytes, false)
         }
         Manifest::Index(idx) => {
-            let chosen = wanted.choose(&idx.manifests).ok_or_else(|| {
+            let chosen = idx.for_platform(&wanted).ok_or_else(|| {
                 let mut available: Vec<String> = idx
                     .manifests
                     .iter()
