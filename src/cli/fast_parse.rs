@@ -11,7 +11,7 @@ use std::ffi::OsString;
 
 use clap::{Parser, Subcommand};
 
-use super::{exec, run, up, Cli, Command, Globals};
+use super::{exec, run_flags, up, Cli, Command, Globals};
 
 /// The command line, parsed.
 pub fn parse() -> Result<Cli, clap::Error> {
@@ -71,7 +71,7 @@ struct One<S: Subcommand> {
 
 #[derive(Debug, Subcommand)]
 enum OnlyRun {
-    Run(Box<run::RunArgs>),
+    Run(Box<run_flags::RunArgs>),
 }
 
 #[derive(Debug, Subcommand)]

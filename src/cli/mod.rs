@@ -126,7 +126,7 @@ pub enum Command {
     /// Run a box from a spec (./Foxbox.toml by default).
     Up(up::UpArgs),
     /// Run a box from an image and podman-style flags.
-    Run(Box<run::RunArgs>),
+    Run(Box<run_flags::RunArgs>),
     /// Export a spec as a Kubernetes Pod (--kube) or an OCI runtime bundle (--oci-bundle DIR).
     Export(export::ExportArgs),
     /// Build an image from a recipe (Foxfile.toml, a Foxbox.toml's [build] table, a Containerfile).

@@ -1,13 +1,149 @@
-//! `foxbox run` flags → the library's [`RunFlags`] → the same resolver a spec goes through.
+//! `foxbox run` flags ([`RunArgs`]) → the library's [`RunFlags`] → the same resolver a spec
+//! goes through.
 //!
 //! The `run` command calls [`plan_from_args`] and gets the plan, or the failure to render.
+
+use clap::Args;
 
 use foxbox::diag::{self, codes, RenderOptions, Source};
 use foxbox::plan::Plan;
 use foxbox::spec::flags::{check_run_flags, parse_env_file, RunFlags};
 
-use super::run::{DryRunFormat, RunArgs};
 use super::{CmdResult, Ctx, Failure};
+
+/// podman's `run` flags. They build the same spec values a Foxbox.toml does (one code path).
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunArgs {
+    /// Name of the box.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Set an environment variable (KEY=VALUE, or KEY to copy it from the caller).
+    #[arg(short = 'e', long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file: KEY=VALUE lines (or KEY to copy the caller's),
+    /// `#` comments; `-e` wins over the file.
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<std::path::PathBuf>,
+    /// podman's `keep-id[:uid=N,gid=N]`: your uid (or N) is the same in the box, your
+    /// subordinate range around it, and the box runs as it unless -u says otherwise.
+    #[arg(long, value_name = "MODE")]
+    pub userns: Option<String>,
+    /// Run this program instead of the image's entrypoint (a JSON array for several words;
+    /// '' clears it). As podman's, it drops the image's command: the command after the image
+    /// gives its arguments.
+    #[arg(long, value_name = "PROGRAM|JSON")]
+    pub entrypoint: Option<String>,
+    /// Working directory inside the box.
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
+    /// User to run as: uid[:gid] or a name from the box's /etc/passwd.
+    #[arg(short = 'u', long = "user", value_name = "USER")]
+    pub user: Option<String>,
+    /// Hostname inside the box.
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Bind mount or volume: SRC:DST[:OPTS] (SRC a host path or a volume name); OPTS: ro, rw,
+    /// U (chown SRC to the box user), O (an overlay: writes stay in the box), z/Z (accepted).
+    #[arg(short = 'v', long = "volume", value_name = "SRC:DST[:OPTS]")]
+    pub volume: Vec<String>,
+    /// tmpfs mount: DST[:size=64m,mode=1777,exec]; noexec, nosuid, nodev unless `exec`, as podman's.
+    #[arg(long, value_name = "DST[:OPTS]")]
+    pub tmpfs: Vec<String>,
+    /// Memory limit (e.g. 64m, 1g).
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Memory plus swap limit (at least --memory; default: no swap).
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    /// CPU limit in cores (e.g. 0.5).
+    #[arg(long)]
+    pub cpus: Option<String>,
+    /// Limit on the number of processes.
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<String>,
+    /// Wall-clock limit: seconds (30, as podman's) or a duration (30s, 1m30s).
+    #[arg(long)]
+    pub timeout: Option<String>,
+    /// Time between SIGTERM and SIGKILL when the box is stopped by its timeout or by `stop`:
+    /// seconds (10, the default) or a duration (1m).
+    #[arg(long = "stop-timeout", value_name = "TIME")]
+    pub stop_timeout: Option<String>,
+    /// Add a capability (a non-root user gets only the added ones).
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability (ALL for all).
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// Security options: seccomp=default|unconfined|PROFILE.json, no-new-privileges.
+    #[arg(long = "security-opt", value_name = "OPT")]
+    pub security_opt: Vec<String>,
+    /// Network mode: none, host, pasta, slirp4netns.
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Publish a port: [host_ip:][host_port:]box_port[/tcp|udp], ports or ranges (8000-8010:8000-8010);
+    /// no host port: any free one. Without --network it uses pasta.
+    #[arg(short = 'p', long = "publish", value_name = "PORT")]
+    pub publish: Vec<String>,
+    /// Make the root filesystem read-only.
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Remove the box when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Run in the background and print the box id.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Keep stdin open.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-terminal.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Run a tiny init as pid 1 that reaps zombies and forwards signals.
+    #[arg(long)]
+    pub init: bool,
+    /// Print how long each executor step took.
+    #[arg(long)]
+    pub timings: bool,
+    /// Run nothing: print the plan (`--format`: human, json, or toml, the Foxbox.toml that
+    /// makes the same plan).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: human, json or toml.
+    #[arg(long, value_enum, default_value_t = DryRunFormat::Human, requires = "dry_run")]
+    pub format: DryRunFormat,
+    /// Run nothing: print the Foxbox.toml that makes the same plan (as --dry-run --format toml).
+    #[arg(long)]
+    pub emit_spec: bool,
+    /// Parent cgroup for the box, relative to each hierarchy's root.
+    #[arg(long, env = "FOXBOX_CGROUP_PARENT", value_name = "PATH")]
+    pub cgroup_parent: Option<String>,
+    /// When to pull the image: missing (when not stored), always, never, or newer (pull, but
+    /// use the stored image when the pull fails).
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t = super::Pull::Missing)]
+    pub pull: super::Pull,
+    /// Image: a stored name[:tag][@sha256:...] or a path to a .tar/.tar.gz rootfs.
+    pub image: String,
+    /// Command and arguments, after the image's entrypoint (default: the image's command).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// `run --dry-run --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DryRunFormat {
+    #[default]
+    Human,
+    Json,
+    Toml,
+}
+
+impl RunArgs {
+    /// Paths on the command line are relative to the caller's working directory.
+    pub fn base_dir() -> std::path::PathBuf {
+        std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("/"))
+    }
+}
 
 impl From<&RunArgs> for RunFlags {
     fn from(a: &RunArgs) -> RunFlags {
