@@ -15,8 +15,10 @@ use std::path::Path;
 use crate::diag::codes::build as build_codes;
 use crate::diag::Diagnostic;
 use crate::plan::Span;
-use crate::spec::build::{Loaded, RawBuild, RawCache, RawCacheTable, RawStage, RawStep};
-use crate::spec::raw::{RawCommand, RawEnv, Sp};
+use crate::spec::build::Loaded;
+use crate::spec::raw::{
+    RawBuild, RawCache, RawCacheTable, RawCommand, RawEnv, RawStage, RawStep, Sp,
+};
 
 /// Whether `path` names a Containerfile rather than a TOML recipe: any name not ending in
 /// `.toml`.

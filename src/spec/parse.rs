@@ -25,9 +25,9 @@ pub const SECTIONS: &[(&str, &[&str])] = &[
     ("network", NETWORK_KEYS),
     ("mounts", MOUNT_KEYS),
     ("rootfs", ROOTFS_KEYS),
-    ("build", super::build::BUILD_KEYS),
+    ("build", build::BUILD_KEYS),
     ("lint", LINT_KEYS),
-    ("test", super::smoke::TEST_KEYS),
+    ("test", smoke::TEST_KEYS),
 ];
 /// Top-level keys that are not sections: read by the composer ([`super::compose`]).
 pub const TOP_KEYS: &[&str] = &["extends", "env_file"];

@@ -4,8 +4,13 @@
 //! (`schema`) is generated from them, so their doc comments are the key descriptions users see
 //! in their editors. Values that need interpretation (sizes, durations, names) stay strings here;
 //! `resolve` turns them into typed plan values and reports what is wrong with them.
+//!
+//! The `[build]` and `[[test]]` tables are here too ([`RawBuild`], [`RawTest`]): the spec holds
+//! them, so they sit below the modules that resolve them (`build`, `smoke`), which then import
+//! this one and are never imported by it.
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 
@@ -79,12 +84,12 @@ pub struct RawSpec {
     pub rootfs: Option<Sp<RawRootfs>>,
     /// How to build an image from the files beside this spec (`foxbox build`); also the whole
     /// of a standalone `Foxfile.toml`.
-    pub build: Option<Sp<super::build::RawBuild>>,
+    pub build: Option<Sp<RawBuild>>,
     /// `foxbox lint` settings for this spec.
     pub lint: Option<Sp<RawLint>>,
     /// Smoke tests `foxbox test` runs, each in a fresh box from this spec's plan.
     #[serde(rename = "test", default)]
-    pub tests: Vec<Sp<super::smoke::RawTest>>,
+    pub tests: Vec<Sp<RawTest>>,
 }
 
 /// The `[box]` table.
@@ -376,4 +381,214 @@ pub struct RawLint {
     /// Lint rule ids (`FB003`) that `foxbox lint` does not report for this spec; it counts them
     /// as allowed. One line can be allowed with a comment on it: `# foxbox: allow FB003`.
     pub allow: Option<Sp<Vec<Sp<String>>>>,
+}
+
+/// The `[build]` table: how to build an image from the files beside the recipe.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Build")]
+pub struct RawBuild {
+    /// The base: a stored image `name[:tag]`, a reference with a registry
+    /// (`host[:port]/name:tag`, pulled when the store lacks it), a rootfs tarball path
+    /// relative to this file (`./rootfs.tar`), or `"scratch"` (nothing). Required.
+    #[schemars(required)]
+    pub from: Option<Sp<String>>,
+    /// The directory `copy` steps read, relative to this file. Default: this file's directory.
+    /// A `.foxignore` there (else `.containerignore`, else `.dockerignore`) excludes files.
+    pub context: Option<Sp<String>>,
+    /// Build arguments and their defaults, set with `--build-arg K=V` and used as `${K}` in steps.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub args: Option<Sp<Vec<RawEnv>>>,
+    /// The steps, in order: `[[build.steps]]` tables with one action each.
+    #[serde(default)]
+    pub steps: Vec<Sp<RawStep>>,
+    /// Images built on the same base as `from`: the layers each has above that base are
+    /// applied on top of `from`, in order (e.g. `["golang:1", "valkey:8"]`).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub merge: Option<Sp<Vec<Sp<String>>>>,
+    /// What to do when two `merge` images change a path differently: `"refuse"` (default)
+    /// or `"last-wins"` (the later image's version is kept).
+    pub merge_conflicts: Option<Sp<String>>,
+    /// Earlier stages, built when the image needs them: `[[build.stage]]` tables with a
+    /// `name` that a `from` or a `copy` step's `from` names.
+    #[serde(default)]
+    pub stage: Vec<Sp<RawStage>>,
+    /// The image's default command: an argv array, or a string run with `/bin/sh -c`.
+    pub cmd: Option<Sp<RawCommand>>,
+    /// The image's entrypoint: an argv array, or a string run with `/bin/sh -c`.
+    pub entrypoint: Option<Sp<RawCommand>>,
+    /// Environment variables of the image (over those of `from` and of `env` steps).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub env: Option<Sp<Vec<RawEnv>>>,
+    /// The image's absolute working directory.
+    pub workdir: Option<Sp<String>>,
+    /// The user the image runs as: `uid[:gid]` or `name[:group]`.
+    pub user: Option<Sp<String>>,
+    /// Ports the image listens on: `"80"`, `"80/tcp"`, `"53/udp"` (documentation only).
+    pub expose: Option<Sp<Vec<Sp<String>>>>,
+    /// Labels of the image (OCI config `Labels`).
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub labels: Option<Sp<Vec<RawEnv>>>,
+}
+
+/// One `[[build.stage]]` table: a named image built on the way, for its files.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "BuildStage")]
+pub struct RawStage {
+    /// The stage's name, used by a `from` or a `copy` step's `from`. Required.
+    #[schemars(required)]
+    pub name: Option<Sp<String>>,
+    /// As `[build]`'s `from` (a stored image, a registry reference, a tarball, `"scratch"`),
+    /// or the name of another stage. Required.
+    #[schemars(required)]
+    pub from: Option<Sp<String>>,
+    /// As `[build]`'s `merge`.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub merge: Option<Sp<Vec<Sp<String>>>>,
+    /// As `[build]`'s `merge_conflicts`.
+    pub merge_conflicts: Option<Sp<String>>,
+    /// The stage's steps, as `[[build.steps]]`.
+    #[serde(default)]
+    pub steps: Vec<Sp<RawStep>>,
+}
+
+/// One `[[build.steps]]` table: exactly one of `run`, `copy`, `env`, `workdir`, `user`, `label`.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "BuildStep")]
+pub struct RawStep {
+    /// Run a command in a box of the image so far: an argv array, or a string run with
+    /// `/bin/sh -c`. What it changes becomes the step's layer.
+    pub run: Option<Sp<RawCommand>>,
+    /// `run` only: the box's network, `none` (default), `host` or `pasta`.
+    pub network: Option<Sp<String>>,
+    /// `run` only: cache directories mounted into the box, kept in the store between steps
+    /// and builds (package caches): an absolute path, or a table with `target`, `id` and
+    /// `sharing`. Their contents are not part of the step's layer nor of its cache key.
+    #[serde(default)]
+    #[schemars(with = "Vec<RawCache>")]
+    pub cache: Option<Sp<Vec<Sp<RawCache>>>>,
+    /// Copy files, directories or globs of the context (never outside it) to `dest`. A
+    /// directory's contents are copied, as Docker's COPY does.
+    #[serde(default)]
+    #[schemars(with = "Vec<String>")]
+    pub copy: Option<Sp<Vec<Sp<String>>>>,
+    /// `copy` only: copy out of this stage or image instead of the context; the sources are
+    /// then absolute paths in it, and owners are kept unless `chown` says otherwise.
+    pub from: Option<Sp<String>>,
+    /// `copy` only: the absolute destination; ending in `/` (or with several sources) a
+    /// directory the sources go into.
+    pub dest: Option<Sp<String>>,
+    /// `copy` only: the owner of the copied files, `uid[:gid]` or `user[:group]` (names
+    /// looked up in the image's /etc/passwd and /etc/group; a user alone means its primary
+    /// group). Default `0:0`.
+    pub chown: Option<Sp<String>>,
+    /// `copy` only: the mode of the copied files and directories, octal (`"0755"`).
+    pub chmod: Option<Sp<String>>,
+    /// `copy` only (from the context): a source that is a tar archive (plain, gzip or zstd)
+    /// is unpacked into `dest` instead of copied, as a Containerfile's `ADD` does; other
+    /// sources are copied. Entries keep their owners unless `chown` says otherwise.
+    pub extract: Option<Sp<bool>>,
+    /// Set environment variables for the later steps and the image.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub env: Option<Sp<Vec<RawEnv>>>,
+    /// Set the absolute working directory of the later steps and the image.
+    pub workdir: Option<Sp<String>>,
+    /// Set the user (`uid[:gid]` or `name[:group]`) of the later steps and the image.
+    pub user: Option<Sp<String>>,
+    /// Add labels to the image.
+    #[serde(default)]
+    #[schemars(with = "BTreeMap<String, String>")]
+    pub label: Option<Sp<Vec<RawEnv>>>,
+}
+
+/// One `cache` entry of a `run` step.
+#[derive(Debug, Clone, PartialEq, JsonSchema)]
+#[serde(untagged)]
+#[schemars(rename = "BuildCacheMount")]
+pub enum RawCache {
+    /// The absolute path in the box; the cache is named after it.
+    Target(String),
+    /// A cache with its options.
+    Table(RawCacheTable),
+}
+
+/// A `cache` entry written as a table.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "BuildCacheMountTable")]
+pub struct RawCacheTable {
+    /// The absolute path in the box the cache is mounted on. Required.
+    #[schemars(required)]
+    pub target: Option<Sp<String>>,
+    /// The cache's name: steps and builds giving the same id share its contents. Default:
+    /// the target path.
+    pub id: Option<Sp<String>>,
+    /// `"shared"` (default: steps running at once use it together), `"locked"` (one step at
+    /// a time, the others wait) or `"private"` (a step that finds it in use gets an empty
+    /// one of its own, dropped after the step).
+    pub sharing: Option<Sp<String>>,
+    /// The owner (a uid in the box) the cache directory is made with. Default 0.
+    pub uid: Option<Sp<i64>>,
+    /// The group (a gid in the box) the cache directory is made with. Default 0.
+    pub gid: Option<Sp<i64>>,
+    /// The mode the cache directory is made with, octal (`"0755"`, the default).
+    pub mode: Option<Sp<String>>,
+}
+
+/// One `[[test]]` entry.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Test")]
+pub struct RawTest {
+    /// What the test shows, e.g. `"serves the page"`. Required.
+    #[schemars(required)]
+    pub name: Option<Sp<String>>,
+    /// The command to run in a fresh box from the spec's plan: an argv array, or a string run
+    /// through `/bin/sh -c`. Required.
+    #[schemars(required)]
+    pub command: Option<Sp<RawCommand>>,
+    /// What the command must do.
+    pub expect: Option<Sp<RawExpect>>,
+    /// How long the test may run (humantime: `"10s"`); the box is killed after it. Default `"60s"`.
+    pub timeout: Option<Sp<String>>,
+}
+
+/// A test's `expect` table.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "Expect")]
+pub struct RawExpect {
+    /// The exit code. Default 0.
+    pub exit: Option<Sp<i64>>,
+    /// What standard output must contain or match.
+    pub stdout: Option<Sp<RawOutputMatch>>,
+    /// What standard error must contain or match.
+    pub stderr: Option<Sp<RawOutputMatch>>,
+    /// Files in the box after the command: each must exist (and contain a text, when given).
+    /// Needs `/bin/sh` and `grep` in the image.
+    pub files: Option<Sp<Vec<Sp<RawFileExpect>>>>,
+}
+
+/// `expect.stdout` / `expect.stderr`.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "OutputMatch")]
+pub struct RawOutputMatch {
+    /// A text the output must contain.
+    pub contains: Option<Sp<String>>,
+    /// A regular expression (Rust `regex` syntax) the output must match somewhere; `^` and `$`
+    /// match at the start and end of each line.
+    pub matches: Option<Sp<String>>,
+}
+
+/// One `expect.files` entry.
+#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
+#[schemars(deny_unknown_fields, rename = "FileExpect")]
+pub struct RawFileExpect {
+    /// Absolute path inside the box. Required.
+    #[schemars(required)]
+    pub path: Option<Sp<String>>,
+    /// A text the file must contain.
+    pub contains: Option<Sp<String>>,
 }

@@ -1,80 +1,18 @@
 //! `[[test]]` entries: smoke tests `foxbox test` runs, each in a fresh box from the spec's plan.
 //!
-//! Raw (spanned, from the parser) and resolved forms; [`resolve`] checks what TOML types cannot
-//! (a regex that does not compile, a duration without a unit, an empty command).
+//! The raw (spanned) form, [`RawTest`], is with the spec's other raw types in [`super::raw`];
+//! [`resolve`] checks what TOML types cannot (a regex that does not compile, a duration
+//! without a unit, an empty command).
 
 use std::time::Duration;
 
-use schemars::JsonSchema;
-
 use super::codes;
-use super::raw::{RawCommand, Sp};
+use super::raw::{RawCommand, RawOutputMatch, RawTest, Sp};
 use crate::diag::Diagnostic;
 use crate::plan::Span;
 
-/// Keys of a `[[test]]` table, of its `expect` table, of `expect.stdout`/`stderr` and of an
-/// `expect.files` entry.
-pub const TEST_KEYS: &[&str] = &["name", "command", "expect", "timeout"];
-pub const EXPECT_KEYS: &[&str] = &["exit", "stdout", "stderr", "files"];
-pub const OUTPUT_KEYS: &[&str] = &["contains", "matches"];
-pub const FILE_KEYS: &[&str] = &["path", "contains"];
-
 /// How long a test may run unless it says.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// One `[[test]]` entry.
-#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
-#[schemars(deny_unknown_fields, rename = "Test")]
-pub struct RawTest {
-    /// What the test shows, e.g. `"serves the page"`. Required.
-    #[schemars(required)]
-    pub name: Option<Sp<String>>,
-    /// The command to run in a fresh box from the spec's plan: an argv array, or a string run
-    /// through `/bin/sh -c`. Required.
-    #[schemars(required)]
-    pub command: Option<Sp<RawCommand>>,
-    /// What the command must do.
-    pub expect: Option<Sp<RawExpect>>,
-    /// How long the test may run (humantime: `"10s"`); the box is killed after it. Default `"60s"`.
-    pub timeout: Option<Sp<String>>,
-}
-
-/// A test's `expect` table.
-#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
-#[schemars(deny_unknown_fields, rename = "Expect")]
-pub struct RawExpect {
-    /// The exit code. Default 0.
-    pub exit: Option<Sp<i64>>,
-    /// What standard output must contain or match.
-    pub stdout: Option<Sp<RawOutputMatch>>,
-    /// What standard error must contain or match.
-    pub stderr: Option<Sp<RawOutputMatch>>,
-    /// Files in the box after the command: each must exist (and contain a text, when given).
-    /// Needs `/bin/sh` and `grep` in the image.
-    pub files: Option<Sp<Vec<Sp<RawFileExpect>>>>,
-}
-
-/// `expect.stdout` / `expect.stderr`.
-#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
-#[schemars(deny_unknown_fields, rename = "OutputMatch")]
-pub struct RawOutputMatch {
-    /// A text the output must contain.
-    pub contains: Option<Sp<String>>,
-    /// A regular expression (Rust `regex` syntax) the output must match somewhere; `^` and `$`
-    /// match at the start and end of each line.
-    pub matches: Option<Sp<String>>,
-}
-
-/// One `expect.files` entry.
-#[derive(Debug, Clone, Default, PartialEq, JsonSchema)]
-#[schemars(deny_unknown_fields, rename = "FileExpect")]
-pub struct RawFileExpect {
-    /// Absolute path inside the box. Required.
-    #[schemars(required)]
-    pub path: Option<Sp<String>>,
-    /// A text the file must contain.
-    pub contains: Option<Sp<String>>,
-}
 
 /// What an output must hold.
 #[derive(Debug, Clone)]

@@ -4,12 +4,41 @@ use toml::de::{DeTable, DeValue};
 
 use super::{span_of, Cx, Val};
 use crate::diag::Diagnostic;
-use crate::spec::build::{
-    RawBuild, RawCache, RawCacheTable, RawStage, RawStep, CACHE_KEYS, STAGE_KEYS, STEP_KEYS,
-};
 use crate::spec::codes;
-use crate::spec::raw::{RawCommand, RawEnv, Sp};
+use crate::spec::raw::{
+    RawBuild, RawCache, RawCacheTable, RawCommand, RawEnv, RawStage, RawStep, Sp,
+};
 use crate::spec::suggest;
+
+/// The keys of a `cache` table.
+const CACHE_KEYS: &[&str] = &["target", "id", "sharing", "uid", "gid", "mode"];
+
+/// The keys of `[build]`; `tests::key_lists_match_the_schema` keeps them equal to the schema.
+pub(super) const BUILD_KEYS: &[&str] = &[
+    "from",
+    "context",
+    "args",
+    "steps",
+    "merge",
+    "merge_conflicts",
+    "stage",
+    "cmd",
+    "entrypoint",
+    "env",
+    "workdir",
+    "user",
+    "expose",
+    "labels",
+];
+
+/// The keys of a `[[build.steps]]` table.
+const STEP_KEYS: &[&str] = &[
+    "run", "network", "cache", "copy", "from", "dest", "chown", "chmod", "extract", "env",
+    "workdir", "user", "label",
+];
+
+/// The keys of a `[[build.stage]]` table.
+const STAGE_KEYS: &[&str] = &["name", "from", "merge", "merge_conflicts", "steps"];
 
 impl Cx {
     pub(super) fn build(&mut self, t: &DeTable<'_>) -> RawBuild {

@@ -5,12 +5,15 @@ use toml::de::{DeTable, DeValue};
 use super::{span_of, Cx, Val};
 use crate::diag::Diagnostic;
 use crate::spec::codes;
-use crate::spec::raw::Sp;
-use crate::spec::smoke::{
-    RawExpect, RawFileExpect, RawOutputMatch, RawTest, EXPECT_KEYS, FILE_KEYS, OUTPUT_KEYS,
-    TEST_KEYS,
-};
+use crate::spec::raw::{RawExpect, RawFileExpect, RawOutputMatch, RawTest, Sp};
 use crate::spec::suggest;
+
+/// Keys of a `[[test]]` table, of its `expect` table, of `expect.stdout`/`stderr` and of an
+/// `expect.files` entry.
+pub(super) const TEST_KEYS: &[&str] = &["name", "command", "expect", "timeout"];
+const EXPECT_KEYS: &[&str] = &["exit", "stdout", "stderr", "files"];
+const OUTPUT_KEYS: &[&str] = &["contains", "matches"];
+const FILE_KEYS: &[&str] = &["path", "contains"];
 
 type Key<'i> = toml::Spanned<std::borrow::Cow<'i, str>>;
 
