@@ -834,7 +834,7 @@ fn tidy(p: &Path) -> PathBuf {
 fn show_chain(chain: &[PathBuf], dir: &Path) -> String {
     chain
         .iter()
-        .map(|p| super::lock::relative_to(p, dir).display().to_string())
+        .map(|p| paths::relative_to(p, dir).display().to_string())
         .collect::<Vec<_>>()
         .join(" → ")
 }

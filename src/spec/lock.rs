@@ -6,12 +6,13 @@
 //! A lock sits beside its spec: `Foxbox.toml` → `Foxbox.lock` (`NAME.toml` → `NAME.lock`).
 
 use std::io::Read;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use super::compose::Merged;
-use super::{image, paths};
+use super::image;
+use super::paths::{self, relative_to};
 use crate::diag::{codes::compose as codes, Diagnostic};
 use crate::plan::digest::{Algorithm, Hasher};
 use crate::plan::reference::ImageName;
@@ -138,24 +139,6 @@ pub fn references(merged: &Merged<'_>, dir: &Path) -> Vec<Reference> {
         if !out.iter().any(|o| o.key == r.key) {
             out.push(r);
         }
-    }
-    out
-}
-
-/// `path` relative to `dir` when both are absolute (`../x` steps as needed).
-pub(crate) fn relative_to(path: &Path, dir: &Path) -> PathBuf {
-    let p: Vec<Component<'_>> = path.components().collect();
-    let d: Vec<Component<'_>> = dir.components().collect();
-    let common = p.iter().zip(&d).take_while(|(a, b)| a == b).count();
-    if common == 0 {
-        return path.to_path_buf();
-    }
-    let mut out = PathBuf::new();
-    for _ in common..d.len() {
-        out.push("..");
-    }
-    for c in &p[common..] {
-        out.push(c.as_os_str());
     }
     out
 }
@@ -289,18 +272,6 @@ pub fn pin(plan: &mut Plan, refs: &[Reference], lock: &Lock) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn relative_paths() {
-        assert_eq!(
-            relative_to(Path::new("/r/base/x.tar"), Path::new("/r/app")),
-            PathBuf::from("../base/x.tar")
-        );
-        assert_eq!(
-            relative_to(Path::new("/r/app/x.tar"), Path::new("/r/app")),
-            PathBuf::from("x.tar")
-        );
-    }
 
     #[test]
     fn round_trip_sorted() {

@@ -76,6 +76,24 @@ pub fn normalise(p: &Path) -> PathBuf {
     out
 }
 
+/// `path` relative to `dir` when both are absolute (`../x` steps as needed).
+pub(crate) fn relative_to(path: &Path, dir: &Path) -> PathBuf {
+    let p: Vec<Component<'_>> = path.components().collect();
+    let d: Vec<Component<'_>> = dir.components().collect();
+    let common = p.iter().zip(&d).take_while(|(a, b)| a == b).count();
+    if common == 0 {
+        return path.to_path_buf();
+    }
+    let mut out = PathBuf::new();
+    for _ in common..d.len() {
+        out.push("..");
+    }
+    for c in &p[common..] {
+        out.push(c.as_os_str());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +122,17 @@ mod tests {
         assert_eq!(host_path("/data/", base), Ok(PathBuf::from("/data")));
         assert_eq!(host_path("/../..", base), Ok(PathBuf::from("/")));
         assert_eq!(host_path(".", base), Ok(PathBuf::from("/repo/specs")));
+    }
+
+    #[test]
+    fn relative_paths() {
+        assert_eq!(
+            relative_to(Path::new("/r/base/x.tar"), Path::new("/r/app")),
+            PathBuf::from("../base/x.tar")
+        );
+        assert_eq!(
+            relative_to(Path::new("/r/app/x.tar"), Path::new("/r/app")),
+            PathBuf::from("x.tar")
+        );
     }
 }
