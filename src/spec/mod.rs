@@ -38,10 +38,6 @@ pub mod codes;
 pub mod compose;
 pub mod emit;
 pub mod flags;
-/// The host checks moved beside the spec ([`crate::preflight`]): parsing a spec needs nothing
-/// of the host. This old path is kept for callers not yet moved.
-#[doc(hidden)]
-pub use crate::preflight as host;
 pub mod image;
 pub mod lock;
 pub mod parse;
