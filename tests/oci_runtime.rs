@@ -548,7 +548,7 @@ fn podman_runs_busybox_with_foxbox_runc() {
     assert!(podman(&["ps", "-a", "-q"]).stdout.trim().is_empty());
 }
 
-/// Hooks get the state on stdin: createRuntime at create, prestart at start (before the
+/// Hooks get the state on stdin: createRuntime at create (status `creating`), prestart at start (before the
 /// command), poststart after it, poststop at delete; a failing poststop hook is a warning and
 /// the next one still runs; a failing prestart hook fails `start` and removes the container.
 #[test]
@@ -571,7 +571,7 @@ fn hooks_run_at_their_moments_with_the_state_on_stdin() {
         oci_detached(&env, &root, &["create", "--bundle", &bs, "h1"]).ok();
         let st: Value =
             serde_json::from_str(&fs::read_to_string(out.join("createRuntime")).unwrap()).unwrap();
-        assert_eq!(st["status"], "created", "{st}");
+        assert_eq!(st["status"], "creating", "{st}");
         assert_eq!(st["id"], "h1");
         assert!(!out.join("prestart").exists(), "prestart ran at create");
         oci(&env, &root, &["start", "h1"]).ok();
@@ -1339,5 +1339,229 @@ fn capabilities_beyond_the_runtime_s_own_are_granted() {
             env.who,
             r.stdout
         );
+    }
+}
+
+/// Host pids of live processes whose command line holds `needle` (a container's set-up
+/// process is a fork of `create`, whose argv names the container's id).
+fn processes_with(needle: &str) -> Vec<i32> {
+    fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let c = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let zombie = stat
+                .rsplit_once(')')
+                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
+            !zombie
+                && String::from_utf8_lossy(&c)
+                    .replace('\0', " ")
+                    .contains(needle)
+        })
+        .collect()
+}
+
+/// Whether a mountinfo text has a mount whose mount point ends with `suffix`.
+fn mounted_at(mountinfo: &str, suffix: &str) -> bool {
+    mountinfo
+        .lines()
+        .any(|l| l.split(' ').nth(4).is_some_and(|m| m.ends_with(suffix)))
+}
+
+fn read(p: &Path) -> String {
+    fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn json_of(p: &Path) -> Value {
+    serde_json::from_str(&read(p)).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The runtime-spec's places for the hooks that run while the container is made and started:
+/// createRuntime in the runtime's namespaces once the container's exist and before its
+/// pivot_root (its mount namespace still has the rootfs at the scratch mountpoint, which the
+/// command's own mountinfo no longer shows), then createContainer in the container's mount
+/// namespace with host paths still reachable, both with status `creating` and the container's
+/// pid; startContainer only at `start`, inside the container (a path only its rootfs has),
+/// before the command.
+#[test]
+fn hooks_run_at_the_runtime_spec_s_places_in_order() {
+    for env in envs() {
+        let out = env.work().join("at-out");
+        let host = env.work().join("at-host");
+        for d in [&out, &host] {
+            env.command("mkdir").arg(d).status().unwrap();
+        }
+        let h = host.display().to_string();
+        let (b, root) = bundle(&env, "at", |c| {
+            with_out(
+                c,
+                &out,
+                &[
+                    "sh",
+                    "-c",
+                    "{ cat /out/start.mark; readlink /proc/self/ns/mnt; } > /out/command; \
+                     cat /proc/self/mountinfo > /out/after.mountinfo",
+                ],
+            );
+            let cr = format!(
+                "cat > {h}/cr.state; pid=$(sed -n 's/.*\"pid\":\\([0-9]*\\).*/\\1/p' {h}/cr.state); \
+                 cat /proc/$pid/mountinfo > {h}/cr.mountinfo; \
+                 readlink /proc/self/ns/mnt > {h}/cr.mnt; echo createRuntime >> {h}/order"
+            );
+            let cc = format!(
+                "cat > {h}/cc.state; readlink /proc/self/ns/mnt > {h}/cc.mnt; \
+                 echo createContainer >> {h}/order"
+            );
+            c["hooks"] = json!({
+                "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", cr]}],
+                "createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", cc]}],
+                "startContainer": [{"path": "/start-hook.sh", "timeout": 10}],
+            });
+        });
+        // Only the container's rootfs has this path.
+        let hook = env.write(
+            "at/rootfs/start-hook.sh",
+            "#!/bin/sh\ncat > /out/start.state; echo startContainer > /out/start.mark\n",
+        );
+        env.command("chmod").arg("755").arg(&hook).status().unwrap();
+        assert!(!Path::new("/start-hook.sh").exists());
+        let bs = b.display().to_string();
+        let pf = env.work().join("at.pid");
+        oci_detached(
+            &env,
+            &root,
+            &[
+                "create",
+                "--bundle",
+                &bs,
+                "--pid-file",
+                &pf.display().to_string(),
+                "at1",
+            ],
+        )
+        .ok();
+        let pid: i64 = read(&pf).trim().parse().unwrap();
+        assert_eq!(
+            read(&host.join("order")),
+            "createRuntime\ncreateContainer\n"
+        );
+        for (f, kind) in [
+            ("cr.state", "createRuntime"),
+            ("cc.state", "createContainer"),
+        ] {
+            let st = json_of(&host.join(f));
+            assert_eq!(st["status"], "creating", "{:?} {kind}: {st}", env.who);
+            assert_eq!(st["pid"], pid, "{:?} {kind}: {st}", env.who);
+            assert_eq!(st["id"], "at1");
+        }
+        // Before pivot_root: the rootfs is still at the scratch mountpoint under --root.
+        let at = "/oci-root/at1/mnt/root";
+        let before = read(&host.join("cr.mountinfo"));
+        assert!(mounted_at(&before, at), "{:?}: {before}", env.who);
+        // Nothing of startContainer before `start`.
+        assert!(
+            !out.join("start.mark").exists(),
+            "startContainer ran at create"
+        );
+        assert_eq!(status(&env, &root, "at1"), "created");
+
+        oci(&env, &root, &["start", "at1"]).ok();
+        wait_for("the command", || {
+            fs::read_to_string(out.join("after.mountinfo")).is_ok_and(|s| !s.is_empty())
+        });
+        let command = read(&out.join("command"));
+        let lines: Vec<&str> = command.lines().collect();
+        assert_eq!(lines[0], "startContainer", "{:?}: {command}", env.who);
+        // createContainer ran in the container's mount namespace, createRuntime did not.
+        assert_eq!(read(&host.join("cc.mnt")).trim(), lines[1], "{:?}", env.who);
+        assert_ne!(read(&host.join("cr.mnt")).trim(), lines[1], "{:?}", env.who);
+        let after = read(&out.join("after.mountinfo"));
+        assert!(!mounted_at(&after, at), "{:?}: {after}", env.who);
+        let st = json_of(&out.join("start.state"));
+        assert_eq!(st["status"], "created", "{st}");
+        assert_eq!(st["pid"], pid, "{st}");
+        assert_eq!(st["id"], "at1");
+        wait_for("stopped", || status(&env, &root, "at1") == "stopped");
+        oci(&env, &root, &["delete", "at1"]).ok();
+        assert!(!root.join("at1").exists());
+    }
+}
+
+/// A failing createRuntime or createContainer hook fails `create`, naming it, with no state
+/// and no process left; a failing startContainer hook fails `start` (exit 1, naming it), the
+/// command never runs and the container is stopped, for `delete` to remove; `run` removes it
+/// itself.
+#[test]
+fn failing_create_and_start_hooks_fail_their_command() {
+    for env in envs() {
+        for (i, kind) in ["createRuntime", "createContainer"].iter().enumerate() {
+            let id = format!("hook-fails-{i}");
+            let (b, root) = bundle(&env, &id, |c| {
+                c["process"]["args"] = json!(["true"]);
+                c["hooks"] = json!({ *kind: [{"path": "/bin/false"}] });
+            });
+            assert_create_refused(&env, &root, &b, &id, &format!("{kind} hook /bin/false"));
+            assert!(
+                processes_with(&id).is_empty(),
+                "{:?} {kind}: a process is left",
+                env.who
+            );
+        }
+
+        let out = env.work().join("sc-out");
+        env.command("mkdir").arg(&out).status().unwrap();
+        let (b, root) = bundle(&env, "sc", |c| {
+            with_out(c, &out, &["touch", "/out/ran"]);
+            c["hooks"] = json!({"startContainer": [{"path": "/bin/false"}]});
+        });
+        let bs = b.display().to_string();
+        oci_detached(&env, &root, &["create", "--bundle", &bs, "sc1"]).ok();
+        let r = oci(&env, &root, &["start", "sc1"]);
+        r.assert_code(1);
+        assert!(
+            r.stderr.contains("startContainer hook /bin/false"),
+            "{:?}: {}",
+            env.who,
+            r.stderr
+        );
+        assert_eq!(status(&env, &root, "sc1"), "stopped");
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(!out.join("ran").exists(), "the command ran");
+        oci(&env, &root, &["delete", "sc1"]).ok();
+        assert!(!root.join("sc1").exists());
+
+        let r = oci(&env, &root, &["run", "--bundle", &bs, "sc2"]);
+        r.assert_code(1);
+        assert!(r.stderr.contains("startContainer hook"), "{}", r.stderr);
+        assert!(!out.join("ran").exists(), "the command ran");
+        assert!(!root.join("sc2").exists(), "run left its container");
+    }
+}
+
+/// `process` is optional in config.json and required by `start`: `create` makes the container,
+/// which waits at its gate; `start` fails saying so and leaves it created; `delete` removes it.
+#[test]
+fn a_config_without_process_is_created_and_not_started() {
+    for env in envs() {
+        let (b, root) = bundle(&env, "noproc", |c| {
+            c.as_object_mut().unwrap().remove("process");
+        });
+        let bs = b.display().to_string();
+        oci_detached(&env, &root, &["create", "--bundle", &bs, "np1"]).ok();
+        assert_eq!(status(&env, &root, "np1"), "created");
+        let r = oci(&env, &root, &["start", "np1"]);
+        r.assert_code(1);
+        assert!(
+            r.stderr.contains("process: not set; start needs it"),
+            "{:?}: {}",
+            env.who,
+            r.stderr
+        );
+        assert_eq!(status(&env, &root, "np1"), "created");
+        oci(&env, &root, &["delete", "--force", "np1"]).ok();
+        assert!(!root.join("np1").exists());
+        assert!(processes_with(" np1").is_empty(), "{:?}", env.who);
     }
 }

@@ -453,7 +453,11 @@ fn run(command: OciCommand, rt: &Runtime, log: &mut Log, rootless: bool) -> Resu
             for w in &c.warnings {
                 log.warn(w);
             }
-            rt.start(&create.id)?;
+            if let Err(e) = rt.start(&create.id) {
+                // As runc's `run`: what it created goes when the start fails.
+                let _ = rt.delete(&create.id, true);
+                return Err(e);
+            }
             if detach {
                 return Ok(0);
             }

@@ -229,6 +229,12 @@ impl<'a> State<'a> {
                     chan.failed(i, e);
                     p::exit_now(SETUP_FAILED);
                 }
+                if let Err(e) = self.after_gate() {
+                    if let Some(report) = self.launch.and_then(|l| l.start_report) {
+                        super::channel::report_after_gate(report, &e);
+                    }
+                    p::exit_now(SETUP_FAILED);
+                }
                 continue;
             }
             if s.action == Action::Exec {
@@ -345,6 +351,15 @@ impl<'a> State<'a> {
                 }
                 Ok(())
             }
+            Action::BeforePivot => {
+                if !self.chan.pause_before_pivot() {
+                    return Err(StepError::msg("foxbox went away before pivot_root"));
+                }
+                match self.launch()?.in_box {
+                    Some(work) => work.before_pivot(),
+                    None => Ok(()),
+                }
+            }
             Action::PivotRoot => {
                 pivot::pivot_into(self.root()?)?;
                 self.root = None;
@@ -369,14 +384,17 @@ impl<'a> State<'a> {
                     .map_err(std::io::Error::from)
                     .ctx(|| format!("sethostname {name:?}"))
             }
-            Action::Init => init::fork_init(self.chan.raw()),
+            Action::Init => {
+                let report = self.launch.and_then(|l| l.start_report);
+                init::fork_init(self.chan.raw(), report)
+            }
             Action::Console => self.console(),
             Action::CloseFds => {
-                let (from, gate) = match self.launch {
-                    Some(l) => (3 + l.preserve_fds, l.start_gate),
-                    None => (3, None),
+                let (from, gate, report) = match self.launch {
+                    Some(l) => (3 + l.preserve_fds, l.start_gate, l.start_report),
+                    None => (3, None, None),
                 };
-                let keep: Vec<_> = [Some(self.chan.raw()), gate]
+                let keep: Vec<_> = [Some(self.chan.raw()), gate, report]
                     .into_iter()
                     .flatten()
                     .collect();
@@ -611,6 +629,14 @@ impl<'a> State<'a> {
             Ok(true) => Ok(()),
             // Nobody can hear an error now: the container just ends.
             _ => p::exit_now(SETUP_FAILED),
+        }
+    }
+
+    /// The launch's work once the start gate has opened (see [`super::InBox::after_gate`]).
+    fn after_gate(&self) -> Result<(), StepError> {
+        match self.launch.and_then(|l| l.in_box) {
+            Some(work) => work.after_gate(),
+            None => Ok(()),
         }
     }
 

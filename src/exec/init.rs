@@ -20,8 +20,9 @@ use crate::exec::error::{Context, StepError};
 use crate::sys::process::{self as p, Exit};
 
 /// Fork: the caller continues as the fox; the other side becomes the init and never returns.
-/// `chan`: the sync channel fd, which the init closes so the parent sees EOF at the fox's exec.
-pub fn fork_init(chan: RawFd) -> Result<(), StepError> {
+/// `chan`: the sync channel fd, which the init closes so the parent sees EOF at the fox's exec;
+/// `report`: the start report (see [`super::Launch::start_report`]), closed for the same reason.
+pub fn fork_init(chan: RawFd, report: Option<RawFd>) -> Result<(), StepError> {
     // Blocked before the fork so no signal (SIGCHLD above all) is lost; the fox unblocks
     // everything before exec.
     let all: Vec<i32> = (1..libc::SIGRTMAX()).collect();
@@ -36,6 +37,9 @@ pub fn fork_init(chan: RawFd) -> Result<(), StepError> {
         Some(fox) => {
             // The init's copy of the channel: the State that owns it never runs again here.
             p::close_raw(chan);
+            if let Some(r) = report {
+                p::close_raw(r);
+            }
             run(fox, &all, area)
         }
     }

@@ -202,7 +202,7 @@ fn enter(
     };
     drop(cend);
     let mut timings = Vec::new();
-    let pty = parent::follow(&pend, pid, child_pidfd.as_fd(), &list, &mut timings)?;
+    let pty = parent::follow(&pend, pid, child_pidfd.as_fd(), &list, &mut timings, None)?;
     Ok(Started {
         pid,
         pidfd: child_pidfd,

@@ -84,6 +84,17 @@ pub struct Launch<'a> {
     pub sysctls: Vec<(String, String)>,
     /// Device nodes made in the box after its /dev (an OCI config's `linux.devices`).
     pub devices: Vec<crate::fs::dev::Node>,
+    /// Pause before pivot_root (the `before-pivot` step): the set-up process tells the parent
+    /// its mounts are made and waits while the parent runs [`Helpers::before_pivot`], then
+    /// runs [`InBox::before_pivot`] itself. Off (a box's launch): no message, no wait.
+    pub before_pivot: bool,
+    /// What the caller runs inside the set-up process (see [`InBox`]).
+    pub in_box: Option<&'a dyn InBox>,
+    /// With a start gate: where the set-up process writes why a step failed between the gate
+    /// and its exec, when nobody follows it any more (see [`channel::report_after_gate`]).
+    /// It must be close-on-exec: end of file without a report then means the command was
+    /// exec'd (or the process was killed).
+    pub start_report: Option<std::os::fd::RawFd>,
 }
 
 impl<'a> Launch<'a> {
@@ -117,6 +128,9 @@ impl<'a> Launch<'a> {
             root_propagation: None,
             sysctls: Vec::new(),
             devices: Vec::new(),
+            before_pivot: false,
+            in_box: None,
+            start_report: None,
         }
     }
 }
@@ -143,6 +157,14 @@ pub trait Helpers {
         Err(refuse(plan, "user-mode networking"))
     }
 
+    /// The set-up process (host pid `pid`) has made its mounts and waits before pivot_root
+    /// ([`Launch::before_pivot`]): in the runtime's namespaces, with the box's namespaces
+    /// made. An error kills the box.
+    fn before_pivot(&mut self, pid: i32) -> Result<(), StepError> {
+        let _ = pid;
+        Ok(())
+    }
+
     /// The set-up process (host pid `pid`) has been released and works on its own: the time
     /// to do what must be done before the fox runs but need not hold the set-up up (writing
     /// the box's record). An error kills the box.
@@ -154,6 +176,24 @@ pub trait Helpers {
     /// The fox has been exec'd as host pid `pid` (the box's pid 1).
     fn started(&mut self, pid: i32) {
         let _ = pid;
+    }
+}
+
+/// Work a caller does inside a box's set-up process (an OCI runtime's hooks), at two points.
+/// The process is a fork of the caller's, so the implementation's data is there as it was.
+pub trait InBox {
+    /// Before pivot_root ([`Launch::before_pivot`]), once the parent's
+    /// [`Helpers::before_pivot`] is done: in the box's namespaces, where paths still resolve
+    /// in the runtime's file system.
+    fn before_pivot(&self) -> Result<(), StepError> {
+        Ok(())
+    }
+
+    /// Once the start gate has opened, before the exec: inside the box's root, as its
+    /// command's user with its capabilities and seccomp filter. An error ends the box before
+    /// its command runs and is reported on [`Launch::start_report`].
+    fn after_gate(&self) -> Result<(), StepError> {
+        Ok(())
     }
 }
 

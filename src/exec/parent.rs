@@ -54,6 +54,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
             tty: Some(launch.tty),
             await_start: launch.start_gate.is_some(),
             cgroup: helpers.places_cgroup(),
+            before_pivot: launch.before_pivot,
         },
     );
     let span_of = |a: Action| list.iter().find(|s| s.action == a).and_then(|s| s.span);
@@ -186,7 +187,15 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
         kill(&pidfd);
         return Err(ExecError::step("record", None, e));
     }
-    let pty = follow(&pend, pid, pidfd.as_fd(), &list, &mut timings)?;
+    let mut before_pivot = || helpers.before_pivot(pid);
+    let pty = follow(
+        &pend,
+        pid,
+        pidfd.as_fd(),
+        &list,
+        &mut timings,
+        Some(&mut before_pivot),
+    )?;
     // From release to the fox's exec, as the parent saw it.
     timings.push(Timing {
         name: "child-total",
@@ -204,19 +213,38 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
 /// Follow a process that runs child steps (a box's set-up process, or one that `exec` forked
 /// into a box) over the sync channel until its command is exec'd (end of file after `Ready`)
 /// or a step fails. Adds its step timings to `timings`; returns the pty master it handed over.
-/// On error the process is gone (reaped).
+/// `before_pivot` runs when the process pauses before pivot_root; it continues once that is
+/// done. On error the process is gone (reaped).
 pub(crate) fn follow(
     pend: &ParentEnd,
     pid: i32,
     pidfd: BorrowedFd<'_>,
     list: &[Step],
     timings: &mut Vec<Timing>,
+    mut before_pivot: Option<&mut dyn FnMut() -> Result<(), StepError>>,
 ) -> Result<Option<OwnedFd>, ExecError> {
     let mut pty = None;
     let mut ready = false;
     loop {
         match pend.recv() {
             Ok(Some((FromChild::Pty, fd))) => pty = fd,
+            Ok(Some((FromChild::BeforePivot, _))) => {
+                let done = match before_pivot.as_mut() {
+                    Some(f) => f(),
+                    None => Err(StepError::msg("nothing waits for it before pivot_root")),
+                };
+                if let Err(e) =
+                    done.and_then(|()| pend.continue_child().map_err(|e| io_step("continue", e)))
+                {
+                    let _ = p::pidfd_signal(pidfd, libc::SIGKILL);
+                    let _ = p::wait_pid(pid);
+                    let span = list
+                        .iter()
+                        .find(|s| s.action == Action::BeforePivot)
+                        .and_then(|s| s.span);
+                    return Err(ExecError::step("before-pivot", span, e));
+                }
+            }
             Ok(Some((FromChild::Ready { timings: child }, _))) => {
                 ready = true;
                 for (i, nanos) in child {

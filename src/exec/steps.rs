@@ -64,6 +64,8 @@ pub enum Action {
     NoNewPrivs,
     /// Fork a tiny init that stays pid 1.
     Init,
+    /// Tell the parent pivot_root is next, wait for it, then the launch's own work there.
+    BeforePivot,
     /// OCI `create`: report ready, let the starter go, and wait on the start gate.
     AwaitStart,
     Exec,
@@ -97,6 +99,8 @@ pub struct StartChoices {
     /// The caller made a cgroup for the box without plan limits (an OCI container's at its
     /// cgroupsPath): the cgroup step moves the box into it.
     pub cgroup: bool,
+    /// A pause before pivot_root (see [`super::Launch::before_pivot`]).
+    pub before_pivot: bool,
 }
 
 fn step(action: Action, name: &'static str, side: Side, detail: impl Into<String>) -> Step {
@@ -269,6 +273,15 @@ pub fn steps(plan: &Plan, choices: StartChoices) -> Vec<Step> {
             )
             .at(m.span),
         );
+    }
+    if choices.before_pivot {
+        v.push(step(
+            A::BeforePivot,
+            "before-pivot",
+            Child,
+            "tell the parent the mounts are made and wait while it works (an OCI config's \
+             createRuntime hooks); then the launch's own work (createContainer hooks)",
+        ));
     }
     v.push(step(
         A::PivotRoot,
@@ -532,6 +545,7 @@ pub fn describe(plan: &Plan) -> Vec<StepDesc> {
         tty: plan.process.tty,
         await_start: false,
         cgroup: false,
+        before_pivot: false,
     };
     describe_list(steps(plan, choices))
 }
@@ -681,18 +695,21 @@ mod tests {
     fn the_start_gate_is_the_last_step_before_exec() {
         let p = plan();
         assert!(!names(&p).contains(&"await-start"));
+        assert!(!names(&p).contains(&"before-pivot"));
         let v: Vec<&str> = steps(
             &p,
             StartChoices {
                 tty: Some(false),
                 await_start: true,
                 cgroup: false,
+                before_pivot: true,
             },
         )
         .iter()
         .map(|s| s.name)
         .collect();
         assert_eq!(&v[v.len() - 2..], ["await-start", "exec"]);
+        assert_eq!(pos(&v, "before-pivot") + 1, pos(&v, "pivot-root"), "{v:?}");
     }
 
     #[test]

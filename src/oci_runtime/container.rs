@@ -1,11 +1,14 @@
 //! The container lifecycle as runc runs it: create, start, state, kill, delete, list, run.
 //!
 //! `ROOT/ID/` holds `state.json` (the record below), `exec.fifo` (present from `create` until
-//! `start`) and `mnt/` (the executor's scratch mountpoint, mounted only inside the
-//! container's mount namespace). A container's status is never stored: it is `created` while
+//! `start`), `start.report` (with startContainer hooks: a fifo on which the container's process
+//! reports a failure between the gate and its exec, see [`crate::exec::Launch::start_report`])
+//! and `mnt/` (the executor's scratch mountpoint, mounted only inside the container's mount
+//! namespace). A container's status is never stored: it is `created` while
 //! its process lives and the fifo exists, `running` while it lives without the fifo, and
 //! `stopped` once the process recorded (pid and start time) is gone.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
@@ -14,18 +17,20 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use oci_spec::runtime::Hooks;
+use oci_spec::runtime::{Hook, Hooks};
 use serde::{Deserialize, Serialize};
 
 use super::translate::{self, Translation};
 use super::{cgroups, config, hooks, OciError, OCI_VERSION};
 use crate::boxes::proc::ProcId;
 use crate::cgroup::PathCgroup;
-use crate::exec::{self, BoxRootfs, Launch, Layers};
+use crate::exec::{self, BoxRootfs, ExecError, Helpers, InBox, Launch, Layers, StepError};
+use crate::plan::Plan;
 use crate::sys::process as p;
 
 const STATE: &str = "state.json";
 const FIFO: &str = "exec.fifo";
+const REPORT: &str = "start.report";
 const MNT: &str = "mnt";
 
 /// What `ROOT/ID/state.json` records.
@@ -47,11 +52,16 @@ pub struct Record {
     /// The container's cgroup (`None`: an unprivileged runtime could make none).
     #[serde(default)]
     pub cgroup: Option<PathCgroup>,
+    /// The config has no `process`: `start` refuses it.
+    #[serde(default)]
+    pub no_process: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
+    /// Being made by `create` (the createRuntime and createContainer hooks' state).
+    Creating,
     Created,
     Running,
     /// Frozen by `pause`.
@@ -62,6 +72,7 @@ pub enum Status {
 impl Status {
     pub fn as_str(self) -> &'static str {
         match self {
+            Status::Creating => "creating",
             Status::Created => "created",
             Status::Running => "running",
             Status::Paused => "paused",
@@ -230,6 +241,27 @@ impl Runtime {
             .open(&fifo_path)
             .map_err(OciError::io("open the exec fifo"))?;
         fs::create_dir(dir.join(MNT)).map_err(OciError::io("create the mount dir"))?;
+        let no_hooks = Hooks::default();
+        let h = hooks_of.as_ref().unwrap_or(&no_hooks);
+        let create_runtime = h.create_runtime().as_deref().unwrap_or_default();
+        let create_container = h.create_container().as_deref().unwrap_or_default();
+        let start_container = h.start_container().as_deref().unwrap_or_default();
+        // Read and write, as the gate: opening it never blocks, and `start` sees end of file
+        // only once the container's process has exec'd or ended.
+        let report = if start_container.is_empty() {
+            None
+        } else {
+            let path = dir.join(REPORT);
+            nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+                .map_err(|e| OciError::io("make the start report fifo")(e.into()))?;
+            let f = fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .custom_flags(libc::O_CLOEXEC)
+                .open(&path)
+                .map_err(OciError::io("open the start report fifo"))?;
+            Some(f)
+        };
 
         // What the clone inherits: namespaces joined by path, rlimits, the oom score, umask.
         for (path, flag) in &t.joins {
@@ -266,6 +298,22 @@ impl Runtime {
             layers: Layers::Dir(t.rootfs.clone()),
             mountpoint: dir.join(MNT),
         };
+        let hook_state = State {
+            oci_version: OCI_VERSION,
+            id: opts.id.clone(),
+            status: Status::Creating,
+            pid: 0,
+            bundle: bundle.clone(),
+            annotations: t.annotations.clone(),
+            created: 0,
+            owner: 0,
+        };
+        let in_container = InContainer {
+            create_container,
+            start_container,
+            state: &hook_state,
+            pid: Cell::new(0),
+        };
         let mut launch = Launch::new(&t.plan, rootfs, &t.hostname);
         launch.tty = t.tty;
         launch.id_maps = id_maps;
@@ -283,6 +331,11 @@ impl Runtime {
         launch.mounts_in_order = true;
         launch.dev_mqueue = t.dev_mqueue;
         launch.additional_gids = t.additional_gids.clone();
+        launch.before_pivot = !(create_runtime.is_empty()
+            && create_container.is_empty()
+            && start_container.is_empty());
+        launch.in_box = Some(&in_container);
+        launch.start_report = report.as_ref().map(|f| f.as_raw_fd());
         let mut warnings = t.warnings.clone();
         undo.cgroup = cgroups::make(
             &t.cgroups,
@@ -291,9 +344,19 @@ impl Runtime {
             nix::unistd::geteuid().as_raw(),
             &mut warnings,
         )?;
-        let mut started = exec::start(&launch, &mut cgroups::Place(undo.cgroup.as_ref()))?;
+        let mut helpers = CreateHelpers {
+            place: cgroups::Place(undo.cgroup.as_ref()),
+            create_runtime,
+            state: &hook_state,
+            failed: None,
+        };
+        let mut started = match exec::start(&launch, &mut helpers) {
+            Ok(s) => s,
+            Err(e) => return Err(helpers.failed.take().unwrap_or(OciError::Exec(e))),
+        };
         undo.pid = Some(started.pid);
         drop(fifo);
+        drop(report);
         let kept_pty = if opts.console_socket.is_none() {
             started.pty.take()
         } else {
@@ -324,25 +387,10 @@ impl Runtime {
             owner: nix::unistd::geteuid().as_raw(),
             hooks: hooks_of.clone(),
             cgroup: undo.cgroup.clone(),
+            no_process: !t.has_process,
         };
         crate::store::atomic::write_json(&dir.join(STATE), &record)
             .map_err(|e| OciError::io("write state.json")(std::io::Error::other(e)))?;
-        let state = self.state_of(&record).json();
-        if let Some(h) = &hooks_of {
-            for (kind, list) in [
-                ("createRuntime", h.create_runtime()),
-                ("createContainer", h.create_container()),
-            ] {
-                hooks::run(kind, list.as_deref().unwrap_or_default(), &state)?;
-            }
-            if h.start_container().as_ref().is_some_and(|l| !l.is_empty()) {
-                return Err(OciError::Usage(
-                    "hooks.startContainer: not supported by foxbox (they run inside the \
-                     container before its command)"
-                        .into(),
-                ));
-            }
-        }
         if let Some(f) = &opts.pid_file {
             let f = absolute(f);
             crate::store::atomic::write_file(&f, started.pid.to_string().as_bytes())
@@ -422,6 +470,12 @@ impl Runtime {
                 what: "only a created container can be started".into(),
             });
         }
+        if r.no_process {
+            return Err(OciError::Config(config::ConfigError::new(
+                "process",
+                "not set; start needs it",
+            )));
+        }
         if let Some(list) = r.hooks.as_ref().and_then(|h| h.prestart().clone()) {
             // The runtime-spec (and its conformance suite): after `start` is called, before
             // the command runs.
@@ -431,6 +485,20 @@ impl Runtime {
                 return Err(e);
             }
         }
+        // Opened before the gate: the container's process may report on it at once.
+        let report_path = self.dir(id).join(REPORT);
+        let report = match fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(&report_path)
+        {
+            Ok(f) => Some((
+                f,
+                p::pidfd_open(r.pid).map_err(OciError::io("open a pidfd for the container"))?,
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(OciError::io("open the start report")(e)),
+        };
         let fifo_path = self.dir(id).join(FIFO);
         let mut fifo = fs::OpenOptions::new()
             .write(true)
@@ -440,6 +508,17 @@ impl Runtime {
         fifo.write_all(&[0])
             .map_err(OciError::io("write to the exec fifo"))?;
         let _ = fs::remove_file(&fifo_path);
+        if let Some((report, pidfd)) = report {
+            // The startContainer hooks run in the container now; it reports their failure
+            // and ends (stopped: the runtime-spec's lifecycle goes on at `delete`).
+            let failed = exec::channel::wait_after_gate(report.as_fd(), pidfd.as_fd())
+                .map_err(OciError::io("read the start report"))?;
+            let _ = fs::remove_file(&report_path);
+            if let Some(e) = failed {
+                p::try_reap(r.pid);
+                return Err(OciError::Exec(ExecError::step("await-start", None, e)));
+            }
+        }
         wait_for_exec(&r);
         let mut warnings = Vec::new();
         if let Some(list) = r.hooks.as_ref().and_then(|h| h.poststart().clone()) {
@@ -564,6 +643,90 @@ impl Runtime {
             p::Exit::Code(c) => Ok(c),
             p::Exit::Signal(s) => Ok(128 + s),
         }
+    }
+}
+
+/// `create`'s parent-side work: the cgroup ([`cgroups::Place`], to which the rest is passed
+/// on) and, with the container's namespaces made and before its pivot_root, the config's
+/// createRuntime hooks, in the runtime's namespaces.
+struct CreateHelpers<'a> {
+    place: cgroups::Place<'a>,
+    create_runtime: &'a [Hook],
+    state: &'a State,
+    /// A hook's failure, returned as itself rather than as the executor's step error.
+    failed: Option<OciError>,
+}
+
+impl Helpers for CreateHelpers<'_> {
+    fn cgroup(&mut self, plan: &Plan, pid: i32) -> Result<(), StepError> {
+        self.place.cgroup(plan, pid)
+    }
+
+    fn places_cgroup(&self) -> bool {
+        self.place.places_cgroup()
+    }
+
+    fn network(&mut self, plan: &Plan, pid: i32) -> Result<(), StepError> {
+        self.place.network(plan, pid)
+    }
+
+    fn before_pivot(&mut self, pid: i32) -> Result<(), StepError> {
+        let state = State {
+            pid,
+            ..self.state.clone()
+        };
+        hooks::run("createRuntime", self.create_runtime, &state.json()).map_err(|e| {
+            let step = StepError::msg(e.to_string());
+            self.failed = Some(e);
+            step
+        })
+    }
+
+    fn released(&mut self, pid: i32) -> Result<(), StepError> {
+        self.place.released(pid)
+    }
+
+    fn started(&mut self, pid: i32) {
+        self.place.started(pid)
+    }
+}
+
+/// The config's hooks that run in the container's set-up process: createContainer before its
+/// pivot_root (host paths still resolve), startContainer once `start` opened its gate (inside
+/// its root, as its command's user).
+struct InContainer<'a> {
+    create_container: &'a [Hook],
+    start_container: &'a [Hook],
+    state: &'a State,
+    /// The process's pid as the runtime sees it, read before pivot_root (the createRuntime
+    /// hooks' pid, which the runtime-spec's state means), for the startContainer hooks.
+    pid: Cell<i32>,
+}
+
+impl InContainer<'_> {
+    fn run(&self, kind: &'static str, list: &[Hook], status: Status) -> Result<(), StepError> {
+        let state = State {
+            status,
+            pid: self.pid.get(),
+            ..self.state.clone()
+        };
+        hooks::run(kind, list, &state.json()).map_err(|e| StepError::msg(e.to_string()))
+    }
+}
+
+impl InBox for InContainer<'_> {
+    fn before_pivot(&self) -> Result<(), StepError> {
+        // /proc is still the runtime's: /proc/self is this process's pid in its pid namespace.
+        let pid = fs::read_link("/proc/self")
+            .ok()
+            .and_then(|p| p.to_str()?.parse().ok())
+            .unwrap_or_else(|| std::process::id() as i32);
+        self.pid.set(pid);
+        self.run("createContainer", self.create_container, Status::Creating)
+    }
+
+    fn after_gate(&self) -> Result<(), StepError> {
+        self.run("startContainer", self.start_container, Status::Created)
     }
 }
 

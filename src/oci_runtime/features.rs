@@ -17,7 +17,8 @@ pub fn features() -> serde_json::Value {
     json!({
         "ociVersionMin": "1.0.0",
         "ociVersionMax": OCI_VERSION,
-        "hooks": ["prestart", "createRuntime", "createContainer", "poststart", "poststop"],
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer",
+                  "poststart", "poststop"],
         "mountOptions": ["ro", "rw", "bind", "rbind", "private", "rprivate", "noexec",
                          "size", "mode"],
         "linux": {

@@ -61,6 +61,20 @@ pub struct Translation {
     /// `linux.cgroupsPath` and `linux.resources` (see [`super::cgroups`]).
     pub cgroups: super::cgroups::Wanted,
     pub warnings: Vec<String>,
+    /// The config has a `process` (`start` needs one).
+    pub has_process: bool,
+}
+
+/// What a config without `process` runs as until `start` refuses it: nothing, as uid 0 in /,
+/// with no capabilities, rlimits or variables of its own.
+fn no_process() -> oci_spec::runtime::Process {
+    let mut p = oci_spec::runtime::Process::default();
+    p.set_args(None);
+    p.set_env(None);
+    p.set_capabilities(None);
+    p.set_rlimits(None);
+    p.set_no_new_privileges(None);
+    p
 }
 
 fn err(path: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -121,12 +135,13 @@ pub fn translate(
             format!("{} is not a directory", rootfs.display()),
         ));
     }
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| err("process", "missing: nothing to run"))?;
+    // `process` is optional at create (the runtime-spec: `start` needs it, and refuses
+    // without it): such a container waits at its gate as uid 0 with no capabilities.
+    let unset = no_process();
+    let has_process = spec.process().is_some();
+    let process = spec.process().as_ref().unwrap_or(&unset);
     let args = process.args().clone().unwrap_or_default();
-    if args.is_empty() {
+    if args.is_empty() && has_process {
         return Err(err("process.args", "empty: nothing to run"));
     }
     if process.command_line().is_some() {
@@ -618,6 +633,7 @@ pub fn translate(
         annotations,
         cgroups,
         warnings,
+        has_process,
     })
 }
 

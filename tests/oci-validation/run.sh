@@ -56,10 +56,21 @@ for t in $(find validation -name '*.t' -path "validation/$glob" | sort); do
       fi
       ;;
   esac
+  before=$("$runtime" list -q 2>/dev/null || true)
   set +e
   timeout 120 env RUNTIME="$runtime" "$t" >"$log" 2>&1
   rc=$?
   set -e
+  # A program that stops midway can leave its container (`start`'s last case leaves one
+  # created, waiting at its gate, and never deletes it): remove those it made and whose
+  # bundle it has removed already.
+  for id in $("$runtime" list -q 2>/dev/null || true); do
+    grep -qxF -- "$id" <<<"$before" && continue
+    b=$("$runtime" state "$id" 2>/dev/null | sed -n 's/^ *"bundle": *"\(.*\)",*$/\1/p' || true)
+    if [ -n "$b" ] && [ ! -e "$b" ]; then
+      "$runtime" delete --force "$id" >/dev/null 2>&1 || true
+    fi
+  done
   ok=$(grep -c '^ok' "$log" || true)
   nok=$(grep -c '^not ok' "$log" || true)
   total=$((total + 1))
