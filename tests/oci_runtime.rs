@@ -654,10 +654,24 @@ impl Drop for CgroupGuard<'_> {
     }
 }
 
+/// The envs of the cgroup tests: FOXBOX_LIMITS_WHO=root|user keeps one (the v2 VM, emulated,
+/// runs them as root only: each container start there costs seconds).
+fn cgroup_envs() -> Vec<Env> {
+    let only = std::env::var("FOXBOX_LIMITS_WHO").unwrap_or_default();
+    envs()
+        .into_iter()
+        .filter(|e| match only.as_str() {
+            "root" => e.who == Who::Root,
+            "user" => e.who == Who::User,
+            _ => true,
+        })
+        .collect()
+}
+
 #[test]
 fn cgroups_resources_pause_resume_update_delete() {
     let rel = format!("/foxbox-test-oci-{}", std::process::id());
-    for env in envs() {
+    for env in cgroup_envs() {
         let out = env.work().join("out");
         env.command("mkdir").arg(&out).status().unwrap();
         let resources = json!({
@@ -855,17 +869,20 @@ fn cgroups_resources_pause_resume_update_delete() {
             assert!(!cg_dir(c, &rel).exists(), "{c}: {rel} left behind");
         }
 
-        // update of a controller create did not use: its hierarchy is added, the container's
-        // process moved in, and delete removes it too.
+        // update of a controller create did not use: its hierarchy is added (v1; on v2 the
+        // one directory, made for the freezer, has it), the container's process moved in,
+        // and delete removes it too.
         let cfg_path = b.join("config.json");
         let mut cfg: Value = serde_json::from_str(&fs::read_to_string(&cfg_path).unwrap()).unwrap();
         cfg["linux"].as_object_mut().unwrap().remove("resources");
         env.write("cg/config.json", serde_json::to_string(&cfg).unwrap());
         oci_detached(&env, &root, &["run", "--detach", "--bundle", &bs, "cg2"]).ok();
-        assert!(
-            !cg_dir("pids", &rel).exists(),
-            "pids used without a pids resource"
-        );
+        if v1("pids") {
+            assert!(
+                !cg_dir("pids", &rel).exists(),
+                "pids used without a pids resource"
+            );
+        }
         oci(&env, &root, &["update", "--pids-limit", "9", "cg2"]).ok();
         assert_eq!(read_cg("pids", &rel, "pids.max", "pids.max"), "9");
         let st: Value = serde_json::from_str(&oci(&env, &root, &["state", "cg2"]).stdout).unwrap();
