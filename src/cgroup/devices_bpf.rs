@@ -223,6 +223,26 @@ pub fn program(rules: &[DeviceRule]) -> Result<Vec<Insn>, CgroupError> {
     Ok(p)
 }
 
+/// Load the program; on a refusal, load it again with a log to say what the verifier found.
+/// Not logged the first time: a log too small for it (a long rule list) fails the load.
+fn load(insns: &[[u8; 8]]) -> Result<std::os::fd::OwnedFd, (std::io::Error, String)> {
+    let what = "load the device program";
+    let e = match bpf::prog_load(bpf::PROG_TYPE_CGROUP_DEVICE, insns, LICENSE, &mut []) {
+        Ok(fd) => return Ok(fd),
+        Err(e) if e.raw_os_error() == Some(libc::EPERM) => return Err((e, what.into())),
+        Err(e) => e,
+    };
+    let mut log = vec![0u8; 1 << 20];
+    let _ = bpf::prog_load(bpf::PROG_TYPE_CGROUP_DEVICE, insns, LICENSE, &mut log);
+    let text = String::from_utf8_lossy(&log);
+    let text = text.trim_end_matches('\0').trim();
+    if text.is_empty() {
+        Err((e, what.into()))
+    } else {
+        Err((e, format!("{what} (the verifier says: {text})")))
+    }
+}
+
 fn failed(dir: &Path, what: &str, source: std::io::Error) -> CgroupError {
     CgroupError::DeviceProgram {
         path: dir.to_path_buf(),
@@ -239,18 +259,7 @@ pub fn apply(dir: &Path, rules: &[DeviceRule]) -> Result<(), CgroupError> {
     let cg = File::open(dir).map_err(|e| failed(dir, "open the cgroup", e))?;
     let old = bpf::prog_query(cg.as_fd(), bpf::ATTACH_CGROUP_DEVICE)
         .map_err(|e| failed(dir, "list its device programs", e))?;
-    let mut log = vec![0u8; 64 * 1024];
-    let prog =
-        bpf::prog_load(bpf::PROG_TYPE_CGROUP_DEVICE, &insns, LICENSE, &mut log).map_err(|e| {
-            let text = String::from_utf8_lossy(&log);
-            let text = text.trim_end_matches('\0').trim();
-            let what = if text.is_empty() {
-                "load the device program".to_string()
-            } else {
-                format!("load the device program (the verifier says: {text})")
-            };
-            failed(dir, &what, e)
-        })?;
+    let prog = load(&insns).map_err(|(e, what)| failed(dir, &what, e))?;
     bpf::prog_attach(
         cg.as_fd(),
         prog.as_fd(),
@@ -421,14 +430,18 @@ mod tests {
         ])
         .unwrap();
         let insns: Vec<[u8; 8]> = p.into_iter().map(Insn::bytes).collect();
-        let mut log = vec![0u8; 64 * 1024];
-        match bpf::prog_load(bpf::PROG_TYPE_CGROUP_DEVICE, &insns, LICENSE, &mut log) {
+        match load(&insns) {
             Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                eprintln!("SKIP: loading a BPF program needs root here: {e}")
+            Err((e, _)) if e.raw_os_error() == Some(libc::EPERM) => {
+                eprintln!("SKIP: loading a BPF program needs root here: {e}");
+                return;
             }
-            Err(e) => panic!("{e}: {}", String::from_utf8_lossy(&log)),
+            Err((e, what)) => panic!("{what}: {e}"),
         }
+        // Without its exit the verifier refuses it, and says why.
+        let (e, what) = load(&insns[..insns.len() - 1]).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EINVAL), "{e}");
+        assert!(what.contains("the verifier says:"), "{what}");
     }
 
     #[test]

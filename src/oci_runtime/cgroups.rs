@@ -720,6 +720,19 @@ mod tests {
         }
     }
 
+    /// The rule's field is relative (`devices[1]`), as every write's: `error_at` adds the rest.
+    #[test]
+    fn a_device_rule_the_v2_program_cannot_take_names_its_json_path() {
+        let r = res(r#"{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":4294967296,"access":"r"}]}"#).unwrap();
+        let e = r
+            .writes(|_| Some(cgroup::Version::V2), &mut Vec::new())
+            .unwrap_err();
+        match error_at("linux.resources", e) {
+            OciError::Config(c) => assert_eq!(c.path, "linux.resources.devices[1]"),
+            other => panic!("{other}"),
+        }
+    }
+
     #[test]
     fn systemd_paths_become_cgroupfs_paths() {
         let mut w = Vec::new();
