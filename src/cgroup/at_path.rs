@@ -17,8 +17,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::boxcg::{enable, BoxCgroup, BoxNode};
+use super::devices_bpf;
 use super::node::{read_file, write_file, CgroupNode, Node};
-use super::resources::{self, Resources};
+use super::resources::{self, DeviceRule, Resources};
 use super::{CgroupError, Controller, Host, Version};
 
 /// A container's cgroup, as its state records it.
@@ -30,6 +31,10 @@ pub struct PathCgroup {
     /// The directories foxbox made for it, parents before children.
     #[serde(default)]
     pub made: Vec<PathBuf>,
+    /// Allow rules for the container's own device nodes, which [`PathCgroup::apply`] puts
+    /// after any device rules it is given (`create`'s and `update`'s alike), as runc does.
+    #[serde(default)]
+    pub device_nodes: Vec<DeviceRule>,
 }
 
 /// Check a cgroupsPath: `/`-separated names without `.` or `..`; returns whether it is
@@ -69,6 +74,7 @@ impl PathCgroup {
             path: path.to_string(),
             cg: BoxCgroup { nodes: Vec::new() },
             made: Vec::new(),
+            device_nodes: Vec::new(),
         };
         match pc.grow(host, required, optional, adopt) {
             Ok(()) => Ok(pc),
@@ -189,10 +195,33 @@ impl PathCgroup {
     }
 
     /// Set `r` (warnings: values the kernel ignored, or what this host's version lacks).
+    /// Device rules get [`PathCgroup::device_nodes`] after them; on cgroup v2 they become a
+    /// device program that replaces the one attached before.
     pub fn apply(&self, r: &Resources) -> Result<Vec<String>, CgroupError> {
+        let mut with_nodes;
+        let r = if r.devices.is_empty() {
+            r
+        } else {
+            with_nodes = r.clone();
+            with_nodes.devices.extend(self.device_nodes.iter().cloned());
+            &with_nodes
+        };
         let mut warnings = Vec::new();
         let writes = r.writes(|c| self.cg.node(c).map(|n| n.version()), &mut warnings)?;
         warnings.extend(resources::apply(&writes, |c| self.cg.node(c))?);
+        if !r.devices.is_empty() {
+            if let Some(n) = self.cg.node(Controller::Devices) {
+                if n.version() == Version::V2 {
+                    devices_bpf::apply(n.path(), &r.devices).map_err(|e| match e {
+                        e @ CgroupError::Unsupported { .. } => e,
+                        e => CgroupError::Setting {
+                            field: "devices".into(),
+                            source: Box::new(e),
+                        },
+                    })?;
+                }
+            }
+        }
         Ok(warnings)
     }
 

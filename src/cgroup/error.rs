@@ -88,6 +88,13 @@ pub enum CgroupError {
         #[source]
         source: Box<CgroupError>,
     },
+    #[error("cgroup {path}: cannot {what}: {source}")]
+    DeviceProgram {
+        path: PathBuf,
+        what: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("cannot find this process's cgroup in the {controller} hierarchy at {mount} (from /proc/self/cgroup)")]
     NoOwnCgroup {
         controller: Controller,
@@ -103,7 +110,8 @@ impl CgroupError {
             | CgroupError::Write { source, .. }
             | CgroupError::Create { source, .. }
             | CgroupError::Remove { source, .. }
-            | CgroupError::Kill { source, .. } => source.raw_os_error(),
+            | CgroupError::Kill { source, .. }
+            | CgroupError::DeviceProgram { source, .. } => source.raw_os_error(),
             CgroupError::Setting { source, .. } => source.errno(),
             _ => None,
         }
@@ -184,6 +192,15 @@ impl CgroupError {
                     .to_string(),
             ),
             CgroupError::Setting { source, .. } => source.help(),
+            CgroupError::DeviceProgram { source, .. }
+                if source.raw_os_error() == Some(libc::EPERM) =>
+            {
+                Some(
+                    "device rules on cgroup v2 are an eBPF program, which only root (CAP_SYS_ADMIN) \
+                     can load and attach"
+                        .to_string(),
+                )
+            }
             CgroupError::BadParent { .. } => Some(
                 "give a path relative to each hierarchy's root, like podman's --cgroup-parent: e.g. `foxbox-1001` or `/user.slice/foxbox`"
                     .to_string(),

@@ -23,6 +23,7 @@ mod at_path;
 mod boxcg;
 mod delegate;
 mod detect;
+pub mod devices_bpf;
 mod error;
 mod limits;
 mod node;

@@ -30,6 +30,8 @@ pub struct Wanted {
     /// `linux.cgroupsPath` (`None`: the default path).
     pub path: Option<String>,
     pub resources: Resources,
+    /// Allow rules for the container's device nodes, put after its device rules.
+    pub nodes: Vec<DeviceRule>,
 }
 
 /// The parent of containers' cgroups without a cgroupsPath, under each hierarchy's root.
@@ -51,33 +53,37 @@ pub fn translate(
         }
         _ => None,
     };
-    let mut resources = match linux.resources() {
+    let resources = match linux.resources() {
         Some(r) => resources(r, "linux.resources")?,
         None => Resources::default(),
     };
-    if !resources.devices.is_empty() {
-        // As runc does: the nodes the container gets are allowed after the config's rules.
-        let mut extra: Vec<(char, i64, Option<i64>)> = DEFAULT_DEVICES.to_vec();
-        for d in linux.devices().iter().flatten() {
-            let kind = match d.typ() {
-                LinuxDeviceType::B => 'b',
-                LinuxDeviceType::A => continue,
-                _ => 'c',
-            };
-            extra.push((kind, d.major(), Some(d.minor())));
-        }
-        for (kind, major, minor) in extra {
-            resources.devices.push(DeviceRule {
-                allow: true,
-                kind,
-                major: Some(major),
-                minor,
-                access: "rwm".into(),
-                field: "devices (foxbox's /dev)".into(),
-            });
-        }
+    // As runc does: the nodes the container gets are allowed after the config's rules.
+    let mut nodes: Vec<(char, i64, Option<i64>)> = DEFAULT_DEVICES.to_vec();
+    for d in linux.devices().iter().flatten() {
+        let kind = match d.typ() {
+            LinuxDeviceType::B => 'b',
+            LinuxDeviceType::C | LinuxDeviceType::U => 'c',
+            // A fifo is no device to the cgroup.
+            _ => continue,
+        };
+        nodes.push((kind, d.major(), Some(d.minor())));
     }
-    Ok(Wanted { path, resources })
+    let nodes = nodes
+        .into_iter()
+        .map(|(kind, major, minor)| DeviceRule {
+            allow: true,
+            kind,
+            major: Some(major),
+            minor,
+            access: "rwm".into(),
+            field: "devices (foxbox's /dev)".into(),
+        })
+        .collect();
+    Ok(Wanted {
+        path,
+        resources,
+        nodes,
+    })
 }
 
 /// The nodes foxbox's /dev holds: null, zero, full, random, urandom, tty, console, ptmx and
@@ -309,7 +315,8 @@ pub fn resources(r: &LinuxResources, at: &str) -> Result<Resources, ConfigError>
             major: d.major().filter(|v| *v >= 0),
             minor: d.minor().filter(|v| *v >= 0),
             access,
-            field: at,
+            // Relative, as the other fields of a write: error_at puts `at` before it.
+            field: format!("devices[{i}]"),
         });
     }
     if r.rdma().as_ref().is_some_and(|m| !m.is_empty()) {
@@ -476,7 +483,7 @@ pub fn make(
     // A cgroup the config names is joined when it exists (runc does); the default one is
     // this container's alone.
     let adopt = w.path.is_some();
-    let pc = match PathCgroup::create(&host, &path, &required, &optional, adopt) {
+    let mut pc = match PathCgroup::create(&host, &path, &required, &optional, adopt) {
         Ok(pc) => pc,
         Err(e) if unprivileged && denied(&e) => {
             if !res.is_empty() {
@@ -495,6 +502,7 @@ pub fn make(
         }
         Err(e) => return Err(OciError::Cgroup(e)),
     };
+    pc.device_nodes = w.nodes.clone();
     match pc.apply(&res) {
         Ok(more) => {
             warnings.extend(more.into_iter().map(|m| format!("linux.resources.{m}")));
@@ -709,6 +717,19 @@ mod tests {
             Controller::Devices,
         ] {
             assert!(c.contains(&want), "{want}");
+        }
+    }
+
+    /// The rule's field is relative (`devices[1]`), as every write's: `error_at` adds the rest.
+    #[test]
+    fn a_device_rule_the_v2_program_cannot_take_names_its_json_path() {
+        let r = res(r#"{"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":4294967296,"access":"r"}]}"#).unwrap();
+        let e = r
+            .writes(|_| Some(cgroup::Version::V2), &mut Vec::new())
+            .unwrap_err();
+        match error_at("linux.resources", e) {
+            OciError::Config(c) => assert_eq!(c.path, "linux.resources.devices[1]"),
+            other => panic!("{other}"),
         }
     }
 

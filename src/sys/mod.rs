@@ -1,4 +1,5 @@
 //! Thin safe wrappers over the syscalls foxbox uses. Unsafe code lives here, wrapped once.
+pub mod bpf;
 pub mod fd;
 pub mod holder;
 pub mod idmap;
