@@ -54,6 +54,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
             tty: Some(launch.tty),
             await_start: launch.start_gate.is_some(),
             cgroup: helpers.places_cgroup(),
+            host_mounts: launch.host_mounts(),
         },
     );
     let span_of = |a: Action| list.iter().find(|s| s.action == a).and_then(|s| s.span);

@@ -43,6 +43,12 @@ pub enum Action {
     /// The plan's mount with this index.
     Mount(usize),
     PivotRoot,
+    /// Bind the rootfs onto itself, private, in the caller's mount namespace (see
+    /// [`StartChoices::host_mounts`]): the root the mounts are made under.
+    BindRoot,
+    /// chroot into the root bound by [`Action::BindRoot`] (no pivot_root: the mount namespace
+    /// is the caller's).
+    Chroot,
     MaskedPaths,
     ReadonlyPaths,
     ReadonlyRoot,
@@ -97,6 +103,9 @@ pub struct StartChoices {
     /// The caller made a cgroup for the box without plan limits (an OCI container's at its
     /// cgroupsPath): the cgroup step moves the box into it.
     pub cgroup: bool,
+    /// The box shares the caller's mount namespace (an OCI config without one): its mounts
+    /// are made there, below its root bound onto itself, and it chroots into that root.
+    pub host_mounts: bool,
 }
 
 fn step(action: Action, name: &'static str, side: Side, detail: impl Into<String>) -> Step {
@@ -213,19 +222,29 @@ pub fn steps(plan: &Plan, choices: StartChoices) -> Vec<Step> {
         ),
         NetMode::Host => {}
     }
-    v.push(step(
-        A::Propagation,
-        "propagation",
-        Child,
-        "make every mount private",
-    ));
-    v.push(step(
-        A::Rootfs,
-        "rootfs",
-        Child,
-        "overlay of the image layers with the box's upper dir; \
-         /etc/hostname, /etc/hosts, /etc/resolv.conf on top",
-    ));
+    if choices.host_mounts {
+        v.push(step(
+            A::BindRoot,
+            "bind-root",
+            Child,
+            "bind the rootfs onto itself in the caller's mount namespace and make it private: \
+             nothing mounted below it propagates to the host",
+        ));
+    } else {
+        v.push(step(
+            A::Propagation,
+            "propagation",
+            Child,
+            "make every mount private",
+        ));
+        v.push(step(
+            A::Rootfs,
+            "rootfs",
+            Child,
+            "overlay of the image layers with the box's upper dir; \
+             /etc/hostname, /etc/hosts, /etc/resolv.conf on top",
+        ));
+    }
     v.push(step(A::Proc, "proc", Child, "mount a new /proc"));
     v.push(step(
         A::Dev,
@@ -270,12 +289,21 @@ pub fn steps(plan: &Plan, choices: StartChoices) -> Vec<Step> {
             .at(m.span),
         );
     }
-    v.push(step(
-        A::PivotRoot,
-        "pivot-root",
-        Child,
-        "pivot_root into the new root and detach the old one",
-    ));
+    if choices.host_mounts {
+        v.push(step(
+            A::Chroot,
+            "chroot",
+            Child,
+            "chroot into the rootfs (its mounts stay in the caller's mount namespace)",
+        ));
+    } else {
+        v.push(step(
+            A::PivotRoot,
+            "pivot-root",
+            Child,
+            "pivot_root into the new root and detach the old one",
+        ));
+    }
     v.push(step(
         A::MaskedPaths,
         "masked-paths",
@@ -532,6 +560,7 @@ pub fn describe(plan: &Plan) -> Vec<StepDesc> {
         tty: plan.process.tty,
         await_start: false,
         cgroup: false,
+        host_mounts: false,
     };
     describe_list(steps(plan, choices))
 }
@@ -687,6 +716,7 @@ mod tests {
                 tty: Some(false),
                 await_start: true,
                 cgroup: false,
+                host_mounts: false,
             },
         )
         .iter()
