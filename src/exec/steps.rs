@@ -726,6 +726,28 @@ mod tests {
     }
 
     #[test]
+    fn host_mounts_bind_the_root_in_place_and_chroot() {
+        let p = plan();
+        let choices = StartChoices {
+            host_mounts: true,
+            ..StartChoices::default()
+        };
+        let v: Vec<&str> = steps(&p, choices).iter().map(|s| s.name).collect();
+        for gone in ["propagation", "rootfs", "pivot-root"] {
+            assert!(!v.contains(&gone), "{gone}: {v:?}");
+        }
+        for (a, b) in [
+            ("bind-root", "proc"),
+            ("mount", "chroot"),
+            ("chroot", "masked-paths"),
+        ] {
+            assert!(pos(&v, a) < pos(&v, b), "{a} before {b}: {v:?}");
+        }
+        let own = names(&p);
+        assert!(!own.contains(&"bind-root") && !own.contains(&"chroot"));
+    }
+
+    #[test]
     fn mount_steps_carry_their_spec_span_and_describe_matches() {
         let p = plan();
         let s = steps(&p, StartChoices::default());
