@@ -1516,6 +1516,28 @@ fn a_config_without_namespaces_inherits_the_runtime_s() {
     assert!(!root.join("n2").exists(), "state left under --root");
     assert_eq!(mounts_below(&b), Vec::<String>::new(), "left on the host");
     assert_eq!(mounts_below(&pair.1.join("none-bad")), Vec::<String>::new());
+
+    // The runtime's own root as the container's, without a mount namespace: its mounts would
+    // cover the host's.
+    // (Other tests may mount in their own dirs meanwhile: only the host's top is compared.)
+    let top = || {
+        let all = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        all.lines()
+            .filter(|l| {
+                let at = l.split(' ').nth(4).unwrap_or("");
+                ["/", "/proc", "/dev", "/sys", "/dev/pts", "/dev/shm"].contains(&at)
+            })
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let before = top();
+    let (b, root) = bundle(&env, "none-host-root", |c| {
+        c["linux"]["namespaces"] = json!([]);
+        c.as_object_mut().unwrap().remove("hostname");
+        c["root"]["path"] = json!("/");
+    });
+    assert_create_refused(&env, &root, &b, "n3", "root.path");
+    assert_eq!(top(), before);
 }
 
 /// A config that lists every namespace but the cgroup one: the container shares the

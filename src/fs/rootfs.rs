@@ -102,6 +102,16 @@ pub fn mount_rootfs(
 /// mounts are left as they are.
 pub fn bind_in_place(dir: &Path) -> Result<NewRoot, StepError> {
     use crate::sys::mount::MsFlags;
+    // Bound onto itself, the caller's own root would take every mount of the box.
+    if std::fs::canonicalize(dir).map_or(true, |d| d == Path::new("/")) {
+        return Err(StepError::new(
+            libc::EINVAL,
+            format!(
+                "{} is the caller's own root (or cannot be resolved): it cannot be bound in place",
+                dir.display()
+            ),
+        ));
+    }
     mount::mount(
         Some(dir),
         dir,

@@ -322,6 +322,15 @@ pub fn translate(
         effective = CapSet(effective.0 & own.0);
     }
 
+    if shares_mount && std::fs::canonicalize(&rootfs).is_ok_and(|r| r == Path::new("/")) {
+        return Err(err(
+            "root.path",
+            "the runtime's own root, without a mount namespace: the container's mounts would \
+             cover the host's /proc, /dev and /sys; add {\"type\": \"mount\"} to \
+             linux.namespaces",
+        ));
+    }
+
     // In a user namespace other than the runtime's, nothing can be mounted in the runtime's
     // mount namespace, nor a /proc for its pid namespace (both belong to the runtime's user
     // namespace).
