@@ -1711,3 +1711,261 @@ fn a_config_without_process_is_created_and_not_started() {
         assert!(processes_with(" np1").is_empty(), "{:?}", env.who);
     }
 }
+
+/// The mount points of the runtime's (this test's) mount namespace at or below `dir`.
+fn mounts_below(dir: &Path) -> Vec<String> {
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| p.replace("\\040", " "))
+        .filter(|p| Path::new(p).starts_with(dir))
+        .collect()
+}
+
+/// Deletes a container when dropped (a failed assertion must not leave its mounts on the
+/// host, nor let the env's clean-up walk into them).
+struct Deleted<'a>(&'a Env, PathBuf, &'static str);
+
+impl Drop for Deleted<'_> {
+    fn drop(&mut self) {
+        let _ = oci(self.0, &self.1, &["delete", "--force", self.2]);
+    }
+}
+
+/// A tmpfs mounted (shared) at `dir` and bound at `peer`, which is then its peer: a mount
+/// below one appears below the other. Unmounted when dropped.
+struct SharedPair(PathBuf, PathBuf);
+
+impl SharedPair {
+    fn mount(dir: PathBuf, peer: PathBuf) -> SharedPair {
+        for d in [&dir, &peer] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let pair = SharedPair(dir, peer);
+        let (d, p) = (pair.0.display().to_string(), pair.1.display().to_string());
+        for args in [
+            vec!["-t", "tmpfs", "tmpfs", &d],
+            vec!["--make-shared", &d],
+            vec!["--bind", &d, &p],
+        ] {
+            let st = std::process::Command::new("mount")
+                .args(&args)
+                .status()
+                .unwrap();
+            assert!(st.success(), "mount {args:?}");
+        }
+        pair
+    }
+}
+
+impl Drop for SharedPair {
+    fn drop(&mut self) {
+        for d in [&self.1, &self.0] {
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(d)
+                .status();
+        }
+    }
+}
+
+/// A config that lists no namespace at all (the conformance suite's `linux_ns_itype`): the
+/// container inherits every namespace of the runtime (the runtime-spec), its /proc, /dev,
+/// binds and masked paths made in the runtime's mount namespace below its rootfs, which is
+/// bound onto itself and made private first: the bundle is on a shared tmpfs whose peer sees
+/// the rootfs bind but nothing mounted below it. `ps`, `exec`, `kill` work; `delete`, and a
+/// `create` that fails half-way, leave no mount below the bundle or its peer. Root only: an
+/// unprivileged runtime is refused (`a_rootless_config_without_mount_namespace_is_refused`).
+#[test]
+fn a_config_without_namespaces_inherits_the_runtime_s() {
+    if !common::root_or_skip("only root can mount in its own mount namespace") {
+        return;
+    }
+    let env = Env::new(Who::Root);
+    let pair = SharedPair::mount(env.work().join("shared"), env.work().join("peer"));
+    let out = env.work().join("out");
+    fs::create_dir_all(&out).unwrap();
+    let (b, root) = bundle(&env, "shared/none", |c| {
+        c["linux"]["namespaces"] = json!([]);
+        c.as_object_mut().unwrap().remove("hostname");
+        with_out(
+            c,
+            &out,
+            &[
+                "sh",
+                "-c",
+                "echo $$ > /out/pid; ls /proc/$$/ns > /out/ns; \
+                 cat /proc/self/mountinfo > /out/mountinfo; wc -c < /proc/keys > /out/keys; \
+                 ls -A /sys/firmware | wc -l > /out/firmware; exec sleep 600",
+            ],
+        );
+    });
+    let (bs, rootfs) = (b.display().to_string(), b.join("rootfs"));
+    let peer_rootfs = pair.1.join("none/rootfs");
+    let _deleted = Deleted(&env, root.clone(), "n1");
+    oci_detached(&env, &root, &["create", "--bundle", &bs, "n1"]).ok();
+    let st: Value = serde_json::from_str(&oci(&env, &root, &["state", "n1"]).ok().stdout).unwrap();
+    let pid = st["pid"].as_i64().unwrap() as i32;
+    for ns in ["cgroup", "ipc", "mnt", "net", "pid", "user", "uts"] {
+        assert_eq!(
+            ns_link(pid, ns),
+            ns_link(std::process::id() as i32, ns),
+            "{ns}"
+        );
+    }
+    let below = mounts_below(&rootfs);
+    for m in [
+        "",
+        "/proc",
+        "/dev",
+        "/dev/pts",
+        "/sys",
+        "/out",
+        "/proc/keys",
+        "/sys/firmware",
+    ] {
+        let want = format!("{}{m}", rootfs.display());
+        assert!(below.contains(&want), "no {want} in {below:?}");
+    }
+    // The peer got the bind of the rootfs (made below its shared parent), nothing below it.
+    assert_eq!(
+        mounts_below(&peer_rootfs),
+        [peer_rootfs.display().to_string()]
+    );
+
+    oci(&env, &root, &["start", "n1"]).ok();
+    wait_for("the container's command", || {
+        fs::read_to_string(out.join("firmware")).is_ok_and(|s| s.ends_with('\n'))
+    });
+    let read = |f: &str| fs::read_to_string(out.join(f)).unwrap();
+    // The runtime's pid namespace, and a /proc that shows it.
+    assert_eq!(read("pid").trim(), pid.to_string());
+    assert!(read("ns").contains("pid"), "{}", read("ns"));
+    let inside = read("mountinfo");
+    for m in [
+        " / ",
+        " /proc ",
+        " /proc/keys ",
+        " /proc/sys ",
+        " /sys/firmware ",
+    ] {
+        assert!(inside.contains(m), "no {m:?} in {inside}");
+    }
+    assert_eq!(read("keys").trim(), "0", "/proc/keys is masked");
+    assert_eq!(read("firmware").trim(), "0", "/sys/firmware is masked");
+    let ps = oci(&env, &root, &["ps", "n1"]);
+    assert!(ps.ok().stdout.contains(&pid.to_string()), "{}", ps.stdout);
+    // exec enters the container's root (busybox's, with its linuxrc).
+    let ls = oci(&env, &root, &["exec", "n1", "ls", "/"]);
+    assert!(ls.ok().stdout.contains("linuxrc"), "{}", ls.stdout);
+    oci(&env, &root, &["kill", "n1", "KILL"]).ok();
+    wait_for("the container to stop", || {
+        status(&env, &root, "n1") == "stopped"
+    });
+    oci(&env, &root, &["delete", "n1"]).ok();
+    assert_eq!(mounts_below(&b), Vec::<String>::new(), "left on the host");
+    assert_eq!(mounts_below(&pair.1.join("none")), Vec::<String>::new());
+
+    // A create that fails after its first mounts (a bind whose source is missing) unmounts
+    // them again.
+    let (b, root) = bundle(&env, "shared/none-bad", |c| {
+        c["linux"]["namespaces"] = json!([]);
+        c.as_object_mut().unwrap().remove("hostname");
+        c["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/gone", "type": "bind", "source": "/nonexistent", "options": ["rbind"]}),
+        );
+    });
+    let r = oci_detached(
+        &env,
+        &root,
+        &["create", "--bundle", &b.display().to_string(), "n2"],
+    );
+    r.assert_code(1);
+    assert!(r.stderr.contains("/nonexistent"), "{}", r.stderr);
+    assert!(!root.join("n2").exists(), "state left under --root");
+    assert_eq!(mounts_below(&b), Vec::<String>::new(), "left on the host");
+    assert_eq!(mounts_below(&pair.1.join("none-bad")), Vec::<String>::new());
+
+    // The runtime's own root as the container's, without a mount namespace: its mounts would
+    // cover the host's.
+    // (Other tests may mount in their own dirs meanwhile: only the host's top is compared.)
+    let top = || {
+        let all = fs::read_to_string("/proc/self/mountinfo").unwrap();
+        all.lines()
+            .filter(|l| {
+                let at = l.split(' ').nth(4).unwrap_or("");
+                ["/", "/proc", "/dev", "/sys", "/dev/pts", "/dev/shm"].contains(&at)
+            })
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let before = top();
+    let (b, root) = bundle(&env, "none-host-root", |c| {
+        c["linux"]["namespaces"] = json!([]);
+        c.as_object_mut().unwrap().remove("hostname");
+        c["root"]["path"] = json!("/");
+    });
+    assert_create_refused(&env, &root, &b, "n3", "root.path");
+    assert_eq!(top(), before);
+}
+
+/// A config that lists every namespace but the cgroup one: the container shares the
+/// runtime's cgroup namespace (no warning says it gets one); listed, it has its own.
+#[test]
+fn a_missing_cgroup_namespace_is_the_runtime_s() {
+    for env in envs() {
+        for listed in [false, true] {
+            let name = format!("cgns-{listed}");
+            let (b, root) = bundle(&env, &name, |c| {
+                c["process"]["args"] = json!(["sleep", "600"]);
+                let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+                list.retain(|n| n["type"] != "cgroup");
+                if listed {
+                    list.push(json!({"type": "cgroup"}));
+                }
+            });
+            let _deleted = Deleted(&env, root.clone(), "g1");
+            let r = oci_detached(
+                &env,
+                &root,
+                &["create", "--bundle", &b.display().to_string(), "g1"],
+            );
+            r.ok();
+            assert!(!r.stderr.contains("cgroup namespace"), "{}", r.stderr);
+            let st: Value =
+                serde_json::from_str(&oci(&env, &root, &["state", "g1"]).ok().stdout).unwrap();
+            let pid = st["pid"].as_i64().unwrap() as i32;
+            let own = ns_link(std::process::id() as i32, "cgroup");
+            assert_eq!(
+                ns_link(pid, "cgroup") == own,
+                !listed,
+                "{:?}, cgroup listed: {listed}",
+                env.who
+            );
+        }
+    }
+}
+
+/// Without a mount namespace (or a pid one), a container in a user namespace is refused,
+/// naming `linux.namespaces`, with nothing left under `--root`: an unprivileged runtime's
+/// (always in a user namespace), and root's that asks for one.
+#[test]
+fn a_config_in_a_user_namespace_without_mount_or_pid_namespace_is_refused() {
+    for env in envs() {
+        for missing in ["mount", "pid"] {
+            let name = format!("userns-no-{missing}");
+            let (b, root) = bundle(&env, &name, |c| {
+                let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+                list.retain(|n| n["type"] != missing);
+                if !list.iter().any(|n| n["type"] == "user") {
+                    list.push(json!({"type": "user"}));
+                    let map = json!([{"containerID": 0, "hostID": 0, "size": 65536}]);
+                    c["linux"]["uidMappings"] = map.clone();
+                    c["linux"]["gidMappings"] = map;
+                }
+            });
+            assert_create_refused(&env, &root, &b, "u1", "linux.namespaces");
+        }
+    }
+}

@@ -176,7 +176,10 @@ impl Host {
     ) -> Host {
         let own = parse_proc_cgroup(proc_cgroup);
         let mut hierarchies: Vec<Hierarchy> = Vec::new();
-        for m in mountinfo.lines().filter_map(parse_mountinfo_line) {
+        for m in mountinfo
+            .lines()
+            .filter_map(crate::sys::mountinfo::parse_line)
+        {
             let h = match m.fstype.as_str() {
                 "cgroup" => {
                     let controllers: BTreeSet<String> = m
@@ -288,54 +291,6 @@ fn read(path: &str) -> Result<String, CgroupError> {
         path: path.into(),
         source,
     })
-}
-
-struct MountEntry {
-    root: PathBuf,
-    mount_point: PathBuf,
-    fstype: String,
-    super_opts: String,
-}
-
-/// One line of /proc/PID/mountinfo (see proc(5)); `None` for lines that do not parse.
-fn parse_mountinfo_line(line: &str) -> Option<MountEntry> {
-    let (pre, post) = line.split_once(" - ")?;
-    let pre: Vec<&str> = pre.split(' ').collect();
-    let mut post = post.split(' ');
-    let fstype = post.next()?.to_string();
-    let _source = post.next()?;
-    let super_opts = post.next().unwrap_or("").to_string();
-    Some(MountEntry {
-        root: PathBuf::from(unescape(pre.get(3)?)),
-        mount_point: PathBuf::from(unescape(pre.get(4)?)),
-        fstype,
-        super_opts,
-    })
-}
-
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() {
-            let oct = &b[i + 1..i + 4];
-            if oct.iter().all(|d| (b'0'..=b'7').contains(d)) {
-                let v = oct
-                    .iter()
-                    .fold(0u32, |acc, d| acc * 8 + u32::from(d - b'0'));
-                if let Ok(v) = u8::try_from(v) {
-                    out.push(v);
-                    i += 4;
-                    continue;
-                }
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// /proc/PID/cgroup: `hierarchy-id:controllers:path` lines; v2 has empty controllers.
@@ -472,13 +427,6 @@ mod tests {
             Some(0),
             "cpu.stat is core"
         );
-    }
-
-    #[test]
-    fn mountinfo_escapes() {
-        assert_eq!(unescape("/a\\040b\\011c"), "/a b\tc");
-        assert_eq!(unescape("/trailing\\04"), "/trailing\\04");
-        assert_eq!(unescape("\\"), "\\");
     }
 
     #[test]

@@ -101,7 +101,7 @@ struct CreateArgs {
     /// A unix socket that receives the pty master (SCM_RIGHTS) when process.terminal is true.
     #[arg(long, value_name = "PATH")]
     console_socket: Option<PathBuf>,
-    /// Accepted: foxbox always uses pivot_root.
+    /// Accepted: foxbox uses pivot_root (chroot for a container without a mount namespace).
     #[arg(long)]
     no_pivot: bool,
     /// Accepted: foxbox makes no session keyring.
@@ -415,7 +415,10 @@ fn run(command: OciCommand, rt: &Runtime, log: &mut Log, rootless: bool) -> Resu
     match command {
         OciCommand::Create(a) => {
             if a.no_pivot {
-                log.debug("--no-pivot: foxbox always uses pivot_root");
+                log.debug(
+                    "--no-pivot: foxbox uses pivot_root (chroot for a container without a \
+                     mount namespace)",
+                );
             }
             let c = rt.create(&create_opts(&a))?;
             for w in &c.warnings {

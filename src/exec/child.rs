@@ -88,9 +88,10 @@ pub(crate) fn run(
         let _ = p::set_parent_death_signal(libc::SIGKILL);
     }
     // Now in the box's cgroups (the parent's `cgroup` step): a cgroup namespace made here, not
-    // at clone, shows them as the root.
+    // at clone, shows them as the root. A box that shares the caller's keeps it.
+    let own_cgroupns = launch.joined & p::ns::CGROUP == 0;
     if !chan.wait_for_release()
-        || nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).is_err()
+        || (own_cgroupns && nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWCGROUP).is_err())
     {
         p::exit_now(SETUP_FAILED);
     }
@@ -336,9 +337,10 @@ impl<'a> State<'a> {
                     MountKind::Volume { name } => launch.volumes.get(name).map(|p| p.as_path()),
                     MountKind::Tmpfs { .. } => None,
                 };
-                let overlay = self.root.as_ref().map(|r| mounts::OverlayScratch {
+                let scratch = self.root.as_ref().and_then(|r| r.scratch.as_ref());
+                let overlay = scratch.map(|scratch| mounts::OverlayScratch {
                     mountpoint: &launch.rootfs.mountpoint,
-                    scratch: r.scratch.as_fd(),
+                    scratch: scratch.as_fd(),
                     dir: format!("mount-{i}"),
                 });
                 mounts::apply(self.root()?, m, &plan.mounts[..i], source, overlay)
@@ -362,6 +364,21 @@ impl<'a> State<'a> {
             }
             Action::PivotRoot => {
                 pivot::pivot_into(self.root()?)?;
+                self.root = None;
+                self.after_pivot()
+            }
+            Action::BindRoot => {
+                let launch = self.launch()?;
+                let rootfs::Layers::Dir(dir) = &launch.rootfs.layers else {
+                    return Err(StepError::msg(
+                        "only a root directory can be bound in place (not image layers)",
+                    ));
+                };
+                self.root = Some(rootfs::bind_in_place(dir)?);
+                Ok(())
+            }
+            Action::Chroot => {
+                pivot::chroot_into(self.root()?)?;
                 self.root = None;
                 self.after_pivot()
             }

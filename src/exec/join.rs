@@ -176,15 +176,23 @@ fn enter(
             )
         })?;
     }
-    p::setns(pidfd.as_fd(), flags)
-        .ctx(|| "setns into the box's namespaces".into())
-        .map_err(|e| {
-            join(if e.errno == libc::EINVAL {
-                e.with_hint("a multi-threaded process cannot join a user namespace")
-            } else {
-                e
-            })
-        })?;
+    // None differs (a box that shares all of ours): setns would refuse an empty set.
+    if flags != 0 {
+        p::setns(pidfd.as_fd(), flags)
+            .ctx(|| "setns into the box's namespaces".into())
+            .map_err(|e| {
+                join(if e.errno == libc::EINVAL {
+                    e.with_hint("a multi-threaded process cannot join a user namespace")
+                } else {
+                    e
+                })
+            })?;
+    }
+    // A box that shares our mount namespace (an OCI container without one) is in a chroot:
+    // so is the process joining it.
+    if flags & ns::MOUNT as libc::c_int == 0 {
+        enter_root(target.pid).map_err(join)?;
+    }
     // From here on the mount namespace (and so every path) is the box's.
     let (pend, cend) = channel::pair()
         .ctx(|| "sync channel".into())
@@ -226,6 +234,23 @@ fn proc_of<'a>(req: &'a Request, seccomp: Option<&'a Program>, id_maps: &'a IdMa
         tty: req.tty,
         stdin_null: !req.stdin,
     }
+}
+
+/// chroot into the root directory of `pid` when it is not ours.
+fn enter_root(pid: i32) -> Result<(), StepError> {
+    use std::os::unix::fs::MetadataExt;
+    let theirs = format!("/proc/{pid}/root");
+    let a = std::fs::metadata(&theirs).ctx(|| "the box's root".into())?;
+    let b = std::fs::metadata("/").ctx(|| "our root".into())?;
+    if (a.dev(), a.ino()) == (b.dev(), b.ino()) {
+        return Ok(());
+    }
+    nix::unistd::chroot(theirs.as_str())
+        .map_err(std::io::Error::from)
+        .ctx(|| format!("chroot into {theirs}"))?;
+    nix::unistd::chdir("/")
+        .map_err(std::io::Error::from)
+        .ctx(|| "chdir /".into())
 }
 
 /// The namespace kinds whose instance for `pid` differs from ours.

@@ -97,6 +97,16 @@ pub struct Launch<'a> {
     pub start_report: Option<std::os::fd::RawFd>,
 }
 
+impl Launch<'_> {
+    /// The box shares the caller's mount namespace (`ns::MOUNT` joined, not by path: an OCI
+    /// config that lists no mount namespace). Its mounts are made in that namespace, below
+    /// its root directory ([`crate::fs::rootfs::bind_in_place`]), which it then chroots into;
+    /// they stay there when it ends, for the caller to unmount.
+    pub fn host_mounts(&self) -> bool {
+        self.joined & crate::sys::process::ns::MOUNT != 0 && self.join_mount.is_none()
+    }
+}
+
 impl<'a> Launch<'a> {
     /// A launch with the caller's id maps, the plan's hostname or `name`, and no tty.
     pub fn new(plan: &'a Plan, rootfs: BoxRootfs, name: &str) -> Launch<'a> {

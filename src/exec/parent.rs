@@ -55,6 +55,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
             await_start: launch.start_gate.is_some(),
             cgroup: helpers.places_cgroup(),
             before_pivot: launch.before_pivot,
+            host_mounts: launch.host_mounts(),
         },
     );
     let span_of = |a: Action| list.iter().find(|s| s.action == a).and_then(|s| s.span);

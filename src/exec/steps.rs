@@ -43,6 +43,12 @@ pub enum Action {
     /// The plan's mount with this index.
     Mount(usize),
     PivotRoot,
+    /// Bind the rootfs onto itself, private, in the caller's mount namespace (see
+    /// [`StartChoices::host_mounts`]): the root the mounts are made under.
+    BindRoot,
+    /// chroot into the root bound by [`Action::BindRoot`] (no pivot_root: the mount namespace
+    /// is the caller's).
+    Chroot,
     MaskedPaths,
     ReadonlyPaths,
     ReadonlyRoot,
@@ -101,6 +107,9 @@ pub struct StartChoices {
     pub cgroup: bool,
     /// A pause before pivot_root (see [`super::Launch::before_pivot`]).
     pub before_pivot: bool,
+    /// The box shares the caller's mount namespace (an OCI config without one): its mounts
+    /// are made there, below its root bound onto itself, and it chroots into that root.
+    pub host_mounts: bool,
 }
 
 fn step(action: Action, name: &'static str, side: Side, detail: impl Into<String>) -> Step {
@@ -217,19 +226,29 @@ pub fn steps(plan: &Plan, choices: StartChoices) -> Vec<Step> {
         ),
         NetMode::Host => {}
     }
-    v.push(step(
-        A::Propagation,
-        "propagation",
-        Child,
-        "make every mount private",
-    ));
-    v.push(step(
-        A::Rootfs,
-        "rootfs",
-        Child,
-        "overlay of the image layers with the box's upper dir; \
-         /etc/hostname, /etc/hosts, /etc/resolv.conf on top",
-    ));
+    if choices.host_mounts {
+        v.push(step(
+            A::BindRoot,
+            "bind-root",
+            Child,
+            "bind the rootfs onto itself in the caller's mount namespace and make it private: \
+             nothing mounted below it propagates to the host",
+        ));
+    } else {
+        v.push(step(
+            A::Propagation,
+            "propagation",
+            Child,
+            "make every mount private",
+        ));
+        v.push(step(
+            A::Rootfs,
+            "rootfs",
+            Child,
+            "overlay of the image layers with the box's upper dir; \
+             /etc/hostname, /etc/hosts, /etc/resolv.conf on top",
+        ));
+    }
     v.push(step(A::Proc, "proc", Child, "mount a new /proc"));
     v.push(step(
         A::Dev,
@@ -283,12 +302,21 @@ pub fn steps(plan: &Plan, choices: StartChoices) -> Vec<Step> {
              createRuntime hooks); then the launch's own work (createContainer hooks)",
         ));
     }
-    v.push(step(
-        A::PivotRoot,
-        "pivot-root",
-        Child,
-        "pivot_root into the new root and detach the old one",
-    ));
+    if choices.host_mounts {
+        v.push(step(
+            A::Chroot,
+            "chroot",
+            Child,
+            "chroot into the rootfs (its mounts stay in the caller's mount namespace)",
+        ));
+    } else {
+        v.push(step(
+            A::PivotRoot,
+            "pivot-root",
+            Child,
+            "pivot_root into the new root and detach the old one",
+        ));
+    }
     v.push(step(
         A::MaskedPaths,
         "masked-paths",
@@ -546,6 +574,7 @@ pub fn describe(plan: &Plan) -> Vec<StepDesc> {
         await_start: false,
         cgroup: false,
         before_pivot: false,
+        host_mounts: false,
     };
     describe_list(steps(plan, choices))
 }
@@ -703,6 +732,7 @@ mod tests {
                 await_start: true,
                 cgroup: false,
                 before_pivot: true,
+                host_mounts: false,
             },
         )
         .iter()
@@ -710,6 +740,28 @@ mod tests {
         .collect();
         assert_eq!(&v[v.len() - 2..], ["await-start", "exec"]);
         assert_eq!(pos(&v, "before-pivot") + 1, pos(&v, "pivot-root"), "{v:?}");
+    }
+
+    #[test]
+    fn host_mounts_bind_the_root_in_place_and_chroot() {
+        let p = plan();
+        let choices = StartChoices {
+            host_mounts: true,
+            ..StartChoices::default()
+        };
+        let v: Vec<&str> = steps(&p, choices).iter().map(|s| s.name).collect();
+        for gone in ["propagation", "rootfs", "pivot-root"] {
+            assert!(!v.contains(&gone), "{gone}: {v:?}");
+        }
+        for (a, b) in [
+            ("bind-root", "proc"),
+            ("mount", "chroot"),
+            ("chroot", "masked-paths"),
+        ] {
+            assert!(pos(&v, a) < pos(&v, b), "{a} before {b}: {v:?}");
+        }
+        let own = names(&p);
+        assert!(!own.contains(&"bind-root") && !own.contains(&"chroot"));
     }
 
     #[test]

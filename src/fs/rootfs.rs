@@ -16,8 +16,9 @@ pub use crate::plan::box_rootfs::{BoxRootfs, Layers, UpperDirs};
 pub struct NewRoot {
     /// An O_PATH fd on the root of the mounted rootfs.
     pub root: OwnedFd,
-    /// A directory fd on the scratch tmpfs (for generated files).
-    pub scratch: OwnedFd,
+    /// A directory fd on the scratch tmpfs (for generated files); `None` for a root bound in
+    /// place ([`bind_in_place`]), which has none.
+    pub scratch: Option<OwnedFd>,
 }
 
 const ROOT: &str = "root";
@@ -87,7 +88,46 @@ pub fn mount_rootfs(
             }
         })?;
     }
-    Ok(NewRoot { root, scratch })
+    Ok(NewRoot {
+        root,
+        scratch: Some(scratch),
+    })
+}
+
+/// The root directory `dir` bound (recursively) onto itself in the caller's own mount
+/// namespace, for a box that has none of its own (an OCI config without one): what the box
+/// mounts is mounted below it, then it chroots into it. The bind is made private (with every
+/// mount copied into it) before anything is mounted there, so that nothing below it
+/// propagates to the host's mounts or to their peers in other namespaces; the host's own
+/// mounts are left as they are.
+pub fn bind_in_place(dir: &Path) -> Result<NewRoot, StepError> {
+    use crate::sys::mount::MsFlags;
+    // Bound onto itself, the caller's own root would take every mount of the box.
+    if std::fs::canonicalize(dir).map_or(true, |d| d == Path::new("/")) {
+        return Err(StepError::new(
+            libc::EINVAL,
+            format!(
+                "{} is the caller's own root (or cannot be resolved): it cannot be bound in place",
+                dir.display()
+            ),
+        ));
+    }
+    mount::mount(
+        Some(dir),
+        dir,
+        None,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None,
+    )
+    .ctx(|| format!("bind {} onto itself", dir.display()))?;
+    mount::mount(None, dir, None, MsFlags::MS_PRIVATE | MsFlags::MS_REC, None)
+        .ctx(|| format!("make the bind on {} private", dir.display()))?;
+    let root = mount::openat2(cwd(), dir, libc::O_PATH | libc::O_DIRECTORY, 0, 0)
+        .ctx(|| format!("open {}", dir.display()))?;
+    Ok(NewRoot {
+        root,
+        scratch: None,
+    })
 }
 
 fn reopen_dir(p: &Path) -> io::Result<OwnedFd> {

@@ -21,7 +21,7 @@ use oci_spec::runtime::{Hook, Hooks};
 use serde::{Deserialize, Serialize};
 
 use super::translate::{self, Translation};
-use super::{cgroups, config, hooks, OciError, OCI_VERSION};
+use super::{cgroups, config, hooks, host_mounts, OciError, OCI_VERSION};
 use crate::boxes::proc::ProcId;
 use crate::cgroup::PathCgroup;
 use crate::exec::{self, BoxRootfs, ExecError, Helpers, InBox, Launch, Layers, StepError};
@@ -55,6 +55,10 @@ pub struct Record {
     /// The config has no `process`: `start` refuses it.
     #[serde(default)]
     pub no_process: bool,
+    /// The container shares the runtime's mount namespace: its mounts there, which `delete`
+    /// removes.
+    #[serde(default)]
+    pub host_mounts: Option<host_mounts::HostMounts>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -153,11 +157,14 @@ fn check_id(id: &str) -> Result<(), OciError> {
     }
 }
 
-/// Removes a half-made container's directory (and cgroup) unless disarmed.
+/// Removes a half-made container's directory (and cgroup, and the mounts it made in the
+/// runtime's mount namespace) unless disarmed.
 struct Undo<'a> {
     dir: &'a Path,
     pid: Option<i32>,
     cgroup: Option<PathCgroup>,
+    /// The container's root directory and the runtime's mounts before its set-up began.
+    host_mounts: Option<(PathBuf, std::collections::BTreeSet<u64>)>,
     armed: bool,
 }
 
@@ -169,6 +176,11 @@ impl Drop for Undo<'_> {
         if let Some(pid) = self.pid {
             let _ = p::kill(pid, libc::SIGKILL);
             let _ = p::wait_pid(pid);
+        }
+        if let Some((rootfs, before)) = &self.host_mounts {
+            if let Err(e) = host_mounts::remove_new(before, rootfs) {
+                tracing::warn!("{e}");
+            }
         }
         if let Some(cg) = &self.cgroup {
             let _ = cg.destroy();
@@ -228,6 +240,7 @@ impl Runtime {
             dir: &dir,
             pid: None,
             cgroup: None,
+            host_mounts: None,
             armed: true,
         };
         let fifo_path = dir.join(FIFO);
@@ -294,8 +307,12 @@ impl Runtime {
             nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(m));
         }
 
+        // As mountinfo shows it (`root.path` may be `.`), for a container whose mounts are
+        // made in this mount namespace.
+        let rootfs_dir = fs::canonicalize(&t.rootfs)
+            .map_err(OciError::io(format!("root.path {}", t.rootfs.display())))?;
         let rootfs = BoxRootfs {
-            layers: Layers::Dir(t.rootfs.clone()),
+            layers: Layers::Dir(rootfs_dir.clone()),
             mountpoint: dir.join(MNT),
         };
         let hook_state = State {
@@ -344,6 +361,9 @@ impl Runtime {
             nix::unistd::geteuid().as_raw(),
             &mut warnings,
         )?;
+        if launch.host_mounts() {
+            undo.host_mounts = Some((rootfs_dir.clone(), host_mounts::snapshot()?));
+        }
         let mut helpers = CreateHelpers {
             place: cgroups::Place(undo.cgroup.as_ref()),
             create_runtime,
@@ -355,6 +375,10 @@ impl Runtime {
             Err(e) => return Err(helpers.failed.take().unwrap_or(OciError::Exec(e))),
         };
         undo.pid = Some(started.pid);
+        let host_mounts = match &undo.host_mounts {
+            Some((rootfs, _)) => Some(host_mounts::root_of(started.pid, rootfs)?),
+            None => None,
+        };
         drop(fifo);
         drop(report);
         let kept_pty = if opts.console_socket.is_none() {
@@ -388,6 +412,7 @@ impl Runtime {
             hooks: hooks_of.clone(),
             cgroup: undo.cgroup.clone(),
             no_process: !t.has_process,
+            host_mounts,
         };
         crate::store::atomic::write_json(&dir.join(STATE), &record)
             .map_err(|e| OciError::io("write state.json")(std::io::Error::other(e)))?;
@@ -608,6 +633,9 @@ impl Runtime {
             st.status = Status::Stopped;
             warnings.extend(hooks::run_each("poststop", &list, &st.json()));
         }
+        if let Some(h) = &r.host_mounts {
+            host_mounts::remove(h)?;
+        }
         if let Some(cg) = &r.cgroup {
             cg.destroy()?;
         }
@@ -820,7 +848,8 @@ fn processes_of(r: &Record) -> Vec<i32> {
     pids_in_pidns_of(r.pid)
 }
 
-/// The processes in the pid namespace of `pid` (by the inode of /proc/PID/ns/pid).
+/// The processes in the pid namespace of `pid` (by the inode of /proc/PID/ns/pid); when that
+/// is the runtime's own (a config without a pid namespace), `pid`'s descendants only.
 fn pids_in_pidns_of(pid: i32) -> Vec<i32> {
     let Ok(ns) = fs::read_link(format!("/proc/{pid}/ns/pid")) else {
         return Vec::new();
@@ -828,12 +857,36 @@ fn pids_in_pidns_of(pid: i32) -> Vec<i32> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
+    if fs::read_link("/proc/self/ns/pid").is_ok_and(|own| own == ns) {
+        return descendants_of(pid);
+    }
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|q| *q != pid)
         .filter(|q| fs::read_link(format!("/proc/{q}/ns/pid")).is_ok_and(|l| l == ns))
         .collect()
+}
+
+/// The descendants of `pid`, through each thread's /proc/PID/task/TID/children.
+fn descendants_of(pid: i32) -> Vec<i32> {
+    let mut found = vec![pid];
+    let mut i = 0;
+    while let Some(&p) = found.get(i).filter(|_| i < 65536) {
+        let tasks = fs::read_dir(format!("/proc/{p}/task"))
+            .into_iter()
+            .flatten();
+        for t in tasks.flatten() {
+            let list = fs::read_to_string(t.path().join("children")).unwrap_or_default();
+            found.extend(
+                list.split_whitespace()
+                    .filter_map(|c| c.parse::<i32>().ok()),
+            );
+        }
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 /// A signal by name (`TERM`, `SIGTERM`) or number.

@@ -17,6 +17,7 @@ pub mod config;
 pub mod container;
 pub mod features;
 pub mod hooks;
+pub mod host_mounts;
 pub mod translate;
 
 use std::path::PathBuf;

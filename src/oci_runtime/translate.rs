@@ -232,9 +232,11 @@ pub fn translate(
     }
 
     let linux = spec.linux().as_ref();
-    // Namespaces.
+    // Namespaces. One the config does not list is the runtime's (the runtime-spec: "the
+    // container MUST inherit the runtime namespace of that type"); network and user are
+    // decided below.
     let mut joins = Vec::new();
-    let mut joined = ns::IPC | ns::UTS | ns::PID;
+    let mut joined = ns::IPC | ns::UTS | ns::PID | ns::MOUNT | ns::CGROUP;
     let mut by_path = 0;
     let mut join_mount = None;
     let mut net = NetMode::Host;
@@ -288,25 +290,17 @@ pub fn translate(
             (None, _) => joined &= !flag,
         }
     }
-    if !seen.contains(&LinuxNamespaceType::Mount) {
+    // The container's mounts are then made in the runtime's own mount namespace, under its
+    // root (see `exec::Launch::host_mounts`), which only a runtime that owns that namespace
+    // can do: not an unprivileged one.
+    let shares_mount = joined & ns::MOUNT != 0 && by_path & ns::MOUNT == 0;
+    let shares_pid = joined & ns::PID != 0 && by_path & ns::PID == 0;
+    if shares_mount && euid != 0 {
         return Err(err(
             "linux.namespaces",
-            "no mount namespace: foxbox always gives the container one; add {\"type\": \"mount\"}",
+            "no mount namespace: an unprivileged runtime cannot mount the container's /proc, \
+             /dev and binds in its own mount namespace; add {\"type\": \"mount\"}",
         ));
-    }
-    if joined & ns::PID != 0 && by_path & ns::PID == 0 {
-        return Err(err(
-            "linux.namespaces",
-            "no pid namespace: foxbox mounts the container's /proc for a pid namespace of its \
-             own; add {\"type\": \"pid\"}",
-        ));
-    }
-    if !seen.contains(&LinuxNamespaceType::Cgroup) {
-        warnings.push(
-            "linux.namespaces: the container gets a cgroup namespace anyway (foxbox always \
-             makes one)"
-                .into(),
-        );
     }
 
     let id_maps = id_maps(linux, userns, by_path & ns::USER != 0, euid)?;
@@ -315,13 +309,15 @@ pub fn translate(
     // (a pid namespace's /proc, an ipc namespace's mqueue).
     // Except for capabilities the runtime itself lacks (this kind of host's root has no
     // CAP_SYS_RESOURCE): they exist only in a user namespace of the container's own, so one
-    // asking for them gets that (the identity map) unless it joins the host's namespaces.
+    // asking for them gets that (the identity map) unless it joins the host's namespaces or
+    // shares the runtime's mount or pid namespace (a user namespace of its own could mount
+    // nothing there).
     let own = crate::security::capset::current()
         .map(|s| s.bounding)
         .unwrap_or(CapSet(u64::MAX));
     let lacking = CapSet(bounding.0 & !own.0);
     if !userns && by_path & ns::USER == 0 {
-        if euid == 0 && lacking != CapSet::EMPTY && by_path == 0 {
+        if euid == 0 && lacking != CapSet::EMPTY && by_path == 0 && !shares_mount && !shares_pid {
             warnings.push(format!(
                 "process.capabilities: the runtime itself lacks {}; the container gets a user \
                  namespace of its own (the identity map) to have them there",
@@ -339,6 +335,35 @@ pub fn translate(
         ));
         bounding = CapSet(bounding.0 & own.0);
         effective = CapSet(effective.0 & own.0);
+    }
+
+    if shares_mount && std::fs::canonicalize(&rootfs).is_ok_and(|r| r == Path::new("/")) {
+        return Err(err(
+            "root.path",
+            "the runtime's own root, without a mount namespace: the container's mounts would \
+             cover the host's /proc, /dev and /sys; add {\"type\": \"mount\"} to \
+             linux.namespaces",
+        ));
+    }
+
+    // In a user namespace other than the runtime's, nothing can be mounted in the runtime's
+    // mount namespace, nor a /proc for its pid namespace (both belong to the runtime's user
+    // namespace).
+    if joined & ns::USER == 0 || by_path & ns::USER != 0 {
+        if shares_mount {
+            return Err(err(
+                "linux.namespaces",
+                "no mount namespace: a container in a user namespace cannot mount in the \
+                 runtime's mount namespace; add {\"type\": \"mount\"}",
+            ));
+        }
+        if shares_pid {
+            return Err(err(
+                "linux.namespaces",
+                "no pid namespace: a container in a user namespace cannot mount a /proc for \
+                 the runtime's pid namespace; add {\"type\": \"pid\"}",
+            ));
+        }
     }
 
     let hostname = match spec.hostname() {

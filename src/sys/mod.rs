@@ -5,6 +5,7 @@ pub mod holder;
 pub mod idmap;
 pub mod memory;
 pub mod mount;
+pub mod mountinfo;
 pub mod net;
 pub mod netns;
 pub mod process;

@@ -53,6 +53,13 @@ pub fn umount_detach(target: &Path) -> io::Result<()> {
     nix::mount::umount2(target, nix::mount::MntFlags::MNT_DETACH).map_err(io::Error::from)
 }
 
+/// Detach (MNT_DETACH) the mount whose root `fd` (an `O_PATH` fd) refers to, through its
+/// /proc/self/fd link: no path is looked up again, so nothing swapped in the meantime (a
+/// symlink) can redirect the unmount. EINVAL when `fd` is not a mount's root.
+pub fn umount_fd_detach(fd: BorrowedFd<'_>) -> io::Result<()> {
+    umount_detach(Path::new(&format!("/proc/self/fd/{}", fd.as_raw_fd())))
+}
+
 /// pivot_root(2).
 pub fn pivot_root(new_root: &Path, put_old: &Path) -> io::Result<()> {
     nix::unistd::pivot_root(new_root, put_old).map_err(io::Error::from)
@@ -220,6 +227,8 @@ impl FsContext {
 pub mod resolve {
     pub const NO_XDEV: u64 = 0x01;
     pub const NO_MAGICLINKS: u64 = 0x02;
+    pub const NO_SYMLINKS: u64 = 0x04;
+    pub const BENEATH: u64 = 0x08;
     pub const IN_ROOT: u64 = 0x10;
 }
 
