@@ -6,7 +6,8 @@ use foxbox::diag::codes;
 use foxbox::plan::{Origin, User};
 use foxbox::runner::{exec_request, RunError};
 
-use super::{CmdResult, Ctx, Failure, OrFail};
+use super::ctx::{CmdResult, Ctx};
+use super::fail::{Failure, OrFail};
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
