@@ -60,6 +60,7 @@ use std::path::{Path, PathBuf};
 
 use crate::diag::Diagnostic;
 use crate::plan::{Origin, Plan, Span};
+use resolve::COMMAND_LINE;
 
 /// A spec that resolved: the plan and any warnings.
 #[derive(Debug, Clone)]
@@ -128,13 +129,6 @@ pub struct Overrides {
     /// words clear it.
     pub entrypoint: Option<Vec<String>>,
 }
-
-/// The span given to override values: they are not in the spec's text, so the resolver keeps
-/// no span for them and their diagnostics point at no spec line.
-pub(crate) const COMMAND_LINE: Span = Span {
-    start: usize::MAX,
-    end: usize::MAX,
-};
 
 impl Overrides {
     /// Put the overrides into a parsed spec (one without `[box]` has errors of its own).
