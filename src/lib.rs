@@ -8,6 +8,7 @@ pub mod cgroup;
 pub mod diag;
 pub mod exec;
 pub mod export;
+pub mod fault;
 pub mod fs;
 pub mod image;
 pub mod lint;

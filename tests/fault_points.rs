@@ -1,4 +1,4 @@
-//! Every named fault point (`src/store/fault.rs`), as root and as the unprivileged user: the
+//! Every named fault point (`src/fault.rs`), as root and as the unprivileged user: the
 //! command that reaches it is killed there (SIGKILL, by `FOXBOX_FAULT`); afterwards `system
 //! check` reports only what `system check --repair` then fixes, the next command of the same
 //! kind succeeds, and what the store held before (an image, a box, a volume's data) is intact.
@@ -368,8 +368,8 @@ fn walk_every_point(who: Who) {
     let listed: Vec<&str> = walk().iter().map(|(p, _)| *p).collect();
     assert_eq!(
         listed,
-        foxbox::store::fault::POINTS,
-        "the test walks every point of src/store/fault.rs"
+        foxbox::fault::POINTS,
+        "the test walks every point of src/fault.rs"
     );
     let mut w = World::new(who);
     w.run(&["volume", "create", "keepvol"]).ok();

@@ -9,5 +9,5 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    foxbox::spec::compose::exercise(text);
+    foxbox::spec::exercise_compose(text);
 });

@@ -12,7 +12,7 @@ use foxbox::plan::Origin;
 use foxbox::spec::build::Action;
 use foxbox::spec::codes;
 
-use super::{CmdResult, Ctx};
+use super::ctx::{CmdResult, Ctx};
 
 /// The recipe looked for in the context when `-f` is not given, in order.
 const DEFAULT_FILES: &[&str] = &["Foxfile.toml", "Foxbox.toml", "Containerfile", "Dockerfile"];
@@ -74,7 +74,7 @@ struct Lines {
 impl Progress for Lines {
     fn step(&mut self, i: usize, n: usize, action: &Action) {
         if self.on {
-            super::err(&format!(
+            super::ctx::err(&format!(
                 "[{i}/{n}] {} {}\n",
                 action.keyword(),
                 action.summary()
@@ -91,7 +91,7 @@ impl Progress for Lines {
         } else {
             format!("done in {:.2}s", took.as_secs_f64())
         };
-        super::err(&format!("[{i}/{n}] {what}\n"));
+        super::ctx::err(&format!("[{i}/{n}] {what}\n"));
     }
 
     fn warn(&mut self, d: Diagnostic) {
@@ -100,7 +100,7 @@ impl Progress for Lines {
 
     fn merged(&mut self, images: &[String], took: Duration) {
         if self.on {
-            super::err(&format!(
+            super::ctx::err(&format!(
                 "[merge] {} in {:.2}s\n",
                 images.join(" "),
                 took.as_secs_f64()
@@ -170,11 +170,11 @@ pub fn build_image(a: BuildArgs, ctx: &Ctx, print_id: bool) -> CmdResult {
     let (mut recipe, warnings) = match loaded {
         Ok(r) => r,
         Err(diags) => {
-            super::err(&render(&diags));
+            super::ctx::err(&render(&diags));
             return Ok(125);
         }
     };
-    super::err(&render(&warnings));
+    super::ctx::err(&render(&warnings));
     // Each stage's `from` (a stage's own name is in no lock, so it stays as written).
     for stage in &mut recipe.stages {
         if let Err(m) = foxbox::spec::lock::pin_build_from(&mut stage.from, &file) {
@@ -199,7 +199,7 @@ pub fn build_image(a: BuildArgs, ctx: &Ctx, print_id: bool) -> CmdResult {
     };
     let paths = ctx.paths()?;
     let result = build::build(&paths, &recipe, &opts, &mut lines);
-    super::err(&render(&lines.warnings));
+    super::ctx::err(&render(&lines.warnings));
     match result {
         Ok(image) => {
             if lines.on {
@@ -208,15 +208,15 @@ pub fn build_image(a: BuildArgs, ctx: &Ctx, print_id: bool) -> CmdResult {
                 } else {
                     format!(" as {}", tags.join(", "))
                 };
-                super::err(&format!("built {}{named}\n", image.id));
+                super::ctx::err(&format!("built {}{named}\n", image.id));
             }
             if print_id {
-                super::out(&format!("{}\n", image.id));
+                super::ctx::out(&format!("{}\n", image.id));
             }
             Ok(0)
         }
         Err(e) => {
-            super::err(&render(&e.diagnostics));
+            super::ctx::err(&render(&e.diagnostics));
             Ok(125)
         }
     }
@@ -224,7 +224,10 @@ pub fn build_image(a: BuildArgs, ctx: &Ctx, print_id: bool) -> CmdResult {
 
 /// `SOURCE_DATE_EPOCH` from the environment; else, with `--reproducible`, the time of the
 /// context's last git commit.
-fn source_date_epoch(reproducible: bool, context: &Path) -> Result<Option<u64>, super::Failure> {
+fn source_date_epoch(
+    reproducible: bool,
+    context: &Path,
+) -> Result<Option<u64>, super::fail::Failure> {
     if let Some(v) = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .filter(|v| !v.is_empty())

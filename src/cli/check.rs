@@ -5,7 +5,7 @@ use clap::Args;
 use foxbox::diag::{self, codes, Diagnostic, RenderOptions, Source};
 use foxbox::{preflight, spec};
 
-use super::{CmdResult, Ctx, Format};
+use super::ctx::{CmdResult, Ctx, Format};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -82,8 +82,8 @@ pub fn run(a: CheckArgs, ctx: &Ctx) -> CmdResult {
         match a.format {
             Format::Json => json.extend(diag::to_json(&diags, src)),
             Format::Human => {
-                super::err(&diag::render_source(&diags, src, opts));
-                super::out(&format!(
+                super::ctx::err(&diag::render_source(&diags, src, opts));
+                super::ctx::out(&format!(
                     "{name}: {}\n",
                     summary(text.is_some(), errors, warnings)
                 ));
@@ -93,12 +93,12 @@ pub fn run(a: CheckArgs, ctx: &Ctx) -> CmdResult {
     if a.host && a.format == Format::Human {
         let summary = preflight::host_network_summary();
         let indented: String = summary.lines().map(|l| format!("  {l}\n")).collect();
-        super::out(&format!("host network:\n{indented}"));
+        super::ctx::out(&format!("host network:\n{indented}"));
     }
     if a.format == Format::Json {
         let text =
             serde_json::to_string_pretty(&json).map_err(|e| failure!(codes::cli::OUTPUT, "{e}"))?;
-        super::out(&format!("{text}\n"));
+        super::ctx::out(&format!("{text}\n"));
     }
     Ok(code)
 }

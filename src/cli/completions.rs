@@ -2,7 +2,8 @@ use clap::{Args, CommandFactory};
 use clap_complete::Shell;
 use foxbox::diag::codes;
 
-use super::{Cli, CmdResult};
+use super::ctx::CmdResult;
+use super::Cli;
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {

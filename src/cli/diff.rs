@@ -15,7 +15,7 @@ use foxbox::plan::{MountKind, Plan, Seccomp};
 use foxbox::spec;
 use toml::de::{DeTable, DeValue};
 
-use super::{CmdResult, Ctx, Format};
+use super::ctx::{CmdResult, Ctx, Format};
 
 #[derive(Debug, Args)]
 #[command(after_long_help = "\
@@ -82,7 +82,7 @@ pub fn run(a: DiffArgs, ctx: &Ctx) -> CmdResult {
     let (old, new) = match sides {
         Ok(s) => s,
         Err(Trouble::Message(m)) => {
-            super::err(&format!("foxbox diff: {m}\n"));
+            super::ctx::err(&format!("foxbox diff: {m}\n"));
             return Ok(2);
         }
         Err(Trouble::Invalid { name, text, diags }) => {
@@ -94,8 +94,8 @@ pub fn run(a: DiffArgs, ctx: &Ctx) -> CmdResult {
                 name: &name,
                 text: Some(&text),
             };
-            super::err(&diag::render_source(&diags, src, opts));
-            super::err(&format!(
+            super::ctx::err(&diag::render_source(&diags, src, opts));
+            super::ctx::err(&format!(
                 "foxbox diff: {name} has errors (see `foxbox check`)\n"
             ));
             return Ok(2);
@@ -112,9 +112,9 @@ pub fn run(a: DiffArgs, ctx: &Ctx) -> CmdResult {
             });
             let text = serde_json::to_string_pretty(&v)
                 .map_err(|e| failure!(foxbox::diag::codes::cli::OUTPUT, "{e}"))?;
-            super::out(&format!("{text}\n"));
+            super::ctx::out(&format!("{text}\n"));
         }
-        Format::Human => super::out(&human(&old, &new, &changes)),
+        Format::Human => super::ctx::out(&human(&old, &new, &changes)),
     }
     Ok(u8::from(!changes.is_empty()))
 }

@@ -2,12 +2,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use foxbox::boxes::Status;
 use foxbox::diag::codes;
-use foxbox::exec::join::{self, Target};
 use foxbox::plan::{Origin, User};
+use foxbox::runner::{exec_request, RunError};
 
-use super::{CmdResult, Ctx, Failure, OrFail};
+use super::ctx::{CmdResult, Ctx};
+use super::fail::{Failure, OrFail};
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
@@ -48,34 +48,9 @@ pub fn run(a: ExecArgs, ctx: &Ctx) -> CmdResult {
     let boxes = super::lifecycle::open(ctx)?;
     let id = boxes.resolve(&a.r#box).or_fail(codes::boxes::LOOKUP)?;
     let e = boxes.load(&id).or_fail(codes::boxes::LOOKUP)?;
-    let fox = match e.state.fox.filter(|p| p.alive()) {
-        Some(f) if e.state.status == Status::Running => f,
-        _ => {
-            return Err(failure!(
-                codes::boxes::NOT_RUNNING,
-                "box {} is not running",
-                e.config.name
-            ))
-        }
-    };
-    let info = e.config.exec.clone().ok_or_else(|| {
-        failure!(
-            codes::boxes::LOOKUP,
-            "box {} has no record of how its fox runs",
-            e.config.name
-        )
-    })?;
-    let fail = |err: foxbox::exec::ExecError| {
-        Failure::against(
-            vec![err.diagnostic()],
-            &Origin::CommandLine,
-            err.exit_code(),
-        )
-    };
-    let mut req = match foxbox::runner::exec_request::request(&info, &e.config.name, a.command) {
-        Ok(r) => r,
-        Err(err) => return Err(fail(err)),
-    };
+    let fail = |err: RunError| Failure::against(err.diagnostics, &Origin::CommandLine, err.exit);
+    let mut box_ = exec_request::joinable(&e, a.command).map_err(fail)?;
+    let req = &mut box_.request;
     req.tty = a.tty;
     req.stdin = a.interactive || a.tty;
     for kv in &a.env {
@@ -108,15 +83,8 @@ pub fn run(a: ExecArgs, ctx: &Ctx) -> CmdResult {
     if let Some(u) = &a.user {
         req.user = parse_user(u)?;
     }
-    let cgroup = foxbox::runner::cgroup_record::recorded(&e).or_fail(codes::limits::CGROUP)?;
-    let target = Target {
-        pid: fox.pid,
-        alive: &|| fox.alive(),
-    };
-    match join::run(target, cgroup.as_ref(), &req) {
-        Ok(exit) => Ok(exit.shell_code().clamp(0, 255) as u8),
-        Err(err) => Err(fail(err)),
-    }
+    let exit = box_.join().map_err(fail)?;
+    Ok(exit.shell_code().clamp(0, 255) as u8)
 }
 
 #[cfg(test)]

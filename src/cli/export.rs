@@ -7,7 +7,8 @@ use foxbox::export::{bundle, kube, ExportError};
 use foxbox::plan::Plan;
 use foxbox::spec::Overrides;
 
-use super::{CmdResult, Ctx, Failure};
+use super::ctx::{CmdResult, Ctx};
+use super::fail::Failure;
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("format").required(true).args(["kube", "oci_bundle"])))]
@@ -58,8 +59,8 @@ pub fn run(a: ExportArgs, ctx: &Ctx) -> CmdResult {
             };
             fail(code, &e)
         })?;
-        super::err(&diag::render(&written.warnings, &plan.origin, color));
-        super::err(&format!(
+        super::ctx::err(&diag::render(&written.warnings, &plan.origin, color));
+        super::ctx::err(&format!(
             "wrote an OCI bundle of {} at {} (run it with `runc run --bundle {} ID`)\n",
             written.image,
             dir.display(),
@@ -94,7 +95,7 @@ fn kube_out(
         };
         fail(code, &e)
     })?;
-    super::err(&diag::render(&k.warnings, &plan.origin, color));
+    super::ctx::err(&diag::render(&k.warnings, &plan.origin, color));
     let beside = match output.and_then(Path::parent) {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -116,14 +117,14 @@ fn kube_out(
                 .map_err(|e| Failure::new(Diagnostic::from_error(codes::export::OUTPUT, &e)))?;
             profile_written = Some(dest.clone());
         }
-        super::err(&format!(
+        super::ctx::err(&format!(
             "the Pod names the seccomp profile {} (copy it into the kubelet's seccomp \
              directory, /var/lib/kubelet/seccomp/ by default)\n",
             dest.display()
         ));
     }
     match output {
-        None => super::out(&k.yaml),
+        None => super::ctx::out(&k.yaml),
         Some(out) => {
             if let Err(e) = foxbox::store::atomic::write_file(out, k.yaml.as_bytes()) {
                 if let Some(p) = profile_written {

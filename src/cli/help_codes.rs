@@ -4,7 +4,8 @@ use clap::Args;
 
 use foxbox::diag::codes::ALL;
 
-use super::{CmdResult, Format, OrFail};
+use super::ctx::{CmdResult, Format};
+use super::fail::OrFail;
 
 #[derive(Debug, Args)]
 pub struct CodesArgs {
@@ -18,7 +19,7 @@ pub fn run(a: CodesArgs) -> CmdResult {
         Format::Json => {
             let text =
                 serde_json::to_string_pretty(ALL).or_fail(foxbox::diag::codes::cli::OUTPUT)?;
-            super::out(&format!("{text}\n"));
+            super::ctx::out(&format!("{text}\n"));
         }
         Format::Human => {
             let mut out = String::new();
@@ -26,7 +27,7 @@ pub fn run(a: CodesArgs) -> CmdResult {
                 let about = c.about.split_whitespace().collect::<Vec<_>>().join(" ");
                 out.push_str(&format!("{:<36} {about}\n", c.code));
             }
-            super::out(&out);
+            super::ctx::out(&out);
         }
     }
     Ok(0)

@@ -7,8 +7,10 @@ use foxbox::oci::{Client, Settings};
 use foxbox::plan::box_rootfs::Layers;
 use serde::Serialize;
 
+use super::ctx::{CmdResult, Ctx};
+use super::fail::{Failure, OrFail};
+use super::human;
 use super::template::ListFormat;
-use super::{human, CmdResult, Ctx, Failure, OrFail};
 
 #[derive(Debug, Subcommand)]
 pub enum ImageCommand {
@@ -117,8 +119,8 @@ pub struct HistoryArgs {
     /// Show the steps in full (not cut to fit a line).
     #[arg(long)]
     pub no_trunc: bool,
-    #[arg(long, value_enum, default_value_t = super::Format::Human)]
-    pub format: super::Format,
+    #[arg(long, value_enum, default_value_t = super::ctx::Format::Human)]
+    pub format: super::ctx::Format,
 }
 
 #[derive(Debug, Args)]
@@ -467,7 +469,7 @@ fn rm(store: &Store, a: RmArgs, color: bool) -> u8 {
             }
             Err(e) => {
                 let d = foxbox::diag::Diagnostic::from_error(codes::image::STORE, &e);
-                super::err(&Failure::new(d).render(color));
+                super::ctx::err(&Failure::new(d).render(color));
                 let c = match e {
                     ImageError::NotFound { .. } => 1,
                     ImageError::InUse { .. } => 2,
@@ -502,7 +504,7 @@ fn inspect(store: &Store, a: InspectArgs) -> CmdResult {
 
 fn history(store: &Store, a: HistoryArgs) -> CmdResult {
     let rows = store.history(&a.image).or_fail(codes::image::STORE)?;
-    if a.format == super::Format::Json {
+    if a.format == super::ctx::Format::Json {
         print_json(&rows)?;
         return Ok(0);
     }

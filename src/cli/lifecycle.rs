@@ -8,7 +8,8 @@ use foxbox::boxes::exits::Exits;
 use foxbox::boxes::{control, log, BoxEntry, BoxError, Boxes, Status};
 use foxbox::diag::codes;
 
-use super::{CmdResult, Ctx, Failure, OrFail};
+use super::ctx::{CmdResult, Ctx};
+use super::fail::{Failure, OrFail};
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
@@ -98,7 +99,7 @@ fn each(ctx: &Ctx, names: &[String], mut f: impl FnMut(&str) -> Result<(), Failu
     let mut failed = false;
     for n in names {
         if let Err(e) = f(n) {
-            super::err(&e.render(ctx.color_stderr()));
+            super::ctx::err(&e.render(ctx.color_stderr()));
             failed = true;
         }
     }

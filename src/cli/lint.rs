@@ -6,7 +6,7 @@ use foxbox::diag::{self, RenderOptions, Source};
 use foxbox::lint::{self, Report, Severity, RULES};
 use foxbox::spec;
 
-use super::{CmdResult, Ctx};
+use super::ctx::{CmdResult, Ctx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum LintFormat {
@@ -72,7 +72,7 @@ pub fn run(a: LintArgs, ctx: &Ctx) -> CmdResult {
                 reports.push(r);
             }
             Err(e) => {
-                super::err(&format!("{}: cannot read it: {e}\n", path.display()));
+                super::ctx::err(&format!("{}: cannot read it: {e}\n", path.display()));
                 code = 125;
             }
         }
@@ -88,7 +88,7 @@ pub fn run(a: LintArgs, ctx: &Ctx) -> CmdResult {
 fn print_json<T: serde::Serialize>(v: &T) -> Result<(), super::fail::Failure> {
     let text = serde_json::to_string_pretty(v)
         .map_err(|e| failure!(foxbox::diag::codes::cli::OUTPUT, "{e}"))?;
-    super::out(&format!("{text}\n"));
+    super::ctx::out(&format!("{text}\n"));
     Ok(())
 }
 
@@ -106,7 +106,7 @@ fn list_rules(format: LintFormat) -> CmdResult {
                     r.help
                 ));
             }
-            super::out(&s);
+            super::ctx::out(&s);
         }
         LintFormat::Json => print_json(&RULES)?,
         LintFormat::Sarif => print_json(&lint::sarif::to_sarif(&[]))?,
@@ -130,8 +130,8 @@ fn human(reports: &[Report], ctx: &Ctx) {
                 name: &name,
                 text: Some(&r.text),
             };
-            super::err(&diag::render_source(&r.errors, src, opts));
-            super::out(&format!(
+            super::ctx::err(&diag::render_source(&r.errors, src, opts));
+            super::ctx::out(&format!(
                 "{name}: {}, not linted (see `foxbox check`)\n",
                 plural(r.errors.len(), "error")
             ));
@@ -139,13 +139,13 @@ fn human(reports: &[Report], ctx: &Ctx) {
         }
         let mut s = String::new();
         if let Some(l) = &r.local_override {
-            super::err(&format!(
+            super::ctx::err(&format!(
                 "{name}: note: the local override {} is merged into it\n",
                 l.display()
             ));
         }
         for (id, line) in &r.unknown_allows {
-            super::err(&format!(
+            super::ctx::err(&format!(
                 "{name}:{line}: warning: `{id}` in [lint] allow is not a rule of this foxbox (`foxbox lint --rules`)\n"
             ));
         }
@@ -176,7 +176,7 @@ fn human(reports: &[Report], ctx: &Ctx) {
         }
         parts.push(format!("{} allowed", r.allowed.len()));
         s.push_str(&format!("{name}: {}\n", parts.join(", ")));
-        super::out(&s);
+        super::ctx::out(&s);
     }
 }
 

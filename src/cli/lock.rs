@@ -9,7 +9,8 @@ use foxbox::diag::{self, codes, Diagnostic, RenderOptions, Source};
 use foxbox::plan::ImageRef;
 use foxbox::spec::{self, lock};
 
-use super::{CmdResult, Ctx, Failure};
+use super::ctx::{CmdResult, Ctx};
+use super::fail::Failure;
 
 #[derive(Debug, Args)]
 pub struct LockArgs {
@@ -53,13 +54,13 @@ pub fn run(a: LockArgs, ctx: &Ctx) -> CmdResult {
         let existing = match lock::read(&file) {
             Ok(Some(l)) => l,
             Ok(None) => {
-                super::out(&format!(
+                super::ctx::out(&format!(
                     "{shown}: missing (`foxbox lock {name}` writes it)\n"
                 ));
                 return Ok(1);
             }
             Err(m) => {
-                super::out(&format!("{shown}: {m}\n"));
+                super::ctx::out(&format!("{shown}: {m}\n"));
                 return Ok(1);
             }
         };
@@ -68,7 +69,7 @@ pub fn run(a: LockArgs, ctx: &Ctx) -> CmdResult {
             .map(|d| comp.locate(d))
             .collect();
         if stale.is_empty() {
-            super::out(&format!("{shown}: fresh\n"));
+            super::ctx::out(&format!("{shown}: fresh\n"));
             return Ok(0);
         }
         let opts = RenderOptions {
@@ -79,8 +80,8 @@ pub fn run(a: LockArgs, ctx: &Ctx) -> CmdResult {
             name: &name,
             text: Some(&text),
         };
-        super::err(&diag::render_source(&stale, src, opts));
-        super::out(&format!("{shown}: stale ({} problem(s))\n", stale.len()));
+        super::ctx::err(&diag::render_source(&stale, src, opts));
+        super::ctx::out(&format!("{shown}: stale ({} problem(s))\n", stale.len()));
         return Ok(1);
     }
     let mut entries = Vec::new();
@@ -143,7 +144,7 @@ pub fn run(a: LockArgs, ctx: &Ctx) -> CmdResult {
     foxbox::store::atomic::write_file(&file, rendered.as_bytes())
         .map_err(|e| failure!(codes::compose::LOCK, "cannot write {shown}: {e}"))?;
     let n = lock.images.len();
-    super::out(&format!(
+    super::ctx::out(&format!(
         "{shown}: {n} image{} locked\n",
         if n == 1 { "" } else { "s" }
     ));

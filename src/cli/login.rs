@@ -9,7 +9,8 @@ use foxbox::diag::codes;
 use foxbox::oci::auth::{store_credentials, Credentials};
 use foxbox::oci::Client;
 
-use super::{CmdResult, Ctx, Failure};
+use super::ctx::{CmdResult, Ctx};
+use super::fail::Failure;
 
 #[derive(Debug, Args)]
 pub struct LoginArgs {

@@ -12,7 +12,7 @@ use foxbox::diag::Diagnostic;
 use foxbox::oci_runtime::container::{self, CreateOpts, Runtime};
 use foxbox::oci_runtime::{cgroups, default_root, features, OciError, OCI_VERSION};
 
-use super::Failure;
+use super::fail::Failure;
 
 /// The name a link to the binary has when clients should see runc's command line.
 pub const RUNC_NAME: &str = "foxbox-runc";
@@ -294,7 +294,7 @@ impl Log {
         if self.file.is_some() {
             self.write(level, msg);
         } else {
-            super::err(&format!("foxbox-runc: {level}: {msg}\n"));
+            super::ctx::err(&format!("foxbox-runc: {level}: {msg}\n"));
         }
     }
 
@@ -366,7 +366,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
         debug: cli.debug,
     };
     if cli.version {
-        super::out(&format!(
+        super::ctx::out(&format!(
             "foxbox-runc version {}\nspec: {OCI_VERSION}\n",
             env!("CARGO_PKG_VERSION")
         ));
@@ -388,7 +388,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
             f.exit = 1;
             let color = std::io::IsTerminal::is_terminal(&std::io::stderr())
                 && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-            super::err(&f.render(color));
+            super::ctx::err(&f.render(color));
             1
         }
     }
@@ -407,7 +407,7 @@ fn create_opts(a: &CreateArgs) -> CreateOpts {
 
 fn run(command: OciCommand, rt: &Runtime, log: &mut Log, rootless: bool) -> Result<u8, OciError> {
     let print_json = |v: &serde_json::Value| {
-        super::out(&format!(
+        super::ctx::out(&format!(
             "{}\n",
             serde_json::to_string_pretty(v).unwrap_or_default()
         ))
@@ -514,7 +514,7 @@ fn run(command: OciCommand, rt: &Runtime, log: &mut Log, rootless: bool) -> Resu
         } => {
             let pids = rt.pids(&id)?;
             if format == ListFormat::Json {
-                super::out(&format!("{}\n", serde_json::json!(pids)));
+                super::ctx::out(&format!("{}\n", serde_json::json!(pids)));
             } else {
                 let list: Vec<String> = pids.iter().map(|p| p.to_string()).collect();
                 let mut cmd = std::process::Command::new("ps");
@@ -528,14 +528,14 @@ fn run(command: OciCommand, rt: &Runtime, log: &mut Log, rootless: bool) -> Resu
                     .arg(list.join(","))
                     .output()
                     .map_err(OciError::io("run ps"))?;
-                super::out(&String::from_utf8_lossy(&out.stdout));
+                super::ctx::out(&String::from_utf8_lossy(&out.stdout));
             }
         }
         OciCommand::List { format, quiet } => {
             let all = rt.list()?;
             if quiet {
                 for s in &all {
-                    super::out(&format!("{}\n", s.id));
+                    super::ctx::out(&format!("{}\n", s.id));
                 }
             } else if format == ListFormat::Json {
                 let v: Vec<serde_json::Value> = all
@@ -557,7 +557,7 @@ fn run(command: OciCommand, rt: &Runtime, log: &mut Log, rootless: bool) -> Resu
                         })
                     })
                     .collect();
-                super::out(&format!("{}\n", serde_json::Value::Array(v)));
+                super::ctx::out(&format!("{}\n", serde_json::Value::Array(v)));
             } else {
                 let mut text = String::from("ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n");
                 for s in &all {
@@ -574,7 +574,7 @@ fn run(command: OciCommand, rt: &Runtime, log: &mut Log, rootless: bool) -> Resu
                         s.owner_name()
                     ));
                 }
-                super::out(&text);
+                super::ctx::out(&text);
             }
         }
         OciCommand::Spec { bundle } => {

@@ -9,7 +9,8 @@ use foxbox::plan::{
 };
 use foxbox::spec::{self, units::format_size, Overrides};
 
-use super::{CmdResult, Ctx, Failure, Format};
+use super::ctx::{CmdResult, Ctx, Format};
+use super::fail::Failure;
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -68,7 +69,7 @@ pub fn run(a: PlanArgs, ctx: &Ctx) -> CmdResult {
             };
             let text = serde_json::to_string_pretty(&v)
                 .map_err(|e| failure!(codes::cli::OUTPUT, "{e}"))?;
-            super::out(&format!("{text}\n"));
+            super::ctx::out(&format!("{text}\n"));
         }
         Format::Human => {
             let mut out = human(&path, plan, &steps);
@@ -79,7 +80,7 @@ pub fn run(a: PlanArgs, ctx: &Ctx) -> CmdResult {
                     out.push_str(&format!("  {:<width$} {}:{}\n", s.key, s.file, s.line));
                 }
             }
-            super::out(&out)
+            super::ctx::out(&out)
         }
     }
     Ok(0)
@@ -91,12 +92,12 @@ pub(super) fn preview(plan: &Plan, ctx: &Ctx) -> Result<Option<BoxPlan>, Failure
     let boxed = match foxbox::runner::box_plan::preview(&ctx.paths()?, plan) {
         Ok(b) => b,
         Err(e) => {
-            super::err(&format!("warning: cannot read the image store: {e}\n"));
+            super::ctx::err(&format!("warning: cannot read the image store: {e}\n"));
             None
         }
     };
     if boxed.is_none() {
-        super::err(&format!(
+        super::ctx::err(&format!(
             "note: {} is not in the image store: its defaults (command, workdir, user, env) \
              are not shown\n",
             foxbox::runner::image_label(&plan.image.value)
@@ -122,7 +123,7 @@ fn exec_steps(path: &Path, plan: &Plan, format: Format) -> CmdResult {
             let v = serde_json::json!({ "steps": list });
             let text = serde_json::to_string_pretty(&v)
                 .map_err(|e| failure!(codes::cli::OUTPUT, "{e}"))?;
-            super::out(&format!("{text}\n"));
+            super::ctx::out(&format!("{text}\n"));
         }
         Format::Human => {
             let mut out = format!(
@@ -130,7 +131,7 @@ fn exec_steps(path: &Path, plan: &Plan, format: Format) -> CmdResult {
                 path.display()
             );
             out.push_str(&step_lines(&list));
-            super::out(&out);
+            super::ctx::out(&out);
         }
     }
     Ok(0)
@@ -154,7 +155,7 @@ pub fn load_plan(path: &Path, overrides: &Overrides, ctx: &Ctx) -> Result<Plan, 
     };
     match spec::load_with(path, overrides) {
         Ok(loaded) => {
-            super::err(&diag::render(
+            super::ctx::err(&diag::render(
                 &loaded.warnings,
                 &loaded.plan.origin,
                 opts.color,

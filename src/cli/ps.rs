@@ -7,9 +7,11 @@ use foxbox::boxes::{control, BoxEntry, Boxes, Status};
 use foxbox::diag::codes;
 use serde_json::json;
 
+use super::ctx::{CmdResult, Ctx};
+use super::fail::{Failure, OrFail};
+use super::human;
 use super::lifecycle::{find, open};
 use super::template::ListFormat;
-use super::{human, CmdResult, Ctx, Failure, OrFail};
 
 #[derive(Debug, Args)]
 pub struct PsArgs {

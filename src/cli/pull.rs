@@ -12,7 +12,8 @@ use foxbox::image::{PullContext, Store, StoreProgress};
 use foxbox::oci::manifest::Descriptor;
 use foxbox::oci::{Client, Platform, Progress, Reference, Settings};
 
-use super::{CmdResult, Ctx, Failure, Format, OrFail};
+use super::ctx::{CmdResult, Ctx, Format};
+use super::fail::{Failure, OrFail};
 
 #[derive(Debug, Args)]
 pub struct PullArgs {

@@ -8,8 +8,9 @@ use foxbox::image::push::{self, PushOptions};
 use foxbox::image::Store;
 use foxbox::oci::{Client, Reference};
 
+use super::ctx::{CmdResult, Ctx};
+use super::fail::OrFail;
 use super::pull::{creds_flag, settings};
-use super::{CmdResult, Ctx, OrFail};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ManifestFormat {

@@ -6,8 +6,9 @@ use foxbox::plan::Plan;
 use foxbox::runner::{self, ReadyBox, RunError, RunOptions};
 use foxbox::store::paths::Paths;
 
+use super::ctx::{CmdResult, Ctx};
+use super::fail::Failure;
 use super::run_flags::{self, RunArgs};
-use super::{CmdResult, Ctx, Failure};
 
 pub fn run(a: RunArgs, ctx: &Ctx) -> CmdResult {
     if a.dry_run || a.emit_spec {
@@ -48,7 +49,7 @@ pub(super) fn start(plan: &Plan, mut opts: RunOptions, mode: Mode, ctx: &Ctx) ->
     let paths = ctx.paths()?;
     let ready = runner::prepare(&paths, plan, &opts).map_err(|e| report(plan, e))?;
     if !ready.warnings.is_empty() {
-        super::err(&diag::render(
+        super::ctx::err(&diag::render(
             &ready.warnings,
             &plan.origin,
             ctx.color_stderr(),
@@ -74,11 +75,11 @@ fn detached(
     let render = |e: &RunError| diag::render(&e.diagnostics, &plan.origin, color);
     match runner::detach(paths, plan, opts, ready, &render) {
         Ok(runner::Detached::Started { .. }) => {
-            super::out(&format!("{id}\n"));
+            super::ctx::out(&format!("{id}\n"));
             Ok(0)
         }
         Ok(runner::Detached::Failed { exit, text }) => {
-            super::err(&text);
+            super::ctx::err(&text);
             Ok(exit)
         }
         Err(e) => Err(report(plan, e)),

@@ -9,7 +9,8 @@ use foxbox::diag::{self, codes, RenderOptions, Source};
 use foxbox::plan::Plan;
 use foxbox::spec::flags::{check_run_flags, parse_env_file, RunFlags};
 
-use super::{CmdResult, Ctx, Failure};
+use super::ctx::{CmdResult, Ctx};
+use super::fail::Failure;
 
 /// podman's `run` flags. They build the same spec values a Foxbox.toml does (one code path).
 #[derive(Debug, Args, Clone, Default)]
@@ -120,8 +121,8 @@ pub struct RunArgs {
     pub cgroup_parent: Option<String>,
     /// When to pull the image: missing (when not stored), always, never, or newer (pull, but
     /// use the stored image when the pull fails).
-    #[arg(long, value_enum, value_name = "POLICY", default_value_t = super::Pull::Missing)]
-    pub pull: super::Pull,
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t = super::ctx::Pull::Missing)]
+    pub pull: super::ctx::Pull,
     /// Image: a stored name[:tag][@sha256:...] or a path to a .tar/.tar.gz rootfs.
     pub image: String,
     /// Command and arguments, after the image's entrypoint (default: the image's command).
@@ -198,7 +199,7 @@ pub fn plan_from_args(a: &RunArgs, ctx: &Ctx) -> Result<Plan, Failure> {
         color: ctx.color_stderr(),
         ..RenderOptions::default()
     };
-    super::err(&diag::render_source(&checked.diagnostics, src, opts));
+    super::ctx::err(&diag::render_source(&checked.diagnostics, src, opts));
     Ok(plan)
 }
 
@@ -219,7 +220,7 @@ pub fn dry_run(a: &RunArgs, ctx: &Ctx) -> CmdResult {
                 125,
             ));
         }
-        super::out(&foxbox::spec::emit::to_toml(
+        super::ctx::out(&foxbox::spec::emit::to_toml(
             &checked.raw,
             &RunArgs::base_dir(),
         ));
@@ -235,9 +236,9 @@ pub fn dry_run(a: &RunArgs, ctx: &Ctx) -> CmdResult {
             let v = serde_json::json!({ "plan": plan, "steps": &steps });
             let text = serde_json::to_string_pretty(&v)
                 .map_err(|e| failure!(codes::cli::OUTPUT, "{e}"))?;
-            super::out(&format!("{text}\n"));
+            super::ctx::out(&format!("{text}\n"));
         }
-        _ => super::out(&super::plan::human(
+        _ => super::ctx::out(&super::plan::human(
             std::path::Path::new("the command line"),
             plan,
             &steps,

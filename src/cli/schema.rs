@@ -1,11 +1,11 @@
 use clap::Args;
 
-use super::{CmdResult, Ctx};
+use super::ctx::{CmdResult, Ctx};
 
 #[derive(Debug, Args)]
 pub struct SchemaArgs {}
 
 pub fn run(_a: SchemaArgs, _ctx: &Ctx) -> CmdResult {
-    super::out(&foxbox::spec::schema::schema_json());
+    super::ctx::out(&foxbox::spec::schema::schema_json());
     Ok(0)
 }

@@ -9,7 +9,9 @@ use foxbox::diag::codes;
 use foxbox::runner::cgroup_record::{self, Stats, UsageError};
 use serde_json::json;
 
-use super::{lifecycle, CmdResult, Ctx, Failure, Format, OrFail};
+use super::ctx::{CmdResult, Ctx, Format};
+use super::fail::{Failure, OrFail};
+use super::lifecycle;
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
@@ -46,12 +48,12 @@ pub fn run(a: StatsArgs, ctx: &Ctx) -> CmdResult {
     match a.format {
         Format::Json => {
             let v: Vec<_> = samples.iter().map(to_json).collect();
-            super::out(&format!(
+            super::ctx::out(&format!(
                 "{}\n",
                 serde_json::to_string_pretty(&v).or_fail(codes::cli::OUTPUT)?
             ));
         }
-        Format::Human => super::out(&table(&samples)),
+        Format::Human => super::ctx::out(&table(&samples)),
     }
     Ok(0)
 }

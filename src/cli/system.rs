@@ -3,7 +3,7 @@
 use clap::{Args, Subcommand};
 use foxbox::diag::codes;
 
-use super::{out, CmdResult, Ctx};
+use super::ctx::{out, CmdResult, Ctx};
 
 #[derive(Debug, Subcommand)]
 pub enum SystemCommand {
@@ -27,8 +27,8 @@ pub enum SystemCommand {
 
 #[derive(Debug, Args)]
 pub struct DfArgs {
-    #[arg(long, value_enum, default_value_t = super::Format::Human)]
-    pub format: super::Format,
+    #[arg(long, value_enum, default_value_t = super::ctx::Format::Human)]
+    pub format: super::ctx::Format,
 }
 
 #[derive(Debug, Args)]
@@ -69,7 +69,7 @@ fn size(bytes: u64) -> String {
 fn df(a: DfArgs, ctx: &Ctx) -> CmdResult {
     let usage = foxbox::runner::system::df(&ctx.paths()?)
         .map_err(|e| failure!(codes::boxes::STORE, "{e}"))?;
-    if a.format == super::Format::Json {
+    if a.format == super::ctx::Format::Json {
         let text = serde_json::to_string_pretty(&usage)
             .map_err(|e| failure!(codes::cli::OUTPUT, "{e}"))?;
         out(&format!("{text}\n"));

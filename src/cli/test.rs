@@ -14,7 +14,7 @@ use clap::{Args, ValueEnum};
 use foxbox::diag::{self, RenderOptions, Source};
 use foxbox::spec::{self, smoke::SmokeTest};
 
-use super::{CmdResult, Ctx};
+use super::ctx::{CmdResult, Ctx};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum TestFormat {
@@ -81,7 +81,7 @@ pub fn run(a: TestArgs, ctx: &Ctx) -> CmdResult {
         let text = match spec::read_spec(path) {
             Ok(t) => t,
             Err(e) => {
-                super::err(&format!("foxbox test: cannot read {name}: {e}\n"));
+                super::ctx::err(&format!("foxbox test: cannot read {name}: {e}\n"));
                 return Ok(125);
             }
         };
@@ -91,7 +91,7 @@ pub fn run(a: TestArgs, ctx: &Ctx) -> CmdResult {
                 name: &name,
                 text: Some(&text),
             };
-            super::err(&diag::render_source(&diags, src, opts));
+            super::ctx::err(&diag::render_source(&diags, src, opts));
             return Ok(125);
         }
         let files = spec::composition(&text, path, &spec::spec_dir(path));
@@ -103,7 +103,7 @@ pub fn run(a: TestArgs, ctx: &Ctx) -> CmdResult {
         .map_err(|e| failure!(foxbox::diag::codes::cli::PATHS, "cannot find foxbox: {e}"))?;
     let total: usize = loaded.iter().map(|(_, _, t)| t.len()).sum();
     if a.format == TestFormat::Tap {
-        super::out(&format!("TAP version 13\n1..{total}\n"));
+        super::ctx::out(&format!("TAP version 13\n1..{total}\n"));
     }
     let (mut n, mut failed) = (0usize, 0usize);
     let started = Instant::now();
@@ -111,7 +111,7 @@ pub fn run(a: TestArgs, ctx: &Ctx) -> CmdResult {
     for (path, files, tests) in &loaded {
         let name = path.display().to_string();
         if tests.is_empty() && a.format == TestFormat::Human {
-            super::out(&format!("{name}: no [[test]] entries\n"));
+            super::ctx::out(&format!("{name}: no [[test]] entries\n"));
         }
         let (mut spec_failed, spec_started) = (0usize, Instant::now());
         let mut cases = Vec::new();
@@ -144,7 +144,7 @@ pub fn run(a: TestArgs, ctx: &Ctx) -> CmdResult {
                     if !o.passed {
                         s.push_str(&format!("    at {file}:{line}\n"));
                     }
-                    super::out(&s);
+                    super::ctx::out(&s);
                 }
                 TestFormat::Tap => {
                     let mut s = format!(
@@ -162,7 +162,7 @@ pub fn run(a: TestArgs, ctx: &Ctx) -> CmdResult {
                             yaml_str(&format!("{file}:{line}"))
                         ));
                     }
-                    super::out(&s);
+                    super::ctx::out(&s);
                 }
                 TestFormat::Junit => cases.push(junit_case(&name, &file, line, t, &o)),
             }
@@ -177,7 +177,7 @@ pub fn run(a: TestArgs, ctx: &Ctx) -> CmdResult {
             ));
         }
         if a.format == TestFormat::Human && !tests.is_empty() {
-            super::out(&format!(
+            super::ctx::out(&format!(
                 "{name}: {} tests, {} passed, {spec_failed} failed ({:.2}s)\n",
                 tests.len(),
                 tests.len() - spec_failed,
@@ -186,14 +186,14 @@ pub fn run(a: TestArgs, ctx: &Ctx) -> CmdResult {
         }
     }
     if a.format == TestFormat::Tap {
-        super::out(&format!(
+        super::ctx::out(&format!(
             "# {total} tests, {} passed, {failed} failed ({:.2}s)\n",
             total - failed,
             started.elapsed().as_secs_f64()
         ));
     }
     if a.format == TestFormat::Junit {
-        super::out(&format!(
+        super::ctx::out(&format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"foxbox test\" tests=\"{total}\" failures=\"{failed}\" errors=\"0\" time=\"{:.3}\">\n{}</testsuites>\n",
             started.elapsed().as_secs_f64(),
             junit.concat()

@@ -9,8 +9,8 @@ use foxbox::plan::ImageRef;
 use foxbox::spec::codes;
 
 use super::build::{BuildArgs, ProgressMode};
+use super::ctx::{CmdResult, Ctx};
 use super::run::{start, Mode};
-use super::{CmdResult, Ctx};
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
@@ -34,8 +34,8 @@ pub struct UpArgs {
     pub cgroup_parent: Option<String>,
     /// When to pull the image: missing (when not stored), always, never, or newer (pull, but
     /// use the stored image when the pull fails).
-    #[arg(long, value_enum, value_name = "POLICY", default_value_t = super::Pull::Missing)]
-    pub pull: super::Pull,
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t = super::ctx::Pull::Missing)]
+    pub pull: super::ctx::Pull,
     /// Build the spec's image first. A spec with a `[build]` table is built before every
     /// `up` anyway (its cached steps make that a no-op when nothing changed); `--build` says so
     /// explicitly, as Compose's flag does.

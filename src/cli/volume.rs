@@ -2,7 +2,9 @@ use clap::{Args, Subcommand};
 use foxbox::diag::codes;
 use foxbox::volume::{Volume, Volumes};
 
-use super::{human, CmdResult, Ctx, Failure, Format, OrFail};
+use super::ctx::{CmdResult, Ctx, Format};
+use super::fail::{Failure, OrFail};
+use super::human;
 
 #[derive(Debug, Subcommand)]
 pub enum VolumeCommand {
@@ -108,7 +110,7 @@ pub fn run(cmd: VolumeCommand, ctx: &Ctx) -> CmdResult {
                     Ok(()) => println!("{n}"),
                     Err(e) => {
                         let d = foxbox::diag::Diagnostic::from_error(codes::volume::VOLUME, &e);
-                        super::err(&Failure::new(d).render(ctx.color_stderr()));
+                        super::ctx::err(&Failure::new(d).render(ctx.color_stderr()));
                         failed = true;
                     }
                 }

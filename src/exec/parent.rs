@@ -144,7 +144,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
         }
     };
     drop(cend);
-    crate::store::fault::point("start.after-clone");
+    crate::fault::point("start.after-clone");
     let kill = |pidfd: &OwnedFd| {
         let _ = p::pidfd_signal(pidfd.as_fd(), libc::SIGKILL);
         let _ = p::wait_pid(pid);

@@ -1,13 +1,69 @@
 //! What `foxbox exec` hands the executor: the box's recorded [`ExecInfo`] turned into a
-//! [`Request`] (the executor reads no box record).
+//! [`Request`], its fox and its cgroup (the executor reads no box record, and the CLI reaches
+//! the executor only through here).
 
 use crate::boxes::execinfo::{ExecInfo, SeccompSource};
+use crate::boxes::{BoxEntry, ProcId, Status};
+use crate::diag::codes;
 use crate::exec::error::{ExecError, StepError};
-use crate::exec::join::{Filter, Request};
+use crate::exec::join::{self, Filter, Request, Target};
 use crate::exec::steps::Step;
 use crate::plan::Plan;
 use crate::security::caps::CapSet;
 use crate::security::seccomp;
+use crate::sys::process::Exit;
+
+use super::RunError;
+
+/// A running box and the request to run one more command in it, which the caller may still
+/// adjust (`--env`, `--workdir`, `--user`, a terminal) before [`Joinable::join`].
+pub struct Joinable<'a> {
+    entry: &'a BoxEntry,
+    fox: ProcId,
+    pub request: Request,
+}
+
+/// The box `entry` as `foxbox exec` joins it: refused when it is not running or has no
+/// record of how its fox runs; `args` run the way its command runs.
+pub fn joinable(entry: &BoxEntry, args: Vec<String>) -> Result<Joinable<'_>, RunError> {
+    let name = &entry.config.name;
+    let fox = match entry.state.fox.filter(|p| p.alive()) {
+        Some(f) if entry.state.status == Status::Running => f,
+        _ => {
+            return Err(RunError::new(
+                codes::boxes::NOT_RUNNING,
+                format!("box {name} is not running"),
+            ))
+        }
+    };
+    let info = entry.config.exec.as_ref().ok_or_else(|| {
+        RunError::new(
+            codes::boxes::LOOKUP,
+            format!("box {name} has no record of how its fox runs"),
+        )
+    })?;
+    let request = request(info, name, args).map_err(RunError::from_exec)?;
+    Ok(Joinable {
+        entry,
+        fox,
+        request,
+    })
+}
+
+impl Joinable<'_> {
+    /// Join the box (its cgroup as recorded, its namespaces), run the command and follow it
+    /// to its end.
+    pub fn join(&self) -> Result<Exit, RunError> {
+        let cgroup = super::cgroup_record::recorded(self.entry)
+            .map_err(super::typed(codes::limits::CGROUP))?;
+        let fox = self.fox;
+        let target = Target {
+            pid: fox.pid,
+            alive: &|| fox.alive(),
+        };
+        join::run(target, cgroup.as_ref(), &self.request).map_err(RunError::from_exec)
+    }
+}
 
 /// The steps `foxbox exec` runs in a box started from `plan` (as its box's user, without a
 /// terminal), built the way `exec` builds them from the box's record.

@@ -1083,8 +1083,8 @@ pub type Loaded = Result<(Recipe, Vec<Diagnostic>), Vec<Diagnostic>>;
 /// file's directory. The third value puts a diagnostic about the recipe (now or at build time)
 /// in the file that wrote the part it points at.
 pub fn load(path: &Path) -> (Loaded, crate::plan::Origin, Locate) {
-    let base = super::spec_dir(path);
-    let text = match super::read_spec(path) {
+    let base = super::file::spec_dir(path);
+    let text = match super::file::read_spec(path) {
         Ok(t) => t,
         Err(e) => {
             let origin = crate::plan::Origin::Spec {
@@ -1096,7 +1096,7 @@ pub fn load(path: &Path) -> (Loaded, crate::plan::Origin, Locate) {
             return (Err(vec![d]), origin, Box::new(|d| d));
         }
     };
-    let comp = super::composition(&text, path, &base);
+    let comp = super::compose::composition(&text, path, &base);
     let merged = comp.merged();
     let (raw, read) = super::parse::from_tree(&merged.tree);
     let mut diagnostics = merged.diagnostics;
@@ -1126,8 +1126,8 @@ pub type Locate = Box<dyn Fn(Diagnostic) -> Diagnostic>;
 /// Whether the spec file at `path`, with its bases, has a `[build]` table (`up` then builds
 /// its image first). An unreadable or malformed file has none: loading it reports why.
 pub fn has_recipe(path: &Path) -> bool {
-    super::read_spec(path).is_ok_and(|t| {
-        super::raw_composed(&t, path, &super::spec_dir(path))
+    super::file::read_spec(path).is_ok_and(|t| {
+        super::compose::raw_composed(&t, path, &super::file::spec_dir(path))
             .build
             .is_some()
     })
@@ -1150,7 +1150,7 @@ fn check_parsed(parsed: super::parse::Parsed, base: &Path) -> Loaded {
         return Err(diags);
     };
     let (recipe, more) = resolve(raw, base);
-    let diags = super::merge(parsed.diagnostics, more, &parsed.syntax_spans);
+    let diags = super::parse::merge(parsed.diagnostics, more, &parsed.syntax_spans);
     match recipe {
         Some(r) if !diags.iter().any(Diagnostic::is_error) => Ok((r, diags)),
         _ => Err(diags),

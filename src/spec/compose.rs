@@ -27,7 +27,7 @@ use super::{image, paths};
 use crate::diag::{codes::compose as codes, Diagnostic, SourceFile};
 use crate::plan::Span;
 
-/// Where layer `k`'s spans start; larger than any spec ([`super::MAX_SPEC_BYTES`]).
+/// Where layer `k`'s spans start; larger than any spec ([`super::file::MAX_SPEC_BYTES`]).
 pub const LAYER_STRIDE: usize = 1 << 24;
 /// How deep `extends` may go.
 pub const MAX_DEPTH: usize = 8;
@@ -72,7 +72,7 @@ impl Options<'static> {
     /// Files from the file system, variables from this process's environment.
     pub fn from_host() -> Self {
         Options {
-            read: &|p: &Path| super::read_spec(p),
+            read: &|p: &Path| super::file::read_spec(p),
             env: Vars::from_process(),
             local: true,
         }
@@ -1085,70 +1085,23 @@ fn merge_mounts<'i>(
         .collect()
 }
 
-/// The fuzz target's body (`fuzz/fuzz_targets/compose.rs`), here so tests run its seeds:
-/// `text` split at `\n%%\n` lines is `Foxbox.toml`, `base.toml`, `sub/deep.toml`,
-/// `Foxbox.local.toml` and `.env` in `/fuzz`, read from memory. Panics when a plan comes with
-/// an error or without one nothing comes.
-#[doc(hidden)]
-pub fn exercise(text: &str) {
-    const NAMES: [&str; 5] = [
-        "Foxbox.toml",
-        "base.toml",
-        "sub/deep.toml",
-        "Foxbox.local.toml",
-        ".env",
-    ];
-    let parts: Vec<&str> = text.splitn(NAMES.len(), "\n%%\n").collect();
-    let files: Vec<(PathBuf, String)> = NAMES
-        .iter()
-        .zip(&parts)
-        .skip(1)
-        .map(|(n, t)| (Path::new("/fuzz").join(n), t.to_string()))
-        .collect();
-    let read = |p: &Path| {
-        files
-            .iter()
-            .find(|(n, _)| n == p)
-            .map(|(_, t)| t.clone())
-            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
-    };
-    let opts = Options {
-        read: &read,
-        env: Vars::new(
-            [
-                ("WHO".to_string(), "fox".to_string()),
-                ("EMPTY".to_string(), String::new()),
-            ],
-            [],
-        ),
-        local: true,
-    };
-    let main = parts.first().copied().unwrap_or("");
-    let (plan, diags) = super::check_composed(
-        main,
-        Path::new("Foxbox.toml"),
-        Path::new("/fuzz"),
-        &super::Overrides::default(),
-        &opts,
-    );
-    let src = crate::diag::Source {
-        name: "Foxbox.toml",
-        text: Some(main),
-    };
-    let _ = crate::diag::render_source(&diags, src, crate::diag::RenderOptions::default());
-    let _ = crate::diag::to_json(&diags, src);
-    let c = Composition::discover(main, Path::new("Foxbox.toml"), Path::new("/fuzz"), &opts);
-    let _ = c.provenance();
-    match plan {
-        Some(plan) => {
-            assert!(diags.iter().all(|d| !d.is_error()), "a plan with errors");
-            let _ = serde_json::to_string(&plan);
-        }
-        None => assert!(
-            diags.iter().any(Diagnostic::is_error),
-            "no plan and no error"
-        ),
-    }
+/// The files of a spec (its bases, its local override) and its variables, found as
+/// [`super::check_str`] finds them.
+pub fn composition(text: &str, path: &Path, base_dir: &Path) -> Composition {
+    Composition::discover(
+        text,
+        path,
+        &super::file::absolute_dir(base_dir),
+        &Options::from_host(),
+    )
+}
+
+/// The raw spec `text` makes with its bases, local override and variables: what the resolver
+/// gets (its spans are layered: see [the module's docs](self)).
+pub fn raw_composed(text: &str, path: &Path, base_dir: &Path) -> super::raw::RawSpec {
+    let c = composition(text, path, base_dir);
+    let merged = c.merged();
+    super::parse::from_tree(&merged.tree).0
 }
 
 #[cfg(test)]

@@ -232,7 +232,7 @@ pub fn pin_build_from(from: &mut super::build::From, recipe: &Path) -> Result<()
     let super::build::From::Image(text) = from else {
         return Ok(());
     };
-    let Some(lock) = read(&lock_path(recipe, &super::spec_dir(recipe)))? else {
+    let Some(lock) = read(&lock_path(recipe, &super::file::spec_dir(recipe)))? else {
         return Ok(());
     };
     if ImageName::parse(text).is_ok_and(|n| n.digest().is_none()) {

@@ -37,6 +37,7 @@ pub mod build;
 pub mod codes;
 pub mod compose;
 pub mod emit;
+pub mod file;
 pub mod flags;
 pub mod image;
 pub mod lock;
@@ -52,10 +53,14 @@ pub mod vars;
 /// Sizes and durations are plan values ([`crate::plan::units`]); here at their old path too.
 pub use crate::plan::units;
 
+pub use compose::{composition, raw_composed};
+pub use file::{read_spec, spec_dir, MAX_SPEC_BYTES};
+
 use std::path::{Path, PathBuf};
 
 use crate::diag::Diagnostic;
 use crate::plan::{Origin, Plan, Span};
+use resolve::COMMAND_LINE;
 
 /// A spec that resolved: the plan and any warnings.
 #[derive(Debug, Clone)]
@@ -111,9 +116,6 @@ fn path_of(o: &Origin) -> &Path {
     }
 }
 
-/// The largest spec foxbox reads: a spec is a hand-written file, and anything bigger is a mistake.
-pub const MAX_SPEC_BYTES: u64 = 1 << 20;
-
 /// Values from the command line that replace the spec's (`up --name NAME`, `up -- CMD`). They
 /// are resolved with the spec's own values, by the same checks, so that a plan is final once
 /// made: `foxbox plan` and `foxbox up` given the same spec and flags make the same plan.
@@ -127,13 +129,6 @@ pub struct Overrides {
     /// words clear it.
     pub entrypoint: Option<Vec<String>>,
 }
-
-/// The span given to override values: they are not in the spec's text, so the resolver keeps
-/// no span for them and their diagnostics point at no spec line.
-pub(crate) const COMMAND_LINE: Span = Span {
-    start: usize::MAX,
-    end: usize::MAX,
-};
 
 impl Overrides {
     /// Put the overrides into a parsed spec (one without `[box]` has errors of its own).
@@ -208,36 +203,6 @@ pub fn load_with(path: &Path, overrides: &Overrides) -> Result<Loaded, LoadError
     }
 }
 
-/// Read a spec file's text (a regular file, at most [`MAX_SPEC_BYTES`]).
-pub fn read_spec(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let meta = std::fs::metadata(path)?;
-    if meta.is_dir() {
-        return Err(std::io::Error::other("is a directory"));
-    }
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(MAX_SPEC_BYTES + 1)
-        .read_to_string(&mut text)?;
-    if text.len() as u64 > MAX_SPEC_BYTES {
-        return Err(std::io::Error::other("larger than 1 MiB"));
-    }
-    Ok(text)
-}
-
-/// The absolute directory of a spec file: where its relative paths start.
-pub fn spec_dir(path: &Path) -> PathBuf {
-    let dir = path.parent().unwrap_or(Path::new(""));
-    let abs = if dir.is_absolute() {
-        dir.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .unwrap_or_else(|_| PathBuf::from("/"))
-            .join(dir)
-    };
-    paths::normalise(&abs)
-}
-
 /// Check a spec's text: every diagnostic (errors and warnings, sorted by position), and the
 /// plan when there is no error. `path` is how the file is named in the plan's origin;
 /// `base_dir` is where relative paths start (made absolute against the working directory).
@@ -259,33 +224,6 @@ pub fn check_str_with(
         overrides,
         &compose::Options::from_host(),
     )
-}
-
-fn absolute_dir(base_dir: &Path) -> PathBuf {
-    if base_dir.is_absolute() {
-        paths::normalise(base_dir)
-    } else {
-        spec_dir(&base_dir.join("x"))
-    }
-}
-
-/// The files of a spec (its bases, its local override) and its variables, found as
-/// [`check_str`] finds them.
-pub fn composition(text: &str, path: &Path, base_dir: &Path) -> compose::Composition {
-    compose::Composition::discover(
-        text,
-        path,
-        &absolute_dir(base_dir),
-        &compose::Options::from_host(),
-    )
-}
-
-/// The raw spec `text` makes with its bases, local override and variables: what the resolver
-/// gets (its spans are layered: see [`compose`]).
-pub fn raw_composed(text: &str, path: &Path, base_dir: &Path) -> raw::RawSpec {
-    let c = composition(text, path, base_dir);
-    let merged = c.merged();
-    parse::from_tree(&merged.tree).0
 }
 
 /// Where each value of the spec at `path` was set, and how many files it is made of (see
@@ -331,7 +269,7 @@ pub fn check_composed(
     overrides: &Overrides,
     opts: &compose::Options<'_>,
 ) -> (Option<Plan>, Vec<Diagnostic>) {
-    let base = absolute_dir(base_dir);
+    let base = file::absolute_dir(base_dir);
     let comp = compose::Composition::discover(text, path, &base, opts);
     let merged = comp.merged();
     let refs = lock::references(&merged, &base);
@@ -374,7 +312,7 @@ pub fn check_composed(
         .filter(|d| !d.span.as_ref().is_some_and(within))
         .map(override_words)
         .collect();
-    let diagnostics: Vec<Diagnostic> = merge(parsed.diagnostics, more, &parsed.syntax_spans)
+    let diagnostics: Vec<Diagnostic> = parse::merge(parsed.diagnostics, more, &parsed.syntax_spans)
         .into_iter()
         .map(|d| comp.locate(d))
         .collect();
@@ -421,23 +359,70 @@ fn check_lock(
     }
 }
 
-/// Parse diagnostics, then the resolver's, minus those a syntax error explains (a value the
-/// recovering parser guessed at, or a "missing" key that sits on a broken line), sorted by
-/// position with span-less ones last.
-pub(crate) fn merge(
-    mut first: Vec<Diagnostic>,
-    more: Vec<Diagnostic>,
-    syntax: &[Span],
-) -> Vec<Diagnostic> {
-    let overlaps = |s: &Span| syntax.iter().any(|e| e.start <= s.end && s.start <= e.end);
-    first.extend(more.into_iter().filter(|d| match &d.span {
-        _ if syntax.is_empty() => true,
-        None => false,
-        Some(s) => !overlaps(s) && d.code != codes::MISSING_IMAGE,
-    }));
-    first.sort_by_key(|d| {
-        d.span
-            .map_or((usize::MAX, usize::MAX), |s| (s.start, s.end))
-    });
-    first
+/// The fuzz target's body (`fuzz/fuzz_targets/compose.rs`), in the library so tests run its
+/// seeds, and here rather than in `compose` because it runs the whole check above it:
+/// `text` split at `\n%%\n` lines is `Foxbox.toml`, `base.toml`, `sub/deep.toml`,
+/// `Foxbox.local.toml` and `.env` in `/fuzz`, read from memory. Panics when a plan comes with
+/// an error or without one nothing comes.
+#[doc(hidden)]
+pub fn exercise_compose(text: &str) {
+    const NAMES: [&str; 5] = [
+        "Foxbox.toml",
+        "base.toml",
+        "sub/deep.toml",
+        "Foxbox.local.toml",
+        ".env",
+    ];
+    let parts: Vec<&str> = text.splitn(NAMES.len(), "\n%%\n").collect();
+    let files: Vec<(PathBuf, String)> = NAMES
+        .iter()
+        .zip(&parts)
+        .skip(1)
+        .map(|(n, t)| (Path::new("/fuzz").join(n), t.to_string()))
+        .collect();
+    let read = |p: &Path| {
+        files
+            .iter()
+            .find(|(n, _)| n == p)
+            .map(|(_, t)| t.clone())
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+    };
+    let opts = compose::Options {
+        read: &read,
+        env: vars::Vars::new(
+            [
+                ("WHO".to_string(), "fox".to_string()),
+                ("EMPTY".to_string(), String::new()),
+            ],
+            [],
+        ),
+        local: true,
+    };
+    let main = parts.first().copied().unwrap_or("");
+    let (plan, diags) = check_composed(
+        main,
+        Path::new("Foxbox.toml"),
+        Path::new("/fuzz"),
+        &Overrides::default(),
+        &opts,
+    );
+    let src = crate::diag::Source {
+        name: "Foxbox.toml",
+        text: Some(main),
+    };
+    let _ = crate::diag::render_source(&diags, src, crate::diag::RenderOptions::default());
+    let _ = crate::diag::to_json(&diags, src);
+    let c =
+        compose::Composition::discover(main, Path::new("Foxbox.toml"), Path::new("/fuzz"), &opts);
+    let _ = c.provenance();
+    match plan {
+        Some(plan) => {
+            assert!(diags.iter().all(|d| !d.is_error()), "a plan with errors");
+            let _ = serde_json::to_string(&plan);
+        }
+        None => assert!(
+            diags.iter().any(Diagnostic::is_error),
+            "no plan and no error"
+        ),
+    }
 }

@@ -773,6 +773,27 @@ fn home_of(key: &str) -> Option<&'static str> {
         .map(|(n, _)| *n)
 }
 
+/// Parse diagnostics, then the resolver's, minus those a syntax error explains (a value the
+/// recovering parser guessed at, or a "missing" key that sits on a broken line), sorted by
+/// position with span-less ones last.
+pub(crate) fn merge(
+    mut first: Vec<Diagnostic>,
+    more: Vec<Diagnostic>,
+    syntax: &[Span],
+) -> Vec<Diagnostic> {
+    let overlaps = |s: &Span| syntax.iter().any(|e| e.start <= s.end && s.start <= e.end);
+    first.extend(more.into_iter().filter(|d| match &d.span {
+        _ if syntax.is_empty() => true,
+        None => false,
+        Some(s) => !overlaps(s) && d.code != codes::MISSING_IMAGE,
+    }));
+    first.sort_by_key(|d| {
+        d.span
+            .map_or((usize::MAX, usize::MAX), |s| (s.start, s.end))
+    });
+    first
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

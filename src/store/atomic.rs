@@ -54,7 +54,7 @@ fn write(path: &Path, contents: &[u8], durable_dir: bool) -> Result<(), AtomicEr
         .map_err(io_err)?;
     tmp.write_all(contents).map_err(io_err)?;
     tmp.as_file().sync_all().map_err(io_err)?;
-    super::fault::before_rename(&name);
+    crate::fault::before_rename(&name);
     // NamedTempFile creates 0600; a state file gets the usual 0644 less the umask's say.
     tmp.persist(path).map_err(|e| io_err(e.error))?;
     if durable_dir {

@@ -3,11 +3,11 @@
 use super::Rx;
 use crate::diag::Diagnostic;
 use crate::plan::limits::{Cpus, MemoryBytes, Pids};
+use crate::plan::units::{self, format_size};
 use crate::plan::{Enforce, Limits};
 use crate::spec::codes;
 use crate::spec::raw::{RawLimits, RawSize, Sp};
 use crate::spec::suggest;
-use crate::spec::units::{self, format_size};
 
 use crate::plan::limits::MAX_CPUS;
 

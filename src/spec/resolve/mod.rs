@@ -17,6 +17,13 @@ use super::raw::{RawSpec, Sp};
 use crate::diag::Diagnostic;
 use crate::plan::{self, Origin, Plan, Span};
 
+/// The span given to override values: they are not in the spec's text, so the resolver keeps
+/// no span for them and their diagnostics point at no spec line.
+pub(crate) const COMMAND_LINE: Span = Span {
+    start: usize::MAX,
+    end: usize::MAX,
+};
+
 /// What the resolver needs besides the raw spec.
 pub struct Options<'a> {
     /// Relative host paths (bind sources, tarballs, seccomp profiles) are resolved against it.
@@ -49,7 +56,7 @@ impl Rx<'_> {
     /// The span a plan item keeps: none for the command line's values, which are not in the
     /// text the plan's origin holds.
     pub fn span(&self, span: Span) -> Option<Span> {
-        (self.keep_spans && span != super::COMMAND_LINE).then_some(span)
+        (self.keep_spans && span != COMMAND_LINE).then_some(span)
     }
 
     /// A plan value from a raw one.
