@@ -18,8 +18,10 @@ use serde::{Deserialize, Serialize};
 
 use super::boxcg::{enable, BoxCgroup, BoxNode};
 use super::devices_bpf;
-use super::node::{read_file, write_file, CgroupNode, Node};
+use super::files::{read_file, write_file};
+use super::node::CgroupNode;
 use super::resources::{self, DeviceRule, Resources};
+use super::stored::Node;
 use super::{CgroupError, Controller, Host, Version};
 
 /// A container's cgroup, as its state records it.

@@ -10,8 +10,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::delegate::Site;
+use super::files::{read_file, write_file};
 use super::limits::LimitPlan;
-use super::node::{read_file, write_file, CgroupNode, MemoryUsage, Node};
+use super::node::{CgroupNode, MemoryUsage};
+use super::stored::Node;
 use super::{CgroupError, Controller, Version};
 
 /// How long `kill_all` and `remove` wait for processes to go.

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use nix::unistd::{access, AccessFlags};
 use serde::Serialize;
 
-use super::node::read_file;
+use super::files::read_file;
 use super::{CgroupError, Controller, Host, Version};
 
 /// How the parent cgroup was chosen.

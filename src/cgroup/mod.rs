@@ -25,9 +25,11 @@ mod delegate;
 mod detect;
 pub mod devices_bpf;
 mod error;
+mod files;
 mod limits;
 mod node;
 mod resources;
+mod stored;
 mod v1;
 mod v2;
 
@@ -39,7 +41,8 @@ pub use error::CgroupError;
 pub use limits::{
     check_limits, plan, CpuSetting, LimitKind, LimitPlan, MemorySetting, Unenforced, CPU_PERIOD_US,
 };
-pub use node::{CgroupNode, MemoryUsage, Node};
+pub use node::{CgroupNode, MemoryUsage};
 pub use resources::{Blkio, Cpu, DeviceRule, DeviceValue, Memory, Resources, Write, WriteKind};
+pub use stored::Node;
 pub use v1::V1Node;
 pub use v2::V2Node;

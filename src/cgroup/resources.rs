@@ -7,7 +7,8 @@
 
 use std::collections::BTreeSet;
 
-use super::node::{read_file, write_file, CgroupNode};
+use super::files::{read_file, write_file};
+use super::node::CgroupNode;
 use super::{CgroupError, Controller, Version};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

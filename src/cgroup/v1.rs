@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::node::{read_file, read_key, read_u64, settle, write_file, CgroupNode, MemoryUsage};
+use super::files::{read_file, read_key, read_u64, write_file};
+use super::node::{settle, CgroupNode, MemoryUsage};
 use super::{CgroupError, Version};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
