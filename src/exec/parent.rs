@@ -12,7 +12,6 @@ use super::error::{ExecError, StepError};
 use super::steps::{self, Action, Side, StartChoices, Step};
 use super::{child, Helpers, Launch};
 use crate::fs::dev;
-use crate::plan::NetMode;
 use crate::sys::process::{self as p, ns, Exit, Forked};
 use crate::sys::{fd, tty};
 
@@ -56,6 +55,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
             cgroup: helpers.places_cgroup(),
             before_pivot: launch.before_pivot,
             host_mounts: launch.host_mounts(),
+            joined: launch.joined,
         },
     );
     let span_of = |a: Action| list.iter().find(|s| s.action == a).and_then(|s| s.span);
@@ -81,17 +81,7 @@ pub fn start(launch: &Launch<'_>, helpers: &mut dyn Helpers) -> Result<Started, 
     let private_dev = private_dev.as_ref().map(|d| d.as_fd());
     let (pend, cend) =
         channel::pair().map_err(|e| fail(Action::Clone, "clone", io_step("sync channel", e)))?;
-    let mut flags = ns::USER | ns::MOUNT | ns::PID | ns::UTS | ns::IPC | ns::CGROUP;
-    // A network helper (pasta, slirp4netns) attaches to the box's network namespace before the
-    // box is released, so it is made here; with `none` the child has it made beside its other
-    // steps (see sys::netns), which takes the slowest namespace off the clone.
-    if matches!(
-        plan.network.mode.value,
-        NetMode::Pasta | NetMode::Slirp4netns
-    ) {
-        flags |= ns::NET;
-    }
-    flags &= !launch.joined;
+    let flags = steps::clone_namespaces(plan.network.mode.value, launch.joined);
     let t = Instant::now();
     let mut mapped = false;
     // The child end goes to the set-up process; it stays here too (for a fallback) until the

@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::plan::units::format_size;
 use crate::plan::{MountKind, NetMode, Plan, Seccomp, Span};
 use crate::security::caps::CapSet;
+use crate::sys::process::ns;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -110,6 +111,8 @@ pub struct StartChoices {
     /// The box shares the caller's mount namespace (an OCI config without one): its mounts
     /// are made there, below its root bound onto itself, and it chroots into that root.
     pub host_mounts: bool,
+    /// Namespaces the caller joined ([`super::Launch::joined`]): the box shares them.
+    pub joined: u64,
 }
 
 fn step(action: Action, name: &'static str, side: Side, detail: impl Into<String>) -> Step {
@@ -127,6 +130,73 @@ impl Step {
         self.span = span;
         self
     }
+}
+
+/// The namespaces (`sys::process::ns` flags) the clone makes: the box's own, less those the
+/// caller joined, which the box shares. The network namespace is made at the clone only for a
+/// network helper to attach to before the box is released; with `none` the `netns` step makes
+/// it beside the steps that follow, which takes the slowest namespace off the clone.
+pub fn clone_namespaces(net: NetMode, joined: u64) -> u64 {
+    let mut flags = ns::USER | ns::MOUNT | ns::PID | ns::UTS | ns::IPC | ns::CGROUP;
+    if matches!(net, NetMode::Pasta | NetMode::Slirp4netns) {
+        flags |= ns::NET;
+    }
+    flags & !joined
+}
+
+/// What the clone step says of each namespace: made by the clone, shared with the caller,
+/// joined by path, or made later (the network namespace of `none`).
+fn clone_detail(plan: &Plan, choices: StartChoices) -> String {
+    let made = clone_namespaces(plan.network.mode.value, choices.joined);
+    // A mount namespace joined but not shared is one given by path, which the set-up process
+    // enters once it is released (see `Launch::join_mount`).
+    let mount_by_path = choices.joined & ns::MOUNT != 0 && !choices.host_mounts;
+    let kinds = [
+        (ns::USER, "user"),
+        (ns::MOUNT, "mount"),
+        (ns::PID, "pid"),
+        (ns::UTS, "uts"),
+        (ns::IPC, "ipc"),
+        (ns::CGROUP, "cgroup"),
+        (ns::NET, "network"),
+    ];
+    let named = |set: u64| -> Vec<&str> {
+        kinds
+            .iter()
+            .filter(|(flag, _)| set & flag != 0)
+            .map(|(_, name)| *name)
+            .collect()
+    };
+    let plural = |names: Vec<&str>| match names.len() {
+        1 => format!("{} namespace", names[0]),
+        _ => format!("{} namespaces", names.join(", ")),
+    };
+    let mut parts = Vec::new();
+    // The network namespace has a clause of its own (below) unless the caller joined it.
+    let own = named(made & !ns::NET);
+    if !own.is_empty() {
+        parts.push(format!("new {}", plural(own)));
+    }
+    let mut shared = choices.joined;
+    if mount_by_path {
+        shared &= !ns::MOUNT;
+    }
+    let shared = named(shared);
+    if !shared.is_empty() {
+        parts.push(format!("share the caller's {}", plural(shared)));
+    }
+    if mount_by_path {
+        parts.push("enter the mount namespace given by path once released".to_string());
+    }
+    if made & ns::NET != 0 {
+        parts.push("new network namespace".to_string());
+    } else if choices.joined & ns::NET == 0 {
+        parts.push(match plan.network.mode.value {
+            NetMode::Host => "share the host's network namespace".to_string(),
+            _ => "the network namespace is made by `netns`".to_string(),
+        });
+    }
+    parts.join("; ")
 }
 
 /// The cgroup-backed limits, as the cgroup step names them.
@@ -152,16 +222,7 @@ pub fn steps(plan: &Plan, choices: StartChoices) -> Vec<Step> {
     use Action as A;
     use Side::*;
     let mut v = vec![step(A::Image, "image", Parent, image_detail(plan)).at(plan.image.span)];
-    let net_ns = match plan.network.mode.value {
-        NetMode::Host => "share the host's network namespace",
-        _ => "new network namespace",
-    };
-    v.push(step(
-        A::Clone,
-        "clone",
-        Parent,
-        format!("new user, mount, pid, uts, ipc, cgroup namespaces; {net_ns}"),
-    ));
+    v.push(step(A::Clone, "clone", Parent, clone_detail(plan, choices)));
     let id_maps = match plan.userns.value {
         crate::plan::Userns::KeepId { .. } => {
             "keep-id: the caller's uid/gid as the same ids in the box (or keep-id's uid=/gid=), \
@@ -575,6 +636,7 @@ pub fn describe(plan: &Plan) -> Vec<StepDesc> {
         cgroup: false,
         before_pivot: false,
         host_mounts: false,
+        joined: 0,
     };
     describe_list(steps(plan, choices))
 }
@@ -733,6 +795,7 @@ mod tests {
                 cgroup: false,
                 before_pivot: true,
                 host_mounts: false,
+                joined: 0,
             },
         )
         .iter()
@@ -762,6 +825,82 @@ mod tests {
         }
         let own = names(&p);
         assert!(!own.contains(&"bind-root") && !own.contains(&"chroot"));
+    }
+
+    fn clone_of(p: &Plan, choices: StartChoices) -> String {
+        let s = steps(p, choices);
+        s.iter()
+            .find(|s| s.action == Action::Clone)
+            .unwrap()
+            .detail
+            .clone()
+    }
+
+    #[test]
+    fn clone_names_the_namespaces_it_makes_and_those_shared() {
+        let mut p = plan();
+        let own = StartChoices::default();
+        let fresh = "new user, mount, pid, uts, ipc, cgroup namespaces";
+        p.network.mode = Spanned::bare(NetMode::Pasta);
+        assert_eq!(clone_of(&p, own), format!("{fresh}; new network namespace"));
+        p.network.mode = Spanned::bare(NetMode::Host);
+        assert_eq!(
+            clone_of(&p, own),
+            format!("{fresh}; share the host's network namespace")
+        );
+        p.network.mode = Spanned::bare(NetMode::None);
+        assert_eq!(
+            clone_of(&p, own),
+            format!("{fresh}; the network namespace is made by `netns`")
+        );
+        assert!(names(&p).contains(&"netns"));
+
+        // An OCI config as root that lists no namespace: every one is the runtime's.
+        p.network.mode = Spanned::bare(NetMode::Host);
+        let shared = StartChoices {
+            joined: ns::USER | ns::MOUNT | ns::PID | ns::UTS | ns::IPC | ns::CGROUP,
+            host_mounts: true,
+            ..own
+        };
+        assert_eq!(
+            clone_of(&p, shared),
+            "share the caller's user, mount, pid, uts, ipc, cgroup namespaces; \
+             share the host's network namespace"
+        );
+        // User and mount namespaces given by path, network joined too.
+        let by_path = StartChoices {
+            joined: ns::USER | ns::MOUNT | ns::NET,
+            ..own
+        };
+        assert_eq!(
+            clone_of(&p, by_path),
+            "new pid, uts, ipc, cgroup namespaces; share the caller's user, network namespaces; \
+             enter the mount namespace given by path once released"
+        );
+        let one = StartChoices {
+            joined: ns::UTS,
+            ..own
+        };
+        p.network.mode = Spanned::bare(NetMode::Slirp4netns);
+        assert_eq!(
+            clone_of(&p, one),
+            "new user, mount, pid, ipc, cgroup namespaces; share the caller's uts namespace; \
+             new network namespace"
+        );
+    }
+
+    #[test]
+    fn clone_makes_the_network_namespace_only_for_a_helper() {
+        for (mode, net) in [
+            (NetMode::Pasta, ns::NET),
+            (NetMode::Slirp4netns, ns::NET),
+            (NetMode::None, 0),
+            (NetMode::Host, 0),
+        ] {
+            let all = ns::USER | ns::MOUNT | ns::PID | ns::UTS | ns::IPC | ns::CGROUP;
+            assert_eq!(clone_namespaces(mode, 0), all | net, "{mode:?}");
+            assert_eq!(clone_namespaces(mode, ns::PID | ns::NET), all & !ns::PID);
+        }
     }
 
     #[test]
