@@ -948,12 +948,13 @@ fn a_built_image_is_pushed_and_other_tools_read_it() {
 /// dir, removed after).
 fn podman_prints(env: &Env, image: &str) -> String {
     let store = env.dir.join("podman");
+    let runroot = env.short_dir();
     let podman = |args: &[&str]| {
         std::process::Command::new("podman")
             .arg("--root")
             .arg(store.join("root"))
             .arg("--runroot")
-            .arg(store.join("run"))
+            .arg(runroot.path())
             .args(["--storage-driver", "vfs"])
             .args(args)
             .output()

@@ -445,6 +445,7 @@ fn podman_kube_play_runs_the_exported_pod() {
         let archive = env.work().join("busybox.tar");
         env.run(["image", "save", "busybox", "-o", archive.to_str().unwrap()])
             .ok();
+        let runroot = env.short_dir();
         let podman = |args: &[&str]| -> Run {
             // runc: podman's default runtime, crun 1.8, refuses this host's hybrid cgroups.
             let out = env
@@ -452,7 +453,7 @@ fn podman_kube_play_runs_the_exported_pod() {
                 .args(["--root"])
                 .arg(env.dir.join("podman-root"))
                 .arg("--runroot")
-                .arg(env.dir.join("runtime/podman"))
+                .arg(runroot.path())
                 .args([
                     "--storage-driver",
                     "vfs",

@@ -463,6 +463,7 @@ fn podman_runs_busybox_with_foxbox_runc() {
     }
     let env = Env::new(Who::Root);
     let p = env.dir.join("podman");
+    let runroot = env.short_dir();
     fs::create_dir_all(&p).unwrap();
     let conf = p.join("containers.conf");
     fs::write(
@@ -478,7 +479,7 @@ fn podman_runs_busybox_with_foxbox_runc() {
             .arg("--root")
             .arg(p.join("root"))
             .arg("--runroot")
-            .arg(p.join("run"))
+            .arg(runroot.path())
             .arg("--tmpdir")
             .arg(p.join("tmp"))
             .arg("--runtime")
@@ -1403,6 +1404,7 @@ fn rootless_podman_runs_busybox_with_foxbox_runc() {
     }
     let env = Env::new(Who::User);
     let p = env.work().join("podman");
+    let runroot = env.short_dir();
     let run_dir = env.dir.join("runtime");
     for d in [&p, &run_dir] {
         env.command("mkdir")
@@ -1428,7 +1430,7 @@ fn rootless_podman_runs_busybox_with_foxbox_runc() {
             .arg("--root")
             .arg(p.join("root"))
             .arg("--runroot")
-            .arg(p.join("run"))
+            .arg(runroot.path())
             .arg("--tmpdir")
             .arg(p.join("tmp"))
             .arg("--runtime")

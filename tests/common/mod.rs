@@ -250,6 +250,20 @@ impl Env {
     pub fn work(&self) -> PathBuf {
         self.dir.join("work")
     }
+    /// A fresh directory of the env's user at a short path under /tmp (not under
+    /// FOXBOX_TEST_TMP, whose length is the runner's choice), removed when the guard is
+    /// dropped: for tools that bound their paths' length (podman refuses a runroot over 50
+    /// characters).
+    pub fn short_dir(&self) -> tempfile::TempDir {
+        let d = tempfile::Builder::new()
+            .prefix("fx-")
+            .tempdir_in("/tmp")
+            .expect("short dir");
+        if let Some((uid, gid)) = self.ids {
+            chown_tree(d.path(), uid, gid);
+        }
+        d
+    }
     /// The store root foxbox uses for this env (XDG_DATA_HOME/foxbox).
     pub fn store(&self) -> PathBuf {
         self.dir.join("data/foxbox")
