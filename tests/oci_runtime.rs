@@ -1450,6 +1450,14 @@ fn rootless_podman_runs_busybox_with_foxbox_runc() {
         "-c",
         "echo hi; id -u",
     ]);
+    // Rootless podman leaves a pause process holding its user namespace, its pid in the
+    // tmpdir given: end it, or every run leaves one behind.
+    if let Ok(pid) = fs::read_to_string(p.join("tmp/pause.pid")) {
+        if let Ok(pid) = pid.trim().parse::<i32>() {
+            // SAFETY: kill(2) on the pid podman recorded for this env's pause process.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
     r.ok();
     assert_eq!(
         r.stdout.split_whitespace().collect::<Vec<_>>(),
