@@ -397,6 +397,8 @@ impl World {
             stderr: fs::read_to_string(&err).unwrap_or_default(),
         };
         self.assert_fired(&what, point);
+        // Should an assertion fail: no container of this test outlives it.
+        let _guard = ForceDelete(&self.env, root.clone(), id);
         let mine = || processes_with(&[id, "create"]);
         let root_s = root.display().to_string();
         let oci = |args: &[&str]| {
@@ -432,6 +434,9 @@ impl World {
             "{what}: state {}",
             st.stdout
         );
+        if point == "oci-create.before-state" && force {
+            self.while_its_create_lives(&root, id, &what);
+        }
         let again = self.oci_again(&bs, id);
         again.assert_code(1);
         assert!(
@@ -469,6 +474,43 @@ impl World {
             "{what}: state dir left after a clean create"
         );
         faulted
+    }
+
+    /// Named as its creator in `creating.json` (as if its `create` were still at work), this
+    /// test's process makes the container `creating`, which `delete --force` leaves alone.
+    fn while_its_create_lives(&self, root: &std::path::Path, id: &str, what: &str) {
+        let path = root.join(id).join("creating.json");
+        let saved = fs::read_to_string(&path).expect("creating.json");
+        let mut v: serde_json::Value = serde_json::from_str(&saved).unwrap();
+        let stat = fs::read_to_string("/proc/self/stat").unwrap();
+        let start: u64 = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .nth(19)
+            .unwrap()
+            .parse()
+            .unwrap();
+        v["creator"] = serde_json::json!({"pid": std::process::id(), "start_time": start});
+        fs::write(&path, v.to_string()).unwrap();
+        let root_s = root.display().to_string();
+        let st = self.run(&["oci", "--root", &root_s, "state", id]);
+        st.ok();
+        assert!(
+            st.stdout.contains("\"creating\""),
+            "{what}: state {}",
+            st.stdout
+        );
+        let del = self.run(&["oci", "--root", &root_s, "delete", "--force", id]);
+        del.assert_code(1);
+        assert!(
+            del.stderr.contains("still running"),
+            "{what}: {}",
+            del.stderr
+        );
+        assert!(path.exists(), "{what}: deleted while its create lives");
+        fs::write(&path, saved).unwrap();
     }
 
     fn oci_again(&self, bundle: &str, id: &str) -> Run {
@@ -515,6 +557,18 @@ impl World {
                 d.display()
             );
         }
+    }
+}
+
+/// `oci delete --force` of a container when dropped.
+struct ForceDelete<'a>(&'a Env, PathBuf, &'a str);
+
+impl Drop for ForceDelete<'_> {
+    fn drop(&mut self) {
+        let root = self.1.display().to_string();
+        let _ = self
+            .0
+            .run(["oci", "--root", &root, "delete", "--force", self.2]);
     }
 }
 
