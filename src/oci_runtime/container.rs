@@ -309,7 +309,7 @@ impl Runtime {
         match fs::DirBuilder::new().mode(0o711).create(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                if !dir.join(STATE).exists() && dir.join(INTENT).exists() {
+                if !dir.join(STATE).exists() {
                     return Err(OciError::State {
                         id: opts.id.clone(),
                         status: "stopped",
@@ -331,6 +331,14 @@ impl Runtime {
             host_mounts: None,
             armed: true,
         };
+        let mut intent = Intent {
+            creator: ProcId::of(std::process::id() as i32),
+            bundle: bundle.clone(),
+            created: crate::store::clock::now_secs(),
+            owner: nix::unistd::geteuid().as_raw(),
+            ..Intent::default()
+        };
+        intent.write(&dir)?;
         let fifo_path = dir.join(FIFO);
         nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600))
             .map_err(|e| OciError::io("make the exec fifo")(e.into()))?;
@@ -442,19 +450,12 @@ impl Runtime {
         launch.in_box = Some(&in_container);
         launch.start_report = report.as_ref().map(|f| f.as_raw_fd());
         let mut warnings = t.warnings.clone();
-        let mut intent = Intent {
-            creator: ProcId::of(std::process::id() as i32),
-            bundle: bundle.clone(),
-            created: crate::store::clock::now_secs(),
-            owner: nix::unistd::geteuid().as_raw(),
-            cgroup_path: Some(
-                t.cgroups
-                    .path
-                    .clone()
-                    .unwrap_or_else(|| cgroups::default_path(&self.root, &opts.id)),
-            ),
-            ..Intent::default()
-        };
+        intent.cgroup_path = Some(
+            t.cgroups
+                .path
+                .clone()
+                .unwrap_or_else(|| cgroups::default_path(&self.root, &opts.id)),
+        );
         intent.write(&dir)?;
         undo.cgroup = cgroups::make(
             &t.cgroups,
@@ -566,6 +567,11 @@ impl Runtime {
         let path = self.dir(id).join(INTENT);
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
+            // Killed between making the directory and writing creating.json: nothing else
+            // was made yet.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.dir(id).is_dir() => {
+                return Ok(Intent::default().record(id))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(OciError::NotFound(id.to_string()))
             }
