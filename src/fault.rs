@@ -43,6 +43,13 @@ pub const POINTS: &[&str] = &[
     "build.step-ran",
     "build.layer-stored",
     "build.after-index",
+    // `oci create`: its cgroup made (and, without a mount namespace, the runtime's mounts
+    // noted), its process cloned and released, its set-up done (host mounts made), before
+    // state.json. Each leaves a container that `oci delete` removes through creating.json.
+    "oci-create.cgroup-made",
+    "oci-create.process-released",
+    "oci-create.host-mounted",
+    "oci-create.before-state",
 ];
 
 /// Kill this process if `FOXBOX_FAULT` names `name`.

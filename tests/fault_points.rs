@@ -24,6 +24,8 @@ enum Kind {
     VolumeRm,
     ImageRm,
     Build,
+    /// `foxbox oci create`, whose leftovers `oci delete` removes (not `system check`).
+    OciCreate,
 }
 
 /// Every point with the command that reaches it.
@@ -53,6 +55,10 @@ fn walk() -> Vec<(&'static str, Kind)> {
         ("build.step-ran", Build),
         ("build.layer-stored", Build),
         ("build.after-index", Build),
+        ("oci-create.cgroup-made", OciCreate),
+        ("oci-create.process-released", OciCreate),
+        ("oci-create.host-mounted", OciCreate),
+        ("oci-create.before-state", OciCreate),
     ]
 }
 
@@ -303,6 +309,13 @@ impl World {
                 self.run(&["image", "rm", &tag]).ok();
                 r
             }
+            Kind::OciCreate => {
+                let r = self.oci_create_killed(point, &format!("oc-{tag}"), true);
+                // Plain `delete` too: a create that never finished counts as stopped.
+                self.oci_create_killed(point, &format!("oc-{tag}-plain"), false);
+                reported = Vec::new();
+                r
+            }
         };
         assert_ne!(faulted.code, 0, "{what}: the killed command exited 0");
         eprintln!(
@@ -319,6 +332,202 @@ impl World {
         eventually(&format!("{what}: no box process left"), || {
             common::processes_running(SLEEP).is_empty()
         });
+    }
+
+    /// A busybox bundle for `oci create` (made once): as root without any namespace, so that
+    /// its mounts are made in the runtime's mount namespace, and in a cgroup of its own; as the
+    /// user, `spec --rootless`'s (no cgroup, no host mounts). Returns (bundle, cgroupsPath).
+    fn oci_bundle(&self) -> (PathBuf, Option<String>) {
+        let b = self.env.work().join("ocib");
+        let cg = (self.env.who == Who::Root).then(|| format!("/ftleaks-{}", std::process::id()));
+        if b.join("config.json").exists() {
+            return (b, cg);
+        }
+        self.env.sh(&format!(
+            "mkdir -p {r} && tar -xzf {t} -C {r}",
+            r = b.join("rootfs").display(),
+            t = common::busybox_tarball().display()
+        ));
+        let d = b.display().to_string();
+        let mut spec = vec!["oci", "spec", "--bundle", &d];
+        if self.env.who != Who::Root {
+            spec.push("--rootless");
+        }
+        self.run(&spec).ok();
+        let mut cfg: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(b.join("config.json")).unwrap()).unwrap();
+        cfg["process"]["terminal"] = serde_json::json!(false);
+        cfg["process"]["args"] = serde_json::json!(["sleep", "98792"]);
+        if let Some(cg) = &cg {
+            cfg["linux"]["namespaces"] = serde_json::json!([]);
+            cfg.as_object_mut().unwrap().remove("hostname");
+            cfg["linux"]["cgroupsPath"] = serde_json::json!(cg);
+            cfg["linux"]["resources"] = serde_json::json!({"pids": {"limit": 64}});
+        }
+        self.env.write(
+            "ocib/config.json",
+            serde_json::to_string_pretty(&cfg).unwrap(),
+        );
+        (b, cg)
+    }
+
+    /// `oci create` killed at `point`; then `list` shows the container, a second `create` of
+    /// it is refused with the way out, `delete` (`--force` or not) removes it and all it made:
+    /// its directory, cgroup, mounts below the bundle and process. Returns the killed create.
+    fn oci_create_killed(&self, point: &str, id: &str, force: bool) -> Run {
+        let what = format!("{:?} {point} {id}", self.env.who);
+        let (b, cg) = self.oci_bundle();
+        let bs = b.display().to_string();
+        let _ = fs::remove_file(&self.fired);
+        let root = self.env.work().join("ocir");
+        let err = self.env.work().join("oci-faulted.err");
+        let out = self
+            .env
+            .foxbox(["oci", "--root", &root.display().to_string()])
+            .args(["create", "--bundle", &bs, id])
+            .env("FOXBOX_FAULT", point)
+            .env("FOXBOX_FAULT_FIRED", &self.fired)
+            .stdout(std::process::Stdio::null())
+            .stderr(fs::File::create(&err).unwrap())
+            .status()
+            .expect("run foxbox");
+        let faulted = Run {
+            code: out.code().unwrap_or(-1),
+            stdout: String::new(),
+            stderr: fs::read_to_string(&err).unwrap_or_default(),
+        };
+        self.assert_fired(&what, point);
+        // Should an assertion fail: no container of this test outlives it.
+        let _guard = ForceDelete(&self.env, root.clone(), id);
+        let mine = || processes_with(&[id, "create"]);
+        let root_s = root.display().to_string();
+        let oci = |args: &[&str]| {
+            let mut all = vec!["oci", "--root", root_s.as_str()];
+            all.extend(args);
+            self.run(&all)
+        };
+        // Once create has seen it ready (after the set-up): released but left alone, it may
+        // end by itself when it finds its parent gone.
+        if matches!(point, "oci-create.host-mounted" | "oci-create.before-state") {
+            assert!(
+                !mine().is_empty(),
+                "{what}: the container's process is not running"
+            );
+        }
+        if point == "oci-create.host-mounted" && cg.is_some() {
+            assert!(!mounts_below(&b).is_empty(), "{what}: no host mounts made");
+        }
+        let list = oci(&["list", "--format", "json"]);
+        list.ok();
+        let v: Vec<serde_json::Value> = serde_json::from_str(&list.stdout).expect("list json");
+        let listed = v.iter().find(|c| c["id"] == id);
+        assert_eq!(
+            listed.map(|c| c["status"].clone()),
+            Some(serde_json::json!("stopped")),
+            "{what}: list: {}",
+            list.stdout
+        );
+        let st = oci(&["state", id]);
+        st.ok();
+        assert!(
+            st.stdout.contains("\"stopped\""),
+            "{what}: state {}",
+            st.stdout
+        );
+        if point == "oci-create.before-state" && force {
+            self.while_its_create_lives(&root, id, &what);
+        }
+        let again = self.oci_again(&bs, id);
+        again.assert_code(1);
+        assert!(
+            again.stderr.contains(&format!("delete {id}")),
+            "{what}: a second create says {}",
+            again.stderr
+        );
+        let del = if force {
+            oci(&["delete", "--force", id])
+        } else {
+            oci(&["delete", id])
+        };
+        del.ok();
+        assert!(!root.join(id).exists(), "{what}: state dir left");
+        if let Some(cg) = &cg {
+            for ctrl in [
+                "memory", "cpu", "pids", "freezer", "devices", "cpuset", "blkio",
+            ] {
+                let d = PathBuf::from("/sys/fs/cgroup").join(ctrl).join(&cg[1..]);
+                assert!(!d.exists(), "{what}: cgroup {} left", d.display());
+            }
+        }
+        assert_eq!(
+            mounts_below(&b),
+            Vec::<String>::new(),
+            "{what}: mounts left"
+        );
+        eventually(&format!("{what}: no process left"), || mine().is_empty());
+        // The id is free again.
+        let r = self.oci_again(&bs, id);
+        r.ok();
+        oci(&["delete", "--force", id]).ok();
+        assert!(
+            !root.join(id).exists(),
+            "{what}: state dir left after a clean create"
+        );
+        faulted
+    }
+
+    /// Named as its creator in `creating.json` (as if its `create` were still at work), this
+    /// test's process makes the container `creating`, which `delete --force` leaves alone.
+    fn while_its_create_lives(&self, root: &std::path::Path, id: &str, what: &str) {
+        let path = root.join(id).join("creating.json");
+        let saved = fs::read_to_string(&path).expect("creating.json");
+        let mut v: serde_json::Value = serde_json::from_str(&saved).unwrap();
+        let stat = fs::read_to_string("/proc/self/stat").unwrap();
+        let start: u64 = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .nth(19)
+            .unwrap()
+            .parse()
+            .unwrap();
+        v["creator"] = serde_json::json!({"pid": std::process::id(), "start_time": start});
+        fs::write(&path, v.to_string()).unwrap();
+        let root_s = root.display().to_string();
+        let st = self.run(&["oci", "--root", &root_s, "state", id]);
+        st.ok();
+        assert!(
+            st.stdout.contains("\"creating\""),
+            "{what}: state {}",
+            st.stdout
+        );
+        let del = self.run(&["oci", "--root", &root_s, "delete", "--force", id]);
+        del.assert_code(1);
+        assert!(
+            del.stderr.contains("still running"),
+            "{what}: {}",
+            del.stderr
+        );
+        assert!(path.exists(), "{what}: deleted while its create lives");
+        fs::write(&path, saved).unwrap();
+    }
+
+    fn oci_again(&self, bundle: &str, id: &str) -> Run {
+        let root = self.env.work().join("ocir").display().to_string();
+        let err = self.env.work().join("oci.err");
+        let out = self
+            .env
+            .foxbox(["oci", "--root", &root, "create", "--bundle", bundle, id])
+            .stdout(std::process::Stdio::null())
+            .stderr(fs::File::create(&err).unwrap())
+            .status()
+            .expect("run foxbox");
+        Run {
+            code: out.code().unwrap_or(-1),
+            stdout: String::new(),
+            stderr: fs::read_to_string(&err).unwrap_or_default(),
+        }
     }
 
     /// The point was reached (a supervisor may reach it after the CLI returned).
@@ -349,6 +558,50 @@ impl World {
             );
         }
     }
+}
+
+/// `oci delete --force` of a container when dropped.
+struct ForceDelete<'a>(&'a Env, PathBuf, &'a str);
+
+impl Drop for ForceDelete<'_> {
+    fn drop(&mut self) {
+        let root = self.1.display().to_string();
+        let _ = self
+            .0
+            .run(["oci", "--root", &root, "delete", "--force", self.2]);
+    }
+}
+
+/// Live (not zombie) processes whose command line has every one of `needles` as an argument:
+/// an OCI container's set-up process is a clone of `create`, with its argv.
+fn processes_with(needles: &[&str]) -> Vec<i32> {
+    fs::read_dir("/proc")
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                .filter(|pid| {
+                    let c = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+                    let zombie = stat
+                        .rsplit_once(')')
+                        .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
+                    let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+                    !zombie && needles.iter().all(|n| args.contains(&n.as_bytes()))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The mount points at or below `dir` in this process's mount namespace.
+fn mounts_below(dir: &std::path::Path) -> Vec<String> {
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|m| std::path::Path::new(m).starts_with(dir))
+        .map(str::to_string)
+        .collect()
 }
 
 impl Drop for World {
@@ -385,7 +638,12 @@ fn walk_every_point(who: Who) {
         "echo kept > /v/f",
     ])
     .ok();
+    // FOXBOX_FAULT_ONLY=PREFIX walks only the points whose names start with it.
+    let only = std::env::var("FOXBOX_FAULT_ONLY").unwrap_or_default();
     for (point, kind) in walk() {
+        if !point.starts_with(&only) {
+            continue;
+        }
         // Rootless boxes here get no cgroup: the point is root's.
         if point == "start.cgroup-recorded" && who != Who::Root {
             continue;

@@ -130,7 +130,7 @@ enum OciCommand {
         #[arg(default_value = "TERM")]
         signal: String,
     },
-    /// Delete a container (kill it first with --force).
+    /// Delete a container (kill it first with --force), or what a killed create left of one.
     Delete {
         #[arg(long, short = 'f')]
         force: bool,

@@ -7,6 +7,14 @@
 //! namespace). A container's status is never stored: it is `created` while
 //! its process lives and the fifo exists, `running` while it lives without the fifo, and
 //! `stopped` once the process recorded (pid and start time) is gone.
+//!
+//! `creating.json` ([`Intent`]) is `create`'s own record of what it makes outside the
+//! directory (the cgroup, mounts in the runtime's namespace, the process), written before each
+//! is made: a `create` killed partway (SIGKILL, a power cut) leaves a directory without
+//! `state.json`, which `state`, `list` and `delete` read through it. Such a container is
+//! `creating` while the `create` that wrote it lives, else `stopped` (its create will never
+//! finish: runc's and the runtime-spec's name for a container that can only be deleted), and
+//! `delete` removes what the record names.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -32,6 +40,72 @@ const STATE: &str = "state.json";
 const FIFO: &str = "exec.fifo";
 const REPORT: &str = "start.report";
 const MNT: &str = "mnt";
+const INTENT: &str = "creating.json";
+
+/// What `create` is making, in `ROOT/ID/creating.json` until `state.json` is written: each
+/// thing is named here before it is made, so that `delete` can undo a `create` that was killed.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Intent {
+    /// The `create` writing it: while it lives the container is `creating`.
+    creator: Option<ProcId>,
+    bundle: PathBuf,
+    created: u64,
+    owner: u32,
+    /// The cgroup path while it is being made; `cgroup` once it is.
+    cgroup_path: Option<String>,
+    cgroup: Option<PathCgroup>,
+    /// Mounts are about to be made below this root, in the runtime's mount namespace; those
+    /// not in `mounts_before` are the container's (until `host_mounts` names its root mount).
+    host_mounts_rootfs: Option<PathBuf>,
+    mounts_before: Vec<u64>,
+    host_mounts: Option<host_mounts::HostMounts>,
+    /// The container's process, once cloned.
+    process: Option<ProcId>,
+}
+
+impl Intent {
+    fn write(&self, dir: &Path) -> Result<(), OciError> {
+        crate::store::atomic::write_json(&dir.join(INTENT), self)
+            .map_err(|e| OciError::io("write creating.json")(std::io::Error::other(e)))
+    }
+
+    /// The record `state`, `list` and `delete` use for a container whose `create` did not
+    /// finish.
+    fn record(self, id: &str) -> Record {
+        let process = self.process.unwrap_or(ProcId {
+            pid: 0,
+            start_time: 0,
+        });
+        Record {
+            id: id.to_string(),
+            pid: process.pid,
+            start_time: process.start_time,
+            bundle: self.bundle,
+            annotations: BTreeMap::new(),
+            created: self.created,
+            owner: self.owner,
+            hooks: None,
+            cgroup: self.cgroup,
+            no_process: false,
+            host_mounts: self.host_mounts,
+            unfinished: Some(Unfinished {
+                creator: self.creator,
+                cgroup_path: self.cgroup_path,
+                mounts: self
+                    .host_mounts_rootfs
+                    .map(|r| (r, self.mounts_before.into_iter().collect())),
+            }),
+        }
+    }
+}
+
+/// What a record read from `creating.json` carries beside the usual.
+#[derive(Debug, Clone)]
+pub struct Unfinished {
+    creator: Option<ProcId>,
+    cgroup_path: Option<String>,
+    mounts: Option<(PathBuf, std::collections::BTreeSet<u64>)>,
+}
 
 /// What `ROOT/ID/state.json` records.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,6 +133,9 @@ pub struct Record {
     /// removes.
     #[serde(default)]
     pub host_mounts: Option<host_mounts::HostMounts>,
+    /// Read from `creating.json`: a `create` that did not finish.
+    #[serde(skip)]
+    pub unfinished: Option<Unfinished>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -232,7 +309,18 @@ impl Runtime {
         match fs::DirBuilder::new().mode(0o711).create(&dir) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(OciError::Exists(opts.id.clone()))
+                if !dir.join(STATE).exists() {
+                    return Err(OciError::State {
+                        id: opts.id.clone(),
+                        status: "stopped",
+                        what: format!(
+                            "an earlier create of it did not finish (killed?); remove what it \
+                             left with `delete {}` before creating it again",
+                            opts.id
+                        ),
+                    });
+                }
+                return Err(OciError::Exists(opts.id.clone()));
             }
             Err(e) => return Err(OciError::io(format!("create {}", dir.display()))(e)),
         }
@@ -243,6 +331,14 @@ impl Runtime {
             host_mounts: None,
             armed: true,
         };
+        let mut intent = Intent {
+            creator: ProcId::of(std::process::id() as i32),
+            bundle: bundle.clone(),
+            created: crate::store::clock::now_secs(),
+            owner: nix::unistd::geteuid().as_raw(),
+            ..Intent::default()
+        };
+        intent.write(&dir)?;
         let fifo_path = dir.join(FIFO);
         nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600))
             .map_err(|e| OciError::io("make the exec fifo")(e.into()))?;
@@ -354,6 +450,13 @@ impl Runtime {
         launch.in_box = Some(&in_container);
         launch.start_report = report.as_ref().map(|f| f.as_raw_fd());
         let mut warnings = t.warnings.clone();
+        intent.cgroup_path = Some(
+            t.cgroups
+                .path
+                .clone()
+                .unwrap_or_else(|| cgroups::default_path(&self.root, &opts.id)),
+        );
+        intent.write(&dir)?;
         undo.cgroup = cgroups::make(
             &t.cgroups,
             &opts.id,
@@ -361,14 +464,23 @@ impl Runtime {
             nix::unistd::geteuid().as_raw(),
             &mut warnings,
         )?;
+        intent.cgroup = undo.cgroup.clone();
+        // Made or none to make (an unprivileged runtime): nothing half-made to report.
+        intent.cgroup_path = None;
         if launch.host_mounts() {
-            undo.host_mounts = Some((rootfs_dir.clone(), host_mounts::snapshot()?));
+            let before = host_mounts::snapshot()?;
+            intent.host_mounts_rootfs = Some(rootfs_dir.clone());
+            intent.mounts_before = before.iter().copied().collect();
+            undo.host_mounts = Some((rootfs_dir.clone(), before));
         }
+        intent.write(&dir)?;
+        crate::fault::point("oci-create.cgroup-made");
         let mut helpers = CreateHelpers {
             place: cgroups::Place(undo.cgroup.as_ref()),
             create_runtime,
             state: &hook_state,
             failed: None,
+            intent: (&dir, &mut intent),
         };
         let mut started = match exec::start(&launch, &mut helpers) {
             Ok(s) => s,
@@ -379,6 +491,11 @@ impl Runtime {
             Some((rootfs, _)) => Some(host_mounts::root_of(started.pid, rootfs)?),
             None => None,
         };
+        if host_mounts.is_some() {
+            intent.host_mounts = host_mounts.clone();
+            intent.write(&dir)?;
+        }
+        crate::fault::point("oci-create.host-mounted");
         drop(fifo);
         drop(report);
         let kept_pty = if opts.console_socket.is_none() {
@@ -413,9 +530,13 @@ impl Runtime {
             cgroup: undo.cgroup.clone(),
             no_process: !t.has_process,
             host_mounts,
+            unfinished: None,
         };
+        crate::fault::point("oci-create.before-state");
         crate::store::atomic::write_json(&dir.join(STATE), &record)
             .map_err(|e| OciError::io("write state.json")(std::io::Error::other(e)))?;
+        // state.json rules from here on; a creating.json left beside it is ignored.
+        let _ = fs::remove_file(dir.join(INTENT));
         if let Some(f) = &opts.pid_file {
             let f = absolute(f);
             crate::store::atomic::write_file(&f, started.pid.to_string().as_bytes())
@@ -434,16 +555,42 @@ impl Runtime {
         let path = self.dir(id).join(STATE);
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(OciError::NotFound(id.to_string()))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return self.load_unfinished(id),
             Err(e) => return Err(OciError::io(format!("read {}", path.display()))(e)),
         };
         serde_json::from_str(&text)
             .map_err(|e| OciError::io(format!("read {}", path.display()))(std::io::Error::other(e)))
     }
 
+    /// A container without `state.json`: what its `creating.json` names.
+    fn load_unfinished(&self, id: &str) -> Result<Record, OciError> {
+        let path = self.dir(id).join(INTENT);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            // Killed between making the directory and writing creating.json: nothing else
+            // was made yet.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && self.dir(id).is_dir() => {
+                return Ok(Intent::default().record(id))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(OciError::NotFound(id.to_string()))
+            }
+            Err(e) => return Err(OciError::io(format!("read {}", path.display()))(e)),
+        };
+        let intent: Intent = serde_json::from_str(&text).map_err(|e| {
+            OciError::io(format!("read {}", path.display()))(std::io::Error::other(e))
+        })?;
+        Ok(intent.record(id))
+    }
+
     fn status(&self, r: &Record) -> Status {
+        if let Some(u) = &r.unfinished {
+            return if u.creator.is_some_and(|c| c.alive()) {
+                Status::Creating
+            } else {
+                Status::Stopped
+            };
+        }
         let proc_id = ProcId {
             pid: r.pid,
             start_time: r.start_time,
@@ -600,12 +747,22 @@ impl Runtime {
             other => other?,
         };
         let status = self.status(&r);
+        if status == Status::Creating {
+            return Err(OciError::State {
+                id: id.into(),
+                status: status.as_str(),
+                what: "its create is still running (kill it, then delete)".into(),
+            });
+        }
         if status != Status::Stopped && !force {
             return Err(OciError::State {
                 id: id.into(),
                 status: status.as_str(),
                 what: "stop it first, or delete with --force".into(),
             });
+        }
+        if let Some(u) = &r.unfinished {
+            return self.delete_unfinished(id, &r, u);
         }
         if status != Status::Stopped {
             for pid in processes_of(&r) {
@@ -638,6 +795,47 @@ impl Runtime {
         }
         if let Some(cg) = &r.cgroup {
             cg.destroy()?;
+        }
+        let dir = self.dir(id);
+        fs::remove_dir_all(&dir).map_err(OciError::io(format!("remove {}", dir.display())))?;
+        Ok(warnings)
+    }
+
+    /// `delete` of a container whose `create` was killed: its process (the very one recorded),
+    /// the mounts it made in this mount namespace, its cgroup, its directory.
+    fn delete_unfinished(
+        &self,
+        id: &str,
+        r: &Record,
+        u: &Unfinished,
+    ) -> Result<Vec<String>, OciError> {
+        let mut warnings = Vec::new();
+        let proc_id = ProcId {
+            pid: r.pid,
+            start_time: r.start_time,
+        };
+        if r.pid > 0 && proc_id.alive() {
+            let _ = p::kill(r.pid, libc::SIGKILL);
+            let until = Instant::now() + Duration::from_secs(10);
+            while proc_id.alive() && Instant::now() < until {
+                p::try_reap(r.pid);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        if let Some(h) = &r.host_mounts {
+            host_mounts::remove(h)?;
+        } else if let Some((rootfs, before)) = &u.mounts {
+            host_mounts::remove_new(before, rootfs)?;
+        }
+        if let Some(cg) = &r.cgroup {
+            cg.destroy()?;
+        } else if let Some(path) = &u.cgroup_path {
+            // Killed while the cgroup was being made: which of its directories were new is
+            // not known, so none is removed.
+            warnings.push(format!(
+                "cgroup {path}: create was killed while making it; remove it by hand if it \
+                 is this container's"
+            ));
         }
         let dir = self.dir(id);
         fs::remove_dir_all(&dir).map_err(OciError::io(format!("remove {}", dir.display())))?;
@@ -683,6 +881,8 @@ struct CreateHelpers<'a> {
     state: &'a State,
     /// A hook's failure, returned as itself rather than as the executor's step error.
     failed: Option<OciError>,
+    /// The state dir and its `creating.json`, which gets the process as soon as it runs.
+    intent: (&'a Path, &'a mut Intent),
 }
 
 impl Helpers for CreateHelpers<'_> {
@@ -711,6 +911,12 @@ impl Helpers for CreateHelpers<'_> {
     }
 
     fn released(&mut self, pid: i32) -> Result<(), StepError> {
+        let (dir, intent) = &mut self.intent;
+        intent.process = ProcId::of(pid);
+        intent
+            .write(dir)
+            .map_err(|e| StepError::msg(e.to_string()))?;
+        crate::fault::point("oci-create.process-released");
         self.place.released(pid)
     }
 
