@@ -8,7 +8,7 @@
 //! its process lives and the fifo exists, `running` while it lives without the fifo, and
 //! `stopped` once the process recorded (pid and start time) is gone.
 //!
-//! `creating.json` ([`Intent`]) is `create`'s own record of what it makes outside the
+//! `creating.json` (`Intent`) is `create`'s own record of what it makes outside the
 //! directory (the cgroup, mounts in the runtime's namespace, the process), written before each
 //! is made: a `create` killed partway (SIGKILL, a power cut) leaves a directory without
 //! `state.json`, which `state`, `list` and `delete` read through it. Such a container is
