@@ -415,7 +415,10 @@ impl World {
             );
         }
         if point == "oci-create.host-mounted" && cg.is_some() {
-            assert!(!mounts_below(&b).is_empty(), "{what}: no host mounts made");
+            assert!(
+                !common::mounts_below(&b).is_empty(),
+                "{what}: no host mounts made"
+            );
         }
         let list = oci(&["list", "--format", "json"]);
         list.ok();
@@ -460,7 +463,7 @@ impl World {
             }
         }
         assert_eq!(
-            mounts_below(&b),
+            common::mounts_below(&b),
             Vec::<String>::new(),
             "{what}: mounts left"
         );
@@ -575,33 +578,7 @@ impl Drop for ForceDelete<'_> {
 /// Live (not zombie) processes whose command line has every one of `needles` as an argument:
 /// an OCI container's set-up process is a clone of `create`, with its argv.
 fn processes_with(needles: &[&str]) -> Vec<i32> {
-    fs::read_dir("/proc")
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-                .filter(|pid| {
-                    let c = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-                    let zombie = stat
-                        .rsplit_once(')')
-                        .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
-                    let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
-                    !zombie && needles.iter().all(|n| args.contains(&n.as_bytes()))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// The mount points at or below `dir` in this process's mount namespace.
-fn mounts_below(dir: &std::path::Path) -> Vec<String> {
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|m| std::path::Path::new(m).starts_with(dir))
-        .map(str::to_string)
-        .collect()
+    common::live_pids_whose_argv(|argv| needles.iter().all(|n| argv.contains(n)))
 }
 
 impl Drop for World {

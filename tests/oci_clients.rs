@@ -132,7 +132,7 @@ impl Containerd {
             let _ = child.kill();
             let _ = child.wait();
         }
-        for m in mounts_under(&self.dir).into_iter().rev() {
+        for m in common::mounts_below(&self.dir).into_iter().rev() {
             let _ = Command::new("umount").arg("-l").arg(&m).status();
         }
     }
@@ -153,17 +153,6 @@ fn pids_whose_cmdline(f: impl Fn(&str) -> bool) -> Vec<i32> {
             let c = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
             f(&String::from_utf8_lossy(&c).replace('\0', " "))
         })
-        .collect()
-}
-
-/// Mount points at or below `dir`, in mount order.
-fn mounts_under(dir: &Path) -> Vec<String> {
-    let dir = dir.display().to_string();
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
-        .filter(|m| m == &dir || m.starts_with(&format!("{dir}/")))
         .collect()
 }
 
@@ -325,7 +314,7 @@ fn containerd_runs_busybox_with_foxbox_runc() {
             "the shim socket of {id} is left"
         );
     }
-    let rootfs_mounts: Vec<String> = mounts_under(&dir)
+    let rootfs_mounts: Vec<String> = common::mounts_below(&dir)
         .into_iter()
         .filter(|m| m.contains("io.containerd.runtime.v2.task"))
         .collect();
@@ -334,7 +323,11 @@ fn containerd_runs_busybox_with_foxbox_runc() {
     let pid = f.c.child.as_ref().unwrap().id() as i32;
     f.c.stop();
     assert!(!alive(pid), "containerd {pid} is running");
-    assert!(mounts_under(&dir).is_empty(), "{:?}", mounts_under(&dir));
+    assert!(
+        common::mounts_below(&dir).is_empty(),
+        "{:?}",
+        common::mounts_below(&dir)
+    );
     assert!(pids_whose_cmdline(|l| l.contains(dir.to_str().unwrap())).is_empty());
 }
 

@@ -1501,22 +1501,7 @@ fn capabilities_beyond_the_runtime_s_own_are_granted() {
 /// Host pids of live processes whose command line holds `needle` (a container's set-up
 /// process is a fork of `create`, whose argv names the container's id).
 fn processes_with(needle: &str) -> Vec<i32> {
-    fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|pid| {
-            let c = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let zombie = stat
-                .rsplit_once(')')
-                .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
-            !zombie
-                && String::from_utf8_lossy(&c)
-                    .replace('\0', " ")
-                    .contains(needle)
-        })
-        .collect()
+    common::live_pids_whose_argv(|argv| argv.join(" ").contains(needle))
 }
 
 /// Whether a mountinfo text has a mount whose mount point ends with `suffix`.
@@ -1722,17 +1707,6 @@ fn a_config_without_process_is_created_and_not_started() {
     }
 }
 
-/// The mount points of the runtime's (this test's) mount namespace at or below `dir`.
-fn mounts_below(dir: &Path) -> Vec<String> {
-    fs::read_to_string("/proc/self/mountinfo")
-        .unwrap()
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| p.replace("\\040", " "))
-        .filter(|p| Path::new(p).starts_with(dir))
-        .collect()
-}
-
 /// Deletes a container when dropped (a failed assertion must not leave its mounts on the
 /// host, nor let the env's clean-up walk into them).
 struct Deleted<'a>(&'a Env, PathBuf, &'static str);
@@ -1824,7 +1798,7 @@ fn a_config_without_namespaces_inherits_the_runtime_s() {
             "{ns}"
         );
     }
-    let below = mounts_below(&rootfs);
+    let below = common::mounts_below(&rootfs);
     for m in [
         "",
         "/proc",
@@ -1840,7 +1814,7 @@ fn a_config_without_namespaces_inherits_the_runtime_s() {
     }
     // The peer got the bind of the rootfs (made below its shared parent), nothing below it.
     assert_eq!(
-        mounts_below(&peer_rootfs),
+        common::mounts_below(&peer_rootfs),
         [peer_rootfs.display().to_string()]
     );
 
@@ -1874,8 +1848,15 @@ fn a_config_without_namespaces_inherits_the_runtime_s() {
         status(&env, &root, "n1") == "stopped"
     });
     oci(&env, &root, &["delete", "n1"]).ok();
-    assert_eq!(mounts_below(&b), Vec::<String>::new(), "left on the host");
-    assert_eq!(mounts_below(&pair.1.join("none")), Vec::<String>::new());
+    assert_eq!(
+        common::mounts_below(&b),
+        Vec::<String>::new(),
+        "left on the host"
+    );
+    assert_eq!(
+        common::mounts_below(&pair.1.join("none")),
+        Vec::<String>::new()
+    );
 
     // A create that fails after its first mounts (a bind whose source is missing) unmounts
     // them again.
@@ -1894,8 +1875,15 @@ fn a_config_without_namespaces_inherits_the_runtime_s() {
     r.assert_code(1);
     assert!(r.stderr.contains("/nonexistent"), "{}", r.stderr);
     assert!(!root.join("n2").exists(), "state left under --root");
-    assert_eq!(mounts_below(&b), Vec::<String>::new(), "left on the host");
-    assert_eq!(mounts_below(&pair.1.join("none-bad")), Vec::<String>::new());
+    assert_eq!(
+        common::mounts_below(&b),
+        Vec::<String>::new(),
+        "left on the host"
+    );
+    assert_eq!(
+        common::mounts_below(&pair.1.join("none-bad")),
+        Vec::<String>::new()
+    );
 
     // The runtime's own root as the container's, without a mount namespace: its mounts would
     // cover the host's.

@@ -367,18 +367,22 @@ mod tests {
         );
     }
 
+    /// Denies first, then allows and denies that overlap: the order decides.
+    fn mixed_rules() -> [DeviceRule; 4] {
+        [
+            rule(false, 'a', None, None, "rwm"),
+            rule(true, 'c', Some(1), None, "rw"),
+            rule(false, 'c', Some(1), Some(5), "w"),
+            rule(true, 'b', None, Some(7), "m"),
+        ]
+    }
+
     #[test]
     fn last_matching_rule_decides() {
         let c = DEV_CHAR;
         let b = DEV_BLOCK;
         let (r, w, m) = (ACC_READ, ACC_WRITE, ACC_MKNOD);
-        let p = program(&[
-            rule(false, 'a', None, None, "rwm"),
-            rule(true, 'c', Some(1), None, "rw"),
-            rule(false, 'c', Some(1), Some(5), "w"),
-            rule(true, 'b', None, Some(7), "m"),
-        ])
-        .unwrap();
+        let p = program(&mixed_rules()).unwrap();
         assert_eq!(run(&p, c, r, 1, 3), 1, "c 1:* rw allows reading 1:3");
         assert_eq!(run(&p, c, r | w, 1, 3), 1);
         assert_eq!(run(&p, c, m, 1, 3), 0, "mknod is not granted");
@@ -422,13 +426,7 @@ mod tests {
     /// Loaded only, never attached: that touches no cgroup of this host.
     #[test]
     fn the_kernel_verifier_accepts_it() {
-        let p = program(&[
-            rule(false, 'a', None, None, "rwm"),
-            rule(true, 'c', Some(1), None, "rw"),
-            rule(false, 'c', Some(1), Some(5), "w"),
-            rule(true, 'b', None, Some(7), "m"),
-        ])
-        .unwrap();
+        let p = program(&mixed_rules()).unwrap();
         let insns: Vec<[u8; 8]> = p.into_iter().map(Insn::bytes).collect();
         match load(&insns) {
             Ok(_) => {}

@@ -339,37 +339,18 @@ impl Runtime {
             ..Intent::default()
         };
         intent.write(&dir)?;
-        let fifo_path = dir.join(FIFO);
-        nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600))
-            .map_err(|e| OciError::io("make the exec fifo")(e.into()))?;
-        // Read and write: the container's copy never sees end of file while it waits.
-        let fifo = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&fifo_path)
-            .map_err(OciError::io("open the exec fifo"))?;
+        let fifo = make_fifo(&dir.join(FIFO), "exec")?;
         fs::create_dir(dir.join(MNT)).map_err(OciError::io("create the mount dir"))?;
         let no_hooks = Hooks::default();
         let h = hooks_of.as_ref().unwrap_or(&no_hooks);
         let create_runtime = h.create_runtime().as_deref().unwrap_or_default();
         let create_container = h.create_container().as_deref().unwrap_or_default();
         let start_container = h.start_container().as_deref().unwrap_or_default();
-        // Read and write, as the gate: opening it never blocks, and `start` sees end of file
-        // only once the container's process has exec'd or ended.
+        // `start` sees end of file on it only once the container's process has exec'd or ended.
         let report = if start_container.is_empty() {
             None
         } else {
-            let path = dir.join(REPORT);
-            nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600))
-                .map_err(|e| OciError::io("make the start report fifo")(e.into()))?;
-            let f = fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .custom_flags(libc::O_CLOEXEC)
-                .open(&path)
-                .map_err(OciError::io("open the start report fifo"))?;
-            Some(f)
+            Some(make_fifo(&dir.join(REPORT), "start report")?)
         };
 
         // What the clone inherits: namespaces joined by path, rlimits, the oom score, umask.
@@ -1036,6 +1017,19 @@ fn wait_for_exec(r: &Record) {
             Ok(_) => std::thread::sleep(Duration::from_millis(1)),
         }
     }
+}
+
+/// Make the fifo `path` (the exec gate or the start report) and open it read and write: the
+/// open never blocks, and the container's copy never sees end of file while `create` holds it.
+fn make_fifo(path: &Path, what: &str) -> Result<fs::File, OciError> {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .map_err(|e| OciError::io(format!("make the {what} fifo"))(e.into()))?;
+    fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(path)
+        .map_err(OciError::io(format!("open the {what} fifo")))
 }
 
 fn absolute(p: &Path) -> PathBuf {

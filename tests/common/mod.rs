@@ -498,9 +498,8 @@ impl Env {
     }
 }
 
-/// Host pids of live (not zombie) processes whose command line is exactly `cmd`: the boxes of
-/// a test that all run one odd command.
-pub fn processes_running(cmd: &str) -> Vec<i32> {
+/// Host pids of live (not zombie) processes whose argv (`/proc/PID/cmdline`) `pick` takes.
+pub fn live_pids_whose_argv(pick: impl Fn(&[&str]) -> bool) -> Vec<i32> {
     fs::read_dir("/proc")
         .map(|rd| {
             rd.flatten()
@@ -511,11 +510,35 @@ pub fn processes_running(cmd: &str) -> Vec<i32> {
                     let zombie = stat
                         .rsplit_once(')')
                         .is_some_and(|(_, r)| r.trim_start().starts_with('Z'));
-                    !zombie && String::from_utf8_lossy(&c).replace('\0', " ").trim() == cmd
+                    let text = String::from_utf8_lossy(&c);
+                    let argv: Vec<&str> = text
+                        .strip_suffix('\0')
+                        .unwrap_or(&text)
+                        .split('\0')
+                        .collect();
+                    !zombie && pick(&argv)
                 })
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// The mount points at or below `dir` in this process's mount namespace (mountinfo's octal
+/// escape of a space undone).
+pub fn mounts_below(dir: &Path) -> Vec<String> {
+    fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|p| p.replace("\\040", " "))
+        .filter(|p| Path::new(p).starts_with(dir))
+        .collect()
+}
+
+/// Host pids of live (not zombie) processes whose command line is exactly `cmd`: the boxes of
+/// a test that all run one odd command.
+pub fn processes_running(cmd: &str) -> Vec<i32> {
+    live_pids_whose_argv(|argv| argv.join(" ").trim() == cmd)
 }
 
 /// A `--cgroup-parent` of the test's own (`foxbox-<tag>-<pid>`) and the directory it names
